@@ -1,0 +1,3 @@
+//! The domain core: identifiers, rules and state transitions. Plain data in, decisions out: no SQL, no clock,
+//! no terminal.
+pub mod ids;

@@ -1,0 +1,1 @@
+//! Label models and renderers (ZPL, PNG, SVG).

@@ -1,0 +1,7 @@
+//! stoolbank: traceability for stool banks, from donor to recipient.
+//!
+//! Layers (data flows one way): `cli`/`tui` → `app` (one transaction per operation) → `core` (rules, no I/O)
+//! and `store` (all SQL). `labels` renders label models; `printers` sends bytes to printers.
+pub mod core;
+pub mod labels;
+pub mod printers;

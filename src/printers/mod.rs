@@ -1,0 +1,1 @@
+//! Print targets: raw TCP 9100, device files, CUPS queues.
