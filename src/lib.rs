@@ -2,6 +2,11 @@
 //!
 //! Layers (data flows one way): `cli`/`tui` → `app` (one transaction per operation) → `core` (rules, no I/O)
 //! and `store` (all SQL). `labels` renders label models; `printers` sends bytes to printers.
+pub mod app;
+pub mod cli;
 pub mod core;
+pub mod demo;
 pub mod labels;
 pub mod printers;
+pub mod store;
+pub mod time;

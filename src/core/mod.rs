@@ -1,3 +1,7 @@
 //! The domain core: identifiers, rules and state transitions. Plain data in, decisions out: no SQL, no clock,
 //! no terminal.
+pub mod config;
 pub mod ids;
+pub mod model;
+pub mod rules;
+pub mod state;

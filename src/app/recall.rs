@@ -1,0 +1,252 @@
+//! Recall and look-back: select the affected batches (by donor since a date, by batch, or by collection window
+//! across donors), list every unit in stock and dispensed with its recipient, and with `apply` quarantine the
+//! stock at once and record the recall with its answer.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeZone, Utc};
+use rusqlite::Connection;
+use serde::Serialize;
+
+use super::trace::TraceBatch;
+use super::views::UnitView;
+use super::{invalid, record, AppError, Bank, Result};
+use crate::core::config::Config;
+use crate::core::ids::{Id, IdKind};
+use crate::core::model::{UnitKind, UnitStatus};
+use crate::core::state::{in_stock, unit_status};
+use crate::store::recalls::{self, NewRecall};
+use crate::store::{audit, batches, donors, recipients};
+use crate::time::{self, local_day};
+
+#[derive(Debug, Clone)]
+pub enum RecallSelector {
+    /// Every batch of the donor collected on or after `from` (default: the donor's last clean screening).
+    Donor {
+        donor: Id,
+        from: Option<NaiveDate>,
+    },
+    Batch(Id),
+    /// Every batch collected within the window, inclusive, across donors.
+    CollectionWindow {
+        from: NaiveDate,
+        to: NaiveDate,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecallRecipient {
+    pub id: Id,
+    pub indication: String,
+    pub units: Vec<Id>,
+    pub first_dispensed_at: DateTime<Utc>,
+    pub routes: Vec<String>,
+    pub clinicians: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecallSummary {
+    /// The recall's record number when applied.
+    pub recall: Option<i64>,
+    pub applied: bool,
+    pub reason: String,
+    pub selector: &'static str,
+    /// Collection day from which material is affected (donor and window recalls).
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub batches: Vec<TraceBatch>,
+    /// Every dispensable unit of those batches, in stock or dispensed.
+    pub units: Vec<UnitView>,
+    /// Retained samples of the affected donations: the stored material to re-test.
+    pub retained_samples: Vec<UnitView>,
+    pub recipients: Vec<RecallRecipient>,
+    /// Units in stock (quarantined by an applied recall).
+    pub in_stock: usize,
+    pub dispensed: usize,
+}
+
+fn local_midnight(d: NaiveDate) -> DateTime<Utc> {
+    let naive = d.and_time(NaiveTime::MIN);
+    chrono::Local
+        .from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| naive.and_utc())
+}
+
+impl Bank {
+    /// Finds everything a recall affects as of `at`; with `apply`, quarantines the stock and records the recall.
+    pub fn recall(
+        &mut self,
+        selector: &RecallSelector,
+        reason: &str,
+        apply: bool,
+        at: DateTime<Utc>,
+    ) -> Result<RecallSummary> {
+        if reason.trim().is_empty() {
+            return invalid("a recall needs a reason");
+        }
+        if let RecallSelector::CollectionWindow { from, to } = selector {
+            if from > to {
+                return invalid(format!("the collection window {from} .. {to} ends before it starts"));
+            }
+        }
+        let actor = self.actor.clone();
+        let config = self.config.clone();
+        let reason = reason.trim().to_string();
+        if !apply {
+            return self.store.read(|tx| {
+                let (batch_ids, from, to) = select(tx, selector, at, &config)?;
+                summarise(tx, selector, &reason, &batch_ids, from, to, at, None)
+            });
+        }
+        self.store.write(|tx| {
+            let (batch_ids, from, to) = select(tx, selector, at, &config)?;
+            let found = summarise(tx, selector, &reason, &batch_ids, from, to, at, None)?;
+            let answer = serde_json::to_value(&found).map_err(crate::store::StoreError::from)?;
+            let (donor, batch) = match selector {
+                RecallSelector::Donor { donor, .. } => (Some(donor), None),
+                RecallSelector::Batch(b) => (None, Some(b)),
+                RecallSelector::CollectionWindow { .. } => (None, None),
+            };
+            let new = NewRecall {
+                reason: &reason,
+                selector: selector_name(selector),
+                donor,
+                batch,
+                from_date: from.map(|d| d.to_string()),
+                to_date: to.map(|d| d.to_string()),
+                at,
+                answer: &answer,
+                recorded_at: time::now(),
+            };
+            let rid = recalls::insert_recall(tx, &new)?;
+            let subject = donor.or(batch).map(|i| i.data().to_string()).unwrap_or_else(|| format!("recall-{rid}"));
+            record(tx, &actor, "recall", "recalls", &rid.to_string(), &subject, at, None)?;
+            for b in &batch_ids {
+                let row = batches::batch(tx, b)?
+                    .ok_or_else(|| AppError::NotFound { kind: IdKind::Batch, id: b.display() })?;
+                if row.discarded_at.is_none() && row.recalled_at.is_none() {
+                    let before = audit::row_state(tx, "batches", b.data())?;
+                    batches::set_batch_recalled(tx, b, at)?;
+                    record(tx, &actor, "recall-batch", "batches", b.data(), b.data(), at, before)?;
+                }
+                for u in batches::units_of_batch(tx, b)? {
+                    let status = unit_status(&u.facts(), at, local_day(at));
+                    if u.kind == UnitKind::Dose && u.dispense.is_none() && in_stock(status) {
+                        let before = audit::row_state(tx, "units", u.id.data())?;
+                        batches::set_unit_recalled(tx, &u.id, at, rid)?;
+                        record(tx, &actor, "recall-unit", "units", u.id.data(), b.data(), at, before)?;
+                    }
+                }
+            }
+            summarise(tx, selector, &reason, &batch_ids, from, to, at, Some(rid))
+        })
+    }
+}
+
+fn selector_name(s: &RecallSelector) -> &'static str {
+    match s {
+        RecallSelector::Donor { .. } => "donor",
+        RecallSelector::Batch(_) => "batch",
+        RecallSelector::CollectionWindow { .. } => "collection-window",
+    }
+}
+
+type Selection = (Vec<Id>, Option<NaiveDate>, Option<NaiveDate>);
+
+fn select(tx: &Connection, selector: &RecallSelector, at: DateTime<Utc>, config: &Config) -> Result<Selection> {
+    match selector {
+        RecallSelector::Donor { donor, from } => {
+            let d = donors::donor(tx, donor)?
+                .ok_or_else(|| AppError::NotFound { kind: IdKind::Donor, id: donor.display() })?;
+            let from = match from {
+                Some(f) => Some(*f),
+                None => donors::facts(tx, &d)?.last_clean_screening(local_day(at), config),
+            };
+            Ok((recalls::batches_of_donor_since(tx, donor, from.map(local_midnight))?, from, None))
+        }
+        RecallSelector::Batch(b) => {
+            batches::batch(tx, b)?.ok_or_else(|| AppError::NotFound { kind: IdKind::Batch, id: b.display() })?;
+            Ok((vec![b.clone()], None, None))
+        }
+        RecallSelector::CollectionWindow { from, to } => {
+            let end = to.checked_add_days(Days::new(1)).unwrap_or(*to);
+            let ids = recalls::batches_collected_between(tx, local_midnight(*from), local_midnight(end))?;
+            Ok((ids, Some(*from), Some(*to)))
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn summarise(
+    tx: &Connection,
+    selector: &RecallSelector,
+    reason: &str,
+    batch_ids: &[Id],
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    at: DateTime<Utc>,
+    recall: Option<i64>,
+) -> Result<RecallSummary> {
+    let mut batches_out = Vec::new();
+    let mut units = Vec::new();
+    let mut retained = Vec::new();
+    let mut by_recipient: BTreeMap<String, RecallRecipient> = BTreeMap::new();
+    for b in batch_ids {
+        let row = batches::batch(tx, b)?.ok_or_else(|| AppError::NotFound { kind: IdKind::Batch, id: b.display() })?;
+        batches_out.push(TraceBatch::new(&row, at));
+        for u in batches::units_of_batch(tx, b)? {
+            let view = UnitView::new(&u, at);
+            if u.kind == UnitKind::Retained {
+                retained.push(view);
+                continue;
+            }
+            if let Some(d) = &u.dispense {
+                let entry = match by_recipient.entry(d.recipient.data().to_string()) {
+                    std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        let r = recipients::recipient(tx, &d.recipient)?
+                            .ok_or_else(|| AppError::NotFound { kind: IdKind::Recipient, id: d.recipient.display() })?;
+                        e.insert(RecallRecipient {
+                            id: d.recipient.clone(),
+                            indication: r.indication,
+                            units: Vec::new(),
+                            first_dispensed_at: d.at,
+                            routes: Vec::new(),
+                            clinicians: Vec::new(),
+                        })
+                    }
+                };
+                entry.units.push(u.id.clone());
+                entry.first_dispensed_at = entry.first_dispensed_at.min(d.at);
+                if !entry.routes.contains(&d.route) {
+                    entry.routes.push(d.route.clone());
+                }
+                if let Some(c) = d.clinician.as_ref().filter(|c| !entry.clinicians.contains(c)) {
+                    entry.clinicians.push(c.clone());
+                }
+            }
+            units.push(view);
+        }
+    }
+    let dispensed = units.iter().filter(|u| u.status == UnitStatus::Dispensed).count();
+    let in_stock_count = units
+        .iter()
+        .filter(|u| u.recipient.is_none() && (in_stock(u.status) || u.status == UnitStatus::Recalled))
+        .count();
+    Ok(RecallSummary {
+        recall,
+        applied: recall.is_some(),
+        reason: reason.to_string(),
+        selector: selector_name(selector),
+        from,
+        to,
+        batches: batches_out,
+        units,
+        retained_samples: retained,
+        recipients: by_recipient.into_values().collect(),
+        in_stock: in_stock_count,
+        dispensed,
+    })
+}

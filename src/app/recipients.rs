@@ -1,0 +1,127 @@
+//! Recipients and dispensing: one unit to one recipient, after the dispense rules.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::views::{RecipientView, UnitView};
+use super::{invalid, record, AppError, Bank, Result};
+use crate::core::config::Config;
+use crate::core::ids::{Id, IdKind};
+use crate::core::model::{Cohort, Consent, Sex};
+use crate::core::rules;
+use crate::store::batches;
+use crate::store::donors::{self, Identity};
+use crate::store::recipients::{self, NewDispense, Recipient};
+use crate::time::{self, local_day};
+
+pub struct NewRecipient {
+    pub sex: Sex,
+    pub birth_date: NaiveDate,
+    pub indication: String,
+    pub consent: Consent,
+    /// Defaults to the cohort the consent implies.
+    pub cohort: Option<Cohort>,
+    pub identity: Identity,
+}
+
+impl Bank {
+    pub fn register_recipient(&mut self, new: NewRecipient, at: DateTime<Utc>) -> Result<Recipient> {
+        let indication = Config::code(&self.config.indications, &new.indication, "indication")
+            .map_err(AppError::Invalid)?
+            .to_string();
+        if new.birth_date > local_day(time::now()) {
+            return invalid(format!("the birth date {} is in the future", new.birth_date));
+        }
+        let actor = self.actor.clone();
+        self.store.write(|tx| {
+            let id = Id::recipient(recipients::next_recipient_seq(tx)?);
+            let r = Recipient {
+                id: id.clone(),
+                sex: new.sex,
+                birth_date: new.birth_date,
+                indication,
+                cohort: new.cohort.unwrap_or(new.consent.cohort()),
+                consent: new.consent,
+                registered_at: at,
+            };
+            recipients::insert_recipient(tx, &r)?;
+            record(tx, &actor, "register-recipient", "recipients", id.data(), id.data(), at, None)?;
+            if !new.identity.is_empty() {
+                let row = donors::insert_identity(tx, "recipient_identities", &id, &new.identity, time::now())?;
+                record(tx, &actor, "record-identity", "recipient_identities", &row.to_string(), id.data(), at, None)?;
+            }
+            Ok(r)
+        })
+    }
+
+    pub fn recipient_view(&mut self, id: &Id, at: DateTime<Utc>) -> Result<RecipientView> {
+        let show_identity = self.may_see_identity();
+        self.store.read(|tx| {
+            let r = recipients::recipient(tx, id)?
+                .ok_or_else(|| AppError::NotFound { kind: IdKind::Recipient, id: id.display() })?;
+            let units = batches::units_of_recipient(tx, id)?.iter().map(|u| UnitView::new(u, at)).collect();
+            let identity = if show_identity { Some(donors::identity(tx, "recipient_identities", id)?) } else { None };
+            Ok(RecipientView::new(&r, units, identity))
+        })
+    }
+
+    pub fn recipients(&mut self, after: Option<&Id>, limit: usize) -> Result<Vec<Recipient>> {
+        self.store.read(|tx| Ok(recipients::recipients_page(tx, after, limit)?))
+    }
+
+    /// The unit as of `at`, for the dispense screen's first scan.
+    pub fn unit_view(&mut self, unit: &Id, at: DateTime<Utc>) -> Result<UnitView> {
+        self.store.read(|tx| {
+            let u = batches::unit(tx, unit)?
+                .ok_or_else(|| AppError::NotFound { kind: IdKind::Unit, id: unit.display() })?;
+            Ok(UnitView::new(&u, at))
+        })
+    }
+
+    /// Checks, without writing, that `unit` may be dispensed at `at` (the two-scan check of the dispense screen).
+    pub fn check_dispense(&mut self, unit: &Id, at: DateTime<Utc>) -> Result<UnitView> {
+        self.store.read(|tx| {
+            let u = batches::unit(tx, unit)?
+                .ok_or_else(|| AppError::NotFound { kind: IdKind::Unit, id: unit.display() })?;
+            rules::check_dispense(&u.facts(), at, local_day(at))?;
+            Ok(UnitView::new(&u, at))
+        })
+    }
+
+    /// Delivers one unit to one recipient: refused unless the unit is released, unexpired, not yet dispensed and
+    /// not recalled at `at`.
+    pub fn dispense(
+        &mut self,
+        unit: &Id,
+        recipient: &Id,
+        route: &str,
+        clinician: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<UnitView> {
+        let route = Config::code(&self.config.routes, route, "route").map_err(AppError::Invalid)?.to_string();
+        if at > time::now() + chrono::Duration::minutes(5) {
+            return invalid(format!("the dispense time {} is in the future", time::show(at)));
+        }
+        let actor = self.actor.clone();
+        self.store.write(|tx| {
+            let u = batches::unit(tx, unit)?
+                .ok_or_else(|| AppError::NotFound { kind: IdKind::Unit, id: unit.display() })?;
+            // Retrospective patients are registered after their treatment, so no order of the two is imposed.
+            recipients::recipient(tx, recipient)?
+                .ok_or_else(|| AppError::NotFound { kind: IdKind::Recipient, id: recipient.display() })?;
+            rules::check_dispense(&u.facts(), at, local_day(at))?;
+            let new = NewDispense {
+                unit,
+                recipient,
+                route: &route,
+                at,
+                clinician: clinician.map(str::trim).filter(|c| !c.is_empty()),
+                recorded_at: time::now(),
+            };
+            let did = recipients::insert_dispense(tx, &new)?;
+            record(tx, &actor, "dispense", "dispenses", &did.to_string(), unit.data(), at, None)?;
+            let u = batches::unit(tx, unit)?
+                .ok_or_else(|| AppError::NotFound { kind: IdKind::Unit, id: unit.display() })?;
+            Ok(UnitView::new(&u, at))
+        })
+    }
+}

@@ -1,0 +1,195 @@
+//! Trace: from any identifier, the chain both ways (donor → donations → batches → units → recipients).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use serde::Serialize;
+
+use super::views::{DonationView, RecipientView, UnitView};
+use super::{AppError, Bank, Result};
+use crate::core::config::Config;
+use crate::core::ids::{Id, IdKind};
+use crate::core::model::{BatchStatus, DonorStatus};
+use crate::core::state::batch_status;
+use crate::store::batches::{self, Batch, Unit};
+use crate::store::{donors, recipients};
+use crate::time::local_day;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Root {
+    pub kind: IdKind,
+    pub id: Id,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TraceDonor {
+    pub id: Id,
+    pub status: DonorStatus,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TraceBatch {
+    pub id: Id,
+    pub donation: Id,
+    pub product: String,
+    pub status: BatchStatus,
+    pub expires_on: chrono::NaiveDate,
+}
+
+impl TraceBatch {
+    pub fn new(b: &Batch, at: DateTime<Utc>) -> TraceBatch {
+        TraceBatch {
+            id: b.id.clone(),
+            donation: b.donation.clone(),
+            product: b.product.clone(),
+            status: batch_status(b.released_at, b.discarded_at, b.recalled_at, b.expires_on, at, local_day(at)),
+            expires_on: b.expires_on,
+        }
+    }
+}
+
+/// The chain through one record. Lists are ordered and free of duplicates.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trace {
+    pub root: Root,
+    pub donors: Vec<TraceDonor>,
+    pub donations: Vec<DonationView>,
+    pub batches: Vec<TraceBatch>,
+    pub units: Vec<UnitView>,
+    pub recipients: Vec<RecipientView>,
+}
+
+#[derive(Default)]
+struct Collect {
+    donors: BTreeMap<String, Id>,
+    donations: BTreeMap<String, Id>,
+    batches: BTreeMap<String, Batch>,
+    units: BTreeMap<String, Unit>,
+    recipients: BTreeMap<String, Id>,
+}
+
+impl Collect {
+    /// Walks down from batches to their units and recipients.
+    fn down_from_batch(&mut self, tx: &Connection, b: Batch) -> Result<()> {
+        for u in batches::units_of_batch(tx, &b.id)? {
+            self.unit(u);
+        }
+        self.batches.insert(b.id.data().into(), b);
+        Ok(())
+    }
+
+    fn down_from_donation(&mut self, tx: &Connection, d: &Id) -> Result<()> {
+        self.donations.insert(d.data().into(), d.clone());
+        for b in batches::batches_of_donation(tx, d)? {
+            self.down_from_batch(tx, b)?;
+        }
+        Ok(())
+    }
+
+    fn unit(&mut self, u: Unit) {
+        if let Some(d) = &u.dispense {
+            self.recipients.insert(d.recipient.data().into(), d.recipient.clone());
+        }
+        self.units.insert(u.id.data().into(), u);
+    }
+
+    /// Walks up from a batch to its donation and donor.
+    fn up_from_batch(&mut self, tx: &Connection, b: &Id) -> Result<()> {
+        let batch = batches::batch(tx, b)?.ok_or_else(|| missing(IdKind::Batch, b))?;
+        let d = batches::donation(tx, &batch.donation)?.ok_or_else(|| missing(IdKind::Donation, &batch.donation))?;
+        self.donations.insert(d.id.data().into(), d.id.clone());
+        self.donors.insert(d.donor.data().into(), d.donor.clone());
+        self.batches.insert(b.data().into(), batch);
+        Ok(())
+    }
+}
+
+fn missing(kind: IdKind, id: &Id) -> AppError {
+    AppError::NotFound { kind, id: id.display() }
+}
+
+impl Bank {
+    /// The chain through any record, statuses as of `at`.
+    pub fn trace(&mut self, root: &Id, at: DateTime<Utc>) -> Result<Trace> {
+        let config = self.config.clone();
+        self.store.read(|tx| trace(tx, root, at, &config))
+    }
+}
+
+fn trace(tx: &Connection, root: &Id, at: DateTime<Utc>, config: &Config) -> Result<Trace> {
+    let mut c = Collect::default();
+    match root.kind() {
+        IdKind::Donor => {
+            donors::donor(tx, root)?.ok_or_else(|| missing(IdKind::Donor, root))?;
+            c.donors.insert(root.data().into(), root.clone());
+            for d in batches::donations_of_donor(tx, root)? {
+                c.down_from_donation(tx, &d.id)?;
+            }
+        }
+        IdKind::Donation => {
+            let d = batches::donation(tx, root)?.ok_or_else(|| missing(IdKind::Donation, root))?;
+            c.donors.insert(d.donor.data().into(), d.donor.clone());
+            c.down_from_donation(tx, root)?;
+        }
+        IdKind::Batch => {
+            c.up_from_batch(tx, root)?;
+            let b = batches::batch(tx, root)?.ok_or_else(|| missing(IdKind::Batch, root))?;
+            c.down_from_batch(tx, b)?;
+        }
+        IdKind::Unit => {
+            let u = batches::unit(tx, root)?.ok_or_else(|| missing(IdKind::Unit, root))?;
+            c.up_from_batch(tx, &u.batch)?;
+            c.unit(u);
+        }
+        IdKind::Recipient => {
+            recipients::recipient(tx, root)?.ok_or_else(|| missing(IdKind::Recipient, root))?;
+            c.recipients.insert(root.data().into(), root.clone());
+            for u in batches::units_of_recipient(tx, root)? {
+                c.up_from_batch(tx, &u.batch)?;
+                c.unit(u);
+            }
+        }
+    }
+    assemble(tx, root, c, at, config)
+}
+
+fn assemble(tx: &Connection, root: &Id, c: Collect, at: DateTime<Utc>, config: &Config) -> Result<Trace> {
+    let on = local_day(at);
+    let mut donors_out = Vec::new();
+    for id in c.donors.values() {
+        let d = donors::donor(tx, id)?.ok_or_else(|| missing(IdKind::Donor, id))?;
+        let status = match donors::facts(tx, &d)?.eligibility(on, config) {
+            crate::core::rules::Eligibility::Eligible { .. } => DonorStatus::Eligible,
+            crate::core::rules::Eligibility::Deferred { .. } => DonorStatus::Deferred,
+            crate::core::rules::Eligibility::NotEligible { .. } => DonorStatus::NotEligible,
+        };
+        donors_out.push(TraceDonor { id: id.clone(), status });
+    }
+    let mut donations = Vec::new();
+    for id in c.donations.values() {
+        let d = batches::donation(tx, id)?.ok_or_else(|| missing(IdKind::Donation, id))?;
+        let ids = batches::batches_of_donation(tx, id)?.into_iter().map(|b| b.id).collect();
+        donations.push(DonationView::new(&d, ids));
+    }
+    let mut recipients_out = Vec::new();
+    for id in c.recipients.values() {
+        let r = recipients::recipient(tx, id)?.ok_or_else(|| missing(IdKind::Recipient, id))?;
+        // Only the units of this chain: a recipient's other treatments are not part of this trace.
+        let units = c
+            .units
+            .values()
+            .filter(|u| u.dispense.as_ref().is_some_and(|d| &d.recipient == id))
+            .map(|u| UnitView::new(u, at))
+            .collect();
+        recipients_out.push(RecipientView::new(&r, units, None));
+    }
+    Ok(Trace {
+        root: Root { kind: root.kind(), id: root.clone() },
+        donors: donors_out,
+        donations,
+        batches: c.batches.values().map(|b| TraceBatch::new(b, at)).collect(),
+        units: c.units.values().map(|u| UnitView::new(u, at)).collect(),
+        recipients: recipients_out,
+    })
+}

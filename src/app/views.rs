@@ -1,0 +1,195 @@
+//! What the operations return: plain, serialisable views (the CLI prints them as text or JSON, the TUI renders
+//! them). Statuses are derived as of the moment asked.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+
+use crate::core::ids::Id;
+use crate::core::model::{BatchStatus, DonorStatus, ScreeningKind, TestResult, UnitKind, UnitStatus};
+use crate::core::rules::{Check, Eligibility};
+use crate::store::audit::Verification;
+use crate::store::batches::{Donation, QcRow, Unit};
+use crate::store::donors::Identity;
+use crate::store::recipients::Recipient;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitView {
+    pub id: Id,
+    pub batch: Id,
+    pub kind: UnitKind,
+    pub status: UnitStatus,
+    pub location: Option<String>,
+    pub expires_on: NaiveDate,
+    pub recipient: Option<Id>,
+    pub dispensed_at: Option<DateTime<Utc>>,
+    pub route: Option<String>,
+    pub clinician: Option<String>,
+    pub label_verified: bool,
+}
+
+impl UnitView {
+    pub fn new(u: &Unit, at: DateTime<Utc>) -> UnitView {
+        UnitView {
+            id: u.id.clone(),
+            batch: u.batch.clone(),
+            kind: u.kind,
+            status: crate::core::state::unit_status(&u.facts(), at, crate::time::local_day(at)),
+            location: u.location.clone(),
+            expires_on: u.expires_on,
+            recipient: u.dispense.as_ref().map(|d| d.recipient.clone()),
+            dispensed_at: u.dispense.as_ref().map(|d| d.at),
+            route: u.dispense.as_ref().map(|d| d.route.clone()),
+            clinician: u.dispense.as_ref().and_then(|d| d.clinician.clone()),
+            label_verified: u.label_verified_at.is_some(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchView {
+    pub id: Id,
+    pub donation: Id,
+    pub donor: Id,
+    pub product: String,
+    pub product_description: Option<String>,
+    pub status: BatchStatus,
+    pub prepared_at: DateTime<Utc>,
+    pub volume_ml: Option<f64>,
+    pub expires_on: NaiveDate,
+    pub released_at: Option<DateTime<Utc>>,
+    pub discarded_at: Option<DateTime<Utc>>,
+    pub discard_reason: Option<String>,
+    pub recalled_at: Option<DateTime<Utc>>,
+    /// The dispensable units.
+    pub units: Vec<UnitView>,
+    pub retained_sample: Option<UnitView>,
+    pub qc: Vec<QcRow>,
+    pub qc_required: Vec<String>,
+    pub qc_missing: Vec<String>,
+    /// Every release rule as it stands now.
+    pub release_checks: Vec<Check>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DonationView {
+    pub id: Id,
+    pub donor: Id,
+    pub status: &'static str,
+    pub collected_at: DateTime<Utc>,
+    pub received_at: Option<DateTime<Utc>>,
+    pub mass_g: Option<f64>,
+    pub bristol: Option<u8>,
+    pub batches: Vec<Id>,
+}
+
+impl DonationView {
+    pub fn new(d: &Donation, batches: Vec<Id>) -> DonationView {
+        DonationView {
+            id: d.id.clone(),
+            donor: d.donor.clone(),
+            status: if batches.is_empty() { "received" } else { "processed" },
+            collected_at: d.collected_at,
+            received_at: d.received_at,
+            mass_g: d.mass_g,
+            bristol: d.bristol,
+            batches,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScreeningView {
+    pub id: i64,
+    pub kind: ScreeningKind,
+    pub date: NaiveDate,
+    pub complete: bool,
+    pub results: Vec<TestResultView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TestResultView {
+    pub test: String,
+    pub result: TestResult,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeferralView {
+    pub id: i64,
+    pub reason: String,
+    pub starts_on: NaiveDate,
+    /// The first day it no longer applies (null: permanent or until a negative re-screen).
+    pub ends_on: Option<NaiveDate>,
+    pub permanent: bool,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DonorView {
+    pub id: Id,
+    pub sex: crate::core::model::Sex,
+    pub birth_date: NaiveDate,
+    pub status: DonorStatus,
+    pub eligibility: Eligibility,
+    /// Why the donor is or is not eligible, in words.
+    pub reason: String,
+    /// Present only for users allowed to see identity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Identity>,
+    pub screenings: Vec<ScreeningView>,
+    pub deferrals: Vec<DeferralView>,
+    pub donations: Vec<DonationView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DonorSummary {
+    pub id: Id,
+    pub sex: crate::core::model::Sex,
+    pub birth_date: NaiveDate,
+    pub status: DonorStatus,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecipientView {
+    pub id: Id,
+    pub status: &'static str,
+    pub sex: crate::core::model::Sex,
+    pub birth_date: NaiveDate,
+    pub indication: String,
+    pub cohort: crate::core::model::Cohort,
+    pub consent: crate::core::model::Consent,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Identity>,
+    pub units: Vec<UnitView>,
+    pub first_dispensed_at: Option<DateTime<Utc>>,
+}
+
+impl RecipientView {
+    pub fn new(r: &Recipient, units: Vec<UnitView>, identity: Option<Identity>) -> RecipientView {
+        RecipientView {
+            id: r.id.clone(),
+            status: if units.is_empty() { "registered" } else { "treated" },
+            sex: r.sex,
+            birth_date: r.birth_date,
+            indication: r.indication.clone(),
+            cohort: r.cohort,
+            consent: r.consent,
+            identity,
+            first_dispensed_at: units.iter().filter_map(|u| u.dispensed_at).min(),
+            units,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Integrity {
+    pub integrity: Vec<String>,
+    pub foreign_keys: Vec<String>,
+    pub audit: Verification,
+}
+
+impl Integrity {
+    pub fn is_sound(&self) -> bool {
+        self.integrity.is_empty() && self.foreign_keys.is_empty() && self.audit.findings.is_empty()
+    }
+}

@@ -1,0 +1,393 @@
+//! The scriptable command line: parses arguments, calls `app`, prints text or JSON. No rule lives here.
+
+mod args;
+mod print;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+pub use args::Cli;
+use args::{AuditCmd, BatchCmd, Command, ConfigCmd, DonationCmd, DonorCmd, QcCmd, RecallArgs, RecipientCmd};
+
+use crate::app::{AppError, Bank, NewDonation, NewDonor, NewRecipient, RecallSelector, ScreeningInput};
+use crate::core::config::Config;
+use crate::core::ids::IdKind;
+use crate::core::model::{QcResult, TestResult};
+use crate::store::donors::Identity;
+use crate::time::{self, parse_date, parse_timestamp};
+
+/// A failure of one command, with the exit code scripts can rely on.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    App(#[from] AppError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The check itself ran and found problems (verify); already reported on stdout.
+    #[error("{0}")]
+    Findings(String),
+}
+
+impl CliError {
+    /// 2 bad input, 3 refused by a rule, 4 not found, 5 verification found problems, 1 anything else.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Usage(_) | CliError::App(AppError::Invalid(_) | AppError::Id(_)) => 2,
+            CliError::App(AppError::Refused(_)) => 3,
+            CliError::App(AppError::NotFound { .. }) => 4,
+            CliError::Findings(_) => 5,
+            _ => 1,
+        }
+    }
+}
+
+impl From<crate::time::TimeError> for CliError {
+    fn from(e: crate::time::TimeError) -> Self {
+        CliError::Usage(e.to_string())
+    }
+}
+
+impl From<crate::time::DateError> for CliError {
+    fn from(e: crate::time::DateError) -> Self {
+        CliError::Usage(e.to_string())
+    }
+}
+
+type Result<T> = std::result::Result<T, CliError>;
+
+/// Where the database lives when neither --db nor $STOOLBANK_DB says.
+pub fn default_db() -> PathBuf {
+    data_dir().join("stoolbank.db")
+}
+
+pub fn demo_db() -> PathBuf {
+    data_dir().join("demo.db")
+}
+
+fn data_dir() -> PathBuf {
+    dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("stoolbank")
+}
+
+pub fn actor(cli: &Cli) -> String {
+    cli.actor
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The policy: --config / $STOOLBANK_CONFIG, else `stoolbank.toml` beside the database, else the defaults.
+pub fn load_config(explicit: Option<&Path>, db: &Path) -> std::result::Result<Config, String> {
+    let beside = db.with_file_name("stoolbank.toml");
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None if beside.exists() => beside,
+        None => return Ok(Config::default()),
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Config::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn at(cli: &Cli) -> Result<DateTime<Utc>> {
+    Ok(match &cli.at {
+        Some(s) => parse_timestamp(s)?,
+        None => time::now(),
+    })
+}
+
+fn emit<T: Serialize>(out: &mut dyn Write, json: bool, value: &T, text: impl FnOnce() -> String) -> Result<()> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string(value).map_err(|e| CliError::Usage(e.to_string()))?)?;
+    } else {
+        writeln!(out, "{}", text())?;
+    }
+    Ok(())
+}
+
+fn split_pair(s: &str, what: &str) -> Result<(String, String)> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => Err(CliError::Usage(format!("`{s}` is not {what}"))),
+    }
+}
+
+fn usage<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T> {
+    s.parse().map_err(CliError::Usage)
+}
+
+/// Runs one command against the database. `out` receives stdout; errors are returned for `main` to print.
+pub fn run(cli: &Cli, db: &Path, out: &mut dyn Write) -> Result<()> {
+    let Some(command) = &cli.command else {
+        return Err(CliError::Usage("no command given; see --help".into()));
+    };
+    let config = load_config(cli.config.as_deref(), db).map_err(CliError::Usage)?;
+    let who = actor(cli);
+    let json = cli.json;
+    match command {
+        Command::Init { facility } => {
+            let mut bank = Bank::init(db, facility.as_deref(), config, &who)?;
+            let facility = bank.facility()?;
+            emit(out, json, &serde_json::json!({"db": db, "facility": facility.as_str()}), || {
+                format!("{} (facility {})", db.display(), facility.as_str())
+            })
+        }
+        Command::Demo { seed } => {
+            let summary = crate::demo::create(db, config, &who, *seed)?;
+            emit(out, json, &summary, || summary.to_string())
+        }
+        Command::Config(ConfigCmd::Show) => {
+            write!(out, "{}", config.to_toml())?;
+            Ok(())
+        }
+        other => {
+            let mut bank = Bank::open(db, config, &who).map_err(CliError::App)?;
+            run_on(&mut bank, cli, other, out)
+        }
+    }
+}
+
+fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) -> Result<()> {
+    let json = cli.json;
+    let at = at(cli)?;
+    match command {
+        Command::Init { .. } | Command::Demo { .. } | Command::Config(_) => unreachable!("handled by run"),
+        Command::Donor(cmd) => match cmd {
+            DonorCmd::Add { sex, birth_date, name, phone, national_id } => {
+                let identity = Identity { name: name.clone(), phone: phone.clone(), national_id: national_id.clone() };
+                let d = bank
+                    .register_donor(NewDonor { sex: usage(sex)?, birth_date: parse_date(birth_date)?, identity }, at)?;
+                emit(out, json, &d, || d.id.display())
+            }
+            DonorCmd::Screen { donor, kind, date, all_negative, tests } => {
+                let donor = bank.lookup_kind(donor, IdKind::Donor)?;
+                let mut input = ScreeningInput { all_negative: *all_negative, tests: Vec::new() };
+                for t in tests {
+                    let (name, result) = split_pair(t, "NAME=RESULT (e.g. hiv=negative)")?;
+                    input.tests.push((name, usage::<TestResult>(&result)?));
+                }
+                let r = bank.record_screening(&donor, usage(kind)?, parse_date(date)?, &input, at)?;
+                if let Some(d) = &r.deferral {
+                    eprintln!("donor {} deferred: {}", donor, d.reason);
+                } else if !r.complete {
+                    eprintln!(
+                        "note: the {} screening is incomplete; it does not count until every test has a result",
+                        r.kind
+                    );
+                }
+                emit(out, json, &r, || r.id.to_string())
+            }
+            DonorCmd::Defer { donor, reason, until, permanent } => {
+                let donor = bank.lookup_kind(donor, IdKind::Donor)?;
+                let until = until.as_deref().map(parse_date).transpose()?;
+                let d = bank.defer_donor(&donor, reason, until, *permanent, at)?;
+                emit(out, json, &d, || d.id.to_string())
+            }
+            DonorCmd::Show { donor } => {
+                let donor = bank.lookup_kind(donor, IdKind::Donor)?;
+                let v = bank.donor_view(&donor, at)?;
+                emit(out, json, &v, || print::donor(&v))
+            }
+            DonorCmd::List => {
+                let mut all = Vec::new();
+                let mut after = None;
+                loop {
+                    let page = bank.donors(after.as_ref(), 500, at)?;
+                    let Some(last) = page.last() else { break };
+                    after = Some(last.id.clone());
+                    all.extend(page);
+                }
+                emit(out, json, &all, || print::donor_list(&all))
+            }
+        },
+        Command::Donation(cmd) => match cmd {
+            DonationCmd::Add { donor, collected_at, received_at, mass_g, bristol } => {
+                let donor = bank.lookup_kind(donor, IdKind::Donor)?;
+                let new = NewDonation {
+                    donor,
+                    collected_at: parse_timestamp(collected_at)?,
+                    received_at: received_at.as_deref().map(parse_timestamp).transpose()?,
+                    mass_g: *mass_g,
+                    bristol: *bristol,
+                };
+                let d = bank.add_donation(new)?;
+                emit(out, json, &d, || d.id.display())
+            }
+            DonationCmd::Show { donation } => {
+                let id = bank.lookup_kind(donation, IdKind::Donation)?;
+                let d = bank.donation_view(&id)?;
+                emit(out, json, &d, || print::donation(&d))
+            }
+        },
+        Command::Batch(cmd) => match cmd {
+            BatchCmd::Make { donation, product, units, volume_ml } => {
+                let id = bank.lookup_kind(donation, IdKind::Donation)?;
+                let b = bank.make_batch(&id, product, *units, *volume_ml, at)?;
+                if let Some(c) =
+                    b.release_checks.iter().find(|c| c.rule == crate::core::rules::Rule::ProcessingTime && !c.passed)
+                {
+                    eprintln!("warning: this batch can never be released: {}", c.detail);
+                }
+                emit(out, json, &b, || b.id.display())
+            }
+            BatchCmd::Show { batch } => {
+                let id = bank.lookup_kind(batch, IdKind::Batch)?;
+                let b = bank.batch_view(&id, at)?;
+                emit(out, json, &b, || print::batch(&b))
+            }
+            BatchCmd::Release { batch } => {
+                let id = bank.lookup_kind(batch, IdKind::Batch)?;
+                let b = bank.release_batch(&id, at)?;
+                emit(out, json, &b, || b.id.display())
+            }
+            BatchCmd::Discard { batch, reason } => {
+                let id = bank.lookup_kind(batch, IdKind::Batch)?;
+                let b = bank.discard_batch(&id, reason, at)?;
+                emit(out, json, &b, || b.id.display())
+            }
+        },
+        Command::Qc(QcCmd::Add { batch, test, value }) => {
+            let id = bank.lookup_kind(batch, IdKind::Batch)?;
+            let (name, result) = split_pair(test, "NAME=pass|fail (e.g. appearance=pass)")?;
+            let b = bank.add_qc(&id, &name, usage::<QcResult>(&result)?, value.as_deref(), at)?;
+            if !b.qc_missing.is_empty() {
+                eprintln!("QC still without a pass: {}", b.qc_missing.join(", "));
+            }
+            emit(out, json, &b, || b.id.display())
+        }
+        Command::Recipient(cmd) => match cmd {
+            RecipientCmd::Add { sex, birth_date, indication, consent, cohort, name, phone } => {
+                let new = NewRecipient {
+                    sex: usage(sex)?,
+                    birth_date: parse_date(birth_date)?,
+                    indication: indication.clone(),
+                    consent: usage(consent)?,
+                    cohort: cohort.as_deref().map(usage).transpose()?,
+                    identity: Identity { name: name.clone(), phone: phone.clone(), national_id: None },
+                };
+                let r = bank.register_recipient(new, at)?;
+                emit(out, json, &r, || r.id.display())
+            }
+            RecipientCmd::Show { recipient } => {
+                let id = bank.lookup_kind(recipient, IdKind::Recipient)?;
+                let r = bank.recipient_view(&id, at)?;
+                emit(out, json, &r, || print::recipient(&r))
+            }
+            RecipientCmd::List => {
+                let mut all = Vec::new();
+                let mut after = None;
+                loop {
+                    let page = bank.recipients(after.as_ref(), 500)?;
+                    let Some(last) = page.last() else { break };
+                    after = Some(last.id.clone());
+                    all.extend(page);
+                }
+                emit(out, json, &all, || print::recipient_list(&all))
+            }
+        },
+        Command::Dispense { unit, recipient, route, clinician } => {
+            let u = bank.lookup_kind(unit, IdKind::Unit)?;
+            let r = bank.lookup_kind(recipient, IdKind::Recipient)?;
+            let v = bank.dispense(&u, &r, route, clinician.as_deref(), at)?;
+            emit(out, json, &v, || v.id.display())
+        }
+        Command::Locate { unit, location } => {
+            let u = bank.lookup_kind(unit, IdKind::Unit)?;
+            let v = bank.set_location(&u, location, at)?;
+            emit(out, json, &v, || v.id.display())
+        }
+        Command::Trace { id } => {
+            let id = bank.lookup(id)?;
+            let t = bank.trace(&id, at)?;
+            emit(out, json, &t, || print::trace(&t))
+        }
+        Command::Recall(args) => {
+            let selector = recall_selector(bank, args)?;
+            let r = bank.recall(&selector, &args.reason, args.apply, at)?;
+            emit(out, json, &r, || print::recall(&r))
+        }
+        Command::Audit(AuditCmd::Log { id, limit }) => {
+            let id = id.as_deref().map(|i| bank.lookup(i)).transpose()?;
+            let entries = bank.audit_log(id.as_ref(), *limit)?;
+            emit(out, json, &entries, || print::audit_log(&entries))
+        }
+        Command::Audit(AuditCmd::Verify) => {
+            let v = bank.audit_verify()?;
+            emit(out, json, &v, || print::verification(&v))?;
+            match v.findings.first() {
+                Some(f) => Err(CliError::Findings(format!("audit verify: {}", f.what))),
+                None => Ok(()),
+            }
+        }
+        Command::Verify => {
+            let v = bank.verify()?;
+            emit(out, json, &v, || print::integrity(&v))?;
+            if v.is_sound() {
+                Ok(())
+            } else {
+                Err(CliError::Findings("verify found problems (listed above)".into()))
+            }
+        }
+    }
+}
+
+fn recall_selector(bank: &mut Bank, a: &RecallArgs) -> Result<RecallSelector> {
+    if let Some(donor) = &a.donor {
+        let donor = bank.lookup_kind(donor, IdKind::Donor)?;
+        return Ok(RecallSelector::Donor { donor, from: a.from.as_deref().map(parse_date).transpose()? });
+    }
+    if let Some(batch) = &a.batch {
+        return Ok(RecallSelector::Batch(bank.lookup_kind(batch, IdKind::Batch)?));
+    }
+    match (&a.collected_from, &a.collected_to) {
+        (Some(f), Some(t)) => Ok(RecallSelector::CollectionWindow { from: parse_date(f)?, to: parse_date(t)? }),
+        _ => Err(CliError::Usage("choose --donor, --batch, or --collected-from with --collected-to".into())),
+    }
+}
+
+/// No command: an overview of the bank. With --demo, the demo bank is created first when missing, and the
+/// overview walks a newcomer through a trace and a recall.
+pub fn overview(cli: &Cli, db: &Path, out: &mut dyn Write) -> Result<()> {
+    let config = load_config(cli.config.as_deref(), db).map_err(CliError::Usage)?;
+    let who = actor(cli);
+    if cli.demo && !db.exists() {
+        writeln!(out, "creating the demo bank at {} ...", db.display())?;
+        let summary = crate::demo::create(db, config.clone(), &who, 2019)?;
+        writeln!(out, "{summary}\n")?;
+    }
+    let mut bank = Bank::open(db, config, &who)?;
+    let c = bank.counts()?;
+    let at = at(cli)?;
+    writeln!(out, "stoolbank  {}  (facility {}, acting as {who})", db.display(), bank.facility()?.as_str())?;
+    writeln!(
+        out,
+        "{} donors, {} donations, {} batches ({} in quarantine), {} units in stock, {} dispensed to {} recipients, {} recalls",
+        c.donors, c.donations, c.batches, c.batches_in_quarantine, c.units_in_stock, c.units_dispensed, c.recipients, c.recalls
+    )?;
+    let (unit, recalled) = bank.examples()?;
+    if let Some(unit) = unit {
+        writeln!(out, "\n$ stoolbank trace {unit}")?;
+        writeln!(out, "{}", print::trace(&bank.trace(&unit, at)?))?;
+    }
+    if let Some(subject) = recalled {
+        let selector = match subject.kind() {
+            IdKind::Batch => RecallSelector::Batch(subject.clone()),
+            _ => RecallSelector::Donor { donor: subject.clone(), from: None },
+        };
+        let flag = if subject.kind() == IdKind::Batch { "--batch" } else { "--donor" };
+        writeln!(out, "\n$ stoolbank recall {flag} {subject} --reason \"look-back\"")?;
+        writeln!(out, "{}", print::recall(&bank.recall(&selector, "look-back", false, at)?))?;
+    }
+    writeln!(out, "\nstoolbank --help lists every command; README.md walks through the chain.")?;
+    Ok(())
+}
+
+/// Prints an error as one line naming what was wrong (and, for refusals, the rule).
+pub fn report(e: &CliError) {
+    eprintln!("stoolbank: {e}");
+}

@@ -1,0 +1,255 @@
+//! Text renderings of the views, for people at a terminal (scripts use --json).
+
+use std::fmt::Write;
+
+use crate::app::views::{BatchView, DonationView, DonorSummary, DonorView, Integrity, RecipientView, UnitView};
+use crate::app::RecallSummary;
+use crate::store::audit::{Entry, Verification};
+use crate::store::recipients::Recipient;
+use crate::time::show;
+
+fn mark(ok: bool) -> &'static str {
+    if ok {
+        "✓"
+    } else {
+        "✗"
+    }
+}
+
+pub fn donor(v: &DonorView) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "donor {}  {}  born {}  {}", v.id, v.sex, v.birth_date, v.status);
+    let _ = writeln!(s, "  {}", v.reason);
+    if let Some(i) = v.identity.as_ref().filter(|i| !i.is_empty()) {
+        let _ = writeln!(
+            s,
+            "  identity: {}  {}  {}",
+            i.name.as_deref().unwrap_or("-"),
+            i.phone.as_deref().unwrap_or("-"),
+            i.national_id.as_deref().unwrap_or("-")
+        );
+    }
+    let _ = writeln!(s, "screenings:");
+    for sc in &v.screenings {
+        let abnormal: Vec<String> = sc
+            .results
+            .iter()
+            .filter(|r| r.result.as_str() != "negative")
+            .map(|r| format!("{} {}", r.test, r.result))
+            .collect();
+        let verdict = match (sc.complete, abnormal.is_empty()) {
+            (_, false) => abnormal.join(", "),
+            (true, true) => "complete, negative".into(),
+            (false, true) => format!("incomplete ({} results)", sc.results.len()),
+        };
+        let _ = writeln!(s, "  {}  {:<13} {}", sc.date, sc.kind.as_str(), verdict);
+    }
+    if !v.deferrals.is_empty() {
+        let _ = writeln!(s, "deferrals:");
+        for d in &v.deferrals {
+            let end = match (d.permanent, d.ends_on) {
+                (true, _) => "permanent".to_string(),
+                (false, Some(e)) => format!("until {e}"),
+                (false, None) => "until a negative re-screen".to_string(),
+            };
+            let _ =
+                writeln!(s, "  {} {}  {}{}", d.starts_on, end, d.reason, if d.active { "  [in force]" } else { "" });
+        }
+    }
+    let _ = writeln!(s, "donations:");
+    for d in &v.donations {
+        let batches: Vec<String> = d.batches.iter().map(|b| b.display()).collect();
+        let _ = writeln!(s, "  {}  {}  {}", d.id, show(d.collected_at), batches.join(" "));
+    }
+    s.trim_end().to_string()
+}
+
+pub fn donor_list(all: &[DonorSummary]) -> String {
+    let mut s = String::new();
+    for d in all {
+        let _ = writeln!(s, "{}  {}  {}  {:<12}  {}", d.id, d.sex, d.birth_date, d.status.as_str(), d.reason);
+    }
+    s.trim_end().to_string()
+}
+
+pub fn donation(d: &DonationView) -> String {
+    let batches: Vec<String> = d.batches.iter().map(|b| b.display()).collect();
+    format!(
+        "donation {}  donor {}  collected {}  {}\n  mass {}  bristol {}\n  batches: {}",
+        d.id,
+        d.donor,
+        show(d.collected_at),
+        d.status,
+        d.mass_g.map_or("-".into(), |m| format!("{m} g")),
+        d.bristol.map_or("-".into(), |b| b.to_string()),
+        if batches.is_empty() { "none".into() } else { batches.join(" ") }
+    )
+}
+
+fn unit_line(u: &UnitView) -> String {
+    let whereabouts = match (&u.recipient, u.dispensed_at) {
+        (Some(r), Some(at)) => format!("→ {r} {} {}", show(at), u.route.as_deref().unwrap_or("")),
+        _ => u.location.clone().unwrap_or_default(),
+    };
+    format!("  {}  {:<11} {}", u.id, u.status.as_str(), whereabouts)
+}
+
+pub fn batch(b: &BatchView) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "batch {}  {}  {}", b.id, b.product, b.status);
+    if let Some(d) = &b.product_description {
+        let _ = writeln!(s, "  {d}");
+    }
+    let _ = writeln!(
+        s,
+        "  donation {}  donor {}  prepared {}  expires {}",
+        b.donation,
+        b.donor,
+        show(b.prepared_at),
+        b.expires_on
+    );
+    if let Some(r) = &b.discard_reason {
+        let _ = writeln!(s, "  discarded: {r}");
+    }
+    let _ = writeln!(s, "release rules:");
+    for c in &b.release_checks {
+        let _ = writeln!(s, "  {} {:<38} {}", mark(c.passed), c.title, c.detail);
+    }
+    let _ = writeln!(s, "QC ({} required):", b.qc_required.join(", "));
+    for q in &b.qc {
+        let _ = writeln!(s, "  {}  {:<16} {}  {}", show(q.at), q.test, q.result, q.value.as_deref().unwrap_or(""));
+    }
+    let _ = writeln!(s, "units:");
+    for u in &b.units {
+        let _ = writeln!(s, "{}", unit_line(u));
+    }
+    if let Some(r) = &b.retained_sample {
+        let _ = writeln!(s, "{}", unit_line(r));
+    }
+    s.trim_end().to_string()
+}
+
+pub fn recipient(r: &RecipientView) -> String {
+    let mut s = format!(
+        "recipient {}  {}  born {}  {}  {} ({})  {}\n",
+        r.id, r.sex, r.birth_date, r.indication, r.cohort, r.consent, r.status
+    );
+    if let Some(name) = r.identity.as_ref().and_then(|i| i.name.as_deref()) {
+        let _ = writeln!(s, "  identity: {name}");
+    }
+    for u in &r.units {
+        let _ = writeln!(s, "{}", unit_line(u));
+    }
+    s.trim_end().to_string()
+}
+
+pub fn recipient_list(all: &[Recipient]) -> String {
+    let mut s = String::new();
+    for r in all {
+        let _ = writeln!(s, "{}  {}  {}  {:<6} {}", r.id, r.sex, r.birth_date, r.indication, r.cohort);
+    }
+    s.trim_end().to_string()
+}
+
+pub fn trace(t: &crate::app::Trace) -> String {
+    let mut s = format!("trace of {} {}\n", t.root.kind, t.root.id);
+    for d in &t.donors {
+        let _ = writeln!(s, "donor      {}  {}", d.id, d.status.as_str());
+    }
+    for d in &t.donations {
+        let _ = writeln!(s, "donation   {}  collected {}", d.id, show(d.collected_at));
+    }
+    for b in &t.batches {
+        let _ = writeln!(s, "batch      {}  {}  expires {}", b.id, b.status.as_str(), b.expires_on);
+    }
+    for u in &t.units {
+        let _ = writeln!(s, "unit    {}", unit_line(u).trim_start());
+    }
+    for r in &t.recipients {
+        let units: Vec<String> = r.units.iter().map(|u| u.id.display()).collect();
+        let _ = writeln!(s, "recipient  {}  {}  received {}", r.id, r.indication, units.join(" "));
+    }
+    s.trim_end().to_string()
+}
+
+pub fn recall(r: &RecallSummary) -> String {
+    let mut s = String::new();
+    let head = if r.applied { "RECALL APPLIED" } else { "recall (dry run: nothing changed; --apply to quarantine)" };
+    let _ = writeln!(s, "{head}: {}", r.reason);
+    if let Some(from) = r.from {
+        let _ = writeln!(s, "collected from {from}{}", r.to.map(|t| format!(" to {t}")).unwrap_or_default());
+    }
+    let _ = writeln!(
+        s,
+        "{} batches, {} units in stock, {} dispensed to {} recipients",
+        r.batches.len(),
+        r.in_stock,
+        r.dispensed,
+        r.recipients.len()
+    );
+    for b in &r.batches {
+        let _ = writeln!(s, "  batch {}  {}", b.id, b.status.as_str());
+    }
+    for u in &r.units {
+        let _ = writeln!(s, "{}", unit_line(u));
+    }
+    if !r.recipients.is_empty() {
+        let _ = writeln!(s, "recipients to contact:");
+        for p in &r.recipients {
+            let units: Vec<String> = p.units.iter().map(|u| u.display()).collect();
+            let _ = writeln!(
+                s,
+                "  {}  {}  first dose {}  {}  {}  {}",
+                p.id,
+                p.indication,
+                show(p.first_dispensed_at),
+                p.routes.join("/"),
+                p.clinicians.join(", "),
+                units.join(" ")
+            );
+        }
+    }
+    for u in &r.retained_samples {
+        let _ = writeln!(
+            s,
+            "retained sample {} at {}: re-test",
+            u.id,
+            u.location.as_deref().unwrap_or("(location not recorded)")
+        );
+    }
+    s.trim_end().to_string()
+}
+
+pub fn audit_log(entries: &[Entry]) -> String {
+    let mut s = String::new();
+    for e in entries {
+        let _ = writeln!(s, "{:>6}  {}  {:<10} {:<18} {} {}", e.seq, e.at, e.actor, e.action, e.entity, e.entity_id);
+    }
+    s.trim_end().to_string()
+}
+
+pub fn verification(v: &Verification) -> String {
+    let mut s = format!("{} audit entries, {} records checked\n", v.entries, v.records);
+    if v.findings.is_empty() {
+        s.push_str("the audit chain is intact and every record matches it");
+    }
+    for f in &v.findings {
+        let _ = writeln!(s, "✗ {}", f.what);
+    }
+    s.trim_end().to_string()
+}
+
+pub fn integrity(v: &Integrity) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "{} SQLite integrity check", mark(v.integrity.is_empty()));
+    for p in &v.integrity {
+        let _ = writeln!(s, "  {p}");
+    }
+    let _ = writeln!(s, "{} foreign keys", mark(v.foreign_keys.is_empty()));
+    for p in &v.foreign_keys {
+        let _ = writeln!(s, "  {p}");
+    }
+    let _ = writeln!(s, "{} audit chain and records", mark(v.audit.findings.is_empty()));
+    s.push_str(&verification(&v.audit));
+    s
+}

@@ -1,0 +1,491 @@
+//! The safety rules, in one place: donor eligibility, batch release (the "sandwich"), dispensing.
+//! Each rule has a stable code that refusals name, so a technician, a log and a test all say the same thing.
+//! Rules are judged as of a moment, against the dated facts as they stood then (retrospective entry is routine).
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use serde::Serialize;
+
+use super::config::Config;
+use super::model::{QcResult, ScreeningKind, TestResult, UnitKind, UnitStatus};
+use super::state::{unit_status, UnitFacts};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Rule {
+    DonorAge,
+    DonorDeferred,
+    DonorScreening,
+    PreDonationScreening,
+    PostDonationScreening,
+    DonationDayQuestionnaire,
+    ProcessingTime,
+    QcPassed,
+    NoInterveningEvent,
+    BatchState,
+    LabelsVerified,
+    DispenseRetainedSample,
+    DispenseAlreadyDispensed,
+    DispenseRecalled,
+    DispenseDiscarded,
+    DispenseNotReleased,
+    DispenseExpired,
+}
+
+impl Rule {
+    /// The stable code a refusal names (release rules are numbered as in DOMAIN.md).
+    pub fn code(self) -> &'static str {
+        match self {
+            Rule::DonorAge => "eligibility.age",
+            Rule::DonorDeferred => "eligibility.not-deferred",
+            Rule::DonorScreening => "eligibility.screening",
+            Rule::PreDonationScreening => "release.1-screening-before",
+            Rule::PostDonationScreening => "release.2-screening-after",
+            Rule::DonationDayQuestionnaire => "release.3-donation-day-questionnaire",
+            Rule::ProcessingTime => "release.3-processing-time",
+            Rule::QcPassed => "release.4-qc",
+            Rule::NoInterveningEvent => "release.5-no-intervening-event",
+            Rule::BatchState => "release.6-batch-state",
+            Rule::LabelsVerified => "release.7-labels-verified",
+            Rule::DispenseRetainedSample => "dispense.retained-sample",
+            Rule::DispenseAlreadyDispensed => "dispense.already-dispensed",
+            Rule::DispenseRecalled => "dispense.recalled",
+            Rule::DispenseDiscarded => "dispense.discarded",
+            Rule::DispenseNotReleased => "dispense.not-released",
+            Rule::DispenseExpired => "dispense.expired",
+        }
+    }
+
+    /// What the rule demands, in a technician's words (the release screen lists these with ✓/✗).
+    pub fn title(self) -> &'static str {
+        match self {
+            Rule::DonorAge => "donor within the age limits",
+            Rule::DonorDeferred => "donor not deferred",
+            Rule::DonorScreening => "complete negative screening within the validity window",
+            Rule::PreDonationScreening => "complete negative screening before the donation",
+            Rule::PostDonationScreening => "complete negative screening after the donation",
+            Rule::DonationDayQuestionnaire => "clean donation-day questionnaire",
+            Rule::ProcessingTime => "processing began within the time limit",
+            Rule::QcPassed => "every required QC test passed",
+            Rule::NoInterveningEvent => "no deferral, positive result or recall between the screenings",
+            Rule::BatchState => "batch in quarantine, not expired, discarded or recalled",
+            Rule::LabelsVerified => "every unit label scanned back and matched",
+            Rule::DispenseRetainedSample => "a retained sample is never dispensed",
+            Rule::DispenseAlreadyDispensed => "a unit is dispensed once",
+            Rule::DispenseRecalled => "the unit is not recalled",
+            Rule::DispenseDiscarded => "the unit is not discarded",
+            Rule::DispenseNotReleased => "the unit is released",
+            Rule::DispenseExpired => "the unit is not expired",
+        }
+    }
+}
+
+/// A rule's refusal: which rule, and what was found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("refused by rule {}: {detail}", rule.code())]
+pub struct Refusal {
+    pub rule: Rule,
+    pub detail: String,
+}
+
+fn refuse<T>(rule: Rule, detail: impl Into<String>) -> Result<T, Refusal> {
+    Err(Refusal { rule, detail: detail.into() })
+}
+
+/// One rule checked: the release screen shows every one of these, passed or not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub rule: Rule,
+    pub code: &'static str,
+    pub title: &'static str,
+    pub passed: bool,
+    pub detail: String,
+}
+
+impl Check {
+    fn new(rule: Rule, outcome: Result<String, String>) -> Check {
+        let passed = outcome.is_ok();
+        let detail = outcome.unwrap_or_else(|e| e);
+        Check { rule, code: rule.code(), title: rule.title(), passed, detail }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScreeningFact {
+    pub id: i64,
+    pub kind: ScreeningKind,
+    pub date: NaiveDate,
+    pub results: Vec<(String, TestResult)>,
+}
+
+impl ScreeningFact {
+    /// Complete when every test of the configured panel has a result.
+    pub fn is_complete(&self, config: &Config) -> bool {
+        config.panel(self.kind).iter().all(|t| self.results.iter().any(|(r, _)| r == t))
+    }
+
+    /// Tests that came back positive or indeterminate.
+    pub fn abnormal(&self) -> impl Iterator<Item = &(String, TestResult)> {
+        self.results.iter().filter(|(_, r)| *r != TestResult::Negative)
+    }
+
+    pub fn is_clean(&self, config: &Config) -> bool {
+        self.is_complete(config) && self.abnormal().next().is_none()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeferralFact {
+    pub id: i64,
+    pub starts_on: NaiveDate,
+    pub until: Option<NaiveDate>,
+    pub permanent: bool,
+    pub reason: String,
+    /// The screening whose result caused it; such a deferral (neither permanent nor dated) is lifted by a later
+    /// complete negative screening of the same panel.
+    pub screening: Option<(i64, ScreeningKind)>,
+}
+
+/// Everything about a donor that the rules read.
+#[derive(Debug, Clone, Default)]
+pub struct DonorFacts {
+    pub birth_date: Option<NaiveDate>,
+    pub screenings: Vec<ScreeningFact>,
+    pub deferrals: Vec<DeferralFact>,
+    /// Days on which a recall named this donor or one of the donor's batches.
+    pub recalls: Vec<NaiveDate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum Eligibility {
+    /// Eligible; `rescreen_due` is the last day the current screening still counts.
+    Eligible {
+        rescreen_due: NaiveDate,
+    },
+    Deferred {
+        reason: String,
+        until: Option<NaiveDate>,
+        permanent: bool,
+    },
+    NotEligible {
+        rule: Rule,
+        reason: String,
+    },
+}
+
+fn age_on(birth: NaiveDate, on: NaiveDate) -> u32 {
+    on.years_since(birth).unwrap_or(0)
+}
+
+fn plus_days(d: NaiveDate, n: i64) -> NaiveDate {
+    if n >= 0 {
+        d.checked_add_days(Days::new(n as u64)).unwrap_or(NaiveDate::MAX)
+    } else {
+        d.checked_sub_days(Days::new(n.unsigned_abs())).unwrap_or(NaiveDate::MIN)
+    }
+}
+
+impl DonorFacts {
+    /// The first day a deferral no longer applies (None: open-ended).
+    pub fn deferral_end(&self, d: &DeferralFact, config: &Config) -> Option<NaiveDate> {
+        if d.permanent {
+            return None;
+        }
+        if let Some(until) = d.until {
+            return Some(until);
+        }
+        let (cause_id, kind) = d.screening?;
+        self.screenings
+            .iter()
+            .filter(|s| s.kind == kind && (s.date, s.id) > (d.starts_on, cause_id) && s.is_clean(config))
+            .map(|s| s.date)
+            .min()
+    }
+
+    /// The deferral in force on `on`, if any (a permanent one before a dated one).
+    pub fn deferral_on(&self, on: NaiveDate, config: &Config) -> Option<(&DeferralFact, Option<NaiveDate>)> {
+        self.deferrals
+            .iter()
+            .filter(|d| d.starts_on <= on)
+            .map(|d| (d, self.deferral_end(d, config)))
+            .filter(|(_, end)| end.is_none_or(|e| on < e))
+            .max_by_key(|(d, end)| (end.is_none(), d.permanent, *end))
+    }
+
+    /// The latest clean screening of `kind` dated within [from, to].
+    fn latest_clean(&self, kind: ScreeningKind, from: NaiveDate, to: NaiveDate, c: &Config) -> Option<NaiveDate> {
+        self.clean_dates(kind, from, to, c).max()
+    }
+
+    fn clean_dates<'a>(
+        &'a self,
+        kind: ScreeningKind,
+        from: NaiveDate,
+        to: NaiveDate,
+        config: &'a Config,
+    ) -> impl Iterator<Item = NaiveDate> + 'a {
+        self.screenings
+            .iter()
+            .filter(move |s| s.kind == kind && s.date >= from && s.date <= to && s.is_clean(config))
+            .map(|s| s.date)
+    }
+
+    /// Eligible to donate on day `on`: age limits, not deferred, and a complete negative screening of every panel
+    /// dated within the validity window before `on`.
+    pub fn eligibility(&self, on: NaiveDate, config: &Config) -> Eligibility {
+        if let Some(birth) = self.birth_date {
+            let age = age_on(birth, on);
+            if age < config.donor_age_min || age > config.donor_age_max {
+                return Eligibility::NotEligible {
+                    rule: Rule::DonorAge,
+                    reason: format!(
+                        "donor is {age} on {on}; donors must be {}–{}",
+                        config.donor_age_min, config.donor_age_max
+                    ),
+                };
+            }
+        }
+        if let Some((d, end)) = self.deferral_on(on, config) {
+            return Eligibility::Deferred { reason: d.reason.clone(), until: end, permanent: d.permanent };
+        }
+        let from = plus_days(on, -config.screening_validity_days);
+        let mut oldest: Option<NaiveDate> = None;
+        for kind in ScreeningKind::DONOR_PANELS {
+            match self.latest_clean(kind, from, on, config) {
+                Some(d) => oldest = Some(oldest.map_or(d, |o| o.min(d))),
+                None => {
+                    return Eligibility::NotEligible {
+                        rule: Rule::DonorScreening,
+                        reason: format!(
+                            "no complete negative {kind} screening between {from} and {on} ({} days)",
+                            config.screening_validity_days
+                        ),
+                    }
+                }
+            }
+        }
+        let due = plus_days(oldest.unwrap_or(on), config.screening_validity_days);
+        Eligibility::Eligible { rescreen_due: due }
+    }
+
+    /// Refuses a donation on `on` unless the donor is eligible.
+    pub fn check_can_donate(&self, on: NaiveDate, config: &Config) -> Result<(), Refusal> {
+        match self.eligibility(on, config) {
+            Eligibility::Eligible { .. } => Ok(()),
+            Eligibility::Deferred { reason, until, permanent } => {
+                let span = match (permanent, until) {
+                    (true, _) => "permanently".to_string(),
+                    (false, Some(u)) => format!("until {u}"),
+                    (false, None) => "until a later negative screening".to_string(),
+                };
+                refuse(Rule::DonorDeferred, format!("donor is deferred {span} on {on}: {reason}"))
+            }
+            Eligibility::NotEligible { rule, reason } => refuse(rule, reason),
+        }
+    }
+
+    /// The day from which a recall of this donor reaches back by default: the last day every panel had been
+    /// screened clean before `on` (the oldest of the latest clean screenings); None when never screened clean,
+    /// in which case every donation is affected.
+    pub fn last_clean_screening(&self, on: NaiveDate, config: &Config) -> Option<NaiveDate> {
+        ScreeningKind::DONOR_PANELS
+            .iter()
+            .map(|k| self.latest_clean(*k, NaiveDate::MIN, on, config))
+            .collect::<Option<Vec<_>>>()
+            .and_then(|dates| dates.into_iter().min())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QcFact {
+    pub id: i64,
+    pub test: String,
+    pub result: QcResult,
+    pub at: DateTime<Utc>,
+}
+
+/// The latest result of each test recorded at or before `at` (a re-test supersedes).
+pub fn qc_as_of<'a>(qc: &'a [QcFact], test: &str, at: DateTime<Utc>) -> Option<&'a QcFact> {
+    qc.iter().filter(|q| q.test == test && q.at <= at).max_by_key(|q| (q.at, q.id))
+}
+
+/// The tests of the required QC list without a passing result as of `at`.
+pub fn qc_missing(qc: &[QcFact], at: DateTime<Utc>, config: &Config) -> Vec<String> {
+    config
+        .qc_required
+        .iter()
+        .filter(|t| qc_as_of(qc, t, at).is_none_or(|q| q.result != QcResult::Pass))
+        .cloned()
+        .collect()
+}
+
+/// What release of a batch is judged on.
+#[derive(Debug, Clone)]
+pub struct ReleaseFacts<'a> {
+    pub donor: &'a DonorFacts,
+    pub collected_at: DateTime<Utc>,
+    /// The local calendar day of collection (screening windows count days).
+    pub collected_on: NaiveDate,
+    pub prepared_at: DateTime<Utc>,
+    pub qc: &'a [QcFact],
+    pub released_at: Option<DateTime<Utc>>,
+    pub discarded_at: Option<DateTime<Utc>>,
+    pub recalled_at: Option<DateTime<Utc>>,
+    pub expires_on: NaiveDate,
+    pub units_unverified: usize,
+    /// When the release happens, and its local day.
+    pub at: DateTime<Utc>,
+    pub on: NaiveDate,
+}
+
+/// Every release rule, checked as of `f.at`, in DOMAIN.md's order.
+pub fn release_checks(f: &ReleaseFacts, config: &Config) -> Vec<Check> {
+    let days = config.screening_validity_days;
+    let c = f.collected_on;
+    let donor = f.donor;
+    let before_from = plus_days(c, -days);
+    let after_to = plus_days(c, days).min(f.on);
+
+    let mut pre_dates = Vec::new();
+    let pre =
+        ScreeningKind::DONOR_PANELS.iter().try_for_each(|&k| match donor.latest_clean(k, before_from, c, config) {
+            Some(d) => {
+                pre_dates.push(d);
+                Ok(())
+            }
+            None => Err(format!("no complete negative {k} screening between {before_from} and the donation on {c}")),
+        });
+    let mut post_dates = Vec::new();
+    let post = ScreeningKind::DONOR_PANELS.iter().try_for_each(|&k| {
+        match donor.clean_dates(k, plus_days(c, 1), after_to, config).min() {
+            Some(d) => {
+                post_dates.push(d);
+                Ok(())
+            }
+            None => Err(format!(
+                "no complete negative {k} screening in the {days} days after the donation on {c} (as of {}): \
+                 material waits frozen until the donor re-tests negative",
+                f.on
+            )),
+        }
+    });
+    let window_start = pre_dates.iter().min().copied().unwrap_or(before_from);
+    let window_end = post_dates.iter().max().copied().unwrap_or(after_to);
+
+    let day_q =
+        donor.screenings.iter().filter(|s| s.kind == ScreeningKind::DonationDay && s.date == c).max_by_key(|s| s.id);
+    let questionnaire = match day_q {
+        None => Err(format!("no donation-day questionnaire recorded for {c}")),
+        Some(s) if !s.is_complete(config) => Err(format!("the donation-day questionnaire of {c} is incomplete")),
+        Some(s) => match s.abnormal().map(|(t, r)| format!("{t} {r}")).collect::<Vec<_>>() {
+            yes if yes.is_empty() => Ok(format!("questionnaire of {c} clean")),
+            yes => Err(format!("donation-day questionnaire answered yes: {}", yes.join(", "))),
+        },
+    };
+
+    let minutes = (f.prepared_at - f.collected_at).num_minutes();
+    let processing = if minutes < 0 {
+        Err("processing is recorded before collection".to_string())
+    } else if minutes > config.processing_limit_minutes {
+        Err(format!(
+            "processing began {minutes} min after collection; the limit is {}",
+            config.processing_limit_minutes
+        ))
+    } else {
+        Ok(format!("processing began {minutes} min after collection"))
+    };
+
+    let missing = qc_missing(f.qc, f.at, config);
+    let qc = if missing.is_empty() {
+        Ok("all required QC tests passed".to_string())
+    } else {
+        Err(format!("QC without a passing result: {}", missing.join(", ")))
+    };
+
+    let intervening = intervening_events(donor, window_start, window_end, config);
+    let events = if intervening.is_empty() {
+        Ok(format!("nothing between {window_start} and {window_end}"))
+    } else {
+        Err(intervening.join("; "))
+    };
+
+    let state = if f.discarded_at.is_some_and(|t| t <= f.at) {
+        Err("the batch is discarded".to_string())
+    } else if f.recalled_at.is_some_and(|t| t <= f.at) {
+        Err("the batch is recalled".to_string())
+    } else if f.released_at.is_some() {
+        Err("the batch is already released".to_string())
+    } else if f.on > f.expires_on {
+        Err(format!("the batch expired on {}", f.expires_on))
+    } else {
+        Ok(format!("in quarantine, expires {}", f.expires_on))
+    };
+
+    let mut checks = vec![
+        Check::new(Rule::PreDonationScreening, pre.map(|_| "screened clean before the donation".into())),
+        Check::new(Rule::PostDonationScreening, post.map(|_| "screened clean after the donation".into())),
+        Check::new(Rule::DonationDayQuestionnaire, questionnaire),
+        Check::new(Rule::ProcessingTime, processing),
+        Check::new(Rule::QcPassed, qc),
+        Check::new(Rule::NoInterveningEvent, events),
+        Check::new(Rule::BatchState, state),
+    ];
+    if config.require_label_verification {
+        let labels = match f.units_unverified {
+            0 => Ok("every unit label verified".to_string()),
+            n => Err(format!("{n} unit label(s) not yet scanned back and verified")),
+        };
+        checks.push(Check::new(Rule::LabelsVerified, labels));
+    }
+    checks
+}
+
+/// Refuses a release unless every rule holds, naming the first that fails.
+pub fn check_release(f: &ReleaseFacts, config: &Config) -> Result<(), Refusal> {
+    match release_checks(f, config).into_iter().find(|c| !c.passed) {
+        Some(c) => refuse(c.rule, c.detail),
+        None => Ok(()),
+    }
+}
+
+/// Deferrals, positive or indeterminate results and recalls touching the donor within [from, to].
+fn intervening_events(donor: &DonorFacts, from: NaiveDate, to: NaiveDate, config: &Config) -> Vec<String> {
+    let mut found = Vec::new();
+    for d in &donor.deferrals {
+        let end = donor.deferral_end(d, config);
+        if d.starts_on <= to && end.is_none_or(|e| e > from) {
+            found.push(format!("deferral from {} ({})", d.starts_on, d.reason));
+        }
+    }
+    for s in donor.screenings.iter().filter(|s| s.date >= from && s.date <= to) {
+        for (test, result) in s.abnormal() {
+            found.push(format!("{} {test} {result} on {}", s.kind, s.date));
+        }
+    }
+    for r in donor.recalls.iter().filter(|r| **r >= from && **r <= to) {
+        found.push(format!("recall on {r}"));
+    }
+    found
+}
+
+/// Refuses to dispense a unit as of `at` unless it is a released, unexpired, undispensed, unrecalled dose.
+pub fn check_dispense(unit: &UnitFacts, at: DateTime<Utc>, on: NaiveDate) -> Result<(), Refusal> {
+    if unit.kind == UnitKind::Retained {
+        return refuse(Rule::DispenseRetainedSample, "this is the donation's retained sample; it is never dispensed");
+    }
+    if let Some(when) = unit.dispensed_at {
+        return refuse(
+            Rule::DispenseAlreadyDispensed,
+            format!("the unit was already dispensed at {}", when.to_rfc3339()),
+        );
+    }
+    match unit_status(unit, at, on) {
+        UnitStatus::Released => Ok(()),
+        UnitStatus::Recalled => refuse(Rule::DispenseRecalled, "the unit is recalled: it must not be used"),
+        UnitStatus::Discarded => refuse(Rule::DispenseDiscarded, "the unit is discarded"),
+        UnitStatus::Expired => refuse(Rule::DispenseExpired, format!("the unit expired on {}", unit.expires_on)),
+        UnitStatus::Quarantined => {
+            refuse(Rule::DispenseNotReleased, "the unit is quarantined: its batch has not been released")
+        }
+        other => refuse(Rule::DispenseNotReleased, format!("the unit is {other}")),
+    }
+}

@@ -1,0 +1,296 @@
+//! The audit trail: every change appends an entry in the same transaction, hash-chained (SHA-256) to the one
+//! before. `verify` walks the chain and compares every record with the state its last entry recorded, so a row
+//! edited behind the program's back is named.
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::ValueRef;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::{Result, StoreError};
+use crate::time;
+
+/// Every audited table, with the column that identifies a row.
+pub const TABLES: &[&str] = &[
+    "settings",
+    "donors",
+    "donor_identities",
+    "screenings",
+    "screening_results",
+    "deferrals",
+    "donations",
+    "batches",
+    "recalls",
+    "units",
+    "qc_results",
+    "recipients",
+    "recipient_identities",
+    "dispenses",
+    "label_prints",
+];
+
+/// Tables keyed by an INTEGER PRIMARY KEY (the others by text identifiers).
+const INTEGER_KEYS: &[&str] = &[
+    "donor_identities",
+    "screenings",
+    "screening_results",
+    "deferrals",
+    "recalls",
+    "qc_results",
+    "recipient_identities",
+    "dispenses",
+    "label_prints",
+];
+
+/// Identity rows are audited by digest only, so that the audit log never discloses a name.
+const DIGEST_ONLY: &[&str] = &["donor_identities", "recipient_identities"];
+
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+fn key_column(table: &str) -> &'static str {
+    if table == "settings" {
+        "key"
+    } else {
+        "id"
+    }
+}
+
+/// The row as canonical JSON (keys sorted), or its digest for identity tables.
+pub fn row_state(conn: &Connection, table: &str, id: &str) -> Result<Option<Value>> {
+    debug_assert!(TABLES.contains(&table));
+    let sql = format!("SELECT * FROM {table} WHERE {} = ?1", key_column(table));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let names: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
+    // Bind the key with its column's type so that the primary-key index is used.
+    let key: rusqlite::types::Value = match id.parse::<i64>() {
+        Ok(n) if INTEGER_KEYS.contains(&table) => n.into(),
+        _ => id.to_string().into(),
+    };
+    let row = stmt.query_row([key], |r| row_to_json(r, &names)).optional()?;
+    Ok(row.map(|v| state_of(table, v)))
+}
+
+fn state_of(table: &str, row: Value) -> Value {
+    if DIGEST_ONLY.contains(&table) {
+        let digest = hex::encode(Sha256::digest(row.to_string().as_bytes()));
+        serde_json::json!({ "sha256": digest })
+    } else {
+        row
+    }
+}
+
+fn row_to_json(r: &rusqlite::Row, names: &[String]) -> rusqlite::Result<Value> {
+    let mut map = Map::new();
+    for (i, name) in names.iter().enumerate() {
+        let v = match r.get_ref(i)? {
+            ValueRef::Null => Value::Null,
+            ValueRef::Integer(n) => Value::from(n),
+            ValueRef::Real(f) => Value::from(f),
+            ValueRef::Text(t) => Value::from(String::from_utf8_lossy(t).into_owned()),
+            ValueRef::Blob(b) => Value::from(hex::encode(b)),
+        };
+        map.insert(name.clone(), v);
+    }
+    Ok(Value::Object(map))
+}
+
+/// What a change is: who did what to which record, and when it happened.
+pub struct Change<'a> {
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub table: &'a str,
+    pub id: &'a str,
+    /// The identifier the change concerns, for filtering the log by record.
+    pub subject: &'a str,
+    pub at: DateTime<Utc>,
+    /// The row before the change (None for an insert).
+    pub before: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Entry {
+    pub seq: i64,
+    pub at: String,
+    pub recorded_at: String,
+    pub actor: String,
+    pub action: String,
+    pub entity: String,
+    pub entity_id: String,
+    pub subject: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+fn entry_hash(e: &Entry) -> String {
+    let canonical = serde_json::json!({
+        "seq": e.seq, "at": e.at, "recorded_at": e.recorded_at, "actor": e.actor, "action": e.action,
+        "entity": e.entity, "entity_id": e.entity_id, "subject": e.subject, "before": e.before,
+        "after": e.after, "prev_hash": e.prev_hash,
+    });
+    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+}
+
+/// Appends the audit entry of a change already written in this transaction (reads the row's new state).
+pub fn record(conn: &Connection, c: Change) -> Result<()> {
+    let after = row_state(conn, c.table, c.id)?;
+    let last: Option<(i64, String)> = conn
+        .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (prev_seq, prev_hash) = last.unwrap_or((0, GENESIS.to_string()));
+    let mut e = Entry {
+        seq: prev_seq + 1,
+        at: time::to_db(c.at),
+        recorded_at: time::to_db(time::now()),
+        actor: c.actor.to_string(),
+        action: c.action.to_string(),
+        entity: c.table.to_string(),
+        entity_id: c.id.to_string(),
+        subject: c.subject.to_string(),
+        before: c.before,
+        after,
+        prev_hash,
+        hash: String::new(),
+    };
+    e.hash = entry_hash(&e);
+    conn.prepare_cached(
+        "INSERT INTO audit_log (seq, at, recorded_at, actor, action, entity, entity_id, subject, before, after,
+                                prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        e.seq,
+        e.at,
+        e.recorded_at,
+        e.actor,
+        e.action,
+        e.entity,
+        e.entity_id,
+        e.subject,
+        e.before.as_ref().map(Value::to_string),
+        e.after.as_ref().map(Value::to_string),
+        e.prev_hash,
+        e.hash
+    ])?;
+    Ok(())
+}
+
+fn parse_json(s: Option<String>) -> rusqlite::Result<Option<Value>> {
+    Ok(s.and_then(|s| serde_json::from_str(&s).ok()))
+}
+
+fn entry_from_row(r: &rusqlite::Row) -> rusqlite::Result<Entry> {
+    Ok(Entry {
+        seq: r.get(0)?,
+        at: r.get(1)?,
+        recorded_at: r.get(2)?,
+        actor: r.get(3)?,
+        action: r.get(4)?,
+        entity: r.get(5)?,
+        entity_id: r.get(6)?,
+        subject: r.get(7)?,
+        before: parse_json(r.get(8)?)?,
+        after: parse_json(r.get(9)?)?,
+        prev_hash: r.get(10)?,
+        hash: r.get(11)?,
+    })
+}
+
+const ENTRY_COLUMNS: &str =
+    "seq, at, recorded_at, actor, action, entity, entity_id, subject, before, after, prev_hash, hash";
+
+/// The log, newest last; filtered to entries whose record or subject is `id` when given.
+pub fn log(conn: &Connection, id: Option<&str>, limit: usize) -> Result<Vec<Entry>> {
+    let sql = match id {
+        Some(_) => format!(
+            "SELECT {ENTRY_COLUMNS} FROM (SELECT * FROM audit_log WHERE subject = ?1 OR entity_id = ?1
+             ORDER BY seq DESC LIMIT ?2) ORDER BY seq"
+        ),
+        None => {
+            format!("SELECT {ENTRY_COLUMNS} FROM (SELECT * FROM audit_log ORDER BY seq DESC LIMIT ?2) ORDER BY seq")
+        }
+    };
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params![id.unwrap_or(""), limit as i64], entry_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// A discrepancy `verify` found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub what: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Verification {
+    pub entries: i64,
+    pub records: i64,
+    pub findings: Vec<Finding>,
+}
+
+/// Walks the hash chain, then compares every record with the state its last audit entry recorded.
+pub fn verify(conn: &Connection) -> Result<Verification> {
+    let mut findings = Vec::new();
+    let mut stmt = conn.prepare(&format!("SELECT {ENTRY_COLUMNS} FROM audit_log ORDER BY seq"))?;
+    let mut rows = stmt.query([])?;
+    let mut prev = GENESIS.to_string();
+    let mut expected_seq = 1;
+    let mut entries = 0;
+    let mut chain_broken = false;
+    // (table, id) → last recorded state
+    let mut last: std::collections::HashMap<(String, String), Option<Value>> = std::collections::HashMap::new();
+    while let Some(r) = rows.next()? {
+        let e = entry_from_row(r)?;
+        entries += 1;
+        if !chain_broken {
+            let problem = if e.seq != expected_seq {
+                Some(format!("audit entry {} follows {}: entries are missing", e.seq, expected_seq - 1))
+            } else if e.prev_hash != prev {
+                Some(format!("audit entry {} does not chain to entry {}", e.seq, e.seq - 1))
+            } else if entry_hash(&e) != e.hash {
+                Some(format!("audit entry {} ({} {} {}) was altered", e.seq, e.action, e.entity, e.entity_id))
+            } else {
+                None
+            };
+            if let Some(what) = problem {
+                findings.push(Finding { what });
+                chain_broken = true;
+            }
+        }
+        expected_seq = e.seq + 1;
+        prev = e.hash.clone();
+        last.insert((e.entity.clone(), e.entity_id.clone()), e.after.clone());
+    }
+    let mut records = 0;
+    for table in TABLES {
+        let key = key_column(table);
+        let mut stmt = conn.prepare(&format!("SELECT CAST({key} AS TEXT) FROM {table} ORDER BY {key}"))?;
+        let ids: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+        for id in ids {
+            records += 1;
+            let state = row_state(conn, table, &id)?;
+            match last.remove(&(table.to_string(), id.clone())) {
+                None => findings
+                    .push(Finding { what: format!("{table} {id} has no audit entry: written outside stoolbank") }),
+                Some(recorded) if recorded != state => findings.push(Finding {
+                    what: format!("{table} {id} differs from its last audit entry: changed outside stoolbank"),
+                }),
+                Some(_) => {}
+            }
+        }
+    }
+    let mut missing: Vec<_> = last.into_keys().collect();
+    missing.sort();
+    for (table, id) in missing {
+        findings.push(Finding { what: format!("{table} {id} is in the audit log but missing from the database") });
+    }
+    Ok(Verification { entries, records, findings })
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::Corrupt(e.to_string())
+    }
+}

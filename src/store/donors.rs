@@ -1,0 +1,219 @@
+//! Donors, their identity (kept apart), screenings, results and deferrals.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use super::sql::{day, id, text, ts};
+use super::Result;
+use crate::core::ids::Id;
+use crate::core::model::{ScreeningKind, Sex, TestResult};
+use crate::core::rules::{DeferralFact, DonorFacts, ScreeningFact};
+use crate::time::to_db;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Donor {
+    pub id: Id,
+    pub sex: Sex,
+    pub birth_date: NaiveDate,
+    pub registered_at: DateTime<Utc>,
+}
+
+/// Identity: shown only to users allowed to see it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Identity {
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub national_id: Option<String>,
+}
+
+impl Identity {
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none() && self.phone.is_none() && self.national_id.is_none()
+    }
+}
+
+pub fn next_donor_seq(c: &Connection) -> Result<u32> {
+    Ok(c.query_row("SELECT COALESCE(MAX(CAST(substr(id, 2) AS INTEGER)), 0) + 1 FROM donors", [], |r| r.get(0))?)
+}
+
+pub fn insert_donor(c: &Connection, d: &Donor) -> Result<()> {
+    c.execute(
+        "INSERT INTO donors (id, sex, birth_date, registered_at) VALUES (?1, ?2, ?3, ?4)",
+        params![d.id.data(), d.sex.as_str(), d.birth_date.to_string(), to_db(d.registered_at)],
+    )?;
+    Ok(())
+}
+
+/// Inserts an identity row for a donor or recipient (`table` is donor_identities or recipient_identities);
+/// returns its row id.
+pub fn insert_identity(c: &Connection, table: &str, owner: &Id, i: &Identity, at: DateTime<Utc>) -> Result<i64> {
+    let owner_col = if table == "donor_identities" { "donor_id" } else { "recipient_id" };
+    let previous: Option<i64> = c
+        .query_row(&format!("SELECT MAX(id) FROM {table} WHERE {owner_col} = ?1"), [owner.data()], |r| r.get(0))
+        .optional()?
+        .flatten();
+    c.execute(
+        &format!(
+            "INSERT INTO {table} ({owner_col}, name, phone, national_id, recorded_at, supersedes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+        ),
+        params![owner.data(), i.name, i.phone, i.national_id, to_db(at), previous],
+    )?;
+    Ok(c.last_insert_rowid())
+}
+
+/// The current identity (the row no other supersedes).
+pub fn identity(c: &Connection, table: &str, owner: &Id) -> Result<Identity> {
+    let owner_col = if table == "donor_identities" { "donor_id" } else { "recipient_id" };
+    Ok(c.query_row(
+        &format!("SELECT name, phone, national_id FROM {table} WHERE {owner_col} = ?1 ORDER BY id DESC LIMIT 1"),
+        [owner.data()],
+        |r| Ok(Identity { name: r.get(0)?, phone: r.get(1)?, national_id: r.get(2)? }),
+    )
+    .optional()?
+    .unwrap_or_default())
+}
+
+fn donor_from_row(r: &rusqlite::Row) -> rusqlite::Result<Donor> {
+    Ok(Donor { id: id(r, 0)?, sex: text(r, 1)?, birth_date: day(r, 2)?, registered_at: ts(r, 3)? })
+}
+
+pub fn donor(c: &Connection, donor: &Id) -> Result<Option<Donor>> {
+    Ok(c.query_row(
+        "SELECT id, sex, birth_date, registered_at FROM donors WHERE id = ?1",
+        [donor.data()],
+        donor_from_row,
+    )
+    .optional()?)
+}
+
+/// Donors in code order, a page at a time (`after` is the last code of the previous page).
+pub fn donors_page(c: &Connection, after: Option<&Id>, limit: usize) -> Result<Vec<Donor>> {
+    let mut stmt =
+        c.prepare_cached("SELECT id, sex, birth_date, registered_at FROM donors WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+    let rows = stmt.query_map(params![after.map(Id::data).unwrap_or(""), limit as i64], donor_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn insert_screening(
+    c: &Connection,
+    donor: &Id,
+    kind: ScreeningKind,
+    date: NaiveDate,
+    at: DateTime<Utc>,
+) -> Result<i64> {
+    c.execute(
+        "INSERT INTO screenings (donor_id, kind, date, recorded_at) VALUES (?1, ?2, ?3, ?4)",
+        params![donor.data(), kind.as_str(), date.to_string(), to_db(at)],
+    )?;
+    Ok(c.last_insert_rowid())
+}
+
+pub fn insert_result(c: &Connection, screening: i64, test: &str, result: TestResult) -> Result<i64> {
+    c.execute(
+        "INSERT INTO screening_results (screening_id, test, result) VALUES (?1, ?2, ?3)",
+        params![screening, test, result.as_str()],
+    )?;
+    Ok(c.last_insert_rowid())
+}
+
+pub struct NewDeferral<'a> {
+    pub donor: &'a Id,
+    pub reason: &'a str,
+    pub starts_on: NaiveDate,
+    pub until: Option<NaiveDate>,
+    pub permanent: bool,
+    pub screening: Option<i64>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+pub fn insert_deferral(c: &Connection, d: &NewDeferral) -> Result<i64> {
+    c.execute(
+        "INSERT INTO deferrals (donor_id, reason, starts_on, until, permanent, screening_id, recorded_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            d.donor.data(),
+            d.reason,
+            d.starts_on.to_string(),
+            d.until.map(|u| u.to_string()),
+            d.permanent as i64,
+            d.screening,
+            to_db(d.recorded_at)
+        ],
+    )?;
+    Ok(c.last_insert_rowid())
+}
+
+/// Screenings of a donor (those not superseded by a correction), with their results, oldest first.
+pub fn screenings(c: &Connection, donor: &Id) -> Result<Vec<ScreeningFact>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT s.id, s.kind, s.date, r.test, r.result
+         FROM screenings s LEFT JOIN screening_results r ON r.screening_id = s.id
+         WHERE s.donor_id = ?1 AND NOT EXISTS (SELECT 1 FROM screenings n WHERE n.supersedes = s.id)
+         ORDER BY s.date, s.id, r.id",
+    )?;
+    let mut rows = stmt.query([donor.data()])?;
+    let mut out: Vec<ScreeningFact> = Vec::new();
+    while let Some(r) = rows.next()? {
+        let sid: i64 = r.get(0)?;
+        if out.last().is_none_or(|s| s.id != sid) {
+            out.push(ScreeningFact { id: sid, kind: text(r, 1)?, date: day(r, 2)?, results: Vec::new() });
+        }
+        if let (Some(test), Some(result)) = (r.get::<_, Option<String>>(3)?, r.get::<_, Option<String>>(4)?) {
+            let result = result.parse().map_err(|e: String| super::StoreError::Corrupt(e))?;
+            if let Some(s) = out.last_mut() {
+                s.results.push((test, result));
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub fn deferrals(c: &Connection, donor: &Id) -> Result<Vec<DeferralFact>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT d.id, d.starts_on, d.until, d.permanent, d.reason, d.screening_id, s.kind
+         FROM deferrals d LEFT JOIN screenings s ON s.id = d.screening_id
+         WHERE d.donor_id = ?1 ORDER BY d.starts_on, d.id",
+    )?;
+    let rows = stmt.query_map([donor.data()], |r| {
+        let screening = match r.get::<_, Option<i64>>(5)? {
+            Some(sid) => Some((sid, text::<ScreeningKind>(r, 6)?)),
+            None => None,
+        };
+        Ok(DeferralFact {
+            id: r.get(0)?,
+            starts_on: day(r, 1)?,
+            until: r.get::<_, Option<super::sql::Day>>(2)?.map(|d| d.0),
+            permanent: r.get::<_, i64>(3)? != 0,
+            reason: r.get(4)?,
+            screening,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Days on which a recall named the donor, or one of the donor's batches, or a collection window holding one
+/// of the donor's donations.
+pub fn recall_days(c: &Connection, donor: &Id) -> Result<Vec<DateTime<Utc>>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT DISTINCT r.at FROM recalls r
+         WHERE r.donor_id = ?1
+            OR r.batch_id IN (SELECT b.id FROM batches b JOIN donations d ON d.id = b.donation_id WHERE d.donor_id = ?1)
+            OR EXISTS (SELECT 1 FROM units u JOIN batches b ON b.id = u.batch_id JOIN donations d ON d.id = b.donation_id
+                       WHERE u.recall_id = r.id AND d.donor_id = ?1)
+         ORDER BY r.at",
+    )?;
+    let rows = stmt.query_map([donor.data()], |r| ts(r, 0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Everything the eligibility and release rules read about a donor.
+pub fn facts(c: &Connection, d: &Donor) -> Result<DonorFacts> {
+    Ok(DonorFacts {
+        birth_date: Some(d.birth_date),
+        screenings: screenings(c, &d.id)?,
+        deferrals: deferrals(c, &d.id)?,
+        recalls: recall_days(c, &d.id)?.into_iter().map(crate::time::local_day).collect(),
+    })
+}

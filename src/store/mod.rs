@@ -1,0 +1,166 @@
+//! Storage: every SQL statement of the program lives under this module. It opens the database (refusing
+//! anything that is not a stoolbank file), applies the migrations of `schema.sql`, and returns domain types.
+
+pub mod audit;
+pub mod batches;
+pub mod donors;
+mod migrate;
+pub mod recalls;
+pub mod recipients;
+pub mod settings;
+mod sql;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+pub use migrate::LATEST_VERSION;
+
+/// `PRAGMA application_id` of a stoolbank database: "STB1".
+pub const APPLICATION_ID: i32 = 0x5354_4231;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: not a stoolbank database ({why}); refusing to open it")]
+    NotStoolbank { path: PathBuf, why: String },
+    #[error("{path}: schema version {found} is newer than this program knows ({known}); upgrade stoolbank")]
+    TooNew { path: PathBuf, found: i64, known: i64 },
+    #[error("{path}: the database file is read-only; stoolbank needs to write (check its permissions)")]
+    ReadOnly { path: PathBuf },
+    #[error("{path}: no database here; create it with `stoolbank init` (or `stoolbank demo` for a demo bank)")]
+    Missing { path: PathBuf },
+    #[error("{path}: {source}")]
+    Open { path: PathBuf, source: rusqlite::Error },
+    #[error("the database is busy (another bench is writing); try again")]
+    Busy,
+    #[error("database: {0}")]
+    Sql(rusqlite::Error),
+    #[error("the database holds a malformed value: {0}")]
+    Corrupt(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => StoreError::Busy,
+            _ => StoreError::Sql(e),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// An open stoolbank database.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens an existing database, upgrading its schema if it is older than this program's.
+    pub fn open(path: &Path) -> Result<Store> {
+        if !path.exists() {
+            return Err(StoreError::Missing { path: path.into() });
+        }
+        Self::open_or_create(path)
+    }
+
+    /// Opens a database, creating it if it does not exist (`init`, `demo`).
+    pub fn open_or_create(path: &Path) -> Result<Store> {
+        let p = || path.to_path_buf();
+        check_file(path)?;
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)
+            .map_err(|source| StoreError::Open { path: p(), source })?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        let app_id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if app_id != APPLICATION_ID {
+            let tables: i64 = conn
+                .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+                .map_err(|e| StoreError::NotStoolbank { path: p(), why: e.to_string() })?;
+            if app_id != 0 || tables > 0 || version != 0 {
+                let why = format!("application_id {app_id:#x}, {tables} schema objects");
+                return Err(StoreError::NotStoolbank { path: p(), why });
+            }
+        }
+        if version > LATEST_VERSION {
+            return Err(StoreError::TooNew { path: p(), found: version, known: LATEST_VERSION });
+        }
+        // WAL lets two benches read while one writes; FULL makes each commit durable on power loss.
+        let mode: String =
+            conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(|e| read_only_or(e, path))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Corrupt(format!("could not switch to WAL journal (got {mode})")));
+        }
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+        let mut store = Store { conn, path: p() };
+        migrate::migrate(&mut store.conn).map_err(|e| read_only_or(e, path))?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction: committed if it returns Ok, rolled back otherwise.
+    pub fn write<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&Transaction) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(StoreError::from)?;
+        let out = f(&tx)?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(out)
+    }
+
+    /// Runs `f` in one read transaction, so that it sees one consistent state.
+    pub fn read<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&Transaction) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(StoreError::from)?;
+        f(&tx)
+    }
+}
+
+fn read_only_or(e: rusqlite::Error, path: &Path) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen) => {
+            StoreError::ReadOnly { path: path.into() }
+        }
+        _ => StoreError::from(e),
+    }
+}
+
+/// Refuses read-only files and files that are not SQLite databases before SQLite touches them. Permission bits
+/// are checked explicitly because root bypasses them, and a bench must not silently write a file meant to be
+/// read-only.
+fn check_file(path: &Path) -> Result<()> {
+    let Ok(meta) = std::fs::metadata(path) else { return Ok(()) };
+    if meta.permissions().readonly() {
+        return Err(StoreError::ReadOnly { path: path.into() });
+    }
+    if meta.len() == 0 {
+        return Ok(());
+    }
+    let mut header = [0u8; 16];
+    let read = std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header));
+    if read.is_err() || &header != b"SQLite format 3\0" {
+        return Err(StoreError::NotStoolbank { path: path.into(), why: "not an SQLite file".into() });
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Durable commits (`synchronous=FULL`, the default) or, for bulk loading a fresh demo bank only, WAL's
+    /// `NORMAL` (still consistent, but the last commits may be lost on power failure).
+    pub fn set_durable(&self, durable: bool) -> Result<()> {
+        self.conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
+        Ok(())
+    }
+}

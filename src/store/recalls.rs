@@ -1,0 +1,66 @@
+//! Recall selection and the record of a recall. Each selection is one indexed query, so a recall over years of
+//! data comes back in milliseconds.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection};
+
+use super::Result;
+use crate::core::ids::Id;
+use crate::time::to_db;
+
+fn ids(c: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Id>> {
+    let mut stmt = c.prepare_cached(sql)?;
+    let rows = stmt.query_map(p, |r| super::sql::id(r, 0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Batches of a donor's donations collected at or after `from` (UTC).
+pub fn batches_of_donor_since(c: &Connection, donor: &Id, from: Option<DateTime<Utc>>) -> Result<Vec<Id>> {
+    ids(
+        c,
+        "SELECT b.id FROM donations d JOIN batches b ON b.donation_id = d.id
+         WHERE d.donor_id = ?1 AND d.collected_at >= ?2 ORDER BY d.collected_at, b.id",
+        params![donor.data(), from.map(to_db).unwrap_or_default()],
+    )
+}
+
+/// Batches of donations collected in [from, to) (UTC), across donors.
+pub fn batches_collected_between(c: &Connection, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Id>> {
+    ids(
+        c,
+        "SELECT b.id FROM donations d JOIN batches b ON b.donation_id = d.id
+         WHERE d.collected_at >= ?1 AND d.collected_at < ?2 ORDER BY d.collected_at, b.id",
+        params![to_db(from), to_db(to)],
+    )
+}
+
+pub struct NewRecall<'a> {
+    pub reason: &'a str,
+    pub selector: &'a str,
+    pub donor: Option<&'a Id>,
+    pub batch: Option<&'a Id>,
+    pub from_date: Option<String>,
+    pub to_date: Option<String>,
+    pub at: DateTime<Utc>,
+    pub answer: &'a serde_json::Value,
+    pub recorded_at: DateTime<Utc>,
+}
+
+pub fn insert_recall(c: &Connection, r: &NewRecall) -> Result<i64> {
+    c.execute(
+        "INSERT INTO recalls (reason, selector, donor_id, batch_id, from_date, to_date, at, answer, recorded_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            r.reason,
+            r.selector,
+            r.donor.map(Id::data),
+            r.batch.map(Id::data),
+            r.from_date,
+            r.to_date,
+            to_db(r.at),
+            r.answer.to_string(),
+            to_db(r.recorded_at)
+        ],
+    )?;
+    Ok(c.last_insert_rowid())
+}

@@ -1,0 +1,86 @@
+//! Recipients (patients) and the dispensing of units to them.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use super::sql::{day, id, text, ts};
+use super::Result;
+use crate::core::ids::Id;
+use crate::core::model::{Cohort, Consent, Sex};
+use crate::time::to_db;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Recipient {
+    pub id: Id,
+    pub sex: Sex,
+    pub birth_date: NaiveDate,
+    pub indication: String,
+    pub cohort: Cohort,
+    pub consent: Consent,
+    pub registered_at: DateTime<Utc>,
+}
+
+pub fn next_recipient_seq(c: &Connection) -> Result<u32> {
+    Ok(c.query_row("SELECT COALESCE(MAX(CAST(substr(id, 2) AS INTEGER)), 0) + 1 FROM recipients", [], |r| r.get(0))?)
+}
+
+pub fn insert_recipient(c: &Connection, r: &Recipient) -> Result<()> {
+    c.execute(
+        "INSERT INTO recipients (id, sex, birth_date, indication, cohort, consent, registered_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            r.id.data(),
+            r.sex.as_str(),
+            r.birth_date.to_string(),
+            r.indication,
+            r.cohort.as_str(),
+            r.consent.as_str(),
+            to_db(r.registered_at)
+        ],
+    )?;
+    Ok(())
+}
+
+const COLUMNS: &str = "id, sex, birth_date, indication, cohort, consent, registered_at";
+
+fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Recipient> {
+    Ok(Recipient {
+        id: id(r, 0)?,
+        sex: text(r, 1)?,
+        birth_date: day(r, 2)?,
+        indication: r.get(3)?,
+        cohort: text(r, 4)?,
+        consent: text(r, 5)?,
+        registered_at: ts(r, 6)?,
+    })
+}
+
+pub fn recipient(c: &Connection, recipient: &Id) -> Result<Option<Recipient>> {
+    Ok(c.query_row(&format!("SELECT {COLUMNS} FROM recipients WHERE id = ?1"), [recipient.data()], from_row)
+        .optional()?)
+}
+
+pub fn recipients_page(c: &Connection, after: Option<&Id>, limit: usize) -> Result<Vec<Recipient>> {
+    let mut stmt = c.prepare_cached(&format!("SELECT {COLUMNS} FROM recipients WHERE id > ?1 ORDER BY id LIMIT ?2"))?;
+    let rows = stmt.query_map(params![after.map(Id::data).unwrap_or(""), limit as i64], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub struct NewDispense<'a> {
+    pub unit: &'a Id,
+    pub recipient: &'a Id,
+    pub route: &'a str,
+    pub at: DateTime<Utc>,
+    pub clinician: Option<&'a str>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+pub fn insert_dispense(c: &Connection, d: &NewDispense) -> Result<i64> {
+    c.execute(
+        "INSERT INTO dispenses (unit_id, recipient_id, route, at, clinician, recorded_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![d.unit.data(), d.recipient.data(), d.route, to_db(d.at), d.clinician, to_db(d.recorded_at)],
+    )?;
+    Ok(c.last_insert_rowid())
+}

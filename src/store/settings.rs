@@ -1,0 +1,102 @@
+//! Bank settings, existence checks and SQLite's own integrity checks.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::Result;
+use crate::core::ids::{Id, IdKind};
+
+pub fn get(c: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+}
+
+pub fn set(c: &Connection, key: &str, value: &str) -> Result<()> {
+    c.execute(
+        "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+pub fn donation_count(c: &Connection) -> Result<i64> {
+    Ok(c.query_row("SELECT count(*) FROM donations", [], |r| r.get(0))?)
+}
+
+pub fn exists(c: &Connection, id: &Id) -> Result<bool> {
+    let table = match id.kind() {
+        IdKind::Donor => "donors",
+        IdKind::Recipient => "recipients",
+        IdKind::Donation => "donations",
+        IdKind::Batch => "batches",
+        IdKind::Unit => "units",
+    };
+    Ok(c.query_row(&format!("SELECT EXISTS (SELECT 1 FROM {table} WHERE id = ?1)"), [id.data()], |r| r.get(0))?)
+}
+
+/// `PRAGMA integrity_check`: empty when the file is sound.
+pub fn integrity_check(c: &Connection) -> Result<Vec<String>> {
+    let mut stmt = c.prepare("PRAGMA integrity_check")?;
+    let rows: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    Ok(rows.into_iter().filter(|r| r != "ok").collect())
+}
+
+/// `PRAGMA foreign_key_check`: each row that points at a missing parent.
+pub fn foreign_key_check(c: &Connection) -> Result<Vec<String>> {
+    let mut stmt = c.prepare("PRAGMA foreign_key_check")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(format!(
+            "{} row {} points at a missing {}",
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?
+        ))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Record counts for the bank's overview.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Counts {
+    pub donors: i64,
+    pub donations: i64,
+    pub batches: i64,
+    pub batches_in_quarantine: i64,
+    pub units_in_stock: i64,
+    pub units_dispensed: i64,
+    pub recipients: i64,
+    pub recalls: i64,
+}
+
+pub fn counts(c: &Connection) -> Result<Counts> {
+    Ok(c.query_row(
+        "SELECT (SELECT count(*) FROM donors), (SELECT count(*) FROM donations), (SELECT count(*) FROM batches),
+                (SELECT count(*) FROM batches WHERE released_at IS NULL AND discarded_at IS NULL AND recalled_at IS NULL),
+                (SELECT count(*) FROM units u WHERE u.kind = 'dose' AND u.discarded_at IS NULL AND u.recalled_at IS NULL
+                   AND NOT EXISTS (SELECT 1 FROM dispenses d WHERE d.unit_id = u.id)),
+                (SELECT count(*) FROM dispenses), (SELECT count(*) FROM recipients), (SELECT count(*) FROM recalls)",
+        [],
+        |r| {
+            Ok(Counts {
+                donors: r.get(0)?,
+                donations: r.get(1)?,
+                batches: r.get(2)?,
+                batches_in_quarantine: r.get(3)?,
+                units_in_stock: r.get(4)?,
+                units_dispensed: r.get(5)?,
+                recipients: r.get(6)?,
+                recalls: r.get(7)?,
+            })
+        },
+    )?)
+}
+
+/// The most recent recall's selector (donor or batch), for showing a newcomer an example.
+pub fn latest_recall_subject(c: &Connection) -> Result<Option<String>> {
+    Ok(c.query_row("SELECT COALESCE(donor_id, batch_id) FROM recalls ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
+        .optional()?
+        .flatten())
+}
+
+/// Some dispensed unit, for showing a newcomer a trace.
+pub fn some_dispensed_unit(c: &Connection) -> Result<Option<String>> {
+    Ok(c.query_row("SELECT unit_id FROM dispenses ORDER BY id LIMIT 1", [], |r| r.get(0)).optional()?)
+}
