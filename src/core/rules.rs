@@ -337,7 +337,8 @@ pub struct ReleaseFacts<'a> {
     pub on: NaiveDate,
 }
 
-/// Every release rule, checked as of `f.at`, in DOMAIN.md's order.
+/// Every release rule, checked as of `f.at`: the batch's state, then DOMAIN.md's rules 1–5, then label
+/// verification where configured.
 pub fn release_checks(f: &ReleaseFacts, config: &Config) -> Vec<Check> {
     let days = config.screening_validity_days;
     let c = f.collected_on;
@@ -420,14 +421,15 @@ pub fn release_checks(f: &ReleaseFacts, config: &Config) -> Vec<Check> {
         Ok(format!("in quarantine, expires {}", f.expires_on))
     };
 
+    // The batch's own state comes first: a discarded batch is refused as discarded, whatever else holds.
     let mut checks = vec![
+        Check::new(Rule::BatchState, state),
         Check::new(Rule::PreDonationScreening, pre.map(|_| "screened clean before the donation".into())),
         Check::new(Rule::PostDonationScreening, post.map(|_| "screened clean after the donation".into())),
         Check::new(Rule::DonationDayQuestionnaire, questionnaire),
         Check::new(Rule::ProcessingTime, processing),
         Check::new(Rule::QcPassed, qc),
         Check::new(Rule::NoInterveningEvent, events),
-        Check::new(Rule::BatchState, state),
     ];
     if config.require_label_verification {
         let labels = match f.units_unverified {

@@ -1,0 +1,144 @@
+//! A bench for end-to-end tests: a fresh database file in a temporary directory, and the real binary.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use chrono::{Duration, Local, NaiveDate};
+use serde_json::Value;
+
+pub struct Bench {
+    pub dir: tempfile::TempDir,
+    pub db: PathBuf,
+    pub config: Option<PathBuf>,
+}
+
+impl Bench {
+    pub fn new() -> Bench {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("bank.db");
+        let b = Bench { dir, db, config: None };
+        b.ok(&["init", "--facility", "G1517"]);
+        b
+    }
+
+    /// Writes a policy file and uses it from now on.
+    pub fn with_config(&mut self, toml: &str) {
+        let path = self.dir.path().join("policy.toml");
+        std::fs::write(&path, toml).expect("write config");
+        self.config = Some(path);
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_stoolbank"));
+        cmd.arg("--db").arg(&self.db).arg("--as").arg("tester");
+        if let Some(c) = &self.config {
+            cmd.arg("--config").arg(c);
+        }
+        cmd.args(args).env_remove("STOOLBANK_DB").env_remove("STOOLBANK_CONFIG");
+        cmd.output().expect("run stoolbank")
+    }
+
+    /// Runs a command that must succeed; returns stdout trimmed.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "stoolbank {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&all)).expect("json output")
+    }
+
+    /// Runs a command that must be refused; returns (exit code, stderr).
+    pub fn fail(&self, args: &[&str]) -> (i32, String) {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "stoolbank {args:?} should have failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        assert_eq!(err.lines().count(), 1, "a refusal prints one line: {err}");
+        (out.status.code().unwrap_or(-1), err)
+    }
+
+    /// A refusal by a rule: exit code 3, the rule named, and nothing changed in the database.
+    pub fn refused(&self, rule: &str, args: &[&str]) -> String {
+        let before = self.audit_len();
+        let (code, err) = self.fail(args);
+        assert_eq!(code, 3, "{args:?}: {err}");
+        assert!(err.contains(rule), "{args:?} should name rule {rule}: {err}");
+        assert_eq!(self.audit_len(), before, "a refused command changes nothing");
+        err
+    }
+
+    pub fn audit_len(&self) -> usize {
+        self.json(&["audit", "log", "--limit", "1000000"]).as_array().map_or(0, Vec::len)
+    }
+
+    /// A donor with a complete negative screening of all three panels on `day`.
+    pub fn screened_donor(&self, day: NaiveDate) -> String {
+        let donor = self.ok(&["donor", "add", "--sex", "F", "--birth-date", "1990-04-02"]);
+        self.screen_clean(&donor, day);
+        donor
+    }
+
+    pub fn screen_clean(&self, donor: &str, day: NaiveDate) {
+        for kind in ["questionnaire", "blood", "stool"] {
+            self.ok(&["donor", "screen", donor, "--kind", kind, "--date", &day.to_string(), "--all-negative"]);
+        }
+    }
+
+    /// A donation on `day` at 08:00 with a clean donation-day questionnaire; returns its DIN.
+    pub fn donation(&self, donor: &str, day: NaiveDate) -> String {
+        self.ok(&["donor", "screen", donor, "--kind", "donation-day", "--date", &day.to_string(), "--all-negative"]);
+        self.ok(&["donation", "add", donor, "--collected-at", &at(day, 8), "--mass-g", "120", "--bristol", "4"])
+    }
+
+    /// A batch made at 09:00 on `day` with every QC test passed; returns (batch, units).
+    pub fn batch(&self, donation: &str, day: NaiveDate, units: usize) -> (String, Vec<String>) {
+        let b = self.json(&[
+            "batch",
+            "make",
+            donation,
+            "--product",
+            "F0001",
+            "--units",
+            &units.to_string(),
+            "--at",
+            &at(day, 9),
+        ]);
+        let batch = b["id"].as_str().expect("batch id").to_string();
+        let units =
+            b["units"].as_array().expect("units").iter().map(|u| u["id"].as_str().unwrap().to_string()).collect();
+        for test in ["appearance", "viable-count", "pathogen-screen"] {
+            self.ok(&["qc", "add", &batch, "--test", &format!("{test}=pass"), "--at", &at(day, 12)]);
+        }
+        (batch, units)
+    }
+}
+
+/// Days ago, as a local calendar day.
+pub fn days_ago(n: i64) -> NaiveDate {
+    Local::now().date_naive() - Duration::days(n)
+}
+
+/// `day` at `hour`:00 local time, as the CLI takes it.
+pub fn at(day: NaiveDate, hour: u32) -> String {
+    format!("{day} {hour:02}:00")
+}
+
+pub fn ids(v: &Value, key: &str) -> Vec<String> {
+    let mut out: Vec<String> =
+        v[key].as_array().expect(key).iter().map(|x| x["id"].as_str().expect("id").to_string()).collect();
+    out.sort();
+    out
+}

@@ -1,0 +1,232 @@
+//! Every release, dispense and eligibility rule refuses what it must (exit code 3, the rule named on one
+//! line of stderr) and changes nothing when it refuses.
+
+mod common;
+
+use chrono::Duration;
+use common::{at, days_ago, Bench};
+
+fn d(n: i64) -> Duration {
+    Duration::days(n)
+}
+
+/// A donation 190 days ago (so its six months' shelf life has run out today) from a donor screened 5 days
+/// before; its batch has passed QC.
+fn quarantined_batch(b: &Bench) -> (String, String, Vec<String>, chrono::NaiveDate) {
+    let day = days_ago(190);
+    let donor = b.screened_donor(day - d(5));
+    let donation = b.donation(&donor, day);
+    let (batch, units) = b.batch(&donation, day, 3);
+    (donor, batch, units, day)
+}
+
+#[test]
+fn release_rules_refuse() {
+    let mut b = Bench::new();
+    let (donor, batch, units, day) = quarantined_batch(&b);
+    let release_at = at(day + d(40), 10);
+    let release = |b: &Bench, rule: &str| {
+        b.refused(rule, &["batch", "release", &batch, "--at", &release_at]);
+    };
+
+    // 2: no screening after the donation yet.
+    release(&b, "release.2-screening-after");
+    // A deferral between the two screenings (5).
+    b.ok(&[
+        "donor",
+        "defer",
+        &donor,
+        "--reason",
+        "travel",
+        "--until",
+        &(day + d(20)).to_string(),
+        "--at",
+        &at(day + d(10), 9),
+    ]);
+    b.screen_clean(&donor, day + d(30));
+    release(&b, "release.5-no-intervening-event");
+
+    // 1: the bank shortens the screening validity retroactively: the screening 5 days before no longer counts.
+    b.with_config("screening_validity_days = 3\n");
+    release(&b, "release.1-screening-before");
+    b.with_config("");
+
+    // 6: a discarded batch is never released.
+    let (_, batch2, _, day2) = quarantined_batch(&b);
+    b.ok(&["batch", "discard", &batch2, "--reason", "bag leaked", "--at", &at(day2 + d(1), 9)]);
+    b.refused("release.6-batch-state", &["batch", "release", &batch2, "--at", &at(day2 + d(2), 9)]);
+    let _ = units;
+}
+
+#[test]
+fn donation_day_processing_and_qc_rules_refuse() {
+    let b = Bench::new();
+    let day = days_ago(90);
+
+    // 3: no donation-day questionnaire for the day of collection.
+    let donor = b.screened_donor(day - d(3));
+    let donation = b.ok(&["donation", "add", &donor, "--collected-at", &at(day, 8)]);
+    let (batch, _) = b.batch(&donation, day, 2);
+    b.screen_clean(&donor, day + d(20));
+    b.refused("release.3-donation-day-questionnaire", &["batch", "release", &batch, "--at", &at(day + d(21), 9)]);
+
+    // 3: processing began more than six hours after collection.
+    let donor = b.screened_donor(day - d(3));
+    let donation = b.donation(&donor, day);
+    let late = b.json(&["batch", "make", &donation, "--product", "F0002", "--units", "2", "--at", &at(day, 15)]);
+    let late = late["id"].as_str().unwrap().to_string();
+    for t in ["appearance", "viable-count", "pathogen-screen"] {
+        b.ok(&["qc", "add", &late, "--test", &format!("{t}=pass"), "--at", &at(day + d(1), 9)]);
+    }
+    b.screen_clean(&donor, day + d(20));
+    b.refused("release.3-processing-time", &["batch", "release", &late, "--at", &at(day + d(21), 9)]);
+
+    // 4: a QC test failed (a later pass would supersede it).
+    let donor = b.screened_donor(day - d(3));
+    let donation = b.donation(&donor, day);
+    let made = b.json(&["batch", "make", &donation, "--product", "F0001", "--units", "2", "--at", &at(day, 9)]);
+    let batch = made["id"].as_str().unwrap().to_string();
+    b.ok(&["qc", "add", &batch, "--test", "appearance=pass", "--at", &at(day, 12)]);
+    b.ok(&["qc", "add", &batch, "--test", "viable-count=pass", "--at", &at(day, 12)]);
+    b.ok(&["qc", "add", &batch, "--test", "pathogen-screen=fail", "--at", &at(day, 12)]);
+    b.screen_clean(&donor, day + d(20));
+    let err = b.refused("release.4-qc", &["batch", "release", &batch, "--at", &at(day + d(21), 9)]);
+    assert!(err.contains("pathogen-screen"), "{err}");
+    b.ok(&["qc", "add", &batch, "--test", "pathogen-screen=pass", "--value", "re-test", "--at", &at(day + d(2), 9)]);
+    b.ok(&["batch", "release", &batch, "--at", &at(day + d(21), 9)]);
+    // ... and a released batch is not released twice.
+    b.refused("release.6-batch-state", &["batch", "release", &batch, "--at", &at(day + d(22), 9)]);
+}
+
+#[test]
+fn label_verification_rule_refuses_when_configured() {
+    let mut b = Bench::new();
+    let (donor, batch, _, day) = quarantined_batch(&b);
+    b.screen_clean(&donor, day + d(20));
+    b.with_config("require_label_verification = true\n");
+    b.refused("release.7-labels-verified", &["batch", "release", &batch, "--at", &at(day + d(21), 9)]);
+}
+
+#[test]
+fn dispense_rules_refuse() {
+    let b = Bench::new();
+    let (donor, batch, units, day) = quarantined_batch(&b);
+    let r = b.ok(&["recipient", "add", "--sex", "F", "--birth-date", "1970-05-05", "--indication", "rCDI"]);
+    let when = at(day + d(25), 10);
+    let dispense = |unit: &str, when: &str| {
+        vec!["dispense", unit, "--recipient", &r, "--route", "colonoscopy", "--at", when]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let refused = |rule: &str, args: Vec<String>| {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        b.refused(rule, &a);
+    };
+
+    refused("dispense.not-released", dispense(&units[0], &when));
+    b.screen_clean(&donor, day + d(20));
+    b.ok(&["batch", "release", &batch, "--at", &at(day + d(21), 9)]);
+    // Released after the dispense time: still quarantined at that moment.
+    refused("dispense.not-released", dispense(&units[0], &at(day + d(21), 8)));
+    b.ok(&dispense(&units[0], &when).iter().map(String::as_str).collect::<Vec<_>>());
+    refused("dispense.already-dispensed", dispense(&units[0], &at(day + d(26), 10)));
+
+    // The retained sample is never dispensed.
+    let shown = b.json(&["batch", "show", &batch]);
+    let retained = shown["retained_sample"]["id"].as_str().unwrap().to_string();
+    refused("dispense.retained-sample", dispense(&retained, &when));
+
+    // Six months' shelf life: expired today.
+    refused("dispense.expired", dispense(&units[1], &at(days_ago(0), 0)));
+
+    // Recalled stock.
+    b.ok(&["recall", "--batch", &batch, "--reason", "sterility", "--apply", "--at", &at(day + d(27), 9)]);
+    refused("dispense.recalled", dispense(&units[1], &at(day + d(28), 9)));
+
+    // Discarded stock.
+    let (donor2, batch2, units2, day2) = quarantined_batch(&b);
+    b.screen_clean(&donor2, day2 + d(20));
+    b.ok(&["batch", "release", &batch2, "--at", &at(day2 + d(21), 9)]);
+    b.ok(&["batch", "discard", &batch2, "--reason", "freezer failure", "--at", &at(day2 + d(22), 9)]);
+    refused("dispense.discarded", dispense(&units2[0], &at(day2 + d(23), 9)));
+}
+
+#[test]
+fn eligibility_rules_refuse_donations() {
+    let b = Bench::new();
+    let day = days_ago(30);
+    // Never screened.
+    let donor = b.ok(&["donor", "add", "--sex", "M", "--birth-date", "1992-01-01"]);
+    b.refused("eligibility.screening", &["donation", "add", &donor, "--collected-at", &at(day, 8)]);
+    // Screened too long ago.
+    b.screen_clean(&donor, day - d(61));
+    b.refused("eligibility.screening", &["donation", "add", &donor, "--collected-at", &at(day, 8)]);
+    // A positive result defers until a negative re-screen of that panel.
+    b.screen_clean(&donor, day - d(10));
+    let pos = (day - d(5)).to_string();
+    b.ok(&[
+        "donor",
+        "screen",
+        &donor,
+        "--kind",
+        "stool",
+        "--date",
+        &pos,
+        "--all-negative",
+        "--test",
+        "norovirus=positive",
+    ]);
+    b.refused("eligibility.not-deferred", &["donation", "add", &donor, "--collected-at", &at(day, 8)]);
+    b.ok(&["donor", "screen", &donor, "--kind", "stool", "--date", &(day - d(2)).to_string(), "--all-negative"]);
+    b.ok(&["donation", "add", &donor, "--collected-at", &at(day, 8)]);
+    // A dated deferral, then a permanent one.
+    b.ok(&[
+        "donor",
+        "defer",
+        &donor,
+        "--reason",
+        "tattoo",
+        "--until",
+        &(day + d(20)).to_string(),
+        "--at",
+        &at(day + d(1), 9),
+    ]);
+    b.refused("eligibility.not-deferred", &["donation", "add", &donor, "--collected-at", &at(day + d(2), 8)]);
+    let blood = (day + d(3)).to_string();
+    b.ok(&["donor", "screen", &donor, "--kind", "blood", "--date", &blood, "--all-negative", "--test", "hiv=positive"]);
+    let shown = b.json(&["donor", "show", &donor]);
+    assert_eq!(shown["eligibility"]["permanent"], true, "{shown}");
+    // Too old to donate.
+    let old = b.ok(&["donor", "add", "--sex", "F", "--birth-date", "1960-01-01"]);
+    b.screen_clean(&old, day - d(1));
+    b.refused("eligibility.age", &["donation", "add", &old, "--collected-at", &at(day, 8)]);
+}
+
+#[test]
+fn bad_input_is_named_and_changes_nothing() {
+    let b = Bench::new();
+    let day = days_ago(10);
+    let donor = b.screened_donor(day);
+    let before = b.audit_len();
+    let (code, err) =
+        b.fail(&["donor", "screen", &donor, "--kind", "stool", "--date", &day.to_string(), "--test", "ebola=positive"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("c-difficile") && err.contains("ebola"), "unknown test names the valid list: {err}");
+    let (_, err) =
+        b.fail(&["donor", "screen", &donor, "--kind", "urine", "--date", &day.to_string(), "--all-negative"]);
+    assert!(err.contains("questionnaire, blood, stool, donation-day"), "{err}");
+    let (_, err) = b.fail(&["recipient", "add", "--sex", "F", "--birth-date", "1970-01-01", "--indication", "flu"]);
+    assert!(err.contains("rCDI"), "{err}");
+    let (_, err) = b.fail(&["donation", "add", &donor, "--collected-at", "tomorrow-ish"]);
+    assert!(err.contains("RFC 3339"), "{err}");
+    // A mis-keyed identifier is caught by its check character, never matched to another record.
+    let mut typo = donor.clone().into_bytes();
+    typo[6] = if typo[6] == b'1' { b'2' } else { b'1' };
+    let (code, err) = b.fail(&["donor", "show", std::str::from_utf8(&typo).unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("check character"), "{err}");
+    let (code, err) = b.fail(&["trace", "D9999990"]);
+    assert!(code == 2 || code == 4, "{err}");
+    assert_eq!(b.audit_len(), before);
+}
