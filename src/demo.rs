@@ -88,8 +88,26 @@ struct Batchplan {
     units: Vec<Id>,
 }
 
-/// Fills a fresh database (refused when it already holds donors).
+/// How big a bank to make: the demo's defaults, or years of data for benchmarks.
+#[derive(Debug, Clone, Copy)]
+pub struct Scale {
+    pub seed: u64,
+    pub donors: u64,
+    /// Days of history before today.
+    pub days: i64,
+}
+
+impl Scale {
+    pub const DEMO: Scale = Scale { seed: 2019, donors: 30, days: 730 };
+}
+
+/// Fills a fresh database with the demo bank (refused when it already holds donors).
 pub fn create(db: &Path, config: Config, actor: &str, seed: u64) -> Result<DemoSummary, AppError> {
+    create_scaled(db, config, actor, Scale { seed, ..Scale::DEMO })
+}
+
+/// Fills a fresh database with a bank of the given scale.
+pub fn create_scaled(db: &Path, config: Config, actor: &str, scale: Scale) -> Result<DemoSummary, AppError> {
     let mut bank = Bank::init(db, Some(DEMO_FACILITY), config, actor)?;
     if !bank.donors(None, 1, time::now())?.is_empty() {
         return Err(AppError::Invalid(format!(
@@ -98,23 +116,23 @@ pub fn create(db: &Path, config: Config, actor: &str, seed: u64) -> Result<DemoS
         )));
     }
     bank.set_durable(false)?;
-    let result = fill(&mut bank, seed);
+    let result = fill(&mut bank, scale);
     bank.set_durable(true)?;
     result
 }
 
-fn fill(bank: &mut Bank, seed: u64) -> Result<DemoSummary, AppError> {
-    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+fn fill(bank: &mut Bank, scale: Scale) -> Result<DemoSummary, AppError> {
+    let mut rng = Rng(scale.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let mut sum = DemoSummary::default();
     let today = local_day(time::now());
-    let start = today - Duration::days(730);
+    let start = today - Duration::days(scale.days);
     let names =
         ["Li Wei", "Zhang Min", "Anna Schmidt", "João Silva", "Emma Dubois", "王芳", "Olivia Brown", "Noah Kim"];
     let mut batches: Vec<Batchplan> = Vec::new();
     let mut recall_donor: Option<(Id, NaiveDate)> = None;
 
-    for n in 0..30u64 {
-        let registered = start + Duration::days(rng.below(640) as i64);
+    for n in 0..scale.donors {
+        let registered = start + Duration::days(rng.below((scale.days - 90).max(1) as u64) as i64);
         let birth = registered - Duration::days(365 * (20 + rng.below(25) as i64) + rng.below(365) as i64);
         let identity = Identity {
             name: Some(format!("{} {}", rng.pick(&names), n + 1)),

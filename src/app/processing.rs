@@ -240,7 +240,8 @@ impl Bank {
     /// Doses on the shelf (not dispensed, discarded or recalled) in identifier order, a page at a time, with
     /// their status as of `at` (quarantined, released or expired).
     pub fn units_in_stock(&mut self, after: Option<&Id>, limit: usize, at: DateTime<Utc>) -> Result<Vec<UnitView>> {
-        self.store.read(|tx| Ok(batches::units_in_stock(tx, after, limit)?.iter().map(|u| UnitView::new(u, at)).collect()))
+        self.store
+            .read(|tx| Ok(batches::units_in_stock(tx, after, limit)?.iter().map(|u| UnitView::new(u, at)).collect()))
     }
 
     /// Batches waiting in quarantine, oldest first, a page at a time (the QC and release work list).

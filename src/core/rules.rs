@@ -491,3 +491,149 @@ pub fn check_dispense(unit: &UnitFacts, at: DateTime<Utc>, on: NaiveDate) -> Res
         other => refuse(Rule::DispenseNotReleased, format!("the unit is {other}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::model::TestResult::{Negative, Positive};
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn screening(id: i64, kind: ScreeningKind, date: &str, positive: Option<&str>, c: &Config) -> ScreeningFact {
+        let results = c
+            .panel(kind)
+            .iter()
+            .map(|t| (t.clone(), if Some(t.as_str()) == positive { Positive } else { Negative }))
+            .collect();
+        ScreeningFact { id, kind, date: day(date), results }
+    }
+
+    fn clean_round(start_id: i64, date: &str, c: &Config) -> Vec<ScreeningFact> {
+        ScreeningKind::DONOR_PANELS
+            .iter()
+            .enumerate()
+            .map(|(i, k)| screening(start_id + i as i64, *k, date, None, c))
+            .collect()
+    }
+
+    #[test]
+    fn eligibility_needs_every_panel_within_the_window() {
+        let c = Config::default();
+        let mut donor = DonorFacts { birth_date: Some(day("1990-01-01")), ..Default::default() };
+        donor.screenings = clean_round(1, "2026-01-10", &c);
+        assert_eq!(donor.eligibility(day("2026-02-01"), &c), Eligibility::Eligible { rescreen_due: day("2026-03-11") });
+        // Day 61 after: the screening no longer counts.
+        assert!(matches!(
+            donor.eligibility(day("2026-03-12"), &c),
+            Eligibility::NotEligible { rule: Rule::DonorScreening, .. }
+        ));
+        // Missing one panel.
+        donor.screenings.retain(|s| s.kind != ScreeningKind::Blood);
+        assert!(matches!(donor.eligibility(day("2026-02-01"), &c), Eligibility::NotEligible { .. }));
+    }
+
+    #[test]
+    fn a_positive_result_defers_until_a_later_negative_screen_of_that_panel() {
+        let c = Config::default();
+        let mut donor = DonorFacts { birth_date: Some(day("1990-01-01")), ..Default::default() };
+        donor.screenings = clean_round(1, "2026-01-10", &c);
+        donor.screenings.push(screening(10, ScreeningKind::Stool, "2026-01-20", Some("norovirus"), &c));
+        donor.deferrals.push(DeferralFact {
+            id: 1,
+            starts_on: day("2026-01-20"),
+            until: None,
+            permanent: false,
+            reason: "norovirus positive".into(),
+            screening: Some((10, ScreeningKind::Stool)),
+        });
+        assert!(matches!(donor.eligibility(day("2026-01-25"), &c), Eligibility::Deferred { until: None, .. }));
+        donor.screenings.push(screening(11, ScreeningKind::Stool, "2026-01-27", None, &c));
+        assert!(matches!(donor.eligibility(day("2026-01-26"), &c), Eligibility::Deferred { .. }));
+        assert!(matches!(donor.eligibility(day("2026-01-27"), &c), Eligibility::Eligible { .. }));
+    }
+
+    #[test]
+    fn release_checks_the_sandwich_and_names_what_fails() {
+        let c = Config::default();
+        let mut donor = DonorFacts { birth_date: Some(day("1990-01-01")), ..Default::default() };
+        donor.screenings = clean_round(1, "2026-01-10", &c);
+        donor.screenings.push(screening(5, ScreeningKind::DonationDay, "2026-01-15", None, &c));
+        let collected = crate::time::parse_timestamp("2026-01-15T08:00:00Z").unwrap();
+        let release = crate::time::parse_timestamp("2026-02-20T08:00:00Z").unwrap();
+        let qc: Vec<QcFact> = c
+            .qc_required
+            .iter()
+            .enumerate()
+            .map(|(i, t)| QcFact { id: i as i64, test: t.clone(), result: QcResult::Pass, at: collected })
+            .collect();
+        fn facts<'a>(
+            d: &'a DonorFacts,
+            qc: &'a [QcFact],
+            collected: DateTime<Utc>,
+            release: DateTime<Utc>,
+        ) -> ReleaseFacts<'a> {
+            ReleaseFacts {
+                donor: d,
+                collected_at: collected,
+                collected_on: day("2026-01-15"),
+                prepared_at: collected + chrono::Duration::hours(2),
+                qc,
+                released_at: None,
+                discarded_at: None,
+                recalled_at: None,
+                expires_on: day("2026-07-15"),
+                units_unverified: 0,
+                at: release,
+                on: day("2026-02-20"),
+            }
+        }
+        assert_eq!(
+            check_release(&facts(&donor, &qc, collected, release), &c).unwrap_err().rule,
+            Rule::PostDonationScreening
+        );
+        donor.screenings.extend(clean_round(20, "2026-02-14", &c));
+        assert_eq!(check_release(&facts(&donor, &qc, collected, release), &c), Ok(()));
+        // A positive result between the two screenings, since lifted, still blocks this batch.
+        donor.screenings.push(screening(30, ScreeningKind::Stool, "2026-01-30", Some("giardia"), &c));
+        assert_eq!(
+            check_release(&facts(&donor, &qc, collected, release), &c).unwrap_err().rule,
+            Rule::NoInterveningEvent
+        );
+    }
+
+    #[test]
+    fn dispense_follows_the_unit_lifecycle() {
+        let t = |s: &str| crate::time::parse_timestamp(s).unwrap();
+        let mut u = UnitFacts {
+            kind: UnitKind::Dose,
+            released_at: Some(t("2026-02-20T08:00:00Z")),
+            discarded_at: None,
+            recalled_at: None,
+            dispensed_at: None,
+            expires_on: day("2026-07-15"),
+        };
+        assert_eq!(
+            check_dispense(&u, t("2026-02-19T08:00:00Z"), day("2026-02-19")).unwrap_err().rule,
+            Rule::DispenseNotReleased
+        );
+        assert_eq!(check_dispense(&u, t("2026-03-01T08:00:00Z"), day("2026-03-01")), Ok(()));
+        assert_eq!(
+            check_dispense(&u, t("2026-07-16T08:00:00Z"), day("2026-07-16")).unwrap_err().rule,
+            Rule::DispenseExpired
+        );
+        u.recalled_at = Some(t("2026-03-01T07:00:00Z"));
+        assert_eq!(
+            check_dispense(&u, t("2026-03-01T08:00:00Z"), day("2026-03-01")).unwrap_err().rule,
+            Rule::DispenseRecalled
+        );
+        // A dispense that happened before the recall was entered later: allowed, and the recall names it.
+        assert_eq!(check_dispense(&u, t("2026-02-28T08:00:00Z"), day("2026-02-28")), Ok(()));
+        u.kind = UnitKind::Retained;
+        assert_eq!(
+            check_dispense(&u, t("2026-02-28T08:00:00Z"), day("2026-02-28")).unwrap_err().rule,
+            Rule::DispenseRetainedSample
+        );
+    }
+}

@@ -7,18 +7,19 @@ use super::APPLICATION_ID;
 const SCHEMA: &str = include_str!("../../schema.sql");
 const MARKER: &str = "-- migration:";
 
-/// (version, SQL) in order.
-fn migrations() -> Vec<(i64, &'static str)> {
-    let mut out = Vec::new();
-    let mut rest = SCHEMA;
-    while let Some(start) = rest.find(MARKER) {
-        let after = &rest[start + MARKER.len()..];
-        let line_end = after.find('\n').unwrap_or(after.len());
-        let version = after[..line_end].trim().parse().unwrap_or(0);
-        let body = &after[line_end..];
-        let end = body.find(MARKER).unwrap_or(body.len());
-        out.push((version, &body[..end]));
-        rest = &body[end..];
+/// (version, SQL) in order: a line `-- migration: N` starts section N; text before the first is commentary.
+fn migrations() -> Vec<(i64, String)> {
+    let mut out: Vec<(i64, String)> = Vec::new();
+    for line in SCHEMA.lines() {
+        match line.strip_prefix(MARKER).and_then(|v| v.trim().parse().ok()) {
+            Some(version) => out.push((version, String::new())),
+            None => {
+                if let Some((_, sql)) = out.last_mut() {
+                    sql.push_str(line);
+                    sql.push('\n');
+                }
+            }
+        }
     }
     out
 }
@@ -31,7 +32,7 @@ pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if current < LATEST_VERSION {
         for (version, sql) in migrations().into_iter().filter(|(v, _)| *v > current) {
-            tx.execute_batch(sql)?;
+            tx.execute_batch(&sql)?;
             tx.pragma_update(None, "user_version", version)?;
         }
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;
