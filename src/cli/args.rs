@@ -87,6 +87,24 @@ pub enum Command {
     /// The bank's policy
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Barcode scanners: what is attached, and a bench check that prints every scan
+    #[command(subcommand)]
+    Scanners(ScannersCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScannersCmd {
+    /// Serial ports and HID scanners present (with USB vendor/product ids), and the profiles
+    List,
+    /// Print each scan as it arrives (rejected reads and state changes on stderr) until interrupted
+    Listen {
+        /// A profile name (generic-serial, generic-hid, honeywell-xenon-serial, ...) or a .toml file
+        profile: String,
+        #[arg(long)]
+        device: Option<String>,
+        #[arg(long)]
+        baud: Option<u32>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,9 +10,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 pub use args::Cli;
-use args::{AuditCmd, BatchCmd, Command, ConfigCmd, DonationCmd, DonorCmd, QcCmd, RecallArgs, RecipientCmd};
+use args::{
+    AuditCmd, BatchCmd, Command, ConfigCmd, DonationCmd, DonorCmd, QcCmd, RecallArgs, RecipientCmd, ScannersCmd,
+};
 
-use crate::app::{AppError, Bank, NewDonation, NewDonor, NewRecipient, RecallSelector, ScreeningInput};
+use crate::app::{self, AppError, Bank, NewDonation, NewDonor, NewRecipient, RecallSelector, ScreeningInput};
 use crate::core::config::Config;
 use crate::core::ids::IdKind;
 use crate::core::model::{QcResult, TestResult};
@@ -28,6 +30,8 @@ pub enum CliError {
     Usage(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Scanner(#[from] scanners::Error),
     /// The check itself ran and found problems (verify); already reported on stdout.
     #[error("{0}")]
     Findings(String),
@@ -145,6 +149,13 @@ pub fn run(cli: &Cli, db: &Path, out: &mut dyn Write) -> Result<()> {
             write!(out, "{}", config.to_toml())?;
             Ok(())
         }
+        Command::Scanners(ScannersCmd::List) => Ok(scanners::cli::list(out, json)?),
+        Command::Scanners(ScannersCmd::Listen { profile, device, baud }) => {
+            // Runs until interrupted (Ctrl-C ends the process; every line is flushed as it is printed).
+            let forever = std::sync::atomic::AtomicBool::new(false);
+            let mut err = std::io::stderr();
+            Ok(scanners::cli::listen(profile, device.as_deref(), *baud, json, out, &mut err, &forever)?)
+        }
         other => {
             let mut bank = Bank::open(db, config, &who).map_err(CliError::App)?;
             run_on(&mut bank, cli, other, out)
@@ -156,7 +167,9 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
     let json = cli.json;
     let at = at(cli)?;
     match command {
-        Command::Init { .. } | Command::Demo { .. } | Command::Config(_) => unreachable!("handled by run"),
+        Command::Init { .. } | Command::Demo { .. } | Command::Config(_) | Command::Scanners(_) => {
+            unreachable!("handled by run")
+        }
         Command::Donor(cmd) => match cmd {
             DonorCmd::Add { sex, birth_date, name, phone, national_id } => {
                 let identity = Identity { name: name.clone(), phone: phone.clone(), national_id: national_id.clone() };
@@ -194,14 +207,7 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 emit(out, json, &v, || print::donor(&v))
             }
             DonorCmd::List => {
-                let mut all = Vec::new();
-                let mut after = None;
-                loop {
-                    let page = bank.donors(after.as_ref(), 500, at)?;
-                    let Some(last) = page.last() else { break };
-                    after = Some(last.id.clone());
-                    all.extend(page);
-                }
+                let all = every_page(|after| bank.donors(after, 500, at), |d| d.id.clone())?;
                 emit(out, json, &all, || print::donor_list(&all))
             }
         },
@@ -279,14 +285,7 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 emit(out, json, &r, || print::recipient(&r))
             }
             RecipientCmd::List => {
-                let mut all = Vec::new();
-                let mut after = None;
-                loop {
-                    let page = bank.recipients(after.as_ref(), 500)?;
-                    let Some(last) = page.last() else { break };
-                    after = Some(last.id.clone());
-                    all.extend(page);
-                }
+                let all = every_page(|after| bank.recipients(after, 500), |r| r.id.clone())?;
                 emit(out, json, &all, || print::recipient_list(&all))
             }
         },
@@ -333,6 +332,21 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 Err(CliError::Findings("verify found problems (listed above)".into()))
             }
         }
+    }
+}
+
+/// Gathers a paged listing whole (the CLI prints everything; the TUI keeps to pages).
+fn every_page<T>(
+    mut page: impl FnMut(Option<&crate::core::ids::Id>) -> app::Result<Vec<T>>,
+    key: impl Fn(&T) -> crate::core::ids::Id,
+) -> Result<Vec<T>> {
+    let mut all = Vec::new();
+    loop {
+        let next = page(all.last().map(&key).as_ref())?;
+        if next.is_empty() {
+            return Ok(all);
+        }
+        all.extend(next);
     }
 }
 
