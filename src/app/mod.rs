@@ -3,6 +3,7 @@
 //! be skipped by one face.
 
 mod donors;
+mod labels;
 mod processing;
 mod recall;
 mod recipients;
@@ -21,6 +22,7 @@ use crate::store::{self, audit, Store, StoreError};
 use crate::time;
 
 pub use donors::{NewDonor, ScreeningInput};
+pub use labels::Printed;
 pub use processing::NewDonation;
 pub use recall::{RecallSelector, RecallSummary};
 pub use recipients::NewRecipient;

@@ -75,6 +75,30 @@ pub enum Command {
         /// Freezer, rack, box, position
         location: String,
     },
+    /// Labels of donations, batches (every unit and the retained sample) or units: print, or render to a file
+    Label {
+        #[arg(required = true)]
+        ids: Vec<String>,
+        /// zpl | png | svg
+        #[arg(long, default_value = "zpl")]
+        format: String,
+        /// Write to FILE (one label), or into a directory as ID.FORMAT (several)
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Print (ZPL) on TARGET: tcp://HOST:PORT, lp:QUEUE, or a device; alone, on the configured printer
+        #[arg(long, value_name = "TARGET", num_args = 0..=1, default_missing_value = "")]
+        print: Option<String>,
+        #[arg(long, default_value_t = 1)]
+        copies: u32,
+        /// A template of labels.toml (or the policy's label_templates file)
+        #[arg(long)]
+        template: Option<String>,
+        /// Why: required for a reprint
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Label verification: the text scanned from a printed label must be this unit
+    VerifyLabel { unit: String, scanned: String },
     /// The chain through any identifier, both ways
     Trace { id: String },
     /// Find (and with --apply, quarantine and record) everything a recall affects

@@ -300,6 +300,30 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
             let v = bank.set_location(&u, location, at)?;
             emit(out, json, &v, || v.id.display())
         }
+        Command::Label { ids, format, out: file, print, copies, template, reason } => {
+            let format: crate::labels::Format = usage(format)?;
+            let ids = ids.iter().map(|i| bank.lookup(i)).collect::<app::Result<Vec<_>>>()?;
+            if let Some(target) = print {
+                if format != crate::labels::Format::Zpl {
+                    return Err(CliError::Usage("printers take ZPL: drop --format, or use --out for a preview".into()));
+                }
+                for id in &ids {
+                    let p = bank.print_labels(id, Some(target), template.as_deref(), *copies, reason.as_deref(), at)?;
+                    emit(out, json, &p, || p.to_string())?;
+                }
+                return Ok(());
+            }
+            let mut rendered = Vec::new();
+            for id in &ids {
+                rendered.extend(bank.render_labels(id, format, template.as_deref(), *copies, at)?);
+            }
+            write_labels(out, file.as_deref(), format, &rendered)
+        }
+        Command::VerifyLabel { unit, scanned } => {
+            let u = bank.lookup_kind(unit, IdKind::Unit)?;
+            let v = bank.verify_label(&u, scanned, at)?;
+            emit(out, json, &v, || format!("{} label verified", v.id))
+        }
         Command::Trace { id } => {
             let id = bank.lookup(id)?;
             let t = bank.trace(&id, at)?;
@@ -332,6 +356,32 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 Err(CliError::Findings("verify found problems (listed above)".into()))
             }
         }
+    }
+}
+
+/// One label to a file or stdout; several ZPL labels concatenate; several images go into a directory.
+fn write_labels(
+    stdout: &mut dyn Write,
+    file: Option<&Path>,
+    format: crate::labels::Format,
+    rendered: &[(crate::core::ids::Id, Vec<u8>)],
+) -> Result<()> {
+    let joined = || rendered.iter().flat_map(|(_, b)| b.iter().copied()).collect::<Vec<u8>>();
+    match file {
+        None if rendered.len() > 1 && format != crate::labels::Format::Zpl => Err(CliError::Usage(format!(
+            "{} labels: give --out DIRECTORY for {} previews (one file per label)",
+            rendered.len(),
+            format.as_str()
+        ))),
+        None => Ok(stdout.write_all(&joined())?),
+        Some(dir) if rendered.len() > 1 && format != crate::labels::Format::Zpl => {
+            std::fs::create_dir_all(dir)?;
+            for (id, bytes) in rendered {
+                std::fs::write(dir.join(format!("{}.{}", id.display(), format.as_str())), bytes)?;
+            }
+            Ok(())
+        }
+        Some(path) => Ok(std::fs::write(path, joined())?),
     }
 }
 

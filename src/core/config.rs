@@ -40,6 +40,15 @@ pub struct Config {
     pub require_label_verification: bool,
     /// Users (the `--as` name) allowed to see donor and recipient identity.
     pub identity_viewers: Vec<String>,
+    /// Where labels print when no target is named: tcp://HOST:PORT, lp:QUEUE, or a device path.
+    pub printer: Option<String>,
+    /// The label template used when none is named (see labels.toml).
+    pub label_template: String,
+    /// A lab's own label template file, replacing the built-in labels.toml.
+    pub label_templates: Option<String>,
+    /// EU tissue-establishment code (ISO country + establishment number, e.g. DE000123): when set, labels
+    /// carry the Single European Code line.
+    pub sec_establishment: Option<String>,
 }
 
 fn strings(list: &[&str]) -> Vec<String> {
@@ -136,6 +145,10 @@ impl Default for Config {
             ]),
             require_label_verification: false,
             identity_viewers: Vec::new(),
+            printer: None,
+            label_template: "cryovial-2x1".into(),
+            label_templates: None,
+            sec_establishment: None,
         }
     }
 }

@@ -1,0 +1,243 @@
+//! Labels at the bench: what a record's label says (never a donor's or recipient's identity), printing with
+//! every print and reprint recorded (who, when, how many, why), and label verification by scanning back.
+
+use chrono::{DateTime, Duration, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::views::UnitView;
+use super::{invalid, record, AppError, Bank, Result};
+use crate::core::config::Config;
+use crate::core::ids::{Id, IdKind};
+use crate::core::model::{UnitKind, UnitStatus};
+use crate::labels::{self, Format, Label, Templates};
+use crate::printers::{PrintTarget, Printer};
+use crate::store::batches::{self, Unit};
+use crate::time::{self, local_day};
+
+/// What a print did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Printed {
+    pub target: String,
+    pub labels: usize,
+    pub copies: u32,
+    pub reprint: bool,
+}
+
+impl std::fmt::Display for Printed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = if self.reprint { "reprinted" } else { "printed" };
+        write!(f, "{what} {} label(s) × {} on {}", self.labels, self.copies, self.target)
+    }
+}
+
+fn unit_label(
+    u: &Unit,
+    collected: DateTime<Utc>,
+    volume: Option<f64>,
+    product: &str,
+    config: &Config,
+    at: DateTime<Utc>,
+) -> Label {
+    let p = config.product(product);
+    let status = crate::core::state::unit_status(&u.facts(), at, local_day(at));
+    let (title, mark) = match (u.kind, status) {
+        (UnitKind::Retained, _) => ("RETAINED SAMPLE - NOT FOR CLINICAL USE".to_string(), Some("RETAINED")),
+        (_, UnitStatus::Quarantined) => ("WASHED MICROBIOTA".to_string(), Some("QUARANTINE")),
+        (_, UnitStatus::Recalled) => ("WASHED MICROBIOTA".to_string(), Some("RECALLED - DO NOT USE")),
+        (_, UnitStatus::Discarded) => ("WASHED MICROBIOTA".to_string(), Some("DISCARDED")),
+        (_, UnitStatus::Expired) => ("WASHED MICROBIOTA".to_string(), Some("EXPIRED")),
+        (_, UnitStatus::Dispensed) => ("WASHED MICROBIOTA".to_string(), Some("DISPENSED")),
+        _ => ("WASHED MICROBIOTA".to_string(), None),
+    };
+    let sec = config.sec_establishment.as_ref().map(|est| {
+        let din = u.id.din().unwrap_or_default();
+        let division = u.id.division().unwrap_or("00");
+        format!("{est} {din} A{product}{division} {}", u.expires_on.format("%Y%m%d"))
+    });
+    Label {
+        id: u.id.clone(),
+        title,
+        product_code: Some(product.to_string()),
+        product_description: p.map(|p| p.description.clone()),
+        volume_ml: volume,
+        collected: Some(local_day(collected)),
+        expires: Some(u.expires_on),
+        storage: p.map(|p| p.storage.clone()),
+        bank_name: config.bank_name.clone(),
+        status_mark: mark.map(str::to_string),
+        sec,
+    }
+}
+
+fn labels_of(tx: &Connection, id: &Id, config: &Config, at: DateTime<Utc>) -> Result<Vec<Label>> {
+    let missing = || AppError::NotFound { kind: id.kind(), id: id.display() };
+    match id.kind() {
+        IdKind::Donation => {
+            let d = batches::donation(tx, id)?.ok_or_else(missing)?;
+            let deadline = d.collected_at + Duration::minutes(config.processing_limit_minutes);
+            Ok(vec![Label {
+                id: id.clone(),
+                title: format!("STOOL DONATION - PROCESS BY {}", time::show(deadline)),
+                product_code: None,
+                product_description: None,
+                volume_ml: None,
+                collected: Some(local_day(d.collected_at)),
+                expires: None,
+                storage: None,
+                bank_name: config.bank_name.clone(),
+                status_mark: Some("QUARANTINE".into()),
+                sec: None,
+            }])
+        }
+        IdKind::Batch | IdKind::Unit => {
+            let batch_id = id.batch_of().unwrap_or_else(|| id.clone());
+            let b = batches::batch(tx, &batch_id)?.ok_or_else(missing)?;
+            let d = batches::donation(tx, &b.donation)?.ok_or_else(missing)?;
+            let units: Vec<Unit> = batches::units_of_batch(tx, &batch_id)?
+                .into_iter()
+                .filter(|u| id.kind() == IdKind::Batch || &u.id == id)
+                .collect();
+            if units.is_empty() {
+                return Err(missing());
+            }
+            Ok(units.iter().map(|u| unit_label(u, d.collected_at, b.volume_ml, &b.product, config, at)).collect())
+        }
+        IdKind::Donor | IdKind::Recipient => {
+            invalid(format!("{id} is a {}: labels are for donations, batches and units", id.kind()))
+        }
+    }
+}
+
+fn printed_before(tx: &Connection, entity: &Id) -> Result<bool> {
+    Ok(tx
+        .query_row("SELECT 1 FROM label_prints WHERE entity_id = ?1 LIMIT 1", [entity.data()], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+impl Bank {
+    pub fn templates(&self) -> Result<Templates> {
+        Templates::load(self.config.label_templates.as_deref()).map_err(|e| AppError::Invalid(e.to_string()))
+    }
+
+    /// The labels of a donation, of every unit of a batch (and its retained sample), or of one unit.
+    pub fn labels_for(&mut self, id: &Id, at: DateTime<Utc>) -> Result<Vec<Label>> {
+        let config = self.config.clone();
+        self.store.read(|tx| labels_of(tx, id, &config, at))
+    }
+
+    /// Renders each label of `id`, one output per label (no record is made: a preview or a file is not a print).
+    pub fn render_labels(
+        &mut self,
+        id: &Id,
+        format: Format,
+        template: Option<&str>,
+        copies: u32,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<(Id, Vec<u8>)>> {
+        let templates = self.templates()?;
+        let name = template.unwrap_or(&self.config.label_template);
+        let template = templates.get(name).map_err(|e| AppError::Invalid(e.to_string()))?;
+        self.labels_for(id, at)?
+            .into_iter()
+            .map(|l| {
+                let bytes = labels::render(std::slice::from_ref(&l), template, format, copies);
+                bytes.map(|b| (l.id, b)).map_err(|e| AppError::Invalid(e.to_string()))
+            })
+            .collect()
+    }
+
+    /// Prints the labels of `id` as ZPL on `target` (default: the configured printer), then records the print.
+    /// A reprint needs a reason. Nothing is recorded unless the printer accepted every byte.
+    pub fn print_labels(
+        &mut self,
+        id: &Id,
+        target: Option<&str>,
+        template: Option<&str>,
+        copies: u32,
+        reason: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<Printed> {
+        let target = match target.filter(|t| !t.trim().is_empty()).or(self.config.printer.as_deref()) {
+            Some(t) => PrintTarget::parse(t).map_err(|e| AppError::Invalid(e.to_string()))?,
+            None => return invalid(
+                "no printer: name one (--print tcp://HOST:9100, lp:QUEUE or a device) or set `printer` in the policy",
+            ),
+        };
+        self.print_to(&target, id, template, copies, reason, at)
+    }
+
+    /// As [`Bank::print_labels`], to any [`Printer`].
+    pub fn print_to(
+        &mut self,
+        printer: &dyn Printer,
+        id: &Id,
+        template: Option<&str>,
+        copies: u32,
+        reason: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<Printed> {
+        if !(1..=999).contains(&copies) {
+            return invalid("copies are 1 to 999");
+        }
+        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+        let entities: Vec<Id> = self.labels_for(id, at)?.into_iter().map(|l| l.id).collect();
+        let reprint = self
+            .store
+            .read(|tx| entities.iter().try_fold(false, |any, e| Ok::<_, AppError>(any || printed_before(tx, e)?)))?;
+        if reprint && reason.is_none() {
+            return invalid(format!("{id} was printed before: a reprint needs a reason (--reason)"));
+        }
+        let bytes: Vec<u8> =
+            self.render_labels(id, Format::Zpl, template, copies, at)?.into_iter().flat_map(|(_, b)| b).collect();
+        printer.send(&bytes).map_err(|e| AppError::Invalid(e.to_string()))?;
+        let target = printer.describe();
+        let actor = self.actor.clone();
+        self.store.write(|tx| {
+            for e in &entities {
+                let reprinted = printed_before(tx, e)?;
+                tx.execute(
+                    "INSERT INTO label_prints (entity_id, format, target, copies, reprint, reason, at, recorded_at)
+                     VALUES (?1, 'zpl', ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        e.data(),
+                        target,
+                        copies,
+                        reprinted as i64,
+                        reason,
+                        time::to_db(at),
+                        time::to_db(time::now())
+                    ],
+                )?;
+                let row = tx.last_insert_rowid().to_string();
+                let action = if reprinted { "reprint-label" } else { "print-label" };
+                record(tx, &actor, action, "label_prints", &row, e.data(), at, None)?;
+            }
+            Ok::<_, AppError>(())
+        })?;
+        Ok(Printed { target, labels: entities.len(), copies, reprint })
+    }
+
+    /// Label verification: `scanned` (Code 128 or Data Matrix text read from the printed label) must be `unit`;
+    /// the unit is then marked verified.
+    pub fn verify_label(&mut self, unit: &Id, scanned: &str, at: DateTime<Utc>) -> Result<UnitView> {
+        if unit.kind() != IdKind::Unit {
+            return invalid(format!("{unit} is a {}: labels are verified unit by unit", unit.kind()));
+        }
+        labels::verify_scan(unit, scanned).map_err(|e| AppError::Invalid(e.to_string()))?;
+        let actor = self.actor.clone();
+        self.store.write(|tx| {
+            let u = batches::unit(tx, unit)?
+                .ok_or_else(|| AppError::NotFound { kind: IdKind::Unit, id: unit.display() })?;
+            if u.label_verified_at.is_none() {
+                let before = crate::store::audit::row_state(tx, "units", unit.data())?;
+                batches::set_unit_label_verified(tx, unit, at)?;
+                let batch = u.batch.data().to_string();
+                record(tx, &actor, "verify-label", "units", unit.data(), &batch, at, before)?;
+            }
+            let u = batches::unit(tx, unit)?
+                .ok_or_else(|| AppError::NotFound { kind: IdKind::Unit, id: unit.display() })?;
+            Ok(UnitView::new(&u, at))
+        })
+    }
+}

@@ -1,0 +1,123 @@
+//! PNG preview: the layout rasterised at the printer's resolution (one pixel per dot), 8-bit grey. Text uses
+//! the embedded DejaVu Sans, falling back to a system CJK font (WenQuanYi or Noto CJK) for characters DejaVu
+//! lacks, and to an empty box where no font has the glyph — never a panic.
+
+use std::sync::OnceLock;
+
+use ab_glyph::{point, Font, FontRef, FontVec, GlyphId, PxScale, ScaleFont};
+
+use super::{Element, LabelError, Layout};
+
+static DEJAVU: &[u8] = include_bytes!("fonts/DejaVuSans.ttf");
+
+const CJK_FONTS: &[&str] = &[
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+];
+
+fn cjk_font() -> Option<&'static FontVec> {
+    static FONT: OnceLock<Option<FontVec>> = OnceLock::new();
+    FONT.get_or_init(|| {
+        CJK_FONTS.iter().find_map(|p| std::fs::read(p).ok().and_then(|b| FontVec::try_from_vec_and_index(b, 0).ok()))
+    })
+    .as_ref()
+}
+
+struct Canvas {
+    w: u32,
+    h: u32,
+    px: Vec<u8>,
+}
+
+impl Canvas {
+    fn rect(&mut self, x: u32, y: u32, w: u32, h: u32, v: u8) {
+        for yy in y..(y + h).min(self.h) {
+            for xx in x..(x + w).min(self.w) {
+                self.px[(yy * self.w + xx) as usize] = v;
+            }
+        }
+    }
+
+    /// Blends ink into a pixel by coverage.
+    fn ink(&mut self, x: i64, y: i64, coverage: f32, ink: u8) {
+        if x < 0 || y < 0 || x >= self.w as i64 || y >= self.h as i64 {
+            return;
+        }
+        let p = &mut self.px[(y as u32 * self.w + x as u32) as usize];
+        let c = coverage.clamp(0.0, 1.0);
+        *p = (*p as f32 * (1.0 - c) + ink as f32 * c).round() as u8;
+    }
+
+    fn glyph<F: Font>(&mut self, font: &F, id: GlyphId, scale: PxScale, x: f32, baseline: f32, ink: u8) -> f32 {
+        let scaled = font.as_scaled(scale);
+        let glyph = id.with_scale_and_position(scale, point(x, baseline));
+        if let Some(outline) = font.outline_glyph(glyph) {
+            let b = outline.px_bounds();
+            outline.draw(|gx, gy, c| self.ink(b.min.x as i64 + gx as i64, b.min.y as i64 + gy as i64, c, ink));
+        }
+        scaled.h_advance(id)
+    }
+
+    fn text(&mut self, x: u32, y: u32, height: u32, text: &str, bold: bool, ink: u8) {
+        let Ok(latin) = FontRef::try_from_slice(DEJAVU) else { return };
+        let scale = PxScale::from(height as f32);
+        let baseline = y as f32 + latin.as_scaled(scale).ascent();
+        let mut caret = x as f32;
+        for c in text.chars() {
+            let id = latin.glyph_id(c);
+            let advance = if id.0 != 0 || c == ' ' {
+                let a = self.glyph(&latin, id, scale, caret, baseline, ink);
+                if bold {
+                    self.glyph(&latin, id, scale, caret + 1.0, baseline, ink);
+                }
+                a
+            } else if let Some(cjk) = cjk_font().filter(|f| f.glyph_id(c).0 != 0) {
+                self.glyph(cjk, cjk.glyph_id(c), scale, caret, baseline, ink)
+            } else {
+                // No font has it: an empty box the size of the character, so the gap is visible.
+                let side = height * 7 / 10;
+                let (bx, by) = (caret as u32, y + height / 5);
+                self.rect(bx, by, side, 1, ink);
+                self.rect(bx, by + side, side, 1, ink);
+                self.rect(bx, by, 1, side, ink);
+                self.rect(bx + side, by, 1, side + 1, ink);
+                side as f32 + 2.0
+            };
+            caret += advance;
+        }
+    }
+}
+
+pub fn render_png(layout: &Layout) -> Result<Vec<u8>, LabelError> {
+    let mut c = Canvas { w: layout.width, h: layout.height, px: vec![255; (layout.width * layout.height) as usize] };
+    for e in &layout.elements {
+        match e {
+            Element::Text { x, y, height, text, bold } => c.text(*x, *y, *height, text, *bold, 0),
+            Element::Reverse { x, y, width, height, text } => {
+                c.rect(*x, *y, *width, *height, 0);
+                c.text(x + height / 4, y + height / 8, height * 3 / 4, text, true, 255);
+            }
+            Element::Code128 { x, y, module, height, modules, .. } => {
+                for (i, _) in modules.iter().enumerate().filter(|(_, m)| **m) {
+                    c.rect(x + i as u32 * module, *y, *module, *height, 0);
+                }
+            }
+            Element::DataMatrix { x, y, module, size, bits, .. } => {
+                for (i, _) in bits.iter().enumerate().filter(|(_, b)| **b) {
+                    c.rect(x + (i as u32 % size) * module, y + (i as u32 / size) * module, *module, *module, 0);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, c.w, c.h);
+        enc.set_color(png::ColorType::Grayscale);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut w = enc.write_header().map_err(|e| LabelError::Png(e.to_string()))?;
+        w.write_image_data(&c.px).map_err(|e| LabelError::Png(e.to_string()))?;
+    }
+    Ok(out)
+}
