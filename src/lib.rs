@@ -10,3 +10,4 @@ pub mod labels;
 pub mod printers;
 pub mod store;
 pub mod time;
+pub mod tui;

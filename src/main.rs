@@ -1,4 +1,4 @@
-//! stoolbank: with a command, the scriptable CLI; without one, the bench (a summary until the TUI lands).
+//! stoolbank: with a command, the scriptable CLI; without one, the bench TUI.
 
 use std::process::ExitCode;
 
@@ -17,7 +17,7 @@ fn main() -> ExitCode {
     let mut out = std::io::stdout().lock();
     let result = match &cli.command {
         Some(_) => cli::run(&cli, &db, &mut out),
-        None => cli::overview(&cli, &db, &mut out),
+        None => cli::bench(&cli, &db, &mut out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -25,6 +25,12 @@ pub struct Cli {
     /// Open the demo bank (created with demo data in the data directory when none exists)
     #[arg(long)]
     pub demo: bool,
+    /// The TUI reads this scanner: a profile name (see `scanners list`) or a .toml file
+    #[arg(long, env = "STOOLBANK_SCANNER", value_name = "PROFILE")]
+    pub scanner: Option<String>,
+    /// The scanner's device (serial port, /dev/hidraw*, /dev/input/event*) [default: the profile's]
+    #[arg(long, env = "STOOLBANK_SCANNER_DEVICE", value_name = "PATH")]
+    pub scanner_device: Option<String>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }

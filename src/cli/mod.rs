@@ -414,17 +414,29 @@ fn recall_selector(bank: &mut Bank, a: &RecallArgs) -> Result<RecallSelector> {
     }
 }
 
-/// No command: an overview of the bank. With --demo, the demo bank is created first when missing, and the
-/// overview walks a newcomer through a trace and a recall.
-pub fn overview(cli: &Cli, db: &Path, out: &mut dyn Write) -> Result<()> {
+/// No command: the TUI on a terminal; otherwise (piped, scripted) an overview of the bank. With --demo, the
+/// demo bank is created first when missing, and the overview walks a newcomer through a trace and a recall.
+pub fn bench(cli: &Cli, db: &Path, out: &mut dyn Write) -> Result<()> {
     let config = load_config(cli.config.as_deref(), db).map_err(CliError::Usage)?;
     let who = actor(cli);
     if cli.demo && !db.exists() {
-        writeln!(out, "creating the demo bank at {} ...", db.display())?;
+        eprintln!("creating the demo bank at {} ...", db.display());
         let summary = crate::demo::create(db, config.clone(), &who, 2019)?;
-        writeln!(out, "{summary}\n")?;
+        eprintln!("{summary}");
     }
-    let mut bank = Bank::open(db, config, &who)?;
+    let bank = Bank::open(db, config, &who)?;
+    if std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        let options = crate::tui::TuiOptions {
+            db_label: db.display().to_string(),
+            scanner: cli.scanner.clone().map(|p| (p, cli.scanner_device.clone())),
+        };
+        return crate::tui::run(bank, options).map_err(|e| CliError::Usage(e.to_string()));
+    }
+    overview(cli, bank, db, out)
+}
+
+fn overview(cli: &Cli, mut bank: Bank, db: &Path, out: &mut dyn Write) -> Result<()> {
+    let who = bank.actor().to_string();
     let c = bank.counts()?;
     let at = at(cli)?;
     writeln!(out, "stoolbank  {}  (facility {}, acting as {who})", db.display(), bank.facility()?.as_str())?;

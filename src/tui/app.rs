@@ -1,0 +1,343 @@
+//! The TUI's state and its update: messages (keys, scans, ticks) in, state changed through `Bank` operations
+//! (the same ones the CLI calls), rendered from state. No rule and no SQL lives here.
+
+use chrono::{DateTime, Utc};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Tabs, Wrap};
+use ratatui::Frame;
+
+use super::screens::{audit, batches, dispense, donations, donors, home, inventory, recall, trace};
+use super::theme;
+use crate::app::{AppError, Bank};
+use crate::core::ids::Id;
+
+/// What reaches the app: from the terminal, the scanners, and the clock.
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Key(KeyEvent),
+    /// A whole scan, from a scanner device or the terminal wedge rule.
+    Scan(String),
+    /// A scanner's state, for the status bar.
+    Scanner(String),
+    Tick,
+    Resize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Error,
+}
+
+/// What screens may do besides changing their own state.
+pub struct Ctx<'a> {
+    pub bank: &'a mut Bank,
+    pub now: DateTime<Utc>,
+    status: &'a mut Option<(Level, String)>,
+    warning: &'a mut Option<String>,
+    goto: &'a mut Option<Id>,
+}
+
+impl Ctx<'_> {
+    pub fn info(&mut self, m: impl Into<String>) {
+        *self.status = Some((Level::Info, m.into()));
+    }
+    pub fn error(&mut self, m: impl Into<String>) {
+        *self.status = Some((Level::Error, m.into()));
+    }
+    /// A full-screen warning the user must dismiss (a wrong unit at the dispense check).
+    pub fn warn(&mut self, m: impl Into<String>) {
+        *self.warning = Some(m.into());
+    }
+    /// Opens the trace of a record.
+    pub fn trace(&mut self, id: Id) {
+        *self.goto = Some(id);
+    }
+    /// Reports an operation's failure on the status line.
+    pub fn fail(&mut self, e: AppError) {
+        self.error(e.to_string());
+    }
+}
+
+/// One tab of the TUI.
+pub trait Screen {
+    /// The keys of this screen, for `?` (and read by dispatch where it matters, so help never lies).
+    fn keys(&self) -> &'static [(&'static str, &'static str)];
+    /// A form is being edited: every key goes to the screen.
+    fn editing(&self) -> bool;
+    fn dirty(&self) -> bool {
+        false
+    }
+    /// Called when the tab is shown: reload what it shows.
+    fn refresh(&mut self, _ctx: &mut Ctx) {}
+    fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent);
+    /// A scan arrived: true when the screen took it (it fills a waiting field).
+    fn on_scan(&mut self, _ctx: &mut Ctx, _data: &str) -> bool {
+        false
+    }
+    fn render(&self, f: &mut Frame, area: Rect);
+}
+
+pub const TABS: [&str; 9] = ["Home", "Donors", "Donations", "Batches", "Inventory", "Dispense", "Trace", "Recall", "Audit"];
+
+const GLOBAL_KEYS: &[(&str, &str)] = &[
+    ("←/→ F1–F9", "switch tab"),
+    ("?", "this help"),
+    ("q", "quit (asks when a form holds unsaved work)"),
+    ("A-Z 0-9 … Enter", "type or scan an identifier: opens its trace"),
+    ("Esc", "back / cancel / clear"),
+];
+
+pub struct App {
+    pub bank: Bank,
+    pub tab: usize,
+    /// Frozen clock for tests; None: the wall clock.
+    pub clock: Option<DateTime<Utc>>,
+    pub db_label: String,
+    pub scanner: String,
+    status: Option<(Level, String)>,
+    warning: Option<String>,
+    goto: Option<Id>,
+    help: bool,
+    confirm_quit: bool,
+    pub quit: bool,
+    /// Identifier characters typed outside any form (a keyboard-wedge scan, or a person typing one).
+    typed: String,
+    home: home::Home,
+    donors: donors::Donors,
+    donations: donations::Donations,
+    batches: batches::Batches,
+    inventory: inventory::Inventory,
+    dispense: dispense::Dispense,
+    trace: trace::Trace,
+    recall: recall::Recall,
+    audit: audit::Audit,
+}
+
+macro_rules! with_screen {
+    ($self:ident, |$s:ident, $ctx:ident| $body:expr) => {{
+        let now = $self.now();
+        let mut $ctx = Ctx {
+            bank: &mut $self.bank,
+            now,
+            status: &mut $self.status,
+            warning: &mut $self.warning,
+            goto: &mut $self.goto,
+        };
+        let $s: &mut dyn Screen = match $self.tab {
+            1 => &mut $self.donors,
+            2 => &mut $self.donations,
+            3 => &mut $self.batches,
+            4 => &mut $self.inventory,
+            5 => &mut $self.dispense,
+            6 => &mut $self.trace,
+            7 => &mut $self.recall,
+            8 => &mut $self.audit,
+            _ => &mut $self.home,
+        };
+        $body
+    }};
+}
+
+impl App {
+    pub fn new(bank: Bank, db_label: String) -> App {
+        let config = bank.config().clone();
+        let mut app = App {
+            bank,
+            tab: 0,
+            clock: None,
+            db_label,
+            scanner: "no scanner".into(),
+            status: None,
+            warning: None,
+            goto: None,
+            help: false,
+            confirm_quit: false,
+            quit: false,
+            typed: String::new(),
+            home: home::Home::default(),
+            donors: donors::Donors::default(),
+            donations: donations::Donations::new(&config),
+            batches: batches::Batches::new(&config),
+            inventory: inventory::Inventory::default(),
+            dispense: dispense::Dispense::new(&config),
+            trace: trace::Trace::default(),
+            recall: recall::Recall::default(),
+            audit: audit::Audit::default(),
+        };
+        app.switch(0);
+        app
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.unwrap_or_else(crate::time::now)
+    }
+
+    pub fn switch(&mut self, tab: usize) {
+        self.tab = tab.min(TABS.len() - 1);
+        with_screen!(self, |s, ctx| s.refresh(&mut ctx));
+    }
+
+    fn dirty(&mut self) -> bool {
+        let tab = self.tab;
+        let mut any = false;
+        for t in 0..TABS.len() {
+            self.tab = t;
+            any |= with_screen!(self, |s, _ctx| s.dirty());
+        }
+        self.tab = tab;
+        any
+    }
+
+    pub fn update(&mut self, msg: Msg) {
+        match msg {
+            Msg::Key(k) => self.key(k),
+            Msg::Scan(data) => self.scan(&data),
+            Msg::Scanner(state) => self.scanner = state,
+            Msg::Tick | Msg::Resize => {}
+        }
+        if let Some(id) = self.goto.take() {
+            self.tab = 6;
+            let now = self.now();
+            let mut ctx = Ctx {
+                bank: &mut self.bank,
+                now,
+                status: &mut self.status,
+                warning: &mut self.warning,
+                goto: &mut self.goto,
+            };
+            self.trace.open(&mut ctx, id);
+        }
+    }
+
+    fn scan(&mut self, data: &str) {
+        let data = data.trim();
+        if data.is_empty() {
+            return;
+        }
+        let taken = with_screen!(self, |s, ctx| s.on_scan(&mut ctx, data));
+        if !taken {
+            // No field waits for it: open the record's trace (validated by its check character).
+            match self.bank.lookup(data) {
+                Ok(id) => self.goto = Some(id),
+                Err(e) => self.status = Some((Level::Error, e.to_string())),
+            }
+        }
+    }
+
+    fn key(&mut self, k: KeyEvent) {
+        if k.kind != ratatui::crossterm::event::KeyEventKind::Press {
+            return;
+        }
+        if self.warning.is_some() {
+            if matches!(k.code, KeyCode::Esc | KeyCode::Enter) {
+                self.warning = None;
+            }
+            return;
+        }
+        if self.help {
+            self.help = false;
+            return;
+        }
+        if self.confirm_quit {
+            match k.code {
+                KeyCode::Char('y') | KeyCode::Char('Y') => self.quit = true,
+                _ => self.confirm_quit = false,
+            }
+            return;
+        }
+        if k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c') {
+            self.confirm_quit = true;
+            return;
+        }
+        let editing = with_screen!(self, |s, _ctx| s.editing());
+        if editing {
+            with_screen!(self, |s, ctx| s.on_key(&mut ctx, k));
+            return;
+        }
+        match k.code {
+            KeyCode::Char(c) if (c.is_ascii_uppercase() || c.is_ascii_digit() || c == '=') && !k.modifiers.contains(KeyModifiers::CONTROL) => {
+                self.typed.push(c)
+            }
+            KeyCode::Backspace if !self.typed.is_empty() => {
+                self.typed.pop();
+            }
+            KeyCode::Enter if !self.typed.is_empty() => {
+                let data = std::mem::take(&mut self.typed);
+                self.scan(&data);
+            }
+            KeyCode::Esc if !self.typed.is_empty() => self.typed.clear(),
+            KeyCode::Char('q') => {
+                if self.dirty() {
+                    self.confirm_quit = true;
+                } else {
+                    self.quit = true;
+                }
+            }
+            KeyCode::Char('?') => self.help = true,
+            KeyCode::Left => self.switch((self.tab + TABS.len() - 1) % TABS.len()),
+            KeyCode::Right => self.switch((self.tab + 1) % TABS.len()),
+            KeyCode::F(n) if (1..=9).contains(&n) => self.switch(n as usize - 1),
+            _ => with_screen!(self, |s, ctx| s.on_key(&mut ctx, k)),
+        }
+    }
+
+    pub fn render(&mut self, f: &mut Frame) {
+        let [tabs, body, status] =
+            Layout::vertical([Constraint::Length(1), Constraint::Min(3), Constraint::Length(2)]).areas(f.area());
+        // Names only, so that all nine fit in 80 columns; F1–F9 are in the help.
+        let titles: Vec<Line> = TABS.iter().map(|t| Line::from(*t)).collect();
+        f.render_widget(Tabs::new(titles).select(self.tab).highlight_style(theme::selected()).padding("", "").divider("│"), tabs);
+        with_screen!(self, |s, _ctx| s.render(f, body));
+
+        let user = self.bank.actor().to_string();
+        let line1 = Line::from(vec![
+            Span::styled(format!(" {user} "), theme::selected()),
+            Span::raw(format!(" {}  ", self.db_label)),
+            Span::styled(format!("⌁ {}", self.scanner), theme::dim()),
+            Span::raw(if self.typed.is_empty() { String::new() } else { format!("   scan: {}▏", self.typed) }),
+        ]);
+        let line2 = match &self.status {
+            Some((Level::Error, m)) => Line::from(Span::styled(format!(" ✗ {m}"), theme::error())),
+            Some((Level::Info, m)) => Line::from(Span::styled(format!(" ✓ {m}"), theme::ok())),
+            None => Line::from(Span::styled(" ? keys · q quit", theme::dim())),
+        };
+        f.render_widget(Paragraph::new(vec![line1, line2]), status);
+
+        if self.help {
+            let keys = with_screen!(self, |s, _ctx| s.keys());
+            let mut lines = vec![Line::from(Span::styled(format!("{} keys", TABS[self.tab]), theme::title()))];
+            lines.extend(keys.iter().chain(GLOBAL_KEYS).map(|(k, d)| Line::from(format!("{k:>16}  {d}"))));
+            lines.push(Line::from(Span::styled("any key closes", theme::dim())));
+            popup(f, f.area(), lines, "Help");
+        }
+        if self.confirm_quit {
+            popup(f, f.area(), vec![Line::from("Unsaved work in a form. Quit anyway? (y/n)")], "Quit");
+        }
+        if let Some(w) = &self.warning {
+            let area = f.area();
+            f.render_widget(Clear, area);
+            let mut text = vec![
+                Line::from(Span::styled("STOP — DO NOT USE THIS UNIT", theme::error().add_modifier(Modifier::BOLD))),
+                Line::from(""),
+            ];
+            text.extend(w.lines().map(|l| Line::from(l.to_string())));
+            text.extend([Line::from(""), Line::from(Span::styled("Esc or Enter to dismiss", theme::dim()))]);
+            f.render_widget(
+                Paragraph::new(text).wrap(Wrap { trim: true }).block(Block::default().borders(Borders::ALL).border_style(theme::error()).title("Warning")),
+                area,
+            );
+        }
+    }
+}
+
+fn popup(f: &mut Frame, area: Rect, lines: Vec<Line>, title: &str) {
+    let h = (lines.len() as u16 + 2).min(area.height);
+    let w = lines.iter().map(|l| l.width() as u16 + 4).max().unwrap_or(20).min(area.width);
+    let r = Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h };
+    f.render_widget(Clear, r);
+    f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(title.to_string()).style(Style::new())), r);
+}

@@ -1,0 +1,171 @@
+//! A keyboard form: labelled fields edited in place (any Unicode, cursor by character, drawn at display
+//! width), choice fields cycled with ←/→/Space, identifier fields that a scan fills.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::Frame;
+use unicode_width::UnicodeWidthStr;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    Text,
+    /// An identifier: a scan fills it.
+    Id,
+    Choice(Vec<String>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Field {
+    pub label: &'static str,
+    pub value: String,
+    pub kind: Kind,
+    cursor: usize,
+}
+
+impl Field {
+    pub fn text(label: &'static str, value: &str) -> Field {
+        Field { label, value: value.into(), kind: Kind::Text, cursor: value.chars().count() }
+    }
+    pub fn id(label: &'static str) -> Field {
+        Field { label, value: String::new(), kind: Kind::Id, cursor: 0 }
+    }
+    pub fn choice(label: &'static str, options: &[String], value: &str) -> Field {
+        let value = if options.iter().any(|o| o == value) { value.to_string() } else { options.first().cloned().unwrap_or_default() };
+        Field { label, value, kind: Kind::Choice(options.to_vec()), cursor: 0 }
+    }
+
+    fn byte_at(&self, char_index: usize) -> usize {
+        self.value.char_indices().nth(char_index).map_or(self.value.len(), |(i, _)| i)
+    }
+
+    fn cycle(&mut self, step: isize) {
+        if let Kind::Choice(options) = &self.kind {
+            if options.is_empty() {
+                return;
+            }
+            let i = options.iter().position(|o| o == &self.value).unwrap_or(0) as isize;
+            let n = options.len() as isize;
+            self.value = options[((i + step).rem_euclid(n)) as usize].clone();
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FormEvent {
+    None,
+    Submit,
+    Cancel,
+}
+
+#[derive(Debug, Clone)]
+pub struct Form {
+    pub title: &'static str,
+    pub fields: Vec<Field>,
+    pub focus: usize,
+    edited: bool,
+}
+
+impl Form {
+    pub fn new(title: &'static str, fields: Vec<Field>) -> Form {
+        Form { title, fields, focus: 0, edited: false }
+    }
+
+    pub fn get(&self, label: &str) -> &str {
+        self.fields.iter().find(|f| f.label == label).map_or("", |f| f.value.trim())
+    }
+
+    pub fn set(&mut self, label: &str, value: &str) {
+        if let Some(f) = self.fields.iter_mut().find(|f| f.label == label) {
+            f.value = value.to_string();
+            f.cursor = value.chars().count();
+        }
+    }
+
+    /// Whether anything was typed or scanned (quitting then asks first).
+    pub fn dirty(&self) -> bool {
+        self.edited
+    }
+
+    /// A scan fills the focused identifier field, or else the first empty one; then focus moves on.
+    pub fn fill_scan(&mut self, data: &str) -> bool {
+        let target = if self.fields.get(self.focus).is_some_and(|f| f.kind == Kind::Id) {
+            Some(self.focus)
+        } else {
+            self.fields.iter().position(|f| f.kind == Kind::Id && f.value.is_empty())
+        };
+        let Some(i) = target else { return false };
+        self.fields[i].value = data.to_string();
+        self.fields[i].cursor = data.chars().count();
+        self.focus = (i + 1).min(self.fields.len() - 1);
+        self.edited = true;
+        true
+    }
+
+    pub fn key(&mut self, key: KeyEvent) -> FormEvent {
+        let n = self.fields.len();
+        if matches!(key.code, KeyCode::Char(_) | KeyCode::Backspace | KeyCode::Delete) {
+            self.edited = true;
+        }
+        let Some(field) = self.fields.get_mut(self.focus) else { return FormEvent::Cancel };
+        match key.code {
+            KeyCode::Esc => return FormEvent::Cancel,
+            KeyCode::Enter if self.focus + 1 >= n => return FormEvent::Submit,
+            KeyCode::Enter | KeyCode::Tab | KeyCode::Down => self.focus = (self.focus + 1).min(n - 1),
+            KeyCode::BackTab | KeyCode::Up => self.focus = self.focus.saturating_sub(1),
+            KeyCode::Char('s') if key.modifiers.contains(KeyModifiers::CONTROL) => return FormEvent::Submit,
+            KeyCode::Left if matches!(field.kind, Kind::Choice(_)) => field.cycle(-1),
+            KeyCode::Right | KeyCode::Char(' ') if matches!(field.kind, Kind::Choice(_)) => field.cycle(1),
+            KeyCode::Left => field.cursor = field.cursor.saturating_sub(1),
+            KeyCode::Right => field.cursor = (field.cursor + 1).min(field.value.chars().count()),
+            KeyCode::Home => field.cursor = 0,
+            KeyCode::End => field.cursor = field.value.chars().count(),
+            KeyCode::Backspace if field.cursor > 0 => {
+                let at = field.byte_at(field.cursor - 1);
+                field.value.remove(at);
+                field.cursor -= 1;
+            }
+            KeyCode::Delete if field.cursor < field.value.chars().count() => {
+                let at = field.byte_at(field.cursor);
+                field.value.remove(at);
+            }
+            KeyCode::Char(c) if !matches!(field.kind, Kind::Choice(_)) && !c.is_control() => {
+                let at = field.byte_at(field.cursor);
+                field.value.insert(at, c);
+                field.cursor += 1;
+            }
+            _ => {}
+        }
+        FormEvent::None
+    }
+
+    pub fn render(&self, f: &mut Frame, area: Rect, active: bool) {
+        let width = self.fields.iter().map(|x| x.label.width()).max().unwrap_or(0);
+        let mut lines = Vec::new();
+        let mut cursor = None;
+        for (i, field) in self.fields.iter().enumerate() {
+            let focused = active && i == self.focus;
+            let style = if focused { Style::new().add_modifier(Modifier::REVERSED) } else { Style::new() };
+            let shown = match &field.kind {
+                Kind::Choice(_) => format!("‹ {} ›", field.value),
+                _ => field.value.clone(),
+            };
+            lines.push(Line::from(vec![
+                Span::styled(format!("{:>width$} ", field.label), Style::new().add_modifier(Modifier::BOLD)),
+                Span::styled(format!(" {shown} "), style),
+            ]));
+            if focused && !matches!(field.kind, Kind::Choice(_)) {
+                let before: String = field.value.chars().take(field.cursor).collect();
+                cursor = Some((area.x + 1 + width as u16 + 2 + before.width() as u16, area.y + 1 + i as u16));
+            }
+        }
+        let hint = if active { "Tab/↑↓ move · Enter next/submit · Ctrl-S submit · Esc cancel" } else { "" };
+        lines.push(Line::from(Span::styled(hint, Style::new().add_modifier(Modifier::DIM))));
+        f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(self.title)), area);
+        if let Some((x, y)) = cursor.filter(|(x, y)| *x < area.right() && *y < area.bottom()) {
+            f.set_cursor_position((x, y));
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! The bench TUI (ratatui + crossterm): one event loop over terminal keys, scanner events and a tick; the app
+//! state is updated by messages and rendered from state. Database work goes through the same `Bank`
+//! operations as the CLI, and lists are paged from SQLite.
+
+pub mod app;
+mod form;
+mod screens;
+mod theme;
+
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ratatui::crossterm::event::{self, Event};
+
+pub use app::{App, Msg};
+
+use crate::app::Bank;
+
+/// How the TUI is started: what the status bar names, and an optional scanner to read.
+#[derive(Debug, Clone, Default)]
+pub struct TuiOptions {
+    pub db_label: String,
+    /// A scanner profile (name or .toml path) and device, read on its own thread.
+    pub scanner: Option<(String, Option<String>)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TuiError {
+    #[error("terminal: {0}")]
+    Terminal(#[from] std::io::Error),
+    #[error(transparent)]
+    Scanner(#[from] scanners::Error),
+}
+
+const TICK: Duration = Duration::from_millis(250);
+
+/// Runs the TUI until the user quits. The terminal is restored on every exit path, panics included.
+pub fn run(bank: Bank, options: TuiOptions) -> Result<(), TuiError> {
+    let (tx, rx) = mpsc::channel::<Msg>();
+    let mut app = App::new(bank, options.db_label.clone());
+    // Scanner events arrive on the same channel as keys.
+    let _scanner = match &options.scanner {
+        Some((profile, device)) => {
+            let p = scanners::Profile::load(profile)?;
+            let tx = std::sync::Mutex::new(tx.clone());
+            let sink: scanners::Sink = Arc::new(move |e| {
+                let msg = match e {
+                    scanners::ScannerEvent::Scan(s) => Msg::Scan(s.data),
+                    scanners::ScannerEvent::Rejected(r) => Msg::Scanner(format!("{}: rejected read: {}", r.source, r.reason)),
+                    scanners::ScannerEvent::State(s) => Msg::Scanner(match s.state {
+                        scanners::State::Connected => format!("{} connected", s.source),
+                        scanners::State::Disconnected { reason } => format!("{} disconnected: {reason}", s.source),
+                    }),
+                };
+                let _ = tx.lock().map(|t| t.send(msg));
+            });
+            app.scanner = format!("{profile} starting");
+            Some(scanners::spawn(&p, device.as_deref(), sink)?)
+        }
+        None => None,
+    };
+    let mut terminal = ratatui::try_init()?;
+    let keys = tx.clone();
+    std::thread::spawn(move || loop {
+        let msg = match event::read() {
+            Ok(Event::Key(k)) => Msg::Key(k),
+            Ok(Event::Resize(..)) => Msg::Resize,
+            Ok(_) => continue,
+            Err(_) => break,
+        };
+        if keys.send(msg).is_err() {
+            break;
+        }
+    });
+    let result = (|| -> Result<(), TuiError> {
+        loop {
+            terminal.draw(|f| app.render(f))?;
+            let msg = rx.recv_timeout(TICK).unwrap_or(Msg::Tick);
+            app.update(msg);
+            // Drain what queued meanwhile (a scanner burst) before drawing again.
+            while let Ok(m) = rx.try_recv() {
+                app.update(m);
+            }
+            if app.quit {
+                return Ok(());
+            }
+        }
+    })();
+    ratatui::restore();
+    result
+}

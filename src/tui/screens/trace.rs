@@ -1,0 +1,117 @@
+//! Trace: any identifier, the chain both ways as a tree — donor, donations, batches, units, recipients — and
+//! Enter on a line re-roots the trace there.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::Frame;
+
+use super::{list, move_selection};
+use crate::app::Trace as TraceView;
+use crate::core::ids::Id;
+use crate::tui::app::{Ctx, Screen};
+use crate::tui::form::{Field, Form, FormEvent};
+use crate::tui::theme;
+
+pub struct Trace {
+    input: Form,
+    typing: bool,
+    tree: Vec<(String, Option<Id>, bool)>,
+    sel: usize,
+}
+
+impl Default for Trace {
+    fn default() -> Self {
+        Trace { input: Form::new("Trace", vec![Field::id("Identifier")]), typing: false, tree: Vec::new(), sel: 0 }
+    }
+}
+
+impl Trace {
+    pub fn open(&mut self, ctx: &mut Ctx, id: Id) {
+        match ctx.bank.trace(&id, ctx.now) {
+            Ok(t) => {
+                self.tree = tree(&t);
+                self.sel = self.tree.iter().position(|(_, i, _)| i.as_ref() == Some(&id)).unwrap_or(0);
+                self.input.set("Identifier", &id.display());
+                ctx.info(format!("trace of {} {id}: {} recipient(s)", id.kind(), t.recipients.len()));
+            }
+            Err(e) => ctx.fail(e),
+        }
+        self.typing = false;
+    }
+}
+
+/// The chain as indented lines, each with the identifier it names.
+fn tree(t: &TraceView) -> Vec<(String, Option<Id>, bool)> {
+    let mut out = Vec::new();
+    for d in &t.donors {
+        out.push((format!("donor {}  {}", d.id, d.status.as_str()), Some(d.id.clone()), false));
+        for dn in t.donations.iter().filter(|x| x.donor == d.id) {
+            out.push((format!("  donation {}  {}", dn.id, crate::time::show(dn.collected_at)), Some(dn.id.clone()), false));
+            for b in t.batches.iter().filter(|b| b.donation == dn.id) {
+                out.push((format!("    batch {}  {}  exp {}", b.id, b.status.as_str(), b.expires_on), Some(b.id.clone()), false));
+                for u in t.units.iter().filter(|u| u.batch == b.id) {
+                    out.push((format!("      unit {}  {}", u.id, u.status.as_str()), Some(u.id.clone()), false));
+                    if let (Some(r), Some(at)) = (&u.recipient, u.dispensed_at) {
+                        let route = u.route.as_deref().unwrap_or("");
+                        out.push((format!("        → recipient {r}  {} {route}", crate::time::show(at)), Some(r.clone()), true));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+impl Screen for Trace {
+    fn keys(&self) -> &'static [(&'static str, &'static str)] {
+        &[
+            ("/ or i", "type an identifier"),
+            ("scan", "trace the scanned record"),
+            ("j/k ↑/↓", "move along the chain"),
+            ("Enter", "trace from the selected record"),
+        ]
+    }
+    fn editing(&self) -> bool {
+        self.typing
+    }
+    fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
+        if self.typing {
+            match self.input.key(key) {
+                FormEvent::Submit => match ctx.bank.lookup(self.input.get("Identifier")) {
+                    Ok(id) => self.open(ctx, id),
+                    Err(e) => ctx.fail(e),
+                },
+                FormEvent::Cancel => self.typing = false,
+                FormEvent::None => {}
+            }
+            return;
+        }
+        if move_selection(key.code, &mut self.sel, self.tree.len()) {
+            return;
+        }
+        match key.code {
+            KeyCode::Char('/') | KeyCode::Char('i') => {
+                self.input.set("Identifier", "");
+                self.typing = true;
+            }
+            KeyCode::Enter => {
+                if let Some(id) = self.tree.get(self.sel).and_then(|(_, id, _)| id.clone()) {
+                    self.open(ctx, id);
+                }
+            }
+            _ => {}
+        }
+    }
+    fn render(&self, f: &mut Frame, area: Rect) {
+        let [top, bottom] = Layout::vertical([Constraint::Length(4), Constraint::Min(3)]).areas(area);
+        self.input.render(f, top, self.typing);
+        let lines: Vec<Line> = self
+            .tree
+            .iter()
+            .map(|(t, _, recipient)| if *recipient { Line::from(Span::styled(t.clone(), theme::warn())) } else { Line::from(t.clone()) })
+            .collect();
+        let title = if self.tree.is_empty() { "Chain (scan or type an identifier)" } else { "Chain" };
+        list(f, bottom, title, lines, (!self.tree.is_empty()).then_some(self.sel));
+    }
+}
