@@ -81,7 +81,8 @@ pub trait Screen {
     fn render(&self, f: &mut Frame, area: Rect);
 }
 
-pub const TABS: [&str; 9] = ["Home", "Donors", "Donations", "Batches", "Inventory", "Dispense", "Trace", "Recall", "Audit"];
+pub const TABS: [&str; 9] =
+    ["Home", "Donors", "Donations", "Batches", "Inventory", "Dispense", "Trace", "Recall", "Audit"];
 
 const GLOBAL_KEYS: &[(&str, &str)] = &[
     ("←/→ F1–F9", "switch tab"),
@@ -253,13 +254,23 @@ impl App {
             self.confirm_quit = true;
             return;
         }
+        // Function keys switch tabs from anywhere, forms included (what was typed stays in its form).
+        if let KeyCode::F(n) = k.code {
+            if (1..=9).contains(&n) {
+                self.switch(n as usize - 1);
+            }
+            return;
+        }
         let editing = with_screen!(self, |s, _ctx| s.editing());
         if editing {
             with_screen!(self, |s, ctx| s.on_key(&mut ctx, k));
             return;
         }
         match k.code {
-            KeyCode::Char(c) if (c.is_ascii_uppercase() || c.is_ascii_digit() || c == '=') && !k.modifiers.contains(KeyModifiers::CONTROL) => {
+            KeyCode::Char(c)
+                if (c.is_ascii_uppercase() || c.is_ascii_digit() || c == '=')
+                    && !k.modifiers.contains(KeyModifiers::CONTROL) =>
+            {
                 self.typed.push(c)
             }
             KeyCode::Backspace if !self.typed.is_empty() => {
@@ -280,7 +291,6 @@ impl App {
             KeyCode::Char('?') => self.help = true,
             KeyCode::Left => self.switch((self.tab + TABS.len() - 1) % TABS.len()),
             KeyCode::Right => self.switch((self.tab + 1) % TABS.len()),
-            KeyCode::F(n) if (1..=9).contains(&n) => self.switch(n as usize - 1),
             _ => with_screen!(self, |s, ctx| s.on_key(&mut ctx, k)),
         }
     }
@@ -290,7 +300,10 @@ impl App {
             Layout::vertical([Constraint::Length(1), Constraint::Min(3), Constraint::Length(2)]).areas(f.area());
         // Names only, so that all nine fit in 80 columns; F1–F9 are in the help.
         let titles: Vec<Line> = TABS.iter().map(|t| Line::from(*t)).collect();
-        f.render_widget(Tabs::new(titles).select(self.tab).highlight_style(theme::selected()).padding("", "").divider("│"), tabs);
+        f.render_widget(
+            Tabs::new(titles).select(self.tab).highlight_style(theme::selected()).padding("", "").divider("│"),
+            tabs,
+        );
         with_screen!(self, |s, _ctx| s.render(f, body));
 
         let user = self.bank.actor().to_string();
@@ -327,7 +340,9 @@ impl App {
             text.extend(w.lines().map(|l| Line::from(l.to_string())));
             text.extend([Line::from(""), Line::from(Span::styled("Esc or Enter to dismiss", theme::dim()))]);
             f.render_widget(
-                Paragraph::new(text).wrap(Wrap { trim: true }).block(Block::default().borders(Borders::ALL).border_style(theme::error()).title("Warning")),
+                Paragraph::new(text)
+                    .wrap(Wrap { trim: true })
+                    .block(Block::default().borders(Borders::ALL).border_style(theme::error()).title("Warning")),
                 area,
             );
         }
@@ -339,5 +354,9 @@ fn popup(f: &mut Frame, area: Rect, lines: Vec<Line>, title: &str) {
     let w = lines.iter().map(|l| l.width() as u16 + 4).max().unwrap_or(20).min(area.width);
     let r = Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h };
     f.render_widget(Clear, r);
-    f.render_widget(Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(title.to_string()).style(Style::new())), r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .block(Block::default().borders(Borders::ALL).title(title.to_string()).style(Style::new())),
+        r,
+    );
 }

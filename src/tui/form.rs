@@ -33,7 +33,11 @@ impl Field {
         Field { label, value: String::new(), kind: Kind::Id, cursor: 0 }
     }
     pub fn choice(label: &'static str, options: &[String], value: &str) -> Field {
-        let value = if options.iter().any(|o| o == value) { value.to_string() } else { options.first().cloned().unwrap_or_default() };
+        let value = if options.iter().any(|o| o == value) {
+            value.to_string()
+        } else {
+            options.first().cloned().unwrap_or_default()
+        };
         Field { label, value, kind: Kind::Choice(options.to_vec()), cursor: 0 }
     }
 
@@ -106,7 +110,9 @@ impl Form {
 
     pub fn key(&mut self, key: KeyEvent) -> FormEvent {
         let n = self.fields.len();
-        if matches!(key.code, KeyCode::Char(_) | KeyCode::Backspace | KeyCode::Delete) {
+        if matches!(key.code, KeyCode::Char(_) | KeyCode::Backspace | KeyCode::Delete)
+            && !key.modifiers.contains(KeyModifiers::CONTROL)
+        {
             self.edited = true;
         }
         let Some(field) = self.fields.get_mut(self.focus) else { return FormEvent::Cancel };
@@ -131,7 +137,11 @@ impl Form {
                 let at = field.byte_at(field.cursor);
                 field.value.remove(at);
             }
-            KeyCode::Char(c) if !matches!(field.kind, Kind::Choice(_)) && !c.is_control() => {
+            KeyCode::Char(c)
+                if !matches!(field.kind, Kind::Choice(_))
+                    && !c.is_control()
+                    && !key.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+            {
                 let at = field.byte_at(field.cursor);
                 field.value.insert(at, c);
                 field.cursor += 1;

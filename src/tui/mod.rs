@@ -47,7 +47,9 @@ pub fn run(bank: Bank, options: TuiOptions) -> Result<(), TuiError> {
             let sink: scanners::Sink = Arc::new(move |e| {
                 let msg = match e {
                     scanners::ScannerEvent::Scan(s) => Msg::Scan(s.data),
-                    scanners::ScannerEvent::Rejected(r) => Msg::Scanner(format!("{}: rejected read: {}", r.source, r.reason)),
+                    scanners::ScannerEvent::Rejected(r) => {
+                        Msg::Scanner(format!("{}: rejected read: {}", r.source, r.reason))
+                    }
                     scanners::ScannerEvent::State(s) => Msg::Scanner(match s.state {
                         scanners::State::Connected => format!("{} connected", s.source),
                         scanners::State::Disconnected { reason } => format!("{} disconnected: {reason}", s.source),

@@ -19,7 +19,12 @@ pub struct Audit {
 
 impl Default for Audit {
     fn default() -> Self {
-        Audit { filter: Form::new("Filter by record", vec![Field::id("Identifier")]), typing: false, rows: Vec::new(), sel: 0 }
+        Audit {
+            filter: Form::new("Filter by record", vec![Field::id("Identifier")]),
+            typing: false,
+            rows: Vec::new(),
+            sel: 0,
+        }
     }
 }
 
@@ -81,7 +86,12 @@ impl Screen for Audit {
         let lines: Vec<Line> = self
             .rows
             .iter()
-            .map(|e| Line::from(format!("{:>6} {} {:<8} {:<16} {} {}", e.seq, e.at, e.actor, e.action, e.entity, e.entity_id)))
+            .map(|e| {
+                Line::from(format!(
+                    "{:>6} {} {:<8} {:<16} {} {}",
+                    e.seq, e.at, e.actor, e.action, e.entity, e.entity_id
+                ))
+            })
             .collect();
         list(f, bottom, &format!("Audit log ({} entries)", self.rows.len()), lines, Some(self.sel));
     }

@@ -176,7 +176,11 @@ impl Screen for Batches {
                 let missing = self.view.as_ref().and_then(|v| v.qc_missing.first().cloned()).unwrap_or_default();
                 self.editing = Some(Editing::Qc(Form::new(
                     "QC result",
-                    vec![Field::choice("Test", &self.qc_tests, &missing), Field::choice("Result", &results, "pass"), Field::text("Value", "")],
+                    vec![
+                        Field::choice("Test", &self.qc_tests, &missing),
+                        Field::choice("Result", &results, "pass"),
+                        Field::text("Value", ""),
+                    ],
                 )))
             }
             KeyCode::Char('x') if self.view.is_some() => {
@@ -229,7 +233,7 @@ impl Screen for Batches {
     }
     fn render(&self, f: &mut Frame, area: Rect) {
         let [left, right] = Layout::horizontal([Constraint::Percentage(38), Constraint::Percentage(62)]).areas(area);
-        let lines: Vec<Line> = self.queue.iter().map(|b| Line::from(format!("{}  {}", b.id, b.expires_on))).collect();
+        let lines: Vec<Line> = self.queue.iter().map(|b| Line::from(b.id.display())).collect();
         list(f, left, &format!("In quarantine ({})", self.queue.len()), lines, Some(self.sel));
         if let Some(Editing::Make(form) | Editing::Qc(form) | Editing::Discard(form)) = &self.editing {
             return form.render(f, right, true);
@@ -244,7 +248,10 @@ impl Screen for Batches {
         ];
         for c in &v.release_checks {
             let style = if c.passed { theme::ok() } else { theme::error() };
-            l.push(Line::from(vec![Span::styled(format!("{} ", mark(c.passed)), style), Span::raw(format!("{} — {}", c.title, c.detail))]));
+            l.push(Line::from(vec![
+                Span::styled(format!("{} ", mark(c.passed)), style),
+                Span::raw(format!("{} — {}", c.title, c.detail)),
+            ]));
         }
         if matches!(self.editing, Some(Editing::ConfirmRelease)) {
             l.push(Line::from(Span::styled("Release this batch? y to confirm, any other key cancels", theme::warn())));

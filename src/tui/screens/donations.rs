@@ -60,7 +60,13 @@ impl Donations {
             input.tests.push((q.to_string(), TestResult::Positive));
         }
         ctx.bank.record_screening(&donor, ScreeningKind::DonationDay, time::local_day(collected), &input, ctx.now)?;
-        let d = ctx.bank.add_donation(NewDonation { donor, collected_at: collected, received_at: Some(ctx.now.max(collected)), mass_g: mass, bristol })?;
+        let d = ctx.bank.add_donation(NewDonation {
+            donor,
+            collected_at: collected,
+            received_at: Some(ctx.now.max(collected)),
+            mass_g: mass,
+            bristol,
+        })?;
         Ok(d.id)
     }
 

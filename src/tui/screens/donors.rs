@@ -63,9 +63,11 @@ impl Donors {
         let result = match &editing {
             Editing::Register(form) => (|| {
                 let sex = form.get("Sex").parse().map_err(crate::app::AppError::Invalid)?;
-                let birth = time::parse_date(form.get("Birth date")).map_err(|e| crate::app::AppError::Invalid(e.to_string()))?;
+                let birth = time::parse_date(form.get("Birth date"))
+                    .map_err(|e| crate::app::AppError::Invalid(e.to_string()))?;
                 let opt = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
-                let identity = Identity { name: opt(form.get("Name")), phone: opt(form.get("Phone")), national_id: None };
+                let identity =
+                    Identity { name: opt(form.get("Name")), phone: opt(form.get("Phone")), national_id: None };
                 let d = ctx.bank.register_donor(NewDonor { sex, birth_date: birth, identity }, ctx.now)?;
                 Ok(format!("registered donor {}", d.id))
             })(),
@@ -82,7 +84,8 @@ impl Donors {
             Editing::Screen { form, tests, .. } => (|| {
                 let donor = ctx.bank.lookup(form.get("Donor"))?;
                 let kind: ScreeningKind = form.get("Panel").parse().map_err(crate::app::AppError::Invalid)?;
-                let date = time::parse_date(form.get("Date")).map_err(|e| crate::app::AppError::Invalid(e.to_string()))?;
+                let date =
+                    time::parse_date(form.get("Date")).map_err(|e| crate::app::AppError::Invalid(e.to_string()))?;
                 let input = ScreeningInput { all_negative: false, tests: tests.clone() };
                 let r = ctx.bank.record_screening(&donor, kind, date, &input, ctx.now)?;
                 Ok(match r.deferral {
@@ -233,7 +236,11 @@ impl Screen for Donors {
                 let kinds: Vec<String> = ScreeningKind::ALL.iter().map(|k| k.as_str().to_string()).collect();
                 let mut form = Form::new(
                     "Record a screening",
-                    vec![Field::id("Donor"), Field::choice("Panel", &kinds, "questionnaire"), Field::text("Date", &today)],
+                    vec![
+                        Field::id("Donor"),
+                        Field::choice("Panel", &kinds, "questionnaire"),
+                        Field::text("Date", &today),
+                    ],
                 );
                 form.set("Donor", &donor);
                 self.editing = Some(Editing::Screen {
@@ -292,10 +299,17 @@ impl Screen for Donors {
                     DonorStatus::Deferred => theme::error(),
                     DonorStatus::NotEligible => theme::dim(),
                 };
-                Line::from(vec![Span::raw(format!("{} {} ", d.id, d.sex)), Span::styled(d.status.as_str().to_string(), style)])
+                Line::from(vec![
+                    Span::raw(format!("{} {} ", d.id, d.sex)),
+                    Span::styled(d.status.as_str().to_string(), style),
+                ])
             })
             .collect();
-        let title = if self.search.is_empty() { format!("Donors ({})", rows.len()) } else { format!("Donors /{}", self.search) };
+        let title = if self.search.is_empty() {
+            format!("Donors ({})", rows.len())
+        } else {
+            format!("Donors /{}", self.search)
+        };
         list(f, left, &title, lines, Some(self.sel));
         match &self.editing {
             Some(Editing::Register(form) | Editing::Defer(form)) => form.render(f, right, true),
@@ -309,7 +323,11 @@ impl Screen for Donors {
                         Line::from(vec![Span::raw(format!("{t:<18}")), Span::styled(r.as_str().to_string(), style)])
                     })
                     .collect();
-                let title = if *on_tests { "Results · Space cycle · Enter/Ctrl-S save · Tab back" } else { "Results (Enter on Date to edit)" };
+                let title = if *on_tests {
+                    "Results · Space cycle · Enter/Ctrl-S save · Tab back"
+                } else {
+                    "Results (Enter on Date to edit)"
+                };
                 list(f, bottom, title, lines, on_tests.then_some(*sel));
             }
             _ => {
@@ -336,8 +354,19 @@ fn detail_lines(v: &DonorView) -> Vec<Line<'static>> {
     }
     l.push(Line::from(""));
     for s in v.screenings.iter().rev().take(8) {
-        let bad: Vec<String> = s.results.iter().filter(|r| r.result != TestResult::Negative).map(|r| format!("{} {}", r.test, r.result)).collect();
-        let verdict = if !bad.is_empty() { bad.join(", ") } else if s.complete { "negative".into() } else { "incomplete".into() };
+        let bad: Vec<String> = s
+            .results
+            .iter()
+            .filter(|r| r.result != TestResult::Negative)
+            .map(|r| format!("{} {}", r.test, r.result))
+            .collect();
+        let verdict = if !bad.is_empty() {
+            bad.join(", ")
+        } else if s.complete {
+            "negative".into()
+        } else {
+            "incomplete".into()
+        };
         l.push(Line::from(format!("{} {:<13} {verdict}", s.date, s.kind.as_str())));
     }
     for d in v.deferrals.iter().filter(|d| d.active) {

@@ -35,7 +35,9 @@ pub fn list(f: &mut Frame, area: Rect, title: &str, lines: Vec<Line<'static>>, s
 
 pub fn panel(f: &mut Frame, area: Rect, title: &str, lines: Vec<Line<'static>>) {
     f.render_widget(
-        Paragraph::new(lines).wrap(ratatui::widgets::Wrap { trim: false }).block(Block::default().borders(Borders::ALL).title(title.to_string())),
+        Paragraph::new(lines)
+            .wrap(ratatui::widgets::Wrap { trim: false })
+            .block(Block::default().borders(Borders::ALL).title(title.to_string())),
         area,
     );
 }

@@ -148,7 +148,10 @@ impl Screen for Recall {
         self.form.render(f, top, self.editing);
         let mut lines = Vec::new();
         if self.confirm {
-            lines.push(Line::from(Span::styled("Apply this recall: quarantine every unit in stock? y/n", theme::warn())));
+            lines.push(Line::from(Span::styled(
+                "Apply this recall: quarantine every unit in stock? y/n",
+                theme::warn(),
+            )));
         }
         if let Some((_, r)) = &self.result {
             lines.push(Line::from(Span::styled(
@@ -165,7 +168,13 @@ impl Screen for Recall {
             for p in &r.recipients {
                 let units: Vec<String> = p.units.iter().map(|u| u.display()).collect();
                 lines.push(Line::from(Span::styled(
-                    format!("recipient {}  {}  first {}  {}", p.id, p.indication, time::show(p.first_dispensed_at), units.join(" ")),
+                    format!(
+                        "recipient {}  {}  first {}  {}",
+                        p.id,
+                        p.indication,
+                        time::show(p.first_dispensed_at),
+                        units.join(" ")
+                    ),
                     theme::warn(),
                 )));
             }

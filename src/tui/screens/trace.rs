@@ -47,14 +47,26 @@ fn tree(t: &TraceView) -> Vec<(String, Option<Id>, bool)> {
     for d in &t.donors {
         out.push((format!("donor {}  {}", d.id, d.status.as_str()), Some(d.id.clone()), false));
         for dn in t.donations.iter().filter(|x| x.donor == d.id) {
-            out.push((format!("  donation {}  {}", dn.id, crate::time::show(dn.collected_at)), Some(dn.id.clone()), false));
+            out.push((
+                format!("  donation {}  {}", dn.id, crate::time::show(dn.collected_at)),
+                Some(dn.id.clone()),
+                false,
+            ));
             for b in t.batches.iter().filter(|b| b.donation == dn.id) {
-                out.push((format!("    batch {}  {}  exp {}", b.id, b.status.as_str(), b.expires_on), Some(b.id.clone()), false));
+                out.push((
+                    format!("    batch {}  {}  exp {}", b.id, b.status.as_str(), b.expires_on),
+                    Some(b.id.clone()),
+                    false,
+                ));
                 for u in t.units.iter().filter(|u| u.batch == b.id) {
                     out.push((format!("      unit {}  {}", u.id, u.status.as_str()), Some(u.id.clone()), false));
                     if let (Some(r), Some(at)) = (&u.recipient, u.dispensed_at) {
                         let route = u.route.as_deref().unwrap_or("");
-                        out.push((format!("        → recipient {r}  {} {route}", crate::time::show(at)), Some(r.clone()), true));
+                        out.push((
+                            format!("        → recipient {r}  {} {route}", crate::time::show(at)),
+                            Some(r.clone()),
+                            true,
+                        ));
                     }
                 }
             }
@@ -106,11 +118,17 @@ impl Screen for Trace {
     fn render(&self, f: &mut Frame, area: Rect) {
         let [top, bottom] = Layout::vertical([Constraint::Length(4), Constraint::Min(3)]).areas(area);
         self.input.render(f, top, self.typing);
-        let lines: Vec<Line> = self
-            .tree
-            .iter()
-            .map(|(t, _, recipient)| if *recipient { Line::from(Span::styled(t.clone(), theme::warn())) } else { Line::from(t.clone()) })
-            .collect();
+        let lines: Vec<Line> =
+            self.tree
+                .iter()
+                .map(|(t, _, recipient)| {
+                    if *recipient {
+                        Line::from(Span::styled(t.clone(), theme::warn()))
+                    } else {
+                        Line::from(t.clone())
+                    }
+                })
+                .collect();
         let title = if self.tree.is_empty() { "Chain (scan or type an identifier)" } else { "Chain" };
         list(f, bottom, title, lines, (!self.tree.is_empty()).then_some(self.sel));
     }

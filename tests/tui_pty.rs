@@ -1,0 +1,78 @@
+//! The real binary in a pseudo-terminal: it opens on the home screen, switches tabs by key, opens a trace from
+//! a typed identifier, and quits cleanly with the terminal restored.
+
+use std::io::{Read, Write};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portable_pty::{native_pty_system, CommandBuilder, PtySize};
+
+fn stoolbank(db: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_stoolbank")).arg("--db").arg(db).args(args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Waits until the screen shows `text` (a guard against hangs, not a speed assertion).
+fn wait_for(parser: &Arc<Mutex<vt100::Parser>>, text: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let screen = parser.lock().unwrap().screen().contents();
+        if screen.contains(text) {
+            return screen;
+        }
+        assert!(Instant::now() < deadline, "`{text}` never appeared; the screen shows:\n{screen}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_binary_runs_in_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bank.db");
+    stoolbank(&db, &["init", "--facility", "G1517"]);
+    let donor = stoolbank(&db, &["donor", "add", "--sex", "F", "--birth-date", "1990-01-01"]);
+
+    let pair = native_pty_system()
+        .openpty(PtySize { rows: 24, cols: 80, pixel_width: 0, pixel_height: 0 })
+        .expect("a pseudo-terminal");
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_stoolbank"));
+    cmd.args(["--db", db.to_str().unwrap(), "--as", "tester"]);
+    cmd.env("TERM", "xterm-256color");
+    let mut child = pair.slave.spawn_command(cmd).expect("start stoolbank");
+    drop(pair.slave);
+    let parser = Arc::new(Mutex::new(vt100::Parser::new(24, 80, 0)));
+    let mut reader = pair.master.try_clone_reader().unwrap();
+    let sink = parser.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().process(&buf[..n]);
+        }
+    });
+    let mut keys = pair.master.take_writer().unwrap();
+
+    let home = wait_for(&parser, "Facility G1517");
+    assert!(home.contains("tester") && home.contains("1  donors"), "{home}");
+    keys.write_all(b"\x1bOQ").unwrap(); // F2
+    wait_for(&parser, "Donors (1)");
+    keys.write_all(format!("{donor}\r").as_bytes()).unwrap();
+    let trace = wait_for(&parser, &format!("donor {donor}"));
+    assert!(trace.contains("Chain"), "{trace}");
+    keys.write_all(b"q").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "stoolbank did not quit");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    // The alternate screen was left: the terminal is back to the shell's screen.
+    assert!(!parser.lock().unwrap().screen().alternate_screen());
+}

@@ -1,0 +1,102 @@
+//! Every screen rendered through ratatui's TestBackend at 80×24 (and the trace at 120×40) on a small bank
+//! with fixed dates and a frozen clock, as reviewed snapshots.
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use stoolbank::app::{Bank, NewDonation, NewDonor, NewRecipient, ScreeningInput};
+use stoolbank::core::config::Config;
+use stoolbank::core::model::{Consent, QcResult, ScreeningKind, Sex};
+use stoolbank::store::donors::Identity;
+use stoolbank::tui::{App, Msg};
+
+fn at(day: &str, hour: u32) -> DateTime<Utc> {
+    let d = NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap();
+    Utc.from_utc_datetime(&d.and_hms_opt(hour, 0, 0).unwrap())
+}
+
+fn day(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+/// Two donors, a released batch with one unit dispensed, a batch in quarantine.
+fn bank(dir: &tempfile::TempDir) -> (Bank, String) {
+    let mut b = Bank::init(&dir.path().join("bank.db"), Some("G1517"), Config::default(), "tester").unwrap();
+    let clean = ScreeningInput { all_negative: true, tests: vec![] };
+    let mut donors = Vec::new();
+    for (i, sex) in [Sex::F, Sex::M].into_iter().enumerate() {
+        let d = b
+            .register_donor(
+                NewDonor { sex, birth_date: day("1990-01-01"), identity: Identity::default() },
+                at("2024-01-02", 9),
+            )
+            .unwrap()
+            .id;
+        for k in ScreeningKind::ALL {
+            b.record_screening(&d, *k, day("2024-01-10"), &clean, at("2024-01-10", 9 + i as u32)).unwrap();
+        }
+        donors.push(d);
+    }
+    let mut batches = Vec::new();
+    for d in &donors {
+        let don = b
+            .add_donation(NewDonation {
+                donor: d.clone(),
+                collected_at: at("2024-01-10", 8),
+                received_at: None,
+                mass_g: Some(120.0),
+                bristol: Some(4),
+            })
+            .unwrap();
+        let v = b.make_batch(&don.id, "F0001", 3, Some(50.0), at("2024-01-10", 10)).unwrap();
+        for t in ["appearance", "viable-count", "pathogen-screen"] {
+            b.add_qc(&v.id, t, QcResult::Pass, None, at("2024-01-11", 9)).unwrap();
+        }
+        batches.push(v);
+    }
+    for k in [ScreeningKind::Questionnaire, ScreeningKind::Blood, ScreeningKind::Stool] {
+        b.record_screening(&donors[0], k, day("2024-02-09"), &clean, at("2024-02-09", 9)).unwrap();
+    }
+    b.release_batch(&batches[0].id, at("2024-02-10", 9)).unwrap();
+    let r = b
+        .register_recipient(
+            NewRecipient {
+                sex: Sex::M,
+                birth_date: day("1950-01-01"),
+                indication: "rCDI".into(),
+                consent: Consent::Signed,
+                cohort: None,
+                identity: Identity::default(),
+            },
+            at("2024-02-11", 9),
+        )
+        .unwrap();
+    b.dispense(&batches[0].units[0].id, &r.id, "colonoscopy", Some("Dr Chen"), at("2024-02-12", 10)).unwrap();
+    (b, batches[0].units[0].id.display())
+}
+
+fn render(app: &mut App, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| app.render(f)).unwrap();
+    let buf = t.backend().buffer();
+    (0..h).map(|y| (0..w).map(|x| buf[(x, y)].symbol()).collect::<String>().trim_end().to_string() + "\n").collect()
+}
+
+#[test]
+fn every_screen() {
+    // Times on screen are local: pin the zone so the snapshots hold on any machine (the only test here).
+    std::env::set_var("TZ", "UTC");
+    let dir = tempfile::tempdir().unwrap();
+    let (bank, unit) = bank(&dir);
+    let mut app = App::new(bank, "bank.db".into());
+    app.clock = Some(at("2024-02-15", 9));
+    for (n, name) in stoolbank::tui::app::TABS.iter().enumerate() {
+        app.update(Msg::Key(KeyEvent::new(KeyCode::F(n as u8 + 1), KeyModifiers::NONE)));
+        insta::assert_snapshot!(format!("tui_{n}_{}", name.to_lowercase()), render(&mut app, 80, 24));
+    }
+    app.update(Msg::Scan(unit));
+    insta::assert_snapshot!("tui_trace_of_a_scanned_unit_120x40", render(&mut app, 120, 40));
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE)));
+    insta::assert_snapshot!("tui_help_overlay", render(&mut app, 80, 24));
+}
