@@ -339,3 +339,18 @@ fn wide_characters_render_at_their_width() {
     let width: usize = line.chars().map(|c| unicode_width::UnicodeWidthChar::width(c).unwrap_or(0)).sum();
     assert_eq!(width, 80, "{line}");
 }
+
+#[test]
+fn a_wedge_scan_typed_into_the_terminal_is_recognised_by_its_prefix() {
+    let mut b = Bench::new();
+    let profile = scanners::Profile::load("generic-terminal-wedge").unwrap();
+    b.app.wedge = Some(scanners::wedge::WedgeDetector::new(stoolbank::tui::wedge_rules(&profile)));
+    b.key(KeyCode::F(7));
+    b.key(KeyCode::Char('i'));
+    // Typing goes into the field; a prefixed scan does not — it is a scan, and garbled it is refused.
+    b.typed("~G151724000001Y");
+    b.key(KeyCode::Enter);
+    let s = b.text();
+    assert!(s.contains("check character does not match"), "{s}");
+    assert!(!s.contains("~G1517"), "the scan did not leak into the field:\n{s}");
+}

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Found {
-    /// serial | hidraw | keyboard
+    /// serial | hid-pos (a hidraw node whose descriptor has the Bar Code Scanner page) | hidraw | keyboard
     pub kind: &'static str,
     pub path: String,
     pub name: Option<String>,
@@ -51,8 +51,10 @@ pub fn hid_devices() -> Vec<Found> {
             let ids: Vec<String> = field("HID_ID=")
                 .map(|s| s.split(':').map(|x| x.trim_start_matches('0').to_lowercase()).collect())
                 .unwrap_or_default();
+            let pos = std::fs::read(e.path().join("device/report_descriptor"))
+                .is_ok_and(|d| crate::hidpos::is_hid_pos_scanner(&d));
             out.push(Found {
-                kind: "hidraw",
+                kind: if pos { "hid-pos" } else { "hidraw" },
                 path: format!("/dev/{}", e.file_name().to_string_lossy()),
                 name: field("HID_NAME="),
                 usb_vendor: ids.get(1).map(|v| format!("{v:0>4}")),

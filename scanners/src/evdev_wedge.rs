@@ -22,14 +22,8 @@ pub fn key_bytes(key: Key) -> Vec<u8> {
     }
 }
 
-/// Waits up to `ms` for the device to have events, so the stop flag is seen even when nobody scans.
-fn readable(dev: &Device, ms: i32) -> bool {
-    let mut fds = libc::pollfd { fd: dev.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-    // SAFETY: one valid pollfd for the duration of the call.
-    let n = unsafe { libc::poll(&mut fds, 1, ms) };
-    n != 0
-}
-
+/// Reads an evdev keyboard until `stop`, grabbed so its keys never reach the terminal, reopening it when the
+/// scanner is unplugged and plugged back.
 pub fn run(profile: &Profile, device: &str, sink: &Sink, stop: &AtomicBool) {
     let open = || {
         let mut d = Device::open(device).map_err(|e| format!("cannot open: {e}"))?;
@@ -44,7 +38,7 @@ pub fn run(profile: &Profile, device: &str, sink: &Sink, stop: &AtomicBool) {
                 let _ = dev.ungrab();
                 return None;
             }
-            if !readable(dev, 50) {
+            if !crate::readable(dev.as_raw_fd(), 50) {
                 if let Some(o) = framer.poll(Instant::now()) {
                     emit_outcome(sink, device, o);
                 }

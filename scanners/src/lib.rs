@@ -22,11 +22,16 @@ pub mod wedge;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
 pub use profile::{Profile, Transport};
+
+/// Every profile available by name (built-ins and the model files), for the TUI's settings.
+pub fn profile_names() -> Vec<String> {
+    profile::names()
+}
 
 /// One successful read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -133,9 +138,14 @@ pub fn spawn(profile: &Profile, device: Option<&str>, sink: Sink) -> Result<Scan
             (src, std::thread::spawn(move || serial::run(&p, &dev, &sink, &flag)))
         }
         Transport::HidPos => {
-            let dev = device.ok_or_else(|| Error::NoDevice(profile.name.clone()))?;
-            let src = dev.clone();
-            (src, std::thread::spawn(move || hidpos::run(&p, &dev, &sink, &flag)))
+            #[cfg(target_os = "linux")]
+            {
+                let dev = device.ok_or_else(|| Error::NoDevice(profile.name.clone()))?;
+                let src = dev.clone();
+                (src, std::thread::spawn(move || hidpos::run(&p, &dev, &sink, &flag)))
+            }
+            #[cfg(not(target_os = "linux"))]
+            return Err(Error::Unsupported("hidraw"));
         }
         Transport::Evdev => {
             #[cfg(target_os = "linux")]
@@ -157,11 +167,31 @@ pub fn escape(bytes: &[u8]) -> String {
     bytes.iter().flat_map(|b| std::ascii::escape_default(*b)).map(char::from).collect()
 }
 
-/// How long the supervisor waits before reopening a device that went away.
-const REOPEN_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+/// The first wait before reopening a device that went away; it doubles on every failed attempt up to
+/// [`REOPEN_MAX`], so a scanner plugged back in is found quickly without a missing one spinning the CPU.
+const REOPEN_FIRST: Duration = Duration::from_millis(250);
+const REOPEN_MAX: Duration = Duration::from_secs(4);
+/// How often a waiting supervisor looks at the stop flag, so [`ScannerHandle::stop`] returns promptly.
+const STOP_CHECK: Duration = Duration::from_millis(50);
+
+/// Sleeps `total` in slices, returning early (false) when `stop` is set.
+fn wait_unless_stopped(total: Duration, stop: &AtomicBool) -> bool {
+    let end = Instant::now() + total;
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= end {
+            return true;
+        }
+        std::thread::sleep(STOP_CHECK.min(end - now));
+    }
+}
 
 /// Keeps a device open until `stop`: opens it, reads it until it is lost (`read` returns the reason, or None
-/// when stopped), and reopens it when it comes back — reporting each change of state once.
+/// when stopped), and reopens it with backoff when it comes back — reporting each change of state once, so a
+/// scanner left unplugged does not flood the UI.
 pub(crate) fn supervise<D>(
     device: &str,
     sink: &Sink,
@@ -170,10 +200,12 @@ pub(crate) fn supervise<D>(
     mut read: impl FnMut(&mut D) -> Option<String>,
 ) {
     let mut last_problem: Option<String> = None;
+    let mut backoff = REOPEN_FIRST;
     while !stop.load(Ordering::SeqCst) {
         match open() {
             Ok(mut d) => {
                 serial::emit_state(sink, device, State::Connected);
+                backoff = REOPEN_FIRST;
                 let Some(reason) = read(&mut d) else { return };
                 drop(d);
                 serial::emit_state(sink, device, State::Disconnected { reason: reason.clone() });
@@ -184,8 +216,22 @@ pub(crate) fn supervise<D>(
                     serial::emit_state(sink, device, State::Disconnected { reason: reason.clone() });
                     last_problem = Some(reason);
                 }
+                backoff = (backoff * 2).min(REOPEN_MAX);
             }
         }
-        std::thread::sleep(REOPEN_EVERY);
+        if !wait_unless_stopped(backoff, stop) {
+            return;
+        }
     }
+}
+
+/// Waits up to `ms` for `fd` to be readable, so a reader thread sees the stop flag even when nobody scans
+/// (hidraw and evdev reads otherwise block until the next key or report). True also on error or hang-up:
+/// the read that follows reports it.
+#[cfg(target_os = "linux")]
+pub(crate) fn readable(fd: std::os::fd::RawFd, ms: i32) -> bool {
+    let mut fds = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd, alive for the duration of the call.
+    let n = unsafe { libc::poll(&mut fds, 1, ms) };
+    n > 0 || (n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted)
 }

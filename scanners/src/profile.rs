@@ -59,6 +59,7 @@ const MODEL_FILES: &[(&str, &str)] = &[
     ("zebra-ds22xx-hid", include_str!("../profiles/zebra-ds22xx-hid.toml")),
     ("datalogic-quickscan-serial", include_str!("../profiles/datalogic-quickscan-serial.toml")),
     ("datalogic-quickscan-hid", include_str!("../profiles/datalogic-quickscan-hid.toml")),
+    ("generic-terminal-wedge", include_str!("../profiles/generic-terminal-wedge.toml")),
 ];
 
 impl Profile {

@@ -3,7 +3,7 @@
 
 use scanners::evdev_wedge::key_bytes;
 use scanners::framing::{Charset, FrameRules, Framer, Outcome, Suffix};
-use scanners::hidpos::HidPosDecoder;
+use scanners::hidpos::{is_hid_pos_scanner, scanned_data_report_id, HidPosDecoder};
 use scanners::keymap::{KeyDecoder, Layout};
 
 fn data(name: &str) -> String {
@@ -18,9 +18,27 @@ fn hex(s: &str) -> Vec<u8> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
 }
 
+/// The bytes of a hex file whose lines may carry spaces and `#` comments.
+fn hex_file(name: &str) -> Vec<u8> {
+    let digits: String = lines(name)
+        .iter()
+        .flat_map(|l| l.split('#').next().unwrap_or("").chars().filter(|c| !c.is_whitespace()).collect::<Vec<_>>())
+        .collect();
+    hex(&digits)
+}
+
+#[test]
+fn hid_pos_descriptor_names_the_scanned_data_report() {
+    let desc = hex_file("hidpos-descriptor.hex");
+    assert!(is_hid_pos_scanner(&desc));
+    // The vendor status report (ID 1) comes first; Decoded Data is in report 2.
+    assert_eq!(scanned_data_report_id(&desc), Some(2));
+}
+
 #[test]
 fn hid_pos_reports_decode_to_scans() {
-    let mut d = HidPosDecoder::new(2, Charset::PrintableAscii, 512);
+    let report_id = scanned_data_report_id(&hex_file("hidpos-descriptor.hex")).expect("report id");
+    let mut d = HidPosDecoder::new(report_id, Charset::PrintableAscii, 512);
     let out: Vec<Outcome> = lines("hidpos-reports.hex").iter().filter_map(|l| d.feed(&hex(l))).collect();
     assert_eq!(
         out,
@@ -73,6 +91,11 @@ fn evdev_key_sequences_map_under_the_layout() {
     assert_eq!(
         replay("evdev-uk-at-sign.txt", Layout::Uk),
         vec![Outcome::Scan { data: "lab@bank.org".into(), symbology: None }]
+    );
+    // Letters and digits are where they are on both layouts: the identifier reads the same under UK.
+    assert_eq!(
+        replay("evdev-us-unit-label.txt", Layout::Uk),
+        vec![Outcome::Scan { data: "G151726000001F0003A04".into(), symbology: None }]
     );
     assert_eq!(
         replay("evdev-uk-at-sign.txt", Layout::Us),

@@ -13,6 +13,7 @@ use super::screens::{audit, batches, dispense, donations, donors, home, inventor
 use super::theme;
 use crate::app::{AppError, Bank};
 use crate::core::ids::Id;
+use scanners::wedge::WedgeOutput;
 
 /// What reaches the app: from the terminal, the scanners, and the clock.
 #[derive(Debug, Clone)]
@@ -107,6 +108,8 @@ pub struct App {
     pub quit: bool,
     /// Identifier characters typed outside any form (a keyboard-wedge scan, or a person typing one).
     typed: String,
+    /// A keyboard-wedge scanner typing into this terminal, recognised by its profile's prefix.
+    pub wedge: Option<scanners::wedge::WedgeDetector>,
     home: home::Home,
     donors: donors::Donors,
     donations: donations::Donations,
@@ -159,6 +162,7 @@ impl App {
             confirm_quit: false,
             quit: false,
             typed: String::new(),
+            wedge: None,
             home: home::Home::default(),
             donors: donors::Donors::default(),
             donations: donations::Donations::new(&config),
@@ -195,10 +199,15 @@ impl App {
 
     pub fn update(&mut self, msg: Msg) {
         match msg {
-            Msg::Key(k) => self.key(k),
+            Msg::Key(k) => self.wedge_key(k),
             Msg::Scan(data) => self.scan(&data),
             Msg::Scanner(state) => self.scanner = state,
-            Msg::Tick | Msg::Resize => {}
+            Msg::Tick | Msg::Resize => {
+                let rejected = self.wedge.as_mut().and_then(|w| w.poll(std::time::Instant::now()));
+                if let Some(WedgeOutput::Rejected { reason, .. }) = rejected {
+                    self.status = Some((Level::Error, format!("scan rejected: {reason}")));
+                }
+            }
         }
         if let Some(id) = self.goto.take() {
             self.tab = 6;
@@ -229,10 +238,33 @@ impl App {
         }
     }
 
-    fn key(&mut self, k: KeyEvent) {
+    /// Keys pass through the terminal wedge detector when one is configured: what its prefix marks becomes a
+    /// scan, everything else is a key as typed.
+    fn wedge_key(&mut self, k: KeyEvent) {
         if k.kind != ratatui::crossterm::event::KeyEventKind::Press {
             return;
         }
+        let c = match k.code {
+            KeyCode::Char(c) if !k.modifiers.contains(KeyModifiers::CONTROL) => c,
+            KeyCode::Enter => '\r',
+            KeyCode::Tab => '\t',
+            _ => return self.key(k),
+        };
+        let Some(wedge) = self.wedge.as_mut() else { return self.key(k) };
+        for out in wedge.feed(c, std::time::Instant::now()) {
+            match out {
+                WedgeOutput::Key('\t') => self.key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE)),
+                WedgeOutput::Key(c) => self.key(KeyEvent::new(KeyCode::Char(c), k.modifiers)),
+                WedgeOutput::Enter { .. } => self.key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
+                WedgeOutput::Scan(data) => self.scan(&data),
+                WedgeOutput::Rejected { reason, .. } => {
+                    self.status = Some((Level::Error, format!("scan rejected: {reason}")))
+                }
+            }
+        }
+    }
+
+    fn key(&mut self, k: KeyEvent) {
         if self.warning.is_some() {
             if matches!(k.code, KeyCode::Esc | KeyCode::Enter) {
                 self.warning = None;

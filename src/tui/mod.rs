@@ -33,6 +33,16 @@ pub enum TuiError {
     Scanner(#[from] scanners::Error),
 }
 
+/// The terminal wedge's rules from a profile: its framing prefix marks a scan, its timeout bounds it.
+pub fn wedge_rules(p: &scanners::Profile) -> scanners::wedge::WedgeRules {
+    scanners::wedge::WedgeRules {
+        prefix: p.framing.prefix.clone(),
+        suffix: if p.framing.suffix.contains(&scanners::framing::Suffix::Tab) { '\t' } else { '\r' },
+        timeout: Duration::from_millis(p.framing.timeout_ms),
+        ..scanners::wedge::WedgeRules::default()
+    }
+}
+
 const TICK: Duration = Duration::from_millis(250);
 
 /// Runs the TUI until the user quits. The terminal is restored on every exit path, panics included.
@@ -41,6 +51,12 @@ pub fn run(bank: Bank, options: TuiOptions) -> Result<(), TuiError> {
     let mut app = App::new(bank, options.db_label.clone());
     // Scanner events arrive on the same channel as keys.
     let _scanner = match &options.scanner {
+        Some((profile, _)) if scanners::Profile::load(profile)?.transport == scanners::Transport::Terminal => {
+            let p = scanners::Profile::load(profile)?;
+            app.wedge = Some(scanners::wedge::WedgeDetector::new(wedge_rules(&p)));
+            app.scanner = format!("{profile} (keyboard wedge in this terminal)");
+            None
+        }
         Some((profile, device)) => {
             let p = scanners::Profile::load(profile)?;
             let tx = std::sync::Mutex::new(tx.clone());

@@ -18,6 +18,17 @@ pub struct Inventory {
     rows: Vec<UnitView>,
     sel: usize,
     today: Option<chrono::NaiveDate>,
+    /// Show only units of this status (None: every unit on the shelf).
+    only: Option<UnitStatus>,
+}
+
+const FILTERS: [Option<UnitStatus>; 4] =
+    [None, Some(UnitStatus::Quarantined), Some(UnitStatus::Released), Some(UnitStatus::Expired)];
+
+impl Inventory {
+    fn shown(&self) -> Vec<&UnitView> {
+        self.rows.iter().filter(|u| self.only.is_none_or(|s| u.status == s)).collect()
+    }
 }
 
 const PAGE: usize = 500;
@@ -26,7 +37,13 @@ const EXPIRY_WARNING_DAYS: i64 = 14;
 
 impl Screen for Inventory {
     fn keys(&self) -> &'static [(&'static str, &'static str)] {
-        &[("j/k ↑/↓", "move"), ("Enter", "open the unit's trace"), ("n", "load the next page"), ("r", "refresh")]
+        &[
+            ("j/k ↑/↓", "move"),
+            ("s", "show all / quarantined / released / expired"),
+            ("Enter", "open the unit's trace"),
+            ("n", "load the next page"),
+            ("r", "refresh"),
+        ]
     }
     fn editing(&self) -> bool {
         false
@@ -40,14 +57,20 @@ impl Screen for Inventory {
         self.sel = self.sel.min(self.rows.len().saturating_sub(1));
     }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
-        if move_selection(key.code, &mut self.sel, self.rows.len()) {
+        let len = self.shown().len();
+        if move_selection(key.code, &mut self.sel, len) {
             return;
         }
         match key.code {
             KeyCode::Enter => {
-                if let Some(u) = self.rows.get(self.sel) {
+                if let Some(u) = self.shown().get(self.sel) {
                     ctx.trace(u.id.clone());
                 }
+            }
+            KeyCode::Char('s') => {
+                let i = FILTERS.iter().position(|f| *f == self.only).unwrap_or(0);
+                self.only = FILTERS[(i + 1) % FILTERS.len()];
+                self.sel = 0;
             }
             KeyCode::Char('r') => self.refresh(ctx),
             KeyCode::Char('n') => {
@@ -64,8 +87,8 @@ impl Screen for Inventory {
     }
     fn render(&self, f: &mut Frame, area: Rect) {
         let today = self.today.unwrap_or_default();
-        let lines: Vec<Line> = self
-            .rows
+        let shown = self.shown();
+        let lines: Vec<Line> = shown
             .iter()
             .map(|u| {
                 let soon = u.expires_on <= today + Duration::days(EXPIRY_WARNING_DAYS);
@@ -81,6 +104,7 @@ impl Screen for Inventory {
                 ])
             })
             .collect();
-        list(f, area, &format!("Units in stock ({} shown)", self.rows.len()), lines, Some(self.sel));
+        let filter = self.only.map_or("all".to_string(), |s| s.as_str().to_string());
+        list(f, area, &format!("Units in stock: {filter} ({} shown, s to filter)", shown.len()), lines, Some(self.sel));
     }
 }
