@@ -259,27 +259,6 @@ impl Bank {
             Ok::<_, AppError>(out)
         })
     }
-
-    /// The identity of a donor or recipient, for users allowed to see it.
-    pub fn identity(&mut self, id: &Id) -> Result<Option<Identity>> {
-        if !self.may_see_identity() {
-            return Ok(None);
-        }
-        let table = if id.kind() == IdKind::Donor { "donor_identities" } else { "recipient_identities" };
-        self.store.read(|tx| Ok::<_, AppError>(Some(donors::identity(tx, table, id)?)))
-    }
-
-    /// Records a changed identity, superseding the previous one.
-    pub fn update_identity(&mut self, id: &Id, identity: &Identity, at: DateTime<Utc>) -> Result<()> {
-        self.lookup(&id.display())?;
-        let table = if id.kind() == IdKind::Donor { "donor_identities" } else { "recipient_identities" };
-        let actor = self.actor.clone();
-        self.store.write(|tx| {
-            let row = donors::insert_identity(tx, table, id, identity, time::now())?;
-            record(tx, &actor, "record-identity", table, &row.to_string(), id.data(), at, None)?;
-            Ok::<_, AppError>(())
-        })
-    }
 }
 
 /// Status, eligibility and the reason in words.

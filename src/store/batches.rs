@@ -128,21 +128,6 @@ pub fn donations_of_donor(c: &Connection, donor: &Id) -> Result<Vec<Donation>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Donations collected in [from, to) (UTC), newest first when `newest_first`, a page at a time.
-pub fn donations_between(
-    c: &Connection,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    limit: usize,
-) -> Result<Vec<Donation>> {
-    let mut stmt = c.prepare_cached(&format!(
-        "SELECT {DONATION_COLUMNS} FROM donations WHERE collected_at >= ?1 AND collected_at < ?2
-         ORDER BY collected_at, id LIMIT ?3"
-    ))?;
-    let rows = stmt.query_map(params![to_db(from), to_db(to), limit as i64], donation_from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
 pub fn insert_batch(c: &Connection, b: &Batch, recorded_at: DateTime<Utc>) -> Result<()> {
     c.execute(
         "INSERT INTO batches (id, donation_id, product, prepared_at, volume_ml, expires_on, recorded_at)
