@@ -5,10 +5,10 @@ use chrono::{DateTime, TimeZone, Utc};
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
-use stoolbank::app::{Bank, NewRecipient};
+use stoolbank::app::Bank;
 use stoolbank::core::config::Config;
 use stoolbank::core::ids::{Id, IdKind};
-use stoolbank::core::model::{Consent, Sex, UnitStatus};
+use stoolbank::core::model::{Sex, UnitStatus};
 use stoolbank::store::donors::Identity;
 use stoolbank::tui::{App, Msg};
 
@@ -185,28 +185,20 @@ fn register_donate_make_qc_release_dispense_trace_recall() {
     assert_eq!(view.status.as_str(), "released");
     let unit = view.units[0].id.clone();
 
-    // A recipient, registered at the clinic.
-    let r = b
-        .app
-        .bank
-        .register_recipient(
-            NewRecipient {
-                sex: Sex::M,
-                birth_date: chrono::NaiveDate::from_ymd_opt(1950, 1, 1).unwrap(),
-                indication: "rCDI".into(),
-                consent: Consent::Signed,
-                cohort: None,
-                identity: Identity::default(),
-            },
-            at("2024-04-02", 9),
-        )
-        .unwrap();
-
-    // Dispense: two scans, route, confirm.
+    // Dispense: scan the unit, register the recipient on the spot (Ctrl-N), confirm.
     b.key(KeyCode::F(6));
     b.scan(&unit.display());
     assert!(b.text().contains("scan the recipient"));
-    b.scan(&r.id.display());
+    b.app.update(Msg::Key(KeyEvent::new(KeyCode::Char('n'), KeyModifiers::CONTROL)));
+    b.key(KeyCode::Down);
+    b.typed("1950-01-01");
+    b.key(KeyCode::Down);
+    b.key(KeyCode::Down);
+    b.key(KeyCode::Enter);
+    let s = b.text();
+    let r_id = find_id(&s, "recipient R", 19)[10..].to_string();
+    let r = b.app.bank.recipient_view(&Id::parse(&r_id).unwrap(), at("2024-04-02", 10)).unwrap();
+    assert_eq!(r.indication, "rCDI");
     b.key(KeyCode::Down);
     b.key(KeyCode::Down);
     b.key(KeyCode::Enter);

@@ -1,22 +1,26 @@
 //! Dispense: scan the unit (checked at once: a wrong unit — not released, expired, recalled, already
 //! dispensed — stops everything with a full-screen warning), then the recipient, confirm route and time.
 
-use ratatui::crossterm::event::KeyEvent;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
 use ratatui::Frame;
 
 use super::panel;
-use crate::app::AppError;
+use crate::app::{AppError, NewRecipient};
 use crate::core::config::Config;
 use crate::core::ids::IdKind;
+use crate::store::donors::Identity;
 use crate::time;
 use crate::tui::app::{Ctx, Screen};
 use crate::tui::form::{Field, Form, FormEvent};
 
 pub struct Dispense {
     routes: Vec<String>,
+    indications: Vec<String>,
     form: Form,
+    /// Registering a recipient who is not in the bank yet (Ctrl-N).
+    new_recipient: Option<Form>,
     checked: Option<String>,
     done: Vec<String>,
 }
@@ -24,7 +28,14 @@ pub struct Dispense {
 impl Dispense {
     pub fn new(config: &Config) -> Dispense {
         let routes = config.routes.clone();
-        Dispense { form: Self::blank(&routes), routes, checked: None, done: Vec::new() }
+        Dispense {
+            form: Self::blank(&routes),
+            routes,
+            indications: config.indications.clone(),
+            new_recipient: None,
+            checked: None,
+            done: Vec::new(),
+        }
     }
 
     fn blank(routes: &[String]) -> Form {
@@ -61,6 +72,30 @@ impl Dispense {
         }
     }
 
+    fn register_recipient(&mut self, ctx: &mut Ctx) {
+        let Some(form) = &self.new_recipient else { return };
+        let result = (|| {
+            let new = NewRecipient {
+                sex: form.get("Sex").parse().map_err(AppError::Invalid)?,
+                birth_date: time::parse_date(form.get("Birth date")).map_err(|e| AppError::Invalid(e.to_string()))?,
+                indication: form.get("Indication").to_string(),
+                consent: form.get("Consent").parse().map_err(AppError::Invalid)?,
+                cohort: None,
+                identity: Identity::default(),
+            };
+            ctx.bank.register_recipient(new, ctx.now)
+        })();
+        match result {
+            Ok(r) => {
+                ctx.info(format!("recipient {} registered", r.id));
+                self.form.set("Recipient", &r.id.display());
+                self.form.focus = 2;
+                self.new_recipient = None;
+            }
+            Err(e) => ctx.fail(e),
+        }
+    }
+
     fn submit(&mut self, ctx: &mut Ctx) -> Result<String, AppError> {
         let unit = ctx.bank.lookup_kind(self.form.get("Unit"), IdKind::Unit)?;
         let recipient = ctx.bank.lookup_kind(self.form.get("Recipient"), IdKind::Recipient)?;
@@ -81,6 +116,7 @@ impl Screen for Dispense {
             ("Tab/↑↓", "move between fields"),
             ("←/→ Space", "choose the route"),
             ("Enter on the last field", "confirm the dispense"),
+            ("Ctrl-N", "register a new recipient"),
             ("Esc", "start over"),
         ]
     }
@@ -91,6 +127,28 @@ impl Screen for Dispense {
         self.form.dirty()
     }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
+        if let Some(form) = &mut self.new_recipient {
+            match form.key(key) {
+                FormEvent::Submit => self.register_recipient(ctx),
+                FormEvent::Cancel => self.new_recipient = None,
+                FormEvent::None => {}
+            }
+            return;
+        }
+        if key.code == KeyCode::Char('n') && key.modifiers.contains(KeyModifiers::CONTROL) {
+            let sexes = vec!["F".to_string(), "M".to_string()];
+            let consents = vec!["signed".to_string(), "data-use".to_string()];
+            self.new_recipient = Some(Form::new(
+                "New recipient",
+                vec![
+                    Field::choice("Sex", &sexes, "F"),
+                    Field::text("Birth date", ""),
+                    Field::choice("Indication", &self.indications, "rCDI"),
+                    Field::choice("Consent", &consents, "signed"),
+                ],
+            ));
+            return;
+        }
         let was = self.form.focus;
         match self.form.key(key) {
             FormEvent::Submit => match self.submit(ctx) {
@@ -114,14 +172,22 @@ impl Screen for Dispense {
         }
     }
     fn on_scan(&mut self, ctx: &mut Ctx, data: &str) -> bool {
+        if self.new_recipient.is_some() {
+            return false;
+        }
         let took = self.form.fill_scan(data);
         self.check_unit(ctx);
         took
     }
     fn render(&self, f: &mut Frame, area: Rect) {
         let [top, bottom] = Layout::vertical([Constraint::Length(8), Constraint::Min(3)]).areas(area);
-        self.form.render(f, top, true);
-        let mut lines = vec![Line::from("Time: empty for now. Every rule is checked again when you confirm.")];
+        self.form.render(f, top, self.new_recipient.is_none());
+        if let Some(form) = &self.new_recipient {
+            return form.render(f, bottom, true);
+        }
+        let mut lines = vec![Line::from(
+            "Time: empty for now. Ctrl-N registers a new recipient. Every rule is checked again when you confirm.",
+        )];
         lines.extend(self.done.iter().rev().take(10).map(|d| Line::from(format!("✓ {d}"))));
         panel(f, bottom, "Dispensed this session", lines);
     }
