@@ -4,12 +4,16 @@
 /// Splits an AIM identifier off the front of `data`: (symbology name, rest). The name is the identifier's code
 /// character mapped to a readable name; the full identifier is kept in the name for unknown codes.
 pub fn split(data: &str) -> (Option<String>, &str) {
-    let b = data.as_bytes();
-    if b.len() >= 3 && b[0] == b']' && b[1].is_ascii_alphabetic() && b[2].is_ascii_alphanumeric() {
-        (Some(name(b[1] as char, b[2] as char)), &data[3..])
-    } else {
-        (None, data)
+    match split_bytes(data.as_bytes()) {
+        Some((code, modifier)) => (Some(name(code, modifier)), &data[3..]),
+        None => (None, data),
     }
+}
+
+/// The (code character, modifier) of an AIM identifier at the start of `b`, if there is one.
+pub fn split_bytes(b: &[u8]) -> Option<(char, char)> {
+    (b.len() >= 3 && b[0] == b']' && b[1].is_ascii_alphabetic() && b[2].is_ascii_alphanumeric())
+        .then(|| (b[1] as char, b[2] as char))
 }
 
 /// A readable symbology name for an AIM code character (and its modifier where it matters).

@@ -85,3 +85,31 @@ pub fn listen(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_as_json_is_one_object_with_devices_and_profiles() {
+        let mut out = Vec::new();
+        list(&mut out, true).expect("list");
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
+        assert!(v["devices"].is_array());
+        let profiles: Vec<&str> =
+            v["profiles"].as_array().expect("profiles").iter().filter_map(|p| p.as_str()).collect();
+        assert!(profiles.contains(&"generic-serial") && profiles.contains(&"generic-hid"), "{profiles:?}");
+    }
+
+    #[test]
+    fn listen_refuses_what_it_cannot_read() {
+        let stop = AtomicBool::new(true);
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let r = listen("no-such-profile", None, None, false, &mut out, &mut err, &stop);
+        assert!(matches!(r, Err(Error::UnknownProfile(..))), "{r:?}");
+        let r = listen("generic-serial", None, None, false, &mut out, &mut err, &stop);
+        assert!(matches!(r, Err(Error::NoDevice(..))), "{r:?}");
+        let r = listen("generic-terminal-wedge", Some("/dev/null"), None, false, &mut out, &mut err, &stop);
+        assert!(matches!(r, Err(Error::TerminalOnly(..))), "{r:?}");
+    }
+}

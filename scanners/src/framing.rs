@@ -95,7 +95,7 @@ impl Framer {
                     continue; // already reported
                 }
                 out.extend(self.finish(data));
-            } else if !self.overflowed && self.buf.len() > self.rules.max_len + self.rules.prefix.len() + 2 {
+            } else if !self.overflowed && self.buf.len() > self.longest_frame() {
                 out.push(Outcome::Rejected {
                     reason: format!("frame over {} bytes without a suffix", self.rules.max_len),
                     raw: std::mem::take(&mut self.buf),
@@ -120,6 +120,13 @@ impl Framer {
         Some(Outcome::Rejected { reason: format!("no suffix within {} ms", self.rules.timeout_ms), raw })
     }
 
+    /// The most bytes a frame can hold before its suffix completes: prefix, AIM identifier, data, and the
+    /// first byte of a two-byte suffix. Past that the frame is rejected without waiting for the suffix, so
+    /// a stream of noise cannot grow the buffer.
+    fn longest_frame(&self) -> usize {
+        self.rules.prefix.len() + if self.rules.aim { 3 } else { 0 } + self.rules.max_len + 1
+    }
+
     /// The length of the suffix the buffer ends with; the longest configured wins (CRLF over LF).
     fn suffix_len(&self) -> Option<usize> {
         self.rules.suffix.iter().map(|s| s.bytes()).filter(|s| self.buf.ends_with(s)).map(<[u8]>::len).max()
@@ -136,7 +143,9 @@ impl Framer {
         let Some(body) = trimmed.strip_prefix(prefix) else {
             return reject(format!("missing prefix {:?}", self.rules.prefix));
         };
-        if body.len() > self.rules.max_len {
+        // The AIM identifier is not data: the limit applies to what is left once it is split off.
+        let aim_len = if self.rules.aim && crate::aim::split_bytes(body).is_some() { 3 } else { 0 };
+        if body.len() - aim_len > self.rules.max_len {
             return reject(format!("frame over {} bytes", self.rules.max_len));
         }
         let text = match (self.rules.charset, std::str::from_utf8(body)) {
@@ -190,6 +199,11 @@ mod tests {
         let out = f.push(b"0123456789ABCDEF\r", t);
         assert!(matches!(&out[..], [Outcome::Rejected { reason, .. }] if reason.contains("over 8 bytes")), "{out:?}");
         assert_eq!(f.push(b"ABC\r", t), vec![scan("ABC")], "recovers after the over-long frame");
+        // The limit is on the data: an AIM identifier on top of 8 bytes is fine, 9 bytes are not.
+        let sym = Some("code128".to_string());
+        assert_eq!(f.push(b"]C012345678\r", t), vec![Outcome::Scan { data: "12345678".into(), symbology: sym }]);
+        let out = f.push(b"]C0123456789\r", t);
+        assert!(matches!(&out[..], [Outcome::Rejected { reason, .. }] if reason == "frame over 8 bytes"), "{out:?}");
         let out = f.push(b"AB\x07C\r", t);
         assert!(matches!(&out[..], [Outcome::Rejected { reason, .. }] if reason.contains("0x07")), "{out:?}");
         let out = f.push(b"\xff\xfe\r", t);

@@ -61,7 +61,9 @@ pub struct Rejected {
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum State {
     Connected,
-    /// The device went away (unplugged, port closed); it is reopened automatically.
+    /// The device went away (unplugged, port closed) or cannot be opened yet; the reader keeps reopening it,
+    /// waiting 250 ms doubling to 4 s between attempts, until it returns ([`State::Connected`]) or the handle
+    /// is stopped. Reported once per distinct reason, so a scanner left unplugged does not flood the UI.
     Disconnected {
         reason: String,
     },

@@ -148,4 +148,32 @@ mod tests {
         }
         assert!(matches!(Profile::load("nope"), Err(Error::UnknownProfile(..))));
     }
+
+    /// A file added to `profiles/` but not compiled in would work from a checkout and be missing once
+    /// installed: every file must parse, by path, and be a built-in by its name.
+    #[test]
+    fn every_file_in_profiles_parses_and_is_compiled_in() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).expect("profiles/") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_none_or(|e| e != "toml") {
+                continue;
+            }
+            seen += 1;
+            let p = Profile::load(path.to_str().expect("utf-8 path")).unwrap_or_else(|e| panic!("{e}"));
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            assert_eq!(p.name, stem, "{} is named after its file", path.display());
+            assert!(names().contains(&p.name), "{} is listed in MODEL_FILES", path.display());
+        }
+        assert!(seen >= 6, "the model profiles are there");
+    }
+
+    #[test]
+    fn a_bad_profile_says_what_is_wrong() {
+        let e = Profile::from_toml("name = \"x\"\ntransport = \"serial\"\n[serial]\nparity = \"mark\"\n", "x.toml");
+        assert!(matches!(e, Err(Error::BadProfile { ref message, .. }) if message.contains("parity")), "{e:?}");
+        let e = Profile::from_toml("name = \"x\"\ntransport = \"carrier-pigeon\"\n", "x.toml");
+        assert!(matches!(e, Err(Error::BadProfile { .. })), "{e:?}");
+    }
 }

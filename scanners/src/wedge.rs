@@ -4,8 +4,9 @@
 //! check character downstream anyway.
 //!
 //! Known pitfalls handled: control characters leaking into the data (dropped, and the scan rejected), Enter
-//! sent before the data as well as after (an empty frame is ignored), characters lost on fast input (a scan
-//! whose suffix never comes is rejected after the timeout), and a UK/US layout mismatch (`"` typed for `@` and
+//! sent before the data as well as after (Enter right after the prefix is skipped), characters lost on fast
+//! input (a scan whose suffix never comes is rejected after the timeout, or as soon as the next scan's prefix
+//! arrives), and a UK/US layout mismatch (`"` typed for `@` and
 //! `@` for `"`, `£` for `#`), undone when the profile says the scanner was programmed for the other layout.
 
 use std::time::{Duration, Instant};
@@ -95,18 +96,34 @@ impl WedgeDetector {
         self.burst = if fast { self.burst + 1 } else { 0 };
         self.last = Some(at);
         if let Some(buf) = self.scanning.as_mut() {
-            if c == self.rules.suffix {
+            if c == self.rules.suffix && buf.is_empty() && !self.dropped_control {
+                // Enter sent before the data (a scanner programmed with Enter as part of its prefix): the scan
+                // is still to come.
+            } else if c == self.rules.suffix {
                 let data = std::mem::take(buf);
                 self.scanning = None;
                 if std::mem::take(&mut self.dropped_control) {
                     out.push(WedgeOutput::Rejected { reason: "control characters in the scan".into(), raw: data });
-                } else if !data.is_empty() {
+                } else {
                     out.push(WedgeOutput::Scan(data));
                 }
             } else if c.is_control() {
                 self.dropped_control = true;
             } else {
                 buf.push(remap(c, self.rules.scanner_layout));
+                let prefix = self.rules.prefix.as_str();
+                if !prefix.is_empty() && buf.ends_with(prefix) {
+                    // The prefix again: either repeated before any data (ignored), or the next scan began
+                    // because this one's suffix was lost on fast input.
+                    let earlier = buf[..buf.len() - prefix.len()].to_string();
+                    buf.clear();
+                    if !earlier.is_empty() || std::mem::take(&mut self.dropped_control) {
+                        out.push(WedgeOutput::Rejected {
+                            reason: "suffix lost: the next scan began before this one ended".into(),
+                            raw: earlier,
+                        });
+                    }
+                }
             }
             return out;
         }
@@ -160,9 +177,27 @@ mod tests {
         let t = Instant::now();
         let out = typed(&mut d, "ab~G151726000001X\r", t, 5);
         assert_eq!(out, vec![WedgeOutput::Key('a'), WedgeOutput::Key('b'), WedgeOutput::Scan("G151726000001X".into())]);
-        // Enter before the data as well as after: the empty frame is ignored.
-        let out = typed(&mut d, "~\r~D0000010\r", t + Duration::from_secs(1), 5);
+        // Enter before the data as well as after, and a repeated prefix: one scan.
+        let out = typed(&mut d, "~\rD0000010\r", t + Duration::from_secs(1), 5);
         assert_eq!(out, vec![WedgeOutput::Scan("D0000010".into())]);
+        let out = typed(&mut d, "~\r~D0000011\r", t + Duration::from_secs(2), 5);
+        assert_eq!(out, vec![WedgeOutput::Scan("D0000011".into())]);
+    }
+
+    #[test]
+    fn a_lost_suffix_is_caught_when_the_next_scan_begins() {
+        let mut d = WedgeDetector::new(WedgeRules { prefix: "~".into(), ..WedgeRules::default() });
+        let out = typed(&mut d, "~G151726000001X~D0000010\r", Instant::now(), 5);
+        assert_eq!(
+            out,
+            vec![
+                WedgeOutput::Rejected {
+                    reason: "suffix lost: the next scan began before this one ended".into(),
+                    raw: "G151726000001X".into()
+                },
+                WedgeOutput::Scan("D0000010".into()),
+            ]
+        );
     }
 
     #[test]

@@ -7,6 +7,9 @@ use std::sync::mpsc::{channel, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use scanners::framing::Suffix;
 use scanners::{spawn, Profile, ScannerEvent, State};
 use serialport::{SerialPort, TTYPort};
 
@@ -135,6 +138,129 @@ fn an_unplugged_port_is_reopened_when_it_returns() {
     type_slowly(&mut master, b"R000001L\r");
     assert_eq!(scan_data(next(&rx)), "R000001L");
     handle.stop();
+    drop(slave);
+}
+
+#[test]
+fn every_serial_model_profile_reads_a_scan_framed_its_way() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    for name in scanners::profile_names() {
+        let profile = Profile::load(&name).expect("profile");
+        if profile.transport != scanners::Transport::Serial {
+            continue;
+        }
+        let (mut master, slave) = TTYPort::pair().expect("pty pair");
+        let path = slave.name().expect("slave path");
+        let (mut handle, rx) = listen(&profile, Path::new(&path));
+        wait_connected(&rx);
+        let suffix: &[u8] = match profile.framing.suffix[0] {
+            Suffix::CR => b"\r",
+            Suffix::LF => b"\n",
+            Suffix::CRLF => b"\r\n",
+            Suffix::Tab => b"\t",
+        };
+        let aim: &[u8] = if profile.framing.aim { b"]C0" } else { b"" };
+        let frame = [profile.framing.prefix.as_bytes(), aim, b"G151726000001HF0001A0X", suffix].concat();
+        // Split in two writes, typed at scanner speed.
+        type_slowly(&mut master, &frame[..7]);
+        type_slowly(&mut master, &frame[7..]);
+        match next(&rx) {
+            ScannerEvent::Scan(s) => {
+                assert_eq!(s.data, "G151726000001HF0001A0X", "{name}");
+                assert_eq!(s.symbology.is_some(), profile.framing.aim, "{name}");
+                assert_eq!(s.source, path, "{name}");
+            }
+            other => panic!("{name}: {other:?}"),
+        }
+        handle.stop();
+        drop(slave);
+    }
+}
+
+/// A `Write` the test can read while `listen` holds it on another thread.
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Shared {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+
+    /// Waits (up to the patience, a hang guard) until the text holds `needle`.
+    fn wait_for(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let text = self.text();
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(std::time::Instant::now() < deadline, "no {needle:?} in {text:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+#[test]
+fn the_listen_command_prints_one_json_object_per_scan_and_rejections_on_stderr() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (mut master, slave) = TTYPort::pair().expect("pty pair");
+    let path = slave.name().expect("slave path");
+    let (out, err) = (Shared::default(), Shared::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let listener = {
+        let (mut out, mut err, stop, path) = (out.clone(), err.clone(), stop.clone(), path.clone());
+        std::thread::spawn(move || {
+            scanners::cli::listen("generic-serial", Some(&path), Some(19200), true, &mut out, &mut err, &stop)
+        })
+    };
+    err.wait_for("connected");
+    type_slowly(&mut master, b"]C0G151726000001HF0001A0X\r");
+    type_slowly(&mut master, b"AB\x1bCD\r");
+    type_slowly(&mut master, b"D0000010\n");
+    let text = out.wait_for("D0000010");
+    let lines: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
+    assert_eq!(
+        lines,
+        vec![
+            serde_json::json!({"data": "G151726000001HF0001A0X", "symbology": "code128", "source": path}),
+            serde_json::json!({"data": "D0000010", "symbology": null, "source": path}),
+        ]
+    );
+    assert!(err.text().contains("0x1b not allowed"), "{}", err.text());
+    stop.store(true, Ordering::SeqCst);
+    listener.join().expect("listen thread").expect("listen ends cleanly when stopped");
+    drop(slave);
+}
+
+#[test]
+fn the_listen_command_prints_plain_lines_with_the_symbology() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (mut master, slave) = TTYPort::pair().expect("pty pair");
+    let path = slave.name().expect("slave path");
+    let (out, err) = (Shared::default(), Shared::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let listener = {
+        let (mut out, mut err, stop, path) = (out.clone(), err.clone(), stop.clone(), path.clone());
+        std::thread::spawn(move || {
+            scanners::cli::listen("zebra-ds22xx-serial", Some(&path), None, false, &mut out, &mut err, &stop)
+        })
+    };
+    err.wait_for("connected");
+    type_slowly(&mut master, b"]d2=G151726000001HF0001A0X\r");
+    assert_eq!(out.wait_for("\n"), "=G151726000001HF0001A0X  [gs1-datamatrix]\n");
+    stop.store(true, Ordering::SeqCst);
+    listener.join().expect("listen thread").expect("stopped");
     drop(slave);
 }
 
