@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use rxing::BarcodeFormat;
-use stoolbank::core::ids::{division_code, Facility, Id, ProductCode};
+use stoolbank::core::ids::{division_code, Facility, Id, ProductCode, RETAINED_DIVISION};
 use stoolbank::labels::{parse_datamatrix_payload, render_png, Element, Label, Layout, Templates};
 
 fn label(id: Id, product: Option<String>) -> Label {
@@ -79,21 +79,23 @@ fn any_labelled_id() -> impl Strategy<Value = (Id, Option<String>)> {
         .prop_map(|(c, n)| Facility::parse(&format!("{}{n:04}", c as char)).unwrap());
     let product = (prop::sample::select(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ".to_vec()), 0u32..10_000)
         .prop_map(|(c, n)| ProductCode::parse(&format!("{}{n:04}", c as char)).unwrap());
-    (facility, 0i32..100, 1u32..1_000_000, product, 0usize..261, 0u8..3).prop_map(|(f, year, seq, p, div, kind)| {
+    // Kinds: donation, batch, dispensable unit (division A0..Z9), retained sample (division 00).
+    (facility, 0i32..100, 0u32..1_000_000, product, 0usize..260, 0u8..4).prop_map(|(f, year, seq, p, div, kind)| {
         let din = Id::donation(&f, year, seq);
+        let batch = Id::batch(&din, &p);
+        let product = Some(p.as_str().to_string());
         match kind {
             0 => (din, None),
-            1 => (Id::batch(&din, &p), Some(p.as_str().to_string())),
-            _ => {
-                let division = division_code(div).unwrap_or_else(|| "00".into());
-                (Id::unit(&Id::batch(&din, &p), &division), Some(p.as_str().to_string()))
-            }
+            1 => (batch, product),
+            2 => (Id::unit(&batch, &division_code(div).unwrap_or_else(|| "Z9".into())), product),
+            _ => (Id::unit(&batch, RETAINED_DIVISION), product),
         }
     })
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    // 48 identifiers × 4 templates (both sizes, both resolutions): 192 labels decoded twice each.
+    #![proptest_config(ProptestConfig::with_cases(48))]
 
     #[test]
     fn every_template_reads_back_exactly((id, product) in any_labelled_id()) {
@@ -108,40 +110,88 @@ proptest! {
     }
 }
 
-#[test]
-fn the_svg_draws_the_same_bars_as_the_png() {
-    let id = Id::parse("G151726000001F0003007").unwrap();
-    let l = label(id, Some("F0003".into()));
-    let templates = Templates::builtin();
-    let layout = Layout::new(&l, templates.get("bag-4x2").unwrap()).unwrap();
-    let svg = stoolbank::labels::render_svg(&layout);
-    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
-    let Some(Element::Code128 { x, y, module, modules, .. }) =
-        layout.elements.iter().find(|e| matches!(e, Element::Code128 { .. }))
-    else {
-        panic!("no barcode")
-    };
-    // Every bar of the layout is one rect in the SVG, at the same place and width.
-    let mut i = 0;
-    while i < modules.len() {
-        if modules[i] {
-            let run = modules[i..].iter().take_while(|m| **m).count();
-            let rect = format!(r#"<rect x="{}" y="{y}" width="{}""#, x + i as u32 * module, run as u32 * module);
-            assert!(svg.contains(&rect), "missing {rect}");
-            i += run;
-        } else {
-            i += 1;
+/// The Code 128 modules as drawn in the PNG: one sample in the middle of each module, on the middle row.
+fn png_modules(px: &[u8], w: u32, (x, y, module, height, n): (u32, u32, u32, u32, usize)) -> Vec<bool> {
+    let row = y + height / 2;
+    (0..n as u32).map(|i| px[(row * w + x + i * module + module / 2) as usize] < 128).collect()
+}
+
+/// The Code 128 modules as drawn in the SVG: the bars (black rects at the barcode's top) mapped back to modules.
+fn svg_modules(svg: &str, (x, y, module, n): (u32, u32, u32, usize)) -> Vec<bool> {
+    let doc = roxmltree::Document::parse(svg).expect("well-formed SVG");
+    let mut modules = vec![false; n];
+    let num = |node: &roxmltree::Node, a: &str| node.attribute(a).and_then(|v| v.parse::<u32>().ok());
+    for r in doc.descendants().filter(|n| n.has_tag_name("rect") && n.attribute("fill").is_none()) {
+        let (Some(rx), Some(ry), Some(rw)) = (num(&r, "x"), num(&r, "y"), num(&r, "width")) else { continue };
+        if ry != y || rx < x || (rx - x) % module != 0 || rw % module != 0 {
+            continue;
+        }
+        for m in (rx - x) / module..(rx - x + rw) / module {
+            if let Some(slot) = modules.get_mut(m as usize) {
+                *slot = true;
+            }
         }
     }
-    assert!(svg.contains("南京微生态菌群库"), "UTF-8 text is kept");
+    modules
+}
+
+#[test]
+fn the_svg_draws_the_same_bars_as_the_png() {
+    let templates = Templates::builtin();
+    for (text, product) in [("G151726000001F000300", Some("F0003")), ("1517260000016", None)] {
+        let id = Id::parse(&format!("{text}{}", stoolbank::core::ids::check_char(text).unwrap())).unwrap();
+        let l = label(id.clone(), product.map(str::to_string));
+        for t in &templates.template {
+            let layout = Layout::new(&l, t).unwrap();
+            let svg = stoolbank::labels::render_svg(&layout);
+            let (px, w, _) = pixels(&render_png(&layout).unwrap());
+            let Some(Element::Code128 { x, y, module, height, modules, .. }) =
+                layout.elements.iter().find(|e| matches!(e, Element::Code128 { .. }))
+            else {
+                panic!("no barcode")
+            };
+            let from_png = png_modules(&px, w, (*x, *y, *module, *height, modules.len()));
+            let from_svg = svg_modules(&svg, (*x, *y, *module, modules.len()));
+            assert_eq!(&from_png, modules, "PNG bars of {id} on {}", t.name);
+            assert_eq!(from_svg, from_png, "SVG bars of {id} on {}", t.name);
+            // The quiet zones either side are white in the PNG.
+            let row = (y + height / 2) * w;
+            let quiet = 10 * module;
+            assert!((x - quiet..*x).all(|c| px[(row + c) as usize] == 255), "left quiet zone on {}", t.name);
+            let end = x + modules.len() as u32 * module;
+            assert!((end..end + quiet).all(|c| px[(row + c) as usize] == 255), "right quiet zone on {}", t.name);
+            assert!(svg.contains("南京微生态菌群库"), "UTF-8 text is kept");
+        }
+    }
 }
 
 #[test]
 fn a_template_too_small_for_the_barcode_is_refused_with_numbers() {
-    let toml = "[[template]]\nname = \"tiny\"\nwidth_in = 1.0\nheight_in = 0.5\ndpi = 203\nmodule_dots = 2\n\
+    let toml = "[[template]]\nname = \"tiny\"\nwidth_in = 1.5\nheight_in = 1.0\ndpi = 203\nmodule_dots = 2\n\
                 barcode_height_dots = 30\nmatrix_module_dots = 2\nfont_dots = 12\nsmall_font_dots = 10\n";
-    let templates = Templates::from_toml(toml).unwrap();
-    let l = label(Id::parse("G151726000001F0003007").unwrap(), Some("F0003".into()));
-    let err = Layout::new(&l, templates.get("tiny").unwrap()).unwrap_err().to_string();
-    assert!(err.contains("needs") && err.contains("dots"), "{err}");
+    let err = Templates::from_toml(toml).unwrap_err().to_string();
+    assert!(err.contains("template tiny is too small") && err.contains("2-dot Code 128 module"), "{err}");
+    assert!(err.contains("dots across but the label is 305"), "{err}");
+}
+
+#[test]
+fn text_that_would_be_cut_is_refused_not_dropped() {
+    let templates = Templates::builtin();
+    let mut l = label(Id::parse("G151726000001F0003007").unwrap(), Some("F0003".into()));
+    l.title = "RETAINED SAMPLE - NOT FOR CLINICAL USE - ".repeat(3);
+    let err = Layout::new(&l, templates.get("cryovial-2x1").unwrap()).unwrap_err().to_string();
+    assert!(err.contains("does not fit") && err.contains("RETAINED SAMPLE"), "{err}");
+    // A long bank name or description is shortened instead, and the label still renders.
+    let mut l = label(Id::parse("G151726000001F0003007").unwrap(), Some("F0003".into()));
+    l.bank_name = "A very long bank name ".repeat(10);
+    let layout = Layout::new(&l, templates.get("cryovial-2x1").unwrap()).unwrap();
+    assert!(layout.elements.iter().any(|e| matches!(e, Element::Text { text, .. } if text.ends_with('…'))));
+}
+
+#[test]
+fn a_wrong_product_code_is_refused_before_rendering() {
+    let templates = Templates::builtin();
+    let l = label(Id::parse("G151726000001F0003007").unwrap(), Some("F0001".into()));
+    let err = Layout::new(&l, templates.get("bag-4x2").unwrap()).unwrap_err().to_string();
+    assert!(err.contains("product F0001") && err.contains("another product"), "{err}");
 }

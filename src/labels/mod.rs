@@ -1,14 +1,33 @@
-//! Labels: a record becomes a [`Label`] (plain data, never a donor's or recipient's identity), a template turns
-//! it into one [`Layout`] in printer dots, and every renderer draws that same layout — ZPL II for Zebra
-//! printers, PNG and SVG previews — so the preview is what the printer gets.
+//! Labels: a record becomes a [`Label`] (plain data, never a donor's or recipient's identity), a [`Template`]
+//! turns it into one [`Layout`] in printer dots, and every renderer draws that same layout — ZPL II for Zebra
+//! printers ([`render_zpl`]), PNG and SVG previews ([`render_png`], [`render_svg`]) — so the preview is what the
+//! printer gets, bar for bar (the ZPL names the same Code 128 character sets and the same Data Matrix size).
 //!
-//! Templates (`labels.toml` at the repository root is the default; a lab points `label_templates` in its policy
-//! at its own file) give the label size in inches, the printer resolution (203 or 300 dpi), the Code 128 narrow
-//! bar width and height in dots, the Data Matrix module size, the font heights, and which optional lines to show.
-//! A template too small for an identifier's barcode at its module width is refused with the numbers, rather
-//! than printing a label that cannot scan.
+//! The Code 128 carries exactly `id.display()` (the compact identifier with its check character); the Data
+//! Matrix carries it too, followed by `|` and the product code (see [`parse_datamatrix_payload`]).
+//!
+//! # Templates
+//! `labels.toml` at the repository root is the default (compiled in); a lab points `label_templates` in its
+//! policy at its own copy. Each `[[template]]` has:
+//! - `name` — what `--template` and the policy's `label_template` name, e.g. `cryovial-2x1`, `bag-4x2`;
+//! - `width_in`/`height_in` or `width_mm`/`height_mm` — the label size;
+//! - `dpi` — the printer's resolution, 203 or 300 (8 or 12 dots/mm);
+//! - `module_dots` — the Code 128 narrow bar in dots (at least 0.125 mm: 1 dot at 203 dpi, 2 at 300);
+//! - `barcode_height_dots` — the Code 128 bar height;
+//! - `matrix_module_dots` — the Data Matrix module in dots;
+//! - `font_dots`, `small_font_dots` — the eye-readable identifier's height, and every other line's;
+//! - `fields` — optional lines, in any order: `description`, `product`, `volume`, `expires`, `collected`,
+//!   `title`, `storage`, `sec` (default: product, volume, expires, collected, title). The bank name, status
+//!   mark, both barcodes and the eye-readable identifier are always printed;
+//! - `zpl_font` — optional printer-resident font for ZPL text (e.g. `E:NOTOSANSCJK.TTF`): font 0, the default,
+//!   has no Chinese glyphs.
+//!
+//! Loading checks every template against the longest identifier (a unit): a template whose Code 128 (with its
+//! ten-module quiet zones), Data Matrix, eye-readable identifier or lines do not fit is refused with the numbers
+//! — a label that cannot scan is never printed.
 
 mod code128;
+mod font;
 mod layout;
 mod model;
 mod png;
@@ -16,12 +35,13 @@ mod svg;
 mod template;
 mod zpl;
 
-pub use code128::{code128_modules, code128_text};
+pub use code128::{code128_modules, code128_text, code128_zpl};
+pub use font::text_width;
 pub use layout::{Element, Layout};
-pub use model::{parse_datamatrix_payload, verify_scan, Label, VerifyError};
+pub use model::{parse_datamatrix_payload, verify_scan, Label, PayloadError, VerifyError, PAYLOAD_SEPARATOR};
 pub use png::render_png;
 pub use svg::render_svg;
-pub use template::{Template, Templates};
+pub use template::{Field, Template, Templates};
 pub use zpl::render_zpl;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,10 +51,15 @@ pub enum LabelError {
     #[error("no label template `{name}`; templates: {known}")]
     UnknownTemplate { name: String, known: String },
     #[error(
-        "template {template}: the Code 128 of {id} needs {needed} dots at a {module}-dot module, but the label \
-         leaves {available}; use a larger template or a higher resolution"
+        "template {template} is too small for the barcodes of {id}: at a {module}-dot Code 128 module, with its \
+         quiet zones and the Data Matrix, they need {needed} dots across but the label is {available}; use a \
+         larger template or a higher resolution"
     )]
     TooSmall { template: String, id: String, needed: u32, available: u32, module: u32 },
+    #[error("template {template}: {what} does not fit ({needed} dots needed, {available} available)")]
+    DoesNotFit { template: String, what: String, needed: u32, available: u32 },
+    #[error("label data: {0}")]
+    Payload(#[from] PayloadError),
     #[error("cannot encode {what}: {why}")]
     Encode { what: String, why: String },
     #[error("cannot write PNG: {0}")]
@@ -77,7 +102,7 @@ pub fn render(labels: &[Label], template: &Template, format: Format, copies: u32
     for label in labels {
         let layout = Layout::new(label, template)?;
         match format {
-            Format::Zpl => out.extend(render_zpl(&layout, copies).into_bytes()),
+            Format::Zpl => out.extend(render_zpl(&layout, copies)?.into_bytes()),
             Format::Png => out.extend(render_png(&layout)?),
             Format::Svg => out.extend(render_svg(&layout).into_bytes()),
         }

@@ -1,29 +1,12 @@
 //! PNG preview: the layout rasterised at the printer's resolution (one pixel per dot), 8-bit grey. Text uses
-//! the embedded DejaVu Sans, falling back to a system CJK font (WenQuanYi or Noto CJK) for characters DejaVu
-//! lacks, and to an empty box where no font has the glyph — never a panic.
+//! the embedded DejaVu Sans, a system CJK font for characters DejaVu lacks, and an empty box where no font has
+//! the glyph (see `font`) — never a panic.
 
-use std::sync::OnceLock;
+use ab_glyph::{point, Font, GlyphId, PxScale, ScaleFont};
 
-use ab_glyph::{point, Font, FontRef, FontVec, GlyphId, PxScale, ScaleFont};
-
+use super::font::{self, Face};
+use super::layout::reverse_text_height;
 use super::{Element, LabelError, Layout};
-
-static DEJAVU: &[u8] = include_bytes!("fonts/DejaVuSans.ttf");
-
-const CJK_FONTS: &[&str] = &[
-    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
-    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
-    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
-];
-
-fn cjk_font() -> Option<&'static FontVec> {
-    static FONT: OnceLock<Option<FontVec>> = OnceLock::new();
-    FONT.get_or_init(|| {
-        CJK_FONTS.iter().find_map(|p| std::fs::read(p).ok().and_then(|b| FontVec::try_from_vec_and_index(b, 0).ok()))
-    })
-    .as_ref()
-}
 
 struct Canvas {
     w: u32,
@@ -61,29 +44,34 @@ impl Canvas {
     }
 
     fn text(&mut self, x: u32, y: u32, height: u32, text: &str, bold: bool, ink: u8) {
-        let Ok(latin) = FontRef::try_from_slice(DEJAVU) else { return };
         let scale = PxScale::from(height as f32);
-        let baseline = y as f32 + latin.as_scaled(scale).ascent();
+        let baseline = y as f32 + font::ascent(height);
         let mut caret = x as f32;
         for c in text.chars() {
-            let id = latin.glyph_id(c);
-            let advance = if id.0 != 0 || c == ' ' {
-                let a = self.glyph(&latin, id, scale, caret, baseline, ink);
-                if bold {
-                    self.glyph(&latin, id, scale, caret + 1.0, baseline, ink);
+            let advance = match font::face(c) {
+                Face::Latin(id) => match font::latin() {
+                    Some(f) => {
+                        if bold {
+                            self.glyph(f, id, scale, caret + 1.0, baseline, ink);
+                        }
+                        self.glyph(f, id, scale, caret, baseline, ink)
+                    }
+                    None => font::missing_width(height),
+                },
+                Face::Cjk(id) => match font::cjk() {
+                    Some(f) => self.glyph(f, id, scale, caret, baseline, ink),
+                    None => font::missing_width(height),
+                },
+                Face::Missing => {
+                    // No font has it: an empty box the size of the character, so the gap is visible.
+                    let side = height * 7 / 10;
+                    let (bx, by) = (caret as u32, y + height / 5);
+                    self.rect(bx, by, side, 1, ink);
+                    self.rect(bx, by + side, side, 1, ink);
+                    self.rect(bx, by, 1, side, ink);
+                    self.rect(bx + side, by, 1, side + 1, ink);
+                    font::missing_width(height)
                 }
-                a
-            } else if let Some(cjk) = cjk_font().filter(|f| f.glyph_id(c).0 != 0) {
-                self.glyph(cjk, cjk.glyph_id(c), scale, caret, baseline, ink)
-            } else {
-                // No font has it: an empty box the size of the character, so the gap is visible.
-                let side = height * 7 / 10;
-                let (bx, by) = (caret as u32, y + height / 5);
-                self.rect(bx, by, side, 1, ink);
-                self.rect(bx, by + side, side, 1, ink);
-                self.rect(bx, by, 1, side, ink);
-                self.rect(bx + side, by, 1, side + 1, ink);
-                side as f32 + 2.0
             };
             caret += advance;
         }
@@ -97,7 +85,7 @@ pub fn render_png(layout: &Layout) -> Result<Vec<u8>, LabelError> {
             Element::Text { x, y, height, text, bold } => c.text(*x, *y, *height, text, *bold, 0),
             Element::Reverse { x, y, width, height, text } => {
                 c.rect(*x, *y, *width, *height, 0);
-                c.text(x + height / 4, y + height / 8, height * 3 / 4, text, true, 255);
+                c.text(x + height / 4, y + height / 8, reverse_text_height(*height), text, true, 255);
             }
             Element::Code128 { x, y, module, height, modules, .. } => {
                 for (i, _) in modules.iter().enumerate().filter(|(_, m)| **m) {

@@ -2,6 +2,8 @@
 
 use std::fmt::Write;
 
+use super::font::ascent;
+use super::layout::reverse_text_height;
 use super::{Element, Layout};
 
 fn xml(text: &str) -> String {
@@ -21,7 +23,7 @@ pub fn render_svg(layout: &Layout) -> String {
         let _ = writeln!(
             s,
             r#"<text x="{x}" y="{}" font-family="DejaVu Sans, sans-serif" font-size="{height}"{weight} fill="{fill}">{}</text>"#,
-            y + height * 4 / 5,
+            (y as f32 + ascent(height)).round(),
             xml(t)
         );
     };
@@ -30,7 +32,7 @@ pub fn render_svg(layout: &Layout) -> String {
             Element::Text { x, y, height, text: t, bold } => text(&mut s, *x, *y, *height, t, *bold, "black"),
             Element::Reverse { x, y, width, height, text: t } => {
                 let _ = writeln!(s, r#"<rect x="{x}" y="{y}" width="{width}" height="{height}" fill="black"/>"#);
-                text(&mut s, x + height / 4, y + height / 8, height * 3 / 4, t, true, "white");
+                text(&mut s, x + height / 4, y + height / 8, reverse_text_height(*height), t, true, "white");
             }
             Element::Code128 { x, y, module, height, modules, .. } => {
                 // One rect per bar (a run of dark modules).

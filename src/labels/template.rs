@@ -1,11 +1,37 @@
-//! Label templates from a TOML file a lab can edit (`labels.toml` is the default, compiled in).
+//! Label templates from a TOML file a lab can edit (`labels.toml` is the default, compiled in). Every template
+//! is checked when the file is loaded — sizes, resolution, and whether the longest identifier's Code 128 and
+//! Data Matrix fit at the configured module sizes — so a bad template is refused with numbers before anything
+//! is printed.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use super::LabelError;
+use super::{Label, LabelError, Layout};
+use crate::core::ids::{division_code, Facility, Id, ProductCode};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Optional lines a template can show (the bank name, status mark, barcodes and eye-readable identifier are
+/// always on the label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Field {
+    /// Product description, e.g. "Washed microbiota suspension, lower-GI delivery, frozen".
+    Description,
+    /// Product code, e.g. F0001.
+    Product,
+    Volume,
+    Expires,
+    Collected,
+    /// What the item is, e.g. WASHED MICROBIOTA or RETAINED SAMPLE - NOT FOR CLINICAL USE.
+    Title,
+    Storage,
+    /// The EU Single European Code line, when the label has one.
+    Sec,
+}
+
+const DEFAULT_FIELDS: &[Field] = &[Field::Product, Field::Volume, Field::Expires, Field::Collected, Field::Title];
+
+/// One label template. Sizes are normalised to inches; everything else is in printer dots.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "RawTemplate")]
 pub struct Template {
     pub name: String,
     pub width_in: f64,
@@ -16,36 +42,159 @@ pub struct Template {
     pub matrix_module_dots: u32,
     pub font_dots: u32,
     pub small_font_dots: u32,
-    #[serde(default)]
-    pub details: bool,
+    pub fields: Vec<Field>,
+    /// A printer-resident font for ZPL text (e.g. `E:NOTOSANSCJK.TTF`, downloaded to the printer), used through
+    /// ^A@ instead of the built-in font 0, which has no Chinese glyphs.
+    pub zpl_font: Option<String>,
+}
+
+/// The template as written in the file: size in inches or millimetres.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTemplate {
+    name: String,
+    width_in: Option<f64>,
+    height_in: Option<f64>,
+    width_mm: Option<f64>,
+    height_mm: Option<f64>,
+    dpi: u32,
+    module_dots: u32,
+    barcode_height_dots: u32,
+    matrix_module_dots: u32,
+    font_dots: u32,
+    small_font_dots: u32,
+    fields: Option<Vec<Field>>,
+    zpl_font: Option<String>,
+}
+
+fn inches(name: &str, what: &str, inch: Option<f64>, mm: Option<f64>) -> Result<f64, String> {
+    match (inch, mm) {
+        (Some(i), None) => Ok(i),
+        (None, Some(m)) => Ok(m / 25.4),
+        (Some(_), Some(_)) => Err(format!("template {name}: give {what}_in or {what}_mm, not both")),
+        (None, None) => Err(format!("template {name}: {what}_in or {what}_mm is missing")),
+    }
+}
+
+impl TryFrom<RawTemplate> for Template {
+    type Error = String;
+
+    fn try_from(r: RawTemplate) -> Result<Template, String> {
+        let t = Template {
+            width_in: inches(&r.name, "width", r.width_in, r.width_mm)?,
+            height_in: inches(&r.name, "height", r.height_in, r.height_mm)?,
+            name: r.name,
+            dpi: r.dpi,
+            module_dots: r.module_dots,
+            barcode_height_dots: r.barcode_height_dots,
+            matrix_module_dots: r.matrix_module_dots,
+            font_dots: r.font_dots,
+            small_font_dots: r.small_font_dots,
+            fields: r.fields.unwrap_or_else(|| DEFAULT_FIELDS.to_vec()),
+            zpl_font: r.zpl_font.filter(|f| !f.trim().is_empty()),
+        };
+        t.validate()?;
+        Ok(t)
+    }
 }
 
 impl Template {
     pub fn width_dots(&self) -> u32 {
-        (self.width_in * self.dpi as f64).round() as u32
+        (self.width_in * f64::from(self.dpi)).round() as u32
     }
 
     pub fn height_dots(&self) -> u32 {
-        (self.height_in * self.dpi as f64).round() as u32
+        (self.height_in * f64::from(self.dpi)).round() as u32
+    }
+
+    pub fn shows(&self, f: Field) -> bool {
+        self.fields.contains(&f)
     }
 
     fn validate(&self) -> Result<(), String> {
-        if !matches!(self.dpi, 203 | 300 | 600) {
-            return Err(format!("{}: dpi {} (203, 300 or 600)", self.name, self.dpi));
+        let n = &self.name;
+        if n.trim().is_empty() {
+            return Err("a template has an empty name".into());
         }
-        if !(0.5..=8.0).contains(&self.width_in) || !(0.25..=8.0).contains(&self.height_in) {
-            return Err(format!("{}: size {}×{} in is out of range", self.name, self.width_in, self.height_in));
+        if !matches!(self.dpi, 203 | 300) {
+            return Err(format!("template {n}: dpi {} (Zebra printers here are 203 or 300 dpi)", self.dpi));
         }
-        let positive =
-            [self.module_dots, self.barcode_height_dots, self.matrix_module_dots, self.font_dots, self.small_font_dots];
-        if positive.contains(&0) {
-            return Err(format!("{}: every dot size must be positive", self.name));
+        if !(0.5..=8.0).contains(&self.width_in) || !(0.25..=12.0).contains(&self.height_in) {
+            return Err(format!(
+                "template {n}: {:.2}×{:.2} in is out of range (0.5–8 in wide, 0.25–12 in high)",
+                self.width_in, self.height_in
+            ));
+        }
+        let sizes = [
+            ("module_dots", self.module_dots, 1, 10),
+            ("barcode_height_dots", self.barcode_height_dots, 10, 2000),
+            ("matrix_module_dots", self.matrix_module_dots, 1, 40),
+            ("font_dots", self.font_dots, 8, 400),
+            ("small_font_dots", self.small_font_dots, 8, 400),
+        ];
+        for (what, v, lo, hi) in sizes {
+            if !(lo..=hi).contains(&v) {
+                return Err(format!("template {n}: {what} = {v} (allowed {lo} to {hi})"));
+            }
+        }
+        // A narrow bar under 0.125 mm (5 mil, one dot at 203 dpi) is beyond what bench scanners read reliably.
+        let module_mm = f64::from(self.module_dots) * 25.4 / f64::from(self.dpi);
+        if module_mm < 0.125 {
+            return Err(format!(
+                "template {n}: a {}-dot Code 128 module at {} dpi is {module_mm:.3} mm, below the 0.125 mm (5 mil) \
+                 bench scanners read; use module_dots = {} or more",
+                self.module_dots,
+                self.dpi,
+                (0.125 * f64::from(self.dpi) / 25.4).ceil()
+            ));
         }
         Ok(())
     }
+
+    /// Lays out the widest label this template must hold (a unit identifier whose Code 128 is longest, with its
+    /// product and every optional line), so a template too small is refused when it is loaded.
+    pub fn check_fits(&self) -> Result<(), LabelError> {
+        Layout::new(&worst_case_label(), self).map(|_| ())
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A unit label whose Code 128 has the most modules among unit identifiers (the longest identifiers), with
+/// every field filled.
+fn worst_case_label() -> Label {
+    let product = ProductCode::parse("F0001").ok();
+    let mut best: Option<(usize, Id)> = None;
+    for fac in ["G0000", "10000"] {
+        let Ok(f) = Facility::parse(fac) else { continue };
+        for div in [division_code(0).unwrap_or_default(), "00".to_string()] {
+            // Varying the sequence varies the check character (digit, letter or `*`).
+            for seq in 0..40 {
+                let Some(p) = product.as_ref() else { continue };
+                let id = Id::unit(&Id::batch(&Id::donation(&f, 26, seq), p), &div);
+                let n = super::code128_modules(&id.display()).map(|m| m.len()).unwrap_or(0);
+                if best.as_ref().is_none_or(|(m, _)| n > *m) {
+                    best = Some((n, id));
+                }
+            }
+        }
+    }
+    // The facility and product codes above are valid, so `best` is always found.
+    let id = best.map(|(_, id)| id).unwrap_or_else(|| Id::donor(0));
+    Label {
+        id,
+        title: "RETAINED SAMPLE - NOT FOR CLINICAL USE".into(),
+        product_code: Some("F0001".into()),
+        product_description: Some("Washed microbiota suspension".into()),
+        volume_ml: Some(100.0),
+        collected: chrono::NaiveDate::from_ymd_opt(2026, 12, 28),
+        expires: chrono::NaiveDate::from_ymd_opt(2027, 6, 28),
+        storage: Some("≤ −80 °C".into()),
+        bank_name: "Stool Bank".into(),
+        status_mark: Some("QUARANTINE".into()),
+        sec: Some("DE000123 G151726000001 AF000100 20270628".into()),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Templates {
     pub template: Vec<Template>,
@@ -54,6 +203,7 @@ pub struct Templates {
 const DEFAULT: &str = include_str!("../../labels.toml");
 
 impl Templates {
+    /// The built-in templates (`labels.toml`, checked by a unit test so this never comes back empty).
     pub fn builtin() -> Templates {
         Templates::from_toml(DEFAULT).unwrap_or(Templates { template: Vec::new() })
     }
@@ -63,8 +213,11 @@ impl Templates {
         if t.template.is_empty() {
             return Err(LabelError::Templates("no [[template]] defined".into()));
         }
-        for tpl in &t.template {
-            tpl.validate().map_err(LabelError::Templates)?;
+        for (i, tpl) in t.template.iter().enumerate() {
+            if t.template[..i].iter().any(|o| o.name == tpl.name) {
+                return Err(LabelError::Templates(format!("template {} is defined twice", tpl.name)));
+            }
+            tpl.check_fits()?;
         }
         Ok(t)
     }
@@ -75,7 +228,10 @@ impl Templates {
             None => Templates::from_toml(DEFAULT),
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|e| LabelError::Templates(format!("{p}: {e}")))?;
-                Templates::from_toml(&text)
+                Templates::from_toml(&text).map_err(|e| match e {
+                    LabelError::Templates(why) => LabelError::Templates(format!("{p}: {why}")),
+                    other => other,
+                })
             }
         }
     }
@@ -92,12 +248,46 @@ impl Templates {
 mod tests {
     use super::*;
 
+    const TINY: &str = "[[template]]\nname = \"tiny\"\nwidth_in = 1.0\nheight_in = 0.5\ndpi = 203\nmodule_dots = 2\n\
+                        barcode_height_dots = 30\nmatrix_module_dots = 2\nfont_dots = 12\nsmall_font_dots = 10\n";
+
     #[test]
     fn builtin_templates_load() {
-        let t = Templates::builtin();
+        let t = Templates::from_toml(DEFAULT).unwrap();
+        assert_eq!(t, Templates::builtin());
         assert_eq!(t.get("cryovial-2x1").unwrap().width_dots(), 406);
         assert_eq!(t.get("bag-4x2-300").unwrap().height_dots(), 600);
-        assert!(matches!(t.get("a4"), Err(LabelError::UnknownTemplate { .. })));
-        assert!(Templates::from_toml("[[template]]\nname='x'\n").is_err());
+        let err = t.get("a4").unwrap_err().to_string();
+        assert!(err.contains("no label template `a4`") && err.contains("cryovial-2x1"), "{err}");
+    }
+
+    #[test]
+    fn millimetres_and_fields() {
+        let toml = TINY
+            .replace("width_in = 1.0", "width_mm = 101.6")
+            .replace("height_in = 0.5", "height_mm = 50.8\nfields = [\"expires\", \"title\"]");
+        let t = Templates::from_toml(&toml).unwrap();
+        let t = t.get("tiny").unwrap();
+        assert_eq!((t.width_dots(), t.height_dots()), (812, 406));
+        assert!(t.shows(Field::Expires) && !t.shows(Field::Volume));
+    }
+
+    #[test]
+    fn bad_templates_are_refused_with_reasons() {
+        let err = |toml: &str| Templates::from_toml(toml).unwrap_err().to_string();
+        assert!(err("[[template]]\nname='x'\n").contains("missing field"));
+        let e = err(TINY);
+        assert!(e.contains("template tiny") && e.contains("Code 128") && e.contains("dots"), "{e}");
+        let e = err(&TINY.replace("dpi = 203", "dpi = 150"));
+        assert!(e.contains("dpi 150"), "{e}");
+        let e = err(&TINY.replace("module_dots = 2\n", "module_dots = 1\n").replace("dpi = 203", "dpi = 300"));
+        assert!(e.contains("0.125 mm"), "{e}");
+        let e = err(&TINY.replace("width_in = 1.0", "width_in = 1.0\nwidth_mm = 25.4"));
+        assert!(e.contains("not both"), "{e}");
+        let e = err(&TINY.replace("dpi = 203", "dpi = 203\ncolour = 'red'"));
+        assert!(e.contains("colour"), "{e}");
+        let first = DEFAULT.split("[[template]]").nth(1).unwrap_or_default();
+        let e = err(&format!("{DEFAULT}\n[[template]]{first}"));
+        assert!(e.contains("template cryovial-2x1 is defined twice"), "{e}");
     }
 }

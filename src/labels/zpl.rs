@@ -1,12 +1,24 @@
-//! ZPL II for Zebra printers (ZPL II Programming Guide): ^XA/^XZ label format, ^CI28 UTF-8, ^PW/^LL size,
-//! ^FO field origin, ^A0 scalable font, ^FH^FD escaped field data, ^GB/^FR reverse box, ^BY/^BC Code 128
-//! (automatic mode), ^BX Data Matrix ECC 200, ^PQ quantity.
+//! ZPL II for Zebra printers. Commands used (ZPL II Programming Guide, Zebra P/N 45541L / P1012728):
+//! - ^XA … ^XZ  start and end of a label format;
+//! - ^CI28      field data is UTF-8 (so a bank's name can be in Chinese);
+//! - ^PW, ^LL   print width and label length in dots; ^LH0,0 label home;
+//! - ^FO x,y    field origin (top-left, in dots); ^FS field separator;
+//! - ^A0N,h,w   scalable font 0, or ^A@N,h,w,d:f.x a printer-resident font (`zpl_font` in the template);
+//! - ^FH ^FD    field data with `_` hex escapes, so no text can end a field or inject a command;
+//! - ^GB w,h,t,B  a filled black box, and ^FR to print the status text reversed in it;
+//! - ^BY w,r,h  module width for the Code 128; ^BCo,h,f,g,e,m Code 128 with no interpretation line, no UCC
+//!   check digit and mode N: the field data names its subsets (>: >; >5 >6), so the bars are the preview's;
+//! - ^BXo,h,s,c,r,f,g Data Matrix, ECC 200, the module size and the preview's symbol size forced (c = r);
+//! - ^PQ q,p,r,o  print quantity (copies).
 
 use std::fmt::Write;
 
-use super::{Element, Layout};
+use super::code128::code128_zpl;
+use super::layout::reverse_text_height;
+use super::{Element, LabelError, Layout};
 
-/// Field data with `_`, `^` and `~` written as ^FH hex escapes, so no text can end a field or inject a command.
+/// Field data with `_`, `^` and `~` written as ^FH hex escapes (and control characters dropped), so no text can
+/// end a field or inject a command.
 fn field(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -21,31 +33,55 @@ fn field(text: &str) -> String {
     out
 }
 
-pub fn render_zpl(layout: &Layout, copies: u32) -> String {
+fn font(layout: &Layout, height: u32) -> String {
+    match &layout.zpl_font {
+        Some(f) => format!("^A@N,{height},0,{}", field(f)),
+        None => format!("^A0N,{height},0"),
+    }
+}
+
+/// One ^XA…^XZ label format, printed `copies` times (at least once).
+pub fn render_zpl(layout: &Layout, copies: u32) -> Result<String, LabelError> {
     let mut z = String::new();
     let _ = write!(z, "^XA\n^CI28\n^PW{}\n^LL{}\n^LH0,0\n", layout.width, layout.height);
     for e in &layout.elements {
         let _ = match e {
-            Element::Text { x, y, height, text, bold } => {
-                let width = if *bold { height * 11 / 10 } else { 0 };
-                writeln!(z, "^FO{x},{y}^A0N,{height},{width}^FH^FD{}^FS", field(text))
+            Element::Text { x, y, height, text, .. } => {
+                writeln!(z, "^FO{x},{y}{}^FH^FD{}^FS", font(layout, *height), field(text))
             }
             Element::Reverse { x, y, width, height, text } => writeln!(
                 z,
-                "^FO{x},{y}^GB{width},{height},{height},B,0^FS\n^FO{},{}^FR^A0N,{},0^FH^FD{}^FS",
+                "^FO{x},{y}^GB{width},{height},{height},B,0^FS\n^FO{},{}^FR{}^FH^FD{}^FS",
                 x + height / 4,
                 y + height / 8,
-                height * 3 / 4,
+                font(layout, reverse_text_height(*height)),
                 field(text)
             ),
             Element::Code128 { x, y, module, height, data, .. } => {
-                writeln!(z, "^FO{x},{y}^BY{module},3,{height}^BCN,{height},N,N,N,A^FH^FD{}^FS", field(data))
+                let fd = code128_zpl(data).ok_or_else(|| LabelError::Encode {
+                    what: format!("`{data}` as ZPL Code 128"),
+                    why: "only 0-9, A-Z and * are printed".into(),
+                })?;
+                writeln!(z, "^FO{x},{y}^BY{module},3,{height}^BCN,{height},N,N,N,N^FD{fd}^FS")
             }
-            Element::DataMatrix { x, y, module, payload, .. } => {
-                writeln!(z, "^FO{x},{y}^BXN,{module},200^FH^FD{}^FS", field(payload))
+            Element::DataMatrix { x, y, module, size, payload, .. } => {
+                // The payload is an identifier, `|` and a product code (checked by the layout): nothing ^FH or the
+                // ^BX escape character (`~`, named explicitly because older firmware defaults to `_`) would touch.
+                writeln!(z, "^FO{x},{y}^BXN,{module},200,{size},{size},,~^FD{payload}^FS")
             }
         };
     }
     let _ = write!(z, "^PQ{},0,1,N\n^XZ\n", copies.max(1));
-    z
+    Ok(z)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_data_cannot_inject_commands() {
+        assert_eq!(field("a^XZ~JA_b\n"), "a_5EXZ_7EJA_5Fb");
+        assert_eq!(field("南京 Stool"), "南京 Stool");
+    }
 }

@@ -1,12 +1,16 @@
-//! Print targets: raw TCP (Zebra port 9100), a device or file path (/dev/usb/lp0), or a CUPS raw queue. A
-//! send succeeds only once every byte has been accepted; only then is a label recorded as printed.
+//! Print targets: raw TCP (Zebra's port 9100), a device or file path (/dev/usb/lp0), or a CUPS raw queue
+//! (`lp -d QUEUE -o raw`). A send succeeds only once every byte has been accepted — written and the socket shut
+//! down cleanly, flushed and synced to the file, or queued by `lp` with a zero exit status — so the caller
+//! records a label as printed only after that. Every error names the target.
 
-use std::io::Write;
+use std::io::{ErrorKind, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+/// Where labels go: `tcp://HOST[:PORT]` (port 9100 when omitted; `[v6-address]` in brackets), `lp:QUEUE`, or any
+/// other text as a device or file path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrintTarget {
     Tcp { host: String, port: u16 },
@@ -18,53 +22,85 @@ pub enum PrintTarget {
 pub enum PrintError {
     #[error("`{0}` is not a print target: use tcp://HOST:PORT, lp:QUEUE, or a device or file path")]
     BadTarget(String),
-    #[error("printer {target}: cannot resolve the host: {why}")]
+    #[error("printer {target}: cannot resolve the host name ({why})")]
     Resolve { target: String, why: String },
     #[error("printer {target} refused the connection (is it on, and is raw printing on port {port} enabled?)")]
     Refused { target: String, port: u16 },
-    #[error("printer {target}: cannot reach it within {seconds} s")]
+    #[error("cannot reach printer {target} within {seconds} s")]
     Unreachable { target: String, seconds: u64 },
+    #[error(
+        "printer {target}: the connection failed after {sent} of {total} bytes ({why}); the label may be incomplete"
+    )]
+    Interrupted { target: String, sent: usize, total: usize, why: String },
     #[error("printer {target}: {why}")]
     Io { target: String, why: String },
-    #[error("lp is not installed (install the CUPS client, e.g. the cups-client package)")]
-    NoLp,
-    #[error("CUPS queue `{queue}`: {why}")]
+    #[error("cannot open {path}: {why}")]
+    Open { path: String, why: String },
+    #[error("cannot write to {path}: {why}")]
+    Write { path: String, why: String },
+    #[error("lp is not installed, so CUPS queue `{queue}` cannot be used (install the CUPS client: cups-client)")]
+    NoLp { queue: String },
+    #[error("CUPS queue `{queue}` does not exist (lp: {why})")]
+    NoQueue { queue: String, why: String },
+    #[error("CUPS queue `{queue}` did not accept the job (lp: {why})")]
     Cups { queue: String, why: String },
 }
 
-const TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a printer may take to accept a connection, and each write.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
 
 impl PrintTarget {
     pub fn parse(s: &str) -> Result<PrintTarget, PrintError> {
         let t = s.trim();
+        let bad = || PrintError::BadTarget(t.to_string());
         if let Some(rest) = t.strip_prefix("tcp://") {
             let rest = rest.trim_end_matches('/');
-            let (host, port) = match rest.rsplit_once(':') {
-                Some((h, p)) => (h, p.parse().map_err(|_| PrintError::BadTarget(t.into()))?),
-                None => (rest, 9100),
+            let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+                let (host, after) = v6.split_once(']').ok_or_else(bad)?;
+                match after {
+                    "" => (host, 9100),
+                    p => (host, p.strip_prefix(':').and_then(|p| p.parse().ok()).ok_or_else(bad)?),
+                }
+            } else {
+                match rest.split_once(':') {
+                    Some((h, p)) => (h, p.parse().map_err(|_| bad())?),
+                    None => (rest, 9100),
+                }
             };
-            if host.is_empty() {
-                return Err(PrintError::BadTarget(t.into()));
+            if host.is_empty() || port == 0 || host.contains(['/', '@', ' ']) {
+                return Err(bad());
             }
-            return Ok(PrintTarget::Tcp { host: host.trim_matches(['[', ']']).into(), port });
+            return Ok(PrintTarget::Tcp { host: host.to_string(), port });
         }
         if let Some(queue) = t.strip_prefix("lp:") {
-            if queue.is_empty() || queue.contains(char::is_whitespace) {
-                return Err(PrintError::BadTarget(t.into()));
+            if queue.is_empty() || queue.starts_with('-') || queue.contains(char::is_whitespace) {
+                return Err(bad());
             }
-            return Ok(PrintTarget::Cups(queue.into()));
+            return Ok(PrintTarget::Cups(queue.to_string()));
         }
         if t.is_empty() || t.contains("://") {
-            return Err(PrintError::BadTarget(t.into()));
+            return Err(bad());
         }
         Ok(PrintTarget::Device(PathBuf::from(t)))
+    }
+}
+
+impl PrintTarget {
+    /// `host:port` (`[v6]:port`) of a TCP target; the path or queue otherwise.
+    fn address(&self) -> String {
+        match self {
+            PrintTarget::Tcp { host, port } if host.contains(':') => format!("[{host}]:{port}"),
+            PrintTarget::Tcp { host, port } => format!("{host}:{port}"),
+            PrintTarget::Device(p) => p.display().to_string(),
+            PrintTarget::Cups(q) => q.clone(),
+        }
     }
 }
 
 impl std::fmt::Display for PrintTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PrintTarget::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
+            PrintTarget::Tcp { .. } => write!(f, "tcp://{}", self.address()),
             PrintTarget::Device(p) => write!(f, "{}", p.display()),
             PrintTarget::Cups(q) => write!(f, "lp:{q}"),
         }
@@ -73,7 +109,9 @@ impl std::fmt::Display for PrintTarget {
 
 /// Something labels can be sent to (a trait so that the app can be tested without a printer).
 pub trait Printer {
+    /// Sends the bytes; Ok only once the printer (or spooler, or file) has accepted all of them.
     fn send(&self, bytes: &[u8]) -> Result<(), PrintError>;
+    /// The target as recorded in the print log, e.g. `tcp://10.0.0.5:9100`, `/dev/usb/lp0`, `lp:zebra`.
     fn describe(&self) -> String;
 }
 
@@ -83,76 +121,118 @@ impl Printer for PrintTarget {
     }
 
     fn send(&self, bytes: &[u8]) -> Result<(), PrintError> {
-        let target = self.to_string();
-        match self {
-            PrintTarget::Tcp { host, port } => {
-                let addrs: Vec<_> = (host.as_str(), *port)
-                    .to_socket_addrs()
-                    .map_err(|e| PrintError::Resolve { target: target.clone(), why: e.to_string() })?
-                    .collect();
-                let mut last = PrintError::Unreachable { target: target.clone(), seconds: TIMEOUT.as_secs() };
-                for addr in addrs {
-                    match TcpStream::connect_timeout(&addr, TIMEOUT) {
-                        Ok(mut s) => {
-                            let io = |e: std::io::Error| PrintError::Io { target: target.clone(), why: e.to_string() };
-                            s.set_write_timeout(Some(TIMEOUT)).map_err(io)?;
-                            s.write_all(bytes).map_err(io)?;
-                            s.flush().map_err(io)?;
-                            s.shutdown(Shutdown::Write).map_err(io)?;
-                            return Ok(());
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                            last = PrintError::Refused { target: target.clone(), port: *port }
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
-                        Err(e) => last = PrintError::Io { target: target.clone(), why: e.to_string() },
-                    }
-                }
-                Err(last)
-            }
-            PrintTarget::Device(path) => {
-                let io = |e: std::io::Error| PrintError::Io { target: target.clone(), why: e.to_string() };
-                // Device nodes must exist; an ordinary path is a spool file, created when missing.
-                let is_device = path.starts_with("/dev");
-                let mut f = std::fs::OpenOptions::new().append(true).create(!is_device).open(path).map_err(io)?;
-                f.write_all(bytes).map_err(io)?;
-                f.flush().map_err(io)?;
-                if !is_device {
-                    f.sync_all().map_err(io)?;
-                }
-                Ok(())
-            }
-            PrintTarget::Cups(queue) => {
-                let mut child = Command::new("lp")
-                    .args(["-d", queue, "-o", "raw"])
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .map_err(|e| match e.kind() {
-                        std::io::ErrorKind::NotFound => PrintError::NoLp,
-                        _ => PrintError::Cups { queue: queue.clone(), why: e.to_string() },
-                    })?;
-                if let Some(mut stdin) = child.stdin.take() {
-                    stdin
-                        .write_all(bytes)
-                        .map_err(|e| PrintError::Cups { queue: queue.clone(), why: e.to_string() })?;
-                }
-                let out = child
-                    .wait_with_output()
-                    .map_err(|e| PrintError::Cups { queue: queue.clone(), why: e.to_string() })?;
-                if out.status.success() {
-                    Ok(())
-                } else {
-                    let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
-                    Err(PrintError::Cups {
-                        queue: queue.clone(),
-                        why: if why.is_empty() { out.status.to_string() } else { why },
-                    })
-                }
-            }
-        }
+        send(self, bytes)
     }
+}
+
+/// Sends `bytes` to `target` (see [`Printer::send`]).
+pub fn send(target: &PrintTarget, bytes: &[u8]) -> Result<(), PrintError> {
+    match target {
+        PrintTarget::Tcp { host, port } => send_tcp(&target.address(), host, *port, bytes),
+        PrintTarget::Device(path) => send_file(path, bytes),
+        PrintTarget::Cups(queue) => send_lp(queue, bytes),
+    }
+}
+
+fn send_tcp(target: &str, host: &str, port: u16, bytes: &[u8]) -> Result<(), PrintError> {
+    let addrs: Vec<_> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| PrintError::Resolve { target: target.to_string(), why: e.to_string() })?
+        .collect();
+    let unreachable = || PrintError::Unreachable { target: target.to_string(), seconds: TIMEOUT.as_secs() };
+    let mut last = None;
+    for addr in addrs {
+        let mut s = match TcpStream::connect_timeout(&addr, TIMEOUT) {
+            Ok(s) => s,
+            Err(e) => {
+                last = Some(match e.kind() {
+                    ErrorKind::ConnectionRefused => PrintError::Refused { target: target.to_string(), port },
+                    ErrorKind::TimedOut
+                    | ErrorKind::WouldBlock
+                    | ErrorKind::HostUnreachable
+                    | ErrorKind::NetworkUnreachable => unreachable(),
+                    _ => PrintError::Io { target: target.to_string(), why: e.to_string() },
+                });
+                continue;
+            }
+        };
+        let io = |e: std::io::Error| PrintError::Io { target: target.to_string(), why: e.to_string() };
+        s.set_write_timeout(Some(TIMEOUT)).map_err(io)?;
+        // Written in chunks so that a failure can say how much the printer took.
+        let mut sent = 0;
+        for chunk in bytes.chunks(16 * 1024) {
+            s.write_all(chunk).map_err(|e| PrintError::Interrupted {
+                target: target.to_string(),
+                sent,
+                total: bytes.len(),
+                why: e.to_string(),
+            })?;
+            sent += chunk.len();
+        }
+        s.flush().map_err(io)?;
+        // A clean shutdown sends FIN after the data: the printer has everything once this succeeds.
+        s.shutdown(Shutdown::Write).map_err(io)?;
+        return Ok(());
+    }
+    Err(last.unwrap_or_else(unreachable))
+}
+
+fn describe_io(e: &std::io::Error) -> String {
+    match e.kind() {
+        ErrorKind::PermissionDenied => "permission denied".into(),
+        ErrorKind::NotFound => "no such file or directory".into(),
+        _ => e.to_string(),
+    }
+}
+
+fn send_file(path: &Path, bytes: &[u8]) -> Result<(), PrintError> {
+    let shown = path.display().to_string();
+    // Device nodes must exist (a missing /dev/usb/lp0 means the printer is unplugged); an ordinary path is a spool
+    // file, appended to and created when missing.
+    let is_device = path.starts_with("/dev");
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(!is_device)
+        .open(path)
+        .map_err(|e| PrintError::Open { path: shown.clone(), why: describe_io(&e) })?;
+    let write = |e: std::io::Error| PrintError::Write { path: shown.clone(), why: describe_io(&e) };
+    f.write_all(bytes).map_err(write)?;
+    f.flush().map_err(write)?;
+    if f.metadata().map(|m| m.is_file()).unwrap_or(false) {
+        f.sync_all().map_err(write)?;
+    }
+    Ok(())
+}
+
+fn send_lp(queue: &str, bytes: &[u8]) -> Result<(), PrintError> {
+    let mut child = Command::new("lp")
+        .args(["-d", queue, "-o", "raw"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| match e.kind() {
+            ErrorKind::NotFound => PrintError::NoLp { queue: queue.to_string() },
+            _ => PrintError::Cups { queue: queue.to_string(), why: e.to_string() },
+        })?;
+    // lp may exit early (unknown queue) and close its stdin: that error is reported from its stderr below.
+    let written = child.stdin.take().map(|mut stdin| stdin.write_all(bytes));
+    let out =
+        child.wait_with_output().map_err(|e| PrintError::Cups { queue: queue.to_string(), why: e.to_string() })?;
+    let why = String::from_utf8_lossy(&out.stderr).trim().trim_start_matches("lp:").trim().to_string();
+    if !out.status.success() {
+        let why = if why.is_empty() { out.status.to_string() } else { why };
+        let lower = why.to_lowercase();
+        // CUPS says "The printer or class does not exist." or "Unknown destination".
+        if lower.contains("does not exist") || lower.contains("unknown destination") || lower.contains("not found") {
+            return Err(PrintError::NoQueue { queue: queue.to_string(), why });
+        }
+        return Err(PrintError::Cups { queue: queue.to_string(), why });
+    }
+    if let Some(Err(e)) = written {
+        return Err(PrintError::Cups { queue: queue.to_string(), why: format!("writing the job: {e}") });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -161,18 +241,27 @@ mod tests {
 
     #[test]
     fn targets_parse() {
-        assert_eq!(
-            PrintTarget::parse("tcp://10.0.0.5").unwrap(),
-            PrintTarget::Tcp { host: "10.0.0.5".into(), port: 9100 }
-        );
-        assert_eq!(
-            PrintTarget::parse("tcp://zebra:6101").unwrap(),
-            PrintTarget::Tcp { host: "zebra".into(), port: 6101 }
-        );
+        let tcp = |h: &str, p| PrintTarget::Tcp { host: h.into(), port: p };
+        assert_eq!(PrintTarget::parse("tcp://10.0.0.5").unwrap(), tcp("10.0.0.5", 9100));
+        assert_eq!(PrintTarget::parse(" tcp://zebra:6101/ ").unwrap(), tcp("zebra", 6101));
+        assert_eq!(PrintTarget::parse("tcp://[::1]:9101").unwrap(), tcp("::1", 9101));
+        assert_eq!(PrintTarget::parse("tcp://[fe80::1]").unwrap(), tcp("fe80::1", 9100));
+        assert_eq!(PrintTarget::parse("tcp://[::1]:9101").unwrap().to_string(), "tcp://[::1]:9101");
         assert_eq!(PrintTarget::parse("lp:zebra_raw").unwrap(), PrintTarget::Cups("zebra_raw".into()));
         assert_eq!(PrintTarget::parse("/dev/usb/lp0").unwrap(), PrintTarget::Device("/dev/usb/lp0".into()));
-        assert!(PrintTarget::parse("http://printer").is_err());
-        assert!(PrintTarget::parse("tcp://host:port").is_err());
-        assert!(PrintTarget::parse("lp:").is_err());
+        for bad in [
+            "http://printer",
+            "tcp://host:port",
+            "tcp://",
+            "tcp://:9100",
+            "tcp://h:0",
+            "tcp://[::1",
+            "lp:",
+            "lp:-x",
+            "",
+        ] {
+            let e = PrintTarget::parse(bad).unwrap_err().to_string();
+            assert!(e.contains("not a print target"), "{bad}: {e}");
+        }
     }
 }
