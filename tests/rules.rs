@@ -230,3 +230,68 @@ fn bad_input_is_named_and_changes_nothing() {
     assert!(code == 2 || code == 4, "{err}");
     assert_eq!(b.audit_len(), before);
 }
+
+#[test]
+fn a_mis_keyed_result_is_corrected_by_a_superseding_screening() {
+    let b = Bench::new();
+    let day = days_ago(20);
+    let donor = b.screened_donor(day);
+    let stool = (day + d(1)).to_string();
+    // A technician keys salmonella positive by mistake: the donor is deferred.
+    let sid = b.ok(&[
+        "donor",
+        "screen",
+        &donor,
+        "--kind",
+        "stool",
+        "--date",
+        &stool,
+        "--all-negative",
+        "--test",
+        "salmonella=positive",
+    ]);
+    assert_eq!(b.json(&["donor", "show", &donor])["status"], "deferred");
+    let fixed =
+        b.ok(&["donor", "screen", &donor, "--kind", "stool", "--date", &stool, "--all-negative", "--corrects", &sid]);
+    let shown = b.json(&["donor", "show", &donor]);
+    assert_eq!(shown["status"], "eligible", "the deferral the mis-keyed result caused no longer stands: {shown}");
+    // Nothing was overwritten: both screenings are on record, and the correction is audited as one.
+    let log = b.json(&["audit", "log", &donor]);
+    assert!(log
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["action"] == "correct-screening" && e["entity_id"] == fixed.as_str()));
+    // A screening is corrected once, by its own donor, with the same panel.
+    let (code, err) =
+        b.fail(&["donor", "screen", &donor, "--kind", "stool", "--date", &stool, "--all-negative", "--corrects", &sid]);
+    assert_eq!(code, 2);
+    assert!(err.contains("already corrected"), "{err}");
+    let (_, err) = b.fail(&[
+        "donor",
+        "screen",
+        &donor,
+        "--kind",
+        "blood",
+        "--date",
+        &stool,
+        "--all-negative",
+        "--corrects",
+        &fixed,
+    ]);
+    assert!(err.contains("not blood"), "{err}");
+    let other = b.screened_donor(day);
+    let (_, err) = b.fail(&[
+        "donor",
+        "screen",
+        &other,
+        "--kind",
+        "stool",
+        "--date",
+        &stool,
+        "--all-negative",
+        "--corrects",
+        &fixed,
+    ]);
+    assert!(err.contains("is of donor"), "{err}");
+}

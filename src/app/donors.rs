@@ -102,15 +102,48 @@ impl Bank {
         input: &ScreeningInput,
         at: DateTime<Utc>,
     ) -> Result<ScreeningRecorded> {
+        self.correct_screening(donor, kind, date, input, None, at)
+    }
+
+    /// Records a screening that, with `corrects`, supersedes an earlier one of the same donor and panel (a
+    /// mis-keyed result): the earlier one then no longer counts, nor does a deferral its results caused.
+    pub fn correct_screening(
+        &mut self,
+        donor: &Id,
+        kind: ScreeningKind,
+        date: NaiveDate,
+        input: &ScreeningInput,
+        corrects: Option<i64>,
+        at: DateTime<Utc>,
+    ) -> Result<ScreeningRecorded> {
         let results = input.resolve(kind, &self.config)?;
         not_future("screening date", date, time::now())?;
         self.donor_row(donor)?;
+        if let Some(old) = corrects {
+            let owner = self.store.read(|tx| Ok::<_, AppError>(donors::screening_owner(tx, old)?))?;
+            match owner {
+                None => return invalid(format!("there is no screening {old}")),
+                Some((d, _, _)) if &d != donor => {
+                    return invalid(format!("screening {old} is of donor {d}, not {donor}"))
+                }
+                Some((_, k, _)) if k != kind => {
+                    return invalid(format!("screening {old} is a {k} screening, not {kind}"))
+                }
+                Some((_, _, Some(by))) => {
+                    return invalid(format!(
+                        "screening {old} was already corrected by screening {by}: correct that one"
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
         let actor = self.actor.clone();
         let config = self.config.clone();
         self.store.write(|tx| {
             let now = time::now();
-            let sid = donors::insert_screening(tx, donor, kind, date, now)?;
-            record(tx, &actor, "record-screening", "screenings", &sid.to_string(), donor.data(), at, None)?;
+            let sid = donors::insert_screening(tx, donor, kind, date, corrects, now)?;
+            let action = if corrects.is_some() { "correct-screening" } else { "record-screening" };
+            record(tx, &actor, action, "screenings", &sid.to_string(), donor.data(), at, None)?;
             for (test, result) in &results {
                 let rid = donors::insert_result(tx, sid, test, *result)?;
                 record(tx, &actor, "record-result", "screening_results", &rid.to_string(), donor.data(), at, None)?;

@@ -166,6 +166,9 @@ pub enum DonorCmd {
         /// A result, NAME=negative|positive|indeterminate (repeatable)
         #[arg(long = "test", value_name = "NAME=RESULT")]
         tests: Vec<String>,
+        /// This screening corrects screening ID (a mis-keyed result), which then no longer counts
+        #[arg(long, value_name = "ID")]
+        corrects: Option<i64>,
     },
     /// Defer a donor
     Defer {

@@ -177,14 +177,14 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                     .register_donor(NewDonor { sex: usage(sex)?, birth_date: parse_date(birth_date)?, identity }, at)?;
                 emit(out, json, &d, || d.id.display())
             }
-            DonorCmd::Screen { donor, kind, date, all_negative, tests } => {
+            DonorCmd::Screen { donor, kind, date, all_negative, tests, corrects } => {
                 let donor = bank.lookup_kind(donor, IdKind::Donor)?;
                 let mut input = ScreeningInput { all_negative: *all_negative, tests: Vec::new() };
                 for t in tests {
                     let (name, result) = split_pair(t, "NAME=RESULT (e.g. hiv=negative)")?;
                     input.tests.push((name, usage::<TestResult>(&result)?));
                 }
-                let r = bank.record_screening(&donor, usage(kind)?, parse_date(date)?, &input, at)?;
+                let r = bank.correct_screening(&donor, usage(kind)?, parse_date(date)?, &input, *corrects, at)?;
                 if let Some(d) = &r.deferral {
                     eprintln!("donor {} deferred: {}", donor, d.reason);
                 } else if !r.complete {

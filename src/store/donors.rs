@@ -96,18 +96,31 @@ pub fn donors_page(c: &Connection, after: Option<&Id>, limit: usize) -> Result<V
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Inserts a screening; `supersedes` names the screening it corrects.
 pub fn insert_screening(
     c: &Connection,
     donor: &Id,
     kind: ScreeningKind,
     date: NaiveDate,
+    supersedes: Option<i64>,
     at: DateTime<Utc>,
 ) -> Result<i64> {
     c.execute(
-        "INSERT INTO screenings (donor_id, kind, date, recorded_at) VALUES (?1, ?2, ?3, ?4)",
-        params![donor.data(), kind.as_str(), date.to_string(), to_db(at)],
+        "INSERT INTO screenings (donor_id, kind, date, supersedes, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![donor.data(), kind.as_str(), date.to_string(), supersedes, to_db(at)],
     )?;
     Ok(c.last_insert_rowid())
+}
+
+/// A screening's donor and kind, and the screening that already corrects it, if any.
+pub fn screening_owner(c: &Connection, id: i64) -> Result<Option<(Id, ScreeningKind, Option<i64>)>> {
+    Ok(c.query_row(
+        "SELECT s.donor_id, s.kind, (SELECT n.id FROM screenings n WHERE n.supersedes = s.id)
+         FROM screenings s WHERE s.id = ?1",
+        [id],
+        |r| Ok((super::sql::id(r, 0)?, text(r, 1)?, r.get(2)?)),
+    )
+    .optional()?)
 }
 
 pub fn insert_result(c: &Connection, screening: i64, test: &str, result: TestResult) -> Result<i64> {
@@ -174,7 +187,10 @@ pub fn deferrals(c: &Connection, donor: &Id) -> Result<Vec<DeferralFact>> {
     let mut stmt = c.prepare_cached(
         "SELECT d.id, d.starts_on, d.until, d.permanent, d.reason, d.screening_id, s.kind
          FROM deferrals d LEFT JOIN screenings s ON s.id = d.screening_id
-         WHERE d.donor_id = ?1 ORDER BY d.starts_on, d.id",
+         WHERE d.donor_id = ?1
+           -- a deferral caused by a result that was since corrected no longer stands
+           AND NOT EXISTS (SELECT 1 FROM screenings n WHERE n.supersedes = d.screening_id)
+         ORDER BY d.starts_on, d.id",
     )?;
     let rows = stmt.query_map([donor.data()], |r| {
         let screening = match r.get::<_, Option<i64>>(5)? {
