@@ -143,10 +143,13 @@ fn run(name: &str, scale: Scale) {
     // The bench's own loop: a scan arrives, the TUI resolves it (check character, lookup, trace) and redraws.
     let mut app = stoolbank::tui::App::new(bank, name.into());
     let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).expect("terminal");
-    show("TUI: scan → trace → redraw (120×40)", &measure(1000, |i| {
-        app.update(stoolbank::tui::Msg::Scan(scans[i % scans.len()].clone()));
-        terminal.draw(|f| app.render(f)).expect("draw");
-    }));
+    show(
+        "TUI: scan → trace → redraw (120×40)",
+        &measure(1000, |i| {
+            app.update(stoolbank::tui::Msg::Scan(scans[i % scans.len()].clone()));
+            terminal.draw(|f| app.render(f)).expect("draw");
+        }),
+    );
 }
 
 fn main() {
