@@ -75,3 +75,15 @@ fn a_deleted_audit_entry_is_named() {
     c.execute_batch("DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq = 4;").unwrap();
     verify_fails(&b, "entries are missing");
 }
+
+#[test]
+fn a_record_deleted_behind_the_programs_back_is_named() {
+    let (b, _, donation) = banked();
+    let day = days_ago(19);
+    let made = b.json(&["batch", "make", &donation, "--product", "F0001", "--units", "1", "--at", &common::at(day, 9)]);
+    let batch = made["id"].as_str().unwrap().to_string();
+    b.ok(&["qc", "add", &batch, "--test", "appearance=pass", "--at", &common::at(day, 10)]);
+    let c = Connection::open(&b.db).unwrap();
+    c.execute_batch("DROP TRIGGER qc_results_no_delete; DELETE FROM qc_results;").unwrap();
+    verify_fails(&b, "qc_results 1 is in the audit log but missing from the database");
+}

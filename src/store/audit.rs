@@ -230,7 +230,8 @@ pub struct Verification {
     pub findings: Vec<Finding>,
 }
 
-/// Walks the hash chain, then compares every record with the state its last audit entry recorded.
+/// Walks the hash chain, then compares every record with the state its last audit entry recorded. Both passes
+/// stream through indexes, so memory stays flat however large the bank grows.
 pub fn verify(conn: &Connection) -> Result<Verification> {
     let mut findings = Vec::new();
     let mut stmt = conn.prepare(&format!("SELECT {ENTRY_COLUMNS} FROM audit_log ORDER BY seq"))?;
@@ -239,8 +240,6 @@ pub fn verify(conn: &Connection) -> Result<Verification> {
     let mut expected_seq = 1;
     let mut entries = 0;
     let mut chain_broken = false;
-    // (table, id) → last recorded state
-    let mut last: std::collections::HashMap<(String, String), Option<Value>> = std::collections::HashMap::new();
     while let Some(r) = rows.next()? {
         let e = entry_from_row(r)?;
         entries += 1;
@@ -260,31 +259,39 @@ pub fn verify(conn: &Connection) -> Result<Verification> {
             }
         }
         expected_seq = e.seq + 1;
-        prev = e.hash.clone();
-        last.insert((e.entity.clone(), e.entity_id.clone()), e.after.clone());
+        prev = e.hash;
     }
+    let mut last_state =
+        conn.prepare("SELECT after FROM audit_log WHERE entity = ?1 AND entity_id = ?2 ORDER BY seq DESC LIMIT 1")?;
     let mut records = 0;
     for table in TABLES {
         let key = key_column(table);
         let mut stmt = conn.prepare(&format!("SELECT CAST({key} AS TEXT) FROM {table} ORDER BY {key}"))?;
-        let ids: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-        for id in ids {
+        let mut ids = stmt.query([])?;
+        while let Some(r) = ids.next()? {
+            let id: String = r.get(0)?;
             records += 1;
-            let state = row_state(conn, table, &id)?;
-            match last.remove(&(table.to_string(), id.clone())) {
+            let recorded: Option<Option<String>> =
+                last_state.query_row([*table, id.as_str()], |r| r.get(0)).optional()?;
+            let recorded = recorded.map(|after| after.and_then(|a| serde_json::from_str::<Value>(&a).ok()));
+            match recorded {
                 None => findings
                     .push(Finding { what: format!("{table} {id} has no audit entry: written outside stoolbank") }),
-                Some(recorded) if recorded != state => findings.push(Finding {
+                Some(after) if after != row_state(conn, table, &id)? => findings.push(Finding {
                     what: format!("{table} {id} differs from its last audit entry: changed outside stoolbank"),
                 }),
                 Some(_) => {}
             }
         }
     }
-    let mut missing: Vec<_> = last.into_keys().collect();
-    missing.sort();
-    for (table, id) in missing {
-        findings.push(Finding { what: format!("{table} {id} is in the audit log but missing from the database") });
+    // Records the log knows of that the tables no longer hold.
+    let mut known = conn.prepare("SELECT DISTINCT entity, entity_id FROM audit_log ORDER BY entity, entity_id")?;
+    let mut pairs = known.query([])?;
+    while let Some(r) = pairs.next()? {
+        let (table, id): (String, String) = (r.get(0)?, r.get(1)?);
+        if TABLES.contains(&table.as_str()) && row_state(conn, &table, &id)?.is_none() {
+            findings.push(Finding { what: format!("{table} {id} is in the audit log but missing from the database") });
+        }
     }
     Ok(Verification { entries, records, findings })
 }
