@@ -346,3 +346,24 @@ fn a_wedge_scan_typed_into_the_terminal_is_recognised_by_its_prefix() {
     assert!(s.contains("check character does not match"), "{s}");
     assert!(!s.contains("~G1517"), "the scan did not leak into the field:\n{s}");
 }
+
+#[test]
+fn esc_steps_out_of_an_empty_form_so_help_and_quit_work_on_every_tab() {
+    let mut b = Bench::new();
+    for tab in [3, 6] {
+        b.key(KeyCode::F(tab));
+        b.key(KeyCode::Esc);
+        b.key(KeyCode::Char('?'));
+        let s = b.text();
+        assert!(s.contains("keys") && s.contains("step out of it"), "F{tab}:\n{s}");
+        b.key(KeyCode::Esc);
+        // Typing steps back into the form.
+        b.key(KeyCode::Down);
+        b.typed("x");
+        assert!(b.text().contains(" x "), "F{tab} form takes typing again");
+        b.key(KeyCode::Esc);
+    }
+    b.key(KeyCode::F(1));
+    b.key(KeyCode::Char('q'));
+    assert!(b.app.quit, "nothing unsaved: q quits at once");
+}

@@ -21,6 +21,8 @@ pub struct Dispense {
     form: Form,
     /// Registering a recipient who is not in the bank yet (Ctrl-N).
     new_recipient: Option<Form>,
+    /// Esc on an empty form steps out of it (global keys work); any other key steps back in.
+    resting: bool,
     checked: Option<String>,
     done: Vec<String>,
 }
@@ -33,6 +35,7 @@ impl Dispense {
             routes,
             indications: config.indications.clone(),
             new_recipient: None,
+            resting: false,
             checked: None,
             done: Vec::new(),
         }
@@ -117,16 +120,23 @@ impl Screen for Dispense {
             ("←/→ Space", "choose the route"),
             ("Enter on the last field", "confirm the dispense"),
             ("Ctrl-N", "register a new recipient"),
-            ("Esc", "start over"),
+            ("Esc", "start over; on an empty form, step out of it (then ? and q work)"),
         ]
     }
     fn editing(&self) -> bool {
-        true
+        !self.resting
     }
     fn dirty(&self) -> bool {
         self.form.dirty()
     }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
+        if std::mem::take(&mut self.resting) && key.code == KeyCode::Esc {
+            return;
+        }
+        if key.code == KeyCode::Esc && self.new_recipient.is_none() && !self.form.dirty() {
+            self.resting = true;
+            return;
+        }
         if let Some(form) = &mut self.new_recipient {
             match form.key(key) {
                 FormEvent::Submit => self.register_recipient(ctx),

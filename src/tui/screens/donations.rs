@@ -17,6 +17,9 @@ use crate::tui::form::{Field, Form, FormEvent};
 
 pub struct Donations {
     form: Form,
+    /// Esc on an empty form steps out of it, so that the global keys (? help, q quit) work; any other key
+    /// steps back in.
+    resting: bool,
     answers: Vec<String>,
     last: Option<Id>,
 }
@@ -27,7 +30,7 @@ impl Donations {
     pub fn new(config: &Config) -> Donations {
         let mut answers = vec![ALL_NO.to_string()];
         answers.extend(config.panel(ScreeningKind::DonationDay).iter().map(|q| format!("yes: {q}")));
-        Donations { form: Self::blank(&answers), answers, last: None }
+        Donations { form: Self::blank(&answers), resting: false, answers, last: None }
     }
 
     fn blank(answers: &[String]) -> Form {
@@ -86,16 +89,23 @@ impl Screen for Donations {
             ("←/→ Space", "change a choice"),
             ("Enter on the last field", "record the donation"),
             ("Ctrl-P", "print the last donation's label again"),
-            ("Esc", "clear the form"),
+            ("Esc", "clear the form; on an empty form, step out of it (then ? and q work)"),
         ]
     }
     fn editing(&self) -> bool {
-        true
+        !self.resting
     }
     fn dirty(&self) -> bool {
         self.form.dirty()
     }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
+        if std::mem::take(&mut self.resting) && key.code == KeyCode::Esc {
+            return;
+        }
+        if key.code == KeyCode::Esc && !self.form.dirty() {
+            self.resting = true;
+            return;
+        }
         if key.code == KeyCode::Char('p') && key.modifiers.contains(ratatui::crossterm::event::KeyModifiers::CONTROL) {
             return self.print(ctx);
         }
