@@ -212,8 +212,10 @@ pub enum BatchCmd {
         donation: String,
         #[arg(long)]
         product: String,
+        /// How many dispensable units (1–260); the retained sample comes with the donation's first batch
         #[arg(long)]
         units: usize,
+        /// Volume of each unit, in mL (printed on its label)
         #[arg(long, value_name = "V")]
         volume_ml: Option<f64>,
     },
