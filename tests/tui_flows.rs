@@ -367,3 +367,49 @@ fn esc_steps_out_of_an_empty_form_so_help_and_quit_work_on_every_tab() {
     b.key(KeyCode::Char('q'));
     assert!(b.app.quit, "nothing unsaved: q quits at once");
 }
+
+#[test]
+fn donors_and_recipients_can_be_picked_instead_of_scanned() {
+    let mut b = Bench::new();
+    let bank = &mut b.app.bank;
+    let birth = chrono::NaiveDate::from_ymd_opt(1990, 1, 1).unwrap();
+    let d1 = bank
+        .register_donor(
+            stoolbank::app::NewDonor { sex: Sex::F, birth_date: birth, identity: Identity::default() },
+            at("2024-02-01", 9),
+        )
+        .unwrap();
+    let d2 = bank
+        .register_donor(
+            stoolbank::app::NewDonor { sex: Sex::M, birth_date: birth, identity: Identity::default() },
+            at("2024-02-01", 9),
+        )
+        .unwrap();
+    let new_recipient = |ind: &str| stoolbank::app::NewRecipient {
+        sex: Sex::F,
+        birth_date: birth,
+        indication: ind.into(),
+        consent: stoolbank::core::model::Consent::Signed,
+        cohort: None,
+        identity: Identity::default(),
+    };
+    bank.register_recipient(new_recipient("UC"), at("2024-02-01", 9)).unwrap();
+    let r2 = bank.register_recipient(new_recipient("HE"), at("2024-02-01", 9)).unwrap();
+    let ctrl_f = Msg::Key(KeyEvent::new(KeyCode::Char('f'), KeyModifiers::CONTROL));
+
+    b.key(KeyCode::F(3));
+    b.app.update(ctrl_f.clone());
+    let s = b.text();
+    assert!(s.contains("Pick the donor") && s.contains(&d1.id.display()) && s.contains(&d2.id.display()), "{s}");
+    b.key(KeyCode::Down);
+    b.key(KeyCode::Enter);
+    let s = b.text();
+    assert!(s.contains(&format!("Donor  {}", d2.id)), "{s}");
+
+    b.key(KeyCode::F(6));
+    b.app.update(ctrl_f);
+    b.typed("he");
+    b.key(KeyCode::Enter);
+    let s = b.text();
+    assert!(s.contains(&format!("Recipient  {}", r2.id)), "{s}");
+}

@@ -4,6 +4,7 @@
 
 pub mod app;
 mod form;
+mod picker;
 mod screens;
 mod theme;
 

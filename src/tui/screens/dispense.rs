@@ -14,6 +14,7 @@ use crate::store::donors::Identity;
 use crate::time;
 use crate::tui::app::{Ctx, Screen};
 use crate::tui::form::{Field, Form, FormEvent};
+use crate::tui::picker::{Picked, Picker};
 
 pub struct Dispense {
     routes: Vec<String>,
@@ -21,6 +22,7 @@ pub struct Dispense {
     form: Form,
     /// Registering a recipient who is not in the bank yet (Ctrl-N).
     new_recipient: Option<Form>,
+    picker: Option<Picker>,
     /// Esc on an empty form steps out of it (global keys work); any other key steps back in.
     resting: bool,
     checked: Option<String>,
@@ -35,6 +37,7 @@ impl Dispense {
             routes,
             indications: config.indications.clone(),
             new_recipient: None,
+            picker: None,
             resting: false,
             checked: None,
             done: Vec::new(),
@@ -119,6 +122,7 @@ impl Screen for Dispense {
             ("Tab/↑↓", "move between fields"),
             ("←/→ Space", "choose the route"),
             ("Enter on the last field", "confirm the dispense"),
+            ("Ctrl-F", "pick the recipient from the list instead of scanning"),
             ("Ctrl-N", "register a new recipient"),
             ("Esc", "start over; on an empty form, step out of it (then ? and q work)"),
         ]
@@ -131,6 +135,33 @@ impl Screen for Dispense {
     }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
         if std::mem::take(&mut self.resting) && key.code == KeyCode::Esc {
+            return;
+        }
+        if let Some(p) = &mut self.picker {
+            match p.key(key) {
+                Picked::Chosen(id) => {
+                    self.picker = None;
+                    self.form.set("Recipient", &id.display());
+                    self.form.focus = 2;
+                }
+                Picked::Closed => self.picker = None,
+                Picked::Still => {}
+            }
+            return;
+        }
+        if key.code == KeyCode::Char('f') && key.modifiers.contains(KeyModifiers::CONTROL) {
+            match ctx.bank.recipients(None, 1000) {
+                Ok(rows) => {
+                    let rows = rows
+                        .into_iter()
+                        .map(|r| {
+                            (r.id.clone(), format!("{}  {}  {}  born {}", r.id, r.indication, r.sex, r.birth_date))
+                        })
+                        .collect();
+                    self.picker = Some(Picker::new("Pick the recipient", rows));
+                }
+                Err(e) => ctx.fail(e),
+            }
             return;
         }
         if key.code == KeyCode::Esc && self.new_recipient.is_none() && !self.form.dirty() {
@@ -191,12 +222,15 @@ impl Screen for Dispense {
     }
     fn render(&self, f: &mut Frame, area: Rect) {
         let [top, bottom] = Layout::vertical([Constraint::Length(8), Constraint::Min(3)]).areas(area);
-        self.form.render(f, top, self.new_recipient.is_none());
+        self.form.render(f, top, self.new_recipient.is_none() && self.picker.is_none());
         if let Some(form) = &self.new_recipient {
             return form.render(f, bottom, true);
         }
+        if let Some(p) = &self.picker {
+            return p.render(f, bottom);
+        }
         let mut lines = vec![Line::from(
-            "Time: empty for now. Ctrl-N registers a new recipient. Every rule is checked again when you confirm.",
+            "Time: empty for now. Ctrl-F picks a recipient, Ctrl-N registers one. Every rule is checked again when you confirm.",
         )];
         lines.extend(self.done.iter().rev().take(10).map(|d| Line::from(format!("✓ {d}"))));
         panel(f, bottom, "Dispensed this session", lines);

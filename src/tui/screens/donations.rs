@@ -14,9 +14,11 @@ use crate::core::model::{ScreeningKind, TestResult};
 use crate::time;
 use crate::tui::app::{Ctx, Screen};
 use crate::tui::form::{Field, Form, FormEvent};
+use crate::tui::picker::{Picked, Picker};
 
 pub struct Donations {
     form: Form,
+    picker: Option<Picker>,
     /// Esc on an empty form steps out of it, so that the global keys (? help, q quit) work; any other key
     /// steps back in.
     resting: bool,
@@ -30,7 +32,7 @@ impl Donations {
     pub fn new(config: &Config) -> Donations {
         let mut answers = vec![ALL_NO.to_string()];
         answers.extend(config.panel(ScreeningKind::DonationDay).iter().map(|q| format!("yes: {q}")));
-        Donations { form: Self::blank(&answers), resting: false, answers, last: None }
+        Donations { form: Self::blank(&answers), picker: None, resting: false, answers, last: None }
     }
 
     fn blank(answers: &[String]) -> Form {
@@ -88,6 +90,7 @@ impl Screen for Donations {
             ("Tab/↑↓", "move between fields"),
             ("←/→ Space", "change a choice"),
             ("Enter on the last field", "record the donation"),
+            ("Ctrl-F", "pick the donor from the list instead of scanning"),
             ("Ctrl-P", "print the last donation's label again"),
             ("Esc", "clear the form; on an empty form, step out of it (then ? and q work)"),
         ]
@@ -99,6 +102,30 @@ impl Screen for Donations {
         self.form.dirty()
     }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
+        if let Some(p) = &mut self.picker {
+            match p.key(key) {
+                Picked::Chosen(id) => {
+                    self.picker = None;
+                    self.form.fill_scan(&id.display());
+                }
+                Picked::Closed => self.picker = None,
+                Picked::Still => {}
+            }
+            return;
+        }
+        if key.code == KeyCode::Char('f') && key.modifiers.contains(ratatui::crossterm::event::KeyModifiers::CONTROL) {
+            match ctx.bank.donors(None, 1000, ctx.now) {
+                Ok(rows) => {
+                    let rows = rows
+                        .into_iter()
+                        .map(|d| (d.id.clone(), format!("{}  {}  {}", d.id, d.status.as_str(), d.reason)))
+                        .collect();
+                    self.picker = Some(Picker::new("Pick the donor", rows));
+                }
+                Err(e) => ctx.fail(e),
+            }
+            return;
+        }
         if std::mem::take(&mut self.resting) && key.code == KeyCode::Esc {
             return;
         }
@@ -130,8 +157,12 @@ impl Screen for Donations {
     }
     fn render(&self, f: &mut Frame, area: Rect) {
         let [top, bottom] = Layout::vertical([Constraint::Length(8), Constraint::Min(3)]).areas(area);
-        self.form.render(f, top, true);
-        let mut lines = vec![Line::from("Collected at: empty for now, or 2026-03-01 09:30.")];
+        self.form.render(f, top, self.picker.is_none());
+        if let Some(p) = &self.picker {
+            return p.render(f, bottom);
+        }
+        let mut lines =
+            vec![Line::from("Collected at: empty for now, or 2026-03-01 09:30. Ctrl-F picks the donor from a list.")];
         if let Some(d) = &self.last {
             lines.push(Line::from(format!("Last donation: {}  ({})", d, d.eye_readable())));
             lines.push(Line::from("Next: F4 Batches to process it (scan its label)."));
