@@ -23,10 +23,15 @@ fn at(day: &str, hour: u32) -> DateTime<Utc> {
 }
 
 impl Bench {
+    /// A bank where "tester" may see identity (the configuration names who may).
     fn new() -> Bench {
+        Bench::with(Config { identity_viewers: vec!["tester".into()], ..Config::default() })
+    }
+
+    fn with(config: Config) -> Bench {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bank.db");
-        let bank = Bank::init(&path, Some("G1517"), Config::default(), "tester").unwrap();
+        let bank = Bank::init(&path, Some("G1517"), config, "tester").unwrap();
         let mut app = App::new(bank, "bank.db".into());
         app.clock = Some(at("2024-03-01", 9));
         Bench { app, _dir: dir }
@@ -227,6 +232,14 @@ fn register_donate_make_qc_release_dispense_trace_recall() {
     b.key(KeyCode::Char('a'));
     b.key(KeyCode::Char('y'));
     assert!(b.text().contains("APPLIED"));
+    // Export the list: the message names the CSV file, which lists the recipient to contact.
+    b.key(KeyCode::Char('e'));
+    let s = b.text();
+    let at_path = s.find("exported").map(|i| &s[i..]).unwrap_or_else(|| panic!("{s}"));
+    let path = at_path.split(" to ").nth(1).and_then(|p| p.split_whitespace().next()).unwrap_or_else(|| panic!("{s}"));
+    let csv = std::fs::read_to_string(path).unwrap();
+    assert!(csv.starts_with("unit,batch,status,recipient") && csv.contains(&r.id.display()), "{csv}");
+    let _ = std::fs::remove_file(path);
     let other = view.units[1].id.clone();
     assert_eq!(b.app.bank.unit_view(&other, at("2024-04-03", 10)).unwrap().status, UnitStatus::Recalled);
     assert!(b.app.bank.audit_verify().unwrap().findings.is_empty());
@@ -412,4 +425,143 @@ fn donors_and_recipients_can_be_picked_instead_of_scanned() {
     b.key(KeyCode::Enter);
     let s = b.text();
     assert!(s.contains(&format!("Recipient  {}", r2.id)), "{s}");
+}
+
+#[test]
+fn identity_is_asked_and_shown_only_to_those_allowed() {
+    for viewer in [true, false] {
+        let viewers = if viewer { vec!["tester".to_string()] } else { vec![] };
+        let mut b = Bench::with(Config { identity_viewers: viewers, ..Config::default() });
+        b.key(KeyCode::F(2));
+        b.key(KeyCode::Char('a'));
+        let s = b.text();
+        assert_eq!(s.contains("Name"), viewer, "{s}");
+        b.key(KeyCode::Down);
+        b.typed("1990-05-04");
+        if viewer {
+            b.key(KeyCode::Down);
+            b.typed("李雷");
+        }
+        b.key(KeyCode::Enter);
+        if viewer {
+            b.key(KeyCode::Enter); // past Phone: submit
+        }
+        let s = b.text();
+        assert!(s.contains("registered donor"), "{s}");
+        assert_eq!(s.contains("李雷"), viewer, "identity shown only to a viewer:\n{s}");
+    }
+}
+
+#[test]
+fn trace_walks_back_inventory_sets_a_location_and_audit_opens_a_record() {
+    let mut b = Bench::new();
+    let bank = &mut b.app.bank;
+    let d = bank
+        .register_donor(
+            stoolbank::app::NewDonor {
+                sex: Sex::M,
+                birth_date: chrono::NaiveDate::from_ymd_opt(1990, 1, 1).unwrap(),
+                identity: Identity::default(),
+            },
+            at("2024-02-01", 9),
+        )
+        .unwrap();
+    for kind in stoolbank::core::model::ScreeningKind::ALL {
+        let input = stoolbank::app::ScreeningInput { all_negative: true, tests: vec![] };
+        let day = chrono::NaiveDate::from_ymd_opt(2024, 2, 20).unwrap();
+        bank.record_screening(&d.id, *kind, day, &input, at("2024-02-20", 9)).unwrap();
+    }
+    let don = bank
+        .add_donation(stoolbank::app::NewDonation {
+            donor: d.id.clone(),
+            collected_at: at("2024-02-20", 8),
+            received_at: None,
+            mass_g: None,
+            bristol: None,
+        })
+        .unwrap();
+    let v = bank.make_batch(&don.id, "F0001", 2, None, at("2024-02-20", 10)).unwrap();
+    let unit = v.units[0].id.clone();
+
+    // Trace the unit, re-root on the donor (first line), then walk back to the unit.
+    b.scan(&unit.display());
+    let s = b.text();
+    assert!(s.contains(&format!("trace of unit {unit}")), "{s}");
+    b.key(KeyCode::Home);
+    b.key(KeyCode::Enter);
+    assert!(b.text().contains(&format!("trace of donor {}", d.id)));
+    b.key(KeyCode::Backspace);
+    let s = b.text();
+    assert!(s.contains(&format!("trace of unit {unit}")), "back to the unit:\n{s}");
+
+    // Inventory: l sets the selected unit's location; a scan of a location label fills the field.
+    b.key(KeyCode::F(5));
+    b.key(KeyCode::Char('l'));
+    b.typed("冰箱 -80 A/3");
+    b.key(KeyCode::Enter);
+    let s = b.text();
+    assert!(s.contains("冰箱 -80 A/3"), "{s}");
+    let u = b.app.bank.unit_view(&unit, at("2024-03-01", 9)).unwrap();
+    assert_eq!(u.location.as_deref(), Some("冰箱 -80 A/3"));
+
+    // Audit: the newest entry is the location change; Enter opens that unit's trace.
+    b.key(KeyCode::F(9));
+    b.key(KeyCode::End);
+    b.key(KeyCode::Enter);
+    let s = b.text();
+    assert!(s.contains(&format!("trace of unit {unit}")), "{s}");
+}
+
+#[test]
+fn no_key_panics_on_any_screen_in_any_state() {
+    let mut b = Bench::new();
+    let keys = [
+        KeyCode::Char('a'),
+        KeyCode::Char('s'),
+        KeyCode::Char('d'),
+        KeyCode::Char('m'),
+        KeyCode::Char('c'),
+        KeyCode::Char('r'),
+        KeyCode::Char('x'),
+        KeyCode::Char('p'),
+        KeyCode::Char('l'),
+        KeyCode::Char('e'),
+        KeyCode::Char('i'),
+        KeyCode::Char('n'),
+        KeyCode::Char('/'),
+        KeyCode::Char(' '),
+        KeyCode::Char('王'),
+        KeyCode::Enter,
+        KeyCode::Tab,
+        KeyCode::BackTab,
+        KeyCode::Up,
+        KeyCode::Down,
+        KeyCode::Left,
+        KeyCode::Right,
+        KeyCode::Home,
+        KeyCode::End,
+        KeyCode::PageUp,
+        KeyCode::PageDown,
+        KeyCode::Backspace,
+        KeyCode::Delete,
+        KeyCode::Char('?'),
+        KeyCode::Esc,
+    ];
+    for tab in 1..=9 {
+        for k in keys {
+            b.key(KeyCode::F(tab));
+            b.key(k);
+            b.scan("G151724000001Y");
+            for k2 in keys {
+                b.key(k2);
+            }
+            for ctrl in ['f', 'n', 'p', 's', 'd', 'u'] {
+                b.app.update(Msg::Key(KeyEvent::new(KeyCode::Char(ctrl), KeyModifiers::CONTROL)));
+                b.key(KeyCode::Esc);
+            }
+            let _ = b.screen(80, 24);
+            let _ = b.screen(20, 5);
+        }
+    }
+    assert!(!b.app.quit, "q was never pressed");
 }

@@ -1,5 +1,6 @@
-//! The real binary in a pseudo-terminal: it opens on the home screen, switches tabs by key, opens a trace from
-//! a typed identifier, and quits cleanly with the terminal restored.
+//! The real binary in a pseudo-terminal on the demo bank: it opens on the home screen, switches tabs by key,
+//! opens a trace from a typed identifier, asks before quitting over unsaved work, and quits cleanly with the
+//! terminal restored.
 
 use std::io::{Read, Write};
 use std::process::Command;
@@ -31,8 +32,15 @@ fn wait_for(parser: &Arc<Mutex<vt100::Parser>>, text: &str) -> String {
 fn the_binary_runs_in_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("bank.db");
-    stoolbank(&db, &["init", "--facility", "G1517"]);
-    let donor = stoolbank(&db, &["donor", "add", "--sex", "F", "--birth-date", "1990-01-01"]);
+    // The demo bank: its closing line suggests identifiers to trace, the second a dispensed unit.
+    let demo = stoolbank(&db, &["--as", "tester", "demo"]);
+    let unit = demo
+        .lines()
+        .find_map(|l| l.strip_prefix("try: "))
+        .and_then(|l| l.split(" | ").nth(1))
+        .and_then(|c| c.split_whitespace().last())
+        .unwrap_or_else(|| panic!("no identifiers suggested:\n{demo}"))
+        .to_string();
 
     let pair = native_pty_system()
         .openpty(PtySize { rows: 24, cols: 80, pixel_width: 0, pixel_height: 0 })
@@ -57,13 +65,25 @@ fn the_binary_runs_in_a_terminal() {
     let mut keys = pair.master.take_writer().unwrap();
 
     let home = wait_for(&parser, "Facility G1517");
-    assert!(home.contains("tester") && home.contains("1  donors"), "{home}");
+    assert!(home.contains("tester") && home.contains("30  donors"), "{home}");
     keys.write_all(b"\x1bOQ").unwrap(); // F2
-    wait_for(&parser, "Donors (1)");
-    keys.write_all(format!("{donor}\r").as_bytes()).unwrap();
-    let trace = wait_for(&parser, &format!("donor {donor}"));
-    assert!(trace.contains("Chain"), "{trace}");
-    keys.write_all(b"q").unwrap();
+    wait_for(&parser, "Donors (30)");
+    keys.write_all(b"\x1b[C").unwrap(); // → the next tab
+    wait_for(&parser, "Donation intake");
+    keys.write_all(b"\x1bOP").unwrap(); // F1: no field waits, so a typed identifier opens its trace
+    wait_for(&parser, "Facility G1517");
+    keys.write_all(format!("{unit}\r").as_bytes()).unwrap();
+    let trace = wait_for(&parser, &format!("unit {unit}"));
+    assert!(trace.contains("Chain") && trace.contains("→ recipient R"), "the trace shows the recipient:\n{trace}");
+
+    // Unsaved work in the intake form: quitting asks first.
+    keys.write_all(b"\x1bOR").unwrap(); // F3
+    wait_for(&parser, "Donation intake");
+    keys.write_all(b"D0").unwrap();
+    wait_for(&parser, " D0 ");
+    keys.write_all(b"\x03").unwrap(); // Ctrl-C
+    wait_for(&parser, "Quit anyway");
+    keys.write_all(b"y").unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {

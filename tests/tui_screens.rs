@@ -94,6 +94,12 @@ fn every_screen() {
     for (n, name) in stoolbank::tui::app::TABS.iter().enumerate() {
         app.update(Msg::Key(KeyEvent::new(KeyCode::F(n as u8 + 1), KeyModifiers::NONE)));
         insta::assert_snapshot!(format!("tui_{n}_{}", name.to_lowercase()), render(&mut app, 80, 24));
+        if *name == "Batches" {
+            // At 80×24 a failing rule's reason pushes the units down: Ctrl-D scrolls to them.
+            app.update(Msg::Key(KeyEvent::new(KeyCode::Char('d'), KeyModifiers::CONTROL)));
+            insta::assert_snapshot!("tui_3_batches_scrolled", render(&mut app, 80, 24));
+            app.update(Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)));
+        }
     }
     app.update(Msg::Scan(unit));
     insta::assert_snapshot!("tui_trace_of_a_scanned_unit_120x40", render(&mut app, 120, 40));

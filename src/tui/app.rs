@@ -9,6 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Tabs, Wrap};
 use ratatui::Frame;
 
+use super::keys::{self, Action, Binding};
 use super::screens::{audit, batches, dispense, donations, donors, home, inventory, recall, trace};
 use super::theme;
 use crate::app::{AppError, Bank};
@@ -65,8 +66,20 @@ impl Ctx<'_> {
 
 /// One tab of the TUI.
 pub trait Screen {
-    /// The keys of this screen, for `?` (and read by dispatch where it matters, so help never lies).
-    fn keys(&self) -> &'static [(&'static str, &'static str)];
+    /// The screen's table in [`keys`]: its dispatch reads it, and so does `?`.
+    fn keys(&self) -> &'static [Binding];
+    /// Whether the screen shows a list that the keys of [`keys::NAV`] move in.
+    fn list(&self) -> bool {
+        true
+    }
+    /// Whether a form can open on this screen (its keys are then part of `?`).
+    fn forms(&self) -> bool {
+        true
+    }
+    /// What a scan does on this screen beyond filling the field that waits for it, for `?`.
+    fn scan_hint(&self) -> Option<&'static str> {
+        None
+    }
     /// A form is being edited: every key goes to the screen.
     fn editing(&self) -> bool;
     fn dirty(&self) -> bool {
@@ -85,14 +98,6 @@ pub trait Screen {
 pub const TABS: [&str; 9] =
     ["Home", "Donors", "Donations", "Batches", "Inventory", "Dispense", "Trace", "Recall", "Audit"];
 
-const GLOBAL_KEYS: &[(&str, &str)] = &[
-    ("←/→ F1–F9", "switch tab"),
-    ("?", "this help"),
-    ("q", "quit (asks when a form holds unsaved work)"),
-    ("A-Z 0-9 … Enter", "type or scan an identifier: opens its trace"),
-    ("Esc", "back / cancel / clear"),
-];
-
 pub struct App {
     pub bank: Bank,
     pub tab: usize,
@@ -104,6 +109,7 @@ pub struct App {
     warning: Option<String>,
     goto: Option<Id>,
     help: bool,
+    help_scroll: u16,
     confirm_quit: bool,
     pub quit: bool,
     /// Identifier characters typed outside any form (a keyboard-wedge scan, or a person typing one).
@@ -159,6 +165,7 @@ impl App {
             warning: None,
             goto: None,
             help: false,
+            help_scroll: 0,
             confirm_quit: false,
             quit: false,
             typed: String::new(),
@@ -272,24 +279,27 @@ impl App {
             return;
         }
         if self.help {
-            self.help = false;
-            return;
-        }
-        if self.confirm_quit {
-            match k.code {
-                KeyCode::Char('y') | KeyCode::Char('Y') => self.quit = true,
-                _ => self.confirm_quit = false,
+            match keys::action(keys::NAV, &k) {
+                Some(Action::Down) => self.help_scroll = self.help_scroll.saturating_add(1),
+                Some(Action::Up) => self.help_scroll = self.help_scroll.saturating_sub(1),
+                _ => self.help = false,
             }
             return;
         }
-        if k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c') {
+        if self.confirm_quit {
+            self.quit = keys::action(keys::CONFIRM, &k) == Some(Action::Yes);
+            self.confirm_quit = false;
+            return;
+        }
+        let global = keys::action(keys::GLOBAL, &k);
+        if global == Some(Action::Interrupt) {
             self.confirm_quit = true;
             return;
         }
         // Function keys switch tabs from anywhere, forms included (what was typed stays in its form).
-        if let KeyCode::F(n) = k.code {
-            if (1..=9).contains(&n) {
-                self.switch(n as usize - 1);
+        if global == Some(Action::Tab) {
+            if let KeyCode::F(n) = k.code {
+                self.switch(usize::from(n).saturating_sub(1));
             }
             return;
         }
@@ -298,31 +308,40 @@ impl App {
             with_screen!(self, |s, ctx| s.on_key(&mut ctx, k));
             return;
         }
+        // Outside a form, identifier characters collect into a would-be identifier (the scan rule):
+        // that is why no command key is an upper-case letter or a digit.
         match k.code {
             KeyCode::Char(c)
                 if (c.is_ascii_uppercase() || c.is_ascii_digit() || c == '=')
                     && !k.modifiers.contains(KeyModifiers::CONTROL) =>
             {
-                self.typed.push(c)
+                return self.typed.push(c);
             }
             KeyCode::Backspace if !self.typed.is_empty() => {
                 self.typed.pop();
+                return;
             }
             KeyCode::Enter if !self.typed.is_empty() => {
                 let data = std::mem::take(&mut self.typed);
-                self.scan(&data);
+                return self.scan(&data);
             }
-            KeyCode::Esc if !self.typed.is_empty() => self.typed.clear(),
-            KeyCode::Char('q') => {
+            KeyCode::Esc if !self.typed.is_empty() => return self.typed.clear(),
+            _ => {}
+        }
+        match global {
+            Some(Action::Quit) => {
                 if self.dirty() {
                     self.confirm_quit = true;
                 } else {
                     self.quit = true;
                 }
             }
-            KeyCode::Char('?') => self.help = true,
-            KeyCode::Left => self.switch((self.tab + TABS.len() - 1) % TABS.len()),
-            KeyCode::Right => self.switch((self.tab + 1) % TABS.len()),
+            Some(Action::Help) => {
+                self.help = true;
+                self.help_scroll = 0;
+            }
+            Some(Action::PrevTab) => self.switch((self.tab + TABS.len() - 1) % TABS.len()),
+            Some(Action::NextTab) => self.switch((self.tab + 1) % TABS.len()),
             _ => with_screen!(self, |s, ctx| s.on_key(&mut ctx, k)),
         }
     }
@@ -353,14 +372,39 @@ impl App {
         f.render_widget(Paragraph::new(vec![line1, line2]), status);
 
         if self.help {
-            let keys = with_screen!(self, |s, _ctx| s.keys());
-            let mut lines = vec![Line::from(Span::styled(format!("{} keys", TABS[self.tab]), theme::title()))];
-            lines.extend(keys.iter().chain(GLOBAL_KEYS).map(|(k, d)| Line::from(format!("{k:>16}  {d}"))));
+            let (table, list, forms, hint) =
+                with_screen!(self, |s, _ctx| (s.keys(), s.list(), s.forms(), s.scan_hint()));
+            let mut groups: Vec<(String, Vec<(String, &str)>)> =
+                vec![(TABS[self.tab].to_string(), keys::help_lines(table))];
+            if list {
+                groups.push(("In a list".into(), keys::help_lines(keys::NAV)));
+            }
+            // `?` is text inside a form, so the form keys are listed wherever a form can open.
+            if forms {
+                groups.push(("In a form".into(), keys::help_lines(keys::FORM)));
+            }
+            let mut everywhere = keys::help_lines(keys::GLOBAL);
+            everywhere.push((keys::TYPED_IDENTIFIER.0.to_string(), keys::TYPED_IDENTIFIER.1));
+            groups.push(("Everywhere".into(), everywhere));
+            let width = groups.iter().flat_map(|(_, g)| g.iter().map(|(k, _)| k.chars().count())).max().unwrap_or(0);
+            let mut lines = Vec::new();
+            for (title, group) in groups {
+                lines.push(Line::from(Span::styled(title, theme::title())));
+                lines.extend(group.into_iter().map(|(k, d)| Line::from(format!("{k:>width$}  {d}"))));
+            }
+            if let Some(hint) = hint {
+                lines.push(Line::from(format!("Scan: {hint}")));
+            }
             lines.push(Line::from(Span::styled("any key closes", theme::dim())));
-            popup(f, f.area(), lines, "Help");
+            let title = if lines.len() + 2 > f.area().height as usize {
+                "Help · j/k scroll · any other key closes"
+            } else {
+                "Help"
+            };
+            popup(f, f.area(), lines, title, self.help_scroll);
         }
         if self.confirm_quit {
-            popup(f, f.area(), vec![Line::from("Unsaved work in a form. Quit anyway? (y/n)")], "Quit");
+            popup(f, f.area(), vec![Line::from("Unsaved work in a form. Quit anyway? (y/n)")], "Quit", 0);
         }
         if let Some(w) = &self.warning {
             let area = f.area();
@@ -381,13 +425,15 @@ impl App {
     }
 }
 
-fn popup(f: &mut Frame, area: Rect, lines: Vec<Line>, title: &str) {
+/// A centred box, its lines scrolled by `scroll` (help taller than a small terminal).
+fn popup(f: &mut Frame, area: Rect, lines: Vec<Line>, title: &str, scroll: u16) {
     let h = (lines.len() as u16 + 2).min(area.height);
     let w = lines.iter().map(|l| l.width() as u16 + 4).max().unwrap_or(20).min(area.width);
     let r = Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h };
     f.render_widget(Clear, r);
     f.render_widget(
         Paragraph::new(lines)
+            .scroll((scroll, 0))
             .block(Block::default().borders(Borders::ALL).title(title.to_string()).style(Style::new())),
         r,
     );

@@ -9,6 +9,8 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 use unicode_width::UnicodeWidthStr;
 
+use super::keys::{self, Action};
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kind {
     Text,
@@ -116,37 +118,48 @@ impl Form {
             self.edited = true;
         }
         let Some(field) = self.fields.get_mut(self.focus) else { return FormEvent::Cancel };
-        match key.code {
-            KeyCode::Esc => return FormEvent::Cancel,
-            KeyCode::Enter if self.focus + 1 >= n => return FormEvent::Submit,
-            KeyCode::Enter | KeyCode::Tab | KeyCode::Down => self.focus = (self.focus + 1).min(n - 1),
-            KeyCode::BackTab | KeyCode::Up => self.focus = self.focus.saturating_sub(1),
-            KeyCode::Char('s') if key.modifiers.contains(KeyModifiers::CONTROL) => return FormEvent::Submit,
-            KeyCode::Left if matches!(field.kind, Kind::Choice(_)) => field.cycle(-1),
-            KeyCode::Right | KeyCode::Char(' ') if matches!(field.kind, Kind::Choice(_)) => field.cycle(1),
-            KeyCode::Left => field.cursor = field.cursor.saturating_sub(1),
-            KeyCode::Right => field.cursor = (field.cursor + 1).min(field.value.chars().count()),
-            KeyCode::Home => field.cursor = 0,
-            KeyCode::End => field.cursor = field.value.chars().count(),
-            KeyCode::Backspace if field.cursor > 0 => {
-                let at = field.byte_at(field.cursor - 1);
-                field.value.remove(at);
-                field.cursor -= 1;
-            }
-            KeyCode::Delete if field.cursor < field.value.chars().count() => {
-                let at = field.byte_at(field.cursor);
-                field.value.remove(at);
-            }
-            KeyCode::Char(c)
-                if !matches!(field.kind, Kind::Choice(_))
-                    && !c.is_control()
-                    && !key.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
-            {
-                let at = field.byte_at(field.cursor);
-                field.value.insert(at, c);
-                field.cursor += 1;
-            }
-            _ => {}
+        let choice = matches!(field.kind, Kind::Choice(_));
+        // ←/→ are bound twice in the table: they change a choice field and move in a text field.
+        let action = keys::actions(keys::FORM, &key).find(|a| match a {
+            Action::Choice => choice,
+            Action::Edit => !choice,
+            _ => true,
+        });
+        match action {
+            Some(Action::Cancel) => return FormEvent::Cancel,
+            Some(Action::Submit) => return FormEvent::Submit,
+            Some(Action::FieldEnter) if self.focus + 1 >= n => return FormEvent::Submit,
+            Some(Action::FieldEnter | Action::FieldNext) => self.focus = (self.focus + 1).min(n - 1),
+            Some(Action::FieldPrev) => self.focus = self.focus.saturating_sub(1),
+            Some(Action::Choice) => field.cycle(if key.code == KeyCode::Left { -1 } else { 1 }),
+            Some(Action::Edit) => match key.code {
+                KeyCode::Left => field.cursor = field.cursor.saturating_sub(1),
+                KeyCode::Right => field.cursor = (field.cursor + 1).min(field.value.chars().count()),
+                KeyCode::Home => field.cursor = 0,
+                KeyCode::End => field.cursor = field.value.chars().count(),
+                KeyCode::Backspace if field.cursor > 0 => {
+                    let at = field.byte_at(field.cursor - 1);
+                    field.value.remove(at);
+                    field.cursor -= 1;
+                }
+                KeyCode::Delete if field.cursor < field.value.chars().count() => {
+                    let at = field.byte_at(field.cursor);
+                    field.value.remove(at);
+                }
+                _ => {}
+            },
+            _ => match key.code {
+                KeyCode::Char(c)
+                    if !choice
+                        && !c.is_control()
+                        && !key.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+                {
+                    let at = field.byte_at(field.cursor);
+                    field.value.insert(at, c);
+                    field.cursor += 1;
+                }
+                _ => {}
+            },
         }
         FormEvent::None
     }

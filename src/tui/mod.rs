@@ -4,6 +4,7 @@
 
 pub mod app;
 mod form;
+pub mod keys;
 mod picker;
 mod screens;
 mod theme;

@@ -36,7 +36,7 @@ impl Picker {
     pub fn key(&mut self, key: KeyEvent) -> Picked {
         let len = self.shown().len();
         if matches!(key.code, KeyCode::Up | KeyCode::Down | KeyCode::PageUp | KeyCode::PageDown)
-            && move_selection(key.code, &mut self.sel, len)
+            && move_selection(&key, &mut self.sel, len)
         {
             return Picked::Still;
         }

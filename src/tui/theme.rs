@@ -18,6 +18,7 @@ pub fn error() -> Style {
 pub fn ok() -> Style {
     Style::new().fg(Color::Green)
 }
+/// Magenta, not yellow: yellow on a white background is barely legible.
 pub fn warn() -> Style {
-    Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD)
+    Style::new().fg(Color::Magenta).add_modifier(Modifier::BOLD)
 }

@@ -1,14 +1,16 @@
 //! Audit: the log, filtered by record (and everything about it).
 
-use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use ratatui::crossterm::event::KeyEvent;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
 use ratatui::Frame;
 
 use super::{list, move_selection};
+use crate::core::ids::Id;
 use crate::store::audit::Entry;
 use crate::tui::app::{Ctx, Screen};
 use crate::tui::form::{Field, Form, FormEvent};
+use crate::tui::keys::{self, Action, Binding};
 
 pub struct Audit {
     filter: Form,
@@ -31,8 +33,8 @@ impl Default for Audit {
 const SHOWN: usize = 500;
 
 impl Screen for Audit {
-    fn keys(&self) -> &'static [(&'static str, &'static str)] {
-        &[("/", "filter by a record's identifier (empty: everything)"), ("j/k ↑/↓", "move"), ("r", "refresh")]
+    fn keys(&self) -> &'static [Binding] {
+        keys::AUDIT
     }
     fn editing(&self) -> bool {
         self.typing
@@ -65,16 +67,24 @@ impl Screen for Audit {
             }
             return;
         }
-        if move_selection(key.code, &mut self.sel, self.rows.len()) {
+        if move_selection(&key, &mut self.sel, self.rows.len()) {
             return;
         }
-        match key.code {
-            KeyCode::Char('/') => self.typing = true,
-            KeyCode::Char('r') => self.refresh(ctx),
+        match keys::action(keys::AUDIT, &key) {
+            Some(Action::Filter) => self.typing = true,
+            Some(Action::Refresh) => self.refresh(ctx),
+            Some(Action::Open) => match self.rows.get(self.sel).and_then(record) {
+                Some(id) => ctx.trace(id),
+                None => ctx.error("this entry names no traceable record"),
+            },
             _ => {}
         }
     }
+    /// The filter field waits for a scan only while it is open (`/`); otherwise a scan opens the trace.
     fn on_scan(&mut self, ctx: &mut Ctx, data: &str) -> bool {
+        if !self.typing {
+            return false;
+        }
         self.filter.set("Identifier", data);
         self.typing = false;
         self.refresh(ctx);
@@ -87,12 +97,16 @@ impl Screen for Audit {
             .rows
             .iter()
             .map(|e| {
-                Line::from(format!(
-                    "{:>6} {} {:<8} {:<16} {} {}",
-                    e.seq, e.at, e.actor, e.action, e.entity, e.entity_id
-                ))
+                let what = record(e).map_or_else(|| format!("{} {}", e.entity, e.entity_id), |id| id.display());
+                Line::from(format!("{:>6} {} {:<8} {:<16} {what}", e.seq, e.at, e.actor, e.action))
             })
             .collect();
         list(f, bottom, &format!("Audit log ({} entries)", self.rows.len()), lines, Some(self.sel));
     }
+}
+
+/// The record an entry is about: the entity itself when it is an identified record (a unit), else the subject
+/// the entry is filed under (a dispense row under its unit, a QC row under its batch).
+fn record(e: &Entry) -> Option<Id> {
+    Id::from_data(&e.entity_id).or_else(|| Id::from_data(&e.subject))
 }

@@ -1,9 +1,10 @@
 //! Processing, QC and release: make a batch from a scanned donation, enter QC results, see every release rule
 //! with ✓/✗ (release is refused while any fails), discard, print unit labels, verify labels by scanning them.
 
-use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use ratatui::crossterm::event::KeyEvent;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::{list, mark, move_selection, panel};
@@ -15,6 +16,7 @@ use crate::core::model::QcResult;
 use crate::store::batches::Batch;
 use crate::tui::app::{Ctx, Screen};
 use crate::tui::form::{Field, Form, FormEvent};
+use crate::tui::keys::{self, Action, Binding};
 use crate::tui::theme;
 
 enum Editing {
@@ -31,6 +33,8 @@ pub struct Batches {
     sel: usize,
     view: Option<BatchView>,
     editing: Option<Editing>,
+    /// Lines of the batch panel scrolled away (a long failing rule can push units off an 80×24 screen).
+    scroll: u16,
 }
 
 impl Batches {
@@ -42,12 +46,18 @@ impl Batches {
             sel: 0,
             view: None,
             editing: None,
+            scroll: 0,
         }
     }
 
     fn show(&mut self, ctx: &mut Ctx, id: &Id) {
         match ctx.bank.batch_view(id, ctx.now) {
-            Ok(v) => self.view = Some(v),
+            Ok(v) => {
+                if self.view.as_ref().is_none_or(|old| old.id != v.id) {
+                    self.scroll = 0;
+                }
+                self.view = Some(v);
+            }
             Err(e) => ctx.fail(e),
         }
     }
@@ -104,20 +114,15 @@ impl Batches {
 }
 
 impl Screen for Batches {
-    fn keys(&self) -> &'static [(&'static str, &'static str)] {
-        &[
-            ("j/k ↑/↓", "move in the quarantine work list"),
-            ("m", "make a batch (scan the donation)"),
-            ("c", "enter a QC result for the shown batch"),
-            ("r", "release the shown batch (every rule must pass)"),
-            ("x", "discard the shown batch"),
-            ("p", "print the unit labels"),
-            ("scan a unit", "verify its printed label against the shown batch"),
-            ("Enter", "open the batch's trace"),
-        ]
+    fn keys(&self) -> &'static [Binding] {
+        keys::BATCHES
     }
+    fn scan_hint(&self) -> Option<&'static str> {
+        Some("a batch shows it; a unit label of the shown batch is verified")
+    }
+    /// A form or the release confirmation holds every key.
     fn editing(&self) -> bool {
-        matches!(self.editing, Some(Editing::Make(_) | Editing::Qc(_) | Editing::Discard(_)))
+        self.editing.is_some()
     }
     fn dirty(&self) -> bool {
         matches!(&self.editing, Some(Editing::Make(f) | Editing::Qc(f) | Editing::Discard(f)) if f.dirty())
@@ -138,7 +143,7 @@ impl Screen for Batches {
     }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
         if let Some(Editing::ConfirmRelease) = self.editing {
-            if key.code == KeyCode::Char('y') {
+            if keys::action(keys::CONFIRM, &key) == Some(Action::Yes) {
                 self.submit(ctx);
             } else {
                 self.editing = None;
@@ -153,14 +158,14 @@ impl Screen for Batches {
             }
             return;
         }
-        if move_selection(key.code, &mut self.sel, self.queue.len()) {
+        if move_selection(&key, &mut self.sel, self.queue.len()) {
             if let Some(b) = self.queue.get(self.sel).map(|b| b.id.clone()) {
                 self.show(ctx, &b);
             }
             return;
         }
-        match key.code {
-            KeyCode::Char('m') => {
+        match keys::action(keys::BATCHES, &key) {
+            Some(Action::Make) => {
                 self.editing = Some(Editing::Make(Form::new(
                     "Make a batch",
                     vec![
@@ -171,7 +176,7 @@ impl Screen for Batches {
                     ],
                 )))
             }
-            KeyCode::Char('c') if self.view.is_some() => {
+            Some(Action::Qc) if self.view.is_some() => {
                 let results = vec!["pass".to_string(), "fail".to_string()];
                 let missing = self.view.as_ref().and_then(|v| v.qc_missing.first().cloned()).unwrap_or_default();
                 self.editing = Some(Editing::Qc(Form::new(
@@ -183,16 +188,16 @@ impl Screen for Batches {
                     ],
                 )))
             }
-            KeyCode::Char('x') if self.view.is_some() => {
+            Some(Action::Discard) if self.view.is_some() => {
                 self.editing = Some(Editing::Discard(Form::new("Discard the batch", vec![Field::text("Reason", "")])))
             }
-            KeyCode::Char('r') if self.view.is_some() => {
+            Some(Action::Release) if self.view.is_some() => {
                 match self.view.as_ref().and_then(|v| v.release_checks.iter().find(|c| !c.passed)) {
                     Some(c) => ctx.error(format!("cannot release: {} — {}", c.title, c.detail)),
                     None => self.editing = Some(Editing::ConfirmRelease),
                 }
             }
-            KeyCode::Char('p') => {
+            Some(Action::Print) => {
                 if let Some(id) = self.current() {
                     match ctx.bank.print_labels(&id, None, None, 1, Some("printed from the bench"), ctx.now) {
                         Ok(p) => ctx.info(p.to_string()),
@@ -200,7 +205,9 @@ impl Screen for Batches {
                     }
                 }
             }
-            KeyCode::Enter => {
+            Some(Action::ScrollDown) => self.scroll = self.scroll.saturating_add(5),
+            Some(Action::ScrollUp) => self.scroll = self.scroll.saturating_sub(5),
+            Some(Action::Open) => {
                 if let Some(id) = self.current() {
                     ctx.trace(id);
                 }
@@ -246,12 +253,11 @@ impl Screen for Batches {
             Line::from(format!("donation {}  expires {}", v.donation, v.expires_on)),
             Line::from(Span::styled("Release rules", theme::title())),
         ];
+        // A passing rule is one line; a failing one also says why, so that 80×24 still shows QC and units.
         for c in &v.release_checks {
             let style = if c.passed { theme::ok() } else { theme::error() };
-            l.push(Line::from(vec![
-                Span::styled(format!("{} ", mark(c.passed)), style),
-                Span::raw(format!("{} — {}", c.title, c.detail)),
-            ]));
+            let text = if c.passed { c.title.to_string() } else { format!("{} — {}", c.title, c.detail) };
+            l.push(Line::from(vec![Span::styled(format!("{} ", mark(c.passed)), style), Span::raw(text)]));
         }
         if matches!(self.editing, Some(Editing::ConfirmRelease)) {
             l.push(Line::from(Span::styled("Release this batch? y to confirm, any other key cancels", theme::warn())));
@@ -265,6 +271,13 @@ impl Screen for Batches {
             let label = if u.label_verified { "label ✓" } else { "" };
             l.push(Line::from(format!("  {} {} {label}", u.id, u.status.as_str())));
         }
-        panel(f, right, "Batch", l);
+        let title = if self.scroll > 0 { "Batch (Ctrl-U scrolls up)" } else { "Batch (Ctrl-D scrolls down)" };
+        f.render_widget(
+            Paragraph::new(l)
+                .wrap(Wrap { trim: false })
+                .scroll((self.scroll, 0))
+                .block(Block::default().borders(Borders::ALL).title(title)),
+            right,
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Dispense: scan the unit (checked at once: a wrong unit — not released, expired, recalled, already
 //! dispensed — stops everything with a full-screen warning), then the recipient, confirm route and time.
 
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::crossterm::event::KeyEvent;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
 use ratatui::Frame;
@@ -14,6 +14,7 @@ use crate::store::donors::Identity;
 use crate::time;
 use crate::tui::app::{Ctx, Screen};
 use crate::tui::form::{Field, Form, FormEvent};
+use crate::tui::keys::{self, Action, Binding};
 use crate::tui::picker::{Picked, Picker};
 
 pub struct Dispense {
@@ -116,16 +117,11 @@ impl Dispense {
 }
 
 impl Screen for Dispense {
-    fn keys(&self) -> &'static [(&'static str, &'static str)] {
-        &[
-            ("scan", "the unit first (checked at once), then the recipient"),
-            ("Tab/↑↓", "move between fields"),
-            ("←/→ Space", "choose the route"),
-            ("Enter on the last field", "confirm the dispense"),
-            ("Ctrl-F", "pick the recipient from the list instead of scanning"),
-            ("Ctrl-N", "register a new recipient"),
-            ("Esc", "start over; on an empty form, step out of it (then ? and q work)"),
-        ]
+    fn keys(&self) -> &'static [Binding] {
+        keys::DISPENSE
+    }
+    fn scan_hint(&self) -> Option<&'static str> {
+        Some("the unit first (checked at once), then the recipient")
     }
     fn editing(&self) -> bool {
         !self.resting
@@ -134,7 +130,8 @@ impl Screen for Dispense {
         self.form.dirty()
     }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
-        if std::mem::take(&mut self.resting) && key.code == KeyCode::Esc {
+        let action = keys::action(keys::DISPENSE, &key);
+        if std::mem::take(&mut self.resting) && action == Some(Action::Back) {
             return;
         }
         if let Some(p) = &mut self.picker {
@@ -149,7 +146,7 @@ impl Screen for Dispense {
             }
             return;
         }
-        if key.code == KeyCode::Char('f') && key.modifiers.contains(KeyModifiers::CONTROL) {
+        if action == Some(Action::Pick) {
             match ctx.bank.recipients(None, 1000) {
                 Ok(rows) => {
                     let rows = rows
@@ -164,7 +161,7 @@ impl Screen for Dispense {
             }
             return;
         }
-        if key.code == KeyCode::Esc && self.new_recipient.is_none() && !self.form.dirty() {
+        if action == Some(Action::Back) && self.new_recipient.is_none() && !self.form.dirty() {
             self.resting = true;
             return;
         }
@@ -176,7 +173,7 @@ impl Screen for Dispense {
             }
             return;
         }
-        if key.code == KeyCode::Char('n') && key.modifiers.contains(KeyModifiers::CONTROL) {
+        if action == Some(Action::NewRecipient) {
             let sexes = vec!["F".to_string(), "M".to_string()];
             let consents = vec!["signed".to_string(), "data-use".to_string()];
             self.new_recipient = Some(Form::new(

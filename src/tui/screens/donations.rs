@@ -1,7 +1,7 @@
 //! Donation intake: scan the donor, record collection time, mass, Bristol score and the donation-day
 //! questionnaire; the DIN comes back and its label prints at once (when a printer is configured).
 
-use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use ratatui::crossterm::event::KeyEvent;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Line;
 use ratatui::Frame;
@@ -14,6 +14,7 @@ use crate::core::model::{ScreeningKind, TestResult};
 use crate::time;
 use crate::tui::app::{Ctx, Screen};
 use crate::tui::form::{Field, Form, FormEvent};
+use crate::tui::keys::{self, Action, Binding};
 use crate::tui::picker::{Picked, Picker};
 
 pub struct Donations {
@@ -85,15 +86,8 @@ impl Donations {
 }
 
 impl Screen for Donations {
-    fn keys(&self) -> &'static [(&'static str, &'static str)] {
-        &[
-            ("Tab/↑↓", "move between fields"),
-            ("←/→ Space", "change a choice"),
-            ("Enter on the last field", "record the donation"),
-            ("Ctrl-F", "pick the donor from the list instead of scanning"),
-            ("Ctrl-P", "print the last donation's label again"),
-            ("Esc", "clear the form; on an empty form, step out of it (then ? and q work)"),
-        ]
+    fn keys(&self) -> &'static [Binding] {
+        keys::DONATIONS
     }
     fn editing(&self) -> bool {
         !self.resting
@@ -113,7 +107,8 @@ impl Screen for Donations {
             }
             return;
         }
-        if key.code == KeyCode::Char('f') && key.modifiers.contains(ratatui::crossterm::event::KeyModifiers::CONTROL) {
+        let action = keys::action(keys::DONATIONS, &key);
+        if action == Some(Action::Pick) {
             match ctx.bank.donors(None, 1000, ctx.now) {
                 Ok(rows) => {
                     let rows = rows
@@ -126,14 +121,14 @@ impl Screen for Donations {
             }
             return;
         }
-        if std::mem::take(&mut self.resting) && key.code == KeyCode::Esc {
+        if std::mem::take(&mut self.resting) && action == Some(Action::Back) {
             return;
         }
-        if key.code == KeyCode::Esc && !self.form.dirty() {
+        if action == Some(Action::Back) && !self.form.dirty() {
             self.resting = true;
             return;
         }
-        if key.code == KeyCode::Char('p') && key.modifiers.contains(ratatui::crossterm::event::KeyModifiers::CONTROL) {
+        if action == Some(Action::Print) {
             return self.print(ctx);
         }
         match self.form.key(key) {

@@ -1,7 +1,7 @@
 //! Donors: list with search, detail with eligibility and its reason, registration, screening (a form per
 //! panel, tests prefilled from the configured panel), deferral.
 
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::crossterm::event::{KeyCode, KeyEvent};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::Frame;
@@ -14,6 +14,7 @@ use crate::store::donors::Identity;
 use crate::time;
 use crate::tui::app::{Ctx, Screen};
 use crate::tui::form::{Field, Form, FormEvent};
+use crate::tui::keys::{self, Action, Binding};
 use crate::tui::theme;
 
 enum Editing {
@@ -110,17 +111,8 @@ impl Donors {
 }
 
 impl Screen for Donors {
-    fn keys(&self) -> &'static [(&'static str, &'static str)] {
-        &[
-            ("j/k ↑/↓", "move"),
-            ("/", "search by code or status"),
-            ("Enter", "open the donor's trace"),
-            ("a", "register a donor"),
-            ("s", "record a screening for the selected donor"),
-            ("d", "defer the selected donor"),
-            ("n", "load the next page"),
-            ("Space", "in a screening: cycle negative → positive → indeterminate"),
-        ]
+    fn keys(&self) -> &'static [Binding] {
+        keys::DONORS
     }
 
     fn editing(&self) -> bool {
@@ -158,27 +150,28 @@ impl Screen for Donors {
             return;
         }
         if let Some(Editing::Screen { form, tests, sel, on_tests }) = &mut self.editing {
-            let save = key.code == KeyCode::Char('s') && key.modifiers.contains(KeyModifiers::CONTROL);
-            if save {
+            if keys::action(keys::FORM, &key) == Some(Action::Submit) {
                 return self.submit(ctx);
             }
             if *on_tests {
-                match key.code {
-                    KeyCode::Char(' ') => {
-                        if let Some(t) = tests.get_mut(*sel) {
-                            t.1 = match t.1 {
-                                TestResult::Negative => TestResult::Positive,
-                                TestResult::Positive => TestResult::Indeterminate,
-                                TestResult::Indeterminate => TestResult::Negative,
-                            };
-                        }
+                if keys::action(keys::DONORS, &key) == Some(Action::CycleResult) {
+                    if let Some(t) = tests.get_mut(*sel) {
+                        t.1 = match t.1 {
+                            TestResult::Negative => TestResult::Positive,
+                            TestResult::Positive => TestResult::Indeterminate,
+                            TestResult::Indeterminate => TestResult::Negative,
+                        };
                     }
-                    KeyCode::Tab | KeyCode::BackTab => *on_tests = false,
-                    KeyCode::Esc => self.editing = None,
-                    KeyCode::Enter => return self.submit(ctx),
-                    code => {
-                        move_selection(code, sel, tests.len());
-                    }
+                    return;
+                }
+                if move_selection(&key, sel, tests.len()) {
+                    return;
+                }
+                match keys::action(keys::FORM, &key) {
+                    Some(Action::FieldNext | Action::FieldPrev) => *on_tests = false,
+                    Some(Action::Cancel) => self.editing = None,
+                    Some(Action::FieldEnter) => return self.submit(ctx),
+                    _ => {}
                 }
                 return;
             }
@@ -207,32 +200,32 @@ impl Screen for Donors {
             return;
         }
         let len = self.visible().len();
-        if move_selection(key.code, &mut self.sel, len) {
+        if move_selection(&key, &mut self.sel, len) {
             return self.load_detail(ctx);
         }
         let today = time::local_day(ctx.now).to_string();
         let donor = self.selected().map(|d| d.display()).unwrap_or_default();
-        match key.code {
-            KeyCode::Char('/') => self.editing = Some(Editing::Search),
-            KeyCode::Esc => self.search.clear(),
-            KeyCode::Enter => {
+        match keys::action(keys::DONORS, &key) {
+            Some(Action::Search) => self.editing = Some(Editing::Search),
+            Some(Action::Back) => {
+                self.search.clear();
+                self.load_detail(ctx);
+            }
+            Some(Action::Open) => {
                 if let Some(id) = self.selected() {
                     ctx.trace(id);
                 }
             }
-            KeyCode::Char('a') => {
+            Some(Action::Register) => {
                 let sexes = vec!["F".to_string(), "M".to_string()];
-                self.editing = Some(Editing::Register(Form::new(
-                    "Register a donor",
-                    vec![
-                        Field::choice("Sex", &sexes, "F"),
-                        Field::text("Birth date", ""),
-                        Field::text("Name", ""),
-                        Field::text("Phone", ""),
-                    ],
-                )));
+                let mut fields = vec![Field::choice("Sex", &sexes, "F"), Field::text("Birth date", "")];
+                // Identity is asked only of those allowed to see it (configuration names them).
+                if ctx.bank.may_see_identity() {
+                    fields.extend([Field::text("Name", ""), Field::text("Phone", "")]);
+                }
+                self.editing = Some(Editing::Register(Form::new("Register a donor", fields)));
             }
-            KeyCode::Char('s') => {
+            Some(Action::Screening) => {
                 let kinds: Vec<String> = ScreeningKind::ALL.iter().map(|k| k.as_str().to_string()).collect();
                 let mut form = Form::new(
                     "Record a screening",
@@ -250,7 +243,7 @@ impl Screen for Donors {
                     on_tests: false,
                 });
             }
-            KeyCode::Char('d') => {
+            Some(Action::Defer) => {
                 let yes_no = vec!["no".to_string(), "yes".to_string()];
                 let mut form = Form::new(
                     "Defer a donor",
@@ -265,7 +258,7 @@ impl Screen for Donors {
                 form.focus = 1;
                 self.editing = Some(Editing::Defer(form));
             }
-            KeyCode::Char('n') => {
+            Some(Action::NextPage) => {
                 if let Some(last) = self.rows.last().map(|d| d.id.clone()) {
                     match ctx.bank.donors(Some(&last), PAGE, ctx.now) {
                         Ok(more) if more.is_empty() => ctx.info("no more donors"),

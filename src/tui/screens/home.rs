@@ -8,6 +8,7 @@ use ratatui::Frame;
 use super::panel;
 use crate::store::settings::Counts;
 use crate::tui::app::{Ctx, Screen};
+use crate::tui::keys::{self, Action, Binding};
 
 #[derive(Default)]
 pub struct Home {
@@ -16,8 +17,14 @@ pub struct Home {
 }
 
 impl Screen for Home {
-    fn keys(&self) -> &'static [(&'static str, &'static str)] {
-        &[("r", "refresh")]
+    fn keys(&self) -> &'static [Binding] {
+        keys::HOME
+    }
+    fn list(&self) -> bool {
+        false
+    }
+    fn forms(&self) -> bool {
+        false
     }
     fn editing(&self) -> bool {
         false
@@ -30,7 +37,7 @@ impl Screen for Home {
         self.facility = ctx.bank.facility().map(|f| f.as_str().to_string()).unwrap_or_default();
     }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
-        if key.code == ratatui::crossterm::event::KeyCode::Char('r') {
+        if keys::action(keys::HOME, &key) == Some(Action::Refresh) {
             self.refresh(ctx);
         }
     }

@@ -10,12 +10,13 @@ pub mod inventory;
 pub mod recall;
 pub mod trace;
 
-use ratatui::crossterm::event::KeyCode;
+use ratatui::crossterm::event::KeyEvent;
 use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
+use super::keys::{self, Action};
 use super::theme;
 
 /// Draws lines in a bordered box, scrolled so that the selected line is visible and highlighted.
@@ -42,15 +43,15 @@ pub fn panel(f: &mut Frame, area: Rect, title: &str, lines: Vec<Line<'static>>) 
     );
 }
 
-/// j/k and arrows move a selection within `len` rows; returns true when the key was a move.
-pub fn move_selection(code: KeyCode, sel: &mut usize, len: usize) -> bool {
-    match code {
-        KeyCode::Down | KeyCode::Char('j') => *sel = (*sel + 1).min(len.saturating_sub(1)),
-        KeyCode::Up | KeyCode::Char('k') => *sel = sel.saturating_sub(1),
-        KeyCode::PageDown => *sel = (*sel + 10).min(len.saturating_sub(1)),
-        KeyCode::PageUp => *sel = sel.saturating_sub(10),
-        KeyCode::Home | KeyCode::Char('g') => *sel = 0,
-        KeyCode::End | KeyCode::Char('G') => *sel = len.saturating_sub(1),
+/// The keys of [`keys::NAV`] move a selection within `len` rows; returns true when the key was a move.
+pub fn move_selection(key: &KeyEvent, sel: &mut usize, len: usize) -> bool {
+    match keys::action(keys::NAV, key) {
+        Some(Action::Down) => *sel = (*sel + 1).min(len.saturating_sub(1)),
+        Some(Action::Up) => *sel = sel.saturating_sub(1),
+        Some(Action::PageDown) => *sel = (*sel + 10).min(len.saturating_sub(1)),
+        Some(Action::PageUp) => *sel = sel.saturating_sub(10),
+        Some(Action::First) => *sel = 0,
+        Some(Action::Last) => *sel = len.saturating_sub(1),
         _ => return false,
     }
     true

@@ -1,17 +1,18 @@
 //! Recall: choose a donor (from a date) or a batch or a collection window, see every affected unit in stock and
 //! dispensed with its recipient, apply the recall, export the list as CSV.
 
-use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use ratatui::crossterm::event::KeyEvent;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::Frame;
 
-use super::list;
+use super::{list, move_selection};
 use crate::app::{AppError, RecallSelector, RecallSummary};
 use crate::core::ids::IdKind;
 use crate::time;
 use crate::tui::app::{Ctx, Screen};
 use crate::tui::form::{Field, Form, FormEvent};
+use crate::tui::keys::{self, Action, Binding};
 use crate::tui::theme;
 
 pub struct Recall {
@@ -19,6 +20,7 @@ pub struct Recall {
     editing: bool,
     confirm: bool,
     result: Option<(RecallSelector, RecallSummary)>,
+    sel: usize,
 }
 
 impl Default for Recall {
@@ -38,6 +40,7 @@ impl Default for Recall {
             editing: true,
             confirm: false,
             result: None,
+            sel: 0,
         }
     }
 }
@@ -73,6 +76,7 @@ impl Recall {
                 ));
                 self.result = Some((s, r));
                 self.editing = false;
+                self.sel = 0;
             }
             Err(e) => ctx.fail(e),
         }
@@ -103,16 +107,12 @@ impl Recall {
 }
 
 impl Screen for Recall {
-    fn keys(&self) -> &'static [(&'static str, &'static str)] {
-        &[
-            ("Enter on the last field", "dry run: find every affected unit and recipient"),
-            ("a", "apply: quarantine the stock and record the recall (asks first)"),
-            ("e", "export the list as CSV"),
-            ("Esc / /", "back to the form"),
-        ]
+    fn keys(&self) -> &'static [Binding] {
+        keys::RECALL
     }
+    /// The form, or the apply confirmation, holds every key.
     fn editing(&self) -> bool {
-        self.editing
+        self.editing || self.confirm
     }
     fn dirty(&self) -> bool {
         self.editing && self.form.dirty()
@@ -120,7 +120,7 @@ impl Screen for Recall {
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
         if self.confirm {
             self.confirm = false;
-            if key.code == KeyCode::Char('y') {
+            if keys::action(keys::CONFIRM, &key) == Some(Action::Yes) {
                 self.run(ctx, true);
             }
             return;
@@ -133,10 +133,15 @@ impl Screen for Recall {
             }
             return;
         }
-        match key.code {
-            KeyCode::Char('a') if self.result.as_ref().is_some_and(|(_, r)| !r.applied) => self.confirm = true,
-            KeyCode::Char('e') => self.export(ctx),
-            KeyCode::Esc | KeyCode::Char('/') => self.editing = true,
+        let len = self.lines().len();
+        if move_selection(&key, &mut self.sel, len) {
+            return;
+        }
+        match keys::action(keys::RECALL, &key) {
+            Some(Action::Apply) if self.result.as_ref().is_some_and(|(_, r)| !r.applied) => self.confirm = true,
+            Some(Action::Apply) => ctx.error("already applied; Esc for a new recall"),
+            Some(Action::Export) => self.export(ctx),
+            Some(Action::Back) => self.editing = true,
             _ => {}
         }
     }
@@ -146,6 +151,15 @@ impl Screen for Recall {
     fn render(&self, f: &mut Frame, area: Rect) {
         let [top, bottom] = Layout::vertical([Constraint::Length(8), Constraint::Min(3)]).areas(area);
         self.form.render(f, top, self.editing);
+        let lines = self.lines();
+        let sel = (!self.editing && !lines.is_empty()).then_some(self.sel);
+        list(f, bottom, "Affected", lines, sel);
+    }
+}
+
+impl Recall {
+    /// What the dry run or the applied recall found, one line each.
+    fn lines(&self) -> Vec<Line<'static>> {
         let mut lines = Vec::new();
         if self.confirm {
             lines.push(Line::from(Span::styled(
@@ -182,6 +196,6 @@ impl Screen for Recall {
                 lines.push(Line::from(format!("in stock {}  {}", u.id, u.status.as_str())));
             }
         }
-        list(f, bottom, "Affected", lines, None);
+        lines
     }
 }

@@ -1,7 +1,7 @@
 //! Trace: any identifier, the chain both ways as a tree — donor, donations, batches, units, recipients — and
 //! Enter on a line re-roots the trace there.
 
-use ratatui::crossterm::event::{KeyCode, KeyEvent};
+use ratatui::crossterm::event::KeyEvent;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::Frame;
@@ -11,6 +11,7 @@ use crate::app::Trace as TraceView;
 use crate::core::ids::Id;
 use crate::tui::app::{Ctx, Screen};
 use crate::tui::form::{Field, Form, FormEvent};
+use crate::tui::keys::{self, Action, Binding};
 use crate::tui::theme;
 
 pub struct Trace {
@@ -18,26 +19,52 @@ pub struct Trace {
     typing: bool,
     tree: Vec<(String, Option<Id>, bool)>,
     sel: usize,
+    /// The record traced now, and those traced before it (Backspace/Esc walks back).
+    root: Option<Id>,
+    back: Vec<Id>,
 }
 
 impl Default for Trace {
     fn default() -> Self {
-        Trace { input: Form::new("Trace", vec![Field::id("Identifier")]), typing: false, tree: Vec::new(), sel: 0 }
+        Trace {
+            input: Form::new("Trace", vec![Field::id("Identifier")]),
+            typing: false,
+            tree: Vec::new(),
+            sel: 0,
+            root: None,
+            back: Vec::new(),
+        }
     }
 }
 
 impl Trace {
+    /// Traces `id`, remembering the record traced before it.
     pub fn open(&mut self, ctx: &mut Ctx, id: Id) {
-        match ctx.bank.trace(&id, ctx.now) {
+        let previous = self.root.clone();
+        if self.show(ctx, id) {
+            if let Some(p) = previous.filter(|p| Some(p) != self.root.as_ref()) {
+                self.back.push(p);
+            }
+        }
+    }
+
+    fn show(&mut self, ctx: &mut Ctx, id: Id) -> bool {
+        let shown = match ctx.bank.trace(&id, ctx.now) {
             Ok(t) => {
                 self.tree = tree(&t);
                 self.sel = self.tree.iter().position(|(_, i, _)| i.as_ref() == Some(&id)).unwrap_or(0);
                 self.input.set("Identifier", &id.display());
                 ctx.info(format!("trace of {} {id}: {} recipient(s)", id.kind(), t.recipients.len()));
+                self.root = Some(id);
+                true
             }
-            Err(e) => ctx.fail(e),
-        }
+            Err(e) => {
+                ctx.fail(e);
+                false
+            }
+        };
         self.typing = false;
+        shown
     }
 }
 
@@ -76,13 +103,8 @@ fn tree(t: &TraceView) -> Vec<(String, Option<Id>, bool)> {
 }
 
 impl Screen for Trace {
-    fn keys(&self) -> &'static [(&'static str, &'static str)] {
-        &[
-            ("/ or i", "type an identifier"),
-            ("scan", "trace the scanned record"),
-            ("j/k ↑/↓", "move along the chain"),
-            ("Enter", "trace from the selected record"),
-        ]
+    fn keys(&self) -> &'static [Binding] {
+        keys::TRACE
     }
     fn editing(&self) -> bool {
         self.typing
@@ -99,19 +121,25 @@ impl Screen for Trace {
             }
             return;
         }
-        if move_selection(key.code, &mut self.sel, self.tree.len()) {
+        if move_selection(&key, &mut self.sel, self.tree.len()) {
             return;
         }
-        match key.code {
-            KeyCode::Char('/') | KeyCode::Char('i') => {
+        match keys::action(keys::TRACE, &key) {
+            Some(Action::Type) => {
                 self.input.set("Identifier", "");
                 self.typing = true;
             }
-            KeyCode::Enter => {
+            Some(Action::Open) => {
                 if let Some(id) = self.tree.get(self.sel).and_then(|(_, id, _)| id.clone()) {
                     self.open(ctx, id);
                 }
             }
+            Some(Action::Back) => match self.back.pop() {
+                Some(id) => {
+                    self.show(ctx, id);
+                }
+                None => ctx.info("no earlier trace"),
+            },
             _ => {}
         }
     }
@@ -129,7 +157,11 @@ impl Screen for Trace {
                     }
                 })
                 .collect();
-        let title = if self.tree.is_empty() { "Chain (scan or type an identifier)" } else { "Chain" };
-        list(f, bottom, title, lines, (!self.tree.is_empty()).then_some(self.sel));
+        let title = if self.tree.is_empty() {
+            "Chain (scan or type an identifier)".to_string()
+        } else {
+            format!("Chain · Enter re-roots · Bksp back ({} earlier)", self.back.len())
+        };
+        list(f, bottom, &title, lines, (!self.tree.is_empty()).then_some(self.sel));
     }
 }
