@@ -1,8 +1,9 @@
--- stoolbank: the whole database schema, the one source of truth.
+-- stoolbank: the whole database schema as it stands after every migration.
 --
--- Embedded in the binary and applied by versioned migrations: each `-- migration: N` section runs once, in
--- order, inside one transaction, and PRAGMA user_version records the last one applied. Never edit a section
--- that has shipped; add a new one.
+-- This file is the whole current schema, for readers. What runs is `migrations/NNNN_name.sql`, embedded in the
+-- binary and applied in order, each once, inside one transaction; PRAGMA user_version records how many ran.
+-- Never edit a migration that has shipped: add a new one, and bring this file up to date with it (a test
+-- builds a database from each and compares them object by object).
 --
 -- Conventions
 -- - Nothing is deleted (every table refuses DELETE) and nothing is corrected in place: a correction is a new row
@@ -13,8 +14,6 @@
 --   are CHECKed for shape here and validated against the configuration by the domain core.
 -- - Identifiers are stored without their check character; the program adds it for display and verifies it on
 --   input.
-
--- migration: 1
 
 CREATE TABLE settings (
     key   TEXT PRIMARY KEY CHECK (key IN ('facility', 'created_at')),

@@ -4,10 +4,12 @@
 //! and `store` (all SQL). `labels` renders label models; `printers` sends bytes to printers.
 pub mod app;
 pub mod cli;
-pub mod core;
 pub mod demo;
 pub mod labels;
 pub mod printers;
 pub mod store;
 pub mod time;
 pub mod tui;
+
+/// The domain core (its own crate, so that the compiler keeps it free of I/O).
+pub use stoolbank_core as core;

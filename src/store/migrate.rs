@@ -1,38 +1,23 @@
-//! Versioned migrations cut from `schema.sql`: the section after `-- migration: N` is migration N.
+//! Versioned migrations: `migrations/NNNN_name.sql`, embedded in the binary and applied in order. The schema
+//! version (`PRAGMA user_version`) is the number of migrations applied. `schema.sql` is the resulting whole
+//! schema for readers; a test keeps the two equal.
 
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::APPLICATION_ID;
 
-const SCHEMA: &str = include_str!("../../schema.sql");
-const MARKER: &str = "-- migration:";
+/// Every migration in order; a new one is added at the end and never edited once shipped.
+const MIGRATIONS: &[(&str, &str)] = &[("0001_initial", include_str!("../../migrations/0001_initial.sql"))];
 
-/// (version, SQL) in order: a line `-- migration: N` starts section N; text before the first is commentary.
-fn migrations() -> Vec<(i64, String)> {
-    let mut out: Vec<(i64, String)> = Vec::new();
-    for line in SCHEMA.lines() {
-        match line.strip_prefix(MARKER).and_then(|v| v.trim().parse().ok()) {
-            Some(version) => out.push((version, String::new())),
-            None => {
-                if let Some((_, sql)) = out.last_mut() {
-                    sql.push_str(line);
-                    sql.push('\n');
-                }
-            }
-        }
-    }
-    out
-}
-
-pub const LATEST_VERSION: i64 = 1;
+pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
 
 pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // Read again inside the write lock: another bench may have migrated meanwhile.
     let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if current < LATEST_VERSION {
-        for (version, sql) in migrations().into_iter().filter(|(v, _)| *v > current) {
-            tx.execute_batch(&sql)?;
+        for (version, (_, sql)) in (1..).zip(MIGRATIONS).filter(|(v, _)| *v > current) {
+            tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", version)?;
         }
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;
@@ -44,9 +29,39 @@ pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
 mod tests {
     use super::*;
 
+    /// Every schema object, its SQL with comments dropped and white space folded, by (type, name).
+    fn objects(conn: &Connection) -> Vec<(String, String, String)> {
+        let mut stmt = conn
+            .prepare("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY type, name")
+            .unwrap();
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?))).unwrap();
+        rows.map(|r| {
+            let (t, n, sql) = r.unwrap();
+            let text: String = sql.lines().map(|l| l.split("--").next().unwrap_or("")).collect::<Vec<_>>().join(" ");
+            (t, n, text.split_whitespace().collect::<Vec<_>>().join(" "))
+        })
+        .collect()
+    }
+
     #[test]
-    fn sections_are_numbered_in_order_up_to_latest() {
-        let versions: Vec<i64> = migrations().iter().map(|(v, _)| *v).collect();
-        assert_eq!(versions, (1..=LATEST_VERSION).collect::<Vec<_>>());
+    fn migrations_are_named_in_order() {
+        for (i, (name, _)) in MIGRATIONS.iter().enumerate() {
+            assert!(name.starts_with(&format!("{:04}_", i + 1)), "migration {} is named {name}", i + 1);
+        }
+    }
+
+    #[test]
+    fn schema_sql_is_what_the_migrations_build() {
+        let mut migrated = Connection::open_in_memory().unwrap();
+        migrate(&mut migrated).unwrap();
+        let whole = Connection::open_in_memory().unwrap();
+        whole.execute_batch(include_str!("../../schema.sql")).unwrap();
+        let (a, b) = (objects(&migrated), objects(&whole));
+        for (m, s) in a.iter().zip(&b) {
+            assert_eq!(m, s, "schema.sql differs from the migrations (left: migrated, right: schema.sql)");
+        }
+        assert_eq!(a.len(), b.len(), "schema.sql and the migrations hold different objects");
+        let version: i64 = migrated.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, LATEST_VERSION);
     }
 }

@@ -180,7 +180,7 @@ impl Config {
             }
         }
         for p in &self.products {
-            if crate::core::ids::ProductCode::parse(&p.code).is_err() {
+            if crate::ids::ProductCode::parse(&p.code).is_err() {
                 return bad(format!("product code `{}` is not a letter and four digits", p.code));
             }
             if p.shelf_life_days <= 0 {

@@ -495,7 +495,7 @@ pub fn check_dispense(unit: &UnitFacts, at: DateTime<Utc>, on: NaiveDate) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::model::TestResult::{Negative, Positive};
+    use crate::model::TestResult::{Negative, Positive};
 
     fn day(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
@@ -560,8 +560,8 @@ mod tests {
         let mut donor = DonorFacts { birth_date: Some(day("1990-01-01")), ..Default::default() };
         donor.screenings = clean_round(1, "2026-01-10", &c);
         donor.screenings.push(screening(5, ScreeningKind::DonationDay, "2026-01-15", None, &c));
-        let collected = crate::time::parse_timestamp("2026-01-15T08:00:00Z").unwrap();
-        let release = crate::time::parse_timestamp("2026-02-20T08:00:00Z").unwrap();
+        let collected = chrono::DateTime::parse_from_rfc3339("2026-01-15T08:00:00Z").unwrap().to_utc();
+        let release = chrono::DateTime::parse_from_rfc3339("2026-02-20T08:00:00Z").unwrap().to_utc();
         let qc: Vec<QcFact> = c
             .qc_required
             .iter()
@@ -605,7 +605,7 @@ mod tests {
 
     #[test]
     fn dispense_follows_the_unit_lifecycle() {
-        let t = |s: &str| crate::time::parse_timestamp(s).unwrap();
+        let t = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
         let mut u = UnitFacts {
             kind: UnitKind::Dose,
             released_at: Some(t("2026-02-20T08:00:00Z")),

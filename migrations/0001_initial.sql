@@ -1,0 +1,227 @@
+CREATE TABLE settings (
+    key   TEXT PRIMARY KEY CHECK (key IN ('facility', 'created_at')),
+    value TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE donors (
+    id            TEXT PRIMARY KEY CHECK (id GLOB 'D[0-9][0-9][0-9][0-9][0-9][0-9]'),
+    sex           TEXT NOT NULL CHECK (sex IN ('F', 'M')),
+    birth_date    TEXT NOT NULL CHECK (date(birth_date) IS birth_date),
+    registered_at TEXT NOT NULL
+) STRICT;
+
+-- Identity is kept apart from the pseudonymous record and shown only to users allowed to see it. A change of
+-- identity is a new row superseding the previous one; the audit log holds only a digest of these rows.
+CREATE TABLE donor_identities (
+    id          INTEGER PRIMARY KEY,
+    donor_id    TEXT NOT NULL REFERENCES donors (id),
+    name        TEXT,
+    phone       TEXT,
+    national_id TEXT,
+    recorded_at TEXT NOT NULL,
+    supersedes  INTEGER REFERENCES donor_identities (id)
+) STRICT;
+CREATE INDEX donor_identities_donor ON donor_identities (donor_id);
+
+CREATE TABLE screenings (
+    id          INTEGER PRIMARY KEY,
+    donor_id    TEXT NOT NULL REFERENCES donors (id),
+    kind        TEXT NOT NULL CHECK (kind IN ('questionnaire', 'blood', 'stool', 'donation-day')),
+    date        TEXT NOT NULL CHECK (date(date) IS date),
+    recorded_at TEXT NOT NULL,
+    supersedes  INTEGER REFERENCES screenings (id)
+) STRICT;
+CREATE INDEX screenings_donor ON screenings (donor_id, date);
+CREATE INDEX screenings_supersedes ON screenings (supersedes);
+
+CREATE TABLE screening_results (
+    id           INTEGER PRIMARY KEY,
+    screening_id INTEGER NOT NULL REFERENCES screenings (id),
+    test         TEXT NOT NULL CHECK (test GLOB '[a-z0-9]*' AND test NOT GLOB '*[^a-z0-9-]*'),
+    result       TEXT NOT NULL CHECK (result IN ('negative', 'positive', 'indeterminate')),
+    UNIQUE (screening_id, test)
+) STRICT;
+
+-- A deferral is permanent, dated (until, exclusive), or caused by a screening result and lifted by a later
+-- complete negative screening of the same panel.
+CREATE TABLE deferrals (
+    id           INTEGER PRIMARY KEY,
+    donor_id     TEXT NOT NULL REFERENCES donors (id),
+    reason       TEXT NOT NULL CHECK (length(trim(reason)) > 0),
+    starts_on    TEXT NOT NULL CHECK (date(starts_on) IS starts_on),
+    until        TEXT CHECK (until IS NULL OR (date(until) IS until AND until > starts_on)),
+    permanent    INTEGER NOT NULL CHECK (permanent IN (0, 1)),
+    screening_id INTEGER REFERENCES screenings (id),
+    recorded_at  TEXT NOT NULL,
+    CHECK (permanent = 0 OR until IS NULL),
+    CHECK (permanent = 1 OR until IS NOT NULL OR screening_id IS NOT NULL)
+) STRICT;
+CREATE INDEX deferrals_donor ON deferrals (donor_id, starts_on);
+
+-- Donations are identified by their DIN (facility, year, sequence).
+CREATE TABLE donations (
+    id           TEXT PRIMARY KEY CHECK (length(id) = 13),
+    donor_id     TEXT NOT NULL REFERENCES donors (id),
+    year         INTEGER NOT NULL CHECK (year BETWEEN 0 AND 99),
+    seq          INTEGER NOT NULL CHECK (seq BETWEEN 1 AND 999999),
+    collected_at TEXT NOT NULL,
+    received_at  TEXT CHECK (received_at IS NULL OR received_at >= collected_at),
+    mass_g       REAL CHECK (mass_g IS NULL OR mass_g > 0),
+    bristol      INTEGER CHECK (bristol IS NULL OR bristol BETWEEN 1 AND 7),
+    recorded_at  TEXT NOT NULL,
+    UNIQUE (year, seq)
+) STRICT;
+CREATE INDEX donations_donor ON donations (donor_id, collected_at);
+CREATE INDEX donations_collected ON donations (collected_at);
+
+-- One washed preparation of one donation; material from different donors is never pooled.
+CREATE TABLE batches (
+    id             TEXT PRIMARY KEY CHECK (length(id) = 18),
+    donation_id    TEXT NOT NULL REFERENCES donations (id),
+    product        TEXT NOT NULL CHECK (product GLOB '[A-Z][0-9][0-9][0-9][0-9]'),
+    prepared_at    TEXT NOT NULL,
+    volume_ml      REAL CHECK (volume_ml IS NULL OR volume_ml > 0),
+    expires_on     TEXT NOT NULL CHECK (date(expires_on) IS expires_on),
+    released_at    TEXT,
+    discarded_at   TEXT,
+    discard_reason TEXT,
+    recalled_at    TEXT,
+    recorded_at    TEXT NOT NULL,
+    UNIQUE (donation_id, product),
+    CHECK ((discarded_at IS NULL) = (discard_reason IS NULL))
+) STRICT;
+CREATE INDEX batches_donation ON batches (donation_id);
+
+CREATE TABLE recalls (
+    id          INTEGER PRIMARY KEY,
+    reason      TEXT NOT NULL CHECK (length(trim(reason)) > 0),
+    selector    TEXT NOT NULL CHECK (selector IN ('donor', 'batch', 'collection-window')),
+    donor_id    TEXT REFERENCES donors (id),
+    batch_id    TEXT REFERENCES batches (id),
+    from_date   TEXT,
+    to_date     TEXT,
+    at          TEXT NOT NULL,
+    answer      TEXT NOT NULL CHECK (json_valid(answer)),
+    recorded_at TEXT NOT NULL,
+    CHECK (selector <> 'donor' OR donor_id IS NOT NULL),
+    CHECK (selector <> 'batch' OR batch_id IS NOT NULL),
+    CHECK (selector <> 'collection-window' OR (from_date IS NOT NULL AND to_date IS NOT NULL))
+) STRICT;
+CREATE INDEX recalls_donor ON recalls (donor_id);
+
+-- Units: dispensable doses (division A0, B0, ...) and the donation's retained sample (division 00), which is
+-- archived for re-testing and never dispensed. Status is derived from the dated columns and the dispense.
+CREATE TABLE units (
+    id                TEXT PRIMARY KEY CHECK (length(id) = 20),
+    batch_id          TEXT NOT NULL REFERENCES batches (id),
+    kind              TEXT NOT NULL CHECK (kind IN ('dose', 'retained')),
+    location          TEXT,
+    discarded_at      TEXT,
+    recalled_at       TEXT,
+    recall_id         INTEGER REFERENCES recalls (id),
+    label_verified_at TEXT,
+    CHECK ((kind = 'retained') = (substr(id, 19, 2) = '00')),
+    CHECK ((recalled_at IS NULL) = (recall_id IS NULL))
+) STRICT;
+CREATE INDEX units_batch ON units (batch_id);
+CREATE INDEX units_recall ON units (recall_id);
+
+CREATE TABLE qc_results (
+    id          INTEGER PRIMARY KEY,
+    batch_id    TEXT NOT NULL REFERENCES batches (id),
+    test        TEXT NOT NULL CHECK (length(test) > 0),
+    result      TEXT NOT NULL CHECK (result IN ('pass', 'fail')),
+    value       TEXT,
+    at          TEXT NOT NULL,
+    recorded_at TEXT NOT NULL
+) STRICT;
+CREATE INDEX qc_results_batch ON qc_results (batch_id, test);
+
+CREATE TABLE recipients (
+    id            TEXT PRIMARY KEY CHECK (id GLOB 'R[0-9][0-9][0-9][0-9][0-9][0-9]'),
+    sex           TEXT NOT NULL CHECK (sex IN ('F', 'M')),
+    birth_date    TEXT NOT NULL CHECK (date(birth_date) IS birth_date),
+    indication    TEXT NOT NULL CHECK (length(indication) > 0),
+    cohort        TEXT NOT NULL CHECK (cohort IN ('retrospective', 'prospective')),
+    consent       TEXT NOT NULL CHECK (consent IN ('signed', 'data-use')),
+    registered_at TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE recipient_identities (
+    id           INTEGER PRIMARY KEY,
+    recipient_id TEXT NOT NULL REFERENCES recipients (id),
+    name         TEXT,
+    phone        TEXT,
+    national_id  TEXT,
+    recorded_at  TEXT NOT NULL,
+    supersedes   INTEGER REFERENCES recipient_identities (id)
+) STRICT;
+CREATE INDEX recipient_identities_recipient ON recipient_identities (recipient_id);
+
+-- A unit is dispensed at most once (UNIQUE unit_id).
+CREATE TABLE dispenses (
+    id           INTEGER PRIMARY KEY,
+    unit_id      TEXT NOT NULL UNIQUE REFERENCES units (id),
+    recipient_id TEXT NOT NULL REFERENCES recipients (id),
+    route        TEXT NOT NULL CHECK (length(route) > 0),
+    at           TEXT NOT NULL,
+    clinician    TEXT,
+    recorded_at  TEXT NOT NULL
+) STRICT;
+CREATE INDEX dispenses_recipient ON dispenses (recipient_id);
+
+-- Labels sent to a printer or file (reprints included, with why).
+CREATE TABLE label_prints (
+    id          INTEGER PRIMARY KEY,
+    entity_id   TEXT NOT NULL,
+    format      TEXT NOT NULL CHECK (format IN ('zpl', 'png', 'svg')),
+    target      TEXT NOT NULL,
+    copies      INTEGER NOT NULL CHECK (copies BETWEEN 1 AND 999),
+    reprint     INTEGER NOT NULL CHECK (reprint IN (0, 1)),
+    reason      TEXT,
+    at          TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    CHECK (reprint = 0 OR length(trim(reason)) > 0)
+) STRICT;
+CREATE INDEX label_prints_entity ON label_prints (entity_id);
+
+-- The audit trail: append-only, each entry chained to the previous by SHA-256.
+-- `at` is when the event happened (--at), `recorded_at` when it was entered; `subject` is the identifier the
+-- entry concerns (the donor of a screening, the batch of a QC result), so the log can be filtered by record.
+CREATE TABLE audit_log (
+    seq         INTEGER PRIMARY KEY,
+    at          TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    actor       TEXT NOT NULL CHECK (length(actor) > 0),
+    action      TEXT NOT NULL,
+    entity      TEXT NOT NULL,
+    entity_id   TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    before      TEXT CHECK (before IS NULL OR json_valid(before)),
+    after       TEXT CHECK (after IS NULL OR json_valid(after)),
+    prev_hash   TEXT NOT NULL,
+    hash        TEXT NOT NULL UNIQUE
+) STRICT;
+CREATE INDEX audit_log_entity ON audit_log (entity, entity_id);
+CREATE INDEX audit_log_subject ON audit_log (subject);
+
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+
+CREATE TRIGGER settings_no_delete BEFORE DELETE ON settings BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
+CREATE TRIGGER donors_no_delete BEFORE DELETE ON donors BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
+CREATE TRIGGER donor_identities_no_delete BEFORE DELETE ON donor_identities BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
+CREATE TRIGGER screenings_no_delete BEFORE DELETE ON screenings BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
+CREATE TRIGGER screening_results_no_delete BEFORE DELETE ON screening_results BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
+CREATE TRIGGER deferrals_no_delete BEFORE DELETE ON deferrals BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
+CREATE TRIGGER donations_no_delete BEFORE DELETE ON donations BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
+CREATE TRIGGER batches_no_delete BEFORE DELETE ON batches BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
+CREATE TRIGGER recalls_no_delete BEFORE DELETE ON recalls BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
+CREATE TRIGGER units_no_delete BEFORE DELETE ON units BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
+CREATE TRIGGER qc_results_no_delete BEFORE DELETE ON qc_results BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
+CREATE TRIGGER recipients_no_delete BEFORE DELETE ON recipients BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
+CREATE TRIGGER recipient_identities_no_delete BEFORE DELETE ON recipient_identities BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
+CREATE TRIGGER dispenses_no_delete BEFORE DELETE ON dispenses BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
+CREATE TRIGGER label_prints_no_delete BEFORE DELETE ON label_prints BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
