@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::followup::FollowupPolicy;
 use super::model::ScreeningKind;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,6 +50,8 @@ pub struct Config {
     /// EU tissue-establishment code (ISO country + establishment number, e.g. DE000123): when set, labels
     /// carry the Single European Code line.
     pub sec_establishment: Option<String>,
+    /// Follow-up windows, course grouping and the study's criteria.
+    pub followup: FollowupPolicy,
 }
 
 fn strings(list: &[&str]) -> Vec<String> {
@@ -149,6 +152,7 @@ impl Default for Config {
             label_template: "cryovial-2x1".into(),
             label_templates: None,
             sec_establishment: None,
+            followup: FollowupPolicy::default(),
         }
     }
 }
@@ -193,6 +197,7 @@ impl Config {
         if self.donor_age_min > self.donor_age_max {
             return bad("donor_age_min is above donor_age_max".into());
         }
+        self.followup.validate().map_err(ConfigError::Invalid)?;
         Ok(())
     }
 

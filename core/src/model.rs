@@ -35,6 +35,7 @@ macro_rules! text_enum {
         }
     };
 }
+pub(crate) use text_enum;
 
 text_enum!(Sex, "sex" { F = "F", M = "M" });
 

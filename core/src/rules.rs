@@ -28,6 +28,10 @@ pub enum Rule {
     DispenseDiscarded,
     DispenseNotReleased,
     DispenseExpired,
+    /// A research model with too few of the rarer outcome per coefficient to estimate.
+    PredictorsEventsPerVariable,
+    /// A research model whose likelihood has no finite maximum (separation).
+    PredictorsSeparation,
 }
 
 impl Rule {
@@ -51,6 +55,8 @@ impl Rule {
             Rule::DispenseDiscarded => "dispense.discarded",
             Rule::DispenseNotReleased => "dispense.not-released",
             Rule::DispenseExpired => "dispense.expired",
+            Rule::PredictorsEventsPerVariable => "report.events-per-variable",
+            Rule::PredictorsSeparation => "report.separation",
         }
     }
 
@@ -74,6 +80,8 @@ impl Rule {
             Rule::DispenseDiscarded => "the unit is not discarded",
             Rule::DispenseNotReleased => "the unit is released",
             Rule::DispenseExpired => "the unit is not expired",
+            Rule::PredictorsEventsPerVariable => "at least 10 of the rarer outcome per estimated coefficient",
+            Rule::PredictorsSeparation => "the model converges (no separation)",
         }
     }
 }
