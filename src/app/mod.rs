@@ -3,10 +3,12 @@
 //! be skipped by one face.
 
 mod donors;
+mod followup;
 mod labels;
 mod processing;
 mod recall;
 mod recipients;
+mod reports;
 mod trace;
 pub mod views;
 
@@ -22,10 +24,17 @@ use crate::store::{self, audit, Store, StoreError};
 use crate::time;
 
 pub use donors::{NewDonor, ScreeningInput};
+pub use followup::{
+    ClinicalView, DueVisit, NewAdverseEvent, RecordedEvent, RecordedVisit, SafetySignal, StudyUpdate, VisitInput, VisitView,
+};
 pub use labels::Printed;
 pub use processing::NewDonation;
 pub use recall::{RecallSelector, RecallSummary};
 pub use recipients::NewRecipient;
+pub use reports::{
+    DonorReport, DonorRow, ExportTable, GroupBy, OutcomeReport, OutcomeRow, Period, PredictorReport, Rate, SafetyReport,
+    PREDICTOR_TERMS,
+};
 pub use trace::{Root, Trace, TraceBatch, TraceDonor};
 
 #[derive(Debug, thiserror::Error)]

@@ -120,6 +120,18 @@ pub enum Command {
     /// Barcode scanners: what is attached, and a bench check that prints every scan
     #[command(subcommand)]
     Scanners(ScannersCmd),
+    /// Follow-up after the transplant: visits, the due list, the study's record of a recipient
+    #[command(subcommand)]
+    Followup(super::clinical::FollowupCmd),
+    /// Adverse events after the transplant
+    #[command(subcommand)]
+    Ae(super::clinical::AeCmd),
+    /// The study's reports: outcomes, safety, donors, predictors
+    #[command(subcommand)]
+    Report(super::clinical::ReportCmd),
+    /// Research exports: one CSV per table, or an HL7 FHIR R5 bundle
+    #[command(subcommand)]
+    Export(super::clinical::ExportCmd),
 }
 
 #[derive(Debug, Subcommand)]

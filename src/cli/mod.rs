@@ -1,6 +1,7 @@
 //! The scriptable command line: parses arguments, calls `app`, prints text or JSON. No rule lives here.
 
 mod args;
+mod clinical;
 mod print;
 
 use std::io::Write;
@@ -347,6 +348,10 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 None => Ok(()),
             }
         }
+        Command::Followup(cmd) => clinical::followup(bank, cmd, json, at, out),
+        Command::Ae(cmd) => clinical::ae(bank, cmd, json, at, out),
+        Command::Report(cmd) => clinical::report(bank, cmd, json, at, out),
+        Command::Export(cmd) => clinical::export(bank, cmd, json, at, out),
         Command::Verify => {
             let v = bank.verify()?;
             emit(out, json, &v, || print::integrity(&v))?;

@@ -29,6 +29,9 @@ pub const TABLES: &[&str] = &[
     "recipient_identities",
     "dispenses",
     "label_prints",
+    "study_records",
+    "followups",
+    "adverse_events",
 ];
 
 /// Tables keyed by an INTEGER PRIMARY KEY (the others by text identifiers).
@@ -42,6 +45,9 @@ const INTEGER_KEYS: &[&str] = &[
     "recipient_identities",
     "dispenses",
     "label_prints",
+    "study_records",
+    "followups",
+    "adverse_events",
 ];
 
 /// Identity rows are audited by digest only, so that the audit log never discloses a name.

@@ -4,6 +4,8 @@
 pub mod audit;
 pub mod batches;
 pub mod donors;
+pub mod exports;
+pub mod followups;
 mod migrate;
 pub mod recalls;
 pub mod recipients;

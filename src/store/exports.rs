@@ -1,0 +1,42 @@
+//! Whole tables for research exports. Identity lives in its own tables, which are never among these.
+
+use rusqlite::types::ValueRef;
+use rusqlite::Connection;
+
+use super::Result;
+
+/// The tables a research export carries, in the order of the chain (recipients and their clinical record first).
+pub const EXPORTED: &[&str] = &[
+    "recipients",
+    "study_records",
+    "dispenses",
+    "followups",
+    "adverse_events",
+    "donors",
+    "donations",
+    "batches",
+    "units",
+];
+
+/// A table's column names and its rows as text (NULL as None), in key order.
+pub fn table(c: &Connection, table: &str) -> Result<(Vec<String>, Vec<Vec<Option<String>>>)> {
+    // Only the fixed names above reach the SQL text.
+    let name = EXPORTED.iter().find(|t| **t == table).copied().unwrap_or("recipients");
+    let mut stmt = c.prepare(&format!("SELECT * FROM {name} ORDER BY 1"))?;
+    let names: Vec<String> = stmt.column_names().into_iter().map(str::to_string).collect();
+    let width = names.len();
+    let rows = stmt.query_map([], |r| {
+        (0..width)
+            .map(|i| {
+                Ok(match r.get_ref(i)? {
+                    ValueRef::Null => None,
+                    ValueRef::Integer(n) => Some(n.to_string()),
+                    ValueRef::Real(f) => Some(f.to_string()),
+                    ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Blob(b) => Some(hex::encode(b)),
+                })
+            })
+            .collect::<rusqlite::Result<Vec<_>>>()
+    })?;
+    Ok((names, rows.collect::<rusqlite::Result<_>>()?))
+}
