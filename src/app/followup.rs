@@ -69,6 +69,8 @@ pub struct SafetySignal {
     pub rule: &'static str,
     pub unit: Id,
     pub donor: Id,
+    /// The recall reaches back to the suspected unit's collection day.
+    pub from: NaiveDate,
     /// The look-back's dry run (add --apply to quarantine stock).
     pub recall_command: String,
     pub message: String,
@@ -318,9 +320,13 @@ impl Bank {
                     rule: SAFETY_SIGNAL_RULE,
                     unit: d.unit.clone(),
                     donor: d.donor.clone(),
+                    from: local_day(d.collected_at),
                     recall_command: format!(
-                        "stoolbank recall --donor {} --reason \"serious adverse event {} ({}) in {id}\"",
-                        d.donor, event.id, event.relatedness
+                        "stoolbank recall --donor {} --from {} --reason \"serious adverse event {} ({}) in {id}\"",
+                        d.donor,
+                        local_day(d.collected_at),
+                        event.id,
+                        event.relatedness
                     ),
                     message: format!(
                         "safety signal ({SAFETY_SIGNAL_RULE}): serious grade {} event \"{}\" in {id}, {} related to \

@@ -24,12 +24,14 @@ pub struct DispenseRow {
     pub product: String,
     pub batch: Id,
     pub donor: Id,
+    /// When the unit's donation was collected.
+    pub collected_at: DateTime<Utc>,
 }
 
 /// Every dispense (of one recipient, or all), oldest first.
 pub fn dispenses(c: &Connection, recipient: Option<&Id>) -> Result<Vec<DispenseRow>> {
     let mut stmt = c.prepare_cached(
-        "SELECT p.id, p.unit_id, p.recipient_id, p.route, p.at, b.product, b.id, d.donor_id
+        "SELECT p.id, p.unit_id, p.recipient_id, p.route, p.at, b.product, b.id, d.donor_id, d.collected_at
          FROM dispenses p JOIN units u ON u.id = p.unit_id JOIN batches b ON b.id = u.batch_id
          JOIN donations d ON d.id = b.donation_id
          WHERE ?1 IS NULL OR p.recipient_id = ?1 ORDER BY p.at, p.id",
@@ -44,6 +46,7 @@ pub fn dispenses(c: &Connection, recipient: Option<&Id>) -> Result<Vec<DispenseR
             product: r.get(5)?,
             batch: id(r, 6)?,
             donor: id(r, 7)?,
+            collected_at: ts(r, 8)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
