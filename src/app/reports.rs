@@ -349,6 +349,9 @@ impl Bank {
                 Some((c, y))
             })
             .collect();
+        if cases.is_empty() {
+            return invalid(format!("no recipient eligible for the study has a {timepoint} outcome yet"));
+        }
         let cat = |f: &dyn Fn(&Case) -> String| TermValues::Categorical(cases.iter().map(|(c, _)| f(c)).collect());
         let model_terms: Vec<Term> = terms
             .iter()
