@@ -13,8 +13,8 @@ use crate::app::{
     AppError, Bank, NewAdverseEvent, NewDonation, NewDonor, NewRecipient, RecallSelector, ScreeningInput, StudyUpdate,
     VisitInput,
 };
-use crate::core::followup::{ExclusionGround, Outcome, Relatedness, Timepoint};
 use crate::core::config::Config;
+use crate::core::followup::{ExclusionGround, Outcome, Relatedness, Timepoint};
 use crate::core::ids::Id;
 use crate::core::model::{Consent, QcResult, ScreeningKind, Sex, TestResult};
 use crate::store::donors::Identity;
@@ -378,8 +378,8 @@ fn follow_up(bank: &mut Bank, rng: &mut Rng, today: NaiveDate, sum: &mut DemoSum
         let view = bank.clinical_view(&r.id)?;
         let Some(course) = view.courses.first() else { continue };
         if n % 9 == 0 {
-            let exclude = (n % 45 == 0)
-                .then(|| (ExclusionGround::IncompleteData, "baseline disease score missing".to_string()));
+            let exclude =
+                (n % 45 == 0).then(|| (ExclusionGround::IncompleteData, "baseline disease score missing".to_string()));
             let update = StudyUpdate {
                 diagnosis_date: Some(course.start - Duration::days(200 + rng.below(2000) as i64)),
                 prior_therapies: Some("vancomycin; fidaxomicin; 美沙拉嗪 (mesalazine)".into()),
@@ -433,7 +433,12 @@ fn follow_up(bank: &mut Bank, rng: &mut Rng, today: NaiveDate, sum: &mut DemoSum
                 relatedness: if serious {
                     Relatedness::Probable
                 } else {
-                    *rng.pick(&[Relatedness::Unrelated, Relatedness::Unlikely, Relatedness::Possible, Relatedness::Possible])
+                    *rng.pick(&[
+                        Relatedness::Unrelated,
+                        Relatedness::Unlikely,
+                        Relatedness::Possible,
+                        Relatedness::Possible,
+                    ])
                 },
                 unit,
                 outcome: Some("recovered".into()),

@@ -26,27 +26,75 @@ fn clinical_bank() -> (Bench, String, Vec<String>) {
     b.screen_clean(&donor, d("2024-12-31"));
     b.ok(&["batch", "release", &batch, "--at", "2025-01-02"]);
     let r = b.ok(&[
-        "recipient", "add", "--sex", "M", "--birth-date", "1955-03-03", "--indication", "rCDI", "--name", NAME,
-        "--phone", PHONE,
+        "recipient",
+        "add",
+        "--sex",
+        "M",
+        "--birth-date",
+        "1955-03-03",
+        "--indication",
+        "rCDI",
+        "--name",
+        NAME,
+        "--phone",
+        PHONE,
     ]);
     let r2 = b.ok(&["recipient", "add", "--sex", "F", "--birth-date", "1980-03-03", "--indication", "UC"]);
     b.ok(&["dispense", &units[0], "--recipient", &r, "--route", "colonoscopy", "--at", &at(d("2025-01-10"), 10)]);
     b.ok(&["dispense", &units[1], "--recipient", &r, "--route", "colonoscopy", "--at", &at(d("2025-01-12"), 10)]);
     b.ok(&["dispense", &units[2], "--recipient", &r2, "--route", "enema", "--at", &at(d("2025-01-11"), 10)]);
-    let first =
-        b.ok(&["followup", "add", &r, "--at", "2025-04-09", "--timepoint", "3m", "--outcome", "response"]);
+    let first = b.ok(&["followup", "add", &r, "--at", "2025-04-09", "--timepoint", "3m", "--outcome", "response"]);
     b.ok(&[
-        "followup", "add", &r, "--at", "2025-04-10", "--timepoint", "3m", "--outcome", "remission", "--score",
-        "qol=81", "--corrects", &first,
+        "followup",
+        "add",
+        &r,
+        "--at",
+        "2025-04-10",
+        "--timepoint",
+        "3m",
+        "--outcome",
+        "remission",
+        "--score",
+        "qol=81",
+        "--corrects",
+        &first,
     ]);
     b.ok(&["followup", "add", &r2, "--at", "2025-04-11", "--timepoint", "3m", "--outcome", "lost"]);
     b.ok(&[
-        "ae", "add", &r, "--onset", "2025-01-11", "--term", "腹胀, bloating", "--grade", "1", "--serious", "no",
-        "--relatedness", "possible", "--outcome", "recovered", "--resolved", "2025-01-13",
+        "ae",
+        "add",
+        &r,
+        "--onset",
+        "2025-01-11",
+        "--term",
+        "腹胀, bloating",
+        "--grade",
+        "1",
+        "--serious",
+        "no",
+        "--relatedness",
+        "possible",
+        "--outcome",
+        "recovered",
+        "--resolved",
+        "2025-01-13",
     ]);
     b.ok(&[
-        "ae", "add", &r2, "--onset", "2025-01-12", "--term", "fever", "--grade", "3", "--serious", "yes",
-        "--relatedness", "definite", "--unit", &units[2],
+        "ae",
+        "add",
+        &r2,
+        "--onset",
+        "2025-01-12",
+        "--term",
+        "fever",
+        "--grade",
+        "3",
+        "--serious",
+        "yes",
+        "--relatedness",
+        "definite",
+        "--unit",
+        &units[2],
     ]);
     (b, r, units)
 }
@@ -56,7 +104,17 @@ fn csv_tables_read_back_tidy_and_without_identity() {
     let (b, r, units) = clinical_bank();
     let dir = b.dir.path().join("export");
     let listed = b.ok(&["export", "csv", dir.to_str().unwrap()]);
-    for table in ["recipients", "study_records", "dispenses", "followups", "adverse_events", "donors", "donations", "batches", "units"] {
+    for table in [
+        "recipients",
+        "study_records",
+        "dispenses",
+        "followups",
+        "adverse_events",
+        "donors",
+        "donations",
+        "batches",
+        "units",
+    ] {
         let path = dir.join(format!("{table}.csv"));
         assert!(listed.contains(path.to_str().unwrap()), "{listed}");
         let text = std::fs::read_to_string(&path).unwrap();
@@ -70,7 +128,8 @@ fn csv_tables_read_back_tidy_and_without_identity() {
     let read = |table: &str| -> Vec<csv::StringRecord> {
         csv::Reader::from_path(dir.join(format!("{table}.csv"))).unwrap().records().map(Result::unwrap).collect()
     };
-    let header = |table: &str| csv::Reader::from_path(dir.join(format!("{table}.csv"))).unwrap().headers().unwrap().clone();
+    let header =
+        |table: &str| csv::Reader::from_path(dir.join(format!("{table}.csv"))).unwrap().headers().unwrap().clone();
     // Identifiers as printed everywhere else, with their check character.
     let recipients = read("recipients");
     assert_eq!(recipients.len(), 2);
@@ -177,15 +236,28 @@ fn fhir_bundle_follows_the_r5_resource_definitions() {
     // Observation: status (required binding) and code (1..1); the corrected visit is not exported.
     let observations = of_type(&bundle, "Observation");
     assert_eq!(observations.len(), 2);
-    let obs_status =
-        ["registered", "specimen-in-process", "preliminary", "final", "amended", "corrected", "appended", "cancelled", "entered-in-error", "unknown", "cannot-be-obtained"];
+    let obs_status = [
+        "registered",
+        "specimen-in-process",
+        "preliminary",
+        "final",
+        "amended",
+        "corrected",
+        "appended",
+        "cancelled",
+        "entered-in-error",
+        "unknown",
+        "cannot-be-obtained",
+    ];
     for o in &observations {
         assert!(code_in(&o["status"], &obs_status));
         assert!(o["code"].is_object() && o["subject"]["reference"].is_string());
         let tp = o["component"].as_array().unwrap().iter().find(|c| c["code"]["coding"][0]["code"] == "timepoint");
         assert_eq!(tp.unwrap()["valueString"], "3m");
     }
-    assert!(observations.iter().any(|o| o["valueCodeableConcept"]["coding"][0]["code"] == "remission" && o["status"] == "corrected"));
+    assert!(observations
+        .iter()
+        .any(|o| o["valueCodeableConcept"]["coding"][0]["code"] == "remission" && o["status"] == "corrected"));
 
     // AdverseEvent: status and actuality (1..1, required bindings), subject (1..1), seriousness, grade,
     // suspectEntity.instance[x] (1..1) with causality.entityRelatedness.

@@ -52,7 +52,8 @@ fn a_visit_on_each_side_of_each_window_edge_is_kept_and_only_outside_ones_are_fl
     assert_eq!(row(&b.json(&["report", "outcomes"]), "rCDI", "3m")["out_of_window"], 1);
 
     // A second 3m visit must say which one it corrects.
-    let (code, err) = b.fail(&["followup", "add", &r, "--at", "2025-03-27", "--timepoint", "3m", "--outcome", "remission"]);
+    let (code, err) =
+        b.fail(&["followup", "add", &r, "--at", "2025-03-27", "--timepoint", "3m", "--outcome", "remission"]);
     assert_eq!(code, 2);
     assert!(err.contains(&format!("--corrects {}", v["id"])), "{err}");
 
@@ -142,8 +143,21 @@ fn a_serious_probably_related_event_is_a_safety_signal_naming_the_recall() {
     let (donor, units) = released_units(&b, 2);
     let r = treated(&b, "1950-02-02", "rCDI", &units[0], "2025-01-10");
     let out = b.run(&[
-        "ae", "add", &r, "--onset", "2025-01-12", "--term", "败血症 (sepsis)", "--grade", "4", "--serious", "yes",
-        "--relatedness", "probable", "--unit", &units[0],
+        "ae",
+        "add",
+        &r,
+        "--onset",
+        "2025-01-12",
+        "--term",
+        "败血症 (sepsis)",
+        "--grade",
+        "4",
+        "--serious",
+        "yes",
+        "--relatedness",
+        "probable",
+        "--unit",
+        &units[0],
     ]);
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -154,23 +168,53 @@ fn a_serious_probably_related_event_is_a_safety_signal_naming_the_recall() {
     assert!(dry.to_string().contains(&units[0]));
 
     let out = b.run(&[
-        "ae", "add", &r, "--onset", "2025-01-13", "--term", "bloating", "--grade", "1", "--serious", "no",
-        "--relatedness", "possible",
+        "ae",
+        "add",
+        &r,
+        "--onset",
+        "2025-01-13",
+        "--term",
+        "bloating",
+        "--grade",
+        "1",
+        "--serious",
+        "no",
+        "--relatedness",
+        "possible",
     ]);
     assert!(out.status.success() && out.stderr.is_empty());
     // A unit the recipient did not receive is refused.
     let (code, err) = b.fail(&[
-        "ae", "add", &r, "--onset", "2025-01-13", "--term", "fever", "--grade", "2", "--serious", "no",
-        "--relatedness", "possible", "--unit", &units[1],
+        "ae",
+        "add",
+        &r,
+        "--onset",
+        "2025-01-13",
+        "--term",
+        "fever",
+        "--grade",
+        "2",
+        "--serious",
+        "no",
+        "--relatedness",
+        "possible",
+        "--unit",
+        &units[1],
     ]);
     assert_eq!(code, 2);
     assert!(err.contains("was not given to"), "{err}");
 
     let s = b.json(&["report", "safety"]);
-    assert_eq!((s["patients"].as_u64(), s["patients_with_ae"].as_u64(), s["events"].as_u64()), (Some(1), Some(1), Some(2)));
+    assert_eq!(
+        (s["patients"].as_u64(), s["patients_with_ae"].as_u64(), s["events"].as_u64()),
+        (Some(1), Some(1), Some(2))
+    );
     assert_eq!((s["serious"].as_u64(), s["sessions"].as_u64()), (Some(1), Some(1)));
     assert_eq!((s["by_grade"]["4"].as_u64(), s["by_grade"]["1"].as_u64()), (Some(1), Some(1)));
-    assert_eq!((s["by_relatedness"]["probable"].as_u64(), s["by_relatedness"]["possible"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(
+        (s["by_relatedness"]["probable"].as_u64(), s["by_relatedness"]["possible"].as_u64()),
+        (Some(1), Some(1))
+    );
     let shown = b.ok(&["followup", "show", &r]);
     assert!(shown.contains("败血症 (sepsis)"), "{shown}");
 }
@@ -194,7 +238,10 @@ fn bad_input_is_refused_by_name_and_changes_nothing() {
         (&[&r, "--at", "2025-13-01", "--timepoint", "3m", "--outcome", "remission"], "is not a time"),
         (&[&r, "--at", "2025-04-10", "--timepoint", "2y", "--outcome", "remission"], "3m, 1y, 5y"),
         (&[&r, "--at", "2025-04-10", "--timepoint", "3m", "--outcome", "cured"], "no-response"),
-        (&[&r, "--at", "2025-04-10", "--timepoint", "3m", "--outcome", "remission", "--score", "mayo=low"], "not a number"),
+        (
+            &[&r, "--at", "2025-04-10", "--timepoint", "3m", "--outcome", "remission", "--score", "mayo=low"],
+            "not a number",
+        ),
         (&[&untreated, "--at", "2025-04-10", "--timepoint", "3m", "--outcome", "remission"], "no FMT on or before"),
     ];
     for (args, says) in cases {
@@ -203,7 +250,18 @@ fn bad_input_is_refused_by_name_and_changes_nothing() {
         assert!(err.contains(says), "{args:?}: {err}");
     }
     let (code, err) = b.fail(&[
-        "ae", "add", &r, "--onset", "2025-01-12", "--term", " ", "--grade", "2", "--serious", "no", "--relatedness",
+        "ae",
+        "add",
+        &r,
+        "--onset",
+        "2025-01-12",
+        "--term",
+        " ",
+        "--grade",
+        "2",
+        "--serious",
+        "no",
+        "--relatedness",
         "possible",
     ]);
     assert_eq!(code, 2);
@@ -211,7 +269,18 @@ fn bad_input_is_refused_by_name_and_changes_nothing() {
     let (code, _) = add(&[]);
     assert_eq!(code, 2);
     let out = b.run(&[
-        "ae", "add", &r, "--onset", "2025-01-12", "--term", "x", "--grade", "6", "--serious", "no", "--relatedness",
+        "ae",
+        "add",
+        &r,
+        "--onset",
+        "2025-01-12",
+        "--term",
+        "x",
+        "--grade",
+        "6",
+        "--serious",
+        "no",
+        "--relatedness",
         "possible",
     ]);
     assert_eq!(out.status.code(), Some(2));

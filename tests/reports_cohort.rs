@@ -64,7 +64,8 @@ fn generate(bank: &mut Bank, seed: u64) -> Truth {
     let mut rng = Rng(seed);
     let mut truth = Truth::default();
     bank.set_durable(false).unwrap();
-    let donors: Vec<(usize, bool)> = vec![(220, false), (220, false), (220, false), (220, false), (220, false), (150, true)];
+    let donors: Vec<(usize, bool)> =
+        vec![(220, false), (220, false), (220, false), (220, false), (220, false), (150, true)];
     for (n, (units, planted)) in donors.into_iter().enumerate() {
         let donor = bank
             .register_donor(
@@ -104,7 +105,8 @@ fn generate(bank: &mut Bank, seed: u64) -> Truth {
         for (i, unit) in batch.units.iter().enumerate() {
             let indication = if rng.uniform() < 0.55 { ALPHA[0] } else { ALPHA[1] };
             let tet = rng.uniform() < 0.4;
-            let logit = indication.1 + f64::from(u8::from(tet)) * ROUTE_OR.ln() + f64::from(u8::from(planted)) * DONOR_OR.ln();
+            let logit =
+                indication.1 + f64::from(u8::from(tet)) * ROUTE_OR.ln() + f64::from(u8::from(planted)) * DONOR_OR.ln();
             let p = 1.0 / (1.0 + (-logit).exp());
             let treated = day("2024-02-05") + Duration::days(((i * 7 + n * 3) % 140) as i64);
             let birth = treated - Duration::days(365 * (20 + (rng.next() % 60) as i64));
@@ -194,7 +196,10 @@ fn reports_recover_the_planted_truth_within_their_intervals() {
 
     // Adverse events: the planted per-patient rate lies in the interval.
     let safety = b.json(&["report", "safety"]);
-    assert_eq!((safety["patients"].as_u64(), safety["patients_with_ae"].as_u64()), (Some(truth.patients), Some(truth.with_ae)));
+    assert_eq!(
+        (safety["patients"].as_u64(), safety["patients_with_ae"].as_u64()),
+        (Some(truth.patients), Some(truth.with_ae))
+    );
     assert!(within(&safety["incidence_per_patient"], AE_RATE), "{}", safety["incidence_per_patient"]);
 
     // The planted donor is flagged above the overall rate; every donor's interval holds its planted rate.

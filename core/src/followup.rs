@@ -288,10 +288,7 @@ pub fn study_eligibility(policy: &FollowupPolicy, f: &StudyFacts) -> Eligibility
         Some(day) => {
             let age = age_on(f.birth_date, day);
             if age < policy.study_min_age_years as i32 {
-                reasons.push(format!(
-                    "aged {age} on the first FMT ({day}), under {}",
-                    policy.study_min_age_years
-                ));
+                reasons.push(format!("aged {age} on the first FMT ({day}), under {}", policy.study_min_age_years));
             }
         }
     }

@@ -147,7 +147,11 @@ pub fn logistic(y: &[bool], terms: &[Term]) -> Result<Model, ModelError> {
     let x = DMatrix::from_fn(n, k + 1, |i, j| if j == 0 { 1.0 } else { cols[j - 1].values[i] });
     let yv = DVector::from_iterator(n, y.iter().map(|v| f64::from(u8::from(*v))));
     let separation = |why: String| -> ModelError {
-        Refusal { rule: Rule::PredictorsSeparation, detail: format!("{why}: some term predicts the outcome (almost) perfectly; merge or drop its rare levels") }.into()
+        Refusal {
+            rule: Rule::PredictorsSeparation,
+            detail: format!("{why}: some term predicts the outcome (almost) perfectly; merge or drop its rare levels"),
+        }
+        .into()
     };
     let mut beta = DVector::zeros(k + 1);
     let mut info = None;
@@ -203,12 +207,9 @@ mod tests {
     /// Newcombe (1998), "Two-sided confidence intervals for the single proportion", table I, method 3.
     #[test]
     fn wilson_matches_newcombes_published_intervals() {
-        for (x, n, lo, hi) in [
-            (81, 263, 0.2553, 0.3662),
-            (15, 148, 0.0624, 0.1605),
-            (0, 20, 0.0, 0.1611),
-            (1, 29, 0.0061, 0.1718),
-        ] {
+        for (x, n, lo, hi) in
+            [(81, 263, 0.2553, 0.3662), (15, 148, 0.0624, 0.1605), (0, 20, 0.0, 0.1611), (1, 29, 0.0061, 0.1718)]
+        {
             let (l, h) = wilson(x, n).unwrap();
             assert!(close(l, lo, 5e-5) && close(h, hi, 5e-5), "{x}/{n}: {l:.4}–{h:.4}");
         }
@@ -246,7 +247,10 @@ mod tests {
         let g: Vec<String> = (0..100).map(|i| ["a", "b", "c"][i % 3].to_string()).collect();
         let err = logistic(&y, &[Term { name: "donor".into(), values: TermValues::Categorical(g) }]).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("report.events-per-variable") && msg.contains("15 of the rarer") && msg.contains("20"), "{msg}");
+        assert!(
+            msg.contains("report.events-per-variable") && msg.contains("15 of the rarer") && msg.contains("20"),
+            "{msg}"
+        );
 
         let y: Vec<bool> = (0..200).map(|i| i < 100).collect();
         let age: Vec<f64> = (0..200).map(|i| if i < 100 { 5.0 + i as f64 / 100.0 } else { 1.0 }).collect();

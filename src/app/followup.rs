@@ -120,7 +120,12 @@ pub(super) fn courses_of(config: &Config, dispenses: &[&DispenseRow]) -> Vec<Cou
     followup::courses(&config.followup, &sessions)
 }
 
-pub(super) fn eligibility(config: &Config, r: &Recipient, study: Option<&StudyRecord>, courses: &[Course]) -> Eligibility {
+pub(super) fn eligibility(
+    config: &Config,
+    r: &Recipient,
+    study: Option<&StudyRecord>,
+    courses: &[Course],
+) -> Eligibility {
     let exclusion = study.and_then(|s| s.exclusion.zip(s.exclusion_reason.as_deref()));
     followup::study_eligibility(
         &config.followup,
@@ -154,9 +159,12 @@ fn parse_scores(raw: &[(String, String)]) -> Result<BTreeMap<String, f64>> {
         if n.is_empty() || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             return invalid(format!("score name `{name}` must be letters, digits, - or _ (e.g. mayo=2)"));
         }
-        let v: f64 = value.trim().parse().ok().filter(|v: &f64| v.is_finite()).ok_or_else(|| {
-            AppError::Invalid(format!("score {n}: `{value}` is not a number (e.g. {n}=2)"))
-        })?;
+        let v: f64 = value
+            .trim()
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite())
+            .ok_or_else(|| AppError::Invalid(format!("score {n}: `{value}` is not a number (e.g. {n}=2)")))?;
         if out.insert(n.clone(), v).is_some() {
             return invalid(format!("score {n} is given twice"));
         }

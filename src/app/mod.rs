@@ -23,16 +23,18 @@ use crate::core::rules::Refusal;
 use crate::store::{self, audit, Store, StoreError};
 use crate::time;
 
+pub use crate::store::exports::Table as ExportTable;
 pub use donors::{NewDonor, ScreeningInput};
 pub use followup::{
-    ClinicalView, DueVisit, NewAdverseEvent, RecordedEvent, RecordedVisit, SafetySignal, StudyUpdate, VisitInput, VisitView,
+    ClinicalView, DueVisit, NewAdverseEvent, RecordedEvent, RecordedVisit, SafetySignal, StudyUpdate, VisitInput,
+    VisitView,
 };
 pub use labels::Printed;
 pub use processing::NewDonation;
 pub use recall::{RecallSelector, RecallSummary};
 pub use recipients::NewRecipient;
 pub use reports::{
-    DonorReport, DonorRow, ExportTable, GroupBy, OutcomeReport, OutcomeRow, Period, PredictorReport, Rate, SafetyReport,
+    DonorReport, DonorRow, GroupBy, OutcomeReport, OutcomeRow, Period, PredictorReport, Rate, SafetyReport,
     PREDICTOR_TERMS,
 };
 pub use trace::{Root, Trace, TraceBatch, TraceDonor};

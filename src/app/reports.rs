@@ -11,6 +11,7 @@ use super::followup::{courses_of, eligibility};
 use super::{invalid, Bank, Result};
 use crate::core::followup::{age_on, Course, Outcome, Relatedness, Timepoint};
 use crate::core::stats::{self, Term, TermValues};
+use crate::store::exports::Table as ExportTable;
 use crate::store::followups::{self as store, DispenseRow, Followup};
 use crate::store::recipients::{self, Recipient};
 use crate::time::local_day;
@@ -248,9 +249,9 @@ impl Bank {
 
     /// Adverse-event incidence per patient and per session, by grade, seriousness and relatedness.
     pub fn report_safety(&mut self, period: Period) -> Result<SafetyReport> {
-        let (dispenses, events) = self.store.read(|tx| {
-            Ok::<_, super::AppError>((store::dispenses(tx, None)?, store::adverse_events(tx, None)?))
-        })?;
+        let (dispenses, events) = self
+            .store
+            .read(|tx| Ok::<_, super::AppError>((store::dispenses(tx, None)?, store::adverse_events(tx, None)?)))?;
         let mut patients = BTreeSet::new();
         let mut sessions = BTreeSet::new();
         for d in dispenses.iter().filter(|d| period.contains(local_day(d.at))) {
@@ -386,19 +387,7 @@ impl Bank {
     /// Whole tables for a research export (no identity table is among them).
     pub fn export_tables(&mut self) -> Result<Vec<ExportTable>> {
         self.store.read(|tx| {
-            crate::store::exports::EXPORTED
-                .iter()
-                .map(|name| {
-                    let (columns, rows) = crate::store::exports::table(tx, name)?;
-                    Ok(ExportTable { name, columns, rows })
-                })
-                .collect()
+            crate::store::exports::EXPORTED.iter().map(|name| Ok(crate::store::exports::table(tx, name)?)).collect()
         })
     }
-}
-
-pub struct ExportTable {
-    pub name: &'static str,
-    pub columns: Vec<String>,
-    pub rows: Vec<Vec<Option<String>>>,
 }

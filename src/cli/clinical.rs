@@ -172,7 +172,8 @@ pub enum ExportCmd {
 }
 
 fn period(from: &Option<String>, to: &Option<String>) -> Result<Period> {
-    let p = Period { from: from.as_deref().map(parse_date).transpose()?, to: to.as_deref().map(parse_date).transpose()? };
+    let p =
+        Period { from: from.as_deref().map(parse_date).transpose()?, to: to.as_deref().map(parse_date).transpose()? };
     if let (Some(f), Some(t)) = (p.from, p.to) {
         if f > t {
             return Err(CliError::Usage(format!("--from {f} is after --to {t}")));
@@ -309,7 +310,10 @@ pub fn ae(bank: &mut Bank, cmd: &AeCmd, json: bool, at: DateTime<Utc>, out: &mut
     };
     let e = bank.add_adverse_event(&id, new, at)?;
     if let Some(s) = &e.safety_signal {
-        eprintln!("{}\nlook back on the donor (dry run; add --apply to quarantine stock): {}", s.message, s.recall_command);
+        eprintln!(
+            "{}\nlook back on the donor (dry run; add --apply to quarantine stock): {}",
+            s.message, s.recall_command
+        );
     }
     emit(out, json, &e, || e.event.id.to_string())
 }

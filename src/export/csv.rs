@@ -30,8 +30,19 @@ pub fn outcome_csv(rows: &[OutcomeRow], out: &mut dyn Write) -> Result<(), Expor
     let path = PathBuf::from("<stdout>");
     let fail = |source| ExportError::Csv { path: path.clone(), source };
     let mut w = csv::Writer::from_writer(out);
-    w.write_record(["group", "timepoint", "n", "remission", "lost", "missing", "out_of_window", "rate", "ci_low", "ci_high"])
-        .map_err(fail)?;
+    w.write_record([
+        "group",
+        "timepoint",
+        "n",
+        "remission",
+        "lost",
+        "missing",
+        "out_of_window",
+        "rate",
+        "ci_low",
+        "ci_high",
+    ])
+    .map_err(fail)?;
     let num = |v: Option<f64>| v.map(|v| format!("{v:.6}")).unwrap_or_default();
     for r in rows {
         w.write_record([

@@ -52,9 +52,8 @@ fn in_force<'a>(rows: &'a Rows<'a>) -> Vec<Row<'a>> {
 
 pub fn fhir_bundle(tables: &[ExportTable], config: &Config, at: DateTime<Utc>) -> Result<Value, ExportError> {
     let table = |name: &str| {
-        Rows::of(tables, name).ok_or_else(|| {
-            ExportError::Json(serde::de::Error::custom(format!("the export lacks the {name} table")))
-        })
+        Rows::of(tables, name)
+            .ok_or_else(|| ExportError::Json(serde::de::Error::custom(format!("the export lacks the {name} table"))))
     };
     let (recipients, dispenses, followups, events) =
         (table("recipients")?, table("dispenses")?, table("followups")?, table("adverse_events")?);
@@ -208,7 +207,9 @@ pub fn fhir_bundle(tables: &[ExportTable], config: &Config, at: DateTime<Utc>) -
             }
         });
         let suspect = match e.get("unit_id") {
-            Some(u) => json!({ "instanceReference": reference("BiologicallyDerivedProduct", &u), "causality": causality }),
+            Some(u) => {
+                json!({ "instanceReference": reference("BiologicallyDerivedProduct", &u), "causality": causality })
+            }
             None => json!({
                 "instanceCodeableConcept": { "text": "faecal microbiota transplantation" },
                 "causality": causality,

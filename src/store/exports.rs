@@ -19,11 +19,17 @@ pub const EXPORTED: &[&str] = &[
 ];
 
 /// A table's column names and its rows as text (NULL as None), in key order.
-pub fn table(c: &Connection, table: &str) -> Result<(Vec<String>, Vec<Vec<Option<String>>>)> {
+pub struct Table {
+    pub name: &'static str,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Option<String>>>,
+}
+
+pub fn table(c: &Connection, name: &'static str) -> Result<Table> {
     // Only the fixed names above reach the SQL text.
-    let name = EXPORTED.iter().find(|t| **t == table).copied().unwrap_or("recipients");
+    let name = EXPORTED.iter().find(|t| **t == name).copied().unwrap_or("recipients");
     let mut stmt = c.prepare(&format!("SELECT * FROM {name} ORDER BY 1"))?;
-    let names: Vec<String> = stmt.column_names().into_iter().map(str::to_string).collect();
+    let names: Vec<String> = stmt.column_names().map(str::to_string).collect();
     let width = names.len();
     let rows = stmt.query_map([], |r| {
         (0..width)
@@ -38,5 +44,5 @@ pub fn table(c: &Connection, table: &str) -> Result<(Vec<String>, Vec<Vec<Option
             })
             .collect::<rusqlite::Result<Vec<_>>>()
     })?;
-    Ok((names, rows.collect::<rusqlite::Result<_>>()?))
+    Ok(Table { name, columns: names, rows: rows.collect::<rusqlite::Result<_>>()? })
 }

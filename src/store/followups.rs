@@ -152,9 +152,8 @@ fn followup_from_row(r: &Row) -> rusqlite::Result<Followup> {
         timepoint: text(r, 3)?,
         date: day(r, 4)?,
         outcome: text(r, 5)?,
-        scores: serde_json::from_str(&scores).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, Box::new(e))
-        })?,
+        scores: serde_json::from_str(&scores)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, Box::new(e)))?,
         recorded_at: ts(r, 7)?,
         supersedes: r.get(8)?,
     })
