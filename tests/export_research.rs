@@ -220,7 +220,8 @@ fn fhir_bundle_follows_the_r5_resource_definitions() {
     assert!(code_in(&unit["productCategory"]["code"], &["organ", "tissue", "fluid", "cells", "biologicalAgent"]));
     assert_eq!(unit["parent"].as_array().unwrap().len(), 1);
     assert!(unit["expirationDate"].as_str().unwrap().starts_with("2025-06"));
-    assert!(unit["collection"]["collectedDateTime"].as_str().unwrap().starts_with("2024-12-01"));
+    let collected = chrono::DateTime::parse_from_rfc3339(unit["collection"]["collectedDateTime"].as_str().unwrap());
+    assert_eq!(collected.unwrap().with_timezone(&chrono::Local).date_naive(), d("2024-12-01"));
     assert_eq!(products.len(), 4, "three units and their batch");
 
     // BiologicallyDerivedProductDispense: status (required binding), product and patient (1..1).

@@ -176,6 +176,7 @@ impl Bank {
     /// Records the study's facts about a recipient (diagnosis date, prior therapies, exclusion with its reason)
     /// as a new study record superseding the one in force.
     pub fn record_study(&mut self, id: &Id, update: StudyUpdate, at: DateTime<Utc>) -> Result<StudyRecord> {
+        not_future("time of the record (--at)", local_day(at))?;
         if let Some(d) = update.diagnosis_date {
             not_future("diagnosis date", d)?;
         }
@@ -274,6 +275,7 @@ impl Bank {
     /// Records an adverse event; a serious one probably or definitely related to a unit comes back with the
     /// safety signal naming that unit's donor and the recall to run.
     pub fn add_adverse_event(&mut self, id: &Id, new: NewAdverseEvent, at: DateTime<Utc>) -> Result<RecordedEvent> {
+        not_future("time of the report (--at)", local_day(at))?;
         not_future("onset", new.onset)?;
         if !(1..=5).contains(&new.grade) {
             return invalid(format!("grade {} is not a CTCAE grade (1–5)", new.grade));
