@@ -40,7 +40,18 @@ fn clinical_bank() -> (Bench, String, Vec<String>) {
         PHONE,
     ]);
     let r2 = b.ok(&["recipient", "add", "--sex", "F", "--birth-date", "1980-03-03", "--indication", "UC"]);
-    b.ok(&["dispense", &units[0], "--recipient", &r, "--route", "colonoscopy", "--at", &at(d("2025-01-10"), 10)]);
+    b.ok(&[
+        "dispense",
+        &units[0],
+        "--recipient",
+        &r,
+        "--route",
+        "colonoscopy",
+        "--clinician",
+        "Dr Hidden",
+        "--at",
+        &at(d("2025-01-10"), 10),
+    ]);
     b.ok(&["dispense", &units[1], "--recipient", &r, "--route", "colonoscopy", "--at", &at(d("2025-01-12"), 10)]);
     b.ok(&["dispense", &units[2], "--recipient", &r2, "--route", "enema", "--at", &at(d("2025-01-11"), 10)]);
     let first = b.ok(&["followup", "add", &r, "--at", "2025-04-09", "--timepoint", "3m", "--outcome", "response"]);
@@ -118,7 +129,7 @@ fn csv_tables_read_back_tidy_and_without_identity() {
         let path = dir.join(format!("{table}.csv"));
         assert!(listed.contains(path.to_str().unwrap()), "{listed}");
         let text = std::fs::read_to_string(&path).unwrap();
-        for secret in [NAME, PHONE, "Donor Name Secret"] {
+        for secret in [NAME, PHONE, "Donor Name Secret", "Dr Hidden"] {
             assert!(!text.contains(secret), "{table}.csv discloses identity");
         }
         let mut reader = csv::Reader::from_path(&path).unwrap();
@@ -168,7 +179,7 @@ fn fhir_bundle_follows_the_r5_resource_definitions() {
     let file = b.dir.path().join("bundle.json");
     b.ok(&["export", "fhir", file.to_str().unwrap()]);
     let text = std::fs::read_to_string(&file).unwrap();
-    for secret in [NAME, PHONE, "Donor Name Secret"] {
+    for secret in [NAME, PHONE, "Donor Name Secret", "Dr Hidden"] {
         assert!(!text.contains(secret), "the bundle discloses identity");
     }
     let bundle: Value = serde_json::from_str(&text).unwrap();

@@ -201,6 +201,14 @@ pub struct Course {
     pub sessions: usize,
 }
 
+impl Course {
+    /// Whether a visit recorded against `dispense` follows this course. Visits name a dispense of their course,
+    /// which stays in it even when a dispense entered later (retrospectively) becomes the course's first.
+    pub fn includes(&self, dispense: i64) -> bool {
+        self.dispenses.contains(&dispense)
+    }
+}
+
 /// Groups one recipient's dispenses (any order) into courses.
 pub fn courses(policy: &FollowupPolicy, sessions: &[Session]) -> Vec<Course> {
     let mut sorted = sessions.to_vec();
@@ -360,6 +368,9 @@ mod tests {
         assert_eq!(c[1].start, d("2025-05-01"));
         assert_eq!(course_on(&c, d("2025-04-30")).map(|c| c.first_dispense), Some(1));
         assert_eq!(course_on(&c, d("2024-12-31")), None);
+        // A dispense entered later but given earlier becomes the first; visits naming the old first still follow.
+        let c = courses(&p, &[s(1, "2025-01-01"), s(5, "2024-12-20")]);
+        assert_eq!((c.len(), c[0].first_dispense, c[0].includes(1)), (1, 5, true));
     }
 
     #[test]

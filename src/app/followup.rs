@@ -237,7 +237,7 @@ impl Bank {
             })?;
             let existing = store::followups(tx, Some(id))?
                 .into_iter()
-                .find(|f| f.course == course.first_dispense && f.timepoint == input.timepoint);
+                .find(|f| course.includes(f.course) && f.timepoint == input.timepoint);
             if let Some(n) = input.corrects {
                 let (old, superseded) = store::followup(tx, n)?
                     .filter(|(f, _)| &f.recipient == id)
@@ -245,7 +245,7 @@ impl Bank {
                 if superseded {
                     return invalid(format!("follow-up visit {n} was already corrected; correct its correction"));
                 }
-                if old.course != course.first_dispense {
+                if !course.includes(old.course) {
                     return invalid(format!("follow-up visit {n} follows another course"));
                 }
             } else if let Some(f) = existing {
@@ -363,7 +363,7 @@ impl Bank {
                 let Some(r) = recipients::recipient(tx, rid)? else { continue };
                 for c in courses_of(&config, &ds) {
                     let recorded: Vec<Timepoint> =
-                        visits.iter().filter(|v| v.course == c.first_dispense).map(|v| v.timepoint).collect();
+                        visits.iter().filter(|v| c.includes(v.course)).map(|v| v.timepoint).collect();
                     for d in followup::due(&config.followup, c.start, &recorded, by) {
                         out.push(DueVisit {
                             recipient: r.id.clone(),
@@ -393,7 +393,7 @@ impl Bank {
             let followups = store::followups(tx, Some(id))?
                 .into_iter()
                 .map(|v| {
-                    let start = courses.iter().find(|c| c.first_dispense == v.course).map(|c| c.start);
+                    let start = courses.iter().find(|c| c.includes(v.course)).map(|c| c.start);
                     let in_window = start.is_some_and(|s| config.followup.window(s, v.timepoint).contains(v.date));
                     VisitView { visit: v, in_window }
                 })

@@ -183,9 +183,10 @@ impl Bank {
         let config = self.config.clone();
         self.store.read(|tx| {
             let dispenses = store::dispenses(tx, None)?;
-            let mut visits: HashMap<i64, Vec<Followup>> = HashMap::new();
-            for v in store::followups(tx, None)? {
-                visits.entry(v.course).or_default().push(v);
+            let mut visits: HashMap<&str, Vec<Followup>> = HashMap::new();
+            let all_visits = store::followups(tx, None)?;
+            for v in &all_visits {
+                visits.entry(v.recipient.data()).or_default().push(v.clone());
             }
             let study = store::study_records(tx, None)?;
             let mut by_recipient: BTreeMap<&str, Vec<&DispenseRow>> = BTreeMap::new();
@@ -201,7 +202,12 @@ impl Bank {
                     continue;
                 };
                 let eligible = eligibility(&config, &r, study.get(r.id.data()), &courses).eligible;
-                let visits = visits.remove(&course.first_dispense).unwrap_or_default();
+                let visits = visits
+                    .remove(r.id.data())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|v| course.includes(v.course))
+                    .collect();
                 cases.push(Case { recipient: r, eligible, course, first, visits });
             }
             Ok(cases)

@@ -18,6 +18,9 @@ pub const EXPORTED: &[&str] = &[
     "units",
 ];
 
+/// Columns left out of exports: they name people (staff), which research data do not need.
+const LEFT_OUT: &[(&str, &str)] = &[("dispenses", "clinician")];
+
 /// A table's column names and its rows as text (NULL as None), in key order.
 pub struct Table {
     pub name: &'static str,
@@ -29,11 +32,16 @@ pub fn table(c: &Connection, name: &'static str) -> Result<Table> {
     // Only the fixed names above reach the SQL text.
     let name = EXPORTED.iter().find(|t| **t == name).copied().unwrap_or("recipients");
     let mut stmt = c.prepare(&format!("SELECT * FROM {name} ORDER BY 1"))?;
-    let names: Vec<String> = stmt.column_names().map(str::to_string).collect();
-    let width = names.len();
+    let kept: Vec<(usize, String)> = stmt
+        .column_names()
+        .enumerate()
+        .filter(|(_, c)| !LEFT_OUT.contains(&(name, *c)))
+        .map(|(i, c)| (i, c.to_string()))
+        .collect();
     let rows = stmt.query_map([], |r| {
-        (0..width)
-            .map(|i| {
+        kept.iter()
+            .map(|(i, _)| {
+                let i = *i;
                 Ok(match r.get_ref(i)? {
                     ValueRef::Null => None,
                     ValueRef::Integer(n) => Some(n.to_string()),
@@ -44,5 +52,6 @@ pub fn table(c: &Connection, name: &'static str) -> Result<Table> {
             })
             .collect::<rusqlite::Result<Vec<_>>>()
     })?;
-    Ok(Table { name, columns: names, rows: rows.collect::<rusqlite::Result<_>>()? })
+    let rows = rows.collect::<rusqlite::Result<_>>()?;
+    Ok(Table { name, columns: kept.into_iter().map(|(_, c)| c).collect(), rows })
 }
