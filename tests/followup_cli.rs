@@ -297,10 +297,9 @@ fn windows_are_policy_and_a_bad_policy_is_refused_by_name() {
     let (v, warn) = visit(&b, &r, "2025-03-20", "remission", &[]);
     assert_eq!((v["in_window"].as_bool(), v["window"]["from"].as_str()), (Some(true), Some("2025-03-20")));
     assert!(warn.is_empty(), "{warn}");
-    for (policy, says) in [
-        ("[followup]\nwindow_3m = \"3y\"\n", "`3y` is not a span"),
-        ("[followup]\nwindow_1y = \"10m\"\n", "overlap"),
-    ] {
+    for (policy, says) in
+        [("[followup]\nwindow_3m = \"3y\"\n", "`3y` is not a span"), ("[followup]\nwindow_1y = \"10m\"\n", "overlap")]
+    {
         b.with_config(policy);
         let out = b.run(&["followup", "due"]);
         let err = String::from_utf8_lossy(&out.stderr);

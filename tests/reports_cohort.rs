@@ -229,6 +229,19 @@ fn reports_recover_the_planted_truth_within_their_intervals() {
     assert!(within(&uc, (-ALPHA[0].1).exp()), "{uc}");
     let donor = term("donor", &truth.planted_donor);
     assert!(within(&donor, DONOR_OR), "{donor}");
+    // What was recovered, for `cargo test --test reports_cohort -- --nocapture`.
+    for (name, planted, got) in [
+        ("route tet-colonic", ROUTE_OR, &route),
+        ("indication UC", (-ALPHA[0].1).exp(), &uc),
+        ("planted donor", DONOR_OR, &donor),
+    ] {
+        eprintln!(
+            "{name}: planted OR {planted:.2}, estimated {:.2} [{:.2} – {:.2}]",
+            got["odds_ratio"].as_f64().unwrap(),
+            got["ci_low"].as_f64().unwrap(),
+            got["ci_high"].as_f64().unwrap()
+        );
+    }
     assert_eq!(model["n"].as_u64(), Some(truth.by_indication.values().map(|v| v.len() as u64).sum()));
 
     // The CSV form of the outcome report reads back with the same numbers.

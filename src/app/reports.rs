@@ -194,6 +194,7 @@ impl Bank {
                 by_recipient.entry(d.recipient.data()).or_default().push(d);
             }
             let mut cases = Vec::new();
+            // One page holding every recipient (SQLite takes the limit as a 64-bit integer).
             for r in recipients::recipients_page(tx, None, i64::MAX as usize)? {
                 let Some(ds) = by_recipient.get(r.id.data()) else { continue };
                 let courses = courses_of(&config, ds);
