@@ -6,7 +6,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::config::Config;
-use super::model::{QcResult, ScreeningKind, TestResult, UnitKind, UnitStatus};
+use super::model::{DonorStatus, QcResult, ScreeningKind, TestResult, UnitKind, UnitStatus};
 use super::state::{unit_status, UnitFacts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -22,6 +22,7 @@ pub enum Rule {
     NoInterveningEvent,
     BatchState,
     LabelsVerified,
+    DiscardOnce,
     DispenseRetainedSample,
     DispenseAlreadyDispensed,
     DispenseRecalled,
@@ -45,6 +46,7 @@ impl Rule {
             Rule::NoInterveningEvent => "release.5-no-intervening-event",
             Rule::BatchState => "release.6-batch-state",
             Rule::LabelsVerified => "release.7-labels-verified",
+            Rule::DiscardOnce => "discard.once",
             Rule::DispenseRetainedSample => "dispense.retained-sample",
             Rule::DispenseAlreadyDispensed => "dispense.already-dispensed",
             Rule::DispenseRecalled => "dispense.recalled",
@@ -68,6 +70,7 @@ impl Rule {
             Rule::NoInterveningEvent => "no deferral, positive result or recall between the screenings",
             Rule::BatchState => "batch in quarantine, not expired, discarded or recalled",
             Rule::LabelsVerified => "every unit label scanned back and matched",
+            Rule::DiscardOnce => "a batch is discarded once",
             Rule::DispenseRetainedSample => "a retained sample is never dispensed",
             Rule::DispenseAlreadyDispensed => "a unit is dispensed once",
             Rule::DispenseRecalled => "the unit is not recalled",
@@ -119,7 +122,7 @@ pub struct ScreeningFact {
 impl ScreeningFact {
     /// Complete when every test of the configured panel has a result.
     pub fn is_complete(&self, config: &Config) -> bool {
-        config.panel(self.kind).iter().all(|t| self.results.iter().any(|(r, _)| r == t))
+        screening_complete(self.kind, &self.results, config)
     }
 
     /// Tests that came back positive or indeterminate.
@@ -129,6 +132,45 @@ impl ScreeningFact {
 
     pub fn is_clean(&self, config: &Config) -> bool {
         self.is_complete(config) && self.abnormal().next().is_none()
+    }
+}
+
+/// Complete when every test of the configured panel of `kind` has a result.
+pub fn screening_complete(kind: ScreeningKind, results: &[(String, TestResult)], config: &Config) -> bool {
+    config.panel(kind).iter().all(|t| results.iter().any(|(r, _)| r == t))
+}
+
+/// The deferral a screening's results cause.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScreeningDeferral {
+    pub reason: String,
+    pub permanent: bool,
+}
+
+/// A positive or indeterminate result defers the donor from the screening's date: permanently when the policy
+/// names the test (`permanent_deferral_tests`), otherwise until a later complete negative screening of the
+/// panel. None when every result is negative.
+pub fn screening_deferral(
+    kind: ScreeningKind,
+    date: NaiveDate,
+    results: &[(String, TestResult)],
+    config: &Config,
+) -> Option<ScreeningDeferral> {
+    let abnormal: Vec<&(String, TestResult)> = results.iter().filter(|(_, r)| *r != TestResult::Negative).collect();
+    if abnormal.is_empty() {
+        return None;
+    }
+    let permanent = abnormal.iter().any(|(t, _)| config.permanent_deferral_tests.contains(t));
+    let listed: Vec<String> = abnormal.iter().map(|(t, r)| format!("{t} {r}")).collect();
+    Some(ScreeningDeferral { reason: format!("{kind} screening of {date}: {}", listed.join(", ")), permanent })
+}
+
+/// How long a deferral lasts, in words: "permanently", "until 2026-05-01", "until a negative re-screen".
+pub fn deferral_span(permanent: bool, until: Option<NaiveDate>) -> String {
+    match (permanent, until) {
+        (true, _) => "permanently".to_string(),
+        (false, Some(u)) => format!("until {u}"),
+        (false, None) => "until a negative re-screen".to_string(),
     }
 }
 
@@ -170,6 +212,21 @@ pub enum Eligibility {
         rule: Rule,
         reason: String,
     },
+}
+
+impl Eligibility {
+    /// The donor's status and the reason for it, in a technician's words.
+    pub fn status(&self) -> (DonorStatus, String) {
+        match self {
+            Eligibility::Eligible { rescreen_due } => {
+                (DonorStatus::Eligible, format!("screened negative; re-screening due by {rescreen_due}"))
+            }
+            Eligibility::Deferred { reason, until, permanent } => {
+                (DonorStatus::Deferred, format!("deferred {}: {reason}", deferral_span(*permanent, *until)))
+            }
+            Eligibility::NotEligible { reason, .. } => (DonorStatus::NotEligible, reason.clone()),
+        }
+    }
 }
 
 fn age_on(birth: NaiveDate, on: NaiveDate) -> u32 {
@@ -271,14 +328,10 @@ impl DonorFacts {
     pub fn check_can_donate(&self, on: NaiveDate, config: &Config) -> Result<(), Refusal> {
         match self.eligibility(on, config) {
             Eligibility::Eligible { .. } => Ok(()),
-            Eligibility::Deferred { reason, until, permanent } => {
-                let span = match (permanent, until) {
-                    (true, _) => "permanently".to_string(),
-                    (false, Some(u)) => format!("until {u}"),
-                    (false, None) => "until a later negative screening".to_string(),
-                };
-                refuse(Rule::DonorDeferred, format!("donor is deferred {span} on {on}: {reason}"))
-            }
+            Eligibility::Deferred { reason, until, permanent } => refuse(
+                Rule::DonorDeferred,
+                format!("donor is deferred {} on {on}: {reason}", deferral_span(permanent, until)),
+            ),
             Eligibility::NotEligible { rule, reason } => refuse(rule, reason),
         }
     }
@@ -445,6 +498,20 @@ pub fn release_checks(f: &ReleaseFacts, config: &Config) -> Vec<Check> {
 pub fn check_release(f: &ReleaseFacts, config: &Config) -> Result<(), Refusal> {
     match release_checks(f, config).into_iter().find(|c| !c.passed) {
         Some(c) => refuse(c.rule, c.detail),
+        None => Ok(()),
+    }
+}
+
+/// A failed release check that no later event can mend (processing began too late), if any: the batch can
+/// never be released, and the bench should hear so when the batch is made rather than at release.
+pub fn never_releasable(checks: &[Check]) -> Option<&Check> {
+    checks.iter().find(|c| !c.passed && c.rule == Rule::ProcessingTime)
+}
+
+/// Refuses to discard a batch that is already discarded.
+pub fn check_discard(discarded_at: Option<DateTime<Utc>>) -> Result<(), Refusal> {
+    match discarded_at {
+        Some(t) => refuse(Rule::DiscardOnce, format!("the batch was already discarded at {}", t.to_rfc3339())),
         None => Ok(()),
     }
 }

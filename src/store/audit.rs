@@ -4,12 +4,12 @@
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::ValueRef;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::{Result, StoreError};
+use super::{Result, StoreError, Tx};
 use crate::time;
 
 /// Every audited table, with the column that identifies a row.
@@ -58,7 +58,7 @@ fn key_column(table: &str) -> &'static str {
 }
 
 /// The row as canonical JSON (keys sorted), or its digest for identity tables.
-pub fn row_state(conn: &Connection, table: &str, id: &str) -> Result<Option<Value>> {
+pub fn row_state(conn: &Tx, table: &str, id: &str) -> Result<Option<Value>> {
     debug_assert!(TABLES.contains(&table));
     let sql = format!("SELECT * FROM {table} WHERE {} = ?1", key_column(table));
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -105,6 +105,8 @@ pub struct Change<'a> {
     /// The identifier the change concerns, for filtering the log by record.
     pub subject: &'a str,
     pub at: DateTime<Utc>,
+    /// When the change was recorded (the bank's clock).
+    pub recorded_at: DateTime<Utc>,
     /// The row before the change (None for an insert).
     pub before: Option<Value>,
 }
@@ -135,7 +137,7 @@ fn entry_hash(e: &Entry) -> String {
 }
 
 /// Appends the audit entry of a change already written in this transaction (reads the row's new state).
-pub fn record(conn: &Connection, c: Change) -> Result<()> {
+pub fn record(conn: &Tx, c: Change) -> Result<()> {
     let after = row_state(conn, c.table, c.id)?;
     let last: Option<(i64, String)> = conn
         .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -144,7 +146,7 @@ pub fn record(conn: &Connection, c: Change) -> Result<()> {
     let mut e = Entry {
         seq: prev_seq + 1,
         at: time::to_db(c.at),
-        recorded_at: time::to_db(time::now()),
+        recorded_at: time::to_db(c.recorded_at),
         actor: c.actor.to_string(),
         action: c.action.to_string(),
         entity: c.table.to_string(),
@@ -202,7 +204,7 @@ const ENTRY_COLUMNS: &str =
     "seq, at, recorded_at, actor, action, entity, entity_id, subject, before, after, prev_hash, hash";
 
 /// The log, newest last; filtered to entries whose record or subject is `id` when given.
-pub fn log(conn: &Connection, id: Option<&str>, limit: usize) -> Result<Vec<Entry>> {
+pub fn log(conn: &Tx, id: Option<&str>, limit: usize) -> Result<Vec<Entry>> {
     let sql = match id {
         Some(_) => format!(
             "SELECT {ENTRY_COLUMNS} FROM (SELECT * FROM audit_log WHERE subject = ?1 OR entity_id = ?1
@@ -232,7 +234,7 @@ pub struct Verification {
 
 /// Walks the hash chain, then compares every record with the state its last audit entry recorded. Both passes
 /// stream through indexes, so memory stays flat however large the bank grows.
-pub fn verify(conn: &Connection) -> Result<Verification> {
+pub fn verify(conn: &Tx) -> Result<Verification> {
     let mut findings = Vec::new();
     let mut stmt = conn.prepare(&format!("SELECT {ENTRY_COLUMNS} FROM audit_log ORDER BY seq"))?;
     let mut rows = stmt.query([])?;
