@@ -671,6 +671,36 @@ mod tests {
     }
 
     #[test]
+    fn a_screening_defers_on_an_abnormal_result_permanently_for_the_policys_tests() {
+        let c = Config::default();
+        let on = day("2026-01-20");
+        let mut results: Vec<(String, TestResult)> =
+            c.panel(ScreeningKind::Blood).iter().map(|t| (t.clone(), Negative)).collect();
+        assert!(screening_complete(ScreeningKind::Blood, &results, &c));
+        assert_eq!(screening_deferral(ScreeningKind::Blood, on, &results, &c), None);
+        results[0].1 = TestResult::Indeterminate;
+        let first = results[0].0.clone();
+        let d = screening_deferral(ScreeningKind::Blood, on, &results, &c).unwrap();
+        assert_eq!(d.permanent, c.permanent_deferral_tests.contains(&first));
+        assert_eq!(d.reason, format!("blood screening of 2026-01-20: {first} indeterminate"));
+        results.retain(|(t, _)| t != "hiv");
+        results.push(("hiv".into(), Positive));
+        assert!(screening_deferral(ScreeningKind::Blood, on, &results, &c).unwrap().permanent);
+        results.pop();
+        assert!(!screening_complete(ScreeningKind::Blood, &results, &c));
+    }
+
+    #[test]
+    fn late_processing_can_never_be_released_and_a_batch_is_discarded_once() {
+        let failed = |rule| Check::new(rule, Err("no".into()));
+        assert_eq!(never_releasable(&[failed(Rule::QcPassed)]), None);
+        assert_eq!(never_releasable(&[failed(Rule::ProcessingTime)]).map(|c| c.rule), Some(Rule::ProcessingTime));
+        let t = chrono::DateTime::parse_from_rfc3339("2026-02-20T08:00:00Z").unwrap().to_utc();
+        assert_eq!(check_discard(None), Ok(()));
+        assert_eq!(check_discard(Some(t)).unwrap_err().rule, Rule::DiscardOnce);
+    }
+
+    #[test]
     fn dispense_follows_the_unit_lifecycle() {
         let t = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
         let mut u = UnitFacts {

@@ -13,7 +13,7 @@ use super::{Result, StoreError, Tx};
 use crate::time;
 
 /// Every audited table, with the column that identifies a row.
-pub const TABLES: &[&str] = &[
+pub(crate) const TABLES: &[&str] = &[
     "settings",
     "donors",
     "donor_identities",
@@ -58,7 +58,7 @@ fn key_column(table: &str) -> &'static str {
 }
 
 /// The row as canonical JSON (keys sorted), or its digest for identity tables.
-pub fn row_state(conn: &Tx, table: &str, id: &str) -> Result<Option<Value>> {
+pub(crate) fn row_state(conn: &Tx, table: &str, id: &str) -> Result<Option<Value>> {
     debug_assert!(TABLES.contains(&table));
     let sql = format!("SELECT * FROM {table} WHERE {} = ?1", key_column(table));
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -97,7 +97,7 @@ fn row_to_json(r: &rusqlite::Row, names: &[String]) -> rusqlite::Result<Value> {
 }
 
 /// What a change is: who did what to which record, and when it happened.
-pub struct Change<'a> {
+pub(crate) struct Change<'a> {
     pub actor: &'a str,
     pub action: &'a str,
     pub table: &'a str,
@@ -144,7 +144,7 @@ fn entry_hash(e: &Entry) -> String {
 }
 
 /// Appends the audit entry of a change already written in this transaction (reads the row's new state).
-pub fn record(conn: &Tx, c: Change) -> Result<()> {
+pub(crate) fn record(conn: &Tx, c: Change) -> Result<()> {
     let after = row_state(conn, c.table, c.id)?;
     let last: Option<(i64, String)> = conn
         .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -211,7 +211,7 @@ const ENTRY_COLUMNS: &str =
     "seq, at, recorded_at, actor, action, entity, entity_id, subject, before, after, prev_hash, hash";
 
 /// The log, newest last; filtered to entries whose record or subject is `id` when given.
-pub fn log(conn: &Tx, id: Option<&str>, limit: usize) -> Result<Vec<Entry>> {
+pub(crate) fn log(conn: &Tx, id: Option<&str>, limit: usize) -> Result<Vec<Entry>> {
     let sql = match id {
         Some(_) => format!(
             "SELECT {ENTRY_COLUMNS} FROM (SELECT * FROM audit_log WHERE subject = ?1 OR entity_id = ?1
@@ -241,7 +241,7 @@ pub struct Verification {
 
 /// Walks the hash chain, then compares every record with the state its last audit entry recorded. Both passes
 /// stream through indexes, so memory stays flat however large the bank grows.
-pub fn verify(conn: &Tx) -> Result<Verification> {
+pub(crate) fn verify(conn: &Tx) -> Result<Verification> {
     let mut findings = Vec::new();
     let mut stmt = conn.prepare(&format!("SELECT {ENTRY_COLUMNS} FROM audit_log ORDER BY seq"))?;
     let mut rows = stmt.query([])?;

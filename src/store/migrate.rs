@@ -12,7 +12,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0002_screening_superseded_once", include_str!("../../migrations/0002_screening_superseded_once.sql")),
 ];
 
-pub const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
+pub(super) const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
 
 pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;

@@ -16,10 +16,10 @@ use std::time::Duration;
 
 use rusqlite::{CachedStatement, Connection, OpenFlags, Params, Row, Statement, Transaction, TransactionBehavior};
 
-pub use migrate::LATEST_VERSION;
+use migrate::LATEST_VERSION;
 
 /// `PRAGMA application_id` of a stoolbank database: "STB1".
-pub const APPLICATION_ID: i32 = 0x5354_4231;
+const APPLICATION_ID: i32 = 0x5354_4231;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -53,7 +53,7 @@ impl From<rusqlite::Error> for StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// An open stoolbank database.
-pub struct Store {
+pub(crate) struct Store {
     conn: Connection,
     path: PathBuf,
 }
@@ -128,7 +128,7 @@ impl Store {
 /// One open transaction, handed by [`Store::read`] and [`Store::write`] to the operations, which pass it to the
 /// store's functions. Its SQL methods are private to `store`, so that no statement is written anywhere else and
 /// no caller depends on which database engine is underneath.
-pub struct Tx<'c>(Transaction<'c>);
+pub(crate) struct Tx<'c>(Transaction<'c>);
 
 impl Tx<'_> {
     fn execute<P: Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {

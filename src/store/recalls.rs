@@ -15,7 +15,7 @@ fn ids(c: &Tx, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Id>> {
 }
 
 /// Batches of a donor's donations collected at or after `from` (UTC).
-pub fn batches_of_donor_since(c: &Tx, donor: &Id, from: Option<DateTime<Utc>>) -> Result<Vec<Id>> {
+pub(crate) fn batches_of_donor_since(c: &Tx, donor: &Id, from: Option<DateTime<Utc>>) -> Result<Vec<Id>> {
     ids(
         c,
         "SELECT b.id FROM donations d JOIN batches b ON b.donation_id = d.id
@@ -25,7 +25,7 @@ pub fn batches_of_donor_since(c: &Tx, donor: &Id, from: Option<DateTime<Utc>>) -
 }
 
 /// Batches of donations collected in [from, to) (UTC), across donors.
-pub fn batches_collected_between(c: &Tx, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Id>> {
+pub(crate) fn batches_collected_between(c: &Tx, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Id>> {
     ids(
         c,
         "SELECT b.id FROM donations d JOIN batches b ON b.donation_id = d.id
@@ -34,7 +34,7 @@ pub fn batches_collected_between(c: &Tx, from: DateTime<Utc>, to: DateTime<Utc>)
     )
 }
 
-pub struct NewRecall<'a> {
+pub(crate) struct NewRecall<'a> {
     pub reason: &'a str,
     pub selector: &'a str,
     pub donor: Option<&'a Id>,
@@ -46,7 +46,7 @@ pub struct NewRecall<'a> {
     pub recorded_at: DateTime<Utc>,
 }
 
-pub fn insert_recall(c: &Tx, r: &NewRecall) -> Result<i64> {
+pub(crate) fn insert_recall(c: &Tx, r: &NewRecall) -> Result<i64> {
     c.execute(
         "INSERT INTO recalls (reason, selector, donor_id, batch_id, from_date, to_date, at, answer, recorded_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
