@@ -53,6 +53,9 @@ pub enum Invalid {
     /// A safety act or a correction recorded without saying why.
     #[error("a {0} needs a reason")]
     NoReason(&'static str),
+    /// A screening entered with no result at all.
+    #[error("no results given: neither the whole panel negative nor any named test")]
+    NoResults,
     #[error("a deferral is either permanent or until a date, not both")]
     DeferralBothEnds,
     #[error("a deferral needs an end: a date, or permanent")]

@@ -44,7 +44,7 @@ impl ScreeningInput {
             }
         }
         if results.is_empty() {
-            return invalid("no results given: pass --all-negative and/or --test NAME=RESULT");
+            return Err(input::Invalid::NoResults.into());
         }
         Ok(results)
     }
