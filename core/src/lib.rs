@@ -3,6 +3,7 @@
 pub mod config;
 pub mod followup;
 pub mod ids;
+pub mod input;
 pub mod model;
 pub mod rules;
 pub mod state;

@@ -4,19 +4,20 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::Connection;
 use serde::Serialize;
 
-use super::{invalid, record, AppError, Bank, Result};
+use super::{invalid, not_found, record, AppError, Bank, Result};
 use crate::core::config::Config;
 use crate::core::followup::{
     self, Course, Eligibility, ExclusionGround, Outcome, Relatedness, Session, StudyFacts, Timepoint, Window,
     SAFETY_SIGNAL_RULE,
 };
 use crate::core::ids::{Id, IdKind};
+use crate::core::input::{self, Now};
 use crate::store::followups::{self as store, AdverseEvent, DispenseRow, Followup, StudyRecord};
 use crate::store::recipients::{self, Recipient};
-use crate::time::{self, local_day};
+use crate::store::Tx;
+use crate::time::local_day;
 
 /// A change to a recipient's study record; fields left None keep their value.
 #[derive(Debug, Clone, Default)]
@@ -140,15 +141,12 @@ pub(super) fn eligibility(
     )
 }
 
-fn recipient(tx: &Connection, id: &Id) -> Result<Recipient> {
-    recipients::recipient(tx, id)?.ok_or_else(|| AppError::NotFound { kind: IdKind::Recipient, id: id.display() })
+fn recipient(tx: &Tx, id: &Id) -> Result<Recipient> {
+    recipients::recipient(tx, id)?.ok_or_else(|| not_found(IdKind::Recipient, id))
 }
 
-fn not_future(what: &str, day: NaiveDate) -> Result<()> {
-    if day > local_day(time::now()) {
-        return invalid(format!("the {what} {day} is in the future"));
-    }
-    Ok(())
+fn not_future(what: &'static str, day: NaiveDate, now: Now) -> Result<()> {
+    Ok(input::not_in_future(what, day, now)?)
 }
 
 /// Scores are `name=number`: a lower-case name (letters, digits, `-`, `_`) and a finite number, each name once.
@@ -176,9 +174,10 @@ impl Bank {
     /// Records the study's facts about a recipient (diagnosis date, prior therapies, exclusion with its reason)
     /// as a new study record superseding the one in force.
     pub fn record_study(&mut self, id: &Id, update: StudyUpdate, at: DateTime<Utc>) -> Result<StudyRecord> {
-        not_future("time of the record (--at)", local_day(at))?;
+        let now = self.rules_now();
+        not_future("time of the record (--at)", local_day(at), now)?;
         if let Some(d) = update.diagnosis_date {
-            not_future("diagnosis date", d)?;
+            not_future("diagnosis date", d, now)?;
         }
         if let Some((_, why)) = &update.exclude {
             if why.trim().is_empty() {
@@ -188,7 +187,7 @@ impl Bank {
                 return invalid("exclude or include, not both");
             }
         }
-        let actor = self.actor.clone();
+        let act = self.act();
         self.store.write(|tx| {
             let r = recipient(tx, id)?;
             let current = store::study_records(tx, Some(id))?.remove(id.data());
@@ -214,8 +213,8 @@ impl Bank {
             if s.diagnosis_date.is_some_and(|d| d < r.birth_date) {
                 return invalid(format!("the diagnosis date is before the birth date {}", r.birth_date));
             }
-            s.id = store::insert_study_record(tx, &s, time::now())?;
-            record(tx, &actor, "record-study", "study_records", &s.id.to_string(), id.data(), at, None)?;
+            s.id = store::insert_study_record(tx, &s, act.now)?;
+            record(tx, &act, "record-study", "study_records", &s.id.to_string(), id.data(), at, None)?;
             Ok(s)
         })
     }
@@ -224,9 +223,9 @@ impl Bank {
     /// accepted (`in_window` false, for a warning); a second visit for the same time point must correct the first.
     pub fn add_followup(&mut self, id: &Id, input: VisitInput, at: DateTime<Utc>) -> Result<RecordedVisit> {
         let date = local_day(at);
-        not_future("visit date", date)?;
+        not_future("visit date", date, self.rules_now())?;
         let scores = parse_scores(&input.scores)?;
-        let actor = self.actor.clone();
+        let act = self.act();
         let config = self.config.clone();
         self.store.write(|tx| {
             recipient(tx, id)?;
@@ -262,11 +261,11 @@ impl Bank {
                 date,
                 outcome: input.outcome,
                 scores,
-                recorded_at: time::now(),
+                recorded_at: act.now,
                 supersedes: input.corrects,
             };
             visit.id = store::insert_followup(tx, &visit)?;
-            record(tx, &actor, "record-followup", "followups", &visit.id.to_string(), id.data(), at, None)?;
+            record(tx, &act, "record-followup", "followups", &visit.id.to_string(), id.data(), at, None)?;
             let window = config.followup.window(course.start, input.timepoint);
             Ok(RecordedVisit { in_window: window.contains(date), window, course_start: course.start, visit })
         })
@@ -275,8 +274,9 @@ impl Bank {
     /// Records an adverse event; a serious one probably or definitely related to a unit comes back with the
     /// safety signal naming that unit's donor and the recall to run.
     pub fn add_adverse_event(&mut self, id: &Id, new: NewAdverseEvent, at: DateTime<Utc>) -> Result<RecordedEvent> {
-        not_future("time of the report (--at)", local_day(at))?;
-        not_future("onset", new.onset)?;
+        let now = self.rules_now();
+        not_future("time of the report (--at)", local_day(at), now)?;
+        not_future("onset", new.onset, now)?;
         if !(1..=5).contains(&new.grade) {
             return invalid(format!("grade {} is not a CTCAE grade (1–5)", new.grade));
         }
@@ -285,12 +285,12 @@ impl Bank {
             return invalid("the adverse event needs its term (--term)");
         }
         if let Some(r) = new.resolved_on {
-            not_future("resolution date", r)?;
+            not_future("resolution date", r, now)?;
             if r < new.onset {
                 return invalid(format!("the resolution date {r} is before the onset {}", new.onset));
             }
         }
-        let actor = self.actor.clone();
+        let act = self.act();
         self.store.write(|tx| {
             recipient(tx, id)?;
             let dispenses = store::dispenses(tx, Some(id))?;
@@ -319,11 +319,11 @@ impl Bank {
                 unit: new.unit.clone(),
                 outcome: new.outcome.as_deref().map(str::trim).filter(|o| !o.is_empty()).map(str::to_string),
                 resolved_on: new.resolved_on,
-                recorded_at: time::now(),
+                recorded_at: act.now,
                 supersedes: new.corrects,
             };
             event.id = store::insert_adverse_event(tx, &event)?;
-            record(tx, &actor, "record-adverse-event", "adverse_events", &event.id.to_string(), id.data(), at, None)?;
+            record(tx, &act, "record-adverse-event", "adverse_events", &event.id.to_string(), id.data(), at, None)?;
             let safety_signal = suspected
                 .filter(|_| followup::is_safety_signal(event.serious, event.relatedness, true))
                 .map(|d| SafetySignal {

@@ -1,9 +1,8 @@
 //! Whole tables for research exports. Identity lives in its own tables, which are never among these.
 
 use rusqlite::types::ValueRef;
-use rusqlite::Connection;
 
-use super::Result;
+use super::{Result, Tx};
 
 /// The tables a research export carries, in the order of the chain (recipients and their clinical record first).
 pub const EXPORTED: &[&str] = &[
@@ -28,7 +27,7 @@ pub struct Table {
     pub rows: Vec<Vec<Option<String>>>,
 }
 
-pub fn table(c: &Connection, name: &'static str) -> Result<Table> {
+pub(crate) fn table(c: &Tx, name: &'static str) -> Result<Table> {
     // Only the fixed names above reach the SQL text.
     let name = EXPORTED.iter().find(|t| **t == name).copied().unwrap_or("recipients");
     let mut stmt = c.prepare(&format!("SELECT * FROM {name} ORDER BY 1"))?;

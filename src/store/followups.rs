@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
 
 use super::sql::{day, id, text, ts};
-use super::{Result, StoreError};
+use super::{Result, StoreError, Tx};
 use crate::core::followup::{ExclusionGround, Outcome, Relatedness, Timepoint};
 use crate::core::ids::Id;
 use crate::time::to_db;
@@ -29,7 +29,7 @@ pub struct DispenseRow {
 }
 
 /// Every dispense (of one recipient, or all), oldest first.
-pub fn dispenses(c: &Connection, recipient: Option<&Id>) -> Result<Vec<DispenseRow>> {
+pub(crate) fn dispenses(c: &Tx, recipient: Option<&Id>) -> Result<Vec<DispenseRow>> {
     let mut stmt = c.prepare_cached(
         "SELECT p.id, p.unit_id, p.recipient_id, p.route, p.at, b.product, b.id, d.donor_id, d.collected_at
          FROM dispenses p JOIN units u ON u.id = p.unit_id JOIN batches b ON b.id = u.batch_id
@@ -64,7 +64,7 @@ pub struct StudyRecord {
     pub at: DateTime<Utc>,
 }
 
-pub fn insert_study_record(c: &Connection, s: &StudyRecord, recorded_at: DateTime<Utc>) -> Result<i64> {
+pub(crate) fn insert_study_record(c: &Tx, s: &StudyRecord, recorded_at: DateTime<Utc>) -> Result<i64> {
     c.execute(
         "INSERT INTO study_records (recipient_id, diagnosis_date, prior_therapies, exclusion, exclusion_reason, at,
                                     recorded_at)
@@ -97,7 +97,7 @@ fn study_from_row(r: &Row) -> rusqlite::Result<StudyRecord> {
 const STUDY_COLUMNS: &str = "id, recipient_id, diagnosis_date, prior_therapies, exclusion, exclusion_reason, at";
 
 /// The study record in force for each recipient that has one (all, or one recipient's).
-pub fn study_records(c: &Connection, recipient: Option<&Id>) -> Result<BTreeMap<String, StudyRecord>> {
+pub(crate) fn study_records(c: &Tx, recipient: Option<&Id>) -> Result<BTreeMap<String, StudyRecord>> {
     let mut stmt = c.prepare_cached(&format!(
         "SELECT {STUDY_COLUMNS} FROM study_records WHERE ?1 IS NULL OR recipient_id = ?1 ORDER BY id"
     ))?;
@@ -124,7 +124,7 @@ pub struct Followup {
     pub supersedes: Option<i64>,
 }
 
-pub fn insert_followup(c: &Connection, f: &Followup) -> Result<i64> {
+pub(crate) fn insert_followup(c: &Tx, f: &Followup) -> Result<i64> {
     let scores = serde_json::to_string(&f.scores).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     c.execute(
         "INSERT INTO followups (recipient_id, course_id, timepoint, date, outcome, scores, recorded_at, supersedes)
@@ -162,7 +162,7 @@ fn followup_from_row(r: &Row) -> rusqlite::Result<Followup> {
 const FOLLOWUP_COLUMNS: &str = "id, recipient_id, course_id, timepoint, date, outcome, scores, recorded_at, supersedes";
 
 /// Visits in force (not superseded by a correction), of one recipient or all, by date.
-pub fn followups(c: &Connection, recipient: Option<&Id>) -> Result<Vec<Followup>> {
+pub(crate) fn followups(c: &Tx, recipient: Option<&Id>) -> Result<Vec<Followup>> {
     let mut stmt = c.prepare_cached(&format!(
         "SELECT {FOLLOWUP_COLUMNS} FROM followups f WHERE (?1 IS NULL OR recipient_id = ?1)
          AND NOT EXISTS (SELECT 1 FROM followups g WHERE g.supersedes = f.id) ORDER BY date, id"
@@ -171,7 +171,7 @@ pub fn followups(c: &Connection, recipient: Option<&Id>) -> Result<Vec<Followup>
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-pub fn followup(c: &Connection, followup: i64) -> Result<Option<(Followup, bool)>> {
+pub(crate) fn followup(c: &Tx, followup: i64) -> Result<Option<(Followup, bool)>> {
     Ok(c.query_row(
         &format!(
             "SELECT {FOLLOWUP_COLUMNS}, EXISTS (SELECT 1 FROM followups g WHERE g.supersedes = f.id)
@@ -199,7 +199,7 @@ pub struct AdverseEvent {
     pub supersedes: Option<i64>,
 }
 
-pub fn insert_adverse_event(c: &Connection, e: &AdverseEvent) -> Result<i64> {
+pub(crate) fn insert_adverse_event(c: &Tx, e: &AdverseEvent) -> Result<i64> {
     c.execute(
         "INSERT INTO adverse_events (recipient_id, onset, term, grade, serious, relatedness, unit_id, outcome,
                                      resolved_on, recorded_at, supersedes)
@@ -242,7 +242,7 @@ const EVENT_COLUMNS: &str = "id, recipient_id, onset, term, grade, serious, rela
                              resolved_on, recorded_at, supersedes";
 
 /// Adverse events in force (not superseded), of one recipient or all, by onset.
-pub fn adverse_events(c: &Connection, recipient: Option<&Id>) -> Result<Vec<AdverseEvent>> {
+pub(crate) fn adverse_events(c: &Tx, recipient: Option<&Id>) -> Result<Vec<AdverseEvent>> {
     let mut stmt = c.prepare_cached(&format!(
         "SELECT {EVENT_COLUMNS} FROM adverse_events e WHERE (?1 IS NULL OR recipient_id = ?1)
          AND NOT EXISTS (SELECT 1 FROM adverse_events g WHERE g.supersedes = e.id) ORDER BY onset, id"
@@ -251,7 +251,7 @@ pub fn adverse_events(c: &Connection, recipient: Option<&Id>) -> Result<Vec<Adve
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-pub fn adverse_event(c: &Connection, event: i64) -> Result<Option<(AdverseEvent, bool)>> {
+pub(crate) fn adverse_event(c: &Tx, event: i64) -> Result<Option<(AdverseEvent, bool)>> {
     Ok(c.query_row(
         &format!(
             "SELECT {EVENT_COLUMNS}, EXISTS (SELECT 1 FROM adverse_events g WHERE g.supersedes = e.id)
