@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod batches;
 pub mod donors;
+pub mod labels;
 mod migrate;
 pub mod recalls;
 pub mod recipients;
