@@ -49,7 +49,13 @@ fn a_printer_that_answers_its_status_has_taken_every_byte() {
 fn a_printer_out_of_paper_has_the_label_and_says_so() {
     let printer = Loopback::start(Behaviour::Answers(PAPER_OUT));
     let notes = PrintTarget::parse(&printer.target).unwrap().send(&zpl(1)).unwrap();
-    assert_eq!(notes, [format!("printer {} took the label but is out of paper: it prints once that is cleared", &printer.target[6..])]);
+    assert_eq!(
+        notes,
+        [format!(
+            "printer {} took the label but is out of paper: it prints once that is cleared",
+            &printer.target[6..]
+        )]
+    );
     printer.received();
 }
 
@@ -63,7 +69,10 @@ fn a_printer_that_does_not_answer_has_not_printed() {
         let printer = Loopback::start(behaviour);
         let err = PrintTarget::parse(&printer.target).unwrap().send(&zpl(1)).unwrap_err().to_string();
         assert!(expected.split('|').any(|e| err.contains(e)), "{err}");
-        assert!(err.contains("127.0.0.1:") && (err.contains("not recorded") || err.contains("label may be incomplete")), "{err}");
+        assert!(
+            err.contains("127.0.0.1:") && (err.contains("not recorded") || err.contains("label may be incomplete")),
+            "{err}"
+        );
         printer.received();
     }
     let bad = Loopback::start(Behaviour::Answers("\x02hello\x03\r\n\x02a\x03\r\n\x02b\x03\r\n"));

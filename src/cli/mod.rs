@@ -320,8 +320,9 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 warnings.extend(r.warnings.into_iter().filter(|w| !warnings.contains(w)).collect::<Vec<_>>());
                 rendered.extend(r.labels);
             }
+            write_labels(out, file.as_deref(), format, &rendered)?;
             warnings.iter().for_each(|w| eprintln!("warning: {w}"));
-            write_labels(out, file.as_deref(), format, &rendered)
+            Ok(())
         }
         Command::VerifyLabel { unit, scanned } => {
             let u = bank.lookup_kind(unit, IdKind::Unit)?;

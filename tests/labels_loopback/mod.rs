@@ -1,5 +1,7 @@
 //! Loopback printers for the label tests: a Zebra that answers `~HS` (with or without trouble to report), and
 //! printers that misbehave — close without reading, read then close without answering, read then hang.
+// Each test crate that includes this module uses part of it.
+#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -7,9 +9,11 @@ use std::sync::mpsc::{channel, Sender};
 use std::thread::JoinHandle;
 
 /// A Host Status Return of a printer ready to print (ZPL II guide, ~HS).
-pub const READY: &str = "\x02030,0,0,0203,000,0,0,0,000,0,0,0\x03\r\n\x02001,0,0,0,1,2,6,0,00000000,1,000\x03\r\n\x021234,0\x03\r\n";
+pub const READY: &str =
+    "\x02030,0,0,0203,000,0,0,0,000,0,0,0\x03\r\n\x02001,0,0,0,1,2,6,0,00000000,1,000\x03\r\n\x021234,0\x03\r\n";
 /// The same printer out of paper (string 1, field b).
-pub const PAPER_OUT: &str = "\x02030,1,0,0203,000,0,0,0,000,0,0,0\x03\r\n\x02001,0,0,0,1,2,6,0,00000000,1,000\x03\r\n\x021234,0\x03\r\n";
+pub const PAPER_OUT: &str =
+    "\x02030,1,0,0203,000,0,0,0,000,0,0,0\x03\r\n\x02001,0,0,0,1,2,6,0,00000000,1,000\x03\r\n\x021234,0\x03\r\n";
 
 #[derive(Clone, Copy)]
 pub enum Behaviour {
