@@ -12,9 +12,11 @@
 //! - `name` — what `--template` and the policy's `label_template` name, e.g. `cryovial-2x1`, `bag-4x2`;
 //! - `width_in`/`height_in` or `width_mm`/`height_mm` — the label size;
 //! - `dpi` — the printer's resolution, 203 or 300 (8 or 12 dots/mm);
-//! - `module_dots` — the Code 128 narrow bar in dots (at least 0.125 mm: 1 dot at 203 dpi, 2 at 300);
+//! - `code128` — false for no Code 128: the Data Matrix alone carries the identifier (for labels too narrow for
+//!   the Code 128 at 2-dot bars), and every render says so ([`Template::notice`]);
+//! - `module_dots` — the Code 128 narrow bar in dots, at least 2 (thermal dot gain closes one-dot gaps);
 //! - `barcode_height_dots` — the Code 128 bar height;
-//! - `matrix_module_dots` — the Data Matrix module in dots;
+//! - `matrix_module_dots` — the Data Matrix module in dots, at least 2;
 //! - `font_dots`, `small_font_dots` — the eye-readable identifier's height, and every other line's;
 //! - `fields` — optional lines, in any order: `description`, `product`, `volume`, `expires`, `collected`,
 //!   `title`, `storage`, `sec` (default: product, volume, expires, collected, title). The bank name, status
@@ -24,7 +26,7 @@
 //!
 //! Loading checks every template against the longest identifier (a unit): a template whose Code 128 (with its
 //! ten-module quiet zones), Data Matrix, eye-readable identifier or lines do not fit is refused with the numbers
-//! — a label that cannot scan is never printed.
+//! — a label that cannot scan is never printed. [`render`] also warns of text the printer's font 0 cannot draw.
 
 mod code128;
 mod font;
