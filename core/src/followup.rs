@@ -1,6 +1,7 @@
 //! Treatment courses, follow-up time points and their windows, the study's eligibility and the safety-signal
 //! rule. A course groups a recipient's dispenses; its first FMT starts the clock of its follow-up visits.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -310,6 +311,28 @@ pub fn study_eligibility(policy: &FollowupPolicy, f: &StudyFacts) -> Eligibility
     Eligibility { eligible: reasons.is_empty(), reasons }
 }
 
+/// Disease and quality-of-life scores as entered (`mayo=2`): a name of letters, digits, `-` or `_` (kept in
+/// lower case) and a finite number, each name once.
+pub fn scores(raw: &[(String, String)]) -> Result<BTreeMap<String, f64>, String> {
+    let mut out = BTreeMap::new();
+    for (name, value) in raw {
+        let n = name.trim().to_lowercase();
+        if n.is_empty() || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(format!("score name `{name}` must be letters, digits, - or _ (e.g. mayo=2)"));
+        }
+        let v = value
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| format!("score {n}: `{value}` is not a number (e.g. {n}=2)"))?;
+        if out.insert(n.clone(), v).is_some() {
+            return Err(format!("score {n} is given twice"));
+        }
+    }
+    Ok(out)
+}
+
 /// A serious adverse event probably or definitely related to a named unit is a safety signal: the unit's donor
 /// must be looked back on (the recall's dry run).
 pub fn is_safety_signal(serious: bool, relatedness: Relatedness, unit_named: bool) -> bool {
@@ -411,6 +434,19 @@ mod tests {
         assert!(study_eligibility(&p, &f).reasons.iter().any(|r| r == "no FMT yet"));
         assert_eq!(age_on(d("2020-02-29"), d("2023-02-28")), 2);
         assert_eq!(age_on(d("2020-02-29"), d("2023-03-01")), 3);
+    }
+
+    #[test]
+    fn scores_are_named_numbers_each_once() {
+        let raw = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        let s = scores(&raw(&[("Mayo", "2"), ("qol", " 78.5 ")])).unwrap();
+        assert_eq!((s["mayo"], s["qol"]), (2.0, 78.5));
+        assert!(scores(&raw(&[("mayo", "low")])).unwrap_err().contains("not a number"));
+        assert!(scores(&raw(&[("mayo", "NaN")])).unwrap_err().contains("not a number"));
+        assert!(scores(&raw(&[("ma yo", "1")])).unwrap_err().contains("letters, digits"));
+        assert!(scores(&raw(&[("qol", "1"), ("QOL", "2")])).unwrap_err().contains("twice"));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Follow-up operations: the study record of a recipient, follow-up visits, adverse events (with the safety
 //! signal), the due list, and the clinical view of one recipient (course, eligibility, visits, events).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -149,27 +149,6 @@ fn not_future(what: &'static str, day: NaiveDate, now: Now) -> Result<()> {
     Ok(input::not_in_future(what, day, now)?)
 }
 
-/// Scores are `name=number`: a lower-case name (letters, digits, `-`, `_`) and a finite number, each name once.
-fn parse_scores(raw: &[(String, String)]) -> Result<BTreeMap<String, f64>> {
-    let mut out = BTreeMap::new();
-    for (name, value) in raw {
-        let n = name.trim().to_lowercase();
-        if n.is_empty() || !n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return invalid(format!("score name `{name}` must be letters, digits, - or _ (e.g. mayo=2)"));
-        }
-        let v: f64 = value
-            .trim()
-            .parse()
-            .ok()
-            .filter(|v: &f64| v.is_finite())
-            .ok_or_else(|| AppError::Invalid(format!("score {n}: `{value}` is not a number (e.g. {n}=2)")))?;
-        if out.insert(n.clone(), v).is_some() {
-            return invalid(format!("score {n} is given twice"));
-        }
-    }
-    Ok(out)
-}
-
 impl Bank {
     /// Records the study's facts about a recipient (diagnosis date, prior therapies, exclusion with its reason)
     /// as a new study record superseding the one in force.
@@ -224,7 +203,7 @@ impl Bank {
     pub fn add_followup(&mut self, id: &Id, input: VisitInput, at: DateTime<Utc>) -> Result<RecordedVisit> {
         let date = local_day(at);
         not_future("visit date", date, self.rules_now())?;
-        let scores = parse_scores(&input.scores)?;
+        let scores = followup::scores(&input.scores).map_err(AppError::Invalid)?;
         let act = self.act();
         let config = self.config.clone();
         self.store.write(|tx| {
