@@ -3,6 +3,7 @@
 //! be skipped by one face.
 
 mod donors;
+mod lists;
 mod labels;
 mod processing;
 mod recall;
@@ -24,6 +25,7 @@ use crate::time;
 pub use donors::{NewDonor, ScreeningInput};
 pub use labels::Printed;
 pub use processing::NewDonation;
+pub use lists::Page;
 pub use recall::{RecallSelector, RecallSummary};
 pub use recipients::NewRecipient;
 pub use trace::{Root, Trace, TraceBatch, TraceDonor};

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod batches;
 pub mod donors;
 mod migrate;
+pub mod lists;
 pub mod recalls;
 pub mod recipients;
 pub mod settings;

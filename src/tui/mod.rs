@@ -6,8 +6,10 @@ pub mod app;
 mod form;
 pub mod keys;
 mod picker;
+pub mod screen;
 mod screens;
 mod theme;
+mod words;
 
 use std::sync::mpsc;
 use std::sync::Arc;

@@ -8,12 +8,13 @@ use ratatui::Frame;
 use super::{list, move_selection};
 use crate::core::ids::Id;
 use crate::store::audit::Entry;
-use crate::tui::app::{Ctx, Screen};
+use crate::tui::screen::{Ctx, Screen};
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
+use crate::tui::words;
 
 pub struct Audit {
-    filter: Form,
+    filter: Form<()>,
     typing: bool,
     rows: Vec<Entry>,
     sel: usize,
@@ -22,7 +23,7 @@ pub struct Audit {
 impl Default for Audit {
     fn default() -> Self {
         Audit {
-            filter: Form::new("Filter by record", vec![Field::id("Identifier")]),
+            filter: Form::new("Filter by record", vec![Field::id((), "Identifier")]),
             typing: false,
             rows: Vec::new(),
             sel: 0,
@@ -39,8 +40,11 @@ impl Screen for Audit {
     fn editing(&self) -> bool {
         self.typing
     }
+    fn typing_text(&self) -> bool {
+        false
+    }
     fn refresh(&mut self, ctx: &mut Ctx) {
-        let id = match self.filter.get("Identifier") {
+        let id = match self.filter.get(()) {
             "" => None,
             s => match ctx.bank.lookup(s) {
                 Ok(id) => Some(id),
@@ -85,7 +89,7 @@ impl Screen for Audit {
         if !self.typing {
             return false;
         }
-        self.filter.set("Identifier", data);
+        self.filter.set((), data);
         self.typing = false;
         self.refresh(ctx);
         true
@@ -97,8 +101,15 @@ impl Screen for Audit {
             .rows
             .iter()
             .map(|e| {
-                let what = record(e).map_or_else(|| format!("{} {}", e.entity, e.entity_id), |id| id.display());
-                Line::from(format!("{:>6} {} {:<8} {:<16} {what}", e.seq, e.at, e.actor, e.action))
+                let what = record(e)
+                    .map_or_else(|| format!("{} {}", e.entity, words::clean(&e.entity_id)), |id| id.display());
+                Line::from(format!(
+                    "{:>6} {} {:<8} {:<16} {what}",
+                    e.seq,
+                    e.at,
+                    words::clean(&e.actor),
+                    words::clean(&e.action)
+                ))
             })
             .collect();
         list(f, bottom, &format!("Audit log ({} entries)", self.rows.len()), lines, Some(self.sel));
