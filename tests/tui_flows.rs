@@ -573,3 +573,321 @@ fn no_key_panics_on_any_screen_in_any_state() {
     }
     assert!(!b.app.quit, "q was never pressed");
 }
+
+fn ctrl(b: &mut Bench, c: char) {
+    b.app.update(Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)));
+}
+
+fn new_donor(b: &mut Bench, name: Option<&str>) -> Id {
+    let identity = Identity { name: name.map(String::from), ..Identity::default() };
+    let birth = chrono::NaiveDate::from_ymd_opt(1990, 1, 1).unwrap();
+    let new = stoolbank::app::NewDonor { sex: Sex::F, birth_date: birth, identity };
+    b.app.bank.register_donor(new, at("2024-01-02", 9)).unwrap().id
+}
+
+/// A screened donor with one batch per entry of `units` (that many units each), the last one released.
+fn stock(b: &mut Bench, units: &[usize]) -> (Id, Vec<Id>) {
+    let d = new_donor(b, None);
+    let bank = &mut b.app.bank;
+    let clean = stoolbank::app::ScreeningInput { all_negative: true, tests: vec![] };
+    let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    for k in stoolbank::core::model::ScreeningKind::ALL {
+        bank.record_screening(&d, *k, day("2024-01-10"), &clean, at("2024-01-10", 7)).unwrap();
+    }
+    let mut batches = Vec::new();
+    for (i, n) in units.iter().enumerate() {
+        let don = bank
+            .add_donation(stoolbank::app::NewDonation {
+                donor: d.clone(),
+                collected_at: at("2024-01-10", 8 + i as u32),
+                received_at: None,
+                mass_g: Some(120.0),
+                bristol: Some(4),
+            })
+            .unwrap();
+        let v = bank.make_batch(&don.id, "F0001", *n, None, at("2024-01-10", 12)).unwrap();
+        for t in ["appearance", "viable-count", "pathogen-screen"] {
+            bank.add_qc(&v.id, t, stoolbank::core::model::QcResult::Pass, None, at("2024-01-11", 9)).unwrap();
+        }
+        batches.push(v.id);
+    }
+    for k in stoolbank::core::model::ScreeningKind::DONOR_PANELS {
+        bank.record_screening(&d, k, day("2024-02-09"), &clean, at("2024-02-09", 9)).unwrap();
+    }
+    bank.release_batch(batches.last().unwrap(), at("2024-02-10", 9)).unwrap();
+    (d, batches)
+}
+
+#[test]
+fn filters_and_searches_run_over_every_record_not_the_loaded_page() {
+    let mut b = Bench::new();
+    b.app.bank.set_durable(false).unwrap();
+    // 520 quarantined units sort before the 2 released ones: the old filter looked at the first 500 rows only.
+    let (_, batches) = stock(&mut b, &[260, 260, 2]);
+    b.set_now("2024-02-15", 9);
+    b.key(KeyCode::F(5));
+    b.key(KeyCode::Char('s')); // quarantined
+    b.key(KeyCode::Char('s')); // released
+    let s = b.text();
+    assert!(s.contains("Units in stock: released") && s.contains("1 of 2"), "{s}");
+    assert!(s.contains(&format!("{}A", batches[2].display()[..18].to_string())), "{s}");
+
+    // Donor search finds a donor far past the first page of the list.
+    let mut last = None;
+    for _ in 0..520 {
+        last = Some(new_donor(&mut b, None));
+    }
+    let last = last.unwrap();
+    b.key(KeyCode::F(2));
+    b.key(KeyCode::Char('/'));
+    b.typed(&last.display()[..7]);
+    b.key(KeyCode::Enter);
+    let s = b.text();
+    assert!(s.contains(&last.display()) && s.contains("1 of 1"), "{s}");
+
+    // So does the donor picker, from the database.
+    b.key(KeyCode::F(3));
+    ctrl(&mut b, 'f');
+    b.typed(&last.display()[..7]);
+    b.key(KeyCode::Enter);
+    assert!(b.text().contains(&format!("Donor  {last}")));
+}
+
+#[test]
+fn a_refusal_opens_whole_in_a_box_and_every_message_stays_in_the_log() {
+    let mut b = Bench::new();
+    let d = new_donor(&mut b, None); // never screened: intake is refused
+    b.key(KeyCode::F(3));
+    b.scan(&d.display());
+    ctrl(&mut b, 's');
+    let s = b.screen(80, 24);
+    assert!(s.contains("Refused") && s.contains("refused by rule eligibility"), "{s}");
+    b.key(KeyCode::Esc);
+    let s = b.screen(80, 24);
+    assert!(!s.contains("Esc or Enter to dismiss"), "{s}");
+    // The status line names where the rest is; Ctrl-L shows every message whole.
+    assert!(s.contains("Ctrl-L"), "{s}");
+    ctrl(&mut b, 'l');
+    let s = b.screen(80, 24);
+    assert!(s.contains("Messages (1)") && s.contains("refused by rule eligibility"), "{s}");
+    b.key(KeyCode::Esc);
+    assert!(!b.screen(80, 24).contains("Messages ("));
+}
+
+#[test]
+fn help_opens_from_every_screen_and_question_mark_and_q_are_not_typed_into_identifiers() {
+    let mut b = Bench::new();
+    for tab in 2..=10 {
+        b.key(KeyCode::F(tab));
+        b.key(KeyCode::F(1));
+        assert!(b.text().contains("Everywhere"), "F1 opens help on F{tab}");
+        b.key(KeyCode::Esc);
+    }
+    // Donations, Dispense and Recall open with the cursor in a form: `?` opens help, typed nowhere.
+    for tab in [3, 6, 8] {
+        b.key(KeyCode::F(tab));
+        if tab == 8 {
+            b.key(KeyCode::Down); // to the identifier field, before any dry run
+        }
+        b.key(KeyCode::Char('?'));
+        let s = b.text();
+        assert!(s.contains("Everywhere"), "? opens help on F{tab}:\n{s}");
+        b.key(KeyCode::Esc);
+        assert!(!b.text().contains("  ?"), "nothing typed on F{tab}");
+    }
+    // In free text, `?` and `q` are characters.
+    b.key(KeyCode::F(8));
+    for _ in 0..4 {
+        b.key(KeyCode::Down);
+    }
+    b.typed("why? quality");
+    assert!(b.text().contains("why? quality") && !b.app.quit);
+    b.key(KeyCode::Esc);
+    // In an identifier field, q quits (asking, as the recall form holds what was typed).
+    b.key(KeyCode::F(3));
+    b.key(KeyCode::Char('q'));
+    assert!(b.text().contains("Quit anyway"));
+    b.key(KeyCode::Char('y'));
+    assert!(b.app.quit);
+}
+
+#[test]
+fn typing_an_identifier_on_a_list_does_not_act_on_the_selected_record() {
+    let mut b = Bench::new();
+    let d = new_donor(&mut b, None);
+    let before = b.app.bank.audit_log(None, 1000).unwrap().len();
+    b.key(KeyCode::F(2));
+    // A person types a donor code in lower case: `d` asks first, the digit answers no.
+    b.typed(&d.display().to_lowercase());
+    let s = b.text();
+    assert!(!s.contains("Defer a donor") && !s.contains("Confirm"), "{s}");
+    b.key(KeyCode::Enter);
+    b.key(KeyCode::Esc);
+    assert_eq!(b.app.bank.audit_log(None, 1000).unwrap().len(), before, "nothing recorded");
+    // Meant, it opens after a yes.
+    b.key(KeyCode::F(2));
+    b.key(KeyCode::Char('d'));
+    assert!(b.text().contains(&format!("Defer donor {d}?")));
+    b.key(KeyCode::Char('y'));
+    assert!(b.text().contains("Defer a donor"));
+}
+
+#[test]
+fn the_tui_words_its_own_messages_and_asks_why_a_label_is_reprinted() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("printer.zpl");
+    let mut b = Bench::with(Config { printer: Some(spool.display().to_string()), ..Config::default() });
+    let (_, batches) = stock(&mut b, &[2]);
+    b.set_now("2024-02-15", 9);
+    // Deferral without a length: the form's words, not the CLI's flags.
+    b.key(KeyCode::F(2));
+    b.key(KeyCode::Char('d'));
+    b.key(KeyCode::Char('y'));
+    b.typed("travel");
+    ctrl(&mut b, 's');
+    let s = b.text();
+    assert!(s.contains("say how long: a date in Until, or Permanent: yes") && !s.contains("--"), "{s}");
+    b.key(KeyCode::Esc);
+
+    // First print at once; a reprint asks why, refuses an empty reason, records the one given.
+    b.key(KeyCode::F(4));
+    b.scan(&batches[0].display());
+    b.key(KeyCode::Char('p'));
+    b.key(KeyCode::Char('y'));
+    assert!(!b.text().contains("Why print again"));
+    b.key(KeyCode::Char('p'));
+    b.key(KeyCode::Char('y'));
+    assert!(b.text().contains("Why print again"));
+    b.key(KeyCode::Enter);
+    let s = b.text();
+    assert!(s.contains("say why the labels are printed again") && !s.contains("--reason"), "{s}");
+    b.typed("smudged in the freezer");
+    b.key(KeyCode::Enter);
+    let s = b.text();
+    assert!(!s.contains("Why print again"), "{s}");
+    let reprints = b.app.bank.audit_log(None, 1000).unwrap();
+    assert!(reprints.iter().any(|e| e.action == "reprint-label"), "a reprint is recorded");
+}
+
+#[test]
+fn batch_and_qc_take_the_event_time_typed_and_superseded_qc_is_marked() {
+    let mut b = Bench::new();
+    let (d, _) = stock(&mut b, &[1]);
+    let don = b
+        .app
+        .bank
+        .add_donation(stoolbank::app::NewDonation {
+            donor: d,
+            collected_at: at("2024-02-12", 8),
+            received_at: None,
+            mass_g: None,
+            bristol: None,
+        })
+        .unwrap();
+    b.set_now("2024-02-20", 9);
+    b.key(KeyCode::F(4));
+    b.key(KeyCode::Char('m'));
+    b.scan(&don.id.display());
+    for _ in 0..3 {
+        b.key(KeyCode::Down); // to "Processed at", prefilled with now
+    }
+    for _ in 0..16 {
+        b.key(KeyCode::Backspace);
+    }
+    b.typed("2024-02-12 10:30");
+    b.key(KeyCode::Enter);
+    let s = b.text();
+    assert!(s.contains("made with 4 units"), "{s}");
+    let batch = Id::batch(&don.id, &stoolbank::core::ids::ProductCode::parse("F0001").unwrap());
+    let v = b.app.bank.batch_view(&batch, at("2024-02-20", 9)).unwrap();
+    assert_eq!(v.prepared_at, at("2024-02-12", 10) + chrono::Duration::minutes(30));
+
+    // Two results of one test: the earlier one is marked superseded.
+    for (result, time) in [("fail", "2024-02-13 09:00"), ("pass", "2024-02-14 09:00")] {
+        b.key(KeyCode::Char('c'));
+        b.key(KeyCode::Char('y'));
+        b.key(KeyCode::Down);
+        if result == "fail" {
+            b.key(KeyCode::Right);
+        }
+        b.key(KeyCode::Down);
+        b.key(KeyCode::Down);
+        for _ in 0..16 {
+            b.key(KeyCode::Backspace);
+        }
+        b.typed(time);
+        b.key(KeyCode::Enter);
+    }
+    let s = b.screen(120, 40);
+    assert!(s.contains("appearance fail  2024-02-13 09:00  superseded"), "{s}");
+    assert!(s.contains("appearance pass  2024-02-14 09:00") && !s.contains("09:00  superseded\n"), "{s}");
+}
+
+#[test]
+fn after_registering_the_new_donor_is_selected() {
+    let mut b = Bench::new();
+    for _ in 0..3 {
+        new_donor(&mut b, None);
+    }
+    b.key(KeyCode::F(2));
+    b.key(KeyCode::Char('a'));
+    b.key(KeyCode::Down);
+    b.typed("1991-02-03");
+    ctrl(&mut b, 's');
+    let s = b.text();
+    let id = find_id(&s, "registered donor D", 25)[17..].to_string();
+    assert!(s.contains("4 of 4") && s.contains(&format!("{id}  F  born 1991-02-03")), "{s}");
+}
+
+#[test]
+fn applying_the_same_recall_twice_asks_again_and_the_export_goes_where_asked() {
+    let mut b = Bench::new();
+    let (_, batches) = stock(&mut b, &[2]);
+    b.set_now("2024-02-15", 9);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("recall, \"batch\".csv");
+    for round in 0..2 {
+        b.key(KeyCode::F(8));
+        if round == 0 {
+            b.key(KeyCode::Right); // by batch
+            b.key(KeyCode::Down);
+            b.scan(&batches[0].display());
+            b.key(KeyCode::Down);
+            b.key(KeyCode::Down);
+            b.typed("supplier alert, lot 7");
+            b.key(KeyCode::Enter);
+        } else {
+            b.key(KeyCode::Esc); // back to the form, as filled
+            ctrl(&mut b, 's'); // the same dry run again
+        }
+        b.key(KeyCode::Char('a'));
+        let s = b.screen(100, 30);
+        assert_eq!(s.contains("applied 1 time(s) before"), round == 1, "{s}");
+        b.key(KeyCode::Char('y'));
+        assert!(b.text().contains("APPLIED"));
+        if round == 1 {
+            b.key(KeyCode::Char('e'));
+            for _ in 0..200 {
+                b.key(KeyCode::Backspace);
+            }
+            b.typed(&file.display().to_string());
+            b.key(KeyCode::Enter);
+        }
+    }
+    // A comma and quotes in the reason and path survive: the csv crate quotes.
+    let mut r = csv::Reader::from_path(&file).unwrap();
+    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(&rows[0][0], "supplier alert, lot 7");
+    assert_eq!(&rows[0][1], format!("batch {}", batches[0]));
+}
+
+#[test]
+fn control_characters_in_stored_text_are_shown_escaped() {
+    let mut b = Bench::new();
+    new_donor(&mut b, Some("Eve\u{1b}[2J\u{202e}evil"));
+    b.key(KeyCode::F(2));
+    let s = b.text();
+    assert!(s.contains("Eve\\u{1b}[2J\\u{202e}evil"), "{s}");
+    assert!(!s.contains('\u{1b}') && !s.contains('\u{202e}'));
+}

@@ -156,7 +156,7 @@ pub const GLOBAL: &[Binding] = &[
     b(&[Code(KeyCode::Right)], Action::NextTab, "previous / next tab"),
     b(&[Code(KeyCode::F(1)), C('?')], Action::Help, "this help (F1 also inside a form; ? outside free text)"),
     b(&[Ctrl('l')], Action::Log, "every message of the session, in full"),
-    b(&[C('q')], Action::Quit, "quit, outside free text (asks when a form holds unsaved work)"),
+    b(&[C('q')], Action::Quit, "quit, outside free text (asks if a form holds work)"),
     b(&[Ctrl('c')], Action::Interrupt, "quit, asking first"),
 ];
 
@@ -244,6 +244,7 @@ pub const RECALL: &[Binding] = &[
 pub const AUDIT: &[Binding] = &[
     b(&[C('/')], Action::Filter, "filter by a record's identifier (empty: everything)"),
     b(&[Code(KeyCode::Enter)], Action::Open, "open the trace of the selected entry's record"),
+    b(&[C('n')], Action::NextPage, "load older entries"),
     b(&[C('r')], Action::Refresh, "refresh"),
 ];
 

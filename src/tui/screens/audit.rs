@@ -18,6 +18,8 @@ pub struct Audit {
     typing: bool,
     rows: Vec<Entry>,
     sel: usize,
+    /// How many of the newest entries are loaded (n loads older ones).
+    limit: usize,
 }
 
 impl Default for Audit {
@@ -27,11 +29,33 @@ impl Default for Audit {
             typing: false,
             rows: Vec::new(),
             sel: 0,
+            limit: PAGE,
         }
     }
 }
 
-const SHOWN: usize = 500;
+const PAGE: usize = 500;
+
+impl Audit {
+    /// Loads the newest `limit` entries of the filter; older entries loaded above keep the selection where it was.
+    fn load(&mut self, ctx: &mut Ctx) {
+        let id = match self.filter.get(()) {
+            "" => None,
+            s => match ctx.bank.lookup(s) {
+                Ok(id) => Some(id),
+                Err(e) => return ctx.fail(e),
+            },
+        };
+        match ctx.bank.audit_log(id.as_ref(), self.limit) {
+            Ok(rows) => {
+                let added = rows.len().saturating_sub(self.rows.len());
+                self.sel = if self.rows.is_empty() { rows.len().saturating_sub(1) } else { self.sel + added };
+                self.rows = rows;
+            }
+            Err(e) => ctx.fail(e),
+        }
+    }
+}
 
 impl Screen for Audit {
     fn keys(&self) -> &'static [Binding] {
@@ -43,21 +67,11 @@ impl Screen for Audit {
     fn typing_text(&self) -> bool {
         false
     }
+    /// The newest entries, the newest selected.
     fn refresh(&mut self, ctx: &mut Ctx) {
-        let id = match self.filter.get(()) {
-            "" => None,
-            s => match ctx.bank.lookup(s) {
-                Ok(id) => Some(id),
-                Err(e) => return ctx.fail(e),
-            },
-        };
-        match ctx.bank.audit_log(id.as_ref(), SHOWN) {
-            Ok(rows) => {
-                self.sel = rows.len().saturating_sub(1);
-                self.rows = rows;
-            }
-            Err(e) => ctx.fail(e),
-        }
+        self.rows.clear();
+        self.limit = PAGE;
+        self.load(ctx);
     }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
         if self.typing {
@@ -77,6 +91,11 @@ impl Screen for Audit {
         match keys::action(keys::AUDIT, &key) {
             Some(Action::Filter) => self.typing = true,
             Some(Action::Refresh) => self.refresh(ctx),
+            Some(Action::NextPage) if self.rows.len() < self.limit => ctx.info("every entry is loaded"),
+            Some(Action::NextPage) => {
+                self.limit += PAGE;
+                self.load(ctx);
+            }
             Some(Action::Open) => match self.rows.get(self.sel).and_then(record) {
                 Some(id) => ctx.trace(id),
                 None => ctx.error("this entry names no traceable record"),
@@ -112,7 +131,8 @@ impl Screen for Audit {
                 ))
             })
             .collect();
-        list(f, bottom, &format!("Audit log ({} entries)", self.rows.len()), lines, Some(self.sel));
+        let title = if self.rows.len() < self.limit { "Audit log" } else { "Audit log (newest; n loads older)" };
+        list(f, bottom, title, lines, Some(self.sel));
     }
 }
 
