@@ -9,7 +9,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Tabs, Wrap};
 use ratatui::Frame;
 
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::time::Duration;
+
 use super::keys::{self, Action};
+use super::printing::{Printed, Printer};
 use super::screen::{Ctx, Level, Outbox, Screen, Tab};
 use super::screens::{audit, batches, dispense, donations, donors, home, inventory, recall, trace};
 use super::{theme, words};
@@ -24,6 +28,8 @@ pub enum Msg {
     Scan(String),
     /// A scanner's state, for the status bar.
     Scanner(String),
+    /// A print job finished (on its own thread).
+    Printed(Printed),
     Tick,
     Resize,
 }
@@ -36,6 +42,12 @@ pub struct App {
     pub db_label: String,
     pub scanner: String,
     out: Outbox,
+    /// Where finished print jobs report (and, under `run`, keys and scans too).
+    tx: Sender<Msg>,
+    rx: Option<Receiver<Msg>>,
+    printer: Printer,
+    /// Print jobs started and not yet reported.
+    printing: usize,
     /// The key that asked the open question, delivered again after a yes.
     asked_by: Option<KeyEvent>,
     help: bool,
@@ -82,8 +94,14 @@ macro_rules! with_screen {
 impl App {
     pub fn new(bank: Bank, db_label: String) -> App {
         let config = bank.config().clone();
+        let (tx, rx) = mpsc::channel();
+        let printer = Printer::new(&bank);
         let mut app = App {
             bank,
+            tx,
+            rx: Some(rx),
+            printer,
+            printing: 0,
             tab: Tab::Home,
             clock: None,
             db_label,
@@ -111,6 +129,28 @@ impl App {
         app
     }
 
+    /// The app's channel: what is sent on it is for [`App::update`] (the event loop takes the receiver).
+    pub fn channel(&mut self) -> (Sender<Msg>, Receiver<Msg>) {
+        let rx = self.rx.take().unwrap_or_else(|| {
+            let (tx, rx) = mpsc::channel();
+            self.tx = tx;
+            rx
+        });
+        (self.tx.clone(), rx)
+    }
+
+    /// Waits for the print jobs under way to report, up to `timeout` (for tests driving the app without `run`).
+    pub fn wait_for_prints(&mut self, timeout: Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        while self.printing > 0 {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.rx.as_ref().map(|rx| rx.recv_timeout(left)) {
+                Some(Ok(msg)) => self.update(msg),
+                _ => return,
+            }
+        }
+    }
+
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.unwrap_or_else(crate::time::now)
     }
@@ -124,10 +164,17 @@ impl App {
         Tab::ALL.into_iter().any(|t| with_screen!(self, t, |s, ctx| s.dirty()))
     }
 
-    fn error(&mut self, m: String) {
+    fn say(&mut self, level: Level, m: String) {
         let now = self.now();
         let mut ctx = Ctx { bank: &mut self.bank, now, out: &mut self.out };
-        ctx.error(m);
+        match level {
+            Level::Info => ctx.info(m),
+            Level::Error => ctx.error(m),
+        }
+    }
+
+    fn error(&mut self, m: String) {
+        self.say(Level::Error, m);
     }
 
     pub fn update(&mut self, msg: Msg) {
@@ -135,12 +182,28 @@ impl App {
             Msg::Key(k) => self.wedge_key(k),
             Msg::Scan(data) => self.scan(&data),
             Msg::Scanner(state) => self.scanner = state,
+            Msg::Printed(report) => {
+                self.printing = self.printing.saturating_sub(1);
+                match report {
+                    Printed::Done(m) => self.say(Level::Info, m),
+                    Printed::Failed { message, refused } => {
+                        if refused {
+                            self.out.popup = Some(message.clone());
+                        }
+                        self.say(Level::Error, message);
+                    }
+                }
+            }
             Msg::Tick | Msg::Resize => {
                 let rejected = self.wedge.as_mut().and_then(|w| w.poll(std::time::Instant::now()));
                 if let Some(WedgeOutput::Rejected { reason, .. }) = rejected {
                     self.error(format!("scan rejected: {reason}"));
                 }
             }
+        }
+        for job in std::mem::take(&mut self.out.prints) {
+            self.printing += 1;
+            self.printer.start(job, self.tx.clone());
         }
         if let Some(id) = self.out.goto.take() {
             self.tab = Tab::Trace;
@@ -332,6 +395,7 @@ impl App {
             Span::raw(format!(" {}  ", words::clean(&self.db_label))),
             Span::styled(format!("⌁ {}", self.scanner), theme::dim()),
             Span::raw(if self.typed.is_empty() { String::new() } else { format!("   scan: {}▏", self.typed) }),
+            Span::styled(if self.printing > 0 { "   printing…" } else { "" }, theme::warn()),
         ]);
         let line2 = match &self.out.status {
             Some((level, m)) => {

@@ -8,6 +8,7 @@ use ratatui::layout::Rect;
 use ratatui::Frame;
 
 use super::keys::Binding;
+use super::printing::PrintJob;
 use super::words;
 use crate::app::{AppError, Bank};
 use crate::core::ids::Id;
@@ -98,6 +99,8 @@ pub struct Outbox {
     pub question: Option<String>,
     /// The key is delivered again after a yes.
     pub confirmed: bool,
+    /// Print jobs to start on their own threads.
+    pub prints: Vec<PrintJob>,
 }
 
 /// Messages kept for the log: a session's worth, the oldest dropped first.
@@ -138,6 +141,11 @@ impl Ctx<'_> {
             self.out.popup = Some(m.clone());
         }
         self.error(m);
+    }
+    /// Prints the labels of `id` off the event loop; the outcome comes to the status line when it is done.
+    pub fn print(&mut self, id: Id, reason: Option<&str>) {
+        self.info(format!("printing the labels of {id}…"));
+        self.out.prints.push(PrintJob { id, reason: reason.map(String::from), at: self.now });
     }
     /// True when the user has answered yes to `question` for this key; otherwise asks it (the key comes back
     /// after a yes) and returns false.

@@ -130,8 +130,8 @@ impl Batches {
                 if form.get(()).is_empty() {
                     return Err(AppError::Invalid("say why the labels are printed again".into()));
                 }
-                let p = ctx.bank.print_labels(&batch, None, None, 1, Some(form.get(())), ctx.now)?;
-                Ok((batch, p.to_string()))
+                ctx.print(batch.clone(), Some(form.get(())));
+                Ok((batch.clone(), format!("printing the labels of {batch}…")))
             })(),
         };
         match result {
@@ -177,10 +177,7 @@ impl Batches {
                 let field = Field::text((), "Why print again", "");
                 self.editing = Some(Editing::Reprint(Form::new("Reprint the labels (the reason is recorded)", vec![field])));
             }
-            Ok(false) => match ctx.bank.print_labels(&id, None, None, 1, None, ctx.now) {
-                Ok(p) => ctx.info(p.to_string()),
-                Err(e) => ctx.fail(e),
-            },
+            Ok(false) => ctx.print(id, None),
             Err(e) => ctx.fail(e),
         }
     }

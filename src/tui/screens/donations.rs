@@ -104,13 +104,8 @@ impl Donations {
         if reason.is_some_and(str::is_empty) {
             return ctx.error("say why the label is printed again");
         }
-        match ctx.bank.print_labels(&id, None, None, 1, reason, ctx.now) {
-            Ok(p) => {
-                self.reprint = None;
-                ctx.info(p.to_string());
-            }
-            Err(e) => ctx.fail(e),
-        }
+        self.reprint = None;
+        ctx.print(id, reason);
     }
 }
 
