@@ -92,7 +92,7 @@ fn screen_all_panels(b: &mut Bench, donor: &str, day: &str) {
     b.key(KeyCode::F(2));
     b.key(KeyCode::Char('s'));
     b.key(KeyCode::Char('y')); // yes, a screening of the selected donor
-    // Donor is prefilled from the selection when one exists; a scan fills it otherwise.
+                               // Donor is prefilled from the selection when one exists; a scan fills it otherwise.
     b.app.update(Msg::Scan(donor.into()));
     for (i, _) in ["questionnaire", "blood", "stool"].iter().enumerate() {
         if i > 0 {
@@ -630,7 +630,7 @@ fn filters_and_searches_run_over_every_record_not_the_loaded_page() {
     b.key(KeyCode::Char('s')); // released
     let s = b.text();
     assert!(s.contains("Units in stock: released") && s.contains("1 of 2"), "{s}");
-    assert!(s.contains(&format!("{}A", batches[2].display()[..18].to_string())), "{s}");
+    assert!(s.contains(&format!("{}A", &batches[2].display()[..18])), "{s}");
 
     // Donor search finds a donor far past the first page of the list.
     let mut last = None;

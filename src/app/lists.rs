@@ -8,9 +8,9 @@ use super::views::{DonorSummary, UnitView};
 use super::{Bank, Result};
 use crate::core::ids::Id;
 use crate::core::model::{DonorStatus, UnitStatus};
+use crate::store::batches;
 use crate::store::lists::{self, EarlierRecall, Shelf};
 use crate::store::recipients::{self, Recipient};
-use crate::store::batches;
 use crate::time::local_day;
 
 /// One page of a list, and where the next one starts (None: the list ends here).
@@ -46,7 +46,13 @@ impl Bank {
         let mut rows = Vec::with_capacity(ids.len());
         for id in &ids {
             let v = self.donor_view(id, at)?;
-            rows.push(DonorSummary { id: v.id, sex: v.sex, birth_date: v.birth_date, status: v.status, reason: v.reason });
+            rows.push(DonorSummary {
+                id: v.id,
+                sex: v.sex,
+                birth_date: v.birth_date,
+                status: v.status,
+                reason: v.reason,
+            });
         }
         Ok(Page { next: if ids.len() < limit { None } else { ids.last().cloned() }, rows })
     }
@@ -120,9 +126,7 @@ impl Bank {
     /// Whether a label of `id` (or of any unit it labels) was printed before: printing again is a reprint.
     pub fn label_printed(&mut self, id: &Id, at: DateTime<Utc>) -> Result<bool> {
         let entities: Vec<Id> = self.labels_for(id, at)?.into_iter().map(|l| l.id).collect();
-        self.store.read(|tx| {
-            entities.iter().try_fold(false, |any, e| Ok(any || lists::label_printed(tx, e)?))
-        })
+        self.store.read(|tx| entities.iter().try_fold(false, |any, e| Ok(any || lists::label_printed(tx, e)?)))
     }
 
     /// Recalls already applied with the same selection (by donor, by batch, or the same collection window).

@@ -3,8 +3,8 @@
 //! be skipped by one face.
 
 mod donors;
-mod lists;
 mod labels;
+mod lists;
 mod processing;
 mod recall;
 mod recipients;
@@ -24,8 +24,8 @@ use crate::time;
 
 pub use donors::{NewDonor, ScreeningInput};
 pub use labels::Printed;
-pub use processing::NewDonation;
 pub use lists::Page;
+pub use processing::NewDonation;
 pub use recall::{RecallSelector, RecallSummary};
 pub use recipients::NewRecipient;
 pub use trace::{Root, Trace, TraceBatch, TraceDonor};

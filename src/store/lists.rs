@@ -103,12 +103,7 @@ pub fn recalls_like(
          ORDER BY at",
     )?;
     let rows = stmt.query_map(
-        params![
-            selector,
-            subject.map(Id::data),
-            window.map(|w| w.0.to_string()),
-            window.map(|w| w.1.to_string())
-        ],
+        params![selector, subject.map(Id::data), window.map(|w| w.0.to_string()), window.map(|w| w.1.to_string())],
         |r| Ok(EarlierRecall { at: r.get(0)?, reason: r.get(1)? }),
     )?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

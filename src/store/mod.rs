@@ -4,8 +4,8 @@
 pub mod audit;
 pub mod batches;
 pub mod donors;
-mod migrate;
 pub mod lists;
+mod migrate;
 pub mod recalls;
 pub mod recipients;
 pub mod settings;

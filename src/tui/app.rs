@@ -255,10 +255,8 @@ impl App {
     /// The boxes over the screen take keys first, the topmost first; true when one took the key.
     fn overlay_key(&mut self, k: KeyEvent) -> bool {
         if self.out.warning.is_some() || self.out.popup.is_some() {
-            if matches!(k.code, KeyCode::Esc | KeyCode::Enter) {
-                if self.out.warning.take().is_none() {
-                    self.out.popup = None;
-                }
+            if matches!(k.code, KeyCode::Esc | KeyCode::Enter) && self.out.warning.take().is_none() {
+                self.out.popup = None;
             }
             return true;
         }

@@ -8,9 +8,9 @@ use ratatui::Frame;
 use super::{list, move_selection};
 use crate::core::ids::Id;
 use crate::store::audit::Entry;
-use crate::tui::screen::{Ctx, Screen};
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
+use crate::tui::screen::{Ctx, Screen};
 use crate::tui::words;
 
 pub struct Audit {
@@ -120,8 +120,8 @@ impl Screen for Audit {
             .rows
             .iter()
             .map(|e| {
-                let what = record(e)
-                    .map_or_else(|| format!("{} {}", e.entity, words::clean(&e.entity_id)), |id| id.display());
+                let what =
+                    record(e).map_or_else(|| format!("{} {}", e.entity, words::clean(&e.entity_id)), |id| id.display());
                 Line::from(format!(
                     "{:>6} {} {:<8} {:<16} {what}",
                     e.seq,

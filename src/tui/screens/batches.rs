@@ -15,10 +15,10 @@ use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
 use crate::core::model::QcResult;
 use crate::store::batches::Batch;
-use crate::tui::screen::{Ctx, Screen};
+use crate::time;
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
-use crate::time;
+use crate::tui::screen::{Ctx, Screen};
 use crate::tui::{theme, words};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,11 +152,8 @@ impl Batches {
         if let Some(c) = v.release_checks.iter().find(|c| !c.passed) {
             return ctx.error(format!("cannot release {}: {} — {}", v.id, c.title, c.detail));
         }
-        let question = format!(
-            "RELEASE batch {} ({} units) for clinical use? Every release rule passes.",
-            v.id,
-            v.units.len()
-        );
+        let question =
+            format!("RELEASE batch {} ({} units) for clinical use? Every release rule passes.", v.id, v.units.len());
         if !ctx.confirmed(question) {
             return;
         }
@@ -175,7 +172,8 @@ impl Batches {
         match ctx.bank.label_printed(&id, ctx.now) {
             Ok(true) => {
                 let field = Field::text((), "Why print again", "");
-                self.editing = Some(Editing::Reprint(Form::new("Reprint the labels (the reason is recorded)", vec![field])));
+                self.editing =
+                    Some(Editing::Reprint(Form::new("Reprint the labels (the reason is recorded)", vec![field])));
             }
             Ok(false) => ctx.print(id, None),
             Err(e) => ctx.fail(e),
@@ -282,10 +280,10 @@ impl Screen for Batches {
                 self.editing = Some(Editing::Discard(Form::new("Discard the batch", vec![field])));
             }
             Some(Action::Release) => self.release(ctx),
-            Some(Action::Print) if self.view.is_some() => {
-                if ctx.confirmed(format!("Print the unit labels of batch {shown}?")) {
-                    self.print(ctx);
-                }
+            Some(Action::Print)
+                if self.view.is_some() && ctx.confirmed(format!("Print the unit labels of batch {shown}?")) =>
+            {
+                self.print(ctx);
             }
             Some(Action::ScrollDown) => self.scroll.half_page(1),
             Some(Action::ScrollUp) => self.scroll.half_page(-1),

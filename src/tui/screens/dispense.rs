@@ -13,10 +13,10 @@ use crate::core::ids::IdKind;
 use crate::core::model::{Consent, Sex};
 use crate::store::donors::Identity;
 use crate::time;
-use crate::tui::screen::{Ctx, Screen};
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
 use crate::tui::picker::{Picked, Picker, Source};
+use crate::tui::screen::{Ctx, Screen};
 use crate::tui::words;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

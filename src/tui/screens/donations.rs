@@ -12,10 +12,10 @@ use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
 use crate::core::model::{ScreeningKind, TestResult};
 use crate::time;
-use crate::tui::screen::{Ctx, Screen};
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
 use crate::tui::picker::{Picked, Picker, Source};
+use crate::tui::screen::{Ctx, Screen};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum F {
@@ -118,8 +118,7 @@ impl Screen for Donations {
     }
     fn typing_text(&self) -> bool {
         !self.resting
-            && (self.picker.is_some()
-                || self.reprint.as_ref().map_or_else(|| self.form.takes_text(), Form::takes_text))
+            && (self.picker.is_some() || self.reprint.as_ref().map_or_else(|| self.form.takes_text(), Form::takes_text))
     }
     fn dirty(&self) -> bool {
         self.form.dirty()

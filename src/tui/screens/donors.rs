@@ -13,9 +13,9 @@ use crate::core::ids::Id;
 use crate::core::model::{DonorStatus, ScreeningKind, Sex, TestResult};
 use crate::store::donors::Identity;
 use crate::time;
-use crate::tui::screen::{Ctx, Screen};
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
+use crate::tui::screen::{Ctx, Screen};
 use crate::tui::{theme, words};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -298,10 +298,8 @@ impl Screen for Donors {
             }
             Some(Action::Register) => {
                 let sexes: Vec<String> = Sex::ALL.iter().map(|s| s.as_str().to_string()).collect();
-                let mut fields = vec![
-                    Field::choice(Reg::Sex, "Sex", &sexes, ""),
-                    Field::when(Reg::BirthDate, "Birth date", ""),
-                ];
+                let mut fields =
+                    vec![Field::choice(Reg::Sex, "Sex", &sexes, ""), Field::when(Reg::BirthDate, "Birth date", "")];
                 // Identity is asked only of those allowed to see it (configuration names them).
                 if ctx.bank.may_see_identity() {
                     fields.extend([Field::text(Reg::Name, "Name", ""), Field::text(Reg::Phone, "Phone", "")]);

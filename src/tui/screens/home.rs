@@ -7,8 +7,8 @@ use ratatui::Frame;
 
 use super::{pane, Scroll};
 use crate::store::settings::Counts;
-use crate::tui::screen::{Ctx, Screen};
 use crate::tui::keys::{self, Action, Binding};
+use crate::tui::screen::{Ctx, Screen};
 
 #[derive(Default)]
 pub struct Home {

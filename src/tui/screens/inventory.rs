@@ -11,9 +11,9 @@ use super::{list, move_selection};
 use crate::app::views::UnitView;
 use crate::core::model::UnitStatus;
 use crate::time;
-use crate::tui::screen::{Ctx, Screen};
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
+use crate::tui::screen::{Ctx, Screen};
 use crate::tui::{theme, words};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

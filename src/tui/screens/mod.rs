@@ -40,7 +40,10 @@ pub fn list(f: &mut Frame, area: Rect, title: &str, lines: Vec<Line<'static>>, s
         .take(inner)
         .map(|(i, l)| if Some(i) == selected { l.style(theme::selected()) } else { l })
         .collect();
-    f.render_widget(Paragraph::new(shown).block(Block::default().borders(Borders::ALL).title(format!("{title}{place}"))), area);
+    f.render_widget(
+        Paragraph::new(shown).block(Block::default().borders(Borders::ALL).title(format!("{title}{place}"))),
+        area,
+    );
 }
 
 pub fn panel(f: &mut Frame, area: Rect, title: &str, lines: Vec<Line<'static>>) {
@@ -76,8 +79,11 @@ impl Scroll {
     /// Half a page down (`+1`) or up (`-1`), for panes beside a list whose keys move the list.
     pub fn half_page(&mut self, step: i8) {
         let half = (self.page.get() / 2).max(1);
-        self.offset =
-            if step > 0 { self.offset.saturating_add(half).min(self.max.get()) } else { self.offset.saturating_sub(half) };
+        self.offset = if step > 0 {
+            self.offset.saturating_add(half).min(self.max.get())
+        } else {
+            self.offset.saturating_sub(half)
+        };
     }
 
     pub fn reset(&mut self) {

@@ -72,7 +72,10 @@ impl Recall {
                 from: if from.is_empty() { None } else { Some(date("from", from)?) },
             }),
             BY_BATCH => Ok(RecallSelector::Batch(ctx.bank.lookup_kind(self.form.get(F::Subject), IdKind::Batch)?)),
-            _ => Ok(RecallSelector::CollectionWindow { from: date("from", from)?, to: date("to", self.form.get(F::To))? }),
+            _ => Ok(RecallSelector::CollectionWindow {
+                from: date("from", from)?,
+                to: date("to", self.form.get(F::To))?,
+            }),
         }
     }
 

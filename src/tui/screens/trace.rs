@@ -9,9 +9,9 @@ use ratatui::Frame;
 use super::{list, move_selection};
 use crate::app::Trace as TraceView;
 use crate::core::ids::Id;
-use crate::tui::screen::{Ctx, Screen};
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
+use crate::tui::screen::{Ctx, Screen};
 use crate::tui::theme;
 
 pub struct Trace {
