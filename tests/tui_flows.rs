@@ -896,3 +896,25 @@ fn control_characters_in_stored_text_are_shown_escaped() {
     assert!(s.contains("Eve\\u{1b}[2J\\u{202e}evil"), "{s}");
     assert!(!s.contains('\u{1b}') && !s.contains('\u{202e}'));
 }
+
+#[test]
+fn the_recall_list_scrolls_to_its_last_line_at_80x24() {
+    let mut b = Bench::new();
+    let (_, batches) = stock(&mut b, &[40]);
+    b.set_now("2024-02-15", 9);
+    b.key(KeyCode::F(8));
+    b.key(KeyCode::Right); // by batch
+    b.key(KeyCode::Down);
+    b.scan(&batches[0].display());
+    b.key(KeyCode::Down);
+    b.key(KeyCode::Down);
+    b.typed("supplier alert");
+    b.key(KeyCode::Enter);
+    let s = b.screen(80, 24);
+    // The 40th unit is division N1 (after A0–Z0, A1–M1): the last line, out of view.
+    let last = format!("{}N1", &batches[0].display()[..18]);
+    assert!(s.contains("1 of 41") && !s.contains(&last), "{s}");
+    b.key(KeyCode::End);
+    let s = b.screen(80, 24);
+    assert!(s.contains("41 of 41") && s.contains(&last), "{s}");
+}

@@ -50,7 +50,7 @@ impl Picker {
 
     fn load(&mut self, ctx: &mut Ctx, more: bool) -> Result<(), AppError> {
         let after = if more { self.next.clone() } else { None };
-        let (rows, next) = match self.source {
+        let (rows, next): (Vec<(Id, String)>, _) = match self.source {
             Source::Donors => {
                 let page = ctx.bank.find_donors(&self.filter, after.as_ref(), PAGE, ctx.now)?;
                 let rows = page
@@ -78,7 +78,7 @@ impl Picker {
             self.rows = Vec::new();
             self.sel = 0;
         }
-        self.rows.extend::<Vec<_>>(rows);
+        self.rows.extend(rows);
         self.next = next;
         Ok(())
     }

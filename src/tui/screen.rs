@@ -192,3 +192,18 @@ pub trait Screen {
     }
     fn render(&self, f: &mut Frame, area: Rect);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tab_has_its_own_function_key_and_f1_is_none_of_them() {
+        for tab in Tab::ALL {
+            assert_eq!(Tab::from_function_key(tab.function_key()), Some(tab));
+        }
+        assert_eq!(Tab::from_function_key(1), None);
+        assert_eq!(Tab::Home.step(-1), Tab::Audit);
+        assert_eq!(Tab::Audit.step(1), Tab::Home);
+    }
+}

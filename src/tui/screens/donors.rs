@@ -349,8 +349,7 @@ impl Screen for Donors {
         }
     }
 
-    fn on_scan(&mut self, ctx: &mut Ctx, data: &str) -> bool {
-        let _ = ctx;
+    fn on_scan(&mut self, _ctx: &mut Ctx, data: &str) -> bool {
         match &mut self.editing {
             Some(Editing::Register(f)) => f.fill_scan(data),
             Some(Editing::Defer(f)) => f.fill_scan(data),

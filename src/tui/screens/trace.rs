@@ -88,7 +88,7 @@ fn tree(t: &TraceView) -> Vec<(String, Option<Id>, bool)> {
                 for u in t.units.iter().filter(|u| u.batch == b.id) {
                     out.push((format!("      unit {}  {}", u.id, u.status.as_str()), Some(u.id.clone()), false));
                     if let (Some(r), Some(at)) = (&u.recipient, u.dispensed_at) {
-                        let route = u.route.as_deref().unwrap_or("");
+                        let route = crate::tui::words::clean(u.route.as_deref().unwrap_or(""));
                         out.push((
                             format!("        → recipient {r}  {} {route}", crate::time::show(at)),
                             Some(r.clone()),
