@@ -918,3 +918,11 @@ fn the_recall_list_scrolls_to_its_last_line_at_80x24() {
     let s = b.screen(80, 24);
     assert!(s.contains("41 of 41") && s.contains(&last), "{s}");
 }
+
+#[test]
+fn a_scan_carrying_control_characters_is_named_escaped() {
+    let mut b = Bench::new();
+    b.scan("G1517\u{1b}[31m24000001Y");
+    let s = b.text();
+    assert!(s.contains("\\u{1b}[31m") && !s.contains('\u{1b}'), "{s}");
+}

@@ -5,21 +5,11 @@
 use std::path::PathBuf;
 use std::sync::mpsc::Sender;
 
-use chrono::{DateTime, Utc};
-
 use super::app::Msg;
+use super::screen::PrintJob;
 use super::words;
 use crate::app::{AppError, Bank};
 use crate::core::config::Config;
-use crate::core::ids::Id;
-
-/// The labels of a record to print, and why when it is a reprint.
-#[derive(Debug, Clone)]
-pub struct PrintJob {
-    pub id: Id,
-    pub reason: Option<String>,
-    pub at: DateTime<Utc>,
-}
 
 /// What a finished job reports: the message for the status line, and whether a rule refused it.
 #[derive(Debug, Clone)]

@@ -8,7 +8,6 @@ use ratatui::layout::Rect;
 use ratatui::Frame;
 
 use super::keys::Binding;
-use super::printing::PrintJob;
 use super::words;
 use crate::app::{AppError, Bank};
 use crate::core::ids::Id;
@@ -81,6 +80,14 @@ impl Tab {
         let n = Tab::ALL.len() as isize;
         Tab::ALL[(self.index() as isize + step).rem_euclid(n) as usize]
     }
+}
+
+/// The labels of a record to print (on a worker thread), and why when it is a reprint.
+#[derive(Debug, Clone)]
+pub struct PrintJob {
+    pub id: Id,
+    pub reason: Option<String>,
+    pub at: DateTime<Utc>,
 }
 
 /// Everything a screen asks of the app besides its own state: filled by [`Ctx`], read by the app after each

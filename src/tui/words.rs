@@ -3,15 +3,12 @@
 
 use crate::app::AppError;
 
-/// An operation's failure as the bench says it.
+/// An operation's failure as the bench says it (what it quotes of the input escaped: a scan can carry anything).
 pub fn error(e: &AppError) -> String {
-    match e {
-        AppError::Refused(r) => r.to_string(),
-        AppError::Invalid(m) => clean(m),
-        AppError::NotFound { kind, id } => format!("no {kind} {} in this bank", clean(id)),
-        AppError::Id(e) => e.to_string(),
+    clean(&match e {
         AppError::Store(e) => format!("the database could not do it: {e}"),
-    }
+        other => other.to_string(),
+    })
 }
 
 /// Free text as shown: control characters (escape sequences, newlines, C1 codes) and the bidirectional

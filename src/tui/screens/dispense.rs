@@ -90,7 +90,7 @@ impl Dispense {
                 self.checked = Some(raw);
             }
             Err(e) => {
-                ctx.warn(format!("{raw}\n{e}"));
+                ctx.warn(format!("{}\n{}", words::clean(&raw), words::error(&e)));
                 self.form.set(F::Unit, "");
                 self.form.focus = 0;
                 self.checked = None;
@@ -209,7 +209,7 @@ impl Screen for Dispense {
                     self.form = Self::blank(&self.routes);
                     self.checked = None;
                 }
-                Err(AppError::Refused(r)) => ctx.warn(r.to_string()),
+                Err(AppError::Refused(r)) => ctx.warn(words::clean(&r.to_string())),
                 Err(e) => ctx.fail(e),
             },
             FormEvent::Cancel => {
