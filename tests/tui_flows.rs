@@ -1,6 +1,8 @@
 //! The bench TUI driven by key and scan events in-process, on a real database file: the whole chain from
 //! registration to recall, asserting both what the screen shows and what the database holds.
 
+use std::sync::{Arc, Mutex};
+
 use chrono::{DateTime, Local, TimeZone, Utc};
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -14,6 +16,8 @@ use stoolbank::tui::{App, Msg};
 
 struct Bench {
     app: App,
+    /// The bank's clock: frozen, moved by `set_now`.
+    now: Arc<Mutex<DateTime<Utc>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -32,10 +36,12 @@ impl Bench {
     fn with(config: Config) -> Bench {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bank.db");
-        let bank = Bank::init(&path, Some("G1517"), config, "tester").unwrap();
-        let mut app = App::new(bank, "bank.db".into());
-        app.clock = Some(at("2024-03-01", 9));
-        Bench { app, _dir: dir }
+        let now = Arc::new(Mutex::new(at("2024-03-01", 9)));
+        let clock = Arc::clone(&now);
+        let bank =
+            Bank::init(&path, Some("G1517"), config, "tester").unwrap().with_clock(move || *clock.lock().unwrap());
+        let app = App::new(bank, "bank.db".into());
+        Bench { app, now, _dir: dir }
     }
 
     fn key(&mut self, code: KeyCode) {
@@ -79,7 +85,7 @@ impl Bench {
     }
 
     fn set_now(&mut self, day: &str, hour: u32) {
-        self.app.clock = Some(at(day, hour));
+        *self.now.lock().unwrap() = at(day, hour);
     }
 }
 

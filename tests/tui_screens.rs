@@ -90,8 +90,8 @@ fn every_screen() {
     std::env::set_var("TZ", "UTC");
     let dir = tempfile::tempdir().unwrap();
     let (bank, unit) = bank(&dir);
-    let mut app = App::new(bank, "bank.db".into());
-    app.clock = Some(at("2024-02-15", 9));
+    let now = at("2024-02-15", 9);
+    let mut app = App::new(bank.with_clock(move || now), "bank.db".into());
     for (n, tab) in Tab::ALL.into_iter().enumerate() {
         app.update(Msg::Key(KeyEvent::new(KeyCode::F(tab.function_key()), KeyModifiers::NONE)));
         insta::assert_snapshot!(format!("tui_{n}_{}", tab.title().to_lowercase()), render(&mut app, 80, 24));

@@ -9,6 +9,7 @@ use super::{Bank, Result};
 use crate::core::ids::Id;
 use crate::core::model::{DonorStatus, UnitStatus};
 use crate::store::batches;
+use crate::store::labels;
 use crate::store::lists::{self, EarlierRecall, Shelf};
 use crate::store::recipients::{self, Recipient};
 use crate::time::local_day;
@@ -126,7 +127,7 @@ impl Bank {
     /// Whether a label of `id` (or of any unit it labels) was printed before: printing again is a reprint.
     pub fn label_printed(&mut self, id: &Id, at: DateTime<Utc>) -> Result<bool> {
         let entities: Vec<Id> = self.labels_for(id, at)?.into_iter().map(|l| l.id).collect();
-        self.store.read(|tx| entities.iter().try_fold(false, |any, e| Ok(any || lists::label_printed(tx, e)?)))
+        self.store.read(|tx| entities.iter().try_fold(false, |any, e| Ok(any || labels::printed_before(tx, e)?)))
     }
 
     /// Recalls already applied with the same selection (by donor, by batch, or the same collection window).

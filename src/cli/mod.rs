@@ -41,7 +41,7 @@ impl CliError {
     /// 2 bad input, 3 refused by a rule, 4 not found, 5 verification found problems, 1 anything else.
     pub fn exit_code(&self) -> i32 {
         match self {
-            CliError::Usage(_) | CliError::App(AppError::Invalid(_) | AppError::Id(_)) => 2,
+            CliError::Usage(_) | CliError::App(AppError::Input(_) | AppError::Invalid(_) | AppError::Id(_)) => 2,
             CliError::App(AppError::Refused(_)) => 3,
             CliError::App(AppError::NotFound { .. }) => 4,
             CliError::Findings(_) => 5,
@@ -234,9 +234,7 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
             BatchCmd::Make { donation, product, units, volume_ml } => {
                 let id = bank.lookup_kind(donation, IdKind::Donation)?;
                 let b = bank.make_batch(&id, product, *units, *volume_ml, at)?;
-                if let Some(c) =
-                    b.release_checks.iter().find(|c| c.rule == crate::core::rules::Rule::ProcessingTime && !c.passed)
-                {
+                if let Some(c) = crate::core::rules::never_releasable(&b.release_checks) {
                     eprintln!("warning: this batch can never be released: {}", c.detail);
                 }
                 emit(out, json, &b, || b.id.display())

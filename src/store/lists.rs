@@ -3,12 +3,12 @@
 //! They return identifiers; the records themselves are read by the usual per-record queries.
 
 use chrono::NaiveDate;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::params;
 
-use super::Result;
+use super::{Result, Tx};
 use crate::core::ids::Id;
 
-fn ids(c: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Id>> {
+fn ids(c: &Tx, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Id>> {
     let mut stmt = c.prepare_cached(sql)?;
     let rows = stmt.query_map(p, |r| super::sql::id(r, 0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -22,7 +22,7 @@ fn contains(text: &str) -> String {
 }
 
 /// Donors whose code contains `code` (compact form, capitals), after `after`, in code order.
-pub fn donors_by_code(c: &Connection, code: &str, after: Option<&Id>, limit: usize) -> Result<Vec<Id>> {
+pub(crate) fn donors_by_code(c: &Tx, code: &str, after: Option<&Id>, limit: usize) -> Result<Vec<Id>> {
     ids(
         c,
         "SELECT id FROM donors WHERE id > ?1 AND id LIKE ?2 ESCAPE '\\' ORDER BY id LIMIT ?3",
@@ -31,7 +31,7 @@ pub fn donors_by_code(c: &Connection, code: &str, after: Option<&Id>, limit: usi
 }
 
 /// Recipients whose code or indication contains `text` (any case), after `after`, in code order.
-pub fn recipients_matching(c: &Connection, text: &str, after: Option<&Id>, limit: usize) -> Result<Vec<Id>> {
+pub(crate) fn recipients_matching(c: &Tx, text: &str, after: Option<&Id>, limit: usize) -> Result<Vec<Id>> {
     ids(
         c,
         "SELECT id FROM recipients WHERE id > ?1 AND (id LIKE ?2 ESCAPE '\\' OR indication LIKE ?2 ESCAPE '\\')
@@ -55,7 +55,7 @@ pub enum Shelf {
 }
 
 /// Doses on the shelf (not dispensed, discarded or recalled) that `shelf` admits, after `after`, in code order.
-pub fn units_on_shelf(c: &Connection, shelf: Shelf, after: Option<&Id>, limit: usize) -> Result<Vec<Id>> {
+pub(crate) fn units_on_shelf(c: &Tx, shelf: Shelf, after: Option<&Id>, limit: usize) -> Result<Vec<Id>> {
     // Every form binds ?3, the day, null where the filter needs none.
     let (narrow, day) = match shelf {
         Shelf::All => ("?3 IS NULL", None),
@@ -75,13 +75,6 @@ pub fn units_on_shelf(c: &Connection, shelf: Shelf, after: Option<&Id>, limit: u
     )
 }
 
-/// Whether a label of `entity` was ever printed.
-pub fn label_printed(c: &Connection, entity: &Id) -> Result<bool> {
-    Ok(c.query_row("SELECT 1 FROM label_prints WHERE entity_id = ?1 LIMIT 1", [entity.data()], |_| Ok(()))
-        .optional()?
-        .is_some())
-}
-
 /// A recall recorded before: when, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EarlierRecall {
@@ -90,8 +83,8 @@ pub struct EarlierRecall {
 }
 
 /// Recalls already recorded with the same selection: by donor, by batch, or by the same collection window.
-pub fn recalls_like(
-    c: &Connection,
+pub(crate) fn recalls_like(
+    c: &Tx,
     selector: &str,
     subject: Option<&Id>,
     window: Option<(NaiveDate, NaiveDate)>,

@@ -37,8 +37,6 @@ pub enum Msg {
 pub struct App {
     pub bank: Bank,
     pub tab: Tab,
-    /// Frozen clock for tests; None: the wall clock.
-    pub clock: Option<DateTime<Utc>>,
     pub db_label: String,
     pub scanner: String,
     out: Outbox,
@@ -103,7 +101,6 @@ impl App {
             printer,
             printing: 0,
             tab: Tab::Home,
-            clock: None,
             db_label,
             scanner: "no scanner".into(),
             out: Outbox::default(),
@@ -151,8 +148,9 @@ impl App {
         }
     }
 
+    /// Now, by the bank's clock (the wall clock at the bench, a frozen one in tests).
     pub fn now(&self) -> DateTime<Utc> {
-        self.clock.unwrap_or_else(crate::time::now)
+        self.bank.now()
     }
 
     pub fn switch(&mut self, tab: Tab) {

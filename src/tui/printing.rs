@@ -34,7 +34,10 @@ impl Printer {
     pub fn start(&self, job: PrintJob, done: Sender<Msg>) {
         let (path, config, actor) = (self.path.clone(), self.config.clone(), self.actor.clone());
         std::thread::spawn(move || {
+            // The worker's bank keeps the app's "now" of the job.
+            let at = job.at;
             let outcome = Bank::open(&path, config, &actor)
+                .map(|bank| bank.with_clock(move || at))
                 .and_then(|mut bank| bank.print_labels(&job.id, None, None, 1, job.reason.as_deref(), job.at));
             let report = match outcome {
                 Ok(p) => Printed::Done(p.to_string()),
