@@ -5,6 +5,7 @@
 mod donors;
 mod followup;
 mod labels;
+mod lists;
 mod processing;
 mod recall;
 mod recipients;
@@ -30,6 +31,7 @@ pub use followup::{
     VisitView,
 };
 pub use labels::Printed;
+pub use lists::Page;
 pub use processing::NewDonation;
 pub use recall::{RecallSelector, RecallSummary};
 pub use recipients::NewRecipient;

@@ -7,6 +7,7 @@ pub mod donors;
 pub mod exports;
 pub mod followups;
 pub(crate) mod labels;
+pub mod lists;
 mod migrate;
 pub mod recalls;
 pub mod recipients;
