@@ -63,6 +63,7 @@ fn free_text_with_terminal_escapes_is_stored_as_given_and_printed_escaped() {
     }
     let text = String::from_utf8(ok_as(&b, "tester", &["audit", "log"])).unwrap();
     assert!(text.contains(r"mallory\u{1b}[1A\u{1b}[2K"), "the actor is shown, escaped:\n{text}");
+    assert!(text.contains(&format!("donors {donor}")), "identifiers with their check character:\n{text}");
     let text = String::from_utf8(ok_as(&b, "tester", &["donor", "show", &donor])).unwrap();
     assert!(text.contains(r"travel\u{1b}]0;pwned\u{7}\r\nforged line\u{9b}2K"), "{text}");
     assert!(text.contains(r"Eve\u{1b}[31m\u{202e}red"), "{text}");

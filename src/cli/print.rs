@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use crate::app::views::{BatchView, DonationView, DonorSummary, DonorView, Integrity, RecipientView, UnitView};
 use crate::app::RecallSummary;
+use crate::core::ids::Id;
 use crate::store::audit::{Entry, Verification};
 use crate::store::recipients::Recipient;
 use crate::time::show;
@@ -233,16 +234,9 @@ pub fn recall(r: &RecallSummary) -> String {
 pub fn audit_log(entries: &[Entry]) -> String {
     let mut s = String::new();
     for e in entries {
-        let _ = writeln!(
-            s,
-            "{:>6}  {}  {:<10} {:<18} {} {}",
-            e.seq,
-            e.at,
-            shown(&e.actor),
-            e.action,
-            e.entity,
-            shown(&e.entity_id)
-        );
+        // Identifiers are stored without their check character; shown with it, they can be pasted back.
+        let record = Id::from_data(&e.entity_id).map_or_else(|| shown(&e.entity_id).into_owned(), |id| id.display());
+        let _ = writeln!(s, "{:>6}  {}  {:<10} {:<18} {} {record}", e.seq, e.at, shown(&e.actor), e.action, e.entity);
     }
     s.trim_end().to_string()
 }
