@@ -97,3 +97,26 @@ fn init_is_idempotent_and_two_processes_share_one_bank() {
         Command::new(env!("CARGO_BIN_EXE_stoolbank")).arg("--db").arg(&db).arg("audit").arg("verify").output().unwrap();
     assert!(out.status.success());
 }
+
+#[test]
+fn a_bank_of_the_first_schema_is_upgraded_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bank.db");
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute_batch(include_str!("../migrations/0001_initial.sql")).unwrap();
+    c.execute_batch("PRAGMA user_version = 1; PRAGMA application_id = 1398030897;").unwrap();
+    drop(c);
+    let (code, err) = run(&db, &["donor", "list"]);
+    assert_eq!(code, 0, "{err}");
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    assert_eq!(version, 2);
+    let unique: i64 = c
+        .query_row(
+            "SELECT \"unique\" FROM pragma_index_list('screenings') WHERE name = 'screenings_supersedes'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(unique, 1, "a screening is superseded at most once");
+}

@@ -2,16 +2,17 @@
 //! every print and reprint recorded (who, when, how many, why), and label verification by scanning back.
 
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
 
 use super::views::UnitView;
-use super::{invalid, record, AppError, Bank, Result};
+use super::{invalid, not_found, record, AppError, Bank, Result};
 use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
 use crate::core::model::{UnitKind, UnitStatus};
 use crate::labels::{self, Format, Label, Templates};
 use crate::printers::{PrintTarget, Printer};
 use crate::store::batches::{self, Unit};
+use crate::store::labels::{printed_before, NewPrint};
+use crate::store::Tx;
 use crate::time::{self, local_day};
 
 /// What a print did.
@@ -69,8 +70,8 @@ fn unit_label(
     }
 }
 
-fn labels_of(tx: &Connection, id: &Id, config: &Config, at: DateTime<Utc>) -> Result<Vec<Label>> {
-    let missing = || AppError::NotFound { kind: id.kind(), id: id.display() };
+fn labels_of(tx: &Tx, id: &Id, config: &Config, at: DateTime<Utc>) -> Result<Vec<Label>> {
+    let missing = || not_found(id.kind(), id);
     match id.kind() {
         IdKind::Donation => {
             let d = batches::donation(tx, id)?.ok_or_else(missing)?;
@@ -106,13 +107,6 @@ fn labels_of(tx: &Connection, id: &Id, config: &Config, at: DateTime<Utc>) -> Re
             invalid(format!("{id} is a {}: labels are for donations, batches and units", id.kind()))
         }
     }
-}
-
-fn printed_before(tx: &Connection, entity: &Id) -> Result<bool> {
-    Ok(tx
-        .query_row("SELECT 1 FROM label_prints WHERE entity_id = ?1 LIMIT 1", [entity.data()], |_| Ok(()))
-        .optional()?
-        .is_some())
 }
 
 impl Bank {
@@ -192,26 +186,16 @@ impl Bank {
             self.render_labels(id, Format::Zpl, template, copies, at)?.into_iter().flat_map(|(_, b)| b).collect();
         printer.send(&bytes).map_err(|e| AppError::Invalid(e.to_string()))?;
         let target = printer.describe();
-        let actor = self.actor.clone();
+        let act = self.act();
+        let now = act.now;
         self.store.write(|tx| {
             for e in &entities {
                 let reprinted = printed_before(tx, e)?;
-                tx.execute(
-                    "INSERT INTO label_prints (entity_id, format, target, copies, reprint, reason, at, recorded_at)
-                     VALUES (?1, 'zpl', ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![
-                        e.data(),
-                        target,
-                        copies,
-                        reprinted as i64,
-                        reason,
-                        time::to_db(at),
-                        time::to_db(time::now())
-                    ],
-                )?;
-                let row = tx.last_insert_rowid().to_string();
+                let new =
+                    NewPrint { entity: e, target: &target, copies, reprint: reprinted, reason, at, recorded_at: now };
+                let row = crate::store::labels::insert_print(tx, &new)?.to_string();
                 let action = if reprinted { "reprint-label" } else { "print-label" };
-                record(tx, &actor, action, "label_prints", &row, e.data(), at, None)?;
+                record(tx, &act, action, "label_prints", &row, e.data(), at, None)?;
             }
             Ok::<_, AppError>(())
         })?;
@@ -225,18 +209,16 @@ impl Bank {
             return invalid(format!("{unit} is a {}: labels are verified unit by unit", unit.kind()));
         }
         labels::verify_scan(unit, scanned).map_err(|e| AppError::Invalid(e.to_string()))?;
-        let actor = self.actor.clone();
+        let act = self.act();
         self.store.write(|tx| {
-            let u = batches::unit(tx, unit)?
-                .ok_or_else(|| AppError::NotFound { kind: IdKind::Unit, id: unit.display() })?;
+            let u = batches::unit(tx, unit)?.ok_or_else(|| not_found(IdKind::Unit, unit))?;
             if u.label_verified_at.is_none() {
                 let before = crate::store::audit::row_state(tx, "units", unit.data())?;
                 batches::set_unit_label_verified(tx, unit, at)?;
                 let batch = u.batch.data().to_string();
-                record(tx, &actor, "verify-label", "units", unit.data(), &batch, at, before)?;
+                record(tx, &act, "verify-label", "units", unit.data(), &batch, at, before)?;
             }
-            let u = batches::unit(tx, unit)?
-                .ok_or_else(|| AppError::NotFound { kind: IdKind::Unit, id: unit.display() })?;
+            let u = batches::unit(tx, unit)?.ok_or_else(|| not_found(IdKind::Unit, unit))?;
             Ok(UnitView::new(&u, at))
         })
     }

@@ -235,7 +235,7 @@ pub enum DonorCmd {
         /// Why (kept in the audit trail and shown with the donor's status)
         #[arg(long)]
         reason: String,
-        /// The last day of the deferral
+        /// The day the deferral ends (the donor may donate again from that day)
         #[arg(long, value_name = "DATE", conflicts_with = "permanent", required_unless_present = "permanent")]
         until: Option<String>,
         /// The donor may never donate again

@@ -2,6 +2,7 @@
 //! The exit codes are decided here and nowhere else (README.md documents them).
 
 use crate::app::AppError;
+use crate::core::input::Invalid;
 
 use super::escape::shown;
 
@@ -35,7 +36,9 @@ pub mod exit {
 impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Usage(_) | CliError::App(AppError::Invalid(_) | AppError::Id(_)) => exit::BAD_INPUT,
+            CliError::Usage(_) | CliError::App(AppError::Input(_) | AppError::Invalid(_) | AppError::Id(_)) => {
+                exit::BAD_INPUT
+            }
             CliError::App(AppError::Refused(_)) => exit::REFUSED,
             CliError::App(AppError::NotFound { .. }) => exit::NOT_FOUND,
             CliError::Findings(_) => exit::FINDINGS,
@@ -58,10 +61,27 @@ impl From<crate::time::DateError> for CliError {
     }
 }
 
-/// Prints an error as one line naming what was wrong (and, for refusals, the rule). The message may quote
-/// what the user typed, so it is escaped like any free text.
+/// How to say it right on this command line: app and core word their errors in the domain's terms, and
+/// each face adds its own way out (the TUI names fields, the CLI names flags).
+fn hint(e: &CliError) -> Option<&'static str> {
+    match e {
+        CliError::App(AppError::Input(i)) => match i {
+            Invalid::NoReason(_) => Some("give --reason TEXT"),
+            Invalid::NoResults => Some("give --all-negative and/or --test NAME=RESULT"),
+            Invalid::DeferralBothEnds | Invalid::DeferralNoEnd => Some("give --until DATE or --permanent"),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Prints an error as one line naming what was wrong (and, for refusals, the rule), with the flag that puts
+/// it right where there is one. The message may quote what the user typed, so it is escaped like free text.
 pub fn report(e: &CliError) {
-    eprintln!("stoolbank: {}", shown(&e.to_string()));
+    match hint(e) {
+        Some(hint) => eprintln!("stoolbank: {} ({hint})", shown(&e.to_string())),
+        None => eprintln!("stoolbank: {}", shown(&e.to_string())),
+    }
 }
 
 /// A command line clap refused (a wrong value, a missing flag), as one line like every other error: what was

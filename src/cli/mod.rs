@@ -188,9 +188,7 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
             BatchCmd::Make { donation, product, units, volume_ml } => {
                 let id = bank.lookup_kind(donation, IdKind::Donation)?;
                 let b = bank.make_batch(&id, product, *units, *volume_ml, at)?;
-                if let Some(c) =
-                    b.release_checks.iter().find(|c| c.rule == crate::core::rules::Rule::ProcessingTime && !c.passed)
-                {
+                if let Some(c) = crate::core::rules::never_releasable(&b.release_checks) {
                     eprintln!("warning: this batch can never be released: {}", shown(&c.detail));
                 }
                 emit(out, json, &b, || b.id.display())

@@ -1,6 +1,6 @@
-//! Exit codes through the binary, as README.md documents them: 0 ok, 2 bad input, 3 refused by a rule,
-//! 4 no such record, 5 verify found problems, 6 a printer or label failure, 1 anything else. One table, one
-//! row per way of ending.
+//! How commands fail, through the binary. Exit codes as README.md documents them: 0 ok, 2 bad input, 3 refused
+//! by a rule, 4 no such record, 5 verify found problems, 6 a printer or label failure, 1 anything else (one
+//! table, one row per way of ending); and the flag that puts an error right, named by the CLI.
 
 mod common;
 
@@ -93,4 +93,17 @@ fn verify_that_finds_a_problem_exits_5() {
         let out = b.run(cmd);
         assert_eq!(out.status.code(), Some(5), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
+}
+
+#[test]
+fn the_cli_names_the_flag_that_puts_it_right() {
+    let b = Bench::new();
+    let donor = b.screened_donor(days_ago(10));
+    let day = days_ago(1).to_string();
+    let (code, err) = b.fail(&["donor", "defer", &donor, "--reason", " ", "--permanent"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("needs a reason") && err.contains("--reason"), "{err}");
+    let (code, err) = b.fail(&["donor", "screen", &donor, "--kind", "blood", "--date", &day]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--all-negative"), "{err}");
 }
