@@ -121,7 +121,8 @@ pub enum Command {
         /// What to render
         #[arg(long, default_value = "zpl", value_parser = one_of(&Format::ALL, Format::as_str))]
         format: Format,
-        /// Write to FILE (one label), or into a directory as ID.FORMAT (several)
+        /// Write to FILE (one label), or into a directory as ID.FORMAT (several previews; a name with an
+        /// extension is refused)
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
         /// Print (ZPL) on TARGET: tcp://HOST:PORT, lp:QUEUE, or a device; alone, on the configured printer

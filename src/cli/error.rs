@@ -3,6 +3,7 @@
 
 use crate::app::AppError;
 use crate::core::input::Invalid;
+use crate::core::rules::Rule;
 
 use super::escape::shown;
 
@@ -31,6 +32,8 @@ pub mod exit {
     pub const REFUSED: u8 = 3;
     pub const NOT_FOUND: u8 = 4;
     pub const FINDINGS: u8 = 5;
+    /// A printer or a label failed (not the user's input: a printer off, a template that cannot carry the data).
+    pub const PRINTER_OR_LABEL: u8 = 6;
 }
 
 impl CliError {
@@ -42,6 +45,7 @@ impl CliError {
             CliError::App(AppError::Refused(_)) => exit::REFUSED,
             CliError::App(AppError::NotFound { .. }) => exit::NOT_FOUND,
             CliError::Findings(_) => exit::FINDINGS,
+            CliError::App(AppError::Printer(_) | AppError::Label(_)) => exit::PRINTER_OR_LABEL,
             CliError::App(AppError::Store(_)) | CliError::Io(_) | CliError::Scanner(_) | CliError::Tui(_) => {
                 exit::OTHER
             }
@@ -71,6 +75,7 @@ fn hint(e: &CliError) -> Option<&'static str> {
             Invalid::DeferralBothEnds | Invalid::DeferralNoEnd => Some("give --until DATE or --permanent"),
             _ => None,
         },
+        CliError::App(AppError::Refused(r)) if r.rule == Rule::LabelReprintReason => Some("give --reason TEXT"),
         _ => None,
     }
 }
