@@ -56,6 +56,8 @@ fn each_way_of_ending_has_its_exit_code() {
             ],
             4,
         ),
+        ("a print target that is none", vec!["label", &units[0], "--print", "http://printer"], 2),
+        ("a label template that is none", vec!["label", &units[0], "--template", "napkin"], 2),
         ("a printer that refuses the connection", vec!["label", &units[0], "--print", &refused_printer], 6),
     ];
     let mut wrong = Vec::new();

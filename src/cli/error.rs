@@ -4,6 +4,8 @@
 use crate::app::AppError;
 use crate::core::input::Invalid;
 use crate::core::rules::Rule;
+use crate::labels::LabelError;
+use crate::printers::PrintError;
 
 use super::escape::shown;
 
@@ -45,6 +47,10 @@ impl CliError {
             CliError::App(AppError::Refused(_)) => exit::REFUSED,
             CliError::App(AppError::NotFound { .. }) => exit::NOT_FOUND,
             CliError::Findings(_) => exit::FINDINGS,
+            // Naming a printer or template that cannot exist is bad input; a printer or template failing is not.
+            CliError::App(
+                AppError::Printer(PrintError::BadTarget(_)) | AppError::Label(LabelError::UnknownTemplate { .. }),
+            ) => exit::BAD_INPUT,
             CliError::App(AppError::Printer(_) | AppError::Label(_)) => exit::PRINTER_OR_LABEL,
             CliError::App(AppError::Store(_)) | CliError::Io(_) | CliError::Scanner(_) | CliError::Tui(_) => {
                 exit::OTHER
