@@ -265,7 +265,7 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 }
                 for id in &ids {
                     let p = bank.print_labels(id, Some(target), template.as_deref(), *copies, reason.as_deref(), at)?;
-                    emit(out, json, &p, || p.to_string())?;
+                    emit(out, json, &p, || shown(&p.to_string()).into_owned())?;
                 }
                 return Ok(());
             }
@@ -277,7 +277,7 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 rendered.extend(r.labels);
             }
             write_labels(out, file.as_deref(), format, &rendered)?;
-            warnings.iter().for_each(|w| eprintln!("warning: {w}"));
+            warnings.iter().for_each(|w| eprintln!("warning: {}", shown(w)));
             Ok(())
         }
         Command::VerifyLabel { unit, scanned } => {
@@ -353,7 +353,7 @@ fn write_labels(
             for (id, bytes) in rendered {
                 let file = dir.join(format!("{}.{}", id.display(), format.as_str()));
                 std::fs::write(&file, bytes)?;
-                writeln!(stdout, "{}", file.display())?;
+                writeln!(stdout, "{}", shown(&file.display().to_string()))?;
             }
             Ok(())
         }
@@ -396,7 +396,7 @@ pub fn bench(cli: &Cli, db: &Path, out: &mut Out<'_>) -> Result<()> {
     let config = load_config(cli.config.as_deref(), db).map_err(CliError::Usage)?;
     let who = actor(cli);
     if cli.demo && !db.exists() {
-        eprintln!("creating the demo bank at {} ...", db.display());
+        eprintln!("creating the demo bank at {} ...", shown(&db.display().to_string()));
         let summary = crate::demo::create(db, config.clone(), &who, 2019)?;
         eprintln!("{summary}");
     }
