@@ -7,7 +7,7 @@ use crate::core::rules::Rule;
 use crate::labels::LabelError;
 use crate::printers::PrintError;
 
-use super::escape::shown;
+use crate::escape::shown;
 
 /// A failure of one command.
 #[derive(Debug, thiserror::Error)]

@@ -2,7 +2,6 @@
 
 mod args;
 mod error;
-mod escape;
 mod output;
 mod print;
 
@@ -22,9 +21,9 @@ pub use output::Out;
 use crate::app::{self, Bank, NewDonation, NewDonor, NewRecipient, RecallSelector, ScreeningInput};
 use crate::core::config::Config;
 use crate::core::ids::IdKind;
+use crate::escape::{self, shown};
 use crate::store::donors::Identity;
 use crate::time::{self, parse_date, parse_timestamp};
-use escape::shown;
 
 type Result<T> = std::result::Result<T, CliError>;
 

@@ -10,7 +10,7 @@ use crate::store::audit::{Entry, Verification};
 use crate::store::recipients::Recipient;
 use crate::time::show;
 
-use super::escape::shown;
+use crate::escape::shown;
 
 fn mark(ok: bool) -> &'static str {
     if ok {

@@ -1,6 +1,7 @@
 //! Free text (names, reasons, actors, locations, terms) is stored as the user gave it, but a control or
 //! terminal-escape character in it must never act on the screen of whoever reads it later (an entry could
-//! erase lines of the audit log on a reviewer's terminal). Every printer of free text goes through here.
+//! erase lines of the audit log on a reviewer's terminal). Every printer of free text, CLI and TUI, goes
+//! through here.
 
 use std::borrow::Cow;
 use std::io;
