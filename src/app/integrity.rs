@@ -139,6 +139,7 @@ fn check_copy(file: &Path) -> Result<BackupReport> {
         }
         let (head_seq, head_hash) = crate::store::checkpoint::head(tx)?;
         let bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
-        Ok(BackupReport { file: file.to_path_buf(), bytes, head_seq, head_hash, moved_aside: Vec::new() })
+        let file = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+        Ok(BackupReport { file, bytes, head_seq, head_hash, moved_aside: Vec::new() })
     })
 }

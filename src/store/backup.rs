@@ -83,21 +83,32 @@ pub struct Restored {
 /// target and any leftover `-wal`/`-shm` aside first, since SQLite would replay a journal left beside a restored
 /// file into it and corrupt it.
 pub fn restore(backup: &Store, target: &Path, stamp: &str) -> Result<Restored> {
-    refuse_if_in_use(target)?;
+    let io = |p: &Path, e: std::io::Error| StoreError::Io(format!("{}: {e}", p.display()));
+    let aside = |p: &Path| beside(p, &format!(".replaced-{stamp}"));
+    // Kept first: checking whether the target is in use opens it, and SQLite folds a leftover -wal into it.
+    let (wal, mut replaced) = (wal_path(target), Vec::new());
+    if wal.exists() {
+        std::fs::copy(&wal, aside(&wal)).map_err(|e| io(&wal, e))?;
+        replaced.push(aside(&wal));
+    }
+    if let Err(e) = refuse_if_in_use(target) {
+        replaced.iter().for_each(|f| drop(std::fs::remove_file(f)));
+        return Err(e);
+    }
     let staged = beside(target, ".restoring");
     if staged.exists() {
-        std::fs::remove_file(&staged).map_err(|e| StoreError::Io(format!("{}: {e}", staged.display())))?;
+        std::fs::remove_file(&staged).map_err(|e| io(&staged, e))?;
     }
     backup.backup_to(&staged)?;
-    let mut replaced = Vec::new();
-    for file in [target.to_path_buf(), wal_path(target), shm_path(target)] {
-        if file.exists() {
-            let aside = beside(&file, &format!(".replaced-{stamp}"));
-            std::fs::rename(&file, &aside).map_err(|e| StoreError::Io(format!("{}: {e}", file.display())))?;
-            replaced.push(aside);
-        }
+    // The -shm is only an index of the -wal, rebuilt by SQLite; a stale one must not meet the restored file.
+    for file in [wal, shm_path(target)].iter().filter(|f| f.exists()) {
+        std::fs::remove_file(file).map_err(|e| io(file, e))?;
     }
-    std::fs::rename(&staged, target).map_err(|e| StoreError::Io(format!("{}: {e}", target.display())))?;
+    if target.exists() {
+        std::fs::rename(target, aside(target)).map_err(|e| io(target, e))?;
+        replaced.insert(0, aside(target));
+    }
+    std::fs::rename(&staged, target).map_err(|e| io(target, e))?;
     mark_damaged(target, None);
     Ok(Restored { replaced })
 }
