@@ -108,7 +108,11 @@ impl Bank {
         let out = self.run(&["verify"])?;
         match out.status.code() {
             Some(0) => Ok(()),
-            _ => Err(format!("verify failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))),
+            _ => Err(format!(
+                "verify failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )),
         }
     }
 
@@ -189,7 +193,8 @@ fn stocked(bin: &Path, dir: &Path, units: usize) -> Result<(Bank, String, Vec<St
     let donation = bank.donation(&donor, 20)?;
     let units = units.to_string();
     let at = format!("{} 09:00", day(20));
-    let made = bank.ok(&["--json", "batch", "make", &donation, "--product", "F0001", "--units", &units, "--at", &at])?;
+    let made =
+        bank.ok(&["--json", "batch", "make", &donation, "--product", "F0001", "--units", &units, "--at", &at])?;
     let made: serde_json::Value = serde_json::from_str(&made).map_err(|e| e.to_string())?;
     let batch = made["id"].as_str().ok_or("no batch id")?.to_string();
     let units: Vec<String> = made["units"]
@@ -216,7 +221,8 @@ pub fn concurrency(bin: &Path, dir: &Path, writers: u64, rounds: u64, seed: u64)
     let units = Arc::new(units);
     let acked = Arc::new(Mutex::new((Vec::<String>::new(), Vec::<(String, String)>::new())));
     let failures = Arc::new(Mutex::new(Vec::<String>::new()));
-    let mut fig = Figures::new("concurrency: writer processes (recipient add + dispense) and readers (trace, recall dry run)");
+    let mut fig =
+        Figures::new("concurrency: writer processes (recipient add + dispense) and readers (trace, recall dry run)");
     let busy = Arc::new(Mutex::new(0u64));
     let refused = Arc::new(Mutex::new(0u64));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -251,7 +257,12 @@ pub fn concurrency(bin: &Path, dir: &Path, writers: u64, rounds: u64, seed: u64)
                     Some(0) => acked.lock().unwrap().1.push((u, r)),
                     Some(3) => *refused.lock().unwrap() += 1,
                     Some(1) => *busy.lock().unwrap() += 1,
-                    c => return failures.lock().unwrap().push(format!("dispense exit {c:?}: {}", String::from_utf8_lossy(&out.stderr))),
+                    c => {
+                        return failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("dispense exit {c:?}: {}", String::from_utf8_lossy(&out.stderr)))
+                    }
                 }
             }
         }));
@@ -265,8 +276,11 @@ pub fn concurrency(bin: &Path, dir: &Path, writers: u64, rounds: u64, seed: u64)
             let mut rng = StdRng::seed_from_u64(seed + 100 + r);
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                 let u = units[rng.gen_range(0..units.len())].clone();
-                let args: Vec<&str> =
-                    if rng.gen_bool(0.5) { vec!["trace", &u] } else { vec!["recall", "--batch", &batch, "--reason", "drill"] };
+                let args: Vec<&str> = if rng.gen_bool(0.5) {
+                    vec!["trace", &u]
+                } else {
+                    vec!["recall", "--batch", &batch, "--reason", "drill"]
+                };
                 match bank.run(&args) {
                     Ok(o) if o.status.success() => *reads.lock().unwrap() += 1,
                     Ok(o) => failures.lock().unwrap().push(format!("{args:?}: {}", String::from_utf8_lossy(&o.stderr))),
@@ -301,10 +315,7 @@ pub fn concurrency(bin: &Path, dir: &Path, writers: u64, rounds: u64, seed: u64)
     for (u, _) in &dispenses {
         *per_unit.entry(u).or_default() += 1;
     }
-    let lost_dispenses = dispenses
-        .iter()
-        .filter(|(u, r)| stored.get(&data(u)) != Some(&data(r)))
-        .count();
+    let lost_dispenses = dispenses.iter().filter(|(u, r)| stored.get(&data(u)) != Some(&data(r))).count();
     fig.add("recipients acknowledged", recipients.len() as u64);
     fig.add("dispenses acknowledged", dispenses.len() as u64);
     fig.add("dispenses refused (unit already dispensed)", *refused.lock().unwrap());
@@ -366,7 +377,9 @@ fn dump(db: &Path) -> Option<Vec<String>> {
     for t in tables {
         let mut s = c.prepare(&format!("SELECT * FROM \"{t}\" ORDER BY rowid")).ok()?;
         let n = s.column_count();
-        let rows = s.query_map([], |r| Ok((0..n).map(|i| format!("{:?}", r.get_ref(i))).collect::<Vec<_>>().join("|"))).ok()?;
+        let rows = s
+            .query_map([], |r| Ok((0..n).map(|i| format!("{:?}", r.get_ref(i))).collect::<Vec<_>>().join("|")))
+            .ok()?;
         for row in rows {
             all.push(format!("{t}: {}", row.ok()?));
         }
@@ -381,7 +394,18 @@ pub fn flipped_bytes(bin: &Path, dir: &Path, trials: u64, seed: u64) -> Result<F
     let (bank, donor) = Bank::create(bin, &dir.join("source"))?;
     let donation = bank.donation(&donor, 20)?;
     bank.ok(&["batch", "make", &donation, "--product", "F0001", "--units", "20"])?;
-    bank.ok(&["recipient", "add", "--sex", "M", "--birth-date", "1970-01-01", "--indication", "rCDI", "--name", "Ann"])?;
+    bank.ok(&[
+        "recipient",
+        "add",
+        "--sex",
+        "M",
+        "--birth-date",
+        "1970-01-01",
+        "--indication",
+        "rCDI",
+        "--name",
+        "Ann",
+    ])?;
     let pristine = dir.join("pristine.db");
     bank.ok(&["backup", pristine.to_str().ok_or("path")?])?;
     let expected = dump(&pristine).ok_or("cannot read the pristine copy")?;
@@ -402,7 +426,9 @@ pub fn flipped_bytes(bin: &Path, dir: &Path, trials: u64, seed: u64) -> Result<F
         match out.status.code() {
             Some(5) => fig.add("damage named by verify (exit 5)", 1),
             Some(1) => fig.add("file refused with a message (exit 1)", 1),
-            Some(0) if dump(&copy.db).as_ref() == Some(&expected) => fig.add("harmless (unused space): verify passes, records unchanged", 1),
+            Some(0) if dump(&copy.db).as_ref() == Some(&expected) => {
+                fig.add("harmless (unused space): verify passes, records unchanged", 1)
+            }
             Some(0) => return Err(format!("trial {t}: byte {at} changed a record and verify passed")),
             c => return Err(format!("trial {t}: byte {at}: exit {c:?}: {}", String::from_utf8_lossy(&out.stderr))),
         }
@@ -418,15 +444,94 @@ pub fn argv_fuzz(bin: &Path, dir: &Path, trials: u64, seed: u64) -> Result<Figur
     let mut rng = StdRng::seed_from_u64(seed);
     let (bank, batch, units) = stocked(bin, dir, 10)?;
     let words: Vec<String> = [
-        "donor", "add", "screen", "defer", "show", "list", "donation", "batch", "make", "release", "discard", "qc",
-        "recipient", "dispense", "locate", "label", "verify-label", "trace", "recall", "audit", "log", "verify",
-        "checkpoint", "config", "init", "backup", "restore", "--json", "--at", "--sex", "--birth-date", "--name",
-        "--kind", "--date", "--all-negative", "--test", "--reason", "--until", "--permanent", "--collected-at",
-        "--units", "--product", "--recipient", "--route", "--donor", "--batch", "--apply", "--from", "--format",
-        "--limit", "--anchor", "--copies", "--collected-from", "--collected-to", "F", "M", "F0001", "colonoscopy",
-        "rCDI", "hiv=negative", "appearance=pass", "svg", "png", "zpl", "--help", "-h", "D0000001", "R0000001",
-        "2026-01-01", "1900-01-01", "-0001-06-01", "9999-12-31", "2026-02-30", "0", "-1", "153722867280912",
-        "18446744073709551616", "1e308", "NaN", "", " ", "\u{1b}[2K", "é", "日本", "x\ty", "=", "==", "--",
+        "donor",
+        "add",
+        "screen",
+        "defer",
+        "show",
+        "list",
+        "donation",
+        "batch",
+        "make",
+        "release",
+        "discard",
+        "qc",
+        "recipient",
+        "dispense",
+        "locate",
+        "label",
+        "verify-label",
+        "trace",
+        "recall",
+        "audit",
+        "log",
+        "verify",
+        "checkpoint",
+        "config",
+        "init",
+        "backup",
+        "restore",
+        "--json",
+        "--at",
+        "--sex",
+        "--birth-date",
+        "--name",
+        "--kind",
+        "--date",
+        "--all-negative",
+        "--test",
+        "--reason",
+        "--until",
+        "--permanent",
+        "--collected-at",
+        "--units",
+        "--product",
+        "--recipient",
+        "--route",
+        "--donor",
+        "--batch",
+        "--apply",
+        "--from",
+        "--format",
+        "--limit",
+        "--anchor",
+        "--copies",
+        "--collected-from",
+        "--collected-to",
+        "F",
+        "M",
+        "F0001",
+        "colonoscopy",
+        "rCDI",
+        "hiv=negative",
+        "appearance=pass",
+        "svg",
+        "png",
+        "zpl",
+        "--help",
+        "-h",
+        "D0000001",
+        "R0000001",
+        "2026-01-01",
+        "1900-01-01",
+        "-0001-06-01",
+        "9999-12-31",
+        "2026-02-30",
+        "0",
+        "-1",
+        "153722867280912",
+        "18446744073709551616",
+        "1e308",
+        "NaN",
+        "",
+        " ",
+        "\u{1b}[2K",
+        "é",
+        "日本",
+        "x\ty",
+        "=",
+        "==",
+        "--",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -445,7 +550,8 @@ pub fn argv_fuzz(bin: &Path, dir: &Path, trials: u64, seed: u64) -> Result<Figur
             continue;
         }
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut child = bank.command(&refs).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().map_err(|e| e.to_string())?;
+        let mut child =
+            bank.command(&refs).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().map_err(|e| e.to_string())?;
         let stderr = child.stderr.take();
         let reader = std::thread::spawn(move || {
             let mut s = String::new();

@@ -11,6 +11,9 @@ mod harness;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// One harness, run in its own directory.
+type Run<'a> = Box<dyn Fn(&std::path::Path) -> harness::Result<harness::Figures> + 'a>;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let which = args.first().map(String::as_str).unwrap_or("all");
@@ -29,7 +32,7 @@ fn main() -> ExitCode {
         eprintln!("cannot create a temporary directory");
         return ExitCode::from(1);
     };
-    let runs: Vec<(&str, Box<dyn Fn(&std::path::Path) -> harness::Result<harness::Figures>>)> = vec![
+    let runs: Vec<(&str, Run)> = vec![
         ("crash", Box::new(|d| harness::crash(&bin, d, trials.unwrap_or(300), seed))),
         ("concurrency", Box::new(|d| harness::concurrency(&bin, d, 4, trials.unwrap_or(150), seed))),
         ("disk-full", Box::new(|d| harness::disk_full(&bin, d, trials.unwrap_or(100), seed))),
@@ -56,5 +59,9 @@ fn main() -> ExitCode {
         eprintln!("unknown harness `{which}`: crash, concurrency, disk-full, flipped-bytes, argv or all");
         return ExitCode::from(2);
     }
-    if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -52,8 +52,18 @@ impl Bank {
         Ok(v)
     }
 
-    /// The audit chain and records, and with an anchor log, the chain against every signed checkpoint in it.
-    pub fn audit_verify(&mut self, anchors: Option<&Path>, secret: Option<&BankSecret>) -> Result<audit::Verification> {
+    /// The audit chain and every record against it.
+    pub fn audit_verify(&mut self) -> Result<audit::Verification> {
+        self.audit_verify_against(None, None)
+    }
+
+    /// The audit chain and records, and with an anchor log, the chain against every signed checkpoint in it
+    /// (signed by the bank key of `secret` when given).
+    pub fn audit_verify_against(
+        &mut self,
+        anchors: Option<&Path>,
+        secret: Option<&BankSecret>,
+    ) -> Result<audit::Verification> {
         let (anchors, mut bad_lines) = match anchors {
             Some(log) => checkpoint::read(log)?,
             None => Default::default(),

@@ -380,7 +380,7 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
         }
         Command::Audit(AuditCmd::Verify { anchor }) => {
             let secret = BankSecret::load(&key_file(cli))?;
-            let v = bank.audit_verify(anchor.as_deref(), secret.as_ref())?;
+            let v = bank.audit_verify_against(anchor.as_deref(), secret.as_ref())?;
             emit(out, json, &v, || print::verification(&v))?;
             match v.findings.first() {
                 Some(f) => Err(CliError::Findings(format!("audit verify: {}", f.what))),
@@ -483,15 +483,17 @@ pub fn bench(cli: &Cli, db: &Path, out: &mut dyn Write) -> Result<()> {
         let summary = crate::demo::create(db, config.clone(), &who, 2019)?;
         eprintln!("{summary}");
     }
-    let bank = Bank::open(db, config, &who)?;
-    if std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        let options = crate::tui::TuiOptions {
-            db_label: db.display().to_string(),
-            scanner: cli.scanner.clone().map(|p| (p, cli.scanner_device.clone())),
-        };
-        return crate::tui::run(bank, options).map_err(|e| CliError::Usage(e.to_string()));
+    // Piped or scripted: an overview, which only reads.
+    if !(std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::io::IsTerminal::is_terminal(&std::io::stdin())) {
+        return overview(cli, Bank::open_read_only(db, config, &who)?, db, out);
     }
-    overview(cli, bank, db, out)
+    let bank = Bank::open(db, config, &who)?;
+    bank.use_key_file(&key_file(cli), true)?;
+    let options = crate::tui::TuiOptions {
+        db_label: db.display().to_string(),
+        scanner: cli.scanner.clone().map(|p| (p, cli.scanner_device.clone())),
+    };
+    crate::tui::run(bank, options).map_err(|e| CliError::Usage(e.to_string()))
 }
 
 fn overview(cli: &Cli, mut bank: Bank, db: &Path, out: &mut dyn Write) -> Result<()> {

@@ -100,9 +100,12 @@ pub fn differences(live: &Connection) -> Result<Vec<String>> {
     Ok(found)
 }
 
+/// What a column holds, and the test a stored value of it must pass.
+type Shape = (&'static str, fn(&str) -> bool);
+
 /// How a column's values are shaped, by the schema's naming convention (schema.sql: timestamps `…_at`, dates
 /// `…_date`, `…_on`, `date`, `until`).
-fn shape_of(column: &str) -> Option<(&'static str, fn(&str) -> bool)> {
+fn shape_of(column: &str) -> Option<Shape> {
     if column == "at" || column.ends_with("_at") {
         Some(("timestamp", |s| time::from_db(s).is_some()))
     } else if column == "date" || column == "until" || column.ends_with("_date") || column.ends_with("_on") {
