@@ -443,6 +443,7 @@ pub fn flipped_bytes(bin: &Path, dir: &Path, trials: u64, seed: u64) -> Result<F
 pub fn argv_fuzz(bin: &Path, dir: &Path, trials: u64, seed: u64) -> Result<Figures> {
     let mut rng = StdRng::seed_from_u64(seed);
     let (bank, batch, units) = stocked(bin, dir, 10)?;
+    let ids: Vec<String> = std::iter::once(batch.clone()).chain(units.iter().take(3).cloned()).collect();
     let words: Vec<String> = [
         "donor",
         "add",
@@ -535,8 +536,7 @@ pub fn argv_fuzz(bin: &Path, dir: &Path, trials: u64, seed: u64) -> Result<Figur
     ]
     .iter()
     .map(|s| s.to_string())
-    .chain([batch.clone()])
-    .chain(units.iter().take(3).cloned())
+    .chain(ids.iter().cloned())
     .collect();
     let commands = [
         "donor add",
@@ -573,6 +573,10 @@ pub fn argv_fuzz(bin: &Path, dir: &Path, trials: u64, seed: u64) -> Result<Figur
         } else {
             Vec::new()
         };
+        // Most commands take an identifier first: give one of the bank's, so that the run gets past parsing.
+        if !args.is_empty() && rng.gen_bool(0.6) {
+            args.push(ids[rng.gen_range(0..ids.len())].clone());
+        }
         let n = rng.gen_range(usize::from(args.is_empty())..=6);
         args.extend((0..n).map(|_| words[rng.gen_range(0..words.len())].clone()));
         if rng.gen_bool(0.1) {
