@@ -57,6 +57,10 @@ pub enum StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
+        // A stored value no reader can parse: say which, and where to find every other one.
+        if let rusqlite::Error::FromSqlConversionFailure(_, _, why) = &e {
+            return StoreError::Corrupt(format!("{why}; `stoolbank verify` names every such value"));
+        }
         match e.sqlite_error_code() {
             Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => StoreError::Busy,
             _ => StoreError::Sql(e),
