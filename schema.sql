@@ -49,7 +49,8 @@ CREATE TABLE screenings (
     supersedes  INTEGER REFERENCES screenings (id)
 ) STRICT;
 CREATE INDEX screenings_donor ON screenings (donor_id, date);
-CREATE INDEX screenings_supersedes ON screenings (supersedes);
+-- A screening is superseded at most once (a correction of a correction supersedes the newer one).
+CREATE UNIQUE INDEX screenings_supersedes ON screenings (supersedes);
 
 CREATE TABLE screening_results (
     id           INTEGER PRIMARY KEY,

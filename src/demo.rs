@@ -109,7 +109,7 @@ pub fn create(db: &Path, config: Config, actor: &str, seed: u64) -> Result<DemoS
 /// Fills a fresh database with a bank of the given scale.
 pub fn create_scaled(db: &Path, config: Config, actor: &str, scale: Scale) -> Result<DemoSummary, AppError> {
     let mut bank = Bank::init(db, Some(DEMO_FACILITY), config, actor)?;
-    if !bank.donors(None, 1, time::now())?.is_empty() {
+    if !bank.donors(None, 1, bank.now())?.is_empty() {
         return Err(AppError::Invalid(format!(
             "{} already holds donors; the demo fills a fresh database",
             db.display()
@@ -124,7 +124,7 @@ pub fn create_scaled(db: &Path, config: Config, actor: &str, scale: Scale) -> Re
 fn fill(bank: &mut Bank, scale: Scale) -> Result<DemoSummary, AppError> {
     let mut rng = Rng(scale.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let mut sum = DemoSummary::default();
-    let today = local_day(time::now());
+    let today = local_day(bank.now());
     let start = today - Duration::days(scale.days);
     let names =
         ["Li Wei", "Zhang Min", "Anna Schmidt", "João Silva", "Emma Dubois", "王芳", "Olivia Brown", "Noah Kim"];
@@ -179,14 +179,12 @@ fn fill(bank: &mut Bank, scale: Scale) -> Result<DemoSummary, AppError> {
 
     // Release what the post-donation screening allows; the rest stays in quarantine or is discarded.
     for b in batches.iter_mut() {
-        let view = bank.batch_view(&b.id, time::now())?;
+        let view = bank.batch_view(&b.id, bank.now())?;
         let Some(expected) = release_time(bank, &b.id)? else { continue };
-        if expected > time::now() {
+        if expected > bank.now() {
             continue;
         }
-        if view.release_checks.iter().any(|c| c.rule == crate::core::rules::Rule::ProcessingTime && !c.passed)
-            || !view.qc_missing.is_empty()
-        {
+        if crate::core::rules::never_releasable(&view.release_checks).is_some() || !view.qc_missing.is_empty() {
             bank.discard_batch(&b.id, "cannot be released: QC failed or processed too late", expected)?;
             sum.discarded_batches += 1;
             continue;
@@ -214,8 +212,8 @@ fn fill(bank: &mut Bank, scale: Scale) -> Result<DemoSummary, AppError> {
 
     // A released batch recalled after a complaint: sterility re-test of the retained sample came back positive.
     if let Some(b) = batches.iter().rev().find(|b| b.released.is_some()) {
-        let at = b.released.unwrap_or_else(time::now) + Duration::days(3);
-        if at < time::now() {
+        let at = b.released.unwrap_or_else(|| bank.now()) + Duration::days(3);
+        if at < bank.now() {
             bank.recall(&RecallSelector::Batch(b.id.clone()), "retained sample failed a sterility re-test", true, at)?;
             sum.recalls += 1;
         }
@@ -225,8 +223,8 @@ fn fill(bank: &mut Bank, scale: Scale) -> Result<DemoSummary, AppError> {
 
 /// The release moment: the day after the donor's first complete clean post-donation round.
 fn release_time(bank: &mut Bank, batch: &Id) -> Result<Option<DateTime<Utc>>, AppError> {
-    let view = bank.batch_view(batch, time::now())?;
-    let donor = bank.donor_view(&view.donor, time::now())?;
+    let view = bank.batch_view(batch, bank.now())?;
+    let donor = bank.donor_view(&view.donor, bank.now())?;
     let collected = bank.donation_view(&view.donation)?.collected_at;
     let after = local_day(collected);
     let post =
@@ -263,7 +261,7 @@ fn donate(
     sum.donations += 1;
     let late = rng.chance(4);
     let prepared = collected + Duration::minutes(if late { 7 * 60 } else { 40 + rng.below(150) as i64 });
-    if prepared > time::now() {
+    if prepared > bank.now() {
         return Ok(()); // still being processed as the demo is made
     }
     let product = if rng.chance(20) {
@@ -284,7 +282,7 @@ fn donate(
     }
     let qc_at = prepared + Duration::days(2);
     // QC results come back two days after preparation; batches younger than that wait for them.
-    let tests = if qc_at < time::now() { &["appearance", "viable-count", "pathogen-screen"][..] } else { &[] };
+    let tests = if qc_at < bank.now() { &["appearance", "viable-count", "pathogen-screen"][..] } else { &[] };
     for test in tests {
         let result = if *test == "pathogen-screen" && rng.chance(3) { QcResult::Fail } else { QcResult::Pass };
         let value = (*test == "viable-count").then(|| format!("{}.{}e10 CFU", 1 + rng.below(8), rng.below(10)));
@@ -310,7 +308,7 @@ fn dispense_all(bank: &mut Bank, rng: &mut Rng, batches: &[Batchplan], sum: &mut
                 continue;
             }
             let at = released + Duration::days(1 + rng.below(40) as i64) + Duration::hours(rng.below(6) as i64);
-            if at > time::now() {
+            if at > bank.now() {
                 continue;
             }
             let open = courses

@@ -295,3 +295,172 @@ fn a_mis_keyed_result_is_corrected_by_a_superseding_screening() {
     ]);
     assert!(err.contains("is of donor"), "{err}");
 }
+
+#[test]
+fn a_missing_screening_is_not_found_and_a_second_discard_is_refused() {
+    let b = Bench::new();
+    let (_, batch, _, day) = quarantined_batch(&b);
+    let donor = b.screened_donor(day);
+    let (code, err) = b.fail(&[
+        "donor",
+        "screen",
+        &donor,
+        "--kind",
+        "stool",
+        "--date",
+        &day.to_string(),
+        "--all-negative",
+        "--corrects",
+        "999999",
+    ]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("no screening 999999"), "{err}");
+    b.ok(&["batch", "discard", &batch, "--reason", "bag leaked", "--at", &at(day + d(1), 9)]);
+    let err = b.refused("discard.once", &["batch", "discard", &batch, "--reason", "again", "--at", &at(day + d(2), 9)]);
+    assert!(err.contains("already discarded"), "{err}");
+}
+
+/// Two benches (processes) correct the same mis-keyed screening at once: one correction stands, the other is
+/// refused, and the screening is superseded once.
+#[test]
+fn racing_corrections_of_one_screening_leave_one() {
+    let b = Bench::new();
+    let day = days_ago(20);
+    let donor = b.screened_donor(day);
+    let date = (day + d(1)).to_string();
+    let sid = b.ok(&[
+        "donor",
+        "screen",
+        &donor,
+        "--kind",
+        "stool",
+        "--date",
+        &date,
+        "--all-negative",
+        "--test",
+        "esbl=positive",
+    ]);
+    let args = ["donor", "screen", &donor, "--kind", "stool", "--date", &date, "--all-negative", "--corrects", &sid];
+    let benches: Vec<_> = (0..6)
+        .map(|_| {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_stoolbank"));
+            cmd.arg("--db").arg(&b.db).arg("--as").arg("tester").args(args);
+            cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap()
+        })
+        .collect();
+    let outcomes: Vec<_> = benches.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    let won = outcomes.iter().filter(|o| o.status.success()).count();
+    assert_eq!(won, 1, "exactly one correction stands");
+    for lost in outcomes.iter().filter(|o| !o.status.success()) {
+        let err = String::from_utf8_lossy(&lost.stderr);
+        assert!(err.contains("already corrected"), "{err}");
+    }
+    let c = rusqlite::Connection::open(&b.db).unwrap();
+    let supersedes: i64 =
+        c.query_row("SELECT count(*) FROM screenings WHERE supersedes = ?1", [&sid], |r| r.get(0)).unwrap();
+    assert_eq!(supersedes, 1);
+    // The schema holds it too, whatever writes the file.
+    let err = c
+        .execute(
+            "INSERT INTO screenings (donor_id, kind, date, recorded_at, supersedes)
+             SELECT donor_id, kind, date, recorded_at, supersedes FROM screenings WHERE supersedes = ?1",
+            [&sid],
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("UNIQUE"), "{err}");
+}
+
+/// The donation-day questionnaire and the donation are one intake: refused for an ineligible donor, it
+/// records neither, however often it is retried.
+#[test]
+fn a_refused_intake_records_nothing() {
+    use stoolbank::app::{NewDonation, ScreeningInput};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bank.db");
+    let mut bank = common::bank_at(&db, common::utc("2026-03-01T12:00:00Z"));
+    let donor = bank
+        .register_donor(
+            stoolbank::app::NewDonor {
+                sex: stoolbank::core::model::Sex::F,
+                birth_date: chrono::NaiveDate::from_ymd_opt(1990, 1, 1).unwrap(),
+                identity: Default::default(),
+            },
+            common::utc("2026-03-01T09:00:00Z"),
+        )
+        .unwrap()
+        .id;
+    let before = common::table_counts(&db);
+    let intake = || NewDonation {
+        donor: donor.clone(),
+        collected_at: common::utc("2026-03-01T08:00:00Z"),
+        received_at: None,
+        mass_g: Some(120.0),
+        bristol: Some(4),
+    };
+    let all_no = ScreeningInput { all_negative: true, tests: Vec::new() };
+    for _ in 0..2 {
+        let err = bank.intake_donation(intake(), &all_no).unwrap_err();
+        assert!(err.to_string().contains("eligibility.screening"), "never screened: {err}");
+    }
+    assert_eq!(common::table_counts(&db), before, "no screening, no donation, no audit entry");
+}
+
+/// "In the future" is judged by the bank's clock (here fixed in 2026), for every kind of time a person enters.
+#[test]
+fn future_times_are_refused_by_the_banks_clock() {
+    use stoolbank::app::{NewDonation, NewDonor, NewRecipient, ScreeningInput};
+    use stoolbank::core::model::{Consent, ScreeningKind, Sex};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bank.db");
+    let now = common::utc("2026-03-01T12:00:00Z");
+    let mut bank = common::bank_at(&db, now);
+    let later = now + Duration::hours(1);
+    let tomorrow = chrono::NaiveDate::from_ymd_opt(2026, 3, 3).unwrap();
+    let born = chrono::NaiveDate::from_ymd_opt(1990, 1, 1).unwrap();
+    let in_future = |e: stoolbank::app::AppError, what: &str| {
+        let msg = e.to_string();
+        assert!(msg.contains(what) && msg.contains("is in the future"), "{what}: {msg}");
+    };
+    let e = bank.register_donor(NewDonor { sex: Sex::F, birth_date: tomorrow, identity: Default::default() }, now);
+    in_future(e.unwrap_err(), "birth date");
+    let new_recipient = |birth_date| NewRecipient {
+        sex: Sex::M,
+        birth_date,
+        indication: "rCDI".into(),
+        consent: Consent::Signed,
+        cohort: None,
+        identity: Default::default(),
+    };
+    in_future(bank.register_recipient(new_recipient(tomorrow), now).unwrap_err(), "birth date");
+    let recipient = bank.register_recipient(new_recipient(born), now).unwrap().id;
+    let donor = bank.register_donor(NewDonor { sex: Sex::F, birth_date: born, identity: Default::default() }, now);
+    let donor = donor.unwrap().id;
+    let clean = ScreeningInput { all_negative: true, tests: Vec::new() };
+    let e = bank.record_screening(&donor, ScreeningKind::Stool, tomorrow, &clean, now);
+    in_future(e.unwrap_err(), "screening date");
+    let screened = chrono::NaiveDate::from_ymd_opt(2026, 2, 20).unwrap();
+    for kind in ScreeningKind::DONOR_PANELS {
+        bank.record_screening(&donor, kind, screened, &clean, now).unwrap();
+    }
+    let donation = |collected_at, received_at| NewDonation {
+        donor: donor.clone(),
+        collected_at,
+        received_at,
+        mass_g: Some(120.0),
+        bristol: Some(4),
+    };
+    in_future(bank.add_donation(donation(later, None)).unwrap_err(), "collection time");
+    let early = now - Duration::hours(3);
+    in_future(bank.add_donation(donation(early, Some(later))).unwrap_err(), "reception time");
+    in_future(bank.intake_donation(donation(later, None), &clean).unwrap_err(), "collection time");
+    let (_, din) = bank.intake_donation(donation(early, Some(now)), &clean).unwrap();
+    in_future(bank.make_batch(&din.id, "F0001", 2, None, later).unwrap_err(), "processing time");
+    let batch = bank.make_batch(&din.id, "F0001", 2, None, now).unwrap();
+    in_future(bank.add_qc(&batch.id, "appearance", "pass".parse().unwrap(), None, later).unwrap_err(), "QC time");
+    in_future(bank.release_batch(&batch.id, later).unwrap_err(), "release time");
+    in_future(bank.discard_batch(&batch.id, "dropped", later).unwrap_err(), "discard time");
+    let unit = &batch.units[0].id;
+    in_future(bank.dispense(unit, &recipient, "colonoscopy", None, later).unwrap_err(), "dispense time");
+    // Within the tolerated clock skew is not the future.
+    bank.add_qc(&batch.id, "appearance", "pass".parse().unwrap(), None, now + Duration::minutes(5)).unwrap();
+}

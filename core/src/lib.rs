@@ -2,6 +2,7 @@
 //! no terminal.
 pub mod config;
 pub mod ids;
+pub mod input;
 pub mod model;
 pub mod rules;
 pub mod state;

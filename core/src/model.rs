@@ -14,6 +14,11 @@ macro_rules! text_enum {
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$var),+];
+
+            /// Every value's text form, in declaration order (for pick lists and `--help`).
+            pub fn names() -> impl Iterator<Item = &'static str> {
+                $name::ALL.iter().map(|v| v.as_str())
+            }
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$var => $s),+ }
             }
@@ -28,7 +33,7 @@ macro_rules! text_enum {
             fn from_str(s: &str) -> Result<Self, String> {
                 let t = s.trim();
                 $name::ALL.iter().copied().find(|v| v.as_str().eq_ignore_ascii_case(t)).ok_or_else(|| {
-                    let valid: Vec<&str> = $name::ALL.iter().map(|v| v.as_str()).collect();
+                    let valid: Vec<&str> = $name::names().collect();
                     format!("`{}` is not a valid {}; valid: {}", t, $what, valid.join(", "))
                 })
             }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::config::Config;
-use super::model::{QcResult, ScreeningKind, TestResult, UnitKind, UnitStatus};
+use super::model::{DonorStatus, QcResult, ScreeningKind, TestResult, UnitKind, UnitStatus};
 use super::state::{unit_status, UnitFacts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -22,12 +22,16 @@ pub enum Rule {
     NoInterveningEvent,
     BatchState,
     LabelsVerified,
+    DiscardOnce,
     DispenseRetainedSample,
     DispenseAlreadyDispensed,
     DispenseRecalled,
     DispenseDiscarded,
     DispenseNotReleased,
     DispenseExpired,
+    LabelReprintReason,
+    LabelVerifyNeedsPrint,
+    LabelVerifyMatches,
 }
 
 impl Rule {
@@ -45,12 +49,16 @@ impl Rule {
             Rule::NoInterveningEvent => "release.5-no-intervening-event",
             Rule::BatchState => "release.6-batch-state",
             Rule::LabelsVerified => "release.7-labels-verified",
+            Rule::DiscardOnce => "discard.once",
             Rule::DispenseRetainedSample => "dispense.retained-sample",
             Rule::DispenseAlreadyDispensed => "dispense.already-dispensed",
             Rule::DispenseRecalled => "dispense.recalled",
             Rule::DispenseDiscarded => "dispense.discarded",
             Rule::DispenseNotReleased => "dispense.not-released",
             Rule::DispenseExpired => "dispense.expired",
+            Rule::LabelReprintReason => "label.reprint-reason",
+            Rule::LabelVerifyNeedsPrint => "label.verify-needs-print",
+            Rule::LabelVerifyMatches => "label.verify-matches",
         }
     }
 
@@ -68,12 +76,16 @@ impl Rule {
             Rule::NoInterveningEvent => "no deferral, positive result or recall between the screenings",
             Rule::BatchState => "batch in quarantine, not expired, discarded or recalled",
             Rule::LabelsVerified => "every unit label scanned back and matched",
+            Rule::DiscardOnce => "a batch is discarded once",
             Rule::DispenseRetainedSample => "a retained sample is never dispensed",
             Rule::DispenseAlreadyDispensed => "a unit is dispensed once",
             Rule::DispenseRecalled => "the unit is not recalled",
             Rule::DispenseDiscarded => "the unit is not discarded",
             Rule::DispenseNotReleased => "the unit is released",
             Rule::DispenseExpired => "the unit is not expired",
+            Rule::LabelReprintReason => "a reprint says why",
+            Rule::LabelVerifyNeedsPrint => "only a printed label is verified",
+            Rule::LabelVerifyMatches => "the scanned label is the unit's own",
         }
     }
 }
@@ -119,7 +131,7 @@ pub struct ScreeningFact {
 impl ScreeningFact {
     /// Complete when every test of the configured panel has a result.
     pub fn is_complete(&self, config: &Config) -> bool {
-        config.panel(self.kind).iter().all(|t| self.results.iter().any(|(r, _)| r == t))
+        screening_complete(self.kind, &self.results, config)
     }
 
     /// Tests that came back positive or indeterminate.
@@ -129,6 +141,45 @@ impl ScreeningFact {
 
     pub fn is_clean(&self, config: &Config) -> bool {
         self.is_complete(config) && self.abnormal().next().is_none()
+    }
+}
+
+/// Complete when every test of the configured panel of `kind` has a result.
+pub fn screening_complete(kind: ScreeningKind, results: &[(String, TestResult)], config: &Config) -> bool {
+    config.panel(kind).iter().all(|t| results.iter().any(|(r, _)| r == t))
+}
+
+/// The deferral a screening's results cause.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScreeningDeferral {
+    pub reason: String,
+    pub permanent: bool,
+}
+
+/// A positive or indeterminate result defers the donor from the screening's date: permanently when the policy
+/// names the test (`permanent_deferral_tests`), otherwise until a later complete negative screening of the
+/// panel. None when every result is negative.
+pub fn screening_deferral(
+    kind: ScreeningKind,
+    date: NaiveDate,
+    results: &[(String, TestResult)],
+    config: &Config,
+) -> Option<ScreeningDeferral> {
+    let abnormal: Vec<&(String, TestResult)> = results.iter().filter(|(_, r)| *r != TestResult::Negative).collect();
+    if abnormal.is_empty() {
+        return None;
+    }
+    let permanent = abnormal.iter().any(|(t, _)| config.permanent_deferral_tests.contains(t));
+    let listed: Vec<String> = abnormal.iter().map(|(t, r)| format!("{t} {r}")).collect();
+    Some(ScreeningDeferral { reason: format!("{kind} screening of {date}: {}", listed.join(", ")), permanent })
+}
+
+/// How long a deferral lasts, in words: "permanently", "until 2026-05-01", "until a negative re-screen".
+pub fn deferral_span(permanent: bool, until: Option<NaiveDate>) -> String {
+    match (permanent, until) {
+        (true, _) => "permanently".to_string(),
+        (false, Some(u)) => format!("until {u}"),
+        (false, None) => "until a negative re-screen".to_string(),
     }
 }
 
@@ -170,6 +221,21 @@ pub enum Eligibility {
         rule: Rule,
         reason: String,
     },
+}
+
+impl Eligibility {
+    /// The donor's status and the reason for it, in a technician's words.
+    pub fn status(&self) -> (DonorStatus, String) {
+        match self {
+            Eligibility::Eligible { rescreen_due } => {
+                (DonorStatus::Eligible, format!("screened negative; re-screening due by {rescreen_due}"))
+            }
+            Eligibility::Deferred { reason, until, permanent } => {
+                (DonorStatus::Deferred, format!("deferred {}: {reason}", deferral_span(*permanent, *until)))
+            }
+            Eligibility::NotEligible { reason, .. } => (DonorStatus::NotEligible, reason.clone()),
+        }
+    }
 }
 
 fn age_on(birth: NaiveDate, on: NaiveDate) -> u32 {
@@ -271,14 +337,10 @@ impl DonorFacts {
     pub fn check_can_donate(&self, on: NaiveDate, config: &Config) -> Result<(), Refusal> {
         match self.eligibility(on, config) {
             Eligibility::Eligible { .. } => Ok(()),
-            Eligibility::Deferred { reason, until, permanent } => {
-                let span = match (permanent, until) {
-                    (true, _) => "permanently".to_string(),
-                    (false, Some(u)) => format!("until {u}"),
-                    (false, None) => "until a later negative screening".to_string(),
-                };
-                refuse(Rule::DonorDeferred, format!("donor is deferred {span} on {on}: {reason}"))
-            }
+            Eligibility::Deferred { reason, until, permanent } => refuse(
+                Rule::DonorDeferred,
+                format!("donor is deferred {} on {on}: {reason}", deferral_span(permanent, until)),
+            ),
             Eligibility::NotEligible { rule, reason } => refuse(rule, reason),
         }
     }
@@ -449,6 +511,20 @@ pub fn check_release(f: &ReleaseFacts, config: &Config) -> Result<(), Refusal> {
     }
 }
 
+/// A failed release check that no later event can mend (processing began too late), if any: the batch can
+/// never be released, and the bench should hear so when the batch is made rather than at release.
+pub fn never_releasable(checks: &[Check]) -> Option<&Check> {
+    checks.iter().find(|c| !c.passed && c.rule == Rule::ProcessingTime)
+}
+
+/// Refuses to discard a batch that is already discarded.
+pub fn check_discard(discarded_at: Option<DateTime<Utc>>) -> Result<(), Refusal> {
+    match discarded_at {
+        Some(t) => refuse(Rule::DiscardOnce, format!("the batch was already discarded at {}", t.to_rfc3339())),
+        None => Ok(()),
+    }
+}
+
 /// Deferrals, positive or indeterminate results and recalls touching the donor within [from, to].
 fn intervening_events(donor: &DonorFacts, from: NaiveDate, to: NaiveDate, config: &Config) -> Vec<String> {
     let mut found = Vec::new();
@@ -492,10 +568,50 @@ pub fn check_dispense(unit: &UnitFacts, at: DateTime<Utc>, on: NaiveDate) -> Res
     }
 }
 
+/// A label printed before is reprinted only with a reason (a second label of one unit can end up on another tube).
+pub fn check_reprint(id: &str, printed_before: bool, reason: Option<&str>) -> Result<(), Refusal> {
+    match (printed_before, reason.map(str::trim).filter(|r| !r.is_empty())) {
+        (true, None) => refuse(Rule::LabelReprintReason, format!("{id} was printed before: a reprint needs a reason")),
+        _ => Ok(()),
+    }
+}
+
+/// Label verification reads back a label that was printed (the latest print: a reprint needs its own
+/// verification), and the label must be the unit's own. `found` is the identifier the scan reads, or why it
+/// reads none.
+pub fn check_label_verification(unit: &str, printed: bool, found: Result<&str, &str>) -> Result<(), Refusal> {
+    if !printed {
+        return refuse(
+            Rule::LabelVerifyNeedsPrint,
+            format!("no label of {unit} has been printed: print it, then scan the printed label"),
+        );
+    }
+    match found {
+        Ok(f) if f == unit => Ok(()),
+        Ok(f) => refuse(Rule::LabelVerifyMatches, format!("label mismatch: expected {unit}, the label reads {f}")),
+        Err(why) => refuse(Rule::LabelVerifyMatches, format!("the scan is not a label of this bank: {why}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::TestResult::{Negative, Positive};
+
+    #[test]
+    fn reprints_need_a_reason_and_verification_a_matching_printed_label() {
+        assert_eq!(check_reprint("G1", false, None), Ok(()));
+        assert_eq!(check_reprint("G1", true, Some("smudged")), Ok(()));
+        assert_eq!(check_reprint("G1", true, Some("  ")).unwrap_err().rule, Rule::LabelReprintReason);
+        assert_eq!(check_label_verification("U1", false, Ok("U1")).unwrap_err().rule, Rule::LabelVerifyNeedsPrint);
+        assert_eq!(check_label_verification("U1", true, Ok("U1")), Ok(()));
+        let e = check_label_verification("U1", true, Ok("U2")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "refused by rule label.verify-matches: label mismatch: expected U1, the label reads U2"
+        );
+        assert_eq!(check_label_verification("U1", true, Err("bad")).unwrap_err().rule, Rule::LabelVerifyMatches);
+    }
 
     fn day(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
@@ -601,6 +717,36 @@ mod tests {
             check_release(&facts(&donor, &qc, collected, release), &c).unwrap_err().rule,
             Rule::NoInterveningEvent
         );
+    }
+
+    #[test]
+    fn a_screening_defers_on_an_abnormal_result_permanently_for_the_policys_tests() {
+        let c = Config::default();
+        let on = day("2026-01-20");
+        let mut results: Vec<(String, TestResult)> =
+            c.panel(ScreeningKind::Blood).iter().map(|t| (t.clone(), Negative)).collect();
+        assert!(screening_complete(ScreeningKind::Blood, &results, &c));
+        assert_eq!(screening_deferral(ScreeningKind::Blood, on, &results, &c), None);
+        results[0].1 = TestResult::Indeterminate;
+        let first = results[0].0.clone();
+        let d = screening_deferral(ScreeningKind::Blood, on, &results, &c).unwrap();
+        assert_eq!(d.permanent, c.permanent_deferral_tests.contains(&first));
+        assert_eq!(d.reason, format!("blood screening of 2026-01-20: {first} indeterminate"));
+        results.retain(|(t, _)| t != "hiv");
+        results.push(("hiv".into(), Positive));
+        assert!(screening_deferral(ScreeningKind::Blood, on, &results, &c).unwrap().permanent);
+        results.pop();
+        assert!(!screening_complete(ScreeningKind::Blood, &results, &c));
+    }
+
+    #[test]
+    fn late_processing_can_never_be_released_and_a_batch_is_discarded_once() {
+        let failed = |rule| Check::new(rule, Err("no".into()));
+        assert_eq!(never_releasable(&[failed(Rule::QcPassed)]), None);
+        assert_eq!(never_releasable(&[failed(Rule::ProcessingTime)]).map(|c| c.rule), Some(Rule::ProcessingTime));
+        let t = chrono::DateTime::parse_from_rfc3339("2026-02-20T08:00:00Z").unwrap().to_utc();
+        assert_eq!(check_discard(None), Ok(()));
+        assert_eq!(check_discard(Some(t)).unwrap_err().rule, Rule::DiscardOnce);
     }
 
     #[test]

@@ -3,14 +3,15 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::views::{DeferralView, DonationView, DonorSummary, DonorView, ScreeningView, TestResultView};
-use super::{invalid, record, AppError, Bank, Result};
+use super::{invalid, not_found, record, Act, AppError, Bank, Record, Result};
 use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
-use crate::core::model::{DonorStatus, ScreeningKind, Sex, TestResult};
-use crate::core::rules::{DonorFacts, Eligibility};
-use crate::store::batches;
+use crate::core::input::{self, Now};
+use crate::core::model::{ScreeningKind, Sex, TestResult};
+use crate::core::rules;
 use crate::store::donors::{self, Donor, Identity, NewDeferral};
-use crate::time::{self, local_day};
+use crate::store::{batches, Tx};
+use crate::time::local_day;
 
 pub struct NewDonor {
     pub sex: Sex,
@@ -43,7 +44,7 @@ impl ScreeningInput {
             }
         }
         if results.is_empty() {
-            return invalid("no results given: pass --all-negative and/or --test NAME=RESULT");
+            return Err(input::Invalid::NoResults.into());
         }
         Ok(results)
     }
@@ -62,34 +63,25 @@ pub struct ScreeningRecorded {
     pub deferral: Option<DeferralView>,
 }
 
-fn not_future(what: &str, date: NaiveDate, now: DateTime<Utc>) -> Result<()> {
-    if date > local_day(now) {
-        return invalid(format!("the {what} {date} is in the future"));
-    }
-    Ok(())
-}
-
 impl Bank {
     pub fn register_donor(&mut self, new: NewDonor, at: DateTime<Utc>) -> Result<Donor> {
-        not_future("birth date", new.birth_date, time::now())?;
-        let actor = self.actor.clone();
+        let act = self.act();
+        input::not_in_future("birth date", new.birth_date, self.rules_now())?;
         self.store.write(|tx| {
             let id = Id::donor(donors::next_donor_seq(tx)?);
             let donor = Donor { id: id.clone(), sex: new.sex, birth_date: new.birth_date, registered_at: at };
             donors::insert_donor(tx, &donor)?;
-            record(tx, &actor, "register-donor", "donors", id.data(), id.data(), at, None)?;
+            record(tx, &act, "register-donor", "donors", id.data(), id.data(), at, None)?;
             if !new.identity.is_empty() {
-                let row = donors::insert_identity(tx, "donor_identities", &id, &new.identity, time::now())?;
-                record(tx, &actor, "record-identity", "donor_identities", &row.to_string(), id.data(), at, None)?;
+                let row = donors::insert_identity(tx, "donor_identities", &id, &new.identity, act.now)?;
+                record(tx, &act, "record-identity", "donor_identities", &row.to_string(), id.data(), at, None)?;
             }
             Ok(donor)
         })
     }
 
     fn donor_row(&mut self, id: &Id) -> Result<Donor> {
-        self.store
-            .read(|tx| Ok::<_, AppError>(donors::donor(tx, id)?))?
-            .ok_or_else(|| AppError::NotFound { kind: IdKind::Donor, id: id.display() })
+        self.store.read(|tx| load_donor(tx, id))
     }
 
     /// Records one screening and its results; a positive or indeterminate result defers the donor (permanently
@@ -106,7 +98,9 @@ impl Bank {
     }
 
     /// Records a screening that, with `corrects`, supersedes an earlier one of the same donor and panel (a
-    /// mis-keyed result): the earlier one then no longer counts, nor does a deferral its results caused.
+    /// mis-keyed result): the earlier one then no longer counts, nor does a deferral its results caused. The
+    /// check that the earlier one is not yet superseded and the write are one transaction (and the schema holds
+    /// "superseded at most once"), so two benches cannot both correct it.
     pub fn correct_screening(
         &mut self,
         donor: &Id,
@@ -117,64 +111,9 @@ impl Bank {
         at: DateTime<Utc>,
     ) -> Result<ScreeningRecorded> {
         let results = input.resolve(kind, &self.config)?;
-        not_future("screening date", date, time::now())?;
-        self.donor_row(donor)?;
-        if let Some(old) = corrects {
-            let owner = self.store.read(|tx| Ok::<_, AppError>(donors::screening_owner(tx, old)?))?;
-            match owner {
-                None => return invalid(format!("there is no screening {old}")),
-                Some((d, _, _)) if &d != donor => {
-                    return invalid(format!("screening {old} is of donor {d}, not {donor}"))
-                }
-                Some((_, k, _)) if k != kind => {
-                    return invalid(format!("screening {old} is a {k} screening, not {kind}"))
-                }
-                Some((_, _, Some(by))) => {
-                    return invalid(format!(
-                        "screening {old} was already corrected by screening {by}: correct that one"
-                    ))
-                }
-                Some(_) => {}
-            }
-        }
-        let actor = self.actor.clone();
-        let config = self.config.clone();
-        self.store.write(|tx| {
-            let now = time::now();
-            let sid = donors::insert_screening(tx, donor, kind, date, corrects, now)?;
-            let action = if corrects.is_some() { "correct-screening" } else { "record-screening" };
-            record(tx, &actor, action, "screenings", &sid.to_string(), donor.data(), at, None)?;
-            for (test, result) in &results {
-                let rid = donors::insert_result(tx, sid, test, *result)?;
-                record(tx, &actor, "record-result", "screening_results", &rid.to_string(), donor.data(), at, None)?;
-            }
-            let abnormal: Vec<TestResultView> = results
-                .iter()
-                .filter(|(_, r)| *r != TestResult::Negative)
-                .map(|(t, r)| TestResultView { test: t.clone(), result: *r })
-                .collect();
-            let deferral = if abnormal.is_empty() {
-                None
-            } else {
-                let permanent = abnormal.iter().any(|a| config.permanent_deferral_tests.contains(&a.test));
-                let listed: Vec<String> = abnormal.iter().map(|a| format!("{} {}", a.test, a.result)).collect();
-                let reason = format!("{kind} screening of {date}: {}", listed.join(", "));
-                let new = NewDeferral {
-                    donor,
-                    reason: &reason,
-                    starts_on: date,
-                    until: None,
-                    permanent,
-                    screening: Some(sid),
-                    recorded_at: now,
-                };
-                let did = donors::insert_deferral(tx, &new)?;
-                record(tx, &actor, "defer-donor", "deferrals", &did.to_string(), donor.data(), at, None)?;
-                Some(DeferralView { id: did, reason, starts_on: date, ends_on: None, permanent, active: true })
-            };
-            let complete = config.panel(kind).iter().all(|t| results.iter().any(|(r, _)| r == t));
-            Ok(ScreeningRecorded { id: sid, donor: donor.clone(), kind, date, complete, abnormal, deferral })
-        })
+        let (act, now) = (self.act(), self.rules_now());
+        let config = &self.config;
+        self.store.write(|tx| screen(tx, &act, config, now, donor, Screening { kind, date, results, corrects, at }))
     }
 
     /// Defers a donor from the day of `at`, until a date (exclusive) or permanently.
@@ -186,40 +125,16 @@ impl Bank {
         permanent: bool,
         at: DateTime<Utc>,
     ) -> Result<DeferralView> {
-        if reason.trim().is_empty() {
-            return invalid("a deferral needs a reason");
-        }
+        let reason = input::reason("deferral", reason)?;
         let starts_on = local_day(at);
-        match (until, permanent) {
-            (Some(_), true) => return invalid("a deferral is either --permanent or --until a date, not both"),
-            (None, false) => return invalid("say how long: --until DATE or --permanent"),
-            (Some(u), false) if u <= starts_on => {
-                return invalid(format!("--until {u} is not after the deferral's start {starts_on}"))
-            }
-            _ => {}
-        }
-        self.donor_row(donor)?;
-        let actor = self.actor.clone();
+        input::deferral_end(starts_on, until, permanent)?;
+        let act = self.act();
         self.store.write(|tx| {
-            let new = NewDeferral {
-                donor,
-                reason: reason.trim(),
-                starts_on,
-                until,
-                permanent,
-                screening: None,
-                recorded_at: time::now(),
-            };
+            load_donor(tx, donor)?;
+            let new = NewDeferral { donor, reason, starts_on, until, permanent, screening: None, recorded_at: act.now };
             let did = donors::insert_deferral(tx, &new)?;
-            record(tx, &actor, "defer-donor", "deferrals", &did.to_string(), donor.data(), at, None)?;
-            Ok(DeferralView {
-                id: did,
-                reason: reason.trim().into(),
-                starts_on,
-                ends_on: until,
-                permanent,
-                active: true,
-            })
+            record(tx, &act, "defer-donor", "deferrals", &did.to_string(), donor.data(), at, None)?;
+            Ok(DeferralView { id: did, reason: reason.into(), starts_on, ends_on: until, permanent, active: true })
         })
     }
 
@@ -230,7 +145,8 @@ impl Bank {
         let config = self.config.clone();
         self.store.read(|tx| {
             let facts = donors::facts(tx, &d)?;
-            let (status, eligibility, reason) = judge(&facts, local_day(at), &config);
+            let eligibility = facts.eligibility(local_day(at), &config);
+            let (status, reason) = eligibility.status();
             let identity = if show_identity { Some(donors::identity(tx, "donor_identities", donor)?) } else { None };
             let on = local_day(at);
             let deferrals = facts
@@ -286,7 +202,7 @@ impl Bank {
             let mut out = Vec::new();
             for d in donors::donors_page(tx, after, limit)? {
                 let facts = donors::facts(tx, &d)?;
-                let (status, _, reason) = judge(&facts, local_day(at), &config);
+                let (status, reason) = facts.eligibility(local_day(at), &config).status();
                 out.push(DonorSummary { id: d.id, sex: d.sex, birth_date: d.birth_date, status, reason });
             }
             Ok::<_, AppError>(out)
@@ -294,22 +210,72 @@ impl Bank {
     }
 }
 
-/// Status, eligibility and the reason in words.
-fn judge(facts: &DonorFacts, on: NaiveDate, config: &Config) -> (DonorStatus, Eligibility, String) {
-    let e = facts.eligibility(on, config);
-    let (status, reason) = match &e {
-        Eligibility::Eligible { rescreen_due } => {
-            (DonorStatus::Eligible, format!("screened negative; re-screening due by {rescreen_due}"))
+pub(super) fn load_donor(tx: &Tx, id: &Id) -> Result<Donor> {
+    donors::donor(tx, id)?.ok_or_else(|| not_found(IdKind::Donor, id))
+}
+
+/// One screening to record, its results resolved against the panel.
+pub(super) struct Screening {
+    pub kind: ScreeningKind,
+    pub date: NaiveDate,
+    pub results: Vec<(String, TestResult)>,
+    pub corrects: Option<i64>,
+    pub at: DateTime<Utc>,
+}
+
+/// Records a screening (superseding `corrects` when given), its results and the deferral they cause, within the
+/// caller's transaction.
+pub(super) fn screen(
+    tx: &Tx,
+    act: &Act,
+    config: &Config,
+    now: Now,
+    donor: &Id,
+    s: Screening,
+) -> Result<ScreeningRecorded> {
+    let Screening { kind, date, results, corrects, at } = s;
+    input::not_in_future("screening date", date, now)?;
+    load_donor(tx, donor)?;
+    if let Some(old) = corrects {
+        match donors::screening_owner(tx, old)? {
+            None => return Err(AppError::NotFound { kind: Record::Screening, id: old.to_string() }),
+            Some((d, _, _)) if &d != donor => return invalid(format!("screening {old} is of donor {d}, not {donor}")),
+            Some((_, k, _)) if k != kind => return invalid(format!("screening {old} is a {k} screening, not {kind}")),
+            Some((_, _, Some(by))) => {
+                return invalid(format!("screening {old} was already corrected by screening {by}: correct that one"))
+            }
+            Some(_) => {}
         }
-        Eligibility::Deferred { reason, until, permanent } => {
-            let span = match (permanent, until) {
-                (true, _) => "permanently".to_string(),
-                (false, Some(u)) => format!("until {u}"),
-                (false, None) => "until a negative re-screen".to_string(),
+    }
+    let sid = donors::insert_screening(tx, donor, kind, date, corrects, act.now)?;
+    let action = if corrects.is_some() { "correct-screening" } else { "record-screening" };
+    record(tx, act, action, "screenings", &sid.to_string(), donor.data(), at, None)?;
+    for (test, result) in &results {
+        let rid = donors::insert_result(tx, sid, test, *result)?;
+        record(tx, act, "record-result", "screening_results", &rid.to_string(), donor.data(), at, None)?;
+    }
+    let abnormal: Vec<TestResultView> = results
+        .iter()
+        .filter(|(_, r)| *r != TestResult::Negative)
+        .map(|(t, r)| TestResultView { test: t.clone(), result: *r })
+        .collect();
+    let deferral = match rules::screening_deferral(kind, date, &results, config) {
+        None => None,
+        Some(rules::ScreeningDeferral { reason, permanent }) => {
+            let new = NewDeferral {
+                donor,
+                reason: &reason,
+                starts_on: date,
+                until: None,
+                permanent,
+                screening: Some(sid),
+                recorded_at: act.now,
             };
-            (DonorStatus::Deferred, format!("deferred {span}: {reason}"))
+            let did = donors::insert_deferral(tx, &new)?;
+            record(tx, act, "defer-donor", "deferrals", &did.to_string(), donor.data(), at, None)?;
+            Some(DeferralView { id: did, reason, starts_on: date, ends_on: None, permanent, active: true })
         }
-        Eligibility::NotEligible { reason, .. } => (DonorStatus::NotEligible, reason.clone()),
     };
-    (status, e, reason)
+    let complete = rules::screening_complete(kind, &results, config);
+    Ok(ScreeningRecorded { id: sid, donor: donor.clone(), kind, date, complete, abnormal, deferral })
 }

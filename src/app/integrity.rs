@@ -27,7 +27,7 @@ pub struct BackupReport {
 impl Bank {
     /// Opens an existing bank for reading only: never waits behind a writer, works on read-only media.
     pub fn open_read_only(path: &Path, config: Config, actor: &str) -> Result<Bank> {
-        Ok(Bank { store: Store::open_read_only(path)?, config, actor: actor.to_string() })
+        Ok(Bank::new(Store::open_read_only(path)?, config, actor))
     }
 
     /// Identity rows are digested with the bank secret in `key_file` (created at first use when `create`).
@@ -83,9 +83,10 @@ impl Bank {
     /// being written meanwhile can carry an earlier time than the checkpoint that does not include it.
     pub fn checkpoint(&mut self, secret: &BankSecret, log: &Path) -> Result<Anchor> {
         let key = secret.signing_key();
+        let now = self.now();
         let anchor = self.store.write(|tx| {
             let (seq, hash) = checkpoint::head(tx)?;
-            Ok::<_, AppError>(Anchor::sign(seq, &hash, &time::to_db(time::now()), &key))
+            Ok::<_, AppError>(Anchor::sign(seq, &hash, &time::to_db(now), &key))
         })?;
         checkpoint::append(log, &anchor)?;
         Ok(anchor)
@@ -101,7 +102,7 @@ impl Bank {
 
     /// Records a backup taken or restored (the file, its size and the head of its chain) in the trail.
     fn record_backup(&mut self, action: &str, report: &BackupReport) -> Result<()> {
-        let actor = self.actor.clone();
+        let (actor, now) = (self.actor.clone(), self.now());
         let what = serde_json::json!({
             "file": report.file, "bytes": report.bytes, "head_seq": report.head_seq, "head_hash": report.head_hash,
         });
@@ -112,7 +113,8 @@ impl Bank {
                 table: "backups",
                 id: &report.head_hash,
                 subject: "",
-                at: time::now(),
+                at: now,
+                recorded_at: now,
                 before: None,
             };
             Ok::<_, AppError>(audit::record_event(tx, change, what)?)

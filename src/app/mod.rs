@@ -14,12 +14,12 @@ pub mod views;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
 
 use crate::core::config::Config;
 use crate::core::ids::{Facility, Id, IdError, IdKind};
+use crate::core::input::{Invalid, Now};
 use crate::core::rules::Refusal;
-use crate::store::{self, audit, Store, StoreError};
+use crate::store::{self, audit, Store, StoreError, Tx};
 use crate::time;
 
 pub use donors::{NewDonor, ScreeningInput};
@@ -34,21 +34,44 @@ pub enum AppError {
     /// A safety rule refused: names the rule.
     #[error(transparent)]
     Refused(#[from] Refusal),
-    /// Input that is well-formed but not acceptable (unknown code, date in the future, ...).
+    /// Input that is well-formed but not acceptable, judged by the core (a time in the future, no reason, ...).
+    #[error(transparent)]
+    Input(#[from] Invalid),
+    /// Other unacceptable input (an unknown code, an identifier of the wrong kind, ...).
     #[error("{0}")]
     Invalid(String),
     #[error("no {kind} {id} in this bank")]
-    NotFound { kind: IdKind, id: String },
+    NotFound { kind: Record, id: String },
     #[error(transparent)]
     Id(#[from] IdError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A label that cannot be made: template file, template too small, data that cannot be encoded.
+    #[error(transparent)]
+    Label(#[from] crate::labels::LabelError),
+    /// A printer that could not be reached or did not take every byte (nothing was recorded as printed).
+    #[error(transparent)]
+    Printer(#[from] crate::printers::PrintError),
 }
 
-impl From<rusqlite::Error> for AppError {
-    fn from(e: rusqlite::Error) -> Self {
-        AppError::Store(e.into())
+/// What kind of record was looked for: one with an identifier, or a screening (numbered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Record {
+    Id(IdKind),
+    Screening,
+}
+
+impl std::fmt::Display for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Record::Id(kind) => kind.fmt(f),
+            Record::Screening => f.write_str("screening"),
+        }
     }
+}
+
+fn not_found(kind: IdKind, id: &Id) -> AppError {
+    AppError::NotFound { kind: Record::Id(kind), id: id.display() }
 }
 
 pub type Result<T> = std::result::Result<T, AppError>;
@@ -57,28 +80,64 @@ fn invalid<T>(msg: impl Into<String>) -> Result<T> {
     Err(AppError::Invalid(msg.into()))
 }
 
-/// A stool bank: its database, its policy, and who is acting.
+/// Where "now" comes from: the wall clock ([`time::now`]) at the bench, a fixed moment in tests.
+pub type Clock = Box<dyn Fn() -> DateTime<Utc> + Send>;
+
+/// A stool bank: its database, its policy, who is acting, and the clock that says when "now" is.
 pub struct Bank {
     store: Store,
     config: Config,
     actor: String,
+    clock: Clock,
+}
+
+/// Who is acting and when the act is recorded: taken once per operation, so its writes and audit entries agree.
+struct Act {
+    actor: String,
+    now: DateTime<Utc>,
 }
 
 impl Bank {
     /// Opens an existing bank.
     pub fn open(path: &Path, config: Config, actor: &str) -> Result<Bank> {
-        Ok(Bank { store: Store::open(path)?, config, actor: actor.to_string() })
+        Ok(Bank::new(Store::open(path)?, config, actor))
+    }
+
+    fn new(store: Store, config: Config, actor: &str) -> Bank {
+        Bank { store, config, actor: actor.to_string(), clock: Box::new(time::now) }
+    }
+
+    /// The same bank with another clock (a TUI's frozen clock, a test's fixed "now").
+    pub fn with_clock(mut self, clock: impl Fn() -> DateTime<Utc> + Send + 'static) -> Bank {
+        self.clock = Box::new(clock);
+        self
+    }
+
+    /// Now, by the bank's clock, truncated to the second as stored.
+    pub fn now(&self) -> DateTime<Utc> {
+        let t = (self.clock)();
+        time::from_db(&time::to_db(t)).unwrap_or(t)
+    }
+
+    /// Now, as the core's rules take it: the moment and the bank's calendar day.
+    pub(crate) fn rules_now(&self) -> Now {
+        let at = self.now();
+        Now { at, today: time::local_day(at) }
+    }
+
+    fn act(&self) -> Act {
+        Act { actor: self.actor.clone(), now: self.now() }
     }
 
     /// Creates the database or upgrades its schema (idempotent); sets the facility code when given.
     pub fn init(path: &Path, facility: Option<&str>, config: Config, actor: &str) -> Result<Bank> {
         let facility = facility.map(Facility::parse).transpose()?;
-        let mut bank = Bank { store: Store::open_or_create(path)?, config, actor: actor.to_string() };
-        let actor = bank.actor.clone();
+        let mut bank = Bank::new(Store::open_or_create(path)?, config, actor);
+        let act = bank.act();
+        let now = act.now;
         bank.store.write(|tx| {
-            let now = time::now();
             if store::settings::get(tx, "created_at")?.is_none() {
-                set_setting(tx, &actor, "created_at", &time::to_db(now), now)?;
+                set_setting(tx, &act, "created_at", &time::to_db(now), now)?;
             }
             let current = store::settings::get(tx, "facility")?;
             match (facility, current) {
@@ -89,10 +148,10 @@ impl Bank {
                             f.as_str()
                         ));
                     }
-                    set_setting(tx, &actor, "facility", f.as_str(), now)?;
+                    set_setting(tx, &act, "facility", f.as_str(), now)?;
                 }
-                (Some(f), None) => set_setting(tx, &actor, "facility", f.as_str(), now)?,
-                (None, None) => set_setting(tx, &actor, "facility", DEFAULT_FACILITY, now)?,
+                (Some(f), None) => set_setting(tx, &act, "facility", f.as_str(), now)?,
+                (None, None) => set_setting(tx, &act, "facility", DEFAULT_FACILITY, now)?,
                 _ => {}
             }
             Ok(())
@@ -133,7 +192,7 @@ impl Bank {
         if exists {
             Ok(id)
         } else {
-            Err(AppError::NotFound { kind: id.kind(), id: id.display() })
+            Err(not_found(id.kind(), &id))
         }
     }
 
@@ -167,17 +226,17 @@ impl Bank {
 /// The facility code used until `init --facility` sets the bank's own.
 pub const DEFAULT_FACILITY: &str = "X0001";
 
-fn set_setting(tx: &Connection, actor: &str, key: &str, value: &str, at: DateTime<Utc>) -> Result<()> {
+fn set_setting(tx: &Tx, act: &Act, key: &str, value: &str, at: DateTime<Utc>) -> Result<()> {
     let before = audit::row_state(tx, "settings", key)?;
     store::settings::set(tx, key, value)?;
-    record(tx, actor, "set-setting", "settings", key, key, at, before)
+    record(tx, act, "set-setting", "settings", key, key, at, before)
 }
 
 /// Appends the audit entry of a change written in this transaction.
 #[allow(clippy::too_many_arguments)]
 fn record(
-    tx: &Connection,
-    actor: &str,
+    tx: &Tx,
+    act: &Act,
     action: &str,
     table: &str,
     id: &str,
@@ -185,6 +244,7 @@ fn record(
     at: DateTime<Utc>,
     before: Option<serde_json::Value>,
 ) -> Result<()> {
-    audit::record(tx, audit::Change { actor, action, table, id, subject, at, before })?;
+    let change = audit::Change { actor: &act.actor, action, table, id, subject, at, recorded_at: act.now, before };
+    audit::record(tx, change)?;
     Ok(())
 }

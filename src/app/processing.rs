@@ -2,17 +2,18 @@
 
 use chrono::{DateTime, Days, Utc};
 
+use super::donors::{load_donor, screen, Screening, ScreeningInput, ScreeningRecorded};
 use super::views::{BatchView, DonationView, UnitView};
-use super::{invalid, record, AppError, Bank, Result};
+use super::{invalid, not_found, record, AppError, Bank, Result};
 use crate::core::config::Config;
 use crate::core::ids::{self, Id, IdKind, ProductCode};
-use crate::core::model::{QcResult, UnitKind};
-use crate::core::rules::{self, Check, ReleaseFacts};
+use crate::core::input::{self, DonationInput};
+use crate::core::model::{QcResult, ScreeningKind, UnitKind};
+use crate::core::rules::{self, DonorFacts, QcFact, ReleaseFacts};
 use crate::core::state::{batch_status, in_stock, unit_status};
-use crate::store::batches::{self, Batch, Donation};
-use crate::store::{audit, donors};
+use crate::store::batches::{self, Batch, Donation, Unit};
+use crate::store::{audit, donors, Tx};
 use crate::time::{self, local_day};
-use rusqlite::Connection;
 
 pub struct NewDonation {
     pub donor: Id,
@@ -22,68 +23,53 @@ pub struct NewDonation {
     pub bristol: Option<u8>,
 }
 
-/// Clock skew tolerated between benches before a time counts as "in the future".
-const FUTURE_SLACK_MINUTES: i64 = 5;
-
-fn not_future(what: &str, t: DateTime<Utc>) -> Result<()> {
-    if t > time::now() + chrono::Duration::minutes(FUTURE_SLACK_MINUTES) {
-        return invalid(format!("the {what} {} is in the future", time::show(t)));
+impl NewDonation {
+    fn input(&self) -> DonationInput {
+        DonationInput {
+            collected_at: self.collected_at,
+            received_at: self.received_at,
+            mass_g: self.mass_g,
+            bristol: self.bristol,
+        }
     }
-    Ok(())
 }
 
-fn not_found(kind: IdKind, id: &Id) -> AppError {
-    AppError::NotFound { kind, id: id.display() }
-}
-
-fn load_batch(tx: &Connection, id: &Id) -> Result<Batch> {
+fn load_batch(tx: &Tx, id: &Id) -> Result<Batch> {
     batches::batch(tx, id)?.ok_or_else(|| not_found(IdKind::Batch, id))
 }
 
-fn load_donation(tx: &Connection, id: &Id) -> Result<Donation> {
+fn load_donation(tx: &Tx, id: &Id) -> Result<Donation> {
     batches::donation(tx, id)?.ok_or_else(|| not_found(IdKind::Donation, id))
 }
 
 impl Bank {
     /// Records a donation and gives it its DIN; refused unless the donor is eligible on the day of collection.
     pub fn add_donation(&mut self, new: NewDonation) -> Result<DonationView> {
-        not_future("collection time", new.collected_at)?;
-        if let Some(r) = new.received_at {
-            not_future("reception time", r)?;
-            if r < new.collected_at {
-                return invalid("the donation is received before it was collected");
-            }
-        }
-        if new.mass_g.is_some_and(|m| !(m > 0.0 && m.is_finite())) {
-            return invalid("the mass must be a positive number of grams");
-        }
-        if new.bristol.is_some_and(|b| !(1..=7).contains(&b)) {
-            return invalid("the Bristol stool score is 1 to 7");
-        }
+        input::donation(&new.input(), self.rules_now())?;
         let facility = self.facility()?;
-        let actor = self.actor.clone();
-        let config = self.config.clone();
+        let (act, config) = (self.act(), &self.config);
+        self.store.write(|tx| donate(tx, &act, config, &facility, &new))
+    }
+
+    /// A donation at the bench: the donation-day questionnaire and the donation, in one transaction. Refused
+    /// as a whole (nothing recorded, not even the questionnaire) when the donor may not donate.
+    pub fn intake_donation(
+        &mut self,
+        new: NewDonation,
+        questionnaire: &ScreeningInput,
+    ) -> Result<(ScreeningRecorded, DonationView)> {
+        input::donation(&new.input(), self.rules_now())?;
+        let kind = ScreeningKind::DonationDay;
+        let results = questionnaire.resolve(kind, &self.config)?;
+        let facility = self.facility()?;
+        let (act, now, config) = (self.act(), self.rules_now(), &self.config);
+        let date = local_day(new.collected_at);
         self.store.write(|tx| {
-            let donor = donors::donor(tx, &new.donor)?.ok_or_else(|| not_found(IdKind::Donor, &new.donor))?;
-            let on = local_day(new.collected_at);
-            donors::facts(tx, &donor)?.check_can_donate(on, &config)?;
-            let year = chrono::Datelike::year(&on);
-            let seq = batches::next_din_seq(tx, year)?;
-            if seq > 999_999 {
-                return invalid(format!("the DIN sequence for {year} is exhausted"));
-            }
-            let id = Id::donation(&facility, year, seq);
-            let d = Donation {
-                id: id.clone(),
-                donor: new.donor.clone(),
-                collected_at: new.collected_at,
-                received_at: new.received_at,
-                mass_g: new.mass_g,
-                bristol: new.bristol,
-            };
-            batches::insert_donation(tx, &d, year, seq, time::now())?;
-            record(tx, &actor, "add-donation", "donations", id.data(), new.donor.data(), new.collected_at, None)?;
-            Ok(DonationView::new(&d, Vec::new()))
+            let at = new.collected_at;
+            let day = Screening { kind, date, results, corrects: None, at };
+            let screening = screen(tx, &act, config, now, &new.donor, day)?;
+            let donation = donate(tx, &act, config, &facility, &new)?;
+            Ok((screening, donation))
         })
     }
 
@@ -116,8 +102,8 @@ impl Bank {
         if volume_ml.is_some_and(|v| !(v > 0.0 && v.is_finite())) {
             return invalid("the volume must be a positive number of millilitres");
         }
-        not_future("processing time", at)?;
-        let actor = self.actor.clone();
+        input::not_in_future("processing time", at, self.rules_now())?;
+        let act = self.act();
         self.store.write(|tx| {
             let d = load_donation(tx, donation)?;
             if at < d.collected_at {
@@ -147,8 +133,8 @@ impl Bank {
                 discard_reason: None,
                 recalled_at: None,
             };
-            batches::insert_batch(tx, &b, time::now())?;
-            record(tx, &actor, "make-batch", "batches", id.data(), id.data(), at, None)?;
+            batches::insert_batch(tx, &b, act.now)?;
+            record(tx, &act, "make-batch", "batches", id.data(), id.data(), at, None)?;
             let mut divisions: Vec<(String, UnitKind)> =
                 (0..units).filter_map(ids::division_code).map(|c| (c, UnitKind::Dose)).collect();
             if existing.is_empty() {
@@ -157,7 +143,7 @@ impl Bank {
             for (division, kind) in divisions {
                 let unit = Id::unit(&id, &division);
                 batches::insert_unit(tx, &unit, &id, kind)?;
-                record(tx, &actor, "create-unit", "units", unit.data(), id.data(), at, None)?;
+                record(tx, &act, "create-unit", "units", unit.data(), id.data(), at, None)?;
             }
             Ok(())
         })?;
@@ -180,59 +166,50 @@ impl Bank {
         at: DateTime<Utc>,
     ) -> Result<BatchView> {
         let test = Config::code(&self.config.qc_required, test, "QC test").map_err(AppError::Invalid)?.to_string();
-        not_future("QC time", at)?;
-        let actor = self.actor.clone();
+        input::not_in_future("QC time", at, self.rules_now())?;
+        let act = self.act();
         self.store.write(|tx| {
             let b = load_batch(tx, batch)?;
             if at < b.prepared_at {
                 return invalid("a QC result cannot precede the batch's preparation");
             }
-            let qid = batches::insert_qc(tx, batch, &test, result, value, at, time::now())?;
-            record(tx, &actor, "add-qc", "qc_results", &qid.to_string(), batch.data(), at, None)
+            let qid = batches::insert_qc(tx, batch, &test, result, value, at, act.now)?;
+            record(tx, &act, "add-qc", "qc_results", &qid.to_string(), batch.data(), at, None)
         })?;
         self.batch_view(batch, at)
     }
 
     /// Releases a batch from quarantine: refused unless every release rule holds as of `at`.
     pub fn release_batch(&mut self, batch: &Id, at: DateTime<Utc>) -> Result<BatchView> {
-        not_future("release time", at)?;
-        let actor = self.actor.clone();
-        let config = self.config.clone();
+        input::not_in_future("release time", at, self.rules_now())?;
+        let (act, config) = (self.act(), &self.config);
         self.store.write(|tx| {
-            let view = batch_view(tx, batch, at, &config)?;
-            if let Some(c) = view.release_checks.iter().find(|c| !c.passed) {
-                return Err(rules::Refusal { rule: c.rule, detail: c.detail.clone() }.into());
-            }
+            rules::check_release(&ReleaseInputs::load(tx, batch)?.facts(at), config)?;
             let before = audit::row_state(tx, "batches", batch.data())?;
             batches::set_batch_released(tx, batch, at)?;
-            record(tx, &actor, "release-batch", "batches", batch.data(), batch.data(), at, before)
+            record(tx, &act, "release-batch", "batches", batch.data(), batch.data(), at, before)
         })?;
         self.batch_view(batch, at)
     }
 
     /// Discards a batch: every unit still on the shelf is discarded with it.
     pub fn discard_batch(&mut self, batch: &Id, reason: &str, at: DateTime<Utc>) -> Result<BatchView> {
-        if reason.trim().is_empty() {
-            return invalid("a discard needs a reason");
-        }
-        not_future("discard time", at)?;
-        let actor = self.actor.clone();
+        let reason = input::reason("discard", reason)?;
+        input::not_in_future("discard time", at, self.rules_now())?;
+        let act = self.act();
         self.store.write(|tx| {
-            let b = load_batch(tx, batch)?;
-            if b.discarded_at.is_some() {
-                return invalid(format!("batch {batch} is already discarded"));
-            }
+            rules::check_discard(load_batch(tx, batch)?.discarded_at)?;
             let before = audit::row_state(tx, "batches", batch.data())?;
-            batches::set_batch_discarded(tx, batch, at, reason.trim())?;
-            record(tx, &actor, "discard-batch", "batches", batch.data(), batch.data(), at, before)?;
+            batches::set_batch_discarded(tx, batch, at, reason)?;
+            record(tx, &act, "discard-batch", "batches", batch.data(), batch.data(), at, before)?;
             for u in batches::units_of_batch(tx, batch)? {
                 if u.kind == UnitKind::Dose && in_stock(unit_status(&u.facts(), at, local_day(at))) {
                     let before = audit::row_state(tx, "units", u.id.data())?;
                     batches::set_unit_discarded(tx, &u.id, at)?;
-                    record(tx, &actor, "discard-unit", "units", u.id.data(), batch.data(), at, before)?;
+                    record(tx, &act, "discard-unit", "units", u.id.data(), batch.data(), at, before)?;
                 }
             }
-            Ok(())
+            Ok::<_, AppError>(())
         })?;
         self.batch_view(batch, at)
     }
@@ -254,47 +231,97 @@ impl Bank {
         if location.trim().is_empty() {
             return invalid("a location is needed");
         }
-        let actor = self.actor.clone();
+        let act = self.act();
         self.store.write(|tx| {
             let before = audit::row_state(tx, "units", unit.data())?.ok_or_else(|| not_found(IdKind::Unit, unit))?;
             batches::set_unit_location(tx, unit, location.trim())?;
             let batch = unit.batch_of().map(|b| b.data().to_string()).unwrap_or_default();
-            record(tx, &actor, "set-location", "units", unit.data(), &batch, at, Some(before))?;
+            record(tx, &act, "set-location", "units", unit.data(), &batch, at, Some(before))?;
             let u = batches::unit(tx, unit)?.ok_or_else(|| not_found(IdKind::Unit, unit))?;
             Ok(UnitView::new(&u, at))
         })
     }
 }
 
-pub(super) fn batch_view(tx: &Connection, id: &Id, at: DateTime<Utc>, config: &Config) -> Result<BatchView> {
-    let b = load_batch(tx, id)?;
-    let d = load_donation(tx, &b.donation)?;
-    let donor = donors::donor(tx, &d.donor)?.ok_or_else(|| not_found(IdKind::Donor, &d.donor))?;
-    let facts = donors::facts(tx, &donor)?;
-    let qc = batches::qc_of_batch(tx, id)?;
-    let qc_facts: Vec<_> = qc.iter().map(|q| q.fact()).collect();
-    let all_units = batches::units_of_batch(tx, id)?;
-    let on = local_day(at);
-    let checks: Vec<Check> = rules::release_checks(
-        &ReleaseFacts {
-            donor: &facts,
+/// The facts a batch's release is judged on, loaded in one transaction.
+struct ReleaseInputs {
+    batch: Batch,
+    donation: Donation,
+    donor: DonorFacts,
+    qc: Vec<QcFact>,
+    units: Vec<Unit>,
+}
+
+impl ReleaseInputs {
+    fn load(tx: &Tx, id: &Id) -> Result<ReleaseInputs> {
+        let batch = load_batch(tx, id)?;
+        let donation = load_donation(tx, &batch.donation)?;
+        let donor = donors::facts(tx, &load_donor(tx, &donation.donor)?)?;
+        let qc = batches::qc_of_batch(tx, id)?.iter().map(|q| q.fact()).collect();
+        let units = batches::units_of_batch(tx, id)?;
+        Ok(ReleaseInputs { batch, donation, donor, qc, units })
+    }
+
+    fn facts(&self, at: DateTime<Utc>) -> ReleaseFacts<'_> {
+        let (b, d) = (&self.batch, &self.donation);
+        ReleaseFacts {
+            donor: &self.donor,
             collected_at: d.collected_at,
             collected_on: local_day(d.collected_at),
             prepared_at: b.prepared_at,
-            qc: &qc_facts,
+            qc: &self.qc,
             released_at: b.released_at,
             discarded_at: b.discarded_at,
             recalled_at: b.recalled_at,
             expires_on: b.expires_on,
-            units_unverified: all_units
+            units_unverified: self
+                .units
                 .iter()
                 .filter(|u| u.kind == UnitKind::Dose && u.label_verified_at.is_none())
                 .count(),
             at,
-            on,
-        },
-        config,
-    );
+            on: local_day(at),
+        }
+    }
+}
+
+/// Records a donation and gives it its DIN, within the caller's transaction; refused unless the donor is
+/// eligible on the day of collection.
+fn donate(
+    tx: &Tx,
+    act: &super::Act,
+    config: &Config,
+    facility: &ids::Facility,
+    new: &NewDonation,
+) -> Result<DonationView> {
+    let donor = load_donor(tx, &new.donor)?;
+    let on = local_day(new.collected_at);
+    donors::facts(tx, &donor)?.check_can_donate(on, config)?;
+    let year = chrono::Datelike::year(&on);
+    let seq = batches::next_din_seq(tx, year)?;
+    if seq > 999_999 {
+        return invalid(format!("the DIN sequence for {year} is exhausted"));
+    }
+    let id = Id::donation(facility, year, seq);
+    let d = Donation {
+        id: id.clone(),
+        donor: new.donor.clone(),
+        collected_at: new.collected_at,
+        received_at: new.received_at,
+        mass_g: new.mass_g,
+        bristol: new.bristol,
+    };
+    batches::insert_donation(tx, &d, year, seq, act.now)?;
+    record(tx, act, "add-donation", "donations", id.data(), new.donor.data(), new.collected_at, None)?;
+    Ok(DonationView::new(&d, Vec::new()))
+}
+
+pub(super) fn batch_view(tx: &Tx, id: &Id, at: DateTime<Utc>, config: &Config) -> Result<BatchView> {
+    let inputs = ReleaseInputs::load(tx, id)?;
+    let checks = rules::release_checks(&inputs.facts(at), config);
+    let ReleaseInputs { batch: b, donation: d, units: all_units, .. } = &inputs;
+    let qc = batches::qc_of_batch(tx, id)?;
+    let on = local_day(at);
     let (doses, retained): (Vec<_>, Vec<_>) = all_units.iter().partition(|u| u.kind == UnitKind::Dose);
     Ok(BatchView {
         id: b.id.clone(),
@@ -312,7 +339,7 @@ pub(super) fn batch_view(tx: &Connection, id: &Id, at: DateTime<Utc>, config: &C
         recalled_at: b.recalled_at,
         units: doses.iter().map(|u| UnitView::new(u, at)).collect(),
         retained_sample: retained.first().map(|u| UnitView::new(u, at)),
-        qc_missing: rules::qc_missing(&qc_facts, at, config),
+        qc_missing: rules::qc_missing(&inputs.qc, at, config),
         qc,
         qc_required: config.qc_required.clone(),
         release_checks: checks,

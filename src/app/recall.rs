@@ -5,19 +5,19 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeZone, Utc};
-use rusqlite::Connection;
 use serde::Serialize;
 
 use super::trace::TraceBatch;
 use super::views::UnitView;
-use super::{invalid, record, AppError, Bank, Result};
+use super::{invalid, not_found, record, Bank, Result};
 use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
+use crate::core::input;
 use crate::core::model::{UnitKind, UnitStatus};
 use crate::core::state::{in_stock, unit_status};
 use crate::store::recalls::{self, NewRecall};
-use crate::store::{audit, batches, donors, recipients};
-use crate::time::{self, local_day};
+use crate::store::{audit, batches, donors, recipients, Tx};
+use crate::time::local_day;
 
 #[derive(Debug, Clone)]
 pub enum RecallSelector {
@@ -83,17 +83,14 @@ impl Bank {
         apply: bool,
         at: DateTime<Utc>,
     ) -> Result<RecallSummary> {
-        if reason.trim().is_empty() {
-            return invalid("a recall needs a reason");
-        }
+        let reason = input::reason("recall", reason)?.to_string();
         if let RecallSelector::CollectionWindow { from, to } = selector {
             if from > to {
                 return invalid(format!("the collection window {from} .. {to} ends before it starts"));
             }
         }
-        let actor = self.actor.clone();
+        let act = self.act();
         let config = self.config.clone();
-        let reason = reason.trim().to_string();
         if !apply {
             return self.store.read(|tx| {
                 let (batch_ids, from, to) = select(tx, selector, at, &config)?;
@@ -118,25 +115,24 @@ impl Bank {
                 to_date: to.map(|d| d.to_string()),
                 at,
                 answer: &answer,
-                recorded_at: time::now(),
+                recorded_at: act.now,
             };
             let rid = recalls::insert_recall(tx, &new)?;
             let subject = donor.or(batch).map(|i| i.data().to_string()).unwrap_or_else(|| format!("recall-{rid}"));
-            record(tx, &actor, "recall", "recalls", &rid.to_string(), &subject, at, None)?;
+            record(tx, &act, "recall", "recalls", &rid.to_string(), &subject, at, None)?;
             for b in &batch_ids {
-                let row = batches::batch(tx, b)?
-                    .ok_or_else(|| AppError::NotFound { kind: IdKind::Batch, id: b.display() })?;
+                let row = batches::batch(tx, b)?.ok_or_else(|| not_found(IdKind::Batch, b))?;
                 if row.discarded_at.is_none() && row.recalled_at.is_none() {
                     let before = audit::row_state(tx, "batches", b.data())?;
                     batches::set_batch_recalled(tx, b, at)?;
-                    record(tx, &actor, "recall-batch", "batches", b.data(), b.data(), at, before)?;
+                    record(tx, &act, "recall-batch", "batches", b.data(), b.data(), at, before)?;
                 }
                 for u in batches::units_of_batch(tx, b)? {
                     let status = unit_status(&u.facts(), at, local_day(at));
                     if u.kind == UnitKind::Dose && u.dispense.is_none() && in_stock(status) {
                         let before = audit::row_state(tx, "units", u.id.data())?;
                         batches::set_unit_recalled(tx, &u.id, at, rid)?;
-                        record(tx, &actor, "recall-unit", "units", u.id.data(), b.data(), at, before)?;
+                        record(tx, &act, "recall-unit", "units", u.id.data(), b.data(), at, before)?;
                     }
                 }
             }
@@ -155,11 +151,10 @@ fn selector_name(s: &RecallSelector) -> &'static str {
 
 type Selection = (Vec<Id>, Option<NaiveDate>, Option<NaiveDate>);
 
-fn select(tx: &Connection, selector: &RecallSelector, at: DateTime<Utc>, config: &Config) -> Result<Selection> {
+fn select(tx: &Tx, selector: &RecallSelector, at: DateTime<Utc>, config: &Config) -> Result<Selection> {
     match selector {
         RecallSelector::Donor { donor, from } => {
-            let d = donors::donor(tx, donor)?
-                .ok_or_else(|| AppError::NotFound { kind: IdKind::Donor, id: donor.display() })?;
+            let d = donors::donor(tx, donor)?.ok_or_else(|| not_found(IdKind::Donor, donor))?;
             let from = match from {
                 Some(f) => Some(*f),
                 None => donors::facts(tx, &d)?.last_clean_screening(local_day(at), config),
@@ -167,7 +162,7 @@ fn select(tx: &Connection, selector: &RecallSelector, at: DateTime<Utc>, config:
             Ok((recalls::batches_of_donor_since(tx, donor, from.map(local_midnight))?, from, None))
         }
         RecallSelector::Batch(b) => {
-            batches::batch(tx, b)?.ok_or_else(|| AppError::NotFound { kind: IdKind::Batch, id: b.display() })?;
+            batches::batch(tx, b)?.ok_or_else(|| not_found(IdKind::Batch, b))?;
             Ok((vec![b.clone()], None, None))
         }
         RecallSelector::CollectionWindow { from, to } => {
@@ -180,7 +175,7 @@ fn select(tx: &Connection, selector: &RecallSelector, at: DateTime<Utc>, config:
 
 #[allow(clippy::too_many_arguments)]
 fn summarise(
-    tx: &Connection,
+    tx: &Tx,
     selector: &RecallSelector,
     reason: &str,
     batch_ids: &[Id],
@@ -194,7 +189,7 @@ fn summarise(
     let mut retained = Vec::new();
     let mut by_recipient: BTreeMap<String, RecallRecipient> = BTreeMap::new();
     for b in batch_ids {
-        let row = batches::batch(tx, b)?.ok_or_else(|| AppError::NotFound { kind: IdKind::Batch, id: b.display() })?;
+        let row = batches::batch(tx, b)?.ok_or_else(|| not_found(IdKind::Batch, b))?;
         batches_out.push(TraceBatch::new(&row, at));
         for u in batches::units_of_batch(tx, b)? {
             let view = UnitView::new(&u, at);
@@ -207,7 +202,7 @@ fn summarise(
                     std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::btree_map::Entry::Vacant(e) => {
                         let r = recipients::recipient(tx, &d.recipient)?
-                            .ok_or_else(|| AppError::NotFound { kind: IdKind::Recipient, id: d.recipient.display() })?;
+                            .ok_or_else(|| not_found(IdKind::Recipient, &d.recipient))?;
                         e.insert(RecallRecipient {
                             id: d.recipient.clone(),
                             indication: r.indication,

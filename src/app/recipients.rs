@@ -3,15 +3,16 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::views::{RecipientView, UnitView};
-use super::{invalid, record, AppError, Bank, Result};
+use super::{not_found, record, AppError, Bank, Result};
 use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
+use crate::core::input;
 use crate::core::model::{Cohort, Consent, Sex};
 use crate::core::rules;
 use crate::store::batches;
 use crate::store::donors::{self, Identity};
 use crate::store::recipients::{self, NewDispense, Recipient};
-use crate::time::{self, local_day};
+use crate::time::local_day;
 
 pub struct NewRecipient {
     pub sex: Sex,
@@ -28,10 +29,8 @@ impl Bank {
         let indication = Config::code(&self.config.indications, &new.indication, "indication")
             .map_err(AppError::Invalid)?
             .to_string();
-        if new.birth_date > local_day(time::now()) {
-            return invalid(format!("the birth date {} is in the future", new.birth_date));
-        }
-        let actor = self.actor.clone();
+        input::not_in_future("birth date", new.birth_date, self.rules_now())?;
+        let act = self.act();
         self.store.write(|tx| {
             let id = Id::recipient(recipients::next_recipient_seq(tx)?);
             let r = Recipient {
@@ -44,10 +43,10 @@ impl Bank {
                 registered_at: at,
             };
             recipients::insert_recipient(tx, &r)?;
-            record(tx, &actor, "register-recipient", "recipients", id.data(), id.data(), at, None)?;
+            record(tx, &act, "register-recipient", "recipients", id.data(), id.data(), at, None)?;
             if !new.identity.is_empty() {
-                let row = donors::insert_identity(tx, "recipient_identities", &id, &new.identity, time::now())?;
-                record(tx, &actor, "record-identity", "recipient_identities", &row.to_string(), id.data(), at, None)?;
+                let row = donors::insert_identity(tx, "recipient_identities", &id, &new.identity, act.now)?;
+                record(tx, &act, "record-identity", "recipient_identities", &row.to_string(), id.data(), at, None)?;
             }
             Ok(r)
         })
@@ -56,8 +55,7 @@ impl Bank {
     pub fn recipient_view(&mut self, id: &Id, at: DateTime<Utc>) -> Result<RecipientView> {
         let show_identity = self.may_see_identity();
         self.store.read(|tx| {
-            let r = recipients::recipient(tx, id)?
-                .ok_or_else(|| AppError::NotFound { kind: IdKind::Recipient, id: id.display() })?;
+            let r = recipients::recipient(tx, id)?.ok_or_else(|| not_found(IdKind::Recipient, id))?;
             let units = batches::units_of_recipient(tx, id)?.iter().map(|u| UnitView::new(u, at)).collect();
             let identity = if show_identity { Some(donors::identity(tx, "recipient_identities", id)?) } else { None };
             Ok(RecipientView::new(&r, units, identity))
@@ -71,8 +69,7 @@ impl Bank {
     /// The unit as of `at`, for the dispense screen's first scan.
     pub fn unit_view(&mut self, unit: &Id, at: DateTime<Utc>) -> Result<UnitView> {
         self.store.read(|tx| {
-            let u = batches::unit(tx, unit)?
-                .ok_or_else(|| AppError::NotFound { kind: IdKind::Unit, id: unit.display() })?;
+            let u = batches::unit(tx, unit)?.ok_or_else(|| not_found(IdKind::Unit, unit))?;
             Ok(UnitView::new(&u, at))
         })
     }
@@ -80,8 +77,7 @@ impl Bank {
     /// Checks, without writing, that `unit` may be dispensed at `at` (the two-scan check of the dispense screen).
     pub fn check_dispense(&mut self, unit: &Id, at: DateTime<Utc>) -> Result<UnitView> {
         self.store.read(|tx| {
-            let u = batches::unit(tx, unit)?
-                .ok_or_else(|| AppError::NotFound { kind: IdKind::Unit, id: unit.display() })?;
+            let u = batches::unit(tx, unit)?.ok_or_else(|| not_found(IdKind::Unit, unit))?;
             rules::check_dispense(&u.facts(), at, local_day(at))?;
             Ok(UnitView::new(&u, at))
         })
@@ -98,16 +94,12 @@ impl Bank {
         at: DateTime<Utc>,
     ) -> Result<UnitView> {
         let route = Config::code(&self.config.routes, route, "route").map_err(AppError::Invalid)?.to_string();
-        if at > time::now() + chrono::Duration::minutes(5) {
-            return invalid(format!("the dispense time {} is in the future", time::show(at)));
-        }
-        let actor = self.actor.clone();
+        input::not_in_future("dispense time", at, self.rules_now())?;
+        let act = self.act();
         self.store.write(|tx| {
-            let u = batches::unit(tx, unit)?
-                .ok_or_else(|| AppError::NotFound { kind: IdKind::Unit, id: unit.display() })?;
+            let u = batches::unit(tx, unit)?.ok_or_else(|| not_found(IdKind::Unit, unit))?;
             // Retrospective patients are registered after their treatment, so no order of the two is imposed.
-            recipients::recipient(tx, recipient)?
-                .ok_or_else(|| AppError::NotFound { kind: IdKind::Recipient, id: recipient.display() })?;
+            recipients::recipient(tx, recipient)?.ok_or_else(|| not_found(IdKind::Recipient, recipient))?;
             rules::check_dispense(&u.facts(), at, local_day(at))?;
             let new = NewDispense {
                 unit,
@@ -115,12 +107,11 @@ impl Bank {
                 route: &route,
                 at,
                 clinician: clinician.map(str::trim).filter(|c| !c.is_empty()),
-                recorded_at: time::now(),
+                recorded_at: act.now,
             };
             let did = recipients::insert_dispense(tx, &new)?;
-            record(tx, &actor, "dispense", "dispenses", &did.to_string(), unit.data(), at, None)?;
-            let u = batches::unit(tx, unit)?
-                .ok_or_else(|| AppError::NotFound { kind: IdKind::Unit, id: unit.display() })?;
+            record(tx, &act, "dispense", "dispenses", &did.to_string(), unit.data(), at, None)?;
+            let u = batches::unit(tx, unit)?.ok_or_else(|| not_found(IdKind::Unit, unit))?;
             Ok(UnitView::new(&u, at))
         })
     }

@@ -3,17 +3,16 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use rusqlite::Connection;
 use serde::Serialize;
 
 use super::views::{DonationView, RecipientView, UnitView};
-use super::{AppError, Bank, Result};
+use super::{not_found, Bank, Result};
 use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
 use crate::core::model::{BatchStatus, DonorStatus};
 use crate::core::state::batch_status;
 use crate::store::batches::{self, Batch, Unit};
-use crate::store::{donors, recipients};
+use crate::store::{donors, recipients, Tx};
 use crate::time::local_day;
 
 #[derive(Debug, Clone, Serialize)]
@@ -71,7 +70,7 @@ struct Collect {
 
 impl Collect {
     /// Walks down from batches to their units and recipients.
-    fn down_from_batch(&mut self, tx: &Connection, b: Batch) -> Result<()> {
+    fn down_from_batch(&mut self, tx: &Tx, b: Batch) -> Result<()> {
         for u in batches::units_of_batch(tx, &b.id)? {
             self.unit(u);
         }
@@ -79,7 +78,7 @@ impl Collect {
         Ok(())
     }
 
-    fn down_from_donation(&mut self, tx: &Connection, d: &Id) -> Result<()> {
+    fn down_from_donation(&mut self, tx: &Tx, d: &Id) -> Result<()> {
         self.donations.insert(d.data().into(), d.clone());
         for b in batches::batches_of_donation(tx, d)? {
             self.down_from_batch(tx, b)?;
@@ -95,18 +94,14 @@ impl Collect {
     }
 
     /// Walks up from a batch to its donation and donor.
-    fn up_from_batch(&mut self, tx: &Connection, b: &Id) -> Result<()> {
-        let batch = batches::batch(tx, b)?.ok_or_else(|| missing(IdKind::Batch, b))?;
-        let d = batches::donation(tx, &batch.donation)?.ok_or_else(|| missing(IdKind::Donation, &batch.donation))?;
+    fn up_from_batch(&mut self, tx: &Tx, b: &Id) -> Result<()> {
+        let batch = batches::batch(tx, b)?.ok_or_else(|| not_found(IdKind::Batch, b))?;
+        let d = batches::donation(tx, &batch.donation)?.ok_or_else(|| not_found(IdKind::Donation, &batch.donation))?;
         self.donations.insert(d.id.data().into(), d.id.clone());
         self.donors.insert(d.donor.data().into(), d.donor.clone());
         self.batches.insert(b.data().into(), batch);
         Ok(())
     }
-}
-
-fn missing(kind: IdKind, id: &Id) -> AppError {
-    AppError::NotFound { kind, id: id.display() }
 }
 
 impl Bank {
@@ -117,33 +112,33 @@ impl Bank {
     }
 }
 
-fn trace(tx: &Connection, root: &Id, at: DateTime<Utc>, config: &Config) -> Result<Trace> {
+fn trace(tx: &Tx, root: &Id, at: DateTime<Utc>, config: &Config) -> Result<Trace> {
     let mut c = Collect::default();
     match root.kind() {
         IdKind::Donor => {
-            donors::donor(tx, root)?.ok_or_else(|| missing(IdKind::Donor, root))?;
+            donors::donor(tx, root)?.ok_or_else(|| not_found(IdKind::Donor, root))?;
             c.donors.insert(root.data().into(), root.clone());
             for d in batches::donations_of_donor(tx, root)? {
                 c.down_from_donation(tx, &d.id)?;
             }
         }
         IdKind::Donation => {
-            let d = batches::donation(tx, root)?.ok_or_else(|| missing(IdKind::Donation, root))?;
+            let d = batches::donation(tx, root)?.ok_or_else(|| not_found(IdKind::Donation, root))?;
             c.donors.insert(d.donor.data().into(), d.donor.clone());
             c.down_from_donation(tx, root)?;
         }
         IdKind::Batch => {
             c.up_from_batch(tx, root)?;
-            let b = batches::batch(tx, root)?.ok_or_else(|| missing(IdKind::Batch, root))?;
+            let b = batches::batch(tx, root)?.ok_or_else(|| not_found(IdKind::Batch, root))?;
             c.down_from_batch(tx, b)?;
         }
         IdKind::Unit => {
-            let u = batches::unit(tx, root)?.ok_or_else(|| missing(IdKind::Unit, root))?;
+            let u = batches::unit(tx, root)?.ok_or_else(|| not_found(IdKind::Unit, root))?;
             c.up_from_batch(tx, &u.batch)?;
             c.unit(u);
         }
         IdKind::Recipient => {
-            recipients::recipient(tx, root)?.ok_or_else(|| missing(IdKind::Recipient, root))?;
+            recipients::recipient(tx, root)?.ok_or_else(|| not_found(IdKind::Recipient, root))?;
             c.recipients.insert(root.data().into(), root.clone());
             for u in batches::units_of_recipient(tx, root)? {
                 c.up_from_batch(tx, &u.batch)?;
@@ -154,11 +149,11 @@ fn trace(tx: &Connection, root: &Id, at: DateTime<Utc>, config: &Config) -> Resu
     assemble(tx, root, c, at, config)
 }
 
-fn assemble(tx: &Connection, root: &Id, c: Collect, at: DateTime<Utc>, config: &Config) -> Result<Trace> {
+fn assemble(tx: &Tx, root: &Id, c: Collect, at: DateTime<Utc>, config: &Config) -> Result<Trace> {
     let on = local_day(at);
     let mut donors_out = Vec::new();
     for id in c.donors.values() {
-        let d = donors::donor(tx, id)?.ok_or_else(|| missing(IdKind::Donor, id))?;
+        let d = donors::donor(tx, id)?.ok_or_else(|| not_found(IdKind::Donor, id))?;
         let status = match donors::facts(tx, &d)?.eligibility(on, config) {
             crate::core::rules::Eligibility::Eligible { .. } => DonorStatus::Eligible,
             crate::core::rules::Eligibility::Deferred { .. } => DonorStatus::Deferred,
@@ -168,13 +163,13 @@ fn assemble(tx: &Connection, root: &Id, c: Collect, at: DateTime<Utc>, config: &
     }
     let mut donations = Vec::new();
     for id in c.donations.values() {
-        let d = batches::donation(tx, id)?.ok_or_else(|| missing(IdKind::Donation, id))?;
+        let d = batches::donation(tx, id)?.ok_or_else(|| not_found(IdKind::Donation, id))?;
         let ids = batches::batches_of_donation(tx, id)?.into_iter().map(|b| b.id).collect();
         donations.push(DonationView::new(&d, ids));
     }
     let mut recipients_out = Vec::new();
     for id in c.recipients.values() {
-        let r = recipients::recipient(tx, id)?.ok_or_else(|| missing(IdKind::Recipient, id))?;
+        let r = recipients::recipient(tx, id)?.ok_or_else(|| not_found(IdKind::Recipient, id))?;
         // Only the units of this chain: a recipient's other treatments are not part of this trace.
         let units = c
             .units

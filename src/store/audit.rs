@@ -4,16 +4,16 @@
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::ValueRef;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::{Result, StoreError};
+use super::{Result, StoreError, Tx};
 use crate::time;
 
 /// Every audited table, with the column that identifies a row.
-pub const TABLES: &[&str] = &[
+pub(crate) const TABLES: &[&str] = &[
     "settings",
     "donors",
     "donor_identities",
@@ -59,7 +59,7 @@ fn key_column(table: &str) -> &'static str {
 }
 
 /// The row as canonical JSON (keys sorted), or its digest for identity tables.
-pub fn row_state(conn: &Connection, table: &str, id: &str) -> Result<Option<Value>> {
+pub(crate) fn row_state(conn: &Tx, table: &str, id: &str) -> Result<Option<Value>> {
     debug_assert!(TABLES.contains(&table));
     let sql = format!("SELECT * FROM {table} WHERE {} = ?1", key_column(table));
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -73,11 +73,11 @@ pub fn row_state(conn: &Connection, table: &str, id: &str) -> Result<Option<Valu
     row.map(|v| state_of(conn, table, v)).transpose()
 }
 
-fn state_of(conn: &Connection, table: &str, row: Value) -> Result<Value> {
+fn state_of(conn: &Tx, table: &str, row: Value) -> Result<Value> {
     if !DIGEST_ONLY.contains(&table) {
         return Ok(row);
     }
-    let digest: String = conn.query_row("SELECT stoolbank_identity_digest(?1)", [row.to_string()], |r| r.get(0))?;
+    let digest: String = conn.query_row("SELECT stoolbank_identity_digest(?1)", [canonical(row)], |r| r.get(0))?;
     Ok(serde_json::from_str(&digest)?)
 }
 
@@ -103,7 +103,7 @@ fn row_to_json(r: &rusqlite::Row, names: &[String]) -> rusqlite::Result<Value> {
 }
 
 /// What a change is: who did what to which record, and when it happened.
-pub struct Change<'a> {
+pub(crate) struct Change<'a> {
     pub actor: &'a str,
     pub action: &'a str,
     pub table: &'a str,
@@ -111,6 +111,8 @@ pub struct Change<'a> {
     /// The identifier the change concerns, for filtering the log by record.
     pub subject: &'a str,
     pub at: DateTime<Utc>,
+    /// When the change was recorded (the bank's clock).
+    pub recorded_at: DateTime<Utc>,
     /// The row before the change (None for an insert).
     pub before: Option<Value>,
 }
@@ -131,27 +133,34 @@ pub struct Entry {
     pub hash: String,
 }
 
+/// The text that is hashed: compact JSON with every object's keys in sorted order, whether or not some
+/// dependency turns on serde_json's `preserve_order` (which would otherwise keep insertion order).
+fn canonical(mut v: Value) -> String {
+    v.sort_all_objects();
+    v.to_string()
+}
+
 fn entry_hash(e: &Entry) -> String {
-    let canonical = serde_json::json!({
+    let fields = serde_json::json!({
         "seq": e.seq, "at": e.at, "recorded_at": e.recorded_at, "actor": e.actor, "action": e.action,
         "entity": e.entity, "entity_id": e.entity_id, "subject": e.subject, "before": e.before,
         "after": e.after, "prev_hash": e.prev_hash,
     });
-    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+    hex::encode(Sha256::digest(canonical(fields).as_bytes()))
 }
 
 /// Appends the audit entry of a change already written in this transaction (reads the row's new state).
-pub fn record(conn: &Connection, c: Change) -> Result<()> {
+pub(crate) fn record(conn: &Tx, c: Change) -> Result<()> {
     let after = row_state(conn, c.table, c.id)?;
     append(conn, c, after)
 }
 
 /// Appends an entry for an event that leaves no row behind (a backup taken, a restore), `after` saying what.
-pub fn record_event(conn: &Connection, c: Change, after: Value) -> Result<()> {
+pub(crate) fn record_event(conn: &Tx, c: Change, after: Value) -> Result<()> {
     append(conn, c, Some(after))
 }
 
-fn append(conn: &Connection, c: Change, after: Option<Value>) -> Result<()> {
+fn append(conn: &Tx, c: Change, after: Option<Value>) -> Result<()> {
     let last: Option<(i64, String)> = conn
         .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
@@ -159,7 +168,7 @@ fn append(conn: &Connection, c: Change, after: Option<Value>) -> Result<()> {
     let mut e = Entry {
         seq: prev_seq + 1,
         at: time::to_db(c.at),
-        recorded_at: time::to_db(time::now()),
+        recorded_at: time::to_db(c.recorded_at),
         actor: c.actor.to_string(),
         action: c.action.to_string(),
         entity: c.table.to_string(),
@@ -236,7 +245,7 @@ const ENTRY_COLUMNS: &str =
     "seq, at, recorded_at, actor, action, entity, entity_id, subject, before, after, prev_hash, hash";
 
 /// The log, newest last; filtered to entries whose record or subject is `id` when given.
-pub fn log(conn: &Connection, id: Option<&str>, limit: usize) -> Result<Vec<Entry>> {
+pub(crate) fn log(conn: &Tx, id: Option<&str>, limit: usize) -> Result<Vec<Entry>> {
     let sql = match id {
         Some(_) => format!(
             "SELECT {ENTRY_COLUMNS} FROM (SELECT * FROM audit_log WHERE subject = ?1 OR entity_id = ?1
@@ -272,7 +281,7 @@ pub struct Verification {
 
 /// Walks the hash chain, then compares every record with the state its last audit entry recorded. Both passes
 /// stream through indexes, so memory stays flat however large the bank grows.
-pub fn verify(conn: &Connection) -> Result<Verification> {
+pub(crate) fn verify(conn: &Tx) -> Result<Verification> {
     let mut findings = Vec::new();
     let mut stmt = conn.prepare(&format!("SELECT {ENTRY_COLUMNS} FROM audit_log ORDER BY seq"))?;
     let mut rows = stmt.query([])?;
@@ -364,5 +373,71 @@ pub(super) fn lossy(v: ValueRef) -> String {
 impl From<serde_json::Error> for StoreError {
     fn from(e: serde_json::Error) -> Self {
         StoreError::Corrupt(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    use super::*;
+
+    /// A fixed entry hashes to a fixed digest: the chain of every bank ever written depends on this text, so no
+    /// dependency upgrade or feature may change it.
+    #[test]
+    fn the_entry_hash_is_a_known_answer() {
+        let row =
+            |pairs: &[(&str, Value)]| Value::Object(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect());
+        let e = Entry {
+            seq: 7,
+            at: "2026-03-01T09:30:00Z".into(),
+            recorded_at: "2026-03-01T09:31:05Z".into(),
+            actor: "tech-a".into(),
+            action: "release-batch".into(),
+            entity: "batches".into(),
+            entity_id: "G151726000042F0001".into(),
+            subject: "G151726000042F0001".into(),
+            before: Some(row(&[
+                ("released_at", Value::Null),
+                ("id", "G151726000042F0001".into()),
+                ("volume_ml", 50.5.into()),
+            ])),
+            after: Some(row(&[
+                ("released_at", "2026-03-01T09:30:00Z".into()),
+                ("id", "G151726000042F0001".into()),
+                ("volume_ml", 50.5.into()),
+            ])),
+            prev_hash: "ab".repeat(32),
+            hash: String::new(),
+        };
+        // Independently: SHA-256 of Python's `json.dumps(entry, sort_keys=True, separators=(",", ":"))`.
+        assert_eq!(entry_hash(&e), "23653f13cecd53278a878fe64864eb193597e06aec8b1398375926e112887f07");
+    }
+
+    /// Every table of the schema is audited with the column that identifies its rows (the audit log itself
+    /// aside), so no record can be written that `verify` does not compare.
+    #[test]
+    fn every_table_is_known_to_the_audit_chain() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::migrate::migrate(&mut conn).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+            .unwrap();
+        let tables: Vec<String> = stmt.query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect();
+        for table in tables.iter().filter(|t| *t != "audit_log") {
+            assert!(TABLES.contains(&table.as_str()), "table {table} is not in the audit chain's TABLES");
+            let (key_type, pk): (String, i64) = conn
+                .query_row(
+                    "SELECT type, pk FROM pragma_table_info(?1) WHERE name = ?2",
+                    [table.as_str(), key_column(table)],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap_or_else(|e| panic!("{table} has no column {}: {e}", key_column(table)));
+            assert_eq!(pk, 1, "{table}.{} is its primary key", key_column(table));
+            assert_eq!(INTEGER_KEYS.contains(&table.as_str()), key_type == "INTEGER", "{table}: INTEGER_KEYS");
+        }
+        for table in TABLES {
+            assert!(tables.iter().any(|t| t == table), "TABLES names {table}, which the schema does not hold");
+        }
     }
 }

@@ -82,7 +82,7 @@ pub struct Restored {
 /// Puts the (already checked) backup at `target`. Refuses while another program has the target open; moves the
 /// target and any leftover `-wal`/`-shm` aside first, since SQLite would replay a journal left beside a restored
 /// file into it and corrupt it.
-pub fn restore(backup: &Store, target: &Path, stamp: &str) -> Result<Restored> {
+pub(crate) fn restore(backup: &Store, target: &Path, stamp: &str) -> Result<Restored> {
     let io = |p: &Path, e: std::io::Error| StoreError::Io(format!("{}: {e}", p.display()));
     let aside = |p: &Path| beside(p, &format!(".replaced-{stamp}"));
     // Kept first: checking whether the target is in use opens it, and SQLite folds a leftover -wal into it.

@@ -1,11 +1,11 @@
 //! Donations, their batches and units, and QC results.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use super::sql::{day, id, opt_ts, text, ts};
-use super::Result;
+use super::{Result, Tx};
 use crate::core::ids::Id;
 use crate::core::model::{QcResult, UnitKind};
 use crate::core::rules::QcFact;
@@ -73,13 +73,13 @@ impl Unit {
     }
 }
 
-pub fn next_din_seq(c: &Connection, year: i32) -> Result<u32> {
+pub(crate) fn next_din_seq(c: &Tx, year: i32) -> Result<u32> {
     Ok(c.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM donations WHERE year = ?1", [year.rem_euclid(100)], |r| {
         r.get(0)
     })?)
 }
 
-pub fn insert_donation(c: &Connection, d: &Donation, year: i32, seq: u32, recorded_at: DateTime<Utc>) -> Result<()> {
+pub(crate) fn insert_donation(c: &Tx, d: &Donation, year: i32, seq: u32, recorded_at: DateTime<Utc>) -> Result<()> {
     c.execute(
         "INSERT INTO donations (id, donor_id, year, seq, collected_at, received_at, mass_g, bristol, recorded_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -111,7 +111,7 @@ fn donation_from_row(r: &rusqlite::Row) -> rusqlite::Result<Donation> {
     })
 }
 
-pub fn donation(c: &Connection, donation: &Id) -> Result<Option<Donation>> {
+pub(crate) fn donation(c: &Tx, donation: &Id) -> Result<Option<Donation>> {
     Ok(c.query_row(
         &format!("SELECT {DONATION_COLUMNS} FROM donations WHERE id = ?1"),
         [donation.data()],
@@ -120,7 +120,7 @@ pub fn donation(c: &Connection, donation: &Id) -> Result<Option<Donation>> {
     .optional()?)
 }
 
-pub fn donations_of_donor(c: &Connection, donor: &Id) -> Result<Vec<Donation>> {
+pub(crate) fn donations_of_donor(c: &Tx, donor: &Id) -> Result<Vec<Donation>> {
     let mut stmt = c.prepare_cached(&format!(
         "SELECT {DONATION_COLUMNS} FROM donations WHERE donor_id = ?1 ORDER BY collected_at, id"
     ))?;
@@ -128,7 +128,7 @@ pub fn donations_of_donor(c: &Connection, donor: &Id) -> Result<Vec<Donation>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-pub fn insert_batch(c: &Connection, b: &Batch, recorded_at: DateTime<Utc>) -> Result<()> {
+pub(crate) fn insert_batch(c: &Tx, b: &Batch, recorded_at: DateTime<Utc>) -> Result<()> {
     c.execute(
         "INSERT INTO batches (id, donation_id, product, prepared_at, volume_ml, expires_on, recorded_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -145,7 +145,7 @@ pub fn insert_batch(c: &Connection, b: &Batch, recorded_at: DateTime<Utc>) -> Re
     Ok(())
 }
 
-pub fn insert_unit(c: &Connection, unit: &Id, batch: &Id, kind: UnitKind) -> Result<()> {
+pub(crate) fn insert_unit(c: &Tx, unit: &Id, batch: &Id, kind: UnitKind) -> Result<()> {
     c.execute(
         "INSERT INTO units (id, batch_id, kind) VALUES (?1, ?2, ?3)",
         params![unit.data(), batch.data(), kind.as_str()],
@@ -171,12 +171,12 @@ fn batch_from_row(r: &rusqlite::Row) -> rusqlite::Result<Batch> {
     })
 }
 
-pub fn batch(c: &Connection, batch: &Id) -> Result<Option<Batch>> {
+pub(crate) fn batch(c: &Tx, batch: &Id) -> Result<Option<Batch>> {
     Ok(c.query_row(&format!("SELECT {BATCH_COLUMNS} FROM batches WHERE id = ?1"), [batch.data()], batch_from_row)
         .optional()?)
 }
 
-pub fn batches_of_donation(c: &Connection, donation: &Id) -> Result<Vec<Batch>> {
+pub(crate) fn batches_of_donation(c: &Tx, donation: &Id) -> Result<Vec<Batch>> {
     let mut stmt =
         c.prepare_cached(&format!("SELECT {BATCH_COLUMNS} FROM batches WHERE donation_id = ?1 ORDER BY id"))?;
     let rows = stmt.query_map([donation.data()], batch_from_row)?;
@@ -184,7 +184,7 @@ pub fn batches_of_donation(c: &Connection, donation: &Id) -> Result<Vec<Batch>> 
 }
 
 /// Batches whose status is quarantined (not released, discarded or recalled), oldest first, a page at a time.
-pub fn batches_in_quarantine(c: &Connection, limit: usize) -> Result<Vec<Batch>> {
+pub(crate) fn batches_in_quarantine(c: &Tx, limit: usize) -> Result<Vec<Batch>> {
     let mut stmt = c.prepare_cached(&format!(
         "SELECT {BATCH_COLUMNS} FROM batches
          WHERE released_at IS NULL AND discarded_at IS NULL AND recalled_at IS NULL ORDER BY prepared_at, id LIMIT ?1"
@@ -193,12 +193,12 @@ pub fn batches_in_quarantine(c: &Connection, limit: usize) -> Result<Vec<Batch>>
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-pub fn set_batch_released(c: &Connection, batch: &Id, at: DateTime<Utc>) -> Result<()> {
+pub(crate) fn set_batch_released(c: &Tx, batch: &Id, at: DateTime<Utc>) -> Result<()> {
     c.execute("UPDATE batches SET released_at = ?2 WHERE id = ?1", params![batch.data(), to_db(at)])?;
     Ok(())
 }
 
-pub fn set_batch_discarded(c: &Connection, batch: &Id, at: DateTime<Utc>, reason: &str) -> Result<()> {
+pub(crate) fn set_batch_discarded(c: &Tx, batch: &Id, at: DateTime<Utc>, reason: &str) -> Result<()> {
     c.execute(
         "UPDATE batches SET discarded_at = ?2, discard_reason = ?3 WHERE id = ?1",
         params![batch.data(), to_db(at), reason],
@@ -206,17 +206,17 @@ pub fn set_batch_discarded(c: &Connection, batch: &Id, at: DateTime<Utc>, reason
     Ok(())
 }
 
-pub fn set_batch_recalled(c: &Connection, batch: &Id, at: DateTime<Utc>) -> Result<()> {
+pub(crate) fn set_batch_recalled(c: &Tx, batch: &Id, at: DateTime<Utc>) -> Result<()> {
     c.execute("UPDATE batches SET recalled_at = ?2 WHERE id = ?1", params![batch.data(), to_db(at)])?;
     Ok(())
 }
 
-pub fn set_unit_discarded(c: &Connection, unit: &Id, at: DateTime<Utc>) -> Result<()> {
+pub(crate) fn set_unit_discarded(c: &Tx, unit: &Id, at: DateTime<Utc>) -> Result<()> {
     c.execute("UPDATE units SET discarded_at = ?2 WHERE id = ?1", params![unit.data(), to_db(at)])?;
     Ok(())
 }
 
-pub fn set_unit_recalled(c: &Connection, unit: &Id, at: DateTime<Utc>, recall: i64) -> Result<()> {
+pub(crate) fn set_unit_recalled(c: &Tx, unit: &Id, at: DateTime<Utc>, recall: i64) -> Result<()> {
     c.execute(
         "UPDATE units SET recalled_at = ?2, recall_id = ?3 WHERE id = ?1",
         params![unit.data(), to_db(at), recall],
@@ -224,12 +224,7 @@ pub fn set_unit_recalled(c: &Connection, unit: &Id, at: DateTime<Utc>, recall: i
     Ok(())
 }
 
-pub fn set_unit_label_verified(c: &Connection, unit: &Id, at: DateTime<Utc>) -> Result<()> {
-    c.execute("UPDATE units SET label_verified_at = ?2 WHERE id = ?1", params![unit.data(), to_db(at)])?;
-    Ok(())
-}
-
-pub fn set_unit_location(c: &Connection, unit: &Id, location: &str) -> Result<()> {
+pub(crate) fn set_unit_location(c: &Tx, unit: &Id, location: &str) -> Result<()> {
     c.execute("UPDATE units SET location = ?2 WHERE id = ?1", params![unit.data(), location])?;
     Ok(())
 }
@@ -264,12 +259,12 @@ fn unit_from_row(r: &rusqlite::Row) -> rusqlite::Result<Unit> {
     })
 }
 
-pub fn unit(c: &Connection, unit: &Id) -> Result<Option<Unit>> {
+pub(crate) fn unit(c: &Tx, unit: &Id) -> Result<Option<Unit>> {
     Ok(c.query_row(&format!("{UNIT_SELECT} WHERE u.id = ?1"), [unit.data()], unit_from_row).optional()?)
 }
 
 /// All units of a batch: doses in division order, then the retained sample.
-pub fn units_of_batch(c: &Connection, batch: &Id) -> Result<Vec<Unit>> {
+pub(crate) fn units_of_batch(c: &Tx, batch: &Id) -> Result<Vec<Unit>> {
     let mut stmt = c.prepare_cached(&format!(
         "{UNIT_SELECT} WHERE u.batch_id = ?1 ORDER BY u.kind, substr(u.id, 20, 1), substr(u.id, 19, 1)"
     ))?;
@@ -278,14 +273,14 @@ pub fn units_of_batch(c: &Connection, batch: &Id) -> Result<Vec<Unit>> {
 }
 
 /// Units dispensed to a recipient, in the order they were given.
-pub fn units_of_recipient(c: &Connection, recipient: &Id) -> Result<Vec<Unit>> {
+pub(crate) fn units_of_recipient(c: &Tx, recipient: &Id) -> Result<Vec<Unit>> {
     let mut stmt = c.prepare_cached(&format!("{UNIT_SELECT} WHERE d.recipient_id = ?1 ORDER BY d.at, u.id"))?;
     let rows = stmt.query_map([recipient.data()], unit_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Doses on the shelf (not dispensed, discarded or recalled), by expiry then identifier, a page at a time.
-pub fn units_in_stock(c: &Connection, after: Option<&Id>, limit: usize) -> Result<Vec<Unit>> {
+pub(crate) fn units_in_stock(c: &Tx, after: Option<&Id>, limit: usize) -> Result<Vec<Unit>> {
     let mut stmt = c.prepare_cached(&format!(
         "{UNIT_SELECT} WHERE u.kind = 'dose' AND d.id IS NULL AND u.discarded_at IS NULL AND u.recalled_at IS NULL
            AND u.id > ?1 ORDER BY u.id LIMIT ?2"
@@ -294,8 +289,8 @@ pub fn units_in_stock(c: &Connection, after: Option<&Id>, limit: usize) -> Resul
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-pub fn insert_qc(
-    c: &Connection,
+pub(crate) fn insert_qc(
+    c: &Tx,
     batch: &Id,
     test: &str,
     result: QcResult,
@@ -326,7 +321,7 @@ impl QcRow {
     }
 }
 
-pub fn qc_of_batch(c: &Connection, batch: &Id) -> Result<Vec<QcRow>> {
+pub(crate) fn qc_of_batch(c: &Tx, batch: &Id) -> Result<Vec<QcRow>> {
     let mut stmt =
         c.prepare_cached("SELECT id, test, result, value, at FROM qc_results WHERE batch_id = ?1 ORDER BY at, id")?;
     let rows = stmt.query_map([batch.data()], |r| {

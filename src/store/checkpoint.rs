@@ -7,10 +7,10 @@ use std::io::Write;
 use std::path::Path;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 
-use super::{Result, StoreError};
+use super::{Result, StoreError, Tx};
 
 /// One line of the anchor log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,7 +53,7 @@ impl Anchor {
 }
 
 /// The last entry of the chain (0 and the genesis hash for an empty log).
-pub fn head(conn: &Connection) -> Result<(i64, String)> {
+pub(crate) fn head(conn: &Tx) -> Result<(i64, String)> {
     let last = conn
         .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
@@ -86,7 +86,7 @@ pub fn read(log: &Path) -> Result<(Vec<Anchor>, Vec<String>)> {
 
 /// Checks the chain against every anchor. `trusted` is this bank's key when at hand; without it, every anchor
 /// must at least be signed by the same key as the first.
-pub fn check(conn: &Connection, anchors: &[Anchor], trusted: Option<VerifyingKey>) -> Result<Vec<String>> {
+pub(crate) fn check(conn: &Tx, anchors: &[Anchor], trusted: Option<VerifyingKey>) -> Result<Vec<String>> {
     let mut found = Vec::new();
     let (head_seq, _) = head(conn)?;
     let mut hash_at = conn.prepare("SELECT hash FROM audit_log WHERE seq = ?1")?;

@@ -1,11 +1,11 @@
 //! Donors, their identity (kept apart), screenings, results and deferrals.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use super::sql::{day, id, text, ts};
-use super::Result;
+use super::{Result, Tx};
 use crate::core::ids::Id;
 use crate::core::model::{ScreeningKind, Sex, TestResult};
 use crate::core::rules::{DeferralFact, DonorFacts, ScreeningFact};
@@ -33,11 +33,11 @@ impl Identity {
     }
 }
 
-pub fn next_donor_seq(c: &Connection) -> Result<u32> {
+pub(crate) fn next_donor_seq(c: &Tx) -> Result<u32> {
     Ok(c.query_row("SELECT COALESCE(MAX(CAST(substr(id, 2) AS INTEGER)), 0) + 1 FROM donors", [], |r| r.get(0))?)
 }
 
-pub fn insert_donor(c: &Connection, d: &Donor) -> Result<()> {
+pub(crate) fn insert_donor(c: &Tx, d: &Donor) -> Result<()> {
     c.execute(
         "INSERT INTO donors (id, sex, birth_date, registered_at) VALUES (?1, ?2, ?3, ?4)",
         params![d.id.data(), d.sex.as_str(), d.birth_date.to_string(), to_db(d.registered_at)],
@@ -47,7 +47,7 @@ pub fn insert_donor(c: &Connection, d: &Donor) -> Result<()> {
 
 /// Inserts an identity row for a donor or recipient (`table` is donor_identities or recipient_identities);
 /// returns its row id.
-pub fn insert_identity(c: &Connection, table: &str, owner: &Id, i: &Identity, at: DateTime<Utc>) -> Result<i64> {
+pub(crate) fn insert_identity(c: &Tx, table: &str, owner: &Id, i: &Identity, at: DateTime<Utc>) -> Result<i64> {
     let owner_col = if table == "donor_identities" { "donor_id" } else { "recipient_id" };
     let previous: Option<i64> = c
         .query_row(&format!("SELECT MAX(id) FROM {table} WHERE {owner_col} = ?1"), [owner.data()], |r| r.get(0))
@@ -64,7 +64,7 @@ pub fn insert_identity(c: &Connection, table: &str, owner: &Id, i: &Identity, at
 }
 
 /// The current identity (the row no other supersedes).
-pub fn identity(c: &Connection, table: &str, owner: &Id) -> Result<Identity> {
+pub(crate) fn identity(c: &Tx, table: &str, owner: &Id) -> Result<Identity> {
     let owner_col = if table == "donor_identities" { "donor_id" } else { "recipient_id" };
     Ok(c.query_row(
         &format!("SELECT name, phone, national_id FROM {table} WHERE {owner_col} = ?1 ORDER BY id DESC LIMIT 1"),
@@ -79,7 +79,7 @@ fn donor_from_row(r: &rusqlite::Row) -> rusqlite::Result<Donor> {
     Ok(Donor { id: id(r, 0)?, sex: text(r, 1)?, birth_date: day(r, 2)?, registered_at: ts(r, 3)? })
 }
 
-pub fn donor(c: &Connection, donor: &Id) -> Result<Option<Donor>> {
+pub(crate) fn donor(c: &Tx, donor: &Id) -> Result<Option<Donor>> {
     Ok(c.query_row(
         "SELECT id, sex, birth_date, registered_at FROM donors WHERE id = ?1",
         [donor.data()],
@@ -89,7 +89,7 @@ pub fn donor(c: &Connection, donor: &Id) -> Result<Option<Donor>> {
 }
 
 /// Donors in code order, a page at a time (`after` is the last code of the previous page).
-pub fn donors_page(c: &Connection, after: Option<&Id>, limit: usize) -> Result<Vec<Donor>> {
+pub(crate) fn donors_page(c: &Tx, after: Option<&Id>, limit: usize) -> Result<Vec<Donor>> {
     let mut stmt =
         c.prepare_cached("SELECT id, sex, birth_date, registered_at FROM donors WHERE id > ?1 ORDER BY id LIMIT ?2")?;
     let rows = stmt.query_map(params![after.map(Id::data).unwrap_or(""), limit as i64], donor_from_row)?;
@@ -97,8 +97,8 @@ pub fn donors_page(c: &Connection, after: Option<&Id>, limit: usize) -> Result<V
 }
 
 /// Inserts a screening; `supersedes` names the screening it corrects.
-pub fn insert_screening(
-    c: &Connection,
+pub(crate) fn insert_screening(
+    c: &Tx,
     donor: &Id,
     kind: ScreeningKind,
     date: NaiveDate,
@@ -113,7 +113,7 @@ pub fn insert_screening(
 }
 
 /// A screening's donor and kind, and the screening that already corrects it, if any.
-pub fn screening_owner(c: &Connection, id: i64) -> Result<Option<(Id, ScreeningKind, Option<i64>)>> {
+pub(crate) fn screening_owner(c: &Tx, id: i64) -> Result<Option<(Id, ScreeningKind, Option<i64>)>> {
     Ok(c.query_row(
         "SELECT s.donor_id, s.kind, (SELECT n.id FROM screenings n WHERE n.supersedes = s.id)
          FROM screenings s WHERE s.id = ?1",
@@ -123,7 +123,7 @@ pub fn screening_owner(c: &Connection, id: i64) -> Result<Option<(Id, ScreeningK
     .optional()?)
 }
 
-pub fn insert_result(c: &Connection, screening: i64, test: &str, result: TestResult) -> Result<i64> {
+pub(crate) fn insert_result(c: &Tx, screening: i64, test: &str, result: TestResult) -> Result<i64> {
     c.execute(
         "INSERT INTO screening_results (screening_id, test, result) VALUES (?1, ?2, ?3)",
         params![screening, test, result.as_str()],
@@ -131,7 +131,7 @@ pub fn insert_result(c: &Connection, screening: i64, test: &str, result: TestRes
     Ok(c.last_insert_rowid())
 }
 
-pub struct NewDeferral<'a> {
+pub(crate) struct NewDeferral<'a> {
     pub donor: &'a Id,
     pub reason: &'a str,
     pub starts_on: NaiveDate,
@@ -141,7 +141,7 @@ pub struct NewDeferral<'a> {
     pub recorded_at: DateTime<Utc>,
 }
 
-pub fn insert_deferral(c: &Connection, d: &NewDeferral) -> Result<i64> {
+pub(crate) fn insert_deferral(c: &Tx, d: &NewDeferral) -> Result<i64> {
     c.execute(
         "INSERT INTO deferrals (donor_id, reason, starts_on, until, permanent, screening_id, recorded_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -159,7 +159,7 @@ pub fn insert_deferral(c: &Connection, d: &NewDeferral) -> Result<i64> {
 }
 
 /// Screenings of a donor (those not superseded by a correction), with their results, oldest first.
-pub fn screenings(c: &Connection, donor: &Id) -> Result<Vec<ScreeningFact>> {
+pub(crate) fn screenings(c: &Tx, donor: &Id) -> Result<Vec<ScreeningFact>> {
     let mut stmt = c.prepare_cached(
         "SELECT s.id, s.kind, s.date, r.test, r.result
          FROM screenings s LEFT JOIN screening_results r ON r.screening_id = s.id
@@ -183,7 +183,7 @@ pub fn screenings(c: &Connection, donor: &Id) -> Result<Vec<ScreeningFact>> {
     Ok(out)
 }
 
-pub fn deferrals(c: &Connection, donor: &Id) -> Result<Vec<DeferralFact>> {
+pub(crate) fn deferrals(c: &Tx, donor: &Id) -> Result<Vec<DeferralFact>> {
     let mut stmt = c.prepare_cached(
         "SELECT d.id, d.starts_on, d.until, d.permanent, d.reason, d.screening_id, s.kind
          FROM deferrals d LEFT JOIN screenings s ON s.id = d.screening_id
@@ -211,7 +211,7 @@ pub fn deferrals(c: &Connection, donor: &Id) -> Result<Vec<DeferralFact>> {
 
 /// Days on which a recall named the donor, or one of the donor's batches, or a collection window holding one
 /// of the donor's donations.
-pub fn recall_days(c: &Connection, donor: &Id) -> Result<Vec<DateTime<Utc>>> {
+pub(crate) fn recall_days(c: &Tx, donor: &Id) -> Result<Vec<DateTime<Utc>>> {
     let mut stmt = c.prepare_cached(
         "SELECT DISTINCT r.at FROM recalls r
          WHERE r.donor_id = ?1
@@ -225,7 +225,7 @@ pub fn recall_days(c: &Connection, donor: &Id) -> Result<Vec<DateTime<Utc>>> {
 }
 
 /// Everything the eligibility and release rules read about a donor.
-pub fn facts(c: &Connection, d: &Donor) -> Result<DonorFacts> {
+pub(crate) fn facts(c: &Tx, d: &Donor) -> Result<DonorFacts> {
     Ok(DonorFacts {
         birth_date: Some(d.birth_date),
         screenings: screenings(c, &d.id)?,

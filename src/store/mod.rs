@@ -6,6 +6,7 @@ pub mod backup;
 pub mod batches;
 pub mod checkpoint;
 pub mod donors;
+pub(crate) mod labels;
 mod migrate;
 pub mod recalls;
 pub mod recipients;
@@ -17,12 +18,12 @@ mod sql;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{CachedStatement, Connection, OpenFlags, Params, Row, Statement, Transaction, TransactionBehavior};
 
-pub use migrate::LATEST_VERSION;
+use migrate::LATEST_VERSION;
 
 /// `PRAGMA application_id` of a stoolbank database: "STB1".
-pub const APPLICATION_ID: i32 = 0x5354_4231;
+const APPLICATION_ID: i32 = 0x5354_4231;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -71,7 +72,7 @@ impl From<rusqlite::Error> for StoreError {
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// An open stoolbank database.
-pub struct Store {
+pub(crate) struct Store {
     conn: Connection,
     path: PathBuf,
     /// The schema version found at open, when opened read-only (writes refused); None when writable.
@@ -151,14 +152,10 @@ impl Store {
         Ok(secret::register_identity_digest(&self.conn, Some(key_file), create)?)
     }
 
-    pub fn conn(&self) -> &Connection {
-        &self.conn
-    }
-
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction: committed if it returns Ok, rolled back otherwise.
     pub fn write<T, E: From<StoreError>>(
         &mut self,
-        f: impl FnOnce(&Transaction) -> std::result::Result<T, E>,
+        f: impl FnOnce(&Tx) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         if let Some(version) = self.read_only {
             let why = if version < LATEST_VERSION {
@@ -168,19 +165,51 @@ impl Store {
             };
             return Err(StoreError::OpenedReadOnly { path: self.path.clone(), why }.into());
         }
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(StoreError::from)?;
+        let tx = Tx(self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(StoreError::from)?);
         let out = f(&tx)?;
-        tx.commit().map_err(StoreError::from)?;
+        tx.0.commit().map_err(StoreError::from)?;
         Ok(out)
     }
 
     /// Runs `f` in one read transaction, so that it sees one consistent state.
     pub fn read<T, E: From<StoreError>>(
         &mut self,
-        f: impl FnOnce(&Transaction) -> std::result::Result<T, E>,
+        f: impl FnOnce(&Tx) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(StoreError::from)?;
+        let tx = Tx(self.conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(StoreError::from)?);
         f(&tx)
+    }
+}
+
+/// One open transaction, handed by [`Store::read`] and [`Store::write`] to the operations, which pass it to the
+/// store's functions. Its SQL methods are private to `store`, so that no statement is written anywhere else and
+/// no caller depends on which database engine is underneath.
+pub(crate) struct Tx<'c>(Transaction<'c>);
+
+impl Tx<'_> {
+    fn execute<P: Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.0.execute(sql, params)
+    }
+
+    fn prepare(&self, sql: &str) -> rusqlite::Result<Statement<'_>> {
+        self.0.prepare(sql)
+    }
+
+    fn prepare_cached(&self, sql: &str) -> rusqlite::Result<CachedStatement<'_>> {
+        self.0.prepare_cached(sql)
+    }
+
+    fn query_row<T, P: Params, F: FnOnce(&Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        params: P,
+        f: F,
+    ) -> rusqlite::Result<T> {
+        self.0.query_row(sql, params, f)
+    }
+
+    fn last_insert_rowid(&self) -> i64 {
+        self.0.last_insert_rowid()
     }
 }
 

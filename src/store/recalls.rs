@@ -2,20 +2,20 @@
 //! data comes back in milliseconds.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
+use rusqlite::params;
 
-use super::Result;
+use super::{Result, Tx};
 use crate::core::ids::Id;
 use crate::time::to_db;
 
-fn ids(c: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Id>> {
+fn ids(c: &Tx, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Id>> {
     let mut stmt = c.prepare_cached(sql)?;
     let rows = stmt.query_map(p, |r| super::sql::id(r, 0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Batches of a donor's donations collected at or after `from` (UTC).
-pub fn batches_of_donor_since(c: &Connection, donor: &Id, from: Option<DateTime<Utc>>) -> Result<Vec<Id>> {
+pub(crate) fn batches_of_donor_since(c: &Tx, donor: &Id, from: Option<DateTime<Utc>>) -> Result<Vec<Id>> {
     ids(
         c,
         "SELECT b.id FROM donations d JOIN batches b ON b.donation_id = d.id
@@ -25,7 +25,7 @@ pub fn batches_of_donor_since(c: &Connection, donor: &Id, from: Option<DateTime<
 }
 
 /// Batches of donations collected in [from, to) (UTC), across donors.
-pub fn batches_collected_between(c: &Connection, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Id>> {
+pub(crate) fn batches_collected_between(c: &Tx, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Id>> {
     ids(
         c,
         "SELECT b.id FROM donations d JOIN batches b ON b.donation_id = d.id
@@ -34,7 +34,7 @@ pub fn batches_collected_between(c: &Connection, from: DateTime<Utc>, to: DateTi
     )
 }
 
-pub struct NewRecall<'a> {
+pub(crate) struct NewRecall<'a> {
     pub reason: &'a str,
     pub selector: &'a str,
     pub donor: Option<&'a Id>,
@@ -46,7 +46,7 @@ pub struct NewRecall<'a> {
     pub recorded_at: DateTime<Utc>,
 }
 
-pub fn insert_recall(c: &Connection, r: &NewRecall) -> Result<i64> {
+pub(crate) fn insert_recall(c: &Tx, r: &NewRecall) -> Result<i64> {
     c.execute(
         "INSERT INTO recalls (reason, selector, donor_id, batch_id, from_date, to_date, at, answer, recorded_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",

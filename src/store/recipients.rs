@@ -1,11 +1,11 @@
 //! Recipients (patients) and the dispensing of units to them.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use super::sql::{day, id, text, ts};
-use super::Result;
+use super::{Result, Tx};
 use crate::core::ids::Id;
 use crate::core::model::{Cohort, Consent, Sex};
 use crate::time::to_db;
@@ -21,11 +21,11 @@ pub struct Recipient {
     pub registered_at: DateTime<Utc>,
 }
 
-pub fn next_recipient_seq(c: &Connection) -> Result<u32> {
+pub(crate) fn next_recipient_seq(c: &Tx) -> Result<u32> {
     Ok(c.query_row("SELECT COALESCE(MAX(CAST(substr(id, 2) AS INTEGER)), 0) + 1 FROM recipients", [], |r| r.get(0))?)
 }
 
-pub fn insert_recipient(c: &Connection, r: &Recipient) -> Result<()> {
+pub(crate) fn insert_recipient(c: &Tx, r: &Recipient) -> Result<()> {
     c.execute(
         "INSERT INTO recipients (id, sex, birth_date, indication, cohort, consent, registered_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -56,18 +56,18 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Recipient> {
     })
 }
 
-pub fn recipient(c: &Connection, recipient: &Id) -> Result<Option<Recipient>> {
+pub(crate) fn recipient(c: &Tx, recipient: &Id) -> Result<Option<Recipient>> {
     Ok(c.query_row(&format!("SELECT {COLUMNS} FROM recipients WHERE id = ?1"), [recipient.data()], from_row)
         .optional()?)
 }
 
-pub fn recipients_page(c: &Connection, after: Option<&Id>, limit: usize) -> Result<Vec<Recipient>> {
+pub(crate) fn recipients_page(c: &Tx, after: Option<&Id>, limit: usize) -> Result<Vec<Recipient>> {
     let mut stmt = c.prepare_cached(&format!("SELECT {COLUMNS} FROM recipients WHERE id > ?1 ORDER BY id LIMIT ?2"))?;
     let rows = stmt.query_map(params![after.map(Id::data).unwrap_or(""), limit as i64], from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-pub struct NewDispense<'a> {
+pub(crate) struct NewDispense<'a> {
     pub unit: &'a Id,
     pub recipient: &'a Id,
     pub route: &'a str,
@@ -76,7 +76,7 @@ pub struct NewDispense<'a> {
     pub recorded_at: DateTime<Utc>,
 }
 
-pub fn insert_dispense(c: &Connection, d: &NewDispense) -> Result<i64> {
+pub(crate) fn insert_dispense(c: &Tx, d: &NewDispense) -> Result<i64> {
     c.execute(
         "INSERT INTO dispenses (unit_id, recipient_id, route, at, clinician, recorded_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",

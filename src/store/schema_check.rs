@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
-use super::{migrate, Result};
+use super::{migrate, Result, Tx};
 use crate::time;
 
 /// A schema object: its kind, the table it belongs to, and its SQL with white space folded.
@@ -18,7 +18,7 @@ struct Object {
     sql: String,
 }
 
-fn objects(conn: &Connection) -> Result<BTreeMap<String, Object>> {
+fn objects(conn: &Tx) -> Result<BTreeMap<String, Object>> {
     let mut stmt = conn.prepare("SELECT type, name, tbl_name, sql FROM sqlite_master")?;
     let mut rows = stmt.query([])?;
     let mut all = BTreeMap::new();
@@ -39,7 +39,7 @@ fn expected() -> Result<Connection> {
     Ok(conn)
 }
 
-fn columns(conn: &Connection, table: &str) -> Result<BTreeMap<String, String>> {
+fn columns(conn: &Tx, table: &str) -> Result<BTreeMap<String, String>> {
     let mut stmt = conn.prepare("SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?1)")?;
     let rows = stmt.query_map([table], |r| {
         let notnull: bool = r.get(2)?;
@@ -61,8 +61,9 @@ fn columns(conn: &Connection, table: &str) -> Result<BTreeMap<String, String>> {
 }
 
 /// Every difference between the live schema and the program's, one sentence each.
-pub fn differences(live: &Connection) -> Result<Vec<String>> {
-    let want_conn = expected()?;
+pub(crate) fn differences(live: &Tx) -> Result<Vec<String>> {
+    let mut want_db = expected()?;
+    let want_conn = Tx(want_db.transaction()?);
     let (want, have) = (objects(&want_conn)?, objects(live)?);
     let mut found = Vec::new();
     for (name, w) in &want {
@@ -116,8 +117,9 @@ fn shape_of(column: &str) -> Option<Shape> {
 }
 
 /// Every stored timestamp or date no reader can parse (for instance a negative year an old version accepted).
-pub fn unreadable_values(conn: &Connection) -> Result<Vec<String>> {
-    let want = expected()?;
+pub(crate) fn unreadable_values(conn: &Tx) -> Result<Vec<String>> {
+    let mut want_db = expected()?;
+    let want = Tx(want_db.transaction()?);
     let mut found = Vec::new();
     for (name, o) in objects(&want)? {
         if o.kind != "table" {

@@ -1,15 +1,15 @@
 //! Bank settings, existence checks and SQLite's own integrity checks.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, OptionalExtension};
 
-use super::Result;
+use super::{Result, Tx};
 use crate::core::ids::{Id, IdKind};
 
-pub fn get(c: &Connection, key: &str) -> Result<Option<String>> {
+pub(crate) fn get(c: &Tx, key: &str) -> Result<Option<String>> {
     Ok(c.query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()?)
 }
 
-pub fn set(c: &Connection, key: &str, value: &str) -> Result<()> {
+pub(crate) fn set(c: &Tx, key: &str, value: &str) -> Result<()> {
     c.execute(
         "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         params![key, value],
@@ -17,11 +17,11 @@ pub fn set(c: &Connection, key: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn donation_count(c: &Connection) -> Result<i64> {
+pub(crate) fn donation_count(c: &Tx) -> Result<i64> {
     Ok(c.query_row("SELECT count(*) FROM donations", [], |r| r.get(0))?)
 }
 
-pub fn exists(c: &Connection, id: &Id) -> Result<bool> {
+pub(crate) fn exists(c: &Tx, id: &Id) -> Result<bool> {
     let table = match id.kind() {
         IdKind::Donor => "donors",
         IdKind::Recipient => "recipients",
@@ -33,14 +33,14 @@ pub fn exists(c: &Connection, id: &Id) -> Result<bool> {
 }
 
 /// `PRAGMA integrity_check`: empty when the file is sound.
-pub fn integrity_check(c: &Connection) -> Result<Vec<String>> {
+pub(crate) fn integrity_check(c: &Tx) -> Result<Vec<String>> {
     let mut stmt = c.prepare("PRAGMA integrity_check")?;
     let rows: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
     Ok(rows.into_iter().filter(|r| r != "ok").collect())
 }
 
 /// `PRAGMA foreign_key_check`: each row that points at a missing parent.
-pub fn foreign_key_check(c: &Connection) -> Result<Vec<String>> {
+pub(crate) fn foreign_key_check(c: &Tx) -> Result<Vec<String>> {
     let mut stmt = c.prepare("PRAGMA foreign_key_check")?;
     let rows = stmt.query_map([], |r| {
         Ok(format!(
@@ -66,7 +66,7 @@ pub struct Counts {
     pub recalls: i64,
 }
 
-pub fn counts(c: &Connection) -> Result<Counts> {
+pub(crate) fn counts(c: &Tx) -> Result<Counts> {
     Ok(c.query_row(
         "SELECT (SELECT count(*) FROM donors), (SELECT count(*) FROM donations), (SELECT count(*) FROM batches),
                 (SELECT count(*) FROM batches WHERE released_at IS NULL AND discarded_at IS NULL AND recalled_at IS NULL),
@@ -90,13 +90,13 @@ pub fn counts(c: &Connection) -> Result<Counts> {
 }
 
 /// The most recent recall's selector (donor or batch), for showing a newcomer an example.
-pub fn latest_recall_subject(c: &Connection) -> Result<Option<String>> {
+pub(crate) fn latest_recall_subject(c: &Tx) -> Result<Option<String>> {
     Ok(c.query_row("SELECT COALESCE(donor_id, batch_id) FROM recalls ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
         .optional()?
         .flatten())
 }
 
 /// Some dispensed unit, for showing a newcomer a trace.
-pub fn some_dispensed_unit(c: &Connection) -> Result<Option<String>> {
+pub(crate) fn some_dispensed_unit(c: &Tx) -> Result<Option<String>> {
     Ok(c.query_row("SELECT unit_id FROM dispenses ORDER BY id LIMIT 1", [], |r| r.get(0)).optional()?)
 }

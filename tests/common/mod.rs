@@ -145,3 +145,30 @@ pub fn ids(v: &Value, key: &str) -> Vec<String> {
     out.sort();
     out
 }
+
+/// Every table's row count, by name: a refused operation leaves all of them as they were.
+pub fn table_counts(db: &std::path::Path) -> Vec<(String, i64)> {
+    let c = rusqlite::Connection::open(db).expect("open bank");
+    let names: Vec<String> = c
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("list tables");
+    names
+        .into_iter()
+        .map(|t| {
+            let n = c.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0)).expect("count");
+            (t, n)
+        })
+        .collect()
+}
+
+/// A bank opened through the library with its clock fixed at `now`, as the TUI or a test gives it.
+pub fn bank_at(db: &std::path::Path, now: chrono::DateTime<chrono::Utc>) -> stoolbank::app::Bank {
+    let config = stoolbank::core::config::Config::default();
+    stoolbank::app::Bank::init(db, Some("G1517"), config, "tester").expect("init bank").with_clock(move || now)
+}
+
+/// A moment as RFC 3339 text.
+pub fn utc(s: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(s).expect("RFC 3339").to_utc()
+}

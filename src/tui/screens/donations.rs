@@ -65,14 +65,14 @@ impl Donations {
         if let Some(q) = self.form.get("Questionnaire").strip_prefix("yes: ") {
             input.tests.push((q.to_string(), TestResult::Positive));
         }
-        ctx.bank.record_screening(&donor, ScreeningKind::DonationDay, time::local_day(collected), &input, ctx.now)?;
-        let d = ctx.bank.add_donation(NewDonation {
+        let new = NewDonation {
             donor,
             collected_at: collected,
             received_at: Some(ctx.now.max(collected)),
             mass_g: mass,
             bristol,
-        })?;
+        };
+        let (_, d) = ctx.bank.intake_donation(new, &input)?;
         Ok(d.id)
     }
 
