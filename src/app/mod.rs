@@ -5,6 +5,7 @@
 mod donors;
 pub mod integrity;
 mod labels;
+mod lists;
 mod processing;
 mod recall;
 mod recipients;
@@ -24,6 +25,7 @@ use crate::time;
 
 pub use donors::{NewDonor, ScreeningInput};
 pub use labels::Printed;
+pub use lists::Page;
 pub use processing::NewDonation;
 pub use recall::{RecallSelector, RecallSummary};
 pub use recipients::NewRecipient;

@@ -7,6 +7,7 @@ pub mod batches;
 pub mod checkpoint;
 pub mod donors;
 pub(crate) mod labels;
+pub mod lists;
 mod migrate;
 pub mod recalls;
 pub mod recipients;
