@@ -6,6 +6,7 @@ use crate::core::input::Invalid;
 use crate::core::rules::Rule;
 use crate::labels::LabelError;
 use crate::printers::PrintError;
+use crate::store::StoreError;
 
 use crate::escape::shown;
 
@@ -46,7 +47,7 @@ impl CliError {
             }
             CliError::App(AppError::Refused(_)) => exit::REFUSED,
             CliError::App(AppError::NotFound { .. }) => exit::NOT_FOUND,
-            CliError::Findings(_) => exit::FINDINGS,
+            CliError::Findings(_) | CliError::App(AppError::Store(StoreError::Tampered(_))) => exit::FINDINGS,
             // Naming a printer or template that cannot exist is bad input; a printer or template failing is not.
             CliError::App(
                 AppError::Printer(PrintError::BadTarget(_)) | AppError::Label(LabelError::UnknownTemplate { .. }),
@@ -62,6 +63,12 @@ impl CliError {
 impl From<crate::time::TimeError> for CliError {
     fn from(e: crate::time::TimeError) -> Self {
         CliError::Usage(e.to_string())
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> Self {
+        CliError::App(e.into())
     }
 }
 
