@@ -113,7 +113,7 @@ pub fn run(cli: &Cli, db: &Path, out: &mut Out<'_>) -> Result<()> {
             let mut bank = Bank::init(db, facility.as_deref(), config, &who)?;
             let facility = bank.facility()?;
             emit(out, json, &serde_json::json!({"db": db, "facility": facility.as_str()}), || {
-                format!("{} (facility {})", db.display(), facility.as_str())
+                format!("{} (facility {})", shown(&db.display().to_string()), facility.as_str())
             })
         }
         Command::Demo { seed } => {
@@ -344,7 +344,12 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
             let log = anchor.clone().unwrap_or_else(|| data_dir().join("anchors.log"));
             let a = bank.checkpoint(&BankSecret::load_or_create(&key_file(cli))?, &log)?;
             emit(out, json, &a, || {
-                format!("checkpoint: entry {} ({}) signed, appended to {}", a.seq, a.hash, log.display())
+                format!(
+                    "checkpoint: entry {} ({}) signed, appended to {}",
+                    a.seq,
+                    a.hash,
+                    shown(&log.display().to_string())
+                )
             })
         }
         Command::Backup { file } => {
@@ -352,7 +357,7 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
             emit(out, json, &r, || {
                 format!(
                     "{}: {} bytes, audit entries to {} ({}); checked",
-                    r.file.display(),
+                    shown(&r.file.display().to_string()),
                     r.bytes,
                     r.head_seq,
                     r.head_hash

@@ -280,13 +280,13 @@ pub fn integrity(v: &Integrity) -> String {
 pub fn restored(db: &std::path::Path, r: &crate::app::integrity::BackupReport) -> String {
     let mut s = format!(
         "{} restored from {} (audit entries to {}, {}); checked",
-        db.display(),
-        r.file.display(),
+        shown(&db.display().to_string()),
+        shown(&r.file.display().to_string()),
         r.head_seq,
         r.head_hash
     );
     for f in &r.moved_aside {
-        let _ = write!(s, "\nmoved aside: {}", f.display());
+        let _ = write!(s, "\nmoved aside: {}", shown(&f.display().to_string()));
     }
     s
 }
