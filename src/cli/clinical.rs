@@ -7,13 +7,14 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use clap::{Subcommand, ValueEnum};
 
-use super::{emit, split_pair, CliError, Result};
+use super::args::one_of;
+use super::{emit, CliError, Result};
 use crate::app::{Bank, GroupBy, NewAdverseEvent, OutcomeRow, Period, StudyUpdate, VisitInput};
 use crate::core::followup::{ExclusionGround, Outcome, Relatedness, Timepoint};
 use crate::core::ids::IdKind;
 use crate::time::{local_day, parse_date};
 
-/// Declares a command-line choice that maps one-to-one onto a domain enumeration.
+/// Declares a command-line choice without a domain enumeration of its own text form (clap's `ValueEnum`).
 macro_rules! choice {
     ($name:ident => $target:ty { $($var:ident = $s:literal => $to:expr),+ $(,)? }) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -26,26 +27,7 @@ macro_rules! choice {
     };
 }
 
-choice!(TimepointArg => Timepoint { M3 = "3m" => Timepoint::M3, Y1 = "1y" => Timepoint::Y1, Y5 = "5y" => Timepoint::Y5 });
-choice!(OutcomeArg => Outcome {
-    Remission = "remission" => Outcome::Remission,
-    Response = "response" => Outcome::Response,
-    NoResponse = "no-response" => Outcome::NoResponse,
-    Relapse = "relapse" => Outcome::Relapse,
-    Lost = "lost" => Outcome::Lost,
-});
-choice!(RelatednessArg => Relatedness {
-    Unrelated = "unrelated" => Relatedness::Unrelated,
-    Unlikely = "unlikely" => Relatedness::Unlikely,
-    Possible = "possible" => Relatedness::Possible,
-    Probable = "probable" => Relatedness::Probable,
-    Definite = "definite" => Relatedness::Definite,
-});
 choice!(YesNo => bool { Yes = "yes" => true, No = "no" => false });
-choice!(ExclusionArg => ExclusionGround {
-    IncompleteData = "incomplete-data" => ExclusionGround::IncompleteData,
-    SevereComplication = "severe-complication" => ExclusionGround::SevereComplication,
-});
 choice!(GroupByArg => GroupBy {
     Indication = "indication" => GroupBy::Indication,
     Route = "route" => GroupBy::Route,
@@ -59,13 +41,13 @@ pub enum FollowupCmd {
     /// Record a follow-up visit on the day of --at (a visit outside its window is kept, with a warning)
     Add {
         recipient: String,
-        #[arg(long, value_enum)]
-        timepoint: TimepointArg,
-        #[arg(long, value_enum)]
-        outcome: OutcomeArg,
+        #[arg(long, value_parser = one_of(Timepoint::ALL, Timepoint::as_str))]
+        timepoint: Timepoint,
+        #[arg(long, value_parser = one_of(Outcome::ALL, Outcome::as_str))]
+        outcome: Outcome,
         /// A disease or quality-of-life score, NAME=VALUE (repeatable), e.g. mayo=2, qol=78
-        #[arg(long = "score", value_name = "NAME=VALUE")]
-        scores: Vec<String>,
+        #[arg(long = "score", value_name = "NAME=VALUE", value_parser = score)]
+        scores: Vec<(String, String)>,
         /// This visit corrects visit ID, which then no longer counts
         #[arg(long, value_name = "ID")]
         corrects: Option<i64>,
@@ -86,8 +68,8 @@ pub enum FollowupCmd {
         #[arg(long, value_name = "TEXT")]
         prior_therapies: Option<String>,
         /// Exclude from the study's analysis (needs --reason)
-        #[arg(long, value_enum, requires = "reason", conflicts_with = "include")]
-        exclude: Option<ExclusionArg>,
+        #[arg(long, value_parser = one_of(ExclusionGround::ALL, ExclusionGround::as_str), requires = "reason", conflicts_with = "include")]
+        exclude: Option<ExclusionGround>,
         #[arg(long, value_name = "TEXT", requires = "exclude")]
         reason: Option<String>,
         /// Lift an exclusion
@@ -111,8 +93,8 @@ pub enum AeCmd {
         grade: u8,
         #[arg(long, value_enum)]
         serious: YesNo,
-        #[arg(long, value_enum)]
-        relatedness: RelatednessArg,
+        #[arg(long, value_parser = one_of(Relatedness::ALL, Relatedness::as_str))]
+        relatedness: Relatedness,
         /// The unit suspected
         #[arg(long)]
         unit: Option<String>,
@@ -150,13 +132,13 @@ pub enum ReportCmd {
     },
     /// Remission by donor with intervals; flags a donor whose interval lies off the overall rate
     Donors {
-        #[arg(long, value_enum, default_value = "3m")]
-        timepoint: TimepointArg,
+        #[arg(long, default_value = "3m", value_parser = one_of(Timepoint::ALL, Timepoint::as_str))]
+        timepoint: Timepoint,
     },
     /// Logistic regression of remission: odds ratios, 95% Wald intervals, p-values
     Predictors {
-        #[arg(long, value_enum, default_value = "3m")]
-        timepoint: TimepointArg,
+        #[arg(long, default_value = "3m", value_parser = one_of(Timepoint::ALL, Timepoint::as_str))]
+        timepoint: Timepoint,
         /// Comma-separated: route, indication, age, sex, donor, product, cohort
         #[arg(long, value_delimiter = ',', default_value = "route,indication,age,sex,donor")]
         terms: Vec<String>,
@@ -169,6 +151,14 @@ pub enum ExportCmd {
     Csv { dir: PathBuf },
     /// An HL7 FHIR R5 Bundle (collection) of patients, products, dispenses, outcomes and adverse events
     Fhir { file: PathBuf },
+}
+
+/// `NAME=VALUE`, split here; the core judges the name and the number.
+fn score(s: &str) -> std::result::Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("`{s}` is not NAME=VALUE (e.g. mayo=2)")),
+    }
 }
 
 fn period(from: &Option<String>, to: &Option<String>) -> Result<Period> {
@@ -190,10 +180,8 @@ pub fn followup(bank: &mut Bank, cmd: &FollowupCmd, json: bool, at: DateTime<Utc
     match cmd {
         FollowupCmd::Add { recipient, timepoint, outcome, scores, corrects } => {
             let id = bank.lookup_kind(recipient, IdKind::Recipient)?;
-            let scores =
-                scores.iter().map(|s| split_pair(s, "NAME=VALUE (e.g. mayo=2)")).collect::<Result<Vec<_>>>()?;
             let input =
-                VisitInput { timepoint: (*timepoint).into(), outcome: (*outcome).into(), scores, corrects: *corrects };
+                VisitInput { timepoint: *timepoint, outcome: *outcome, scores: scores.clone(), corrects: *corrects };
             let v = bank.add_followup(&id, input, at)?;
             if !v.in_window {
                 eprintln!(
@@ -284,7 +272,7 @@ pub fn followup(bank: &mut Bank, cmd: &FollowupCmd, json: bool, at: DateTime<Utc
             let update = StudyUpdate {
                 diagnosis_date: diagnosis_date.as_deref().map(parse_date).transpose()?,
                 prior_therapies: prior_therapies.clone(),
-                exclude: exclude.map(|g| (g.into(), reason.clone().unwrap_or_default())),
+                exclude: exclude.map(|g| (g, reason.clone().unwrap_or_default())),
                 include: *include,
             };
             let s = bank.record_study(&id, update, at)?;
@@ -302,7 +290,7 @@ pub fn ae(bank: &mut Bank, cmd: &AeCmd, json: bool, at: DateTime<Utc>, out: &mut
         term: term.clone(),
         grade: *grade,
         serious: (*serious).into(),
-        relatedness: (*relatedness).into(),
+        relatedness: *relatedness,
         unit,
         outcome: outcome.clone(),
         resolved_on: resolved.as_deref().map(parse_date).transpose()?,
@@ -380,7 +368,7 @@ pub fn report(bank: &mut Bank, cmd: &ReportCmd, json: bool, at: DateTime<Utc>, o
             })
         }
         ReportCmd::Donors { timepoint } => {
-            let r = bank.report_donors((*timepoint).into(), today)?;
+            let r = bank.report_donors(*timepoint, today)?;
             emit(out, json, &r, || {
                 let mut s = format!(
                     "remission at {} by donor; overall {} of {} = {} [{} – {}]",
@@ -411,7 +399,7 @@ pub fn report(bank: &mut Bank, cmd: &ReportCmd, json: bool, at: DateTime<Utc>, o
         }
         ReportCmd::Predictors { timepoint, terms } => {
             let terms: Vec<String> = terms.iter().map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty()).collect();
-            let r = bank.report_predictors((*timepoint).into(), &terms)?;
+            let r = bank.report_predictors(*timepoint, &terms)?;
             emit(out, json, &r, || {
                 let mut s = format!(
                     "remission at {}: {} recipients assessed, {} remissions; odds ratios with 95% Wald intervals",

@@ -16,6 +16,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
 pub(super) const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
 
 pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    // Up to date (the usual case): no write lock, so opening never waits behind another bench's write.
+    if conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? == LATEST_VERSION {
+        return Ok(());
+    }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // Read again inside the write lock: another bench may have migrated meanwhile.
     let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
