@@ -40,9 +40,12 @@ choice!(GroupByArg => GroupBy {
 pub enum FollowupCmd {
     /// Record a follow-up visit on the day of --at (a visit outside its window is kept, with a warning)
     Add {
+        /// The recipient (R… code)
         recipient: String,
+        /// Time point after the first FMT of the course
         #[arg(long, value_parser = one_of(Timepoint::ALL, Timepoint::as_str))]
         timepoint: Timepoint,
+        /// Clinical outcome at the visit
         #[arg(long, value_parser = one_of(Outcome::ALL, Outcome::as_str))]
         outcome: Outcome,
         /// A disease or quality-of-life score, NAME=VALUE (repeatable), e.g. mayo=2, qol=78
@@ -59,17 +62,24 @@ pub enum FollowupCmd {
         by: Option<String>,
     },
     /// The recipient's study record, eligibility, courses, visits and adverse events
-    Show { recipient: String },
+    Show {
+        /// The recipient (R… code)
+        recipient: String,
+    },
     /// The study's record of a recipient: diagnosis date, prior therapies, exclusion with its reason
     Study {
+        /// The recipient (R… code)
         recipient: String,
+        /// When the indication was diagnosed
         #[arg(long, value_name = "DATE")]
         diagnosis_date: Option<String>,
+        /// Treatments before the FMT (free text, any language)
         #[arg(long, value_name = "TEXT")]
         prior_therapies: Option<String>,
         /// Exclude from the study's analysis (needs --reason)
         #[arg(long, value_parser = one_of(ExclusionGround::ALL, ExclusionGround::as_str), requires = "reason", conflicts_with = "include")]
         exclude: Option<ExclusionGround>,
+        /// Why the recipient is excluded
         #[arg(long, value_name = "TEXT", requires = "exclude")]
         reason: Option<String>,
         /// Lift an exclusion
@@ -82,7 +92,9 @@ pub enum FollowupCmd {
 pub enum AeCmd {
     /// Record an adverse event; a serious one probably or definitely related to a unit is a safety signal
     Add {
+        /// The recipient (R… code)
         recipient: String,
+        /// When the event began
         #[arg(long, value_name = "DATE")]
         onset: String,
         /// What happened (free text, any language)
@@ -91,15 +103,19 @@ pub enum AeCmd {
         /// CTCAE grade
         #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
         grade: u8,
+        /// Serious (hospitalisation, disability, life-threatening, death)
         #[arg(long, value_enum)]
         serious: YesNo,
+        /// How likely the transplant caused it
         #[arg(long, value_parser = one_of(Relatedness::ALL, Relatedness::as_str))]
         relatedness: Relatedness,
         /// The unit suspected
         #[arg(long)]
         unit: Option<String>,
+        /// How it ended (free text), e.g. recovered
         #[arg(long, value_name = "TEXT")]
         outcome: Option<String>,
+        /// When it resolved
         #[arg(long, value_name = "DATE")]
         resolved: Option<String>,
         /// This record corrects adverse event ID, which then no longer counts
@@ -112,11 +128,13 @@ pub enum AeCmd {
 pub enum ReportCmd {
     /// Remission at each time point by group, with 95% Wilson intervals
     Outcomes {
+        /// What the rows are grouped by
         #[arg(long, value_enum, default_value = "indication")]
         by: GroupByArg,
         /// First FMT from this day
         #[arg(long, value_name = "DATE")]
         from: Option<String>,
+        /// First FMT up to this day
         #[arg(long, value_name = "DATE")]
         to: Option<String>,
         /// CSV on stdout
@@ -125,18 +143,22 @@ pub enum ReportCmd {
     },
     /// Adverse-event incidence per patient and per session, by grade, seriousness and relatedness
     Safety {
+        /// Treatments and events from this day
         #[arg(long, value_name = "DATE")]
         from: Option<String>,
+        /// Treatments and events up to this day
         #[arg(long, value_name = "DATE")]
         to: Option<String>,
     },
     /// Remission by donor with intervals; flags a donor whose interval lies off the overall rate
     Donors {
+        /// The time point whose remission is counted
         #[arg(long, default_value = "3m", value_parser = one_of(Timepoint::ALL, Timepoint::as_str))]
         timepoint: Timepoint,
     },
     /// Logistic regression of remission: odds ratios, 95% Wald intervals, p-values
     Predictors {
+        /// The time point whose remission is counted
         #[arg(long, default_value = "3m", value_parser = one_of(Timepoint::ALL, Timepoint::as_str))]
         timepoint: Timepoint,
         /// Comma-separated: route, indication, age, sex, donor, product, cohort
@@ -148,9 +170,15 @@ pub enum ReportCmd {
 #[derive(Debug, Subcommand)]
 pub enum ExportCmd {
     /// One CSV per table (identity excluded) into DIR
-    Csv { dir: PathBuf },
+    Csv {
+        /// Directory for the files (created if missing)
+        dir: PathBuf,
+    },
     /// An HL7 FHIR R5 Bundle (collection) of patients, products, dispenses, outcomes and adverse events
-    Fhir { file: PathBuf },
+    Fhir {
+        /// The JSON file to write
+        file: PathBuf,
+    },
 }
 
 /// `NAME=VALUE`, split here; the core judges the name and the number.
