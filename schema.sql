@@ -71,10 +71,21 @@ CREATE TABLE deferrals (
     permanent    INTEGER NOT NULL CHECK (permanent IN (0, 1)),
     screening_id INTEGER REFERENCES screenings (id),
     recorded_at  TEXT NOT NULL,
+    -- The recall that caused it: open-ended (permanent = 1) until a quality manager lifts it (deferral_lifts).
+    recall_id    INTEGER REFERENCES recalls (id),
     CHECK (permanent = 0 OR until IS NULL),
     CHECK (permanent = 1 OR until IS NOT NULL OR screening_id IS NOT NULL)
 ) STRICT;
 CREATE INDEX deferrals_donor ON deferrals (donor_id, starts_on);
+
+-- A recall's deferral lifted by a quality manager: a record of its own, never an edit of the deferral.
+CREATE TABLE deferral_lifts (
+    id          INTEGER PRIMARY KEY,
+    deferral_id INTEGER NOT NULL UNIQUE REFERENCES deferrals (id),
+    lifted_on   TEXT NOT NULL CHECK (date(lifted_on) IS lifted_on),
+    reason      TEXT NOT NULL CHECK (length(trim(reason)) > 0),
+    recorded_at TEXT NOT NULL
+) STRICT;
 
 -- Donations are identified by their DIN (facility, year, sequence).
 CREATE TABLE donations (
@@ -89,7 +100,8 @@ CREATE TABLE donations (
     recorded_at  TEXT NOT NULL,
     UNIQUE (year, seq)
 ) STRICT;
-CREATE INDEX donations_donor ON donations (donor_id, collected_at);
+-- One donation per donor and collection moment: a second entry of the same donation is refused.
+CREATE UNIQUE INDEX donations_donor ON donations (donor_id, collected_at);
 CREATE INDEX donations_collected ON donations (collected_at);
 
 -- One washed preparation of one donation; material from different donors is never pooled.
@@ -234,6 +246,7 @@ CREATE TRIGGER donor_identities_no_delete BEFORE DELETE ON donor_identities BEGI
 CREATE TRIGGER screenings_no_delete BEFORE DELETE ON screenings BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
 CREATE TRIGGER screening_results_no_delete BEFORE DELETE ON screening_results BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
 CREATE TRIGGER deferrals_no_delete BEFORE DELETE ON deferrals BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
+CREATE TRIGGER deferral_lifts_no_delete BEFORE DELETE ON deferral_lifts BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
 CREATE TRIGGER donations_no_delete BEFORE DELETE ON donations BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
 CREATE TRIGGER batches_no_delete BEFORE DELETE ON batches BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
 CREATE TRIGGER recalls_no_delete BEFORE DELETE ON recalls BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;

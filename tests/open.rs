@@ -110,7 +110,7 @@ fn a_bank_of_the_first_schema_is_upgraded_on_open() {
     assert_eq!(code, 0, "{err}");
     let c = rusqlite::Connection::open(&db).unwrap();
     let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     let unique: i64 = c
         .query_row(
             "SELECT \"unique\" FROM pragma_index_list('screenings') WHERE name = 'screenings_supersedes'",

@@ -14,7 +14,9 @@ use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
 use crate::core::input;
 use crate::core::model::{UnitKind, UnitStatus};
+use crate::core::rules::{self, EarlierRecall};
 use crate::core::state::{in_stock, unit_status};
+use crate::store::donors::NewDeferral;
 use crate::store::recalls::{self, NewRecall};
 use crate::store::{audit, batches, donors, recipients, Tx};
 use crate::time::local_day;
@@ -75,15 +77,20 @@ fn local_midnight(d: NaiveDate) -> DateTime<Utc> {
 }
 
 impl Bank {
-    /// Finds everything a recall affects as of `at`; with `apply`, quarantines the stock and records the recall.
+    /// Finds everything a recall affects as of `at`; with `apply`, quarantines the stock, records the recall and
+    /// defers a recalled donor until a quality manager lifts it. Applying the same recall (same selector, same
+    /// material) a second time is refused unless `again`.
     pub fn recall(
         &mut self,
         selector: &RecallSelector,
         reason: &str,
         apply: bool,
+        again: bool,
         at: DateTime<Utc>,
     ) -> Result<RecallSummary> {
         let reason = input::reason("recall", reason)?.to_string();
+        // A safety act takes effect when recorded: a recall dated in the future would leave the stock dispensable.
+        input::plausible_time("recall time", at, self.rules_now())?;
         if let RecallSelector::CollectionWindow { from, to } = selector {
             if from > to {
                 return invalid(format!("the collection window {from} .. {to} ends before it starts"));
@@ -117,9 +124,29 @@ impl Bank {
                 answer: &answer,
                 recorded_at: act.now,
             };
+            let earlier: Vec<EarlierRecall> = recalls::recalls_like(tx, &new)?
+                .into_iter()
+                .map(|(id, at, answer)| EarlierRecall { id, at, found: material(&answer) })
+                .collect();
+            rules::check_recall_not_repeated(&earlier, &material(&answer), again)?;
             let rid = recalls::insert_recall(tx, &new)?;
             let subject = donor.or(batch).map(|i| i.data().to_string()).unwrap_or_else(|| format!("recall-{rid}"));
             record(tx, &act, "recall", "recalls", &rid.to_string(), &subject, at, None)?;
+            if let Some(donor) = donor {
+                let reason = format!("recall {rid}: {reason}");
+                let new = NewDeferral {
+                    donor,
+                    reason: &reason,
+                    starts_on: local_day(at),
+                    until: None,
+                    permanent: false,
+                    screening: None,
+                    recall: Some(rid),
+                    recorded_at: act.now,
+                };
+                let did = donors::insert_deferral(tx, &new)?;
+                record(tx, &act, "defer-donor", "deferrals", &did.to_string(), donor.data(), at, None)?;
+            }
             for b in &batch_ids {
                 let row = batches::batch(tx, b)?.ok_or_else(|| not_found(IdKind::Batch, b))?;
                 if row.discarded_at.is_none() && row.recalled_at.is_none() {
@@ -139,6 +166,16 @@ impl Bank {
             summarise(tx, selector, &reason, &batch_ids, from, to, at, Some(rid))
         })
     }
+}
+
+/// The batches and units a recall's answer names, in its order: what "the same answer" compares.
+fn material(answer: &serde_json::Value) -> Vec<String> {
+    ["batches", "units"]
+        .iter()
+        .filter_map(|k| answer[k].as_array())
+        .flatten()
+        .filter_map(|x| x["id"].as_str().map(str::to_string))
+        .collect()
 }
 
 fn selector_name(s: &RecallSelector) -> &'static str {

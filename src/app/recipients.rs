@@ -29,7 +29,10 @@ impl Bank {
         let indication = Config::code(&self.config.indications, &new.indication, "indication")
             .map_err(AppError::Invalid)?
             .to_string();
-        input::not_in_future("birth date", new.birth_date, self.rules_now())?;
+        let now = self.rules_now();
+        input::plausible_time("birth date", new.birth_date, now)?;
+        input::plausible_time("registration time", at, now)?;
+        let new = NewRecipient { identity: super::donors::checked_identity(new.identity)?, ..new };
         let act = self.act();
         self.store.write(|tx| {
             let id = Id::recipient(recipients::next_recipient_seq(tx)?);
@@ -94,21 +97,23 @@ impl Bank {
         at: DateTime<Utc>,
     ) -> Result<UnitView> {
         let route = Config::code(&self.config.routes, route, "route").map_err(AppError::Invalid)?.to_string();
-        input::not_in_future("dispense time", at, self.rules_now())?;
-        let act = self.act();
+        input::plausible_time("dispense time", at, self.rules_now())?;
+        let clinician = clinician.map(|c| input::text("clinician", c)).transpose()?;
+        let (act, config) = (self.act(), &self.config);
         self.store.write(|tx| {
             let u = batches::unit(tx, unit)?.ok_or_else(|| not_found(IdKind::Unit, unit))?;
             // Retrospective patients are registered after their treatment, so no order of the two is imposed.
             recipients::recipient(tx, recipient)?.ok_or_else(|| not_found(IdKind::Recipient, recipient))?;
             rules::check_dispense(&u.facts(), at, local_day(at))?;
-            let new = NewDispense {
-                unit,
-                recipient,
-                route: &route,
-                at,
-                clinician: clinician.map(str::trim).filter(|c| !c.is_empty()),
-                recorded_at: act.now,
-            };
+            let b = batches::batch(tx, &u.batch)?.ok_or_else(|| not_found(IdKind::Batch, &u.batch))?;
+            let product = config.product(&b.product).ok_or_else(|| {
+                AppError::Invalid(format!(
+                    "batch {} is of product {}, which the policy no longer names",
+                    b.id, b.product
+                ))
+            })?;
+            rules::check_route(product, &route)?;
+            let new = NewDispense { unit, recipient, route: &route, at, clinician, recorded_at: act.now };
             let did = recipients::insert_dispense(tx, &new)?;
             record(tx, &act, "dispense", "dispenses", &did.to_string(), unit.data(), at, None)?;
             let u = batches::unit(tx, unit)?.ok_or_else(|| not_found(IdKind::Unit, unit))?;

@@ -117,9 +117,11 @@ pub struct DeferralView {
     pub id: i64,
     pub reason: String,
     pub starts_on: NaiveDate,
-    /// The first day it no longer applies (null: permanent or until a negative re-screen).
+    /// The first day it no longer applies (null: permanent, until lifted, or until a negative re-screen).
     pub ends_on: Option<NaiveDate>,
     pub permanent: bool,
+    /// A recall's deferral: it ends when a quality manager lifts it (`donor lift-deferral`).
+    pub until_lifted: bool,
     pub active: bool,
 }
 

@@ -180,6 +180,12 @@ pub enum DonorCmd {
         #[arg(long)]
         permanent: bool,
     },
+    /// Lift the deferral a recall put on a donor (a quality manager's decision; audited with the reason)
+    LiftDeferral {
+        donor: String,
+        #[arg(long)]
+        reason: String,
+    },
     /// Status, eligibility and its reason, screenings, deferrals, donations
     Show { donor: String },
     /// Every donor with status
@@ -290,6 +296,9 @@ pub struct RecallArgs {
     /// Quarantine every affected unit in stock and record the recall (without it nothing changes)
     #[arg(long)]
     pub apply: bool,
+    /// Apply a recall once more although an earlier one named the same material (refused otherwise)
+    #[arg(long, requires = "apply")]
+    pub again: bool,
 }
 
 #[derive(Debug, Subcommand)]

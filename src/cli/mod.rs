@@ -201,6 +201,17 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 let d = bank.defer_donor(&donor, reason, until, *permanent, at)?;
                 emit(out, json, &d, || d.id.to_string())
             }
+            DonorCmd::LiftDeferral { donor, reason } => {
+                let donor = bank.lookup_kind(donor, IdKind::Donor)?;
+                let lifted = bank.lift_deferral(&donor, reason, at)?;
+                emit(out, json, &lifted, || {
+                    lifted
+                        .iter()
+                        .map(|d| format!("lifted deferral {}: {}", d.id, d.reason))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+            }
             DonorCmd::Show { donor } => {
                 let donor = bank.lookup_kind(donor, IdKind::Donor)?;
                 let v = bank.donor_view(&donor, at)?;
@@ -329,7 +340,7 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
         }
         Command::Recall(args) => {
             let selector = recall_selector(bank, args)?;
-            let r = bank.recall(&selector, &args.reason, args.apply, at)?;
+            let r = bank.recall(&selector, &args.reason, args.apply, args.again, at)?;
             emit(out, json, &r, || print::recall(&r))
         }
         Command::Audit(AuditCmd::Log { id, limit }) => {
@@ -455,7 +466,7 @@ fn overview(cli: &Cli, mut bank: Bank, db: &Path, out: &mut dyn Write) -> Result
         };
         let flag = if subject.kind() == IdKind::Batch { "--batch" } else { "--donor" };
         writeln!(out, "\n$ stoolbank recall {flag} {subject} --reason \"look-back\"")?;
-        writeln!(out, "{}", print::recall(&bank.recall(&selector, "look-back", false, at)?))?;
+        writeln!(out, "{}", print::recall(&bank.recall(&selector, "look-back", false, false, at)?))?;
     }
     writeln!(out, "\nstoolbank --help lists every command; README.md walks through the chain.")?;
     Ok(())

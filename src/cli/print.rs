@@ -47,11 +47,7 @@ pub fn donor(v: &DonorView) -> String {
     if !v.deferrals.is_empty() {
         let _ = writeln!(s, "deferrals:");
         for d in &v.deferrals {
-            let end = match (d.permanent, d.ends_on) {
-                (true, _) => "permanent".to_string(),
-                (false, Some(e)) => format!("until {e}"),
-                (false, None) => "until a negative re-screen".to_string(),
-            };
+            let end = crate::core::rules::deferral_span(d.permanent, d.until_lifted, d.ends_on);
             let _ =
                 writeln!(s, "  {} {}  {}{}", d.starts_on, end, d.reason, if d.active { "  [in force]" } else { "" });
         }

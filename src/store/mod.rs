@@ -33,6 +33,9 @@ pub enum StoreError {
     Missing { path: PathBuf },
     #[error("{path}: {source}")]
     Open { path: PathBuf, source: rusqlite::Error },
+    /// A migration that the bank's records do not allow: nothing was changed.
+    #[error("cannot upgrade this bank's schema ({migration}); nothing was changed: {why}")]
+    Upgrade { migration: &'static str, why: String },
     #[error("the database is busy (another bench is writing); try again")]
     Busy,
     #[error("database: {0}")]
@@ -96,7 +99,10 @@ impl Store {
         }
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
         let mut store = Store { conn, path: p() };
-        migrate::migrate(&mut store.conn).map_err(|e| read_only_or(e, path))?;
+        migrate::migrate(&mut store.conn).map_err(|e| match e {
+            StoreError::Sql(e) => read_only_or(e, path),
+            other => other,
+        })?;
         Ok(store)
     }
 

@@ -64,3 +64,19 @@ pub(crate) fn insert_recall(c: &Tx, r: &NewRecall) -> Result<i64> {
     )?;
     Ok(c.last_insert_rowid())
 }
+
+/// Recalls applied earlier with the same selector (kind, donor, batch, dates): (record, when, answer).
+pub(crate) fn recalls_like(c: &Tx, r: &NewRecall) -> Result<Vec<(i64, DateTime<Utc>, serde_json::Value)>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, at, answer FROM recalls WHERE selector = ?1 AND donor_id IS ?2 AND batch_id IS ?3
+           AND from_date IS ?4 AND to_date IS ?5 ORDER BY id",
+    )?;
+    let rows = stmt.query_map(
+        params![r.selector, r.donor.map(Id::data), r.batch.map(Id::data), r.from_date, r.to_date],
+        |row| {
+            let answer: String = row.get(2)?;
+            Ok((row.get(0)?, super::sql::ts(row, 1)?, serde_json::from_str(&answer).unwrap_or_default()))
+        },
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

@@ -64,7 +64,8 @@ impl Recall {
             Some((s, _)) if apply => Ok(s.clone()),
             _ => self.selector(ctx),
         };
-        let outcome = sel.and_then(|s| ctx.bank.recall(&s, self.form.get("Reason"), apply, ctx.now).map(|r| (s, r)));
+        let outcome =
+            sel.and_then(|s| ctx.bank.recall(&s, self.form.get("Reason"), apply, false, ctx.now).map(|r| (s, r)));
         match outcome {
             Ok((s, r)) => {
                 ctx.info(format!(
