@@ -137,6 +137,17 @@ CREATE TABLE recalls (
     CHECK (selector <> 'batch' OR batch_id IS NOT NULL),
     CHECK (selector <> 'collection-window' OR (from_date IS NOT NULL AND to_date IS NOT NULL))
 ) STRICT;
+
+-- A recipient to contact about a recall: a unit dispensed before the recall, but recorded after it.
+CREATE TABLE recall_contacts (
+    id           INTEGER PRIMARY KEY,
+    recall_id    INTEGER NOT NULL REFERENCES recalls (id),
+    recipient_id TEXT NOT NULL REFERENCES recipients (id),
+    unit_id      TEXT NOT NULL REFERENCES units (id),
+    reason       TEXT NOT NULL CHECK (length(trim(reason)) > 0),
+    recorded_at  TEXT NOT NULL
+) STRICT;
+CREATE INDEX recall_contacts_recipient ON recall_contacts (recipient_id);
 CREATE INDEX recalls_donor ON recalls (donor_id);
 
 -- Units: dispensable doses (division A0, B0, ...) and the donation's retained sample (division 00), which is
@@ -250,6 +261,7 @@ CREATE TRIGGER deferral_lifts_no_delete BEFORE DELETE ON deferral_lifts BEGIN SE
 CREATE TRIGGER donations_no_delete BEFORE DELETE ON donations BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
 CREATE TRIGGER batches_no_delete BEFORE DELETE ON batches BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
 CREATE TRIGGER recalls_no_delete BEFORE DELETE ON recalls BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
+CREATE TRIGGER recall_contacts_no_delete BEFORE DELETE ON recall_contacts BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
 CREATE TRIGGER units_no_delete BEFORE DELETE ON units BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
 CREATE TRIGGER qc_results_no_delete BEFORE DELETE ON qc_results BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
 CREATE TRIGGER recipients_no_delete BEFORE DELETE ON recipients BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;

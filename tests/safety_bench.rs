@@ -171,3 +171,69 @@ fn a_repeated_identical_recall_needs_again() {
     let again = b.json(&["recall", "--batch", &batch, "--reason", "sterility", "--apply", "--again"]);
     assert_ne!(again["recall"].as_i64().unwrap(), rid);
 }
+
+#[test]
+fn a_back_dated_dispense_of_a_recalled_unit_must_be_stated_and_reaches_the_recall() {
+    let b = Bench::new();
+    let (_, batch, units) = released(&b, 2);
+    let applied = b.json(&["recall", "--batch", &batch, "--reason", "sterility", "--apply"]);
+    let rid = applied["recall"].as_i64().unwrap();
+    assert!(applied["recipients"].as_array().unwrap().is_empty());
+    let r = recipient(&b);
+    let before_recall = at(days_ago(2), 9);
+    let dispense = ["dispense", &units[0], "--recipient", &r, "--route", "enema", "--at", &before_recall];
+    let err = b.refused("dispense.recalled-since", &dispense);
+    assert!(err.contains("--happened --reason"), "{err}");
+
+    let mut stated = dispense.to_vec();
+    stated.extend_from_slice(&["--happened", "--reason", "paper record found: given before the recall"]);
+    b.ok(&stated);
+    let shown = b.json(&["recipient", "show", &r]);
+    let contact = &shown["contact_for_recall"][0];
+    assert_eq!(contact["recall"].as_i64(), Some(rid));
+    assert_eq!(contact["unit"], units[0].as_str());
+    assert!(b.ok(&["recipient", "show", &r]).contains(&format!("CONTACT for recall {rid}")));
+    let traced = b.json(&["trace", &r]);
+    assert_eq!(traced["recipients"][0]["contact_for_recall"][0]["recall"].as_i64(), Some(rid));
+    // The recall's answer now names the recipient.
+    let c = rusqlite::Connection::open(&b.db).unwrap();
+    let answer: String = c.query_row("SELECT answer FROM recalls WHERE id = ?1", [rid], |row| row.get(0)).unwrap();
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["recipients"][0]["id"], r.as_str());
+    b.ok(&["audit", "verify"]);
+}
+
+#[test]
+fn trace_as_of_shows_only_what_existed_then() {
+    let b = Bench::new();
+    let (donor, batch, units) = released(&b, 2);
+    let r = recipient(&b);
+    b.ok(&["dispense", &units[0], "--recipient", &r, "--route", "enema", "--at", &at(days_ago(3), 9)]);
+    // Before the batch was made: the donation is there, the batch is not.
+    let early = at(days_ago(50), 8);
+    let t = b.json(&["--at", &early, "trace", &donor]);
+    assert_eq!(t["donations"].as_array().unwrap().len(), 1);
+    assert!(t["batches"].as_array().unwrap().is_empty(), "{t}");
+    assert!(t["donations"][0]["batches"].as_array().unwrap().is_empty(), "{t}");
+    let (_, err) = b.fail(&["--at", &early, "trace", &batch]);
+    assert!(err.contains("did not exist yet"), "{err}");
+    // Before the dispense: no recipient yet.
+    let t = b.json(&["--at", &at(days_ago(4), 9), "trace", &batch]);
+    assert!(t["recipients"].as_array().unwrap().is_empty(), "{t}");
+    assert!(t["units"].as_array().unwrap().iter().all(|u| u["recipient"].is_null()), "{t}");
+    let t = b.json(&["trace", &batch]);
+    assert_eq!(t["recipients"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn an_expired_unit_in_quarantine_says_expired_and_is_not_stock() {
+    let mut b = Bench::new();
+    b.with_config("[[products]]\ncode = \"F0001\"\ndescription = \"short-lived\"\nshelf_life_days = 3\nstorage = \"frozen\"\nroutes = [\"enema\"]\n");
+    let donor = b.screened_donor(days_ago(20));
+    let din = b.donation(&donor, days_ago(10));
+    let (batch, units) = b.batch(&din, days_ago(10), 2);
+    assert_eq!(b.json(&["batch", "show", &batch])["status"], "expired");
+    assert_eq!(b.json(&["trace", &units[0]])["units"][0]["status"], "expired");
+    let overview = b.ok(&[]);
+    assert!(overview.contains("(0 in quarantine), 0 units in stock"), "{overview}");
+}

@@ -622,6 +622,23 @@ pub fn check_recall_not_repeated(earlier: &[EarlierRecall], found: &[String], ag
     }
 }
 
+/// Refuses to record a dispense dated before the unit's recall once the unit is recalled (`now`), unless the
+/// user states that it happened (`stated`): back-dating must not be a way round a recall, and a dispense that
+/// did happen must reach the recall's answer.
+pub fn check_dispense_after_recall(unit: &UnitFacts, now: DateTime<Utc>, stated: bool) -> Result<(), Refusal> {
+    match unit.recalled_at {
+        Some(t) if t <= now && !stated => refuse(
+            Rule::DispenseRecalledSince,
+            format!(
+                "the unit was recalled at {}; a dispense before the recall is recorded only when stated as having \
+                 happened (--happened --reason TEXT), and then its recipient is flagged for contact",
+                t.to_rfc3339()
+            ),
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// Refuses to dispense a unit as of `at` unless it is a released, unexpired, undispensed, unrecalled dose.
 pub fn check_dispense(unit: &UnitFacts, at: DateTime<Utc>, on: NaiveDate) -> Result<(), Refusal> {
     if unit.kind == UnitKind::Retained {

@@ -206,8 +206,10 @@ impl Bank {
         self.store.read(|tx| Ok(audit::verify(tx)?))
     }
 
+    /// Record counts as of now: expired units are not stock.
     pub fn counts(&mut self) -> Result<store::settings::Counts> {
-        self.store.read(|tx| Ok(store::settings::counts(tx)?))
+        let today = self.rules_now().today;
+        self.store.read(|tx| Ok(store::settings::counts(tx, today)?))
     }
 
     /// A unit that was dispensed and a record of the latest recall, for a newcomer's first trace.

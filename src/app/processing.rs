@@ -10,7 +10,7 @@ use crate::core::ids::{self, Id, IdKind, ProductCode};
 use crate::core::input::{self, DonationInput};
 use crate::core::model::{QcResult, ScreeningKind, UnitKind};
 use crate::core::rules::{self, DonorFacts, QcFact, ReleaseFacts};
-use crate::core::state::{batch_status, in_stock, unit_status};
+use crate::core::state::{batch_status, on_shelf, unit_status};
 use crate::store::batches::{self, Batch, Donation, Unit};
 use crate::store::{audit, donors, Tx};
 use crate::time::{self, local_day};
@@ -202,7 +202,7 @@ impl Bank {
             batches::set_batch_discarded(tx, batch, at, reason)?;
             record(tx, &act, "discard-batch", "batches", batch.data(), batch.data(), at, before)?;
             for u in batches::units_of_batch(tx, batch)? {
-                if u.kind == UnitKind::Dose && in_stock(unit_status(&u.facts(), at, local_day(at))) {
+                if u.kind == UnitKind::Dose && on_shelf(unit_status(&u.facts(), at, local_day(at))) {
                     let before = audit::row_state(tx, "units", u.id.data())?;
                     batches::set_unit_discarded(tx, &u.id, at)?;
                     record(tx, &act, "discard-unit", "units", u.id.data(), batch.data(), at, before)?;

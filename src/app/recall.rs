@@ -9,13 +9,13 @@ use serde::Serialize;
 
 use super::trace::TraceBatch;
 use super::views::UnitView;
-use super::{invalid, not_found, record, Bank, Result};
+use super::{invalid, not_found, record, AppError, Bank, Result};
 use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
 use crate::core::input;
 use crate::core::model::{UnitKind, UnitStatus};
 use crate::core::rules::{self, EarlierRecall};
-use crate::core::state::{in_stock, unit_status};
+use crate::core::state::{on_shelf, unit_status};
 use crate::store::donors::NewDeferral;
 use crate::store::recalls::{self, NewRecall};
 use crate::store::{audit, batches, donors, recipients, Tx};
@@ -156,7 +156,7 @@ impl Bank {
                 }
                 for u in batches::units_of_batch(tx, b)? {
                     let status = unit_status(&u.facts(), at, local_day(at));
-                    if u.kind == UnitKind::Dose && u.dispense.is_none() && in_stock(status) {
+                    if u.kind == UnitKind::Dose && u.dispense.is_none() && on_shelf(status) {
                         let before = audit::row_state(tx, "units", u.id.data())?;
                         batches::set_unit_recalled(tx, &u.id, at, rid)?;
                         record(tx, &act, "recall-unit", "units", u.id.data(), b.data(), at, before)?;
@@ -166,6 +166,30 @@ impl Bank {
             summarise(tx, selector, &reason, &batch_ids, from, to, at, Some(rid))
         })
     }
+}
+
+/// Draws a recorded recall's answer again, over the batches it named, as of its moment: a dispense recorded since
+/// (one that happened before the recall) then appears with its recipient. Audited with the answer before.
+pub(super) fn restate_answer(tx: &Tx, act: &super::Act, rid: i64) -> Result<()> {
+    let row = recalls::recall(tx, rid)?.ok_or_else(|| AppError::Invalid(format!("no recall {rid} in this bank")))?;
+    let selector = match (row.selector.as_str(), &row.donor, &row.batch, row.from_date, row.to_date) {
+        ("donor", Some(donor), _, from, _) => RecallSelector::Donor { donor: donor.clone(), from },
+        ("batch", _, Some(b), _, _) => RecallSelector::Batch(b.clone()),
+        (_, _, _, Some(from), Some(to)) => RecallSelector::CollectionWindow { from, to },
+        _ => return invalid(format!("recall {rid} is recorded without its selector")),
+    };
+    let batch_ids: Vec<Id> = row.answer["batches"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b["id"].as_str().and_then(|s| Id::parse(s).ok()))
+        .collect();
+    let found = summarise(tx, &selector, &row.reason, &batch_ids, row.from_date, row.to_date, row.at, None)?;
+    let answer = serde_json::to_value(&found).map_err(crate::store::StoreError::from)?;
+    let before = audit::row_state(tx, "recalls", &rid.to_string())?;
+    recalls::set_answer(tx, rid, &answer)?;
+    let subject = row.donor.or(row.batch).map(|i| i.data().to_string()).unwrap_or_else(|| format!("recall-{rid}"));
+    record(tx, act, "restate-recall", "recalls", &rid.to_string(), &subject, act.now, before)
 }
 
 /// The batches and units a recall's answer names, in its order: what "the same answer" compares.
@@ -265,7 +289,7 @@ fn summarise(
     let dispensed = units.iter().filter(|u| u.status == UnitStatus::Dispensed).count();
     let in_stock_count = units
         .iter()
-        .filter(|u| u.recipient.is_none() && (in_stock(u.status) || u.status == UnitStatus::Recalled))
+        .filter(|u| u.recipient.is_none() && (on_shelf(u.status) || u.status == UnitStatus::Recalled))
         .count();
     Ok(RecallSummary {
         recall,

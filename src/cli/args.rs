@@ -74,6 +74,13 @@ pub enum Command {
         /// Who gave it
         #[arg(long)]
         clinician: Option<String>,
+        /// The dispense happened before the unit's recall and is recorded only now: the recall's answer then
+        /// names the recipient, who is flagged for contact (needs --reason)
+        #[arg(long, requires = "reason")]
+        happened: bool,
+        /// Why a dispense of a recalled unit is recorded after the recall
+        #[arg(long, requires = "happened")]
+        reason: Option<String>,
     },
     /// Where a unit (or a retained sample) is stored
     Locate {

@@ -298,10 +298,14 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 emit(out, json, &all, || print::recipient_list(&all))
             }
         },
-        Command::Dispense { unit, recipient, route, clinician } => {
+        Command::Dispense { unit, recipient, route, clinician, happened: _, reason } => {
             let u = bank.lookup_kind(unit, IdKind::Unit)?;
             let r = bank.lookup_kind(recipient, IdKind::Recipient)?;
-            let v = bank.dispense(&u, &r, route, clinician.as_deref(), at)?;
+            // clap makes --happened and --reason go together.
+            let v = match reason {
+                Some(why) => bank.dispense_happened(&u, &r, route, clinician.as_deref(), why, at)?,
+                None => bank.dispense(&u, &r, route, clinician.as_deref(), at)?,
+            };
             emit(out, json, &v, || v.id.display())
         }
         Command::Locate { unit, location } => {

@@ -136,6 +136,9 @@ pub fn recipient(r: &RecipientView) -> String {
     for u in &r.units {
         let _ = writeln!(s, "{}", unit_line(u));
     }
+    for c in &r.contact_for_recall {
+        let _ = writeln!(s, "  CONTACT for recall {}: unit {} ({})", c.recall, c.unit, c.reason);
+    }
     s.trim_end().to_string()
 }
 

@@ -10,10 +10,7 @@ use super::{StoreError, APPLICATION_ID};
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_initial", include_str!("../../migrations/0001_initial.sql")),
     ("0002_screening_superseded_once", include_str!("../../migrations/0002_screening_superseded_once.sql")),
-    (
-        "0003_recall_deferral_and_one_collection",
-        include_str!("../../migrations/0003_recall_deferral_and_one_collection.sql"),
-    ),
+    ("0003_recalls_and_collections", include_str!("../../migrations/0003_recalls_and_collections.sql")),
 ];
 
 pub(super) const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -47,7 +44,7 @@ fn blocked(tx: &Transaction, migration: &str) -> rusqlite::Result<Option<String>
              FROM (SELECT supersedes, id FROM screenings WHERE supersedes IS NOT NULL ORDER BY id) \
              GROUP BY supersedes HAVING count(*) > 1 ORDER BY supersedes",
         ),
-        "0003_recall_deferral_and_one_collection" => (
+        "0003_recalls_and_collections" => (
             "a donation may now be recorded once per donor and collection time",
             "SELECT 'donor ' || donor_id || ' collected at ' || collected_at || ' as donations ' \
              || group_concat(id, ', ') FROM (SELECT donor_id, collected_at, id FROM donations ORDER BY id) \
