@@ -237,3 +237,24 @@ fn an_expired_unit_in_quarantine_says_expired_and_is_not_stock() {
     let overview = b.ok(&[]);
     assert!(overview.contains("(0 in quarantine), 0 units in stock"), "{overview}");
 }
+
+#[test]
+fn a_donor_recall_without_from_lists_the_earlier_material_it_leaves_out() {
+    let b = Bench::new();
+    let (donor, batch, _) = released(&b, 2);
+    // A later clean screening: the default look-back starts there, after the batch's donation.
+    b.screen_clean(&donor, days_ago(5));
+    let dry = b.json(&["recall", "--donor", &donor, "--reason", "ESBL positive"]);
+    assert!(dry["batches"].as_array().unwrap().is_empty(), "{dry}");
+    let earlier = &dry["earlier"];
+    assert_eq!(earlier["covered_by_screening_of"], days_ago(5).to_string());
+    assert_eq!(earlier["batches"][0]["id"], batch.as_str());
+    assert_eq!(earlier["in_stock"], 2);
+    let from = earlier["include_from"].as_str().unwrap().to_string();
+    let text = b.ok(&["recall", "--donor", &donor, "--reason", "ESBL positive"]);
+    assert!(text.contains(&format!("covered by the negative screening of {}", days_ago(5))), "{text}");
+    assert!(text.contains(&format!("--donor {donor} --from {from}")), "{text}");
+    let all = b.json(&["recall", "--donor", &donor, "--from", &from, "--reason", "ESBL positive"]);
+    assert_eq!(all["batches"][0]["id"], batch.as_str());
+    assert!(all.get("earlier").is_none(), "{all}");
+}

@@ -24,7 +24,7 @@ use crate::time;
 pub use donors::{NewDonor, ScreeningInput};
 pub use labels::Printed;
 pub use processing::NewDonation;
-pub use recall::{RecallSelector, RecallSummary};
+pub use recall::{EarlierMaterial, RecallSelector, RecallSummary};
 pub use recipients::NewRecipient;
 pub use trace::{Root, Trace, TraceBatch, TraceDonor};
 

@@ -65,6 +65,23 @@ pub struct RecallSummary {
     /// Units in stock (quarantined by an applied recall).
     pub in_stock: usize,
     pub dispensed: usize,
+    /// A donor recall without a start day reaches back to the donor's last clean screening: the donor's material
+    /// from before it, which this recall leaves out, listed so that the investigator sees it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub earlier: Option<EarlierMaterial>,
+}
+
+/// A donor's material collected before the default look-back, covered by a negative screening.
+#[derive(Debug, Clone, Serialize)]
+pub struct EarlierMaterial {
+    pub donor: Id,
+    /// The day of the donor's last clean screening, where the default look-back starts.
+    pub covered_by_screening_of: NaiveDate,
+    /// The first collection day of that material: a recall `--from` this day includes it all.
+    pub include_from: NaiveDate,
+    pub batches: Vec<TraceBatch>,
+    pub in_stock: usize,
+    pub dispensed: usize,
 }
 
 fn local_midnight(d: NaiveDate) -> DateTime<Utc> {
@@ -99,14 +116,10 @@ impl Bank {
         let act = self.act();
         let config = self.config.clone();
         if !apply {
-            return self.store.read(|tx| {
-                let (batch_ids, from, to) = select(tx, selector, at, &config)?;
-                summarise(tx, selector, &reason, &batch_ids, from, to, at, None)
-            });
+            return self.store.read(|tx| Ok(survey(tx, selector, &reason, at, &config)?.1));
         }
         self.store.write(|tx| {
-            let (batch_ids, from, to) = select(tx, selector, at, &config)?;
-            let found = summarise(tx, selector, &reason, &batch_ids, from, to, at, None)?;
+            let ((batch_ids, from, to), found) = survey(tx, selector, &reason, at, &config)?;
             let answer = serde_json::to_value(&found).map_err(crate::store::StoreError::from)?;
             let (donor, batch) = match selector {
                 RecallSelector::Donor { donor, .. } => (Some(donor), None),
@@ -212,6 +225,54 @@ fn selector_name(s: &RecallSelector) -> &'static str {
 
 type Selection = (Vec<Id>, Option<NaiveDate>, Option<NaiveDate>);
 
+/// What a recall selects, and its summary with the material a donor recall's default look-back leaves out.
+fn survey(
+    tx: &Tx,
+    selector: &RecallSelector,
+    reason: &str,
+    at: DateTime<Utc>,
+    config: &Config,
+) -> Result<(Selection, RecallSummary)> {
+    let (batch_ids, from, to) = select(tx, selector, at, config)?;
+    let mut found = summarise(tx, selector, reason, &batch_ids, from, to, at, None)?;
+    if let (RecallSelector::Donor { donor, from: None }, Some(covered)) = (selector, from) {
+        found.earlier = earlier_material(tx, donor, covered, &batch_ids, at)?;
+    }
+    Ok(((batch_ids, from, to), found))
+}
+
+/// The donor's batches collected before `covered` (the last clean screening), if any.
+fn earlier_material(
+    tx: &Tx,
+    donor: &Id,
+    covered: NaiveDate,
+    selected: &[Id],
+    at: DateTime<Utc>,
+) -> Result<Option<EarlierMaterial>> {
+    let mut out = EarlierMaterial {
+        donor: donor.clone(),
+        covered_by_screening_of: covered,
+        include_from: covered,
+        batches: Vec::new(),
+        in_stock: 0,
+        dispensed: 0,
+    };
+    for b in recalls::batches_of_donor_since(tx, donor, None)?.iter().filter(|b| !selected.contains(b)) {
+        let row = batches::batch(tx, b)?.ok_or_else(|| not_found(IdKind::Batch, b))?;
+        let d = batches::donation(tx, &row.donation)?.ok_or_else(|| not_found(IdKind::Donation, &row.donation))?;
+        out.include_from = out.include_from.min(local_day(d.collected_at));
+        for u in batches::units_of_batch(tx, b)?.iter().filter(|u| u.kind == UnitKind::Dose) {
+            match unit_status(&u.facts(), at, local_day(at)) {
+                UnitStatus::Dispensed => out.dispensed += 1,
+                s if on_shelf(s) => out.in_stock += 1,
+                _ => {}
+            }
+        }
+        out.batches.push(TraceBatch::new(&row, at));
+    }
+    Ok((!out.batches.is_empty()).then_some(out))
+}
+
 fn select(tx: &Tx, selector: &RecallSelector, at: DateTime<Utc>, config: &Config) -> Result<Selection> {
     match selector {
         RecallSelector::Donor { donor, from } => {
@@ -304,5 +365,6 @@ fn summarise(
         recipients: by_recipient.into_values().collect(),
         in_stock: in_stock_count,
         dispensed,
+        earlier: None,
     })
 }

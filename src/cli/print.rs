@@ -192,6 +192,24 @@ pub fn recall(r: &RecallSummary) -> String {
     for u in &r.units {
         let _ = writeln!(s, "{}", unit_line(u));
     }
+    if let Some(e) = &r.earlier {
+        let _ = writeln!(
+            s,
+            "not included: {} earlier batches of donor {} ({} units in stock, {} dispensed), covered by the negative \
+             screening of {}; to include them: stoolbank recall --donor {} --from {} --reason \"{}\"",
+            e.batches.len(),
+            e.donor,
+            e.in_stock,
+            e.dispensed,
+            e.covered_by_screening_of,
+            e.donor,
+            e.include_from,
+            r.reason
+        );
+        for b in &e.batches {
+            let _ = writeln!(s, "  earlier batch {}  {}", b.id, b.status.as_str());
+        }
+    }
     if !r.recipients.is_empty() {
         let _ = writeln!(s, "recipients to contact:");
         for p in &r.recipients {
