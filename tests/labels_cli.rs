@@ -1,13 +1,19 @@
-//! `stoolbank label` and `verify-label` through the binary: printing over raw TCP receives exactly the ZPL,
-//! reprints need a reason and are audited, bad targets and unknown identifiers give clear errors, and release
-//! can require every unit label to be scanned back.
+//! `stoolbank label` and `verify-label` through the binary: printing over raw TCP receives exactly the ZPL and
+//! is recorded only when the printer answers; reprints need a reason and are audited; bad targets and unknown
+//! identifiers give clear errors; verification needs a printed label and a reprint needs a new one; release can
+//! require every unit label to be scanned back; previews of a batch go to a directory, never by surprise.
 
 mod common;
+mod labels_loopback;
 
-use std::io::Read;
 use std::net::TcpListener;
 
 use common::{at, days_ago, Bench};
+use labels_loopback::{Behaviour, Loopback, READY};
+use stoolbank::app::{AppError, Bank};
+use stoolbank::core::config::Config;
+use stoolbank::core::ids::Id;
+use stoolbank::printers::Printer;
 
 fn batch(b: &Bench) -> (String, String, Vec<String>, chrono::NaiveDate) {
     let day = days_ago(40);
@@ -22,19 +28,31 @@ fn printing_over_tcp_sends_exactly_the_zpl() {
     let b = Bench::new();
     let (_, _, units, _) = batch(&b);
     let expected = b.ok(&["label", &units[0]]);
-    assert!(expected.starts_with("^XA") && expected.contains("^BC") && expected.contains("^BX"));
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let mut got = Vec::new();
-        s.read_to_end(&mut got).unwrap();
-        got
-    });
-    let out = b.ok(&["label", &units[0], "--print", &format!("tcp://127.0.0.1:{port}")]);
+    assert!(expected.starts_with("^XA") && expected.contains("^BX"));
+    let printer = Loopback::start(Behaviour::Answers(READY));
+    let out = b.ok(&["label", &units[0], "--print", &printer.target]);
     assert!(out.contains("printed 1 label"), "{out}");
-    let got = String::from_utf8(server.join().unwrap()).unwrap();
-    assert_eq!(got.trim_end(), expected);
+    let got = String::from_utf8(printer.received()).unwrap();
+    assert_eq!(got, format!("{expected}\n~HS"));
+}
+
+#[test]
+fn a_printer_that_closes_without_answering_is_not_recorded() {
+    let b = Bench::new();
+    let (_, _, units, _) = batch(&b);
+    for behaviour in [Behaviour::ClosesWithoutReading, Behaviour::ReadsThenCloses] {
+        let printer = Loopback::start(behaviour);
+        let before = b.audit_len();
+        let (_, err) = b.fail(&["label", &units[0], "--print", &printer.target]);
+        assert!(err.contains(&printer.target[6..]), "{err}");
+        assert_eq!(b.audit_len(), before, "not recorded as printed: {err}");
+        printer.received();
+    }
+    // So the next print is a first print, with no reason asked.
+    let printer = Loopback::start(Behaviour::Answers(READY));
+    let out = b.ok(&["label", &units[0], "--print", &printer.target]);
+    assert!(out.starts_with("printed 1 label"), "{out}");
+    printer.received();
 }
 
 #[test]
@@ -68,8 +86,10 @@ fn reprints_need_a_reason_and_are_audited() {
     let spool = spool.to_str().unwrap();
     let out = b.ok(&["label", &batch, "--print", spool, "--copies", "2"]);
     assert!(out.contains("printed 3 label(s) × 2"), "two units and the retained sample: {out}");
-    let (_, err) = b.fail(&["label", &batch, "--print", spool]);
-    assert!(err.contains("reprint needs a reason"), "{err}");
+    let err = b.refused("label.reprint-reason", &["label", &batch, "--print", spool]);
+    assert!(err.contains("reprint needs a reason") && !err.contains("--reason"), "{err}");
+    let (_, err) = b.fail(&["label", &batch, "--print", spool, "--reason", "  "]);
+    assert!(err.contains("label.reprint-reason"), "a blank reason is no reason: {err}");
     b.ok(&["label", &batch, "--print", spool, "--reason", "label smudged in the freezer"]);
     let zpl = std::fs::read_to_string(spool).unwrap();
     assert_eq!(zpl.matches("^XA").count(), 6);
@@ -86,10 +106,34 @@ fn previews_are_written_as_files() {
     b.ok(&["label", &units[0], "--format", "png", "--out", png.to_str().unwrap()]);
     assert_eq!(&std::fs::read(&png).unwrap()[..4], b"\x89PNG");
     let dir = b.dir.path().join("previews");
-    b.ok(&["label", &batch, "--format", "svg", "--out", dir.to_str().unwrap()]);
+    let out = b.ok(&["label", &batch, "--format", "svg", "--out", dir.to_str().unwrap()]);
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 3);
+    assert_eq!(out.lines().count(), 3, "each file written is named: {out}");
+    assert!(out.lines().all(|l| l.starts_with(dir.to_str().unwrap()) && l.ends_with(".svg")), "{out}");
     let (_, err) = b.fail(&["label", &batch, "--format", "png"]);
     assert!(err.contains("--out DIRECTORY"), "{err}");
+    // A file name for a batch's previews is refused, not quietly made into a directory.
+    let file = b.dir.path().join("batch.png");
+    let (code, err) = b.fail(&["label", &batch, "--format", "png", "--out", file.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("names one file") && err.contains("give a directory"), "{err}");
+    assert!(!file.exists());
+}
+
+#[test]
+fn a_batch_prints_only_the_labels_of_units_still_in_the_bank() {
+    let b = Bench::new();
+    let (donor, batch, units, day) = batch(&b);
+    b.screen_clean(&donor, day + chrono::Duration::days(20));
+    b.ok(&["batch", "release", &batch, "--at", &at(day + chrono::Duration::days(21), 9)]);
+    let r = b.ok(&["recipient", "add", "--sex", "F", "--birth-date", "1970-05-05", "--indication", "rCDI"]);
+    let when = at(day + chrono::Duration::days(22), 9);
+    b.ok(&["dispense", &units[0], "--recipient", &r, "--route", "colonoscopy", "--at", &when]);
+    let zpl = b.ok(&["label", &batch]);
+    assert_eq!(zpl.matches("^XA").count(), 2, "the other unit and the retained sample");
+    assert!(!zpl.contains(&units[0]) && zpl.contains(&units[1]), "{zpl}");
+    // Asked for by name, the dispensed unit's label still renders, marked DISPENSED.
+    assert!(b.ok(&["label", &units[0]]).contains("DISPENSED"));
 }
 
 #[test]
@@ -100,10 +144,58 @@ fn release_can_require_every_label_scanned_back() {
     b.with_config("require_label_verification = true\n");
     let when = at(day + chrono::Duration::days(21), 9);
     b.refused("release.7-labels-verified", &["batch", "release", &batch, "--at", &when]);
-    // A wrong label is caught; the right ones (Code 128 text or Data Matrix payload) verify.
-    let (_, err) = b.fail(&["verify-label", &units[0], &units[1]]);
+    // A label never printed is not verified, whatever is scanned.
+    b.refused("label.verify-needs-print", &["verify-label", &units[0], &units[0]]);
+    let spool = b.dir.path().join("spool.zpl");
+    let spool = spool.to_str().unwrap();
+    b.ok(&["label", &batch, "--print", spool]);
+    // A wrong label is a refusal (exit 3), and so is a scan of no label of ours; the right ones (Code 128 text
+    // or Data Matrix payload) verify.
+    let err = b.refused("label.verify-matches", &["verify-label", &units[0], &units[1]]);
     assert!(err.contains("label mismatch"), "{err}");
+    b.refused("label.verify-matches", &["verify-label", &units[0], "not-a-label"]);
     b.ok(&["verify-label", &units[0], &units[0]]);
     b.ok(&["verify-label", &units[1], &format!("{}|F0001", units[1])]);
+    // A reprint is a new label: it must be scanned back again before release.
+    b.ok(&["label", &units[1], "--print", spool, "--reason", "torn"]);
+    b.refused("release.7-labels-verified", &["batch", "release", &batch, "--at", &when]);
+    let shown = b.json(&["batch", "show", &batch]);
+    let unit = shown["units"].as_array().unwrap().iter().find(|u| u["id"] == units[1].as_str()).cloned();
+    assert_eq!(unit.as_ref().map(|u| &u["label_verified"]), Some(&false.into()), "{shown}");
+    b.ok(&["verify-label", &units[1], &units[1]]);
     assert_eq!(b.ok(&["batch", "release", &batch, "--at", &when]), batch);
+}
+
+/// A printer that, while it takes the labels, checks whether another bench could start writing.
+struct LockProbe(std::path::PathBuf, std::cell::Cell<Option<bool>>);
+
+impl Printer for LockProbe {
+    fn send(&self, _bytes: &[u8]) -> Result<Vec<String>, stoolbank::printers::PrintError> {
+        let other = rusqlite::Connection::open(&self.0).unwrap();
+        other.busy_timeout(std::time::Duration::ZERO).unwrap();
+        let free = other.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").is_ok();
+        self.1.set(Some(free));
+        Ok(Vec::new())
+    }
+    fn describe(&self) -> String {
+        "probe".into()
+    }
+}
+
+#[test]
+fn the_reprint_decision_and_the_print_record_are_one_transaction() {
+    let b = Bench::new();
+    let (_, _, units, _) = batch(&b);
+    let mut bank = Bank::open(&b.db, Config::default(), "tester").unwrap();
+    let unit = Id::parse(&units[0]).unwrap();
+    let probe = LockProbe(b.db.clone(), std::cell::Cell::new(None));
+    let now = chrono::Utc::now();
+    let printed = bank.print_to(&probe, &unit, None, 1, None, now).unwrap();
+    assert!(!printed.reprint);
+    assert_eq!(probe.1.get(), Some(false), "no other bench can write while the printer takes the label");
+    // Without a reason, the reprint is refused before anything reaches the printer.
+    let probe = LockProbe(b.db.clone(), std::cell::Cell::new(None));
+    let err = bank.print_to(&probe, &unit, None, 1, None, now).unwrap_err();
+    assert!(matches!(&err, AppError::Refused(r) if r.rule.code() == "label.reprint-reason"), "{err}");
+    assert_eq!(probe.1.get(), None, "nothing was sent");
 }

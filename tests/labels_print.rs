@@ -1,9 +1,13 @@
-//! Printing: a loopback TCP listener receives exactly the ZPL bytes sent; a closed port, a missing directory or
-//! device, and a missing CUPS queue (or a machine without `lp`) give clear errors naming the target; a device
-//! path receives the bytes appended.
+//! Printing: a loopback Zebra receives exactly the ZPL bytes sent, then `~HS`, and its answer is the proof it
+//! took them; a printer that closes without reading, reads and closes without answering, or reads and hangs is
+//! an error; a closed port, a missing directory or device, and a missing CUPS queue (or a machine without `lp`)
+//! give clear errors naming the target; a device path receives the bytes appended.
 
-use std::io::Read;
+mod labels_loopback;
+
 use std::net::TcpListener;
+
+use labels_loopback::{Behaviour, Loopback, PAPER_OUT, READY};
 
 use stoolbank::core::ids::Id;
 use stoolbank::labels::{render, Format, Label, Templates};
@@ -24,28 +28,57 @@ fn zpl(copies: u32) -> Vec<u8> {
         sec: None,
     };
     let templates = Templates::builtin();
-    render(&[label.clone(), label], templates.get("cryovial-2x1").unwrap(), Format::Zpl, copies).unwrap()
+    render(&[label.clone(), label], templates.get("cryovial-2x1").unwrap(), Format::Zpl, copies).unwrap().bytes
 }
 
 #[test]
-fn a_loopback_printer_receives_exactly_the_bytes() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        let mut got = Vec::new();
-        s.read_to_end(&mut got).unwrap();
-        got
-    });
+fn a_printer_that_answers_its_status_has_taken_every_byte() {
+    let printer = Loopback::start(Behaviour::Answers(READY));
     let bytes = zpl(3);
-    let target = PrintTarget::parse(&format!("tcp://127.0.0.1:{port}")).unwrap();
-    assert_eq!(target.describe(), format!("tcp://127.0.0.1:{port}"));
-    target.send(&bytes).unwrap();
-    let got = server.join().unwrap();
-    assert_eq!(got, bytes);
+    let target = PrintTarget::parse(&printer.target).unwrap();
+    assert_eq!(target.describe(), printer.target);
+    assert_eq!(target.send(&bytes).unwrap(), Vec::<String>::new());
+    let got = printer.received();
+    assert_eq!(got, [bytes.as_slice(), b"~HS"].concat(), "the labels, then the status request");
     let text = String::from_utf8(got).unwrap();
     assert_eq!(text.matches("^XA").count(), 2);
     assert!(text.contains("^PQ3,0,1,N"));
+}
+
+#[test]
+fn a_printer_out_of_paper_has_the_label_and_says_so() {
+    let printer = Loopback::start(Behaviour::Answers(PAPER_OUT));
+    let notes = PrintTarget::parse(&printer.target).unwrap().send(&zpl(1)).unwrap();
+    assert_eq!(
+        notes,
+        [format!(
+            "printer {} took the label but is out of paper: it prints once that is cleared",
+            &printer.target[6..]
+        )]
+    );
+    printer.received();
+}
+
+#[test]
+fn a_printer_that_does_not_answer_has_not_printed() {
+    for (behaviour, expected) in [
+        (Behaviour::ClosesWithoutReading, "without answering|dropped the connection|connection failed after"),
+        (Behaviour::ReadsThenCloses, "closed the connection without answering the status request (~HS)"),
+        (Behaviour::ReadsThenHangs, "did not answer the status request (~HS) within 5 s"),
+    ] {
+        let printer = Loopback::start(behaviour);
+        let err = PrintTarget::parse(&printer.target).unwrap().send(&zpl(1)).unwrap_err().to_string();
+        assert!(expected.split('|').any(|e| err.contains(e)), "{err}");
+        assert!(
+            err.contains("127.0.0.1:") && (err.contains("not recorded") || err.contains("label may be incomplete")),
+            "{err}"
+        );
+        printer.received();
+    }
+    let bad = Loopback::start(Behaviour::Answers("\x02hello\x03\r\n\x02a\x03\r\n\x02b\x03\r\n"));
+    let err = PrintTarget::parse(&bad.target).unwrap().send(&zpl(1)).unwrap_err().to_string();
+    assert!(err.contains("not a ZPL Host Status Return"), "{err}");
+    bad.received();
 }
 
 #[test]

@@ -52,17 +52,18 @@ fn decode(luma: Vec<u8>, w: u32, h: u32, format: BarcodeFormat) -> String {
     rxing::helpers::detect_in_luma(luma, w, h, Some(format)).map(|r| r.getText().to_string()).unwrap_or_default()
 }
 
-fn read_back(l: &Label, template: &str) -> (String, String) {
+/// What the Code 128 (None on a template without one) and the Data Matrix read.
+fn read_back(l: &Label, template: &str) -> (Option<String>, String) {
     let templates = Templates::builtin();
     let layout = Layout::new(l, templates.get(template).unwrap()).unwrap();
     let (px, w, _) = pixels(&render_png(&layout).unwrap());
-    let mut code128 = String::new();
+    let mut code128 = None;
     let mut matrix = String::new();
     for e in &layout.elements {
         match e {
             Element::Code128 { x, y, module, height, modules, .. } => {
                 let r = region(&px, w, (*x, *y, modules.len() as u32 * module, *height), 12 * module, 3);
-                code128 = decode(r.0, r.1, r.2, BarcodeFormat::CODE_128);
+                code128 = Some(decode(r.0, r.1, r.2, BarcodeFormat::CODE_128));
             }
             Element::DataMatrix { x, y, module, size, .. } => {
                 let r = region(&px, w, (*x, *y, size * module, size * module), 3 * module, 4);
@@ -93,6 +94,10 @@ fn any_labelled_id() -> impl Strategy<Value = (Id, Option<String>)> {
     })
 }
 
+fn templates_with_code128() -> Vec<&'static str> {
+    ["cryovial-2x1-300", "bag-4x2", "bag-4x2-300"].to_vec()
+}
+
 proptest! {
     // 48 identifiers × 4 templates (both sizes, both resolutions): 192 labels decoded twice each.
     #![proptest_config(ProptestConfig::with_cases(48))]
@@ -102,7 +107,8 @@ proptest! {
         for template in ["cryovial-2x1", "cryovial-2x1-300", "bag-4x2", "bag-4x2-300"] {
             let l = label(id.clone(), product.clone());
             let (code128, matrix) = read_back(&l, template);
-            prop_assert_eq!(&code128, &id.display(), "Code 128 on {}", template);
+            let has_code128 = templates_with_code128().contains(&template);
+            prop_assert_eq!(code128, has_code128.then(|| id.display()), "Code 128 on {}", template);
             let (back, back_product) = parse_datamatrix_payload(&matrix).expect("Data Matrix payload");
             prop_assert_eq!(&back, &id, "Data Matrix on {}", template);
             prop_assert_eq!(back_product, product.clone());
@@ -148,7 +154,8 @@ fn the_svg_draws_the_same_bars_as_the_png() {
             let Some(Element::Code128 { x, y, module, height, modules, .. }) =
                 layout.elements.iter().find(|e| matches!(e, Element::Code128 { .. }))
             else {
-                panic!("no barcode")
+                assert!(!templates_with_code128().contains(&t.name.as_str()), "no Code 128 on {}", t.name);
+                continue;
             };
             let from_png = png_modules(&px, w, (*x, *y, *module, *height, modules.len()));
             let from_svg = svg_modules(&svg, (*x, *y, *module, modules.len()));

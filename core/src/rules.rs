@@ -34,6 +34,9 @@ pub enum Rule {
     DispenseRecalledSince,
     DuplicateCollection,
     RecallRepeated,
+    LabelReprintReason,
+    LabelVerifyNeedsPrint,
+    LabelVerifyMatches,
 }
 
 impl Rule {
@@ -62,6 +65,9 @@ impl Rule {
             Rule::DispenseRecalledSince => "dispense.recalled-since",
             Rule::DuplicateCollection => "donation.not-duplicate",
             Rule::RecallRepeated => "recall.not-repeated",
+            Rule::LabelReprintReason => "label.reprint-reason",
+            Rule::LabelVerifyNeedsPrint => "label.verify-needs-print",
+            Rule::LabelVerifyMatches => "label.verify-matches",
         }
     }
 
@@ -90,6 +96,9 @@ impl Rule {
             Rule::DispenseRecalledSince => "a unit recalled since is dispensed in retrospect only when stated",
             Rule::DuplicateCollection => "one donation per donor and collection time",
             Rule::RecallRepeated => "a recall is not applied twice by mistake",
+            Rule::LabelReprintReason => "a reprint says why",
+            Rule::LabelVerifyNeedsPrint => "only a printed label is verified",
+            Rule::LabelVerifyMatches => "the scanned label is the unit's own",
         }
     }
 }
@@ -662,10 +671,50 @@ pub fn check_dispense(unit: &UnitFacts, at: DateTime<Utc>, on: NaiveDate) -> Res
     }
 }
 
+/// A label printed before is reprinted only with a reason (a second label of one unit can end up on another tube).
+pub fn check_reprint(id: &str, printed_before: bool, reason: Option<&str>) -> Result<(), Refusal> {
+    match (printed_before, reason.map(str::trim).filter(|r| !r.is_empty())) {
+        (true, None) => refuse(Rule::LabelReprintReason, format!("{id} was printed before: a reprint needs a reason")),
+        _ => Ok(()),
+    }
+}
+
+/// Label verification reads back a label that was printed (the latest print: a reprint needs its own
+/// verification), and the label must be the unit's own. `found` is the identifier the scan reads, or why it
+/// reads none.
+pub fn check_label_verification(unit: &str, printed: bool, found: Result<&str, &str>) -> Result<(), Refusal> {
+    if !printed {
+        return refuse(
+            Rule::LabelVerifyNeedsPrint,
+            format!("no label of {unit} has been printed: print it, then scan the printed label"),
+        );
+    }
+    match found {
+        Ok(f) if f == unit => Ok(()),
+        Ok(f) => refuse(Rule::LabelVerifyMatches, format!("label mismatch: expected {unit}, the label reads {f}")),
+        Err(why) => refuse(Rule::LabelVerifyMatches, format!("the scan is not a label of this bank: {why}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::TestResult::{Negative, Positive};
+
+    #[test]
+    fn reprints_need_a_reason_and_verification_a_matching_printed_label() {
+        assert_eq!(check_reprint("G1", false, None), Ok(()));
+        assert_eq!(check_reprint("G1", true, Some("smudged")), Ok(()));
+        assert_eq!(check_reprint("G1", true, Some("  ")).unwrap_err().rule, Rule::LabelReprintReason);
+        assert_eq!(check_label_verification("U1", false, Ok("U1")).unwrap_err().rule, Rule::LabelVerifyNeedsPrint);
+        assert_eq!(check_label_verification("U1", true, Ok("U1")), Ok(()));
+        let e = check_label_verification("U1", true, Ok("U2")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "refused by rule label.verify-matches: label mismatch: expected U1, the label reads U2"
+        );
+        assert_eq!(check_label_verification("U1", true, Err("bad")).unwrap_err().rule, Rule::LabelVerifyMatches);
+    }
 
     fn day(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()

@@ -1,5 +1,9 @@
 //! Labels at the bench: what a record's label says (never a donor's or recipient's identity), printing with
 //! every print and reprint recorded (who, when, how many, why), and label verification by scanning back.
+//!
+//! A print is one `BEGIN IMMEDIATE` transaction: the reprint decision, the send to the printer and the print
+//! record, so two benches cannot both print a label "for the first time", and a label the printer did not take
+//! is never recorded. Printing a label again clears its verification: the new label must be scanned back.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -8,10 +12,11 @@ use super::{invalid, not_found, record, AppError, Bank, Result};
 use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
 use crate::core::model::{UnitKind, UnitStatus};
+use crate::core::rules;
 use crate::labels::{self, Format, Label, Templates};
 use crate::printers::{PrintTarget, Printer};
 use crate::store::batches::{self, Unit};
-use crate::store::labels::{printed_before, NewPrint};
+use crate::store::labels::{self as prints, Print};
 use crate::store::Tx;
 use crate::time::{self, local_day};
 
@@ -22,13 +27,23 @@ pub struct Printed {
     pub labels: usize,
     pub copies: u32,
     pub reprint: bool,
+    /// What the user must know: the template's notice, text the printer's font lacks, the printer's state.
+    pub warnings: Vec<String>,
 }
 
 impl std::fmt::Display for Printed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let what = if self.reprint { "reprinted" } else { "printed" };
-        write!(f, "{what} {} label(s) × {} on {}", self.labels, self.copies, self.target)
+        write!(f, "{what} {} label(s) × {} on {}", self.labels, self.copies, self.target)?;
+        self.warnings.iter().try_for_each(|w| write!(f, "\nwarning: {w}"))
     }
+}
+
+/// Labels rendered to a file or preview, one output per label, with what the user must know about them.
+#[derive(Debug, Clone)]
+pub struct RenderedLabels {
+    pub labels: Vec<(Id, Vec<u8>)>,
+    pub warnings: Vec<String>,
 }
 
 fn unit_label(
@@ -94,9 +109,11 @@ fn labels_of(tx: &Tx, id: &Id, config: &Config, at: DateTime<Utc>) -> Result<Vec
             let batch_id = id.batch_of().unwrap_or_else(|| id.clone());
             let b = batches::batch(tx, &batch_id)?.ok_or_else(missing)?;
             let d = batches::donation(tx, &b.donation)?.ok_or_else(missing)?;
+            // A batch's labels are those of the units still in the bank: a dispensed unit is asked for by its own
+            // identifier.
             let units: Vec<Unit> = batches::units_of_batch(tx, &batch_id)?
                 .into_iter()
-                .filter(|u| id.kind() == IdKind::Batch || &u.id == id)
+                .filter(|u| if id.kind() == IdKind::Batch { u.dispense.is_none() } else { &u.id == id })
                 .collect();
             if units.is_empty() {
                 return Err(missing());
@@ -111,10 +128,11 @@ fn labels_of(tx: &Tx, id: &Id, config: &Config, at: DateTime<Utc>) -> Result<Vec
 
 impl Bank {
     pub fn templates(&self) -> Result<Templates> {
-        Templates::load(self.config.label_templates.as_deref()).map_err(|e| AppError::Invalid(e.to_string()))
+        Ok(Templates::load(self.config.label_templates.as_deref())?)
     }
 
-    /// The labels of a donation, of every unit of a batch (and its retained sample), or of one unit.
+    /// The labels of a donation, of every unit of a batch still in the bank (and its retained sample), or of one
+    /// unit.
     pub fn labels_for(&mut self, id: &Id, at: DateTime<Utc>) -> Result<Vec<Label>> {
         let config = self.config.clone();
         self.store.read(|tx| labels_of(tx, id, &config, at))
@@ -128,17 +146,21 @@ impl Bank {
         template: Option<&str>,
         copies: u32,
         at: DateTime<Utc>,
-    ) -> Result<Vec<(Id, Vec<u8>)>> {
+    ) -> Result<RenderedLabels> {
+        let labels = self.labels_for(id, at)?;
+        self.render(&labels, format, template, copies)
+    }
+
+    fn render(&self, labels: &[Label], format: Format, template: Option<&str>, copies: u32) -> Result<RenderedLabels> {
         let templates = self.templates()?;
-        let name = template.unwrap_or(&self.config.label_template);
-        let template = templates.get(name).map_err(|e| AppError::Invalid(e.to_string()))?;
-        self.labels_for(id, at)?
-            .into_iter()
-            .map(|l| {
-                let bytes = labels::render(std::slice::from_ref(&l), template, format, copies);
-                bytes.map(|b| (l.id, b)).map_err(|e| AppError::Invalid(e.to_string()))
-            })
-            .collect()
+        let template = templates.get(template.unwrap_or(&self.config.label_template))?;
+        let mut out = RenderedLabels { labels: Vec::new(), warnings: Vec::new() };
+        for l in labels {
+            let r = labels::render(std::slice::from_ref(l), template, format, copies)?;
+            out.warnings.extend(r.warnings.into_iter().filter(|w| !out.warnings.contains(w)).collect::<Vec<_>>());
+            out.labels.push((l.id.clone(), r.bytes));
+        }
+        Ok(out)
     }
 
     /// Prints the labels of `id` as ZPL on `target` (default: the configured printer), then records the print.
@@ -153,7 +175,7 @@ impl Bank {
         at: DateTime<Utc>,
     ) -> Result<Printed> {
         let target = match target.filter(|t| !t.trim().is_empty()).or(self.config.printer.as_deref()) {
-            Some(t) => PrintTarget::parse(t).map_err(|e| AppError::Invalid(e.to_string()))?,
+            Some(t) => PrintTarget::parse(t)?,
             None => return invalid(
                 "no printer: name one (--print tcp://HOST:9100, lp:QUEUE or a device) or set `printer` in the policy",
             ),
@@ -161,7 +183,9 @@ impl Bank {
         self.print_to(&target, id, template, copies, reason, at)
     }
 
-    /// As [`Bank::print_labels`], to any [`Printer`].
+    /// As [`Bank::print_labels`], to any [`Printer`]. The write lock is held while the printer takes the labels
+    /// (at most [`crate::printers::TIMEOUT`] to connect and as long again for its status), so that the reprint
+    /// decision and the record are one transaction.
     pub fn print_to(
         &mut self,
         printer: &dyn Printer,
@@ -175,50 +199,59 @@ impl Bank {
             return invalid("copies are 1 to 999");
         }
         let reason = reason.map(str::trim).filter(|r| !r.is_empty());
-        let entities: Vec<Id> = self.labels_for(id, at)?.into_iter().map(|l| l.id).collect();
-        let reprint = self
-            .store
-            .read(|tx| entities.iter().try_fold(false, |any, e| Ok::<_, AppError>(any || printed_before(tx, e)?)))?;
-        if reprint && reason.is_none() {
-            return invalid(format!("{id} was printed before: a reprint needs a reason (--reason)"));
-        }
-        let bytes: Vec<u8> =
-            self.render_labels(id, Format::Zpl, template, copies, at)?.into_iter().flat_map(|(_, b)| b).collect();
-        printer.send(&bytes).map_err(|e| AppError::Invalid(e.to_string()))?;
+        let labels = self.labels_for(id, at)?;
+        let rendered = self.render(&labels, Format::Zpl, template, copies)?;
+        let bytes: Vec<u8> = rendered.labels.iter().flat_map(|(_, b)| b.iter().copied()).collect();
         let target = printer.describe();
         let act = self.act();
-        let now = act.now;
-        self.store.write(|tx| {
-            for e in &entities {
-                let reprinted = printed_before(tx, e)?;
-                let new =
-                    NewPrint { entity: e, target: &target, copies, reprint: reprinted, reason, at, recorded_at: now };
-                let row = crate::store::labels::insert_print(tx, &new)?.to_string();
-                let action = if reprinted { "reprint-label" } else { "print-label" };
-                record(tx, &act, action, "label_prints", &row, e.data(), at, None)?;
+        let mut warnings = rendered.warnings;
+        let reprint = self.store.write(|tx| {
+            let mut before = Vec::new();
+            for (entity, _) in &rendered.labels {
+                let again = prints::printed_before(tx, entity)?;
+                rules::check_reprint(&entity.display(), again, reason)?;
+                before.push(again);
             }
-            Ok::<_, AppError>(())
+            warnings.extend(printer.send(&bytes)?);
+            let recorded_at = act.now;
+            for ((entity, _), &again) in rendered.labels.iter().zip(&before) {
+                let print = Print { entity, target: &target, copies, reprint: again, reason, at, recorded_at };
+                let row = prints::insert_print(tx, &print)?.to_string();
+                let action = if again { "reprint-label" } else { "print-label" };
+                record(tx, &act, action, "label_prints", &row, entity.data(), at, None)?;
+                if entity.kind() == IdKind::Unit {
+                    let state = crate::store::audit::row_state(tx, "units", entity.data())?;
+                    if prints::clear_verified(tx, entity)? {
+                        let batch = entity.batch_of().map(|b| b.data().to_string()).unwrap_or_default();
+                        record(tx, &act, "unverify-label", "units", entity.data(), &batch, at, state)?;
+                    }
+                }
+            }
+            Ok::<_, AppError>(before.contains(&true))
         })?;
-        Ok(Printed { target, labels: entities.len(), copies, reprint })
+        Ok(Printed { target, labels: rendered.labels.len(), copies, reprint, warnings })
     }
 
-    /// Label verification: `scanned` (Code 128 or Data Matrix text read from the printed label) must be `unit`;
-    /// the unit is then marked verified.
+    /// Label verification: `scanned` (Code 128 or Data Matrix text read from the printed label) must be `unit`,
+    /// whose label must have been printed; the unit is then marked verified (until its label is printed again).
     pub fn verify_label(&mut self, unit: &Id, scanned: &str, at: DateTime<Utc>) -> Result<UnitView> {
         if unit.kind() != IdKind::Unit {
             return invalid(format!("{unit} is a {}: labels are verified unit by unit", unit.kind()));
         }
-        labels::verify_scan(unit, scanned).map_err(|e| AppError::Invalid(e.to_string()))?;
+        let found = labels::parse_datamatrix_payload(scanned).map(|(id, _)| id.display()).map_err(|e| e.to_string());
         let act = self.act();
         self.store.write(|tx| {
-            let u = batches::unit(tx, unit)?.ok_or_else(|| not_found(IdKind::Unit, unit))?;
+            let missing = || not_found(IdKind::Unit, unit);
+            let u = batches::unit(tx, unit)?.ok_or_else(missing)?;
+            let printed = prints::printed_before(tx, unit)?;
+            rules::check_label_verification(&unit.display(), printed, found.as_deref().map_err(String::as_str))?;
             if u.label_verified_at.is_none() {
                 let before = crate::store::audit::row_state(tx, "units", unit.data())?;
-                batches::set_unit_label_verified(tx, unit, at)?;
+                prints::set_verified(tx, unit, at)?;
                 let batch = u.batch.data().to_string();
                 record(tx, &act, "verify-label", "units", unit.data(), &batch, at, before)?;
             }
-            let u = batches::unit(tx, unit)?.ok_or_else(|| not_found(IdKind::Unit, unit))?;
+            let u = batches::unit(tx, unit)?.ok_or_else(missing)?;
             Ok(UnitView::new(&u, at))
         })
     }

@@ -45,6 +45,12 @@ pub enum AppError {
     Id(#[from] IdError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A label that cannot be made: template file, template too small, data that cannot be encoded.
+    #[error(transparent)]
+    Label(#[from] crate::labels::LabelError),
+    /// A printer that could not be reached or did not take every byte (nothing was recorded as printed).
+    #[error(transparent)]
+    Printer(#[from] crate::printers::PrintError),
 }
 
 /// What kind of record was looked for: one with an identifier, or a screening (numbered).

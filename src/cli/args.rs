@@ -95,7 +95,7 @@ pub enum Command {
         /// zpl | png | svg
         #[arg(long, default_value = "zpl")]
         format: String,
-        /// Write to FILE (one label), or into a directory as ID.FORMAT (several)
+        /// Write to FILE (one label), or into a directory as ID.FORMAT (several previews; a name with an extension is refused)
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
         /// Print (ZPL) on TARGET: tcp://HOST:PORT, lp:QUEUE, or a device; alone, on the configured printer

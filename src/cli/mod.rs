@@ -327,10 +327,15 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 return Ok(());
             }
             let mut rendered = Vec::new();
+            let mut warnings: Vec<String> = Vec::new();
             for id in &ids {
-                rendered.extend(bank.render_labels(id, format, template.as_deref(), *copies, at)?);
+                let r = bank.render_labels(id, format, template.as_deref(), *copies, at)?;
+                warnings.extend(r.warnings.into_iter().filter(|w| !warnings.contains(w)).collect::<Vec<_>>());
+                rendered.extend(r.labels);
             }
-            write_labels(out, file.as_deref(), format, &rendered)
+            write_labels(out, file.as_deref(), format, &rendered)?;
+            warnings.iter().for_each(|w| eprintln!("warning: {w}"));
+            Ok(())
         }
         Command::VerifyLabel { unit, scanned } => {
             let u = bank.lookup_kind(unit, IdKind::Unit)?;
@@ -373,6 +378,9 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
 }
 
 /// One label to a file or stdout; several ZPL labels concatenate; several images go into a directory.
+/// Writes rendered labels: ZPL, or a single preview, to stdout or to FILE; several previews into a directory,
+/// one `ID.FORMAT` file each, named on stdout. A file name with an extension for several previews is refused:
+/// it reads as one file, and quietly making a directory of that name would surprise.
 fn write_labels(
     stdout: &mut dyn Write,
     file: Option<&Path>,
@@ -380,17 +388,29 @@ fn write_labels(
     rendered: &[(crate::core::ids::Id, Vec<u8>)],
 ) -> Result<()> {
     let joined = || rendered.iter().flat_map(|(_, b)| b.iter().copied()).collect::<Vec<u8>>();
+    let several = rendered.len() > 1 && format != crate::labels::Format::Zpl;
     match file {
-        None if rendered.len() > 1 && format != crate::labels::Format::Zpl => Err(CliError::Usage(format!(
+        None if several => Err(CliError::Usage(format!(
             "{} labels: give --out DIRECTORY for {} previews (one file per label)",
             rendered.len(),
             format.as_str()
         ))),
         None => Ok(stdout.write_all(&joined())?),
-        Some(dir) if rendered.len() > 1 && format != crate::labels::Format::Zpl => {
+        Some(path) if several && !path.is_dir() && path.extension().is_some() => Err(CliError::Usage(format!(
+            "{} labels: --out {} names one file, but each {} preview is a file of its own; give a directory \
+             (e.g. --out {}) and each label is written there as ID.{}",
+            rendered.len(),
+            path.display(),
+            format.as_str(),
+            path.with_extension("").display(),
+            format.as_str()
+        ))),
+        Some(dir) if several => {
             std::fs::create_dir_all(dir)?;
             for (id, bytes) in rendered {
-                std::fs::write(dir.join(format!("{}.{}", id.display(), format.as_str())), bytes)?;
+                let file = dir.join(format!("{}.{}", id.display(), format.as_str()));
+                std::fs::write(&file, bytes)?;
+                writeln!(stdout, "{}", file.display())?;
             }
             Ok(())
         }

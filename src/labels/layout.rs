@@ -84,27 +84,33 @@ impl Layout {
         };
         label.check_product()?;
         let data = label.id.display();
-        let modules = code128_modules(&data)?;
         let payload = label.datamatrix_payload();
         let (size, bits) = datamatrix(&payload)?;
         let dm_dots = size * t.matrix_module_dots;
         // Quiet zones: ten modules either side of the Code 128 (ISO/IEC 15417), two around the Data Matrix (ISO/IEC
         // 16022 asks for one).
-        let quiet = 10 * t.module_dots;
         let dm_quiet = 2 * t.matrix_module_dots;
-        let bar_x = quiet.max(margin);
-        let bar_width = modules.len() as u32 * t.module_dots;
         let dm_x = w.saturating_sub(margin + dm_dots);
-        let available = dm_x.saturating_sub(dm_quiet + quiet + bar_x);
-        if bar_width > available {
-            return Err(LabelError::TooSmall {
-                template: t.name.clone(),
-                id: data,
-                needed: bar_width + 2 * quiet + dm_dots + dm_quiet + margin,
-                available: w,
-                module: t.module_dots,
-            });
-        }
+        let bars = match t.code128 {
+            None => None,
+            Some(c) => {
+                let modules = code128_modules(&data)?;
+                let quiet = 10 * c.module_dots;
+                let bar_x = quiet.max(margin);
+                let bar_width = modules.len() as u32 * c.module_dots;
+                let available = dm_x.saturating_sub(dm_quiet + quiet + bar_x);
+                if bar_width > available {
+                    return Err(LabelError::TooSmall {
+                        template: t.name.clone(),
+                        id: data,
+                        needed: bar_width + 2 * quiet + dm_dots + dm_quiet + margin,
+                        available: w,
+                        module: c.module_dots,
+                    });
+                }
+                Some((c, bar_x, modules))
+            }
+        };
 
         let mut el = Vec::new();
         let (small, big) = (t.small_font_dots, t.font_dots);
@@ -142,18 +148,24 @@ impl Layout {
         // The identifier: Code 128 with its eye-readable form below, Data Matrix at the right.
         let bar_y = margin + small + gap + gap / 2;
         let dm_y = bar_y.max(top_bottom + dm_quiet);
-        el.push(Element::Code128 {
-            x: bar_x,
-            y: bar_y,
-            module: t.module_dots,
-            height: t.barcode_height_dots,
-            data: data.clone(),
-            modules,
-        });
+        // Without a Code 128 the eye-readable identifier takes its place, beside the Data Matrix.
+        let eye_y = match bars {
+            Some((c, bar_x, modules)) => {
+                el.push(Element::Code128 {
+                    x: bar_x,
+                    y: bar_y,
+                    module: c.module_dots,
+                    height: c.height_dots,
+                    data,
+                    modules,
+                });
+                bar_y + c.height_dots + gap
+            }
+            None => bar_y,
+        };
         el.push(Element::DataMatrix { x: dm_x, y: dm_y, module: t.matrix_module_dots, size, bits, payload });
         let dm_bottom = dm_y + dm_dots + dm_quiet;
         let eye = label.id.eye_readable();
-        let eye_y = bar_y + t.barcode_height_dots + gap;
         let eye_room = if eye_y < dm_bottom { dm_x.saturating_sub(dm_quiet + margin) } else { full };
         let eye_width = text_width(&eye, big, true);
         if eye_width > eye_room {

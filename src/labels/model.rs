@@ -104,25 +104,6 @@ pub fn parse_datamatrix_payload(s: &str) -> Result<(Id, Option<String>), Payload
     Ok((id, product))
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum VerifyError {
-    #[error("the scan is not a label of this bank: {0}")]
-    Unreadable(#[from] PayloadError),
-    #[error("label mismatch: expected {expected}, the label reads {found}")]
-    Mismatch { expected: String, found: String },
-}
-
-/// Label verification: the text scanned from a printed label (Code 128 or Data Matrix, with or without an AIM
-/// prefix) must name exactly this record.
-pub fn verify_scan(expected: &Id, scanned: &str) -> Result<(), VerifyError> {
-    let (found, _) = parse_datamatrix_payload(scanned)?;
-    if &found == expected {
-        Ok(())
-    } else {
-        Err(VerifyError::Mismatch { expected: expected.display(), found: found.display() })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,20 +123,5 @@ mod tests {
         let other = format!("{}|F0002", id.display());
         assert!(matches!(parse_datamatrix_payload(&other), Err(PayloadError::ProductMismatch { .. })));
         assert!(matches!(parse_datamatrix_payload(&format!("{}|F00", id.display())), Err(PayloadError::Product(_))));
-    }
-
-    #[test]
-    fn verification_accepts_either_symbol_and_refuses_others() {
-        let id = unit();
-        assert_eq!(verify_scan(&id, &id.display()), Ok(()));
-        assert_eq!(verify_scan(&id, &format!("]C0{}", id.display())), Ok(()));
-        assert_eq!(verify_scan(&id, &format!("{}|F0001", id.display())), Ok(()));
-        let sibling = Id::unit(&id.batch_of().unwrap(), "B0");
-        let err = verify_scan(&id, &sibling.display()).unwrap_err().to_string();
-        assert!(err.contains("label mismatch") && err.contains(&sibling.display()), "{err}");
-        let mut garbled = id.display().into_bytes();
-        garbled[8] = if garbled[8] == b'9' { b'8' } else { b'9' };
-        let err = verify_scan(&id, std::str::from_utf8(&garbled).unwrap()).unwrap_err().to_string();
-        assert!(err.contains("check character"), "{err}");
     }
 }

@@ -37,8 +37,8 @@ pub struct Template {
     pub width_in: f64,
     pub height_in: f64,
     pub dpi: u32,
-    pub module_dots: u32,
-    pub barcode_height_dots: u32,
+    /// The Code 128's size; None when the template prints the Data Matrix alone (`code128 = false`).
+    pub code128: Option<Code128Size>,
     pub matrix_module_dots: u32,
     pub font_dots: u32,
     pub small_font_dots: u32,
@@ -46,6 +46,14 @@ pub struct Template {
     /// A printer-resident font for ZPL text (e.g. `E:NOTOSANSCJK.TTF`, downloaded to the printer), used through
     /// ^A@ instead of the built-in font 0, which has no Chinese glyphs.
     pub zpl_font: Option<String>,
+}
+
+/// The Code 128 of a template, in dots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Code128Size {
+    /// The narrow bar: at least two dots, so that thermal dot gain (a third of a dot each side) leaves a gap.
+    pub module_dots: u32,
+    pub height_dots: u32,
 }
 
 /// The template as written in the file: size in inches or millimetres.
@@ -58,8 +66,9 @@ struct RawTemplate {
     width_mm: Option<f64>,
     height_mm: Option<f64>,
     dpi: u32,
-    module_dots: u32,
-    barcode_height_dots: u32,
+    code128: Option<bool>,
+    module_dots: Option<u32>,
+    barcode_height_dots: Option<u32>,
     matrix_module_dots: u32,
     font_dots: u32,
     small_font_dots: u32,
@@ -80,13 +89,30 @@ impl TryFrom<RawTemplate> for Template {
     type Error = String;
 
     fn try_from(r: RawTemplate) -> Result<Template, String> {
+        let code128 = match (r.code128.unwrap_or(true), r.module_dots, r.barcode_height_dots) {
+            (true, Some(module_dots), Some(height_dots)) => Some(Code128Size { module_dots, height_dots }),
+            (true, None, _) | (true, _, None) => {
+                return Err(format!(
+                    "template {}: module_dots and barcode_height_dots size the Code 128 (or set code128 = false to \
+                     print the Data Matrix alone)",
+                    r.name
+                ))
+            }
+            (false, None, None) => None,
+            (false, _, _) => {
+                return Err(format!(
+                    "template {}: code128 = false prints no Code 128, so module_dots and barcode_height_dots do not \
+                     apply; remove them",
+                    r.name
+                ))
+            }
+        };
         let t = Template {
             width_in: inches(&r.name, "width", r.width_in, r.width_mm)?,
             height_in: inches(&r.name, "height", r.height_in, r.height_mm)?,
             name: r.name,
             dpi: r.dpi,
-            module_dots: r.module_dots,
-            barcode_height_dots: r.barcode_height_dots,
+            code128,
             matrix_module_dots: r.matrix_module_dots,
             font_dots: r.font_dots,
             small_font_dots: r.small_font_dots,
@@ -125,30 +151,33 @@ impl Template {
                 self.width_in, self.height_in
             ));
         }
-        let sizes = [
-            ("module_dots", self.module_dots, 1, 10),
-            ("barcode_height_dots", self.barcode_height_dots, 10, 2000),
-            ("matrix_module_dots", self.matrix_module_dots, 1, 40),
+        let bars = self.code128.map_or([None, None], |c| {
+            [Some(("module_dots", c.module_dots, 2, 10)), Some(("barcode_height_dots", c.height_dots, 10, 2000))]
+        });
+        let sizes = bars.into_iter().flatten().chain([
+            ("matrix_module_dots", self.matrix_module_dots, 2, 40),
             ("font_dots", self.font_dots, 8, 400),
             ("small_font_dots", self.small_font_dots, 8, 400),
-        ];
+        ]);
         for (what, v, lo, hi) in sizes {
             if !(lo..=hi).contains(&v) {
-                return Err(format!("template {n}: {what} = {v} (allowed {lo} to {hi})"));
+                // One-dot bars and modules close up under thermal dot gain (each dot spreads by about a third).
+                let why = if v < lo { "; a one-dot bar or module does not survive thermal dot gain" } else { "" };
+                return Err(format!("template {n}: {what} = {v} (allowed {lo} to {hi}){why}"));
             }
         }
-        // A narrow bar under 0.125 mm (5 mil, one dot at 203 dpi) is beyond what bench scanners read reliably.
-        let module_mm = f64::from(self.module_dots) * 25.4 / f64::from(self.dpi);
-        if module_mm < 0.125 {
-            return Err(format!(
-                "template {n}: a {}-dot Code 128 module at {} dpi is {module_mm:.3} mm, below the 0.125 mm (5 mil) \
-                 bench scanners read; use module_dots = {} or more",
-                self.module_dots,
-                self.dpi,
-                (0.125 * f64::from(self.dpi) / 25.4).ceil()
-            ));
-        }
         Ok(())
+    }
+
+    /// What a user of this template must know when it loads: a label without a Code 128 needs a 2D imager.
+    pub fn notice(&self) -> Option<String> {
+        self.code128.is_none().then(|| {
+            format!(
+                "template {}: the identifier is carried by the Data Matrix alone (code128 = false; its Code 128 does \
+                 not fit at 2-dot bars): scan these labels with a 2D imager",
+                self.name
+            )
+        })
     }
 
     /// Lays out the widest label this template must hold (a unit identifier whose Code 128 is longest, with its
@@ -280,8 +309,10 @@ mod tests {
         assert!(e.contains("template tiny") && e.contains("Code 128") && e.contains("dots"), "{e}");
         let e = err(&TINY.replace("dpi = 203", "dpi = 150"));
         assert!(e.contains("dpi 150"), "{e}");
-        let e = err(&TINY.replace("module_dots = 2\n", "module_dots = 1\n").replace("dpi = 203", "dpi = 300"));
-        assert!(e.contains("0.125 mm"), "{e}");
+        let e = err(&TINY.replace("\nmodule_dots = 2\n", "\nmodule_dots = 1\n"));
+        assert!(e.contains("module_dots = 1 (allowed 2 to 10)") && e.contains("dot gain"), "{e}");
+        let e = err(&TINY.replace("\nmodule_dots = 2\n", "\ncode128 = false\nmodule_dots = 2\n"));
+        assert!(e.contains("code128 = false prints no Code 128"), "{e}");
         let e = err(&TINY.replace("width_in = 1.0", "width_in = 1.0\nwidth_mm = 25.4"));
         assert!(e.contains("not both"), "{e}");
         let e = err(&TINY.replace("dpi = 203", "dpi = 203\ncolour = 'red'"));

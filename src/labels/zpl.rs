@@ -40,6 +40,39 @@ fn font(layout: &Layout, height: u32) -> String {
     }
 }
 
+/// Whether ZPL's built-in font 0 has a glyph for `c` under ^CI28: ASCII and Zebra Code Page 1252 (Latin-1 and
+/// its additions), nothing beyond (no CJK, no ≤ or −).
+fn font0_has(c: char) -> bool {
+    matches!(c, ' '..='~' | '\u{A0}'..='\u{FF}') || "€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ".contains(c)
+}
+
+/// The texts of a layout that the printer's font cannot draw (only known for font 0: a downloaded font named by
+/// `zpl_font` is the lab's to choose), each with the characters missing. The preview draws them; the printer would
+/// not, so the caller warns.
+pub fn missing_glyphs(layout: &Layout) -> Vec<String> {
+    if layout.zpl_font.is_some() {
+        return Vec::new();
+    }
+    let mut out: Vec<String> = Vec::new();
+    for e in &layout.elements {
+        let (Element::Text { text, .. } | Element::Reverse { text, .. }) = e else { continue };
+        let mut missing: Vec<char> = text.chars().filter(|c| !font0_has(*c)).collect();
+        missing.dedup();
+        if missing.is_empty() {
+            continue;
+        }
+        let chars: String = missing.iter().collect();
+        let note = format!(
+            "the printer's font 0 has no glyph for `{chars}` in `{text}`: the printed label will not show what the \
+             preview shows; name a Unicode font downloaded to the printer as zpl_font in the template"
+        );
+        if !out.contains(&note) {
+            out.push(note);
+        }
+    }
+    out
+}
+
 /// One ^XA…^XZ label format, printed `copies` times (at least once).
 pub fn render_zpl(layout: &Layout, copies: u32) -> Result<String, LabelError> {
     let mut z = String::new();
@@ -83,5 +116,11 @@ mod tests {
     fn field_data_cannot_inject_commands() {
         assert_eq!(field("a^XZ~JA_b\n"), "a_5EXZ_7EJA_5Fb");
         assert_eq!(field("南京 Stool"), "南京 Stool");
+    }
+
+    #[test]
+    fn font0_covers_latin1_and_not_chinese() {
+        assert!("Stool Bank München 37 °C …".chars().all(font0_has));
+        assert!(!font0_has('南') && !font0_has('≤') && !font0_has('−'));
     }
 }

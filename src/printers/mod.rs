@@ -1,13 +1,19 @@
 //! Print targets: raw TCP (Zebra's port 9100), a device or file path (/dev/usb/lp0), or a CUPS raw queue
-//! (`lp -d QUEUE -o raw`). A send succeeds only once every byte has been accepted — written and the socket shut
-//! down cleanly, flushed and synced to the file, or queued by `lp` with a zero exit status — so the caller
-//! records a label as printed only after that. Every error names the target.
+//! (`lp -d QUEUE -o raw`). A send succeeds only once every byte has been accepted, so the caller records a label
+//! as printed only after that:
+//! - TCP: the labels and then ZPL's `~HS` are written, the write side is shut down cleanly, and the printer's
+//!   Host Status Return is read. The printer answers `~HS` only after reading every byte before it, so the answer
+//!   is the proof; a printer that closes, drops the connection or stays silent for [`TIMEOUT`] is an error;
+//! - a file or device: written, flushed and (a file) synced;
+//! - CUPS: queued by `lp` with a zero exit status (the queue, not the printer, took it).
+//!
+//! Every error names the target.
 
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Where labels go: `tcp://HOST[:PORT]` (port 9100 when omitted; `[v6-address]` in brackets), `lp:QUEUE`, or any
 /// other text as a device or file path.
@@ -32,6 +38,24 @@ pub enum PrintError {
         "printer {target}: the connection failed after {sent} of {total} bytes ({why}); the label may be incomplete"
     )]
     Interrupted { target: String, sent: usize, total: usize, why: String },
+    #[error(
+        "printer {target} closed the connection without answering the status request (~HS): it may not have \
+         taken the label, so it is not recorded as printed"
+    )]
+    ClosedWithoutStatus { target: String },
+    #[error(
+        "printer {target} dropped the connection ({why}) before answering the status request (~HS): it did not \
+         take every byte, so the label is not recorded as printed"
+    )]
+    Dropped { target: String, why: String },
+    #[error(
+        "printer {target} did not answer the status request (~HS) within {seconds} s (a Zebra printer stays silent \
+         while out of media or ribbon or with its head open): the label is not recorded as printed; if it comes \
+         out later, it is unrecorded"
+    )]
+    NoStatus { target: String, seconds: u64 },
+    #[error("printer {target} answered the status request (~HS) with `{answer}`, not a ZPL Host Status Return")]
+    BadStatus { target: String, answer: String },
     #[error("printer {target}: {why}")]
     Io { target: String, why: String },
     #[error("cannot open {path}: {why}")]
@@ -109,8 +133,9 @@ impl std::fmt::Display for PrintTarget {
 
 /// Something labels can be sent to (a trait so that the app can be tested without a printer).
 pub trait Printer {
-    /// Sends the bytes; Ok only once the printer (or spooler, or file) has accepted all of them.
-    fn send(&self, bytes: &[u8]) -> Result<(), PrintError>;
+    /// Sends the bytes; Ok only once the printer (or spooler, or file) has accepted all of them, with what the
+    /// printer reported that keeps the labels from coming out now (paper out, paused, ...).
+    fn send(&self, bytes: &[u8]) -> Result<Vec<String>, PrintError>;
     /// The target as recorded in the print log, e.g. `tcp://10.0.0.5:9100`, `/dev/usb/lp0`, `lp:zebra`.
     fn describe(&self) -> String;
 }
@@ -120,21 +145,21 @@ impl Printer for PrintTarget {
         self.to_string()
     }
 
-    fn send(&self, bytes: &[u8]) -> Result<(), PrintError> {
+    fn send(&self, bytes: &[u8]) -> Result<Vec<String>, PrintError> {
         send(self, bytes)
     }
 }
 
 /// Sends `bytes` to `target` (see [`Printer::send`]).
-pub fn send(target: &PrintTarget, bytes: &[u8]) -> Result<(), PrintError> {
+pub fn send(target: &PrintTarget, bytes: &[u8]) -> Result<Vec<String>, PrintError> {
     match target {
         PrintTarget::Tcp { host, port } => send_tcp(&target.address(), host, *port, bytes),
-        PrintTarget::Device(path) => send_file(path, bytes),
-        PrintTarget::Cups(queue) => send_lp(queue, bytes),
+        PrintTarget::Device(path) => send_file(path, bytes).map(|()| Vec::new()),
+        PrintTarget::Cups(queue) => send_lp(queue, bytes).map(|()| Vec::new()),
     }
 }
 
-fn send_tcp(target: &str, host: &str, port: u16, bytes: &[u8]) -> Result<(), PrintError> {
+fn send_tcp(target: &str, host: &str, port: u16, bytes: &[u8]) -> Result<Vec<String>, PrintError> {
     let addrs: Vec<_> = (host, port)
         .to_socket_addrs()
         .map_err(|e| PrintError::Resolve { target: target.to_string(), why: e.to_string() })?
@@ -158,23 +183,112 @@ fn send_tcp(target: &str, host: &str, port: u16, bytes: &[u8]) -> Result<(), Pri
         };
         let io = |e: std::io::Error| PrintError::Io { target: target.to_string(), why: e.to_string() };
         s.set_write_timeout(Some(TIMEOUT)).map_err(io)?;
-        // Written in chunks so that a failure can say how much the printer took.
+        // The labels, then the status request: written in chunks so that a failure can say how much went out.
         let mut sent = 0;
-        for chunk in bytes.chunks(16 * 1024) {
+        for chunk in bytes.chunks(16 * 1024).chain(std::iter::once(STATUS_REQUEST)) {
             s.write_all(chunk).map_err(|e| PrintError::Interrupted {
                 target: target.to_string(),
                 sent,
                 total: bytes.len(),
                 why: e.to_string(),
             })?;
-            sent += chunk.len();
+            sent = (sent + chunk.len()).min(bytes.len());
         }
         s.flush().map_err(io)?;
-        // A clean shutdown sends FIN after the data: the printer has everything once this succeeds.
+        // A clean shutdown sends FIN after the data; the answer to ~HS, which the printer sends only once it has
+        // read everything before it, says it took every byte.
         s.shutdown(Shutdown::Write).map_err(io)?;
-        return Ok(());
+        let status = read_status(&mut s, target)?;
+        return Ok(status.notes(target));
     }
     Err(last.unwrap_or_else(unreachable))
+}
+
+/// ZPL's Host Status Return request (a tilde command: answered as soon as it is read, after every byte before it).
+const STATUS_REQUEST: &[u8] = b"~HS";
+const STX: u8 = 0x02;
+const ETX: u8 = 0x03;
+
+/// What a Zebra printer answers to `~HS` (ZPL II Programming Guide, ~HS): three strings, each
+/// `<STX>…<ETX><CR><LF>`: `aaa,b,c,dddd,eee,f,g,h,iii,j,k,l` (b paper out, c paused),
+/// `mmm,n,o,p,q,r,s,t,uuuuuuuu,v,www` (o head up, p ribbon out) and `xxxx,y`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostStatus {
+    pub paper_out: bool,
+    pub paused: bool,
+    pub head_up: bool,
+    pub ribbon_out: bool,
+}
+
+impl HostStatus {
+    /// Parses the three strings; None unless the answer has exactly the documented shape.
+    pub fn parse(answer: &[u8]) -> Option<HostStatus> {
+        let text = std::str::from_utf8(answer).ok()?;
+        let strings: Vec<Vec<&str>> = text
+            .split(char::from(ETX))
+            .map(|s| s.trim_matches(['\r', '\n']))
+            .filter(|s| !s.is_empty())
+            .map(|s| s.strip_prefix(char::from(STX)).map(|body| body.split(',').collect()))
+            .collect::<Option<_>>()?;
+        let [one, two, three] = strings.as_slice() else { return None };
+        if one.len() != 12 || two.len() != 11 || three.len() != 2 {
+            return None;
+        }
+        let flag = |v: &str| match v {
+            "0" => Some(false),
+            "1" => Some(true),
+            _ => None,
+        };
+        Some(HostStatus {
+            paper_out: flag(one[1])?,
+            paused: flag(one[2])?,
+            head_up: flag(two[2])?,
+            ribbon_out: flag(two[3])?,
+        })
+    }
+
+    /// What the printer reports that keeps the label from coming out now (it has the label and prints it once
+    /// the condition is cleared).
+    fn notes(&self, target: &str) -> Vec<String> {
+        [
+            (self.paper_out, "is out of paper"),
+            (self.paused, "is paused"),
+            (self.head_up, "has its head open"),
+            (self.ribbon_out, "is out of ribbon"),
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, what)| format!("printer {target} took the label but {what}: it prints once that is cleared"))
+        .collect()
+    }
+}
+
+/// Reads the answer to ~HS until its three strings are in, the printer closes, or [`TIMEOUT`] passes.
+fn read_status(s: &mut TcpStream, target: &str) -> Result<HostStatus, PrintError> {
+    let deadline = Instant::now() + TIMEOUT;
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 512];
+    while answer.iter().filter(|b| **b == ETX).count() < 3 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let no_answer = || PrintError::NoStatus { target: target.to_string(), seconds: TIMEOUT.as_secs() };
+        if left.is_zero() {
+            return Err(no_answer());
+        }
+        s.set_read_timeout(Some(left))
+            .map_err(|e| PrintError::Io { target: target.to_string(), why: e.to_string() })?;
+        match s.read(&mut chunk) {
+            Ok(0) => return Err(PrintError::ClosedWithoutStatus { target: target.to_string() }),
+            Ok(n) if answer.len() + n <= 4096 => answer.extend_from_slice(&chunk[..n]),
+            Ok(_) => break,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => return Err(no_answer()),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(PrintError::Dropped { target: target.to_string(), why: e.to_string() }),
+        }
+    }
+    HostStatus::parse(&answer).ok_or_else(|| PrintError::BadStatus {
+        target: target.to_string(),
+        answer: String::from_utf8_lossy(&answer).chars().take(80).collect(),
+    })
 }
 
 fn describe_io(e: &std::io::Error) -> String {

@@ -224,11 +224,6 @@ pub(crate) fn set_unit_recalled(c: &Tx, unit: &Id, at: DateTime<Utc>, recall: i6
     Ok(())
 }
 
-pub(crate) fn set_unit_label_verified(c: &Tx, unit: &Id, at: DateTime<Utc>) -> Result<()> {
-    c.execute("UPDATE units SET label_verified_at = ?2 WHERE id = ?1", params![unit.data(), to_db(at)])?;
-    Ok(())
-}
-
 pub(crate) fn set_unit_location(c: &Tx, unit: &Id, location: &str) -> Result<()> {
     c.execute("UPDATE units SET location = ?2 WHERE id = ?1", params![unit.data(), location])?;
     Ok(())
