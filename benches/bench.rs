@@ -95,7 +95,7 @@ fn run(name: &str, scale: Scale) {
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     let rss_before = rss_kib();
     let mut bank = Bank::open(&path, Config::default(), "bench").expect("open");
-    let c = bank.counts().expect("counts");
+    let c = bank.counts(time::now()).expect("counts");
     println!(
         "\n== {name}: {} donors, {} donations, {} batches, {} units dispensed, {} recipients; {:.1} MiB on disk",
         c.donors,

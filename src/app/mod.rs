@@ -212,10 +212,9 @@ impl Bank {
         self.store.read(|tx| Ok(audit::verify(tx)?))
     }
 
-    /// Record counts as of now: expired units are not stock.
-    pub fn counts(&mut self) -> Result<store::settings::Counts> {
-        let today = self.rules_now().today;
-        self.store.read(|tx| Ok(store::settings::counts(tx, today)?))
+    /// Record counts; stock as of `at`: expired units are not stock.
+    pub fn counts(&mut self, at: DateTime<Utc>) -> Result<store::settings::Counts> {
+        self.store.read(|tx| Ok(store::settings::counts(tx, time::local_day(at))?))
     }
 
     /// A unit that was dispensed and a record of the latest recall, for a newcomer's first trace.

@@ -470,8 +470,8 @@ pub fn bench(cli: &Cli, db: &Path, out: &mut dyn Write) -> Result<()> {
 
 fn overview(cli: &Cli, mut bank: Bank, db: &Path, out: &mut dyn Write) -> Result<()> {
     let who = bank.actor().to_string();
-    let c = bank.counts()?;
     let at = at(cli)?;
+    let c = bank.counts(at)?;
     writeln!(out, "stoolbank  {}  (facility {}, acting as {who})", db.display(), bank.facility()?.as_str())?;
     writeln!(
         out,
