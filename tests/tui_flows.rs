@@ -1,7 +1,9 @@
 //! The bench TUI driven by key and scan events in-process, on a real database file: the whole chain from
 //! registration to recall, asserting both what the screen shows and what the database holds.
 
-use chrono::{DateTime, TimeZone, Utc};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Local, TimeZone, Utc};
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
@@ -14,12 +16,15 @@ use stoolbank::tui::{App, Msg};
 
 struct Bench {
     app: App,
+    /// The bank's clock: frozen, moved by `set_now`.
+    now: Arc<Mutex<DateTime<Utc>>>,
     _dir: tempfile::TempDir,
 }
 
+/// A moment given in the bank's local time, as a person at the bench types it: the tests hold in any zone.
 fn at(day: &str, hour: u32) -> DateTime<Utc> {
     let d = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap();
-    Utc.from_utc_datetime(&d.and_hms_opt(hour, 0, 0).unwrap())
+    Local.from_local_datetime(&d.and_hms_opt(hour, 0, 0).unwrap()).earliest().unwrap().with_timezone(&Utc)
 }
 
 impl Bench {
@@ -31,10 +36,12 @@ impl Bench {
     fn with(config: Config) -> Bench {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bank.db");
-        let bank = Bank::init(&path, Some("G1517"), config, "tester").unwrap();
-        let mut app = App::new(bank, "bank.db".into());
-        app.clock = Some(at("2024-03-01", 9));
-        Bench { app, _dir: dir }
+        let now = Arc::new(Mutex::new(at("2024-03-01", 9)));
+        let clock = Arc::clone(&now);
+        let bank =
+            Bank::init(&path, Some("G1517"), config, "tester").unwrap().with_clock(move || *clock.lock().unwrap());
+        let app = App::new(bank, "bank.db".into());
+        Bench { app, now, _dir: dir }
     }
 
     fn key(&mut self, code: KeyCode) {
@@ -78,7 +85,7 @@ impl Bench {
     }
 
     fn set_now(&mut self, day: &str, hour: u32) {
-        self.app.clock = Some(at(day, hour));
+        *self.now.lock().unwrap() = at(day, hour);
     }
 }
 
@@ -90,11 +97,13 @@ fn find_id(screen: &str, prefix: &str, len: usize) -> String {
 fn screen_all_panels(b: &mut Bench, donor: &str, day: &str) {
     b.key(KeyCode::F(2));
     b.key(KeyCode::Char('s'));
-    // Donor is prefilled from the selection when one exists; a scan fills it otherwise.
+    b.key(KeyCode::Char('y')); // yes, a screening of the selected donor
+                               // Donor is prefilled from the selection when one exists; a scan fills it otherwise.
     b.app.update(Msg::Scan(donor.into()));
     for (i, _) in ["questionnaire", "blood", "stool"].iter().enumerate() {
         if i > 0 {
             b.key(KeyCode::Char('s'));
+            b.key(KeyCode::Char('y'));
             b.scan(donor);
             for _ in 0..i {
                 b.key(KeyCode::Right); // Panel: cycle to blood / stool
@@ -157,6 +166,7 @@ fn register_donate_make_qc_release_dispense_trace_recall() {
     }
     b.typed("2");
     b.key(KeyCode::Down);
+    b.key(KeyCode::Enter); // to "Processed at", prefilled with now
     b.key(KeyCode::Enter);
     let s = b.text();
     assert!(s.contains("made with 2 units"), "{s}");
@@ -164,9 +174,10 @@ fn register_donate_make_qc_release_dispense_trace_recall() {
     // QC: the form offers the first missing test each time.
     for _ in 0..3 {
         b.key(KeyCode::Char('c'));
-        b.key(KeyCode::Enter);
-        b.key(KeyCode::Enter);
-        b.key(KeyCode::Enter);
+        b.key(KeyCode::Char('y'));
+        for _ in 0..4 {
+            b.key(KeyCode::Enter); // test, result, value, tested at (now)
+        }
     }
     let s = b.text();
     assert!(s.contains("✓ every required QC test passed"), "{s}");
@@ -212,7 +223,7 @@ fn register_donate_make_qc_release_dispense_trace_recall() {
     assert_eq!(b.app.bank.unit_view(&unit, at("2024-04-02", 10)).unwrap().status, UnitStatus::Dispensed);
 
     // Trace from a typed identifier (outside any form): the recipient is shown.
-    b.key(KeyCode::F(1));
+    b.key(KeyCode::F(10));
     b.typed(&r.id.display());
     b.key(KeyCode::Enter);
     let s = b.text();
@@ -232,13 +243,15 @@ fn register_donate_make_qc_release_dispense_trace_recall() {
     b.key(KeyCode::Char('a'));
     b.key(KeyCode::Char('y'));
     assert!(b.text().contains("APPLIED"));
-    // Export the list: the message names the CSV file, which lists the recipient to contact.
+    // Export the list to the prefilled file: the message names it; it lists the recipient to contact.
     b.key(KeyCode::Char('e'));
+    b.key(KeyCode::Enter);
     let s = b.text();
     let at_path = s.find("exported").map(|i| &s[i..]).unwrap_or_else(|| panic!("{s}"));
     let path = at_path.split(" to ").nth(1).and_then(|p| p.split_whitespace().next()).unwrap_or_else(|| panic!("{s}"));
     let csv = std::fs::read_to_string(path).unwrap();
-    assert!(csv.starts_with("unit,batch,status,recipient") && csv.contains(&r.id.display()), "{csv}");
+    assert!(csv.starts_with("recall_reason,recall_selection,donor,unit,batch,status,recipient"), "{csv}");
+    assert!(csv.contains(&r.id.display()) && csv.contains("ESBL positive re-test") && csv.contains(&donor), "{csv}");
     let _ = std::fs::remove_file(path);
     let other = view.units[1].id.clone();
     assert_eq!(b.app.bank.unit_view(&other, at("2024-04-03", 10)).unwrap().status, UnitStatus::Recalled);
@@ -323,7 +336,7 @@ fn help_lists_the_keys_and_quit_asks_when_work_is_unsaved() {
     b.key(KeyCode::Esc); // leaves the form open? no: Esc cancels it
     b.key(KeyCode::F(3));
     b.typed("D0");
-    b.key(KeyCode::F(1));
+    b.key(KeyCode::F(10));
     b.key(KeyCode::Char('q'));
     assert!(b.text().contains("Quit anyway"));
     b.key(KeyCode::Char('n'));
@@ -372,11 +385,11 @@ fn esc_steps_out_of_an_empty_form_so_help_and_quit_work_on_every_tab() {
         b.key(KeyCode::Esc);
         // Typing steps back into the form.
         b.key(KeyCode::Down);
-        b.typed("x");
-        assert!(b.text().contains(" x "), "F{tab} form takes typing again");
+        b.typed("12");
+        assert!(b.text().contains(" 12 "), "F{tab} form takes typing again");
         b.key(KeyCode::Esc);
     }
-    b.key(KeyCode::F(1));
+    b.key(KeyCode::F(10));
     b.key(KeyCode::Char('q'));
     assert!(b.app.quit, "nothing unsaved: q quits at once");
 }
@@ -497,6 +510,7 @@ fn trace_walks_back_inventory_sets_a_location_and_audit_opens_a_record() {
     // Inventory: l sets the selected unit's location; a scan of a location label fills the field.
     b.key(KeyCode::F(5));
     b.key(KeyCode::Char('l'));
+    b.key(KeyCode::Char('y'));
     b.typed("冰箱 -80 A/3");
     b.key(KeyCode::Enter);
     let s = b.text();
@@ -547,7 +561,7 @@ fn no_key_panics_on_any_screen_in_any_state() {
         KeyCode::Char('?'),
         KeyCode::Esc,
     ];
-    for tab in 1..=9 {
+    for tab in 1..=10 {
         for k in keys {
             b.key(KeyCode::F(tab));
             b.key(k);
@@ -564,4 +578,357 @@ fn no_key_panics_on_any_screen_in_any_state() {
         }
     }
     assert!(!b.app.quit, "q was never pressed");
+}
+
+fn ctrl(b: &mut Bench, c: char) {
+    b.app.update(Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)));
+}
+
+fn new_donor(b: &mut Bench, name: Option<&str>) -> Id {
+    let identity = Identity { name: name.map(String::from), ..Identity::default() };
+    let birth = chrono::NaiveDate::from_ymd_opt(1990, 1, 1).unwrap();
+    let new = stoolbank::app::NewDonor { sex: Sex::F, birth_date: birth, identity };
+    b.app.bank.register_donor(new, at("2024-01-02", 9)).unwrap().id
+}
+
+/// A screened donor with one batch per entry of `units` (that many units each), the last one released.
+fn stock(b: &mut Bench, units: &[usize]) -> (Id, Vec<Id>) {
+    let d = new_donor(b, None);
+    let bank = &mut b.app.bank;
+    let clean = stoolbank::app::ScreeningInput { all_negative: true, tests: vec![] };
+    let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    for k in stoolbank::core::model::ScreeningKind::ALL {
+        bank.record_screening(&d, *k, day("2024-01-10"), &clean, at("2024-01-10", 7)).unwrap();
+    }
+    let mut batches = Vec::new();
+    for (i, n) in units.iter().enumerate() {
+        let don = bank
+            .add_donation(stoolbank::app::NewDonation {
+                donor: d.clone(),
+                collected_at: at("2024-01-10", 8 + i as u32),
+                received_at: None,
+                mass_g: Some(120.0),
+                bristol: Some(4),
+            })
+            .unwrap();
+        let v = bank.make_batch(&don.id, "F0001", *n, None, at("2024-01-10", 12)).unwrap();
+        for t in ["appearance", "viable-count", "pathogen-screen"] {
+            bank.add_qc(&v.id, t, stoolbank::core::model::QcResult::Pass, None, at("2024-01-11", 9)).unwrap();
+        }
+        batches.push(v.id);
+    }
+    for k in stoolbank::core::model::ScreeningKind::DONOR_PANELS {
+        bank.record_screening(&d, k, day("2024-02-09"), &clean, at("2024-02-09", 9)).unwrap();
+    }
+    bank.release_batch(batches.last().unwrap(), at("2024-02-10", 9)).unwrap();
+    (d, batches)
+}
+
+#[test]
+fn filters_and_searches_run_over_every_record_not_the_loaded_page() {
+    let mut b = Bench::new();
+    b.app.bank.set_durable(false).unwrap();
+    // 520 quarantined units sort before the 2 released ones: the old filter looked at the first 500 rows only.
+    let (_, batches) = stock(&mut b, &[260, 260, 2]);
+    b.set_now("2024-02-15", 9);
+    b.key(KeyCode::F(5));
+    b.key(KeyCode::Char('s')); // quarantined
+    b.key(KeyCode::Char('s')); // released
+    let s = b.text();
+    assert!(s.contains("Units in stock: released") && s.contains("1 of 2"), "{s}");
+    assert!(s.contains(&format!("{}A", &batches[2].display()[..18])), "{s}");
+
+    // Donor search finds a donor far past the first page of the list.
+    let mut last = None;
+    for _ in 0..520 {
+        last = Some(new_donor(&mut b, None));
+    }
+    let last = last.unwrap();
+    b.key(KeyCode::F(2));
+    b.key(KeyCode::Char('/'));
+    b.typed(&last.display()[..7]);
+    b.key(KeyCode::Enter);
+    let s = b.text();
+    assert!(s.contains(&last.display()) && s.contains("1 of 1"), "{s}");
+
+    // So does the donor picker, from the database.
+    b.key(KeyCode::F(3));
+    ctrl(&mut b, 'f');
+    b.typed(&last.display()[..7]);
+    b.key(KeyCode::Enter);
+    assert!(b.text().contains(&format!("Donor  {last}")));
+}
+
+#[test]
+fn a_refusal_opens_whole_in_a_box_and_every_message_stays_in_the_log() {
+    let mut b = Bench::new();
+    let d = new_donor(&mut b, None); // never screened: intake is refused
+    b.key(KeyCode::F(3));
+    b.scan(&d.display());
+    ctrl(&mut b, 's');
+    let s = b.screen(80, 24);
+    assert!(s.contains("Refused") && s.contains("refused by rule eligibility"), "{s}");
+    b.key(KeyCode::Esc);
+    let s = b.screen(80, 24);
+    assert!(!s.contains("Esc or Enter to dismiss"), "{s}");
+    // The status line names where the rest is; Ctrl-L shows every message whole.
+    assert!(s.contains("Ctrl-L"), "{s}");
+    ctrl(&mut b, 'l');
+    let s = b.screen(80, 24);
+    assert!(s.contains("Messages (1)") && s.contains("refused by rule eligibility"), "{s}");
+    b.key(KeyCode::Esc);
+    assert!(!b.screen(80, 24).contains("Messages ("));
+}
+
+#[test]
+fn help_opens_from_every_screen_and_question_mark_and_q_are_not_typed_into_identifiers() {
+    let mut b = Bench::new();
+    for tab in 2..=10 {
+        b.key(KeyCode::F(tab));
+        b.key(KeyCode::F(1));
+        assert!(b.text().contains("Everywhere"), "F1 opens help on F{tab}");
+        b.key(KeyCode::Esc);
+    }
+    // Donations, Dispense and Recall open with the cursor in a form: `?` opens help, typed nowhere.
+    for tab in [3, 6, 8] {
+        b.key(KeyCode::F(tab));
+        if tab == 8 {
+            b.key(KeyCode::Down); // to the identifier field, before any dry run
+        }
+        b.key(KeyCode::Char('?'));
+        let s = b.text();
+        assert!(s.contains("Everywhere"), "? opens help on F{tab}:\n{s}");
+        b.key(KeyCode::Esc);
+        assert!(!b.text().contains("  ?"), "nothing typed on F{tab}");
+    }
+    // In free text, `?` and `q` are characters.
+    b.key(KeyCode::F(8));
+    for _ in 0..4 {
+        b.key(KeyCode::Down);
+    }
+    b.typed("why? quality");
+    assert!(b.text().contains("why? quality") && !b.app.quit);
+    b.key(KeyCode::Esc);
+    // In an identifier field, q quits (asking, as the recall form holds what was typed).
+    b.key(KeyCode::F(3));
+    b.key(KeyCode::Char('q'));
+    assert!(b.text().contains("Quit anyway"));
+    b.key(KeyCode::Char('y'));
+    assert!(b.app.quit);
+}
+
+#[test]
+fn typing_an_identifier_on_a_list_does_not_act_on_the_selected_record() {
+    let mut b = Bench::new();
+    let d = new_donor(&mut b, None);
+    let before = b.app.bank.audit_log(None, 1000).unwrap().len();
+    b.key(KeyCode::F(2));
+    // A person types a donor code in lower case: `d` asks first, the digit answers no.
+    b.typed(&d.display().to_lowercase());
+    let s = b.text();
+    assert!(!s.contains("Defer a donor") && !s.contains("Confirm"), "{s}");
+    b.key(KeyCode::Enter);
+    b.key(KeyCode::Esc);
+    assert_eq!(b.app.bank.audit_log(None, 1000).unwrap().len(), before, "nothing recorded");
+    // Meant, it opens after a yes.
+    b.key(KeyCode::F(2));
+    b.key(KeyCode::Char('d'));
+    assert!(b.text().contains(&format!("Defer donor {d}?")));
+    b.key(KeyCode::Char('y'));
+    assert!(b.text().contains("Defer a donor"));
+}
+
+#[test]
+fn the_tui_words_its_own_messages_and_asks_why_a_label_is_reprinted() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("printer.zpl");
+    let mut b = Bench::with(Config { printer: Some(spool.display().to_string()), ..Config::default() });
+    let (_, batches) = stock(&mut b, &[2]);
+    b.set_now("2024-02-15", 9);
+    // Deferral without a length: the form's words, not the CLI's flags.
+    b.key(KeyCode::F(2));
+    b.key(KeyCode::Char('d'));
+    b.key(KeyCode::Char('y'));
+    b.typed("travel");
+    ctrl(&mut b, 's');
+    let s = b.text();
+    assert!(s.contains("say how long: a date in Until, or Permanent: yes") && !s.contains("--"), "{s}");
+    b.key(KeyCode::Esc);
+
+    // First print at once; a reprint asks why, refuses an empty reason, records the one given.
+    b.key(KeyCode::F(4));
+    b.scan(&batches[0].display());
+    b.key(KeyCode::Char('p'));
+    b.key(KeyCode::Char('y'));
+    // The printer is driven off the event loop: the screen says so until the job reports.
+    assert!(b.text().contains("printing"));
+    b.app.wait_for_prints(std::time::Duration::from_secs(30));
+    let s = b.text();
+    assert!(s.contains("printed 3 label(s)") && !s.contains("Why print again"), "{s}");
+    b.key(KeyCode::Char('p'));
+    b.key(KeyCode::Char('y'));
+    assert!(b.text().contains("Why print again"));
+    b.key(KeyCode::Enter);
+    let s = b.text();
+    assert!(s.contains("say why the labels are printed again") && !s.contains("--reason"), "{s}");
+    b.typed("smudged in the freezer");
+    b.key(KeyCode::Enter);
+    b.app.wait_for_prints(std::time::Duration::from_secs(30));
+    let s = b.text();
+    assert!(!s.contains("Why print again") && s.contains("reprinted 3 label(s)"), "{s}");
+    let reprints = b.app.bank.audit_log(None, 1000).unwrap();
+    assert!(reprints.iter().any(|e| e.action == "reprint-label"), "a reprint is recorded");
+}
+
+#[test]
+fn batch_and_qc_take_the_event_time_typed_and_superseded_qc_is_marked() {
+    let mut b = Bench::new();
+    let (d, _) = stock(&mut b, &[1]);
+    let don = b
+        .app
+        .bank
+        .add_donation(stoolbank::app::NewDonation {
+            donor: d,
+            collected_at: at("2024-02-12", 8),
+            received_at: None,
+            mass_g: None,
+            bristol: None,
+        })
+        .unwrap();
+    b.set_now("2024-02-20", 9);
+    b.key(KeyCode::F(4));
+    b.key(KeyCode::Char('m'));
+    b.scan(&don.id.display());
+    for _ in 0..3 {
+        b.key(KeyCode::Down); // to "Processed at", prefilled with now
+    }
+    for _ in 0..16 {
+        b.key(KeyCode::Backspace);
+    }
+    b.typed("2024-02-12 10:30");
+    b.key(KeyCode::Enter);
+    let s = b.text();
+    assert!(s.contains("made with 4 units"), "{s}");
+    let batch = Id::batch(&don.id, &stoolbank::core::ids::ProductCode::parse("F0001").unwrap());
+    let v = b.app.bank.batch_view(&batch, at("2024-02-20", 9)).unwrap();
+    assert_eq!(v.prepared_at, at("2024-02-12", 10) + chrono::Duration::minutes(30));
+
+    // Two results of one test: the earlier one is marked superseded.
+    for (result, time) in [("fail", "2024-02-13 09:00"), ("pass", "2024-02-14 09:00")] {
+        b.key(KeyCode::Char('c'));
+        b.key(KeyCode::Char('y'));
+        b.key(KeyCode::Down);
+        if result == "fail" {
+            b.key(KeyCode::Right);
+        }
+        b.key(KeyCode::Down);
+        b.key(KeyCode::Down);
+        for _ in 0..16 {
+            b.key(KeyCode::Backspace);
+        }
+        b.typed(time);
+        b.key(KeyCode::Enter);
+    }
+    let s = b.screen(120, 40);
+    assert!(s.contains("appearance fail  2024-02-13 09:00  superseded"), "{s}");
+    assert!(s.contains("appearance pass  2024-02-14 09:00") && !s.contains("09:00  superseded\n"), "{s}");
+}
+
+#[test]
+fn after_registering_the_new_donor_is_selected() {
+    let mut b = Bench::new();
+    for _ in 0..3 {
+        new_donor(&mut b, None);
+    }
+    b.key(KeyCode::F(2));
+    b.key(KeyCode::Char('a'));
+    b.key(KeyCode::Down);
+    b.typed("1991-02-03");
+    ctrl(&mut b, 's');
+    let s = b.text();
+    let id = find_id(&s, "registered donor D", 25)[17..].to_string();
+    assert!(s.contains("4 of 4") && s.contains(&format!("{id}  F  born 1991-02-03")), "{s}");
+}
+
+#[test]
+fn applying_the_same_recall_twice_asks_again_and_the_export_goes_where_asked() {
+    let mut b = Bench::new();
+    let (_, batches) = stock(&mut b, &[2]);
+    b.set_now("2024-02-15", 9);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("recall, \"batch\".csv");
+    for round in 0..2 {
+        b.key(KeyCode::F(8));
+        if round == 0 {
+            b.key(KeyCode::Right); // by batch
+            b.key(KeyCode::Down);
+            b.scan(&batches[0].display());
+            b.key(KeyCode::Down);
+            b.key(KeyCode::Down);
+            b.typed("supplier alert, lot 7");
+            b.key(KeyCode::Enter);
+        } else {
+            b.key(KeyCode::Esc); // back to the form, as filled
+            ctrl(&mut b, 's'); // the same dry run again
+        }
+        b.key(KeyCode::Char('a'));
+        let s = b.screen(100, 30);
+        assert_eq!(s.contains("applied 1 time(s) before"), round == 1, "{s}");
+        b.key(KeyCode::Char('y'));
+        assert!(b.text().contains("APPLIED"));
+        if round == 1 {
+            b.key(KeyCode::Char('e'));
+            for _ in 0..200 {
+                b.key(KeyCode::Backspace);
+            }
+            b.typed(&file.display().to_string());
+            b.key(KeyCode::Enter);
+        }
+    }
+    // A comma and quotes in the reason and path survive: the csv crate quotes.
+    let mut r = csv::Reader::from_path(&file).unwrap();
+    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(&rows[0][0], "supplier alert, lot 7");
+    assert_eq!(&rows[0][1], format!("batch {}", batches[0]));
+}
+
+#[test]
+fn control_characters_in_stored_text_are_shown_escaped() {
+    let mut b = Bench::new();
+    new_donor(&mut b, Some("Eve\u{1b}[2J\u{202e}evil"));
+    b.key(KeyCode::F(2));
+    let s = b.text();
+    assert!(s.contains("Eve\\u{1b}[2J\\u{202e}evil"), "{s}");
+    assert!(!s.contains('\u{1b}') && !s.contains('\u{202e}'));
+}
+
+#[test]
+fn the_recall_list_scrolls_to_its_last_line_at_80x24() {
+    let mut b = Bench::new();
+    let (_, batches) = stock(&mut b, &[40]);
+    b.set_now("2024-02-15", 9);
+    b.key(KeyCode::F(8));
+    b.key(KeyCode::Right); // by batch
+    b.key(KeyCode::Down);
+    b.scan(&batches[0].display());
+    b.key(KeyCode::Down);
+    b.key(KeyCode::Down);
+    b.typed("supplier alert");
+    b.key(KeyCode::Enter);
+    let s = b.screen(80, 24);
+    // The 40th unit is division N1 (after A0–Z0, A1–M1): the last line, out of view.
+    let last = format!("{}N1", &batches[0].display()[..18]);
+    assert!(s.contains("1 of 41") && !s.contains(&last), "{s}");
+    b.key(KeyCode::End);
+    let s = b.screen(80, 24);
+    assert!(s.contains("41 of 41") && s.contains(&last), "{s}");
+}
+
+#[test]
+fn a_scan_carrying_control_characters_is_named_escaped() {
+    let mut b = Bench::new();
+    b.scan("G1517\u{1b}[31m24000001Y");
+    let s = b.text();
+    assert!(s.contains("\\u{1b}[31m") && !s.contains('\u{1b}'), "{s}");
 }

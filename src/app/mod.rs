@@ -4,6 +4,7 @@
 
 mod donors;
 mod labels;
+mod lists;
 mod processing;
 mod recall;
 mod recipients;
@@ -23,6 +24,7 @@ use crate::time;
 
 pub use donors::{NewDonor, ScreeningInput};
 pub use labels::Printed;
+pub use lists::Page;
 pub use processing::NewDonation;
 pub use recall::{EarlierMaterial, RecallSelector, RecallSummary};
 pub use recipients::NewRecipient;

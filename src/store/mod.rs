@@ -5,6 +5,7 @@ pub mod audit;
 pub mod batches;
 pub mod donors;
 pub(crate) mod labels;
+pub mod lists;
 mod migrate;
 pub mod recalls;
 pub mod recipients;

@@ -9,11 +9,15 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Tabs, Wrap};
 use ratatui::Frame;
 
-use super::keys::{self, Action, Binding};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::time::Duration;
+
+use super::keys::{self, Action};
+use super::printing::{Printed, Printer};
+use super::screen::{Ctx, Level, Outbox, Screen, Tab};
 use super::screens::{audit, batches, dispense, donations, donors, home, inventory, recall, trace};
-use super::theme;
-use crate::app::{AppError, Bank};
-use crate::core::ids::Id;
+use super::{theme, words};
+use crate::app::Bank;
 use scanners::wedge::WedgeOutput;
 
 /// What reaches the app: from the terminal, the scanners, and the clock.
@@ -24,91 +28,29 @@ pub enum Msg {
     Scan(String),
     /// A scanner's state, for the status bar.
     Scanner(String),
+    /// A print job finished (on its own thread).
+    Printed(Printed),
     Tick,
     Resize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Level {
-    Info,
-    Error,
-}
-
-/// What screens may do besides changing their own state.
-pub struct Ctx<'a> {
-    pub bank: &'a mut Bank,
-    pub now: DateTime<Utc>,
-    status: &'a mut Option<(Level, String)>,
-    warning: &'a mut Option<String>,
-    goto: &'a mut Option<Id>,
-}
-
-impl Ctx<'_> {
-    pub fn info(&mut self, m: impl Into<String>) {
-        *self.status = Some((Level::Info, m.into()));
-    }
-    pub fn error(&mut self, m: impl Into<String>) {
-        *self.status = Some((Level::Error, m.into()));
-    }
-    /// A full-screen warning the user must dismiss (a wrong unit at the dispense check).
-    pub fn warn(&mut self, m: impl Into<String>) {
-        *self.warning = Some(m.into());
-    }
-    /// Opens the trace of a record.
-    pub fn trace(&mut self, id: Id) {
-        *self.goto = Some(id);
-    }
-    /// Reports an operation's failure on the status line.
-    pub fn fail(&mut self, e: AppError) {
-        self.error(e.to_string());
-    }
-}
-
-/// One tab of the TUI.
-pub trait Screen {
-    /// The screen's table in [`keys`]: its dispatch reads it, and so does `?`.
-    fn keys(&self) -> &'static [Binding];
-    /// Whether the screen shows a list that the keys of [`keys::NAV`] move in.
-    fn list(&self) -> bool {
-        true
-    }
-    /// Whether a form can open on this screen (its keys are then part of `?`).
-    fn forms(&self) -> bool {
-        true
-    }
-    /// What a scan does on this screen beyond filling the field that waits for it, for `?`.
-    fn scan_hint(&self) -> Option<&'static str> {
-        None
-    }
-    /// A form is being edited: every key goes to the screen.
-    fn editing(&self) -> bool;
-    fn dirty(&self) -> bool {
-        false
-    }
-    /// Called when the tab is shown: reload what it shows.
-    fn refresh(&mut self, _ctx: &mut Ctx) {}
-    fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent);
-    /// A scan arrived: true when the screen took it (it fills a waiting field).
-    fn on_scan(&mut self, _ctx: &mut Ctx, _data: &str) -> bool {
-        false
-    }
-    fn render(&self, f: &mut Frame, area: Rect);
-}
-
-pub const TABS: [&str; 9] =
-    ["Home", "Donors", "Donations", "Batches", "Inventory", "Dispense", "Trace", "Recall", "Audit"];
-
 pub struct App {
     pub bank: Bank,
-    pub tab: usize,
-    /// Frozen clock for tests; None: the wall clock.
-    pub clock: Option<DateTime<Utc>>,
+    pub tab: Tab,
     pub db_label: String,
     pub scanner: String,
-    status: Option<(Level, String)>,
-    warning: Option<String>,
-    goto: Option<Id>,
+    out: Outbox,
+    /// Where finished print jobs report (and, under `run`, keys and scans too).
+    tx: Sender<Msg>,
+    rx: Option<Receiver<Msg>>,
+    printer: Printer,
+    /// Print jobs started and not yet reported.
+    printing: usize,
+    /// The key that asked the open question, delivered again after a yes.
+    asked_by: Option<KeyEvent>,
     help: bool,
+    /// The message log is open (lines scrolled away from its end).
+    log: Option<u16>,
     help_scroll: u16,
     confirm_quit: bool,
     pub quit: bool,
@@ -128,25 +70,20 @@ pub struct App {
 }
 
 macro_rules! with_screen {
-    ($self:ident, |$s:ident, $ctx:ident| $body:expr) => {{
+    ($self:ident, $tab:expr, |$s:ident, $ctx:ident| $body:expr) => {{
         let now = $self.now();
-        let mut $ctx = Ctx {
-            bank: &mut $self.bank,
-            now,
-            status: &mut $self.status,
-            warning: &mut $self.warning,
-            goto: &mut $self.goto,
-        };
-        let $s: &mut dyn Screen = match $self.tab {
-            1 => &mut $self.donors,
-            2 => &mut $self.donations,
-            3 => &mut $self.batches,
-            4 => &mut $self.inventory,
-            5 => &mut $self.dispense,
-            6 => &mut $self.trace,
-            7 => &mut $self.recall,
-            8 => &mut $self.audit,
-            _ => &mut $self.home,
+        #[allow(unused_mut, unused_variables)]
+        let mut $ctx = Ctx { bank: &mut $self.bank, now, out: &mut $self.out };
+        let $s: &mut dyn Screen = match $tab {
+            Tab::Home => &mut $self.home,
+            Tab::Donors => &mut $self.donors,
+            Tab::Donations => &mut $self.donations,
+            Tab::Batches => &mut $self.batches,
+            Tab::Inventory => &mut $self.inventory,
+            Tab::Dispense => &mut $self.dispense,
+            Tab::Trace => &mut $self.trace,
+            Tab::Recall => &mut $self.recall,
+            Tab::Audit => &mut $self.audit,
         };
         $body
     }};
@@ -155,16 +92,21 @@ macro_rules! with_screen {
 impl App {
     pub fn new(bank: Bank, db_label: String) -> App {
         let config = bank.config().clone();
+        let (tx, rx) = mpsc::channel();
+        let printer = Printer::new(&bank);
         let mut app = App {
             bank,
-            tab: 0,
-            clock: None,
+            tx,
+            rx: Some(rx),
+            printer,
+            printing: 0,
+            tab: Tab::Home,
             db_label,
             scanner: "no scanner".into(),
-            status: None,
-            warning: None,
-            goto: None,
+            out: Outbox::default(),
+            asked_by: None,
             help: false,
+            log: None,
             help_scroll: 0,
             confirm_quit: false,
             quit: false,
@@ -180,28 +122,57 @@ impl App {
             recall: recall::Recall::default(),
             audit: audit::Audit::default(),
         };
-        app.switch(0);
+        app.switch(Tab::Home);
         app
     }
 
-    pub fn now(&self) -> DateTime<Utc> {
-        self.clock.unwrap_or_else(crate::time::now)
+    /// The app's channel: what is sent on it is for [`App::update`] (the event loop takes the receiver).
+    pub fn channel(&mut self) -> (Sender<Msg>, Receiver<Msg>) {
+        let rx = self.rx.take().unwrap_or_else(|| {
+            let (tx, rx) = mpsc::channel();
+            self.tx = tx;
+            rx
+        });
+        (self.tx.clone(), rx)
     }
 
-    pub fn switch(&mut self, tab: usize) {
-        self.tab = tab.min(TABS.len() - 1);
-        with_screen!(self, |s, ctx| s.refresh(&mut ctx));
+    /// Waits for the print jobs under way to report, up to `timeout` (for tests driving the app without `run`).
+    pub fn wait_for_prints(&mut self, timeout: Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        while self.printing > 0 {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.rx.as_ref().map(|rx| rx.recv_timeout(left)) {
+                Some(Ok(msg)) => self.update(msg),
+                _ => return,
+            }
+        }
+    }
+
+    /// Now, by the bank's clock (the wall clock at the bench, a frozen one in tests).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.bank.now()
+    }
+
+    pub fn switch(&mut self, tab: Tab) {
+        self.tab = tab;
+        with_screen!(self, tab, |s, ctx| s.refresh(&mut ctx));
     }
 
     fn dirty(&mut self) -> bool {
-        let tab = self.tab;
-        let mut any = false;
-        for t in 0..TABS.len() {
-            self.tab = t;
-            any |= with_screen!(self, |s, _ctx| s.dirty());
+        Tab::ALL.into_iter().any(|t| with_screen!(self, t, |s, ctx| s.dirty()))
+    }
+
+    fn say(&mut self, level: Level, m: String) {
+        let now = self.now();
+        let mut ctx = Ctx { bank: &mut self.bank, now, out: &mut self.out };
+        match level {
+            Level::Info => ctx.info(m),
+            Level::Error => ctx.error(m),
         }
-        self.tab = tab;
-        any
+    }
+
+    fn error(&mut self, m: String) {
+        self.say(Level::Error, m);
     }
 
     pub fn update(&mut self, msg: Msg) {
@@ -209,23 +180,33 @@ impl App {
             Msg::Key(k) => self.wedge_key(k),
             Msg::Scan(data) => self.scan(&data),
             Msg::Scanner(state) => self.scanner = state,
+            Msg::Printed(report) => {
+                self.printing = self.printing.saturating_sub(1);
+                match report {
+                    Printed::Done(m) => self.say(Level::Info, m),
+                    Printed::Failed { message, refused } => {
+                        if refused {
+                            self.out.popup = Some(message.clone());
+                        }
+                        self.say(Level::Error, message);
+                    }
+                }
+            }
             Msg::Tick | Msg::Resize => {
                 let rejected = self.wedge.as_mut().and_then(|w| w.poll(std::time::Instant::now()));
                 if let Some(WedgeOutput::Rejected { reason, .. }) = rejected {
-                    self.status = Some((Level::Error, format!("scan rejected: {reason}")));
+                    self.error(format!("scan rejected: {reason}"));
                 }
             }
         }
-        if let Some(id) = self.goto.take() {
-            self.tab = 6;
+        for job in std::mem::take(&mut self.out.prints) {
+            self.printing += 1;
+            self.printer.start(job, self.tx.clone());
+        }
+        if let Some(id) = self.out.goto.take() {
+            self.tab = Tab::Trace;
             let now = self.now();
-            let mut ctx = Ctx {
-                bank: &mut self.bank,
-                now,
-                status: &mut self.status,
-                warning: &mut self.warning,
-                goto: &mut self.goto,
-            };
+            let mut ctx = Ctx { bank: &mut self.bank, now, out: &mut self.out };
             self.trace.open(&mut ctx, id);
         }
     }
@@ -235,12 +216,12 @@ impl App {
         if data.is_empty() {
             return;
         }
-        let taken = with_screen!(self, |s, ctx| s.on_scan(&mut ctx, data));
+        let taken = with_screen!(self, self.tab, |s, ctx| s.on_scan(&mut ctx, data));
         if !taken {
             // No field waits for it: open the record's trace (validated by its check character).
             match self.bank.lookup(data) {
-                Ok(id) => self.goto = Some(id),
-                Err(e) => self.status = Some((Level::Error, e.to_string())),
+                Ok(id) => self.out.goto = Some(id),
+                Err(e) => self.error(words::error(&e)),
             }
         }
     }
@@ -264,19 +245,28 @@ impl App {
                 WedgeOutput::Key(c) => self.key(KeyEvent::new(KeyCode::Char(c), k.modifiers)),
                 WedgeOutput::Enter { .. } => self.key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
                 WedgeOutput::Scan(data) => self.scan(&data),
-                WedgeOutput::Rejected { reason, .. } => {
-                    self.status = Some((Level::Error, format!("scan rejected: {reason}")))
-                }
+                WedgeOutput::Rejected { reason, .. } => self.error(format!("scan rejected: {reason}")),
             }
         }
     }
 
-    fn key(&mut self, k: KeyEvent) {
-        if self.warning.is_some() {
-            if matches!(k.code, KeyCode::Esc | KeyCode::Enter) {
-                self.warning = None;
+    /// The boxes over the screen take keys first, the topmost first; true when one took the key.
+    fn overlay_key(&mut self, k: KeyEvent) -> bool {
+        if self.out.warning.is_some() || self.out.popup.is_some() {
+            if matches!(k.code, KeyCode::Esc | KeyCode::Enter) && self.out.warning.take().is_none() {
+                self.out.popup = None;
             }
-            return;
+            return true;
+        }
+        if let Some(scroll) = self.log.as_mut() {
+            match keys::action(keys::NAV, &k) {
+                Some(Action::Up) => *scroll = scroll.saturating_add(1),
+                Some(Action::Down) => *scroll = scroll.saturating_sub(1),
+                Some(Action::PageUp) => *scroll = scroll.saturating_add(10),
+                Some(Action::PageDown) => *scroll = scroll.saturating_sub(10),
+                _ => self.log = None,
+            }
+            return true;
         }
         if self.help {
             match keys::action(keys::NAV, &k) {
@@ -284,49 +274,55 @@ impl App {
                 Some(Action::Up) => self.help_scroll = self.help_scroll.saturating_sub(1),
                 _ => self.help = false,
             }
-            return;
+            return true;
         }
         if self.confirm_quit {
             self.quit = keys::action(keys::CONFIRM, &k) == Some(Action::Yes);
             self.confirm_quit = false;
+            return true;
+        }
+        if self.out.question.take().is_some() {
+            let asked_by = self.asked_by.take();
+            if let (Some(Action::Yes), Some(key)) = (keys::action(keys::CONFIRM, &k), asked_by) {
+                self.out.confirmed = true;
+                with_screen!(self, self.tab, |s, ctx| s.on_key(&mut ctx, key));
+                self.out.confirmed = false;
+            }
+            return true;
+        }
+        false
+    }
+
+    fn key(&mut self, k: KeyEvent) {
+        if self.overlay_key(k) {
             return;
         }
         let global = keys::action(keys::GLOBAL, &k);
-        if global == Some(Action::Interrupt) {
-            self.confirm_quit = true;
-            return;
-        }
-        // Function keys switch tabs from anywhere, forms included (what was typed stays in its form).
-        if global == Some(Action::Tab) {
-            if let KeyCode::F(n) = k.code {
-                self.switch(usize::from(n).saturating_sub(1));
-            }
-            return;
-        }
-        let editing = with_screen!(self, |s, _ctx| s.editing());
-        if editing {
-            with_screen!(self, |s, ctx| s.on_key(&mut ctx, k));
-            return;
-        }
-        // Outside a form, identifier characters collect into a would-be identifier (the scan rule):
-        // that is why no command key is an upper-case letter or a digit.
-        match k.code {
-            KeyCode::Char(c)
-                if (c.is_ascii_uppercase() || c.is_ascii_digit() || c == '=')
-                    && !k.modifiers.contains(KeyModifiers::CONTROL) =>
-            {
-                return self.typed.push(c);
-            }
-            KeyCode::Backspace if !self.typed.is_empty() => {
-                self.typed.pop();
+        match global {
+            Some(Action::Interrupt) => return self.confirm_quit = true,
+            Some(Action::Help) if k.code != KeyCode::Char('?') => return self.open_help(),
+            Some(Action::Log) => return self.log = Some(0),
+            // Function keys switch tabs from anywhere, forms included (what was typed stays in its form).
+            Some(Action::Tab) => {
+                if let Some(tab) = match k.code {
+                    KeyCode::F(n) => Tab::from_function_key(n),
+                    _ => None,
+                } {
+                    self.switch(tab);
+                }
                 return;
             }
-            KeyCode::Enter if !self.typed.is_empty() => {
-                let data = std::mem::take(&mut self.typed);
-                return self.scan(&data);
-            }
-            KeyCode::Esc if !self.typed.is_empty() => return self.typed.clear(),
             _ => {}
+        }
+        let (editing, text) = with_screen!(self, self.tab, |s, ctx| (s.editing(), s.typing_text()));
+        if editing {
+            // `?` and `q` are typed only into free text; in an identifier, a number or a choice they are commands.
+            if text || !matches!(global, Some(Action::Help | Action::Quit)) {
+                self.screen_key(k);
+                return;
+            }
+        } else if self.typed_identifier(k) {
+            return;
         }
         match global {
             Some(Action::Quit) => {
@@ -336,77 +332,134 @@ impl App {
                     self.quit = true;
                 }
             }
-            Some(Action::Help) => {
-                self.help = true;
-                self.help_scroll = 0;
-            }
-            Some(Action::PrevTab) => self.switch((self.tab + TABS.len() - 1) % TABS.len()),
-            Some(Action::NextTab) => self.switch((self.tab + 1) % TABS.len()),
-            _ => with_screen!(self, |s, ctx| s.on_key(&mut ctx, k)),
+            Some(Action::Help) => self.open_help(),
+            Some(Action::PrevTab) => self.switch(self.tab.step(-1)),
+            Some(Action::NextTab) => self.switch(self.tab.step(1)),
+            _ => self.screen_key(k),
         }
+    }
+
+    fn screen_key(&mut self, k: KeyEvent) {
+        with_screen!(self, self.tab, |s, ctx| s.on_key(&mut ctx, k));
+        if self.out.question.is_some() {
+            self.asked_by = Some(k);
+        }
+    }
+
+    /// Outside a form, identifier characters collect into a would-be identifier (the scan rule):
+    /// that is why no command key is an upper-case letter or a digit. True when the key was part of one.
+    fn typed_identifier(&mut self, k: KeyEvent) -> bool {
+        match k.code {
+            KeyCode::Char(c)
+                if (c.is_ascii_uppercase() || c.is_ascii_digit() || c == '=')
+                    && !k.modifiers.contains(KeyModifiers::CONTROL) =>
+            {
+                self.typed.push(c);
+            }
+            KeyCode::Backspace if !self.typed.is_empty() => {
+                self.typed.pop();
+            }
+            KeyCode::Enter if !self.typed.is_empty() => {
+                let data = std::mem::take(&mut self.typed);
+                self.scan(&data);
+            }
+            KeyCode::Esc if !self.typed.is_empty() => self.typed.clear(),
+            _ => return false,
+        }
+        true
+    }
+
+    fn open_help(&mut self) {
+        self.help = true;
+        self.help_scroll = 0;
     }
 
     pub fn render(&mut self, f: &mut Frame) {
         let [tabs, body, status] =
             Layout::vertical([Constraint::Length(1), Constraint::Min(3), Constraint::Length(2)]).areas(f.area());
-        // Names only, so that all nine fit in 80 columns; F1–F9 are in the help.
-        let titles: Vec<Line> = TABS.iter().map(|t| Line::from(*t)).collect();
+        // Names only, so that all nine fit in 80 columns; their function keys are in the help.
+        let titles: Vec<Line> = Tab::ALL.iter().map(|t| Line::from(t.title())).collect();
         f.render_widget(
-            Tabs::new(titles).select(self.tab).highlight_style(theme::selected()).padding("", "").divider("│"),
+            Tabs::new(titles).select(self.tab.index()).highlight_style(theme::selected()).padding("", "").divider("│"),
             tabs,
         );
-        with_screen!(self, |s, _ctx| s.render(f, body));
+        with_screen!(self, self.tab, |s, ctx| s.render(f, body));
 
-        let user = self.bank.actor().to_string();
+        let user = words::clean(self.bank.actor());
         let line1 = Line::from(vec![
             Span::styled(format!(" {user} "), theme::selected()),
-            Span::raw(format!(" {}  ", self.db_label)),
+            Span::raw(format!(" {}  ", words::clean(&self.db_label))),
             Span::styled(format!("⌁ {}", self.scanner), theme::dim()),
             Span::raw(if self.typed.is_empty() { String::new() } else { format!("   scan: {}▏", self.typed) }),
+            Span::styled(if self.printing > 0 { "   printing…" } else { "" }, theme::warn()),
         ]);
-        let line2 = match &self.status {
-            Some((Level::Error, m)) => Line::from(Span::styled(format!(" ✗ {m}"), theme::error())),
-            Some((Level::Info, m)) => Line::from(Span::styled(format!(" ✓ {m}"), theme::ok())),
-            None => Line::from(Span::styled(" ? keys · q quit", theme::dim())),
+        let line2 = match &self.out.status {
+            Some((level, m)) => {
+                let (mark, style) = if *level == Level::Error { ("✗", theme::error()) } else { ("✓", theme::ok()) };
+                // A message longer than the line says where the rest is.
+                let room = usize::from(status.width).saturating_sub(3);
+                let text = if m.chars().count() > room {
+                    let keep = room.saturating_sub(keys::LOG_HINT.chars().count() + 2);
+                    format!("{}… {}", m.chars().take(keep).collect::<String>(), keys::LOG_HINT)
+                } else {
+                    m.clone()
+                };
+                Line::from(Span::styled(format!(" {mark} {text}"), style))
+            }
+            None => Line::from(Span::styled(" F1 or ? keys · Ctrl-L messages · q quit", theme::dim())),
         };
         f.render_widget(Paragraph::new(vec![line1, line2]), status);
 
         if self.help {
-            let (table, list, forms, hint) =
-                with_screen!(self, |s, _ctx| (s.keys(), s.list(), s.forms(), s.scan_hint()));
-            let mut groups: Vec<(String, Vec<(String, &str)>)> =
-                vec![(TABS[self.tab].to_string(), keys::help_lines(table))];
-            if list {
-                groups.push(("In a list".into(), keys::help_lines(keys::NAV)));
+            self.render_help(f);
+        }
+        if let Some(scroll) = self.log {
+            let mut lines: Vec<Line> = self
+                .out
+                .log
+                .iter()
+                .map(|(at, level, m)| {
+                    let style = if *level == Level::Error { theme::error() } else { Style::new() };
+                    Line::from(Span::styled(format!("{} {m}", crate::time::show(*at)), style))
+                })
+                .collect();
+            if lines.is_empty() {
+                lines.push(Line::from("No messages yet."));
             }
-            // `?` is text inside a form, so the form keys are listed wherever a form can open.
-            if forms {
-                groups.push(("In a form".into(), keys::help_lines(keys::FORM)));
-            }
-            let mut everywhere = keys::help_lines(keys::GLOBAL);
-            everywhere.push((keys::TYPED_IDENTIFIER.0.to_string(), keys::TYPED_IDENTIFIER.1));
-            groups.push(("Everywhere".into(), everywhere));
-            let width = groups.iter().flat_map(|(_, g)| g.iter().map(|(k, _)| k.chars().count())).max().unwrap_or(0);
-            let mut lines = Vec::new();
-            for (title, group) in groups {
-                lines.push(Line::from(Span::styled(title, theme::title())));
-                lines.extend(group.into_iter().map(|(k, d)| Line::from(format!("{k:>width$}  {d}"))));
-            }
-            if let Some(hint) = hint {
-                lines.push(Line::from(format!("Scan: {hint}")));
-            }
-            lines.push(Line::from(Span::styled("any key closes", theme::dim())));
-            let title = if lines.len() + 2 > f.area().height as usize {
-                "Help · j/k scroll · any other key closes"
-            } else {
-                "Help"
-            };
-            popup(f, f.area(), lines, title, self.help_scroll);
+            let area = f.area();
+            let inner = area.height.saturating_sub(2);
+            let total = lines.len() as u16;
+            let top = total.saturating_sub(inner).saturating_sub(scroll);
+            let title = format!("Messages ({total}) · ↑↓ PgUp PgDn scroll · any other key closes");
+            f.render_widget(Clear, area);
+            f.render_widget(
+                Paragraph::new(lines)
+                    .wrap(Wrap { trim: false })
+                    .scroll((top, 0))
+                    .block(Block::default().borders(Borders::ALL).title(title)),
+                area,
+            );
         }
         if self.confirm_quit {
-            popup(f, f.area(), vec![Line::from("Unsaved work in a form. Quit anyway? (y/n)")], "Quit", 0);
+            popup(f, vec![Line::from("Unsaved work in a form. Quit anyway? (y/n)")], "Quit", 0);
         }
-        if let Some(w) = &self.warning {
+        if let Some(q) = &self.out.question {
+            let lines = vec![
+                Line::from(Span::styled(words::clean(q), theme::warn())),
+                Line::from(""),
+                Line::from("y: yes · any other key: no"),
+            ];
+            popup(f, lines, "Confirm", 0);
+        }
+        if let Some(m) = &self.out.popup {
+            let lines = vec![
+                Line::from(Span::styled(m.clone(), theme::error())),
+                Line::from(""),
+                Line::from(Span::styled("Esc or Enter to dismiss", theme::dim())),
+            ];
+            popup(f, lines, "Refused", 0);
+        }
+        if let Some(w) = &self.out.warning {
             let area = f.area();
             f.render_widget(Clear, area);
             let mut text = vec![
@@ -423,16 +476,56 @@ impl App {
             );
         }
     }
+
+    fn render_help(&mut self, f: &mut Frame) {
+        let (table, list, forms, hint) =
+            with_screen!(self, self.tab, |s, ctx| (s.keys(), s.list(), s.forms(), s.scan_hint()));
+        let mut groups: Vec<(String, Vec<(String, &str)>)> =
+            vec![(self.tab.title().to_string(), keys::help_lines(table))];
+        if list {
+            groups.push(("In a list".into(), keys::help_lines(keys::NAV)));
+        }
+        if forms {
+            groups.push(("In a form".into(), keys::help_lines(keys::FORM)));
+        }
+        let mut everywhere = keys::help_lines(keys::GLOBAL);
+        everywhere.push((keys::TYPED_IDENTIFIER.0.to_string(), keys::TYPED_IDENTIFIER.1));
+        groups.push(("Everywhere".into(), everywhere));
+        let tabs: Vec<String> = Tab::ALL.iter().map(|t| format!("F{} {}", t.function_key(), t.title())).collect();
+        let width = groups.iter().flat_map(|(_, g)| g.iter().map(|(k, _)| k.chars().count())).max().unwrap_or(0);
+        let mut lines = Vec::new();
+        for (title, group) in groups {
+            lines.push(Line::from(Span::styled(title, theme::title())));
+            lines.extend(group.into_iter().map(|(k, d)| Line::from(format!("{k:>width$}  {d}"))));
+        }
+        lines.push(Line::from(tabs[1..5].join(" · ")));
+        lines.push(Line::from(format!("{} · {}", tabs[5..].join(" · "), tabs[0])));
+        if let Some(hint) = hint {
+            lines.push(Line::from(format!("Scan: {hint}")));
+        }
+        lines.push(Line::from(Span::styled("any key closes", theme::dim())));
+        let title = if lines.len() + 2 > f.area().height as usize {
+            "Help · j/k scroll · any other key closes"
+        } else {
+            "Help"
+        };
+        popup(f, lines, title, self.help_scroll);
+    }
 }
 
-/// A centred box, its lines scrolled by `scroll` (help taller than a small terminal).
-fn popup(f: &mut Frame, area: Rect, lines: Vec<Line>, title: &str, scroll: u16) {
-    let h = (lines.len() as u16 + 2).min(area.height);
-    let w = lines.iter().map(|l| l.width() as u16 + 4).max().unwrap_or(20).min(area.width);
+/// A centred box over the whole screen, its lines wrapped and scrolled by `scroll` (help taller than a small
+/// terminal).
+fn popup(f: &mut Frame, lines: Vec<Line>, title: &str, scroll: u16) {
+    let area = f.area();
+    let w = lines.iter().map(|l| l.width() as u16 + 4).max().unwrap_or(20).clamp(20, area.width);
+    let inner = usize::from(w.saturating_sub(4)).max(1);
+    let rows: usize = lines.iter().map(|l| l.width().div_ceil(inner).max(1)).sum();
+    let h = (rows as u16 + 2).min(area.height);
     let r = Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h };
     f.render_widget(Clear, r);
     f.render_widget(
         Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
             .scroll((scroll, 0))
             .block(Block::default().borders(Borders::ALL).title(title.to_string()).style(Style::new())),
         r,

@@ -1,5 +1,7 @@
-//! A keyboard form: labelled fields edited in place (any Unicode, cursor by character, drawn at display
-//! width), choice fields cycled with ←/→/Space, identifier fields that a scan fills.
+//! A keyboard form: fields named by a screen's own enum (never looked up by their label), edited in place (any
+//! Unicode in free text, cursor by character, drawn at display width); identifier, number and time fields take
+//! only their own characters (so `?` and `q` stay commands there), choices cycle with ←/→/Space, identifier
+//! fields are what a scan fills.
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::Rect;
@@ -13,34 +15,62 @@ use super::keys::{self, Action};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kind {
+    /// Free text: any character.
     Text,
-    /// An identifier: a scan fills it.
+    /// An identifier: a scan fills it; typed, it takes capitals, digits and the separators people type.
     Id,
+    /// A number.
+    Number,
+    /// A date or a date and time.
+    When,
     Choice(Vec<String>),
 }
 
+impl Kind {
+    /// Whether a typed character belongs in a field of this kind.
+    fn takes(&self, c: char) -> bool {
+        match self {
+            Kind::Text => !c.is_control(),
+            Kind::Id => c.is_ascii_uppercase() || c.is_ascii_digit() || matches!(c, ' ' | '-' | '*' | '='),
+            Kind::Number => c.is_ascii_digit() || matches!(c, '.' | '-'),
+            Kind::When => c.is_ascii_digit() || matches!(c, '-' | ':' | ' ' | 'T' | 'Z' | '+'),
+            Kind::Choice(_) => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
-pub struct Field {
+pub struct Field<K> {
+    pub key: K,
     pub label: &'static str,
     pub value: String,
     pub kind: Kind,
     cursor: usize,
 }
 
-impl Field {
-    pub fn text(label: &'static str, value: &str) -> Field {
-        Field { label, value: value.into(), kind: Kind::Text, cursor: value.chars().count() }
+impl<K> Field<K> {
+    fn new(key: K, label: &'static str, kind: Kind, value: &str) -> Field<K> {
+        Field { key, label, value: value.into(), kind, cursor: value.chars().count() }
     }
-    pub fn id(label: &'static str) -> Field {
-        Field { label, value: String::new(), kind: Kind::Id, cursor: 0 }
+    pub fn text(key: K, label: &'static str, value: &str) -> Field<K> {
+        Field::new(key, label, Kind::Text, value)
     }
-    pub fn choice(label: &'static str, options: &[String], value: &str) -> Field {
+    pub fn id(key: K, label: &'static str) -> Field<K> {
+        Field::new(key, label, Kind::Id, "")
+    }
+    pub fn number(key: K, label: &'static str, value: &str) -> Field<K> {
+        Field::new(key, label, Kind::Number, value)
+    }
+    pub fn when(key: K, label: &'static str, value: &str) -> Field<K> {
+        Field::new(key, label, Kind::When, value)
+    }
+    pub fn choice(key: K, label: &'static str, options: &[String], value: &str) -> Field<K> {
         let value = if options.iter().any(|o| o == value) {
             value.to_string()
         } else {
             options.first().cloned().unwrap_or_default()
         };
-        Field { label, value, kind: Kind::Choice(options.to_vec()), cursor: 0 }
+        Field { key, label, value, kind: Kind::Choice(options.to_vec()), cursor: 0 }
     }
 
     fn byte_at(&self, char_index: usize) -> usize {
@@ -67,27 +97,43 @@ pub enum FormEvent {
 }
 
 #[derive(Debug, Clone)]
-pub struct Form {
+pub struct Form<K> {
     pub title: &'static str,
-    pub fields: Vec<Field>,
+    pub fields: Vec<Field<K>>,
     pub focus: usize,
     edited: bool,
 }
 
-impl Form {
-    pub fn new(title: &'static str, fields: Vec<Field>) -> Form {
+impl<K: Copy + PartialEq> Form<K> {
+    pub fn new(title: &'static str, fields: Vec<Field<K>>) -> Form<K> {
         Form { title, fields, focus: 0, edited: false }
     }
 
-    pub fn get(&self, label: &str) -> &str {
-        self.fields.iter().find(|f| f.label == label).map_or("", |f| f.value.trim())
+    pub fn get(&self, key: K) -> &str {
+        self.fields.iter().find(|f| f.key == key).map_or("", |f| f.value.trim())
     }
 
-    pub fn set(&mut self, label: &str, value: &str) {
-        if let Some(f) = self.fields.iter_mut().find(|f| f.label == label) {
+    pub fn set(&mut self, key: K, value: &str) {
+        if let Some(f) = self.fields.iter_mut().find(|f| f.key == key) {
             f.value = value.to_string();
             f.cursor = value.chars().count();
         }
+    }
+
+    /// Moves the focus to the field.
+    pub fn focus_on(&mut self, key: K) {
+        if let Some(i) = self.fields.iter().position(|f| f.key == key) {
+            self.focus = i;
+        }
+    }
+
+    pub fn focused(&self) -> Option<K> {
+        self.fields.get(self.focus).map(|f| f.key)
+    }
+
+    /// Whether the focused field takes free text (where `?` and `q` are characters, not commands).
+    pub fn takes_text(&self) -> bool {
+        self.fields.get(self.focus).is_some_and(|f| f.kind == Kind::Text)
     }
 
     /// Whether anything was typed or scanned (quitting then asks first).
@@ -112,11 +158,6 @@ impl Form {
 
     pub fn key(&mut self, key: KeyEvent) -> FormEvent {
         let n = self.fields.len();
-        if matches!(key.code, KeyCode::Char(_) | KeyCode::Backspace | KeyCode::Delete)
-            && !key.modifiers.contains(KeyModifiers::CONTROL)
-        {
-            self.edited = true;
-        }
         let Some(field) = self.fields.get_mut(self.focus) else { return FormEvent::Cancel };
         let choice = matches!(field.kind, Kind::Choice(_));
         // ←/→ are bound twice in the table: they change a choice field and move in a text field.
@@ -141,22 +182,23 @@ impl Form {
                     let at = field.byte_at(field.cursor - 1);
                     field.value.remove(at);
                     field.cursor -= 1;
+                    self.edited = true;
                 }
                 KeyCode::Delete if field.cursor < field.value.chars().count() => {
                     let at = field.byte_at(field.cursor);
                     field.value.remove(at);
+                    self.edited = true;
                 }
                 _ => {}
             },
             _ => match key.code {
                 KeyCode::Char(c)
-                    if !choice
-                        && !c.is_control()
-                        && !key.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+                    if field.kind.takes(c) && !key.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
                 {
                     let at = field.byte_at(field.cursor);
                     field.value.insert(at, c);
                     field.cursor += 1;
+                    self.edited = true;
                 }
                 _ => {}
             },

@@ -11,7 +11,7 @@ pub enum Key {
     Char(char),
     Ctrl(char),
     Code(KeyCode),
-    /// F1–F9.
+    /// F2–F10: the tabs (F1 is help).
     Function,
 }
 
@@ -22,7 +22,7 @@ impl Key {
             Key::Char(c) => !ctrl && k.code == KeyCode::Char(c),
             Key::Ctrl(c) => ctrl && k.code == KeyCode::Char(c),
             Key::Code(code) => k.code == code,
-            Key::Function => matches!(k.code, KeyCode::F(1..=9)),
+            Key::Function => matches!(k.code, KeyCode::F(2..=10)),
         }
     }
 
@@ -31,7 +31,7 @@ impl Key {
             Key::Char(' ') => "Space".into(),
             Key::Char(c) => c.to_string(),
             Key::Ctrl(c) => format!("Ctrl-{}", c.to_ascii_uppercase()),
-            Key::Function => "F1–F9".into(),
+            Key::Function => "F2–F10".into(),
             Key::Code(code) => match code {
                 KeyCode::Up => "↑".into(),
                 KeyCode::Down => "↓".into(),
@@ -63,6 +63,7 @@ pub enum Action {
     PrevTab,
     NextTab,
     Help,
+    Log,
     Quit,
     Interrupt,
     // Screens.
@@ -150,13 +151,17 @@ pub const NAV: &[Binding] = &[
 ];
 
 pub const GLOBAL: &[Binding] = &[
-    b(&[Key::Function], Action::Tab, "switch tab (also inside a form)"),
+    b(&[Key::Function], Action::Tab, "switch tab, also inside a form (the list below)"),
     b(&[Code(KeyCode::Left)], Action::PrevTab, "previous / next tab"),
     b(&[Code(KeyCode::Right)], Action::NextTab, "previous / next tab"),
-    b(&[C('?')], Action::Help, "this help"),
-    b(&[C('q')], Action::Quit, "quit (asks when a form holds unsaved work)"),
+    b(&[Code(KeyCode::F(1)), C('?')], Action::Help, "this help (F1 also inside a form; ? outside free text)"),
+    b(&[Ctrl('l')], Action::Log, "every message of the session, in full"),
+    b(&[C('q')], Action::Quit, "quit, outside free text (asks if a form holds work)"),
     b(&[Ctrl('c')], Action::Interrupt, "quit, asking first"),
 ];
+
+/// What a cut message says about the rest of it.
+pub const LOG_HINT: &str = "(Ctrl-L: whole message)";
 
 /// Not a binding but the issue's scan rule, shown with the global keys.
 pub const TYPED_IDENTIFIER: (&str, &str) = ("A-Z 0-9 Enter", "a whole identifier (typed or scanned) opens its trace");
@@ -181,36 +186,38 @@ pub const CONFIRM: &[Binding] = &[b(&[C('y'), C('Y')], Action::Yes, "yes (any ot
 pub const HOME: &[Binding] = &[b(&[C('r')], Action::Refresh, "refresh the counts")];
 
 pub const DONORS: &[Binding] = &[
-    b(&[C('/')], Action::Search, "search the list by code or status"),
+    b(&[C('/')], Action::Search, "search every donor by code, or by status (eligible, deferred, not-eligible)"),
     b(&[Code(KeyCode::Enter)], Action::Open, "open the donor's trace"),
     b(&[Code(KeyCode::Esc)], Action::Back, "clear the search"),
     b(&[C('a')], Action::Register, "register a donor"),
-    b(&[C('s')], Action::Screening, "record a screening for the selected donor"),
-    b(&[C('d')], Action::Defer, "defer the selected donor"),
-    b(&[C('n')], Action::NextPage, "load the next page"),
+    b(&[C('s')], Action::Screening, "record a screening for the selected donor (asks first)"),
+    b(&[C('d')], Action::Defer, "defer the selected donor (asks first)"),
+    b(&[C('n')], Action::NextPage, "load the next page of matches"),
+    b(&[Ctrl('d')], Action::ScrollDown, "scroll the donor down / up"),
+    b(&[Ctrl('u')], Action::ScrollUp, "scroll the donor down / up"),
     b(&[C(' ')], Action::CycleResult, "in a screening's results: negative → positive → indeterminate"),
 ];
 
 pub const DONATIONS: &[Binding] = &[
     b(&[Ctrl('f')], Action::Pick, "pick the donor from the list instead of scanning"),
-    b(&[Ctrl('p')], Action::Print, "print the last donation's label again"),
-    b(&[Code(KeyCode::Esc)], Action::Back, "on an empty form, step out of it (then ? and q work)"),
+    b(&[Ctrl('p')], Action::Print, "print the last donation's label (a reprint asks why)"),
+    b(&[Code(KeyCode::Esc)], Action::Back, "clear the form; on an empty one, step out of it"),
 ];
 
 pub const BATCHES: &[Binding] = &[
     b(&[C('m')], Action::Make, "make a batch (scan the donation)"),
-    b(&[C('c')], Action::Qc, "enter a QC result for the shown batch"),
-    b(&[C('r')], Action::Release, "release the shown batch (every rule must pass)"),
-    b(&[C('x')], Action::Discard, "discard the shown batch"),
-    b(&[C('p')], Action::Print, "print the unit labels"),
+    b(&[C('c')], Action::Qc, "enter a QC result for the shown batch (asks first)"),
+    b(&[C('r')], Action::Release, "release the shown batch (every rule must pass; asks first)"),
+    b(&[C('x')], Action::Discard, "discard the shown batch (asks first)"),
+    b(&[C('p')], Action::Print, "print the unit labels (asks first; a reprint asks why)"),
     b(&[Code(KeyCode::Enter)], Action::Open, "open the batch's trace"),
     b(&[Ctrl('d')], Action::ScrollDown, "scroll the batch down / up"),
     b(&[Ctrl('u')], Action::ScrollUp, "scroll the batch down / up"),
 ];
 
 pub const INVENTORY: &[Binding] = &[
-    b(&[C('s')], Action::Filter, "show all / quarantined / released / expired"),
-    b(&[C('l')], Action::Location, "set the selected unit's location (scan or type)"),
+    b(&[C('s')], Action::Filter, "show all / quarantined / released / expired (over every unit)"),
+    b(&[C('l')], Action::Location, "set the selected unit's location (asks first)"),
     b(&[Code(KeyCode::Enter)], Action::Open, "open the unit's trace"),
     b(&[C('n')], Action::NextPage, "load the next page"),
     b(&[C('r')], Action::Refresh, "refresh"),
@@ -219,7 +226,7 @@ pub const INVENTORY: &[Binding] = &[
 pub const DISPENSE: &[Binding] = &[
     b(&[Ctrl('f')], Action::Pick, "pick the recipient from the list instead of scanning"),
     b(&[Ctrl('n')], Action::NewRecipient, "register a new recipient"),
-    b(&[Code(KeyCode::Esc)], Action::Back, "start over; on an empty form, step out of it (then ? and q work)"),
+    b(&[Code(KeyCode::Esc)], Action::Back, "start over; on an empty form, step out of it"),
 ];
 
 pub const TRACE: &[Binding] = &[
@@ -230,13 +237,14 @@ pub const TRACE: &[Binding] = &[
 
 pub const RECALL: &[Binding] = &[
     b(&[C('a')], Action::Apply, "apply: quarantine the stock and record the recall (asks first)"),
-    b(&[C('e')], Action::Export, "export the affected list as CSV"),
+    b(&[C('e')], Action::Export, "export the affected list as CSV (asks for the file)"),
     b(&[Code(KeyCode::Esc), C('/')], Action::Back, "back to the form"),
 ];
 
 pub const AUDIT: &[Binding] = &[
     b(&[C('/')], Action::Filter, "filter by a record's identifier (empty: everything)"),
     b(&[Code(KeyCode::Enter)], Action::Open, "open the trace of the selected entry's record"),
+    b(&[C('n')], Action::NextPage, "load older entries"),
     b(&[C('r')], Action::Refresh, "refresh"),
 ];
 

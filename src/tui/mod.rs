@@ -6,10 +6,12 @@ pub mod app;
 mod form;
 pub mod keys;
 mod picker;
+mod printing;
+pub mod screen;
 mod screens;
 mod theme;
+mod words;
 
-use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,8 +51,9 @@ const TICK: Duration = Duration::from_millis(250);
 
 /// Runs the TUI until the user quits. The terminal is restored on every exit path, panics included.
 pub fn run(bank: Bank, options: TuiOptions) -> Result<(), TuiError> {
-    let (tx, rx) = mpsc::channel::<Msg>();
     let mut app = App::new(bank, options.db_label.clone());
+    // Keys, scans and finished print jobs all arrive on the app's channel.
+    let (tx, rx) = app.channel();
     // Scanner events arrive on the same channel as keys.
     let _scanner = match &options.scanner {
         Some((profile, _)) if scanners::Profile::load(profile)?.transport == scanners::Transport::Terminal => {

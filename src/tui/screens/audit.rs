@@ -8,29 +8,54 @@ use ratatui::Frame;
 use super::{list, move_selection};
 use crate::core::ids::Id;
 use crate::store::audit::Entry;
-use crate::tui::app::{Ctx, Screen};
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
+use crate::tui::screen::{Ctx, Screen};
+use crate::tui::words;
 
 pub struct Audit {
-    filter: Form,
+    filter: Form<()>,
     typing: bool,
     rows: Vec<Entry>,
     sel: usize,
+    /// How many of the newest entries are loaded (n loads older ones).
+    limit: usize,
 }
 
 impl Default for Audit {
     fn default() -> Self {
         Audit {
-            filter: Form::new("Filter by record", vec![Field::id("Identifier")]),
+            filter: Form::new("Filter by record", vec![Field::id((), "Identifier")]),
             typing: false,
             rows: Vec::new(),
             sel: 0,
+            limit: PAGE,
         }
     }
 }
 
-const SHOWN: usize = 500;
+const PAGE: usize = 500;
+
+impl Audit {
+    /// Loads the newest `limit` entries of the filter; older entries loaded above keep the selection where it was.
+    fn load(&mut self, ctx: &mut Ctx) {
+        let id = match self.filter.get(()) {
+            "" => None,
+            s => match ctx.bank.lookup(s) {
+                Ok(id) => Some(id),
+                Err(e) => return ctx.fail(e),
+            },
+        };
+        match ctx.bank.audit_log(id.as_ref(), self.limit) {
+            Ok(rows) => {
+                let added = rows.len().saturating_sub(self.rows.len());
+                self.sel = if self.rows.is_empty() { rows.len().saturating_sub(1) } else { self.sel + added };
+                self.rows = rows;
+            }
+            Err(e) => ctx.fail(e),
+        }
+    }
+}
 
 impl Screen for Audit {
     fn keys(&self) -> &'static [Binding] {
@@ -39,21 +64,14 @@ impl Screen for Audit {
     fn editing(&self) -> bool {
         self.typing
     }
+    fn typing_text(&self) -> bool {
+        false
+    }
+    /// The newest entries, the newest selected.
     fn refresh(&mut self, ctx: &mut Ctx) {
-        let id = match self.filter.get("Identifier") {
-            "" => None,
-            s => match ctx.bank.lookup(s) {
-                Ok(id) => Some(id),
-                Err(e) => return ctx.fail(e),
-            },
-        };
-        match ctx.bank.audit_log(id.as_ref(), SHOWN) {
-            Ok(rows) => {
-                self.sel = rows.len().saturating_sub(1);
-                self.rows = rows;
-            }
-            Err(e) => ctx.fail(e),
-        }
+        self.rows.clear();
+        self.limit = PAGE;
+        self.load(ctx);
     }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
         if self.typing {
@@ -73,6 +91,11 @@ impl Screen for Audit {
         match keys::action(keys::AUDIT, &key) {
             Some(Action::Filter) => self.typing = true,
             Some(Action::Refresh) => self.refresh(ctx),
+            Some(Action::NextPage) if self.rows.len() < self.limit => ctx.info("every entry is loaded"),
+            Some(Action::NextPage) => {
+                self.limit += PAGE;
+                self.load(ctx);
+            }
             Some(Action::Open) => match self.rows.get(self.sel).and_then(record) {
                 Some(id) => ctx.trace(id),
                 None => ctx.error("this entry names no traceable record"),
@@ -85,7 +108,7 @@ impl Screen for Audit {
         if !self.typing {
             return false;
         }
-        self.filter.set("Identifier", data);
+        self.filter.set((), data);
         self.typing = false;
         self.refresh(ctx);
         true
@@ -97,11 +120,19 @@ impl Screen for Audit {
             .rows
             .iter()
             .map(|e| {
-                let what = record(e).map_or_else(|| format!("{} {}", e.entity, e.entity_id), |id| id.display());
-                Line::from(format!("{:>6} {} {:<8} {:<16} {what}", e.seq, e.at, e.actor, e.action))
+                let what =
+                    record(e).map_or_else(|| format!("{} {}", e.entity, words::clean(&e.entity_id)), |id| id.display());
+                Line::from(format!(
+                    "{:>6} {} {:<8} {:<16} {what}",
+                    e.seq,
+                    e.at,
+                    words::clean(&e.actor),
+                    words::clean(&e.action)
+                ))
             })
             .collect();
-        list(f, bottom, &format!("Audit log ({} entries)", self.rows.len()), lines, Some(self.sel));
+        let title = if self.rows.len() < self.limit { "Audit log" } else { "Audit log (newest; n loads older)" };
+        list(f, bottom, title, lines, Some(self.sel));
     }
 }
 

@@ -4,26 +4,46 @@
 use ratatui::crossterm::event::KeyEvent;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::{list, mark, move_selection, panel};
+use chrono::{DateTime, Utc};
+
+use super::{list, mark, move_selection, pane, panel, Scroll};
 use crate::app::views::BatchView;
 use crate::app::AppError;
 use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
 use crate::core::model::QcResult;
 use crate::store::batches::Batch;
-use crate::tui::app::{Ctx, Screen};
+use crate::time;
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
-use crate::tui::theme;
+use crate::tui::screen::{Ctx, Screen};
+use crate::tui::{theme, words};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum M {
+    Donation,
+    Product,
+    Units,
+    Volume,
+    At,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Q {
+    Test,
+    Result,
+    Value,
+    At,
+}
 
 enum Editing {
-    Make(Form),
-    Qc(Form),
-    Discard(Form),
-    ConfirmRelease,
+    Make(Form<M>),
+    Qc(Form<Q>),
+    Discard(Form<()>),
+    /// Why the labels are printed again.
+    Reprint(Form<()>),
 }
 
 pub struct Batches {
@@ -33,8 +53,16 @@ pub struct Batches {
     sel: usize,
     view: Option<BatchView>,
     editing: Option<Editing>,
-    /// Lines of the batch panel scrolled away (a long failing rule can push units off an 80×24 screen).
-    scroll: u16,
+    /// The batch pane scrolls (a long failing rule can push units off an 80×24 screen).
+    scroll: Scroll,
+}
+
+/// An event time as typed (local), or now when left empty.
+fn event_time(ctx: &Ctx, typed: &str, what: &str) -> Result<DateTime<Utc>, AppError> {
+    match typed {
+        "" => Ok(ctx.now),
+        s => time::parse_timestamp(s).map_err(|e| AppError::Invalid(format!("{what}: {e}"))),
+    }
 }
 
 impl Batches {
@@ -46,7 +74,7 @@ impl Batches {
             sel: 0,
             view: None,
             editing: None,
-            scroll: 0,
+            scroll: Scroll::default(),
         }
     }
 
@@ -54,7 +82,7 @@ impl Batches {
         match ctx.bank.batch_view(id, ctx.now) {
             Ok(v) => {
                 if self.view.as_ref().is_none_or(|old| old.id != v.id) {
-                    self.scroll = 0;
+                    self.scroll.reset();
                 }
                 self.view = Some(v);
             }
@@ -70,31 +98,40 @@ impl Batches {
         let Some(editing) = self.editing.take() else { return };
         let result: Result<(Id, String), AppError> = match &editing {
             Editing::Make(form) => (|| {
-                let donation = ctx.bank.lookup_kind(form.get("Donation"), IdKind::Donation)?;
-                let units = form.get("Units").parse().map_err(|_| AppError::Invalid("units: a whole number".into()))?;
-                let volume = match form.get("Volume mL") {
+                let donation = ctx.bank.lookup_kind(form.get(M::Donation), IdKind::Donation)?;
+                let units =
+                    form.get(M::Units).parse().map_err(|_| AppError::Invalid("units: a whole number".into()))?;
+                let volume = match form.get(M::Volume) {
                     "" => None,
                     v => Some(v.parse().map_err(|_| AppError::Invalid(format!("volume `{v}` is not a number")))?),
                 };
-                let v = ctx.bank.make_batch(&donation, form.get("Product"), units, volume, ctx.now)?;
+                let at = event_time(ctx, form.get(M::At), "processed at")?;
+                let v = ctx.bank.make_batch(&donation, form.get(M::Product), units, volume, at)?;
                 Ok((v.id.clone(), format!("batch {} made with {} units", v.id, v.units.len())))
             })(),
             Editing::Qc(form) => (|| {
                 let batch = self.current().ok_or_else(|| AppError::Invalid("select a batch first".into()))?;
-                let result: QcResult = form.get("Result").parse().map_err(AppError::Invalid)?;
-                let value = Some(form.get("Value")).filter(|v| !v.is_empty());
-                ctx.bank.add_qc(&batch, form.get("Test"), result, value, ctx.now)?;
-                Ok((batch, format!("QC {} {result} recorded", form.get("Test"))))
+                let result: QcResult = form.get(Q::Result).parse().map_err(AppError::Invalid)?;
+                let value = Some(form.get(Q::Value)).filter(|v| !v.is_empty());
+                let at = event_time(ctx, form.get(Q::At), "tested at")?;
+                ctx.bank.add_qc(&batch, form.get(Q::Test), result, value, at)?;
+                Ok((batch, format!("QC {} {result} recorded", form.get(Q::Test))))
             })(),
             Editing::Discard(form) => (|| {
                 let batch = self.current().ok_or_else(|| AppError::Invalid("select a batch first".into()))?;
-                ctx.bank.discard_batch(&batch, form.get("Reason"), ctx.now)?;
+                if form.get(()).is_empty() {
+                    return Err(AppError::Invalid("say why the batch is discarded".into()));
+                }
+                ctx.bank.discard_batch(&batch, form.get(()), ctx.now)?;
                 Ok((batch.clone(), format!("batch {batch} discarded")))
             })(),
-            Editing::ConfirmRelease => (|| {
+            Editing::Reprint(form) => (|| {
                 let batch = self.current().ok_or_else(|| AppError::Invalid("select a batch first".into()))?;
-                ctx.bank.release_batch(&batch, ctx.now)?;
-                Ok((batch.clone(), format!("batch {batch} released")))
+                if form.get(()).is_empty() {
+                    return Err(AppError::Invalid("say why the labels are printed again".into()));
+                }
+                ctx.print(batch.clone(), Some(form.get(())));
+                Ok((batch.clone(), format!("printing the labels of {batch}…")))
             })(),
         };
         match result {
@@ -105,10 +142,41 @@ impl Batches {
             }
             Err(e) => {
                 ctx.fail(e);
-                if !matches!(editing, Editing::ConfirmRelease) {
-                    self.editing = Some(editing);
-                }
+                self.editing = Some(editing);
             }
+        }
+    }
+
+    fn release(&mut self, ctx: &mut Ctx) {
+        let Some(v) = &self.view else { return };
+        if let Some(c) = v.release_checks.iter().find(|c| !c.passed) {
+            return ctx.error(format!("cannot release {}: {} — {}", v.id, c.title, c.detail));
+        }
+        let question =
+            format!("RELEASE batch {} ({} units) for clinical use? Every release rule passes.", v.id, v.units.len());
+        if !ctx.confirmed(question) {
+            return;
+        }
+        let id = v.id.clone();
+        match ctx.bank.release_batch(&id, ctx.now) {
+            Ok(_) => ctx.info(format!("batch {id} released")),
+            Err(e) => ctx.fail(e),
+        }
+        self.refresh(ctx);
+        self.show(ctx, &id);
+    }
+
+    /// Prints the shown batch's unit labels: at once the first time, after asking why when it is a reprint.
+    fn print(&mut self, ctx: &mut Ctx) {
+        let Some(id) = self.current() else { return };
+        match ctx.bank.label_printed(&id, ctx.now) {
+            Ok(true) => {
+                let field = Field::text((), "Why print again", "");
+                self.editing =
+                    Some(Editing::Reprint(Form::new("Reprint the labels (the reason is recorded)", vec![field])));
+            }
+            Ok(false) => ctx.print(id, None),
+            Err(e) => ctx.fail(e),
         }
     }
 }
@@ -124,8 +192,21 @@ impl Screen for Batches {
     fn editing(&self) -> bool {
         self.editing.is_some()
     }
+    fn typing_text(&self) -> bool {
+        match &self.editing {
+            Some(Editing::Make(f)) => f.takes_text(),
+            Some(Editing::Qc(f)) => f.takes_text(),
+            Some(Editing::Discard(f) | Editing::Reprint(f)) => f.takes_text(),
+            None => false,
+        }
+    }
     fn dirty(&self) -> bool {
-        matches!(&self.editing, Some(Editing::Make(f) | Editing::Qc(f) | Editing::Discard(f)) if f.dirty())
+        match &self.editing {
+            Some(Editing::Make(f)) => f.dirty(),
+            Some(Editing::Qc(f)) => f.dirty(),
+            Some(Editing::Discard(f) | Editing::Reprint(f)) => f.dirty(),
+            None => false,
+        }
     }
     fn refresh(&mut self, ctx: &mut Ctx) {
         match ctx.bank.batches_in_quarantine(500) {
@@ -142,21 +223,17 @@ impl Screen for Batches {
         }
     }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
-        if let Some(Editing::ConfirmRelease) = self.editing {
-            if keys::action(keys::CONFIRM, &key) == Some(Action::Yes) {
-                self.submit(ctx);
-            } else {
-                self.editing = None;
-            }
-            return;
-        }
-        if let Some(Editing::Make(f) | Editing::Qc(f) | Editing::Discard(f)) = &mut self.editing {
-            match f.key(key) {
-                FormEvent::Submit => self.submit(ctx),
-                FormEvent::Cancel => self.editing = None,
-                FormEvent::None => {}
-            }
-            return;
+        let event = match &mut self.editing {
+            Some(Editing::Make(f)) => Some(f.key(key)),
+            Some(Editing::Qc(f)) => Some(f.key(key)),
+            Some(Editing::Discard(f) | Editing::Reprint(f)) => Some(f.key(key)),
+            None => None,
+        };
+        match event {
+            Some(FormEvent::Submit) => return self.submit(ctx),
+            Some(FormEvent::Cancel) => return self.editing = None,
+            Some(FormEvent::None) => return,
+            None => {}
         }
         if move_selection(&key, &mut self.sel, self.queue.len()) {
             if let Some(b) = self.queue.get(self.sel).map(|b| b.id.clone()) {
@@ -164,49 +241,52 @@ impl Screen for Batches {
             }
             return;
         }
+        let now = time::show(ctx.now);
+        let shown = self.current().map(|b| b.display()).unwrap_or_default();
         match keys::action(keys::BATCHES, &key) {
             Some(Action::Make) => {
                 self.editing = Some(Editing::Make(Form::new(
                     "Make a batch",
                     vec![
-                        Field::id("Donation"),
-                        Field::choice("Product", &self.products, "F0001"),
-                        Field::text("Units", "4"),
-                        Field::text("Volume mL", ""),
+                        Field::id(M::Donation, "Donation"),
+                        Field::choice(M::Product, "Product", &self.products, ""),
+                        Field::number(M::Units, "Units", "4"),
+                        Field::number(M::Volume, "Volume mL", ""),
+                        Field::when(M::At, "Processed at", &now),
                     ],
                 )))
             }
             Some(Action::Qc) if self.view.is_some() => {
-                let results = vec!["pass".to_string(), "fail".to_string()];
+                if !ctx.confirmed(format!("Enter a QC result for batch {shown}?")) {
+                    return;
+                }
+                let results: Vec<String> = QcResult::ALL.iter().map(|r| r.as_str().to_string()).collect();
                 let missing = self.view.as_ref().and_then(|v| v.qc_missing.first().cloned()).unwrap_or_default();
                 self.editing = Some(Editing::Qc(Form::new(
                     "QC result",
                     vec![
-                        Field::choice("Test", &self.qc_tests, &missing),
-                        Field::choice("Result", &results, "pass"),
-                        Field::text("Value", ""),
+                        Field::choice(Q::Test, "Test", &self.qc_tests, &missing),
+                        Field::choice(Q::Result, "Result", &results, ""),
+                        Field::text(Q::Value, "Value", ""),
+                        Field::when(Q::At, "Tested at", &now),
                     ],
                 )))
             }
             Some(Action::Discard) if self.view.is_some() => {
-                self.editing = Some(Editing::Discard(Form::new("Discard the batch", vec![Field::text("Reason", "")])))
-            }
-            Some(Action::Release) if self.view.is_some() => {
-                match self.view.as_ref().and_then(|v| v.release_checks.iter().find(|c| !c.passed)) {
-                    Some(c) => ctx.error(format!("cannot release: {} — {}", c.title, c.detail)),
-                    None => self.editing = Some(Editing::ConfirmRelease),
+                if !ctx.confirmed(format!("Discard batch {shown}? (its reason is asked next)")) {
+                    return;
                 }
+                let field = Field::text((), "Reason", "");
+                self.editing = Some(Editing::Discard(Form::new("Discard the batch", vec![field])));
             }
-            Some(Action::Print) => {
-                if let Some(id) = self.current() {
-                    match ctx.bank.print_labels(&id, None, None, 1, Some("printed from the bench"), ctx.now) {
-                        Ok(p) => ctx.info(p.to_string()),
-                        Err(e) => ctx.fail(e),
-                    }
-                }
+            Some(Action::Release) => self.release(ctx),
+            Some(Action::Print)
+                if self.view.is_some() && ctx.confirmed(format!("Print the unit labels of batch {shown}?")) =>
+            {
+                self.print(ctx);
             }
-            Some(Action::ScrollDown) => self.scroll = self.scroll.saturating_add(5),
-            Some(Action::ScrollUp) => self.scroll = self.scroll.saturating_sub(5),
+            Some(Action::ScrollDown) => self.scroll.half_page(1),
+            Some(Action::ScrollUp) => self.scroll.half_page(-1),
             Some(Action::Open) => {
                 if let Some(id) = self.current() {
                     ctx.trace(id);
@@ -216,8 +296,11 @@ impl Screen for Batches {
         }
     }
     fn on_scan(&mut self, ctx: &mut Ctx, data: &str) -> bool {
-        if let Some(Editing::Make(f) | Editing::Qc(f) | Editing::Discard(f)) = &mut self.editing {
-            return f.fill_scan(data);
+        match &mut self.editing {
+            Some(Editing::Make(f)) => return f.fill_scan(data),
+            Some(Editing::Qc(f)) => return f.fill_scan(data),
+            Some(Editing::Discard(f) | Editing::Reprint(f)) => return f.fill_scan(data),
+            None => {}
         }
         let Ok(id) = ctx.bank.lookup(data) else { return false };
         match id.kind() {
@@ -241,9 +324,12 @@ impl Screen for Batches {
     fn render(&self, f: &mut Frame, area: Rect) {
         let [left, right] = Layout::horizontal([Constraint::Percentage(38), Constraint::Percentage(62)]).areas(area);
         let lines: Vec<Line> = self.queue.iter().map(|b| Line::from(b.id.display())).collect();
-        list(f, left, &format!("In quarantine ({})", self.queue.len()), lines, Some(self.sel));
-        if let Some(Editing::Make(form) | Editing::Qc(form) | Editing::Discard(form)) = &self.editing {
-            return form.render(f, right, true);
+        list(f, left, "In quarantine", lines, Some(self.sel));
+        match &self.editing {
+            Some(Editing::Make(form)) => return form.render(f, right, true),
+            Some(Editing::Qc(form)) => return form.render(f, right, true),
+            Some(Editing::Discard(form) | Editing::Reprint(form)) => return form.render(f, right, true),
+            None => {}
         }
         let Some(v) = &self.view else {
             return panel(f, right, "Batch", vec![Line::from("m makes a batch from a scanned donation.")]);
@@ -253,31 +339,34 @@ impl Screen for Batches {
             Line::from(format!("donation {}  expires {}", v.donation, v.expires_on)),
             Line::from(Span::styled("Release rules", theme::title())),
         ];
-        // A passing rule is one line; a failing one also says why, so that 80×24 still shows QC and units.
+        // A passing rule is one line; a failing one also says why.
         for c in &v.release_checks {
             let style = if c.passed { theme::ok() } else { theme::error() };
             let text = if c.passed { c.title.to_string() } else { format!("{} — {}", c.title, c.detail) };
             l.push(Line::from(vec![Span::styled(format!("{} ", mark(c.passed)), style), Span::raw(text)]));
         }
-        if matches!(self.editing, Some(Editing::ConfirmRelease)) {
-            l.push(Line::from(Span::styled("Release this batch? y to confirm, any other key cancels", theme::warn())));
-        }
         l.push(Line::from(Span::styled("QC", theme::title())));
-        for q in &v.qc {
-            l.push(Line::from(format!("  {} {} {}", q.test, q.result, q.value.as_deref().unwrap_or(""))));
+        for (i, q) in v.qc.iter().enumerate() {
+            // A later result of the same test supersedes this one.
+            let superseded = v.qc[i + 1..].iter().any(|later| later.test == q.test);
+            let line = format!(
+                "  {} {} {} {}",
+                words::clean(&q.test),
+                q.result,
+                words::clean(q.value.as_deref().unwrap_or("")),
+                time::show(q.at)
+            );
+            l.push(if superseded {
+                Line::from(Span::styled(format!("{line}  superseded"), theme::dim()))
+            } else {
+                Line::from(line)
+            });
         }
         l.push(Line::from(Span::styled("Units", theme::title())));
         for u in v.units.iter().chain(&v.retained_sample) {
             let label = if u.label_verified { "label ✓" } else { "" };
             l.push(Line::from(format!("  {} {} {label}", u.id, u.status.as_str())));
         }
-        let title = if self.scroll > 0 { "Batch (Ctrl-U scrolls up)" } else { "Batch (Ctrl-D scrolls down)" };
-        f.render_widget(
-            Paragraph::new(l)
-                .wrap(Wrap { trim: false })
-                .scroll((self.scroll, 0))
-                .block(Block::default().borders(Borders::ALL).title(title)),
-            right,
-        );
+        pane(f, right, "Batch · Ctrl-D/Ctrl-U scroll", l, &self.scroll);
     }
 }

@@ -10,19 +10,38 @@ use super::panel;
 use crate::app::{AppError, NewRecipient};
 use crate::core::config::Config;
 use crate::core::ids::IdKind;
+use crate::core::model::{Consent, Sex};
 use crate::store::donors::Identity;
 use crate::time;
-use crate::tui::app::{Ctx, Screen};
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
-use crate::tui::picker::{Picked, Picker};
+use crate::tui::picker::{Picked, Picker, Source};
+use crate::tui::screen::{Ctx, Screen};
+use crate::tui::words;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum F {
+    Unit,
+    Recipient,
+    Route,
+    Time,
+    Clinician,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum R {
+    Sex,
+    BirthDate,
+    Indication,
+    Consent,
+}
 
 pub struct Dispense {
     routes: Vec<String>,
     indications: Vec<String>,
-    form: Form,
+    form: Form<F>,
     /// Registering a recipient who is not in the bank yet (Ctrl-N).
-    new_recipient: Option<Form>,
+    new_recipient: Option<Form<R>>,
     picker: Option<Picker>,
     /// Esc on an empty form steps out of it (global keys work); any other key steps back in.
     resting: bool,
@@ -45,22 +64,22 @@ impl Dispense {
         }
     }
 
-    fn blank(routes: &[String]) -> Form {
+    fn blank(routes: &[String]) -> Form<F> {
         Form::new(
             "Dispense (scan the unit, then the recipient)",
             vec![
-                Field::id("Unit"),
-                Field::id("Recipient"),
-                Field::choice("Route", routes, "colonoscopy"),
-                Field::text("Time", ""),
-                Field::text("Clinician", ""),
+                Field::id(F::Unit, "Unit"),
+                Field::id(F::Recipient, "Recipient"),
+                Field::choice(F::Route, "Route", routes, ""),
+                Field::when(F::Time, "Time", ""),
+                Field::text(F::Clinician, "Clinician", ""),
             ],
         )
     }
 
     /// The first scan's check: refuses a wrong unit before anything else is typed.
     fn check_unit(&mut self, ctx: &mut Ctx) {
-        let raw = self.form.get("Unit").to_string();
+        let raw = self.form.get(F::Unit).to_string();
         if raw.is_empty() || self.checked.as_deref() == Some(raw.as_str()) {
             return;
         }
@@ -71,8 +90,8 @@ impl Dispense {
                 self.checked = Some(raw);
             }
             Err(e) => {
-                ctx.warn(format!("{raw}\n{e}"));
-                self.form.set("Unit", "");
+                ctx.warn(format!("{}\n{}", words::clean(&raw), words::error(&e)));
+                self.form.set(F::Unit, "");
                 self.form.focus = 0;
                 self.checked = None;
             }
@@ -83,10 +102,10 @@ impl Dispense {
         let Some(form) = &self.new_recipient else { return };
         let result = (|| {
             let new = NewRecipient {
-                sex: form.get("Sex").parse().map_err(AppError::Invalid)?,
-                birth_date: time::parse_date(form.get("Birth date")).map_err(|e| AppError::Invalid(e.to_string()))?,
-                indication: form.get("Indication").to_string(),
-                consent: form.get("Consent").parse().map_err(AppError::Invalid)?,
+                sex: form.get(R::Sex).parse().map_err(AppError::Invalid)?,
+                birth_date: time::parse_date(form.get(R::BirthDate)).map_err(|e| AppError::Invalid(e.to_string()))?,
+                indication: form.get(R::Indication).to_string(),
+                consent: form.get(R::Consent).parse().map_err(AppError::Invalid)?,
                 cohort: None,
                 identity: Identity::default(),
             };
@@ -95,8 +114,8 @@ impl Dispense {
         match result {
             Ok(r) => {
                 ctx.info(format!("recipient {} registered", r.id));
-                self.form.set("Recipient", &r.id.display());
-                self.form.focus = 2;
+                self.form.set(F::Recipient, &r.id.display());
+                self.form.focus_on(F::Route);
                 self.new_recipient = None;
             }
             Err(e) => ctx.fail(e),
@@ -104,15 +123,15 @@ impl Dispense {
     }
 
     fn submit(&mut self, ctx: &mut Ctx) -> Result<String, AppError> {
-        let unit = ctx.bank.lookup_kind(self.form.get("Unit"), IdKind::Unit)?;
-        let recipient = ctx.bank.lookup_kind(self.form.get("Recipient"), IdKind::Recipient)?;
-        let at = match self.form.get("Time") {
+        let unit = ctx.bank.lookup_kind(self.form.get(F::Unit), IdKind::Unit)?;
+        let recipient = ctx.bank.lookup_kind(self.form.get(F::Recipient), IdKind::Recipient)?;
+        let at = match self.form.get(F::Time) {
             "" => ctx.now,
             s => time::parse_timestamp(s).map_err(|e| AppError::Invalid(e.to_string()))?,
         };
-        let clinician = Some(self.form.get("Clinician")).filter(|c| !c.is_empty());
-        let u = ctx.bank.dispense(&unit, &recipient, self.form.get("Route"), clinician, at)?;
-        Ok(format!("{} dispensed to {} ({})", u.id, recipient, self.form.get("Route")))
+        let clinician = Some(self.form.get(F::Clinician)).filter(|c| !c.is_empty());
+        let u = ctx.bank.dispense(&unit, &recipient, self.form.get(F::Route), clinician, at)?;
+        Ok(format!("{} dispensed to {} ({})", u.id, recipient, words::clean(self.form.get(F::Route))))
     }
 }
 
@@ -126,6 +145,11 @@ impl Screen for Dispense {
     fn editing(&self) -> bool {
         !self.resting
     }
+    fn typing_text(&self) -> bool {
+        !self.resting
+            && (self.picker.is_some()
+                || self.new_recipient.as_ref().map_or_else(|| self.form.takes_text(), Form::takes_text))
+    }
     fn dirty(&self) -> bool {
         self.form.dirty()
     }
@@ -135,11 +159,11 @@ impl Screen for Dispense {
             return;
         }
         if let Some(p) = &mut self.picker {
-            match p.key(key) {
+            match p.key(ctx, key) {
                 Picked::Chosen(id) => {
                     self.picker = None;
-                    self.form.set("Recipient", &id.display());
-                    self.form.focus = 2;
+                    self.form.set(F::Recipient, &id.display());
+                    self.form.focus_on(F::Route);
                 }
                 Picked::Closed => self.picker = None,
                 Picked::Still => {}
@@ -147,18 +171,7 @@ impl Screen for Dispense {
             return;
         }
         if action == Some(Action::Pick) {
-            match ctx.bank.recipients(None, 1000) {
-                Ok(rows) => {
-                    let rows = rows
-                        .into_iter()
-                        .map(|r| {
-                            (r.id.clone(), format!("{}  {}  {}  born {}", r.id, r.indication, r.sex, r.birth_date))
-                        })
-                        .collect();
-                    self.picker = Some(Picker::new("Pick the recipient", rows));
-                }
-                Err(e) => ctx.fail(e),
-            }
+            self.picker = Picker::open(ctx, Source::Recipients);
             return;
         }
         if action == Some(Action::Back) && self.new_recipient.is_none() && !self.form.dirty() {
@@ -174,20 +187,20 @@ impl Screen for Dispense {
             return;
         }
         if action == Some(Action::NewRecipient) {
-            let sexes = vec!["F".to_string(), "M".to_string()];
-            let consents = vec!["signed".to_string(), "data-use".to_string()];
+            let sexes: Vec<String> = Sex::ALL.iter().map(|s| s.as_str().to_string()).collect();
+            let consents: Vec<String> = Consent::ALL.iter().map(|c| c.as_str().to_string()).collect();
             self.new_recipient = Some(Form::new(
                 "New recipient",
                 vec![
-                    Field::choice("Sex", &sexes, "F"),
-                    Field::text("Birth date", ""),
-                    Field::choice("Indication", &self.indications, "rCDI"),
-                    Field::choice("Consent", &consents, "signed"),
+                    Field::choice(R::Sex, "Sex", &sexes, ""),
+                    Field::when(R::BirthDate, "Birth date", ""),
+                    Field::choice(R::Indication, "Indication", &self.indications, ""),
+                    Field::choice(R::Consent, "Consent", &consents, ""),
                 ],
             ));
             return;
         }
-        let was = self.form.focus;
+        let was = self.form.focused();
         match self.form.key(key) {
             FormEvent::Submit => match self.submit(ctx) {
                 Ok(m) => {
@@ -196,7 +209,7 @@ impl Screen for Dispense {
                     self.form = Self::blank(&self.routes);
                     self.checked = None;
                 }
-                Err(AppError::Refused(r)) => ctx.warn(r.to_string()),
+                Err(AppError::Refused(r)) => ctx.warn(words::clean(&r.to_string())),
                 Err(e) => ctx.fail(e),
             },
             FormEvent::Cancel => {
@@ -205,7 +218,7 @@ impl Screen for Dispense {
             }
             FormEvent::None => {}
         }
-        if was == 0 && self.form.focus != 0 {
+        if was == Some(F::Unit) && self.form.focused() != Some(F::Unit) {
             self.check_unit(ctx);
         }
     }

@@ -12,14 +12,25 @@ use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
 use crate::core::model::{ScreeningKind, TestResult};
 use crate::time;
-use crate::tui::app::{Ctx, Screen};
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
-use crate::tui::picker::{Picked, Picker};
+use crate::tui::picker::{Picked, Picker, Source};
+use crate::tui::screen::{Ctx, Screen};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum F {
+    Donor,
+    CollectedAt,
+    Mass,
+    Bristol,
+    Questionnaire,
+}
 
 pub struct Donations {
-    form: Form,
+    form: Form<F>,
     picker: Option<Picker>,
+    /// Asking why the last donation's label is printed again.
+    reprint: Option<Form<()>>,
     /// Esc on an empty form steps out of it, so that the global keys (? help, q quit) work; any other key
     /// steps back in.
     resting: bool,
@@ -33,36 +44,36 @@ impl Donations {
     pub fn new(config: &Config) -> Donations {
         let mut answers = vec![ALL_NO.to_string()];
         answers.extend(config.panel(ScreeningKind::DonationDay).iter().map(|q| format!("yes: {q}")));
-        Donations { form: Self::blank(&answers), picker: None, resting: false, answers, last: None }
+        Donations { form: Self::blank(&answers), picker: None, reprint: None, resting: false, answers, last: None }
     }
 
-    fn blank(answers: &[String]) -> Form {
+    fn blank(answers: &[String]) -> Form<F> {
         let bristol: Vec<String> = (1..=7).map(|b| b.to_string()).collect();
         Form::new(
             "Donation intake (scan the donor)",
             vec![
-                Field::id("Donor"),
-                Field::text("Collected at", ""),
-                Field::text("Mass g", ""),
-                Field::choice("Bristol", &bristol, "4"),
-                Field::choice("Questionnaire", answers, ALL_NO),
+                Field::id(F::Donor, "Donor"),
+                Field::when(F::CollectedAt, "Collected at", ""),
+                Field::number(F::Mass, "Mass g", ""),
+                Field::choice(F::Bristol, "Bristol", &bristol, "4"),
+                Field::choice(F::Questionnaire, "Questionnaire", answers, ALL_NO),
             ],
         )
     }
 
     fn submit(&mut self, ctx: &mut Ctx) -> Result<Id, AppError> {
-        let donor = ctx.bank.lookup_kind(self.form.get("Donor"), IdKind::Donor)?;
-        let collected = match self.form.get("Collected at") {
+        let donor = ctx.bank.lookup_kind(self.form.get(F::Donor), IdKind::Donor)?;
+        let collected = match self.form.get(F::CollectedAt) {
             "" => ctx.now,
             s => time::parse_timestamp(s).map_err(|e| AppError::Invalid(e.to_string()))?,
         };
-        let mass = match self.form.get("Mass g") {
+        let mass = match self.form.get(F::Mass) {
             "" => None,
             s => Some(s.parse::<f64>().map_err(|_| AppError::Invalid(format!("mass `{s}` is not a number of grams")))?),
         };
-        let bristol = self.form.get("Bristol").parse().ok();
+        let bristol = self.form.get(F::Bristol).parse().ok();
         let mut input = ScreeningInput { all_negative: true, tests: Vec::new() };
-        if let Some(q) = self.form.get("Questionnaire").strip_prefix("yes: ") {
+        if let Some(q) = self.form.get(F::Questionnaire).strip_prefix("yes: ") {
             input.tests.push((q.to_string(), TestResult::Positive));
         }
         let new = NewDonation {
@@ -76,12 +87,25 @@ impl Donations {
         Ok(d.id)
     }
 
-    fn print(&mut self, ctx: &mut Ctx) {
-        let Some(id) = self.last.clone() else { return ctx.error("no donation yet") };
-        match ctx.bank.print_labels(&id, None, None, 1, None, ctx.now) {
-            Ok(p) => ctx.info(p.to_string()),
-            Err(e) => ctx.fail(e),
+    /// Prints the last donation's label: at once the first time, after asking why when it is a reprint.
+    fn print(&mut self, ctx: &mut Ctx, reason: Option<&str>) {
+        let Some(id) = self.last.clone() else { return ctx.error("no donation recorded in this session yet") };
+        if reason.is_none() {
+            match ctx.bank.label_printed(&id, ctx.now) {
+                Ok(true) => {
+                    let field = Field::text((), "Why print again", "");
+                    self.reprint = Some(Form::new("Reprint the label (the reason is recorded)", vec![field]));
+                    return;
+                }
+                Ok(false) => {}
+                Err(e) => return ctx.fail(e),
+            }
         }
+        if reason.is_some_and(str::is_empty) {
+            return ctx.error("say why the label is printed again");
+        }
+        self.reprint = None;
+        ctx.print(id, reason);
     }
 }
 
@@ -92,33 +116,40 @@ impl Screen for Donations {
     fn editing(&self) -> bool {
         !self.resting
     }
+    fn typing_text(&self) -> bool {
+        !self.resting
+            && (self.picker.is_some() || self.reprint.as_ref().map_or_else(|| self.form.takes_text(), Form::takes_text))
+    }
     fn dirty(&self) -> bool {
         self.form.dirty()
     }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
         if let Some(p) = &mut self.picker {
-            match p.key(key) {
+            match p.key(ctx, key) {
                 Picked::Chosen(id) => {
                     self.picker = None;
-                    self.form.fill_scan(&id.display());
+                    self.form.set(F::Donor, &id.display());
+                    self.form.focus_on(F::CollectedAt);
                 }
                 Picked::Closed => self.picker = None,
                 Picked::Still => {}
             }
             return;
         }
+        if let Some(form) = &mut self.reprint {
+            match form.key(key) {
+                FormEvent::Submit => {
+                    let reason = form.get(()).to_string();
+                    self.print(ctx, Some(&reason));
+                }
+                FormEvent::Cancel => self.reprint = None,
+                FormEvent::None => {}
+            }
+            return;
+        }
         let action = keys::action(keys::DONATIONS, &key);
         if action == Some(Action::Pick) {
-            match ctx.bank.donors(None, 1000, ctx.now) {
-                Ok(rows) => {
-                    let rows = rows
-                        .into_iter()
-                        .map(|d| (d.id.clone(), format!("{}  {}  {}", d.id, d.status.as_str(), d.reason)))
-                        .collect();
-                    self.picker = Some(Picker::new("Pick the donor", rows));
-                }
-                Err(e) => ctx.fail(e),
-            }
+            self.picker = Picker::open(ctx, Source::Donors);
             return;
         }
         if std::mem::take(&mut self.resting) && action == Some(Action::Back) {
@@ -129,7 +160,7 @@ impl Screen for Donations {
             return;
         }
         if action == Some(Action::Print) {
-            return self.print(ctx);
+            return self.print(ctx, None);
         }
         match self.form.key(key) {
             FormEvent::Submit => match self.submit(ctx) {
@@ -138,7 +169,7 @@ impl Screen for Donations {
                     self.last = Some(din);
                     self.form = Self::blank(&self.answers);
                     if ctx.bank.config().printer.is_some() {
-                        self.print(ctx);
+                        self.print(ctx, None);
                     }
                 }
                 Err(e) => ctx.fail(e),
@@ -152,12 +183,16 @@ impl Screen for Donations {
     }
     fn render(&self, f: &mut Frame, area: Rect) {
         let [top, bottom] = Layout::vertical([Constraint::Length(8), Constraint::Min(3)]).areas(area);
-        self.form.render(f, top, self.picker.is_none());
+        self.form.render(f, top, self.picker.is_none() && self.reprint.is_none());
         if let Some(p) = &self.picker {
             return p.render(f, bottom);
         }
-        let mut lines =
-            vec![Line::from("Collected at: empty for now, or 2026-03-01 09:30. Ctrl-F picks the donor from a list.")];
+        if let Some(form) = &self.reprint {
+            return form.render(f, bottom, true);
+        }
+        let mut lines = vec![Line::from(
+            "Collected at: empty for now, or 2026-03-01 09:30 (local time). Ctrl-F picks the donor from a list.",
+        )];
         if let Some(d) = &self.last {
             lines.push(Line::from(format!("Last donation: {}  ({})", d, d.eye_readable())));
             lines.push(Line::from("Next: F4 Batches to process it (scan its label)."));

@@ -6,49 +6,102 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::Frame;
 
-use super::{list, move_selection, panel};
+use super::{list, move_selection, pane, Scroll};
 use crate::app::views::{DonorSummary, DonorView};
-use crate::app::{NewDonor, ScreeningInput};
-use crate::core::model::{DonorStatus, ScreeningKind, TestResult};
+use crate::app::{AppError, NewDonor, ScreeningInput};
+use crate::core::ids::Id;
+use crate::core::model::{DonorStatus, ScreeningKind, Sex, TestResult};
 use crate::store::donors::Identity;
 use crate::time;
-use crate::tui::app::{Ctx, Screen};
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
-use crate::tui::theme;
+use crate::tui::screen::{Ctx, Screen};
+use crate::tui::{theme, words};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reg {
+    Sex,
+    BirthDate,
+    Name,
+    Phone,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Def {
+    Donor,
+    Reason,
+    Until,
+    Permanent,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scr {
+    Donor,
+    Panel,
+    Date,
+}
 
 enum Editing {
-    Register(Form),
-    Defer(Form),
-    Screen { form: Form, tests: Vec<(String, TestResult)>, sel: usize, on_tests: bool },
+    Register(Form<Reg>),
+    Defer(Form<Def>),
+    Screen { form: Form<Scr>, tests: Vec<(String, TestResult)>, sel: usize, on_tests: bool },
     Search,
 }
 
 #[derive(Default)]
 pub struct Donors {
+    /// The donors loaded: the search's matches over the whole table, a page at a time.
     rows: Vec<DonorSummary>,
+    /// Where the next page starts (None: every match is loaded).
+    next: Option<Id>,
     sel: usize,
     search: String,
     detail: Option<DonorView>,
+    scroll: Scroll,
     editing: Option<Editing>,
 }
 
-const PAGE: usize = 500;
+const PAGE: usize = 200;
+const YES: &str = "yes";
+const NO: &str = "no";
 
 impl Donors {
-    fn visible(&self) -> Vec<&DonorSummary> {
-        let q = self.search.to_uppercase();
-        self.rows
-            .iter()
-            .filter(|d| q.is_empty() || d.id.display().contains(&q) || d.status.as_str().to_uppercase().contains(&q))
-            .collect()
+    fn selected(&self) -> Option<Id> {
+        self.rows.get(self.sel).map(|d| d.id.clone())
     }
 
-    fn selected(&self) -> Option<crate::core::ids::Id> {
-        self.visible().get(self.sel).map(|d| d.id.clone())
+    /// Loads the first page of the search (run in the database over every donor), or the next one.
+    fn load(&mut self, ctx: &mut Ctx, more: bool) {
+        let after = if more { self.next.clone() } else { None };
+        if more && after.is_none() {
+            return ctx.info("every matching donor is shown");
+        }
+        match ctx.bank.find_donors(&self.search, after.as_ref(), PAGE, ctx.now) {
+            Ok(page) => {
+                if !more {
+                    self.rows.clear();
+                }
+                self.rows.extend(page.rows);
+                self.next = page.next;
+            }
+            Err(e) => ctx.fail(e),
+        }
+        self.sel = self.sel.min(self.rows.len().saturating_sub(1));
+    }
+
+    /// Selects `id`, loading pages until it shows (a donor just registered is the last one).
+    fn select(&mut self, ctx: &mut Ctx, id: &Id) {
+        self.search.clear();
+        self.load(ctx, false);
+        while !self.rows.iter().any(|d| &d.id == id) && self.next.is_some() {
+            self.load(ctx, true);
+        }
+        self.sel = self.rows.iter().position(|d| &d.id == id).unwrap_or(self.sel);
+        self.load_detail(ctx);
     }
 
     fn load_detail(&mut self, ctx: &mut Ctx) {
+        self.scroll.reset();
         self.detail = match self.selected() {
             Some(id) => ctx.bank.donor_view(&id, ctx.now).map_err(|e| ctx.fail(e)).ok(),
             None => None,
@@ -61,46 +114,62 @@ impl Donors {
 
     fn submit(&mut self, ctx: &mut Ctx) {
         let Some(editing) = self.editing.take() else { return };
-        let result = match &editing {
+        let result: Result<(Option<Id>, String), AppError> = match &editing {
             Editing::Register(form) => (|| {
-                let sex = form.get("Sex").parse().map_err(crate::app::AppError::Invalid)?;
-                let birth = time::parse_date(form.get("Birth date"))
-                    .map_err(|e| crate::app::AppError::Invalid(e.to_string()))?;
+                let sex = form.get(Reg::Sex).parse().map_err(AppError::Invalid)?;
+                let birth = time::parse_date(form.get(Reg::BirthDate))
+                    .map_err(|e| AppError::Invalid(format!("birth date: {e}")))?;
                 let opt = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
                 let identity =
-                    Identity { name: opt(form.get("Name")), phone: opt(form.get("Phone")), national_id: None };
+                    Identity { name: opt(form.get(Reg::Name)), phone: opt(form.get(Reg::Phone)), national_id: None };
                 let d = ctx.bank.register_donor(NewDonor { sex, birth_date: birth, identity }, ctx.now)?;
-                Ok(format!("registered donor {}", d.id))
+                Ok((Some(d.id.clone()), format!("registered donor {}", d.id)))
             })(),
             Editing::Defer(form) => (|| {
-                let donor = ctx.bank.lookup(form.get("Donor"))?;
-                let permanent = form.get("Permanent") == "yes";
-                let until = match form.get("Until") {
+                let donor = ctx.bank.lookup(form.get(Def::Donor))?;
+                let permanent = form.get(Def::Permanent) == YES;
+                let until = match form.get(Def::Until) {
                     "" => None,
-                    s => Some(time::parse_date(s).map_err(|e| crate::app::AppError::Invalid(e.to_string()))?),
+                    s => Some(time::parse_date(s).map_err(|e| AppError::Invalid(format!("until: {e}")))?),
                 };
-                ctx.bank.defer_donor(&donor, form.get("Reason"), until, permanent, ctx.now)?;
-                Ok(format!("donor {donor} deferred"))
+                // The form's own words for the two ways a deferral's length can be missing or doubled.
+                match (until, permanent) {
+                    (None, false) => {
+                        return Err(AppError::Invalid("say how long: a date in Until, or Permanent: yes".into()))
+                    }
+                    (Some(_), true) => {
+                        return Err(AppError::Invalid("either a date in Until or Permanent: yes, not both".into()))
+                    }
+                    _ => {}
+                }
+                ctx.bank.defer_donor(&donor, form.get(Def::Reason), until, permanent, ctx.now)?;
+                Ok((Some(donor.clone()), format!("donor {donor} deferred")))
             })(),
             Editing::Screen { form, tests, .. } => (|| {
-                let donor = ctx.bank.lookup(form.get("Donor"))?;
-                let kind: ScreeningKind = form.get("Panel").parse().map_err(crate::app::AppError::Invalid)?;
+                let donor = ctx.bank.lookup(form.get(Scr::Donor))?;
+                let kind: ScreeningKind = form.get(Scr::Panel).parse().map_err(AppError::Invalid)?;
                 let date =
-                    time::parse_date(form.get("Date")).map_err(|e| crate::app::AppError::Invalid(e.to_string()))?;
+                    time::parse_date(form.get(Scr::Date)).map_err(|e| AppError::Invalid(format!("date: {e}")))?;
                 let input = ScreeningInput { all_negative: false, tests: tests.clone() };
                 let r = ctx.bank.record_screening(&donor, kind, date, &input, ctx.now)?;
-                Ok(match r.deferral {
-                    Some(d) => format!("screening recorded; donor deferred: {}", d.reason),
-                    None => format!("{kind} screening of {donor} recorded"),
-                })
+                Ok((
+                    Some(donor.clone()),
+                    match r.deferral {
+                        Some(d) => format!("screening recorded; donor deferred: {}", words::clean(&d.reason)),
+                        None => format!("{kind} screening of {donor} recorded"),
+                    },
+                ))
             })(),
-            Editing::Search => Ok(String::new()),
+            Editing::Search => Ok((None, String::new())),
         };
         match result {
-            Ok(m) if m.is_empty() => {}
-            Ok(m) => {
+            Ok((_, m)) if m.is_empty() => {}
+            Ok((id, m)) => {
                 ctx.info(m);
-                self.refresh(ctx);
+                match id {
+                    Some(id) => self.select(ctx, &id),
+                    None => self.refresh(ctx),
+                }
             }
             Err(e) => {
                 ctx.fail(e);
@@ -119,19 +188,27 @@ impl Screen for Donors {
         self.editing.is_some()
     }
 
+    fn typing_text(&self) -> bool {
+        match &self.editing {
+            Some(Editing::Register(f)) => f.takes_text(),
+            Some(Editing::Defer(f)) => f.takes_text(),
+            Some(Editing::Screen { form, on_tests, .. }) => !on_tests && form.takes_text(),
+            Some(Editing::Search) => true,
+            None => false,
+        }
+    }
+
     fn dirty(&self) -> bool {
         match &self.editing {
-            Some(Editing::Register(f) | Editing::Defer(f) | Editing::Screen { form: f, .. }) => f.dirty(),
+            Some(Editing::Register(f)) => f.dirty(),
+            Some(Editing::Defer(f)) => f.dirty(),
+            Some(Editing::Screen { form, .. }) => form.dirty(),
             _ => false,
         }
     }
 
     fn refresh(&mut self, ctx: &mut Ctx) {
-        match ctx.bank.donors(None, PAGE, ctx.now) {
-            Ok(rows) => self.rows = rows,
-            Err(e) => ctx.fail(e),
-        }
-        self.sel = self.sel.min(self.visible().len().saturating_sub(1));
+        self.load(ctx, false);
         self.load_detail(ctx);
     }
 
@@ -142,10 +219,11 @@ impl Screen for Donors {
                 KeyCode::Backspace => {
                     self.search.pop();
                 }
-                KeyCode::Char(c) => self.search.push(c),
-                _ => {}
+                KeyCode::Char(c) if !c.is_control() => self.search.push(c),
+                _ => return,
             }
             self.sel = 0;
+            self.load(ctx, false);
             self.load_detail(ctx);
             return;
         }
@@ -175,9 +253,9 @@ impl Screen for Donors {
                 }
                 return;
             }
-            let before = form.get("Panel").to_string();
+            let before = form.get(Scr::Panel).to_string();
             let ev = form.key(key);
-            let after = form.get("Panel").to_string();
+            let after = form.get(Scr::Panel).to_string();
             if before != after {
                 if let Ok(kind) = after.parse() {
                     *tests = Self::screening_tests(ctx, kind);
@@ -191,16 +269,18 @@ impl Screen for Donors {
             }
             return;
         }
-        if let Some(Editing::Register(form) | Editing::Defer(form)) = &mut self.editing {
-            match form.key(key) {
-                FormEvent::Submit => self.submit(ctx),
-                FormEvent::Cancel => self.editing = None,
-                FormEvent::None => {}
-            }
-            return;
+        let event = match &mut self.editing {
+            Some(Editing::Register(form)) => Some(form.key(key)),
+            Some(Editing::Defer(form)) => Some(form.key(key)),
+            _ => None,
+        };
+        match event {
+            Some(FormEvent::Submit) => return self.submit(ctx),
+            Some(FormEvent::Cancel) => return self.editing = None,
+            Some(FormEvent::None) => return,
+            None => {}
         }
-        let len = self.visible().len();
-        if move_selection(&key, &mut self.sel, len) {
+        if move_selection(&key, &mut self.sel, self.rows.len()) {
             return self.load_detail(ctx);
         }
         let today = time::local_day(ctx.now).to_string();
@@ -209,7 +289,7 @@ impl Screen for Donors {
             Some(Action::Search) => self.editing = Some(Editing::Search),
             Some(Action::Back) => {
                 self.search.clear();
-                self.load_detail(ctx);
+                self.refresh(ctx);
             }
             Some(Action::Open) => {
                 if let Some(id) = self.selected() {
@@ -217,74 +297,71 @@ impl Screen for Donors {
                 }
             }
             Some(Action::Register) => {
-                let sexes = vec!["F".to_string(), "M".to_string()];
-                let mut fields = vec![Field::choice("Sex", &sexes, "F"), Field::text("Birth date", "")];
+                let sexes: Vec<String> = Sex::ALL.iter().map(|s| s.as_str().to_string()).collect();
+                let mut fields =
+                    vec![Field::choice(Reg::Sex, "Sex", &sexes, ""), Field::when(Reg::BirthDate, "Birth date", "")];
                 // Identity is asked only of those allowed to see it (configuration names them).
                 if ctx.bank.may_see_identity() {
-                    fields.extend([Field::text("Name", ""), Field::text("Phone", "")]);
+                    fields.extend([Field::text(Reg::Name, "Name", ""), Field::text(Reg::Phone, "Phone", "")]);
                 }
                 self.editing = Some(Editing::Register(Form::new("Register a donor", fields)));
             }
             Some(Action::Screening) => {
+                if !donor.is_empty() && !ctx.confirmed(format!("Record a screening of donor {donor}?")) {
+                    return;
+                }
                 let kinds: Vec<String> = ScreeningKind::ALL.iter().map(|k| k.as_str().to_string()).collect();
                 let mut form = Form::new(
                     "Record a screening",
                     vec![
-                        Field::id("Donor"),
-                        Field::choice("Panel", &kinds, "questionnaire"),
-                        Field::text("Date", &today),
+                        Field::id(Scr::Donor, "Donor"),
+                        Field::choice(Scr::Panel, "Panel", &kinds, ""),
+                        Field::when(Scr::Date, "Date", &today),
                     ],
                 );
-                form.set("Donor", &donor);
-                self.editing = Some(Editing::Screen {
-                    form,
-                    tests: Self::screening_tests(ctx, ScreeningKind::Questionnaire),
-                    sel: 0,
-                    on_tests: false,
-                });
+                form.set(Scr::Donor, &donor);
+                let kind = form.get(Scr::Panel).parse().unwrap_or(ScreeningKind::Questionnaire);
+                self.editing =
+                    Some(Editing::Screen { form, tests: Self::screening_tests(ctx, kind), sel: 0, on_tests: false });
             }
             Some(Action::Defer) => {
-                let yes_no = vec!["no".to_string(), "yes".to_string()];
+                if !donor.is_empty() && !ctx.confirmed(format!("Defer donor {donor}?")) {
+                    return;
+                }
+                let yes_no = vec![NO.to_string(), YES.to_string()];
                 let mut form = Form::new(
                     "Defer a donor",
                     vec![
-                        Field::id("Donor"),
-                        Field::text("Reason", ""),
-                        Field::text("Until", ""),
-                        Field::choice("Permanent", &yes_no, "no"),
+                        Field::id(Def::Donor, "Donor"),
+                        Field::text(Def::Reason, "Reason", ""),
+                        Field::when(Def::Until, "Until", ""),
+                        Field::choice(Def::Permanent, "Permanent", &yes_no, NO),
                     ],
                 );
-                form.set("Donor", &donor);
-                form.focus = 1;
+                form.set(Def::Donor, &donor);
+                form.focus_on(Def::Reason);
                 self.editing = Some(Editing::Defer(form));
             }
-            Some(Action::NextPage) => {
-                if let Some(last) = self.rows.last().map(|d| d.id.clone()) {
-                    match ctx.bank.donors(Some(&last), PAGE, ctx.now) {
-                        Ok(more) if more.is_empty() => ctx.info("no more donors"),
-                        Ok(more) => self.rows.extend(more),
-                        Err(e) => ctx.fail(e),
-                    }
-                }
-            }
+            Some(Action::NextPage) => self.load(ctx, true),
+            Some(Action::ScrollDown) => self.scroll.half_page(1),
+            Some(Action::ScrollUp) => self.scroll.half_page(-1),
             _ => {}
         }
     }
 
-    fn on_scan(&mut self, ctx: &mut Ctx, data: &str) -> bool {
+    fn on_scan(&mut self, _ctx: &mut Ctx, data: &str) -> bool {
         match &mut self.editing {
-            Some(Editing::Register(f) | Editing::Defer(f) | Editing::Screen { form: f, .. }) => f.fill_scan(data),
-            _ => {
-                let _ = ctx;
-                false
-            }
+            Some(Editing::Register(f)) => f.fill_scan(data),
+            Some(Editing::Defer(f)) => f.fill_scan(data),
+            Some(Editing::Screen { form, .. }) => form.fill_scan(data),
+            _ => false,
         }
     }
 
     fn render(&self, f: &mut Frame, area: Rect) {
         let [left, right] = Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(area);
-        let rows = self.visible();
-        let lines: Vec<Line> = rows
+        let lines: Vec<Line> = self
+            .rows
             .iter()
             .map(|d| {
                 let style = match d.status {
@@ -298,14 +375,16 @@ impl Screen for Donors {
                 ])
             })
             .collect();
+        let more = if self.next.is_some() { " (n: more)" } else { "" };
         let title = if self.search.is_empty() {
-            format!("Donors ({})", rows.len())
+            format!("Donors{more}")
         } else {
-            format!("Donors /{}", self.search)
+            format!("Donors /{}{more}", words::clean(&self.search))
         };
         list(f, left, &title, lines, Some(self.sel));
         match &self.editing {
-            Some(Editing::Register(form) | Editing::Defer(form)) => form.render(f, right, true),
+            Some(Editing::Register(form)) => form.render(f, right, true),
+            Some(Editing::Defer(form)) => form.render(f, right, true),
             Some(Editing::Screen { form, tests, sel, on_tests }) => {
                 let [top, bottom] = Layout::vertical([Constraint::Length(6), Constraint::Min(3)]).areas(right);
                 form.render(f, top, !on_tests);
@@ -328,7 +407,7 @@ impl Screen for Donors {
                     None => vec![Line::from("No donor selected. a registers one.")],
                     Some(v) => detail_lines(v),
                 };
-                panel(f, right, "Donor", lines);
+                pane(f, right, "Donor · Ctrl-D/Ctrl-U scroll", lines, &self.scroll);
             }
         }
     }
@@ -338,20 +417,24 @@ fn detail_lines(v: &DonorView) -> Vec<Line<'static>> {
     let mut l = vec![
         Line::from(Span::styled(format!("{}  {}  born {}", v.id, v.sex, v.birth_date), theme::title())),
         Line::from(Span::styled(
-            format!("{}: {}", v.status.as_str(), v.reason),
+            format!("{}: {}", v.status.as_str(), words::clean(&v.reason)),
             if v.status == DonorStatus::Eligible { theme::ok() } else { theme::error() },
         )),
     ];
     if let Some(i) = &v.identity {
-        l.push(Line::from(format!("{}  {}", i.name.as_deref().unwrap_or("-"), i.phone.as_deref().unwrap_or("-"))));
+        l.push(Line::from(format!(
+            "{}  {}",
+            words::clean(i.name.as_deref().unwrap_or("-")),
+            words::clean(i.phone.as_deref().unwrap_or("-"))
+        )));
     }
     l.push(Line::from(""));
-    for s in v.screenings.iter().rev().take(8) {
+    for s in v.screenings.iter().rev() {
         let bad: Vec<String> = s
             .results
             .iter()
             .filter(|r| r.result != TestResult::Negative)
-            .map(|r| format!("{} {}", r.test, r.result))
+            .map(|r| format!("{} {}", words::clean(&r.test), r.result))
             .collect();
         let verdict = if !bad.is_empty() {
             bad.join(", ")
@@ -363,7 +446,8 @@ fn detail_lines(v: &DonorView) -> Vec<Line<'static>> {
         l.push(Line::from(format!("{} {:<13} {verdict}", s.date, s.kind.as_str())));
     }
     for d in v.deferrals.iter().filter(|d| d.active) {
-        l.push(Line::from(Span::styled(format!("deferred since {}: {}", d.starts_on, d.reason), theme::error())));
+        let reason = words::clean(&d.reason);
+        l.push(Line::from(Span::styled(format!("deferred since {}: {reason}", d.starts_on), theme::error())));
     }
     l.push(Line::from(format!("{} donations", v.donations.len())));
     l

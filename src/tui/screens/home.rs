@@ -5,23 +5,21 @@ use ratatui::layout::Rect;
 use ratatui::text::Line;
 use ratatui::Frame;
 
-use super::panel;
+use super::{pane, Scroll};
 use crate::store::settings::Counts;
-use crate::tui::app::{Ctx, Screen};
 use crate::tui::keys::{self, Action, Binding};
+use crate::tui::screen::{Ctx, Screen};
 
 #[derive(Default)]
 pub struct Home {
     counts: Counts,
     facility: String,
+    scroll: Scroll,
 }
 
 impl Screen for Home {
     fn keys(&self) -> &'static [Binding] {
         keys::HOME
-    }
-    fn list(&self) -> bool {
-        false
     }
     fn forms(&self) -> bool {
         false
@@ -37,6 +35,9 @@ impl Screen for Home {
         self.facility = ctx.bank.facility().map(|f| f.as_str().to_string()).unwrap_or_default();
     }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
+        if self.scroll.key(&key) {
+            return;
+        }
         if keys::action(keys::HOME, &key) == Some(Action::Refresh) {
             self.refresh(ctx);
         }
@@ -54,8 +55,8 @@ impl Screen for Home {
             Line::from(format!("{:>8}  recalls", c.recalls)),
             Line::from(""),
             Line::from("Scan any label (or type an identifier and Enter) to open its trace."),
-            Line::from("F2 Donors · F3 Donations · F4 Batches · F6 Dispense · F8 Recall · ? keys"),
+            Line::from("F2 Donors · F3 Donations · F4 Batches · F6 Dispense · F8 Recall · F1 or ? keys"),
         ];
-        panel(f, area, "stoolbank", lines);
+        pane(f, area, "stoolbank", lines, &self.scroll);
     }
 }

@@ -11,28 +11,51 @@ use super::{list, move_selection};
 use crate::app::views::UnitView;
 use crate::core::model::UnitStatus;
 use crate::time;
-use crate::tui::app::{Ctx, Screen};
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
-use crate::tui::theme;
+use crate::tui::screen::{Ctx, Screen};
+use crate::tui::{theme, words};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum F {
+    Unit,
+    Location,
+}
 
 #[derive(Default)]
 pub struct Inventory {
     rows: Vec<UnitView>,
+    /// Where the next page starts (None: every matching unit is loaded).
+    next: Option<crate::core::ids::Id>,
     sel: usize,
     today: Option<chrono::NaiveDate>,
     /// Show only units of this status (None: every unit on the shelf).
     only: Option<UnitStatus>,
     /// Setting a unit's storage location (the unit scanned or selected, the location scanned or typed).
-    location: Option<Form>,
+    location: Option<Form<F>>,
 }
 
 const FILTERS: [Option<UnitStatus>; 4] =
     [None, Some(UnitStatus::Quarantined), Some(UnitStatus::Released), Some(UnitStatus::Expired)];
 
 impl Inventory {
-    fn shown(&self) -> Vec<&UnitView> {
-        self.rows.iter().filter(|u| self.only.is_none_or(|s| u.status == s)).collect()
+    /// Loads the first page of the filter (the filter runs in SQL over every unit), or the next one.
+    fn load(&mut self, ctx: &mut Ctx, more: bool) {
+        let after = if more { self.next.clone() } else { None };
+        if more && after.is_none() {
+            return ctx.info("every matching unit is shown");
+        }
+        match ctx.bank.shelf(self.only, after.as_ref(), PAGE, ctx.now) {
+            Ok(page) => {
+                if !more {
+                    self.rows.clear();
+                }
+                self.rows.extend(page.rows);
+                self.next = page.next;
+            }
+            Err(e) => ctx.fail(e),
+        }
+        self.sel = self.sel.min(self.rows.len().saturating_sub(1));
     }
 }
 
@@ -41,11 +64,11 @@ impl Inventory {
         let Some(form) = &self.location else { return };
         let result = ctx
             .bank
-            .lookup_kind(form.get("Unit"), crate::core::ids::IdKind::Unit)
-            .and_then(|u| ctx.bank.set_location(&u, form.get("Location"), ctx.now));
+            .lookup_kind(form.get(F::Unit), crate::core::ids::IdKind::Unit)
+            .and_then(|u| ctx.bank.set_location(&u, form.get(F::Location), ctx.now));
         match result {
             Ok(u) => {
-                ctx.info(format!("unit {} is at {}", u.id, u.location.as_deref().unwrap_or("-")));
+                ctx.info(format!("unit {} is at {}", u.id, words::clean(u.location.as_deref().unwrap_or("-"))));
                 self.location = None;
                 self.refresh(ctx);
             }
@@ -54,7 +77,7 @@ impl Inventory {
     }
 }
 
-const PAGE: usize = 500;
+const PAGE: usize = 200;
 /// Units expiring within this many days are flagged.
 const EXPIRY_WARNING_DAYS: i64 = 14;
 
@@ -65,6 +88,9 @@ impl Screen for Inventory {
     fn editing(&self) -> bool {
         self.location.is_some()
     }
+    fn typing_text(&self) -> bool {
+        self.location.as_ref().is_some_and(Form::takes_text)
+    }
     fn dirty(&self) -> bool {
         self.location.as_ref().is_some_and(Form::dirty)
     }
@@ -73,11 +99,7 @@ impl Screen for Inventory {
     }
     fn refresh(&mut self, ctx: &mut Ctx) {
         self.today = Some(time::local_day(ctx.now));
-        match ctx.bank.units_in_stock(None, PAGE, ctx.now) {
-            Ok(rows) => self.rows = rows,
-            Err(e) => ctx.fail(e),
-        }
-        self.sel = self.sel.min(self.rows.len().saturating_sub(1));
+        self.load(ctx, false);
     }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
         if let Some(form) = &mut self.location {
@@ -88,22 +110,30 @@ impl Screen for Inventory {
             }
             return;
         }
-        let len = self.shown().len();
-        if move_selection(&key, &mut self.sel, len) {
+        if move_selection(&key, &mut self.sel, self.rows.len()) {
             return;
         }
         match keys::action(keys::INVENTORY, &key) {
             Some(Action::Location) => {
-                let mut form = Form::new("Set the location", vec![Field::id("Unit"), Field::text("Location", "")]);
-                if let Some(u) = self.shown().get(self.sel) {
-                    form.set("Unit", &u.id.display());
-                    form.set("Location", u.location.as_deref().unwrap_or(""));
-                    form.focus = 1;
+                let selected = self.rows.get(self.sel);
+                if let Some(u) = selected {
+                    if !ctx.confirmed(format!("Set the location of unit {}?", u.id)) {
+                        return;
+                    }
+                }
+                let mut form = Form::new(
+                    "Set the location",
+                    vec![Field::id(F::Unit, "Unit"), Field::text(F::Location, "Location", "")],
+                );
+                if let Some(u) = selected {
+                    form.set(F::Unit, &u.id.display());
+                    form.set(F::Location, u.location.as_deref().unwrap_or(""));
+                    form.focus_on(F::Location);
                 }
                 self.location = Some(form);
             }
             Some(Action::Open) => {
-                if let Some(u) = self.shown().get(self.sel) {
+                if let Some(u) = self.rows.get(self.sel) {
                     ctx.trace(u.id.clone());
                 }
             }
@@ -111,24 +141,17 @@ impl Screen for Inventory {
                 let i = FILTERS.iter().position(|f| *f == self.only).unwrap_or(0);
                 self.only = FILTERS[(i + 1) % FILTERS.len()];
                 self.sel = 0;
+                self.load(ctx, false);
             }
             Some(Action::Refresh) => self.refresh(ctx),
-            Some(Action::NextPage) => {
-                if let Some(last) = self.rows.last().map(|u| u.id.clone()) {
-                    match ctx.bank.units_in_stock(Some(&last), PAGE, ctx.now) {
-                        Ok(more) if more.is_empty() => ctx.info("no more units"),
-                        Ok(more) => self.rows.extend(more),
-                        Err(e) => ctx.fail(e),
-                    }
-                }
-            }
+            Some(Action::NextPage) => self.load(ctx, true),
             _ => {}
         }
     }
     fn render(&self, f: &mut Frame, area: Rect) {
         let today = self.today.unwrap_or_default();
-        let shown = self.shown();
-        let lines: Vec<Line> = shown
+        let lines: Vec<Line> = self
+            .rows
             .iter()
             .map(|u| {
                 let soon = u.expires_on <= today + Duration::days(EXPIRY_WARNING_DAYS);
@@ -140,12 +163,13 @@ impl Screen for Inventory {
                 Line::from(vec![
                     Span::raw(format!("{}  {:<11} ", u.id, u.status.as_str())),
                     Span::styled(exp, style),
-                    Span::raw(format!("  {}", u.location.as_deref().unwrap_or(""))),
+                    Span::raw(format!("  {}", words::clean(u.location.as_deref().unwrap_or("")))),
                 ])
             })
             .collect();
         let filter = self.only.map_or("all".to_string(), |s| s.as_str().to_string());
-        let title = format!("Units in stock: {filter} ({} shown, s to filter, l location)", shown.len());
+        let more = if self.next.is_some() { ", n more" } else { "" };
+        let title = format!("Units in stock: {filter} (s filter{more})");
         match &self.location {
             Some(form) => {
                 let [top, bottom] = Layout::vertical([Constraint::Min(3), Constraint::Length(5)]).areas(area);

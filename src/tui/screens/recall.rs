@@ -1,5 +1,8 @@
 //! Recall: choose a donor (from a date) or a batch or a collection window, see every affected unit in stock and
-//! dispensed with its recipient, apply the recall, export the list as CSV.
+//! dispensed with its recipient, apply the recall (asking again when the same recall was applied before),
+//! export the list as CSV to a path of the user's choosing.
+
+use std::collections::HashMap;
 
 use ratatui::crossterm::event::KeyEvent;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -8,37 +11,51 @@ use ratatui::Frame;
 
 use super::{list, move_selection};
 use crate::app::{AppError, RecallSelector, RecallSummary};
-use crate::core::ids::IdKind;
+use crate::core::ids::{Id, IdKind};
 use crate::time;
-use crate::tui::app::{Ctx, Screen};
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
-use crate::tui::theme;
+use crate::tui::screen::{Ctx, Screen};
+use crate::tui::{theme, words};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum F {
+    By,
+    Subject,
+    From,
+    To,
+    Reason,
+}
+
+const BY_DONOR: &str = "donor";
+const BY_BATCH: &str = "batch";
+const BY_WINDOW: &str = "collection window";
 
 pub struct Recall {
-    form: Form,
+    form: Form<F>,
     editing: bool,
-    confirm: bool,
+    /// Where to write the CSV (prefilled, editable), while it is asked.
+    export: Option<Form<()>>,
     result: Option<(RecallSelector, RecallSummary)>,
     sel: usize,
 }
 
 impl Default for Recall {
     fn default() -> Self {
-        let selectors = vec!["donor".to_string(), "batch".to_string(), "collection window".to_string()];
+        let selectors = vec![BY_DONOR.to_string(), BY_BATCH.to_string(), BY_WINDOW.to_string()];
         Recall {
             form: Form::new(
                 "Recall",
                 vec![
-                    Field::choice("Select by", &selectors, "donor"),
-                    Field::id("Donor or batch"),
-                    Field::text("From", ""),
-                    Field::text("To", ""),
-                    Field::text("Reason", ""),
+                    Field::choice(F::By, "Select by", &selectors, BY_DONOR),
+                    Field::id(F::Subject, "Donor or batch"),
+                    Field::when(F::From, "From", ""),
+                    Field::when(F::To, "To", ""),
+                    Field::text(F::Reason, "Reason", ""),
                 ],
             ),
             editing: true,
-            confirm: false,
+            export: None,
             result: None,
             sel: 0,
         }
@@ -47,15 +64,18 @@ impl Default for Recall {
 
 impl Recall {
     fn selector(&self, ctx: &mut Ctx) -> Result<RecallSelector, AppError> {
-        let date = |s: &str| time::parse_date(s).map_err(|e| AppError::Invalid(e.to_string()));
-        let from = self.form.get("From");
-        match self.form.get("Select by") {
-            "donor" => Ok(RecallSelector::Donor {
-                donor: ctx.bank.lookup_kind(self.form.get("Donor or batch"), IdKind::Donor)?,
-                from: if from.is_empty() { None } else { Some(date(from)?) },
+        let date = |what: &str, s: &str| time::parse_date(s).map_err(|e| AppError::Invalid(format!("{what}: {e}")));
+        let from = self.form.get(F::From);
+        match self.form.get(F::By) {
+            BY_DONOR => Ok(RecallSelector::Donor {
+                donor: ctx.bank.lookup_kind(self.form.get(F::Subject), IdKind::Donor)?,
+                from: if from.is_empty() { None } else { Some(date("from", from)?) },
             }),
-            "batch" => Ok(RecallSelector::Batch(ctx.bank.lookup_kind(self.form.get("Donor or batch"), IdKind::Batch)?)),
-            _ => Ok(RecallSelector::CollectionWindow { from: date(from)?, to: date(self.form.get("To"))? }),
+            BY_BATCH => Ok(RecallSelector::Batch(ctx.bank.lookup_kind(self.form.get(F::Subject), IdKind::Batch)?)),
+            _ => Ok(RecallSelector::CollectionWindow {
+                from: date("from", from)?,
+                to: date("to", self.form.get(F::To))?,
+            }),
         }
     }
 
@@ -65,7 +85,7 @@ impl Recall {
             _ => self.selector(ctx),
         };
         let outcome =
-            sel.and_then(|s| ctx.bank.recall(&s, self.form.get("Reason"), apply, false, ctx.now).map(|r| (s, r)));
+            sel.and_then(|s| ctx.bank.recall(&s, self.form.get(F::Reason), apply, false, ctx.now).map(|r| (s, r)));
         match outcome {
             Ok((s, r)) => {
                 ctx.info(format!(
@@ -83,26 +103,91 @@ impl Recall {
         }
     }
 
-    fn export(&self, ctx: &mut Ctx) {
-        let Some((_, r)) = &self.result else { return ctx.error("run the recall first") };
-        let mut csv = String::from("unit,batch,status,recipient,dispensed_at,route,clinician\n");
-        for u in &r.units {
-            let field = |s: Option<String>| s.unwrap_or_default().replace(',', ";");
-            csv.push_str(&format!(
-                "{},{},{},{},{},{},{}\n",
-                u.id,
-                u.batch,
-                u.status.as_str(),
-                field(u.recipient.as_ref().map(|r| r.display())),
-                field(u.dispensed_at.map(|t| t.to_rfc3339())),
-                field(u.route.clone()),
-                field(u.clinician.clone())
-            ));
+    /// Applies the dry run's recall after a yes; a second yes when the same recall was applied before.
+    fn apply(&mut self, ctx: &mut Ctx) {
+        let Some((selector, r)) = &self.result else { return };
+        if r.applied {
+            return ctx.error("this recall is applied; Esc for a new one");
         }
-        let path = std::env::temp_dir().join(format!("recall-{}.csv", ctx.now.format("%Y%m%dT%H%M%S")));
-        match std::fs::write(&path, csv) {
-            Ok(()) => ctx.info(format!("exported {} units to {}", r.units.len(), path.display())),
-            Err(e) => ctx.error(format!("cannot write {}: {e}", path.display())),
+        let earlier = match ctx.bank.earlier_recalls(selector) {
+            Ok(e) => e,
+            Err(e) => return ctx.fail(e),
+        };
+        let question = match earlier.last() {
+            Some(last) => format!(
+                "The same recall was applied {} time(s) before, last at {} ({}). Apply it AGAIN, quarantining {} units in stock?",
+                earlier.len(),
+                time::from_db(&last.at).map_or_else(|| last.at.clone(), time::show),
+                words::clean(&last.reason),
+                r.in_stock
+            ),
+            None => format!("Apply this recall: quarantine {} units in stock and record it?", r.in_stock),
+        };
+        if ctx.confirmed(question) {
+            self.run(ctx, true);
+        }
+    }
+
+    fn describe(selector: &RecallSelector) -> String {
+        match selector {
+            RecallSelector::Donor { donor, from: Some(from) } => format!("donor {donor} from {from}"),
+            RecallSelector::Donor { donor, from: None } => format!("donor {donor} since the last clean screening"),
+            RecallSelector::Batch(b) => format!("batch {b}"),
+            RecallSelector::CollectionWindow { from, to } => format!("collected {from} to {to}"),
+        }
+    }
+
+    /// Writes the affected list as CSV: each row names the recall's reason and selection and the unit's donor.
+    fn export(&mut self, ctx: &mut Ctx, path: &str) {
+        let Some((selector, r)) = &self.result else { return ctx.error("run the recall first") };
+        if path.is_empty() {
+            return ctx.error("name the file to write");
+        }
+        let mut donors: HashMap<Id, String> = HashMap::new();
+        for b in &r.batches {
+            match ctx.bank.donation_view(&b.donation) {
+                Ok(d) => donors.insert(b.id.clone(), d.donor.display()),
+                Err(e) => return ctx.fail(e),
+            };
+        }
+        let written = (|| -> Result<(), csv::Error> {
+            let mut w = csv::Writer::from_path(path)?;
+            w.write_record([
+                "recall_reason",
+                "recall_selection",
+                "donor",
+                "unit",
+                "batch",
+                "status",
+                "recipient",
+                "dispensed_at",
+                "route",
+                "clinician",
+            ])?;
+            let selection = Self::describe(selector);
+            for u in &r.units {
+                w.write_record([
+                    r.reason.as_str(),
+                    selection.as_str(),
+                    donors.get(&u.batch).map_or("", String::as_str),
+                    &u.id.display(),
+                    &u.batch.display(),
+                    u.status.as_str(),
+                    &u.recipient.as_ref().map(Id::display).unwrap_or_default(),
+                    &u.dispensed_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                    u.route.as_deref().unwrap_or(""),
+                    u.clinician.as_deref().unwrap_or(""),
+                ])?;
+            }
+            w.flush()?;
+            Ok(())
+        })();
+        match written {
+            Ok(()) => {
+                self.export = None;
+                ctx.info(format!("exported {} units to {}", r.units.len(), words::clean(path)));
+            }
+            Err(e) => ctx.error(format!("cannot write {}: {e}", words::clean(path))),
         }
     }
 }
@@ -111,18 +196,28 @@ impl Screen for Recall {
     fn keys(&self) -> &'static [Binding] {
         keys::RECALL
     }
-    /// The form, or the apply confirmation, holds every key.
+    /// The form, or the export path, holds every key.
     fn editing(&self) -> bool {
-        self.editing || self.confirm
+        self.editing || self.export.is_some()
+    }
+    fn typing_text(&self) -> bool {
+        match &self.export {
+            Some(f) => f.takes_text(),
+            None => self.editing && self.form.takes_text(),
+        }
     }
     fn dirty(&self) -> bool {
         self.editing && self.form.dirty()
     }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
-        if self.confirm {
-            self.confirm = false;
-            if keys::action(keys::CONFIRM, &key) == Some(Action::Yes) {
-                self.run(ctx, true);
+        if let Some(form) = &mut self.export {
+            match form.key(key) {
+                FormEvent::Submit => {
+                    let path = form.get(()).to_string();
+                    self.export(ctx, &path);
+                }
+                FormEvent::Cancel => self.export = None,
+                FormEvent::None => {}
             }
             return;
         }
@@ -139,19 +234,25 @@ impl Screen for Recall {
             return;
         }
         match keys::action(keys::RECALL, &key) {
-            Some(Action::Apply) if self.result.as_ref().is_some_and(|(_, r)| !r.applied) => self.confirm = true,
-            Some(Action::Apply) => ctx.error("already applied; Esc for a new recall"),
-            Some(Action::Export) => self.export(ctx),
+            Some(Action::Apply) => self.apply(ctx),
+            Some(Action::Export) if self.result.is_some() => {
+                let default = std::env::temp_dir().join(format!("recall-{}.csv", ctx.now.format("%Y%m%dT%H%M%S")));
+                let field = Field::text((), "File", &default.display().to_string());
+                self.export = Some(Form::new("Export the affected list as CSV", vec![field]));
+            }
             Some(Action::Back) => self.editing = true,
             _ => {}
         }
     }
     fn on_scan(&mut self, _ctx: &mut Ctx, data: &str) -> bool {
-        self.editing && self.form.fill_scan(data)
+        self.editing && self.export.is_none() && self.form.fill_scan(data)
     }
     fn render(&self, f: &mut Frame, area: Rect) {
         let [top, bottom] = Layout::vertical([Constraint::Length(8), Constraint::Min(3)]).areas(area);
-        self.form.render(f, top, self.editing);
+        match &self.export {
+            Some(form) => form.render(f, top, true),
+            None => self.form.render(f, top, self.editing),
+        }
         let lines = self.lines();
         let sel = (!self.editing && !lines.is_empty()).then_some(self.sel);
         list(f, bottom, "Affected", lines, sel);
@@ -162,12 +263,6 @@ impl Recall {
     /// What the dry run or the applied recall found, one line each.
     fn lines(&self) -> Vec<Line<'static>> {
         let mut lines = Vec::new();
-        if self.confirm {
-            lines.push(Line::from(Span::styled(
-                "Apply this recall: quarantine every unit in stock? y/n",
-                theme::warn(),
-            )));
-        }
         if let Some((_, r)) = &self.result {
             lines.push(Line::from(Span::styled(
                 format!(
@@ -181,12 +276,12 @@ impl Recall {
                 theme::title(),
             )));
             for p in &r.recipients {
-                let units: Vec<String> = p.units.iter().map(|u| u.display()).collect();
+                let units: Vec<String> = p.units.iter().map(Id::display).collect();
                 lines.push(Line::from(Span::styled(
                     format!(
                         "recipient {}  {}  first {}  {}",
                         p.id,
-                        p.indication,
+                        words::clean(&p.indication),
                         time::show(p.first_dispensed_at),
                         units.join(" ")
                     ),

@@ -9,13 +9,13 @@ use ratatui::Frame;
 use super::{list, move_selection};
 use crate::app::Trace as TraceView;
 use crate::core::ids::Id;
-use crate::tui::app::{Ctx, Screen};
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
+use crate::tui::screen::{Ctx, Screen};
 use crate::tui::theme;
 
 pub struct Trace {
-    input: Form,
+    input: Form<()>,
     typing: bool,
     tree: Vec<(String, Option<Id>, bool)>,
     sel: usize,
@@ -27,7 +27,7 @@ pub struct Trace {
 impl Default for Trace {
     fn default() -> Self {
         Trace {
-            input: Form::new("Trace", vec![Field::id("Identifier")]),
+            input: Form::new("Trace", vec![Field::id((), "Identifier")]),
             typing: false,
             tree: Vec::new(),
             sel: 0,
@@ -53,7 +53,7 @@ impl Trace {
             Ok(t) => {
                 self.tree = tree(&t);
                 self.sel = self.tree.iter().position(|(_, i, _)| i.as_ref() == Some(&id)).unwrap_or(0);
-                self.input.set("Identifier", &id.display());
+                self.input.set((), &id.display());
                 ctx.info(format!("trace of {} {id}: {} recipient(s)", id.kind(), t.recipients.len()));
                 self.root = Some(id);
                 true
@@ -88,7 +88,7 @@ fn tree(t: &TraceView) -> Vec<(String, Option<Id>, bool)> {
                 for u in t.units.iter().filter(|u| u.batch == b.id) {
                     out.push((format!("      unit {}  {}", u.id, u.status.as_str()), Some(u.id.clone()), false));
                     if let (Some(r), Some(at)) = (&u.recipient, u.dispensed_at) {
-                        let route = u.route.as_deref().unwrap_or("");
+                        let route = crate::tui::words::clean(u.route.as_deref().unwrap_or(""));
                         out.push((
                             format!("        → recipient {r}  {} {route}", crate::time::show(at)),
                             Some(r.clone()),
@@ -109,10 +109,13 @@ impl Screen for Trace {
     fn editing(&self) -> bool {
         self.typing
     }
+    fn typing_text(&self) -> bool {
+        false
+    }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
         if self.typing {
             match self.input.key(key) {
-                FormEvent::Submit => match ctx.bank.lookup(self.input.get("Identifier")) {
+                FormEvent::Submit => match ctx.bank.lookup(self.input.get(())) {
                     Ok(id) => self.open(ctx, id),
                     Err(e) => ctx.fail(e),
                 },
@@ -126,7 +129,7 @@ impl Screen for Trace {
         }
         match keys::action(keys::TRACE, &key) {
             Some(Action::Type) => {
-                self.input.set("Identifier", "");
+                self.input.set((), "");
                 self.typing = true;
             }
             Some(Action::Open) => {

@@ -1,0 +1,142 @@
+//! The bench's lists over whole tables: searches and filters run in SQL ([`crate::store::lists`]) a page at a
+//! time, and where a status is the core's to judge, pages are read until the page is full or the table ends.
+
+use chrono::{DateTime, Utc};
+
+use super::recall::RecallSelector;
+use super::views::{DonorSummary, UnitView};
+use super::{Bank, Result};
+use crate::core::ids::Id;
+use crate::core::model::{DonorStatus, UnitStatus};
+use crate::store::batches;
+use crate::store::labels;
+use crate::store::lists::{self, EarlierRecall, Shelf};
+use crate::store::recipients::{self, Recipient};
+use crate::time::local_day;
+
+/// One page of a list, and where the next one starts (None: the list ends here).
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub rows: Vec<T>,
+    pub next: Option<Id>,
+}
+
+/// Rows read per query while filling a page that the core filters.
+const SCAN: usize = 200;
+
+impl Bank {
+    /// Donors matching `query`, a page at a time: a status (eligible, deferred, not-eligible) as of `at`, or
+    /// else a part of the donor code; empty: every donor.
+    pub fn find_donors(
+        &mut self,
+        query: &str,
+        after: Option<&Id>,
+        limit: usize,
+        at: DateTime<Utc>,
+    ) -> Result<Page<DonorSummary>> {
+        let query = query.trim();
+        if let Ok(status) = query.parse::<DonorStatus>() {
+            return self.fill(after, limit, |bank, after| {
+                let page = bank.donors(after, SCAN, at)?;
+                let last = page.last().map(|d| d.id.clone());
+                Ok((page.into_iter().filter(|d| d.status == status).collect(), last))
+            });
+        }
+        let code: String = query.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_uppercase()).collect();
+        let ids = self.store.read(|tx| lists::donors_by_code(tx, &code, after, limit))?;
+        let mut rows = Vec::with_capacity(ids.len());
+        for id in &ids {
+            let v = self.donor_view(id, at)?;
+            rows.push(DonorSummary {
+                id: v.id,
+                sex: v.sex,
+                birth_date: v.birth_date,
+                status: v.status,
+                reason: v.reason,
+            });
+        }
+        Ok(Page { next: if ids.len() < limit { None } else { ids.last().cloned() }, rows })
+    }
+
+    /// Recipients whose code or indication contains `text`, a page at a time.
+    pub fn find_recipients(&mut self, text: &str, after: Option<&Id>, limit: usize) -> Result<Page<Recipient>> {
+        let text = text.trim().to_string();
+        self.store.read(|tx| {
+            let ids = lists::recipients_matching(tx, &text, after, limit)?;
+            let rows = ids
+                .iter()
+                .filter_map(|id| recipients::recipient(tx, id).transpose())
+                .collect::<std::result::Result<_, _>>()?;
+            Ok::<_, super::AppError>(Page { next: if ids.len() < limit { None } else { ids.last().cloned() }, rows })
+        })
+    }
+
+    /// Doses on the shelf with status `only` as of `at` (None: all of them), a page at a time.
+    pub fn shelf(
+        &mut self,
+        only: Option<UnitStatus>,
+        after: Option<&Id>,
+        limit: usize,
+        at: DateTime<Utc>,
+    ) -> Result<Page<UnitView>> {
+        let today = local_day(at);
+        let shelf = match only {
+            None => Shelf::All,
+            Some(UnitStatus::Released) => Shelf::ReleasedInDate(today),
+            Some(UnitStatus::Expired) => Shelf::PastExpiry(today),
+            Some(_) => Shelf::NotReleased,
+        };
+        self.fill(after, limit, |bank, after| {
+            bank.store.read(|tx| {
+                let ids = lists::units_on_shelf(tx, shelf, after, SCAN)?;
+                let mut rows = Vec::new();
+                for id in &ids {
+                    if let Some(u) = batches::unit(tx, id)? {
+                        let v = UnitView::new(&u, at);
+                        if only.is_none_or(|s| v.status == s) {
+                            rows.push(v);
+                        }
+                    }
+                }
+                Ok((rows, ids.last().cloned()))
+            })
+        })
+    }
+
+    /// Reads pages of `SCAN` rows through `page` (rows kept, last row read) until `limit` rows are kept or the
+    /// table ends.
+    fn fill<T>(
+        &mut self,
+        after: Option<&Id>,
+        limit: usize,
+        mut page: impl FnMut(&mut Bank, Option<&Id>) -> Result<(Vec<T>, Option<Id>)>,
+    ) -> Result<Page<T>> {
+        let mut rows = Vec::new();
+        let mut cursor = after.cloned();
+        loop {
+            let (kept, last) = page(self, cursor.as_ref())?;
+            rows.extend(kept);
+            match last {
+                Some(last) if rows.len() < limit => cursor = Some(last),
+                Some(last) => return Ok(Page { rows, next: Some(last) }),
+                None => return Ok(Page { rows, next: None }),
+            }
+        }
+    }
+
+    /// Whether a label of `id` (or of any unit it labels) was printed before: printing again is a reprint.
+    pub fn label_printed(&mut self, id: &Id, at: DateTime<Utc>) -> Result<bool> {
+        let entities: Vec<Id> = self.labels_for(id, at)?.into_iter().map(|l| l.id).collect();
+        self.store.read(|tx| entities.iter().try_fold(false, |any, e| Ok(any || labels::printed_before(tx, e)?)))
+    }
+
+    /// Recalls already applied with the same selection (by donor, by batch, or the same collection window).
+    pub fn earlier_recalls(&mut self, selector: &RecallSelector) -> Result<Vec<EarlierRecall>> {
+        let (name, subject, window) = match selector {
+            RecallSelector::Donor { donor, .. } => ("donor", Some(donor), None),
+            RecallSelector::Batch(b) => ("batch", Some(b), None),
+            RecallSelector::CollectionWindow { from, to } => ("collection-window", None, Some((*from, *to))),
+        };
+        Ok(self.store.read(|tx| lists::recalls_like(tx, name, subject, window))?)
+    }
+}

@@ -1,0 +1,103 @@
+//! The queries behind the bench's lists: searches and filters over whole tables, a page at a time by keyset
+//! (`id > last shown`, on the primary key, so a page costs the same on the first row as on the millionth).
+//! They return identifiers; the records themselves are read by the usual per-record queries.
+
+use chrono::NaiveDate;
+use rusqlite::params;
+
+use super::{Result, Tx};
+use crate::core::ids::Id;
+
+fn ids(c: &Tx, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Id>> {
+    let mut stmt = c.prepare_cached(sql)?;
+    let rows = stmt.query_map(p, |r| super::sql::id(r, 0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// `text` as a LIKE pattern matching it anywhere, its wildcards taken literally.
+fn contains(text: &str) -> String {
+    let escaped: String =
+        text.chars().flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] }).collect();
+    format!("%{escaped}%")
+}
+
+/// Donors whose code contains `code` (compact form, capitals), after `after`, in code order.
+pub(crate) fn donors_by_code(c: &Tx, code: &str, after: Option<&Id>, limit: usize) -> Result<Vec<Id>> {
+    ids(
+        c,
+        "SELECT id FROM donors WHERE id > ?1 AND id LIKE ?2 ESCAPE '\\' ORDER BY id LIMIT ?3",
+        params![after.map(Id::data).unwrap_or(""), contains(code), limit as i64],
+    )
+}
+
+/// Recipients whose code or indication contains `text` (any case), after `after`, in code order.
+pub(crate) fn recipients_matching(c: &Tx, text: &str, after: Option<&Id>, limit: usize) -> Result<Vec<Id>> {
+    ids(
+        c,
+        "SELECT id FROM recipients WHERE id > ?1 AND (id LIKE ?2 ESCAPE '\\' OR indication LIKE ?2 ESCAPE '\\')
+         ORDER BY id LIMIT ?3",
+        params![after.map(Id::data).unwrap_or(""), contains(text), limit as i64],
+    )
+}
+
+/// Which doses on the shelf a filter may hold. The core decides each unit's status; this only narrows the
+/// rows read to those that can have it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shelf {
+    /// Every dose on the shelf.
+    All,
+    /// Batch not released.
+    NotReleased,
+    /// Batch released and not past its expiry on the day.
+    ReleasedInDate(NaiveDate),
+    /// Past its expiry on the day.
+    PastExpiry(NaiveDate),
+}
+
+/// Doses on the shelf (not dispensed, discarded or recalled) that `shelf` admits, after `after`, in code order.
+pub(crate) fn units_on_shelf(c: &Tx, shelf: Shelf, after: Option<&Id>, limit: usize) -> Result<Vec<Id>> {
+    // Every form binds ?3, the day, null where the filter needs none.
+    let (narrow, day) = match shelf {
+        Shelf::All => ("?3 IS NULL", None),
+        Shelf::NotReleased => ("?3 IS NULL AND b.released_at IS NULL", None),
+        Shelf::ReleasedInDate(d) => ("b.released_at IS NOT NULL AND b.expires_on >= ?3", Some(d)),
+        Shelf::PastExpiry(d) => ("b.expires_on < ?3", Some(d)),
+    };
+    ids(
+        c,
+        &format!(
+            "SELECT u.id FROM units u JOIN batches b ON b.id = u.batch_id LEFT JOIN dispenses d ON d.unit_id = u.id
+             WHERE u.id > ?1 AND u.kind = 'dose' AND d.id IS NULL AND u.discarded_at IS NULL
+               AND u.recalled_at IS NULL AND {narrow}
+             ORDER BY u.id LIMIT ?2"
+        ),
+        params![after.map(Id::data).unwrap_or(""), limit as i64, day.map(|d| d.to_string())],
+    )
+}
+
+/// A recall recorded before: when, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EarlierRecall {
+    pub at: String,
+    pub reason: String,
+}
+
+/// Recalls already recorded with the same selection: by donor, by batch, or by the same collection window.
+pub(crate) fn recalls_like(
+    c: &Tx,
+    selector: &str,
+    subject: Option<&Id>,
+    window: Option<(NaiveDate, NaiveDate)>,
+) -> Result<Vec<EarlierRecall>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT at, reason FROM recalls WHERE selector = ?1
+           AND (?2 IS NULL OR donor_id = ?2 OR batch_id = ?2)
+           AND (?3 IS NULL OR (from_date = ?3 AND to_date = ?4))
+         ORDER BY at",
+    )?;
+    let rows = stmt.query_map(
+        params![selector, subject.map(Id::data), window.map(|w| w.0.to_string()), window.map(|w| w.1.to_string())],
+        |r| Ok(EarlierRecall { at: r.get(0)?, reason: r.get(1)? }),
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

@@ -1,0 +1,50 @@
+//! Printing off the event loop: a printer can take seconds per address to answer (or not), so each print job
+//! runs on its own thread with its own connection to the bank, and posts its outcome back as a message. The
+//! screen stays responsive and says "printing…" meanwhile.
+
+use std::path::PathBuf;
+use std::sync::mpsc::Sender;
+
+use super::app::Msg;
+use super::screen::PrintJob;
+use super::words;
+use crate::app::{AppError, Bank};
+use crate::core::config::Config;
+
+/// What a finished job reports: the message for the status line, and whether a rule refused it.
+#[derive(Debug, Clone)]
+pub enum Printed {
+    Done(String),
+    Failed { message: String, refused: bool },
+}
+
+/// Where the worker opens the bank, as whom, under which policy.
+pub struct Printer {
+    path: PathBuf,
+    config: Config,
+    actor: String,
+}
+
+impl Printer {
+    pub fn new(bank: &Bank) -> Printer {
+        Printer { path: bank.path().to_path_buf(), config: bank.config().clone(), actor: bank.actor().to_string() }
+    }
+
+    /// Starts `job` on its own thread; its outcome arrives on `done` as [`Msg::Printed`].
+    pub fn start(&self, job: PrintJob, done: Sender<Msg>) {
+        let (path, config, actor) = (self.path.clone(), self.config.clone(), self.actor.clone());
+        std::thread::spawn(move || {
+            // The worker's bank keeps the app's "now" of the job.
+            let at = job.at;
+            let outcome = Bank::open(&path, config, &actor)
+                .map(|bank| bank.with_clock(move || at))
+                .and_then(|mut bank| bank.print_labels(&job.id, None, None, 1, job.reason.as_deref(), job.at));
+            let report = match outcome {
+                Ok(p) => Printed::Done(p.to_string()),
+                Err(e) => Printed::Failed { refused: matches!(e, AppError::Refused(_)), message: words::error(&e) },
+            };
+            // The app may have quit meanwhile: nobody is left to tell.
+            let _ = done.send(Msg::Printed(report));
+        });
+    }
+}

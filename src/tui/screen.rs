@@ -1,0 +1,216 @@
+//! What a tab is (`Screen`), what it may do besides changing its own state (`Ctx`), and which tabs there are
+//! (`Tab`). The app and every screen depend on this module; it depends on neither (as gitui's
+//! `components/mod.rs`).
+
+use chrono::{DateTime, Utc};
+use ratatui::crossterm::event::KeyEvent;
+use ratatui::layout::Rect;
+use ratatui::Frame;
+
+use super::keys::Binding;
+use super::words;
+use crate::app::{AppError, Bank};
+use crate::core::ids::Id;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Error,
+}
+
+/// The tabs, in the order the tab bar shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Home,
+    Donors,
+    Donations,
+    Batches,
+    Inventory,
+    Dispense,
+    Trace,
+    Recall,
+    Audit,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 9] = [
+        Tab::Home,
+        Tab::Donors,
+        Tab::Donations,
+        Tab::Batches,
+        Tab::Inventory,
+        Tab::Dispense,
+        Tab::Trace,
+        Tab::Recall,
+        Tab::Audit,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Home => "Home",
+            Tab::Donors => "Donors",
+            Tab::Donations => "Donations",
+            Tab::Batches => "Batches",
+            Tab::Inventory => "Inventory",
+            Tab::Dispense => "Dispense",
+            Tab::Trace => "Trace",
+            Tab::Recall => "Recall",
+            Tab::Audit => "Audit",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
+    }
+
+    /// The function key that shows the tab: F2–F9 in tab order, Home on F10 (F1 is help).
+    pub fn function_key(self) -> u8 {
+        match self {
+            Tab::Home => 10,
+            other => other.index() as u8 + 1,
+        }
+    }
+
+    pub fn from_function_key(n: u8) -> Option<Tab> {
+        Tab::ALL.into_iter().find(|t| t.function_key() == n)
+    }
+
+    /// The next tab (`step` 1) or the previous one (`step` -1), wrapping around.
+    pub fn step(self, step: isize) -> Tab {
+        let n = Tab::ALL.len() as isize;
+        Tab::ALL[(self.index() as isize + step).rem_euclid(n) as usize]
+    }
+}
+
+/// The labels of a record to print (on a worker thread), and why when it is a reprint.
+#[derive(Debug, Clone)]
+pub struct PrintJob {
+    pub id: Id,
+    pub reason: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// Everything a screen asks of the app besides its own state: filled by [`Ctx`], read by the app after each
+/// message.
+#[derive(Default)]
+pub struct Outbox {
+    pub status: Option<(Level, String)>,
+    /// Every status message of the session, oldest first, for the message log.
+    pub log: Vec<(DateTime<Utc>, Level, String)>,
+    /// A full-screen warning the user must dismiss (a wrong unit at the dispense check).
+    pub warning: Option<String>,
+    /// A message shown whole in a box until dismissed (a refusal).
+    pub popup: Option<String>,
+    pub goto: Option<Id>,
+    /// A question the user answers y/n before the key that asked it takes effect.
+    pub question: Option<String>,
+    /// The key is delivered again after a yes.
+    pub confirmed: bool,
+    /// Print jobs to start on their own threads.
+    pub prints: Vec<PrintJob>,
+}
+
+/// Messages kept for the log: a session's worth, the oldest dropped first.
+const LOG_KEPT: usize = 500;
+
+pub struct Ctx<'a> {
+    pub bank: &'a mut Bank,
+    pub now: DateTime<Utc>,
+    pub out: &'a mut Outbox,
+}
+
+impl Ctx<'_> {
+    fn say(&mut self, level: Level, m: String) {
+        if self.out.log.len() >= LOG_KEPT {
+            self.out.log.remove(0);
+        }
+        self.out.log.push((self.now, level, m.clone()));
+        self.out.status = Some((level, m));
+    }
+    pub fn info(&mut self, m: impl Into<String>) {
+        self.say(Level::Info, m.into());
+    }
+    pub fn error(&mut self, m: impl Into<String>) {
+        self.say(Level::Error, m.into());
+    }
+    pub fn warn(&mut self, m: impl Into<String>) {
+        self.out.warning = Some(m.into());
+    }
+    /// Opens the trace of a record.
+    pub fn trace(&mut self, id: Id) {
+        self.out.goto = Some(id);
+    }
+    /// Reports an operation's failure in the TUI's words; a refusal also opens whole in a box.
+    pub fn fail(&mut self, e: AppError) {
+        let refused = matches!(e, AppError::Refused(_));
+        let m = words::error(&e);
+        if refused {
+            self.out.popup = Some(m.clone());
+        }
+        self.error(m);
+    }
+    /// Prints the labels of `id` off the event loop; the outcome comes to the status line when it is done.
+    pub fn print(&mut self, id: Id, reason: Option<&str>) {
+        self.info(format!("printing the labels of {id}…"));
+        self.out.prints.push(PrintJob { id, reason: reason.map(String::from), at: self.now });
+    }
+    /// True when the user has answered yes to `question` for this key; otherwise asks it (the key comes back
+    /// after a yes) and returns false.
+    pub fn confirmed(&mut self, question: impl Into<String>) -> bool {
+        if std::mem::take(&mut self.out.confirmed) {
+            return true;
+        }
+        self.out.question = Some(question.into());
+        false
+    }
+}
+
+/// One tab of the TUI.
+pub trait Screen {
+    /// The screen's table in [`super::keys`]: its dispatch reads it, and so does help.
+    fn keys(&self) -> &'static [Binding];
+    /// Whether the screen shows a list that the keys of [`super::keys::NAV`] move in.
+    fn list(&self) -> bool {
+        true
+    }
+    /// Whether a form can open on this screen (its keys are then part of help).
+    fn forms(&self) -> bool {
+        true
+    }
+    /// What a scan does on this screen beyond filling the field that waits for it, for help.
+    fn scan_hint(&self) -> Option<&'static str> {
+        None
+    }
+    /// A form is being edited: keys go to the screen (help and quit only where no free text is typed).
+    fn editing(&self) -> bool;
+    /// Whether the focused field takes free text (`?` and `q` are then typed, not commands).
+    fn typing_text(&self) -> bool {
+        self.editing()
+    }
+    fn dirty(&self) -> bool {
+        false
+    }
+    /// Called when the tab is shown: reload what it shows.
+    fn refresh(&mut self, _ctx: &mut Ctx) {}
+    fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent);
+    /// A scan arrived: true when the screen took it (it fills a waiting field).
+    fn on_scan(&mut self, _ctx: &mut Ctx, _data: &str) -> bool {
+        false
+    }
+    fn render(&self, f: &mut Frame, area: Rect);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tab_has_its_own_function_key_and_f1_is_none_of_them() {
+        for tab in Tab::ALL {
+            assert_eq!(Tab::from_function_key(tab.function_key()), Some(tab));
+        }
+        assert_eq!(Tab::from_function_key(1), None);
+        assert_eq!(Tab::Home.step(-1), Tab::Audit);
+        assert_eq!(Tab::Audit.step(1), Tab::Home);
+    }
+}

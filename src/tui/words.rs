@@ -1,0 +1,38 @@
+//! How the TUI words what it shows: errors in the bench's terms (not the CLI's flags), and free text (names,
+//! reasons, actors) with control characters escaped so that stored text can never drive the terminal.
+
+use crate::app::AppError;
+
+/// An operation's failure as the bench says it (what it quotes of the input escaped: a scan can carry anything).
+pub fn error(e: &AppError) -> String {
+    clean(&match e {
+        AppError::Store(e) => format!("the database could not do it: {e}"),
+        other => other.to_string(),
+    })
+}
+
+/// Free text as shown: control characters (escape sequences, newlines, C1 codes) and the bidirectional
+/// overrides that reorder text on screen are written as escapes, everything else as typed.
+pub fn clean(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_and_other_scripts_kept() {
+        assert_eq!(clean("王芳\u{1b}[2J\n"), "王芳\\u{1b}[2J\\n");
+        assert_eq!(clean("a\u{202e}b"), "a\\u{202e}b");
+        assert_eq!(clean("Müller-Łukasz"), "Müller-Łukasz");
+    }
+}
