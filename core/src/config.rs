@@ -38,7 +38,7 @@ pub struct Config {
     pub donation_mass_g_max: f64,
     /// The largest volume of one batch's preparation.
     pub batch_volume_ml_max: f64,
-    /// The most units one batch is divided into.
+    /// The most units one batch is divided into (at most the identifiers' division codes).
     pub units_per_batch_max: usize,
     /// A positive or indeterminate result of these tests defers the donor permanently; others defer until a
     /// later complete negative screening of the same panel.
@@ -125,7 +125,7 @@ impl Default for Config {
             donor_registration_age_max: 70,
             donation_mass_g_max: 1000.0,
             batch_volume_ml_max: 2000.0,
-            units_per_batch_max: 50,
+            units_per_batch_max: crate::ids::MAX_UNITS_PER_BATCH,
             permanent_deferral_tests: strings(&["hiv", "hbsag", "hcv", "htlv"]),
             panels,
             qc_required: strings(&["appearance", "viable-count", "pathogen-screen"]),

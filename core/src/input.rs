@@ -66,8 +66,6 @@ pub enum Invalid {
     Empty(&'static str),
     #[error("the {field} is {len} characters long; at most {max} are kept")]
     TooLong { field: &'static str, len: usize, max: usize },
-    #[error("the {0} holds a control character (a tab, a line break, ...)")]
-    ControlCharacter(&'static str),
     /// A screening naming one test twice: which result stands would be a guess.
     #[error("the test `{0}` is named twice; give each test one result")]
     TestRepeated(String),
@@ -132,8 +130,7 @@ pub fn in_range<T: PartialOrd + fmt::Display>(
 /// The longest free text kept: names, reasons, locations, ...
 pub const MAX_TEXT: usize = 200;
 
-/// Free text a person typed, trimmed: refused when blank, longer than [`MAX_TEXT`] characters, or holding a
-/// control character (it would break labels, lists and the audit log's lines).
+/// Free text a person typed, trimmed: refused when blank or longer than [`MAX_TEXT`] characters.
 pub fn text<'a>(field: &'static str, given: &'a str) -> Result<&'a str, Invalid> {
     let t = given.trim();
     let len = t.chars().count();
@@ -142,9 +139,6 @@ pub fn text<'a>(field: &'static str, given: &'a str) -> Result<&'a str, Invalid>
     }
     if len > MAX_TEXT {
         return Err(Invalid::TooLong { field, len, max: MAX_TEXT });
-    }
-    if t.chars().any(char::is_control) {
-        return Err(Invalid::ControlCharacter(field));
     }
     Ok(t)
 }
@@ -244,7 +238,6 @@ mod tests {
         assert_eq!(text("name", "  Ada  "), Ok("Ada"));
         assert_eq!(text("name", ""), Err(Invalid::Empty("name")));
         assert_eq!(text("name", &"x".repeat(5000)), Err(Invalid::TooLong { field: "name", len: 5000, max: MAX_TEXT }));
-        assert_eq!(text("name", "a\tb"), Err(Invalid::ControlCharacter("name")));
     }
 
     #[test]
