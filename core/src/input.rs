@@ -92,15 +92,26 @@ pub enum Invalid {
 /// anything before [`EARLIEST_YEAR`]: every time a person enters passes here on its way in.
 pub fn plausible_time(what: &'static str, when: impl Into<When>, now: Now) -> Result<(), Invalid> {
     let when = when.into();
-    let (year, future) = match when {
-        When::At(t) => (t.year(), t > now.at + Duration::minutes(FUTURE_SLACK_MINUTES)),
-        When::On(d) => (d.year(), d > now.today),
+    since_earliest_year(what, when)?;
+    let future = match when {
+        When::At(t) => t > now.at + Duration::minutes(FUTURE_SLACK_MINUTES),
+        When::On(d) => d > now.today,
+    };
+    if future {
+        return Err(Invalid::InFuture { what, when });
+    }
+    Ok(())
+}
+
+/// Refuses a time before [`EARLIEST_YEAR`] (a negative year, a mistyped century), even for a view's "as of".
+pub fn since_earliest_year(what: &'static str, when: impl Into<When>) -> Result<(), Invalid> {
+    let when = when.into();
+    let year = match when {
+        When::At(t) => t.year(),
+        When::On(d) => d.year(),
     };
     if year < EARLIEST_YEAR {
         return Err(Invalid::TooEarly { what, when });
-    }
-    if future {
-        return Err(Invalid::InFuture { what, when });
     }
     Ok(())
 }

@@ -100,7 +100,12 @@ pub fn load_config(explicit: Option<&Path>, db: &Path) -> std::result::Result<Co
 
 fn at(cli: &Cli) -> Result<DateTime<Utc>> {
     Ok(match &cli.at {
-        Some(s) => parse_timestamp(s)?,
+        Some(s) => {
+            let t = parse_timestamp(s)?;
+            // Any moment may be a view's "as of", but not one before 1900: that is a typing error.
+            crate::core::input::since_earliest_year("--at time", t).map_err(|e| CliError::App(e.into()))?;
+            t
+        }
         None => time::now(),
     })
 }
