@@ -50,7 +50,7 @@ fn a_read_only_file_is_refused() {
     let db = dir.path().join("bank.db");
     assert_eq!(run(&db, &["init"]).0, 0);
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).unwrap();
-    let (code, err) = run(&db, &["donor", "add", "--sex", "F", "--birth-date", "1990-01-01"]);
+    let (code, err) = run(&db, &["init"]);
     assert_ne!(code, 0);
     assert!(err.contains("read-only"), "{err}");
 }
@@ -106,11 +106,20 @@ fn a_bank_of_the_first_schema_is_upgraded_on_open() {
     c.execute_batch(include_str!("../migrations/0001_initial.sql")).unwrap();
     c.execute_batch("PRAGMA user_version = 1; PRAGMA application_id = 1398030897;").unwrap();
     drop(c);
+    let version = || -> i64 {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap()
+    };
+    // A read opens read-only and leaves the file as it is (a schema older than its reads understand is named,
+    // with the command that upgrades it); the first command that writes upgrades it.
     let (code, err) = run(&db, &["donor", "list"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("schema version 1 is older") && err.contains("stoolbank init"), "{err}");
+    assert_eq!(version(), 1);
+    let (code, err) = run(&db, &["init"]);
     assert_eq!(code, 0, "{err}");
+    assert_eq!(version(), 3);
     let c = rusqlite::Connection::open(&db).unwrap();
-    let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-    assert_eq!(version, 3);
     let unique: i64 = c
         .query_row(
             "SELECT \"unique\" FROM pragma_index_list('screenings') WHERE name = 'screenings_supersedes'",

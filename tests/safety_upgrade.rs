@@ -30,7 +30,7 @@ fn a_screening_corrected_twice_blocks_the_upgrade_by_name() {
     .unwrap();
     let second = c.last_insert_rowid();
     drop(c);
-    let (code, err) = b.fail(&["donor", "list"]);
+    let (code, err) = b.fail(&["init"]);
     assert_ne!(code, 0);
     assert!(err.contains("0002_screening_superseded_once"), "{err}");
     assert!(err.contains(&format!("screening {first} by screenings {fix}, {second}")), "{err}");

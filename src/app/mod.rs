@@ -3,6 +3,7 @@
 //! be skipped by one face.
 
 mod donors;
+pub mod integrity;
 mod labels;
 mod lists;
 mod processing;
@@ -210,10 +211,6 @@ impl Bank {
         self.store.read(|tx| Ok(audit::log(tx, id.map(Id::data), limit)?))
     }
 
-    pub fn audit_verify(&mut self) -> Result<audit::Verification> {
-        self.store.read(|tx| Ok(audit::verify(tx)?))
-    }
-
     /// Record counts; stock as of `at`: expired units are not stock.
     pub fn counts(&mut self, at: DateTime<Utc>) -> Result<store::settings::Counts> {
         self.store.read(|tx| Ok(store::settings::counts(tx, time::local_day(at))?))
@@ -225,16 +222,6 @@ impl Bank {
             let unit = store::settings::some_dispensed_unit(tx)?.and_then(|s| Id::from_data(&s));
             let recalled = store::settings::latest_recall_subject(tx)?.and_then(|s| Id::from_data(&s));
             Ok((unit, recalled))
-        })
-    }
-
-    /// SQLite's integrity and foreign-key checks, then the audit chain and records.
-    pub fn verify(&mut self) -> Result<views::Integrity> {
-        self.store.read(|tx| {
-            let integrity = store::settings::integrity_check(tx)?;
-            let foreign_keys = store::settings::foreign_key_check(tx)?;
-            let audit = audit::verify(tx)?;
-            Ok(views::Integrity { integrity, foreign_keys, audit })
         })
     }
 }

@@ -196,11 +196,19 @@ impl RecipientView {
 pub struct Integrity {
     pub integrity: Vec<String>,
     pub foreign_keys: Vec<String>,
+    /// Differences from the schema the program embeds (dropped triggers, planted ones, changed columns).
+    pub schema: Vec<String>,
+    /// Stored values no reader can parse.
+    pub values: Vec<String>,
     pub audit: Verification,
 }
 
 impl Integrity {
     pub fn is_sound(&self) -> bool {
-        self.integrity.is_empty() && self.foreign_keys.is_empty() && self.audit.findings.is_empty()
+        self.integrity.is_empty()
+            && self.foreign_keys.is_empty()
+            && self.schema.is_empty()
+            && self.values.is_empty()
+            && self.audit.findings.is_empty()
     }
 }

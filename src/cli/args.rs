@@ -22,6 +22,10 @@ pub struct Cli {
     /// When the event happened (RFC 3339, or YYYY-MM-DD for local midnight) [default: now]; for views, "as of"
     #[arg(long, global = true, value_name = "TS")]
     pub at: Option<String>,
+    /// The bank key file (signs checkpoints, keys identity digests) [default: stoolbank/bank.key in the user's
+    /// configuration directory; created on first use]
+    #[arg(long, global = true, env = "STOOLBANK_KEY", value_name = "FILE")]
+    pub key: Option<PathBuf>,
     /// Open the demo bank (created with demo data in the data directory when none exists)
     #[arg(long)]
     pub demo: bool,
@@ -119,8 +123,13 @@ pub enum Command {
     /// The audit trail
     #[command(subcommand)]
     Audit(AuditCmd),
-    /// Integrity check: SQLite, foreign keys, the audit chain and every record against it
+    /// Integrity check: SQLite, foreign keys, the schema, stored values, the audit chain and every record
     Verify,
+    /// An online, checked copy of the bank to FILE (benches may keep writing), recorded in the audit trail
+    Backup { file: PathBuf },
+    /// Bring a backup back as the bank (--db): checked first, refused while the bank is in use; the bank it
+    /// replaces and any leftover -wal/-shm are moved aside, never deleted
+    Restore { file: PathBuf },
     /// The bank's policy
     #[command(subcommand)]
     Config(ConfigCmd),
@@ -316,8 +325,18 @@ pub enum AuditCmd {
         #[arg(long, default_value_t = 200)]
         limit: usize,
     },
-    /// Walk the hash chain and compare every record with its last audit entry
-    Verify,
+    /// Walk the hash chain and compare every record with its last audit entry (and the anchors, with --anchor)
+    Verify {
+        /// Check the chain against every signed checkpoint in this anchor log
+        #[arg(long, value_name = "FILE")]
+        anchor: Option<PathBuf>,
+    },
+    /// Sign the chain's head with the bank key and append it to the anchor log (keep that on other media)
+    Checkpoint {
+        /// The anchor log [default: stoolbank/anchors.log in the user's data directory]
+        #[arg(long, env = "STOOLBANK_ANCHOR", value_name = "FILE")]
+        anchor: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

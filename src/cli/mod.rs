@@ -19,6 +19,8 @@ use crate::core::config::Config;
 use crate::core::ids::IdKind;
 use crate::core::model::{QcResult, TestResult};
 use crate::store::donors::Identity;
+use crate::store::secret::BankSecret;
+use crate::store::StoreError;
 use crate::time::{self, parse_date, parse_timestamp};
 
 /// A failure of one command, with the exit code scripts can rely on.
@@ -44,7 +46,7 @@ impl CliError {
             CliError::Usage(_) | CliError::App(AppError::Input(_) | AppError::Invalid(_) | AppError::Id(_)) => 2,
             CliError::App(AppError::Refused(_)) => 3,
             CliError::App(AppError::NotFound { .. }) => 4,
-            CliError::Findings(_) => 5,
+            CliError::Findings(_) | CliError::App(AppError::Store(StoreError::Tampered(_))) => 5,
             _ => 1,
         }
     }
@@ -53,6 +55,12 @@ impl CliError {
 impl From<crate::time::TimeError> for CliError {
     fn from(e: crate::time::TimeError) -> Self {
         CliError::Usage(e.to_string())
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> Self {
+        CliError::App(e.into())
     }
 }
 
@@ -71,6 +79,27 @@ pub fn default_db() -> PathBuf {
 
 pub fn demo_db() -> PathBuf {
     data_dir().join("demo.db")
+}
+
+fn key_file(cli: &Cli) -> PathBuf {
+    cli.key.clone().unwrap_or_else(BankSecret::default_path)
+}
+
+/// Whether a command changes the bank; every other command opens it read-only, so that it never waits behind
+/// a writer and works on read-only media.
+fn writes(command: &Command) -> bool {
+    match command {
+        Command::Donor(c) => matches!(c, DonorCmd::Add { .. } | DonorCmd::Screen { .. } | DonorCmd::Defer { .. }),
+        Command::Donation(c) => matches!(c, DonationCmd::Add { .. }),
+        Command::Batch(c) => !matches!(c, BatchCmd::Show { .. }),
+        Command::Recipient(c) => matches!(c, RecipientCmd::Add { .. }),
+        Command::Recall(a) => a.apply,
+        Command::Label { print, .. } => print.is_some(),
+        Command::Audit(c) => matches!(c, AuditCmd::Checkpoint { .. }),
+        Command::Qc(_) | Command::Dispense { .. } | Command::Locate { .. } | Command::VerifyLabel { .. } => true,
+        Command::Backup { .. } | Command::Restore { .. } | Command::Init { .. } | Command::Demo { .. } => true,
+        Command::Trace { .. } | Command::Verify | Command::Config(_) | Command::Scanners(_) => false,
+    }
 }
 
 fn data_dir() -> PathBuf {
@@ -161,8 +190,14 @@ pub fn run(cli: &Cli, db: &Path, out: &mut dyn Write) -> Result<()> {
             let mut err = std::io::stderr();
             Ok(scanners::cli::listen(profile, device.as_deref(), *baud, json, out, &mut err, &forever)?)
         }
+        Command::Restore { file } => {
+            let (_, r) = app::integrity::restore(file, db, config, &who)?;
+            emit(out, json, &r, || print::restored(db, &r))
+        }
         other => {
-            let mut bank = Bank::open(db, config, &who).map_err(CliError::App)?;
+            let mut bank =
+                if writes(other) { Bank::open(db, config, &who)? } else { Bank::open_read_only(db, config, &who)? };
+            bank.use_key_file(&key_file(cli), writes(other))?;
             run_on(&mut bank, cli, other, out)
         }
     }
@@ -172,7 +207,11 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
     let json = cli.json;
     let at = at(cli)?;
     match command {
-        Command::Init { .. } | Command::Demo { .. } | Command::Config(_) | Command::Scanners(_) => {
+        Command::Init { .. }
+        | Command::Demo { .. }
+        | Command::Config(_)
+        | Command::Scanners(_)
+        | Command::Restore { .. } => {
             unreachable!("handled by run")
         }
         Command::Donor(cmd) => match cmd {
@@ -362,13 +401,33 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
             let entries = bank.audit_log(id.as_ref(), *limit)?;
             emit(out, json, &entries, || print::audit_log(&entries))
         }
-        Command::Audit(AuditCmd::Verify) => {
-            let v = bank.audit_verify()?;
+        Command::Audit(AuditCmd::Verify { anchor }) => {
+            let secret = BankSecret::load(&key_file(cli))?;
+            let v = bank.audit_verify_against(anchor.as_deref(), secret.as_ref())?;
             emit(out, json, &v, || print::verification(&v))?;
             match v.findings.first() {
                 Some(f) => Err(CliError::Findings(format!("audit verify: {}", f.what))),
                 None => Ok(()),
             }
+        }
+        Command::Audit(AuditCmd::Checkpoint { anchor }) => {
+            let log = anchor.clone().unwrap_or_else(|| data_dir().join("anchors.log"));
+            let a = bank.checkpoint(&BankSecret::load_or_create(&key_file(cli))?, &log)?;
+            emit(out, json, &a, || {
+                format!("checkpoint: entry {} ({}) signed, appended to {}", a.seq, a.hash, log.display())
+            })
+        }
+        Command::Backup { file } => {
+            let r = bank.backup(file)?;
+            emit(out, json, &r, || {
+                format!(
+                    "{}: {} bytes, audit entries to {} ({}); checked",
+                    r.file.display(),
+                    r.bytes,
+                    r.head_seq,
+                    r.head_hash
+                )
+            })
         }
         Command::Verify => {
             let v = bank.verify()?;
@@ -462,15 +521,17 @@ pub fn bench(cli: &Cli, db: &Path, out: &mut dyn Write) -> Result<()> {
         let summary = crate::demo::create(db, config.clone(), &who, 2019)?;
         eprintln!("{summary}");
     }
-    let bank = Bank::open(db, config, &who)?;
-    if std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        let options = crate::tui::TuiOptions {
-            db_label: db.display().to_string(),
-            scanner: cli.scanner.clone().map(|p| (p, cli.scanner_device.clone())),
-        };
-        return crate::tui::run(bank, options).map_err(|e| CliError::Usage(e.to_string()));
+    // Piped or scripted: an overview, which only reads.
+    if !(std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::io::IsTerminal::is_terminal(&std::io::stdin())) {
+        return overview(cli, Bank::open_read_only(db, config, &who)?, db, out);
     }
-    overview(cli, bank, db, out)
+    let bank = Bank::open(db, config, &who)?;
+    bank.use_key_file(&key_file(cli), true)?;
+    let options = crate::tui::TuiOptions {
+        db_label: db.display().to_string(),
+        scanner: cli.scanner.clone().map(|p| (p, cli.scanner_device.clone())),
+    };
+    crate::tui::run(bank, options).map_err(|e| CliError::Usage(e.to_string()))
 }
 
 fn overview(cli: &Cli, mut bank: Bank, db: &Path, out: &mut dyn Write) -> Result<()> {

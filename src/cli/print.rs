@@ -248,7 +248,14 @@ pub fn audit_log(entries: &[Entry]) -> String {
 pub fn verification(v: &Verification) -> String {
     let mut s = format!("{} audit entries, {} records checked\n", v.entries, v.records);
     if v.findings.is_empty() {
-        s.push_str("the audit chain is intact and every record matches it");
+        s.push_str("the audit chain is intact and every record matches it\n");
+    }
+    if v.identity_unchecked > 0 {
+        let _ = writeln!(
+            s,
+            "({} identity rows digested under another bank key, or none: not checked)",
+            v.identity_unchecked
+        );
     }
     for f in &v.findings {
         let _ = writeln!(s, "✗ {}", f.what);
@@ -258,15 +265,32 @@ pub fn verification(v: &Verification) -> String {
 
 pub fn integrity(v: &Integrity) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "{} SQLite integrity check", mark(v.integrity.is_empty()));
-    for p in &v.integrity {
-        let _ = writeln!(s, "  {p}");
-    }
-    let _ = writeln!(s, "{} foreign keys", mark(v.foreign_keys.is_empty()));
-    for p in &v.foreign_keys {
-        let _ = writeln!(s, "  {p}");
+    for (what, problems) in [
+        ("SQLite integrity check", &v.integrity),
+        ("foreign keys", &v.foreign_keys),
+        ("schema as the program embeds it", &v.schema),
+        ("stored values readable", &v.values),
+    ] {
+        let _ = writeln!(s, "{} {what}", mark(problems.is_empty()));
+        for p in problems {
+            let _ = writeln!(s, "  {p}");
+        }
     }
     let _ = writeln!(s, "{} audit chain and records", mark(v.audit.findings.is_empty()));
     s.push_str(&verification(&v.audit));
+    s
+}
+
+pub fn restored(db: &std::path::Path, r: &crate::app::integrity::BackupReport) -> String {
+    let mut s = format!(
+        "{} restored from {} (audit entries to {}, {}); checked",
+        db.display(),
+        r.file.display(),
+        r.head_seq,
+        r.head_hash
+    );
+    for f in &r.moved_aside {
+        let _ = write!(s, "\nmoved aside: {}", f.display());
+    }
     s
 }

@@ -36,6 +36,9 @@ impl Bench {
             cmd.arg("--config").arg(c);
         }
         cmd.args(args).env_remove("STOOLBANK_DB").env_remove("STOOLBANK_CONFIG");
+        // The bank key and anchor log stay in the test's directory, not the user's.
+        cmd.env("STOOLBANK_KEY", self.dir.path().join("bank.key"));
+        cmd.env("STOOLBANK_ANCHOR", self.dir.path().join("anchors.log"));
         cmd.output().expect("run stoolbank")
     }
 

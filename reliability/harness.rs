@@ -1,0 +1,612 @@
+//! The reliability harnesses: each drives the real binary against real bank files and returns its figures, or
+//! the first property it saw broken. `reliability/main.rs` runs the long variants; `tests/reliability_harness.rs`
+//! runs a few trials of each in the test suite.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{Duration as Days, Local, NaiveDate};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rusqlite::{Connection, OpenFlags};
+use stoolbank::core::ids::Id;
+
+/// The exit codes the README documents: 0, 1 anything else, 2 bad input, 3 refused by a rule, 4 not found,
+/// 5 verification found problems.
+pub const EXIT_CODES: [i32; 6] = [0, 1, 2, 3, 4, 5];
+
+/// What a harness measured: named counts, printed one a line.
+pub struct Figures {
+    pub name: &'static str,
+    pub counts: BTreeMap<&'static str, u64>,
+}
+
+impl Figures {
+    fn new(name: &'static str) -> Figures {
+        Figures { name, counts: BTreeMap::new() }
+    }
+    fn add(&mut self, what: &'static str, n: u64) {
+        *self.counts.entry(what).or_default() += n;
+    }
+    pub fn get(&self, what: &str) -> u64 {
+        self.counts.get(what).copied().unwrap_or(0)
+    }
+}
+
+impl fmt::Display for Figures {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        writeln!(f, "{}", self.name)?;
+        for (what, n) in &self.counts {
+            writeln!(f, "  {what}: {n}")?;
+        }
+        Ok(())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, String>;
+
+/// A bank file and the binary that works on it.
+#[derive(Clone)]
+pub struct Bank {
+    pub bin: PathBuf,
+    pub dir: PathBuf,
+    pub db: PathBuf,
+}
+
+fn day(days_ago: i64) -> NaiveDate {
+    Local::now().date_naive() - Days::days(days_ago)
+}
+
+impl Bank {
+    /// A fresh bank in `dir` with a screened donor; returns the bank and the donor.
+    pub fn create(bin: &Path, dir: &Path) -> Result<(Bank, String)> {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        let bank = Bank { bin: bin.into(), dir: dir.into(), db: dir.join("bank.db") };
+        bank.ok(&["init", "--facility", "G1517"])?;
+        let donor = bank.ok(&["donor", "add", "--sex", "F", "--birth-date", "1990-04-02"])?;
+        for kind in ["questionnaire", "blood", "stool"] {
+            bank.ok(&["donor", "screen", &donor, "--kind", kind, "--date", &day(30).to_string(), "--all-negative"])?;
+        }
+        Ok((bank, donor))
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.current_dir(&self.dir).arg("--db").arg(&self.db).arg("--as").arg("harness").args(args);
+        cmd.env_remove("STOOLBANK_DB").env_remove("STOOLBANK_CONFIG");
+        cmd.env("STOOLBANK_KEY", self.dir.join("bank.key")).env("STOOLBANK_ANCHOR", self.dir.join("anchors.log"));
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Result<Output> {
+        self.command(args).output().map_err(|e| format!("cannot run {}: {e}", self.bin.display()))
+    }
+
+    pub fn ok(&self, args: &[&str]) -> Result<String> {
+        let out = self.run(args)?;
+        if !out.status.success() {
+            return Err(format!("{args:?} failed: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// A donation of the donor `days_ago`, with its donation-day screening.
+    pub fn donation(&self, donor: &str, days_ago: i64) -> Result<String> {
+        let d = day(days_ago).to_string();
+        self.ok(&["donor", "screen", donor, "--kind", "donation-day", "--date", &d, "--all-negative"])?;
+        self.ok(&["donation", "add", donor, "--collected-at", &format!("{d} 08:00")])
+    }
+
+    /// `verify` passes: SQLite, schema, values, audit chain and every record.
+    pub fn verified(&self) -> Result<()> {
+        let out = self.run(&["verify"])?;
+        match out.status.code() {
+            Some(0) => Ok(()),
+            _ => Err(format!(
+                "verify failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )),
+        }
+    }
+
+    fn sql<T: rusqlite::types::FromSql>(&self, sql: &str) -> Result<Vec<T>> {
+        let c = Connection::open_with_flags(&self.db, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| e.to_string())?;
+        let mut stmt = c.prepare(sql).map_err(|e| e.to_string())?;
+        let rows = stmt.query_map([], |r| r.get(0)).map_err(|e| e.to_string())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| e.to_string())
+    }
+
+    /// No batch with some of its units: each holds all it was made with, or does not exist.
+    fn no_partial_batches(&self, units: usize) -> Result<()> {
+        let partial: Vec<String> = self.sql(&format!(
+            "SELECT batch_id FROM units WHERE kind = 'dose' GROUP BY batch_id HAVING count(*) <> {units}"
+        ))?;
+        match partial.first() {
+            Some(b) => Err(format!("batch {b} holds only part of its units")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Waits for a child, killing it after `limit`; None when it had to be killed.
+fn wait_at_most(child: &mut std::process::Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+const UNITS: usize = 60;
+
+/// SIGKILL at a random moment while a batch of units is written: nothing partial, the audit intact.
+pub fn crash(bin: &Path, dir: &Path, trials: u64, seed: u64) -> Result<Figures> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (bank, donor) = Bank::create(bin, dir)?;
+    let mut fig = Figures::new("crash: SIGKILL during `batch make` (one transaction of 60 units and their entries)");
+    // How long one write takes here, so that the kills land before, during and after its commit.
+    let start = Instant::now();
+    let first = bank.donation(&donor, 29)?;
+    bank.ok(&["batch", "make", &first, "--product", "F0001", "--units", &UNITS.to_string()])?;
+    let span = start.elapsed().as_micros().max(1000) as u64;
+    for t in 0..trials {
+        let donation = bank.donation(&donor, 28 - (t as i64 % 27))?;
+        let mut child = bank
+            .command(&["batch", "make", &donation, "--product", "F0001", "--units", &UNITS.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        std::thread::sleep(Duration::from_micros(rng.gen_range(0..span)));
+        let _ = child.kill();
+        match child.wait().map_err(|e| e.to_string())?.code() {
+            None => fig.add("killed mid-run", 1),
+            Some(0) => fig.add("finished before the kill", 1),
+            Some(c) => return Err(format!("trial {t}: exit {c} without a kill reason")),
+        }
+        bank.verified().map_err(|e| format!("trial {t}: {e}"))?;
+        bank.no_partial_batches(UNITS).map_err(|e| format!("trial {t}: {e}"))?;
+        fig.add("trials", 1);
+    }
+    fig.add("partial records", 0);
+    fig.add("batches committed", bank.sql::<i64>("SELECT count(*) FROM batches")?[0] as u64);
+    Ok(fig)
+}
+
+/// A bank with a released batch of `units` doses; returns it, the batch and its units.
+fn stocked(bin: &Path, dir: &Path, units: usize) -> Result<(Bank, String, Vec<String>)> {
+    let (bank, donor) = Bank::create(bin, dir)?;
+    let donation = bank.donation(&donor, 20)?;
+    let units = units.to_string();
+    let at = format!("{} 09:00", day(20));
+    let made =
+        bank.ok(&["--json", "batch", "make", &donation, "--product", "F0001", "--units", &units, "--at", &at])?;
+    let made: serde_json::Value = serde_json::from_str(&made).map_err(|e| e.to_string())?;
+    let batch = made["id"].as_str().ok_or("no batch id")?.to_string();
+    let units: Vec<String> = made["units"]
+        .as_array()
+        .ok_or("no units")?
+        .iter()
+        .filter(|u| u["kind"] == "dose")
+        .filter_map(|u| u["id"].as_str().map(String::from))
+        .collect();
+    for test in ["appearance", "viable-count", "pathogen-screen"] {
+        bank.ok(&["qc", "add", &batch, "--test", &format!("{test}=pass")])?;
+    }
+    for kind in ["questionnaire", "blood", "stool"] {
+        bank.ok(&["donor", "screen", &donor, "--kind", kind, "--date", &day(2).to_string(), "--all-negative"])?;
+    }
+    bank.ok(&["batch", "release", &batch])?;
+    Ok((bank, batch, units))
+}
+
+/// `writers` processes registering recipients and dispensing random units at once, readers tracing and
+/// dry-running recalls meanwhile: no lost write, no unit dispensed twice, no identifier given twice.
+pub fn concurrency(bin: &Path, dir: &Path, writers: u64, rounds: u64, seed: u64) -> Result<Figures> {
+    let (bank, batch, units) = stocked(bin, dir, 200)?;
+    let units = Arc::new(units);
+    let acked = Arc::new(Mutex::new((Vec::<String>::new(), Vec::<(String, String)>::new())));
+    let failures = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut fig =
+        Figures::new("concurrency: writer processes (recipient add + dispense) and readers (trace, recall dry run)");
+    let busy = Arc::new(Mutex::new(0u64));
+    let refused = Arc::new(Mutex::new(0u64));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut threads = Vec::new();
+    for w in 0..writers {
+        let (bank, units, acked, failures) = (bank.clone(), units.clone(), acked.clone(), failures.clone());
+        let (busy, refused) = (busy.clone(), refused.clone());
+        threads.push(std::thread::spawn(move || {
+            let mut rng = StdRng::seed_from_u64(seed + w);
+            for _ in 0..rounds {
+                let add = ["recipient", "add", "--sex", "M", "--birth-date", "1970-01-01", "--indication", "rCDI"];
+                let out = match bank.run(&add) {
+                    Ok(o) => o,
+                    Err(e) => return failures.lock().unwrap().push(e),
+                };
+                match out.status.code() {
+                    Some(0) => {}
+                    Some(1) => {
+                        *busy.lock().unwrap() += 1;
+                        continue;
+                    }
+                    c => return failures.lock().unwrap().push(format!("recipient add exit {c:?}")),
+                }
+                let r = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                acked.lock().unwrap().0.push(r.clone());
+                let u = units[rng.gen_range(0..units.len())].clone();
+                let out = match bank.run(&["dispense", &u, "--recipient", &r, "--route", "colonoscopy"]) {
+                    Ok(o) => o,
+                    Err(e) => return failures.lock().unwrap().push(e),
+                };
+                match out.status.code() {
+                    Some(0) => acked.lock().unwrap().1.push((u, r)),
+                    Some(3) => *refused.lock().unwrap() += 1,
+                    Some(1) => *busy.lock().unwrap() += 1,
+                    c => {
+                        return failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("dispense exit {c:?}: {}", String::from_utf8_lossy(&out.stderr)))
+                    }
+                }
+            }
+        }));
+    }
+    let reads = Arc::new(Mutex::new(0u64));
+    let mut readers = Vec::new();
+    for r in 0..2 {
+        let (bank, units, failures, stop, reads, batch) =
+            (bank.clone(), units.clone(), failures.clone(), stop.clone(), reads.clone(), batch.clone());
+        readers.push(std::thread::spawn(move || {
+            let mut rng = StdRng::seed_from_u64(seed + 100 + r);
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let u = units[rng.gen_range(0..units.len())].clone();
+                let args: Vec<&str> = if rng.gen_bool(0.5) {
+                    vec!["trace", &u]
+                } else {
+                    vec!["recall", "--batch", &batch, "--reason", "drill"]
+                };
+                match bank.run(&args) {
+                    Ok(o) if o.status.success() => *reads.lock().unwrap() += 1,
+                    Ok(o) => failures.lock().unwrap().push(format!("{args:?}: {}", String::from_utf8_lossy(&o.stderr))),
+                    Err(e) => failures.lock().unwrap().push(e),
+                }
+            }
+        }));
+    }
+    for t in threads {
+        t.join().map_err(|_| "a writer thread panicked")?;
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for t in readers {
+        t.join().map_err(|_| "a reader thread panicked")?;
+    }
+    if let Some(f) = failures.lock().unwrap().first() {
+        return Err(f.clone());
+    }
+    let (recipients, dispenses) = std::mem::take(&mut *acked.lock().unwrap());
+    let stored_recipients: BTreeSet<String> = bank.sql("SELECT id FROM recipients")?.into_iter().collect();
+    let stored: BTreeMap<String, String> = {
+        let c = Connection::open_with_flags(&bank.db, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| e.to_string())?;
+        let mut stmt = c.prepare("SELECT unit_id, recipient_id FROM dispenses").map_err(|e| e.to_string())?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| e.to_string())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(|e| e.to_string())?
+    };
+    let unique: BTreeSet<&String> = recipients.iter().collect();
+    // The CLI prints identifiers with their check character; the database keeps the data.
+    let data = |id: &str| Id::parse(id).map(|i| i.data().to_string()).unwrap_or_default();
+    let lost_recipients = recipients.iter().filter(|r| !stored_recipients.contains(&data(r))).count();
+    let mut per_unit: BTreeMap<&String, u64> = BTreeMap::new();
+    for (u, _) in &dispenses {
+        *per_unit.entry(u).or_default() += 1;
+    }
+    let lost_dispenses = dispenses.iter().filter(|(u, r)| stored.get(&data(u)) != Some(&data(r))).count();
+    fig.add("recipients acknowledged", recipients.len() as u64);
+    fig.add("dispenses acknowledged", dispenses.len() as u64);
+    fig.add("dispenses refused (unit already dispensed)", *refused.lock().unwrap());
+    fig.add("busy (clear message, nothing written)", *busy.lock().unwrap());
+    fig.add("reads answered", *reads.lock().unwrap());
+    fig.add("lost writes", (lost_recipients + lost_dispenses) as u64);
+    fig.add("double dispenses", per_unit.values().filter(|n| **n > 1).count() as u64);
+    fig.add("duplicate identifiers", (recipients.len() - unique.len()) as u64);
+    bank.verified()?;
+    if fig.get("lost writes") + fig.get("double dispenses") + fig.get("duplicate identifiers") > 0 {
+        return Err(format!("{fig}"));
+    }
+    Ok(fig)
+}
+
+/// Writes under a file-size limit (`ulimit -f`: writes past it fail with EFBIG, as on a full disk): a clear message,
+/// nothing partial, and the bank verifies once space is back.
+pub fn disk_full(bin: &Path, dir: &Path, trials: u64, seed: u64) -> Result<Figures> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (bank, donor) = Bank::create(bin, dir)?;
+    let mut fig = Figures::new("disk full: `batch make` under a random file-size limit of 0-256 KiB");
+    for t in 0..trials {
+        let donation = bank.donation(&donor, 28 - (t as i64 % 27))?;
+        // Commits go to the -wal (from its start) and reach the main file at checkpoints: a limit anywhere up to
+        // 256 KiB makes either fail, before or after the commit.
+        let blocks = rng.gen_range(0..256 * 1024u64) / 512;
+        let line = format!(
+            "trap '' XFSZ; ulimit -f {blocks}; exec \"$0\" --db \"$1\" --as harness batch make \"$2\" --product F0001 --units {UNITS}"
+        );
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(line).arg(&bank.bin).arg(&bank.db).arg(&donation).current_dir(&bank.dir);
+        cmd.env("STOOLBANK_KEY", bank.dir.join("bank.key")).env_remove("STOOLBANK_DB");
+        let out = cmd.output().map_err(|e| e.to_string())?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        match out.status.code() {
+            Some(0) => fig.add("written within the limit", 1),
+            Some(1) if err.lines().count() == 1 && err.starts_with("stoolbank: ") => {
+                fig.add("refused with a one-line message", 1)
+            }
+            c => return Err(format!("trial {t}: exit {c:?}: {err}")),
+        }
+        bank.verified().map_err(|e| format!("trial {t}: {e}"))?;
+        bank.no_partial_batches(UNITS).map_err(|e| format!("trial {t}: {e}"))?;
+        fig.add("trials", 1);
+    }
+    fig.add("partial records", 0);
+    Ok(fig)
+}
+
+/// Every row of every table, for telling a harmless flip from a silent change.
+fn dump(db: &Path) -> Option<Vec<String>> {
+    let c = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    let tables: Vec<String> = {
+        let mut s = c.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").ok()?;
+        let rows = s.query_map([], |r| r.get(0)).ok()?;
+        rows.collect::<rusqlite::Result<_>>().ok()?
+    };
+    let mut all = Vec::new();
+    for t in tables {
+        let mut s = c.prepare(&format!("SELECT * FROM \"{t}\" ORDER BY rowid")).ok()?;
+        let n = s.column_count();
+        let rows = s
+            .query_map([], |r| Ok((0..n).map(|i| format!("{:?}", r.get_ref(i))).collect::<Vec<_>>().join("|")))
+            .ok()?;
+        for row in rows {
+            all.push(format!("{t}: {}", row.ok()?));
+        }
+    }
+    Some(all)
+}
+
+/// One byte flipped at random in a bank file: `verify` names the damage, or every record reads as before
+/// (the byte was in unused space); it never passes a changed record.
+pub fn flipped_bytes(bin: &Path, dir: &Path, trials: u64, seed: u64) -> Result<Figures> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (bank, donor) = Bank::create(bin, &dir.join("source"))?;
+    let donation = bank.donation(&donor, 20)?;
+    bank.ok(&["batch", "make", &donation, "--product", "F0001", "--units", "20"])?;
+    bank.ok(&[
+        "recipient",
+        "add",
+        "--sex",
+        "M",
+        "--birth-date",
+        "1970-01-01",
+        "--indication",
+        "rCDI",
+        "--name",
+        "Ann",
+    ])?;
+    let pristine = dir.join("pristine.db");
+    bank.ok(&["backup", pristine.to_str().ok_or("path")?])?;
+    let expected = dump(&pristine).ok_or("cannot read the pristine copy")?;
+    let bytes = std::fs::read(&pristine).map_err(|e| e.to_string())?;
+    let mut fig = Figures::new("flipped bytes: one random byte of a bank file changed, then `verify`");
+    let trial = dir.join("trial");
+    std::fs::create_dir_all(&trial).map_err(|e| e.to_string())?;
+    let copy = Bank { bin: bin.into(), dir: trial.clone(), db: trial.join("bank.db") };
+    for t in 0..trials {
+        for f in std::fs::read_dir(&trial).map_err(|e| e.to_string())? {
+            let _ = std::fs::remove_file(f.map_err(|e| e.to_string())?.path());
+        }
+        let mut damaged = bytes.clone();
+        let at = rng.gen_range(0..damaged.len());
+        damaged[at] ^= rng.gen_range(1..=255u8);
+        std::fs::write(&copy.db, &damaged).map_err(|e| e.to_string())?;
+        let out = copy.run(&["verify"])?;
+        match out.status.code() {
+            Some(5) => fig.add("damage named by verify (exit 5)", 1),
+            Some(1) => fig.add("file refused with a message (exit 1)", 1),
+            Some(0) if dump(&copy.db).as_ref() == Some(&expected) => {
+                fig.add("harmless (unused space): verify passes, records unchanged", 1)
+            }
+            Some(0) => return Err(format!("trial {t}: byte {at} changed a record and verify passed")),
+            c => return Err(format!("trial {t}: byte {at}: exit {c:?}: {}", String::from_utf8_lossy(&out.stderr))),
+        }
+        fig.add("trials", 1);
+    }
+    fig.add("silent changes", 0);
+    Ok(fig)
+}
+
+/// Random command lines (commands, flags, identifiers, dates, numbers, control characters): no panic, no
+/// hang, every exit code in the documented set.
+pub fn argv_fuzz(bin: &Path, dir: &Path, trials: u64, seed: u64) -> Result<Figures> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (bank, batch, units) = stocked(bin, dir, 10)?;
+    let ids: Vec<String> = std::iter::once(batch.clone()).chain(units.iter().take(3).cloned()).collect();
+    let words: Vec<String> = [
+        "donor",
+        "add",
+        "screen",
+        "defer",
+        "show",
+        "list",
+        "donation",
+        "batch",
+        "make",
+        "release",
+        "discard",
+        "qc",
+        "recipient",
+        "dispense",
+        "locate",
+        "label",
+        "verify-label",
+        "trace",
+        "recall",
+        "audit",
+        "log",
+        "verify",
+        "checkpoint",
+        "config",
+        "init",
+        "backup",
+        "restore",
+        "--json",
+        "--at",
+        "--sex",
+        "--birth-date",
+        "--name",
+        "--kind",
+        "--date",
+        "--all-negative",
+        "--test",
+        "--reason",
+        "--until",
+        "--permanent",
+        "--collected-at",
+        "--units",
+        "--product",
+        "--recipient",
+        "--route",
+        "--donor",
+        "--batch",
+        "--apply",
+        "--from",
+        "--format",
+        "--limit",
+        "--anchor",
+        "--copies",
+        "--collected-from",
+        "--collected-to",
+        "F",
+        "M",
+        "F0001",
+        "colonoscopy",
+        "rCDI",
+        "hiv=negative",
+        "appearance=pass",
+        "svg",
+        "png",
+        "zpl",
+        "--help",
+        "-h",
+        "D0000001",
+        "R0000001",
+        "2026-01-01",
+        "1900-01-01",
+        "-0001-06-01",
+        "9999-12-31",
+        "2026-02-30",
+        "0",
+        "-1",
+        "153722867280912",
+        "18446744073709551616",
+        "1e308",
+        "NaN",
+        "",
+        " ",
+        "\u{1b}[2K",
+        "é",
+        "日本",
+        "x\ty",
+        "=",
+        "==",
+        "--",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain(ids.iter().cloned())
+    .collect();
+    let commands = [
+        "donor add",
+        "donor screen",
+        "donor defer",
+        "donor show",
+        "donor list",
+        "donation add",
+        "donation show",
+        "batch make",
+        "batch show",
+        "batch release",
+        "batch discard",
+        "qc add",
+        "recipient add",
+        "recipient show",
+        "dispense",
+        "locate",
+        "label",
+        "verify-label",
+        "trace",
+        "recall",
+        "audit log",
+        "audit verify",
+        "verify",
+        "config show",
+    ];
+    let mut fig =
+        Figures::new("argv fuzzing: a command (80%) or none, then 0-6 random words (and sometimes random bytes)");
+    for t in 0..trials {
+        // Mostly a real command with random arguments (deep paths), sometimes any words at all.
+        let mut args: Vec<String> = if rng.gen_bool(0.8) {
+            commands[rng.gen_range(0..commands.len())].split(' ').map(String::from).collect()
+        } else {
+            Vec::new()
+        };
+        // Most commands take an identifier first: give one of the bank's, so that the run gets past parsing.
+        if !args.is_empty() && rng.gen_bool(0.6) {
+            args.push(ids[rng.gen_range(0..ids.len())].clone());
+        }
+        let n = rng.gen_range(usize::from(args.is_empty())..=6);
+        args.extend((0..n).map(|_| words[rng.gen_range(0..words.len())].clone()));
+        if rng.gen_bool(0.1) {
+            args.push((0..rng.gen_range(1..40)).map(|_| rng.gen_range(1u8..128) as char).collect());
+        }
+        // A printer or a scanner would wait on hardware; they have their own tests.
+        if args.iter().any(|a| a == "--print" || a == "scanners") {
+            continue;
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut child =
+            bank.command(&refs).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().map_err(|e| e.to_string())?;
+        let stderr = child.stderr.take();
+        let reader = std::thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(mut e) = stderr {
+                let _ = std::io::Read::read_to_string(&mut e, &mut s);
+            }
+            s
+        });
+        let status = wait_at_most(&mut child, Duration::from_secs(60));
+        let err = reader.join().unwrap_or_default();
+        let Some(status) = status else { return Err(format!("trial {t}: {args:?} hung")) };
+        let code = status.code().unwrap_or(-1);
+        if !EXIT_CODES.contains(&code) || err.contains("panicked") {
+            return Err(format!("trial {t}: {args:?}: exit {code}: {err}"));
+        }
+        fig.add(["exit 0", "exit 1", "exit 2", "exit 3", "exit 4", "exit 5"][code as usize], 1);
+        fig.add("trials", 1);
+    }
+    fig.add("panics", 0);
+    Ok(fig)
+}

@@ -1,0 +1,157 @@
+//! Integrity operations: verify (file, schema, values, audit chain), signed checkpoints and their anchors,
+//! online backups and safe restores.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::{views, AppError, Bank, Result};
+use crate::core::config::Config;
+use crate::store::checkpoint::{self, Anchor};
+use crate::store::secret::BankSecret;
+use crate::store::{audit, backup, schema_check, settings, Store, StoreError};
+use crate::time;
+
+/// A backup taken (or restored) and checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupReport {
+    pub file: PathBuf,
+    pub bytes: u64,
+    /// The last audit entry the copy holds, and its hash.
+    pub head_seq: i64,
+    pub head_hash: String,
+    /// What a restore moved aside (the bank it replaced, a leftover journal); never deleted.
+    pub moved_aside: Vec<PathBuf>,
+}
+
+impl Bank {
+    /// Opens an existing bank for reading only: never waits behind a writer, works on read-only media.
+    pub fn open_read_only(path: &Path, config: Config, actor: &str) -> Result<Bank> {
+        Ok(Bank::new(Store::open_read_only(path)?, config, actor))
+    }
+
+    /// Identity rows are digested with the bank secret in `key_file` (created at first use when `create`).
+    pub fn use_key_file(&self, key_file: &Path, create: bool) -> Result<()> {
+        Ok(self.store.use_key_file(key_file, create)?)
+    }
+
+    /// SQLite's integrity and foreign-key checks, the schema against the program's, stored values against the
+    /// shapes the program writes, then the audit chain and records. A file failing SQLite's check is marked
+    /// damaged: writes stay refused until it verifies again.
+    pub fn verify(&mut self) -> Result<views::Integrity> {
+        let v = self.store.read(|tx| {
+            Ok::<_, AppError>(views::Integrity {
+                integrity: settings::integrity_check(tx)?,
+                foreign_keys: settings::foreign_key_check(tx)?,
+                schema: schema_check::differences(tx)?,
+                values: schema_check::unreadable_values(tx)?,
+                audit: audit::verify(tx)?,
+            })
+        })?;
+        backup::mark_damaged(self.path(), v.integrity.first().map(String::as_str));
+        Ok(v)
+    }
+
+    /// The audit chain and every record against it.
+    pub fn audit_verify(&mut self) -> Result<audit::Verification> {
+        self.audit_verify_against(None, None)
+    }
+
+    /// The audit chain and records, and with an anchor log, the chain against every signed checkpoint in it
+    /// (signed by the bank key of `secret` when given).
+    pub fn audit_verify_against(
+        &mut self,
+        anchors: Option<&Path>,
+        secret: Option<&BankSecret>,
+    ) -> Result<audit::Verification> {
+        let (anchors, mut bad_lines) = match anchors {
+            Some(log) => checkpoint::read(log)?,
+            None => Default::default(),
+        };
+        let trusted = secret.map(|s| s.signing_key().verifying_key());
+        let mut v = self.store.read(|tx| {
+            let mut v = audit::verify(tx)?;
+            bad_lines.extend(checkpoint::check(tx, &anchors, trusted)?);
+            v.findings.extend(bad_lines.into_iter().map(|what| audit::Finding { what }));
+            Ok::<_, AppError>(v)
+        })?;
+        v.findings.dedup();
+        Ok(v)
+    }
+
+    /// Signs the chain's head and appends it to the anchor log. Taken under the write lock, so that no entry
+    /// being written meanwhile can carry an earlier time than the checkpoint that does not include it.
+    pub fn checkpoint(&mut self, secret: &BankSecret, log: &Path) -> Result<Anchor> {
+        let key = secret.signing_key();
+        let now = self.now();
+        let anchor = self.store.write(|tx| {
+            let (seq, hash) = checkpoint::head(tx)?;
+            Ok::<_, AppError>(Anchor::sign(seq, &hash, &time::to_db(now), &key))
+        })?;
+        checkpoint::append(log, &anchor)?;
+        Ok(anchor)
+    }
+
+    /// An online, consistent copy at `dest`, checked (SQLite, schema, audit chain) and recorded in the trail.
+    pub fn backup(&mut self, dest: &Path) -> Result<BackupReport> {
+        self.store.backup_to(dest)?;
+        let report = check_copy(dest)?;
+        self.record_backup("backup", &report)?;
+        Ok(report)
+    }
+
+    /// Records a backup taken or restored (the file, its size and the head of its chain) in the trail.
+    fn record_backup(&mut self, action: &str, report: &BackupReport) -> Result<()> {
+        let (actor, now) = (self.actor.clone(), self.now());
+        let what = serde_json::json!({
+            "file": report.file, "bytes": report.bytes, "head_seq": report.head_seq, "head_hash": report.head_hash,
+        });
+        self.store.write(|tx| {
+            let change = audit::Change {
+                actor: &actor,
+                action,
+                table: "backups",
+                id: &report.head_hash,
+                subject: "",
+                at: now,
+                recorded_at: now,
+                before: None,
+            };
+            Ok::<_, AppError>(audit::record_event(tx, change, what)?)
+        })
+    }
+}
+
+/// Brings a backup back at `target`, after checking it; refuses while the target is in use. The bank replaced
+/// and any leftover journal beside it are moved aside; the restore is recorded in the restored bank's trail.
+pub fn restore(file: &Path, target: &Path, config: Config, actor: &str) -> Result<(Bank, BackupReport)> {
+    let mut report = check_copy(file)?;
+    let source = Store::open_read_only(file)?;
+    let restored = backup::restore(&source, target, &time::to_db(time::now()).replace(':', ""))?;
+    drop(source);
+    report.moved_aside = restored.replaced;
+    let mut bank = Bank::open(target, config, actor)?;
+    bank.record_backup("restore", &report)?;
+    Ok((bank, report))
+}
+
+/// A copy must pass SQLite's check, match the program's schema and hold an unbroken audit chain.
+fn check_copy(file: &Path) -> Result<BackupReport> {
+    let mut copy = Store::open_read_only(file)?;
+    copy.read(|tx| {
+        let mut problems = settings::integrity_check(tx)?;
+        problems.extend(schema_check::differences(tx)?);
+        problems.extend(audit::verify(tx)?.findings.into_iter().map(|f| f.what));
+        if let Some(first) = problems.first() {
+            let more = if problems.len() > 1 { format!(" (and {} more)", problems.len() - 1) } else { String::new() };
+            return Err(AppError::Store(StoreError::Tampered(format!(
+                "{}: the copy does not check: {first}{more}",
+                file.display()
+            ))));
+        }
+        let (head_seq, head_hash) = crate::store::checkpoint::head(tx)?;
+        let bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+        let file = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+        Ok(BackupReport { file, bytes, head_seq, head_hash, moved_aside: Vec::new() })
+    })
+}

@@ -1,0 +1,143 @@
+//! Online backups and safe restores of the database file, and the files SQLite keeps beside it (`-wal`, `-shm`).
+//! Nothing is deleted: a restore moves the bank it replaces, and any leftover journal, aside under a dated name.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use rusqlite::backup::Backup;
+use rusqlite::{Connection, OpenFlags};
+
+use super::{Result, Store, StoreError};
+
+/// A file beside the database: the database's name with `suffix` appended.
+fn beside(db: &Path, suffix: &str) -> PathBuf {
+    let mut name = OsString::from(db.as_os_str());
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The write-ahead log SQLite keeps beside a database in WAL mode.
+pub fn wal_path(db: &Path) -> PathBuf {
+    beside(db, "-wal")
+}
+
+fn shm_path(db: &Path) -> PathBuf {
+    beside(db, "-shm")
+}
+
+/// Left beside a database that `verify` found damaged: while it is there, the bank refuses writes.
+fn damaged_marker(db: &Path) -> PathBuf {
+    beside(db, ".damaged")
+}
+
+pub(super) fn refuse_if_damaged(db: &Path) -> Result<()> {
+    match std::fs::read_to_string(damaged_marker(db)) {
+        Ok(why) => Err(StoreError::Damaged { path: db.into(), why: why.trim().to_string() }),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Records (or, when `damage` is None, clears) that SQLite's integrity check fails on this file. A bank on
+/// read-only media cannot carry the mark; nothing can be written there anyway.
+pub fn mark_damaged(db: &Path, damage: Option<&str>) {
+    let marker = damaged_marker(db);
+    let _ = match damage {
+        Some(first) => {
+            let first = first.split_whitespace().collect::<Vec<_>>().join(" ");
+            std::fs::write(marker, format!("SQLite's integrity check fails ({first})\n"))
+        }
+        None if marker.exists() => std::fs::remove_file(marker),
+        None => Ok(()),
+    };
+}
+
+impl Store {
+    /// A consistent copy of the whole database at `dest` (a new file), taken in one read transaction: in WAL
+    /// mode benches keep writing meanwhile, and the copy is the state of one moment.
+    pub fn backup_to(&self, dest: &Path) -> Result<()> {
+        if dest.exists() || wal_path(dest).exists() {
+            return Err(StoreError::Io(format!("{}: already exists; give a new file", dest.display())));
+        }
+        let mut out =
+            Connection::open_with_flags(dest, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)
+                .map_err(|source| StoreError::Open { path: dest.into(), source })?;
+        {
+            let copy = Backup::new(&self.conn, &mut out)?;
+            // All pages in one step: one read transaction, so a concurrent commit cannot restart the copy.
+            copy.step(-1)?;
+        }
+        // A single file (no `-wal` to lose on the way to other media), flushed to disk.
+        out.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))?;
+        drop(out);
+        std::fs::File::open(dest).and_then(|f| f.sync_all()).map_err(|e| StoreError::Io(e.to_string()))
+    }
+}
+
+/// What a restore moved aside (never deleted).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Restored {
+    pub replaced: Vec<PathBuf>,
+}
+
+/// Puts the (already checked) backup at `target`. Refuses while another program has the target open; moves the
+/// target and any leftover `-wal`/`-shm` aside first, since SQLite would replay a journal left beside a restored
+/// file into it and corrupt it.
+pub(crate) fn restore(backup: &Store, target: &Path, stamp: &str) -> Result<Restored> {
+    let io = |p: &Path, e: std::io::Error| StoreError::Io(format!("{}: {e}", p.display()));
+    let aside = |p: &Path| beside(p, &format!(".replaced-{stamp}"));
+    // Kept first: checking whether the target is in use opens it, and SQLite folds a leftover -wal into it.
+    let (wal, mut replaced) = (wal_path(target), Vec::new());
+    if wal.exists() {
+        std::fs::copy(&wal, aside(&wal)).map_err(|e| io(&wal, e))?;
+        replaced.push(aside(&wal));
+    }
+    if let Err(e) = refuse_if_in_use(target) {
+        replaced.iter().for_each(|f| drop(std::fs::remove_file(f)));
+        return Err(e);
+    }
+    let staged = beside(target, ".restoring");
+    if staged.exists() {
+        std::fs::remove_file(&staged).map_err(|e| io(&staged, e))?;
+    }
+    backup.backup_to(&staged)?;
+    // The -shm is only an index of the -wal, rebuilt by SQLite; a stale one must not meet the restored file.
+    for file in [wal, shm_path(target)].iter().filter(|f| f.exists()) {
+        std::fs::remove_file(file).map_err(|e| io(file, e))?;
+    }
+    if target.exists() {
+        std::fs::rename(target, aside(target)).map_err(|e| io(target, e))?;
+        replaced.insert(0, aside(target));
+    }
+    std::fs::rename(&staged, target).map_err(|e| io(target, e))?;
+    mark_damaged(target, None);
+    Ok(Restored { replaced })
+}
+
+/// A bank in use by another program holds it in WAL mode; leaving WAL mode needs every other connection closed.
+fn refuse_if_in_use(target: &Path) -> Result<()> {
+    if !target.exists() {
+        return Ok(());
+    }
+    let in_use =
+        || StoreError::Io(format!("{}: in use by another program; close it before restoring", target.display()));
+    // The check must not replay a stale journal into the file it is about to move aside.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE;
+    let conn = Connection::open_with_flags(target, flags)
+        .map_err(|source| StoreError::Open { path: target.into(), source })?;
+    match conn
+        .query_row("PRAGMA locking_mode = EXCLUSIVE", [], |_| Ok(()))
+        .and_then(|_| conn.execute_batch("BEGIN EXCLUSIVE; COMMIT;"))
+    {
+        Ok(()) => Ok(()),
+        Err(e)
+            if matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ) =>
+        {
+            Err(in_use())
+        }
+        // A damaged or foreign file cannot be in use as a bank: it is moved aside like any other.
+        Err(_) => Ok(()),
+    }
+}

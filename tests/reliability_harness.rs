@@ -1,0 +1,50 @@
+//! The reliability harnesses of `reliability/`, a few trials each (the long runs and their figures are in
+//! RELIABILITY.md). No timing is asserted: each checks its properties after every trial.
+
+#[path = "../reliability/harness.rs"]
+mod harness;
+
+use std::path::Path;
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_stoolbank"))
+}
+
+fn run(f: impl FnOnce(&Path) -> harness::Result<harness::Figures>) -> harness::Figures {
+    let dir = tempfile::tempdir().unwrap();
+    match f(dir.path()) {
+        Ok(fig) => fig,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn crash_at_random_points_leaves_nothing_partial() {
+    let fig = run(|d| harness::crash(bin(), d, 6, 1));
+    assert_eq!(fig.get("trials"), 6, "{fig}");
+}
+
+#[test]
+fn concurrent_writers_lose_nothing_and_never_dispense_twice() {
+    let fig = run(|d| harness::concurrency(bin(), d, 4, 4, 2));
+    assert!(fig.get("dispenses acknowledged") > 0, "{fig}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_full_disk_gets_a_clear_message_and_nothing_partial() {
+    let fig = run(|d| harness::disk_full(bin(), d, 4, 3));
+    assert_eq!(fig.get("trials"), 4, "{fig}");
+}
+
+#[test]
+fn flipped_bytes_are_named_or_harmless() {
+    let fig = run(|d| harness::flipped_bytes(bin(), d, 12, 4));
+    assert_eq!(fig.get("trials"), 12, "{fig}");
+}
+
+#[test]
+fn random_command_lines_never_panic() {
+    let fig = run(|d| harness::argv_fuzz(bin(), d, 60, 5));
+    assert!(fig.get("trials") > 0, "{fig}");
+}
