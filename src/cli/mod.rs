@@ -89,7 +89,10 @@ fn key_file(cli: &Cli) -> PathBuf {
 /// a writer and works on read-only media.
 fn writes(command: &Command) -> bool {
     match command {
-        Command::Donor(c) => matches!(c, DonorCmd::Add { .. } | DonorCmd::Screen { .. } | DonorCmd::Defer { .. }),
+        Command::Donor(c) => matches!(
+            c,
+            DonorCmd::Add { .. } | DonorCmd::Screen { .. } | DonorCmd::Defer { .. } | DonorCmd::LiftDeferral { .. }
+        ),
         Command::Donation(c) => matches!(c, DonationCmd::Add { .. }),
         Command::Batch(c) => !matches!(c, BatchCmd::Show { .. }),
         Command::Recipient(c) => matches!(c, RecipientCmd::Add { .. }),
