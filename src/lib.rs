@@ -5,6 +5,7 @@
 pub mod app;
 pub mod cli;
 pub mod demo;
+pub mod escape;
 pub mod labels;
 pub mod printers;
 pub mod store;

@@ -1,8 +1,36 @@
 //! The command line, a contract: names, flags and JSON fields are kept stable for scripts.
+//!
+//! Closed enumerations of the domain are parsed here, so `--help` lists their values and a wrong one is
+//! refused with the list; the bank's own code lists (routes, products, indications, tests) live in its policy
+//! and are checked by `app`, which names the valid codes.
 
 use std::path::PathBuf;
+use std::str::FromStr;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
+
+use crate::core::model::{Cohort, Consent, QcResult, ScreeningKind, Sex, TestResult};
+use crate::labels::Format;
+
+/// A value parser for a closed enumeration: `--help` lists `all`, and clap refuses anything else with the list.
+fn one_of<T>(all: &'static [T], name: fn(T) -> &'static str) -> impl TypedValueParser<Value = T>
+where
+    T: FromStr<Err = String> + Copy + Send + Sync + 'static,
+{
+    PossibleValuesParser::new(all.iter().map(|v| name(*v))).try_map(|s| s.parse::<T>())
+}
+
+/// A `NAME=VALUE` pair whose value is one of a closed enumeration (`--test hiv=negative`).
+fn named<T>(s: &str) -> Result<(String, T), String>
+where
+    T: FromStr<Err = String>,
+{
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.parse()?)),
+        _ => Err(format!("`{s}` is not NAME=VALUE")),
+    }
+}
 
 #[derive(Debug, Parser)]
 #[command(name = "stoolbank", version, about = "Traceability for stool banks: donors to recipients, trace and recall")]
@@ -68,11 +96,14 @@ pub enum Command {
     /// Recipients (patients)
     #[command(subcommand)]
     Recipient(RecipientCmd),
-    /// Deliver one unit to one recipient
+    /// Deliver one unit to one recipient (refused unless every dispense rule holds)
     Dispense {
+        /// The unit (scanned from its label)
         unit: String,
+        /// Who receives it
         #[arg(long)]
         recipient: String,
+        /// How it is given: a route of the policy (`config show` lists them)
         #[arg(long)]
         route: String,
         /// Who gave it
@@ -88,23 +119,27 @@ pub enum Command {
     },
     /// Where a unit (or a retained sample) is stored
     Locate {
+        /// The unit or retained sample
         unit: String,
         /// Freezer, rack, box, position
         location: String,
     },
     /// Labels of donations, batches (every unit and the retained sample) or units: print, or render to a file
     Label {
+        /// Donations, batches or units
         #[arg(required = true)]
         ids: Vec<String>,
-        /// zpl | png | svg
-        #[arg(long, default_value = "zpl")]
-        format: String,
-        /// Write to FILE (one label), or into a directory as ID.FORMAT (several previews; a name with an extension is refused)
+        /// What to render
+        #[arg(long, default_value = "zpl", value_parser = one_of(&Format::ALL, Format::as_str))]
+        format: Format,
+        /// Write to FILE (one label), or into a directory as ID.FORMAT (several previews; a name with an
+        /// extension is refused)
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
         /// Print (ZPL) on TARGET: tcp://HOST:PORT, lp:QUEUE, or a device; alone, on the configured printer
         #[arg(long, value_name = "TARGET", num_args = 0..=1, default_missing_value = "")]
         print: Option<String>,
+        /// Copies of each label
         #[arg(long, default_value_t = 1)]
         copies: u32,
         /// A template of labels.toml (or the policy's label_templates file)
@@ -115,9 +150,17 @@ pub enum Command {
         reason: Option<String>,
     },
     /// Label verification: the text scanned from a printed label must be this unit
-    VerifyLabel { unit: String, scanned: String },
+    VerifyLabel {
+        /// The unit whose label was printed
+        unit: String,
+        /// What the scanner read from the label
+        scanned: String,
+    },
     /// The chain through any identifier, both ways
-    Trace { id: String },
+    Trace {
+        /// A donor, donation, batch, unit or recipient
+        id: String,
+    },
     /// Find (and with --apply, quarantine and record) everything a recall affects
     Recall(RecallArgs),
     /// The audit trail
@@ -126,10 +169,16 @@ pub enum Command {
     /// Integrity check: SQLite, foreign keys, the schema, stored values, the audit chain and every record
     Verify,
     /// An online, checked copy of the bank to FILE (benches may keep writing), recorded in the audit trail
-    Backup { file: PathBuf },
+    Backup {
+        /// Where the copy goes (a new file)
+        file: PathBuf,
+    },
     /// Bring a backup back as the bank (--db): checked first, refused while the bank is in use; the bank it
     /// replaces and any leftover -wal/-shm are moved aside, never deleted
-    Restore { file: PathBuf },
+    Restore {
+        /// The backup to bring back
+        file: PathBuf,
+    },
     /// The bank's policy
     #[command(subcommand)]
     Config(ConfigCmd),
@@ -146,53 +195,73 @@ pub enum ScannersCmd {
     Listen {
         /// A profile name (generic-serial, generic-hid, honeywell-xenon-serial, ...) or a .toml file
         profile: String,
+        /// The scanner's device [default: the profile's]
         #[arg(long)]
         device: Option<String>,
+        /// Serial speed [default: the profile's]
         #[arg(long)]
         baud: Option<u32>,
     },
+}
+
+/// What donors and recipients both have.
+#[derive(Debug, Args)]
+pub struct PersonArgs {
+    /// Sex
+    #[arg(long, value_parser = one_of(Sex::ALL, Sex::as_str))]
+    pub sex: Sex,
+    /// Date of birth
+    #[arg(long, value_name = "DATE")]
+    pub birth_date: String,
+    /// Name (identity: kept apart, shown only to the policy's identity viewers)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Phone number (identity)
+    #[arg(long)]
+    pub phone: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum DonorCmd {
     /// Register a donor under a new pseudonymous code
     Add {
-        #[arg(long)]
-        sex: String,
-        #[arg(long, value_name = "DATE")]
-        birth_date: String,
-        #[arg(long)]
-        name: Option<String>,
-        #[arg(long)]
-        phone: Option<String>,
+        #[command(flatten)]
+        person: PersonArgs,
+        /// National identity number (identity)
         #[arg(long)]
         national_id: Option<String>,
     },
     /// Record a screening and its results
     Screen {
+        /// The donor screened
         donor: String,
-        /// questionnaire | blood | stool | donation-day
-        #[arg(long)]
-        kind: String,
+        /// The screening panel
+        #[arg(long, value_parser = one_of(ScreeningKind::ALL, ScreeningKind::as_str))]
+        kind: ScreeningKind,
+        /// When the samples were taken or the questionnaire answered
         #[arg(long, value_name = "DATE")]
         date: String,
         /// Every test of the configured panel negative (then --test overrides single tests)
         #[arg(long)]
         all_negative: bool,
-        /// A result, NAME=negative|positive|indeterminate (repeatable)
-        #[arg(long = "test", value_name = "NAME=RESULT")]
-        tests: Vec<String>,
+        /// A result, NAME=negative|positive|indeterminate, NAME a test of the panel (repeatable)
+        #[arg(long = "test", value_name = "NAME=RESULT", value_parser = named::<TestResult>)]
+        tests: Vec<(String, TestResult)>,
         /// This screening corrects screening ID (a mis-keyed result), which then no longer counts
         #[arg(long, value_name = "ID")]
         corrects: Option<i64>,
     },
-    /// Defer a donor
+    /// Defer a donor, for a time or for good
     Defer {
+        /// The donor deferred
         donor: String,
+        /// Why (kept in the audit trail and shown with the donor's status)
         #[arg(long)]
         reason: String,
+        /// The day the deferral ends (the donor may donate again from that day)
         #[arg(long, value_name = "DATE", conflicts_with = "permanent", required_unless_present = "permanent")]
         until: Option<String>,
+        /// The donor may never donate again
         #[arg(long)]
         permanent: bool,
     },
@@ -203,7 +272,10 @@ pub enum DonorCmd {
         reason: String,
     },
     /// Status, eligibility and its reason, screenings, deferrals, donations
-    Show { donor: String },
+    Show {
+        /// The donor
+        donor: String,
+    },
     /// Every donor with status
     List,
 }
@@ -212,17 +284,24 @@ pub enum DonorCmd {
 pub enum DonationCmd {
     /// Record a donation (refused for a donor not eligible that day); prints its DIN
     Add {
+        /// The donor who gave it
         donor: String,
+        /// When it was collected
         #[arg(long, value_name = "TS")]
         collected_at: String,
+        /// When the bank received it [default: when collected]
         #[arg(long, value_name = "TS")]
         received_at: Option<String>,
+        /// Mass in grams
         #[arg(long, value_name = "N")]
         mass_g: Option<f64>,
+        /// Bristol stool form scale, 1–7
         #[arg(long, value_parser = clap::value_parser!(u8).range(1..=7))]
         bristol: Option<u8>,
     },
+    /// A donation, its status and its batches
     Show {
+        /// The donation's DIN
         donation: String,
     },
 }
@@ -231,7 +310,9 @@ pub enum DonationCmd {
 pub enum BatchCmd {
     /// Prepare a donation into a batch of N units (plus the retained sample); --at is when processing began
     Make {
+        /// The donation's DIN
         donation: String,
+        /// A product code of the policy (`config show` lists them)
         #[arg(long)]
         product: String,
         /// How many dispensable units (1–260); the retained sample comes with the donation's first batch
@@ -241,15 +322,24 @@ pub enum BatchCmd {
         #[arg(long, value_name = "V")]
         volume_ml: Option<f64>,
     },
+    /// A batch: status, every release rule ✓/✗, QC results, units and the retained sample
     Show {
+        /// The batch
         batch: String,
+        /// Print only the batch's dispensable units, one identifier a line (for scripts)
+        #[arg(long)]
+        units: bool,
     },
     /// Release from quarantine (refused unless every release rule holds)
     Release {
+        /// The batch
         batch: String,
     },
+    /// Discard a batch and every unit of it still in stock (a discarded batch is never released)
     Discard {
+        /// The batch
         batch: String,
+        /// Why (kept in the audit trail and shown with the batch)
         #[arg(long)]
         reason: String,
     },
@@ -257,11 +347,14 @@ pub enum BatchCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum QcCmd {
-    /// Record a QC result: --test NAME=pass|fail
+    /// Record a QC result (a re-test supersedes the earlier result)
     Add {
+        /// The batch tested
         batch: String,
-        #[arg(long = "test", value_name = "NAME=pass|fail")]
-        test: String,
+        /// The result, NAME=pass|fail, NAME a QC test of the policy
+        #[arg(long = "test", value_name = "NAME=pass|fail", value_parser = named::<QcResult>)]
+        test: (String, QcResult),
+        /// The measured value, as the lab reports it
         #[arg(long)]
         value: Option<String>,
     },
@@ -269,44 +362,48 @@ pub enum QcCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum RecipientCmd {
+    /// Register a recipient (patient) under a new pseudonymous code
     Add {
-        #[arg(long)]
-        sex: String,
-        #[arg(long, value_name = "DATE")]
-        birth_date: String,
+        #[command(flatten)]
+        person: PersonArgs,
+        /// Why the transplant: an indication of the policy (`config show` lists them)
         #[arg(long)]
         indication: String,
-        /// signed (prospective cohort) | data-use (retrospective cohort)
-        #[arg(long, default_value = "signed")]
-        consent: String,
-        /// retrospective | prospective [default: implied by consent]
-        #[arg(long)]
-        cohort: Option<String>,
-        #[arg(long)]
-        name: Option<String>,
-        #[arg(long)]
-        phone: Option<String>,
+        /// Signed informed consent (prospective cohort), or consent to the use of data (retrospective)
+        #[arg(long, default_value = "signed", value_parser = one_of(Consent::ALL, Consent::as_str))]
+        consent: Consent,
+        /// The study cohort [default: implied by the consent]
+        #[arg(long, value_parser = one_of(Cohort::ALL, Cohort::as_str))]
+        cohort: Option<Cohort>,
     },
+    /// A recipient and every unit received
     Show {
+        /// The recipient
         recipient: String,
     },
+    /// Every recipient
     List,
 }
 
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("selector").required(true).args(["donor", "batch", "collected_from"]))]
 pub struct RecallArgs {
+    /// Everything collected from this donor (since --from)
     #[arg(long)]
     pub donor: Option<String>,
     /// With --donor: collection day from which to recall [default: the donor's last clean screening]
     #[arg(long, value_name = "DATE", requires = "donor")]
     pub from: Option<String>,
+    /// One batch
     #[arg(long)]
     pub batch: Option<String>,
+    /// Everything collected from this day (with --collected-to)
     #[arg(long, value_name = "DATE", requires = "collected_to")]
     pub collected_from: Option<String>,
+    /// Everything collected up to this day (with --collected-from)
     #[arg(long, value_name = "DATE", requires = "collected_from")]
     pub collected_to: Option<String>,
+    /// Why (recorded with the recall)
     #[arg(long)]
     pub reason: String,
     /// Quarantine every affected unit in stock and record the recall (without it nothing changes)
@@ -321,7 +418,9 @@ pub struct RecallArgs {
 pub enum AuditCmd {
     /// The log, optionally of one record (and everything about it)
     Log {
+        /// Only entries about this record
         id: Option<String>,
+        /// At most this many entries, the newest
         #[arg(long, default_value_t = 200)]
         limit: usize,
     },
@@ -343,4 +442,39 @@ pub enum AuditCmd {
 pub enum ConfigCmd {
     /// Print the effective policy as TOML (a starting point for a bank's own file)
     Show,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every subcommand, flag and argument says what it is in `--help`.
+    #[test]
+    fn every_flag_and_subcommand_has_a_help_line() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+                let here = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() {
+                    missing.push(here.clone());
+                }
+                walk(sub, &here, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "stoolbank", &mut missing);
+        assert!(missing.is_empty(), "without a help line: {missing:?}");
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
 }

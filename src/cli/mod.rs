@@ -1,6 +1,8 @@
 //! The scriptable command line: parses arguments, calls `app`, prints text or JSON. No rule lives here.
 
 mod args;
+mod error;
+mod output;
 mod print;
 
 use std::io::Write;
@@ -13,62 +15,16 @@ pub use args::Cli;
 use args::{
     AuditCmd, BatchCmd, Command, ConfigCmd, DonationCmd, DonorCmd, QcCmd, RecallArgs, RecipientCmd, ScannersCmd,
 };
+pub use error::{report, usage_error, CliError};
+pub use output::Out;
 
-use crate::app::{self, AppError, Bank, NewDonation, NewDonor, NewRecipient, RecallSelector, ScreeningInput};
+use crate::app::{self, Bank, NewDonation, NewDonor, NewRecipient, RecallSelector, ScreeningInput};
 use crate::core::config::Config;
 use crate::core::ids::IdKind;
-use crate::core::model::{QcResult, TestResult};
+use crate::escape::{self, shown};
 use crate::store::donors::Identity;
 use crate::store::secret::BankSecret;
-use crate::store::StoreError;
 use crate::time::{self, parse_date, parse_timestamp};
-
-/// A failure of one command, with the exit code scripts can rely on.
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    #[error(transparent)]
-    App(#[from] AppError),
-    #[error("{0}")]
-    Usage(String),
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    #[error(transparent)]
-    Scanner(#[from] scanners::Error),
-    /// The check itself ran and found problems (verify); already reported on stdout.
-    #[error("{0}")]
-    Findings(String),
-}
-
-impl CliError {
-    /// 2 bad input, 3 refused by a rule, 4 not found, 5 verification found problems, 1 anything else.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            CliError::Usage(_) | CliError::App(AppError::Input(_) | AppError::Invalid(_) | AppError::Id(_)) => 2,
-            CliError::App(AppError::Refused(_)) => 3,
-            CliError::App(AppError::NotFound { .. }) => 4,
-            CliError::Findings(_) | CliError::App(AppError::Store(StoreError::Tampered(_))) => 5,
-            _ => 1,
-        }
-    }
-}
-
-impl From<crate::time::TimeError> for CliError {
-    fn from(e: crate::time::TimeError) -> Self {
-        CliError::Usage(e.to_string())
-    }
-}
-
-impl From<StoreError> for CliError {
-    fn from(e: StoreError) -> Self {
-        CliError::App(e.into())
-    }
-}
-
-impl From<crate::time::DateError> for CliError {
-    fn from(e: crate::time::DateError) -> Self {
-        CliError::Usage(e.to_string())
-    }
-}
 
 type Result<T> = std::result::Result<T, CliError>;
 
@@ -144,26 +100,16 @@ fn at(cli: &Cli) -> Result<DateTime<Utc>> {
 
 fn emit<T: Serialize>(out: &mut dyn Write, json: bool, value: &T, text: impl FnOnce() -> String) -> Result<()> {
     if json {
-        writeln!(out, "{}", serde_json::to_string(value).map_err(|e| CliError::Usage(e.to_string()))?)?;
+        escape::write_json(out, value).map_err(std::io::Error::from)?;
+        writeln!(out)?;
     } else {
         writeln!(out, "{}", text())?;
     }
     Ok(())
 }
 
-fn split_pair(s: &str, what: &str) -> Result<(String, String)> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
-        _ => Err(CliError::Usage(format!("`{s}` is not {what}"))),
-    }
-}
-
-fn usage<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T> {
-    s.parse().map_err(CliError::Usage)
-}
-
 /// Runs one command against the database. `out` receives stdout; errors are returned for `main` to print.
-pub fn run(cli: &Cli, db: &Path, out: &mut dyn Write) -> Result<()> {
+pub fn run(cli: &Cli, db: &Path, out: &mut Out<'_>) -> Result<()> {
     let Some(command) = &cli.command else {
         return Err(CliError::Usage("no command given; see --help".into()));
     };
@@ -175,12 +121,12 @@ pub fn run(cli: &Cli, db: &Path, out: &mut dyn Write) -> Result<()> {
             let mut bank = Bank::init(db, facility.as_deref(), config, &who)?;
             let facility = bank.facility()?;
             emit(out, json, &serde_json::json!({"db": db, "facility": facility.as_str()}), || {
-                format!("{} (facility {})", db.display(), facility.as_str())
+                format!("{} (facility {})", shown(&db.display().to_string()), facility.as_str())
             })
         }
         Command::Demo { seed } => {
             let summary = crate::demo::create(db, config, &who, *seed)?;
-            emit(out, json, &summary, || summary.to_string())
+            emit(out, json, &summary, || format!("{summary}\n{}", reopen(cli, db)))
         }
         Command::Config(ConfigCmd::Show) => {
             write!(out, "{}", config.to_toml())?;
@@ -188,10 +134,10 @@ pub fn run(cli: &Cli, db: &Path, out: &mut dyn Write) -> Result<()> {
         }
         Command::Scanners(ScannersCmd::List) => Ok(scanners::cli::list(out, json)?),
         Command::Scanners(ScannersCmd::Listen { profile, device, baud }) => {
-            // Runs until interrupted (Ctrl-C ends the process; every line is flushed as it is printed).
-            let forever = std::sync::atomic::AtomicBool::new(false);
+            // Runs until interrupted (Ctrl-C ends the process) or until the reader of stdout has gone.
+            let stop = out.closed();
             let mut err = std::io::stderr();
-            Ok(scanners::cli::listen(profile, device.as_deref(), *baud, json, out, &mut err, &forever)?)
+            Ok(scanners::cli::listen(profile, device.as_deref(), *baud, json, out, &mut err, stop)?)
         }
         Command::Restore { file } => {
             let (_, r) = app::integrity::restore(file, db, config, &who)?;
@@ -218,22 +164,22 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
             unreachable!("handled by run")
         }
         Command::Donor(cmd) => match cmd {
-            DonorCmd::Add { sex, birth_date, name, phone, national_id } => {
-                let identity = Identity { name: name.clone(), phone: phone.clone(), national_id: national_id.clone() };
-                let d = bank
-                    .register_donor(NewDonor { sex: usage(sex)?, birth_date: parse_date(birth_date)?, identity }, at)?;
+            DonorCmd::Add { person, national_id } => {
+                let identity = Identity {
+                    name: person.name.clone(),
+                    phone: person.phone.clone(),
+                    national_id: national_id.clone(),
+                };
+                let new = NewDonor { sex: person.sex, birth_date: parse_date(&person.birth_date)?, identity };
+                let d = bank.register_donor(new, at)?;
                 emit(out, json, &d, || d.id.display())
             }
             DonorCmd::Screen { donor, kind, date, all_negative, tests, corrects } => {
                 let donor = bank.lookup_kind(donor, IdKind::Donor)?;
-                let mut input = ScreeningInput { all_negative: *all_negative, tests: Vec::new() };
-                for t in tests {
-                    let (name, result) = split_pair(t, "NAME=RESULT (e.g. hiv=negative)")?;
-                    input.tests.push((name, usage::<TestResult>(&result)?));
-                }
-                let r = bank.correct_screening(&donor, usage(kind)?, parse_date(date)?, &input, *corrects, at)?;
+                let input = ScreeningInput { all_negative: *all_negative, tests: tests.clone() };
+                let r = bank.correct_screening(&donor, *kind, parse_date(date)?, &input, *corrects, at)?;
                 if let Some(d) = &r.deferral {
-                    eprintln!("donor {} deferred: {}", donor, d.reason);
+                    eprintln!("donor {} deferred: {}", donor, shown(&d.reason));
                 } else if !r.complete {
                     eprintln!(
                         "note: the {} screening is incomplete; it does not count until every test has a result",
@@ -293,14 +239,19 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 let id = bank.lookup_kind(donation, IdKind::Donation)?;
                 let b = bank.make_batch(&id, product, *units, *volume_ml, at)?;
                 if let Some(c) = crate::core::rules::never_releasable(&b.release_checks) {
-                    eprintln!("warning: this batch can never be released: {}", c.detail);
+                    eprintln!("warning: this batch can never be released: {}", shown(&c.detail));
                 }
                 emit(out, json, &b, || b.id.display())
             }
-            BatchCmd::Show { batch } => {
+            BatchCmd::Show { batch, units } => {
                 let id = bank.lookup_kind(batch, IdKind::Batch)?;
                 let b = bank.batch_view(&id, at)?;
-                emit(out, json, &b, || print::batch(&b))
+                if *units {
+                    let ids: Vec<String> = b.units.iter().map(|u| u.id.display()).collect();
+                    emit(out, json, &ids, || ids.join("\n"))
+                } else {
+                    emit(out, json, &b, || print::batch(&b))
+                }
             }
             BatchCmd::Release { batch } => {
                 let id = bank.lookup_kind(batch, IdKind::Batch)?;
@@ -313,24 +264,23 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 emit(out, json, &b, || b.id.display())
             }
         },
-        Command::Qc(QcCmd::Add { batch, test, value }) => {
+        Command::Qc(QcCmd::Add { batch, test: (name, result), value }) => {
             let id = bank.lookup_kind(batch, IdKind::Batch)?;
-            let (name, result) = split_pair(test, "NAME=pass|fail (e.g. appearance=pass)")?;
-            let b = bank.add_qc(&id, &name, usage::<QcResult>(&result)?, value.as_deref(), at)?;
+            let b = bank.add_qc(&id, name, *result, value.as_deref(), at)?;
             if !b.qc_missing.is_empty() {
-                eprintln!("QC still without a pass: {}", b.qc_missing.join(", "));
+                eprintln!("QC still without a pass: {}", shown(&b.qc_missing.join(", ")));
             }
             emit(out, json, &b, || b.id.display())
         }
         Command::Recipient(cmd) => match cmd {
-            RecipientCmd::Add { sex, birth_date, indication, consent, cohort, name, phone } => {
+            RecipientCmd::Add { person, indication, consent, cohort } => {
                 let new = NewRecipient {
-                    sex: usage(sex)?,
-                    birth_date: parse_date(birth_date)?,
+                    sex: person.sex,
+                    birth_date: parse_date(&person.birth_date)?,
                     indication: indication.clone(),
-                    consent: usage(consent)?,
-                    cohort: cohort.as_deref().map(usage).transpose()?,
-                    identity: Identity { name: name.clone(), phone: phone.clone(), national_id: None },
+                    consent: *consent,
+                    cohort: *cohort,
+                    identity: Identity { name: person.name.clone(), phone: person.phone.clone(), national_id: None },
                 };
                 let r = bank.register_recipient(new, at)?;
                 emit(out, json, &r, || r.id.display())
@@ -361,7 +311,7 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
             emit(out, json, &v, || v.id.display())
         }
         Command::Label { ids, format, out: file, print, copies, template, reason } => {
-            let format: crate::labels::Format = usage(format)?;
+            let format = *format;
             let ids = ids.iter().map(|i| bank.lookup(i)).collect::<app::Result<Vec<_>>>()?;
             if let Some(target) = print {
                 if format != crate::labels::Format::Zpl {
@@ -369,7 +319,7 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 }
                 for id in &ids {
                     let p = bank.print_labels(id, Some(target), template.as_deref(), *copies, reason.as_deref(), at)?;
-                    emit(out, json, &p, || p.to_string())?;
+                    emit(out, json, &p, || shown(&p.to_string()).into_owned())?;
                 }
                 return Ok(());
             }
@@ -381,7 +331,7 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 rendered.extend(r.labels);
             }
             write_labels(out, file.as_deref(), format, &rendered)?;
-            warnings.iter().for_each(|w| eprintln!("warning: {w}"));
+            warnings.iter().for_each(|w| eprintln!("warning: {}", shown(w)));
             Ok(())
         }
         Command::VerifyLabel { unit, scanned } => {
@@ -417,7 +367,12 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
             let log = anchor.clone().unwrap_or_else(|| data_dir().join("anchors.log"));
             let a = bank.checkpoint(&BankSecret::load_or_create(&key_file(cli))?, &log)?;
             emit(out, json, &a, || {
-                format!("checkpoint: entry {} ({}) signed, appended to {}", a.seq, a.hash, log.display())
+                format!(
+                    "checkpoint: entry {} ({}) signed, appended to {}",
+                    a.seq,
+                    a.hash,
+                    shown(&log.display().to_string())
+                )
             })
         }
         Command::Backup { file } => {
@@ -425,7 +380,7 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
             emit(out, json, &r, || {
                 format!(
                     "{}: {} bytes, audit entries to {} ({}); checked",
-                    r.file.display(),
+                    shown(&r.file.display().to_string()),
                     r.bytes,
                     r.head_seq,
                     r.head_hash
@@ -477,7 +432,7 @@ fn write_labels(
             for (id, bytes) in rendered {
                 let file = dir.join(format!("{}.{}", id.display(), format.as_str()));
                 std::fs::write(&file, bytes)?;
-                writeln!(stdout, "{}", file.display())?;
+                writeln!(stdout, "{}", shown(&file.display().to_string()))?;
             }
             Ok(())
         }
@@ -516,11 +471,11 @@ fn recall_selector(bank: &mut Bank, a: &RecallArgs) -> Result<RecallSelector> {
 
 /// No command: the TUI on a terminal; otherwise (piped, scripted) an overview of the bank. With --demo, the
 /// demo bank is created first when missing, and the overview walks a newcomer through a trace and a recall.
-pub fn bench(cli: &Cli, db: &Path, out: &mut dyn Write) -> Result<()> {
+pub fn bench(cli: &Cli, db: &Path, out: &mut Out<'_>) -> Result<()> {
     let config = load_config(cli.config.as_deref(), db).map_err(CliError::Usage)?;
     let who = actor(cli);
     if cli.demo && !db.exists() {
-        eprintln!("creating the demo bank at {} ...", db.display());
+        eprintln!("creating the demo bank at {} ...", shown(&db.display().to_string()));
         let summary = crate::demo::create(db, config.clone(), &who, 2019)?;
         eprintln!("{summary}");
     }
@@ -534,14 +489,44 @@ pub fn bench(cli: &Cli, db: &Path, out: &mut dyn Write) -> Result<()> {
         db_label: db.display().to_string(),
         scanner: cli.scanner.clone().map(|p| (p, cli.scanner_device.clone())),
     };
-    crate::tui::run(bank, options).map_err(|e| CliError::Usage(e.to_string()))
+    crate::tui::run(bank, options)?;
+    if cli.demo {
+        eprintln!("{}", reopen(cli, db));
+    }
+    Ok(())
+}
+
+/// How to come back to this bank: `--demo` finds the demo bank again; any other bank by its file.
+fn reopen(cli: &Cli, db: &Path) -> String {
+    if cli.demo {
+        format!("open the demo bank again with: stoolbank --demo   (its file: {})", shown(&db.display().to_string()))
+    } else {
+        format!("open this bank with: stoolbank --db {}", quoted(&db.display().to_string()))
+    }
+}
+
+/// A word as it can be pasted into a shell: quoted when the shell would read it otherwise (an identifier
+/// whose check character is `*` would be a glob).
+fn quoted(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", shown(&word.replace('\'', r"'\''")))
+    }
 }
 
 fn overview(cli: &Cli, mut bank: Bank, db: &Path, out: &mut dyn Write) -> Result<()> {
     let who = bank.actor().to_string();
     let at = at(cli)?;
     let c = bank.counts(at)?;
-    writeln!(out, "stoolbank  {}  (facility {}, acting as {who})", db.display(), bank.facility()?.as_str())?;
+    writeln!(
+        out,
+        "stoolbank  {}  (facility {}, acting as {})",
+        shown(&db.display().to_string()),
+        bank.facility()?.as_str(),
+        shown(&who)
+    )?;
     writeln!(
         out,
         "{} donors, {} donations, {} batches ({} in quarantine), {} units in stock, {} dispensed to {} recipients, {} recalls",
@@ -549,7 +534,7 @@ fn overview(cli: &Cli, mut bank: Bank, db: &Path, out: &mut dyn Write) -> Result
     )?;
     let (unit, recalled) = bank.examples()?;
     if let Some(unit) = unit {
-        writeln!(out, "\n$ stoolbank trace {unit}")?;
+        writeln!(out, "\n$ stoolbank trace {}", quoted(&unit.display()))?;
         writeln!(out, "{}", print::trace(&bank.trace(&unit, at)?))?;
     }
     if let Some(subject) = recalled {
@@ -558,14 +543,12 @@ fn overview(cli: &Cli, mut bank: Bank, db: &Path, out: &mut dyn Write) -> Result
             _ => RecallSelector::Donor { donor: subject.clone(), from: None },
         };
         let flag = if subject.kind() == IdKind::Batch { "--batch" } else { "--donor" };
-        writeln!(out, "\n$ stoolbank recall {flag} {subject} --reason \"look-back\"")?;
+        writeln!(out, "\n$ stoolbank recall {flag} {} --reason \"look-back\"", quoted(&subject.display()))?;
         writeln!(out, "{}", print::recall(&bank.recall(&selector, "look-back", false, false, at)?))?;
     }
     writeln!(out, "\nstoolbank --help lists every command; README.md walks through the chain.")?;
+    if cli.demo {
+        writeln!(out, "{}", reopen(cli, db))?;
+    }
     Ok(())
-}
-
-/// Prints an error as one line naming what was wrong (and, for refusals, the rule).
-pub fn report(e: &CliError) {
-    eprintln!("stoolbank: {e}");
 }

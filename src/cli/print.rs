@@ -1,12 +1,16 @@
-//! Text renderings of the views, for people at a terminal (scripts use --json).
+//! Text renderings of the views, for people at a terminal (scripts use --json). Every free-text field goes
+//! through `shown`, so what a user typed is printed, never obeyed by the terminal.
 
 use std::fmt::Write;
 
 use crate::app::views::{BatchView, DonationView, DonorSummary, DonorView, Integrity, RecipientView, UnitView};
 use crate::app::RecallSummary;
+use crate::core::ids::Id;
 use crate::store::audit::{Entry, Verification};
 use crate::store::recipients::Recipient;
 use crate::time::show;
+
+use crate::escape::shown;
 
 fn mark(ok: bool) -> &'static str {
     if ok {
@@ -19,14 +23,14 @@ fn mark(ok: bool) -> &'static str {
 pub fn donor(v: &DonorView) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "donor {}  {}  born {}  {}", v.id, v.sex, v.birth_date, v.status);
-    let _ = writeln!(s, "  {}", v.reason);
+    let _ = writeln!(s, "  {}", shown(&v.reason));
     if let Some(i) = v.identity.as_ref().filter(|i| !i.is_empty()) {
         let _ = writeln!(
             s,
             "  identity: {}  {}  {}",
-            i.name.as_deref().unwrap_or("-"),
-            i.phone.as_deref().unwrap_or("-"),
-            i.national_id.as_deref().unwrap_or("-")
+            shown(i.name.as_deref().unwrap_or("-")),
+            shown(i.phone.as_deref().unwrap_or("-")),
+            shown(i.national_id.as_deref().unwrap_or("-"))
         );
     }
     let _ = writeln!(s, "screenings:");
@@ -48,8 +52,14 @@ pub fn donor(v: &DonorView) -> String {
         let _ = writeln!(s, "deferrals:");
         for d in &v.deferrals {
             let end = crate::core::rules::deferral_span(d.permanent, d.until_lifted, d.ends_on);
-            let _ =
-                writeln!(s, "  {} {}  {}{}", d.starts_on, end, d.reason, if d.active { "  [in force]" } else { "" });
+            let _ = writeln!(
+                s,
+                "  {} {}  {}{}",
+                d.starts_on,
+                end,
+                shown(&d.reason),
+                if d.active { "  [in force]" } else { "" }
+            );
         }
     }
     let _ = writeln!(s, "donations:");
@@ -63,7 +73,7 @@ pub fn donor(v: &DonorView) -> String {
 pub fn donor_list(all: &[DonorSummary]) -> String {
     let mut s = String::new();
     for d in all {
-        let _ = writeln!(s, "{}  {}  {}  {:<12}  {}", d.id, d.sex, d.birth_date, d.status.as_str(), d.reason);
+        let _ = writeln!(s, "{}  {}  {}  {:<12}  {}", d.id, d.sex, d.birth_date, d.status.as_str(), shown(&d.reason));
     }
     s.trim_end().to_string()
 }
@@ -85,7 +95,7 @@ pub fn donation(d: &DonationView) -> String {
 fn unit_line(u: &UnitView) -> String {
     let whereabouts = match (&u.recipient, u.dispensed_at) {
         (Some(r), Some(at)) => format!("→ {r} {} {}", show(at), u.route.as_deref().unwrap_or("")),
-        _ => u.location.clone().unwrap_or_default(),
+        _ => shown(u.location.as_deref().unwrap_or_default()).into_owned(),
     };
     format!("  {}  {:<11} {}", u.id, u.status.as_str(), whereabouts)
 }
@@ -94,7 +104,7 @@ pub fn batch(b: &BatchView) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "batch {}  {}  {}", b.id, b.product, b.status);
     if let Some(d) = &b.product_description {
-        let _ = writeln!(s, "  {d}");
+        let _ = writeln!(s, "  {}", shown(d));
     }
     let _ = writeln!(
         s,
@@ -105,15 +115,16 @@ pub fn batch(b: &BatchView) -> String {
         b.expires_on
     );
     if let Some(r) = &b.discard_reason {
-        let _ = writeln!(s, "  discarded: {r}");
+        let _ = writeln!(s, "  discarded: {}", shown(r));
     }
     let _ = writeln!(s, "release rules:");
     for c in &b.release_checks {
-        let _ = writeln!(s, "  {} {:<38} {}", mark(c.passed), c.title, c.detail);
+        let _ = writeln!(s, "  {} {:<38} {}", mark(c.passed), c.title, shown(&c.detail));
     }
     let _ = writeln!(s, "QC ({} required):", b.qc_required.join(", "));
     for q in &b.qc {
-        let _ = writeln!(s, "  {}  {:<16} {}  {}", show(q.at), q.test, q.result, q.value.as_deref().unwrap_or(""));
+        let _ =
+            writeln!(s, "  {}  {:<16} {}  {}", show(q.at), q.test, q.result, shown(q.value.as_deref().unwrap_or("")));
     }
     let _ = writeln!(s, "units:");
     for u in &b.units {
@@ -131,13 +142,13 @@ pub fn recipient(r: &RecipientView) -> String {
         r.id, r.sex, r.birth_date, r.indication, r.cohort, r.consent, r.status
     );
     if let Some(name) = r.identity.as_ref().and_then(|i| i.name.as_deref()) {
-        let _ = writeln!(s, "  identity: {name}");
+        let _ = writeln!(s, "  identity: {}", shown(name));
     }
     for u in &r.units {
         let _ = writeln!(s, "{}", unit_line(u));
     }
     for c in &r.contact_for_recall {
-        let _ = writeln!(s, "  CONTACT for recall {}: unit {} ({})", c.recall, c.unit, c.reason);
+        let _ = writeln!(s, "  CONTACT for recall {}: unit {} ({})", c.recall, c.unit, shown(&c.reason));
     }
     s.trim_end().to_string()
 }
@@ -174,7 +185,7 @@ pub fn trace(t: &crate::app::Trace) -> String {
 pub fn recall(r: &RecallSummary) -> String {
     let mut s = String::new();
     let head = if r.applied { "RECALL APPLIED" } else { "recall (dry run: nothing changed; --apply to quarantine)" };
-    let _ = writeln!(s, "{head}: {}", r.reason);
+    let _ = writeln!(s, "{head}: {}", shown(&r.reason));
     if let Some(from) = r.from {
         let _ = writeln!(s, "collected from {from}{}", r.to.map(|t| format!(" to {t}")).unwrap_or_default());
     }
@@ -204,7 +215,7 @@ pub fn recall(r: &RecallSummary) -> String {
             e.covered_by_screening_of,
             e.donor,
             e.include_from,
-            r.reason
+            shown(&r.reason)
         );
         for b in &e.batches {
             let _ = writeln!(s, "  earlier batch {}  {}", b.id, b.status.as_str());
@@ -221,7 +232,7 @@ pub fn recall(r: &RecallSummary) -> String {
                 p.indication,
                 show(p.first_dispensed_at),
                 p.routes.join("/"),
-                p.clinicians.join(", "),
+                shown(&p.clinicians.join(", ")),
                 units.join(" ")
             );
         }
@@ -231,7 +242,7 @@ pub fn recall(r: &RecallSummary) -> String {
             s,
             "retained sample {} at {}: re-test",
             u.id,
-            u.location.as_deref().unwrap_or("(location not recorded)")
+            shown(u.location.as_deref().unwrap_or("(location not recorded)"))
         );
     }
     s.trim_end().to_string()
@@ -240,7 +251,9 @@ pub fn recall(r: &RecallSummary) -> String {
 pub fn audit_log(entries: &[Entry]) -> String {
     let mut s = String::new();
     for e in entries {
-        let _ = writeln!(s, "{:>6}  {}  {:<10} {:<18} {} {}", e.seq, e.at, e.actor, e.action, e.entity, e.entity_id);
+        // Identifiers are stored without their check character; shown with it, they can be pasted back.
+        let record = Id::from_data(&e.entity_id).map_or_else(|| shown(&e.entity_id).into_owned(), |id| id.display());
+        let _ = writeln!(s, "{:>6}  {}  {:<10} {:<18} {} {record}", e.seq, e.at, shown(&e.actor), e.action, e.entity);
     }
     s.trim_end().to_string()
 }
@@ -258,7 +271,7 @@ pub fn verification(v: &Verification) -> String {
         );
     }
     for f in &v.findings {
-        let _ = writeln!(s, "✗ {}", f.what);
+        let _ = writeln!(s, "✗ {}", shown(&f.what));
     }
     s.trim_end().to_string()
 }
@@ -273,7 +286,7 @@ pub fn integrity(v: &Integrity) -> String {
     ] {
         let _ = writeln!(s, "{} {what}", mark(problems.is_empty()));
         for p in problems {
-            let _ = writeln!(s, "  {p}");
+            let _ = writeln!(s, "  {}", shown(p));
         }
     }
     let _ = writeln!(s, "{} audit chain and records", mark(v.audit.findings.is_empty()));
@@ -284,13 +297,13 @@ pub fn integrity(v: &Integrity) -> String {
 pub fn restored(db: &std::path::Path, r: &crate::app::integrity::BackupReport) -> String {
     let mut s = format!(
         "{} restored from {} (audit entries to {}, {}); checked",
-        db.display(),
-        r.file.display(),
+        shown(&db.display().to_string()),
+        shown(&r.file.display().to_string()),
         r.head_seq,
         r.head_hash
     );
     for f in &r.moved_aside {
-        let _ = write!(s, "\nmoved aside: {}", f.display());
+        let _ = write!(s, "\nmoved aside: {}", shown(&f.display().to_string()));
     }
     s
 }

@@ -77,6 +77,8 @@ pub enum Format {
 }
 
 impl Format {
+    pub const ALL: [Format; 3] = [Format::Zpl, Format::Png, Format::Svg];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Zpl => "zpl",

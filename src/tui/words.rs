@@ -14,15 +14,7 @@ pub fn error(e: &AppError) -> String {
 /// Free text as shown: control characters (escape sequences, newlines, C1 codes) and the bidirectional
 /// overrides that reorder text on screen are written as escapes, everything else as typed.
 pub fn clean(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    crate::escape::shown(s).into_owned()
 }
 
 #[cfg(test)]

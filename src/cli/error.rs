@@ -1,0 +1,124 @@
+//! How a failed command ends: one line on stderr naming what was wrong, and the exit code scripts rely on.
+//! The exit codes are decided here and nowhere else (README.md documents them).
+
+use crate::app::AppError;
+use crate::core::input::Invalid;
+use crate::core::rules::Rule;
+use crate::labels::LabelError;
+use crate::printers::PrintError;
+use crate::store::StoreError;
+
+use crate::escape::shown;
+
+/// A failure of one command.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    App(#[from] AppError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Scanner(#[from] scanners::Error),
+    #[error(transparent)]
+    Tui(#[from] crate::tui::TuiError),
+    /// The check itself ran and found problems (verify); already reported on stdout.
+    #[error("{0}")]
+    Findings(String),
+}
+
+/// The exit codes, as README.md documents them.
+pub mod exit {
+    pub const OTHER: u8 = 1;
+    pub const BAD_INPUT: u8 = 2;
+    pub const REFUSED: u8 = 3;
+    pub const NOT_FOUND: u8 = 4;
+    pub const FINDINGS: u8 = 5;
+    /// A printer or a label failed (not the user's input: a printer off, a template that cannot carry the data).
+    pub const PRINTER_OR_LABEL: u8 = 6;
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) | CliError::App(AppError::Input(_) | AppError::Invalid(_) | AppError::Id(_)) => {
+                exit::BAD_INPUT
+            }
+            CliError::App(AppError::Refused(_)) => exit::REFUSED,
+            CliError::App(AppError::NotFound { .. }) => exit::NOT_FOUND,
+            CliError::Findings(_) | CliError::App(AppError::Store(StoreError::Tampered(_))) => exit::FINDINGS,
+            // Naming a printer or template that cannot exist is bad input; a printer or template failing is not.
+            CliError::App(
+                AppError::Printer(PrintError::BadTarget(_)) | AppError::Label(LabelError::UnknownTemplate { .. }),
+            ) => exit::BAD_INPUT,
+            CliError::App(AppError::Printer(_) | AppError::Label(_)) => exit::PRINTER_OR_LABEL,
+            CliError::App(AppError::Store(_)) | CliError::Io(_) | CliError::Scanner(_) | CliError::Tui(_) => {
+                exit::OTHER
+            }
+        }
+    }
+}
+
+impl From<crate::time::TimeError> for CliError {
+    fn from(e: crate::time::TimeError) -> Self {
+        CliError::Usage(e.to_string())
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> Self {
+        CliError::App(e.into())
+    }
+}
+
+impl From<crate::time::DateError> for CliError {
+    fn from(e: crate::time::DateError) -> Self {
+        CliError::Usage(e.to_string())
+    }
+}
+
+/// How to say it right on this command line: app and core word their errors in the domain's terms, and
+/// each face adds its own way out (the TUI names fields, the CLI names flags).
+fn hint(e: &CliError) -> Option<&'static str> {
+    match e {
+        CliError::App(AppError::Input(i)) => match i {
+            Invalid::NoReason(_) => Some("give --reason TEXT"),
+            Invalid::NoResults => Some("give --all-negative and/or --test NAME=RESULT"),
+            Invalid::DeferralBothEnds | Invalid::DeferralNoEnd => Some("give --until DATE or --permanent"),
+            _ => None,
+        },
+        CliError::App(AppError::Refused(r)) if r.rule == Rule::LabelReprintReason => Some("give --reason TEXT"),
+        _ => None,
+    }
+}
+
+/// Prints an error as one line naming what was wrong (and, for refusals, the rule), with the flag that puts
+/// it right where there is one. The message may quote what the user typed, so it is escaped like free text.
+pub fn report(e: &CliError) {
+    match hint(e) {
+        Some(hint) => eprintln!("stoolbank: {} ({hint})", shown(&e.to_string())),
+        None => eprintln!("stoolbank: {}", shown(&e.to_string())),
+    }
+}
+
+/// A command line clap refused (a wrong value, a missing flag), as one line like every other error: what was
+/// wrong and, for a closed list, the valid values. Help and version requests print as clap prints them.
+pub fn usage_error(e: &clap::Error) -> Option<String> {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        return None;
+    }
+    let rendered = e.render().to_string();
+    let what: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let what = what.join(" ");
+    Some(format!("stoolbank: {} (see --help)", shown(what.strip_prefix("error: ").unwrap_or(&what))))
+}
