@@ -267,7 +267,9 @@ pub enum DonorCmd {
     },
     /// Lift the deferral a recall put on a donor (a quality manager's decision; audited with the reason)
     LiftDeferral {
+        /// The donor a recall deferred
         donor: String,
+        /// Why the deferral may end (kept in the audit trail)
         #[arg(long)]
         reason: String,
     },
