@@ -26,7 +26,7 @@ use crate::time;
 pub use donors::{NewDonor, ScreeningInput};
 pub use labels::Printed;
 pub use lists::Page;
-pub use processing::NewDonation;
+pub use processing::{Intake, NewDonation};
 pub use recall::{EarlierMaterial, RecallSelector, RecallSummary};
 pub use recipients::NewRecipient;
 pub use trace::{Root, Trace, TraceBatch, TraceDonor};

@@ -52,12 +52,10 @@ impl Bank {
     }
 
     /// A donation at the bench: the donation-day questionnaire and the donation, in one transaction. Refused
-    /// as a whole (nothing recorded, not even the questionnaire) when the donor may not donate.
-    pub fn intake_donation(
-        &mut self,
-        new: NewDonation,
-        questionnaire: &ScreeningInput,
-    ) -> Result<(ScreeningRecorded, DonationView)> {
+    /// as a whole (nothing recorded, not even the questionnaire) when the donor may not donate. A "yes" on the
+    /// questionnaire is a safety fact, never lost: the questionnaire and the deferral it causes are kept, and no
+    /// donation is recorded (`Intake::donation` is `None`).
+    pub fn intake_donation(&mut self, new: NewDonation, questionnaire: &ScreeningInput) -> Result<Intake> {
         input::donation(&new.input(), self.rules_now(), &self.config)?;
         let kind = ScreeningKind::DonationDay;
         let results = questionnaire.resolve(kind, &self.config)?;
@@ -65,11 +63,15 @@ impl Bank {
         let (act, now, config) = (self.act(), self.rules_now(), &self.config);
         let date = local_day(new.collected_at);
         self.store.write(|tx| {
+            check_collection(tx, config, &new)?;
             let at = new.collected_at;
             let day = Screening { kind, date, results, corrects: None, at };
             let screening = screen(tx, &act, config, now, &new.donor, day)?;
-            let donation = donate(tx, &act, config, &facility, &new)?;
-            Ok((screening, donation))
+            let donation = match screening.deferral {
+                Some(_) => None,
+                None => Some(donate(tx, &act, config, &facility, &new)?),
+            };
+            Ok(Intake { screening, donation })
         })
     }
 
@@ -284,6 +286,24 @@ impl ReleaseInputs {
 
 /// Records a donation and gives it its DIN, within the caller's transaction; refused unless the donor is
 /// eligible on the day of collection.
+/// What a donation at the bench recorded: the donation-day questionnaire always, the donation unless the
+/// questionnaire deferred the donor.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Intake {
+    pub screening: ScreeningRecorded,
+    pub donation: Option<DonationView>,
+}
+
+/// The rules a new collection must pass before anything of it is written: not a duplicate, donor eligible.
+fn check_collection(tx: &Tx, config: &Config, new: &NewDonation) -> Result<()> {
+    let donor = load_donor(tx, &new.donor)?;
+    let existing: Vec<(String, DateTime<Utc>)> =
+        batches::donations_of_donor(tx, &new.donor)?.into_iter().map(|d| (d.id.display(), d.collected_at)).collect();
+    rules::check_new_collection(&existing, new.collected_at)?;
+    donors::facts(tx, &donor)?.check_can_donate(local_day(new.collected_at), config)?;
+    Ok(())
+}
+
 fn donate(
     tx: &Tx,
     act: &super::Act,
@@ -291,12 +311,8 @@ fn donate(
     facility: &ids::Facility,
     new: &NewDonation,
 ) -> Result<DonationView> {
-    let donor = load_donor(tx, &new.donor)?;
+    check_collection(tx, config, new)?;
     let on = local_day(new.collected_at);
-    let existing: Vec<(String, DateTime<Utc>)> =
-        batches::donations_of_donor(tx, &new.donor)?.into_iter().map(|d| (d.id.display(), d.collected_at)).collect();
-    rules::check_new_collection(&existing, new.collected_at)?;
-    donors::facts(tx, &donor)?.check_can_donate(on, config)?;
     let year = chrono::Datelike::year(&on);
     let seq = batches::next_din_seq(tx, year)?;
     if seq > 999_999 {
