@@ -146,7 +146,7 @@ fn recipient(tx: &Tx, id: &Id) -> Result<Recipient> {
 }
 
 fn not_future(what: &'static str, day: NaiveDate, now: Now) -> Result<()> {
-    Ok(input::not_in_future(what, day, now)?)
+    Ok(input::plausible_time(what, day, now)?)
 }
 
 impl Bank {
