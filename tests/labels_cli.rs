@@ -71,8 +71,8 @@ fn bad_targets_and_unknown_identifiers_are_named() {
     assert!(err.contains("/nonexistent/dir/lp0"), "{err}");
     assert_eq!(b.audit_len(), before, "nothing is marked printed when the printer did not take it");
     // A well-formed identifier of a unit that does not exist.
-    let missing = stoolbank::core::ids::Id::parse(&units[0]).unwrap();
-    let ghost = stoolbank::core::ids::Id::unit(&missing.batch_of().unwrap(), "Z9").display();
+    let missing = Id::parse(&units[0]).unwrap();
+    let ghost = Id::unit(&missing.batch_of().unwrap(), "Z9").display();
     let (code, err) = b.fail(&["label", &ghost]);
     assert_eq!(code, 4);
     assert!(err.contains("no unit"), "{err}");
@@ -110,7 +110,12 @@ fn previews_are_written_as_files() {
     let out = b.ok(&["label", &batch, "--format", "svg", "--out", dir.to_str().unwrap()]);
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 3);
     assert_eq!(out.lines().count(), 3, "each file written is named: {out}");
-    assert!(out.lines().all(|l| l.starts_with(dir.to_str().unwrap()) && l.ends_with(".svg")), "{out}");
+    assert!(
+        out.lines()
+            .all(|l| l.starts_with(dir.to_str().unwrap())
+                && std::path::Path::new(l).extension().is_some_and(|e| e == "svg")),
+        "{out}"
+    );
     let (_, err) = b.fail(&["label", &batch, "--format", "png"]);
     assert!(err.contains("--out DIRECTORY"), "{err}");
     // A file name for a batch's previews is refused, not quietly made into a directory.

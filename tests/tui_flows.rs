@@ -247,7 +247,7 @@ fn register_donate_make_qc_release_dispense_trace_recall() {
     b.key(KeyCode::Char('e'));
     b.key(KeyCode::Enter);
     let s = b.text();
-    let at_path = s.find("exported").map(|i| &s[i..]).unwrap_or_else(|| panic!("{s}"));
+    let at_path = s.find("exported").map_or_else(|| panic!("{s}"), |i| &s[i..]);
     let path = at_path.split(" to ").nth(1).and_then(|p| p.split_whitespace().next()).unwrap_or_else(|| panic!("{s}"));
     let csv = std::fs::read_to_string(path).unwrap();
     assert!(csv.starts_with("recall_reason,recall_selection,donor,unit,batch,status,recipient"), "{csv}");

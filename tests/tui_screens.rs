@@ -1,4 +1,4 @@
-//! Every screen rendered through ratatui's TestBackend at 80×24 (and the trace at 120×40) on a small bank
+//! Every screen rendered through ratatui's `TestBackend` at 80×24 (and the trace at 120×40) on a small bank
 //! with fixed dates and a frozen clock, as reviewed snapshots.
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};

@@ -29,7 +29,7 @@ use crate::time::{self, parse_date, parse_timestamp};
 
 type Result<T> = std::result::Result<T, CliError>;
 
-/// Where the database lives when neither --db nor $STOOLBANK_DB says.
+/// Where the database lives when neither --db nor $`STOOLBANK_DB` says.
 pub fn default_db() -> PathBuf {
     data_dir().join("stoolbank.db")
 }
@@ -56,8 +56,14 @@ fn writes(command: &Command) -> bool {
         Command::Recall(a) => a.apply,
         Command::Label { print, .. } => print.is_some(),
         Command::Audit(c) => matches!(c, AuditCmd::Checkpoint { .. }),
-        Command::Qc(_) | Command::Dispense { .. } | Command::Locate { .. } | Command::VerifyLabel { .. } => true,
-        Command::Backup { .. } | Command::Restore { .. } | Command::Init { .. } | Command::Demo { .. } => true,
+        Command::Qc(_)
+        | Command::Dispense { .. }
+        | Command::Locate { .. }
+        | Command::VerifyLabel { .. }
+        | Command::Backup { .. }
+        | Command::Restore { .. }
+        | Command::Init { .. }
+        | Command::Demo { .. } => true,
         Command::Trace { .. } | Command::Verify | Command::Config(_) | Command::Scanners(_) => false,
         Command::Followup(c) => {
             matches!(c, clinical::FollowupCmd::Add { .. } | clinical::FollowupCmd::Study { .. })
@@ -80,7 +86,7 @@ pub fn actor(cli: &Cli) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// The policy: --config / $STOOLBANK_CONFIG, else `stoolbank.toml` beside the database, else the defaults.
+/// The policy: --config / $`STOOLBANK_CONFIG`, else `stoolbank.toml` beside the database, else the defaults.
 pub fn load_config(explicit: Option<&Path>, db: &Path) -> std::result::Result<Config, String> {
     let beside = db.with_file_name("stoolbank.toml");
     let path = match explicit {
@@ -337,7 +343,9 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 rendered.extend(r.labels);
             }
             write_labels(out, file.as_deref(), format, &rendered)?;
-            warnings.iter().for_each(|w| eprintln!("warning: {}", shown(w)));
+            for w in &warnings {
+                eprintln!("warning: {}", shown(w));
+            }
             Ok(())
         }
         Command::VerifyLabel { unit, scanned } => {

@@ -64,7 +64,7 @@ pub fn donor(v: &DonorView) -> String {
     }
     let _ = writeln!(s, "donations:");
     for d in &v.donations {
-        let batches: Vec<String> = d.batches.iter().map(|b| b.display()).collect();
+        let batches: Vec<String> = d.batches.iter().map(Id::display).collect();
         let _ = writeln!(s, "  {}  {}  {}", d.id, show(d.collected_at), batches.join(" "));
     }
     s.trim_end().to_string()
@@ -79,7 +79,7 @@ pub fn donor_list(all: &[DonorSummary]) -> String {
 }
 
 pub fn donation(d: &DonationView) -> String {
-    let batches: Vec<String> = d.batches.iter().map(|b| b.display()).collect();
+    let batches: Vec<String> = d.batches.iter().map(Id::display).collect();
     format!(
         "donation {}  donor {}  collected {}  {}\n  mass {}  bristol {}\n  batches: {}",
         d.id,
@@ -224,7 +224,7 @@ pub fn recall(r: &RecallSummary) -> String {
     if !r.recipients.is_empty() {
         let _ = writeln!(s, "recipients to contact:");
         for p in &r.recipients {
-            let units: Vec<String> = p.units.iter().map(|u| u.display()).collect();
+            let units: Vec<String> = p.units.iter().map(Id::display).collect();
             let _ = writeln!(
                 s,
                 "  {}  {}  first dose {}  {}  {}  {}",

@@ -312,7 +312,7 @@ fn send_file(path: &Path, bytes: &[u8]) -> Result<(), PrintError> {
     let write = |e: std::io::Error| PrintError::Write { path: shown.clone(), why: describe_io(&e) };
     f.write_all(bytes).map_err(write)?;
     f.flush().map_err(write)?;
-    if f.metadata().map(|m| m.is_file()).unwrap_or(false) {
+    if f.metadata().is_ok_and(|m| m.is_file()) {
         f.sync_all().map_err(write)?;
     }
     Ok(())

@@ -1,4 +1,4 @@
-//! Online backups and safe restores of the database file, and the files SQLite keeps beside it (`-wal`, `-shm`).
+//! Online backups and safe restores of the database file, and the files `SQLite` keeps beside it (`-wal`, `-shm`).
 //! Nothing is deleted: a restore moves the bank it replaces, and any leftover journal, aside under a dated name.
 
 use std::ffi::OsString;
@@ -16,7 +16,7 @@ fn beside(db: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// The write-ahead log SQLite keeps beside a database in WAL mode.
+/// The write-ahead log `SQLite` keeps beside a database in WAL mode.
 pub fn wal_path(db: &Path) -> PathBuf {
     beside(db, "-wal")
 }
@@ -37,7 +37,7 @@ pub(super) fn refuse_if_damaged(db: &Path) -> Result<()> {
     }
 }
 
-/// Records (or, when `damage` is None, clears) that SQLite's integrity check fails on this file. A bank on
+/// Records (or, when `damage` is None, clears) that `SQLite`'s integrity check fails on this file. A bank on
 /// read-only media cannot carry the mark; nothing can be written there anyway.
 pub fn mark_damaged(db: &Path, damage: Option<&str>) {
     let marker = damaged_marker(db);
@@ -80,7 +80,7 @@ pub struct Restored {
 }
 
 /// Puts the (already checked) backup at `target`. Refuses while another program has the target open; moves the
-/// target and any leftover `-wal`/`-shm` aside first, since SQLite would replay a journal left beside a restored
+/// target and any leftover `-wal`/`-shm` aside first, since `SQLite` would replay a journal left beside a restored
 /// file into it and corrupt it.
 pub(crate) fn restore(backup: &Store, target: &Path, stamp: &str) -> Result<Restored> {
     let io = |p: &Path, e: std::io::Error| StoreError::Io(format!("{}: {e}", p.display()));
@@ -92,7 +92,9 @@ pub(crate) fn restore(backup: &Store, target: &Path, stamp: &str) -> Result<Rest
         replaced.push(aside(&wal));
     }
     if let Err(e) = refuse_if_in_use(target) {
-        replaced.iter().for_each(|f| drop(std::fs::remove_file(f)));
+        for f in &replaced {
+            drop(std::fs::remove_file(f));
+        }
         return Err(e);
     }
     let staged = beside(target, ".restoring");
@@ -126,7 +128,7 @@ fn refuse_if_in_use(target: &Path) -> Result<()> {
         .map_err(|source| StoreError::Open { path: target.into(), source })?;
     match conn
         .query_row("PRAGMA locking_mode = EXCLUSIVE", [], |_| Ok(()))
-        .and_then(|_| conn.execute_batch("BEGIN EXCLUSIVE; COMMIT;"))
+        .and_then(|()| conn.execute_batch("BEGIN EXCLUSIVE; COMMIT;"))
     {
         Ok(()) => Ok(()),
         Err(e)

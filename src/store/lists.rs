@@ -26,7 +26,7 @@ pub(crate) fn donors_by_code(c: &Tx, code: &str, after: Option<&Id>, limit: usiz
     ids(
         c,
         "SELECT id FROM donors WHERE id > ?1 AND id LIKE ?2 ESCAPE '\\' ORDER BY id LIMIT ?3",
-        params![after.map(Id::data).unwrap_or(""), contains(code), limit as i64],
+        params![after.map_or("", Id::data), contains(code), limit as i64],
     )
 }
 
@@ -36,7 +36,7 @@ pub(crate) fn recipients_matching(c: &Tx, text: &str, after: Option<&Id>, limit:
         c,
         "SELECT id FROM recipients WHERE id > ?1 AND (id LIKE ?2 ESCAPE '\\' OR indication LIKE ?2 ESCAPE '\\')
          ORDER BY id LIMIT ?3",
-        params![after.map(Id::data).unwrap_or(""), contains(text), limit as i64],
+        params![after.map_or("", Id::data), contains(text), limit as i64],
     )
 }
 
@@ -71,7 +71,7 @@ pub(crate) fn units_on_shelf(c: &Tx, shelf: Shelf, after: Option<&Id>, limit: us
                AND u.recalled_at IS NULL AND {narrow}
              ORDER BY u.id LIMIT ?2"
         ),
-        params![after.map(Id::data).unwrap_or(""), limit as i64, day.map(|d| d.to_string())],
+        params![after.map_or("", Id::data), limit as i64, day.map(|d| d.to_string())],
     )
 }
 

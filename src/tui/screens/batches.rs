@@ -254,7 +254,7 @@ impl Screen for Batches {
                         Field::number(M::Volume, "Volume mL", ""),
                         Field::when(M::At, "Processed at", &now),
                     ],
-                )))
+                )));
             }
             Some(Action::Qc) if self.view.is_some() => {
                 if !ctx.confirmed(format!("Enter a QC result for batch {shown}?")) {
@@ -270,7 +270,7 @@ impl Screen for Batches {
                         Field::text(Q::Value, "Value", ""),
                         Field::when(Q::At, "Tested at", &now),
                     ],
-                )))
+                )));
             }
             Some(Action::Discard) if self.view.is_some() => {
                 if !ctx.confirmed(format!("Discard batch {shown}? (its reason is asked next)")) {
