@@ -108,7 +108,7 @@ fn loss_to_follow_up_is_counted_never_dropped() {
     let (_, units) = released_units(&b, 3);
     let kept = treated(&b, "1960-01-01", "rCDI", &units[0], "2025-01-10");
     let lost = treated(&b, "1960-01-01", "rCDI", &units[1], "2025-01-10");
-    let _silent = treated(&b, "1960-01-01", "rCDI", &units[2], "2025-01-10");
+    let silent = treated(&b, "1960-01-01", "rCDI", &units[2], "2025-01-10");
     visit(&b, &kept, "2025-04-10", "remission", &[]);
     visit(&b, &lost, "2025-04-10", "lost", &[]);
     let report = b.json(&["report", "outcomes"]);
@@ -129,12 +129,12 @@ fn loss_to_follow_up_is_counted_never_dropped() {
     assert_eq!(due.len(), 1, "{due:?}");
     assert_eq!(
         (&due[0]["recipient"], &due[0]["timepoint"], &due[0]["window_from"], &due[0]["window_to"]),
-        (&Value::from(_silent.clone()), &Value::from("3m"), &Value::from("2025-03-27"), &Value::from("2025-04-24"))
+        (&Value::from(silent.clone()), &Value::from("3m"), &Value::from("2025-03-27"), &Value::from("2025-04-24"))
     );
     assert_eq!(due[0]["overdue_days"], 15);
     assert_eq!(b.json(&["followup", "due", "--by", "2025-03-26"])["due"].as_array().unwrap().len(), 0);
     let text = b.ok(&["followup", "due", "--by", "2025-04-25"]);
-    assert!(text.contains(&_silent) && text.contains("15 days overdue"), "{text}");
+    assert!(text.contains(&silent) && text.contains("15 days overdue"), "{text}");
 }
 
 #[test]

@@ -132,7 +132,7 @@ impl Default for FollowupPolicy {
             course_gap_days: 60,
             study_indications: ["rCDI", "CDI", "UC", "CD", "IBS", "FC", "HE", "ASD", "EPI", "PD"]
                 .iter()
-                .map(|s| s.to_string())
+                .map(ToString::to_string)
                 .collect(),
             study_min_age_years: 3,
         }

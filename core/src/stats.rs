@@ -112,7 +112,7 @@ fn columns(n: usize, terms: &[Term]) -> Result<Vec<Column>, ModelError> {
                 }
             }
             TermValues::Numeric(v, unit) => {
-                cols.push(Column { term: t, level: unit.clone(), reference: None, values: v.clone() })
+                cols.push(Column { term: t, level: unit.clone(), reference: None, values: v.clone() });
             }
         }
     }
@@ -253,7 +253,7 @@ mod tests {
         );
 
         let y: Vec<bool> = (0..200).map(|i| i < 100).collect();
-        let age: Vec<f64> = (0..200).map(|i| if i < 100 { 5.0 + i as f64 / 100.0 } else { 1.0 }).collect();
+        let age: Vec<f64> = (0..200).map(|i| if i < 100 { 5.0 + f64::from(i) / 100.0 } else { 1.0 }).collect();
         let err = logistic(&y, &[Term { name: "age".into(), values: TermValues::Numeric(age, "per 10 years".into()) }])
             .unwrap_err();
         assert!(err.to_string().contains("report.separation"), "{err}");

@@ -34,7 +34,7 @@ pub struct Period {
 }
 
 impl Period {
-    fn contains(&self, d: NaiveDate) -> bool {
+    fn contains(self, d: NaiveDate) -> bool {
         self.from.is_none_or(|f| f <= d) && self.to.is_none_or(|t| d <= t)
     }
 }

@@ -1,6 +1,7 @@
 //! The clinical commands: follow-up visits and the due list, adverse events, the study's reports and research
 //! exports. Parsing and printing only; every rule is in `core`, every operation in `app`.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -189,9 +190,8 @@ fn score(s: &str) -> std::result::Result<(String, String), String> {
     }
 }
 
-fn period(from: &Option<String>, to: &Option<String>) -> Result<Period> {
-    let p =
-        Period { from: from.as_deref().map(parse_date).transpose()?, to: to.as_deref().map(parse_date).transpose()? };
+fn period(from: Option<&str>, to: Option<&str>) -> Result<Period> {
+    let p = Period { from: from.map(parse_date).transpose()?, to: to.map(parse_date).transpose()? };
     if let (Some(f), Some(t)) = (p.from, p.to) {
         if f > t {
             return Err(CliError::Usage(format!("--from {f} is after --to {t}")));
@@ -259,19 +259,21 @@ pub fn followup(bank: &mut Bank, cmd: &FollowupCmd, json: bool, at: DateTime<Utc
                 );
                 if let Some(st) = &v.study {
                     if let Some(d) = st.diagnosis_date {
-                        s += &format!("\ndiagnosed {d}");
+                        let _ = write!(s, "\ndiagnosed {d}");
                     }
                     if let Some(p) = &st.prior_therapies {
-                        s += &format!("\nprior therapies: {p}");
+                        let _ = write!(s, "\nprior therapies: {p}");
                     }
                 }
                 for c in &v.courses {
-                    s += &format!("\ncourse from {}: {} sessions, {} units", c.start, c.sessions, c.dispenses.len());
+                    let _ =
+                        write!(s, "\ncourse from {}: {} sessions, {} units", c.start, c.sessions, c.dispenses.len());
                 }
                 for f in &v.followups {
                     let flag = if f.in_window { "" } else { "  (out of window)" };
                     let scores: Vec<String> = f.visit.scores.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    s += &format!(
+                    let _ = write!(
+                        s,
                         "\n{} visit {} on {}: {} {}{flag}",
                         f.visit.timepoint,
                         f.visit.id,
@@ -281,7 +283,8 @@ pub fn followup(bank: &mut Bank, cmd: &FollowupCmd, json: bool, at: DateTime<Utc
                     );
                 }
                 for e in &v.adverse_events {
-                    s += &format!(
+                    let _ = write!(
+                        s,
                         "\nadverse event {} from {}: {} (grade {}, {}, {}){}",
                         e.id,
                         e.onset,
@@ -340,7 +343,8 @@ fn outcome_table(rows: &[OutcomeRow]) -> String {
         "group", "tp", "n", "remission", "lost", "rate", "95% CI (Wilson)", "out of window"
     );
     for r in rows {
-        s += &format!(
+        let _ = write!(
+            s,
             "\n{:<14} {:<3} {:>5} {:>9} {:>6} {:>8} {:>22} {:>13}",
             r.group,
             r.timepoint,
@@ -359,7 +363,7 @@ pub fn report(bank: &mut Bank, cmd: &ReportCmd, json: bool, at: DateTime<Utc>, o
     let today = local_day(at);
     match cmd {
         ReportCmd::Outcomes { by, from, to, csv } => {
-            let r = bank.report_outcomes((*by).into(), period(from, to)?, today)?;
+            let r = bank.report_outcomes((*by).into(), period(from.as_deref(), to.as_deref())?, today)?;
             if *csv {
                 return crate::export::outcome_csv(&r.rows, out).map_err(|e| CliError::Usage(e.to_string()));
             }
@@ -372,7 +376,7 @@ pub fn report(bank: &mut Bank, cmd: &ReportCmd, json: bool, at: DateTime<Utc>, o
             })
         }
         ReportCmd::Safety { from, to } => {
-            let r = bank.report_safety(period(from, to)?)?;
+            let r = bank.report_safety(period(from.as_deref(), to.as_deref())?)?;
             emit(out, json, &r, || {
                 let counts = |m: &std::collections::BTreeMap<String, u64>| {
                     m.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ")
@@ -412,7 +416,8 @@ pub fn report(bank: &mut Bank, cmd: &ReportCmd, json: bool, at: DateTime<Utc>, o
                         Some(f) => format!("  ← interval wholly {f} the overall rate"),
                         None => String::new(),
                     };
-                    s += &format!(
+                    let _ = write!(
+                        s,
                         "\n{}  {:>4}/{:<4} {:>7}  [{} – {}]{flag}",
                         d.donor,
                         d.remission,
@@ -435,7 +440,8 @@ pub fn report(bank: &mut Bank, cmd: &ReportCmd, json: bool, at: DateTime<Utc>, o
                 );
                 for t in &r.terms {
                     let vs = t.reference.as_deref().map(|r| format!(" vs {r}")).unwrap_or_default();
-                    s += &format!(
+                    let _ = write!(
+                        s,
                         "\n{:<10} {:<24} OR {:>7.3}  [{:.3} – {:.3}]  p = {:.4}",
                         t.term,
                         format!("{}{vs}", t.level),

@@ -1,6 +1,6 @@
-//! An HL7 FHIR R5 (5.0.0) Bundle of type `collection`: pseudonymous Patients (identifier = recipient code, no
-//! name), the dispensed units and their batches as BiologicallyDerivedProduct, BiologicallyDerivedProductDispense,
-//! follow-up outcomes as Observation and AdverseEvent. Entries are named `urn:uuid:` (derived from the record,
+//! An HL7 FHIR R5 (5.0.0) Bundle of type `collection`: pseudonymous `Patient`s (identifier = recipient code, no
+//! name), the dispensed units and their batches as `BiologicallyDerivedProduct`,
+//! `BiologicallyDerivedProductDispense`, follow-up outcomes as `Observation` and `AdverseEvent`. Entries are named `urn:uuid:` (derived from the record,
 //! so an export is reproducible) and refer to each other by those names. Corrected records are left out: the
 //! correction stands in their place.
 
