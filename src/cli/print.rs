@@ -271,6 +271,9 @@ pub fn integrity(v: &Integrity) -> String {
         for p in problems {
             let _ = writeln!(s, "  {}", shown(p));
         }
+        if let (true, Some(older)) = (std::ptr::eq(problems, &v.schema), &v.older_schema) {
+            let _ = writeln!(s, "  {older}");
+        }
     }
     let _ = writeln!(s, "{} audit chain and records", mark(v.audit.findings.is_empty()));
     s.push_str(&verification(&v.audit));
@@ -285,6 +288,9 @@ pub fn restored(db: &std::path::Path, r: &crate::app::integrity::BackupReport) -
         r.head_seq,
         r.head_hash
     );
+    if let Some(older) = &r.older_schema {
+        let _ = write!(s, "\n{older}");
+    }
     for f in &r.moved_aside {
         let _ = write!(s, "\nmoved aside: {}", shown(&f.display().to_string()));
     }

@@ -15,15 +15,20 @@ const MIGRATIONS: &[(&str, &str)] = &[
 pub(super) const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
 
 pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    migrate_to(conn, LATEST_VERSION)
+}
+
+/// Applies the migrations up to schema version `target`: the schema a file of that version holds.
+pub(super) fn migrate_to(conn: &mut Connection, target: i64) -> rusqlite::Result<()> {
     // Up to date (the usual case): no write lock, so opening never waits behind another bench's write.
-    if conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? == LATEST_VERSION {
+    if conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? >= target {
         return Ok(());
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // Read again inside the write lock: another bench may have migrated meanwhile.
     let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if current < LATEST_VERSION {
-        for (version, (_, sql)) in (1..).zip(MIGRATIONS).filter(|(v, _)| *v > current) {
+    if current < target {
+        for (version, (_, sql)) in (1..=target).zip(MIGRATIONS).filter(|(v, _)| *v > current) {
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", version)?;
         }
