@@ -67,8 +67,13 @@ fn bad_targets_and_unknown_identifiers_are_named() {
     assert!(err.contains("lp is not installed") || err.contains("no_such_queue_here"), "{err}");
     let (_, err) = b.fail(&["label", &units[0], "--print", "http://printer"]);
     assert!(err.contains("not a print target"), "{err}");
-    let (_, err) = b.fail(&["label", &units[0], "--print", "/nonexistent/dir/lp0"]);
+    let (_, err) = b.fail(&["label", &units[0], "--print", "file:/nonexistent/dir/lp0"]);
     assert!(err.contains("/nonexistent/dir/lp0"), "{err}");
+    // A mistyped queue is not a file: refused with the forms accepted, and nothing written anywhere.
+    let (code, err) = b.fail(&["label", &units[0], "--print", "zebra1"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("`zebra1` is not a print target: use tcp://HOST[:PORT], lp:QUEUE, a device under /dev/, or file:PATH"), "{err}");
+    assert!(!std::path::Path::new("zebra1").exists() && !b.dir.path().join("zebra1").exists());
     assert_eq!(b.audit_len(), before, "nothing is marked printed when the printer did not take it");
     // A well-formed identifier of a unit that does not exist.
     let missing = stoolbank::core::ids::Id::parse(&units[0]).unwrap();
@@ -83,15 +88,16 @@ fn reprints_need_a_reason_and_are_audited() {
     let b = Bench::new();
     let (_, batch, _, _) = batch(&b);
     let spool = b.dir.path().join("spool.zpl");
-    let spool = spool.to_str().unwrap();
-    let out = b.ok(&["label", &batch, "--print", spool, "--copies", "2"]);
+    let target = format!("file:{}", spool.display());
+    let (spool, target) = (spool.to_str().unwrap(), target.as_str());
+    let out = b.ok(&["label", &batch, "--print", target, "--copies", "2"]);
     assert!(out.contains("printed 3 label(s) × 2"), "two units and the retained sample: {out}");
-    let err = b.refused("label.reprint-reason", &["label", &batch, "--print", spool]);
+    let err = b.refused("label.reprint-reason", &["label", &batch, "--print", target]);
     // The rule speaks the domain's words; the CLI adds the flag that puts it right.
     assert!(err.contains("a reprint needs a reason (give --reason TEXT)"), "{err}");
-    let (_, err) = b.fail(&["label", &batch, "--print", spool, "--reason", "  "]);
+    let (_, err) = b.fail(&["label", &batch, "--print", target, "--reason", "  "]);
     assert!(err.contains("label.reprint-reason"), "a blank reason is no reason: {err}");
-    b.ok(&["label", &batch, "--print", spool, "--reason", "label smudged in the freezer"]);
+    b.ok(&["label", &batch, "--print", target, "--reason", "label smudged in the freezer"]);
     let zpl = std::fs::read_to_string(spool).unwrap();
     assert_eq!(zpl.matches("^XA").count(), 6);
     let log = b.json(&["audit", "log"]);
@@ -147,9 +153,9 @@ fn release_can_require_every_label_scanned_back() {
     b.refused("release.7-labels-verified", &["batch", "release", &batch, "--at", &when]);
     // A label never printed is not verified, whatever is scanned.
     b.refused("label.verify-needs-print", &["verify-label", &units[0], &units[0]]);
-    let spool = b.dir.path().join("spool.zpl");
-    let spool = spool.to_str().unwrap();
-    b.ok(&["label", &batch, "--print", spool]);
+    let target = format!("file:{}", b.dir.path().join("spool.zpl").display());
+    let target = target.as_str();
+    b.ok(&["label", &batch, "--print", target]);
     // A wrong label is a refusal (exit 3), and so is a scan of no label of ours; the right ones (Code 128 text
     // or Data Matrix payload) verify.
     let err = b.refused("label.verify-matches", &["verify-label", &units[0], &units[1]]);
@@ -158,7 +164,7 @@ fn release_can_require_every_label_scanned_back() {
     b.ok(&["verify-label", &units[0], &units[0]]);
     b.ok(&["verify-label", &units[1], &format!("{}|F0001", units[1])]);
     // A reprint is a new label: it must be scanned back again before release.
-    b.ok(&["label", &units[1], "--print", spool, "--reason", "torn"]);
+    b.ok(&["label", &units[1], "--print", target, "--reason", "torn"]);
     b.refused("release.7-labels-verified", &["batch", "release", &batch, "--at", &when]);
     let shown = b.json(&["batch", "show", &batch]);
     let unit = shown["units"].as_array().unwrap().iter().find(|u| u["id"] == units[1].as_str()).cloned();
@@ -199,4 +205,17 @@ fn the_reprint_decision_and_the_print_record_are_one_transaction() {
     let err = bank.print_to(&probe, &unit, None, 1, None, now).unwrap_err();
     assert!(matches!(&err, AppError::Refused(r) if r.rule.code() == "label.reprint-reason"), "{err}");
     assert_eq!(probe.1.get(), None, "nothing was sent");
+}
+
+#[test]
+fn a_print_summary_shows_each_warning_on_its_own_line() {
+    let b = Bench::new();
+    let (_, _, units, _) = batch(&b);
+    let printer = Loopback::start(Behaviour::Answers(labels_loopback::PAPER_OUT));
+    let out = b.ok(&["label", &units[0], "--print", &printer.target]);
+    assert!(!out.contains("\\n"), "no escaped newline in the summary: {out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("printed 1 label"), "{out}");
+    assert!(lines.len() > 1 && lines[1..].iter().all(|l| l.starts_with("warning: ")), "{out}");
+    printer.received();
 }

@@ -742,7 +742,7 @@ fn typing_an_identifier_on_a_list_does_not_act_on_the_selected_record() {
 fn the_tui_words_its_own_messages_and_asks_why_a_label_is_reprinted() {
     let dir = tempfile::tempdir().unwrap();
     let spool = dir.path().join("printer.zpl");
-    let mut b = Bench::with(Config { printer: Some(spool.display().to_string()), ..Config::default() });
+    let mut b = Bench::with(Config { printer: Some(format!("file:{}", spool.display())), ..Config::default() });
     let (_, batches) = stock(&mut b, &[2]);
     b.set_now("2024-02-15", 9);
     // Deferral without a length: the form's words, not the CLI's flags.

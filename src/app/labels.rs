@@ -13,6 +13,7 @@ use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
 use crate::core::model::{UnitKind, UnitStatus};
 use crate::core::rules;
+use crate::escape::shown;
 use crate::labels::{self, Format, Label, Templates};
 use crate::printers::{PrintTarget, Printer};
 use crate::store::batches::{self, Unit};
@@ -31,11 +32,13 @@ pub struct Printed {
     pub warnings: Vec<String>,
 }
 
+/// One line for the print and one per warning; the target and warnings are free text (a queue name, what the
+/// printer said), escaped each on its own so that only the lines' own newlines act on the screen.
 impl std::fmt::Display for Printed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let what = if self.reprint { "reprinted" } else { "printed" };
-        write!(f, "{what} {} label(s) × {} on {}", self.labels, self.copies, self.target)?;
-        self.warnings.iter().try_for_each(|w| write!(f, "\nwarning: {w}"))
+        write!(f, "{what} {} label(s) × {} on {}", self.labels, self.copies, shown(&self.target))?;
+        self.warnings.iter().try_for_each(|w| write!(f, "\nwarning: {}", shown(w)))
     }
 }
 

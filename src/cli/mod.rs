@@ -296,7 +296,7 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 }
                 for id in &ids {
                     let p = bank.print_labels(id, Some(target), template.as_deref(), *copies, reason.as_deref(), at)?;
-                    emit(out, json, &p, || shown(&p.to_string()).into_owned())?;
+                    emit(out, json, &p, || p.to_string())?;
                 }
                 return Ok(());
             }

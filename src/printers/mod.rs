@@ -4,7 +4,7 @@
 //! - TCP: the labels and then ZPL's `~HS` are written, the write side is shut down cleanly, and the printer's
 //!   Host Status Return is read. The printer answers `~HS` only after reading every byte before it, so the answer
 //!   is the proof; a printer that closes, drops the connection or stays silent for [`TIMEOUT`] is an error;
-//! - a file or device: written, flushed and (a file) synced;
+//! - a device or file: written, flushed and (a file) synced; the kernel's driver, not the printer, took it;
 //! - CUPS: queued by `lp` with a zero exit status (the queue, not the printer, took it).
 //!
 //! Every error names the target.
@@ -15,18 +15,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Where labels go: `tcp://HOST[:PORT]` (port 9100 when omitted; `[v6-address]` in brackets), `lp:QUEUE`, or any
-/// other text as a device or file path.
+/// Where labels go: `tcp://HOST[:PORT]` (port 9100 when omitted; `[v6-address]` in brackets), `lp:QUEUE`, a
+/// device path under `/dev/`, or `file:PATH`. Nothing else: a mistyped queue or host must not become a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrintTarget {
     Tcp { host: String, port: u16 },
+    /// A device node (`/dev/usb/lp0`): never created, since a missing one means the printer is unplugged.
     Device(PathBuf),
+    /// A spool file, appended to and created when missing.
+    File(PathBuf),
     Cups(String),
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum PrintError {
-    #[error("`{0}` is not a print target: use tcp://HOST:PORT, lp:QUEUE, or a device or file path")]
+    #[error("`{0}` is not a print target: use tcp://HOST[:PORT], lp:QUEUE, a device under /dev/, or file:PATH")]
     BadTarget(String),
     #[error("printer {target}: cannot resolve the host name ({why})")]
     Resolve { target: String, why: String },
@@ -102,10 +105,16 @@ impl PrintTarget {
             }
             return Ok(PrintTarget::Cups(queue.to_string()));
         }
-        if t.is_empty() || t.contains("://") {
-            return Err(bad());
+        if let Some(path) = t.strip_prefix("file:") {
+            if path.is_empty() || path.contains("://") {
+                return Err(bad());
+            }
+            return Ok(PrintTarget::File(PathBuf::from(path)));
         }
-        Ok(PrintTarget::Device(PathBuf::from(t)))
+        match t.strip_prefix("/dev/") {
+            Some(rest) if !rest.is_empty() => Ok(PrintTarget::Device(PathBuf::from(t))),
+            _ => Err(bad()),
+        }
     }
 }
 
@@ -115,7 +124,7 @@ impl PrintTarget {
         match self {
             PrintTarget::Tcp { host, port } if host.contains(':') => format!("[{host}]:{port}"),
             PrintTarget::Tcp { host, port } => format!("{host}:{port}"),
-            PrintTarget::Device(p) => p.display().to_string(),
+            PrintTarget::Device(p) | PrintTarget::File(p) => p.display().to_string(),
             PrintTarget::Cups(q) => q.clone(),
         }
     }
@@ -126,6 +135,7 @@ impl std::fmt::Display for PrintTarget {
         match self {
             PrintTarget::Tcp { .. } => write!(f, "tcp://{}", self.address()),
             PrintTarget::Device(p) => write!(f, "{}", p.display()),
+            PrintTarget::File(p) => write!(f, "file:{}", p.display()),
             PrintTarget::Cups(q) => write!(f, "lp:{q}"),
         }
     }
@@ -154,7 +164,8 @@ impl Printer for PrintTarget {
 pub fn send(target: &PrintTarget, bytes: &[u8]) -> Result<Vec<String>, PrintError> {
     match target {
         PrintTarget::Tcp { host, port } => send_tcp(&target.address(), host, *port, bytes),
-        PrintTarget::Device(path) => send_file(path, bytes).map(|()| Vec::new()),
+        PrintTarget::Device(path) => send_file(path, false, bytes).map(|()| Vec::new()),
+        PrintTarget::File(path) => send_file(path, true, bytes).map(|()| Vec::new()),
         PrintTarget::Cups(queue) => send_lp(queue, bytes).map(|()| Vec::new()),
     }
 }
@@ -299,14 +310,12 @@ fn describe_io(e: &std::io::Error) -> String {
     }
 }
 
-fn send_file(path: &Path, bytes: &[u8]) -> Result<(), PrintError> {
+/// Appends to a device node or (`create`) a spool file.
+fn send_file(path: &Path, create: bool, bytes: &[u8]) -> Result<(), PrintError> {
     let shown = path.display().to_string();
-    // Device nodes must exist (a missing /dev/usb/lp0 means the printer is unplugged); an ordinary path is a spool
-    // file, appended to and created when missing.
-    let is_device = path.starts_with("/dev");
     let mut f = std::fs::OpenOptions::new()
         .append(true)
-        .create(!is_device)
+        .create(create)
         .open(path)
         .map_err(|e| PrintError::Open { path: shown.clone(), why: describe_io(&e) })?;
     let write = |e: std::io::Error| PrintError::Write { path: shown.clone(), why: describe_io(&e) };
@@ -363,7 +372,14 @@ mod tests {
         assert_eq!(PrintTarget::parse("tcp://[::1]:9101").unwrap().to_string(), "tcp://[::1]:9101");
         assert_eq!(PrintTarget::parse("lp:zebra_raw").unwrap(), PrintTarget::Cups("zebra_raw".into()));
         assert_eq!(PrintTarget::parse("/dev/usb/lp0").unwrap(), PrintTarget::Device("/dev/usb/lp0".into()));
+        assert_eq!(PrintTarget::parse("file:out/labels.zpl").unwrap(), PrintTarget::File("out/labels.zpl".into()));
+        assert_eq!(PrintTarget::parse("file:/tmp/l.zpl").unwrap().to_string(), "file:/tmp/l.zpl");
         for bad in [
+            "zebra1",
+            "./zebra1",
+            "/tmp/labels.zpl",
+            "/dev/",
+            "file:",
             "http://printer",
             "tcp://host:port",
             "tcp://",
