@@ -24,9 +24,18 @@ pub struct Page<T> {
 /// Rows read per query while filling a page that the core filters.
 const SCAN: usize = 200;
 
+/// The stored form of a code typed or scanned: a whole identifier (its check character valid) without the check
+/// character, else the start of a code in compact form (separators dropped, capitals).
+fn stored_code(query: &str) -> String {
+    match Id::parse(query) {
+        Ok(id) => id.data().to_string(),
+        Err(_) => query.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_uppercase()).collect(),
+    }
+}
+
 impl Bank {
     /// Donors matching `query`, a page at a time: a status (eligible, deferred, not-eligible) as of `at`, or
-    /// else a part of the donor code; empty: every donor.
+    /// else a donor code as displayed (check character included) or the start of one; empty: every donor.
     pub fn find_donors(
         &mut self,
         query: &str,
@@ -42,7 +51,7 @@ impl Bank {
                 Ok((page.into_iter().filter(|d| d.status == status).collect(), last))
             });
         }
-        let code: String = query.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_uppercase()).collect();
+        let code = stored_code(query);
         let ids = self.store.read(|tx| lists::donors_by_code(tx, &code, after, limit))?;
         let mut rows = Vec::with_capacity(ids.len());
         for id in &ids {
@@ -58,11 +67,17 @@ impl Bank {
         Ok(Page { next: if ids.len() < limit { None } else { ids.last().cloned() }, rows })
     }
 
-    /// Recipients whose code or indication contains `text`, a page at a time.
+    /// Recipients whose code is `text` as displayed, or starts with it, or whose indication contains it, a page
+    /// at a time.
     pub fn find_recipients(&mut self, text: &str, after: Option<&Id>, limit: usize) -> Result<Page<Recipient>> {
         let text = text.trim().to_string();
+        let code = stored_code(&text);
         self.store.read(|tx| {
-            let ids = lists::recipients_matching(tx, &text, after, limit)?;
+            let ids = match Id::parse(&text) {
+                // A whole identifier is a code, not words of an indication.
+                Ok(_) => lists::recipients_by_code(tx, &code, after, limit)?,
+                Err(_) => lists::recipients_matching(tx, &code, &text, after, limit)?,
+            };
             let rows = ids
                 .iter()
                 .filter_map(|id| recipients::recipient(tx, id).transpose())

@@ -21,22 +21,44 @@ fn contains(text: &str) -> String {
     format!("%{escaped}%")
 }
 
-/// Donors whose code contains `code` (compact form, capitals), after `after`, in code order.
-pub(crate) fn donors_by_code(c: &Tx, code: &str, after: Option<&Id>, limit: usize) -> Result<Vec<Id>> {
+/// The bound above every stored code that starts with a prefix: codes are capitals and digits, all below `~`,
+/// so `prefix <= id < prefix~` is a range on the primary key's index.
+fn prefix_end(prefix: &str) -> String {
+    format!("{prefix}~")
+}
+
+/// Donors whose stored code starts with `prefix` (compact form, capitals), after `after`, in code order.
+pub(crate) fn donors_by_code(c: &Tx, prefix: &str, after: Option<&Id>, limit: usize) -> Result<Vec<Id>> {
     ids(
         c,
-        "SELECT id FROM donors WHERE id > ?1 AND id LIKE ?2 ESCAPE '\\' ORDER BY id LIMIT ?3",
-        params![after.map(Id::data).unwrap_or(""), contains(code), limit as i64],
+        "SELECT id FROM donors WHERE id > ?1 AND id >= ?2 AND id < ?3 ORDER BY id LIMIT ?4",
+        params![after.map(Id::data).unwrap_or(""), prefix, prefix_end(prefix), limit as i64],
     )
 }
 
-/// Recipients whose code or indication contains `text` (any case), after `after`, in code order.
-pub(crate) fn recipients_matching(c: &Tx, text: &str, after: Option<&Id>, limit: usize) -> Result<Vec<Id>> {
+/// Recipients whose stored code starts with `prefix`, after `after`, in code order.
+pub(crate) fn recipients_by_code(c: &Tx, prefix: &str, after: Option<&Id>, limit: usize) -> Result<Vec<Id>> {
     ids(
         c,
-        "SELECT id FROM recipients WHERE id > ?1 AND (id LIKE ?2 ESCAPE '\\' OR indication LIKE ?2 ESCAPE '\\')
-         ORDER BY id LIMIT ?3",
-        params![after.map(Id::data).unwrap_or(""), contains(text), limit as i64],
+        "SELECT id FROM recipients WHERE id > ?1 AND id >= ?2 AND id < ?3 ORDER BY id LIMIT ?4",
+        params![after.map(Id::data).unwrap_or(""), prefix, prefix_end(prefix), limit as i64],
+    )
+}
+
+/// Recipients whose stored code starts with `prefix` or whose indication contains `text` (any case), after
+/// `after`, in code order.
+pub(crate) fn recipients_matching(
+    c: &Tx,
+    prefix: &str,
+    text: &str,
+    after: Option<&Id>,
+    limit: usize,
+) -> Result<Vec<Id>> {
+    ids(
+        c,
+        "SELECT id FROM recipients WHERE id > ?1 AND ((id >= ?2 AND id < ?3) OR indication LIKE ?4 ESCAPE '\\')
+         ORDER BY id LIMIT ?5",
+        params![after.map(Id::data).unwrap_or(""), prefix, prefix_end(prefix), contains(text), limit as i64],
     )
 }
 
