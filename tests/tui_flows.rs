@@ -932,3 +932,39 @@ fn a_scan_carrying_control_characters_is_named_escaped() {
     let s = b.text();
     assert!(s.contains("\\u{1b}[31m") && !s.contains('\u{1b}'), "{s}");
 }
+
+#[test]
+fn the_quarantine_work_list_pages_past_its_first_page_with_its_count() {
+    let mut b = Bench::new();
+    b.app.bank.set_durable(false).unwrap();
+    let d = new_donor(&mut b, None);
+    let bank = &mut b.app.bank;
+    let clean = stoolbank::app::ScreeningInput { all_negative: true, tests: vec![] };
+    let day = chrono::NaiveDate::from_ymd_opt(2024, 1, 10).unwrap();
+    for k in stoolbank::core::model::ScreeningKind::ALL {
+        bank.record_screening(&d, *k, day, &clean, at("2024-01-10", 7)).unwrap();
+    }
+    let mut batches = Vec::new();
+    for i in 0..205 {
+        let donation = bank
+            .add_donation(stoolbank::app::NewDonation {
+                donor: d.clone(),
+                collected_at: at("2024-01-10", 8) + chrono::Duration::minutes(i),
+                received_at: None,
+                mass_g: Some(120.0),
+                bristol: Some(4),
+            })
+            .unwrap();
+        batches.push(bank.make_batch(&donation.id, "F0001", 1, None, at("2024-01-11", 12)).unwrap().id);
+    }
+    b.set_now("2024-01-12", 9);
+    b.key(KeyCode::F(4));
+    let s = b.text();
+    assert!(s.contains("205 in quarantine · 1 of 200"), "{s}");
+    b.key(KeyCode::Char('n'));
+    for _ in 0..210 {
+        b.key(KeyCode::Down);
+    }
+    let s = b.text();
+    assert!(s.contains("205 of 205") && s.contains(&batches[204].display()), "the last batch is reached: {s}");
+}

@@ -8,7 +8,7 @@ use super::views::{DonorSummary, UnitView};
 use super::{Bank, Result};
 use crate::core::ids::Id;
 use crate::core::model::{DonorStatus, UnitStatus};
-use crate::store::batches;
+use crate::store::batches::{self, Batch};
 use crate::store::labels;
 use crate::store::lists::{self, EarlierRecall, Shelf};
 use crate::store::recipients::{self, Recipient};
@@ -19,6 +19,8 @@ use crate::time::local_day;
 pub struct Page<T> {
     pub rows: Vec<T>,
     pub next: Option<Id>,
+    /// How many rows the whole list holds, where it is cheap to count (None otherwise).
+    pub total: Option<usize>,
 }
 
 /// Rows read per query while filling a page that the core filters.
@@ -64,7 +66,21 @@ impl Bank {
                 reason: v.reason,
             });
         }
-        Ok(Page { next: if ids.len() < limit { None } else { ids.last().cloned() }, rows })
+        Ok(Page { next: if ids.len() < limit { None } else { ids.last().cloned() }, rows, total: None })
+    }
+
+    /// Batches waiting in quarantine, in the order their donations came in, a page at a time, with how many
+    /// there are in all (the QC and release work list).
+    pub fn quarantine_page(&mut self, after: Option<&Id>, limit: usize) -> Result<Page<Batch>> {
+        self.store.read(|tx| {
+            let ids = lists::batches_in_quarantine(tx, after, limit)?;
+            let rows = ids
+                .iter()
+                .filter_map(|id| batches::batch(tx, id).transpose())
+                .collect::<std::result::Result<_, _>>()?;
+            let total = Some(lists::batches_in_quarantine_count(tx)?);
+            Ok::<_, super::AppError>(Page { next: if ids.len() < limit { None } else { ids.last().cloned() }, rows, total })
+        })
     }
 
     /// Recipients whose code is `text` as displayed, or starts with it, or whose indication contains it, a page
@@ -82,7 +98,11 @@ impl Bank {
                 .iter()
                 .filter_map(|id| recipients::recipient(tx, id).transpose())
                 .collect::<std::result::Result<_, _>>()?;
-            Ok::<_, super::AppError>(Page { next: if ids.len() < limit { None } else { ids.last().cloned() }, rows })
+            Ok::<_, super::AppError>(Page {
+                next: if ids.len() < limit { None } else { ids.last().cloned() },
+                rows,
+                total: None,
+            })
         })
     }
 
@@ -133,8 +153,8 @@ impl Bank {
             rows.extend(kept);
             match last {
                 Some(last) if rows.len() < limit => cursor = Some(last),
-                Some(last) => return Ok(Page { rows, next: Some(last) }),
-                None => return Ok(Page { rows, next: None }),
+                Some(last) => return Ok(Page { rows, next: Some(last), total: None }),
+                None => return Ok(Page { rows, next: None, total: None }),
             }
         }
     }

@@ -62,6 +62,24 @@ pub(crate) fn recipients_matching(
     )
 }
 
+/// Batches in quarantine (not released, discarded or recalled), after `after`, in code order: a batch's code
+/// starts with its donation number (facility, year, sequence), so this is the order the donations came in.
+pub(crate) fn batches_in_quarantine(c: &Tx, after: Option<&Id>, limit: usize) -> Result<Vec<Id>> {
+    ids(
+        c,
+        &format!("SELECT id FROM batches WHERE id > ?1 AND {QUARANTINED} ORDER BY id LIMIT ?2"),
+        params![after.map(Id::data).unwrap_or(""), limit as i64],
+    )
+}
+
+/// How many batches are in quarantine.
+pub(crate) fn batches_in_quarantine_count(c: &Tx) -> Result<usize> {
+    let n: i64 = c.query_row(&format!("SELECT count(*) FROM batches WHERE {QUARANTINED}"), [], |r| r.get(0))?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+const QUARANTINED: &str = "released_at IS NULL AND discarded_at IS NULL AND recalled_at IS NULL";
+
 /// Which doses on the shelf a filter may hold. The core decides each unit's status; this only narrows the
 /// rows read to those that can have it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
