@@ -71,10 +71,21 @@ CREATE TABLE deferrals (
     permanent    INTEGER NOT NULL CHECK (permanent IN (0, 1)),
     screening_id INTEGER REFERENCES screenings (id),
     recorded_at  TEXT NOT NULL,
+    -- The recall that caused it: open-ended (permanent = 1) until a quality manager lifts it (deferral_lifts).
+    recall_id    INTEGER REFERENCES recalls (id),
     CHECK (permanent = 0 OR until IS NULL),
     CHECK (permanent = 1 OR until IS NOT NULL OR screening_id IS NOT NULL)
 ) STRICT;
 CREATE INDEX deferrals_donor ON deferrals (donor_id, starts_on);
+
+-- A recall's deferral lifted by a quality manager: a record of its own, never an edit of the deferral.
+CREATE TABLE deferral_lifts (
+    id          INTEGER PRIMARY KEY,
+    deferral_id INTEGER NOT NULL UNIQUE REFERENCES deferrals (id),
+    lifted_on   TEXT NOT NULL CHECK (date(lifted_on) IS lifted_on),
+    reason      TEXT NOT NULL CHECK (length(trim(reason)) > 0),
+    recorded_at TEXT NOT NULL
+) STRICT;
 
 -- Donations are identified by their DIN (facility, year, sequence).
 CREATE TABLE donations (
@@ -89,7 +100,8 @@ CREATE TABLE donations (
     recorded_at  TEXT NOT NULL,
     UNIQUE (year, seq)
 ) STRICT;
-CREATE INDEX donations_donor ON donations (donor_id, collected_at);
+-- One donation per donor and collection moment: a second entry of the same donation is refused.
+CREATE UNIQUE INDEX donations_donor ON donations (donor_id, collected_at);
 CREATE INDEX donations_collected ON donations (collected_at);
 
 -- One washed preparation of one donation; material from different donors is never pooled.
@@ -125,6 +137,17 @@ CREATE TABLE recalls (
     CHECK (selector <> 'batch' OR batch_id IS NOT NULL),
     CHECK (selector <> 'collection-window' OR (from_date IS NOT NULL AND to_date IS NOT NULL))
 ) STRICT;
+
+-- A recipient to contact about a recall: a unit dispensed before the recall, but recorded after it.
+CREATE TABLE recall_contacts (
+    id           INTEGER PRIMARY KEY,
+    recall_id    INTEGER NOT NULL REFERENCES recalls (id),
+    recipient_id TEXT NOT NULL REFERENCES recipients (id),
+    unit_id      TEXT NOT NULL REFERENCES units (id),
+    reason       TEXT NOT NULL CHECK (length(trim(reason)) > 0),
+    recorded_at  TEXT NOT NULL
+) STRICT;
+CREATE INDEX recall_contacts_recipient ON recall_contacts (recipient_id);
 CREATE INDEX recalls_donor ON recalls (donor_id);
 
 -- Units: dispensable doses (division A0, B0, ...) and the donation's retained sample (division 00), which is
@@ -234,9 +257,11 @@ CREATE TRIGGER donor_identities_no_delete BEFORE DELETE ON donor_identities BEGI
 CREATE TRIGGER screenings_no_delete BEFORE DELETE ON screenings BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
 CREATE TRIGGER screening_results_no_delete BEFORE DELETE ON screening_results BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
 CREATE TRIGGER deferrals_no_delete BEFORE DELETE ON deferrals BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
+CREATE TRIGGER deferral_lifts_no_delete BEFORE DELETE ON deferral_lifts BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
 CREATE TRIGGER donations_no_delete BEFORE DELETE ON donations BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
 CREATE TRIGGER batches_no_delete BEFORE DELETE ON batches BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
 CREATE TRIGGER recalls_no_delete BEFORE DELETE ON recalls BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
+CREATE TRIGGER recall_contacts_no_delete BEFORE DELETE ON recall_contacts BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
 CREATE TRIGGER units_no_delete BEFORE DELETE ON units BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
 CREATE TRIGGER qc_results_no_delete BEFORE DELETE ON qc_results BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
 CREATE TRIGGER recipients_no_delete BEFORE DELETE ON recipients BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;

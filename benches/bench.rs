@@ -95,7 +95,7 @@ fn run(name: &str, scale: Scale) {
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     let rss_before = rss_kib();
     let mut bank = Bank::open(&path, Config::default(), "bench").expect("open");
-    let c = bank.counts().expect("counts");
+    let c = bank.counts(time::now()).expect("counts");
     println!(
         "\n== {name}: {} donors, {} donations, {} batches, {} units dispensed, {} recipients; {:.1} MiB on disk",
         c.donors,
@@ -126,7 +126,7 @@ fn run(name: &str, scale: Scale) {
         &measure(300, |i| {
             let sel =
                 RecallSelector::Donor { donor: donors[i % donors.len()].clone(), from: Some(chrono::NaiveDate::MIN) };
-            bank.recall(&sel, "bench", false, now).expect("recall");
+            bank.recall(&sel, "bench", false, false, now).expect("recall");
         }),
     );
     let day = time::local_day(now);
@@ -135,7 +135,7 @@ fn run(name: &str, scale: Scale) {
         &measure(50, |i| {
             let to = day - chrono::Duration::days(30 * (i as i64 % 12) + 60);
             let sel = RecallSelector::CollectionWindow { from: to - chrono::Duration::days(30), to };
-            bank.recall(&sel, "bench", false, now).expect("recall");
+            bank.recall(&sel, "bench", false, false, now).expect("recall");
         }),
     );
     println!("resident memory: {} KiB before opening, {} KiB after the runs", rss_before, rss_kib());

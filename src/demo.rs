@@ -203,7 +203,7 @@ fn fill(bank: &mut Bank, scale: Scale) -> Result<DemoSummary, AppError> {
     // that would follow it (so the recall quarantines stock that later could not be dispensed).
     if let Some((donor, day)) = &recall_donor {
         let sel = RecallSelector::Donor { donor: donor.clone(), from: None };
-        bank.recall(&sel, "donor re-test positive for ESBL-producing E. coli", true, at_hour(*day, 16))?;
+        bank.recall(&sel, "donor re-test positive for ESBL-producing E. coli", true, false, at_hour(*day, 16))?;
         sum.recalls += 1;
         sum.examples.push(donor.display());
     }
@@ -214,7 +214,13 @@ fn fill(bank: &mut Bank, scale: Scale) -> Result<DemoSummary, AppError> {
     if let Some(b) = batches.iter().rev().find(|b| b.released.is_some()) {
         let at = b.released.unwrap_or_else(|| bank.now()) + Duration::days(3);
         if at < bank.now() {
-            bank.recall(&RecallSelector::Batch(b.id.clone()), "retained sample failed a sterility re-test", true, at)?;
+            bank.recall(
+                &RecallSelector::Batch(b.id.clone()),
+                "retained sample failed a sterility re-test",
+                true,
+                false,
+                at,
+            )?;
             sum.recalls += 1;
         }
     }

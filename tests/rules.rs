@@ -453,7 +453,7 @@ fn future_times_are_refused_by_the_banks_clock() {
     let early = now - Duration::hours(3);
     in_future(bank.add_donation(donation(early, Some(later))).unwrap_err(), "reception time");
     in_future(bank.intake_donation(donation(later, None), &clean).unwrap_err(), "collection time");
-    let (_, din) = bank.intake_donation(donation(early, Some(now)), &clean).unwrap();
+    let din = bank.intake_donation(donation(early, Some(now)), &clean).unwrap().donation.unwrap();
     in_future(bank.make_batch(&din.id, "F0001", 2, None, later).unwrap_err(), "processing time");
     let batch = bank.make_batch(&din.id, "F0001", 2, None, now).unwrap();
     in_future(bank.add_qc(&batch.id, "appearance", "pass".parse().unwrap(), None, later).unwrap_err(), "QC time");
@@ -463,4 +463,40 @@ fn future_times_are_refused_by_the_banks_clock() {
     in_future(bank.dispense(unit, &recipient, "colonoscopy", None, later).unwrap_err(), "dispense time");
     // Within the tolerated clock skew is not the future.
     bank.add_qc(&batch.id, "appearance", "pass".parse().unwrap(), None, now + Duration::minutes(5)).unwrap();
+}
+
+/// A "yes" on the donation-day questionnaire is a safety fact: the intake keeps the answers and the deferral they
+/// cause, and records no donation (before, the whole intake rolled back and the donor stayed eligible).
+#[test]
+fn a_yes_at_intake_is_kept_and_defers_the_donor_without_a_donation() {
+    use stoolbank::app::{NewDonation, NewDonor, ScreeningInput};
+    use stoolbank::core::model::{ScreeningKind, Sex, TestResult};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bank.db");
+    let now = common::utc("2026-03-01T12:00:00Z");
+    let mut bank = common::bank_at(&db, now);
+    let birth_date = chrono::NaiveDate::from_ymd_opt(1990, 1, 1).unwrap();
+    let donor =
+        bank.register_donor(NewDonor { sex: Sex::F, birth_date, identity: Default::default() }, now).unwrap().id;
+    let clean = ScreeningInput { all_negative: true, tests: Vec::new() };
+    let screened = chrono::NaiveDate::from_ymd_opt(2026, 2, 20).unwrap();
+    for kind in ScreeningKind::DONOR_PANELS {
+        bank.record_screening(&donor, kind, screened, &clean, now).unwrap();
+    }
+    let before = common::table_counts(&db);
+    let count = |counts: &[(String, i64)], table: &str| counts.iter().find(|(t, _)| t == table).map(|(_, n)| *n);
+    let yes = ScreeningInput { all_negative: true, tests: vec![("symptoms".into(), TestResult::Positive)] };
+    let collected_at = common::utc("2026-03-01T08:00:00Z");
+    let new =
+        NewDonation { donor: donor.clone(), collected_at, received_at: None, mass_g: Some(120.0), bristol: Some(4) };
+    let intake = bank.intake_donation(new, &yes).unwrap();
+    assert!(intake.donation.is_none(), "no donation from a donor who answered yes");
+    assert!(intake.screening.deferral.is_some(), "the yes defers the donor");
+    assert_eq!(intake.screening.abnormal.len(), 1);
+    let after = common::table_counts(&db);
+    assert_eq!(count(&after, "donations"), count(&before, "donations"));
+    assert_eq!(count(&after, "screenings"), count(&before, "screenings").map(|n| n + 1));
+    assert_eq!(count(&after, "deferrals"), count(&before, "deferrals").map(|n| n + 1));
+    let view = bank.donor_view(&donor, now).unwrap();
+    assert_ne!(view.status, stoolbank::core::model::DonorStatus::Eligible, "the donor is deferred");
 }

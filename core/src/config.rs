@@ -15,6 +15,8 @@ pub struct Product {
     /// Shelf life from preparation, frozen.
     pub shelf_life_days: i64,
     pub storage: String,
+    /// The routes of administration this product may be given by (dispense refuses any other).
+    pub routes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,6 +30,16 @@ pub struct Config {
     pub processing_limit_minutes: i64,
     pub donor_age_min: u32,
     pub donor_age_max: u32,
+    /// A donor's age when registered: outside it, the birth date is a typing error (a bank may register
+    /// candidates a little younger or older than it accepts donations from).
+    pub donor_registration_age_min: u32,
+    pub donor_registration_age_max: u32,
+    /// The heaviest donation a bench can plausibly receive.
+    pub donation_mass_g_max: f64,
+    /// The largest volume of one batch's preparation.
+    pub batch_volume_ml_max: f64,
+    /// The most units one batch is divided into (at most the identifiers' division codes).
+    pub units_per_batch_max: usize,
     /// A positive or indeterminate result of these tests defers the donor permanently; others defer until a
     /// later complete negative screening of the same panel.
     pub permanent_deferral_tests: Vec<String>,
@@ -109,6 +121,11 @@ impl Default for Config {
             processing_limit_minutes: 6 * 60,
             donor_age_min: 18,
             donor_age_max: 50,
+            donor_registration_age_min: 16,
+            donor_registration_age_max: 70,
+            donation_mass_g_max: 1000.0,
+            batch_volume_ml_max: 2000.0,
+            units_per_batch_max: crate::ids::MAX_UNITS_PER_BATCH,
             permanent_deferral_tests: strings(&["hiv", "hbsag", "hcv", "htlv"]),
             panels,
             qc_required: strings(&["appearance", "viable-count", "pathogen-screen"]),
@@ -118,6 +135,7 @@ impl Default for Config {
                     description: "Washed microbiota suspension, lower-GI delivery, frozen".into(),
                     shelf_life_days: 183,
                     storage: frozen.into(),
+                    routes: strings(&["colonoscopy", "tet-colonic", "enema"]),
                 },
                 Product {
                     code: "F0002".into(),
@@ -125,12 +143,14 @@ impl Default for Config {
                         .into(),
                     shelf_life_days: 183,
                     storage: frozen.into(),
+                    routes: strings(&["tet-midgut", "nasojejunal", "gastroscopy"]),
                 },
                 Product {
                     code: "F0003".into(),
                     description: "Washed microbiota capsules, frozen".into(),
                     shelf_life_days: 183,
                     storage: frozen.into(),
+                    routes: strings(&["capsule"]),
                 },
             ],
             indications: strings(&["rCDI", "CDI", "UC", "CD", "IBS", "FC", "HE", "ASD", "EPI", "PD", "OTHER"]),
@@ -172,6 +192,8 @@ impl Config {
         toml::to_string_pretty(self).unwrap_or_default()
     }
 
+    /// Every number within its range, every code list usable: a policy file's mistake is named at load, before
+    /// it can overflow a computation or make every record fail a rule.
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
         for kind in ScreeningKind::ALL {
@@ -179,19 +201,49 @@ impl Config {
                 return bad(format!("panel `{kind}` has no tests"));
             }
         }
+        let ranges: [(&str, f64, f64, f64); 9] = [
+            ("screening_validity_days", self.screening_validity_days as f64, 1.0, 365.0),
+            ("processing_limit_minutes", self.processing_limit_minutes as f64, 1.0, 24.0 * 60.0),
+            ("donor_age_min", self.donor_age_min.into(), 16.0, 100.0),
+            ("donor_age_max", self.donor_age_max.into(), 16.0, 100.0),
+            ("donor_registration_age_min", self.donor_registration_age_min.into(), 0.0, 120.0),
+            ("donor_registration_age_max", self.donor_registration_age_max.into(), 0.0, 120.0),
+            ("donation_mass_g_max", self.donation_mass_g_max, 1.0, 5000.0),
+            ("batch_volume_ml_max", self.batch_volume_ml_max, 1.0, 10_000.0),
+            ("units_per_batch_max", self.units_per_batch_max as f64, 1.0, crate::ids::MAX_UNITS_PER_BATCH as f64),
+        ];
+        for (key, value, min, max) in ranges {
+            // `!(..)` so that NaN is out of range too.
+            if !(value >= min && value <= max) {
+                return bad(format!("{key} = {value} is out of range; it must be {min} to {max}"));
+            }
+        }
+        if self.donor_age_min > self.donor_age_max {
+            return bad("donor_age_min is above donor_age_max".into());
+        }
+        if self.donor_registration_age_min > self.donor_registration_age_max {
+            return bad("donor_registration_age_min is above donor_registration_age_max".into());
+        }
         for p in &self.products {
             if crate::ids::ProductCode::parse(&p.code).is_err() {
                 return bad(format!("product code `{}` is not a letter and four digits", p.code));
             }
-            if p.shelf_life_days <= 0 {
-                return bad(format!("product {} has a shelf life of {} days", p.code, p.shelf_life_days));
+            if !(1..=3650).contains(&p.shelf_life_days) {
+                return bad(format!(
+                    "product {}: shelf_life_days = {} is out of range; it must be 1 to 3650",
+                    p.code, p.shelf_life_days
+                ));
             }
-        }
-        if self.screening_validity_days <= 0 || self.processing_limit_minutes <= 0 {
-            return bad("screening_validity_days and processing_limit_minutes must be positive".into());
-        }
-        if self.donor_age_min > self.donor_age_max {
-            return bad("donor_age_min is above donor_age_max".into());
+            if p.routes.is_empty() {
+                return bad(format!("product {} names no routes; valid routes: {}", p.code, self.routes.join(", ")));
+            }
+            if let Some(r) = p.routes.iter().find(|r| !self.routes.contains(r)) {
+                return bad(format!(
+                    "product {} names route `{r}`, not in routes ({})",
+                    p.code,
+                    self.routes.join(", ")
+                ));
+            }
         }
         Ok(())
     }
@@ -233,6 +285,27 @@ mod tests {
         assert_eq!(c.screening_validity_days, 30);
         assert_eq!(c.qc_required, Config::default().qc_required);
         assert!(Config::from_toml("screening_days = 3").is_err());
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_named_with_their_range() {
+        let err = Config::from_toml("processing_limit_minutes = 153722867280912").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "configuration: processing_limit_minutes = 153722867280912 is out of range; it must be 1 to 1440"
+        );
+        let err = Config::from_toml("donation_mass_g_max = nan").unwrap_err().to_string();
+        assert!(err.contains("donation_mass_g_max = NaN is out of range"), "{err}");
+        let err = Config::from_toml("screening_validity_days = 0").unwrap_err().to_string();
+        assert!(err.contains("screening_validity_days = 0 is out of range; it must be 1 to 365"), "{err}");
+    }
+
+    #[test]
+    fn a_product_names_known_routes() {
+        let mut c = Config::default();
+        c.products[0].routes = vec!["rectal".into()];
+        let err = Config::from_toml(&c.to_toml()).unwrap_err().to_string();
+        assert!(err.contains("product F0001 names route `rectal`"), "{err}");
     }
 
     #[test]

@@ -1,13 +1,18 @@
-//! What a person enters, judged before anything is written: times not in the future, reasons given, deferral
-//! ends that make sense, plausible donations. Errors say what is wrong in the domain's words; each face (CLI,
+//! What a person enters, judged before anything is written: times within a plausible range, reasons given,
+//! deferral ends that make sense, plausible donations, text of a bounded length. Errors say what is wrong in the domain's words; each face (CLI,
 //! TUI) adds its own hint for how to say it right.
 
 use std::fmt;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+
+use crate::config::Config;
 
 /// Clock skew tolerated between benches before a time counts as "in the future".
 pub const FUTURE_SLACK_MINUTES: i64 = 5;
+
+/// No record of a living donor, recipient or their material is older than this year.
+pub const EARLIEST_YEAR: i32 = 1900;
 
 /// "Now" as the rules see it: the clock's moment and the bank's calendar day then (the core knows no time zone,
 /// so the caller gives both).
@@ -50,6 +55,20 @@ impl fmt::Display for When {
 pub enum Invalid {
     #[error("the {what} {when} is in the future")]
     InFuture { what: &'static str, when: When },
+    #[error("the {what} {when} is before {EARLIEST_YEAR}: not a plausible date")]
+    TooEarly { what: &'static str, when: When },
+    #[error("the {what} {when} is before the donor's birth on {birth}")]
+    BeforeBirth { what: &'static str, when: NaiveDate, birth: NaiveDate },
+    /// A number outside the range a bank's policy (or plain plausibility) allows.
+    #[error("the {field} {value} is out of range: {range}")]
+    OutOfRange { field: &'static str, value: String, range: String },
+    #[error("the {0} is empty: leave it out, or give it")]
+    Empty(&'static str),
+    #[error("the {field} is {len} characters long; at most {max} are kept")]
+    TooLong { field: &'static str, len: usize, max: usize },
+    /// A screening naming one test twice: which result stands would be a guess.
+    #[error("the test `{0}` is named twice; give each test one result")]
+    TestRepeated(String),
     /// A safety act or a correction recorded without saying why.
     #[error("a {0} needs a reason")]
     NoReason(&'static str),
@@ -64,15 +83,16 @@ pub enum Invalid {
     DeferralEndsBeforeStart { until: NaiveDate, starts_on: NaiveDate },
     #[error("the donation is received before it was collected")]
     ReceivedBeforeCollected,
-    #[error("the mass must be a positive number of grams")]
-    Mass,
+
     #[error("the Bristol stool score is 1 to 7")]
     Bristol,
 }
 
-/// Refuses a moment later than now (with [`FUTURE_SLACK_MINUTES`] of clock skew) or a day after today.
-pub fn not_in_future(what: &'static str, when: impl Into<When>, now: Now) -> Result<(), Invalid> {
+/// Refuses a moment later than now (with [`FUTURE_SLACK_MINUTES`] of clock skew), a day after today, and
+/// anything before [`EARLIEST_YEAR`]: every time a person enters passes here on its way in.
+pub fn plausible_time(what: &'static str, when: impl Into<When>, now: Now) -> Result<(), Invalid> {
     let when = when.into();
+    since_earliest_year(what, when)?;
     let future = match when {
         When::At(t) => t > now.at + Duration::minutes(FUTURE_SLACK_MINUTES),
         When::On(d) => d > now.today,
@@ -83,11 +103,75 @@ pub fn not_in_future(what: &'static str, when: impl Into<When>, now: Now) -> Res
     Ok(())
 }
 
-/// The reason a person gave, trimmed; refused when blank. `what` names the act ("deferral", "discard", ...).
+/// Refuses a time before [`EARLIEST_YEAR`] (a negative year, a mistyped century), even for a view's "as of".
+pub fn since_earliest_year(what: &'static str, when: impl Into<When>) -> Result<(), Invalid> {
+    let when = when.into();
+    let year = match when {
+        When::At(t) => t.year(),
+        When::On(d) => d.year(),
+    };
+    if year < EARLIEST_YEAR {
+        return Err(Invalid::TooEarly { what, when });
+    }
+    Ok(())
+}
+
+/// Refuses a day of a donor's life (a screening) before the donor was born.
+pub fn not_before_birth(what: &'static str, when: NaiveDate, birth: NaiveDate) -> Result<(), Invalid> {
+    if when < birth {
+        return Err(Invalid::BeforeBirth { what, when, birth });
+    }
+    Ok(())
+}
+
+/// Refuses a number outside `min..=max`, naming the field and the range in its unit.
+pub fn in_range<T: PartialOrd + fmt::Display>(
+    field: &'static str,
+    value: T,
+    min: T,
+    max: T,
+    unit: &str,
+) -> Result<(), Invalid> {
+    if value >= min && value <= max {
+        return Ok(());
+    }
+    Err(Invalid::OutOfRange { field, value: value.to_string(), range: format!("{min} to {max}{unit}") })
+}
+
+/// The longest free text kept: names, reasons, locations, ...
+pub const MAX_TEXT: usize = 200;
+
+/// Free text a person typed, trimmed: refused when blank or longer than [`MAX_TEXT`] characters.
+pub fn text<'a>(field: &'static str, given: &'a str) -> Result<&'a str, Invalid> {
+    let t = given.trim();
+    let len = t.chars().count();
+    if len == 0 {
+        return Err(Invalid::Empty(field));
+    }
+    if len > MAX_TEXT {
+        return Err(Invalid::TooLong { field, len, max: MAX_TEXT });
+    }
+    Ok(t)
+}
+
+/// A person's age in whole years on `on`.
+pub fn age_on(birth: NaiveDate, on: NaiveDate) -> u32 {
+    on.years_since(birth).unwrap_or(0)
+}
+
+/// A donor registered on `on` is of an age the policy accepts at registration.
+pub fn donor_birth(birth: NaiveDate, now: Now, config: &Config) -> Result<(), Invalid> {
+    plausible_time("birth date", birth, now)?;
+    let (min, max) = (config.donor_registration_age_min, config.donor_registration_age_max);
+    in_range("donor's age at registration", age_on(birth, now.today), min, max, " years")
+}
+
+/// The reason a person gave, trimmed; refused when blank or implausibly long. `what` names the act
+/// ("deferral", "discard", ...).
 pub fn reason<'a>(what: &'static str, given: &'a str) -> Result<&'a str, Invalid> {
-    match given.trim() {
-        "" => Err(Invalid::NoReason(what)),
-        r => Ok(r),
+    match text("reason", given) {
+        Err(Invalid::Empty(_)) => Err(Invalid::NoReason(what)),
+        other => other,
     }
 }
 
@@ -110,17 +194,18 @@ pub struct DonationInput {
     pub bristol: Option<u8>,
 }
 
-/// A donation collected and received by now, in that order, with a positive mass and a Bristol score of 1–7.
-pub fn donation(d: &DonationInput, now: Now) -> Result<(), Invalid> {
-    not_in_future("collection time", d.collected_at, now)?;
+/// A donation collected and received by now, in that order, with a mass within the policy's range and a
+/// Bristol score of 1–7.
+pub fn donation(d: &DonationInput, now: Now, config: &Config) -> Result<(), Invalid> {
+    plausible_time("collection time", d.collected_at, now)?;
     if let Some(r) = d.received_at {
-        not_in_future("reception time", r, now)?;
+        plausible_time("reception time", r, now)?;
         if r < d.collected_at {
             return Err(Invalid::ReceivedBeforeCollected);
         }
     }
-    if d.mass_g.is_some_and(|m| !(m > 0.0 && m.is_finite())) {
-        return Err(Invalid::Mass);
+    if let Some(m) = d.mass_g {
+        in_range("donation mass", m, 1.0, config.donation_mass_g_max, " g")?;
     }
     if d.bristol.is_some_and(|b| !(1..=7).contains(&b)) {
         return Err(Invalid::Bristol);
@@ -140,12 +225,38 @@ mod tests {
     #[test]
     fn the_future_is_refused_with_slack_for_clock_skew() {
         let n = now();
-        assert_eq!(not_in_future("QC time", n.at + Duration::minutes(FUTURE_SLACK_MINUTES), n), Ok(()));
+        assert_eq!(plausible_time("QC time", n.at + Duration::minutes(FUTURE_SLACK_MINUTES), n), Ok(()));
         let late = n.at + Duration::minutes(FUTURE_SLACK_MINUTES + 1);
-        let err = not_in_future("QC time", late, n).unwrap_err();
+        let err = plausible_time("QC time", late, n).unwrap_err();
         assert_eq!(err.to_string(), "the QC time 2026-03-01 12:06 UTC is in the future");
-        assert_eq!(not_in_future("birth date", n.today, n), Ok(()));
-        assert!(not_in_future("birth date", n.today.succ_opt().unwrap(), n).is_err());
+        assert_eq!(plausible_time("birth date", n.today, n), Ok(()));
+        assert!(plausible_time("birth date", n.today.succ_opt().unwrap(), n).is_err());
+    }
+
+    #[test]
+    fn times_before_1900_and_negative_years_are_refused() {
+        let n = now();
+        let old = NaiveDate::from_ymd_opt(-1, 6, 1).unwrap();
+        let err = plausible_time("registration time", old, n).unwrap_err();
+        assert!(matches!(err, Invalid::TooEarly { .. }), "{err}");
+        assert!(err.to_string().contains("before 1900"), "{err}");
+        assert!(plausible_time("birth date", NaiveDate::from_ymd_opt(1899, 12, 31).unwrap(), n).is_err());
+        assert_eq!(plausible_time("birth date", NaiveDate::from_ymd_opt(1900, 1, 1).unwrap(), n), Ok(()));
+    }
+
+    #[test]
+    fn text_is_bounded_and_not_blank() {
+        assert_eq!(text("name", "  Ada  "), Ok("Ada"));
+        assert_eq!(text("name", ""), Err(Invalid::Empty("name")));
+        assert_eq!(text("name", &"x".repeat(5000)), Err(Invalid::TooLong { field: "name", len: 5000, max: MAX_TEXT }));
+    }
+
+    #[test]
+    fn a_donor_is_of_a_plausible_age_at_registration() {
+        let (n, c) = (now(), Config::default());
+        assert_eq!(donor_birth(NaiveDate::from_ymd_opt(1990, 1, 1).unwrap(), n, &c), Ok(()));
+        let err = donor_birth(NaiveDate::from_ymd_opt(1900, 1, 1).unwrap(), n, &c).unwrap_err();
+        assert_eq!(err.to_string(), "the donor's age at registration 126 is out of range: 16 to 70 years");
     }
 
     #[test]
@@ -162,11 +273,17 @@ mod tests {
     fn a_donation_is_plausible() {
         let n = now();
         let ok = DonationInput { collected_at: n.at, received_at: Some(n.at), mass_g: Some(120.0), bristol: Some(4) };
-        assert_eq!(donation(&ok, n), Ok(()));
+        let c = Config::default();
+        assert_eq!(donation(&ok, n, &c), Ok(()));
         let early = Some(n.at - Duration::hours(1));
-        assert_eq!(donation(&DonationInput { received_at: early, ..ok }, n), Err(Invalid::ReceivedBeforeCollected));
-        assert_eq!(donation(&DonationInput { mass_g: Some(f64::NAN), ..ok }, n), Err(Invalid::Mass));
-        assert_eq!(donation(&DonationInput { bristol: Some(8), ..ok }, n), Err(Invalid::Bristol));
+        assert_eq!(donation(&DonationInput { received_at: early, ..ok }, n, &c), Err(Invalid::ReceivedBeforeCollected));
+        assert!(matches!(
+            donation(&DonationInput { mass_g: Some(f64::NAN), ..ok }, n, &c),
+            Err(Invalid::OutOfRange { .. })
+        ));
+        let err = donation(&DonationInput { mass_g: Some(99_999.0), ..ok }, n, &c).unwrap_err();
+        assert_eq!(err.to_string(), "the donation mass 99999 is out of range: 1 to 1000 g");
+        assert_eq!(donation(&DonationInput { bristol: Some(8), ..ok }, n, &c), Err(Invalid::Bristol));
         assert_eq!(reason("discard", "  "), Err(Invalid::NoReason("discard")));
     }
 }

@@ -5,7 +5,8 @@
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::Serialize;
 
-use super::config::Config;
+use super::config::{Config, Product};
+use super::input::age_on;
 use super::model::{DonorStatus, QcResult, ScreeningKind, TestResult, UnitKind, UnitStatus};
 use super::state::{unit_status, UnitFacts};
 
@@ -29,6 +30,10 @@ pub enum Rule {
     DispenseDiscarded,
     DispenseNotReleased,
     DispenseExpired,
+    DispenseRoute,
+    DispenseRecalledSince,
+    DuplicateCollection,
+    RecallRepeated,
     LabelReprintReason,
     LabelVerifyNeedsPrint,
     LabelVerifyMatches,
@@ -56,6 +61,10 @@ impl Rule {
             Rule::DispenseDiscarded => "dispense.discarded",
             Rule::DispenseNotReleased => "dispense.not-released",
             Rule::DispenseExpired => "dispense.expired",
+            Rule::DispenseRoute => "dispense.route",
+            Rule::DispenseRecalledSince => "dispense.recalled-since",
+            Rule::DuplicateCollection => "donation.not-duplicate",
+            Rule::RecallRepeated => "recall.not-repeated",
             Rule::LabelReprintReason => "label.reprint-reason",
             Rule::LabelVerifyNeedsPrint => "label.verify-needs-print",
             Rule::LabelVerifyMatches => "label.verify-matches",
@@ -83,6 +92,10 @@ impl Rule {
             Rule::DispenseDiscarded => "the unit is not discarded",
             Rule::DispenseNotReleased => "the unit is released",
             Rule::DispenseExpired => "the unit is not expired",
+            Rule::DispenseRoute => "the product is given by one of its routes",
+            Rule::DispenseRecalledSince => "a unit recalled since is dispensed in retrospect only when stated",
+            Rule::DuplicateCollection => "one donation per donor and collection time",
+            Rule::RecallRepeated => "a recall is not applied twice by mistake",
             Rule::LabelReprintReason => "a reprint says why",
             Rule::LabelVerifyNeedsPrint => "only a printed label is verified",
             Rule::LabelVerifyMatches => "the scanned label is the unit's own",
@@ -174,12 +187,14 @@ pub fn screening_deferral(
     Some(ScreeningDeferral { reason: format!("{kind} screening of {date}: {}", listed.join(", ")), permanent })
 }
 
-/// How long a deferral lasts, in words: "permanently", "until 2026-05-01", "until a negative re-screen".
-pub fn deferral_span(permanent: bool, until: Option<NaiveDate>) -> String {
-    match (permanent, until) {
-        (true, _) => "permanently".to_string(),
-        (false, Some(u)) => format!("until {u}"),
-        (false, None) => "until a negative re-screen".to_string(),
+/// How long a deferral lasts, in words: "permanently", "until 2026-05-01", "until lifted by a quality manager",
+/// "until a negative re-screen".
+pub fn deferral_span(permanent: bool, until_lifted: bool, until: Option<NaiveDate>) -> String {
+    match (permanent, until_lifted, until) {
+        (true, _, _) => "permanently".to_string(),
+        (false, _, Some(u)) => format!("until {u}"),
+        (false, true, None) => "until lifted by a quality manager".to_string(),
+        (false, false, None) => "until a negative re-screen".to_string(),
     }
 }
 
@@ -193,6 +208,16 @@ pub struct DeferralFact {
     /// The screening whose result caused it; such a deferral (neither permanent nor dated) is lifted by a later
     /// complete negative screening of the same panel.
     pub screening: Option<(i64, ScreeningKind)>,
+    /// The recall that caused it: such a deferral lasts until a quality manager lifts it.
+    pub recall: Option<i64>,
+    /// The day it was lifted (only a recall's deferral is lifted).
+    pub lifted_on: Option<NaiveDate>,
+}
+
+impl DeferralFact {
+    pub fn until_lifted(&self) -> bool {
+        self.recall.is_some()
+    }
 }
 
 /// Everything about a donor that the rules read.
@@ -216,6 +241,7 @@ pub enum Eligibility {
         reason: String,
         until: Option<NaiveDate>,
         permanent: bool,
+        until_lifted: bool,
     },
     NotEligible {
         rule: Rule,
@@ -230,16 +256,13 @@ impl Eligibility {
             Eligibility::Eligible { rescreen_due } => {
                 (DonorStatus::Eligible, format!("screened negative; re-screening due by {rescreen_due}"))
             }
-            Eligibility::Deferred { reason, until, permanent } => {
-                (DonorStatus::Deferred, format!("deferred {}: {reason}", deferral_span(*permanent, *until)))
-            }
+            Eligibility::Deferred { reason, until, permanent, until_lifted } => (
+                DonorStatus::Deferred,
+                format!("deferred {}: {reason}", deferral_span(*permanent, *until_lifted, *until)),
+            ),
             Eligibility::NotEligible { reason, .. } => (DonorStatus::NotEligible, reason.clone()),
         }
     }
-}
-
-fn age_on(birth: NaiveDate, on: NaiveDate) -> u32 {
-    on.years_since(birth).unwrap_or(0)
 }
 
 fn plus_days(d: NaiveDate, n: i64) -> NaiveDate {
@@ -255,6 +278,9 @@ impl DonorFacts {
     pub fn deferral_end(&self, d: &DeferralFact, config: &Config) -> Option<NaiveDate> {
         if d.permanent {
             return None;
+        }
+        if d.until_lifted() {
+            return d.lifted_on;
         }
         if let Some(until) = d.until {
             return Some(until);
@@ -311,7 +337,12 @@ impl DonorFacts {
             }
         }
         if let Some((d, end)) = self.deferral_on(on, config) {
-            return Eligibility::Deferred { reason: d.reason.clone(), until: end, permanent: d.permanent };
+            return Eligibility::Deferred {
+                reason: d.reason.clone(),
+                until: end,
+                permanent: d.permanent,
+                until_lifted: d.until_lifted(),
+            };
         }
         let from = plus_days(on, -config.screening_validity_days);
         let mut oldest: Option<NaiveDate> = None;
@@ -337,9 +368,9 @@ impl DonorFacts {
     pub fn check_can_donate(&self, on: NaiveDate, config: &Config) -> Result<(), Refusal> {
         match self.eligibility(on, config) {
             Eligibility::Eligible { .. } => Ok(()),
-            Eligibility::Deferred { reason, until, permanent } => refuse(
+            Eligibility::Deferred { reason, until, permanent, until_lifted } => refuse(
                 Rule::DonorDeferred,
-                format!("donor is deferred {} on {on}: {reason}", deferral_span(permanent, until)),
+                format!("donor is deferred {} on {on}: {reason}", deferral_span(permanent, until_lifted, until)),
             ),
             Eligibility::NotEligible { rule, reason } => refuse(rule, reason),
         }
@@ -545,6 +576,78 @@ fn intervening_events(donor: &DonorFacts, from: NaiveDate, to: NaiveDate, config
     found
 }
 
+/// Refuses a donation collected at the very moment of one already recorded for the donor (a double entry):
+/// `existing` holds the donor's donations (DIN, collection time).
+pub fn check_new_collection(existing: &[(String, DateTime<Utc>)], collected_at: DateTime<Utc>) -> Result<(), Refusal> {
+    match existing.iter().find(|(_, t)| *t == collected_at) {
+        Some((din, _)) => refuse(
+            Rule::DuplicateCollection,
+            format!("donation {din} of this donor was collected at the same moment; it is the same donation"),
+        ),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a route of administration the product is not given by, naming the ones it is.
+pub fn check_route(product: &Product, route: &str) -> Result<(), Refusal> {
+    if product.routes.iter().any(|r| r.eq_ignore_ascii_case(route)) {
+        return Ok(());
+    }
+    refuse(
+        Rule::DispenseRoute,
+        format!(
+            "product {} ({}) is given by {}, not by {route}",
+            product.code,
+            product.description,
+            product.routes.join(", ")
+        ),
+    )
+}
+
+/// A recall applied earlier with the same selector and the same answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EarlierRecall {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    /// What it found: batch and unit identifiers.
+    pub found: Vec<String>,
+}
+
+/// Refuses to apply a recall that repeats an earlier one (same selector, same batches and units) unless the user
+/// says it is meant (`again`): a second record of one recall double-counts it in every report.
+pub fn check_recall_not_repeated(earlier: &[EarlierRecall], found: &[String], again: bool) -> Result<(), Refusal> {
+    match earlier.iter().find(|e| e.found == found) {
+        Some(e) if !again => refuse(
+            Rule::RecallRepeated,
+            format!(
+                "recall {} applied at {} already named the same material ({} batches and units); give --again \
+                 to record it once more",
+                e.id,
+                e.at.to_rfc3339(),
+                found.len()
+            ),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses to record a dispense dated before the unit's recall once the unit is recalled (`now`), unless the
+/// user states that it happened (`stated`): back-dating must not be a way round a recall, and a dispense that
+/// did happen must reach the recall's answer.
+pub fn check_dispense_after_recall(unit: &UnitFacts, now: DateTime<Utc>, stated: bool) -> Result<(), Refusal> {
+    match unit.recalled_at {
+        Some(t) if t <= now && !stated => refuse(
+            Rule::DispenseRecalledSince,
+            format!(
+                "the unit was recalled at {}; a dispense before the recall is recorded only when stated as having \
+                 happened (--happened --reason TEXT), and then its recipient is flagged for contact",
+                t.to_rfc3339()
+            ),
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// Refuses to dispense a unit as of `at` unless it is a released, unexpired, undispensed, unrecalled dose.
 pub fn check_dispense(unit: &UnitFacts, at: DateTime<Utc>, on: NaiveDate) -> Result<(), Refusal> {
     if unit.kind == UnitKind::Retained {
@@ -663,11 +766,58 @@ mod tests {
             permanent: false,
             reason: "norovirus positive".into(),
             screening: Some((10, ScreeningKind::Stool)),
+            recall: None,
+            lifted_on: None,
         });
         assert!(matches!(donor.eligibility(day("2026-01-25"), &c), Eligibility::Deferred { until: None, .. }));
         donor.screenings.push(screening(11, ScreeningKind::Stool, "2026-01-27", None, &c));
         assert!(matches!(donor.eligibility(day("2026-01-26"), &c), Eligibility::Deferred { .. }));
         assert!(matches!(donor.eligibility(day("2026-01-27"), &c), Eligibility::Eligible { .. }));
+    }
+
+    #[test]
+    fn a_recall_defers_until_lifted_and_a_negative_screen_does_not_lift_it() {
+        let c = Config::default();
+        let mut donor = DonorFacts { birth_date: Some(day("1990-01-01")), ..Default::default() };
+        donor.screenings = clean_round(1, "2026-01-10", &c);
+        donor.deferrals.push(DeferralFact {
+            id: 1,
+            starts_on: day("2026-01-20"),
+            until: None,
+            permanent: false,
+            reason: "recall 4: recipient infection".into(),
+            screening: None,
+            recall: Some(4),
+            lifted_on: None,
+        });
+        donor.screenings.extend(clean_round(10, "2026-01-25", &c));
+        let refusal = donor.check_can_donate(day("2026-01-26"), &c).unwrap_err();
+        assert_eq!(refusal.rule, Rule::DonorDeferred);
+        assert!(refusal.detail.contains("until lifted by a quality manager"), "{refusal}");
+        assert!(refusal.detail.contains("recall 4"), "{refusal}");
+        donor.deferrals[0].lifted_on = Some(day("2026-01-28"));
+        assert!(donor.check_can_donate(day("2026-01-27"), &c).is_err());
+        assert_eq!(donor.check_can_donate(day("2026-01-28"), &c), Ok(()));
+    }
+
+    #[test]
+    fn a_product_is_given_by_its_routes_only() {
+        let c = Config::default();
+        let f1 = c.product("F0001").unwrap();
+        assert_eq!(check_route(f1, "colonoscopy"), Ok(()));
+        let refusal = check_route(f1, "capsule").unwrap_err();
+        assert_eq!(refusal.rule, Rule::DispenseRoute);
+        assert!(refusal.detail.contains("colonoscopy, tet-colonic, enema"), "{refusal}");
+    }
+
+    #[test]
+    fn a_repeated_recall_needs_again() {
+        let t = chrono::DateTime::parse_from_rfc3339("2026-01-15T08:00:00Z").unwrap().to_utc();
+        let earlier = [EarlierRecall { id: 3, at: t, found: vec!["B1".into()] }];
+        let refusal = check_recall_not_repeated(&earlier, &["B1".to_string()], false).unwrap_err();
+        assert!(refusal.detail.contains("recall 3"), "{refusal}");
+        assert_eq!(check_recall_not_repeated(&earlier, &["B1".to_string()], true), Ok(()));
+        assert_eq!(check_recall_not_repeated(&earlier, &["B2".to_string()], false), Ok(()));
     }
 
     #[test]

@@ -36,8 +36,14 @@ impl ScreeningInput {
         } else {
             Vec::new()
         };
+        let mut named: Vec<&str> = Vec::new();
         for (name, result) in &self.tests {
             let test = Config::code(panel, name, &format!("{kind} test")).map_err(AppError::Invalid)?;
+            // Named twice, one of the two results would be silently lost (a positive, perhaps).
+            if named.contains(&test) {
+                return Err(input::Invalid::TestRepeated(test.to_string()).into());
+            }
+            named.push(test);
             match results.iter_mut().find(|(t, _)| t == test) {
                 Some(entry) => entry.1 = *result,
                 None => results.push((test.to_string(), *result)),
@@ -66,7 +72,10 @@ pub struct ScreeningRecorded {
 impl Bank {
     pub fn register_donor(&mut self, new: NewDonor, at: DateTime<Utc>) -> Result<Donor> {
         let act = self.act();
-        input::not_in_future("birth date", new.birth_date, self.rules_now())?;
+        let now = self.rules_now();
+        input::plausible_time("registration time", at, now)?;
+        input::donor_birth(new.birth_date, now, &self.config)?;
+        let new = NewDonor { identity: checked_identity(new.identity)?, ..new };
         self.store.write(|tx| {
             let id = Id::donor(donors::next_donor_seq(tx)?);
             let donor = Donor { id: id.clone(), sex: new.sex, birth_date: new.birth_date, registered_at: at };
@@ -126,15 +135,62 @@ impl Bank {
         at: DateTime<Utc>,
     ) -> Result<DeferralView> {
         let reason = input::reason("deferral", reason)?;
+        // A safety act takes effect when recorded: a deferral dated in the future would leave the donor eligible.
+        input::plausible_time("deferral time", at, self.rules_now())?;
         let starts_on = local_day(at);
         input::deferral_end(starts_on, until, permanent)?;
         let act = self.act();
         self.store.write(|tx| {
             load_donor(tx, donor)?;
-            let new = NewDeferral { donor, reason, starts_on, until, permanent, screening: None, recorded_at: act.now };
+            let new = NewDeferral {
+                donor,
+                reason,
+                starts_on,
+                until,
+                permanent,
+                screening: None,
+                recall: None,
+                recorded_at: act.now,
+            };
             let did = donors::insert_deferral(tx, &new)?;
             record(tx, &act, "defer-donor", "deferrals", &did.to_string(), donor.data(), at, None)?;
-            Ok(DeferralView { id: did, reason: reason.into(), starts_on, ends_on: until, permanent, active: true })
+            Ok(DeferralView {
+                id: did,
+                reason: reason.into(),
+                starts_on,
+                ends_on: until,
+                permanent,
+                until_lifted: false,
+                active: true,
+            })
+        })
+    }
+
+    /// Lifts the deferrals a recall put on the donor (a quality manager's decision, audited with its reason),
+    /// from the day of `at`. Other deferrals (permanent, dated, a positive result's) stand.
+    pub fn lift_deferral(&mut self, donor: &Id, reason: &str, at: DateTime<Utc>) -> Result<Vec<DeferralView>> {
+        let reason = input::reason("lift", reason)?;
+        input::plausible_time("lift time", at, self.rules_now())?;
+        let on = local_day(at);
+        let (act, config) = (self.act(), &self.config);
+        self.store.write(|tx| {
+            let facts = donors::facts(tx, &load_donor(tx, donor)?)?;
+            let open: Vec<_> = facts
+                .deferrals
+                .iter()
+                .filter(|d| d.until_lifted() && d.lifted_on.is_none() && d.starts_on <= on)
+                .collect();
+            if open.is_empty() {
+                return invalid(format!("donor {donor} has no recall's deferral to lift on {on}"));
+            }
+            let mut lifted = Vec::new();
+            for d in open {
+                let lid = donors::insert_lift(tx, d.id, on, reason, act.now)?;
+                record(tx, &act, "lift-deferral", "deferral_lifts", &lid.to_string(), donor.data(), at, None)?;
+                let fact = rules::DeferralFact { lifted_on: Some(on), ..d.clone() };
+                lifted.push(deferral_view(&facts, &fact, on, config));
+            }
+            Ok(lifted)
         })
     }
 
@@ -149,21 +205,7 @@ impl Bank {
             let (status, reason) = eligibility.status();
             let identity = if show_identity { Some(donors::identity(tx, "donor_identities", donor)?) } else { None };
             let on = local_day(at);
-            let deferrals = facts
-                .deferrals
-                .iter()
-                .map(|x| {
-                    let end = facts.deferral_end(x, &config);
-                    DeferralView {
-                        id: x.id,
-                        reason: x.reason.clone(),
-                        starts_on: x.starts_on,
-                        ends_on: end,
-                        permanent: x.permanent,
-                        active: x.starts_on <= on && end.is_none_or(|e| on < e),
-                    }
-                })
-                .collect();
+            let deferrals = facts.deferrals.iter().map(|x| deferral_view(&facts, x, on, &config)).collect();
             let screenings = facts
                 .screenings
                 .iter()
@@ -210,6 +252,32 @@ impl Bank {
     }
 }
 
+/// Identity as typed: each given field trimmed, not blank and of a bounded length.
+pub(super) fn checked_identity(i: Identity) -> Result<Identity> {
+    let field = |what: &'static str, v: Option<String>| -> Result<Option<String>> {
+        Ok(v.as_deref().map(|v| input::text(what, v).map(str::to_string)).transpose()?)
+    };
+    Ok(Identity {
+        name: field("name", i.name)?,
+        phone: field("phone number", i.phone)?,
+        national_id: field("national identifier", i.national_id)?,
+    })
+}
+
+/// A deferral as the views show it on day `on`.
+fn deferral_view(facts: &rules::DonorFacts, d: &rules::DeferralFact, on: NaiveDate, config: &Config) -> DeferralView {
+    let end = facts.deferral_end(d, config);
+    DeferralView {
+        id: d.id,
+        reason: d.reason.clone(),
+        starts_on: d.starts_on,
+        ends_on: end,
+        permanent: d.permanent,
+        until_lifted: d.until_lifted(),
+        active: d.starts_on <= on && end.is_none_or(|e| on < e),
+    }
+}
+
 pub(super) fn load_donor(tx: &Tx, id: &Id) -> Result<Donor> {
     donors::donor(tx, id)?.ok_or_else(|| not_found(IdKind::Donor, id))
 }
@@ -234,8 +302,8 @@ pub(super) fn screen(
     s: Screening,
 ) -> Result<ScreeningRecorded> {
     let Screening { kind, date, results, corrects, at } = s;
-    input::not_in_future("screening date", date, now)?;
-    load_donor(tx, donor)?;
+    input::plausible_time("screening date", date, now)?;
+    input::not_before_birth("screening date", date, load_donor(tx, donor)?.birth_date)?;
     if let Some(old) = corrects {
         match donors::screening_owner(tx, old)? {
             None => return Err(AppError::NotFound { kind: Record::Screening, id: old.to_string() }),
@@ -269,11 +337,21 @@ pub(super) fn screen(
                 until: None,
                 permanent,
                 screening: Some(sid),
+                recall: None,
                 recorded_at: act.now,
             };
             let did = donors::insert_deferral(tx, &new)?;
             record(tx, act, "defer-donor", "deferrals", &did.to_string(), donor.data(), at, None)?;
-            Some(DeferralView { id: did, reason, starts_on: date, ends_on: None, permanent, active: true })
+            let until_lifted = false;
+            Some(DeferralView {
+                id: did,
+                reason,
+                starts_on: date,
+                ends_on: None,
+                permanent,
+                until_lifted,
+                active: true,
+            })
         }
     };
     let complete = rules::screening_complete(kind, &results, config);

@@ -41,7 +41,7 @@ impl Bank {
     /// shapes the program writes, then the audit chain and records. A file failing SQLite's check is marked
     /// damaged: writes stay refused until it verifies again.
     pub fn verify(&mut self) -> Result<views::Integrity> {
-        let v = self.store.read(|tx| {
+        let v = self.store.inspect(|tx| {
             Ok::<_, AppError>(views::Integrity {
                 integrity: settings::integrity_check(tx)?,
                 foreign_keys: settings::foreign_key_check(tx)?,
@@ -142,7 +142,7 @@ pub fn restore(file: &Path, target: &Path, config: Config, actor: &str) -> Resul
 /// write, as any bank) and hold an unbroken audit chain.
 fn check_copy(file: &Path) -> Result<BackupReport> {
     let mut copy = Store::open_read_only(file)?;
-    copy.read(|tx| {
+    copy.inspect(|tx| {
         let mut problems = settings::integrity_check(tx)?;
         problems.extend(schema_check::differences(tx)?);
         problems.extend(audit::verify(tx)?.findings.into_iter().map(|f| f.what));

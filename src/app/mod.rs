@@ -26,8 +26,8 @@ use crate::time;
 pub use donors::{NewDonor, ScreeningInput};
 pub use labels::Printed;
 pub use lists::Page;
-pub use processing::NewDonation;
-pub use recall::{RecallSelector, RecallSummary};
+pub use processing::{Intake, NewDonation};
+pub use recall::{EarlierMaterial, RecallSelector, RecallSummary};
 pub use recipients::NewRecipient;
 pub use trace::{Root, Trace, TraceBatch, TraceDonor};
 
@@ -211,8 +211,9 @@ impl Bank {
         self.store.read(|tx| Ok(audit::log(tx, id.map(Id::data), limit)?))
     }
 
-    pub fn counts(&mut self) -> Result<store::settings::Counts> {
-        self.store.read(|tx| Ok(store::settings::counts(tx)?))
+    /// Record counts; stock as of `at`: expired units are not stock.
+    pub fn counts(&mut self, at: DateTime<Utc>) -> Result<store::settings::Counts> {
+        self.store.read(|tx| Ok(store::settings::counts(tx, time::local_day(at))?))
     }
 
     /// A unit that was dispensed and a record of the latest recall, for a newcomer's first trace.

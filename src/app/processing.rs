@@ -10,7 +10,7 @@ use crate::core::ids::{self, Id, IdKind, ProductCode};
 use crate::core::input::{self, DonationInput};
 use crate::core::model::{QcResult, ScreeningKind, UnitKind};
 use crate::core::rules::{self, DonorFacts, QcFact, ReleaseFacts};
-use crate::core::state::{batch_status, in_stock, unit_status};
+use crate::core::state::{batch_status, on_shelf, unit_status};
 use crate::store::batches::{self, Batch, Donation, Unit};
 use crate::store::{audit, donors, Tx};
 use crate::time::{self, local_day};
@@ -45,31 +45,33 @@ fn load_donation(tx: &Tx, id: &Id) -> Result<Donation> {
 impl Bank {
     /// Records a donation and gives it its DIN; refused unless the donor is eligible on the day of collection.
     pub fn add_donation(&mut self, new: NewDonation) -> Result<DonationView> {
-        input::donation(&new.input(), self.rules_now())?;
+        input::donation(&new.input(), self.rules_now(), &self.config)?;
         let facility = self.facility()?;
         let (act, config) = (self.act(), &self.config);
         self.store.write(|tx| donate(tx, &act, config, &facility, &new))
     }
 
     /// A donation at the bench: the donation-day questionnaire and the donation, in one transaction. Refused
-    /// as a whole (nothing recorded, not even the questionnaire) when the donor may not donate.
-    pub fn intake_donation(
-        &mut self,
-        new: NewDonation,
-        questionnaire: &ScreeningInput,
-    ) -> Result<(ScreeningRecorded, DonationView)> {
-        input::donation(&new.input(), self.rules_now())?;
+    /// as a whole (nothing recorded, not even the questionnaire) when the donor may not donate. A "yes" on the
+    /// questionnaire is a safety fact, never lost: the questionnaire and the deferral it causes are kept, and no
+    /// donation is recorded (`Intake::donation` is `None`).
+    pub fn intake_donation(&mut self, new: NewDonation, questionnaire: &ScreeningInput) -> Result<Intake> {
+        input::donation(&new.input(), self.rules_now(), &self.config)?;
         let kind = ScreeningKind::DonationDay;
         let results = questionnaire.resolve(kind, &self.config)?;
         let facility = self.facility()?;
         let (act, now, config) = (self.act(), self.rules_now(), &self.config);
         let date = local_day(new.collected_at);
         self.store.write(|tx| {
+            check_collection(tx, config, &new)?;
             let at = new.collected_at;
             let day = Screening { kind, date, results, corrects: None, at };
             let screening = screen(tx, &act, config, now, &new.donor, day)?;
-            let donation = donate(tx, &act, config, &facility, &new)?;
-            Ok((screening, donation))
+            let donation = match screening.deferral {
+                Some(_) => None,
+                None => Some(donate(tx, &act, config, &facility, &new)?),
+            };
+            Ok(Intake { screening, donation })
         })
     }
 
@@ -96,13 +98,11 @@ impl Bank {
         let product = self.config.product(code.as_str()).cloned().ok_or_else(|| {
             AppError::Invalid(format!("`{}` is not a known product; valid: {}", code.as_str(), known.join(", ")))
         })?;
-        if units == 0 || units > ids::MAX_UNITS_PER_BATCH {
-            return invalid(format!("a batch has 1 to {} units", ids::MAX_UNITS_PER_BATCH));
+        input::in_range("number of units", units, 1, self.config.units_per_batch_max, " per batch")?;
+        if let Some(v) = volume_ml {
+            input::in_range("batch volume", v, 1.0, self.config.batch_volume_ml_max, " ml")?;
         }
-        if volume_ml.is_some_and(|v| !(v > 0.0 && v.is_finite())) {
-            return invalid("the volume must be a positive number of millilitres");
-        }
-        input::not_in_future("processing time", at, self.rules_now())?;
+        input::plausible_time("processing time", at, self.rules_now())?;
         let act = self.act();
         self.store.write(|tx| {
             let d = load_donation(tx, donation)?;
@@ -166,7 +166,8 @@ impl Bank {
         at: DateTime<Utc>,
     ) -> Result<BatchView> {
         let test = Config::code(&self.config.qc_required, test, "QC test").map_err(AppError::Invalid)?.to_string();
-        input::not_in_future("QC time", at, self.rules_now())?;
+        input::plausible_time("QC time", at, self.rules_now())?;
+        let value = value.map(|v| input::text("QC value", v)).transpose()?;
         let act = self.act();
         self.store.write(|tx| {
             let b = load_batch(tx, batch)?;
@@ -181,7 +182,7 @@ impl Bank {
 
     /// Releases a batch from quarantine: refused unless every release rule holds as of `at`.
     pub fn release_batch(&mut self, batch: &Id, at: DateTime<Utc>) -> Result<BatchView> {
-        input::not_in_future("release time", at, self.rules_now())?;
+        input::plausible_time("release time", at, self.rules_now())?;
         let (act, config) = (self.act(), &self.config);
         self.store.write(|tx| {
             rules::check_release(&ReleaseInputs::load(tx, batch)?.facts(at), config)?;
@@ -195,7 +196,7 @@ impl Bank {
     /// Discards a batch: every unit still on the shelf is discarded with it.
     pub fn discard_batch(&mut self, batch: &Id, reason: &str, at: DateTime<Utc>) -> Result<BatchView> {
         let reason = input::reason("discard", reason)?;
-        input::not_in_future("discard time", at, self.rules_now())?;
+        input::plausible_time("discard time", at, self.rules_now())?;
         let act = self.act();
         self.store.write(|tx| {
             rules::check_discard(load_batch(tx, batch)?.discarded_at)?;
@@ -203,7 +204,7 @@ impl Bank {
             batches::set_batch_discarded(tx, batch, at, reason)?;
             record(tx, &act, "discard-batch", "batches", batch.data(), batch.data(), at, before)?;
             for u in batches::units_of_batch(tx, batch)? {
-                if u.kind == UnitKind::Dose && in_stock(unit_status(&u.facts(), at, local_day(at))) {
+                if u.kind == UnitKind::Dose && on_shelf(unit_status(&u.facts(), at, local_day(at))) {
                     let before = audit::row_state(tx, "units", u.id.data())?;
                     batches::set_unit_discarded(tx, &u.id, at)?;
                     record(tx, &act, "discard-unit", "units", u.id.data(), batch.data(), at, before)?;
@@ -228,13 +229,11 @@ impl Bank {
 
     /// Records where a unit (or the retained sample) is stored.
     pub fn set_location(&mut self, unit: &Id, location: &str, at: DateTime<Utc>) -> Result<UnitView> {
-        if location.trim().is_empty() {
-            return invalid("a location is needed");
-        }
+        let location = input::text("location", location)?;
         let act = self.act();
         self.store.write(|tx| {
             let before = audit::row_state(tx, "units", unit.data())?.ok_or_else(|| not_found(IdKind::Unit, unit))?;
-            batches::set_unit_location(tx, unit, location.trim())?;
+            batches::set_unit_location(tx, unit, location)?;
             let batch = unit.batch_of().map(|b| b.data().to_string()).unwrap_or_default();
             record(tx, &act, "set-location", "units", unit.data(), &batch, at, Some(before))?;
             let u = batches::unit(tx, unit)?.ok_or_else(|| not_found(IdKind::Unit, unit))?;
@@ -287,6 +286,24 @@ impl ReleaseInputs {
 
 /// Records a donation and gives it its DIN, within the caller's transaction; refused unless the donor is
 /// eligible on the day of collection.
+/// What a donation at the bench recorded: the donation-day questionnaire always, the donation unless the
+/// questionnaire deferred the donor.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Intake {
+    pub screening: ScreeningRecorded,
+    pub donation: Option<DonationView>,
+}
+
+/// The rules a new collection must pass before anything of it is written: not a duplicate, donor eligible.
+fn check_collection(tx: &Tx, config: &Config, new: &NewDonation) -> Result<()> {
+    let donor = load_donor(tx, &new.donor)?;
+    let existing: Vec<(String, DateTime<Utc>)> =
+        batches::donations_of_donor(tx, &new.donor)?.into_iter().map(|d| (d.id.display(), d.collected_at)).collect();
+    rules::check_new_collection(&existing, new.collected_at)?;
+    donors::facts(tx, &donor)?.check_can_donate(local_day(new.collected_at), config)?;
+    Ok(())
+}
+
 fn donate(
     tx: &Tx,
     act: &super::Act,
@@ -294,9 +311,8 @@ fn donate(
     facility: &ids::Facility,
     new: &NewDonation,
 ) -> Result<DonationView> {
-    let donor = load_donor(tx, &new.donor)?;
+    check_collection(tx, config, new)?;
     let on = local_day(new.collected_at);
-    donors::facts(tx, &donor)?.check_can_donate(on, config)?;
     let year = chrono::Datelike::year(&on);
     let seq = batches::next_din_seq(tx, year)?;
     if seq > 999_999 {

@@ -9,12 +9,14 @@ use serde::Serialize;
 
 use super::trace::TraceBatch;
 use super::views::UnitView;
-use super::{invalid, not_found, record, Bank, Result};
+use super::{invalid, not_found, record, AppError, Bank, Result};
 use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
 use crate::core::input;
 use crate::core::model::{UnitKind, UnitStatus};
-use crate::core::state::{in_stock, unit_status};
+use crate::core::rules::{self, EarlierRecall};
+use crate::core::state::{on_shelf, unit_status};
+use crate::store::donors::NewDeferral;
 use crate::store::recalls::{self, NewRecall};
 use crate::store::{audit, batches, donors, recipients, Tx};
 use crate::time::local_day;
@@ -63,6 +65,23 @@ pub struct RecallSummary {
     /// Units in stock (quarantined by an applied recall).
     pub in_stock: usize,
     pub dispensed: usize,
+    /// A donor recall without a start day reaches back to the donor's last clean screening: the donor's material
+    /// from before it, which this recall leaves out, listed so that the investigator sees it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub earlier: Option<EarlierMaterial>,
+}
+
+/// A donor's material collected before the default look-back, covered by a negative screening.
+#[derive(Debug, Clone, Serialize)]
+pub struct EarlierMaterial {
+    pub donor: Id,
+    /// The day of the donor's last clean screening, where the default look-back starts.
+    pub covered_by_screening_of: NaiveDate,
+    /// The first collection day of that material: a recall `--from` this day includes it all.
+    pub include_from: NaiveDate,
+    pub batches: Vec<TraceBatch>,
+    pub in_stock: usize,
+    pub dispensed: usize,
 }
 
 fn local_midnight(d: NaiveDate) -> DateTime<Utc> {
@@ -75,15 +94,20 @@ fn local_midnight(d: NaiveDate) -> DateTime<Utc> {
 }
 
 impl Bank {
-    /// Finds everything a recall affects as of `at`; with `apply`, quarantines the stock and records the recall.
+    /// Finds everything a recall affects as of `at`; with `apply`, quarantines the stock, records the recall and
+    /// defers a recalled donor until a quality manager lifts it. Applying the same recall (same selector, same
+    /// material) a second time is refused unless `again`.
     pub fn recall(
         &mut self,
         selector: &RecallSelector,
         reason: &str,
         apply: bool,
+        again: bool,
         at: DateTime<Utc>,
     ) -> Result<RecallSummary> {
         let reason = input::reason("recall", reason)?.to_string();
+        // A safety act takes effect when recorded: a recall dated in the future would leave the stock dispensable.
+        input::plausible_time("recall time", at, self.rules_now())?;
         if let RecallSelector::CollectionWindow { from, to } = selector {
             if from > to {
                 return invalid(format!("the collection window {from} .. {to} ends before it starts"));
@@ -92,14 +116,10 @@ impl Bank {
         let act = self.act();
         let config = self.config.clone();
         if !apply {
-            return self.store.read(|tx| {
-                let (batch_ids, from, to) = select(tx, selector, at, &config)?;
-                summarise(tx, selector, &reason, &batch_ids, from, to, at, None)
-            });
+            return self.store.read(|tx| Ok(survey(tx, selector, &reason, at, &config)?.1));
         }
         self.store.write(|tx| {
-            let (batch_ids, from, to) = select(tx, selector, at, &config)?;
-            let found = summarise(tx, selector, &reason, &batch_ids, from, to, at, None)?;
+            let ((batch_ids, from, to), found) = survey(tx, selector, &reason, at, &config)?;
             let answer = serde_json::to_value(&found).map_err(crate::store::StoreError::from)?;
             let (donor, batch) = match selector {
                 RecallSelector::Donor { donor, .. } => (Some(donor), None),
@@ -117,9 +137,29 @@ impl Bank {
                 answer: &answer,
                 recorded_at: act.now,
             };
+            let earlier: Vec<EarlierRecall> = recalls::recalls_like(tx, &new)?
+                .into_iter()
+                .map(|(id, at, answer)| EarlierRecall { id, at, found: material(&answer) })
+                .collect();
+            rules::check_recall_not_repeated(&earlier, &material(&answer), again)?;
             let rid = recalls::insert_recall(tx, &new)?;
             let subject = donor.or(batch).map(|i| i.data().to_string()).unwrap_or_else(|| format!("recall-{rid}"));
             record(tx, &act, "recall", "recalls", &rid.to_string(), &subject, at, None)?;
+            if let Some(donor) = donor {
+                let reason = format!("recall {rid}: {reason}");
+                let new = NewDeferral {
+                    donor,
+                    reason: &reason,
+                    starts_on: local_day(at),
+                    until: None,
+                    permanent: false,
+                    screening: None,
+                    recall: Some(rid),
+                    recorded_at: act.now,
+                };
+                let did = donors::insert_deferral(tx, &new)?;
+                record(tx, &act, "defer-donor", "deferrals", &did.to_string(), donor.data(), at, None)?;
+            }
             for b in &batch_ids {
                 let row = batches::batch(tx, b)?.ok_or_else(|| not_found(IdKind::Batch, b))?;
                 if row.discarded_at.is_none() && row.recalled_at.is_none() {
@@ -129,7 +169,7 @@ impl Bank {
                 }
                 for u in batches::units_of_batch(tx, b)? {
                     let status = unit_status(&u.facts(), at, local_day(at));
-                    if u.kind == UnitKind::Dose && u.dispense.is_none() && in_stock(status) {
+                    if u.kind == UnitKind::Dose && u.dispense.is_none() && on_shelf(status) {
                         let before = audit::row_state(tx, "units", u.id.data())?;
                         batches::set_unit_recalled(tx, &u.id, at, rid)?;
                         record(tx, &act, "recall-unit", "units", u.id.data(), b.data(), at, before)?;
@@ -141,6 +181,40 @@ impl Bank {
     }
 }
 
+/// Draws a recorded recall's answer again, over the batches it named, as of its moment: a dispense recorded since
+/// (one that happened before the recall) then appears with its recipient. Audited with the answer before.
+pub(super) fn restate_answer(tx: &Tx, act: &super::Act, rid: i64) -> Result<()> {
+    let row = recalls::recall(tx, rid)?.ok_or_else(|| AppError::Invalid(format!("no recall {rid} in this bank")))?;
+    let selector = match (row.selector.as_str(), &row.donor, &row.batch, row.from_date, row.to_date) {
+        ("donor", Some(donor), _, from, _) => RecallSelector::Donor { donor: donor.clone(), from },
+        ("batch", _, Some(b), _, _) => RecallSelector::Batch(b.clone()),
+        (_, _, _, Some(from), Some(to)) => RecallSelector::CollectionWindow { from, to },
+        _ => return invalid(format!("recall {rid} is recorded without its selector")),
+    };
+    let batch_ids: Vec<Id> = row.answer["batches"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b["id"].as_str().and_then(|s| Id::parse(s).ok()))
+        .collect();
+    let found = summarise(tx, &selector, &row.reason, &batch_ids, row.from_date, row.to_date, row.at, None)?;
+    let answer = serde_json::to_value(&found).map_err(crate::store::StoreError::from)?;
+    let before = audit::row_state(tx, "recalls", &rid.to_string())?;
+    recalls::set_answer(tx, rid, &answer)?;
+    let subject = row.donor.or(row.batch).map(|i| i.data().to_string()).unwrap_or_else(|| format!("recall-{rid}"));
+    record(tx, act, "restate-recall", "recalls", &rid.to_string(), &subject, act.now, before)
+}
+
+/// The batches and units a recall's answer names, in its order: what "the same answer" compares.
+fn material(answer: &serde_json::Value) -> Vec<String> {
+    ["batches", "units"]
+        .iter()
+        .filter_map(|k| answer[k].as_array())
+        .flatten()
+        .filter_map(|x| x["id"].as_str().map(str::to_string))
+        .collect()
+}
+
 fn selector_name(s: &RecallSelector) -> &'static str {
     match s {
         RecallSelector::Donor { .. } => "donor",
@@ -150,6 +224,54 @@ fn selector_name(s: &RecallSelector) -> &'static str {
 }
 
 type Selection = (Vec<Id>, Option<NaiveDate>, Option<NaiveDate>);
+
+/// What a recall selects, and its summary with the material a donor recall's default look-back leaves out.
+fn survey(
+    tx: &Tx,
+    selector: &RecallSelector,
+    reason: &str,
+    at: DateTime<Utc>,
+    config: &Config,
+) -> Result<(Selection, RecallSummary)> {
+    let (batch_ids, from, to) = select(tx, selector, at, config)?;
+    let mut found = summarise(tx, selector, reason, &batch_ids, from, to, at, None)?;
+    if let (RecallSelector::Donor { donor, from: None }, Some(covered)) = (selector, from) {
+        found.earlier = earlier_material(tx, donor, covered, &batch_ids, at)?;
+    }
+    Ok(((batch_ids, from, to), found))
+}
+
+/// The donor's batches collected before `covered` (the last clean screening), if any.
+fn earlier_material(
+    tx: &Tx,
+    donor: &Id,
+    covered: NaiveDate,
+    selected: &[Id],
+    at: DateTime<Utc>,
+) -> Result<Option<EarlierMaterial>> {
+    let mut out = EarlierMaterial {
+        donor: donor.clone(),
+        covered_by_screening_of: covered,
+        include_from: covered,
+        batches: Vec::new(),
+        in_stock: 0,
+        dispensed: 0,
+    };
+    for b in recalls::batches_of_donor_since(tx, donor, None)?.iter().filter(|b| !selected.contains(b)) {
+        let row = batches::batch(tx, b)?.ok_or_else(|| not_found(IdKind::Batch, b))?;
+        let d = batches::donation(tx, &row.donation)?.ok_or_else(|| not_found(IdKind::Donation, &row.donation))?;
+        out.include_from = out.include_from.min(local_day(d.collected_at));
+        for u in batches::units_of_batch(tx, b)?.iter().filter(|u| u.kind == UnitKind::Dose) {
+            match unit_status(&u.facts(), at, local_day(at)) {
+                UnitStatus::Dispensed => out.dispensed += 1,
+                s if on_shelf(s) => out.in_stock += 1,
+                _ => {}
+            }
+        }
+        out.batches.push(TraceBatch::new(&row, at));
+    }
+    Ok((!out.batches.is_empty()).then_some(out))
+}
 
 fn select(tx: &Tx, selector: &RecallSelector, at: DateTime<Utc>, config: &Config) -> Result<Selection> {
     match selector {
@@ -228,7 +350,7 @@ fn summarise(
     let dispensed = units.iter().filter(|u| u.status == UnitStatus::Dispensed).count();
     let in_stock_count = units
         .iter()
-        .filter(|u| u.recipient.is_none() && (in_stock(u.status) || u.status == UnitStatus::Recalled))
+        .filter(|u| u.recipient.is_none() && (on_shelf(u.status) || u.status == UnitStatus::Recalled))
         .count();
     Ok(RecallSummary {
         recall,
@@ -243,5 +365,6 @@ fn summarise(
         recipients: by_recipient.into_values().collect(),
         in_stock: in_stock_count,
         dispensed,
+        earlier: None,
     })
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::views::{RecipientView, UnitView};
-use super::{not_found, record, AppError, Bank, Result};
+use super::{invalid, not_found, record, AppError, Bank, Result};
 use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
 use crate::core::input;
@@ -11,6 +11,7 @@ use crate::core::model::{Cohort, Consent, Sex};
 use crate::core::rules;
 use crate::store::batches;
 use crate::store::donors::{self, Identity};
+use crate::store::recalls::{self, RecallContact};
 use crate::store::recipients::{self, NewDispense, Recipient};
 use crate::time::local_day;
 
@@ -29,7 +30,10 @@ impl Bank {
         let indication = Config::code(&self.config.indications, &new.indication, "indication")
             .map_err(AppError::Invalid)?
             .to_string();
-        input::not_in_future("birth date", new.birth_date, self.rules_now())?;
+        let now = self.rules_now();
+        input::plausible_time("birth date", new.birth_date, now)?;
+        input::plausible_time("registration time", at, now)?;
+        let new = NewRecipient { identity: super::donors::checked_identity(new.identity)?, ..new };
         let act = self.act();
         self.store.write(|tx| {
             let id = Id::recipient(recipients::next_recipient_seq(tx)?);
@@ -58,7 +62,7 @@ impl Bank {
             let r = recipients::recipient(tx, id)?.ok_or_else(|| not_found(IdKind::Recipient, id))?;
             let units = batches::units_of_recipient(tx, id)?.iter().map(|u| UnitView::new(u, at)).collect();
             let identity = if show_identity { Some(donors::identity(tx, "recipient_identities", id)?) } else { None };
-            Ok(RecipientView::new(&r, units, identity))
+            Ok(RecipientView::new(&r, units, identity, recalls::contacts_of_recipient(tx, id)?))
         })
     }
 
@@ -84,7 +88,8 @@ impl Bank {
     }
 
     /// Delivers one unit to one recipient: refused unless the unit is released, unexpired, not yet dispensed and
-    /// not recalled at `at`.
+    /// not recalled at `at`, by one of its product's routes; and refused for a unit recalled since `at` (see
+    /// [`Bank::dispense_happened`]).
     pub fn dispense(
         &mut self,
         unit: &Id,
@@ -93,24 +98,74 @@ impl Bank {
         clinician: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<UnitView> {
+        self.deliver(unit, recipient, route, clinician, None, at)
+    }
+
+    /// Records a dispense that happened before the unit's recall, stated as such with a reason: the recall's
+    /// answer is drawn again to name the recipient, and the recipient is flagged for contact.
+    pub fn dispense_happened(
+        &mut self,
+        unit: &Id,
+        recipient: &Id,
+        route: &str,
+        clinician: Option<&str>,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<UnitView> {
+        let reason = input::reason("dispense recorded after a recall", reason)?;
+        self.deliver(unit, recipient, route, clinician, Some(reason), at)
+    }
+
+    fn deliver(
+        &mut self,
+        unit: &Id,
+        recipient: &Id,
+        route: &str,
+        clinician: Option<&str>,
+        happened: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<UnitView> {
         let route = Config::code(&self.config.routes, route, "route").map_err(AppError::Invalid)?.to_string();
-        input::not_in_future("dispense time", at, self.rules_now())?;
-        let act = self.act();
+        input::plausible_time("dispense time", at, self.rules_now())?;
+        let clinician = clinician.map(|c| input::text("clinician", c)).transpose()?;
+        let (act, config) = (self.act(), &self.config);
         self.store.write(|tx| {
             let u = batches::unit(tx, unit)?.ok_or_else(|| not_found(IdKind::Unit, unit))?;
             // Retrospective patients are registered after their treatment, so no order of the two is imposed.
             recipients::recipient(tx, recipient)?.ok_or_else(|| not_found(IdKind::Recipient, recipient))?;
             rules::check_dispense(&u.facts(), at, local_day(at))?;
-            let new = NewDispense {
-                unit,
-                recipient,
-                route: &route,
-                at,
-                clinician: clinician.map(str::trim).filter(|c| !c.is_empty()),
-                recorded_at: act.now,
-            };
+            rules::check_dispense_after_recall(&u.facts(), act.now, happened.is_some())?;
+            let b = batches::batch(tx, &u.batch)?.ok_or_else(|| not_found(IdKind::Batch, &u.batch))?;
+            let product = config.product(&b.product).ok_or_else(|| {
+                AppError::Invalid(format!(
+                    "batch {} is of product {}, which the policy no longer names",
+                    b.id, b.product
+                ))
+            })?;
+            rules::check_route(product, &route)?;
+            let new = NewDispense { unit, recipient, route: &route, at, clinician, recorded_at: act.now };
             let did = recipients::insert_dispense(tx, &new)?;
             record(tx, &act, "dispense", "dispenses", &did.to_string(), unit.data(), at, None)?;
+            if let Some(reason) = happened {
+                let recall = match (u.recalled_at, recalls::recall_of_unit(tx, unit)?) {
+                    (Some(_), Some(rid)) => rid,
+                    _ => return invalid(format!("{unit} is not recalled: record its dispense without --happened")),
+                };
+                let contact =
+                    RecallContact { recall, unit: unit.clone(), reason: reason.to_string(), recorded_at: act.now };
+                let cid = recalls::insert_contact(tx, recipient, &contact)?;
+                record(
+                    tx,
+                    &act,
+                    "flag-recall-contact",
+                    "recall_contacts",
+                    &cid.to_string(),
+                    recipient.data(),
+                    at,
+                    None,
+                )?;
+                super::recall::restate_answer(tx, &act, recall)?;
+            }
             let u = batches::unit(tx, unit)?.ok_or_else(|| not_found(IdKind::Unit, unit))?;
             Ok(UnitView::new(&u, at))
         })

@@ -1,4 +1,5 @@
-//! Trace: from any identifier, the chain both ways (donor → donations → batches → units → recipients).
+//! Trace: from any identifier, the chain both ways (donor → donations → batches → units → recipients), as of a
+//! moment: what happened after it (a later donation, batch or dispense) is not part of the chain then.
 
 use std::collections::BTreeMap;
 
@@ -6,14 +7,14 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::views::{DonationView, RecipientView, UnitView};
-use super::{not_found, Bank, Result};
+use super::{invalid, not_found, Bank, Result};
 use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
 use crate::core::model::{BatchStatus, DonorStatus};
 use crate::core::state::batch_status;
 use crate::store::batches::{self, Batch, Unit};
 use crate::store::{donors, recipients, Tx};
-use crate::time::local_day;
+use crate::time::{local_day, show};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Root {
@@ -59,8 +60,9 @@ pub struct Trace {
     pub recipients: Vec<RecipientView>,
 }
 
-#[derive(Default)]
 struct Collect {
+    /// The moment the chain is drawn as of.
+    at: DateTime<Utc>,
     donors: BTreeMap<String, Id>,
     donations: BTreeMap<String, Id>,
     batches: BTreeMap<String, Batch>,
@@ -69,6 +71,17 @@ struct Collect {
 }
 
 impl Collect {
+    fn new(at: DateTime<Utc>) -> Collect {
+        Collect {
+            at,
+            donors: BTreeMap::new(),
+            donations: BTreeMap::new(),
+            batches: BTreeMap::new(),
+            units: BTreeMap::new(),
+            recipients: BTreeMap::new(),
+        }
+    }
+
     /// Walks down from batches to their units and recipients.
     fn down_from_batch(&mut self, tx: &Tx, b: Batch) -> Result<()> {
         for u in batches::units_of_batch(tx, &b.id)? {
@@ -80,13 +93,18 @@ impl Collect {
 
     fn down_from_donation(&mut self, tx: &Tx, d: &Id) -> Result<()> {
         self.donations.insert(d.data().into(), d.clone());
-        for b in batches::batches_of_donation(tx, d)? {
+        let at = self.at;
+        for b in batches::batches_of_donation(tx, d)?.into_iter().filter(|b| b.prepared_at <= at) {
             self.down_from_batch(tx, b)?;
         }
         Ok(())
     }
 
-    fn unit(&mut self, u: Unit) {
+    /// Adds a unit as it stood at `self.at`: a later dispense is not yet there.
+    fn unit(&mut self, mut u: Unit) {
+        if u.dispense.as_ref().is_some_and(|d| d.at > self.at) {
+            u.dispense = None;
+        }
         if let Some(d) = &u.dispense {
             self.recipients.insert(d.recipient.data().into(), d.recipient.clone());
         }
@@ -96,6 +114,7 @@ impl Collect {
     /// Walks up from a batch to its donation and donor.
     fn up_from_batch(&mut self, tx: &Tx, b: &Id) -> Result<()> {
         let batch = batches::batch(tx, b)?.ok_or_else(|| not_found(IdKind::Batch, b))?;
+        not_yet(b, "made", batch.prepared_at, self.at)?;
         let d = batches::donation(tx, &batch.donation)?.ok_or_else(|| not_found(IdKind::Donation, &batch.donation))?;
         self.donations.insert(d.id.data().into(), d.id.clone());
         self.donors.insert(d.donor.data().into(), d.donor.clone());
@@ -112,18 +131,28 @@ impl Bank {
     }
 }
 
+/// Refuses to trace a record as of a moment before it existed.
+fn not_yet(id: &Id, what: &str, when: DateTime<Utc>, at: DateTime<Utc>) -> Result<()> {
+    if when > at {
+        return invalid(format!("{id} did not exist yet at {}: it was {what} at {}", show(at), show(when)));
+    }
+    Ok(())
+}
+
 fn trace(tx: &Tx, root: &Id, at: DateTime<Utc>, config: &Config) -> Result<Trace> {
-    let mut c = Collect::default();
+    let mut c = Collect::new(at);
     match root.kind() {
         IdKind::Donor => {
+            // Donors, like recipients, are often registered after the fact: their material dates them.
             donors::donor(tx, root)?.ok_or_else(|| not_found(IdKind::Donor, root))?;
             c.donors.insert(root.data().into(), root.clone());
-            for d in batches::donations_of_donor(tx, root)? {
+            for d in batches::donations_of_donor(tx, root)?.into_iter().filter(|d| d.collected_at <= at) {
                 c.down_from_donation(tx, &d.id)?;
             }
         }
         IdKind::Donation => {
             let d = batches::donation(tx, root)?.ok_or_else(|| not_found(IdKind::Donation, root))?;
+            not_yet(root, "collected", d.collected_at, at)?;
             c.donors.insert(d.donor.data().into(), d.donor.clone());
             c.down_from_donation(tx, root)?;
         }
@@ -140,7 +169,11 @@ fn trace(tx: &Tx, root: &Id, at: DateTime<Utc>, config: &Config) -> Result<Trace
         IdKind::Recipient => {
             recipients::recipient(tx, root)?.ok_or_else(|| not_found(IdKind::Recipient, root))?;
             c.recipients.insert(root.data().into(), root.clone());
-            for u in batches::units_of_recipient(tx, root)? {
+            // Retrospective patients are registered after their treatment: only the dispenses count here.
+            for u in batches::units_of_recipient(tx, root)?
+                .into_iter()
+                .filter(|u| u.dispense.as_ref().is_some_and(|d| d.at <= at))
+            {
                 c.up_from_batch(tx, &u.batch)?;
                 c.unit(u);
             }
@@ -164,7 +197,8 @@ fn assemble(tx: &Tx, root: &Id, c: Collect, at: DateTime<Utc>, config: &Config) 
     let mut donations = Vec::new();
     for id in c.donations.values() {
         let d = batches::donation(tx, id)?.ok_or_else(|| not_found(IdKind::Donation, id))?;
-        let ids = batches::batches_of_donation(tx, id)?.into_iter().map(|b| b.id).collect();
+        let ids =
+            batches::batches_of_donation(tx, id)?.into_iter().filter(|b| b.prepared_at <= at).map(|b| b.id).collect();
         donations.push(DonationView::new(&d, ids));
     }
     let mut recipients_out = Vec::new();
@@ -177,7 +211,9 @@ fn assemble(tx: &Tx, root: &Id, c: Collect, at: DateTime<Utc>, config: &Config) 
             .filter(|u| u.dispense.as_ref().is_some_and(|d| &d.recipient == id))
             .map(|u| UnitView::new(u, at))
             .collect();
-        recipients_out.push(RecipientView::new(&r, units, None));
+        let contacts =
+            crate::store::recalls::contacts_of_recipient(tx, id)?.into_iter().filter(|c| c.recorded_at <= at).collect();
+        recipients_out.push(RecipientView::new(&r, units, None, contacts));
     }
     Ok(Trace {
         root: Root { kind: root.kind(), id: root.clone() },

@@ -10,6 +10,7 @@ use crate::core::rules::{Check, Eligibility};
 use crate::store::audit::Verification;
 use crate::store::batches::{Donation, QcRow, Unit};
 use crate::store::donors::Identity;
+use crate::store::recalls::RecallContact;
 use crate::store::recipients::Recipient;
 
 #[derive(Debug, Clone, Serialize)]
@@ -117,9 +118,11 @@ pub struct DeferralView {
     pub id: i64,
     pub reason: String,
     pub starts_on: NaiveDate,
-    /// The first day it no longer applies (null: permanent or until a negative re-screen).
+    /// The first day it no longer applies (null: permanent, until lifted, or until a negative re-screen).
     pub ends_on: Option<NaiveDate>,
     pub permanent: bool,
+    /// A recall's deferral: it ends when a quality manager lifts it (`donor lift-deferral`).
+    pub until_lifted: bool,
     pub active: bool,
 }
 
@@ -162,10 +165,17 @@ pub struct RecipientView {
     pub identity: Option<Identity>,
     pub units: Vec<UnitView>,
     pub first_dispensed_at: Option<DateTime<Utc>>,
+    /// Recalls this recipient is to be contacted about: units dispensed before a recall, recorded after it.
+    pub contact_for_recall: Vec<RecallContact>,
 }
 
 impl RecipientView {
-    pub fn new(r: &Recipient, units: Vec<UnitView>, identity: Option<Identity>) -> RecipientView {
+    pub fn new(
+        r: &Recipient,
+        units: Vec<UnitView>,
+        identity: Option<Identity>,
+        contact_for_recall: Vec<RecallContact>,
+    ) -> RecipientView {
         RecipientView {
             id: r.id.clone(),
             status: if units.is_empty() { "registered" } else { "treated" },
@@ -176,6 +186,7 @@ impl RecipientView {
             consent: r.consent,
             identity,
             first_dispensed_at: units.iter().filter_map(|u| u.dispensed_at).min(),
+            contact_for_recall,
             units,
         }
     }

@@ -109,6 +109,13 @@ pub enum Command {
         /// Who gave it
         #[arg(long)]
         clinician: Option<String>,
+        /// The dispense happened before the unit's recall and is recorded only now: the recall's answer then
+        /// names the recipient, who is flagged for contact (needs --reason)
+        #[arg(long, requires = "reason")]
+        happened: bool,
+        /// Why a dispense of a recalled unit is recorded after the recall
+        #[arg(long, requires = "happened")]
+        reason: Option<String>,
     },
     /// Where a unit (or a retained sample) is stored
     Locate {
@@ -258,6 +265,14 @@ pub enum DonorCmd {
         #[arg(long)]
         permanent: bool,
     },
+    /// Lift the deferral a recall put on a donor (a quality manager's decision; audited with the reason)
+    LiftDeferral {
+        /// The donor a recall deferred
+        donor: String,
+        /// Why the deferral may end (kept in the audit trail)
+        #[arg(long)]
+        reason: String,
+    },
     /// Status, eligibility and its reason, screenings, deferrals, donations
     Show {
         /// The donor
@@ -396,6 +411,9 @@ pub struct RecallArgs {
     /// Quarantine every affected unit in stock and record the recall (without it nothing changes)
     #[arg(long)]
     pub apply: bool,
+    /// Apply a recall once more although an earlier one named the same material (refused otherwise)
+    #[arg(long, requires = "apply")]
+    pub again: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -45,7 +45,10 @@ fn key_file(cli: &Cli) -> PathBuf {
 /// a writer and works on read-only media.
 fn writes(command: &Command) -> bool {
     match command {
-        Command::Donor(c) => matches!(c, DonorCmd::Add { .. } | DonorCmd::Screen { .. } | DonorCmd::Defer { .. }),
+        Command::Donor(c) => matches!(
+            c,
+            DonorCmd::Add { .. } | DonorCmd::Screen { .. } | DonorCmd::Defer { .. } | DonorCmd::LiftDeferral { .. }
+        ),
         Command::Donation(c) => matches!(c, DonationCmd::Add { .. }),
         Command::Batch(c) => !matches!(c, BatchCmd::Show { .. }),
         Command::Recipient(c) => matches!(c, RecipientCmd::Add { .. }),
@@ -85,7 +88,12 @@ pub fn load_config(explicit: Option<&Path>, db: &Path) -> std::result::Result<Co
 
 fn at(cli: &Cli) -> Result<DateTime<Utc>> {
     Ok(match &cli.at {
-        Some(s) => parse_timestamp(s)?,
+        Some(s) => {
+            let t = parse_timestamp(s)?;
+            // Any moment may be a view's "as of", but not one before 1900: that is a typing error.
+            crate::core::input::since_earliest_year("--at time", t).map_err(|e| CliError::App(e.into()))?;
+            t
+        }
         None => time::now(),
     })
 }
@@ -186,6 +194,17 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 let d = bank.defer_donor(&donor, reason, until, *permanent, at)?;
                 emit(out, json, &d, || d.id.to_string())
             }
+            DonorCmd::LiftDeferral { donor, reason } => {
+                let donor = bank.lookup_kind(donor, IdKind::Donor)?;
+                let lifted = bank.lift_deferral(&donor, reason, at)?;
+                emit(out, json, &lifted, || {
+                    lifted
+                        .iter()
+                        .map(|d| format!("lifted deferral {}: {}", d.id, d.reason))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+            }
             DonorCmd::Show { donor } => {
                 let donor = bank.lookup_kind(donor, IdKind::Donor)?;
                 let v = bank.donor_view(&donor, at)?;
@@ -276,10 +295,14 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 emit(out, json, &all, || print::recipient_list(&all))
             }
         },
-        Command::Dispense { unit, recipient, route, clinician } => {
+        Command::Dispense { unit, recipient, route, clinician, happened: _, reason } => {
             let u = bank.lookup_kind(unit, IdKind::Unit)?;
             let r = bank.lookup_kind(recipient, IdKind::Recipient)?;
-            let v = bank.dispense(&u, &r, route, clinician.as_deref(), at)?;
+            // clap makes --happened and --reason go together.
+            let v = match reason {
+                Some(why) => bank.dispense_happened(&u, &r, route, clinician.as_deref(), why, at)?,
+                None => bank.dispense(&u, &r, route, clinician.as_deref(), at)?,
+            };
             emit(out, json, &v, || v.id.display())
         }
         Command::Locate { unit, location } => {
@@ -323,7 +346,7 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
         }
         Command::Recall(args) => {
             let selector = recall_selector(bank, args)?;
-            let r = bank.recall(&selector, &args.reason, args.apply, at)?;
+            let r = bank.recall(&selector, &args.reason, args.apply, args.again, at)?;
             emit(out, json, &r, || print::recall(&r))
         }
         Command::Audit(AuditCmd::Log { id, limit }) => {
@@ -495,8 +518,8 @@ fn quoted(word: &str) -> String {
 
 fn overview(cli: &Cli, mut bank: Bank, db: &Path, out: &mut dyn Write) -> Result<()> {
     let who = bank.actor().to_string();
-    let c = bank.counts()?;
     let at = at(cli)?;
+    let c = bank.counts(at)?;
     writeln!(
         out,
         "stoolbank  {}  (facility {}, acting as {})",
@@ -521,7 +544,7 @@ fn overview(cli: &Cli, mut bank: Bank, db: &Path, out: &mut dyn Write) -> Result
         };
         let flag = if subject.kind() == IdKind::Batch { "--batch" } else { "--donor" };
         writeln!(out, "\n$ stoolbank recall {flag} {} --reason \"look-back\"", quoted(&subject.display()))?;
-        writeln!(out, "{}", print::recall(&bank.recall(&selector, "look-back", false, at)?))?;
+        writeln!(out, "{}", print::recall(&bank.recall(&selector, "look-back", false, false, at)?))?;
     }
     writeln!(out, "\nstoolbank --help lists every command; README.md walks through the chain.")?;
     if cli.demo {

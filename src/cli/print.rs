@@ -51,11 +51,7 @@ pub fn donor(v: &DonorView) -> String {
     if !v.deferrals.is_empty() {
         let _ = writeln!(s, "deferrals:");
         for d in &v.deferrals {
-            let end = match (d.permanent, d.ends_on) {
-                (true, _) => "permanent".to_string(),
-                (false, Some(e)) => format!("until {e}"),
-                (false, None) => "until a negative re-screen".to_string(),
-            };
+            let end = crate::core::rules::deferral_span(d.permanent, d.until_lifted, d.ends_on);
             let _ = writeln!(
                 s,
                 "  {} {}  {}{}",
@@ -151,6 +147,9 @@ pub fn recipient(r: &RecipientView) -> String {
     for u in &r.units {
         let _ = writeln!(s, "{}", unit_line(u));
     }
+    for c in &r.contact_for_recall {
+        let _ = writeln!(s, "  CONTACT for recall {}: unit {} ({})", c.recall, c.unit, shown(&c.reason));
+    }
     s.trim_end().to_string()
 }
 
@@ -203,6 +202,24 @@ pub fn recall(r: &RecallSummary) -> String {
     }
     for u in &r.units {
         let _ = writeln!(s, "{}", unit_line(u));
+    }
+    if let Some(e) = &r.earlier {
+        let _ = writeln!(
+            s,
+            "not included: {} earlier batches of donor {} ({} units in stock, {} dispensed), covered by the negative \
+             screening of {}; to include them: stoolbank recall --donor {} --from {} --reason \"{}\"",
+            e.batches.len(),
+            e.donor,
+            e.in_stock,
+            e.dispensed,
+            e.covered_by_screening_of,
+            e.donor,
+            e.include_from,
+            shown(&r.reason)
+        );
+        for b in &e.batches {
+            let _ = writeln!(s, "  earlier batch {}  {}", b.id, b.status.as_str());
+        }
     }
     if !r.recipients.is_empty() {
         let _ = writeln!(s, "recipients to contact:");

@@ -52,6 +52,19 @@ pub fn mark_damaged(db: &Path, damage: Option<&str>) {
 }
 
 impl Store {
+    /// Runs `f` in one read transaction on a file of any schema version this program knows, even one older than
+    /// its reads understand: for the checks that compare a file with its own version's schema and its audit
+    /// chain (verify, a backup checked before it is restored).
+    pub(crate) fn inspect<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&super::Tx) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let tx = super::Tx(
+            self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred).map_err(StoreError::from)?,
+        );
+        f(&tx)
+    }
+
     /// A consistent copy of the whole database at `dest` (a new file), taken in one read transaction: in WAL
     /// mode benches keep writing meanwhile, and the copy is the state of one moment.
     pub fn backup_to(&self, dest: &Path) -> Result<()> {

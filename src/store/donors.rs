@@ -138,22 +138,41 @@ pub(crate) struct NewDeferral<'a> {
     pub until: Option<NaiveDate>,
     pub permanent: bool,
     pub screening: Option<i64>,
+    /// A recall's deferral, open-ended until lifted.
+    pub recall: Option<i64>,
     pub recorded_at: DateTime<Utc>,
 }
 
 pub(crate) fn insert_deferral(c: &Tx, d: &NewDeferral) -> Result<i64> {
     c.execute(
-        "INSERT INTO deferrals (donor_id, reason, starts_on, until, permanent, screening_id, recorded_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO deferrals (donor_id, reason, starts_on, until, permanent, screening_id, recall_id, recorded_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             d.donor.data(),
             d.reason,
             d.starts_on.to_string(),
             d.until.map(|u| u.to_string()),
-            d.permanent as i64,
+            // Stored open-ended; the recall's lift (deferral_lifts) ends it.
+            (d.permanent || d.recall.is_some()) as i64,
             d.screening,
+            d.recall,
             to_db(d.recorded_at)
         ],
+    )?;
+    Ok(c.last_insert_rowid())
+}
+
+/// Lifts a recall's deferral from `lifted_on`.
+pub(crate) fn insert_lift(
+    c: &Tx,
+    deferral: i64,
+    lifted_on: NaiveDate,
+    reason: &str,
+    recorded_at: DateTime<Utc>,
+) -> Result<i64> {
+    c.execute(
+        "INSERT INTO deferral_lifts (deferral_id, lifted_on, reason, recorded_at) VALUES (?1, ?2, ?3, ?4)",
+        params![deferral, lifted_on.to_string(), reason, to_db(recorded_at)],
     )?;
     Ok(c.last_insert_rowid())
 }
@@ -185,8 +204,9 @@ pub(crate) fn screenings(c: &Tx, donor: &Id) -> Result<Vec<ScreeningFact>> {
 
 pub(crate) fn deferrals(c: &Tx, donor: &Id) -> Result<Vec<DeferralFact>> {
     let mut stmt = c.prepare_cached(
-        "SELECT d.id, d.starts_on, d.until, d.permanent, d.reason, d.screening_id, s.kind
+        "SELECT d.id, d.starts_on, d.until, d.permanent, d.reason, d.screening_id, s.kind, d.recall_id, l.lifted_on
          FROM deferrals d LEFT JOIN screenings s ON s.id = d.screening_id
+              LEFT JOIN deferral_lifts l ON l.deferral_id = d.id
          WHERE d.donor_id = ?1
            -- a deferral caused by a result that was since corrected no longer stands
            AND NOT EXISTS (SELECT 1 FROM screenings n WHERE n.supersedes = d.screening_id)
@@ -197,13 +217,17 @@ pub(crate) fn deferrals(c: &Tx, donor: &Id) -> Result<Vec<DeferralFact>> {
             Some(sid) => Some((sid, text::<ScreeningKind>(r, 6)?)),
             None => None,
         };
+        let recall: Option<i64> = r.get(7)?;
         Ok(DeferralFact {
             id: r.get(0)?,
             starts_on: day(r, 1)?,
             until: r.get::<_, Option<super::sql::Day>>(2)?.map(|d| d.0),
-            permanent: r.get::<_, i64>(3)? != 0,
+            // A recall's deferral is stored open-ended, but ends when lifted.
+            permanent: r.get::<_, i64>(3)? != 0 && recall.is_none(),
             reason: r.get(4)?,
             screening,
+            recall,
+            lifted_on: r.get::<_, Option<super::sql::Day>>(8)?.map(|d| d.0),
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -2,24 +2,31 @@
 //! version (`PRAGMA user_version`) is the number of migrations applied. `schema.sql` is the resulting whole
 //! schema for readers; a test keeps the two equal.
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 
-use super::APPLICATION_ID;
+use super::{StoreError, APPLICATION_ID};
 
 /// Every migration in order; a new one is added at the end and never edited once shipped.
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_initial", include_str!("../../migrations/0001_initial.sql")),
     ("0002_screening_superseded_once", include_str!("../../migrations/0002_screening_superseded_once.sql")),
+    ("0003_recalls_and_collections", include_str!("../../migrations/0003_recalls_and_collections.sql")),
 ];
 
 pub(super) const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
 
-pub(super) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+/// The oldest schema this program's reads understand (a read opens without migrating): 0003 added the columns
+/// and tables every donor and recipient view reads.
+pub(super) const READS_FROM: i64 = 3;
+
+/// Applies the pending migrations in one transaction: all of them, or (refused) none.
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     migrate_to(conn, LATEST_VERSION)
 }
 
-/// Applies the migrations up to schema version `target`: the schema a file of that version holds.
-pub(super) fn migrate_to(conn: &mut Connection, target: i64) -> rusqlite::Result<()> {
+/// Applies the migrations up to schema version `target` (the schema a file of that version holds), in one
+/// transaction.
+pub(super) fn migrate_to(conn: &mut Connection, target: i64) -> Result<(), StoreError> {
     // Up to date (the usual case): no write lock, so opening never waits behind another bench's write.
     if conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? >= target {
         return Ok(());
@@ -28,13 +35,46 @@ pub(super) fn migrate_to(conn: &mut Connection, target: i64) -> rusqlite::Result
     // Read again inside the write lock: another bench may have migrated meanwhile.
     let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if current < target {
-        for (version, (_, sql)) in (1..=target).zip(MIGRATIONS).filter(|(v, _)| *v > current) {
+        for (version, (name, sql)) in (1..=target).zip(MIGRATIONS).filter(|(v, _)| *v > current) {
+            if let Some(why) = blocked(&tx, name)? {
+                return Err(StoreError::Upgrade { migration: name, why });
+            }
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", version)?;
         }
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;
     }
-    tx.commit()
+    Ok(tx.commit()?)
+}
+
+/// Records written before a migration that break the rule it adds, in words naming them: found before the
+/// migration runs, so that the refusal names the records rather than a constraint, and nothing is lost.
+fn blocked(tx: &Transaction, migration: &str) -> rusqlite::Result<Option<String>> {
+    // Each query lists one offending group per row; races between two benches could once write these.
+    let (rule, sql) = match migration {
+        "0002_screening_superseded_once" => (
+            "a screening may now be corrected only once",
+            "SELECT 'screening ' || supersedes || ' by screenings ' || group_concat(id, ', ') \
+             FROM (SELECT supersedes, id FROM screenings WHERE supersedes IS NOT NULL ORDER BY id) \
+             GROUP BY supersedes HAVING count(*) > 1 ORDER BY supersedes",
+        ),
+        "0003_recalls_and_collections" => (
+            "a donation may now be recorded once per donor and collection time",
+            "SELECT 'donor ' || donor_id || ' collected at ' || collected_at || ' as donations ' \
+             || group_concat(id, ', ') FROM (SELECT donor_id, collected_at, id FROM donations ORDER BY id) \
+             GROUP BY donor_id, collected_at HAVING count(*) > 1 ORDER BY donor_id, collected_at",
+        ),
+        _ => return Ok(None),
+    };
+    let mut stmt = tx.prepare(sql)?;
+    let found = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((!found.is_empty()).then(|| {
+        format!(
+            "{rule}, and this bank holds records that break it: {}. Which of them stands is a quality manager's \
+             decision; keep using the previous stoolbank on this bank until it is made",
+            found.join("; ")
+        )
+    }))
 }
 
 #[cfg(test)]

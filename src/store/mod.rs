@@ -38,12 +38,18 @@ pub enum StoreError {
     Missing { path: PathBuf },
     #[error("{path}: {source}")]
     Open { path: PathBuf, source: rusqlite::Error },
+    /// A migration that the bank's records do not allow: nothing was changed.
+    #[error("cannot upgrade this bank's schema ({migration}); nothing was changed: {why}")]
+    Upgrade { migration: &'static str, why: String },
     #[error("the database is busy (another bench is writing); try again")]
     Busy,
     #[error("database: {0}")]
     Sql(rusqlite::Error),
     #[error("the database holds a malformed value: {0}")]
     Corrupt(String),
+    /// Opened for reading only, with a schema older than the reads of this program understand.
+    #[error("{path}: schema version {found} is older than this program reads ({known}); `stoolbank init` upgrades it")]
+    OlderSchema { path: PathBuf, found: i64, known: i64 },
     /// Opened for reading only (a read command, or read-only media): nothing may be written through it.
     #[error("{path}: opened read-only{why}; nothing was written")]
     OpenedReadOnly { path: PathBuf, why: String },
@@ -107,7 +113,10 @@ impl Store {
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
         secret::register_identity_digest(&conn, None, false)?;
         let mut store = Store { conn, path: p(), read_only: None };
-        migrate::migrate(&mut store.conn).map_err(|e| read_only_or(e, path))?;
+        migrate::migrate(&mut store.conn).map_err(|e| match e {
+            StoreError::Sql(e) => read_only_or(e, path),
+            other => other,
+        })?;
         Ok(store)
     }
 
@@ -177,6 +186,9 @@ impl Store {
         &mut self,
         f: impl FnOnce(&Tx) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
+        if let Some(found) = self.read_only.filter(|v| *v < migrate::READS_FROM) {
+            return Err(StoreError::OlderSchema { path: self.path.clone(), found, known: LATEST_VERSION }.into());
+        }
         let tx = Tx(self.conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(StoreError::from)?);
         f(&tx)
     }

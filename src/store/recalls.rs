@@ -1,8 +1,8 @@
 //! Recall selection and the record of a recall. Each selection is one indexed query, so a recall over years of
 //! data comes back in milliseconds.
 
-use chrono::{DateTime, Utc};
-use rusqlite::params;
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{params, OptionalExtension};
 
 use super::{Result, Tx};
 use crate::core::ids::Id;
@@ -63,4 +63,99 @@ pub(crate) fn insert_recall(c: &Tx, r: &NewRecall) -> Result<i64> {
         ],
     )?;
     Ok(c.last_insert_rowid())
+}
+
+/// Recalls applied earlier with the same selector (kind, donor, batch, dates): (record, when, answer).
+pub(crate) fn recalls_like(c: &Tx, r: &NewRecall) -> Result<Vec<(i64, DateTime<Utc>, serde_json::Value)>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, at, answer FROM recalls WHERE selector = ?1 AND donor_id IS ?2 AND batch_id IS ?3
+           AND from_date IS ?4 AND to_date IS ?5 ORDER BY id",
+    )?;
+    let rows = stmt.query_map(
+        params![r.selector, r.donor.map(Id::data), r.batch.map(Id::data), r.from_date, r.to_date],
+        |row| {
+            let answer: String = row.get(2)?;
+            Ok((row.get(0)?, super::sql::ts(row, 1)?, serde_json::from_str(&answer).unwrap_or_default()))
+        },
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// A recall as recorded: what it selected and when.
+pub(crate) struct RecallRow {
+    pub reason: String,
+    pub selector: String,
+    pub donor: Option<Id>,
+    pub batch: Option<Id>,
+    pub from_date: Option<NaiveDate>,
+    pub to_date: Option<NaiveDate>,
+    pub at: DateTime<Utc>,
+    pub answer: serde_json::Value,
+}
+
+pub(crate) fn recall(c: &Tx, id: i64) -> Result<Option<RecallRow>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT reason, selector, donor_id, batch_id, from_date, to_date, at, answer FROM recalls WHERE id = ?1",
+    )?;
+    let row = stmt
+        .query_row([id], |r| {
+            let opt_id = |i| r.get::<_, Option<super::sql::StoredId>>(i).map(|x| x.map(|s| s.0));
+            let opt_day = |i| r.get::<_, Option<super::sql::Day>>(i).map(|x| x.map(|d| d.0));
+            let answer: String = r.get(7)?;
+            Ok(RecallRow {
+                reason: r.get(0)?,
+                selector: r.get(1)?,
+                donor: opt_id(2)?,
+                batch: opt_id(3)?,
+                from_date: opt_day(4)?,
+                to_date: opt_day(5)?,
+                at: super::sql::ts(r, 6)?,
+                answer: serde_json::from_str(&answer).unwrap_or_default(),
+            })
+        })
+        .optional()?;
+    Ok(row)
+}
+
+/// Replaces a recall's answer (when a dispense it should have named is recorded later).
+pub(crate) fn set_answer(c: &Tx, id: i64, answer: &serde_json::Value) -> Result<()> {
+    c.execute("UPDATE recalls SET answer = ?2 WHERE id = ?1", params![id, answer.to_string()])?;
+    Ok(())
+}
+
+/// The recall that took a unit off the shelf, if any.
+pub(crate) fn recall_of_unit(c: &Tx, unit: &Id) -> Result<Option<i64>> {
+    Ok(c.query_row("SELECT recall_id FROM units WHERE id = ?1", [unit.data()], |r| r.get(0)).optional()?.flatten())
+}
+
+/// A recipient to contact about a recall.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RecallContact {
+    pub recall: i64,
+    pub unit: Id,
+    pub reason: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+pub(crate) fn insert_contact(c: &Tx, recipient: &Id, contact: &RecallContact) -> Result<i64> {
+    c.execute(
+        "INSERT INTO recall_contacts (recall_id, recipient_id, unit_id, reason, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![contact.recall, recipient.data(), contact.unit.data(), contact.reason, to_db(contact.recorded_at)],
+    )?;
+    Ok(c.last_insert_rowid())
+}
+
+pub(crate) fn contacts_of_recipient(c: &Tx, recipient: &Id) -> Result<Vec<RecallContact>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT recall_id, unit_id, reason, recorded_at FROM recall_contacts WHERE recipient_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([recipient.data()], |r| {
+        Ok(RecallContact {
+            recall: r.get(0)?,
+            unit: super::sql::id(r, 1)?,
+            reason: r.get(2)?,
+            recorded_at: super::sql::ts(r, 3)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

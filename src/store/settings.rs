@@ -1,5 +1,6 @@
 //! Bank settings, existence checks and SQLite's own integrity checks.
 
+use chrono::NaiveDate;
 use rusqlite::{params, OptionalExtension};
 
 use super::{Result, Tx};
@@ -66,14 +67,17 @@ pub struct Counts {
     pub recalls: i64,
 }
 
-pub(crate) fn counts(c: &Tx) -> Result<Counts> {
+/// Record counts; units in stock are doses on the shelf on `today` and not yet expired.
+pub(crate) fn counts(c: &Tx, today: NaiveDate) -> Result<Counts> {
     Ok(c.query_row(
         "SELECT (SELECT count(*) FROM donors), (SELECT count(*) FROM donations), (SELECT count(*) FROM batches),
-                (SELECT count(*) FROM batches WHERE released_at IS NULL AND discarded_at IS NULL AND recalled_at IS NULL),
+                (SELECT count(*) FROM batches WHERE released_at IS NULL AND discarded_at IS NULL AND recalled_at IS NULL
+                   AND expires_on >= ?1),
                 (SELECT count(*) FROM units u WHERE u.kind = 'dose' AND u.discarded_at IS NULL AND u.recalled_at IS NULL
-                   AND NOT EXISTS (SELECT 1 FROM dispenses d WHERE d.unit_id = u.id)),
+                   AND NOT EXISTS (SELECT 1 FROM dispenses d WHERE d.unit_id = u.id)
+                   AND (SELECT b.expires_on FROM batches b WHERE b.id = u.batch_id) >= ?1),
                 (SELECT count(*) FROM dispenses), (SELECT count(*) FROM recipients), (SELECT count(*) FROM recalls)",
-        [],
+        [today.to_string()],
         |r| {
             Ok(Counts {
                 donors: r.get(0)?,

@@ -7,7 +7,7 @@ use ratatui::text::Line;
 use ratatui::Frame;
 
 use super::panel;
-use crate::app::{AppError, NewDonation, ScreeningInput};
+use crate::app::{AppError, Intake, NewDonation, ScreeningInput};
 use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
 use crate::core::model::{ScreeningKind, TestResult};
@@ -61,7 +61,7 @@ impl Donations {
         )
     }
 
-    fn submit(&mut self, ctx: &mut Ctx) -> Result<Id, AppError> {
+    fn submit(&mut self, ctx: &mut Ctx) -> Result<Intake, AppError> {
         let donor = ctx.bank.lookup_kind(self.form.get(F::Donor), IdKind::Donor)?;
         let collected = match self.form.get(F::CollectedAt) {
             "" => ctx.now,
@@ -83,8 +83,7 @@ impl Donations {
             mass_g: mass,
             bristol,
         };
-        let (_, d) = ctx.bank.intake_donation(new, &input)?;
-        Ok(d.id)
+        ctx.bank.intake_donation(new, &input)
     }
 
     /// Prints the last donation's label: at once the first time, after asking why when it is a reprint.
@@ -164,7 +163,18 @@ impl Screen for Donations {
         }
         match self.form.key(key) {
             FormEvent::Submit => match self.submit(ctx) {
-                Ok(din) => {
+                Ok(Intake { screening, donation: None }) => {
+                    let answers: Vec<String> = screening.abnormal.iter().map(|a| a.test.clone()).collect();
+                    ctx.error(format!(
+                        "donor {} answered yes ({}) on the donation-day questionnaire: deferred, no donation \
+                         recorded; the answers are kept",
+                        screening.donor,
+                        answers.join(", ")
+                    ));
+                    self.form = Self::blank(&self.answers);
+                }
+                Ok(Intake { donation: Some(d), .. }) => {
+                    let din = d.id;
                     ctx.info(format!("donation {din} recorded"));
                     self.last = Some(din);
                     self.form = Self::blank(&self.answers);

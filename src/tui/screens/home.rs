@@ -28,7 +28,7 @@ impl Screen for Home {
         false
     }
     fn refresh(&mut self, ctx: &mut Ctx) {
-        match ctx.bank.counts() {
+        match ctx.bank.counts(ctx.now) {
             Ok(c) => self.counts = c,
             Err(e) => ctx.fail(e),
         }

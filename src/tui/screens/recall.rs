@@ -79,12 +79,14 @@ impl Recall {
         }
     }
 
-    fn run(&mut self, ctx: &mut Ctx, apply: bool) {
+    /// A dry run, or with `apply` the recall applied (`again`: the user confirmed repeating an earlier one).
+    fn run(&mut self, ctx: &mut Ctx, apply: bool, again: bool) {
         let sel = match &self.result {
             Some((s, _)) if apply => Ok(s.clone()),
             _ => self.selector(ctx),
         };
-        let outcome = sel.and_then(|s| ctx.bank.recall(&s, self.form.get(F::Reason), apply, ctx.now).map(|r| (s, r)));
+        let outcome =
+            sel.and_then(|s| ctx.bank.recall(&s, self.form.get(F::Reason), apply, again, ctx.now).map(|r| (s, r)));
         match outcome {
             Ok((s, r)) => {
                 ctx.info(format!(
@@ -123,7 +125,7 @@ impl Recall {
             None => format!("Apply this recall: quarantine {} units in stock and record it?", r.in_stock),
         };
         if ctx.confirmed(question) {
-            self.run(ctx, true);
+            self.run(ctx, true, !earlier.is_empty());
         }
     }
 
@@ -222,7 +224,7 @@ impl Screen for Recall {
         }
         if self.editing {
             match self.form.key(key) {
-                FormEvent::Submit => self.run(ctx, false),
+                FormEvent::Submit => self.run(ctx, false, false),
                 FormEvent::Cancel => self.editing = self.result.is_none(),
                 FormEvent::None => {}
             }
