@@ -15,6 +15,12 @@ use stoolbank::core::config::Config;
 use stoolbank::core::ids::Id;
 use stoolbank::printers::Printer;
 
+/// How many label prints the audit trail records.
+fn prints_recorded(b: &Bench) -> usize {
+    let log = b.json(&["audit", "log"]);
+    log.as_array().unwrap().iter().filter(|e| e["action"] == "print-label" || e["action"] == "reprint-label").count()
+}
+
 fn batch(b: &Bench) -> (String, String, Vec<String>, chrono::NaiveDate) {
     let day = days_ago(40);
     let donor = b.screened_donor(day - chrono::Duration::days(2));
@@ -42,10 +48,10 @@ fn a_printer_that_closes_without_answering_is_not_recorded() {
     let (_, _, units, _) = batch(&b);
     for behaviour in [Behaviour::ClosesWithoutReading, Behaviour::ReadsThenCloses] {
         let printer = Loopback::start(behaviour);
-        let before = b.audit_len();
+        let before = prints_recorded(&b);
         let (_, err) = b.fail(&["label", &units[0], "--print", &printer.target]);
         assert!(err.contains(&printer.target[6..]), "{err}");
-        assert_eq!(b.audit_len(), before, "not recorded as printed: {err}");
+        assert_eq!(prints_recorded(&b), before, "not recorded as printed: {err}");
         printer.received();
     }
     // So the next print is a first print, with no reason asked.
@@ -60,7 +66,7 @@ fn bad_targets_and_unknown_identifiers_are_named() {
     let b = Bench::new();
     let (_, _, units, _) = batch(&b);
     let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let before = b.audit_len();
+    let before = prints_recorded(&b);
     let (_, err) = b.fail(&["label", &units[0], "--print", &format!("tcp://127.0.0.1:{closed}")]);
     assert!(err.contains("refused the connection"), "{err}");
     let (_, err) = b.fail(&["label", &units[0], "--print", "lp:no_such_queue_here"]);
@@ -74,7 +80,12 @@ fn bad_targets_and_unknown_identifiers_are_named() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("`zebra1` is not a print target: use tcp://HOST[:PORT], lp:QUEUE, a device under /dev/, or file:PATH"), "{err}");
     assert!(!std::path::Path::new("zebra1").exists() && !b.dir.path().join("zebra1").exists());
-    assert_eq!(b.audit_len(), before, "nothing is marked printed when the printer did not take it");
+    assert_eq!(prints_recorded(&b), before, "nothing is marked printed when the printer did not take it");
+    // Each failed print's claim was closed, with why, in the trail.
+    let log = b.json(&["audit", "log"]);
+    let closed: Vec<&serde_json::Value> =
+        log.as_array().unwrap().iter().filter(|e| e["action"] == "close-label-claim").collect();
+    assert_eq!(closed.len(), 3, "{log}");
     // A well-formed identifier of a unit that does not exist.
     let missing = stoolbank::core::ids::Id::parse(&units[0]).unwrap();
     let ghost = stoolbank::core::ids::Id::unit(&missing.batch_of().unwrap(), "Z9").display();
@@ -173,15 +184,49 @@ fn release_can_require_every_label_scanned_back() {
     assert_eq!(b.ok(&["batch", "release", &batch, "--at", &when]), batch);
 }
 
-/// A printer that, while it takes the labels, checks whether another bench could start writing.
-struct LockProbe(std::path::PathBuf, std::cell::Cell<Option<bool>>);
+/// What a second bench found while the first one's printer was taking the labels.
+struct Seen {
+    others_can_write: bool,
+    second_print: String,
+}
 
-impl Printer for LockProbe {
+/// A printer that, while it takes the labels, tries what another bench would: start writing, and print the same
+/// label.
+struct BenchProbe {
+    db: std::path::PathBuf,
+    unit: Id,
+    seen: std::cell::Cell<Option<Seen>>,
+}
+
+impl BenchProbe {
+    fn new(db: &std::path::Path, unit: &Id) -> BenchProbe {
+        BenchProbe { db: db.to_path_buf(), unit: unit.clone(), seen: std::cell::Cell::new(None) }
+    }
+}
+
+/// A printer that takes everything.
+struct Takes;
+
+impl Printer for Takes {
     fn send(&self, _bytes: &[u8]) -> Result<Vec<String>, stoolbank::printers::PrintError> {
-        let other = rusqlite::Connection::open(&self.0).unwrap();
+        Ok(Vec::new())
+    }
+    fn describe(&self) -> String {
+        "second bench".into()
+    }
+}
+
+impl Printer for BenchProbe {
+    fn send(&self, _bytes: &[u8]) -> Result<Vec<String>, stoolbank::printers::PrintError> {
+        let other = rusqlite::Connection::open(&self.db).unwrap();
         other.busy_timeout(std::time::Duration::ZERO).unwrap();
-        let free = other.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").is_ok();
-        self.1.set(Some(free));
+        let others_can_write = other.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").is_ok();
+        let mut second = Bank::open(&self.db, Config::default(), "second").unwrap();
+        let second_print = match second.print_to(&Takes, &self.unit, None, 1, None, chrono::Utc::now()) {
+            Ok(p) => format!("printed: {p}"),
+            Err(e) => e.to_string(),
+        };
+        self.seen.set(Some(Seen { others_can_write, second_print }));
         Ok(Vec::new())
     }
     fn describe(&self) -> String {
@@ -190,21 +235,25 @@ impl Printer for LockProbe {
 }
 
 #[test]
-fn the_reprint_decision_and_the_print_record_are_one_transaction() {
+fn no_transaction_is_open_while_the_printer_takes_the_labels_and_a_claimed_label_is_not_printed_twice() {
     let b = Bench::new();
     let (_, _, units, _) = batch(&b);
     let mut bank = Bank::open(&b.db, Config::default(), "tester").unwrap();
     let unit = Id::parse(&units[0]).unwrap();
-    let probe = LockProbe(b.db.clone(), std::cell::Cell::new(None));
+    let probe = BenchProbe::new(&b.db, &unit);
     let now = chrono::Utc::now();
     let printed = bank.print_to(&probe, &unit, None, 1, None, now).unwrap();
     assert!(!printed.reprint);
-    assert_eq!(probe.1.get(), Some(false), "no other bench can write while the printer takes the label");
+    let seen = probe.seen.take().unwrap();
+    assert!(seen.others_can_write, "another bench writes while the printer takes the label");
+    assert!(seen.second_print.contains("is being printed at another bench"), "{}", seen.second_print);
+    // The second bench was refused before sending anything; the first print is recorded, once.
+    assert_eq!(prints_recorded(&b), 1);
     // Without a reason, the reprint is refused before anything reaches the printer.
-    let probe = LockProbe(b.db.clone(), std::cell::Cell::new(None));
+    let probe = BenchProbe::new(&b.db, &unit);
     let err = bank.print_to(&probe, &unit, None, 1, None, now).unwrap_err();
     assert!(matches!(&err, AppError::Refused(r) if r.rule.code() == "label.reprint-reason"), "{err}");
-    assert_eq!(probe.1.get(), None, "nothing was sent");
+    assert!(probe.seen.take().is_none(), "nothing was sent");
 }
 
 #[test]

@@ -136,3 +136,17 @@ fn bad_targets_are_refused() {
         assert!(err.contains("is not a print target"), "{t}: {err}");
     }
 }
+
+#[test]
+fn a_device_that_does_not_take_the_labels_is_an_error_within_the_time_limit() {
+    // A FIFO nobody reads: opening it for writing blocks, as a jammed printer's device does.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("lp0");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let err = send(&PrintTarget::Device(fifo.clone()), &zpl(1)).unwrap_err();
+    assert!(matches!(err, PrintError::DeviceTimeout { .. }), "{err:?}");
+    assert!(err.to_string().contains("did not take the labels within 5 s"), "{err}");
+    // Let the writer left behind finish.
+    let mut taken = Vec::new();
+    std::io::Read::read_to_end(&mut std::fs::File::open(&fifo).unwrap(), &mut taken).unwrap();
+}

@@ -31,6 +31,7 @@ pub(crate) const TABLES: &[&str] = &[
     "recipient_identities",
     "dispenses",
     "label_prints",
+    "label_claims",
 ];
 
 /// Tables keyed by an INTEGER PRIMARY KEY (the others by text identifiers).
@@ -46,6 +47,7 @@ const INTEGER_KEYS: &[&str] = &[
     "recipient_identities",
     "dispenses",
     "label_prints",
+    "label_claims",
 ];
 
 /// Identity rows are audited by a digest keyed with the bank secret only, so that the audit log never discloses
