@@ -155,6 +155,9 @@ fn register_donate_make_qc_release_dispense_trace_recall() {
     let s = b.text();
     assert!(s.contains("donation G151724000001"), "{s}");
     let din = find_id(&s, "G151724000001", 14);
+    // Reception is not asked at the bench, so none is made up.
+    let donation = b.app.bank.donation_view(&Id::parse(&din).unwrap()).unwrap();
+    assert_eq!(donation.received_at, None);
 
     // Processing: make a batch from the scanned donation.
     b.key(KeyCode::F(4));
@@ -770,7 +773,7 @@ fn the_tui_words_its_own_messages_and_asks_why_a_label_is_reprinted() {
     assert!(b.text().contains("Why print again"));
     b.key(KeyCode::Enter);
     let s = b.text();
-    assert!(s.contains("say why the labels are printed again") && !s.contains("--reason"), "{s}");
+    assert!(s.contains("a reprint needs a reason: say why in the form") && !s.contains("--reason"), "{s}");
     b.typed("smudged in the freezer");
     b.key(KeyCode::Enter);
     b.app.wait_for_prints(std::time::Duration::from_secs(30));

@@ -271,6 +271,12 @@ impl Bank {
         Ok(Printed { target, labels: rendered.labels.len(), copies, reprint, warnings })
     }
 
+    /// The reason given for a reprint, judged before the print is sent (a face that prints in the background
+    /// asks for it again at once when it is refused).
+    pub fn reprint_reason(reason: &str) -> Result<&str> {
+        Ok(crate::core::input::reason("reprint", reason)?)
+    }
+
     /// Label verification: `scanned` (Code 128 or Data Matrix text read from the printed label) must be `unit`,
     /// whose label must have been printed; the unit is then marked verified (until its label is printed again).
     pub fn verify_label(&mut self, unit: &Id, scanned: &str, at: DateTime<Utc>) -> Result<UnitView> {

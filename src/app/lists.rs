@@ -138,6 +138,26 @@ impl Bank {
         })
     }
 
+    /// Every donor, with status as of `at`, in code order (the CLI lists them whole; the TUI keeps to pages).
+    pub fn all_donors(&mut self, at: DateTime<Utc>) -> Result<Vec<DonorSummary>> {
+        let page = self.fill(None, usize::MAX, |bank, after| {
+            let page = bank.donors(after, SCAN, at)?;
+            let last = page.last().map(|d| d.id.clone());
+            Ok((page, last))
+        })?;
+        Ok(page.rows)
+    }
+
+    /// Every recipient, in code order.
+    pub fn all_recipients(&mut self) -> Result<Vec<Recipient>> {
+        let page = self.fill(None, usize::MAX, |bank, after| {
+            let page = bank.recipients(after, SCAN)?;
+            let last = page.last().map(|r| r.id.clone());
+            Ok((page, last))
+        })?;
+        Ok(page.rows)
+    }
+
     /// Reads pages of `SCAN` rows through `page` (rows kept, last row read) until `limit` rows are kept or the
     /// table ends.
     fn fill<T>(

@@ -211,7 +211,7 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 emit(out, json, &v, || print::donor(&v))
             }
             DonorCmd::List => {
-                let all = every_page(|after| bank.donors(after, 500, at), |d| d.id.clone())?;
+                let all = bank.all_donors(at)?;
                 emit(out, json, &all, || print::donor_list(&all))
             }
         },
@@ -291,7 +291,7 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 emit(out, json, &r, || print::recipient(&r))
             }
             RecipientCmd::List => {
-                let all = every_page(|after| bank.recipients(after, 500), |r| r.id.clone())?;
+                let all = bank.all_recipients()?;
                 emit(out, json, &all, || print::recipient_list(&all))
             }
         },
@@ -437,21 +437,6 @@ fn write_labels(
             Ok(())
         }
         Some(path) => Ok(std::fs::write(path, joined())?),
-    }
-}
-
-/// Gathers a paged listing whole (the CLI prints everything; the TUI keeps to pages).
-fn every_page<T>(
-    mut page: impl FnMut(Option<&crate::core::ids::Id>) -> app::Result<Vec<T>>,
-    key: impl Fn(&T) -> crate::core::ids::Id,
-) -> Result<Vec<T>> {
-    let mut all = Vec::new();
-    loop {
-        let next = page(all.last().map(&key).as_ref())?;
-        if next.is_empty() {
-            return Ok(all);
-        }
-        all.extend(next);
     }
 }
 

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use super::paged::Paged;
 use super::{list, mark, move_selection, pane, panel, Scroll};
 use crate::app::views::BatchView;
-use crate::app::AppError;
+use crate::app::{AppError, Bank};
 use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
 use crate::core::model::QcResult;
@@ -124,18 +124,13 @@ impl Batches {
             })(),
             Editing::Discard(form) => (|| {
                 let batch = self.current().ok_or_else(|| AppError::Invalid("select a batch first".into()))?;
-                if form.get(()).is_empty() {
-                    return Err(AppError::Invalid("say why the batch is discarded".into()));
-                }
                 ctx.bank.discard_batch(&batch, form.get(()), ctx.now)?;
                 Ok((batch.clone(), format!("batch {batch} discarded")))
             })(),
             Editing::Reprint(form) => (|| {
                 let batch = self.current().ok_or_else(|| AppError::Invalid("select a batch first".into()))?;
-                if form.get(()).is_empty() {
-                    return Err(AppError::Invalid("say why the labels are printed again".into()));
-                }
-                ctx.print(batch.clone(), Some(form.get(())));
+                let reason = Bank::reprint_reason(form.get(()))?;
+                ctx.print(batch.clone(), Some(reason));
                 Ok((batch.clone(), format!("printing the labels of {batch}…")))
             })(),
         };
