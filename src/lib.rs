@@ -8,7 +8,7 @@ pub mod demo;
 pub mod escape;
 pub mod labels;
 pub mod printers;
-pub mod store;
+pub(crate) mod store;
 pub mod time;
 pub mod tui;
 

@@ -11,7 +11,7 @@ use stoolbank::app::Bank;
 use stoolbank::core::config::Config;
 use stoolbank::core::ids::{Id, IdKind};
 use stoolbank::core::model::{Sex, UnitStatus};
-use stoolbank::store::donors::Identity;
+use stoolbank::app::records::Identity;
 use stoolbank::tui::{App, Msg};
 
 struct Bench {

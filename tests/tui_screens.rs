@@ -8,7 +8,7 @@ use ratatui::Terminal;
 use stoolbank::app::{Bank, NewDonation, NewDonor, NewRecipient, ScreeningInput};
 use stoolbank::core::config::Config;
 use stoolbank::core::model::{Consent, QcResult, ScreeningKind, Sex};
-use stoolbank::store::donors::Identity;
+use stoolbank::app::records::Identity;
 use stoolbank::tui::screen::Tab;
 use stoolbank::tui::{App, Msg};
 

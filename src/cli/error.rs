@@ -6,7 +6,7 @@ use crate::core::input::Invalid;
 use crate::core::rules::Rule;
 use crate::labels::LabelError;
 use crate::printers::PrintError;
-use crate::store::StoreError;
+use crate::app::records::StoreError;
 
 use crate::escape::shown;
 

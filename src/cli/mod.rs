@@ -22,8 +22,7 @@ use crate::app::{self, Bank, NewDonation, NewDonor, NewRecipient, RecallSelector
 use crate::core::config::Config;
 use crate::core::ids::IdKind;
 use crate::escape::{self, shown};
-use crate::store::donors::Identity;
-use crate::store::secret::BankSecret;
+use crate::app::records::{BankSecret, Identity};
 use crate::time::{self, parse_date, parse_timestamp};
 
 type Result<T> = std::result::Result<T, CliError>;

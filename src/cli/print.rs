@@ -6,8 +6,7 @@ use std::fmt::Write;
 use crate::app::views::{BatchView, DonationView, DonorSummary, DonorView, Integrity, RecipientView, UnitView};
 use crate::app::RecallSummary;
 use crate::core::ids::Id;
-use crate::store::audit::{Entry, Verification};
-use crate::store::recipients::Recipient;
+use crate::app::records::{Entry, Recipient, Verification};
 use crate::time::show;
 
 use crate::escape::shown;

@@ -7,7 +7,7 @@ use ratatui::Frame;
 
 use super::{list, move_selection};
 use crate::core::ids::Id;
-use crate::store::audit::Entry;
+use crate::app::records::Entry;
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
 use crate::tui::screen::{Ctx, Screen};

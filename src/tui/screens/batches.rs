@@ -15,7 +15,7 @@ use crate::app::{AppError, Bank};
 use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
 use crate::core::model::QcResult;
-use crate::store::batches::Batch;
+use crate::app::records::Batch;
 use crate::time;
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};

@@ -12,7 +12,7 @@ use crate::app::views::{DonorSummary, DonorView};
 use crate::app::{AppError, NewDonor, ScreeningInput};
 use crate::core::ids::Id;
 use crate::core::model::{DonorStatus, ScreeningKind, Sex, TestResult};
-use crate::store::donors::Identity;
+use crate::app::records::Identity;
 use crate::time;
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
