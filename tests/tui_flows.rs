@@ -264,38 +264,7 @@ fn register_donate_make_qc_release_dispense_trace_recall() {
 #[test]
 fn a_wrong_unit_at_dispense_stops_with_a_full_screen_warning() {
     let mut b = Bench::new();
-    let bank = &mut b.app.bank;
-    let d = bank
-        .register_donor(
-            stoolbank::app::NewDonor {
-                sex: Sex::F,
-                birth_date: chrono::NaiveDate::from_ymd_opt(1990, 1, 1).unwrap(),
-                identity: Identity::default(),
-            },
-            at("2024-02-01", 9),
-        )
-        .unwrap();
-    for kind in stoolbank::core::model::ScreeningKind::ALL {
-        let input = stoolbank::app::ScreeningInput { all_negative: true, tests: vec![] };
-        bank.record_screening(
-            &d.id,
-            *kind,
-            chrono::NaiveDate::from_ymd_opt(2024, 2, 20).unwrap(),
-            &input,
-            at("2024-02-20", 9),
-        )
-        .unwrap();
-    }
-    let don = bank
-        .add_donation(stoolbank::app::NewDonation {
-            donor: d.id.clone(),
-            collected_at: at("2024-02-20", 8),
-            received_at: None,
-            mass_g: None,
-            bristol: None,
-        })
-        .unwrap();
-    let v = bank.make_batch(&don.id, "F0001", 1, None, at("2024-02-20", 10)).unwrap();
+    let v = screened_batch(&mut b, 1);
     let unit = v.units[0].id.display();
     b.key(KeyCode::F(6));
     b.scan(&unit);
@@ -471,32 +440,7 @@ fn identity_is_asked_and_shown_only_to_those_allowed() {
 #[test]
 fn trace_walks_back_inventory_sets_a_location_and_audit_opens_a_record() {
     let mut b = Bench::new();
-    let bank = &mut b.app.bank;
-    let d = bank
-        .register_donor(
-            stoolbank::app::NewDonor {
-                sex: Sex::M,
-                birth_date: chrono::NaiveDate::from_ymd_opt(1990, 1, 1).unwrap(),
-                identity: Identity::default(),
-            },
-            at("2024-02-01", 9),
-        )
-        .unwrap();
-    for kind in stoolbank::core::model::ScreeningKind::ALL {
-        let input = stoolbank::app::ScreeningInput { all_negative: true, tests: vec![] };
-        let day = chrono::NaiveDate::from_ymd_opt(2024, 2, 20).unwrap();
-        bank.record_screening(&d.id, *kind, day, &input, at("2024-02-20", 9)).unwrap();
-    }
-    let don = bank
-        .add_donation(stoolbank::app::NewDonation {
-            donor: d.id.clone(),
-            collected_at: at("2024-02-20", 8),
-            received_at: None,
-            mass_g: None,
-            bristol: None,
-        })
-        .unwrap();
-    let v = bank.make_batch(&don.id, "F0001", 2, None, at("2024-02-20", 10)).unwrap();
+    let v = screened_batch(&mut b, 2);
     let unit = v.units[0].id.clone();
 
     // Trace the unit, re-root on the donor (first line), then walk back to the unit.
@@ -505,7 +449,7 @@ fn trace_walks_back_inventory_sets_a_location_and_audit_opens_a_record() {
     assert!(s.contains(&format!("trace of unit {unit}")), "{s}");
     b.key(KeyCode::Home);
     b.key(KeyCode::Enter);
-    assert!(b.text().contains(&format!("trace of donor {}", d.id)));
+    assert!(b.text().contains(&format!("trace of donor {}", v.donor)));
     b.key(KeyCode::Backspace);
     let s = b.text();
     assert!(s.contains(&format!("trace of unit {unit}")), "back to the unit:\n{s}");
@@ -592,6 +536,26 @@ fn new_donor(b: &mut Bench, name: Option<&str>) -> Id {
     let birth = chrono::NaiveDate::from_ymd_opt(1990, 1, 1).unwrap();
     let new = stoolbank::app::NewDonor { sex: Sex::F, birth_date: birth, identity };
     b.app.bank.register_donor(new, at("2024-01-02", 9)).unwrap().id
+}
+
+/// A batch of `units` units, made on 2024-02-20 from a donation of a donor screened that day.
+fn screened_batch(b: &mut Bench, units: usize) -> stoolbank::app::views::BatchView {
+    let d = new_donor(b, None);
+    let bank = &mut b.app.bank;
+    let input = stoolbank::app::ScreeningInput { all_negative: true, tests: vec![] };
+    let day = chrono::NaiveDate::from_ymd_opt(2024, 2, 20).unwrap();
+    for kind in stoolbank::core::model::ScreeningKind::ALL {
+        bank.record_screening(&d, *kind, day, &input, at("2024-02-20", 9)).unwrap();
+    }
+    let donation = stoolbank::app::NewDonation {
+        donor: d,
+        collected_at: at("2024-02-20", 8),
+        received_at: None,
+        mass_g: None,
+        bristol: None,
+    };
+    let don = bank.add_donation(donation).unwrap();
+    bank.make_batch(&don.id, "F0001", units, None, at("2024-02-20", 10)).unwrap()
 }
 
 /// A screened donor with one batch per entry of `units` (that many units each), the last one released.
