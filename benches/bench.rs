@@ -103,11 +103,11 @@ fn run(name: &str, scale: Scale) {
         c.batches,
         c.units_dispensed,
         c.recipients,
-        size as f64 / 1048576.0
+        size as f64 / 1_048_576.0
     );
     let (units, donors) = sample_ids(&mut bank);
     let now = time::now();
-    let scans: Vec<String> = units.iter().map(|u| u.display()).collect();
+    let scans: Vec<String> = units.iter().map(Id::display).collect();
     show(
         "scan → check character → lookup → trace (unit in stock)",
         &measure(2000, |i| {

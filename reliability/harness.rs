@@ -103,7 +103,7 @@ impl Bank {
         self.ok(&["donation", "add", donor, "--collected-at", &format!("{d} 08:00")])
     }
 
-    /// `verify` passes: SQLite, schema, values, audit chain and every record.
+    /// `verify` passes: `SQLite`, schema, values, audit chain and every record.
     pub fn verified(&self) -> Result<()> {
         let out = self.run(&["verify"])?;
         match out.status.code() {
@@ -353,7 +353,7 @@ pub fn disk_full(bin: &Path, dir: &Path, trials: u64, seed: u64) -> Result<Figur
         match out.status.code() {
             Some(0) => fig.add("written within the limit", 1),
             Some(1) if err.lines().count() == 1 && err.starts_with("stoolbank: ") => {
-                fig.add("refused with a one-line message", 1)
+                fig.add("refused with a one-line message", 1);
             }
             c => return Err(format!("trial {t}: exit {c:?}: {err}")),
         }
@@ -427,7 +427,7 @@ pub fn flipped_bytes(bin: &Path, dir: &Path, trials: u64, seed: u64) -> Result<F
             Some(5) => fig.add("damage named by verify (exit 5)", 1),
             Some(1) => fig.add("file refused with a message (exit 1)", 1),
             Some(0) if dump(&copy.db).as_ref() == Some(&expected) => {
-                fig.add("harmless (unused space): verify passes, records unchanged", 1)
+                fig.add("harmless (unused space): verify passes, records unchanged", 1);
             }
             Some(0) => return Err(format!("trial {t}: byte {at} changed a record and verify passed")),
             c => return Err(format!("trial {t}: byte {at}: exit {c:?}: {}", String::from_utf8_lossy(&out.stderr))),
@@ -535,7 +535,7 @@ pub fn argv_fuzz(bin: &Path, dir: &Path, trials: u64, seed: u64) -> Result<Figur
         "--",
     ]
     .iter()
-    .map(|s| s.to_string())
+    .map(ToString::to_string)
     .chain(ids.iter().cloned())
     .collect();
     let commands = [
@@ -597,7 +597,7 @@ pub fn argv_fuzz(bin: &Path, dir: &Path, trials: u64, seed: u64) -> Result<Figur
             }
             s
         });
-        let status = wait_at_most(&mut child, Duration::from_secs(60));
+        let status = wait_at_most(&mut child, Duration::from_mins(1));
         let err = reader.join().unwrap_or_default();
         let Some(status) = status else { return Err(format!("trial {t}: {args:?} hung")) };
         let code = status.code().unwrap_or(-1);

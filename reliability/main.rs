@@ -16,14 +16,17 @@ type Run<'a> = Box<dyn Fn(&std::path::Path) -> harness::Result<harness::Figures>
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let which = args.first().map(String::as_str).unwrap_or("all");
+    let which = args.first().map_or("all", String::as_str);
     let trials: Option<u64> = args.get(1).and_then(|s| s.parse().ok());
     let seed: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(2026);
-    let bin = std::env::var_os("STOOLBANK_BIN").map(PathBuf::from).unwrap_or_else(|| {
-        let exe = std::env::current_exe().unwrap_or_default();
-        // target/<profile>/examples/reliability -> target/<profile>/stoolbank
-        exe.parent().and_then(|p| p.parent()).map(|p| p.join("stoolbank")).unwrap_or_default()
-    });
+    let bin = std::env::var_os("STOOLBANK_BIN").map_or_else(
+        || {
+            let exe = std::env::current_exe().unwrap_or_default();
+            // target/<profile>/examples/reliability -> target/<profile>/stoolbank
+            exe.parent().and_then(|p| p.parent()).map(|p| p.join("stoolbank")).unwrap_or_default()
+        },
+        PathBuf::from,
+    );
     if !bin.exists() {
         eprintln!("no binary at {}: build it first (cargo build --release), or set STOOLBANK_BIN", bin.display());
         return ExitCode::from(2);

@@ -178,7 +178,7 @@ fn fill(bank: &mut Bank, scale: Scale) -> Result<DemoSummary, AppError> {
     }
 
     // Release what the post-donation screening allows; the rest stays in quarantine or is discarded.
-    for b in batches.iter_mut() {
+    for b in &mut batches {
         let view = bank.batch_view(&b.id, bank.now())?;
         let Some(expected) = release_time(bank, &b.id)? else { continue };
         if expected > bank.now() {
@@ -320,27 +320,24 @@ fn dispense_all(bank: &mut Bank, rng: &mut Rng, batches: &[Batchplan], sum: &mut
             let open = courses
                 .iter()
                 .position(|(_, p, last)| p == &b.product && at - *last < Duration::days(21) && at > *last);
-            let recipient = match open.filter(|_| rng.chance(50)) {
-                Some(i) => {
-                    courses[i].2 = at;
-                    courses[i].0.clone()
-                }
-                None => {
-                    let birth = local_day(at) - Duration::days(365 * (5 + rng.below(75) as i64));
-                    let consent = if rng.chance(30) { Consent::DataUse } else { Consent::Signed };
-                    let new = NewRecipient {
-                        sex: if rng.chance(50) { Sex::F } else { Sex::M },
-                        birth_date: birth,
-                        indication: rng.pick(&indications).to_string(),
-                        consent,
-                        cohort: None,
-                        identity: Identity::default(),
-                    };
-                    let r = bank.register_recipient(new, at - Duration::days(1))?.id;
-                    sum.recipients += 1;
-                    courses.push((r.clone(), b.product.clone(), at));
-                    r
-                }
+            let recipient = if let Some(i) = open.filter(|_| rng.chance(50)) {
+                courses[i].2 = at;
+                courses[i].0.clone()
+            } else {
+                let birth = local_day(at) - Duration::days(365 * (5 + rng.below(75) as i64));
+                let consent = if rng.chance(30) { Consent::DataUse } else { Consent::Signed };
+                let new = NewRecipient {
+                    sex: if rng.chance(50) { Sex::F } else { Sex::M },
+                    birth_date: birth,
+                    indication: rng.pick(&indications).to_string(),
+                    consent,
+                    cohort: None,
+                    identity: Identity::default(),
+                };
+                let r = bank.register_recipient(new, at - Duration::days(1))?.id;
+                sum.recipients += 1;
+                courses.push((r.clone(), b.product.clone(), at));
+                r
             };
             let route = match b.product.as_str() {
                 "F0003" => "capsule",

@@ -31,7 +31,7 @@ pub fn shown(text: &str) -> Cow<'_, str> {
     Cow::Owned(s)
 }
 
-/// JSON as serde_json writes it (which already escapes C0 controls), with DEL, C1 controls and bidirectional
+/// JSON as `serde_json` writes it (which already escapes C0 controls), with DEL, C1 controls and bidirectional
 /// overrides escaped too, so `--json` output is as harmless on a terminal as the text.
 pub struct SafeJson;
 

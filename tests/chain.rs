@@ -1,4 +1,4 @@
-//! The whole chain end to end through the binary, on a real SQLite file: donor → screening → donation → batch →
+//! The whole chain end to end through the binary, on a real `SQLite` file: donor → screening → donation → batch →
 //! QC → release → dispense → trace both ways → recall names exactly the affected recipients.
 
 mod common;
@@ -181,7 +181,7 @@ fn demo_bank_is_consistent_and_traceable() {
 }
 
 fn sorted(v: &[&String]) -> Vec<String> {
-    let mut out: Vec<String> = v.iter().map(|s| s.to_string()).collect();
+    let mut out: Vec<String> = v.iter().map(|s| (*s).clone()).collect();
     out.sort();
     out
 }

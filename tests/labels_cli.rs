@@ -78,7 +78,12 @@ fn bad_targets_and_unknown_identifiers_are_named() {
     // A mistyped queue is not a file: refused with the forms accepted, and nothing written anywhere.
     let (code, err) = b.fail(&["label", &units[0], "--print", "zebra1"]);
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("`zebra1` is not a print target: use tcp://HOST[:PORT], lp:QUEUE, a device under /dev/, or file:PATH"), "{err}");
+    assert!(
+        err.contains(
+            "`zebra1` is not a print target: use tcp://HOST[:PORT], lp:QUEUE, a device under /dev/, or file:PATH"
+        ),
+        "{err}"
+    );
     assert!(!std::path::Path::new("zebra1").exists() && !b.dir.path().join("zebra1").exists());
     assert_eq!(prints_recorded(&b), before, "nothing is marked printed when the printer did not take it");
     // Each failed print's claim was closed, with why, in the trail.
@@ -87,8 +92,8 @@ fn bad_targets_and_unknown_identifiers_are_named() {
         log.as_array().unwrap().iter().filter(|e| e["action"] == "close-label-claim").collect();
     assert_eq!(closed.len(), 3, "{log}");
     // A well-formed identifier of a unit that does not exist.
-    let missing = stoolbank::core::ids::Id::parse(&units[0]).unwrap();
-    let ghost = stoolbank::core::ids::Id::unit(&missing.batch_of().unwrap(), "Z9").display();
+    let missing = Id::parse(&units[0]).unwrap();
+    let ghost = Id::unit(&missing.batch_of().unwrap(), "Z9").display();
     let (code, err) = b.fail(&["label", &ghost]);
     assert_eq!(code, 4);
     assert!(err.contains("no unit"), "{err}");
@@ -127,7 +132,12 @@ fn previews_are_written_as_files() {
     let out = b.ok(&["label", &batch, "--format", "svg", "--out", dir.to_str().unwrap()]);
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 3);
     assert_eq!(out.lines().count(), 3, "each file written is named: {out}");
-    assert!(out.lines().all(|l| l.starts_with(dir.to_str().unwrap()) && l.ends_with(".svg")), "{out}");
+    assert!(
+        out.lines()
+            .all(|l| l.starts_with(dir.to_str().unwrap())
+                && std::path::Path::new(l).extension().is_some_and(|e| e == "svg")),
+        "{out}"
+    );
     let (_, err) = b.fail(&["label", &batch, "--format", "png"]);
     assert!(err.contains("--out DIRECTORY"), "{err}");
     // A file name for a batch's previews is refused, not quietly made into a directory.

@@ -121,7 +121,7 @@ fn a_missing_cups_queue_or_lp_is_a_clear_error() {
     match err {
         PrintError::NoLp { .. } => assert!(msg.starts_with("lp is not installed"), "{msg}"),
         PrintError::NoQueue { .. } => {
-            assert!(msg.starts_with("CUPS queue `stoolbank_no_such_queue` does not exist (lp: "), "{msg}")
+            assert!(msg.starts_with("CUPS queue `stoolbank_no_such_queue` does not exist (lp: "), "{msg}");
         }
         // lp present but no scheduler running: still names the queue and lp's own words.
         PrintError::Cups { .. } => assert!(msg.contains("`stoolbank_no_such_queue`") && msg.contains("lp:"), "{msg}"),

@@ -38,9 +38,11 @@ fn region(px: &[u8], w: u32, (x, y, rw, rh): (u32, u32, u32, u32), margin: u32, 
     let mut out = vec![255u8; (ow * oh) as usize];
     for oy in 0..oh {
         for ox in 0..ow {
-            let (sx, sy) =
-                ((ox / zoom) as i64 - margin as i64 + x as i64, (oy / zoom) as i64 - margin as i64 + y as i64);
-            if sx >= x as i64 && sx < (x + rw) as i64 && sy >= y as i64 && sy < (y + rh) as i64 {
+            let (sx, sy) = (
+                i64::from(ox / zoom) - i64::from(margin) + i64::from(x),
+                i64::from(oy / zoom) - i64::from(margin) + i64::from(y),
+            );
+            if sx >= i64::from(x) && sx < i64::from(x + rw) && sy >= i64::from(y) && sy < i64::from(y + rh) {
                 out[(oy * ow + ox) as usize] = px[(sy as u32 * w + sx as u32) as usize];
             }
         }

@@ -45,9 +45,9 @@ fn bc_data_as_barcoders(zpl: &str) -> String {
             continue;
         }
         out.push(match chars.next() {
-            Some(':') | Some('6') => 'Ɓ',
-            Some(';') | Some('5') => 'Ć',
-            Some('9') | Some('7') => 'À',
+            Some(':' | '6') => 'Ɓ',
+            Some(';' | '5') => 'Ć',
+            Some('9' | '7') => 'À',
             other => panic!("unexpected invocation >{other:?} in {fd}"),
         });
     }

@@ -10,8 +10,7 @@ fn a_code_as_displayed_finds_its_donor_and_recipient() {
     let b = Bench::new();
     let donors: Vec<String> =
         (0..12).map(|_| b.ok(&["donor", "add", "--sex", "F", "--birth-date", "1990-04-02"])).collect();
-    let recipient =
-        b.ok(&["recipient", "add", "--sex", "M", "--birth-date", "1950-01-01", "--indication", "rCDI"]);
+    let recipient = b.ok(&["recipient", "add", "--sex", "M", "--birth-date", "1950-01-01", "--indication", "rCDI"]);
     let mut bank = bank_at(&b.db, chrono::Utc::now());
     let now = chrono::Utc::now();
     for (i, shown) in [&donors[2], &donors[11]].into_iter().enumerate() {

@@ -60,7 +60,7 @@ fn rehash_from(c: &Connection, from: i64) {
                 },
             )
             .unwrap();
-        let parse = |v: &Value| v.as_str().map(|s| serde_json::from_str::<Value>(s).unwrap()).unwrap_or(Value::Null);
+        let parse = |v: &Value| v.as_str().map_or(Value::Null, |s| serde_json::from_str::<Value>(s).unwrap());
         let canonical = json!({
             "seq": e[0], "at": e[1], "recorded_at": e[2], "actor": e[3], "action": e[4], "entity": e[5],
             "entity_id": e[6], "subject": e[7], "before": parse(&e[8]), "after": parse(&e[9]), "prev_hash": prev,
@@ -119,7 +119,7 @@ fn forged_entries_appended_after_an_anchor_are_caught() {
     .unwrap();
     let id = c.last_insert_rowid();
     let mut stmt = c.prepare("SELECT * FROM deferrals WHERE id = ?1").unwrap();
-    let names: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
+    let names: Vec<String> = stmt.column_names().map(std::string::ToString::to_string).collect();
     let row: Map<String, Value> = stmt
         .query_row([id], |r| {
             Ok(names

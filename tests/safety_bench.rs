@@ -107,7 +107,7 @@ fn implausible_input_is_refused_naming_the_field_and_range() {
     let add = |extra: &[&str]| {
         let mut a = vec!["donor", "add", "--sex", "F", "--birth-date"];
         a.extend_from_slice(extra);
-        a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+        a.iter().map(std::string::ToString::to_string).collect::<Vec<_>>()
     };
     let args = add(&["1900-01-01"]);
     let err = invalid(&b, &args.iter().map(String::as_str).collect::<Vec<_>>(), "donor's age at registration");

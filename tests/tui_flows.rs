@@ -7,11 +7,11 @@ use chrono::{DateTime, Local, TimeZone, Utc};
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
+use stoolbank::app::records::Identity;
 use stoolbank::app::Bank;
 use stoolbank::core::config::Config;
 use stoolbank::core::ids::{Id, IdKind};
 use stoolbank::core::model::{Sex, UnitStatus};
-use stoolbank::app::records::Identity;
 use stoolbank::tui::{App, Msg};
 
 struct Bench {
@@ -250,7 +250,7 @@ fn register_donate_make_qc_release_dispense_trace_recall() {
     b.key(KeyCode::Char('e'));
     b.key(KeyCode::Enter);
     let s = b.text();
-    let at_path = s.find("exported").map(|i| &s[i..]).unwrap_or_else(|| panic!("{s}"));
+    let at_path = s.find("exported").map_or_else(|| panic!("{s}"), |i| &s[i..]);
     let path = at_path.split(" to ").nth(1).and_then(|p| p.split_whitespace().next()).unwrap_or_else(|| panic!("{s}"));
     let csv = std::fs::read_to_string(path).unwrap();
     assert!(csv.starts_with("recall_reason,recall_selection,donor,unit,batch,status,recipient"), "{csv}");

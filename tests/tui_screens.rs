@@ -1,14 +1,14 @@
-//! Every screen rendered through ratatui's TestBackend at 80×24 (and the trace at 120×40) on a small bank
+//! Every screen rendered through ratatui's `TestBackend` at 80×24 (and the trace at 120×40) on a small bank
 //! with fixed dates and a frozen clock, as reviewed snapshots.
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
+use stoolbank::app::records::Identity;
 use stoolbank::app::{Bank, NewDonation, NewDonor, NewRecipient, ScreeningInput};
 use stoolbank::core::config::Config;
 use stoolbank::core::model::{Consent, QcResult, ScreeningKind, Sex};
-use stoolbank::app::records::Identity;
 use stoolbank::tui::screen::Tab;
 use stoolbank::tui::{App, Msg};
 

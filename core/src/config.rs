@@ -64,7 +64,7 @@ pub struct Config {
 }
 
 fn strings(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| s.to_string()).collect()
+    list.iter().map(ToString::to_string).collect()
 }
 
 impl Default for Config {

@@ -517,8 +517,8 @@ pub fn release_checks(f: &ReleaseFacts, config: &Config) -> Vec<Check> {
     // The batch's own state comes first: a discarded batch is refused as discarded, whatever else holds.
     let mut checks = vec![
         Check::new(Rule::BatchState, state),
-        Check::new(Rule::PreDonationScreening, pre.map(|_| "screened clean before the donation".into())),
-        Check::new(Rule::PostDonationScreening, post.map(|_| "screened clean after the donation".into())),
+        Check::new(Rule::PreDonationScreening, pre.map(|()| "screened clean before the donation".into())),
+        Check::new(Rule::PostDonationScreening, post.map(|()| "screened clean after the donation".into())),
         Check::new(Rule::DonationDayQuestionnaire, questionnaire),
         Check::new(Rule::ProcessingTime, processing),
         Check::new(Rule::QcPassed, qc),
@@ -812,7 +812,7 @@ mod tests {
 
     #[test]
     fn a_repeated_recall_needs_again() {
-        let t = chrono::DateTime::parse_from_rfc3339("2026-01-15T08:00:00Z").unwrap().to_utc();
+        let t = DateTime::parse_from_rfc3339("2026-01-15T08:00:00Z").unwrap().to_utc();
         let earlier = [EarlierRecall { id: 3, at: t, found: vec!["B1".into()] }];
         let refusal = check_recall_not_repeated(&earlier, &["B1".to_string()], false).unwrap_err();
         assert!(refusal.detail.contains("recall 3"), "{refusal}");
@@ -826,8 +826,8 @@ mod tests {
         let mut donor = DonorFacts { birth_date: Some(day("1990-01-01")), ..Default::default() };
         donor.screenings = clean_round(1, "2026-01-10", &c);
         donor.screenings.push(screening(5, ScreeningKind::DonationDay, "2026-01-15", None, &c));
-        let collected = chrono::DateTime::parse_from_rfc3339("2026-01-15T08:00:00Z").unwrap().to_utc();
-        let release = chrono::DateTime::parse_from_rfc3339("2026-02-20T08:00:00Z").unwrap().to_utc();
+        let collected = DateTime::parse_from_rfc3339("2026-01-15T08:00:00Z").unwrap().to_utc();
+        let release = DateTime::parse_from_rfc3339("2026-02-20T08:00:00Z").unwrap().to_utc();
         let qc: Vec<QcFact> = c
             .qc_required
             .iter()
@@ -894,14 +894,14 @@ mod tests {
         let failed = |rule| Check::new(rule, Err("no".into()));
         assert_eq!(never_releasable(&[failed(Rule::QcPassed)]), None);
         assert_eq!(never_releasable(&[failed(Rule::ProcessingTime)]).map(|c| c.rule), Some(Rule::ProcessingTime));
-        let t = chrono::DateTime::parse_from_rfc3339("2026-02-20T08:00:00Z").unwrap().to_utc();
+        let t = DateTime::parse_from_rfc3339("2026-02-20T08:00:00Z").unwrap().to_utc();
         assert_eq!(check_discard(None), Ok(()));
         assert_eq!(check_discard(Some(t)).unwrap_err().rule, Rule::DiscardOnce);
     }
 
     #[test]
     fn dispense_follows_the_unit_lifecycle() {
-        let t = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
         let mut u = UnitFacts {
             kind: UnitKind::Dose,
             released_at: Some(t("2026-02-20T08:00:00Z")),

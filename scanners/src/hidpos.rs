@@ -68,9 +68,8 @@ impl HidPosDecoder {
         if data.len() > self.max_len {
             return reject(format!("frame over {} bytes", self.max_len), &data);
         }
-        let text = match std::str::from_utf8(&data) {
-            Ok(t) => t,
-            Err(_) => return reject("line noise: bytes that are not valid text".into(), &data),
+        let Ok(text) = std::str::from_utf8(&data) else {
+            return reject("line noise: bytes that are not valid text".into(), &data);
         };
         let allowed = |c: char| match self.charset {
             Charset::PrintableAscii => (' '..='~').contains(&c),

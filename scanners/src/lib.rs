@@ -231,9 +231,10 @@ pub(crate) fn supervise<D>(
 /// (hidraw and evdev reads otherwise block until the next key or report). True also on error or hang-up:
 /// the read that follows reports it.
 #[cfg(target_os = "linux")]
+#[allow(unsafe_code)] // the one system call without a safe wrapper here; the only unsafe block in the workspace
 pub(crate) fn readable(fd: std::os::fd::RawFd, ms: i32) -> bool {
     let mut fds = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
     // SAFETY: one valid pollfd, alive for the duration of the call.
-    let n = unsafe { libc::poll(&mut fds, 1, ms) };
+    let n = unsafe { libc::poll(&raw mut fds, 1, ms) };
     n > 0 || (n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted)
 }

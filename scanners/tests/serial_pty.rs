@@ -66,7 +66,7 @@ fn rejection(e: ScannerEvent) -> String {
 
 #[test]
 fn scans_and_rejections_come_out_exactly() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let (mut master, slave) = TTYPort::pair().expect("pty pair");
     let path = slave.name().expect("slave path");
     let (mut handle, rx) = listen(&Profile::generic_serial(), Path::new(&path));
@@ -109,7 +109,7 @@ fn scans_and_rejections_come_out_exactly() {
 
 #[test]
 fn an_unplugged_port_is_reopened_when_it_returns() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = tempfile::tempdir().unwrap();
     let link = dir.path().join("ttyScanner");
     let (mut master, slave) = TTYPort::pair().expect("pty pair");
@@ -143,7 +143,7 @@ fn an_unplugged_port_is_reopened_when_it_returns() {
 
 #[test]
 fn every_serial_model_profile_reads_a_scan_framed_its_way() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     for name in scanners::profile_names() {
         let profile = Profile::load(&name).expect("profile");
         if profile.transport != scanners::Transport::Serial {
@@ -183,7 +183,7 @@ struct Shared(Arc<Mutex<Vec<u8>>>);
 
 impl Write for Shared {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(buf);
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -193,7 +193,7 @@ impl Write for Shared {
 
 impl Shared {
     fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)).into_owned()
     }
 
     /// Waits (up to the patience, a hang guard) until the text holds `needle`.
@@ -212,7 +212,7 @@ impl Shared {
 
 #[test]
 fn the_listen_command_prints_one_json_object_per_scan_and_rejections_on_stderr() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let (mut master, slave) = TTYPort::pair().expect("pty pair");
     let path = slave.name().expect("slave path");
     let (out, err) = (Shared::default(), Shared::default());
@@ -245,7 +245,7 @@ fn the_listen_command_prints_one_json_object_per_scan_and_rejections_on_stderr()
 
 #[test]
 fn the_listen_command_prints_plain_lines_with_the_symbology() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let (mut master, slave) = TTYPort::pair().expect("pty pair");
     let path = slave.name().expect("slave path");
     let (out, err) = (Shared::default(), Shared::default());

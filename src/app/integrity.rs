@@ -37,8 +37,8 @@ impl Bank {
         Ok(self.store.use_key_file(key_file, create)?)
     }
 
-    /// SQLite's integrity and foreign-key checks, the schema against the program's, stored values against the
-    /// shapes the program writes, then the audit chain and records. A file failing SQLite's check is marked
+    /// `SQLite`'s integrity and foreign-key checks, the schema against the program's, stored values against the
+    /// shapes the program writes, then the audit chain and records. A file failing `SQLite`'s check is marked
     /// damaged: writes stay refused until it verifies again.
     pub fn verify(&mut self) -> Result<views::Integrity> {
         let v = self.store.inspect(|tx| {
@@ -95,7 +95,7 @@ impl Bank {
         Ok(anchor)
     }
 
-    /// An online, consistent copy at `dest`, checked (SQLite, schema, audit chain) and recorded in the trail.
+    /// An online, consistent copy at `dest`, checked (`SQLite`, schema, audit chain) and recorded in the trail.
     pub fn backup(&mut self, dest: &Path) -> Result<BackupReport> {
         self.store.backup_to(dest)?;
         let report = check_copy(dest)?;
@@ -138,7 +138,7 @@ pub fn restore(file: &Path, target: &Path, config: Config, actor: &str) -> Resul
     Ok((bank, report))
 }
 
-/// A copy must pass SQLite's check, match the schema of its own version (an older one is upgraded on the first
+/// A copy must pass `SQLite`'s check, match the schema of its own version (an older one is upgraded on the first
 /// write, as any bank) and hold an unbroken audit chain.
 fn check_copy(file: &Path) -> Result<BackupReport> {
     let mut copy = Store::open_read_only(file)?;
@@ -154,8 +154,8 @@ fn check_copy(file: &Path) -> Result<BackupReport> {
             ))));
         }
         let older_schema = schema_check::older_schema(tx)?;
-        let (head_seq, head_hash) = crate::store::checkpoint::head(tx)?;
-        let bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+        let (head_seq, head_hash) = checkpoint::head(tx)?;
+        let bytes = std::fs::metadata(file).map_or(0, |m| m.len());
         let file = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
         Ok(BackupReport { file, bytes, head_seq, head_hash, moved_aside: Vec::new(), older_schema })
     })

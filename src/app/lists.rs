@@ -79,7 +79,11 @@ impl Bank {
                 .filter_map(|id| batches::batch(tx, id).transpose())
                 .collect::<std::result::Result<_, _>>()?;
             let total = Some(lists::batches_in_quarantine_count(tx)?);
-            Ok::<_, super::AppError>(Page { next: if ids.len() < limit { None } else { ids.last().cloned() }, rows, total })
+            Ok::<_, super::AppError>(Page {
+                next: if ids.len() < limit { None } else { ids.last().cloned() },
+                rows,
+                total,
+            })
         })
     }
 

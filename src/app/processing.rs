@@ -256,7 +256,7 @@ impl ReleaseInputs {
         let batch = load_batch(tx, id)?;
         let donation = load_donation(tx, &batch.donation)?;
         let donor = donors::facts(tx, &load_donor(tx, &donation.donor)?)?;
-        let qc = batches::qc_of_batch(tx, id)?.iter().map(|q| q.fact()).collect();
+        let qc = batches::qc_of_batch(tx, id)?.iter().map(batches::QcRow::fact).collect();
         let units = batches::units_of_batch(tx, id)?;
         Ok(ReleaseInputs { batch, donation, donor, qc, units })
     }

@@ -86,11 +86,7 @@ pub struct EarlierMaterial {
 
 fn local_midnight(d: NaiveDate) -> DateTime<Utc> {
     let naive = d.and_time(NaiveTime::MIN);
-    chrono::Local
-        .from_local_datetime(&naive)
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(|| naive.and_utc())
+    chrono::Local.from_local_datetime(&naive).earliest().map_or_else(|| naive.and_utc(), |t| t.with_timezone(&Utc))
 }
 
 impl Bank {
@@ -143,7 +139,7 @@ impl Bank {
                 .collect();
             rules::check_recall_not_repeated(&earlier, &material(&answer), again)?;
             let rid = recalls::insert_recall(tx, &new)?;
-            let subject = donor.or(batch).map(|i| i.data().to_string()).unwrap_or_else(|| format!("recall-{rid}"));
+            let subject = donor.or(batch).map_or_else(|| format!("recall-{rid}"), |i| i.data().to_string());
             record(tx, &act, "recall", "recalls", &rid.to_string(), &subject, at, None)?;
             if let Some(donor) = donor {
                 let reason = format!("recall {rid}: {reason}");
@@ -201,7 +197,7 @@ pub(super) fn restate_answer(tx: &Tx, act: &super::Act, rid: i64) -> Result<()> 
     let answer = serde_json::to_value(&found).map_err(crate::store::StoreError::from)?;
     let before = audit::row_state(tx, "recalls", &rid.to_string())?;
     recalls::set_answer(tx, rid, &answer)?;
-    let subject = row.donor.or(row.batch).map(|i| i.data().to_string()).unwrap_or_else(|| format!("recall-{rid}"));
+    let subject = row.donor.or(row.batch).map_or_else(|| format!("recall-{rid}"), |i| i.data().to_string());
     record(tx, act, "restate-recall", "recalls", &rid.to_string(), &subject, act.now, before)
 }
 

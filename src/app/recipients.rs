@@ -147,9 +147,8 @@ impl Bank {
             let did = recipients::insert_dispense(tx, &new)?;
             record(tx, &act, "dispense", "dispenses", &did.to_string(), unit.data(), at, None)?;
             if let Some(reason) = happened {
-                let recall = match (u.recalled_at, recalls::recall_of_unit(tx, unit)?) {
-                    (Some(_), Some(rid)) => rid,
-                    _ => return invalid(format!("{unit} is not recalled: record its dispense without --happened")),
+                let (Some(_), Some(recall)) = (u.recalled_at, recalls::recall_of_unit(tx, unit)?) else {
+                    return invalid(format!("{unit} is not recalled: record its dispense without --happened"));
                 };
                 let contact =
                     RecallContact { recall, unit: unit.clone(), reason: reason.to_string(), recorded_at: act.now };

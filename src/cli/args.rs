@@ -35,7 +35,7 @@ where
 #[derive(Debug, Parser)]
 #[command(name = "stoolbank", version, about = "Traceability for stool banks: donors to recipients, trace and recall")]
 pub struct Cli {
-    /// Database file [default: $STOOLBANK_DB, else stoolbank.db in the user's data directory]
+    /// Database file [default: $`STOOLBANK_DB`, else stoolbank.db in the user's data directory]
     #[arg(long, global = true, env = "STOOLBANK_DB")]
     pub db: Option<PathBuf>,
     /// Who is acting (goes into every audit entry) [default: the login name]
@@ -44,7 +44,7 @@ pub struct Cli {
     /// Print records as JSON
     #[arg(long, global = true)]
     pub json: bool,
-    /// Policy file [default: $STOOLBANK_CONFIG, else stoolbank.toml beside the database, else built-in defaults]
+    /// Policy file [default: $`STOOLBANK_CONFIG`, else stoolbank.toml beside the database, else built-in defaults]
     #[arg(long, global = true, env = "STOOLBANK_CONFIG")]
     pub config: Option<PathBuf>,
     /// When the event happened (RFC 3339, or YYYY-MM-DD for local midnight) [default: now]; for views, "as of"
@@ -142,7 +142,7 @@ pub enum Command {
         /// Copies of each label
         #[arg(long, default_value_t = 1)]
         copies: u32,
-        /// A template of labels.toml (or the policy's label_templates file)
+        /// A template of labels.toml (or the policy's `label_templates` file)
         #[arg(long)]
         template: Option<String>,
         /// Why: required for a reprint
@@ -166,7 +166,7 @@ pub enum Command {
     /// The audit trail
     #[command(subcommand)]
     Audit(AuditCmd),
-    /// Integrity check: SQLite, foreign keys, the schema, stored values, the audit chain and every record
+    /// Integrity check: `SQLite`, foreign keys, the schema, stored values, the audit chain and every record
     Verify,
     /// An online, checked copy of the bank to FILE (benches may keep writing), recorded in the audit trail
     Backup {

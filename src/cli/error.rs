@@ -1,12 +1,12 @@
 //! How a failed command ends: one line on stderr naming what was wrong, and the exit code scripts rely on.
 //! The exit codes are decided here and nowhere else (README.md documents them).
 
+use crate::app::records::StoreError;
 use crate::app::AppError;
 use crate::core::input::Invalid;
 use crate::core::rules::Rule;
 use crate::labels::LabelError;
 use crate::printers::PrintError;
-use crate::app::records::StoreError;
 
 use crate::escape::shown;
 

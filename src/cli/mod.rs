@@ -18,16 +18,16 @@ use args::{
 pub use error::{report, usage_error, CliError};
 pub use output::Out;
 
+use crate::app::records::{BankSecret, Identity};
 use crate::app::{self, Bank, NewDonation, NewDonor, NewRecipient, RecallSelector, ScreeningInput};
 use crate::core::config::Config;
 use crate::core::ids::IdKind;
 use crate::escape::{self, shown};
-use crate::app::records::{BankSecret, Identity};
 use crate::time::{self, parse_date, parse_timestamp};
 
 type Result<T> = std::result::Result<T, CliError>;
 
-/// Where the database lives when neither --db nor $STOOLBANK_DB says.
+/// Where the database lives when neither --db nor $`STOOLBANK_DB` says.
 pub fn default_db() -> PathBuf {
     data_dir().join("stoolbank.db")
 }
@@ -54,8 +54,14 @@ fn writes(command: &Command) -> bool {
         Command::Recall(a) => a.apply,
         Command::Label { print, .. } => print.is_some(),
         Command::Audit(c) => matches!(c, AuditCmd::Checkpoint { .. }),
-        Command::Qc(_) | Command::Dispense { .. } | Command::Locate { .. } | Command::VerifyLabel { .. } => true,
-        Command::Backup { .. } | Command::Restore { .. } | Command::Init { .. } | Command::Demo { .. } => true,
+        Command::Qc(_)
+        | Command::Dispense { .. }
+        | Command::Locate { .. }
+        | Command::VerifyLabel { .. }
+        | Command::Backup { .. }
+        | Command::Restore { .. }
+        | Command::Init { .. }
+        | Command::Demo { .. } => true,
         Command::Trace { .. } | Command::Verify | Command::Config(_) | Command::Scanners(_) => false,
     }
 }
@@ -73,7 +79,7 @@ pub fn actor(cli: &Cli) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// The policy: --config / $STOOLBANK_CONFIG, else `stoolbank.toml` beside the database, else the defaults.
+/// The policy: --config / $`STOOLBANK_CONFIG`, else `stoolbank.toml` beside the database, else the defaults.
 pub fn load_config(explicit: Option<&Path>, db: &Path) -> std::result::Result<Config, String> {
     let beside = db.with_file_name("stoolbank.toml");
     let path = match explicit {
@@ -330,7 +336,9 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 rendered.extend(r.labels);
             }
             write_labels(out, file.as_deref(), format, &rendered)?;
-            warnings.iter().for_each(|w| eprintln!("warning: {}", shown(w)));
+            for w in &warnings {
+                eprintln!("warning: {}", shown(w));
+            }
             Ok(())
         }
         Command::VerifyLabel { unit, scanned } => {

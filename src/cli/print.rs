@@ -3,10 +3,10 @@
 
 use std::fmt::Write;
 
+use crate::app::records::{Entry, Recipient, Verification};
 use crate::app::views::{BatchView, DonationView, DonorSummary, DonorView, Integrity, RecipientView, UnitView};
 use crate::app::RecallSummary;
 use crate::core::ids::Id;
-use crate::app::records::{Entry, Recipient, Verification};
 use crate::time::show;
 
 use crate::escape::shown;
@@ -63,7 +63,7 @@ pub fn donor(v: &DonorView) -> String {
     }
     let _ = writeln!(s, "donations:");
     for d in &v.donations {
-        let batches: Vec<String> = d.batches.iter().map(|b| b.display()).collect();
+        let batches: Vec<String> = d.batches.iter().map(Id::display).collect();
         let _ = writeln!(s, "  {}  {}  {}", d.id, show(d.collected_at), batches.join(" "));
     }
     s.trim_end().to_string()
@@ -78,7 +78,7 @@ pub fn donor_list(all: &[DonorSummary]) -> String {
 }
 
 pub fn donation(d: &DonationView) -> String {
-    let batches: Vec<String> = d.batches.iter().map(|b| b.display()).collect();
+    let batches: Vec<String> = d.batches.iter().map(Id::display).collect();
     format!(
         "donation {}  donor {}  collected {}  {}\n  mass {}  bristol {}\n  batches: {}",
         d.id,
@@ -223,7 +223,7 @@ pub fn recall(r: &RecallSummary) -> String {
     if !r.recipients.is_empty() {
         let _ = writeln!(s, "recipients to contact:");
         for p in &r.recipients {
-            let units: Vec<String> = p.units.iter().map(|u| u.display()).collect();
+            let units: Vec<String> = p.units.iter().map(Id::display).collect();
             let _ = writeln!(
                 s,
                 "  {}  {}  first dose {}  {}  {}  {}",
@@ -277,18 +277,18 @@ pub fn verification(v: &Verification) -> String {
 
 pub fn integrity(v: &Integrity) -> String {
     let mut s = String::new();
-    for (what, problems) in [
-        ("SQLite integrity check", &v.integrity),
-        ("foreign keys", &v.foreign_keys),
-        ("schema as the program embeds it", &v.schema),
-        ("stored values readable", &v.values),
+    for (what, problems, note) in [
+        ("SQLite integrity check", &v.integrity, None),
+        ("foreign keys", &v.foreign_keys, None),
+        ("schema as the program embeds it", &v.schema, v.older_schema.as_deref()),
+        ("stored values readable", &v.values, None),
     ] {
         let _ = writeln!(s, "{} {what}", mark(problems.is_empty()));
         for p in problems {
             let _ = writeln!(s, "  {}", shown(p));
         }
-        if let (true, Some(older)) = (std::ptr::eq(problems, &v.schema), &v.older_schema) {
-            let _ = writeln!(s, "  {older}");
+        if let Some(note) = note {
+            let _ = writeln!(s, "  {note}");
         }
     }
     let _ = writeln!(s, "{} audit chain and records", mark(v.audit.findings.is_empty()));

@@ -1,6 +1,6 @@
-//! Fonts for the previews and for text measurement in the layout: the embedded DejaVu Sans (its licence, in
-//! `fonts/LICENSE`, allows embedding and redistribution), falling back to a system CJK font (WenQuanYi, Noto
-//! CJK, Droid Sans Fallback) for characters DejaVu lacks. A character no font has is drawn as an empty box of
+//! Fonts for the previews and for text measurement in the layout: the embedded `DejaVu` Sans (its licence, in
+//! `fonts/LICENSE`, allows embedding and redistribution), falling back to a system CJK font (`WenQuanYi`, Noto
+//! CJK, Droid Sans Fallback) for characters `DejaVu` lacks. A character no font has is drawn as an empty box of
 //! [`missing_width`], so a gap is visible rather than silently dropped.
 
 use std::sync::OnceLock;
@@ -59,14 +59,14 @@ pub(crate) fn missing_width(height: u32) -> f32 {
 pub(crate) fn advance(c: char, height: u32) -> f32 {
     let scale = PxScale::from(height as f32);
     match face(c) {
-        Face::Latin(id) => latin().map(|f| f.as_scaled(scale).h_advance(id)).unwrap_or(0.0),
-        Face::Cjk(id) => cjk().map(|f| f.as_scaled(scale).h_advance(id)).unwrap_or(0.0),
+        Face::Latin(id) => latin().map_or(0.0, |f| f.as_scaled(scale).h_advance(id)),
+        Face::Cjk(id) => cjk().map_or(0.0, |f| f.as_scaled(scale).h_advance(id)),
         Face::Missing => missing_width(height),
     }
 }
 
 /// Width of text in dots at a height, as the preview draws it. ZPL's scalable font 0 (CG Triumvirate Bold
-/// Condensed) is narrower than DejaVu Sans, so text that fits the preview fits the printed label too.
+/// Condensed) is narrower than `DejaVu` Sans, so text that fits the preview fits the printed label too.
 pub fn text_width(text: &str, height: u32, bold: bool) -> u32 {
     let w: f32 = text.chars().map(|c| advance(c, height)).sum();
     w.ceil() as u32 + u32::from(bold)
@@ -74,5 +74,5 @@ pub fn text_width(text: &str, height: u32, bold: bool) -> u32 {
 
 /// Distance from the top of a line of text to its baseline, at a pixel height.
 pub(crate) fn ascent(height: u32) -> f32 {
-    latin().map(|f| f.as_scaled(PxScale::from(height as f32)).ascent()).unwrap_or(height as f32 * 0.8)
+    latin().map_or(height as f32 * 0.8, |f| f.as_scaled(PxScale::from(height as f32)).ascent())
 }

@@ -216,7 +216,7 @@ impl Layout {
         let needed = y + lines.len() as u32 * (small + gap) - gap;
         if !lines.is_empty() && needed > bottom {
             let first_out = lines.iter().enumerate().find(|(i, _)| y + (*i as u32 + 1) * (small + gap) - gap > bottom);
-            let what = first_out.map(|(_, l)| format!("the line `{l}`")).unwrap_or_else(|| "the text".into());
+            let what = first_out.map_or_else(|| "the text".into(), |(_, l)| format!("the line `{l}`"));
             return Err(too_small(format!("{what} (label height)"), needed, bottom));
         }
         for text in lines {

@@ -39,7 +39,7 @@ impl Label {
     pub fn datamatrix_payload(&self) -> String {
         match &self.product_code {
             Some(p) => {
-                let p = ProductCode::parse(p).map(|c| c.as_str().to_string()).unwrap_or_else(|_| p.clone());
+                let p = ProductCode::parse(p).map_or_else(|_| p.clone(), |c| c.as_str().to_string());
                 format!("{}{PAYLOAD_SEPARATOR}{p}", self.id.display())
             }
             None => self.id.display(),

@@ -1,5 +1,5 @@
 //! PNG preview: the layout rasterised at the printer's resolution (one pixel per dot), 8-bit grey. Text uses
-//! the embedded DejaVu Sans, a system CJK font for characters DejaVu lacks, and an empty box where no font has
+//! the embedded `DejaVu` Sans, a system CJK font for characters `DejaVu` lacks, and an empty box where no font has
 //! the glyph (see `font`) — never a panic.
 
 use ab_glyph::{point, Font, GlyphId, PxScale, ScaleFont};
@@ -25,12 +25,12 @@ impl Canvas {
 
     /// Blends ink into a pixel by coverage.
     fn ink(&mut self, x: i64, y: i64, coverage: f32, ink: u8) {
-        if x < 0 || y < 0 || x >= self.w as i64 || y >= self.h as i64 {
+        if x < 0 || y < 0 || x >= i64::from(self.w) || y >= i64::from(self.h) {
             return;
         }
         let p = &mut self.px[(y as u32 * self.w + x as u32) as usize];
         let c = coverage.clamp(0.0, 1.0);
-        *p = (*p as f32 * (1.0 - c) + ink as f32 * c).round() as u8;
+        *p = (f32::from(*p) * (1.0 - c) + f32::from(ink) * c).round() as u8;
     }
 
     fn glyph<F: Font>(&mut self, font: &F, id: GlyphId, scale: PxScale, x: f32, baseline: f32, ink: u8) -> f32 {
@@ -38,7 +38,7 @@ impl Canvas {
         let glyph = id.with_scale_and_position(scale, point(x, baseline));
         if let Some(outline) = font.outline_glyph(glyph) {
             let b = outline.px_bounds();
-            outline.draw(|gx, gy, c| self.ink(b.min.x as i64 + gx as i64, b.min.y as i64 + gy as i64, c, ink));
+            outline.draw(|gx, gy, c| self.ink(b.min.x as i64 + i64::from(gx), b.min.y as i64 + i64::from(gy), c, ink));
         }
         scaled.h_advance(id)
     }

@@ -199,7 +199,7 @@ fn worst_case_label() -> Label {
             for seq in 0..40 {
                 let Some(p) = product.as_ref() else { continue };
                 let id = Id::unit(&Id::batch(&Id::donation(&f, 26, seq), p), &div);
-                let n = super::code128_modules(&id.display()).map(|m| m.len()).unwrap_or(0);
+                let n = super::code128_modules(&id.display()).map_or(0, |m| m.len());
                 if best.as_ref().is_none_or(|(m, _)| n > *m) {
                     best = Some((n, id));
                 }
@@ -207,7 +207,7 @@ fn worst_case_label() -> Label {
         }
     }
     // The facility and product codes above are valid, so `best` is always found.
-    let id = best.map(|(_, id)| id).unwrap_or_else(|| Id::donor(0));
+    let id = best.map_or_else(|| Id::donor(0), |(_, id)| id);
     Label {
         id,
         title: "RETAINED SAMPLE - NOT FOR CLINICAL USE".into(),

@@ -24,7 +24,10 @@ use wait_timeout::ChildExt;
 /// device path under `/dev/`, or `file:PATH`. Nothing else: a mistyped queue or host must not become a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrintTarget {
-    Tcp { host: String, port: u16 },
+    Tcp {
+        host: String,
+        port: u16,
+    },
     /// A device node (`/dev/usb/lp0`): never created, since a missing one means the printer is unplugged.
     Device(PathBuf),
     /// A spool file, appended to and created when missing.
@@ -351,7 +354,7 @@ fn write_file(path: &Path, create: bool, bytes: &[u8]) -> Result<(), PrintError>
     let write = |e: std::io::Error| PrintError::Write { path: shown.clone(), why: describe_io(&e) };
     f.write_all(bytes).map_err(write)?;
     f.flush().map_err(write)?;
-    if f.metadata().map(|m| m.is_file()).unwrap_or(false) {
+    if f.metadata().is_ok_and(|m| m.is_file()) {
         f.sync_all().map_err(write)?;
     }
     Ok(())
@@ -383,13 +386,10 @@ fn send_lp(queue: &str, bytes: &[u8]) -> Result<(), PrintError> {
             text
         })
     });
-    let status = match child.wait_timeout(SPOOL_TIMEOUT).map_err(|e| cups(e.to_string()))? {
-        Some(status) => status,
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(PrintError::SpoolTimeout { queue: queue.to_string(), seconds: SPOOL_TIMEOUT.as_secs() });
-        }
+    let Some(status) = child.wait_timeout(SPOOL_TIMEOUT).map_err(|e| cups(e.to_string()))? else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(PrintError::SpoolTimeout { queue: queue.to_string(), seconds: SPOOL_TIMEOUT.as_secs() });
     };
     let written = writer.map(|w| w.join().unwrap_or_else(|_| Err(std::io::Error::other("the writer stopped"))));
     let stderr = reader.and_then(|r| r.join().ok()).unwrap_or_default();

@@ -69,7 +69,7 @@ pub(crate) fn row_state(conn: &Tx, table: &str, id: &str) -> Result<Option<Value
     debug_assert!(TABLES.contains(&table));
     let sql = format!("SELECT * FROM {table} WHERE {} = ?1", key_column(table));
     let mut stmt = conn.prepare_cached(&sql)?;
-    let names: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
+    let names: Vec<String> = stmt.column_names().map(ToString::to_string).collect();
     // Bind the key with its column's type so that the primary-key index is used.
     let key: rusqlite::types::Value = match id.parse::<i64>() {
         Ok(n) if INTEGER_KEYS.contains(&table) => n.into(),
@@ -88,8 +88,8 @@ fn state_of(conn: &Tx, table: &str, row: Value) -> Result<Value> {
 }
 
 /// An identity row can be checked against its entry only under the key its digest was made with.
-fn digest_comparable(recorded: &Option<Value>, current: &Option<Value>) -> bool {
-    let key = |v: &Option<Value>| v.as_ref().and_then(|v| v.get("key")).and_then(Value::as_str).map(str::to_owned);
+fn digest_comparable(recorded: Option<&Value>, current: Option<&Value>) -> bool {
+    let key = |v: Option<&Value>| v.and_then(|v| v.get("key")).and_then(Value::as_str).map(str::to_owned);
     matches!((key(recorded), key(current)), (Some(a), Some(b)) if a == b)
 }
 
@@ -140,7 +140,7 @@ pub struct Entry {
 }
 
 /// The text that is hashed: compact JSON with every object's keys in sorted order, whether or not some
-/// dependency turns on serde_json's `preserve_order` (which would otherwise keep insertion order).
+/// dependency turns on `serde_json`'s `preserve_order` (which would otherwise keep insertion order).
 fn canonical(mut v: Value) -> String {
     v.sort_all_objects();
     v.to_string()
@@ -207,8 +207,8 @@ fn append(conn: &Tx, c: Change, after: Option<Value>) -> Result<()> {
     Ok(())
 }
 
-fn parse_json(s: Option<String>) -> rusqlite::Result<Option<Value>> {
-    Ok(s.and_then(|s| serde_json::from_str(&s).ok()))
+fn parse_json(s: &str) -> Option<Value> {
+    serde_json::from_str(s).ok()
 }
 
 /// An audit entry as stored. The program writes only text there, so bytes that are not UTF-8 are tampering.
@@ -228,7 +228,7 @@ fn entry_from_row(r: &rusqlite::Row) -> Result<Entry> {
     let json = |i: usize| -> Result<Option<Value>> {
         Ok(match r.get_ref(i)? {
             ValueRef::Null => None,
-            _ => parse_json(Some(text(i)?))?,
+            _ => parse_json(&text(i)?),
         })
     };
     Ok(Entry {
@@ -353,8 +353,8 @@ pub(crate) fn verify(conn: &Tx) -> Result<Verification> {
             match recorded {
                 None => findings
                     .push(Finding { what: format!("{table} {id} has no audit entry: written outside stoolbank") }),
-                Some(after) if DIGEST_ONLY.contains(table) && !digest_comparable(&after, &current) => {
-                    identity_unchecked += 1
+                Some(after) if DIGEST_ONLY.contains(table) && !digest_comparable(after.as_ref(), current.as_ref()) => {
+                    identity_unchecked += 1;
                 }
                 Some(after) if after != current => findings.push(Finding {
                     what: format!("{table} {id} differs from its last audit entry: changed outside stoolbank"),

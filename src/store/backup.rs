@@ -1,4 +1,4 @@
-//! Online backups and safe restores of the database file, and the files SQLite keeps beside it (`-wal`, `-shm`).
+//! Online backups and safe restores of the database file, and the files `SQLite` keeps beside it (`-wal`, `-shm`).
 //! Nothing is deleted: a restore moves the bank it replaces, and any leftover journal, aside under a dated name.
 
 use std::ffi::OsString;
@@ -16,7 +16,7 @@ fn beside(db: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// The write-ahead log SQLite keeps beside a database in WAL mode.
+/// The write-ahead log `SQLite` keeps beside a database in WAL mode.
 pub fn wal_path(db: &Path) -> PathBuf {
     beside(db, "-wal")
 }
@@ -37,7 +37,7 @@ pub(super) fn refuse_if_damaged(db: &Path) -> Result<()> {
     }
 }
 
-/// Records (or, when `damage` is None, clears) that SQLite's integrity check fails on this file. A bank on
+/// Records (or, when `damage` is None, clears) that `SQLite`'s integrity check fails on this file. A bank on
 /// read-only media cannot carry the mark; nothing can be written there anyway.
 pub fn mark_damaged(db: &Path, damage: Option<&str>) {
     let marker = damaged_marker(db);
@@ -113,34 +113,33 @@ pub(crate) fn restore(backup: &Store, target: &Path, stamp: &str) -> Result<Rest
     let locked = match lock_exclusively(target) {
         Ok(locked) => locked,
         Err(e) => {
-            replaced.iter().for_each(|f| drop(std::fs::remove_file(f)));
+            for f in &replaced {
+                drop(std::fs::remove_file(f));
+            }
             return Err(e);
         }
     };
-    match locked {
-        Some(mut conn) => {
-            copy_to(&conn, &aside(target))?;
+    if let Some(mut conn) = locked {
+        copy_to(&conn, &aside(target))?;
+        replaced.insert(0, aside(target));
+        Backup::new(&backup.conn, &mut conn)?.step(-1)?;
+    } else {
+        // No bank there, or a damaged or foreign file (moved aside whole, since `SQLite` cannot copy it).
+        if target.exists() {
+            std::fs::rename(target, aside(target)).map_err(|e| io(target, e))?;
             replaced.insert(0, aside(target));
-            Backup::new(&backup.conn, &mut conn)?.step(-1)?;
         }
-        // No bank there, or a damaged or foreign file (moved aside whole, since SQLite cannot copy it).
-        None => {
-            if target.exists() {
-                std::fs::rename(target, aside(target)).map_err(|e| io(target, e))?;
-                replaced.insert(0, aside(target));
-            }
-            for file in [wal, shm_path(target)].iter().filter(|f| f.exists()) {
-                std::fs::remove_file(file).map_err(|e| io(file, e))?;
-            }
-            backup.backup_to(target)?;
+        for file in [wal, shm_path(target)].iter().filter(|f| f.exists()) {
+            std::fs::remove_file(file).map_err(|e| io(file, e))?;
         }
+        backup.backup_to(target)?;
     }
     mark_damaged(target, None);
     Ok(Restored { replaced })
 }
 
 /// The target open with its exclusive lock held (until the connection closes), or None when there is no
-/// SQLite database there to lock. A bank in use by another program holds it in WAL mode, and the exclusive
+/// `SQLite` database there to lock. A bank in use by another program holds it in WAL mode, and the exclusive
 /// lock needs every other connection closed.
 fn lock_exclusively(target: &Path) -> Result<Option<Connection>> {
     if !target.exists() {
@@ -152,7 +151,7 @@ fn lock_exclusively(target: &Path) -> Result<Option<Connection>> {
         .map_err(|source| StoreError::Open { path: target.into(), source })?;
     match conn
         .query_row("PRAGMA locking_mode = EXCLUSIVE", [], |_| Ok(()))
-        .and_then(|_| conn.execute_batch("BEGIN EXCLUSIVE; COMMIT;"))
+        .and_then(|()| conn.execute_batch("BEGIN EXCLUSIVE; COMMIT;"))
     {
         Ok(()) => Ok(Some(conn)),
         Err(e)

@@ -285,7 +285,7 @@ pub(crate) fn units_in_stock(c: &Tx, after: Option<&Id>, limit: usize) -> Result
         "{UNIT_SELECT} WHERE u.kind = 'dose' AND d.id IS NULL AND u.discarded_at IS NULL AND u.recalled_at IS NULL
            AND u.id > ?1 ORDER BY u.id LIMIT ?2"
     ))?;
-    let rows = stmt.query_map(params![after.map(Id::data).unwrap_or(""), limit as i64], unit_from_row)?;
+    let rows = stmt.query_map(params![after.map_or("", Id::data), limit as i64], unit_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 

@@ -48,7 +48,7 @@ impl Anchor {
         let key = VerifyingKey::from_bytes(&key).ok()?;
         key.verify(Self::message(self.seq, &self.hash, &self.at).as_bytes(), &Signature::from_bytes(&sig))
             .ok()
-            .map(|_| key)
+            .map(|()| key)
     }
 }
 
@@ -68,7 +68,7 @@ pub fn append(log: &Path, anchor: &Anchor) -> Result<()> {
     }
     let line = serde_json::to_string(anchor)?;
     let mut f = std::fs::OpenOptions::new().create(true).append(true).open(log).map_err(io)?;
-    writeln!(f, "{line}").and_then(|_| f.sync_all()).map_err(io)
+    writeln!(f, "{line}").and_then(|()| f.sync_all()).map_err(io)
 }
 
 /// The anchors of a log, and a finding for each line that is not one.
@@ -117,7 +117,7 @@ pub(crate) fn check(conn: &Tx, anchors: &[Anchor], trusted: Option<VerifyingKey>
         match stored {
             None => found.push(format!("entry {} is missing, though {when} vouches for it", a.seq)),
             Some(h) if h != a.hash => {
-                found.push(format!("entry {}'s hash differs from {when}: the chain was rewritten", a.seq))
+                found.push(format!("entry {}'s hash differs from {when}: the chain was rewritten", a.seq));
             }
             Some(_) => {}
         }

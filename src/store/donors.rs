@@ -45,7 +45,7 @@ pub(crate) fn insert_donor(c: &Tx, d: &Donor) -> Result<()> {
     Ok(())
 }
 
-/// Inserts an identity row for a donor or recipient (`table` is donor_identities or recipient_identities);
+/// Inserts an identity row for a donor or recipient (`table` is `donor_identities` or `recipient_identities`);
 /// returns its row id.
 pub(crate) fn insert_identity(c: &Tx, table: &str, owner: &Id, i: &Identity, at: DateTime<Utc>) -> Result<i64> {
     let owner_col = if table == "donor_identities" { "donor_id" } else { "recipient_id" };
@@ -92,7 +92,7 @@ pub(crate) fn donor(c: &Tx, donor: &Id) -> Result<Option<Donor>> {
 pub(crate) fn donors_page(c: &Tx, after: Option<&Id>, limit: usize) -> Result<Vec<Donor>> {
     let mut stmt =
         c.prepare_cached("SELECT id, sex, birth_date, registered_at FROM donors WHERE id > ?1 ORDER BY id LIMIT ?2")?;
-    let rows = stmt.query_map(params![after.map(Id::data).unwrap_or(""), limit as i64], donor_from_row)?;
+    let rows = stmt.query_map(params![after.map_or("", Id::data), limit as i64], donor_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -153,7 +153,7 @@ pub(crate) fn insert_deferral(c: &Tx, d: &NewDeferral) -> Result<i64> {
             d.starts_on.to_string(),
             d.until.map(|u| u.to_string()),
             // Stored open-ended; the recall's lift (deferral_lifts) ends it.
-            (d.permanent || d.recall.is_some()) as i64,
+            i64::from(d.permanent || d.recall.is_some()),
             d.screening,
             d.recall,
             to_db(d.recorded_at)

@@ -32,7 +32,7 @@ pub(crate) fn donors_by_code(c: &Tx, prefix: &str, after: Option<&Id>, limit: us
     ids(
         c,
         "SELECT id FROM donors WHERE id > ?1 AND id >= ?2 AND id < ?3 ORDER BY id LIMIT ?4",
-        params![after.map(Id::data).unwrap_or(""), prefix, prefix_end(prefix), limit as i64],
+        params![after.map_or("", Id::data), prefix, prefix_end(prefix), limit as i64],
     )
 }
 
@@ -41,7 +41,7 @@ pub(crate) fn recipients_by_code(c: &Tx, prefix: &str, after: Option<&Id>, limit
     ids(
         c,
         "SELECT id FROM recipients WHERE id > ?1 AND id >= ?2 AND id < ?3 ORDER BY id LIMIT ?4",
-        params![after.map(Id::data).unwrap_or(""), prefix, prefix_end(prefix), limit as i64],
+        params![after.map_or("", Id::data), prefix, prefix_end(prefix), limit as i64],
     )
 }
 
@@ -58,7 +58,7 @@ pub(crate) fn recipients_matching(
         c,
         "SELECT id FROM recipients WHERE id > ?1 AND ((id >= ?2 AND id < ?3) OR indication LIKE ?4 ESCAPE '\\')
          ORDER BY id LIMIT ?5",
-        params![after.map(Id::data).unwrap_or(""), prefix, prefix_end(prefix), contains(text), limit as i64],
+        params![after.map_or("", Id::data), prefix, prefix_end(prefix), contains(text), limit as i64],
     )
 }
 
@@ -68,7 +68,7 @@ pub(crate) fn batches_in_quarantine(c: &Tx, after: Option<&Id>, limit: usize) ->
     ids(
         c,
         &format!("SELECT id FROM batches WHERE id > ?1 AND {QUARANTINED} ORDER BY id LIMIT ?2"),
-        params![after.map(Id::data).unwrap_or(""), limit as i64],
+        params![after.map_or("", Id::data), limit as i64],
     )
 }
 
@@ -111,7 +111,7 @@ pub(crate) fn units_on_shelf(c: &Tx, shelf: Shelf, after: Option<&Id>, limit: us
                AND u.recalled_at IS NULL AND {narrow}
              ORDER BY u.id LIMIT ?2"
         ),
-        params![after.map(Id::data).unwrap_or(""), limit as i64, day.map(|d| d.to_string())],
+        params![after.map_or("", Id::data), limit as i64, day.map(|d| d.to_string())],
     )
 }
 

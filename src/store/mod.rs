@@ -16,6 +16,7 @@ pub mod secret;
 pub mod settings;
 mod sql;
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -247,12 +248,14 @@ fn identify(conn: &Connection, path: &Path) -> Result<i64> {
     Ok(version)
 }
 
-/// An SQLite `file:` URI for a path (characters URIs reserve escaped).
+/// An `SQLite` `file:` URI for a path (characters URIs reserve escaped).
 fn sqlite_uri(path: &Path) -> String {
     let mut uri = String::from("file:");
     for b in path.as_os_str().as_encoded_bytes() {
         match b {
-            b'%' | b'?' | b'#' | 0x80.. => uri.push_str(&format!("%{b:02X}")),
+            b'%' | b'?' | b'#' | 0x80.. => {
+                let _ = write!(uri, "%{b:02X}");
+            }
             _ => uri.push(*b as char),
         }
     }
@@ -268,7 +271,7 @@ fn read_only_or(e: rusqlite::Error, path: &Path) -> StoreError {
     }
 }
 
-/// Refuses read-only files and files that are not SQLite databases before SQLite touches them. Permission bits
+/// Refuses read-only files and files that are not `SQLite` databases before `SQLite` touches them. Permission bits
 /// are checked explicitly because root bypasses them, and a bench must not silently write a file meant to be
 /// read-only.
 fn check_file(path: &Path) -> Result<()> {
@@ -279,9 +282,9 @@ fn check_file(path: &Path) -> Result<()> {
     check_header(path)
 }
 
-/// Refuses a non-empty file that is not an SQLite database.
+/// Refuses a non-empty file that is not an `SQLite` database.
 fn check_header(path: &Path) -> Result<()> {
-    if std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(true) {
+    if std::fs::metadata(path).map_or(true, |m| m.len() == 0) {
         return Ok(());
     }
     let mut header = [0u8; 16];

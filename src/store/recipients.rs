@@ -63,7 +63,7 @@ pub(crate) fn recipient(c: &Tx, recipient: &Id) -> Result<Option<Recipient>> {
 
 pub(crate) fn recipients_page(c: &Tx, after: Option<&Id>, limit: usize) -> Result<Vec<Recipient>> {
     let mut stmt = c.prepare_cached(&format!("SELECT {COLUMNS} FROM recipients WHERE id > ?1 ORDER BY id LIMIT ?2"))?;
-    let rows = stmt.query_map(params![after.map(Id::data).unwrap_or(""), limit as i64], from_row)?;
+    let rows = stmt.query_map(params![after.map_or("", Id::data), limit as i64], from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 

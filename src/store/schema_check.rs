@@ -3,6 +3,7 @@
 //! timestamp no reader can parse.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
@@ -67,7 +68,7 @@ fn columns(conn: &Tx, table: &str) -> Result<BTreeMap<String, String>> {
             shape.push_str(" NOT NULL");
         }
         if let Some(d) = default {
-            shape.push_str(&format!(" DEFAULT {d}"));
+            let _ = write!(shape, " DEFAULT {d}");
         }
         if pk > 0 {
             shape.push_str(" PRIMARY KEY");
@@ -95,7 +96,7 @@ pub(crate) fn differences(live: &Tx) -> Result<Vec<String>> {
                     match hc.get(col) {
                         None => found.push(format!("table {name}: column {col} is missing")),
                         Some(s) if s != shape => {
-                            found.push(format!("table {name}: column {col} changed from `{shape}` to `{s}`"))
+                            found.push(format!("table {name}: column {col} changed from `{shape}` to `{s}`"));
                         }
                         Some(_) => {}
                     }

@@ -61,7 +61,7 @@ impl BankSecret {
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         match options.open(path) {
             Ok(mut f) => {
-                writeln!(f, "{}", hex::encode(bytes)).and_then(|_| f.sync_all()).map_err(io)?;
+                writeln!(f, "{}", hex::encode(bytes)).and_then(|()| f.sync_all()).map_err(io)?;
                 Ok(BankSecret { bytes, path: path.into() })
             }
             // Another bench created it meanwhile: use theirs.

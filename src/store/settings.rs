@@ -1,4 +1,4 @@
-//! Bank settings, existence checks and SQLite's own integrity checks.
+//! Bank settings, existence checks and `SQLite`'s own integrity checks.
 
 use chrono::NaiveDate;
 use rusqlite::{params, OptionalExtension};

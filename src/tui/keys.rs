@@ -20,8 +20,8 @@ impl Key {
         let ctrl = k.modifiers.contains(KeyModifiers::CONTROL);
         match *self {
             Key::Char(c) => !ctrl && k.code == KeyCode::Char(c),
-            Key::Ctrl(c) => ctrl && k.code == KeyCode::Char(c),
-            Key::Code(code) => k.code == code,
+            Ctrl(c) => ctrl && k.code == KeyCode::Char(c),
+            Code(code) => k.code == code,
             Key::Function => matches!(k.code, KeyCode::F(2..=10)),
         }
     }
@@ -30,9 +30,9 @@ impl Key {
         match *self {
             Key::Char(' ') => "Space".into(),
             Key::Char(c) => c.to_string(),
-            Key::Ctrl(c) => format!("Ctrl-{}", c.to_ascii_uppercase()),
+            Ctrl(c) => format!("Ctrl-{}", c.to_ascii_uppercase()),
             Key::Function => "F2–F10".into(),
-            Key::Code(code) => match code {
+            Code(code) => match code {
                 KeyCode::Up => "↑".into(),
                 KeyCode::Down => "↓".into(),
                 KeyCode::Left => "←".into(),
@@ -274,7 +274,7 @@ mod tests {
     fn no_command_is_an_identifier_character_typed_outside_a_form() {
         // Not FORM nor CONFIRM: a form and a confirmation hold every key while open.
         for t in [NAV, GLOBAL, HOME, DONORS, DONATIONS, BATCHES, INVENTORY, DISPENSE, TRACE, RECALL, AUDIT] {
-            for b in t.iter() {
+            for b in t {
                 for k in b.keys {
                     if let Key::Char(c) = k {
                         assert!(!(c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '='), "{c} of {:?}", b.action);

@@ -1,6 +1,6 @@
 //! The bench TUI (ratatui + crossterm): one event loop over terminal keys, scanner events and a tick; the app
 //! state is updated by messages and rendered from state. Database work goes through the same `Bank`
-//! operations as the CLI, and lists are paged from SQLite.
+//! operations as the CLI, and lists are paged from `SQLite`.
 
 pub mod app;
 mod form;

@@ -10,12 +10,12 @@ use chrono::{DateTime, Utc};
 
 use super::paged::Paged;
 use super::{list, mark, move_selection, pane, panel, Scroll};
+use crate::app::records::Batch;
 use crate::app::views::BatchView;
 use crate::app::{AppError, Bank};
 use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
 use crate::core::model::QcResult;
-use crate::app::records::Batch;
 use crate::time;
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
@@ -252,7 +252,7 @@ impl Screen for Batches {
                         Field::number(M::Volume, "Volume mL", ""),
                         Field::when(M::At, "Processed at", &now),
                     ],
-                )))
+                )));
             }
             Some(Action::Qc) if self.view.is_some() => {
                 if !ctx.confirmed(format!("Enter a QC result for batch {shown}?")) {
@@ -268,7 +268,7 @@ impl Screen for Batches {
                         Field::text(Q::Value, "Value", ""),
                         Field::when(Q::At, "Tested at", &now),
                     ],
-                )))
+                )));
             }
             Some(Action::Discard) if self.view.is_some() => {
                 if !ctx.confirmed(format!("Discard batch {shown}? (its reason is asked next)")) {

@@ -8,11 +8,11 @@ use ratatui::Frame;
 
 use super::paged::Paged;
 use super::{list, move_selection, pane, Scroll};
+use crate::app::records::Identity;
 use crate::app::views::{DonorSummary, DonorView};
 use crate::app::{AppError, NewDonor, ScreeningInput};
 use crate::core::ids::Id;
 use crate::core::model::{DonorStatus, ScreeningKind, Sex, TestResult};
-use crate::app::records::Identity;
 use crate::time;
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
@@ -349,7 +349,8 @@ impl Screen for Donors {
     fn render(&self, f: &mut Frame, area: Rect) {
         let [left, right] = Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(area);
         let lines: Vec<Line> = self
-            .list.rows
+            .list
+            .rows
             .iter()
             .map(|d| {
                 let style = match d.status {

@@ -139,7 +139,8 @@ impl Screen for Inventory {
     fn render(&self, f: &mut Frame, area: Rect) {
         let today = self.today.unwrap_or_default();
         let lines: Vec<Line> = self
-            .list.rows
+            .list
+            .rows
             .iter()
             .map(|u| {
                 let soon = u.expires_on <= today + Duration::days(EXPIRY_WARNING_DAYS);

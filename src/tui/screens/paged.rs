@@ -48,5 +48,4 @@ impl<T> Paged<T> {
         }
         *sel = (*sel).min(self.rows.len().saturating_sub(1));
     }
-
 }
