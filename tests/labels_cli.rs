@@ -278,3 +278,27 @@ fn a_print_summary_shows_each_warning_on_its_own_line() {
     assert!(lines.len() > 1 && lines[1..].iter().all(|l| l.starts_with("warning: ")), "{out}");
     printer.received();
 }
+
+#[test]
+fn a_label_claimed_by_a_bench_that_stopped_is_printed_again_only_as_a_reprint() {
+    let b = Bench::new();
+    let (_, _, units, _) = batch(&b);
+    let target = format!("file:{}", b.dir.path().join("spool.zpl").display());
+    let unit = Id::parse(&units[0]).unwrap();
+    // A bench claimed the label and stopped before recording (as a crash between the send and the record).
+    let c = rusqlite::Connection::open(&b.db).unwrap();
+    c.execute(
+        "INSERT INTO label_claims (entity_id, target, reprint, claimed_at)
+         VALUES (?1, 'tcp://10.0.0.5:9100', 0, strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-10 seconds'))",
+        [unit.data()],
+    )
+    .unwrap();
+    let (code, err) = b.fail(&["label", &units[0], "--print", &target]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is being printed at another bench"), "{err}");
+    // Long after: the label may have come out, so printing it again is a reprint, with a reason.
+    c.execute("UPDATE label_claims SET claimed_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-10 minutes')", []).unwrap();
+    b.refused("label.reprint-reason", &["label", &units[0], "--print", &target]);
+    let out = b.ok(&["label", &units[0], "--print", &target, "--reason", "the bench stopped mid-print"]);
+    assert!(out.starts_with("reprinted 1 label"), "{out}");
+}
