@@ -9,8 +9,12 @@ use std::path::Path;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::app::{AppError, Bank, NewDonation, NewDonor, NewRecipient, RecallSelector, ScreeningInput};
+use crate::app::{
+    AppError, Bank, NewAdverseEvent, NewDonation, NewDonor, NewRecipient, RecallSelector, ScreeningInput, StudyUpdate,
+    VisitInput,
+};
 use crate::core::config::Config;
+use crate::core::followup::{ExclusionGround, Outcome, Relatedness, Timepoint};
 use crate::core::ids::Id;
 use crate::core::model::{Consent, QcResult, ScreeningKind, Sex, TestResult};
 use crate::store::donors::Identity;
@@ -29,6 +33,8 @@ pub struct DemoSummary {
     pub discarded_batches: usize,
     pub recipients: usize,
     pub dispensed: usize,
+    pub followups: usize,
+    pub adverse_events: usize,
     pub recalls: usize,
     /// A donor who was recalled, a dispensed unit and a recipient, for a newcomer to trace.
     pub examples: Vec<String>,
@@ -39,7 +45,7 @@ impl fmt::Display for DemoSummary {
         write!(
             f,
             "demo bank: {} donors, {} donations, {} batches ({} released, {} discarded), {} units, {} recipients, \
-             {} units dispensed, {} recalls\ntry: stoolbank trace {}",
+             {} units dispensed, {} follow-up visits, {} adverse events, {} recalls\ntry: stoolbank trace {}",
             self.donors,
             self.donations,
             self.batches,
@@ -48,6 +54,8 @@ impl fmt::Display for DemoSummary {
             self.units,
             self.recipients,
             self.dispensed,
+            self.followups,
+            self.adverse_events,
             self.recalls,
             self.examples.join(" | stoolbank trace ")
         )
@@ -209,6 +217,7 @@ fn fill(bank: &mut Bank, scale: Scale) -> Result<DemoSummary, AppError> {
     }
 
     dispense_all(bank, &mut rng, &batches, &mut sum)?;
+    follow_up(bank, &mut rng, today, &mut sum)?;
 
     // A released batch recalled after a complaint: sterility re-test of the retained sample came back positive.
     if let Some(b) = batches.iter().rev().find(|b| b.released.is_some()) {
@@ -358,4 +367,92 @@ fn dispense_all(bank: &mut Bank, rng: &mut Rng, batches: &[Batchplan], sum: &mut
         }
     }
     Ok(())
+}
+
+/// Follow-up visits in (now and then just outside) their windows, a few lost to follow-up, the study's record of
+/// some recipients, and adverse events (mostly mild; one serious event probably related to its unit).
+fn follow_up(bank: &mut Bank, rng: &mut Rng, today: NaiveDate, sum: &mut DemoSummary) -> Result<(), AppError> {
+    let recipients = bank.recipients(None, usize::MAX >> 1)?;
+    let terms = ["diarrhoea", "abdominal bloating", "fever", "腹泻", "腹胀", "nausea", "transient flatulence"];
+    let mut serious_done = false;
+    for (n, r) in recipients.iter().enumerate() {
+        let view = bank.clinical_view(&r.id)?;
+        let Some(course) = view.courses.first() else { continue };
+        if n % 9 == 0 {
+            let exclude =
+                (n % 45 == 0).then(|| (ExclusionGround::IncompleteData, "baseline disease score missing".to_string()));
+            let update = StudyUpdate {
+                diagnosis_date: Some(course.start - Duration::days(200 + rng.below(2000) as i64)),
+                prior_therapies: Some("vancomycin; fidaxomicin; 美沙拉嗪 (mesalazine)".into()),
+                exclude,
+                include: false,
+            };
+            bank.record_study(&r.id, update, at_hour(course.start, 8))?;
+        }
+        // Remission is likelier after rCDI than after other indications.
+        let remission = if r.indication.eq_ignore_ascii_case("rCDI") { 85 } else { 45 };
+        for tp in Timepoint::ALL {
+            let w = bank.config().followup.window(course.start, *tp);
+            if w.from > today || rng.chance(10) {
+                continue;
+            }
+            let span = (w.to - w.from).num_days().max(1) as u64;
+            let mut day = w.from + Duration::days(rng.below(span + 1) as i64);
+            if rng.chance(4) {
+                day = w.to + Duration::days(1 + rng.below(10) as i64); // a late visit, flagged in reports
+            }
+            if day > today {
+                continue;
+            }
+            let outcome = match rng.below(100) {
+                x if x < 6 => Outcome::Lost,
+                x if x < 6 + remission => Outcome::Remission,
+                x if x < 80 + remission / 5 => Outcome::Response,
+                _ => *rng.pick(&[Outcome::NoResponse, Outcome::Relapse]),
+            };
+            let scores = match r.indication.as_str() {
+                "UC" => vec![("mayo".to_string(), rng.below(10).to_string())],
+                _ => vec![("qol".to_string(), (50 + rng.below(50)).to_string())],
+            };
+            let input = VisitInput { timepoint: *tp, outcome, scores, corrects: None };
+            bank.add_followup(&r.id, input, at_hour(day, 10))?;
+            sum.followups += 1;
+        }
+        if rng.chance(12) {
+            let onset = course.start + Duration::days(rng.below(7) as i64);
+            if onset > today {
+                continue;
+            }
+            let serious = !serious_done && n > 20;
+            serious_done |= serious;
+            let unit = first_unit(bank, &r.id);
+            let new = NewAdverseEvent {
+                onset,
+                term: if serious { "bacteraemia (E. coli)".into() } else { rng.pick(&terms).to_string() },
+                grade: if serious { 3 } else { 1 + rng.below(2) as u8 },
+                serious,
+                relatedness: if serious {
+                    Relatedness::Probable
+                } else {
+                    *rng.pick(&[
+                        Relatedness::Unrelated,
+                        Relatedness::Unlikely,
+                        Relatedness::Possible,
+                        Relatedness::Possible,
+                    ])
+                },
+                unit,
+                outcome: Some("recovered".into()),
+                resolved_on: Some(onset + Duration::days(1 + rng.below(5) as i64)).filter(|d| *d <= today),
+                corrects: None,
+            };
+            bank.add_adverse_event(&r.id, new, at_hour(onset, 15))?;
+            sum.adverse_events += 1;
+        }
+    }
+    Ok(())
+}
+
+fn first_unit(bank: &mut Bank, recipient: &Id) -> Option<Id> {
+    bank.recipient_view(recipient, bank.now()).ok()?.units.first().map(|u| u.id.clone())
 }

@@ -6,6 +6,7 @@ pub mod app;
 pub mod cli;
 pub mod demo;
 pub mod escape;
+pub mod export;
 pub mod labels;
 pub mod printers;
 pub(crate) mod store;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::followup::FollowupPolicy;
 use super::model::ScreeningKind;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,7 +53,8 @@ pub struct Config {
     pub require_label_verification: bool,
     /// Users (the `--as` name) allowed to see donor and recipient identity.
     pub identity_viewers: Vec<String>,
-    /// Where labels print when no target is named: tcp://HOST:PORT, lp:QUEUE, a device under /dev/, or file:PATH.
+    /// Where labels print when no target is named: `tcp://HOST:PORT`, `lp:QUEUE`, a device under
+    /// `/dev/`, or `file:PATH`.
     pub printer: Option<String>,
     /// The label template used when none is named (see labels.toml).
     pub label_template: String,
@@ -61,6 +63,8 @@ pub struct Config {
     /// EU tissue-establishment code (ISO country + establishment number, e.g. DE000123): when set, labels
     /// carry the Single European Code line.
     pub sec_establishment: Option<String>,
+    /// Follow-up windows, course grouping and the study's criteria.
+    pub followup: FollowupPolicy,
 }
 
 fn strings(list: &[&str]) -> Vec<String> {
@@ -169,6 +173,7 @@ impl Default for Config {
             label_template: "cryovial-2x1".into(),
             label_templates: None,
             sec_establishment: None,
+            followup: FollowupPolicy::default(),
         }
     }
 }
@@ -245,6 +250,7 @@ impl Config {
                 ));
             }
         }
+        self.followup.validate().map_err(ConfigError::Invalid)?;
         Ok(())
     }
 

@@ -40,6 +40,7 @@ macro_rules! text_enum {
         }
     };
 }
+pub(crate) use text_enum;
 
 text_enum!(Sex, "sex" { F = "F", M = "M" });
 

@@ -37,6 +37,10 @@ pub enum Rule {
     LabelReprintReason,
     LabelVerifyNeedsPrint,
     LabelVerifyMatches,
+    /// A research model with too few of the rarer outcome per coefficient to estimate.
+    PredictorsEventsPerVariable,
+    /// A research model whose likelihood has no finite maximum (separation).
+    PredictorsSeparation,
 }
 
 impl Rule {
@@ -68,6 +72,8 @@ impl Rule {
             Rule::LabelReprintReason => "label.reprint-reason",
             Rule::LabelVerifyNeedsPrint => "label.verify-needs-print",
             Rule::LabelVerifyMatches => "label.verify-matches",
+            Rule::PredictorsEventsPerVariable => "report.events-per-variable",
+            Rule::PredictorsSeparation => "report.separation",
         }
     }
 
@@ -99,6 +105,8 @@ impl Rule {
             Rule::LabelReprintReason => "a reprint says why",
             Rule::LabelVerifyNeedsPrint => "only a printed label is verified",
             Rule::LabelVerifyMatches => "the scanned label is the unit's own",
+            Rule::PredictorsEventsPerVariable => "at least 10 of the rarer outcome per estimated coefficient",
+            Rule::PredictorsSeparation => "the model converges (no separation)",
         }
     }
 }

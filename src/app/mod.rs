@@ -3,12 +3,14 @@
 //! be skipped by one face.
 
 mod donors;
+mod followup;
 pub mod integrity;
 mod labels;
 mod lists;
 mod processing;
 mod recall;
 mod recipients;
+mod reports;
 mod trace;
 pub mod views;
 
@@ -23,12 +25,21 @@ use crate::core::rules::Refusal;
 use crate::store::{self, audit, Store, StoreError, Tx};
 use crate::time;
 
+pub use crate::store::exports::Table as ExportTable;
 pub use donors::{NewDonor, ScreeningInput};
+pub use followup::{
+    ClinicalView, DueVisit, NewAdverseEvent, RecordedEvent, RecordedVisit, SafetySignal, StudyUpdate, VisitInput,
+    VisitView,
+};
 pub use labels::Printed;
 pub use lists::Page;
 pub use processing::{Intake, NewDonation};
 pub use recall::{EarlierMaterial, RecallSelector, RecallSummary};
 pub use recipients::NewRecipient;
+pub use reports::{
+    DonorReport, DonorRow, GroupBy, OutcomeReport, OutcomeRow, Period, PredictorReport, Rate, SafetyReport,
+    PREDICTOR_TERMS,
+};
 pub use trace::{Root, Trace, TraceBatch, TraceDonor};
 
 /// The stored records and errors the faces show, as the store returns them: the CLI and the TUI name them here,

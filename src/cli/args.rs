@@ -14,7 +14,7 @@ use crate::core::model::{Cohort, Consent, QcResult, ScreeningKind, Sex, TestResu
 use crate::labels::Format;
 
 /// A value parser for a closed enumeration: `--help` lists `all`, and clap refuses anything else with the list.
-fn one_of<T>(all: &'static [T], name: fn(T) -> &'static str) -> impl TypedValueParser<Value = T>
+pub(super) fn one_of<T>(all: &'static [T], name: fn(T) -> &'static str) -> impl TypedValueParser<Value = T>
 where
     T: FromStr<Err = String> + Copy + Send + Sync + 'static,
 {
@@ -136,7 +136,9 @@ pub enum Command {
         /// extension is refused)
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
-        /// Print (ZPL) on TARGET: tcp://HOST:PORT, lp:QUEUE, /dev/DEVICE or file:PATH; alone, on the configured printer
+        /// Print (ZPL) on TARGET: tcp://HOST:PORT, lp:QUEUE, /dev/DEVICE, or a file as file:PATH; alone, on the
+        /// configured printer
+        #[allow(clippy::doc_markdown)] // clap shows this text as it is: no Markdown
         #[arg(long, value_name = "TARGET", num_args = 0..=1, default_missing_value = "")]
         print: Option<String>,
         /// Copies of each label
@@ -185,6 +187,18 @@ pub enum Command {
     /// Barcode scanners: what is attached, and a bench check that prints every scan
     #[command(subcommand)]
     Scanners(ScannersCmd),
+    /// Follow-up after the transplant: visits, the due list, the study's record of a recipient
+    #[command(subcommand)]
+    Followup(super::clinical::FollowupCmd),
+    /// Adverse events after the transplant
+    #[command(subcommand)]
+    Ae(super::clinical::AeCmd),
+    /// The study's reports: outcomes, safety, donors, predictors
+    #[command(subcommand)]
+    Report(super::clinical::ReportCmd),
+    /// Research exports: one CSV per table, or an HL7 FHIR R5 bundle
+    #[command(subcommand)]
+    Export(super::clinical::ExportCmd),
 }
 
 #[derive(Debug, Subcommand)]

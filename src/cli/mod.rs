@@ -1,6 +1,7 @@
 //! The scriptable command line: parses arguments, calls `app`, prints text or JSON. No rule lives here.
 
 mod args;
+mod clinical;
 mod error;
 mod output;
 mod print;
@@ -63,6 +64,11 @@ fn writes(command: &Command) -> bool {
         | Command::Init { .. }
         | Command::Demo { .. } => true,
         Command::Trace { .. } | Command::Verify | Command::Config(_) | Command::Scanners(_) => false,
+        Command::Followup(c) => {
+            matches!(c, clinical::FollowupCmd::Add { .. } | clinical::FollowupCmd::Study { .. })
+        }
+        Command::Ae(_) => true,
+        Command::Report(_) | Command::Export(_) => false,
     }
 }
 
@@ -370,6 +376,10 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 None => Ok(()),
             }
         }
+        Command::Followup(cmd) => clinical::followup(bank, cmd, json, at, out),
+        Command::Ae(cmd) => clinical::ae(bank, cmd, json, at, out),
+        Command::Report(cmd) => clinical::report(bank, cmd, json, at, out),
+        Command::Export(cmd) => clinical::export(bank, cmd, json, at, out),
         Command::Audit(AuditCmd::Checkpoint { anchor }) => {
             let log = anchor.clone().unwrap_or_else(|| data_dir().join("anchors.log"));
             let a = bank.checkpoint(&BankSecret::load_or_create(&key_file(cli))?, &log)?;

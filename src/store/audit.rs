@@ -31,6 +31,9 @@ pub(crate) const TABLES: &[&str] = &[
     "recipient_identities",
     "dispenses",
     "label_prints",
+    "study_records",
+    "followups",
+    "adverse_events",
     "label_claims",
 ];
 
@@ -47,6 +50,9 @@ const INTEGER_KEYS: &[&str] = &[
     "recipient_identities",
     "dispenses",
     "label_prints",
+    "study_records",
+    "followups",
+    "adverse_events",
     "label_claims",
 ];
 

@@ -11,14 +11,15 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_initial", include_str!("../../migrations/0001_initial.sql")),
     ("0002_screening_superseded_once", include_str!("../../migrations/0002_screening_superseded_once.sql")),
     ("0003_recalls_and_collections", include_str!("../../migrations/0003_recalls_and_collections.sql")),
-    ("0004_label_claims", include_str!("../../migrations/0004_label_claims.sql")),
+    ("0004_followup", include_str!("../../migrations/0004_followup.sql")),
+    ("0005_label_claims", include_str!("../../migrations/0005_label_claims.sql")),
 ];
 
 pub(super) const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The oldest schema this program's reads understand (a read opens without migrating): 0003 added the columns
-/// and tables every donor and recipient view reads.
-pub(super) const READS_FROM: i64 = 3;
+/// and tables every donor and recipient view reads, 0004 the follow-up tables the clinical views and reports read.
+pub(super) const READS_FROM: i64 = 4;
 
 /// Applies the pending migrations in one transaction: all of them, or (refused) none.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

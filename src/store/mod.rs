@@ -6,6 +6,8 @@ pub mod backup;
 pub mod batches;
 pub mod checkpoint;
 pub mod donors;
+pub mod exports;
+pub mod followups;
 pub(crate) mod labels;
 pub mod lists;
 mod migrate;

@@ -1,0 +1,264 @@
+//! Follow-up: the study record of each recipient, follow-up visits and adverse events, and the dispenses with
+//! what the reports group them by (route, product, donor).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{params, OptionalExtension, Row};
+use serde::Serialize;
+
+use super::sql::{day, id, text, ts};
+use super::{Result, StoreError, Tx};
+use crate::core::followup::{ExclusionGround, Outcome, Relatedness, Timepoint};
+use crate::core::ids::Id;
+use crate::time::to_db;
+
+/// A dispense with the facts the clinical side groups by.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DispenseRow {
+    pub id: i64,
+    pub unit: Id,
+    pub recipient: Id,
+    pub route: String,
+    pub at: DateTime<Utc>,
+    pub product: String,
+    pub batch: Id,
+    pub donor: Id,
+    /// When the unit's donation was collected.
+    pub collected_at: DateTime<Utc>,
+}
+
+/// Every dispense (of one recipient, or all), oldest first.
+pub(crate) fn dispenses(c: &Tx, recipient: Option<&Id>) -> Result<Vec<DispenseRow>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT p.id, p.unit_id, p.recipient_id, p.route, p.at, b.product, b.id, d.donor_id, d.collected_at
+         FROM dispenses p JOIN units u ON u.id = p.unit_id JOIN batches b ON b.id = u.batch_id
+         JOIN donations d ON d.id = b.donation_id
+         WHERE ?1 IS NULL OR p.recipient_id = ?1 ORDER BY p.at, p.id",
+    )?;
+    let rows = stmt.query_map([recipient.map(Id::data)], |r| {
+        Ok(DispenseRow {
+            id: r.get(0)?,
+            unit: id(r, 1)?,
+            recipient: id(r, 2)?,
+            route: r.get(3)?,
+            at: ts(r, 4)?,
+            product: r.get(5)?,
+            batch: id(r, 6)?,
+            donor: id(r, 7)?,
+            collected_at: ts(r, 8)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The study's record of a recipient; the latest row of a recipient is in force.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StudyRecord {
+    pub id: i64,
+    pub recipient: Id,
+    pub diagnosis_date: Option<NaiveDate>,
+    pub prior_therapies: Option<String>,
+    pub exclusion: Option<ExclusionGround>,
+    pub exclusion_reason: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+pub(crate) fn insert_study_record(c: &Tx, s: &StudyRecord, recorded_at: DateTime<Utc>) -> Result<i64> {
+    c.execute(
+        "INSERT INTO study_records (recipient_id, diagnosis_date, prior_therapies, exclusion, exclusion_reason, at,
+                                    recorded_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            s.recipient.data(),
+            s.diagnosis_date.map(|d| d.to_string()),
+            s.prior_therapies,
+            s.exclusion.map(ExclusionGround::as_str),
+            s.exclusion_reason,
+            to_db(s.at),
+            to_db(recorded_at)
+        ],
+    )?;
+    Ok(c.last_insert_rowid())
+}
+
+fn study_from_row(r: &Row) -> rusqlite::Result<StudyRecord> {
+    Ok(StudyRecord {
+        id: r.get(0)?,
+        recipient: id(r, 1)?,
+        diagnosis_date: r.get::<_, Option<super::sql::Day>>(2)?.map(|d| d.0),
+        prior_therapies: r.get(3)?,
+        exclusion: r.get::<_, Option<super::sql::Text<ExclusionGround>>>(4)?.map(|t| t.0),
+        exclusion_reason: r.get(5)?,
+        at: ts(r, 6)?,
+    })
+}
+
+const STUDY_COLUMNS: &str = "id, recipient_id, diagnosis_date, prior_therapies, exclusion, exclusion_reason, at";
+
+/// The study record in force for each recipient that has one (all, or one recipient's).
+pub(crate) fn study_records(c: &Tx, recipient: Option<&Id>) -> Result<BTreeMap<String, StudyRecord>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {STUDY_COLUMNS} FROM study_records WHERE ?1 IS NULL OR recipient_id = ?1 ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([recipient.map(Id::data)], study_from_row)?;
+    let mut out = BTreeMap::new();
+    for r in rows {
+        let r = r?;
+        out.insert(r.recipient.data().to_string(), r);
+    }
+    Ok(out)
+}
+
+/// A follow-up visit. `course` is the first dispense of the course it follows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Followup {
+    pub id: i64,
+    pub recipient: Id,
+    pub course: i64,
+    pub timepoint: Timepoint,
+    pub date: NaiveDate,
+    pub outcome: Outcome,
+    pub scores: BTreeMap<String, f64>,
+    pub recorded_at: DateTime<Utc>,
+    pub supersedes: Option<i64>,
+}
+
+pub(crate) fn insert_followup(c: &Tx, f: &Followup) -> Result<i64> {
+    let scores = serde_json::to_string(&f.scores).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    c.execute(
+        "INSERT INTO followups (recipient_id, course_id, timepoint, date, outcome, scores, recorded_at, supersedes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            f.recipient.data(),
+            f.course,
+            f.timepoint.as_str(),
+            f.date.to_string(),
+            f.outcome.as_str(),
+            scores,
+            to_db(f.recorded_at),
+            f.supersedes
+        ],
+    )?;
+    Ok(c.last_insert_rowid())
+}
+
+fn followup_from_row(r: &Row) -> rusqlite::Result<Followup> {
+    let scores: String = r.get(6)?;
+    Ok(Followup {
+        id: r.get(0)?,
+        recipient: id(r, 1)?,
+        course: r.get(2)?,
+        timepoint: text(r, 3)?,
+        date: day(r, 4)?,
+        outcome: text(r, 5)?,
+        scores: serde_json::from_str(&scores)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Text, Box::new(e)))?,
+        recorded_at: ts(r, 7)?,
+        supersedes: r.get(8)?,
+    })
+}
+
+const FOLLOWUP_COLUMNS: &str = "id, recipient_id, course_id, timepoint, date, outcome, scores, recorded_at, supersedes";
+
+/// Visits in force (not superseded by a correction), of one recipient or all, by date.
+pub(crate) fn followups(c: &Tx, recipient: Option<&Id>) -> Result<Vec<Followup>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {FOLLOWUP_COLUMNS} FROM followups f WHERE (?1 IS NULL OR recipient_id = ?1)
+         AND NOT EXISTS (SELECT 1 FROM followups g WHERE g.supersedes = f.id) ORDER BY date, id"
+    ))?;
+    let rows = stmt.query_map([recipient.map(Id::data)], followup_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(crate) fn followup(c: &Tx, followup: i64) -> Result<Option<(Followup, bool)>> {
+    Ok(c.query_row(
+        &format!(
+            "SELECT {FOLLOWUP_COLUMNS}, EXISTS (SELECT 1 FROM followups g WHERE g.supersedes = f.id)
+             FROM followups f WHERE id = ?1"
+        ),
+        [followup],
+        |r| Ok((followup_from_row(r)?, r.get(9)?)),
+    )
+    .optional()?)
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AdverseEvent {
+    pub id: i64,
+    pub recipient: Id,
+    pub onset: NaiveDate,
+    pub term: String,
+    pub grade: u8,
+    pub serious: bool,
+    pub relatedness: Relatedness,
+    pub unit: Option<Id>,
+    pub outcome: Option<String>,
+    pub resolved_on: Option<NaiveDate>,
+    pub recorded_at: DateTime<Utc>,
+    pub supersedes: Option<i64>,
+}
+
+pub(crate) fn insert_adverse_event(c: &Tx, e: &AdverseEvent) -> Result<i64> {
+    c.execute(
+        "INSERT INTO adverse_events (recipient_id, onset, term, grade, serious, relatedness, unit_id, outcome,
+                                     resolved_on, recorded_at, supersedes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            e.recipient.data(),
+            e.onset.to_string(),
+            e.term,
+            e.grade,
+            e.serious,
+            e.relatedness.as_str(),
+            e.unit.as_ref().map(Id::data),
+            e.outcome,
+            e.resolved_on.map(|d| d.to_string()),
+            to_db(e.recorded_at),
+            e.supersedes
+        ],
+    )?;
+    Ok(c.last_insert_rowid())
+}
+
+fn event_from_row(r: &Row) -> rusqlite::Result<AdverseEvent> {
+    Ok(AdverseEvent {
+        id: r.get(0)?,
+        recipient: id(r, 1)?,
+        onset: day(r, 2)?,
+        term: r.get(3)?,
+        grade: r.get(4)?,
+        serious: r.get(5)?,
+        relatedness: text(r, 6)?,
+        unit: r.get::<_, Option<super::sql::StoredId>>(7)?.map(|s| s.0),
+        outcome: r.get(8)?,
+        resolved_on: r.get::<_, Option<super::sql::Day>>(9)?.map(|d| d.0),
+        recorded_at: ts(r, 10)?,
+        supersedes: r.get(11)?,
+    })
+}
+
+const EVENT_COLUMNS: &str = "id, recipient_id, onset, term, grade, serious, relatedness, unit_id, outcome, \
+                             resolved_on, recorded_at, supersedes";
+
+/// Adverse events in force (not superseded), of one recipient or all, by onset.
+pub(crate) fn adverse_events(c: &Tx, recipient: Option<&Id>) -> Result<Vec<AdverseEvent>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM adverse_events e WHERE (?1 IS NULL OR recipient_id = ?1)
+         AND NOT EXISTS (SELECT 1 FROM adverse_events g WHERE g.supersedes = e.id) ORDER BY onset, id"
+    ))?;
+    let rows = stmt.query_map([recipient.map(Id::data)], event_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub(crate) fn adverse_event(c: &Tx, event: i64) -> Result<Option<(AdverseEvent, bool)>> {
+    Ok(c.query_row(
+        &format!(
+            "SELECT {EVENT_COLUMNS}, EXISTS (SELECT 1 FROM adverse_events g WHERE g.supersedes = e.id)
+             FROM adverse_events e WHERE id = ?1"
+        ),
+        [event],
+        |r| Ok((event_from_row(r)?, r.get(12)?)),
+    )
+    .optional()?)
+}
