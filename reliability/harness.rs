@@ -23,15 +23,15 @@ pub const EXIT_CODES: [i32; 6] = [0, 1, 2, 3, 4, 5];
 /// What a harness measured: named counts, printed one a line.
 pub struct Figures {
     pub name: &'static str,
-    pub counts: BTreeMap<&'static str, u64>,
+    pub counts: BTreeMap<String, u64>,
 }
 
 impl Figures {
     fn new(name: &'static str) -> Figures {
         Figures { name, counts: BTreeMap::new() }
     }
-    fn add(&mut self, what: &'static str, n: u64) {
-        *self.counts.entry(what).or_default() += n;
+    fn add(&mut self, what: impl Into<String>, n: u64) {
+        *self.counts.entry(what.into()).or_default() += n;
     }
     pub fn get(&self, what: &str) -> u64 {
         self.counts.get(what).copied().unwrap_or(0)
@@ -608,5 +608,212 @@ pub fn argv_fuzz(bin: &Path, dir: &Path, trials: u64, seed: u64) -> Result<Figur
         fig.add("trials", 1);
     }
     fig.add("panics", 0);
+    Ok(fig)
+}
+
+/// How the N-th write-type system call on the bank's files is made to go wrong (strace's fault injection).
+#[derive(Clone, Copy)]
+pub enum Fault {
+    /// SIGKILL at that call: a bench losing power mid-write.
+    Kill,
+    /// The call fails with this errno (EIO, ENOSPC), fsync included.
+    Error(&'static str),
+}
+
+impl Fault {
+    fn inject(self, call: &str, n: u64) -> String {
+        match self {
+            Fault::Kill => format!("inject={call}:signal=KILL:when={n}"),
+            Fault::Error(errno) => format!("inject={call}:error={errno}:when={n}"),
+        }
+    }
+}
+
+/// The system calls that write: strace counts and injects each separately (per call name).
+const WRITE_CALLS: [&str; 4] = ["write", "pwrite64", "fsync", "fdatasync"];
+
+/// Why strace cannot be used here, or None when it can.
+pub fn strace_missing() -> Option<String> {
+    // Tracing a process, not just finding the binary: ptrace may be forbidden here.
+    match Command::new("strace").args(["-qq", "-o", "/dev/null", "true"]).stderr(Stdio::null()).status() {
+        Ok(s) if s.success() => None,
+        Ok(s) => Some(format!("`strace true` exited {s}")),
+        Err(e) => Some(format!("cannot run strace: {e}")),
+    }
+}
+
+impl Bank {
+    /// `args` run under strace tracing the write-type calls on the bank's files (`-P` also limits injection to
+    /// them), with `inject` when given; returns the output and the traced calls by name.
+    fn traced(&self, args: &[&str], inject: Option<String>) -> Result<(Output, BTreeMap<String, u64>)> {
+        let log = self.dir.join("strace.log");
+        let mut cmd = Command::new("strace");
+        cmd.args(["-f", "-qq", "-o"]).arg(&log).arg("-e").arg(format!("trace={}", WRITE_CALLS.join(",")));
+        for suffix in ["", "-wal", "-journal"] {
+            let mut path = self.db.clone().into_os_string();
+            path.push(suffix);
+            cmd.arg("-P").arg(path);
+        }
+        if let Some(inject) = inject {
+            cmd.arg("-e").arg(inject);
+        }
+        let inner = self.command(args);
+        cmd.arg(inner.get_program()).args(inner.get_args()).current_dir(&self.dir);
+        for (k, v) in inner.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        let out = cmd.stdin(Stdio::null()).output().map_err(|e| format!("cannot run strace: {e}"))?;
+        let text = std::fs::read_to_string(&log).map_err(|e| format!("strace log: {e}"))?;
+        let mut calls = BTreeMap::new();
+        for line in text.lines() {
+            // `PID name(args) = result`
+            let call = line.split_whitespace().nth(1).and_then(|w| w.split('(').next()).unwrap_or_default();
+            if WRITE_CALLS.contains(&call) {
+                *calls.entry(call.to_string()).or_default() += 1;
+            }
+        }
+        Ok((out, calls))
+    }
+
+    /// The row count of every table, audit log included: what an operation adds, all or nothing.
+    fn row_counts(&self) -> Result<Vec<(String, i64)>> {
+        let tables: Vec<String> = self.sql("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?;
+        tables.into_iter().map(|t| Ok((t.clone(), self.sql(&format!("SELECT count(*) FROM \"{t}\""))?[0]))).collect()
+    }
+
+    /// A copy of the bank's files (database, key, anchors) in `dir`, for a run that may be spoiled.
+    fn copy_to(&self, dir: &Path) -> Result<Bank> {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        for name in ["bank.db", "bank.db-wal", "bank.key", "anchors.log"] {
+            let from = self.dir.join(name);
+            if from.exists() {
+                std::fs::copy(&from, dir.join(name)).map_err(|e| format!("copy {name}: {e}"))?;
+            }
+        }
+        Ok(Bank { bin: self.bin.clone(), dir: dir.into(), db: dir.join("bank.db") })
+    }
+}
+
+/// One write command under `fault` at every one of its write-type calls, each on a fresh copy of `bank`:
+/// afterwards `verify` passes, every table holds its count from before or from after a clean run (never
+/// between), a failure is one line with exit 1, and the command then works. Returns the clean run's output.
+fn fault_every_call(bank: &Bank, args: &[&str], fault: Fault, fig: &mut Figures) -> Result<String> {
+    let scratch = bank.dir.join("scratch");
+    let before = bank.row_counts()?;
+    let clean = bank.copy_to(&scratch)?;
+    let (out, calls) = clean.traced(args, None)?;
+    if !out.status.success() {
+        return Err(format!("{args:?} failed untouched: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let after = clean.row_counts()?;
+    let what = format!("{args:?}");
+    // The command without its identifiers, for the per-command figures.
+    let name = args
+        .iter()
+        .filter(|a| !a.starts_with('-'))
+        .take_while(|a| a.chars().all(|c| c.is_ascii_lowercase()))
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for (call, count) in &calls {
+        for n in 1..=*count {
+            let at = format!("{what} at {call} #{n}");
+            let copy = bank.copy_to(&scratch)?;
+            let (out, _) = copy.traced(args, Some(fault.inject(call, n)))?;
+            let err = String::from_utf8_lossy(&out.stderr);
+            match (fault, out.status.code()) {
+                (Fault::Kill, None) => fig.add("killed", 1),
+                (_, Some(0)) => fig.add(format!("finished despite the fault (at {call})"), 1),
+                (Fault::Error(_), Some(1)) if err.lines().count() == 1 && err.starts_with("stoolbank: ") => {
+                    fig.add(format!("refused with a one-line message (at {call})"), 1);
+                }
+                (_, c) => return Err(format!("{at}: exit {c:?}: {err}")),
+            }
+            copy.verified().map_err(|e| format!("{at}: {e}"))?;
+            let now = copy.row_counts()?;
+            if now == before {
+                // Wholly absent: the same command now works.
+                copy.ok(args).map_err(|e| format!("{at}, then again: {e}"))?;
+                if copy.row_counts()? != after {
+                    return Err(format!("{at}: run again, it did not write what a clean run writes"));
+                }
+            } else if now != after {
+                return Err(format!("{at}: partial: {now:?}, before {before:?}, after {after:?}"));
+            }
+            if out.status.success() && now != after {
+                return Err(format!("{at}: reported success, but its records are not there"));
+            }
+            fig.add("faults injected", 1);
+        }
+        fig.add(format!("`{name}`: {call} calls faulted"), *count);
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    bank.ok(args)
+}
+
+/// The write commands of the chain (donor add and screen, donation add, batch make of several units, QC, release,
+/// recipient add, dispense, recall --apply), each faulted at every write-type call; `steps` limits how many.
+pub fn faults(bin: &Path, dir: &Path, fault: Fault, steps: usize) -> Result<Figures> {
+    let name = match fault {
+        Fault::Kill => "faults: SIGKILL at every write-type system call of each write command",
+        Fault::Error("EIO") => "faults: EIO at every write-type system call (fsync included) of each write command",
+        Fault::Error(_) => "faults: ENOSPC at every write-type system call of each write command",
+    };
+    let mut fig = Figures::new(name);
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let bank = Bank { bin: bin.into(), dir: dir.into(), db: dir.join("bank.db") };
+    bank.ok(&["init", "--facility", "G1517"])?;
+    let mut done = 0;
+    let mut step = |args: &[&str], fig: &mut Figures| -> Result<String> {
+        done += 1;
+        if done > steps {
+            return bank.ok(args);
+        }
+        fig.add("commands", 1);
+        fault_every_call(&bank, args, fault, fig)
+    };
+    let donor = step(&["donor", "add", "--sex", "F", "--birth-date", "1990-04-02"], &mut fig)?;
+    let screen = |kind: &str, days_ago: i64| {
+        let date = day(days_ago).to_string();
+        let args = ["donor", "screen", &donor, "--kind", kind, "--date", &date, "--all-negative"];
+        args.map(String::from)
+    };
+    let args = screen("questionnaire", 30);
+    step(&args.iter().map(String::as_str).collect::<Vec<_>>(), &mut fig)?;
+    for (kind, days_ago) in [("blood", 30), ("stool", 30), ("donation-day", 20)] {
+        let args = screen(kind, days_ago);
+        bank.ok(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
+    }
+    let at = format!("{} 08:00", day(20));
+    let donation = step(&["donation", "add", &donor, "--collected-at", &at], &mut fig)?;
+    let at = format!("{} 09:00", day(20));
+    let made =
+        step(&["--json", "batch", "make", &donation, "--product", "F0001", "--units", "4", "--at", &at], &mut fig)?;
+    let made: serde_json::Value = serde_json::from_str(&made).map_err(|e| e.to_string())?;
+    let batch = made["id"].as_str().ok_or("no batch id")?.to_string();
+    let unit = made["units"]
+        .as_array()
+        .and_then(|u| u.iter().find(|u| u["kind"] == "dose"))
+        .and_then(|u| u["id"].as_str())
+        .ok_or("no dose unit")?
+        .to_string();
+    step(&["qc", "add", &batch, "--test", "appearance=pass"], &mut fig)?;
+    for test in ["viable-count", "pathogen-screen"] {
+        bank.ok(&["qc", "add", &batch, "--test", &format!("{test}=pass")])?;
+    }
+    for kind in ["questionnaire", "blood", "stool"] {
+        let args = screen(kind, 2);
+        bank.ok(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
+    }
+    step(&["batch", "release", &batch], &mut fig)?;
+    let recipient =
+        step(&["recipient", "add", "--sex", "M", "--birth-date", "1970-01-01", "--indication", "rCDI"], &mut fig)?;
+    step(&["dispense", &unit, "--recipient", &recipient, "--route", "colonoscopy"], &mut fig)?;
+    step(&["recall", "--batch", &batch, "--reason", "drill", "--apply"], &mut fig)?;
+    fig.add("partial records", 0);
     Ok(fig)
 }

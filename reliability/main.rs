@@ -1,6 +1,6 @@
 //! The long reliability harnesses, one command each (see RELIABILITY.md):
 //!
-//!     cargo run --release --example reliability -- crash|concurrency|disk-full|flipped-bytes|argv|all [TRIALS] [SEED]
+//!     cargo run --release --example reliability -- crash|concurrency|disk-full|flipped-bytes|argv|kill-every-write|eio-every-write|enospc-every-write|all [TRIALS] [SEED]
 //!
 //! Each works in a fresh temporary directory with the release binary, and prints its figures; it exits 1 naming
 //! the first broken property.
@@ -19,6 +19,8 @@ fn main() -> ExitCode {
     let which = args.first().map_or("all", String::as_str);
     let trials: Option<u64> = args.get(1).and_then(|s| s.parse().ok());
     let seed: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(2026);
+    // For the fault harnesses, TRIALS is how many of the chain's write commands are faulted (all 9 by default).
+    let steps = trials.map_or(9, |t| t as usize);
     let bin = std::env::var_os("STOOLBANK_BIN").map_or_else(
         || {
             let exe = std::env::current_exe().unwrap_or_default();
@@ -41,6 +43,9 @@ fn main() -> ExitCode {
         ("disk-full", Box::new(|d| harness::disk_full(&bin, d, trials.unwrap_or(100), seed))),
         ("flipped-bytes", Box::new(|d| harness::flipped_bytes(&bin, d, trials.unwrap_or(1000), seed))),
         ("argv", Box::new(|d| harness::argv_fuzz(&bin, d, trials.unwrap_or(5000), seed))),
+        ("kill-every-write", Box::new(|d| harness::faults(&bin, d, harness::Fault::Kill, steps))),
+        ("eio-every-write", Box::new(|d| harness::faults(&bin, d, harness::Fault::Error("EIO"), steps))),
+        ("enospc-every-write", Box::new(|d| harness::faults(&bin, d, harness::Fault::Error("ENOSPC"), steps))),
     ];
     let mut failed = false;
     let mut ran = false;
@@ -59,7 +64,7 @@ fn main() -> ExitCode {
         }
     }
     if !ran {
-        eprintln!("unknown harness `{which}`: crash, concurrency, disk-full, flipped-bytes, argv or all");
+        eprintln!("unknown harness `{which}`: crash, concurrency, disk-full, flipped-bytes, argv, kill-every-write, eio-every-write, enospc-every-write or all");
         return ExitCode::from(2);
     }
     if failed {

@@ -48,3 +48,43 @@ fn random_command_lines_never_panic() {
     let fig = run(|d| harness::argv_fuzz(bin(), d, 60, 5));
     assert!(fig.get("trials") > 0, "{fig}");
 }
+
+/// Whether strace can inject faults here: without it the test fails when `CI` is set, and says it skipped otherwise.
+fn strace_usable() -> bool {
+    match harness::strace_missing() {
+        None => true,
+        Some(why) if std::env::var_os("CI").is_some() => panic!("strace is needed for the fault tests in CI: {why}"),
+        Some(why) => {
+            eprintln!("skipped: {why} (install strace to run the fault-injection tests)");
+            false
+        }
+    }
+}
+
+#[test]
+fn a_kill_at_every_write_call_leaves_each_command_whole_or_absent() {
+    if strace_usable() {
+        // donor add, donor screen, donation add, batch make of 4 units
+        let fig = run(|d| harness::faults(bin(), d, harness::Fault::Kill, 4));
+        assert_eq!(fig.get("commands"), 4, "{fig}");
+        assert!(fig.get("killed") > 0, "{fig}");
+    }
+}
+
+#[test]
+fn an_io_error_at_every_write_call_fsync_included_is_one_clear_line_and_nothing_partial() {
+    if strace_usable() {
+        let fig = run(|d| harness::faults(bin(), d, harness::Fault::Error("EIO"), 4));
+        assert_eq!(fig.get("commands"), 4, "{fig}");
+        assert!(fig.get("refused with a one-line message (at pwrite64)") > 0, "{fig}");
+    }
+}
+
+#[test]
+fn a_full_disk_at_every_write_call_is_one_clear_line_and_nothing_partial() {
+    if strace_usable() {
+        let fig = run(|d| harness::faults(bin(), d, harness::Fault::Error("ENOSPC"), 2));
+        assert_eq!(fig.get("commands"), 2, "{fig}");
+        assert!(fig.get("refused with a one-line message (at pwrite64)") > 0, "{fig}");
+    }
+}
