@@ -15,7 +15,7 @@ use std::time::Duration;
 use super::keys::{self, Action};
 use super::printing::{Printed, Printer};
 use super::screen::{Ctx, Level, Outbox, Screen, Tab};
-use super::screens::{audit, batches, dispense, donations, donors, home, inventory, recall, trace};
+use super::screens::{audit, batches, dispense, donations, donors, followup, home, inventory, recall, trace};
 use super::{theme, words};
 use crate::app::Bank;
 use scanners::wedge::WedgeOutput;
@@ -67,6 +67,7 @@ pub struct App {
     trace: trace::Trace,
     recall: recall::Recall,
     audit: audit::Audit,
+    followup: followup::Followup,
 }
 
 macro_rules! with_screen {
@@ -84,6 +85,7 @@ macro_rules! with_screen {
             Tab::Trace => &mut $self.trace,
             Tab::Recall => &mut $self.recall,
             Tab::Audit => &mut $self.audit,
+            Tab::Followup => &mut $self.followup,
         };
         $body
     }};
@@ -121,6 +123,7 @@ impl App {
             trace: trace::Trace::default(),
             recall: recall::Recall::default(),
             audit: audit::Audit::default(),
+            followup: followup::Followup::default(),
         };
         app.switch(Tab::Home);
         app
@@ -208,6 +211,12 @@ impl App {
             let now = self.now();
             let mut ctx = Ctx { bank: &mut self.bank, now, out: &mut self.out };
             self.trace.open(&mut ctx, id);
+        }
+        if let Some(r) = self.out.recall.take() {
+            self.tab = Tab::Recall;
+            let now = self.now();
+            let mut ctx = Ctx { bank: &mut self.bank, now, out: &mut self.out };
+            self.recall.prepare(&mut ctx, &r);
         }
     }
 

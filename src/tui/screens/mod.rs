@@ -5,6 +5,7 @@ pub mod batches;
 pub mod dispense;
 pub mod donations;
 pub mod donors;
+pub mod followup;
 pub mod home;
 pub mod inventory;
 pub mod recall;
