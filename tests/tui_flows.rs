@@ -1021,3 +1021,40 @@ fn a_serious_related_adverse_event_raises_the_banner_that_opens_the_recall_dry_r
     assert!(s.contains("dry run — 1 batches, 2 in stock, 1 dispensed, 1 recipients"), "{s}");
     assert!(s.contains("serious adverse event") && s.contains(&format!("recipient {r}")), "{s}");
 }
+
+#[test]
+fn the_reports_tab_draws_remission_adverse_events_and_completeness_as_charts() {
+    let mut b = Bench::new();
+    let (_, r) = treated(&mut b, "UC");
+    b.set_now("2024-05-20", 9);
+    let visit = stoolbank::app::VisitInput {
+        timepoint: stoolbank::core::followup::Timepoint::M3,
+        outcome: stoolbank::core::followup::Outcome::Remission,
+        scores: vec![],
+        corrects: None,
+    };
+    b.app.bank.add_followup(&r, visit, at("2024-05-15", 10)).unwrap();
+    let event = stoolbank::app::NewAdverseEvent {
+        onset: chrono::NaiveDate::from_ymd_opt(2024, 2, 14).unwrap(),
+        term: "bloating".into(),
+        grade: 2,
+        serious: false,
+        relatedness: stoolbank::core::followup::Relatedness::Possible,
+        unit: None,
+        outcome: None,
+        resolved_on: None,
+        corrects: None,
+    };
+    b.app.bank.add_adverse_event(&r, event, at("2024-02-16", 9)).unwrap();
+    b.key(KeyCode::F(12));
+    let s = b.screen(80, 24);
+    // The tab bar has scrolled to show the selected tab; the bar of one remission in one reaches the full width.
+    assert!(s.lines().next().unwrap().contains("Reports") && s.contains("‹"), "{s}");
+    assert!(s.contains("UC 3m") && s.contains("100% [21–100] 1/1 · 0 lost") && s.contains("████████"), "{s}");
+    b.key(KeyCode::Char('n'));
+    let s = b.screen(80, 24);
+    assert!(s.contains("1 patients in 1 sessions; 1 with an adverse event") && s.contains("grade 2    1"), "{s}");
+    b.key(KeyCode::Char('n'));
+    let s = b.screen(80, 24);
+    assert!(s.contains("Follow-up completeness") && s.contains("not yet due") && s.contains("── 1y ──"), "{s}");
+}

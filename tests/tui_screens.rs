@@ -123,6 +123,18 @@ fn every_screen() {
     app.update(Msg::Key(KeyEvent::new(KeyCode::Char('e'), KeyModifiers::NONE)));
     insta::assert_snapshot!("tui_followup_adverse_event_form", render(&mut app, 80, 24));
     app.update(Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)));
+    let visit = stoolbank::app::VisitInput {
+        timepoint: stoolbank::core::followup::Timepoint::M3,
+        outcome: stoolbank::core::followup::Outcome::Remission,
+        scores: vec![("mayo".into(), "1".into())],
+        corrects: None,
+    };
+    app.bank.add_followup(&due[0].recipient, visit, at("2024-05-20", 8)).unwrap();
+    app.update(Msg::Key(KeyEvent::new(KeyCode::F(Tab::Reports.function_key()), KeyModifiers::NONE)));
+    for report in ["remission", "adverse_events", "completeness"] {
+        insta::assert_snapshot!(format!("tui_reports_{report}"), render(&mut app, 80, 24));
+        app.update(Msg::Key(KeyEvent::new(KeyCode::Char('n'), KeyModifiers::NONE)));
+    }
     app.update(Msg::Scan(unit));
     insta::assert_snapshot!("tui_trace_of_a_scanned_unit_120x40", render(&mut app, 120, 40));
     app.update(Msg::Key(KeyEvent::new(KeyCode::Char('?'), KeyModifiers::NONE)));

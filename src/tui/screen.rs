@@ -31,10 +31,11 @@ pub enum Tab {
     Recall,
     Audit,
     Followup,
+    Reports,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 10] = [
+    pub const ALL: [Tab; 11] = [
         Tab::Home,
         Tab::Donors,
         Tab::Donations,
@@ -45,6 +46,7 @@ impl Tab {
         Tab::Recall,
         Tab::Audit,
         Tab::Followup,
+        Tab::Reports,
     ];
 
     pub fn title(self) -> &'static str {
@@ -59,6 +61,7 @@ impl Tab {
             Tab::Recall => "Recall",
             Tab::Audit => "Audit",
             Tab::Followup => "Follow-up",
+            Tab::Reports => "Reports",
         }
     }
 
@@ -67,11 +70,12 @@ impl Tab {
     }
 
     /// The function key that shows the tab: F2–F9 in tab order, Home on F10 (F1 is help), the clinical tabs
-    /// after it on F11 (so that the bench's keys stay where they were).
+    /// after it on F11 and F12 (so that the bench's keys stay where they were).
     pub fn function_key(self) -> u8 {
         match self {
             Tab::Home => 10,
             Tab::Followup => 11,
+            Tab::Reports => 12,
             other => other.index() as u8 + 1,
         }
     }
@@ -226,6 +230,6 @@ mod tests {
         }
         assert_eq!(Tab::from_function_key(1), None);
         assert_eq!(Tab::Home.step(-1), Tab::Audit);
-        assert_eq!(Tab::Followup.step(1), Tab::Home);
+        assert_eq!(Tab::Reports.step(1), Tab::Home);
     }
 }

@@ -9,6 +9,7 @@ pub mod followup;
 pub mod home;
 pub mod inventory;
 pub mod recall;
+pub mod reports;
 pub mod trace;
 
 use std::cell::Cell;
