@@ -229,7 +229,7 @@ mod tests {
             assert_eq!(Tab::from_function_key(tab.function_key()), Some(tab));
         }
         assert_eq!(Tab::from_function_key(1), None);
-        assert_eq!(Tab::Home.step(-1), Tab::Audit);
+        assert_eq!(Tab::Home.step(-1), Tab::Reports);
         assert_eq!(Tab::Reports.step(1), Tab::Home);
     }
 }
