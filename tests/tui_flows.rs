@@ -1020,6 +1020,11 @@ fn a_serious_related_adverse_event_raises_the_banner_that_opens_the_recall_dry_r
     let s = b.text();
     assert!(s.contains("dry run — 1 batches, 2 in stock, 1 dispensed, 1 recipients"), "{s}");
     assert!(s.contains("serious adverse event") && s.contains(&format!("recipient {r}")), "{s}");
+    // The recipient's trace shows their course and the event, the Chinese term at its width.
+    b.typed(&r.to_string());
+    b.key(KeyCode::Enter);
+    let s = b.screen(80, 24);
+    assert!(s.contains("course from 2024-02-12") && s.contains("发热 fever · grade 3 serious · probable"), "{s}");
 }
 
 #[test]
