@@ -279,7 +279,7 @@ fn a_mis_keyed_result_is_corrected_by_a_superseding_screening() {
         "--corrects",
         &fixed,
     ]);
-    assert!(err.contains("not blood"), "{err}");
+    assert!(err.contains("not a blood screening"), "{err}");
     let other = b.screened_donor(day);
     let (_, err) = b.fail(&[
         "donor",

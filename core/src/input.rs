@@ -86,6 +86,18 @@ pub enum Invalid {
 
     #[error("the Bristol stool score is 1 to 7")]
     Bristol,
+    /// An event entered before the event it follows (processing before collection, QC before preparation).
+    #[error("the {what} {when} is before the {earlier} {earlier_at}")]
+    BeforeEarlierEvent { what: &'static str, when: When, earlier: &'static str, earlier_at: When },
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    /// A correction of a screening that is not the one it claims to correct.
+    #[error(
+        "screening {screening} is {is}, not {expected}: a correction replaces a screening of the same donor and panel"
+    )]
+    CorrectsAnother { screening: i64, is: String, expected: String },
+    #[error("screening {screening} was already corrected by screening {by}: correct that one")]
+    AlreadyCorrected { screening: i64, by: i64 },
 }
 
 /// Refuses a moment later than now (with [`FUTURE_SLACK_MINUTES`] of clock skew), a day after today, and
@@ -142,6 +154,42 @@ pub fn in_range<T: PartialOrd + fmt::Display>(
 pub const MAX_TEXT: usize = 200;
 
 /// Free text a person typed, trimmed: refused when blank or longer than [`MAX_TEXT`] characters.
+/// Refuses an event dated before the event it follows.
+pub fn not_before(
+    what: &'static str,
+    when: DateTime<Utc>,
+    earlier: &'static str,
+    earlier_at: DateTime<Utc>,
+) -> Result<(), Invalid> {
+    if when < earlier_at {
+        return Err(Invalid::BeforeEarlierEvent { what, when: when.into(), earlier, earlier_at: earlier_at.into() });
+    }
+    Ok(())
+}
+
+/// A correction replaces a screening of the same donor and panel that nothing has corrected yet.
+pub fn correction(screening: i64, of: (&str, &str, Option<i64>), expected: (&str, &str)) -> Result<(), Invalid> {
+    let (donor, kind, corrected_by) = of;
+    if donor != expected.0 {
+        return Err(Invalid::CorrectsAnother {
+            screening,
+            is: format!("of donor {donor}"),
+            expected: format!("of donor {}", expected.0),
+        });
+    }
+    if kind != expected.1 {
+        return Err(Invalid::CorrectsAnother {
+            screening,
+            is: format!("a {kind} screening"),
+            expected: format!("a {} screening", expected.1),
+        });
+    }
+    match corrected_by {
+        Some(by) => Err(Invalid::AlreadyCorrected { screening, by }),
+        None => Ok(()),
+    }
+}
+
 pub fn text<'a>(field: &'static str, given: &'a str) -> Result<&'a str, Invalid> {
     let t = given.trim();
     let len = t.chars().count();

@@ -305,15 +305,10 @@ pub(super) fn screen(
     input::plausible_time("screening date", date, now)?;
     input::not_before_birth("screening date", date, load_donor(tx, donor)?.birth_date)?;
     if let Some(old) = corrects {
-        match donors::screening_owner(tx, old)? {
-            None => return Err(AppError::NotFound { kind: Record::Screening, id: old.to_string() }),
-            Some((d, _, _)) if &d != donor => return invalid(format!("screening {old} is of donor {d}, not {donor}")),
-            Some((_, k, _)) if k != kind => return invalid(format!("screening {old} is a {k} screening, not {kind}")),
-            Some((_, _, Some(by))) => {
-                return invalid(format!("screening {old} was already corrected by screening {by}: correct that one"))
-            }
-            Some(_) => {}
-        }
+        let Some((d, k, by)) = donors::screening_owner(tx, old)? else {
+            return Err(AppError::NotFound { kind: Record::Screening, id: old.to_string() });
+        };
+        input::correction(old, (&d.to_string(), k.as_str(), by), (&donor.to_string(), kind.as_str()))?;
     }
     let sid = donors::insert_screening(tx, donor, kind, date, corrects, act.now)?;
     let action = if corrects.is_some() { "correct-screening" } else { "record-screening" };

@@ -7,13 +7,13 @@ use super::views::{BatchView, DonationView, UnitView};
 use super::{invalid, not_found, record, AppError, Bank, Result};
 use crate::core::config::Config;
 use crate::core::ids::{self, Id, IdKind, ProductCode};
-use crate::core::input::{self, DonationInput};
+use crate::core::input::{self, DonationInput, Invalid};
 use crate::core::model::{QcResult, ScreeningKind, UnitKind};
 use crate::core::rules::{self, DonorFacts, QcFact, ReleaseFacts};
 use crate::core::state::{batch_status, on_shelf, unit_status};
 use crate::store::batches::{self, Batch, Donation, Unit};
 use crate::store::{audit, donors, Tx};
-use crate::time::{self, local_day};
+use crate::time::local_day;
 
 pub struct NewDonation {
     pub donor: Id,
@@ -106,17 +106,12 @@ impl Bank {
         let act = self.act();
         self.store.write(|tx| {
             let d = load_donation(tx, donation)?;
-            if at < d.collected_at {
-                return invalid(format!(
-                    "processing at {} is before the collection at {}",
-                    time::show(at),
-                    time::show(d.collected_at)
-                ));
-            }
+            input::not_before("processing time", at, "collection", d.collected_at)?;
             let existing = batches::batches_of_donation(tx, donation)?;
             let id = Id::batch(donation, &code);
             if existing.iter().any(|b| b.id == id) {
-                return invalid(format!("donation {} already has a {} batch: {}", donation, code.as_str(), id));
+                let what = format!("the {} batch of donation {donation}, {id},", code.as_str());
+                return Err(AppError::from(Invalid::AlreadyExists(what)));
             }
             let expires_on = local_day(at)
                 .checked_add_days(Days::new(product.shelf_life_days as u64))
@@ -171,9 +166,7 @@ impl Bank {
         let act = self.act();
         self.store.write(|tx| {
             let b = load_batch(tx, batch)?;
-            if at < b.prepared_at {
-                return invalid("a QC result cannot precede the batch's preparation");
-            }
+            input::not_before("QC time", at, "batch's preparation", b.prepared_at)?;
             let qid = batches::insert_qc(tx, batch, &test, result, value, at, act.now)?;
             record(tx, &act, "add-qc", "qc_results", &qid.to_string(), batch.data(), at, None)
         })?;
