@@ -73,6 +73,8 @@ CREATE TABLE deferrals (
     recorded_at  TEXT NOT NULL,
     -- The recall that caused it: open-ended (permanent = 1) until a quality manager lifts it (deferral_lifts).
     recall_id    INTEGER REFERENCES recalls (id),
+    -- The safety signal (a serious, probably or definitely related adverse event) that caused it: likewise.
+    adverse_event_id INTEGER REFERENCES adverse_events (id),
     CHECK (permanent = 0 OR until IS NULL),
     CHECK (permanent = 1 OR until IS NOT NULL OR screening_id IS NOT NULL)
 ) STRICT;

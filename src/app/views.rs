@@ -121,7 +121,7 @@ pub struct DeferralView {
     /// The first day it no longer applies (null: permanent, until lifted, or until a negative re-screen).
     pub ends_on: Option<NaiveDate>,
     pub permanent: bool,
-    /// A recall's deferral: it ends when a quality manager lifts it (`donor lift-deferral`).
+    /// A recall's or safety signal's deferral: it ends when a quality manager lifts it (`donor lift-deferral`).
     pub until_lifted: bool,
     pub active: bool,
 }

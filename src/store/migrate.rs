@@ -12,13 +12,15 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0002_screening_superseded_once", include_str!("../../migrations/0002_screening_superseded_once.sql")),
     ("0003_recalls_and_collections", include_str!("../../migrations/0003_recalls_and_collections.sql")),
     ("0004_followup", include_str!("../../migrations/0004_followup.sql")),
+    ("0006_safety_signal_deferrals", include_str!("../../migrations/0006_safety_signal_deferrals.sql")),
 ];
 
 pub(super) const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The oldest schema this program's reads understand (a read opens without migrating): 0003 added the columns
-/// and tables every donor and recipient view reads, 0004 the follow-up tables the clinical views and reports read.
-pub(super) const READS_FROM: i64 = 4;
+/// and tables every donor and recipient view reads, 0004 the follow-up tables the clinical views and reports read,
+/// 0006 the deferrals' adverse-event column that eligibility reads.
+pub(super) const READS_FROM: i64 = 6;
 
 /// Applies the pending migrations in one transaction: all of them, or (refused) none.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
