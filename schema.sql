@@ -228,6 +228,20 @@ CREATE TABLE label_prints (
 ) STRICT;
 CREATE INDEX label_prints_entity ON label_prints (entity_id);
 
+-- A print in progress: claimed (the reprint decision taken) before the labels are sent outside any transaction,
+-- then closed as printed or failed. One open claim per label: two benches cannot both print it for the first time.
+CREATE TABLE label_claims (
+    id         INTEGER PRIMARY KEY,
+    entity_id  TEXT NOT NULL,
+    target     TEXT NOT NULL,
+    reprint    INTEGER NOT NULL CHECK (reprint IN (0, 1)),
+    claimed_at TEXT NOT NULL,
+    outcome    TEXT CHECK (outcome IS NULL OR length(trim(outcome)) > 0),
+    closed_at  TEXT,
+    CHECK ((outcome IS NULL) = (closed_at IS NULL))
+) STRICT;
+CREATE UNIQUE INDEX label_claims_open ON label_claims (entity_id) WHERE closed_at IS NULL;
+
 -- The audit trail: append-only, each entry chained to the previous by SHA-256.
 -- `at` is when the event happened (--at), `recorded_at` when it was entered; `subject` is the identifier the
 -- entry concerns (the donor of a screening, the batch of a QC result), so the log can be filtered by record.
@@ -322,3 +336,5 @@ CREATE INDEX adverse_events_unit ON adverse_events (unit_id);
 CREATE TRIGGER study_records_no_delete BEFORE DELETE ON study_records BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
 CREATE TRIGGER followups_no_delete BEFORE DELETE ON followups BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
 CREATE TRIGGER adverse_events_no_delete BEFORE DELETE ON adverse_events BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
+CREATE TRIGGER label_claims_no_delete BEFORE DELETE ON label_claims BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
+CREATE TRIGGER label_claims_closed_once BEFORE UPDATE ON label_claims WHEN OLD.closed_at IS NOT NULL BEGIN SELECT RAISE(ABORT, 'a closed claim is never changed'); END;

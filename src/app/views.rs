@@ -198,6 +198,8 @@ pub struct Integrity {
     pub foreign_keys: Vec<String>,
     /// Differences from the schema the program embeds (dropped triggers, planted ones, changed columns).
     pub schema: Vec<String>,
+    /// A schema version older than the program's (checked against its own version's schema): not a fault.
+    pub older_schema: Option<String>,
     /// Stored values no reader can parse.
     pub values: Vec<String>,
     pub audit: Verification,

@@ -12,6 +12,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0002_screening_superseded_once", include_str!("../../migrations/0002_screening_superseded_once.sql")),
     ("0003_recalls_and_collections", include_str!("../../migrations/0003_recalls_and_collections.sql")),
     ("0004_followup", include_str!("../../migrations/0004_followup.sql")),
+    ("0005_label_claims", include_str!("../../migrations/0005_label_claims.sql")),
     ("0006_safety_signal_deferrals", include_str!("../../migrations/0006_safety_signal_deferrals.sql")),
 ];
 
@@ -24,15 +25,21 @@ pub(super) const READS_FROM: i64 = 6;
 
 /// Applies the pending migrations in one transaction: all of them, or (refused) none.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    migrate_to(conn, LATEST_VERSION)
+}
+
+/// Applies the migrations up to schema version `target` (the schema a file of that version holds), in one
+/// transaction.
+pub(super) fn migrate_to(conn: &mut Connection, target: i64) -> Result<(), StoreError> {
     // Up to date (the usual case): no write lock, so opening never waits behind another bench's write.
-    if conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? == LATEST_VERSION {
+    if conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? >= target {
         return Ok(());
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // Read again inside the write lock: another bench may have migrated meanwhile.
     let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if current < LATEST_VERSION {
-        for (version, (name, sql)) in (1..).zip(MIGRATIONS).filter(|(v, _)| *v > current) {
+    if current < target {
+        for (version, (name, sql)) in (1..=target).zip(MIGRATIONS).filter(|(v, _)| *v > current) {
             if let Some(why) = blocked(&tx, name)? {
                 return Err(StoreError::Upgrade { migration: name, why });
             }

@@ -8,6 +8,7 @@ pub mod donors;
 pub mod followup;
 pub mod home;
 pub mod inventory;
+pub mod paged;
 pub mod recall;
 pub mod reports;
 pub mod trace;
