@@ -228,10 +228,12 @@ fn send_tcp(target: &str, host: &str, port: u16, bytes: &[u8]) -> Result<Vec<Str
             })?;
             sent = (sent + chunk.len()).min(bytes.len());
         }
-        s.flush().map_err(io)?;
         // A clean shutdown sends FIN after the data; the answer to ~HS, which the printer sends only once it has
-        // read everything before it, says it took every byte.
-        s.shutdown(Shutdown::Write).map_err(io)?;
+        // read everything before it, says it took every byte. A printer that already closed its end makes the
+        // shutdown itself fail (ENOTCONN): it dropped the connection.
+        s.flush()
+            .and_then(|()| s.shutdown(Shutdown::Write))
+            .map_err(|e| PrintError::Dropped { target: target.to_string(), why: e.to_string() })?;
         let status = read_status(&mut s, target)?;
         return Ok(status.notes(target));
     }
