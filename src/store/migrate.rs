@@ -12,7 +12,11 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0002_screening_superseded_once", include_str!("../../migrations/0002_screening_superseded_once.sql")),
     ("0003_recalls_and_collections", include_str!("../../migrations/0003_recalls_and_collections.sql")),
     ("0004_followup", include_str!("../../migrations/0004_followup.sql")),
+    ("0005_query_indexes", include_str!("../../migrations/0005_query_indexes.sql")),
 ];
+
+/// Rows per index that ANALYZE and `PRAGMA optimize` sample (SQLite's advice for applications: a few hundred).
+pub(super) const ANALYSIS_LIMIT: i64 = 400;
 
 pub(super) const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -26,6 +30,8 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     if conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? == LATEST_VERSION {
         return Ok(());
     }
+    // ANALYZE (0005) samples at most this many rows per index, so that a large bank migrates in moments.
+    conn.pragma_update(None, "analysis_limit", ANALYSIS_LIMIT)?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // Read again inside the write lock: another bench may have migrated meanwhile.
     let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
