@@ -254,7 +254,7 @@ fn entry_from_row(r: &rusqlite::Row) -> Result<Entry> {
 const ENTRY_COLUMNS: &str =
     "seq, at, recorded_at, actor, action, entity, entity_id, subject, before, after, prev_hash, hash";
 
-/// The newest entries about a record: two indexed lookups (subject, entity_id) united, rather than an OR that
+/// The newest entries about a record: two indexed lookups (`subject`, `entity_id`) united, rather than an OR that
 /// scans the whole log.
 pub(super) const LOG_OF_RECORD: &str = "SELECT * FROM audit_log WHERE subject = ?1
      UNION SELECT * FROM audit_log WHERE entity_id = ?1 ORDER BY seq DESC LIMIT ?2";

@@ -15,7 +15,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0005_query_indexes", include_str!("../../migrations/0005_query_indexes.sql")),
 ];
 
-/// Rows per index that ANALYZE and `PRAGMA optimize` sample (SQLite's advice for applications: a few hundred).
+/// Rows per index that ANALYZE and `PRAGMA optimize` sample (`SQLite`'s advice for applications: a few hundred).
 pub(super) const ANALYSIS_LIMIT: i64 = 400;
 
 pub(super) const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -300,7 +300,7 @@ fn check_header(path: &Path) -> Result<()> {
 }
 
 impl Drop for Store {
-    /// SQLite's advice for short-lived connections: `PRAGMA optimize` just before closing, which re-analyzes only
+    /// `SQLite`'s advice for short-lived connections: `PRAGMA optimize` just before closing, which re-analyzes only
     /// the tables whose statistics are missing or stale, so the planner keeps choosing the indexes as the bank grows.
     fn drop(&mut self) {
         if self.read_only.is_none() {
