@@ -73,6 +73,8 @@ CREATE TABLE deferrals (
     recorded_at  TEXT NOT NULL,
     -- The recall that caused it: open-ended (permanent = 1) until a quality manager lifts it (deferral_lifts).
     recall_id    INTEGER REFERENCES recalls (id),
+    -- The safety signal (a serious, probably or definitely related adverse event) that caused it: likewise.
+    adverse_event_id INTEGER REFERENCES adverse_events (id),
     CHECK (permanent = 0 OR until IS NULL),
     CHECK (permanent = 1 OR until IS NOT NULL OR screening_id IS NOT NULL)
 ) STRICT;
@@ -123,8 +125,8 @@ CREATE TABLE batches (
 CREATE INDEX batches_donation ON batches (donation_id);
 -- The home counts: stock and quarantine from the batches not yet expired.
 CREATE INDEX batches_expires ON batches (expires_on);
--- The quarantine list, oldest first: only the batches still awaiting a decision.
-CREATE INDEX batches_quarantined ON batches (prepared_at, id)
+-- The quarantine work list, in code order: only the batches still awaiting a decision.
+CREATE INDEX batches_quarantined ON batches (id)
     WHERE released_at IS NULL AND discarded_at IS NULL AND recalled_at IS NULL;
 
 CREATE TABLE recalls (
@@ -232,6 +234,20 @@ CREATE TABLE label_prints (
 ) STRICT;
 CREATE INDEX label_prints_entity ON label_prints (entity_id);
 
+-- A print in progress: claimed (the reprint decision taken) before the labels are sent outside any transaction,
+-- then closed as printed or failed. One open claim per label: two benches cannot both print it for the first time.
+CREATE TABLE label_claims (
+    id         INTEGER PRIMARY KEY,
+    entity_id  TEXT NOT NULL,
+    target     TEXT NOT NULL,
+    reprint    INTEGER NOT NULL CHECK (reprint IN (0, 1)),
+    claimed_at TEXT NOT NULL,
+    outcome    TEXT CHECK (outcome IS NULL OR length(trim(outcome)) > 0),
+    closed_at  TEXT,
+    CHECK ((outcome IS NULL) = (closed_at IS NULL))
+) STRICT;
+CREATE UNIQUE INDEX label_claims_open ON label_claims (entity_id) WHERE closed_at IS NULL;
+
 -- The audit trail: append-only, each entry chained to the previous by SHA-256.
 -- `at` is when the event happened (--at), `recorded_at` when it was entered; `subject` is the identifier the
 -- entry concerns (the donor of a screening, the batch of a QC result), so the log can be filtered by record.
@@ -327,6 +343,8 @@ CREATE INDEX adverse_events_unit ON adverse_events (unit_id);
 CREATE TRIGGER study_records_no_delete BEFORE DELETE ON study_records BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
 CREATE TRIGGER followups_no_delete BEFORE DELETE ON followups BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
 CREATE TRIGGER adverse_events_no_delete BEFORE DELETE ON adverse_events BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
+CREATE TRIGGER label_claims_no_delete BEFORE DELETE ON label_claims BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
+CREATE TRIGGER label_claims_closed_once BEFORE UPDATE ON label_claims WHEN OLD.closed_at IS NOT NULL BEGIN SELECT RAISE(ABORT, 'a closed claim is never changed'); END;
 
 -- The planner's statistics (sqlite_stat1), kept fresh by `PRAGMA optimize` as each write session closes.
 ANALYZE;

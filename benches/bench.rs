@@ -157,12 +157,6 @@ fn run(name: &str, scale: Scale) {
             bank.counts(now).expect("counts");
         }),
     );
-    show(
-        "batches in quarantine: first page of 50",
-        &measure(300, |_| {
-            bank.batches_in_quarantine(50).expect("quarantine");
-        }),
-    );
     println!("resident memory: {} KiB before opening, {} KiB after the runs", rss_before, rss_kib());
 
     // The bench's own loop: a scan arrives, the TUI resolves it (check character, lookup, trace) and redraws.

@@ -9,7 +9,7 @@ pub mod escape;
 pub mod export;
 pub mod labels;
 pub mod printers;
-pub mod store;
+pub(crate) mod store;
 pub mod time;
 pub mod tui;
 

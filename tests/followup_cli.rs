@@ -166,6 +166,16 @@ fn a_serious_probably_related_event_is_a_safety_signal_naming_the_recall() {
     // The named command is a working dry run that reaches the suspected unit.
     let dry = b.json(&["recall", "--donor", &donor, "--from", "2024-12-01", "--reason", "serious adverse event"]);
     assert!(dry.to_string().contains(&units[0]));
+    // The signal defers the donor at once, until a quality manager lifts it.
+    let signal_deferral = |b: &Bench| {
+        let shown = b.json(&["donor", "show", &donor]);
+        shown["deferrals"].as_array().unwrap().last().unwrap().clone()
+    };
+    let deferral = signal_deferral(&b);
+    assert!(deferral["reason"].as_str().unwrap().starts_with("safety signal"), "{deferral}");
+    assert_eq!((&deferral["until_lifted"], &deferral["active"]), (&Value::from(true), &Value::from(true)));
+    b.ok(&["donor", "lift-deferral", &donor, "--reason", "re-tested negative, event unrelated on review"]);
+    assert_eq!(signal_deferral(&b)["active"], false, "lifted by a quality manager");
 
     let out = b.run(&[
         "ae",

@@ -95,18 +95,18 @@ fn a_refused_connection_names_the_printer() {
 }
 
 #[test]
-fn a_device_path_receives_the_bytes_appended() {
+fn a_file_target_receives_the_bytes_appended() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lp0");
-    let target = PrintTarget::parse(path.to_str().unwrap()).unwrap();
-    assert_eq!(target, PrintTarget::Device(path.clone()));
+    let target = PrintTarget::parse(&format!("file:{}", path.display())).unwrap();
+    assert_eq!(target, PrintTarget::File(path.clone()));
     let (a, b) = (zpl(1), zpl(2));
     target.send(&a).unwrap();
     target.send(&b).unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), [a, b].concat());
 
     let missing = dir.path().join("no/such/dir/lp0");
-    let err = send(&PrintTarget::Device(missing.clone()), b"^XA^XZ").unwrap_err().to_string();
+    let err = send(&PrintTarget::File(missing.clone()), b"^XA^XZ").unwrap_err().to_string();
     assert_eq!(err, format!("cannot open {}: no such file or directory", missing.display()));
     // A device node is never created: a missing /dev/usb/lp0 means the printer is not plugged in.
     let err = send(&PrintTarget::Device("/dev/usb/stoolbank-test-lp9".into()), b"^XA^XZ").unwrap_err().to_string();
@@ -135,4 +135,18 @@ fn bad_targets_are_refused() {
         let err = PrintTarget::parse(t).unwrap_err().to_string();
         assert!(err.contains("is not a print target"), "{t}: {err}");
     }
+}
+
+#[test]
+fn a_device_that_does_not_take_the_labels_is_an_error_within_the_time_limit() {
+    // A FIFO nobody reads: opening it for writing blocks, as a jammed printer's device does.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("lp0");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let err = send(&PrintTarget::Device(fifo.clone()), &zpl(1)).unwrap_err();
+    assert!(matches!(err, PrintError::DeviceTimeout { .. }), "{err:?}");
+    assert!(err.to_string().contains("did not take the labels within 5 s"), "{err}");
+    // Let the writer left behind finish.
+    let mut taken = Vec::new();
+    std::io::Read::read_to_end(&mut std::fs::File::open(&fifo).unwrap(), &mut taken).unwrap();
 }

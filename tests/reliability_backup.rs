@@ -138,3 +138,30 @@ fn a_backup_that_does_not_check_is_not_restored() {
     assert!(err.contains("does not check"), "{err}");
     assert_eq!(std::fs::read(&b.db).unwrap(), before, "the bank is untouched");
 }
+
+/// A bank as the first stoolbank left it: schema version 1 (only the first migration applied).
+fn schema_v1_bank(db: &Path) {
+    let c = Connection::open(db).unwrap();
+    c.execute_batch(include_str!("../migrations/0001_initial.sql")).unwrap();
+    c.execute_batch("PRAGMA user_version = 1; PRAGMA application_id = 1398030897;").unwrap();
+}
+
+#[test]
+fn a_bank_and_a_backup_of_an_older_schema_verify_and_restore() {
+    let b = Bench::new();
+    let copy = b.dir.path().join("old.db");
+    schema_v1_bank(&copy);
+    // Read-only opens do not upgrade: the old file is checked against its own version's schema.
+    let old = Bench { dir: tempfile::tempdir().unwrap(), db: copy.clone(), config: None };
+    let out = old.ok(&["verify"]);
+    assert!(out.contains("schema version 1, older than this program's ("), "{out}");
+    assert!(out.contains("upgraded on the first write"), "{out}");
+    // And restored, then upgraded like any bank.
+    let target = b.dir.path().join("restored.db");
+    let restored = Bench { dir: tempfile::tempdir().unwrap(), db: target.clone(), config: None };
+    let out = restored.ok(&["restore", copy.to_str().unwrap()]);
+    assert!(out.contains("schema version 1"), "{out}");
+    let out = restored.ok(&["verify"]);
+    assert!(!out.contains("older"), "the restored bank is upgraded: {out}");
+    restored.ok(&["donor", "add", "--sex", "F", "--birth-date", "1990-04-02"]);
+}

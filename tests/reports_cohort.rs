@@ -9,11 +9,11 @@ use std::collections::BTreeMap;
 use chrono::{Duration, Months, NaiveDate};
 use common::Bench;
 use serde_json::Value;
+use stoolbank::app::records::Identity;
 use stoolbank::app::{Bank, NewAdverseEvent, NewDonation, NewDonor, NewRecipient, ScreeningInput, VisitInput};
 use stoolbank::core::config::Config;
 use stoolbank::core::followup::{Outcome, Relatedness, Timepoint};
 use stoolbank::core::model::{Consent, QcResult, ScreeningKind, Sex};
-use stoolbank::store::donors::Identity;
 use stoolbank::time::parse_timestamp;
 
 /// The planted truth: logit P(remission at 3m) = α(indication) + β·[tet-colonic] + γ·[the planted donor].

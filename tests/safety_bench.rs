@@ -75,7 +75,7 @@ fn a_recall_by_donor_defers_the_donor_until_a_quality_manager_lifts_it() {
     assert_eq!(b.json(&["donor", "show", &donor])["status"], "eligible");
     let log = b.json(&["audit", "log", &donor]);
     assert!(log.as_array().unwrap().iter().any(|e| e["action"] == "lift-deferral"), "the lift is audited");
-    invalid(&b, &["donor", "lift-deferral", &donor, "--reason", "again"], "no recall's deferral to lift");
+    invalid(&b, &["donor", "lift-deferral", &donor, "--reason", "again"], "no deferral awaiting a lift");
 }
 
 #[test]

@@ -5,10 +5,10 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
+use stoolbank::app::records::Identity;
 use stoolbank::app::{Bank, NewDonation, NewDonor, NewRecipient, ScreeningInput};
 use stoolbank::core::config::Config;
 use stoolbank::core::model::{Consent, QcResult, ScreeningKind, Sex};
-use stoolbank::store::donors::Identity;
 use stoolbank::tui::screen::Tab;
 use stoolbank::tui::{App, Msg};
 

@@ -53,7 +53,8 @@ pub struct Config {
     pub require_label_verification: bool,
     /// Users (the `--as` name) allowed to see donor and recipient identity.
     pub identity_viewers: Vec<String>,
-    /// Where labels print when no target is named: tcp://HOST:PORT, lp:QUEUE, or a device path.
+    /// Where labels print when no target is named: `tcp://HOST:PORT`, `lp:QUEUE`, a device under
+    /// `/dev/`, or `file:PATH`.
     pub printer: Option<String>,
     /// The label template used when none is named (see labels.toml).
     pub label_template: String,

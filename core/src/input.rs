@@ -242,6 +242,9 @@ pub struct DonationInput {
     pub bristol: Option<u8>,
 }
 
+/// The Bristol stool scale's values.
+pub const BRISTOL: std::ops::RangeInclusive<u8> = 1..=7;
+
 /// A donation collected and received by now, in that order, with a mass within the policy's range and a
 /// Bristol score of 1–7.
 pub fn donation(d: &DonationInput, now: Now, config: &Config) -> Result<(), Invalid> {
@@ -255,7 +258,7 @@ pub fn donation(d: &DonationInput, now: Now, config: &Config) -> Result<(), Inva
     if let Some(m) = d.mass_g {
         in_range("donation mass", m, 1.0, config.donation_mass_g_max, " g")?;
     }
-    if d.bristol.is_some_and(|b| !(1..=7).contains(&b)) {
+    if d.bristol.is_some_and(|b| !BRISTOL.contains(&b)) {
         return Err(Invalid::Bristol);
     }
     Ok(())

@@ -218,13 +218,16 @@ pub struct DeferralFact {
     pub screening: Option<(i64, ScreeningKind)>,
     /// The recall that caused it: such a deferral lasts until a quality manager lifts it.
     pub recall: Option<i64>,
-    /// The day it was lifted (only a recall's deferral is lifted).
+    /// The safety signal (a serious adverse event probably or definitely related to a unit) that caused it:
+    /// likewise until lifted.
+    pub adverse_event: Option<i64>,
+    /// The day it was lifted (only a recall's or a safety signal's deferral is lifted).
     pub lifted_on: Option<NaiveDate>,
 }
 
 impl DeferralFact {
     pub fn until_lifted(&self) -> bool {
-        self.recall.is_some()
+        self.recall.is_some() || self.adverse_event.is_some()
     }
 }
 
@@ -775,6 +778,7 @@ mod tests {
             reason: "norovirus positive".into(),
             screening: Some((10, ScreeningKind::Stool)),
             recall: None,
+            adverse_event: None,
             lifted_on: None,
         });
         assert!(matches!(donor.eligibility(day("2026-01-25"), &c), Eligibility::Deferred { until: None, .. }));
@@ -796,6 +800,7 @@ mod tests {
             reason: "recall 4: recipient infection".into(),
             screening: None,
             recall: Some(4),
+            adverse_event: None,
             lifted_on: None,
         });
         donor.screenings.extend(clean_round(10, "2026-01-25", &c));

@@ -150,6 +150,7 @@ impl Bank {
                 permanent,
                 screening: None,
                 recall: None,
+                adverse_event: None,
                 recorded_at: act.now,
             };
             let did = donors::insert_deferral(tx, &new)?;
@@ -181,7 +182,9 @@ impl Bank {
                 .filter(|d| d.until_lifted() && d.lifted_on.is_none() && d.starts_on <= on)
                 .collect();
             if open.is_empty() {
-                return invalid(format!("donor {donor} has no recall's deferral to lift on {on}"));
+                return invalid(format!(
+                    "donor {donor} has no deferral awaiting a lift on {on} (only a recall's or a safety signal's is lifted)"
+                ));
             }
             let mut lifted = Vec::new();
             for d in open {
@@ -333,6 +336,7 @@ pub(super) fn screen(
                 permanent,
                 screening: Some(sid),
                 recall: None,
+                adverse_event: None,
                 recorded_at: act.now,
             };
             let did = donors::insert_deferral(tx, &new)?;

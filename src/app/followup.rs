@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use super::{invalid, not_found, record, AppError, Bank, Result};
+use super::{invalid, not_found, record, Act, AppError, Bank, Result};
 use crate::core::config::Config;
 use crate::core::followup::{
     self, Course, Eligibility, ExclusionGround, Outcome, Relatedness, Session, StudyFacts, Timepoint, Window,
@@ -14,6 +14,7 @@ use crate::core::followup::{
 };
 use crate::core::ids::{Id, IdKind};
 use crate::core::input::{self, Now};
+use crate::store::donors::{self, NewDeferral};
 use crate::store::followups::{self as store, AdverseEvent, DispenseRow, Followup, StudyRecord};
 use crate::store::recipients::{self, Recipient};
 use crate::store::Tx;
@@ -75,6 +76,8 @@ pub struct SafetySignal {
     /// The look-back's dry run (add --apply to quarantine stock).
     pub recall_command: String,
     pub message: String,
+    /// The deferral of the donor it recorded, until a quality manager lifts it.
+    pub deferral: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -143,6 +146,45 @@ pub(super) fn eligibility(
 
 fn recipient(tx: &Tx, id: &Id) -> Result<Recipient> {
     recipients::recipient(tx, id)?.ok_or_else(|| not_found(IdKind::Recipient, id))
+}
+
+/// A serious adverse event probably or definitely related to a unit: the signal names the look-back to run, and
+/// defers the unit's donor at once, like a recall, until a quality manager lifts it (no new donation is collected
+/// while the investigation runs).
+fn safety_signal(tx: &Tx, act: &Act, event: &AdverseEvent, d: &DispenseRow, at: DateTime<Utc>) -> Result<SafetySignal> {
+    let id = &event.recipient;
+    let reason =
+        format!("safety signal: serious adverse event {} ({}) in {id}, unit {}", event.id, event.relatedness, d.unit);
+    let new = NewDeferral {
+        donor: &d.donor,
+        reason: &reason,
+        starts_on: local_day(at),
+        until: None,
+        permanent: false,
+        screening: None,
+        recall: None,
+        adverse_event: Some(event.id),
+        recorded_at: act.now,
+    };
+    let deferral = donors::insert_deferral(tx, &new)?;
+    record(tx, act, "defer-donor", "deferrals", &deferral.to_string(), d.donor.data(), at, None)?;
+    let from = local_day(d.collected_at);
+    Ok(SafetySignal {
+        rule: SAFETY_SIGNAL_RULE,
+        unit: d.unit.clone(),
+        donor: d.donor.clone(),
+        from,
+        recall_command: format!(
+            "stoolbank recall --donor {} --from {from} --reason \"serious adverse event {} ({}) in {id}\"",
+            d.donor, event.id, event.relatedness
+        ),
+        message: format!(
+            "safety signal ({SAFETY_SIGNAL_RULE}): serious grade {} event \"{}\" in {id}, {} related to unit {} of \
+             donor {}; the donor is deferred until a quality manager lifts it",
+            event.grade, event.term, event.relatedness, d.unit, d.donor
+        ),
+        deferral,
+    })
 }
 
 fn not_future(what: &'static str, day: NaiveDate, now: Now) -> Result<()> {
@@ -303,26 +345,11 @@ impl Bank {
             };
             event.id = store::insert_adverse_event(tx, &event)?;
             record(tx, &act, "record-adverse-event", "adverse_events", &event.id.to_string(), id.data(), at, None)?;
-            let safety_signal = suspected
-                .filter(|_| followup::is_safety_signal(event.serious, event.relatedness, true))
-                .map(|d| SafetySignal {
-                    rule: SAFETY_SIGNAL_RULE,
-                    unit: d.unit.clone(),
-                    donor: d.donor.clone(),
-                    from: local_day(d.collected_at),
-                    recall_command: format!(
-                        "stoolbank recall --donor {} --from {} --reason \"serious adverse event {} ({}) in {id}\"",
-                        d.donor,
-                        local_day(d.collected_at),
-                        event.id,
-                        event.relatedness
-                    ),
-                    message: format!(
-                        "safety signal ({SAFETY_SIGNAL_RULE}): serious grade {} event \"{}\" in {id}, {} related to \
-                         unit {} of donor {}",
-                        event.grade, event.term, event.relatedness, d.unit, d.donor
-                    ),
-                });
+            let signal = suspected.filter(|_| followup::is_safety_signal(event.serious, event.relatedness, true));
+            let safety_signal = match signal {
+                Some(d) => Some(safety_signal(tx, &act, &event, d, at)?),
+                None => None,
+            };
             Ok(RecordedEvent { event, safety_signal })
         })
     }

@@ -22,6 +22,8 @@ pub struct BackupReport {
     pub head_hash: String,
     /// What a restore moved aside (the bank it replaced, a leftover journal); never deleted.
     pub moved_aside: Vec<PathBuf>,
+    /// The copy's schema is an older version than the program's (checked against its own).
+    pub older_schema: Option<String>,
 }
 
 impl Bank {
@@ -39,11 +41,12 @@ impl Bank {
     /// shapes the program writes, then the audit chain and records. A file failing `SQLite`'s check is marked
     /// damaged: writes stay refused until it verifies again.
     pub fn verify(&mut self) -> Result<views::Integrity> {
-        let v = self.store.read(|tx| {
+        let v = self.store.inspect(|tx| {
             Ok::<_, AppError>(views::Integrity {
                 integrity: settings::integrity_check(tx)?,
                 foreign_keys: settings::foreign_key_check(tx)?,
                 schema: schema_check::differences(tx)?,
+                older_schema: schema_check::older_schema(tx)?,
                 values: schema_check::unreadable_values(tx)?,
                 audit: audit::verify(tx)?,
             })
@@ -135,10 +138,11 @@ pub fn restore(file: &Path, target: &Path, config: Config, actor: &str) -> Resul
     Ok((bank, report))
 }
 
-/// A copy must pass `SQLite`'s check, match the program's schema and hold an unbroken audit chain.
+/// A copy must pass `SQLite`'s check, match the schema of its own version (an older one is upgraded on the first
+/// write, as any bank) and hold an unbroken audit chain.
 fn check_copy(file: &Path) -> Result<BackupReport> {
     let mut copy = Store::open_read_only(file)?;
-    copy.read(|tx| {
+    copy.inspect(|tx| {
         let mut problems = settings::integrity_check(tx)?;
         problems.extend(schema_check::differences(tx)?);
         problems.extend(audit::verify(tx)?.findings.into_iter().map(|f| f.what));
@@ -149,9 +153,10 @@ fn check_copy(file: &Path) -> Result<BackupReport> {
                 file.display()
             ))));
         }
+        let older_schema = schema_check::older_schema(tx)?;
         let (head_seq, head_hash) = checkpoint::head(tx)?;
         let bytes = std::fs::metadata(file).map_or(0, |m| m.len());
         let file = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
-        Ok(BackupReport { file, bytes, head_seq, head_hash, moved_aside: Vec::new() })
+        Ok(BackupReport { file, bytes, head_seq, head_hash, moved_aside: Vec::new(), older_schema })
     })
 }

@@ -8,13 +8,14 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::views::UnitView;
-use super::{invalid, not_found, record, AppError, Bank, Result};
+use super::{invalid, not_found, record, Act, AppError, Bank, Result};
 use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
 use crate::core::model::{UnitKind, UnitStatus};
 use crate::core::rules;
+use crate::escape::shown;
 use crate::labels::{self, Format, Label, Templates};
-use crate::printers::{PrintTarget, Printer};
+use crate::printers::{PrintError, PrintTarget, Printer};
 use crate::store::batches::{self, Unit};
 use crate::store::labels::{self as prints, Print};
 use crate::store::Tx;
@@ -31,12 +32,27 @@ pub struct Printed {
     pub warnings: Vec<String>,
 }
 
+/// One line for the print and one per warning; the target and warnings are free text (a queue name, what the
+/// printer said), escaped each on its own so that only the lines' own newlines act on the screen.
 impl std::fmt::Display for Printed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let what = if self.reprint { "reprinted" } else { "printed" };
-        write!(f, "{what} {} label(s) × {} on {}", self.labels, self.copies, self.target)?;
-        self.warnings.iter().try_for_each(|w| write!(f, "\nwarning: {w}"))
+        write!(f, "{what} {} label(s) × {} on {}", self.labels, self.copies, shown(&self.target))?;
+        self.warnings.iter().try_for_each(|w| write!(f, "\nwarning: {}", shown(w)))
     }
+}
+
+/// How long a claim on a label may stay open before it is taken for abandoned (its bench stopped between the
+/// claim and the record): well past the longest a send may take (each of its steps is bounded by
+/// [`crate::printers::TIMEOUT`] or [`crate::printers::SPOOL_TIMEOUT`]).
+const CLAIM_ABANDONED: Duration = Duration::minutes(2);
+
+/// Closes a claim with its outcome, audited.
+fn close_claim(tx: &Tx, act: &Act, claim: i64, entity: &Id, outcome: &str, at: DateTime<Utc>) -> Result<()> {
+    let row = claim.to_string();
+    let before = crate::store::audit::row_state(tx, "label_claims", &row)?;
+    prints::close_claim(tx, claim, outcome, act.now)?;
+    record(tx, act, "close-label-claim", "label_claims", &row, entity.data(), at, before)
 }
 
 /// Labels rendered to a file or preview, one output per label, with what the user must know about them.
@@ -176,16 +192,15 @@ impl Bank {
     ) -> Result<Printed> {
         let target = match target.filter(|t| !t.trim().is_empty()).or(self.config.printer.as_deref()) {
             Some(t) => PrintTarget::parse(t)?,
-            None => return invalid(
-                "no printer: name one (--print tcp://HOST:9100, lp:QUEUE or a device) or set `printer` in the policy",
-            ),
+            None => return Err(PrintError::NoPrinter.into()),
         };
         self.print_to(&target, id, template, copies, reason, at)
     }
 
-    /// As [`Bank::print_labels`], to any [`Printer`]. The write lock is held while the printer takes the labels
-    /// (at most [`crate::printers::TIMEOUT`] to connect and as long again for its status), so that the reprint
-    /// decision and the record are one transaction.
+    /// As [`Bank::print_labels`], to any [`Printer`]. No transaction is open while the printer takes the labels
+    /// (a jammed printer must not hold up every bench's writes), so a print is three steps: the reprint decision
+    /// and a claim on each label in one short transaction (a label claimed by another bench is refused), the
+    /// send, then the print record (or, on failure, the claims closed as failed) in a second. All audited.
     pub fn print_to(
         &mut self,
         printer: &dyn Printer,
@@ -204,21 +219,42 @@ impl Bank {
         let bytes: Vec<u8> = rendered.labels.iter().flat_map(|(_, b)| b.iter().copied()).collect();
         let target = printer.describe();
         let act = self.act();
-        let mut warnings = rendered.warnings;
-        let reprint = self.store.write(|tx| {
-            let mut before = Vec::new();
+        let claims = self.store.write(|tx| {
+            let mut claims = Vec::new();
             for (entity, _) in &rendered.labels {
-                let again = prints::printed_before(tx, entity)?;
+                let mut again = prints::printed_before(tx, entity)?;
+                if let Some(open) = prints::open_claim(tx, entity)? {
+                    if act.now - open.claimed_at < CLAIM_ABANDONED {
+                        return invalid(format!(
+                            "the label of {entity} is being printed at another bench (since {}); try again when                              it is done",
+                            time::show(open.claimed_at)
+                        ));
+                    }
+                    // The bench that claimed it stopped before recording: the label may have come out.
+                    close_claim(tx, &act, open.id, entity, "abandoned: the label may have printed", at)?;
+                    again = true;
+                }
                 rules::check_reprint(&entity.display(), again, reason)?;
-                before.push(again);
+                let claim = prints::insert_claim(tx, entity, &target, again, act.now)?;
+                record(tx, &act, "claim-label", "label_claims", &claim.to_string(), entity.data(), at, None)?;
+                claims.push((claim, again));
             }
-            warnings.extend(printer.send(&bytes)?);
-            let recorded_at = act.now;
-            for ((entity, _), &again) in rendered.labels.iter().zip(&before) {
-                let print = Print { entity, target: &target, copies, reprint: again, reason, at, recorded_at };
+            Ok::<_, AppError>(claims)
+        })?;
+        let sent = printer.send(&bytes);
+        self.store.write(|tx| {
+            if let Err(e) = &sent {
+                for ((entity, _), (claim, _)) in rendered.labels.iter().zip(&claims) {
+                    close_claim(tx, &act, *claim, entity, &format!("failed: {e}"), at)?;
+                }
+                return Ok(());
+            }
+            for ((entity, _), &(claim, again)) in rendered.labels.iter().zip(&claims) {
+                let print = Print { entity, target: &target, copies, reprint: again, reason, at, recorded_at: act.now };
                 let row = prints::insert_print(tx, &print)?.to_string();
                 let action = if again { "reprint-label" } else { "print-label" };
                 record(tx, &act, action, "label_prints", &row, entity.data(), at, None)?;
+                close_claim(tx, &act, claim, entity, "printed", at)?;
                 if entity.kind() == IdKind::Unit {
                     let state = crate::store::audit::row_state(tx, "units", entity.data())?;
                     if prints::clear_verified(tx, entity)? {
@@ -227,9 +263,18 @@ impl Bank {
                     }
                 }
             }
-            Ok::<_, AppError>(before.contains(&true))
+            Ok::<_, AppError>(())
         })?;
+        let mut warnings = rendered.warnings;
+        warnings.extend(sent?);
+        let reprint = claims.iter().any(|(_, again)| *again);
         Ok(Printed { target, labels: rendered.labels.len(), copies, reprint, warnings })
+    }
+
+    /// The reason given for a reprint, judged before the print is sent (a face that prints in the background
+    /// asks for it again at once when it is refused).
+    pub fn reprint_reason(reason: &str) -> Result<&str> {
+        Ok(crate::core::input::reason("reprint", reason)?)
     }
 
     /// Label verification: `scanned` (Code 128 or Data Matrix text read from the printed label) must be `unit`,

@@ -8,7 +8,7 @@ use super::views::{DonorSummary, UnitView};
 use super::{Bank, Result};
 use crate::core::ids::Id;
 use crate::core::model::{DonorStatus, UnitStatus};
-use crate::store::batches;
+use crate::store::batches::{self, Batch};
 use crate::store::labels;
 use crate::store::lists::{self, EarlierRecall, Shelf};
 use crate::store::recipients::{self, Recipient};
@@ -19,14 +19,25 @@ use crate::time::local_day;
 pub struct Page<T> {
     pub rows: Vec<T>,
     pub next: Option<Id>,
+    /// How many rows the whole list holds, where it is cheap to count (None otherwise).
+    pub total: Option<usize>,
 }
 
 /// Rows read per query while filling a page that the core filters.
 const SCAN: usize = 200;
 
+/// The stored form of a code typed or scanned: a whole identifier (its check character valid) without the check
+/// character, else the start of a code in compact form (separators dropped, capitals).
+fn stored_code(query: &str) -> String {
+    match Id::parse(query) {
+        Ok(id) => id.data().to_string(),
+        Err(_) => query.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_uppercase()).collect(),
+    }
+}
+
 impl Bank {
     /// Donors matching `query`, a page at a time: a status (eligible, deferred, not-eligible) as of `at`, or
-    /// else a part of the donor code; empty: every donor.
+    /// else a donor code as displayed (check character included) or the start of one; empty: every donor.
     pub fn find_donors(
         &mut self,
         query: &str,
@@ -42,7 +53,7 @@ impl Bank {
                 Ok((page.into_iter().filter(|d| d.status == status).collect(), last))
             });
         }
-        let code: String = query.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_uppercase()).collect();
+        let code = stored_code(query);
         let ids = self.store.read(|tx| lists::donors_by_code(tx, &code, after, limit))?;
         let mut rows = Vec::with_capacity(ids.len());
         for id in &ids {
@@ -55,19 +66,47 @@ impl Bank {
                 reason: v.reason,
             });
         }
-        Ok(Page { next: if ids.len() < limit { None } else { ids.last().cloned() }, rows })
+        Ok(Page { next: if ids.len() < limit { None } else { ids.last().cloned() }, rows, total: None })
     }
 
-    /// Recipients whose code or indication contains `text`, a page at a time.
+    /// Batches waiting in quarantine, in the order their donations came in, a page at a time, with how many
+    /// there are in all (the QC and release work list).
+    pub fn quarantine_page(&mut self, after: Option<&Id>, limit: usize) -> Result<Page<Batch>> {
+        self.store.read(|tx| {
+            let ids = lists::batches_in_quarantine(tx, after, limit)?;
+            let rows = ids
+                .iter()
+                .filter_map(|id| batches::batch(tx, id).transpose())
+                .collect::<std::result::Result<_, _>>()?;
+            let total = Some(lists::batches_in_quarantine_count(tx)?);
+            Ok::<_, super::AppError>(Page {
+                next: if ids.len() < limit { None } else { ids.last().cloned() },
+                rows,
+                total,
+            })
+        })
+    }
+
+    /// Recipients whose code is `text` as displayed, or starts with it, or whose indication contains it, a page
+    /// at a time.
     pub fn find_recipients(&mut self, text: &str, after: Option<&Id>, limit: usize) -> Result<Page<Recipient>> {
         let text = text.trim().to_string();
+        let code = stored_code(&text);
         self.store.read(|tx| {
-            let ids = lists::recipients_matching(tx, &text, after, limit)?;
+            let ids = match Id::parse(&text) {
+                // A whole identifier is a code, not words of an indication.
+                Ok(_) => lists::recipients_by_code(tx, &code, after, limit)?,
+                Err(_) => lists::recipients_matching(tx, &code, &text, after, limit)?,
+            };
             let rows = ids
                 .iter()
                 .filter_map(|id| recipients::recipient(tx, id).transpose())
                 .collect::<std::result::Result<_, _>>()?;
-            Ok::<_, super::AppError>(Page { next: if ids.len() < limit { None } else { ids.last().cloned() }, rows })
+            Ok::<_, super::AppError>(Page {
+                next: if ids.len() < limit { None } else { ids.last().cloned() },
+                rows,
+                total: None,
+            })
         })
     }
 
@@ -103,6 +142,26 @@ impl Bank {
         })
     }
 
+    /// Every donor, with status as of `at`, in code order (the CLI lists them whole; the TUI keeps to pages).
+    pub fn all_donors(&mut self, at: DateTime<Utc>) -> Result<Vec<DonorSummary>> {
+        let page = self.fill(None, usize::MAX, |bank, after| {
+            let page = bank.donors(after, SCAN, at)?;
+            let last = page.last().map(|d| d.id.clone());
+            Ok((page, last))
+        })?;
+        Ok(page.rows)
+    }
+
+    /// Every recipient, in code order.
+    pub fn all_recipients(&mut self) -> Result<Vec<Recipient>> {
+        let page = self.fill(None, usize::MAX, |bank, after| {
+            let page = bank.recipients(after, SCAN)?;
+            let last = page.last().map(|r| r.id.clone());
+            Ok((page, last))
+        })?;
+        Ok(page.rows)
+    }
+
     /// Reads pages of `SCAN` rows through `page` (rows kept, last row read) until `limit` rows are kept or the
     /// table ends.
     fn fill<T>(
@@ -118,8 +177,8 @@ impl Bank {
             rows.extend(kept);
             match last {
                 Some(last) if rows.len() < limit => cursor = Some(last),
-                Some(last) => return Ok(Page { rows, next: Some(last) }),
-                None => return Ok(Page { rows, next: None }),
+                Some(last) => return Ok(Page { rows, next: Some(last), total: None }),
+                None => return Ok(Page { rows, next: None, total: None }),
             }
         }
     }

@@ -42,6 +42,18 @@ pub use reports::{
 };
 pub use trace::{Root, Trace, TraceBatch, TraceDonor};
 
+/// The stored records and errors the faces show, as the store returns them: the CLI and the TUI name them here,
+/// never `store`, which is the app's alone.
+pub mod records {
+    pub use crate::store::audit::{Entry, Verification};
+    pub use crate::store::batches::Batch;
+    pub use crate::store::donors::Identity;
+    pub use crate::store::recipients::Recipient;
+    pub use crate::store::secret::BankSecret;
+    pub use crate::store::settings::Counts;
+    pub use crate::store::StoreError;
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     /// A safety rule refused: names the rule.

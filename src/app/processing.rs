@@ -215,11 +215,6 @@ impl Bank {
             .read(|tx| Ok(batches::units_in_stock(tx, after, limit)?.iter().map(|u| UnitView::new(u, at)).collect()))
     }
 
-    /// Batches waiting in quarantine, oldest first, a page at a time (the QC and release work list).
-    pub fn batches_in_quarantine(&mut self, limit: usize) -> Result<Vec<Batch>> {
-        self.store.read(|tx| Ok(batches::batches_in_quarantine(tx, limit)?))
-    }
-
     /// Records where a unit (or the retained sample) is stored.
     pub fn set_location(&mut self, unit: &Id, location: &str, at: DateTime<Utc>) -> Result<UnitView> {
         let location = input::text("location", location)?;

@@ -151,6 +151,7 @@ impl Bank {
                     permanent: false,
                     screening: None,
                     recall: Some(rid),
+                    adverse_event: None,
                     recorded_at: act.now,
                 };
                 let did = donors::insert_deferral(tx, &new)?;

@@ -121,7 +121,7 @@ pub struct DeferralView {
     /// The first day it no longer applies (null: permanent, until lifted, or until a negative re-screen).
     pub ends_on: Option<NaiveDate>,
     pub permanent: bool,
-    /// A recall's deferral: it ends when a quality manager lifts it (`donor lift-deferral`).
+    /// A recall's or safety signal's deferral: it ends when a quality manager lifts it (`donor lift-deferral`).
     pub until_lifted: bool,
     pub active: bool,
 }
@@ -198,6 +198,8 @@ pub struct Integrity {
     pub foreign_keys: Vec<String>,
     /// Differences from the schema the program embeds (dropped triggers, planted ones, changed columns).
     pub schema: Vec<String>,
+    /// A schema version older than the program's (checked against its own version's schema): not a fault.
+    pub older_schema: Option<String>,
     /// Stored values no reader can parse.
     pub values: Vec<String>,
     pub audit: Verification,

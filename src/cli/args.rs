@@ -136,7 +136,9 @@ pub enum Command {
         /// extension is refused)
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
-        /// Print (ZPL) on TARGET: tcp://HOST:PORT, lp:QUEUE, or a device; alone, on the configured printer
+        /// Print (ZPL) on TARGET: tcp://HOST:PORT, lp:QUEUE, /dev/DEVICE, or a file as file:PATH; alone, on the
+        /// configured printer
+        #[allow(clippy::doc_markdown)] // clap shows this text as it is: no Markdown
         #[arg(long, value_name = "TARGET", num_args = 0..=1, default_missing_value = "")]
         print: Option<String>,
         /// Copies of each label

@@ -1,12 +1,12 @@
 //! How a failed command ends: one line on stderr naming what was wrong, and the exit code scripts rely on.
 //! The exit codes are decided here and nowhere else (README.md documents them).
 
+use crate::app::records::StoreError;
 use crate::app::AppError;
 use crate::core::input::Invalid;
 use crate::core::rules::Rule;
 use crate::labels::LabelError;
 use crate::printers::PrintError;
-use crate::store::StoreError;
 
 use crate::escape::shown;
 
@@ -50,7 +50,8 @@ impl CliError {
             CliError::Findings(_) | CliError::App(AppError::Store(StoreError::Tampered(_))) => exit::FINDINGS,
             // Naming a printer or template that cannot exist is bad input; a printer or template failing is not.
             CliError::App(
-                AppError::Printer(PrintError::BadTarget(_)) | AppError::Label(LabelError::UnknownTemplate { .. }),
+                AppError::Printer(PrintError::BadTarget(_) | PrintError::NoPrinter)
+                | AppError::Label(LabelError::UnknownTemplate { .. }),
             ) => exit::BAD_INPUT,
             CliError::App(AppError::Printer(_) | AppError::Label(_)) => exit::PRINTER_OR_LABEL,
             CliError::App(AppError::Store(_)) | CliError::Io(_) | CliError::Scanner(_) | CliError::Tui(_) => {
@@ -89,6 +90,9 @@ fn hint(e: &CliError) -> Option<&'static str> {
             _ => None,
         },
         CliError::App(AppError::Refused(r)) if r.rule == Rule::LabelReprintReason => Some("give --reason TEXT"),
+        CliError::App(AppError::Printer(PrintError::NoPrinter)) => {
+            Some("give --print tcp://HOST:9100, lp:QUEUE, a device under /dev/ or file:PATH")
+        }
         _ => None,
     }
 }

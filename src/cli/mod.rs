@@ -19,12 +19,11 @@ use args::{
 pub use error::{report, usage_error, CliError};
 pub use output::Out;
 
+use crate::app::records::{BankSecret, Identity};
 use crate::app::{self, Bank, NewDonation, NewDonor, NewRecipient, RecallSelector, ScreeningInput};
 use crate::core::config::Config;
 use crate::core::ids::IdKind;
 use crate::escape::{self, shown};
-use crate::store::donors::Identity;
-use crate::store::secret::BankSecret;
 use crate::time::{self, parse_date, parse_timestamp};
 
 type Result<T> = std::result::Result<T, CliError>;
@@ -223,7 +222,7 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 emit(out, json, &v, || print::donor(&v))
             }
             DonorCmd::List => {
-                let all = every_page(|after| bank.donors(after, 500, at), |d| d.id.clone())?;
+                let all = bank.all_donors(at)?;
                 emit(out, json, &all, || print::donor_list(&all))
             }
         },
@@ -303,7 +302,7 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 emit(out, json, &r, || print::recipient(&r))
             }
             RecipientCmd::List => {
-                let all = every_page(|after| bank.recipients(after, 500), |r| r.id.clone())?;
+                let all = bank.all_recipients()?;
                 emit(out, json, &all, || print::recipient_list(&all))
             }
         },
@@ -331,7 +330,7 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 }
                 for id in &ids {
                     let p = bank.print_labels(id, Some(target), template.as_deref(), *copies, reason.as_deref(), at)?;
-                    emit(out, json, &p, || shown(&p.to_string()).into_owned())?;
+                    emit(out, json, &p, || p.to_string())?;
                 }
                 return Ok(());
             }
@@ -455,21 +454,6 @@ fn write_labels(
             Ok(())
         }
         Some(path) => Ok(std::fs::write(path, joined())?),
-    }
-}
-
-/// Gathers a paged listing whole (the CLI prints everything; the TUI keeps to pages).
-fn every_page<T>(
-    mut page: impl FnMut(Option<&crate::core::ids::Id>) -> app::Result<Vec<T>>,
-    key: impl Fn(&T) -> crate::core::ids::Id,
-) -> Result<Vec<T>> {
-    let mut all = Vec::new();
-    loop {
-        let next = page(all.last().map(&key).as_ref())?;
-        if next.is_empty() {
-            return Ok(all);
-        }
-        all.extend(next);
     }
 }
 

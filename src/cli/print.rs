@@ -3,11 +3,10 @@
 
 use std::fmt::Write;
 
+use crate::app::records::{Entry, Recipient, Verification};
 use crate::app::views::{BatchView, DonationView, DonorSummary, DonorView, Integrity, RecipientView, UnitView};
 use crate::app::RecallSummary;
 use crate::core::ids::Id;
-use crate::store::audit::{Entry, Verification};
-use crate::store::recipients::Recipient;
 use crate::time::show;
 
 use crate::escape::shown;
@@ -278,15 +277,18 @@ pub fn verification(v: &Verification) -> String {
 
 pub fn integrity(v: &Integrity) -> String {
     let mut s = String::new();
-    for (what, problems) in [
-        ("SQLite integrity check", &v.integrity),
-        ("foreign keys", &v.foreign_keys),
-        ("schema as the program embeds it", &v.schema),
-        ("stored values readable", &v.values),
+    for (what, problems, note) in [
+        ("SQLite integrity check", &v.integrity, None),
+        ("foreign keys", &v.foreign_keys, None),
+        ("schema as the program embeds it", &v.schema, v.older_schema.as_deref()),
+        ("stored values readable", &v.values, None),
     ] {
         let _ = writeln!(s, "{} {what}", mark(problems.is_empty()));
         for p in problems {
             let _ = writeln!(s, "  {}", shown(p));
+        }
+        if let Some(note) = note {
+            let _ = writeln!(s, "  {note}");
         }
     }
     let _ = writeln!(s, "{} audit chain and records", mark(v.audit.findings.is_empty()));
@@ -302,6 +304,9 @@ pub fn restored(db: &std::path::Path, r: &crate::app::integrity::BackupReport) -
         r.head_seq,
         r.head_hash
     );
+    if let Some(older) = &r.older_schema {
+        let _ = write!(s, "\n{older}");
+    }
     for f in &r.moved_aside {
         let _ = write!(s, "\nmoved aside: {}", shown(&f.display().to_string()));
     }

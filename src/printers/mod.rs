@@ -4,8 +4,11 @@
 //! - TCP: the labels and then ZPL's `~HS` are written, the write side is shut down cleanly, and the printer's
 //!   Host Status Return is read. The printer answers `~HS` only after reading every byte before it, so the answer
 //!   is the proof; a printer that closes, drops the connection or stays silent for [`TIMEOUT`] is an error;
-//! - a file or device: written, flushed and (a file) synced;
+//! - a device or file: written, flushed and (a file) synced; the kernel's driver, not the printer, took it;
 //! - CUPS: queued by `lp` with a zero exit status (the queue, not the printer, took it).
+//!
+//! Every kind has a time limit ([`TIMEOUT`], [`SPOOL_TIMEOUT`] for `lp`): a jammed printer is an error, not a
+//! wait without end.
 //!
 //! Every error names the target.
 
@@ -15,18 +18,28 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Where labels go: `tcp://HOST[:PORT]` (port 9100 when omitted; `[v6-address]` in brackets), `lp:QUEUE`, or any
-/// other text as a device or file path.
+use wait_timeout::ChildExt;
+
+/// Where labels go: `tcp://HOST[:PORT]` (port 9100 when omitted; `[v6-address]` in brackets), `lp:QUEUE`, a
+/// device path under `/dev/`, or `file:PATH`. Nothing else: a mistyped queue or host must not become a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PrintTarget {
-    Tcp { host: String, port: u16 },
+    Tcp {
+        host: String,
+        port: u16,
+    },
+    /// A device node (`/dev/usb/lp0`): never created, since a missing one means the printer is unplugged.
     Device(PathBuf),
+    /// A spool file, appended to and created when missing.
+    File(PathBuf),
     Cups(String),
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum PrintError {
-    #[error("`{0}` is not a print target: use tcp://HOST:PORT, lp:QUEUE, or a device or file path")]
+    #[error("no printer named, and no `printer` set in the policy")]
+    NoPrinter,
+    #[error("`{0}` is not a print target: use tcp://HOST[:PORT], lp:QUEUE, a device under /dev/, or file:PATH")]
     BadTarget(String),
     #[error("printer {target}: cannot resolve the host name ({why})")]
     Resolve { target: String, why: String },
@@ -68,10 +81,23 @@ pub enum PrintError {
     NoQueue { queue: String, why: String },
     #[error("CUPS queue `{queue}` did not accept the job (lp: {why})")]
     Cups { queue: String, why: String },
+    #[error(
+        "{path} did not take the labels within {seconds} s (is the printer jammed, off-line or out of media?): \
+         they are not recorded as printed; if they come out later, they are unrecorded"
+    )]
+    DeviceTimeout { path: String, seconds: u64 },
+    #[error(
+        "CUPS queue `{queue}`: lp did not finish within {seconds} s and was stopped: the job is not recorded as \
+         printed, but may be queued; check the queue (lpstat -o {queue}) before printing again"
+    )]
+    SpoolTimeout { queue: String, seconds: u64 },
 }
 
-/// How long a printer may take to accept a connection, and each write.
+/// How long a printer may take to accept a connection, each write, its status answer, and a device the labels.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long the CUPS client (`lp`) may take to queue a job.
+pub const SPOOL_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl PrintTarget {
     pub fn parse(s: &str) -> Result<PrintTarget, PrintError> {
@@ -102,10 +128,16 @@ impl PrintTarget {
             }
             return Ok(PrintTarget::Cups(queue.to_string()));
         }
-        if t.is_empty() || t.contains("://") {
-            return Err(bad());
+        if let Some(path) = t.strip_prefix("file:") {
+            if path.is_empty() || path.contains("://") {
+                return Err(bad());
+            }
+            return Ok(PrintTarget::File(PathBuf::from(path)));
         }
-        Ok(PrintTarget::Device(PathBuf::from(t)))
+        match t.strip_prefix("/dev/") {
+            Some(rest) if !rest.is_empty() => Ok(PrintTarget::Device(PathBuf::from(t))),
+            _ => Err(bad()),
+        }
     }
 }
 
@@ -115,7 +147,7 @@ impl PrintTarget {
         match self {
             PrintTarget::Tcp { host, port } if host.contains(':') => format!("[{host}]:{port}"),
             PrintTarget::Tcp { host, port } => format!("{host}:{port}"),
-            PrintTarget::Device(p) => p.display().to_string(),
+            PrintTarget::Device(p) | PrintTarget::File(p) => p.display().to_string(),
             PrintTarget::Cups(q) => q.clone(),
         }
     }
@@ -126,6 +158,7 @@ impl std::fmt::Display for PrintTarget {
         match self {
             PrintTarget::Tcp { .. } => write!(f, "tcp://{}", self.address()),
             PrintTarget::Device(p) => write!(f, "{}", p.display()),
+            PrintTarget::File(p) => write!(f, "file:{}", p.display()),
             PrintTarget::Cups(q) => write!(f, "lp:{q}"),
         }
     }
@@ -154,7 +187,8 @@ impl Printer for PrintTarget {
 pub fn send(target: &PrintTarget, bytes: &[u8]) -> Result<Vec<String>, PrintError> {
     match target {
         PrintTarget::Tcp { host, port } => send_tcp(&target.address(), host, *port, bytes),
-        PrintTarget::Device(path) => send_file(path, bytes).map(|()| Vec::new()),
+        PrintTarget::Device(path) => send_file(path, false, bytes).map(|()| Vec::new()),
+        PrintTarget::File(path) => send_file(path, true, bytes).map(|()| Vec::new()),
         PrintTarget::Cups(queue) => send_lp(queue, bytes).map(|()| Vec::new()),
     }
 }
@@ -299,14 +333,22 @@ fn describe_io(e: &std::io::Error) -> String {
     }
 }
 
-fn send_file(path: &Path, bytes: &[u8]) -> Result<(), PrintError> {
+/// Appends to a device node or (`create`) a spool file, within [`TIMEOUT`]: a jammed printer blocks its device's
+/// open or write for ever, so they run on a thread of their own, left behind (blocked) when the time is up.
+fn send_file(path: &Path, create: bool, bytes: &[u8]) -> Result<(), PrintError> {
+    let (done, outcome) = std::sync::mpsc::channel();
+    let (owned, data) = (path.to_path_buf(), bytes.to_vec());
+    std::thread::spawn(move || done.send(write_file(&owned, create, &data)));
+    outcome.recv_timeout(TIMEOUT).unwrap_or_else(|_| {
+        Err(PrintError::DeviceTimeout { path: path.display().to_string(), seconds: TIMEOUT.as_secs() })
+    })
+}
+
+fn write_file(path: &Path, create: bool, bytes: &[u8]) -> Result<(), PrintError> {
     let shown = path.display().to_string();
-    // Device nodes must exist (a missing /dev/usb/lp0 means the printer is unplugged); an ordinary path is a spool
-    // file, appended to and created when missing.
-    let is_device = path.starts_with("/dev");
     let mut f = std::fs::OpenOptions::new()
         .append(true)
-        .create(!is_device)
+        .create(create)
         .open(path)
         .map_err(|e| PrintError::Open { path: shown.clone(), why: describe_io(&e) })?;
     let write = |e: std::io::Error| PrintError::Write { path: shown.clone(), why: describe_io(&e) };
@@ -319,6 +361,7 @@ fn send_file(path: &Path, bytes: &[u8]) -> Result<(), PrintError> {
 }
 
 fn send_lp(queue: &str, bytes: &[u8]) -> Result<(), PrintError> {
+    let cups = |why: String| PrintError::Cups { queue: queue.to_string(), why };
     let mut child = Command::new("lp")
         .args(["-d", queue, "-o", "raw"])
         .stdin(Stdio::piped())
@@ -327,24 +370,41 @@ fn send_lp(queue: &str, bytes: &[u8]) -> Result<(), PrintError> {
         .spawn()
         .map_err(|e| match e.kind() {
             ErrorKind::NotFound => PrintError::NoLp { queue: queue.to_string() },
-            _ => PrintError::Cups { queue: queue.to_string(), why: e.to_string() },
+            _ => cups(e.to_string()),
         })?;
-    // lp may exit early (unknown queue) and close its stdin: that error is reported from its stderr below.
-    let written = child.stdin.take().map(|mut stdin| stdin.write_all(bytes));
-    let out =
-        child.wait_with_output().map_err(|e| PrintError::Cups { queue: queue.to_string(), why: e.to_string() })?;
-    let why = String::from_utf8_lossy(&out.stderr).trim().trim_start_matches("lp:").trim().to_string();
-    if !out.status.success() {
-        let why = if why.is_empty() { out.status.to_string() } else { why };
+    // The job and lp's messages go through pipes on threads of their own, so that an lp that stops reading
+    // cannot hold this one past the time limit. lp may exit early (unknown queue) and close its stdin: that
+    // error is reported from its stderr below.
+    let writer = child.stdin.take().map(|mut stdin| {
+        let job = bytes.to_vec();
+        std::thread::spawn(move || stdin.write_all(&job))
+    });
+    let reader = child.stderr.take().map(|mut stderr| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        })
+    });
+    let Some(status) = child.wait_timeout(SPOOL_TIMEOUT).map_err(|e| cups(e.to_string()))? else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(PrintError::SpoolTimeout { queue: queue.to_string(), seconds: SPOOL_TIMEOUT.as_secs() });
+    };
+    let written = writer.map(|w| w.join().unwrap_or_else(|_| Err(std::io::Error::other("the writer stopped"))));
+    let stderr = reader.and_then(|r| r.join().ok()).unwrap_or_default();
+    let why = stderr.trim().trim_start_matches("lp:").trim().to_string();
+    if !status.success() {
+        let why = if why.is_empty() { status.to_string() } else { why };
         let lower = why.to_lowercase();
         // CUPS says "The printer or class does not exist." or "Unknown destination".
         if lower.contains("does not exist") || lower.contains("unknown destination") || lower.contains("not found") {
             return Err(PrintError::NoQueue { queue: queue.to_string(), why });
         }
-        return Err(PrintError::Cups { queue: queue.to_string(), why });
+        return Err(cups(why));
     }
     if let Some(Err(e)) = written {
-        return Err(PrintError::Cups { queue: queue.to_string(), why: format!("writing the job: {e}") });
+        return Err(cups(format!("writing the job: {e}")));
     }
     Ok(())
 }
@@ -363,7 +423,14 @@ mod tests {
         assert_eq!(PrintTarget::parse("tcp://[::1]:9101").unwrap().to_string(), "tcp://[::1]:9101");
         assert_eq!(PrintTarget::parse("lp:zebra_raw").unwrap(), PrintTarget::Cups("zebra_raw".into()));
         assert_eq!(PrintTarget::parse("/dev/usb/lp0").unwrap(), PrintTarget::Device("/dev/usb/lp0".into()));
+        assert_eq!(PrintTarget::parse("file:out/labels.zpl").unwrap(), PrintTarget::File("out/labels.zpl".into()));
+        assert_eq!(PrintTarget::parse("file:/tmp/l.zpl").unwrap().to_string(), "file:/tmp/l.zpl");
         for bad in [
+            "zebra1",
+            "./zebra1",
+            "/tmp/labels.zpl",
+            "/dev/",
+            "file:",
             "http://printer",
             "tcp://host:port",
             "tcp://",

@@ -34,6 +34,7 @@ pub(crate) const TABLES: &[&str] = &[
     "study_records",
     "followups",
     "adverse_events",
+    "label_claims",
 ];
 
 /// Tables keyed by an INTEGER PRIMARY KEY (the others by text identifiers).
@@ -52,6 +53,7 @@ const INTEGER_KEYS: &[&str] = &[
     "study_records",
     "followups",
     "adverse_events",
+    "label_claims",
 ];
 
 /// Identity rows are audited by a digest keyed with the bank secret only, so that the audit log never discloses
@@ -333,7 +335,16 @@ pub(crate) fn verify(conn: &Tx) -> Result<Verification> {
         conn.prepare("SELECT after FROM audit_log WHERE entity = ?1 AND entity_id = ?2 ORDER BY seq DESC LIMIT 1")?;
     let mut records = 0;
     let mut identity_unchecked = 0;
+    // A file of an older schema lacks the later tables (a table dropped is named by the schema check).
+    let held = |table: &str| -> Result<bool> {
+        Ok(conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [table], |r| {
+            r.get::<_, i64>(0)
+        })? > 0)
+    };
     for table in TABLES {
+        if !held(table)? {
+            continue;
+        }
         let key = key_column(table);
         let mut stmt = conn.prepare(&format!("SELECT CAST({key} AS TEXT) FROM {table} ORDER BY {key}"))?;
         let mut ids = stmt.query([])?;
@@ -365,7 +376,7 @@ pub(crate) fn verify(conn: &Tx) -> Result<Verification> {
     let mut pairs = known.query([])?;
     while let Some(r) = pairs.next()? {
         let (table, id) = (lossy(r.get_ref(0)?), lossy(r.get_ref(1)?));
-        if TABLES.contains(&table.as_str()) && row_state(conn, &table, &id)?.is_none() {
+        if TABLES.contains(&table.as_str()) && held(&table)? && row_state(conn, &table, &id)?.is_none() {
             findings.push(Finding { what: format!("{table} {id} is in the audit log but missing from the database") });
         }
     }

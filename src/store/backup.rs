@@ -52,25 +52,42 @@ pub fn mark_damaged(db: &Path, damage: Option<&str>) {
 }
 
 impl Store {
+    /// Runs `f` in one read transaction on a file of any schema version this program knows, even one older than
+    /// its reads understand: for the checks that compare a file with its own version's schema and its audit
+    /// chain (verify, a backup checked before it is restored).
+    pub(crate) fn inspect<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&super::Tx) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let tx = super::Tx(
+            self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred).map_err(StoreError::from)?,
+        );
+        f(&tx)
+    }
+
     /// A consistent copy of the whole database at `dest` (a new file), taken in one read transaction: in WAL
     /// mode benches keep writing meanwhile, and the copy is the state of one moment.
     pub fn backup_to(&self, dest: &Path) -> Result<()> {
-        if dest.exists() || wal_path(dest).exists() {
-            return Err(StoreError::Io(format!("{}: already exists; give a new file", dest.display())));
-        }
-        let mut out =
-            Connection::open_with_flags(dest, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)
-                .map_err(|source| StoreError::Open { path: dest.into(), source })?;
-        {
-            let copy = Backup::new(&self.conn, &mut out)?;
-            // All pages in one step: one read transaction, so a concurrent commit cannot restart the copy.
-            copy.step(-1)?;
-        }
-        // A single file (no `-wal` to lose on the way to other media), flushed to disk.
-        out.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))?;
-        drop(out);
-        std::fs::File::open(dest).and_then(|f| f.sync_all()).map_err(|e| StoreError::Io(e.to_string()))
+        copy_to(&self.conn, dest)
     }
+}
+
+/// A consistent copy of the database open on `conn` at `dest` (a new file), flushed to disk.
+fn copy_to(conn: &Connection, dest: &Path) -> Result<()> {
+    if dest.exists() || wal_path(dest).exists() {
+        return Err(StoreError::Io(format!("{}: already exists; give a new file", dest.display())));
+    }
+    let mut out = Connection::open_with_flags(dest, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)
+        .map_err(|source| StoreError::Open { path: dest.into(), source })?;
+    {
+        let copy = Backup::new(conn, &mut out)?;
+        // All pages in one step: one read transaction, so a concurrent commit cannot restart the copy.
+        copy.step(-1)?;
+    }
+    // A single file (no `-wal` to lose on the way to other media), flushed to disk.
+    out.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))?;
+    drop(out);
+    std::fs::File::open(dest).and_then(|f| f.sync_all()).map_err(|e| StoreError::Io(e.to_string()))
 }
 
 /// What a restore moved aside (never deleted).
@@ -79,58 +96,64 @@ pub struct Restored {
     pub replaced: Vec<PathBuf>,
 }
 
-/// Puts the (already checked) backup at `target`. Refuses while another program has the target open; moves the
-/// target and any leftover `-wal`/`-shm` aside first, since `SQLite` would replay a journal left beside a restored
-/// file into it and corrupt it.
+/// Puts the (already checked) backup at `target`. Refuses while another program has the target open. The
+/// target's exclusive lock is taken for the check and held until the backup is in place: a bench starting
+/// meanwhile waits, then sees the restored bank (no file is swapped under it). The bank replaced is copied
+/// aside first, and a leftover `-wal` beside it is kept aside as it was.
 pub(crate) fn restore(backup: &Store, target: &Path, stamp: &str) -> Result<Restored> {
     let io = |p: &Path, e: std::io::Error| StoreError::Io(format!("{}: {e}", p.display()));
     let aside = |p: &Path| beside(p, &format!(".replaced-{stamp}"));
-    // Kept first: checking whether the target is in use opens it, and SQLite folds a leftover -wal into it.
-    let (wal, mut replaced) = (wal_path(target), Vec::new());
+    let mut replaced = Vec::new();
+    // Kept first, as it was: opening the target reads it.
+    let wal = wal_path(target);
     if wal.exists() {
         std::fs::copy(&wal, aside(&wal)).map_err(|e| io(&wal, e))?;
         replaced.push(aside(&wal));
     }
-    if let Err(e) = refuse_if_in_use(target) {
-        for f in &replaced {
-            drop(std::fs::remove_file(f));
+    let locked = match lock_exclusively(target) {
+        Ok(locked) => locked,
+        Err(e) => {
+            for f in &replaced {
+                drop(std::fs::remove_file(f));
+            }
+            return Err(e);
         }
-        return Err(e);
-    }
-    let staged = beside(target, ".restoring");
-    if staged.exists() {
-        std::fs::remove_file(&staged).map_err(|e| io(&staged, e))?;
-    }
-    backup.backup_to(&staged)?;
-    // The -shm is only an index of the -wal, rebuilt by SQLite; a stale one must not meet the restored file.
-    for file in [wal, shm_path(target)].iter().filter(|f| f.exists()) {
-        std::fs::remove_file(file).map_err(|e| io(file, e))?;
-    }
-    if target.exists() {
-        std::fs::rename(target, aside(target)).map_err(|e| io(target, e))?;
+    };
+    if let Some(mut conn) = locked {
+        copy_to(&conn, &aside(target))?;
         replaced.insert(0, aside(target));
+        Backup::new(&backup.conn, &mut conn)?.step(-1)?;
+    } else {
+        // No bank there, or a damaged or foreign file (moved aside whole, since `SQLite` cannot copy it).
+        if target.exists() {
+            std::fs::rename(target, aside(target)).map_err(|e| io(target, e))?;
+            replaced.insert(0, aside(target));
+        }
+        for file in [wal, shm_path(target)].iter().filter(|f| f.exists()) {
+            std::fs::remove_file(file).map_err(|e| io(file, e))?;
+        }
+        backup.backup_to(target)?;
     }
-    std::fs::rename(&staged, target).map_err(|e| io(target, e))?;
     mark_damaged(target, None);
     Ok(Restored { replaced })
 }
 
-/// A bank in use by another program holds it in WAL mode; leaving WAL mode needs every other connection closed.
-fn refuse_if_in_use(target: &Path) -> Result<()> {
+/// The target open with its exclusive lock held (until the connection closes), or None when there is no
+/// `SQLite` database there to lock. A bank in use by another program holds it in WAL mode, and the exclusive
+/// lock needs every other connection closed.
+fn lock_exclusively(target: &Path) -> Result<Option<Connection>> {
     if !target.exists() {
-        return Ok(());
+        return Ok(None);
     }
     let in_use =
         || StoreError::Io(format!("{}: in use by another program; close it before restoring", target.display()));
-    // The check must not replay a stale journal into the file it is about to move aside.
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE;
-    let conn = Connection::open_with_flags(target, flags)
+    let conn = Connection::open_with_flags(target, OpenFlags::SQLITE_OPEN_READ_WRITE)
         .map_err(|source| StoreError::Open { path: target.into(), source })?;
     match conn
         .query_row("PRAGMA locking_mode = EXCLUSIVE", [], |_| Ok(()))
         .and_then(|()| conn.execute_batch("BEGIN EXCLUSIVE; COMMIT;"))
     {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(Some(conn)),
         Err(e)
             if matches!(
                 e.sqlite_error_code(),
@@ -139,7 +162,6 @@ fn refuse_if_in_use(target: &Path) -> Result<()> {
         {
             Err(in_use())
         }
-        // A damaged or foreign file cannot be in use as a bank: it is moved aside like any other.
-        Err(_) => Ok(()),
+        Err(_) => Ok(None),
     }
 }

@@ -183,17 +183,6 @@ pub(crate) fn batches_of_donation(c: &Tx, donation: &Id) -> Result<Vec<Batch>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Read through the partial index `batches_quarantined`, which holds only the batches awaiting a decision.
-pub(super) const QUARANTINED: &str =
-    "WHERE released_at IS NULL AND discarded_at IS NULL AND recalled_at IS NULL ORDER BY prepared_at, id LIMIT ?1";
-
-/// Batches whose status is quarantined (not released, discarded or recalled), oldest first, a page at a time.
-pub(crate) fn batches_in_quarantine(c: &Tx, limit: usize) -> Result<Vec<Batch>> {
-    let mut stmt = c.prepare_cached(&format!("SELECT {BATCH_COLUMNS} FROM batches {QUARANTINED}"))?;
-    let rows = stmt.query_map([limit as i64], batch_from_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
 pub(crate) fn set_batch_released(c: &Tx, batch: &Id, at: DateTime<Utc>) -> Result<()> {
     c.execute("UPDATE batches SET released_at = ?2 WHERE id = ?1", params![batch.data(), to_db(at)])?;
     Ok(())

@@ -145,22 +145,26 @@ pub(crate) struct NewDeferral<'a> {
     pub screening: Option<i64>,
     /// A recall's deferral, open-ended until lifted.
     pub recall: Option<i64>,
+    /// A safety signal's deferral (the adverse event), open-ended until lifted.
+    pub adverse_event: Option<i64>,
     pub recorded_at: DateTime<Utc>,
 }
 
 pub(crate) fn insert_deferral(c: &Tx, d: &NewDeferral) -> Result<i64> {
     c.execute(
-        "INSERT INTO deferrals (donor_id, reason, starts_on, until, permanent, screening_id, recall_id, recorded_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO deferrals
+           (donor_id, reason, starts_on, until, permanent, screening_id, recall_id, adverse_event_id, recorded_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             d.donor.data(),
             d.reason,
             d.starts_on.to_string(),
             d.until.map(|u| u.to_string()),
-            // Stored open-ended; the recall's lift (deferral_lifts) ends it.
-            i64::from(d.permanent || d.recall.is_some()),
+            // Stored open-ended; the lift (deferral_lifts) ends it.
+            i64::from(d.permanent || d.recall.is_some() || d.adverse_event.is_some()),
             d.screening,
             d.recall,
+            d.adverse_event,
             to_db(d.recorded_at)
         ],
     )?;
@@ -209,7 +213,8 @@ pub(crate) fn screenings(c: &Tx, donor: &Id) -> Result<Vec<ScreeningFact>> {
 
 pub(crate) fn deferrals(c: &Tx, donor: &Id) -> Result<Vec<DeferralFact>> {
     let mut stmt = c.prepare_cached(
-        "SELECT d.id, d.starts_on, d.until, d.permanent, d.reason, d.screening_id, s.kind, d.recall_id, l.lifted_on
+        "SELECT d.id, d.starts_on, d.until, d.permanent, d.reason, d.screening_id, s.kind, d.recall_id, l.lifted_on,
+                d.adverse_event_id
          FROM deferrals d LEFT JOIN screenings s ON s.id = d.screening_id
               LEFT JOIN deferral_lifts l ON l.deferral_id = d.id
          WHERE d.donor_id = ?1
@@ -223,15 +228,17 @@ pub(crate) fn deferrals(c: &Tx, donor: &Id) -> Result<Vec<DeferralFact>> {
             None => None,
         };
         let recall: Option<i64> = r.get(7)?;
+        let adverse_event: Option<i64> = r.get(9)?;
         Ok(DeferralFact {
             id: r.get(0)?,
             starts_on: day(r, 1)?,
             until: r.get::<_, Option<super::sql::Day>>(2)?.map(|d| d.0),
-            // A recall's deferral is stored open-ended, but ends when lifted.
-            permanent: r.get::<_, i64>(3)? != 0 && recall.is_none(),
+            // A recall's or safety signal's deferral is stored open-ended, but ends when lifted.
+            permanent: r.get::<_, i64>(3)? != 0 && recall.is_none() && adverse_event.is_none(),
             reason: r.get(4)?,
             screening,
             recall,
+            adverse_event,
             lifted_on: r.get::<_, Option<super::sql::Day>>(8)?.map(|d| d.0),
         })
     })?;

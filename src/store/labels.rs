@@ -36,6 +36,41 @@ pub(crate) fn insert_print(c: &Tx, p: &Print) -> Result<i64> {
     Ok(c.last_insert_rowid())
 }
 
+/// A label claimed for printing and not yet closed: its row and when it was claimed.
+pub(crate) struct OpenClaim {
+    pub id: i64,
+    pub claimed_at: DateTime<Utc>,
+}
+
+/// The open claim on `entity`'s label, if a bench is printing it.
+pub(crate) fn open_claim(c: &Tx, entity: &Id) -> Result<Option<OpenClaim>> {
+    Ok(c.query_row(
+        "SELECT id, claimed_at FROM label_claims WHERE entity_id = ?1 AND closed_at IS NULL",
+        [entity.data()],
+        |r| Ok(OpenClaim { id: r.get(0)?, claimed_at: super::sql::ts(r, 1)? }),
+    )
+    .optional()?)
+}
+
+/// Claims `entity`'s label for a print to `target`; returns the claim's row id. The unique index on open claims
+/// refuses a second one.
+pub(crate) fn insert_claim(c: &Tx, entity: &Id, target: &str, reprint: bool, at: DateTime<Utc>) -> Result<i64> {
+    c.execute(
+        "INSERT INTO label_claims (entity_id, target, reprint, claimed_at) VALUES (?1, ?2, ?3, ?4)",
+        params![entity.data(), target, i64::from(reprint), to_db(at)],
+    )?;
+    Ok(c.last_insert_rowid())
+}
+
+/// Closes a claim with what became of it (printed, failed and why, abandoned).
+pub(crate) fn close_claim(c: &Tx, claim: i64, outcome: &str, at: DateTime<Utc>) -> Result<()> {
+    c.execute(
+        "UPDATE label_claims SET outcome = ?2, closed_at = ?3 WHERE id = ?1 AND closed_at IS NULL",
+        params![claim, outcome, to_db(at)],
+    )?;
+    Ok(())
+}
+
 /// Marks a unit's printed label as scanned back and matched.
 pub(crate) fn set_verified(c: &Tx, unit: &Id, at: DateTime<Utc>) -> Result<()> {
     c.execute("UPDATE units SET label_verified_at = ?2 WHERE id = ?1", params![unit.data(), to_db(at)])?;

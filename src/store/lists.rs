@@ -21,24 +21,64 @@ fn contains(text: &str) -> String {
     format!("%{escaped}%")
 }
 
-/// Donors whose code contains `code` (compact form, capitals), after `after`, in code order.
-pub(crate) fn donors_by_code(c: &Tx, code: &str, after: Option<&Id>, limit: usize) -> Result<Vec<Id>> {
+/// The bound above every stored code that starts with a prefix: codes are capitals and digits, all below `~`,
+/// so `prefix <= id < prefix~` is a range on the primary key's index.
+fn prefix_end(prefix: &str) -> String {
+    format!("{prefix}~")
+}
+
+/// Donors whose stored code starts with `prefix` (compact form, capitals), after `after`, in code order.
+pub(crate) fn donors_by_code(c: &Tx, prefix: &str, after: Option<&Id>, limit: usize) -> Result<Vec<Id>> {
     ids(
         c,
-        "SELECT id FROM donors WHERE id > ?1 AND id LIKE ?2 ESCAPE '\\' ORDER BY id LIMIT ?3",
-        params![after.map_or("", Id::data), contains(code), limit as i64],
+        "SELECT id FROM donors WHERE id > ?1 AND id >= ?2 AND id < ?3 ORDER BY id LIMIT ?4",
+        params![after.map_or("", Id::data), prefix, prefix_end(prefix), limit as i64],
     )
 }
 
-/// Recipients whose code or indication contains `text` (any case), after `after`, in code order.
-pub(crate) fn recipients_matching(c: &Tx, text: &str, after: Option<&Id>, limit: usize) -> Result<Vec<Id>> {
+/// Recipients whose stored code starts with `prefix`, after `after`, in code order.
+pub(crate) fn recipients_by_code(c: &Tx, prefix: &str, after: Option<&Id>, limit: usize) -> Result<Vec<Id>> {
     ids(
         c,
-        "SELECT id FROM recipients WHERE id > ?1 AND (id LIKE ?2 ESCAPE '\\' OR indication LIKE ?2 ESCAPE '\\')
-         ORDER BY id LIMIT ?3",
-        params![after.map_or("", Id::data), contains(text), limit as i64],
+        "SELECT id FROM recipients WHERE id > ?1 AND id >= ?2 AND id < ?3 ORDER BY id LIMIT ?4",
+        params![after.map_or("", Id::data), prefix, prefix_end(prefix), limit as i64],
     )
 }
+
+/// Recipients whose stored code starts with `prefix` or whose indication contains `text` (any case), after
+/// `after`, in code order.
+pub(crate) fn recipients_matching(
+    c: &Tx,
+    prefix: &str,
+    text: &str,
+    after: Option<&Id>,
+    limit: usize,
+) -> Result<Vec<Id>> {
+    ids(
+        c,
+        "SELECT id FROM recipients WHERE id > ?1 AND ((id >= ?2 AND id < ?3) OR indication LIKE ?4 ESCAPE '\\')
+         ORDER BY id LIMIT ?5",
+        params![after.map_or("", Id::data), prefix, prefix_end(prefix), contains(text), limit as i64],
+    )
+}
+
+/// Batches in quarantine (not released, discarded or recalled), after `after`, in code order: a batch's code
+/// starts with its donation number (facility, year, sequence), so this is the order the donations came in.
+pub(crate) fn batches_in_quarantine(c: &Tx, after: Option<&Id>, limit: usize) -> Result<Vec<Id>> {
+    ids(
+        c,
+        &format!("SELECT id FROM batches WHERE id > ?1 AND {QUARANTINED} ORDER BY id LIMIT ?2"),
+        params![after.map_or("", Id::data), limit as i64],
+    )
+}
+
+/// How many batches are in quarantine.
+pub(crate) fn batches_in_quarantine_count(c: &Tx) -> Result<usize> {
+    let n: i64 = c.query_row(&format!("SELECT count(*) FROM batches WHERE {QUARANTINED}"), [], |r| r.get(0))?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+const QUARANTINED: &str = "released_at IS NULL AND discarded_at IS NULL AND recalled_at IS NULL";
 
 /// Which doses on the shelf a filter may hold. The core decides each unit's status; this only narrows the
 /// rows read to those that can have it.

@@ -12,7 +12,9 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0002_screening_superseded_once", include_str!("../../migrations/0002_screening_superseded_once.sql")),
     ("0003_recalls_and_collections", include_str!("../../migrations/0003_recalls_and_collections.sql")),
     ("0004_followup", include_str!("../../migrations/0004_followup.sql")),
-    ("0005_query_indexes", include_str!("../../migrations/0005_query_indexes.sql")),
+    ("0005_label_claims", include_str!("../../migrations/0005_label_claims.sql")),
+    ("0006_safety_signal_deferrals", include_str!("../../migrations/0006_safety_signal_deferrals.sql")),
+    ("0007_query_indexes", include_str!("../../migrations/0007_query_indexes.sql")),
 ];
 
 /// Rows per index that ANALYZE and `PRAGMA optimize` sample (`SQLite`'s advice for applications: a few hundred).
@@ -21,22 +23,29 @@ pub(super) const ANALYSIS_LIMIT: i64 = 400;
 pub(super) const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The oldest schema this program's reads understand (a read opens without migrating): 0003 added the columns
-/// and tables every donor and recipient view reads, 0004 the follow-up tables the clinical views and reports read.
-pub(super) const READS_FROM: i64 = 4;
+/// and tables every donor and recipient view reads, 0004 the follow-up tables the clinical views and reports read,
+/// 0006 the deferrals' adverse-event column that eligibility reads.
+pub(super) const READS_FROM: i64 = 6;
 
 /// Applies the pending migrations in one transaction: all of them, or (refused) none.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    migrate_to(conn, LATEST_VERSION)
+}
+
+/// Applies the migrations up to schema version `target` (the schema a file of that version holds), in one
+/// transaction.
+pub(super) fn migrate_to(conn: &mut Connection, target: i64) -> Result<(), StoreError> {
     // Up to date (the usual case): no write lock, so opening never waits behind another bench's write.
-    if conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? == LATEST_VERSION {
+    if conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? >= target {
         return Ok(());
     }
-    // ANALYZE (0005) samples at most this many rows per index, so that a large bank migrates in moments.
+    // ANALYZE (0007) samples at most this many rows per index, so that a large bank migrates in moments.
     conn.pragma_update(None, "analysis_limit", ANALYSIS_LIMIT)?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // Read again inside the write lock: another bench may have migrated meanwhile.
     let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if current < LATEST_VERSION {
-        for (version, (name, sql)) in (1..).zip(MIGRATIONS).filter(|(v, _)| *v > current) {
+    if current < target {
+        for (version, (name, sql)) in (1..=target).zip(MIGRATIONS).filter(|(v, _)| *v > current) {
             if let Some(why) = blocked(&tx, name)? {
                 return Err(StoreError::Upgrade { migration: name, why });
             }

@@ -33,11 +33,28 @@ fn objects(conn: &Tx) -> Result<BTreeMap<String, Object>> {
     Ok(all)
 }
 
-/// The schema the embedded migrations build, in memory.
-fn expected() -> Result<Connection> {
+/// The schema version a file holds (`PRAGMA user_version`).
+fn version_of(conn: &Tx) -> Result<i64> {
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
+/// The schema the first `version` embedded migrations build, in memory: what a file of that version holds.
+fn expected(version: i64) -> Result<Connection> {
     let mut conn = Connection::open_in_memory()?;
-    migrate::migrate(&mut conn)?;
+    migrate::migrate_to(&mut conn, version)?;
     Ok(conn)
+}
+
+/// A file of an older schema version than this program's (a bank read without writing, an old backup): not a
+/// difference, since its schema is checked against its own version's, but worth saying.
+pub(crate) fn older_schema(live: &Tx) -> Result<Option<String>> {
+    let version = version_of(live)?;
+    Ok((version < migrate::LATEST_VERSION).then(|| {
+        format!(
+            "schema version {version}, older than this program's ({}): upgraded on the first write",
+            migrate::LATEST_VERSION
+        )
+    }))
 }
 
 fn columns(conn: &Tx, table: &str) -> Result<BTreeMap<String, String>> {
@@ -61,9 +78,10 @@ fn columns(conn: &Tx, table: &str) -> Result<BTreeMap<String, String>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Every difference between the live schema and the program's, one sentence each.
+/// Every difference between the live schema and the one the program builds for the file's own schema version,
+/// one sentence each.
 pub(crate) fn differences(live: &Tx) -> Result<Vec<String>> {
-    let mut want_db = expected()?;
+    let mut want_db = expected(version_of(live)?)?;
     let want_conn = Tx(want_db.transaction()?);
     let (want, have) = (objects(&want_conn)?, objects(live)?);
     let mut found = Vec::new();
@@ -119,7 +137,7 @@ fn shape_of(column: &str) -> Option<Shape> {
 
 /// Every stored timestamp or date no reader can parse (for instance a negative year an old version accepted).
 pub(crate) fn unreadable_values(conn: &Tx) -> Result<Vec<String>> {
-    let mut want_db = expected()?;
+    let mut want_db = expected(version_of(conn)?)?;
     let want = Tx(want_db.transaction()?);
     let mut found = Vec::new();
     for (name, o) in objects(&want)? {

@@ -210,6 +210,7 @@ pub const BATCHES: &[Binding] = &[
     b(&[C('r')], Action::Release, "release the shown batch (every rule must pass; asks first)"),
     b(&[C('x')], Action::Discard, "discard the shown batch (asks first)"),
     b(&[C('p')], Action::Print, "print the unit labels (asks first; a reprint asks why)"),
+    b(&[C('n')], Action::NextPage, "load the next page of the work list"),
     b(&[Code(KeyCode::Enter)], Action::Open, "open the batch's trace"),
     b(&[Ctrl('d')], Action::ScrollDown, "scroll the batch down / up"),
     b(&[Ctrl('u')], Action::ScrollUp, "scroll the batch down / up"),

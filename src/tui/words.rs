@@ -2,11 +2,17 @@
 //! reasons, actors) with control characters escaped so that stored text can never drive the terminal.
 
 use crate::app::AppError;
+use crate::core::input::Invalid;
 
-/// An operation's failure as the bench says it (what it quotes of the input escaped: a scan can carry anything).
+/// An operation's failure as the bench says it (what it quotes of the input escaped: a scan can carry anything);
+/// where the bench has its own way to put it right, that is said too (the CLI names its flags instead).
 pub fn error(e: &AppError) -> String {
     clean(&match e {
         AppError::Store(e) => format!("the database could not do it: {e}"),
+        AppError::Input(Invalid::NoReason(_)) => format!("{e}: say why in the form"),
+        AppError::Printer(crate::printers::PrintError::NoPrinter) => {
+            format!("{e}: set `printer` in the policy (tcp://HOST:9100, lp:QUEUE, /dev/… or file:PATH)")
+        }
         other => other.to_string(),
     })
 }

@@ -6,8 +6,8 @@ use ratatui::text::Line;
 use ratatui::Frame;
 
 use super::{list, move_selection};
+use crate::app::records::Entry;
 use crate::core::ids::Id;
-use crate::store::audit::Entry;
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
 use crate::tui::screen::{Ctx, Screen};

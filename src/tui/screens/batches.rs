@@ -8,13 +8,14 @@ use ratatui::Frame;
 
 use chrono::{DateTime, Utc};
 
+use super::paged::Paged;
 use super::{list, mark, move_selection, pane, panel, Scroll};
+use crate::app::records::Batch;
 use crate::app::views::BatchView;
-use crate::app::AppError;
+use crate::app::{AppError, Bank};
 use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
 use crate::core::model::QcResult;
-use crate::store::batches::Batch;
 use crate::time;
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
@@ -49,13 +50,17 @@ enum Editing {
 pub struct Batches {
     products: Vec<String>,
     qc_tests: Vec<String>,
-    queue: Vec<Batch>,
+    /// The work list: batches in quarantine, a page at a time.
+    queue: Paged<Batch>,
     sel: usize,
     view: Option<BatchView>,
     editing: Option<Editing>,
     /// The batch pane scrolls (a long failing rule can push units off an 80×24 screen).
     scroll: Scroll,
 }
+
+/// Batches read from the bank at a time.
+const PAGE: usize = 200;
 
 /// An event time as typed (local), or now when left empty.
 fn event_time(ctx: &Ctx, typed: &str, what: &str) -> Result<DateTime<Utc>, AppError> {
@@ -70,7 +75,7 @@ impl Batches {
         Batches {
             products: config.products.iter().map(|p| p.code.clone()).collect(),
             qc_tests: config.qc_required.clone(),
-            queue: Vec::new(),
+            queue: Paged::default(),
             sel: 0,
             view: None,
             editing: None,
@@ -119,18 +124,13 @@ impl Batches {
             })(),
             Editing::Discard(form) => (|| {
                 let batch = self.current().ok_or_else(|| AppError::Invalid("select a batch first".into()))?;
-                if form.get(()).is_empty() {
-                    return Err(AppError::Invalid("say why the batch is discarded".into()));
-                }
                 ctx.bank.discard_batch(&batch, form.get(()), ctx.now)?;
                 Ok((batch.clone(), format!("batch {batch} discarded")))
             })(),
             Editing::Reprint(form) => (|| {
                 let batch = self.current().ok_or_else(|| AppError::Invalid("select a batch first".into()))?;
-                if form.get(()).is_empty() {
-                    return Err(AppError::Invalid("say why the labels are printed again".into()));
-                }
-                ctx.print(batch.clone(), Some(form.get(())));
+                let reason = Bank::reprint_reason(form.get(()))?;
+                ctx.print(batch.clone(), Some(reason));
                 Ok((batch.clone(), format!("printing the labels of {batch}…")))
             })(),
         };
@@ -209,13 +209,11 @@ impl Screen for Batches {
         }
     }
     fn refresh(&mut self, ctx: &mut Ctx) {
-        match ctx.bank.batches_in_quarantine(500) {
-            Ok(q) => self.queue = q,
-            Err(e) => ctx.fail(e),
-        }
-        self.sel = self.sel.min(self.queue.len().saturating_sub(1));
+        // As many rows as were loaded, so that a refresh keeps the pages read.
+        let limit = self.queue.rows.len().max(PAGE);
+        self.queue.load(ctx, false, "", &mut self.sel, |bank, _| bank.quarantine_page(None, limit));
         if self.view.is_none() {
-            if let Some(b) = self.queue.get(self.sel).map(|b| b.id.clone()) {
+            if let Some(b) = self.queue.rows.get(self.sel).map(|b| b.id.clone()) {
                 self.show(ctx, &b);
             }
         } else if let Some(id) = self.current() {
@@ -235,8 +233,8 @@ impl Screen for Batches {
             Some(FormEvent::None) => return,
             None => {}
         }
-        if move_selection(&key, &mut self.sel, self.queue.len()) {
-            if let Some(b) = self.queue.get(self.sel).map(|b| b.id.clone()) {
+        if move_selection(&key, &mut self.sel, self.queue.rows.len()) {
+            if let Some(b) = self.queue.rows.get(self.sel).map(|b| b.id.clone()) {
                 self.show(ctx, &b);
             }
             return;
@@ -287,6 +285,11 @@ impl Screen for Batches {
             }
             Some(Action::ScrollDown) => self.scroll.half_page(1),
             Some(Action::ScrollUp) => self.scroll.half_page(-1),
+            Some(Action::NextPage) => {
+                self.queue.load(ctx, true, "every batch in quarantine is shown", &mut self.sel, |bank, after| {
+                    bank.quarantine_page(after, PAGE)
+                });
+            }
             Some(Action::Open) => {
                 if let Some(id) = self.current() {
                     ctx.trace(id);
@@ -323,8 +326,13 @@ impl Screen for Batches {
     }
     fn render(&self, f: &mut Frame, area: Rect) {
         let [left, right] = Layout::horizontal([Constraint::Percentage(38), Constraint::Percentage(62)]).areas(area);
-        let lines: Vec<Line> = self.queue.iter().map(|b| Line::from(b.id.display())).collect();
-        list(f, left, "In quarantine", lines, Some(self.sel));
+        let lines: Vec<Line> = self.queue.rows.iter().map(|b| Line::from(b.id.display())).collect();
+        // Narrow at 80 columns: the count of all when not all are loaded (`n` loads more, as `?` says).
+        let title = match (self.queue.next.is_some(), self.queue.total) {
+            (true, Some(total)) => format!("{total} in quarantine"),
+            _ => "In quarantine".to_string(),
+        };
+        list(f, left, &title, lines, Some(self.sel));
         match &self.editing {
             Some(Editing::Make(form)) => return form.render(f, right, true),
             Some(Editing::Qc(form)) => return form.render(f, right, true),

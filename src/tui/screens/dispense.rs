@@ -7,11 +7,11 @@ use ratatui::text::Line;
 use ratatui::Frame;
 
 use super::panel;
+use crate::app::records::Identity;
 use crate::app::{AppError, NewRecipient};
 use crate::core::config::Config;
 use crate::core::ids::IdKind;
 use crate::core::model::{Consent, Sex};
-use crate::store::donors::Identity;
 use crate::time;
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};

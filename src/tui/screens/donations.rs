@@ -7,7 +7,7 @@ use ratatui::text::Line;
 use ratatui::Frame;
 
 use super::panel;
-use crate::app::{AppError, Intake, NewDonation, ScreeningInput};
+use crate::app::{AppError, Bank, Intake, NewDonation, ScreeningInput};
 use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
 use crate::core::model::{ScreeningKind, TestResult};
@@ -48,7 +48,7 @@ impl Donations {
     }
 
     fn blank(answers: &[String]) -> Form<F> {
-        let bristol: Vec<String> = (1..=7).map(|b| b.to_string()).collect();
+        let bristol: Vec<String> = crate::core::input::BRISTOL.map(|b| b.to_string()).collect();
         Form::new(
             "Donation intake (scan the donor)",
             vec![
@@ -79,7 +79,8 @@ impl Donations {
         let new = NewDonation {
             donor,
             collected_at: collected,
-            received_at: Some(ctx.now.max(collected)),
+            // Reception is not asked at the bench: left unrecorded rather than made up.
+            received_at: None,
             mass_g: mass,
             bristol,
         };
@@ -100,9 +101,10 @@ impl Donations {
                 Err(e) => return ctx.fail(e),
             }
         }
-        if reason.is_some_and(str::is_empty) {
-            return ctx.error("say why the label is printed again");
-        }
+        let reason = match reason.map(Bank::reprint_reason).transpose() {
+            Ok(reason) => reason,
+            Err(e) => return ctx.fail(e),
+        };
         self.reprint = None;
         ctx.print(id, reason);
     }

@@ -6,12 +6,13 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::Frame;
 
+use super::paged::Paged;
 use super::{list, move_selection, pane, Scroll};
+use crate::app::records::Identity;
 use crate::app::views::{DonorSummary, DonorView};
 use crate::app::{AppError, NewDonor, ScreeningInput};
 use crate::core::ids::Id;
 use crate::core::model::{DonorStatus, ScreeningKind, Sex, TestResult};
-use crate::store::donors::Identity;
 use crate::time;
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
@@ -51,9 +52,7 @@ enum Editing {
 #[derive(Default)]
 pub struct Donors {
     /// The donors loaded: the search's matches over the whole table, a page at a time.
-    rows: Vec<DonorSummary>,
-    /// Where the next page starts (None: every match is loaded).
-    next: Option<Id>,
+    list: Paged<DonorSummary>,
     sel: usize,
     search: String,
     detail: Option<DonorView>,
@@ -67,36 +66,25 @@ const NO: &str = "no";
 
 impl Donors {
     fn selected(&self) -> Option<Id> {
-        self.rows.get(self.sel).map(|d| d.id.clone())
+        self.list.rows.get(self.sel).map(|d| d.id.clone())
     }
 
     /// Loads the first page of the search (run in the database over every donor), or the next one.
     fn load(&mut self, ctx: &mut Ctx, more: bool) {
-        let after = if more { self.next.clone() } else { None };
-        if more && after.is_none() {
-            return ctx.info("every matching donor is shown");
-        }
-        match ctx.bank.find_donors(&self.search, after.as_ref(), PAGE, ctx.now) {
-            Ok(page) => {
-                if !more {
-                    self.rows.clear();
-                }
-                self.rows.extend(page.rows);
-                self.next = page.next;
-            }
-            Err(e) => ctx.fail(e),
-        }
-        self.sel = self.sel.min(self.rows.len().saturating_sub(1));
+        let (search, now) = (&self.search, ctx.now);
+        self.list.load(ctx, more, "every matching donor is shown", &mut self.sel, |bank, after| {
+            bank.find_donors(search, after, PAGE, now)
+        });
     }
 
     /// Selects `id`, loading pages until it shows (a donor just registered is the last one).
     fn select(&mut self, ctx: &mut Ctx, id: &Id) {
         self.search.clear();
         self.load(ctx, false);
-        while !self.rows.iter().any(|d| &d.id == id) && self.next.is_some() {
+        while !self.list.rows.iter().any(|d| &d.id == id) && self.list.next.is_some() {
             self.load(ctx, true);
         }
-        self.sel = self.rows.iter().position(|d| &d.id == id).unwrap_or(self.sel);
+        self.sel = self.list.rows.iter().position(|d| &d.id == id).unwrap_or(self.sel);
         self.load_detail(ctx);
     }
 
@@ -280,7 +268,7 @@ impl Screen for Donors {
             Some(FormEvent::None) => return,
             None => {}
         }
-        if move_selection(&key, &mut self.sel, self.rows.len()) {
+        if move_selection(&key, &mut self.sel, self.list.rows.len()) {
             return self.load_detail(ctx);
         }
         let today = time::local_day(ctx.now).to_string();
@@ -361,6 +349,7 @@ impl Screen for Donors {
     fn render(&self, f: &mut Frame, area: Rect) {
         let [left, right] = Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(area);
         let lines: Vec<Line> = self
+            .list
             .rows
             .iter()
             .map(|d| {
@@ -375,7 +364,7 @@ impl Screen for Donors {
                 ])
             })
             .collect();
-        let more = if self.next.is_some() { " (n: more)" } else { "" };
+        let more = if self.list.next.is_some() { " (n: more)" } else { "" };
         let title = if self.search.is_empty() {
             format!("Donors{more}")
         } else {

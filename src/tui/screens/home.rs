@@ -6,7 +6,7 @@ use ratatui::text::Line;
 use ratatui::Frame;
 
 use super::{pane, Scroll};
-use crate::store::settings::Counts;
+use crate::app::records::Counts;
 use crate::tui::keys::{self, Action, Binding};
 use crate::tui::screen::{Ctx, Screen};
 

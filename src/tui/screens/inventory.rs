@@ -7,6 +7,7 @@ use ratatui::layout::{Constraint, Layout};
 use ratatui::text::{Line, Span};
 use ratatui::Frame;
 
+use super::paged::Paged;
 use super::{list, move_selection};
 use crate::app::views::UnitView;
 use crate::core::model::UnitStatus;
@@ -24,9 +25,7 @@ enum F {
 
 #[derive(Default)]
 pub struct Inventory {
-    rows: Vec<UnitView>,
-    /// Where the next page starts (None: every matching unit is loaded).
-    next: Option<crate::core::ids::Id>,
+    list: Paged<UnitView>,
     sel: usize,
     today: Option<chrono::NaiveDate>,
     /// Show only units of this status (None: every unit on the shelf).
@@ -41,21 +40,10 @@ const FILTERS: [Option<UnitStatus>; 4] =
 impl Inventory {
     /// Loads the first page of the filter (the filter runs in SQL over every unit), or the next one.
     fn load(&mut self, ctx: &mut Ctx, more: bool) {
-        let after = if more { self.next.clone() } else { None };
-        if more && after.is_none() {
-            return ctx.info("every matching unit is shown");
-        }
-        match ctx.bank.shelf(self.only, after.as_ref(), PAGE, ctx.now) {
-            Ok(page) => {
-                if !more {
-                    self.rows.clear();
-                }
-                self.rows.extend(page.rows);
-                self.next = page.next;
-            }
-            Err(e) => ctx.fail(e),
-        }
-        self.sel = self.sel.min(self.rows.len().saturating_sub(1));
+        let (only, now) = (self.only, ctx.now);
+        self.list.load(ctx, more, "every matching unit is shown", &mut self.sel, |bank, after| {
+            bank.shelf(only, after, PAGE, now)
+        });
     }
 }
 
@@ -110,12 +98,12 @@ impl Screen for Inventory {
             }
             return;
         }
-        if move_selection(&key, &mut self.sel, self.rows.len()) {
+        if move_selection(&key, &mut self.sel, self.list.rows.len()) {
             return;
         }
         match keys::action(keys::INVENTORY, &key) {
             Some(Action::Location) => {
-                let selected = self.rows.get(self.sel);
+                let selected = self.list.rows.get(self.sel);
                 if let Some(u) = selected {
                     if !ctx.confirmed(format!("Set the location of unit {}?", u.id)) {
                         return;
@@ -133,7 +121,7 @@ impl Screen for Inventory {
                 self.location = Some(form);
             }
             Some(Action::Open) => {
-                if let Some(u) = self.rows.get(self.sel) {
+                if let Some(u) = self.list.rows.get(self.sel) {
                     ctx.trace(u.id.clone());
                 }
             }
@@ -151,6 +139,7 @@ impl Screen for Inventory {
     fn render(&self, f: &mut Frame, area: Rect) {
         let today = self.today.unwrap_or_default();
         let lines: Vec<Line> = self
+            .list
             .rows
             .iter()
             .map(|u| {
@@ -168,7 +157,7 @@ impl Screen for Inventory {
             })
             .collect();
         let filter = self.only.map_or("all".to_string(), |s| s.as_str().to_string());
-        let more = if self.next.is_some() { ", n more" } else { "" };
+        let more = if self.list.next.is_some() { ", n more" } else { "" };
         let title = format!("Units in stock: {filter} (s filter{more})");
         match &self.location {
             Some(form) => {

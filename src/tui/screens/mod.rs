@@ -7,6 +7,7 @@ pub mod donations;
 pub mod donors;
 pub mod home;
 pub mod inventory;
+pub mod paged;
 pub mod recall;
 pub mod trace;
 

@@ -6,8 +6,8 @@ CREATE INDEX audit_log_entity_id ON audit_log (entity_id);
 CREATE INDEX recalls_batch ON recalls (batch_id);
 -- The home counts: stock and quarantine from the batches not yet expired.
 CREATE INDEX batches_expires ON batches (expires_on);
--- The quarantine list, oldest first: only the batches still awaiting a decision.
-CREATE INDEX batches_quarantined ON batches (prepared_at, id)
+-- The quarantine work list, in code order: only the batches still awaiting a decision.
+CREATE INDEX batches_quarantined ON batches (id)
     WHERE released_at IS NULL AND discarded_at IS NULL AND recalled_at IS NULL;
 
 -- The planner's statistics (sqlite_stat1), which `PRAGMA optimize` keeps fresh as each write session closes;
