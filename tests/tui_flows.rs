@@ -935,3 +935,21 @@ fn the_quarantine_work_list_pages_past_its_first_page_with_its_count() {
     let s = b.text();
     assert!(s.contains("205 of 205") && s.contains(&batches[204].display()), "the last batch is reached: {s}");
 }
+
+#[test]
+fn a_donor_recall_dry_run_names_the_earlier_material_it_leaves_out() {
+    let mut b = Bench::new();
+    let (donor, batches) = stock(&mut b, &[2]);
+    b.set_now("2024-02-15", 9);
+    b.key(KeyCode::F(8));
+    b.key(KeyCode::Down);
+    b.scan(&donor.display());
+    b.key(KeyCode::Down);
+    b.key(KeyCode::Down);
+    b.typed("ESBL positive");
+    b.key(KeyCode::Enter);
+    let s = b.screen(120, 40);
+    // The default look-back starts at the clean screening of 2024-02-09: the January batch is named, not hidden.
+    assert!(s.contains("not included: 1 earlier batches"), "{s}");
+    assert!(s.contains("set From to 2024-01-10") && s.contains(&batches[0].display()), "{s}");
+}

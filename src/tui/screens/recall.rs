@@ -276,6 +276,25 @@ impl Recall {
                 ),
                 theme::title(),
             )));
+            // The default look-back leaves out what a negative screening covers: show it, never hide it.
+            if let Some(e) = &r.earlier {
+                let head = format!(
+                    "not included: {} earlier batches of donor {} ({} in stock, {} dispensed)",
+                    e.batches.len(),
+                    e.donor,
+                    e.in_stock,
+                    e.dispensed
+                );
+                let how = format!(
+                    "  covered by the negative screening of {}; to include them, set From to {}",
+                    e.covered_by_screening_of, e.include_from
+                );
+                lines.push(Line::from(Span::styled(head, theme::warn())));
+                lines.push(Line::from(Span::styled(how, theme::warn())));
+                for b in &e.batches {
+                    lines.push(Line::from(format!("  earlier {}  {}", b.id, b.status.as_str())));
+                }
+            }
             for p in &r.recipients {
                 let units: Vec<String> = p.units.iter().map(Id::display).collect();
                 lines.push(Line::from(Span::styled(
