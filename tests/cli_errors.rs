@@ -58,7 +58,7 @@ fn each_way_of_ending_has_its_exit_code() {
         ),
         ("a print target that is none", vec!["label", &units[0], "--print", "http://printer"], 2),
         ("a label template that is none", vec!["label", &units[0], "--template", "napkin"], 2),
-        ("a printer that refuses the connection", vec!["label", &units[0], "--print", &refused_printer], 6),
+        ("a printer that refuses the connection", vec!["label", &units[0], "--print", &refused_printer], 7),
     ];
     let mut wrong = Vec::new();
     for (what, args, code) in table {

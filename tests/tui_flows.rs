@@ -900,6 +900,137 @@ fn a_scan_carrying_control_characters_is_named_escaped() {
     assert!(s.contains("\\u{1b}[31m") && !s.contains('\u{1b}'), "{s}");
 }
 
+/// A recipient given the first unit of a released batch on 2024-02-12; the batch's units and the recipient.
+fn treated(b: &mut Bench, indication: &str) -> (Vec<Id>, Id) {
+    let (_, batches) = stock(b, &[3]);
+    let bank = &mut b.app.bank;
+    let r = bank
+        .register_recipient(
+            stoolbank::app::NewRecipient {
+                sex: Sex::F,
+                birth_date: chrono::NaiveDate::from_ymd_opt(1980, 5, 1).unwrap(),
+                indication: indication.into(),
+                consent: stoolbank::core::model::Consent::Signed,
+                cohort: None,
+                identity: Identity::default(),
+            },
+            at("2024-02-11", 9),
+        )
+        .unwrap();
+    let units: Vec<Id> =
+        bank.batch_view(&batches[0], at("2024-02-12", 9)).unwrap().units.into_iter().map(|u| u.id).collect();
+    bank.dispense(&units[0], &r.id, "colonoscopy", None, at("2024-02-12", 10)).unwrap();
+    (units, r.id)
+}
+
+#[test]
+fn a_visit_is_entered_from_the_work_list_with_its_time_point_prefilled() {
+    let mut b = Bench::new();
+    let (_, r) = treated(&mut b, "UC");
+    b.set_now("2024-05-20", 9);
+    b.key(KeyCode::F(11));
+    let s = b.screen(80, 24);
+    assert!(s.contains(&format!("3m {r}")) && s.contains("8 d overdue") && s.contains("1 of 1"), "{s}");
+    assert!(s.contains("course from 2024-02-12"), "the recipient's course shows beside the list:\n{s}");
+    b.key(KeyCode::Enter); // the selected row's visit: recipient and time point prefilled, focus on the outcome
+    let s = b.screen(80, 24);
+    assert!(s.contains(&format!("Recipient  {r}")) && s.contains("‹ 3m ›") && s.contains("2024-05-20"), "{s}");
+    b.key(KeyCode::Down); // to the scores
+    b.typed("mayo=1 qol=80");
+    b.key(KeyCode::Enter);
+    let s = b.screen(80, 24);
+    assert!(s.contains(&format!("3m visit of {r} recorded on 2024-05-20: remission")), "{s}");
+    assert!(s.contains("Visits due by today (0)") && s.contains("mayo=1 qol=80"), "{s}");
+    let v = b.app.bank.clinical_view(&r).unwrap();
+    assert_eq!(v.followups.len(), 1);
+    assert_eq!(v.followups[0].visit.scores.get("qol"), Some(&80.0));
+
+    // A second recipient's 1-year visit typed in long after its window: kept, with the warning.
+    b.key(KeyCode::Char('v'));
+    b.typed(&r.to_string());
+    b.key(KeyCode::Down);
+    b.key(KeyCode::Right); // 1y
+    b.key(KeyCode::Enter);
+    ctrl(&mut b, 's');
+    let s = b.text();
+    assert!(s.contains("OUTSIDE its window"), "{s}");
+}
+
+#[test]
+fn a_serious_related_adverse_event_raises_the_banner_that_opens_the_recall_dry_run() {
+    let mut b = Bench::new();
+    let (units, r) = treated(&mut b, "UC");
+    b.set_now("2024-03-01", 9);
+    b.key(KeyCode::F(11));
+    b.key(KeyCode::Char('e'));
+    b.typed(&r.to_string());
+    b.key(KeyCode::Down); // onset, prefilled today
+    b.key(KeyCode::Down);
+    b.typed("发热 fever");
+    b.key(KeyCode::Down);
+    b.key(KeyCode::Right);
+    b.key(KeyCode::Right); // grade 3
+    b.key(KeyCode::Down);
+    b.key(KeyCode::Right); // serious
+    b.key(KeyCode::Down);
+    b.key(KeyCode::Right); // probable
+    b.key(KeyCode::Down);
+    b.scan(&units[0].display()); // the suspected unit; focus moves to the outcome
+    b.typed("住院");
+    b.key(KeyCode::Enter);
+    let s = b.screen(80, 24);
+    assert!(s.contains("SAFETY SIGNAL") && s.contains("\"发热 fever\""), "{s}");
+    let v = b.app.bank.clinical_view(&r).unwrap();
+    assert_eq!(v.adverse_events[0].term, "发热 fever");
+    assert_eq!(v.adverse_events[0].outcome.as_deref(), Some("住院"));
+    b.key(KeyCode::Char('s'));
+    let s = b.text();
+    assert!(s.contains("dry run — 1 batches, 2 in stock, 1 dispensed, 1 recipients"), "{s}");
+    assert!(s.contains("serious adverse event") && s.contains(&format!("recipient {r}")), "{s}");
+    // The recipient's trace shows their course and the event, the Chinese term at its width.
+    b.typed(&r.to_string());
+    b.key(KeyCode::Enter);
+    let s = b.screen(80, 24);
+    assert!(s.contains("course from 2024-02-12") && s.contains("发热 fever · grade 3 serious · probable"), "{s}");
+}
+
+#[test]
+fn the_reports_tab_draws_remission_adverse_events_and_completeness_as_charts() {
+    let mut b = Bench::new();
+    let (_, r) = treated(&mut b, "UC");
+    b.set_now("2024-05-20", 9);
+    let visit = stoolbank::app::VisitInput {
+        timepoint: stoolbank::core::followup::Timepoint::M3,
+        outcome: stoolbank::core::followup::Outcome::Remission,
+        scores: vec![],
+        corrects: None,
+    };
+    b.app.bank.add_followup(&r, visit, at("2024-05-15", 10)).unwrap();
+    let event = stoolbank::app::NewAdverseEvent {
+        onset: chrono::NaiveDate::from_ymd_opt(2024, 2, 14).unwrap(),
+        term: "bloating".into(),
+        grade: 2,
+        serious: false,
+        relatedness: stoolbank::core::followup::Relatedness::Possible,
+        unit: None,
+        outcome: None,
+        resolved_on: None,
+        corrects: None,
+    };
+    b.app.bank.add_adverse_event(&r, event, at("2024-02-16", 9)).unwrap();
+    b.key(KeyCode::F(12));
+    let s = b.screen(80, 24);
+    // The tab bar has scrolled to show the selected tab; the bar of one remission in one reaches the full width.
+    assert!(s.lines().next().unwrap().contains("Reports") && s.contains("‹"), "{s}");
+    assert!(s.contains("UC 3m") && s.contains("100% [21–100] 1/1 · 0 lost") && s.contains("████████"), "{s}");
+    b.key(KeyCode::Char('n'));
+    let s = b.screen(80, 24);
+    assert!(s.contains("1 patients in 1 sessions; 1 with an adverse event") && s.contains("grade 2    1"), "{s}");
+    b.key(KeyCode::Char('n'));
+    let s = b.screen(80, 24);
+    assert!(s.contains("Follow-up completeness") && s.contains("not yet due") && s.contains("── 1y ──"), "{s}");
+}
+
 #[test]
 fn the_quarantine_work_list_pages_past_its_first_page_with_its_count() {
     let mut b = Bench::new();

@@ -90,8 +90,9 @@ fn every_screen() {
     std::env::set_var("TZ", "UTC");
     let dir = tempfile::tempdir().unwrap();
     let (bank, unit) = bank(&dir);
-    let now = at("2024-02-15", 9);
-    let mut app = App::new(bank.with_clock(move || now), "bank.db".into());
+    let now = std::sync::Arc::new(std::sync::Mutex::new(at("2024-02-15", 9)));
+    let clock = std::sync::Arc::clone(&now);
+    let mut app = App::new(bank.with_clock(move || *clock.lock().unwrap()), "bank.db".into());
     for (n, tab) in Tab::ALL.into_iter().enumerate() {
         app.update(Msg::Key(KeyEvent::new(KeyCode::F(tab.function_key()), KeyModifiers::NONE)));
         insta::assert_snapshot!(format!("tui_{n}_{}", tab.title().to_lowercase()), render(&mut app, 80, 24));
@@ -101,6 +102,38 @@ fn every_screen() {
             insta::assert_snapshot!("tui_3_batches_scrolled", render(&mut app, 80, 24));
             app.update(Msg::Key(KeyEvent::new(KeyCode::Char('u'), KeyModifiers::CONTROL)));
         }
+    }
+    // The 3-month visit overdue, with an adverse event in Chinese in the recipient's pane.
+    *now.lock().unwrap() = at("2024-05-20", 9);
+    let due = app.bank.followups_due(day("2024-05-20")).unwrap();
+    let event = stoolbank::app::NewAdverseEvent {
+        onset: day("2024-02-14"),
+        term: "腹泻 diarrhoea".into(),
+        grade: 2,
+        serious: false,
+        relatedness: stoolbank::core::followup::Relatedness::Possible,
+        unit: None,
+        outcome: Some("已缓解".into()),
+        resolved_on: Some(day("2024-02-16")),
+        corrects: None,
+    };
+    app.bank.add_adverse_event(&due[0].recipient, event, at("2024-02-16", 9)).unwrap();
+    app.update(Msg::Key(KeyEvent::new(KeyCode::F(Tab::Followup.function_key()), KeyModifiers::NONE)));
+    insta::assert_snapshot!("tui_followup_work_list", render(&mut app, 80, 24));
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Char('e'), KeyModifiers::NONE)));
+    insta::assert_snapshot!("tui_followup_adverse_event_form", render(&mut app, 80, 24));
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)));
+    let visit = stoolbank::app::VisitInput {
+        timepoint: stoolbank::core::followup::Timepoint::M3,
+        outcome: stoolbank::core::followup::Outcome::Remission,
+        scores: vec![("mayo".into(), "1".into())],
+        corrects: None,
+    };
+    app.bank.add_followup(&due[0].recipient, visit, at("2024-05-20", 8)).unwrap();
+    app.update(Msg::Key(KeyEvent::new(KeyCode::F(Tab::Reports.function_key()), KeyModifiers::NONE)));
+    for report in ["remission", "adverse_events", "completeness"] {
+        insta::assert_snapshot!(format!("tui_reports_{report}"), render(&mut app, 80, 24));
+        app.update(Msg::Key(KeyEvent::new(KeyCode::Char('n'), KeyModifiers::NONE)));
     }
     app.update(Msg::Scan(unit));
     insta::assert_snapshot!("tui_trace_of_a_scanned_unit_120x40", render(&mut app, 120, 40));

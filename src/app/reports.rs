@@ -51,6 +51,9 @@ pub struct OutcomeRow {
     pub missing: u64,
     /// Visits outside their window (counted, and flagged).
     pub out_of_window: u64,
+    /// No visit yet and the window still open (the TUI's completeness chart; not part of the reports' contract).
+    #[serde(skip)]
+    pub not_yet_due: u64,
     pub rate: Option<f64>,
     pub ci_low: Option<f64>,
     pub ci_high: Option<f64>,
@@ -158,6 +161,7 @@ struct Tally {
     lost: u64,
     missing: u64,
     out_of_window: u64,
+    not_yet_due: u64,
 }
 
 impl Tally {
@@ -171,6 +175,7 @@ impl Tally {
             lost: self.lost,
             missing: self.missing,
             out_of_window: self.out_of_window,
+            not_yet_due: self.not_yet_due,
             rate: r.rate,
             ci_low: r.ci_low,
             ci_high: r.ci_high,
@@ -246,7 +251,7 @@ impl Bank {
                         t.lost += 1;
                         t.missing += 1;
                     }
-                    None => {}
+                    None => t.not_yet_due += 1,
                 }
             }
         }

@@ -36,7 +36,8 @@ pub mod exit {
     pub const NOT_FOUND: u8 = 4;
     pub const FINDINGS: u8 = 5;
     /// A printer or a label failed (not the user's input: a printer off, a template that cannot carry the data).
-    pub const PRINTER_OR_LABEL: u8 = 6;
+    /// (6 is kept for refused sign-in, which access control will use.)
+    pub const PRINTER_OR_LABEL: u8 = 7;
 }
 
 impl CliError {

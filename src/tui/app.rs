@@ -11,11 +11,12 @@ use ratatui::Frame;
 
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::Duration;
+use unicode_width::UnicodeWidthStr;
 
 use super::keys::{self, Action};
 use super::printing::{Printed, Printer};
 use super::screen::{Ctx, Level, Outbox, Screen, Tab};
-use super::screens::{audit, batches, dispense, donations, donors, home, inventory, recall, trace};
+use super::screens::{audit, batches, dispense, donations, donors, followup, home, inventory, recall, reports, trace};
 use super::{theme, words};
 use crate::app::Bank;
 use scanners::wedge::WedgeOutput;
@@ -67,6 +68,8 @@ pub struct App {
     trace: trace::Trace,
     recall: recall::Recall,
     audit: audit::Audit,
+    followup: followup::Followup,
+    reports: reports::Reports,
 }
 
 macro_rules! with_screen {
@@ -84,6 +87,8 @@ macro_rules! with_screen {
             Tab::Trace => &mut $self.trace,
             Tab::Recall => &mut $self.recall,
             Tab::Audit => &mut $self.audit,
+            Tab::Followup => &mut $self.followup,
+            Tab::Reports => &mut $self.reports,
         };
         $body
     }};
@@ -121,6 +126,8 @@ impl App {
             trace: trace::Trace::default(),
             recall: recall::Recall::default(),
             audit: audit::Audit::default(),
+            followup: followup::Followup::default(),
+            reports: reports::Reports::default(),
         };
         app.switch(Tab::Home);
         app
@@ -208,6 +215,12 @@ impl App {
             let now = self.now();
             let mut ctx = Ctx { bank: &mut self.bank, now, out: &mut self.out };
             self.trace.open(&mut ctx, id);
+        }
+        if let Some(r) = self.out.recall.take() {
+            self.tab = Tab::Recall;
+            let now = self.now();
+            let mut ctx = Ctx { bank: &mut self.bank, now, out: &mut self.out };
+            self.recall.prepare(&mut ctx, &r);
         }
     }
 
@@ -377,10 +390,21 @@ impl App {
     pub fn render(&mut self, f: &mut Frame) {
         let [tabs, body, status] =
             Layout::vertical([Constraint::Length(1), Constraint::Min(3), Constraint::Length(2)]).areas(f.area());
-        // Names only, so that all nine fit in 80 columns; their function keys are in the help.
-        let titles: Vec<Line> = Tab::ALL.iter().map(|t| Line::from(t.title())).collect();
+        // Names only (their function keys are in the help). All eleven take 85 columns: on a narrower terminal
+        // the bar starts late enough for the selected tab to show, and `‹` says that tabs lie to the left.
+        let selected = self.tab.index();
+        let room = |from: usize| -> usize {
+            let names: usize = Tab::ALL[from..=selected].iter().map(|t| t.title().width() + 1).sum();
+            names + usize::from(from > 0)
+        };
+        let first = (0..selected).find(|&i| room(i) <= usize::from(tabs.width)).unwrap_or(selected);
+        let titles: Vec<Line> = Tab::ALL[first..]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Line::from(if i == 0 && first > 0 { format!("‹{}", t.title()) } else { t.title().into() }))
+            .collect();
         f.render_widget(
-            Tabs::new(titles).select(self.tab.index()).highlight_style(theme::selected()).padding("", "").divider("│"),
+            Tabs::new(titles).select(selected - first).highlight_style(theme::selected()).padding("", "").divider("│"),
             tabs,
         );
         with_screen!(self, self.tab, |s, ctx| s.render(f, body));
@@ -498,8 +522,8 @@ impl App {
             lines.push(Line::from(Span::styled(title, theme::title())));
             lines.extend(group.into_iter().map(|(k, d)| Line::from(format!("{k:>width$}  {d}"))));
         }
-        lines.push(Line::from(tabs[1..5].join(" · ")));
-        lines.push(Line::from(format!("{} · {}", tabs[5..].join(" · "), tabs[0])));
+        lines.push(Line::from(format!("{} · {}", tabs[1..5].join(" · "), tabs[9])));
+        lines.push(Line::from(format!("{} · {} · {}", tabs[5..9].join(" · "), tabs[0], tabs[10])));
         if let Some(hint) = hint {
             lines.push(Line::from(format!("Scan: {hint}")));
         }

@@ -11,7 +11,7 @@ pub enum Key {
     Char(char),
     Ctrl(char),
     Code(KeyCode),
-    /// F2–F10: the tabs (F1 is help).
+    /// F2–F12: the tabs (F1 is help).
     Function,
 }
 
@@ -22,7 +22,7 @@ impl Key {
             Key::Char(c) => !ctrl && k.code == KeyCode::Char(c),
             Ctrl(c) => ctrl && k.code == KeyCode::Char(c),
             Code(code) => k.code == code,
-            Key::Function => matches!(k.code, KeyCode::F(2..=10)),
+            Key::Function => matches!(k.code, KeyCode::F(2..=12)),
         }
     }
 
@@ -31,7 +31,7 @@ impl Key {
             Key::Char(' ') => "Space".into(),
             Key::Char(c) => c.to_string(),
             Ctrl(c) => format!("Ctrl-{}", c.to_ascii_uppercase()),
-            Key::Function => "F2–F10".into(),
+            Key::Function => "F2–F12".into(),
             Code(code) => match code {
                 KeyCode::Up => "↑".into(),
                 KeyCode::Down => "↓".into(),
@@ -90,6 +90,11 @@ pub enum Action {
     NewRecipient,
     ScrollDown,
     ScrollUp,
+    Visit,
+    AdverseEvent,
+    OpenRecall,
+    NextReport,
+    PrevReport,
     // In a form.
     FieldNext,
     FieldPrev,
@@ -249,12 +254,34 @@ pub const AUDIT: &[Binding] = &[
     b(&[C('r')], Action::Refresh, "refresh"),
 ];
 
+pub const FOLLOWUP: &[Binding] = &[
+    b(
+        &[Code(KeyCode::Enter), C('v')],
+        Action::Visit,
+        "enter a visit for the selected row (or type / scan the recipient)",
+    ),
+    b(&[C('e')], Action::AdverseEvent, "report an adverse event (for the selected row's recipient)"),
+    b(&[C('s')], Action::OpenRecall, "on a safety signal: open Recall with that donor's dry run"),
+    b(&[C('r')], Action::Refresh, "refresh the work list"),
+    b(&[Ctrl('d')], Action::ScrollDown, "scroll the recipient down / up"),
+    b(&[Ctrl('u')], Action::ScrollUp, "scroll the recipient down / up"),
+];
+
+pub const REPORTS: &[Binding] = &[
+    b(&[C('n')], Action::NextReport, "next / previous report: remission, adverse events, completeness"),
+    b(&[C('p')], Action::PrevReport, "next / previous report: remission, adverse events, completeness"),
+    b(&[C('r')], Action::Refresh, "recompute the reports"),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn tables() -> [&'static [Binding]; 13] {
-        [NAV, GLOBAL, FORM, CONFIRM, HOME, DONORS, DONATIONS, BATCHES, INVENTORY, DISPENSE, TRACE, RECALL, AUDIT]
+    fn tables() -> [&'static [Binding]; 15] {
+        [
+            NAV, GLOBAL, FORM, CONFIRM, HOME, DONORS, DONATIONS, BATCHES, INVENTORY, DISPENSE, TRACE, RECALL, AUDIT,
+            FOLLOWUP, REPORTS,
+        ]
     }
 
     #[test]
@@ -273,7 +300,9 @@ mod tests {
     #[test]
     fn no_command_is_an_identifier_character_typed_outside_a_form() {
         // Not FORM nor CONFIRM: a form and a confirmation hold every key while open.
-        for t in [NAV, GLOBAL, HOME, DONORS, DONATIONS, BATCHES, INVENTORY, DISPENSE, TRACE, RECALL, AUDIT] {
+        for t in [
+            NAV, GLOBAL, HOME, DONORS, DONATIONS, BATCHES, INVENTORY, DISPENSE, TRACE, RECALL, AUDIT, FOLLOWUP, REPORTS,
+        ] {
             for b in t {
                 for k in b.keys {
                     if let Key::Char(c) = k {

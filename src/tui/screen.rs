@@ -2,7 +2,7 @@
 //! (`Tab`). The app and every screen depend on this module; it depends on neither (as gitui's
 //! `components/mod.rs`).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use ratatui::crossterm::event::KeyEvent;
 use ratatui::layout::Rect;
 use ratatui::Frame;
@@ -30,10 +30,12 @@ pub enum Tab {
     Trace,
     Recall,
     Audit,
+    Followup,
+    Reports,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 9] = [
+    pub const ALL: [Tab; 11] = [
         Tab::Home,
         Tab::Donors,
         Tab::Donations,
@@ -43,6 +45,8 @@ impl Tab {
         Tab::Trace,
         Tab::Recall,
         Tab::Audit,
+        Tab::Followup,
+        Tab::Reports,
     ];
 
     pub fn title(self) -> &'static str {
@@ -56,6 +60,8 @@ impl Tab {
             Tab::Trace => "Trace",
             Tab::Recall => "Recall",
             Tab::Audit => "Audit",
+            Tab::Followup => "Follow-up",
+            Tab::Reports => "Reports",
         }
     }
 
@@ -63,10 +69,13 @@ impl Tab {
         Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
     }
 
-    /// The function key that shows the tab: F2–F9 in tab order, Home on F10 (F1 is help).
+    /// The function key that shows the tab: F2–F9 in tab order, Home on F10 (F1 is help), the clinical tabs
+    /// after it on F11 and F12 (so that the bench's keys stay where they were).
     pub fn function_key(self) -> u8 {
         match self {
             Tab::Home => 10,
+            Tab::Followup => 11,
+            Tab::Reports => 12,
             other => other.index() as u8 + 1,
         }
     }
@@ -102,12 +111,22 @@ pub struct Outbox {
     /// A message shown whole in a box until dismissed (a refusal).
     pub popup: Option<String>,
     pub goto: Option<Id>,
+    /// Open the Recall tab with this recall's dry run (a safety signal asks for it).
+    pub recall: Option<RecallRequest>,
     /// A question the user answers y/n before the key that asked it takes effect.
     pub question: Option<String>,
     /// The key is delivered again after a yes.
     pub confirmed: bool,
     /// Print jobs to start on their own threads.
     pub prints: Vec<PrintJob>,
+}
+
+/// A donor's look-back from a day, with why.
+#[derive(Debug, Clone)]
+pub struct RecallRequest {
+    pub donor: Id,
+    pub from: NaiveDate,
+    pub reason: String,
 }
 
 /// Messages kept for the log: a session's worth, the oldest dropped first.
@@ -210,7 +229,7 @@ mod tests {
             assert_eq!(Tab::from_function_key(tab.function_key()), Some(tab));
         }
         assert_eq!(Tab::from_function_key(1), None);
-        assert_eq!(Tab::Home.step(-1), Tab::Audit);
-        assert_eq!(Tab::Audit.step(1), Tab::Home);
+        assert_eq!(Tab::Home.step(-1), Tab::Reports);
+        assert_eq!(Tab::Reports.step(1), Tab::Home);
     }
 }

@@ -5,10 +5,12 @@ pub mod batches;
 pub mod dispense;
 pub mod donations;
 pub mod donors;
+pub mod followup;
 pub mod home;
 pub mod inventory;
 pub mod paged;
 pub mod recall;
+pub mod reports;
 pub mod trace;
 
 use std::cell::Cell;

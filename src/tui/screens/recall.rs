@@ -15,7 +15,7 @@ use crate::core::ids::{Id, IdKind};
 use crate::time;
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
-use crate::tui::screen::{Ctx, Screen};
+use crate::tui::screen::{Ctx, RecallRequest, Screen};
 use crate::tui::{theme, words};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +127,17 @@ impl Recall {
         if ctx.confirmed(question) {
             self.run(ctx, true, !earlier.is_empty());
         }
+    }
+
+    /// The donor's look-back a safety signal asks for, run as a dry run for the user to read and apply.
+    pub fn prepare(&mut self, ctx: &mut Ctx, r: &RecallRequest) {
+        self.form.set(F::By, BY_DONOR);
+        self.form.set(F::Subject, &r.donor.to_string());
+        self.form.set(F::From, &r.from.to_string());
+        self.form.set(F::To, "");
+        self.form.set(F::Reason, &r.reason);
+        self.result = None;
+        self.run(ctx, false, false);
     }
 
     fn describe(selector: &RecallSelector) -> String {

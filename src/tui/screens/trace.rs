@@ -6,9 +6,11 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::Frame;
 
+use super::followup::clinical_lines;
+use super::panel;
 use super::{list, move_selection};
-use crate::app::Trace as TraceView;
-use crate::core::ids::Id;
+use crate::app::{ClinicalView, Trace as TraceView};
+use crate::core::ids::{Id, IdKind};
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
 use crate::tui::screen::{Ctx, Screen};
@@ -22,6 +24,8 @@ pub struct Trace {
     /// The record traced now, and those traced before it (Backspace/Esc walks back).
     root: Option<Id>,
     back: Vec<Id>,
+    /// A recipient traced: their courses, visits and adverse events.
+    clinical: Option<ClinicalView>,
 }
 
 impl Default for Trace {
@@ -33,6 +37,7 @@ impl Default for Trace {
             sel: 0,
             root: None,
             back: Vec::new(),
+            clinical: None,
         }
     }
 }
@@ -55,6 +60,13 @@ impl Trace {
                 self.sel = self.tree.iter().position(|(_, i, _)| i.as_ref() == Some(&id)).unwrap_or(0);
                 self.input.set((), &id.display());
                 ctx.info(format!("trace of {} {id}: {} recipient(s)", id.kind(), t.recipients.len()));
+                self.clinical = None;
+                if id.kind() == IdKind::Recipient {
+                    match ctx.bank.clinical_view(&id) {
+                        Ok(v) => self.clinical = Some(v),
+                        Err(e) => ctx.fail(e),
+                    }
+                }
                 self.root = Some(id);
                 true
             }
@@ -165,6 +177,14 @@ impl Screen for Trace {
         } else {
             format!("Chain · Enter re-roots · Bksp back ({} earlier)", self.back.len())
         };
-        list(f, bottom, &title, lines, (!self.tree.is_empty()).then_some(self.sel));
+        let chain = match &self.clinical {
+            Some(v) => {
+                let [chain, clinical] = Layout::vertical([Constraint::Min(3), Constraint::Length(8)]).areas(bottom);
+                panel(f, clinical, "Recipient's course, visits and adverse events", clinical_lines(v));
+                chain
+            }
+            None => bottom,
+        };
+        list(f, chain, &title, lines, (!self.tree.is_empty()).then_some(self.sel));
     }
 }
