@@ -123,6 +123,11 @@ CREATE TABLE batches (
     CHECK ((discarded_at IS NULL) = (discard_reason IS NULL))
 ) STRICT;
 CREATE INDEX batches_donation ON batches (donation_id);
+-- The home counts: stock and quarantine from the batches not yet expired.
+CREATE INDEX batches_expires ON batches (expires_on);
+-- The quarantine work list, in code order: only the batches still awaiting a decision.
+CREATE INDEX batches_quarantined ON batches (id)
+    WHERE released_at IS NULL AND discarded_at IS NULL AND recalled_at IS NULL;
 
 CREATE TABLE recalls (
     id          INTEGER PRIMARY KEY,
@@ -151,6 +156,7 @@ CREATE TABLE recall_contacts (
 ) STRICT;
 CREATE INDEX recall_contacts_recipient ON recall_contacts (recipient_id);
 CREATE INDEX recalls_donor ON recalls (donor_id);
+CREATE INDEX recalls_batch ON recalls (batch_id);
 
 -- Units: dispensable doses (division A0, B0, ...) and the donation's retained sample (division 00), which is
 -- archived for re-testing and never dispensed. Status is derived from the dated columns and the dispense.
@@ -261,6 +267,7 @@ CREATE TABLE audit_log (
 ) STRICT;
 CREATE INDEX audit_log_entity ON audit_log (entity, entity_id);
 CREATE INDEX audit_log_subject ON audit_log (subject);
+CREATE INDEX audit_log_entity_id ON audit_log (entity_id);
 
 CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
@@ -338,3 +345,6 @@ CREATE TRIGGER followups_no_delete BEFORE DELETE ON followups BEGIN SELECT RAISE
 CREATE TRIGGER adverse_events_no_delete BEFORE DELETE ON adverse_events BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
 CREATE TRIGGER label_claims_no_delete BEFORE DELETE ON label_claims BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
 CREATE TRIGGER label_claims_closed_once BEFORE UPDATE ON label_claims WHEN OLD.closed_at IS NOT NULL BEGIN SELECT RAISE(ABORT, 'a closed claim is never changed'); END;
+
+-- The planner's statistics (sqlite_stat1), kept fresh by `PRAGMA optimize` as each write session closes.
+ANALYZE;

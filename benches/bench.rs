@@ -138,6 +138,25 @@ fn run(name: &str, scale: Scale) {
             bank.recall(&sel, "bench", false, false, now).expect("recall");
         }),
     );
+    // The views a person waits for: each page and count from indexed queries, flat as the bank grows.
+    show(
+        "donor list: first page of 50, with eligibility",
+        &measure(100, |_| {
+            bank.donors(None, 50, now).expect("donors");
+        }),
+    );
+    show(
+        "audit log of a donor (newest 50 entries)",
+        &measure(300, |i| {
+            bank.audit_log(Some(&donors[i % donors.len()]), 50).expect("audit log");
+        }),
+    );
+    show(
+        "home screen counts",
+        &measure(100, |_| {
+            bank.counts(now).expect("counts");
+        }),
+    );
     println!("resident memory: {} KiB before opening, {} KiB after the runs", rss_before, rss_kib());
 
     // The bench's own loop: a scan arrives, the TUI resolves it (check character, lookup, trace) and redraws.

@@ -256,13 +256,15 @@ fn entry_from_row(r: &rusqlite::Row) -> Result<Entry> {
 const ENTRY_COLUMNS: &str =
     "seq, at, recorded_at, actor, action, entity, entity_id, subject, before, after, prev_hash, hash";
 
+/// The newest entries about a record: two indexed lookups (`subject`, `entity_id`) united, rather than an OR that
+/// scans the whole log.
+pub(super) const LOG_OF_RECORD: &str = "SELECT * FROM audit_log WHERE subject = ?1
+     UNION SELECT * FROM audit_log WHERE entity_id = ?1 ORDER BY seq DESC LIMIT ?2";
+
 /// The log, newest last; filtered to entries whose record or subject is `id` when given.
 pub(crate) fn log(conn: &Tx, id: Option<&str>, limit: usize) -> Result<Vec<Entry>> {
     let sql = match id {
-        Some(_) => format!(
-            "SELECT {ENTRY_COLUMNS} FROM (SELECT * FROM audit_log WHERE subject = ?1 OR entity_id = ?1
-             ORDER BY seq DESC LIMIT ?2) ORDER BY seq"
-        ),
+        Some(_) => format!("SELECT {ENTRY_COLUMNS} FROM ({LOG_OF_RECORD}) ORDER BY seq"),
         None => {
             format!("SELECT {ENTRY_COLUMNS} FROM (SELECT * FROM audit_log ORDER BY seq DESC LIMIT ?2) ORDER BY seq")
         }

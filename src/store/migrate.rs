@@ -14,7 +14,11 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0004_followup", include_str!("../../migrations/0004_followup.sql")),
     ("0005_label_claims", include_str!("../../migrations/0005_label_claims.sql")),
     ("0006_safety_signal_deferrals", include_str!("../../migrations/0006_safety_signal_deferrals.sql")),
+    ("0007_query_indexes", include_str!("../../migrations/0007_query_indexes.sql")),
 ];
+
+/// Rows per index that ANALYZE and `PRAGMA optimize` sample (`SQLite`'s advice for applications: a few hundred).
+pub(super) const ANALYSIS_LIMIT: i64 = 400;
 
 pub(super) const LATEST_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -35,6 +39,8 @@ pub(super) fn migrate_to(conn: &mut Connection, target: i64) -> Result<(), Store
     if conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? >= target {
         return Ok(());
     }
+    // ANALYZE (0007) samples at most this many rows per index, so that a large bank migrates in moments.
+    conn.pragma_update(None, "analysis_limit", ANALYSIS_LIMIT)?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // Read again inside the write lock: another bench may have migrated meanwhile.
     let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;

@@ -11,6 +11,8 @@ pub mod followups;
 pub(crate) mod labels;
 pub mod lists;
 mod migrate;
+#[cfg(test)]
+mod query_plans;
 pub mod recalls;
 pub mod recipients;
 pub mod schema_check;
@@ -295,6 +297,18 @@ fn check_header(path: &Path) -> Result<()> {
         return Err(StoreError::NotStoolbank { path: path.into(), why: "not an SQLite file".into() });
     }
     Ok(())
+}
+
+impl Drop for Store {
+    /// `SQLite`'s advice for short-lived connections: `PRAGMA optimize` just before closing, which re-analyzes only
+    /// the tables whose statistics are missing or stale, so the planner keeps choosing the indexes as the bank grows.
+    fn drop(&mut self) {
+        if self.read_only.is_none() {
+            // Best effort: a failure here loses nothing but fresher statistics.
+            let _ = self.conn.pragma_update(None, "analysis_limit", migrate::ANALYSIS_LIMIT);
+            let _ = self.conn.execute_batch("PRAGMA optimize;");
+        }
+    }
 }
 
 impl Store {

@@ -21,8 +21,12 @@ pub struct Recipient {
     pub registered_at: DateTime<Utc>,
 }
 
+pub(super) const NEXT_RECIPIENT: &str =
+    "SELECT COALESCE((SELECT CAST(substr(id, 2) AS INTEGER) FROM recipients ORDER BY id DESC LIMIT 1), 0) + 1";
+
+/// Codes are fixed-width (`R000042`): the last in primary-key order is the highest, found in one seek.
 pub(crate) fn next_recipient_seq(c: &Tx) -> Result<u32> {
-    Ok(c.query_row("SELECT COALESCE(MAX(CAST(substr(id, 2) AS INTEGER)), 0) + 1 FROM recipients", [], |r| r.get(0))?)
+    Ok(c.query_row(NEXT_RECIPIENT, [], |r| r.get(0))?)
 }
 
 pub(crate) fn insert_recipient(c: &Tx, r: &Recipient) -> Result<()> {
