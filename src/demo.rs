@@ -382,7 +382,8 @@ fn follow_up(bank: &mut Bank, rng: &mut Rng, today: NaiveDate, sum: &mut DemoSum
             let exclude =
                 (n % 45 == 0).then(|| (ExclusionGround::IncompleteData, "baseline disease score missing".to_string()));
             let update = StudyUpdate {
-                diagnosis_date: Some(course.start - Duration::days(200 + rng.below(2000) as i64)),
+                // Diagnosed some months to years before the course, never before birth (the demo has children).
+                diagnosis_date: Some((course.start - Duration::days(200 + rng.below(2000) as i64)).max(r.birth_date)),
                 prior_therapies: Some("vancomycin; fidaxomicin; 美沙拉嗪 (mesalazine)".into()),
                 exclude,
                 include: false,
