@@ -369,7 +369,9 @@ pub fn disk_full(bin: &Path, dir: &Path, trials: u64, seed: u64) -> Result<Figur
 fn dump(db: &Path) -> Option<Vec<String>> {
     let c = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
     let tables: Vec<String> = {
-        let mut s = c.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").ok()?;
+        let mut s = c
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+            .ok()?;
         let rows = s.query_map([], |r| r.get(0)).ok()?;
         rows.collect::<rusqlite::Result<_>>().ok()?
     };
@@ -680,7 +682,8 @@ impl Bank {
 
     /// The row count of every table, audit log included: what an operation adds, all or nothing.
     fn row_counts(&self) -> Result<Vec<(String, i64)>> {
-        let tables: Vec<String> = self.sql("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?;
+        let tables: Vec<String> =
+            self.sql("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")?;
         tables.into_iter().map(|t| Ok((t.clone(), self.sql(&format!("SELECT count(*) FROM \"{t}\""))?[0]))).collect()
     }
 
