@@ -110,13 +110,21 @@ impl Scale {
 }
 
 /// Fills a fresh database with the demo bank (refused when it already holds donors).
-pub fn create(db: &Path, config: Config, actor: &str, seed: u64) -> Result<DemoSummary, AppError> {
-    create_scaled(db, config, actor, Scale { seed, ..Scale::DEMO })
+pub fn create(db: &Path, key_file: &Path, config: Config, actor: &str, seed: u64) -> Result<DemoSummary, AppError> {
+    create_scaled(db, key_file, config, actor, Scale { seed, ..Scale::DEMO })
 }
 
 /// Fills a fresh database with a bank of the given scale.
-pub fn create_scaled(db: &Path, config: Config, actor: &str, scale: Scale) -> Result<DemoSummary, AppError> {
+/// `key_file` is the bank key file, which keeps the identity key until an identity viewer is enrolled.
+pub fn create_scaled(
+    db: &Path,
+    key_file: &Path,
+    config: Config,
+    actor: &str,
+    scale: Scale,
+) -> Result<DemoSummary, AppError> {
     let mut bank = Bank::init(db, Some(DEMO_FACILITY), config, actor)?;
+    bank.use_key_file(key_file, true)?;
     if !bank.donors(None, 1, bank.now())?.is_empty() {
         return Err(AppError::Invalid(format!(
             "{} already holds donors; the demo fills a fresh database",

@@ -41,6 +41,8 @@ pub enum Rule {
     PredictorsEventsPerVariable,
     /// A research model whose likelihood has no finite maximum (separation).
     PredictorsSeparation,
+    /// Identity is read only by the users the policy allows ([`crate::config::Config::may_see_identity`]).
+    IdentityViewer,
 }
 
 impl Rule {
@@ -74,6 +76,7 @@ impl Rule {
             Rule::LabelVerifyMatches => "label.verify-matches",
             Rule::PredictorsEventsPerVariable => "report.events-per-variable",
             Rule::PredictorsSeparation => "report.separation",
+            Rule::IdentityViewer => "identity.viewer",
         }
     }
 
@@ -107,6 +110,7 @@ impl Rule {
             Rule::LabelVerifyMatches => "the scanned label is the unit's own",
             Rule::PredictorsEventsPerVariable => "at least 10 of the rarer outcome per estimated coefficient",
             Rule::PredictorsSeparation => "the model converges (no separation)",
+            Rule::IdentityViewer => "only the policy's identity viewers see identity",
         }
     }
 }

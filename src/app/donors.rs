@@ -82,7 +82,8 @@ impl Bank {
             donors::insert_donor(tx, &donor)?;
             record(tx, &act, "register-donor", "donors", id.data(), id.data(), at, None)?;
             if !new.identity.is_empty() {
-                let row = donors::insert_identity(tx, "donor_identities", &id, &new.identity, act.now)?;
+                let sealed = donors::seal_identity(&Bank::identity_public_key(tx)?, &new.identity)?;
+                let row = donors::insert_identity(tx, "donor_identities", &id, &sealed, act.now)?;
                 record(tx, &act, "record-identity", "donor_identities", &row.to_string(), id.data(), at, None)?;
             }
             Ok(donor)
@@ -198,15 +199,14 @@ impl Bank {
     }
 
     /// Everything about a donor as of `at`: status and the reason for it, screenings, deferrals, donations.
+    /// Identity is not among it: [`Bank::donor_identity`] reads it, audited.
     pub fn donor_view(&mut self, donor: &Id, at: DateTime<Utc>) -> Result<DonorView> {
         let d = self.donor_row(donor)?;
-        let show_identity = self.may_see_identity();
         let config = self.config.clone();
         self.store.read(|tx| {
             let facts = donors::facts(tx, &d)?;
             let eligibility = facts.eligibility(local_day(at), &config);
             let (status, reason) = eligibility.status();
-            let identity = if show_identity { Some(donors::identity(tx, "donor_identities", donor)?) } else { None };
             let on = local_day(at);
             let deferrals = facts.deferrals.iter().map(|x| deferral_view(&facts, x, on, &config)).collect();
             let screenings = facts
@@ -232,7 +232,7 @@ impl Bank {
                 status,
                 eligibility,
                 reason,
-                identity,
+                identity: None,
                 screenings,
                 deferrals,
                 donations,

@@ -32,9 +32,12 @@ impl Bank {
         Ok(Bank::new(Store::open_read_only(path)?, config, actor))
     }
 
-    /// Identity rows are digested with the bank secret in `key_file` (created at first use when `create`).
-    pub fn use_key_file(&self, key_file: &Path, create: bool) -> Result<()> {
-        Ok(self.store.use_key_file(key_file, create)?)
+    /// Identity rows are digested with the bank secret in `key_file` (created at first use when `create`), which
+    /// also keeps the identity key while no identity viewer is enrolled; a bank opened for writing (`create`) has
+    /// its identity readied (see `identity.rs`).
+    pub fn use_key_file(&mut self, key_file: &Path, create: bool) -> Result<()> {
+        self.store.use_key_file(key_file, create)?;
+        self.use_identity_key_file(key_file, create)
     }
 
     /// `SQLite`'s integrity and foreign-key checks, the schema against the program's, stored values against the

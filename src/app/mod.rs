@@ -4,6 +4,7 @@
 
 mod donors;
 mod followup;
+mod identity;
 pub mod integrity;
 mod labels;
 mod lists;
@@ -31,6 +32,7 @@ pub use followup::{
     ClinicalView, DueVisit, NewAdverseEvent, RecordedEvent, RecordedVisit, SafetySignal, StudyUpdate, VisitInput,
     VisitView,
 };
+pub use identity::{Enrolled, IdentityError, IdentityStatus, Revoked, Unlocked};
 pub use labels::Printed;
 pub use lists::Page;
 pub use processing::{Intake, NewDonation};
@@ -77,6 +79,9 @@ pub enum AppError {
     /// A printer that could not be reached or did not take every byte (nothing was recorded as printed).
     #[error(transparent)]
     Printer(#[from] crate::printers::PrintError),
+    /// Identity locked, a wrong password, a viewer not enrolled, a missing bank key file.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
 }
 
 /// What kind of record was looked for: one with an identifier, or a screening (numbered).
@@ -114,6 +119,7 @@ pub struct Bank {
     config: Config,
     actor: String,
     clock: Clock,
+    identity: identity::Session,
 }
 
 /// Who is acting and when the act is recorded: taken once per operation, so its writes and audit entries agree.
@@ -129,7 +135,7 @@ impl Bank {
     }
 
     fn new(store: Store, config: Config, actor: &str) -> Bank {
-        Bank { store, config, actor: actor.to_string(), clock: Box::new(time::now) }
+        Bank { store, config, actor: actor.to_string(), clock: Box::new(time::now), identity: Default::default() }
     }
 
     /// The same bank with another clock (a TUI's frozen clock, a test's fixed "now").

@@ -49,20 +49,20 @@ impl Bank {
             recipients::insert_recipient(tx, &r)?;
             record(tx, &act, "register-recipient", "recipients", id.data(), id.data(), at, None)?;
             if !new.identity.is_empty() {
-                let row = donors::insert_identity(tx, "recipient_identities", &id, &new.identity, act.now)?;
+                let sealed = donors::seal_identity(&Bank::identity_public_key(tx)?, &new.identity)?;
+                let row = donors::insert_identity(tx, "recipient_identities", &id, &sealed, act.now)?;
                 record(tx, &act, "record-identity", "recipient_identities", &row.to_string(), id.data(), at, None)?;
             }
             Ok(r)
         })
     }
 
+    /// A recipient as of `at`, without identity: [`Bank::recipient_identity`] reads it, audited.
     pub fn recipient_view(&mut self, id: &Id, at: DateTime<Utc>) -> Result<RecipientView> {
-        let show_identity = self.may_see_identity();
         self.store.read(|tx| {
             let r = recipients::recipient(tx, id)?.ok_or_else(|| not_found(IdKind::Recipient, id))?;
             let units = batches::units_of_recipient(tx, id)?.iter().map(|u| UnitView::new(u, at)).collect();
-            let identity = if show_identity { Some(donors::identity(tx, "recipient_identities", id)?) } else { None };
-            Ok(RecipientView::new(&r, units, identity, recalls::contacts_of_recipient(tx, id)?))
+            Ok(RecipientView::new(&r, units, None, recalls::contacts_of_recipient(tx, id)?))
         })
     }
 

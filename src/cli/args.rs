@@ -291,6 +291,10 @@ pub enum DonorCmd {
     Show {
         /// The donor
         donor: String,
+        /// Show the donor's identity too (policy's identity viewers only; unlocked with $STOOLBANK_PASSWORD once a
+        /// viewer is enrolled); the read is recorded in the audit trail
+        #[arg(long)]
+        identity: bool,
     },
     /// Every donor with status
     List,
@@ -396,6 +400,9 @@ pub enum RecipientCmd {
     Show {
         /// The recipient
         recipient: String,
+        /// Show the recipient's identity too (as for `donor show --identity`); the read is audited
+        #[arg(long)]
+        identity: bool,
     },
     /// Every recipient
     List,

@@ -2,7 +2,7 @@
 //! The exit codes are decided here and nowhere else (README.md documents them).
 
 use crate::app::records::StoreError;
-use crate::app::AppError;
+use crate::app::{AppError, IdentityError};
 use crate::core::input::Invalid;
 use crate::core::rules::Rule;
 use crate::labels::LabelError;
@@ -46,7 +46,8 @@ impl CliError {
             CliError::Usage(_) | CliError::App(AppError::Input(_) | AppError::Invalid(_) | AppError::Id(_)) => {
                 exit::BAD_INPUT
             }
-            CliError::App(AppError::Refused(_)) => exit::REFUSED,
+            // Identity locked, a wrong password, a viewer not enrolled: refused, like a rule.
+            CliError::App(AppError::Refused(_) | AppError::Identity(_)) => exit::REFUSED,
             CliError::App(AppError::NotFound { .. }) => exit::NOT_FOUND,
             CliError::Findings(_) | CliError::App(AppError::Store(StoreError::Tampered(_))) => exit::FINDINGS,
             // Naming a printer or template that cannot exist is bad input; a printer or template failing is not.
@@ -91,6 +92,7 @@ fn hint(e: &CliError) -> Option<&'static str> {
             _ => None,
         },
         CliError::App(AppError::Refused(r)) if r.rule == Rule::LabelReprintReason => Some("give --reason TEXT"),
+        CliError::App(AppError::Identity(IdentityError::Locked)) => Some("give the password in STOOLBANK_PASSWORD"),
         CliError::App(AppError::Printer(PrintError::NoPrinter)) => {
             Some("give --print tcp://HOST:9100, lp:QUEUE, a device under /dev/ or file:PATH")
         }

@@ -45,13 +45,18 @@ fn key_file(cli: &Cli) -> PathBuf {
 /// a writer and works on read-only media.
 fn writes(command: &Command) -> bool {
     match command {
+        // Reading identity is recorded in the audit trail: a write.
         Command::Donor(c) => matches!(
             c,
-            DonorCmd::Add { .. } | DonorCmd::Screen { .. } | DonorCmd::Defer { .. } | DonorCmd::LiftDeferral { .. }
+            DonorCmd::Add { .. }
+                | DonorCmd::Screen { .. }
+                | DonorCmd::Defer { .. }
+                | DonorCmd::LiftDeferral { .. }
+                | DonorCmd::Show { identity: true, .. }
         ),
         Command::Donation(c) => matches!(c, DonationCmd::Add { .. }),
         Command::Batch(c) => !matches!(c, BatchCmd::Show { .. }),
-        Command::Recipient(c) => matches!(c, RecipientCmd::Add { .. }),
+        Command::Recipient(c) => matches!(c, RecipientCmd::Add { .. } | RecipientCmd::Show { identity: true, .. }),
         Command::Recall(a) => a.apply,
         Command::Label { print, .. } => print.is_some(),
         Command::Audit(c) => matches!(c, AuditCmd::Checkpoint { .. }),
@@ -130,13 +135,14 @@ pub fn run(cli: &Cli, db: &Path, out: &mut Out<'_>) -> Result<()> {
     match command {
         Command::Init { facility } => {
             let mut bank = Bank::init(db, facility.as_deref(), config, &who)?;
+            bank.use_key_file(&key_file(cli), true)?;
             let facility = bank.facility()?;
             emit(out, json, &serde_json::json!({"db": db, "facility": facility.as_str()}), || {
                 format!("{} (facility {})", shown(&db.display().to_string()), facility.as_str())
             })
         }
         Command::Demo { seed } => {
-            let summary = crate::demo::create(db, config, &who, *seed)?;
+            let summary = crate::demo::create(db, &key_file(cli), config, &who, *seed)?;
             emit(out, json, &summary, || format!("{summary}\n{}", reopen(cli, db)))
         }
         Command::Config(ConfigCmd::Show) => {
@@ -216,9 +222,13 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                         .join("\n")
                 })
             }
-            DonorCmd::Show { donor } => {
+            DonorCmd::Show { donor, identity } => {
                 let donor = bank.lookup_kind(donor, IdKind::Donor)?;
-                let v = bank.donor_view(&donor, at)?;
+                let mut v = bank.donor_view(&donor, at)?;
+                if *identity {
+                    unlock_identity(bank)?;
+                    v.identity = Some(bank.donor_identity(&donor)?);
+                }
                 emit(out, json, &v, || print::donor(&v))
             }
             DonorCmd::List => {
@@ -296,9 +306,13 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 let r = bank.register_recipient(new, at)?;
                 emit(out, json, &r, || r.id.display())
             }
-            RecipientCmd::Show { recipient } => {
+            RecipientCmd::Show { recipient, identity } => {
                 let id = bank.lookup_kind(recipient, IdKind::Recipient)?;
-                let r = bank.recipient_view(&id, at)?;
+                let mut r = bank.recipient_view(&id, at)?;
+                if *identity {
+                    unlock_identity(bank)?;
+                    r.identity = Some(bank.recipient_identity(&id)?);
+                }
                 emit(out, json, &r, || print::recipient(&r))
             }
             RecipientCmd::List => {
@@ -416,6 +430,16 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
     }
 }
 
+/// Unlocks identity with the acting user's password from `$STOOLBANK_PASSWORD` when given (in set-up mode, with
+/// no viewer enrolled, the bank key file opens identity and no password is needed).
+fn unlock_identity(bank: &mut Bank) -> Result<()> {
+    if let Ok(password) = std::env::var("STOOLBANK_PASSWORD") {
+        let user = bank.actor().to_string();
+        bank.unlock_identity(&user, &password)?;
+    }
+    Ok(())
+}
+
 /// One label to a file or stdout; several ZPL labels concatenate; several images go into a directory.
 /// Writes rendered labels: ZPL, or a single preview, to stdout or to FILE; several previews into a directory,
 /// one `ID.FORMAT` file each, named on stdout. A file name with an extension for several previews is refused:
@@ -478,14 +502,14 @@ pub fn bench(cli: &Cli, db: &Path, out: &mut Out<'_>) -> Result<()> {
     let who = actor(cli);
     if cli.demo && !db.exists() {
         eprintln!("creating the demo bank at {} ...", shown(&db.display().to_string()));
-        let summary = crate::demo::create(db, config.clone(), &who, 2019)?;
+        let summary = crate::demo::create(db, &key_file(cli), config.clone(), &who, 2019)?;
         eprintln!("{summary}");
     }
     // Piped or scripted: an overview, which only reads.
     if !(std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::io::IsTerminal::is_terminal(&std::io::stdin())) {
         return overview(cli, Bank::open_read_only(db, config, &who)?, db, out);
     }
-    let bank = Bank::open(db, config, &who)?;
+    let mut bank = Bank::open(db, config, &who)?;
     bank.use_key_file(&key_file(cli), true)?;
     let options = crate::tui::TuiOptions {
         db_label: db.display().to_string(),

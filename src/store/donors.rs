@@ -2,10 +2,13 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, OptionalExtension};
-use serde::Serialize;
+use crypto_box::{PublicKey, SecretKey};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
+use super::identity_keys;
 use super::sql::{day, id, text, ts};
-use super::{Result, Tx};
+use super::{Result, StoreError, Tx};
 use crate::core::ids::Id;
 use crate::core::model::{ScreeningKind, Sex, TestResult};
 use crate::core::rules::{DeferralFact, DonorFacts, ScreeningFact};
@@ -19,8 +22,8 @@ pub struct Donor {
     pub registered_at: DateTime<Utc>,
 }
 
-/// Identity: shown only to users allowed to see it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// Identity: stored sealed, read only by users allowed to see it, and every read audited.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Identity {
     pub name: Option<String>,
     pub phone: Option<String>,
@@ -50,34 +53,57 @@ pub(crate) fn insert_donor(c: &Tx, d: &Donor) -> Result<()> {
     Ok(())
 }
 
-/// Inserts an identity row for a donor or recipient (`table` is `donor_identities` or `recipient_identities`);
-/// returns its row id.
-pub(crate) fn insert_identity(c: &Tx, table: &str, owner: &Id, i: &Identity, at: DateTime<Utc>) -> Result<i64> {
-    let owner_col = if table == "donor_identities" { "donor_id" } else { "recipient_id" };
+/// Sealed identities are padded to a multiple of this many bytes, so that their size tells little of a name's.
+const SEALED_BLOCK: usize = 64;
+
+/// An identity sealed to the bank's identity public key: its fields as JSON, padded with spaces.
+pub(crate) fn seal_identity(public: &PublicKey, i: &Identity) -> Result<Vec<u8>> {
+    let mut plain = Zeroizing::new(serde_json::to_vec(i)?);
+    let padded = plain.len().div_ceil(SEALED_BLOCK) * SEALED_BLOCK;
+    plain.resize(padded, b' ');
+    identity_keys::seal(public, &plain)
+}
+
+/// The identity a sealed row holds, opened with the bank's identity private key. A row that does not open names
+/// only its row, never any content.
+pub(crate) fn open_identity(secret: &SecretKey, table: &str, row: i64, sealed: &[u8]) -> Result<Identity> {
+    let corrupt = || StoreError::Corrupt(format!("{table} {row} does not open with the bank's identity key"));
+    let plain = identity_keys::open(secret, sealed).ok_or_else(corrupt)?;
+    serde_json::from_slice(&plain).map_err(|_| corrupt())
+}
+
+/// The column naming the person in an identity table (`donor_identities` or `recipient_identities`).
+fn owner_column(table: &str) -> &'static str {
+    if table == "donor_identities" {
+        "donor_id"
+    } else {
+        "recipient_id"
+    }
+}
+
+/// Inserts a sealed identity row for a donor or recipient, superseding their previous one; returns its row id.
+pub(crate) fn insert_identity(c: &Tx, table: &str, owner: &Id, sealed: &[u8], at: DateTime<Utc>) -> Result<i64> {
+    let owner_col = owner_column(table);
     let previous: Option<i64> = c
         .query_row(&format!("SELECT MAX(id) FROM {table} WHERE {owner_col} = ?1"), [owner.data()], |r| r.get(0))
         .optional()?
         .flatten();
     c.execute(
-        &format!(
-            "INSERT INTO {table} ({owner_col}, name, phone, national_id, recorded_at, supersedes)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
-        ),
-        params![owner.data(), i.name, i.phone, i.national_id, to_db(at), previous],
+        &format!("INSERT INTO {table} ({owner_col}, sealed, recorded_at, supersedes) VALUES (?1, ?2, ?3, ?4)"),
+        params![owner.data(), sealed, to_db(at), previous],
     )?;
     Ok(c.last_insert_rowid())
 }
 
-/// The current identity (the row no other supersedes).
-pub(crate) fn identity(c: &Tx, table: &str, owner: &Id) -> Result<Identity> {
-    let owner_col = if table == "donor_identities" { "donor_id" } else { "recipient_id" };
+/// The current identity row (the one no other supersedes) of a person, still sealed: its row id and bytes.
+pub(crate) fn sealed_identity(c: &Tx, table: &str, owner: &Id) -> Result<Option<(i64, Vec<u8>)>> {
+    let owner_col = owner_column(table);
     Ok(c.query_row(
-        &format!("SELECT name, phone, national_id FROM {table} WHERE {owner_col} = ?1 ORDER BY id DESC LIMIT 1"),
+        &format!("SELECT id, sealed FROM {table} WHERE {owner_col} = ?1 AND sealed IS NOT NULL ORDER BY id DESC LIMIT 1"),
         [owner.data()],
-        |r| Ok(Identity { name: r.get(0)?, phone: r.get(1)?, national_id: r.get(2)? }),
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )
-    .optional()?
-    .unwrap_or_default())
+    .optional()?)
 }
 
 fn donor_from_row(r: &rusqlite::Row) -> rusqlite::Result<Donor> {

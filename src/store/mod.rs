@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod donors;
 pub mod exports;
 pub mod followups;
+pub(crate) mod identity_keys;
 pub(crate) mod labels;
 pub mod lists;
 mod migrate;

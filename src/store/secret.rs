@@ -1,6 +1,7 @@
 //! The bank secret: 32 random bytes in a key file kept outside the database (created 0600 on first use), from
-//! which the checkpoint signing key and the identity digest key are derived. Whoever can rewrite the database
-//! file cannot forge a signed checkpoint, nor test guessed names against the audit log, without it.
+//! which the checkpoint signing key, the identity digest key and the key of the identity set-up slot are derived.
+//! Whoever can rewrite the database file cannot forge a signed checkpoint, nor test guessed names against the
+//! audit log, nor (while no identity viewer is enrolled) open the identity key, without it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -8,6 +9,7 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::SigningKey;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::{Result, StoreError};
 
@@ -78,6 +80,11 @@ impl BankSecret {
         hmac_sha256(&self.bytes, purpose.as_bytes())
     }
 
+    /// The key that wraps the bank's identity private key in the set-up slot (while no viewer is enrolled).
+    pub(crate) fn setup_slot_key(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.derive("stoolbank identity set-up slot v1"))
+    }
+
     pub fn signing_key(&self) -> SigningKey {
         SigningKey::from_bytes(&self.derive("stoolbank checkpoint signing v1"))
     }
@@ -88,6 +95,12 @@ impl BankSecret {
         let key = self.derive("stoolbank identity digest v1");
         let id = hex::encode(&hmac_sha256(&key, b"key id")[..8]);
         (key, id)
+    }
+}
+
+impl Drop for BankSecret {
+    fn drop(&mut self) {
+        self.bytes.zeroize();
     }
 }
 

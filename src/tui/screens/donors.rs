@@ -56,6 +56,8 @@ pub struct Donors {
     sel: usize,
     search: String,
     detail: Option<DonorView>,
+    /// The identity shown for the donor in `detail`, after an audited reveal.
+    revealed: Option<(Id, Identity)>,
     scroll: Scroll,
     editing: Option<Editing>,
 }
@@ -90,6 +92,8 @@ impl Donors {
 
     fn load_detail(&mut self, ctx: &mut Ctx) {
         self.scroll.reset();
+        // Identity stays on screen only for the donor it was revealed for.
+        self.revealed = self.revealed.take().filter(|(id, _)| Some(id) == self.selected().as_ref());
         self.detail = match self.selected() {
             Some(id) => ctx.bank.donor_view(&id, ctx.now).map_err(|e| ctx.fail(e)).ok(),
             None => None,
@@ -330,6 +334,19 @@ impl Screen for Donors {
                 form.focus_on(Def::Reason);
                 self.editing = Some(Editing::Defer(form));
             }
+            Some(Action::RevealIdentity) => {
+                let Some(id) = self.selected() else { return };
+                if !ctx.confirmed(format!("Show the identity of donor {donor}? (the read is recorded)")) {
+                    return;
+                }
+                match ctx.bank.donor_identity(&id) {
+                    Ok(identity) => {
+                        ctx.info(format!("identity of donor {id} shown (recorded in the audit trail)"));
+                        self.revealed = Some((id, identity));
+                    }
+                    Err(e) => ctx.fail(e),
+                }
+            }
             Some(Action::NextPage) => self.load(ctx, true),
             Some(Action::ScrollDown) => self.scroll.half_page(1),
             Some(Action::ScrollUp) => self.scroll.half_page(-1),
@@ -394,7 +411,7 @@ impl Screen for Donors {
             _ => {
                 let lines = match &self.detail {
                     None => vec![Line::from("No donor selected. a registers one.")],
-                    Some(v) => detail_lines(v),
+                    Some(v) => detail_lines(v, self.revealed.as_ref().map(|(_, i)| i)),
                 };
                 pane(f, right, "Donor · Ctrl-D/Ctrl-U scroll", lines, &self.scroll);
             }
@@ -402,7 +419,7 @@ impl Screen for Donors {
     }
 }
 
-fn detail_lines(v: &DonorView) -> Vec<Line<'static>> {
+fn detail_lines(v: &DonorView, identity: Option<&Identity>) -> Vec<Line<'static>> {
     let mut l = vec![
         Line::from(Span::styled(format!("{}  {}  born {}", v.id, v.sex, v.birth_date), theme::title())),
         Line::from(Span::styled(
@@ -410,7 +427,7 @@ fn detail_lines(v: &DonorView) -> Vec<Line<'static>> {
             if v.status == DonorStatus::Eligible { theme::ok() } else { theme::error() },
         )),
     ];
-    if let Some(i) = &v.identity {
+    if let Some(i) = identity {
         l.push(Line::from(format!(
             "{}  {}",
             words::clean(i.name.as_deref().unwrap_or("-")),
