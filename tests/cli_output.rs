@@ -20,6 +20,8 @@ fn run_as(b: &Bench, actor: &str, args: &[&str]) -> std::process::Output {
     if let Some(c) = &b.config {
         cmd.arg("--config").arg(c);
     }
+    // The bench's key file: it opens identity while no identity viewer is enrolled.
+    cmd.env("STOOLBANK_KEY", b.dir.path().join("bank.key"));
     cmd.args(args).env_remove("STOOLBANK_DB").env_remove("STOOLBANK_CONFIG").output().expect("run stoolbank")
 }
 
@@ -54,8 +56,8 @@ fn free_text_with_terminal_escapes_is_stored_as_given_and_printed_escaped() {
     for args in [
         &["audit", "log"][..],
         &["--json", "audit", "log"],
-        &["donor", "show", &donor],
-        &["--json", "donor", "show", &donor],
+        &["donor", "show", &donor, "--identity"],
+        &["--json", "donor", "show", &donor, "--identity"],
         &["donor", "list"],
         &["--json", "donor", "list"],
     ] {
@@ -64,7 +66,7 @@ fn free_text_with_terminal_escapes_is_stored_as_given_and_printed_escaped() {
     let text = String::from_utf8(ok_as(&b, "tester", &["audit", "log"])).unwrap();
     assert!(text.contains(r"mallory\u{1b}[1A\u{1b}[2K"), "the actor is shown, escaped:\n{text}");
     assert!(text.contains(&format!("donors {donor}")), "identifiers with their check character:\n{text}");
-    let text = String::from_utf8(ok_as(&b, "tester", &["donor", "show", &donor])).unwrap();
+    let text = String::from_utf8(ok_as(&b, "tester", &["donor", "show", &donor, "--identity"])).unwrap();
     assert!(text.contains(r"travel\u{1b}]0;pwned\u{7}\r\nforged line\u{9b}2K"), "{text}");
     assert!(text.contains(r"Eve\u{1b}[31m\u{202e}red"), "{text}");
 

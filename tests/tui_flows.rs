@@ -38,8 +38,10 @@ impl Bench {
         let path = dir.path().join("bank.db");
         let now = Arc::new(Mutex::new(at("2024-03-01", 9)));
         let clock = Arc::clone(&now);
-        let bank =
-            Bank::init(&path, Some("G1517"), config, "tester").unwrap().with_clock(move || *clock.lock().unwrap());
+        let mut bank = Bank::init(&path, Some("G1517"), config, "tester").unwrap();
+        // The bank key file keeps the identity key while no identity viewer is enrolled.
+        bank.use_key_file(&dir.path().join("bank.key"), true).unwrap();
+        let bank = bank.with_clock(move || *clock.lock().unwrap());
         let app = App::new(bank, "bank.db".into());
         Bench { app, now, _dir: dir }
     }
@@ -433,7 +435,13 @@ fn identity_is_asked_and_shown_only_to_those_allowed() {
         }
         let s = b.text();
         assert!(s.contains("registered donor"), "{s}");
+        assert!(!s.contains("李雷"), "identity is shown only when revealed:\n{s}");
+        b.key(KeyCode::Char('i'));
+        b.key(KeyCode::Char('y'));
+        let s = b.text();
         assert_eq!(s.contains("李雷"), viewer, "identity shown only to a viewer:\n{s}");
+        let log = b.app.bank.audit_log(None, 1000).unwrap();
+        assert_eq!(log.iter().any(|e| e.action == "identity-read"), viewer, "a reveal is audited");
     }
 }
 
@@ -865,6 +873,8 @@ fn control_characters_in_stored_text_are_shown_escaped() {
     let mut b = Bench::new();
     new_donor(&mut b, Some("Eve\u{1b}[2J\u{202e}evil"));
     b.key(KeyCode::F(2));
+    b.key(KeyCode::Char('i'));
+    b.key(KeyCode::Char('y'));
     let s = b.text();
     assert!(s.contains("Eve\\u{1b}[2J\\u{202e}evil"), "{s}");
     assert!(!s.contains('\u{1b}') && !s.contains('\u{202e}'));
