@@ -351,6 +351,10 @@ CREATE TRIGGER label_claims_closed_once BEFORE UPDATE ON label_claims WHEN OLD.c
 
 -- Identity encrypted at rest (0009_identity_keys.sql): identity rows are sealed to the bank's identity public key,
 -- whose private key lives only in key slots.
+-- Rows still in clear (none once the program has sealed them): found without reading every row at each open.
+CREATE INDEX donor_identities_clear ON donor_identities (id) WHERE sealed IS NULL;
+CREATE INDEX recipient_identities_clear ON recipient_identities (id) WHERE sealed IS NULL;
+
 CREATE TRIGGER donor_identities_sealed BEFORE INSERT ON donor_identities
 WHEN NEW.sealed IS NULL OR NEW.name IS NOT NULL OR NEW.phone IS NOT NULL OR NEW.national_id IS NOT NULL
 BEGIN SELECT RAISE(ABORT, 'identity is stored sealed, never in clear'); END;

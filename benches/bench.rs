@@ -22,7 +22,8 @@ fn bank_file(name: &str, scale: Scale) -> PathBuf {
         let started = Instant::now();
         let partial = dir.join(format!("{name}.partial.db"));
         let _ = std::fs::remove_file(&partial);
-        let s = create_scaled(&partial, &dir.join("bench.key"), Config::default(), "bench", scale).expect("build bench bank");
+        let s = create_scaled(&partial, &dir.join("bench.key"), Config::default(), "bench", scale)
+            .expect("build bench bank");
         std::fs::rename(&partial, &path).expect("rename");
         let _ = std::fs::remove_file(dir.join(format!("{name}.partial.db-wal")));
         let _ = std::fs::remove_file(dir.join(format!("{name}.partial.db-shm")));

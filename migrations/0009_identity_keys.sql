@@ -8,6 +8,10 @@
 ALTER TABLE donor_identities ADD COLUMN sealed BLOB;
 ALTER TABLE recipient_identities ADD COLUMN sealed BLOB;
 
+-- Rows still in clear (none once the program has sealed them): found without reading every row at each open.
+CREATE INDEX donor_identities_clear ON donor_identities (id) WHERE sealed IS NULL;
+CREATE INDEX recipient_identities_clear ON recipient_identities (id) WHERE sealed IS NULL;
+
 CREATE TRIGGER donor_identities_sealed BEFORE INSERT ON donor_identities
 WHEN NEW.sealed IS NULL OR NEW.name IS NOT NULL OR NEW.phone IS NOT NULL OR NEW.national_id IS NOT NULL
 BEGIN SELECT RAISE(ABORT, 'identity is stored sealed, never in clear'); END;

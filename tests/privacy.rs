@@ -11,10 +11,10 @@ use chrono::NaiveDate;
 use common::{at, Bench};
 use rusqlite::Connection;
 use serde_json::Value;
+use stoolbank::app::records::Identity;
 use stoolbank::app::{AppError, Bank, IdentityError, NewDonor};
 use stoolbank::core::config::Config;
 use stoolbank::core::model::Sex;
-use stoolbank::app::records::Identity;
 
 const DONOR_NAME: &str = "Quintzalbeth Moorcroft";
 const DONOR_PHONE: &str = "+86 138 7305 2291";
@@ -393,7 +393,10 @@ fn viewers_enrol_unlock_change_password_and_are_revoked_with_a_re_key() {
     assert!(!r.rekeyed);
     assert_eq!(t.identity_status().unwrap().rekey_due, vec!["bob".to_string()]);
     let mut bob = bank(dir.path(), "bob");
-    assert!(matches!(identity_error(bob.unlock_identity("bob", "bob's long password")), IdentityError::NotEnrolled { .. }));
+    assert!(matches!(
+        identity_error(bob.unlock_identity("bob", "bob's long password")),
+        IdentityError::NotEnrolled { .. }
+    ));
     let key_before: Vec<u8> = Connection::open(&db)
         .unwrap()
         .query_row("SELECT public_key FROM identity_keys ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
@@ -474,6 +477,7 @@ fn identity_stored_in_clear_by_an_older_version_is_sealed_on_upgrade() {
         "DROP TRIGGER donor_identities_sealed; DROP TRIGGER recipient_identities_sealed;
          DROP TRIGGER identity_keys_no_delete; DROP TRIGGER identity_viewers_no_delete;
          DROP TRIGGER identity_key_slots_no_delete;
+         DROP INDEX donor_identities_clear; DROP INDEX recipient_identities_clear;
          DROP TABLE identity_key_slots; DROP TABLE identity_viewers; DROP TABLE identity_keys;
          ALTER TABLE donor_identities DROP COLUMN sealed; ALTER TABLE recipient_identities DROP COLUMN sealed;
          PRAGMA user_version = 7;",

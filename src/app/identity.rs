@@ -149,9 +149,8 @@ impl Bank {
             return Ok(());
         }
         self.store.erase_replaced_content()?;
-        let (no_key, clear) = self.store.read(|tx| {
-            Ok::<_, AppError>((keys::current_key(tx)?.is_none(), !keys::identity_rows(tx, true)?.is_empty()))
-        })?;
+        let (no_key, clear) =
+            self.store.read(|tx| Ok::<_, AppError>((keys::current_key(tx)?.is_none(), keys::any_in_clear(tx)?)))?;
         if !no_key && !clear {
             return Ok(());
         }
@@ -412,13 +411,12 @@ impl Bank {
                 return Err(not_found(whose.kind(), id));
             }
             let key = keys::current_key(tx)?.ok_or(IdentityError::NoIdentityKey)?;
-            let secret = match open.filter(|o| o.key_id == key.id) {
-                Some(o) => o.secret.clone(),
-                None => {
-                    let slots = keys::live_slots(tx, key.id)?;
-                    let slot = slots.iter().find(|s| s.viewer.is_none()).ok_or(IdentityError::Locked)?;
-                    open_setup_slot(setup.as_ref(), key_file.as_deref(), &slot.sealed)?
-                }
+            let secret = if let Some(o) = open.filter(|o| o.key_id == key.id) {
+                o.secret.clone()
+            } else {
+                let slots = keys::live_slots(tx, key.id)?;
+                let slot = slots.iter().find(|s| s.viewer.is_none()).ok_or(IdentityError::Locked)?;
+                open_setup_slot(setup.as_ref(), key_file.as_deref(), &slot.sealed)?
             };
             let table = whose.table();
             let identity = match donors::sealed_identity(tx, table, id)? {
@@ -453,13 +451,7 @@ fn open_setup_slot(secret: Option<&BankSecret>, key_file: Option<&Path>, slot: &
 }
 
 /// A new identity key generation with its slots: one per viewer, or the set-up slot when there is none.
-fn new_generation(
-    tx: &Tx,
-    act: &Act,
-    reason: &str,
-    viewers: &[Viewer],
-    setup: Option<&BankSecret>,
-) -> Result<OpenKey> {
+fn new_generation(tx: &Tx, act: &Act, reason: &str, viewers: &[Viewer], setup: Option<&BankSecret>) -> Result<OpenKey> {
     let secret = keys::generate();
     let id = keys::insert_key(tx, &secret.public_key(), reason, act.now)?;
     record(tx, act, "create-identity-key", "identity_keys", &id.to_string(), "", act.now, None)?;

@@ -291,7 +291,7 @@ pub enum DonorCmd {
     Show {
         /// The donor
         donor: String,
-        /// Show the donor's identity too (policy's identity viewers only; unlocked with $STOOLBANK_PASSWORD once a
+        /// Show the donor's identity too (policy's identity viewers only; unlocked with $`STOOLBANK_PASSWORD` once a
         /// viewer is enrolled); the read is recorded in the audit trail
         #[arg(long)]
         identity: bool,

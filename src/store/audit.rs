@@ -65,8 +65,7 @@ const INTEGER_KEYS: &[&str] = &[
 /// Identity rows are audited by a digest keyed with the bank secret only, so that the audit log never discloses
 /// a name, not even to someone trying candidates; so are the identity key slots and viewers' wrapped keys, so that
 /// the log never keeps a slot erased or a wrapping under a password since changed.
-const DIGEST_ONLY: &[&str] =
-    &["donor_identities", "recipient_identities", "identity_viewers", "identity_key_slots"];
+const DIGEST_ONLY: &[&str] = &["donor_identities", "recipient_identities", "identity_viewers", "identity_key_slots"];
 
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 

@@ -1,8 +1,8 @@
 //! Donors, their identity (kept apart), screenings, results and deferrals.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{params, OptionalExtension};
 use crypto_box::{PublicKey, SecretKey};
+use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -99,7 +99,9 @@ pub(crate) fn insert_identity(c: &Tx, table: &str, owner: &Id, sealed: &[u8], at
 pub(crate) fn sealed_identity(c: &Tx, table: &str, owner: &Id) -> Result<Option<(i64, Vec<u8>)>> {
     let owner_col = owner_column(table);
     Ok(c.query_row(
-        &format!("SELECT id, sealed FROM {table} WHERE {owner_col} = ?1 AND sealed IS NOT NULL ORDER BY id DESC LIMIT 1"),
+        &format!(
+            "SELECT id, sealed FROM {table} WHERE {owner_col} = ?1 AND sealed IS NOT NULL ORDER BY id DESC LIMIT 1"
+        ),
         [owner.data()],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )

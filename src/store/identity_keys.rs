@@ -1,9 +1,9 @@
 //! The bank's identity keys, the viewers' key pairs and the key slots, and the cryptography of all three.
 //!
 //! Identity is sealed to the bank's identity public key with libsodium's sealed box (`crypto_box_seal`: an
-//! ephemeral X25519 key agreement and XSalsa20-Poly1305), RustCrypto's `crypto_box` with its `seal` feature. It is
+//! ephemeral X25519 key agreement and XSalsa20-Poly1305), the `RustCrypto` project's `crypto_box` with its `seal` feature. It is
 //! chosen over the `age` crate because each identity row is a few dozen bytes sealed to exactly one key: a sealed
-//! box adds 48 bytes and a handful of small crates already in the RustCrypto family this program uses, where `age`
+//! box adds 48 bytes and a handful of small crates already in the `RustCrypto` family this program uses, where `age`
 //! adds a file format with per-recipient headers (about 200 bytes a row) and its own passphrase scheme (scrypt),
 //! while the password-derived keys here are argon2id (`argon2`) with XChaCha20-Poly1305 (`chacha20poly1305`).
 //! Private keys in memory are `crypto_box::SecretKey`s (zeroized when dropped) or `Zeroizing` buffers.
@@ -268,7 +268,10 @@ pub(crate) fn insert_slot(
 
 /// Removes a slot: its row stays, its key material is erased.
 pub(crate) fn remove_slot(c: &Tx, slot: i64, at: chrono::DateTime<chrono::Utc>) -> Result<()> {
-    c.execute("UPDATE identity_key_slots SET sealed_key = NULL, removed_at = ?2 WHERE id = ?1", params![slot, to_db(at)])?;
+    c.execute(
+        "UPDATE identity_key_slots SET sealed_key = NULL, removed_at = ?2 WHERE id = ?1",
+        params![slot, to_db(at)],
+    )?;
     Ok(())
 }
 
@@ -285,7 +288,17 @@ pub(crate) struct IdentityRow {
     pub clear: super::donors::Identity,
 }
 
-/// Every identity row of both tables.
+/// Whether any identity row is still in clear (written before schema version 9); a partial index answers.
+pub(crate) fn any_in_clear(c: &Tx) -> Result<bool> {
+    Ok(c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM donor_identities WHERE sealed IS NULL)
+             OR EXISTS (SELECT 1 FROM recipient_identities WHERE sealed IS NULL)",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Every identity row of both tables (with `only_clear`, those still in clear).
 pub(crate) fn identity_rows(c: &Tx, only_clear: bool) -> Result<Vec<IdentityRow>> {
     let mut out = Vec::new();
     for (table, owner) in IDENTITY_TABLES {
@@ -319,10 +332,11 @@ pub(crate) fn store_sealed(c: &Tx, table: &str, id: i64, sealed: &[u8]) -> Resul
 }
 
 impl Store {
-    /// Overwrites deleted and replaced content with zeros from now on, so that a replaced key or clear-text
-    /// identity is not left in a free part of a page.
+    /// Overwrites deleted and replaced content with zeros from now on, so that a replaced key wrapping or
+    /// clear-text identity is not left in the free part of a page (`FAST`: where that costs no extra I/O; pages
+    /// freed whole are dropped by [`Store::purge_free_pages`]).
     pub fn erase_replaced_content(&self) -> Result<()> {
-        Ok(self.conn.execute_batch("PRAGMA secure_delete = ON;")?)
+        Ok(self.conn.execute_batch("PRAGMA secure_delete = FAST;")?)
     }
 
     /// Rebuilds the file without free pages and empties the write-ahead log into it, so that neither keeps a
