@@ -528,3 +528,38 @@ fn identity_stored_in_clear_by_an_older_version_is_sealed_on_upgrade() {
         .unwrap_err();
     assert!(e.to_string().contains("sealed"), "{e}");
 }
+
+#[test]
+fn no_change_leaves_the_identity_key_in_no_usable_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bank.db");
+    let mut t = bank(dir.path(), "tester");
+    let identity = Identity { name: Some(DONOR_NAME.into()), ..Identity::default() };
+    let donor =
+        t.register_donor(NewDonor { sex: Sex::F, birth_date: d("1990-01-01"), identity: identity.clone() }, t.now());
+    let donor = donor.unwrap().id;
+    t.enrol_identity_viewer("alice", "alice's long password").unwrap();
+    // Bob is enrolled while the key is closed: pending. Alice's slot is then the only one anybody can open.
+    assert!(t.enrol_identity_viewer("bob", "bob's long password").unwrap().pending);
+    let before = common::table_counts(&db);
+    assert!(matches!(identity_error(t.revoke_identity_viewer("alice")), IdentityError::LastViewer { .. }));
+    assert!(matches!(identity_error(t.enrol_identity_viewer("alice", "reset")), IdentityError::OnlyCopy { .. }));
+    assert_eq!(common::table_counts(&db), before, "the refusals changed nothing");
+    // From alice's unlocked session (which also makes bob's slot), both work.
+    let mut a = bank(dir.path(), "alice");
+    a.unlock_identity("alice", "alice's long password").unwrap();
+    t.enrol_identity_viewer("alice", "alice's reset password").unwrap();
+    let mut a = bank(dir.path(), "alice");
+    assert!(matches!(
+        identity_error(a.unlock_identity("alice", "alice's long password")),
+        IdentityError::WrongPassword { .. }
+    ));
+    assert!(matches!(
+        identity_error(a.unlock_identity("alice", "alice's reset password")),
+        IdentityError::Pending { .. }
+    ));
+    let mut b = bank(dir.path(), "bob");
+    assert_eq!(b.unlock_identity("bob", "bob's long password").unwrap().slots_made, vec!["alice".to_string()]);
+    a.unlock_identity("alice", "alice's reset password").unwrap();
+    assert_eq!(a.donor_identity(&donor).unwrap(), identity);
+}

@@ -11,8 +11,9 @@
 //! - Revoking a viewer erases their slots and re-keys: a new identity key pair, every identity row re-sealed,
 //!   slots for the remaining viewers. The re-key runs at once when the session holding the current key revokes,
 //!   else at the next unlock by a viewer (until then, a copy of the key the revoked viewer could open also opens
-//!   identity registered meanwhile). The last viewer is revoked only from an unlocked session: the key then goes
-//!   back to the set-up slot, rather than being lost with the last slot.
+//!   identity registered meanwhile). No change may leave the key in no usable slot: with the key closed, the
+//!   viewer whose slot is the last one made is neither revoked nor enrolled afresh (a password reset); from an
+//!   unlocked session the last viewer's revocation returns the key to the set-up slot.
 //! - Every read of identity is an audit entry (`identity-read`: who, whose, when; never the identity itself).
 
 use std::path::{Path, PathBuf};
@@ -46,10 +47,15 @@ pub enum IdentityError {
     )]
     Pending { user: String },
     #[error(
-        "{user} is the last identity viewer and holds the only copy of the identity key: unlock identity first (the \
-         key then returns to the set-up slot), or enrol another viewer"
+        "{user} holds the only usable copy of the identity key: unlock identity first (revoking the last viewer then \
+         returns the key to the set-up slot), or have another viewer unlock so that their slot is made"
     )]
     LastViewer { user: String },
+    #[error(
+        "{user} holds the only usable copy of the identity key: change their password with the old one, or unlock \
+         identity first, rather than enrol them afresh"
+    )]
+    OnlyCopy { user: String },
     #[error("the identity key is kept with the bank key file while no viewer is enrolled, and none was given")]
     NoBankKey,
     #[error("the identity set-up slot does not open with the bank key {0}: it was made with another key file")]
@@ -230,23 +236,31 @@ impl Bank {
         let act = self.act();
         let (key_file, open) = (self.identity.key_file.clone(), self.identity.open.as_ref());
         self.store.write(|tx| {
+            let key = keys::current_key(tx)?;
+            let slots = match &key {
+                Some(k) => keys::live_slots(tx, k.id)?,
+                None => Vec::new(),
+            };
+            let setup_slot = slots.iter().find(|s| s.viewer.is_none());
+            let secret = match (open.filter(|o| Some(o.key_id) == key.as_ref().map(|k| k.id)), setup_slot) {
+                (Some(o), _) => Some(o.secret.clone()),
+                (None, Some(slot)) => Some(open_setup_slot(setup.as_ref(), key_file.as_deref(), &slot.sealed)?),
+                (None, None) => None,
+            };
             if let Some(old) = keys::viewer(tx, user)? {
+                // Enrolled afresh with the key closed: their old slot must not be the last one anybody can open.
+                if key.is_some() && secret.is_none() && !held_by_another(&slots, old.id) {
+                    return Err(IdentityError::OnlyCopy { user: user.into() }.into());
+                }
                 end_enrolment(tx, &act, &old, None)?;
             }
             let id = keys::insert_viewer(tx, user, &mine.public_key(), &wrapped, act.now)?;
             record(tx, &act, "enrol-identity-viewer", "identity_viewers", &id.to_string(), user, act.now, None)?;
             let viewer = keys::viewer(tx, user)?.ok_or(IdentityError::NotEnrolled { user: user.into() })?;
-            let Some(key) = keys::current_key(tx)? else {
+            let Some(key) = key else {
                 // No identity key yet (a bank readied without a key file): this viewer holds the first.
                 new_generation(tx, &act, "created", &[viewer], None)?;
                 return Ok(Enrolled { user: user.into(), pending: false, ended_set_up_mode: false });
-            };
-            let slots = keys::live_slots(tx, key.id)?;
-            let setup_slot = slots.iter().find(|s| s.viewer.is_none());
-            let secret = match (open.filter(|o| o.key_id == key.id), setup_slot) {
-                (Some(o), _) => Some(o.secret.clone()),
-                (None, Some(slot)) => Some(open_setup_slot(setup.as_ref(), key_file.as_deref(), &slot.sealed)?),
-                (None, None) => None,
             };
             if let Some(secret) = &secret {
                 make_slot(tx, &act, &key, &viewer, secret)?;
@@ -343,10 +357,11 @@ impl Bank {
             let viewer = keys::viewer(tx, user)?.ok_or(IdentityError::NotEnrolled { user: user.into() })?;
             let key = keys::current_key(tx)?.ok_or(IdentityError::NoIdentityKey)?;
             let open = open.filter(|o| o.key_id == key.id);
-            let last = keys::viewers(tx)?.len() == 1;
-            if last && open.is_none() {
+            // Without the key open here, another viewer's slot must still open it afterwards.
+            if open.is_none() && !held_by_another(&keys::live_slots(tx, key.id)?, viewer.id) {
                 return Err(IdentityError::LastViewer { user: user.into() }.into());
             }
+            let last = keys::viewers(tx)?.len() == 1;
             end_enrolment(tx, &act, &viewer, Some(key.id))?;
             match open {
                 Some(o) => {
@@ -437,6 +452,11 @@ impl Bank {
             Ok(identity)
         })
     }
+}
+
+/// Whether a viewer other than `viewer` has a slot among `slots`.
+fn held_by_another(slots: &[keys::Slot], viewer: i64) -> bool {
+    slots.iter().any(|s| s.viewer.is_some_and(|v| v != viewer))
 }
 
 fn damaged_slot(slot: i64) -> AppError {
