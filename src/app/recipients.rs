@@ -54,7 +54,7 @@ impl Bank {
                 let row = donors::insert_identity(tx, "recipient_identities", &id, &new.identity, act.now)?;
                 record(tx, &act, "record-identity", "recipient_identities", &row.to_string(), id.data(), at, None)?;
             }
-            Ok(recipients::recipient(tx, &id)?.ok_or_else(|| not_found(IdKind::Recipient, &id))?)
+            recipients::recipient(tx, &id)?.ok_or_else(|| not_found(IdKind::Recipient, &id))
         })
     }
 

@@ -131,7 +131,7 @@ pub fn batch(b: &BatchView) -> String {
                 let _ = writeln!(s, "  {} {:<38} {}", mark(c.passed), c.title, shown(&c.detail));
             }
         }
-        unjudged => {
+        unjudged @ Stored::Malformed(_) => {
             let _ = writeln!(s, "  cannot be judged: {}", unjudged.shown(|_| String::new()));
         }
     }

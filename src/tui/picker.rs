@@ -106,7 +106,7 @@ impl Picker {
                     None => Picked::Closed,
                     Some((Some(id), _)) => Picked::Chosen(id.clone()),
                     Some((None, text)) => {
-                        ctx.info(&format!("{text}: its identifier cannot be read; `stoolbank verify` names it"));
+                        ctx.info(format!("{text}: its identifier cannot be read; `stoolbank verify` names it"));
                         Picked::Still
                     }
                 };

@@ -149,7 +149,7 @@ impl Screen for Inventory {
                     Stored::Read(UnitStatus::Expired) => (format!("EXPIRED {}", u.expires_on), theme::error()),
                     Stored::Malformed(_) => (format!("expires {}", u.expires_on), theme::error()),
                     _ if soon => (format!("expires {} !", u.expires_on), theme::warn()),
-                    _ => (format!("expires {}", u.expires_on), theme::dim()),
+                    Stored::Read(_) => (format!("expires {}", u.expires_on), theme::dim()),
                 };
                 Line::from(vec![
                     Span::raw(format!("{}  {:<11} ", u.id, u.status)),

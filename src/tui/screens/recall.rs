@@ -163,7 +163,7 @@ impl Recall {
                     Ok(d) => d.donor.to_string(),
                     Err(e) => return ctx.fail(e),
                 },
-                malformed => malformed.to_string(),
+                malformed @ Stored::Malformed(_) => malformed.to_string(),
             };
             donors.insert(b.id.key().to_string(), donor);
         }
