@@ -341,7 +341,7 @@ fn viewers_enrol_unlock_change_password_and_are_revoked_with_a_re_key() {
     let identity = Identity { name: Some(DONOR_NAME.into()), phone: Some(DONOR_PHONE.into()), national_id: None };
     let birth = d("1990-01-01");
     let donor = t.register_donor(NewDonor { sex: Sex::F, birth_date: birth, identity: identity.clone() }, t.now());
-    let donor = donor.unwrap().id;
+    let donor = donor.unwrap().id.into_value().unwrap();
 
     // Set-up mode: the bank key file opens identity for a viewer.
     assert!(t.identity_status().unwrap().set_up_mode);
@@ -537,7 +537,7 @@ fn no_change_leaves_the_identity_key_in_no_usable_slot() {
     let identity = Identity { name: Some(DONOR_NAME.into()), ..Identity::default() };
     let donor =
         t.register_donor(NewDonor { sex: Sex::F, birth_date: d("1990-01-01"), identity: identity.clone() }, t.now());
-    let donor = donor.unwrap().id;
+    let donor = donor.unwrap().id.into_value().unwrap();
     t.enrol_identity_viewer("alice", "alice's long password").unwrap();
     // Bob is enrolled while the key is closed: pending. Alice's slot is then the only one anybody can open.
     assert!(t.enrol_identity_viewer("bob", "bob's long password").unwrap().pending);
