@@ -34,8 +34,6 @@ use crate::store::{audit, settings, Tx};
 pub enum IdentityError {
     #[error("{user} is not enrolled as an identity viewer")]
     NotEnrolled { user: String },
-    #[error("{user} is already enrolled as an identity viewer")]
-    AlreadyEnrolled { user: String },
     #[error("the password does not unlock identity for {user}")]
     WrongPassword { user: String },
     #[error("a password is needed to enrol an identity viewer")]
