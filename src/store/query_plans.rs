@@ -34,7 +34,8 @@ const OLD_COUNTS: &str = "SELECT (SELECT count(*) FROM donors), (SELECT count(*)
 fn seeded() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bank.db");
-    create_scaled(&path, Config::default(), "test", Scale { seed: 11, donors: 12, days: 400 }).unwrap();
+    let scale = Scale { seed: 11, donors: 12, days: 400, ..Scale::DEMO };
+    create_scaled(&path, Config::default(), "test", scale, crate::time::now(), &indicatif::ProgressBar::hidden()).unwrap();
     let mut bank = Bank::open(&path, Config::default(), "test").unwrap();
     let now = bank.now();
     let to = local_day(now) - Days::new(60);
