@@ -77,8 +77,10 @@ fn every_benched_command_answers_what_sqlite_answers() {
     );
     let donation = one(&db, &format!("SELECT donation_id FROM batches WHERE id = '{batch}'"));
     let unit = one(&db, "SELECT unit_id FROM dispenses ORDER BY id DESC LIMIT 1");
-    let recipient =
-        one(&db, "SELECT recipient_id FROM dispenses GROUP BY recipient_id ORDER BY count(*) DESC, recipient_id LIMIT 1");
+    let recipient = one(
+        &db,
+        "SELECT recipient_id FROM dispenses GROUP BY recipient_id ORDER BY count(*) DESC, recipient_id LIMIT 1",
+    );
     let today = now.date_naive();
     let to = today - Duration::days(60);
     let from = to - Duration::days(30);

@@ -178,9 +178,10 @@ impl Generator {
         let mut serious_done = false;
         for (c, chunk) in patients.chunks(CHUNK).enumerate() {
             bank.bulk(|bank| {
-                chunk.iter().enumerate().try_for_each(|(i, p)| {
-                    self.follow_up(bank, c * CHUNK + i, p, &mut serious_done)
-                })
+                chunk
+                    .iter()
+                    .enumerate()
+                    .try_for_each(|(i, p)| self.follow_up(bank, c * CHUNK + i, p, &mut serious_done))
             })?;
             progress.inc(chunk.len() as u64);
         }
@@ -219,7 +220,10 @@ impl Generator {
             national_id: None,
         };
         let sex = if rng.chance(50) { Sex::F } else { Sex::M };
-        let donor = bank.register_donor(NewDonor { sex, birth_date: birth, identity }, at_hour(registered, 9))?.id;
+        let donor = bank
+            .register_donor(NewDonor { sex, birth_date: birth, identity }, at_hour(registered, 9))?
+            .id
+            .into_value()?;
         self.sum.donors += 1;
         let leaves = (registered + Duration::days(self.rng.between(self.scale.stay_days) as i64)).min(self.today);
         let mut rounds = Vec::new();
@@ -267,15 +271,15 @@ impl Generator {
                 continue;
             }
             match bank.release(&batch, at) {
-                Ok(_) => {
+                Ok(()) => {
                     self.sum.released_batches += 1;
                     self.last_released = Some((batch.clone(), at));
                     self.plan_doses(at, product, units);
                 }
                 Err(AppError::Refused(_)) => {
                     let view = bank.batch_view(&batch, at)?;
-                    if crate::core::rules::never_releasable(&view.release_checks).is_some()
-                        || !view.qc_missing.is_empty()
+                    if crate::core::rules::never_releasable(view.release_checks.get()?).is_some()
+                        || !view.qc_missing.get()?.is_empty()
                     {
                         bank.discard_batch(&batch, "cannot be released: QC failed or processed too late", at)?;
                         self.sum.discarded_batches += 1;
@@ -322,7 +326,7 @@ impl Generator {
             bristol: Some(3 + rng.below(3) as u8),
         };
         let donation = match bank.add_donation(new) {
-            Ok(d) => d.id,
+            Ok(d) => d.id.into_value()?,
             Err(AppError::Refused(_)) => return Ok(None), // deferred or out of screening: no donation that day
             Err(e) => return Err(e),
         };
@@ -368,9 +372,8 @@ impl Generator {
             if !self.rng.chance(70) {
                 continue;
             }
-            let at = released
-                + Duration::days(1 + self.rng.below(40) as i64)
-                + Duration::hours(self.rng.below(6) as i64);
+            let at =
+                released + Duration::days(1 + self.rng.below(40) as i64) + Duration::hours(self.rng.below(6) as i64);
             if at <= self.now {
                 self.doses.push(Dose { at, unit, product });
             }
@@ -406,7 +409,7 @@ impl Generator {
                 cohort: None,
                 identity: Identity::default(),
             };
-            let id = bank.register_recipient(new, at - Duration::days(1))?.id;
+            let id = bank.register_recipient(new, at - Duration::days(1))?.id.into_value()?;
             self.sum.recipients += 1;
             self.patients.push(Patient { id, birth, indication, first: None });
             self.patients.len() - 1
@@ -440,9 +443,10 @@ impl Generator {
         let Some((first, unit)) = &p.first else { return Ok(()) };
         let start = local_day(*first);
         let rng = &mut self.rng;
-        if n % 9 == 0 {
-            let exclude =
-                (n % 45 == 0).then(|| (ExclusionGround::IncompleteData, "baseline disease score missing".to_string()));
+        if n.is_multiple_of(9) {
+            let exclude = n
+                .is_multiple_of(45)
+                .then(|| (ExclusionGround::IncompleteData, "baseline disease score missing".to_string()));
             let update = StudyUpdate {
                 // Diagnosed some months to years before the course, never before birth (the demo has children).
                 diagnosis_date: Some((start - Duration::days(200 + rng.below(2000) as i64)).max(p.birth)),

@@ -15,7 +15,7 @@ use crate::time::to_db;
 
 /// The condition that keeps one recipient's rows (bound as ?1), or every row: two statements rather than
 /// `?1 IS NULL OR recipient_id = ?1`, which no index can answer, so one recipient's rows are a seek, not a scan.
-fn of_recipient(recipient: Option<&Id>, column: &str) -> String {
+pub(super) fn of_recipient(recipient: Option<&Id>, column: &str) -> String {
     recipient.map_or_else(|| "?1 IS NULL".to_string(), |_| format!("{column} = ?1"))
 }
 

@@ -19,6 +19,7 @@ pub mod schema_check;
 pub mod secret;
 pub mod settings;
 mod sql;
+pub use sql::{malformed_in, Key, Malformed, Stored};
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -55,6 +56,9 @@ pub enum StoreError {
     Sql(rusqlite::Error),
     #[error("the database holds a malformed value: {0}")]
     Corrupt(String),
+    /// A stored value no reader can parse (only a file written by another program can hold one).
+    #[error("the database holds a {0}; `stoolbank verify` names every such value")]
+    Malformed(Malformed),
     /// Opened for reading only, with a schema older than the reads of this program understand.
     #[error("{path}: schema version {found} is older than this program reads ({known}); `stoolbank init` upgrades it")]
     OlderSchema { path: PathBuf, found: i64, known: i64 },
@@ -75,7 +79,10 @@ impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         // A stored value no reader can parse: say which, and where to find every other one.
         if let rusqlite::Error::FromSqlConversionFailure(_, _, why) = &e {
-            return StoreError::Corrupt(format!("{why}; `stoolbank verify` names every such value"));
+            return match why.downcast_ref::<Malformed>() {
+                Some(m) => StoreError::Malformed(m.clone()),
+                None => StoreError::Corrupt(format!("{why}; `stoolbank verify` names every such value")),
+            };
         }
         match e.sqlite_error_code() {
             Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => StoreError::Busy,
@@ -184,7 +191,8 @@ impl Store {
         self.writable()?;
         if self.bulk {
             // Savepoint statements prepared once, like every other: a load runs millions of them.
-            let run = |sql: &str| self.conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map_err(StoreError::from);
+            let run =
+                |sql: &str| self.conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map_err(StoreError::from);
             run("SAVEPOINT operation")?;
             return match f(&Tx(&self.conn)) {
                 Ok(out) => run("RELEASE operation").map(|_| out).map_err(E::from),
@@ -278,8 +286,8 @@ impl Tx<'_> {
     }
 }
 
-/// Every statement prepared once per connection and kept. Plans that do not depend on the values bound (SQLite's
-/// query planner stability guarantee): otherwise SQLite prepares a statement again whenever a parameter that it
+/// Every statement prepared once per connection and kept. Plans that do not depend on the values bound (`SQLite`'s
+/// query planner stability guarantee): otherwise `SQLite` prepares a statement again whenever a parameter that it
 /// compared with a partial index, a LIMIT or its statistics changes, which is nearly every time.
 fn prepare_once(conn: &Connection) -> Result<()> {
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
