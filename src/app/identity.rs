@@ -295,7 +295,7 @@ impl Bank {
             return Ok(Unlocked { set_up_mode: true, ..Unlocked::default() });
         };
         self.identity.open = Some(open);
-        if self.store.writable() {
+        if self.store.opened_for_writing() {
             self.keep_identity_keys()
         } else {
             Ok(Unlocked::default())

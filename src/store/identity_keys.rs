@@ -354,7 +354,7 @@ impl Store {
     }
 
     /// Whether writes are allowed (not opened read-only).
-    pub fn writable(&self) -> bool {
+    pub fn opened_for_writing(&self) -> bool {
         self.read_only.is_none()
     }
 }
