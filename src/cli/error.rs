@@ -68,6 +68,16 @@ impl CliError {
     }
 }
 
+impl CliError {
+    /// A disk failure of the database, named with its file (`SQLite`'s message leaves the file out).
+    pub fn on_file(self, db: &std::path::Path) -> CliError {
+        match self {
+            CliError::App(AppError::Store(e)) => CliError::App(AppError::Store(e.on_file(db))),
+            other => other,
+        }
+    }
+}
+
 impl From<crate::time::TimeError> for CliError {
     fn from(e: crate::time::TimeError) -> Self {
         CliError::Usage(e.to_string())

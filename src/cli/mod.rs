@@ -160,10 +160,13 @@ pub fn run(cli: &Cli, db: &Path, out: &mut Out<'_>) -> Result<()> {
             emit(out, json, &r, || print::restored(db, &r))
         }
         other => {
-            let mut bank =
-                if writes(other) { Bank::open(db, config, &who)? } else { Bank::open_read_only(db, config, &who)? };
-            bank.use_key_file(&key_file(cli), writes(other))?;
-            run_on(&mut bank, cli, other, out)
+            let on_bank = || {
+                let mut bank =
+                    if writes(other) { Bank::open(db, config, &who)? } else { Bank::open_read_only(db, config, &who)? };
+                bank.use_key_file(&key_file(cli), writes(other))?;
+                run_on(&mut bank, cli, other, out)
+            };
+            on_bank().map_err(|e| e.on_file(db))
         }
     }
 }

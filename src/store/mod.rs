@@ -64,6 +64,10 @@ pub enum StoreError {
     OpenedReadOnly { path: PathBuf, why: String },
     #[error("{0}")]
     Io(String),
+    /// The disk failed a call on the file (`SQLite` reports a read error of the disk as a malformed image, so
+    /// that one names both causes).
+    #[error("{path}: {what}; check the disk, then run `stoolbank verify`")]
+    DiskFailure { path: PathBuf, what: String },
     /// Evidence of tampering found while reading (not a malformed value a program could have written).
     #[error("tampering: {0}")]
     Tampered(String),
@@ -86,6 +90,31 @@ impl From<rusqlite::Error> for StoreError {
             _ => StoreError::Sql(e),
         }
     }
+}
+
+impl StoreError {
+    /// A disk failure (or damage) named with the database file, which `SQLite`'s own message leaves out; any other
+    /// error as it is.
+    pub fn on_file(self, path: &Path) -> StoreError {
+        let (StoreError::Sql(e) | StoreError::Open { source: e, .. }) = &self else { return self };
+        let what = match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::SystemIoFailure) => match e {
+                rusqlite::Error::SqliteFailure(f, _) if is_read_error(f.extended_code) => "read error (disk I/O error)",
+                _ => "disk I/O error",
+            },
+            Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
+                "cannot be read (SQLite: database disk image is malformed; a read error of the disk is reported so too)"
+            }
+            _ => return self,
+        };
+        StoreError::DiskFailure { path: path.into(), what: what.into() }
+    }
+}
+
+/// `SQLite`'s extended codes for a failed read: `IOERR_READ`, `IOERR_SHORT_READ`, `IOERR_CORRUPTFS` (EIO on read).
+fn is_read_error(extended: std::ffi::c_int) -> bool {
+    [rusqlite::ffi::SQLITE_IOERR_READ, rusqlite::ffi::SQLITE_IOERR_SHORT_READ, rusqlite::ffi::SQLITE_IOERR_CORRUPTFS]
+        .contains(&extended)
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -122,6 +151,7 @@ impl Store {
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Corrupt(format!("could not switch to WAL journal (got {mode})")));
         }
+        backup::sync_wal_entry(path)?;
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
         secret::register_identity_digest(&conn, None, false)?;
         let mut store = Store { conn, path: p(), read_only: None };
@@ -300,6 +330,13 @@ fn check_header(path: &Path) -> Result<()> {
     }
     let mut header = [0u8; 16];
     let read = std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header));
+    // A file too short for the header is no database; any other failure is the disk's, not the file's kind.
+    match read {
+        Err(e) if e.kind() != std::io::ErrorKind::UnexpectedEof => {
+            return Err(StoreError::DiskFailure { path: path.into(), what: format!("read error ({e})") });
+        }
+        _ => {}
+    }
     if read.is_err() || &header != b"SQLite format 3\0" {
         return Err(StoreError::NotStoolbank { path: path.into(), why: "not an SQLite file".into() });
     }
