@@ -156,8 +156,19 @@ impl Bank {
 
     /// Creates the database or upgrades its schema (idempotent); sets the facility code when given.
     pub fn init(path: &Path, facility: Option<&str>, config: Config, actor: &str) -> Result<Bank> {
+        Bank::init_with_clock(path, facility, config, actor, time::now)
+    }
+
+    /// [`Bank::init`] by another clock, from its very first record (a generated bank, the same at every run).
+    pub fn init_with_clock(
+        path: &Path,
+        facility: Option<&str>,
+        config: Config,
+        actor: &str,
+        clock: impl Fn() -> DateTime<Utc> + Send + 'static,
+    ) -> Result<Bank> {
         let facility = facility.map(Facility::parse).transpose()?;
-        let mut bank = Bank::new(Store::open_or_create(path)?, config, actor);
+        let mut bank = Bank::new(Store::open_or_create(path)?, config, actor).with_clock(clock);
         let act = bank.act();
         let now = act.now;
         bank.store.write(|tx| {
@@ -199,6 +210,16 @@ impl Bank {
     /// See [`Store::set_durable`]: only the demo loader turns durability down, and back up.
     pub fn set_durable(&self, durable: bool) -> Result<()> {
         Ok(self.store.set_durable(durable)?)
+    }
+
+    /// Runs many operations in one transaction (a bulk load: the scaled demo bank). Each operation still runs
+    /// through its rules and appends its audit entry, in its own savepoint: a refused one undoes only itself.
+    /// Committed when `f` returns Ok, rolled back whole otherwise.
+    pub fn bulk<T>(&mut self, f: impl FnOnce(&mut Bank) -> Result<T>) -> Result<T> {
+        self.store.begin_bulk()?;
+        let out = f(self);
+        self.store.end_bulk(out.is_ok())?;
+        out
     }
 
     pub fn may_see_identity(&self) -> bool {
