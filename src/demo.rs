@@ -13,7 +13,8 @@ use crate::app::{
     AppError, Bank, NewAdverseEvent, NewDonation, NewDonor, NewRecipient, RecallSelector, ScreeningInput, StudyUpdate,
     VisitInput,
 };
-use crate::core::config::Config;
+use crate::core::access::Role;
+use crate::core::config::BenchPrefs;
 use crate::core::followup::{ExclusionGround, Outcome, Relatedness, Timepoint};
 use crate::core::ids::Id;
 use crate::core::model::{Consent, QcResult, ScreeningKind, Sex, TestResult};
@@ -109,14 +110,40 @@ impl Scale {
     pub const DEMO: Scale = Scale { seed: 2019, donors: 30, days: 730 };
 }
 
-/// Fills a fresh database with the demo bank (refused when it already holds donors).
-pub fn create(db: &Path, config: Config, actor: &str, seed: u64) -> Result<DemoSummary, AppError> {
-    create_scaled(db, config, actor, Scale { seed, ..Scale::DEMO })
+/// The demo bank's users, one per role (README.md lists them): name, role. They share [`DEMO_PASSWORD`].
+pub const DEMO_USERS: &[(&str, Role)] = &[
+    ("admin", Role::Admin),
+    ("tech", Role::Technician),
+    ("qm", Role::QualityManager),
+    ("clinician", Role::Clinician),
+    ("investigator", Role::Investigator),
+];
+
+/// The demo users' password: published in README.md, so a demo bank holds nothing worth protecting.
+pub const DEMO_PASSWORD: &str = "stoolbank-demo";
+
+/// The demo user `stoolbank --demo` signs in as when no user is named: the quality manager sees every tab's work.
+pub const DEMO_DEFAULT_USER: &str = "qm";
+
+/// Fills a fresh database with the demo bank (refused when it already holds donors), then gives it its demo
+/// users: the bank is filled in set-up mode, and access control is on from then on.
+pub fn create(db: &Path, bench: BenchPrefs, actor: &str, seed: u64) -> Result<DemoSummary, AppError> {
+    let summary = create_scaled(db, bench.clone(), actor, Scale { seed, ..Scale::DEMO })?;
+    let mut bank = Bank::open(db, bench, actor)?;
+    let now = bank.now();
+    for (i, (name, role)) in DEMO_USERS.iter().enumerate() {
+        bank.add_user(name, &[*role], DEMO_PASSWORD, now)?;
+        if i == 0 {
+            // The first user is the administrator, who adds the others.
+            bank.sign_in(name, DEMO_PASSWORD)?;
+        }
+    }
+    Ok(summary)
 }
 
-/// Fills a fresh database with a bank of the given scale.
-pub fn create_scaled(db: &Path, config: Config, actor: &str, scale: Scale) -> Result<DemoSummary, AppError> {
-    let mut bank = Bank::init(db, Some(DEMO_FACILITY), config, actor)?;
+/// Fills a fresh database with a bank of the given scale (in set-up mode: no users).
+pub fn create_scaled(db: &Path, bench: BenchPrefs, actor: &str, scale: Scale) -> Result<DemoSummary, AppError> {
+    let mut bank = Bank::init(db, Some(DEMO_FACILITY), bench, actor)?;
     if !bank.donors(None, 1, bank.now())?.is_empty() {
         return Err(AppError::Invalid(format!(
             "{} already holds donors; the demo fills a fresh database",

@@ -1,5 +1,6 @@
 //! Registering donors, recording their screenings, deferring them, and judging eligibility.
 
+use crate::core::access::Operation;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::views::{DeferralView, DonationView, DonorSummary, DonorView, ScreeningView, TestResultView};
@@ -71,6 +72,7 @@ pub struct ScreeningRecorded {
 
 impl Bank {
     pub fn register_donor(&mut self, new: NewDonor, at: DateTime<Utc>) -> Result<Donor> {
+        self.authorize(Operation::RegisterDonor)?;
         let act = self.act();
         let now = self.rules_now();
         input::plausible_time("registration time", at, now)?;
@@ -119,10 +121,25 @@ impl Bank {
         corrects: Option<i64>,
         at: DateTime<Utc>,
     ) -> Result<ScreeningRecorded> {
+        // A correction is a quality manager's signed act; a first screening, the technician's.
+        let signer = match corrects {
+            Some(_) => Some(self.signer(Operation::Correction)?),
+            None => {
+                self.authorize(Operation::Screen)?;
+                None
+            }
+        };
         let results = input.resolve(kind, &self.config)?;
         let (act, now) = (self.act(), self.rules_now());
         let config = &self.config;
-        self.store.write(|tx| screen(tx, &act, config, now, donor, Screening { kind, date, results, corrects, at }))
+        self.store.write(|tx| {
+            let r = screen(tx, &act, config, now, donor, Screening { kind, date, results, corrects, at })?;
+            if let (Some(signer), Some(old)) = (&signer, corrects) {
+                let meaning = format!("corrects screening {old}");
+                super::users::sign(tx, &act, signer, &meaning, "screenings", &r.id.to_string())?;
+            }
+            Ok(r)
+        })
     }
 
     /// Defers a donor from the day of `at`, until a date (exclusive) or permanently.
@@ -134,6 +151,7 @@ impl Bank {
         permanent: bool,
         at: DateTime<Utc>,
     ) -> Result<DeferralView> {
+        self.authorize(Operation::Defer)?;
         let reason = input::reason("deferral", reason)?;
         // A safety act takes effect when recorded: a deferral dated in the future would leave the donor eligible.
         input::plausible_time("deferral time", at, self.rules_now())?;
@@ -170,6 +188,7 @@ impl Bank {
     /// Lifts the deferrals a recall put on the donor (a quality manager's decision, audited with its reason),
     /// from the day of `at`. Other deferrals (permanent, dated, a positive result's) stand.
     pub fn lift_deferral(&mut self, donor: &Id, reason: &str, at: DateTime<Utc>) -> Result<Vec<DeferralView>> {
+        self.authorize(Operation::LiftDeferral)?;
         let reason = input::reason("lift", reason)?;
         input::plausible_time("lift time", at, self.rules_now())?;
         let on = local_day(at);
@@ -199,6 +218,7 @@ impl Bank {
 
     /// Everything about a donor as of `at`: status and the reason for it, screenings, deferrals, donations.
     pub fn donor_view(&mut self, donor: &Id, at: DateTime<Utc>) -> Result<DonorView> {
+        self.authorize(Operation::Read)?;
         let d = self.donor_row(donor)?;
         let show_identity = self.may_see_identity();
         let config = self.config.clone();
@@ -242,6 +262,7 @@ impl Bank {
 
     /// Donors in code order with their status as of `at`, a page at a time.
     pub fn donors(&mut self, after: Option<&Id>, limit: usize, at: DateTime<Utc>) -> Result<Vec<DonorSummary>> {
+        self.authorize(Operation::Read)?;
         let config = self.config.clone();
         self.store.read(|tx| {
             let mut out = Vec::new();

@@ -19,6 +19,7 @@ pub mod schema_check;
 pub mod secret;
 pub mod settings;
 mod sql;
+pub mod users;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -164,7 +164,7 @@ pub fn table_counts(db: &std::path::Path) -> Vec<(String, i64)> {
 
 /// A bank opened through the library with its clock fixed at `now`, as the TUI or a test gives it.
 pub fn bank_at(db: &std::path::Path, now: chrono::DateTime<chrono::Utc>) -> stoolbank::app::Bank {
-    let config = stoolbank::core::config::Config::default();
+    let config = stoolbank::core::config::BenchPrefs::default();
     stoolbank::app::Bank::init(db, Some("G1517"), config, "tester").expect("init bank").with_clock(move || now)
 }
 
