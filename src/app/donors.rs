@@ -1,5 +1,6 @@
 //! Registering donors, recording their screenings, deferring them, and judging eligibility.
 
+use super::users::Signed;
 use crate::core::access::Operation;
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -136,7 +137,9 @@ impl Bank {
             let r = screen(tx, &act, config, now, donor, Screening { kind, date, results, corrects, at })?;
             if let (Some(signer), Some(old)) = (&signer, corrects) {
                 let meaning = format!("corrects screening {old}");
-                super::users::sign(tx, &act, signer, &meaning, "screenings", &r.id.to_string())?;
+                let sid = r.id.to_string();
+                let what = Signed { entity: "screenings", entity_id: &sid, subject: donor.data(), at };
+                super::users::sign(tx, &act, signer, &meaning, &what)?;
             }
             Ok(r)
         })

@@ -1,6 +1,7 @@
 //! Follow-up operations: the study record of a recipient, follow-up visits, adverse events (with the safety
 //! signal), the due list, and the clinical view of one recipient (course, eligibility, visits, events).
 
+use super::users::Signed;
 use crate::core::access::Operation;
 use std::collections::HashMap;
 
@@ -299,7 +300,9 @@ impl Bank {
             record(tx, &act, "record-followup", "followups", &visit.id.to_string(), id.data(), at, None)?;
             if let (Some(signer), Some(old)) = (&signer, input.corrects) {
                 let meaning = format!("corrects follow-up visit {old}");
-                super::users::sign(tx, &act, signer, &meaning, "followups", &visit.id.to_string())?;
+                let vid = visit.id.to_string();
+                let what = Signed { entity: "followups", entity_id: &vid, subject: id.data(), at };
+                super::users::sign(tx, &act, signer, &meaning, &what)?;
             }
             let window = config.followup.window(course.start, input.timepoint);
             Ok(RecordedVisit { in_window: window.contains(date), window, course_start: course.start, visit })

@@ -2,6 +2,7 @@
 //! across donors), list every unit in stock and dispensed with its recipient, and with `apply` quarantine the
 //! stock at once and record the recall with its answer.
 
+use super::users::Signed;
 use crate::core::access::Operation;
 use std::collections::BTreeMap;
 
@@ -150,7 +151,9 @@ impl Bank {
             record(tx, &act, "recall", "recalls", &rid.to_string(), &subject, at, None)?;
             if let Some(signer) = &signer {
                 let meaning = format!("recall applied: {reason}");
-                super::users::sign(tx, &act, signer, &meaning, "recalls", &rid.to_string())?;
+                let rid = rid.to_string();
+                let what = Signed { entity: "recalls", entity_id: &rid, subject: &subject, at };
+                super::users::sign(tx, &act, signer, &meaning, &what)?;
             }
             if let Some(donor) = donor {
                 let reason = format!("recall {rid}: {reason}");
