@@ -58,8 +58,6 @@ pub struct Config {
     pub password_min_length: usize,
     /// A user is locked out after this many failed sign-ins in a row, until an administrator re-enables them.
     pub lockout_after: u32,
-    /// A recall's `--apply` only proposes it; a second person confirms it (`recall confirm N`).
-    pub recall_apply_second_person: bool,
     /// Where labels print when no target is named: `tcp://HOST:PORT`, `lp:QUEUE`, a device under
     /// `/dev/`, or `file:PATH`.
     pub printer: Option<String>,
@@ -178,7 +176,6 @@ impl Default for Config {
             identity_viewers: Vec::new(),
             password_min_length: 12,
             lockout_after: 5,
-            recall_apply_second_person: false,
             printer: None,
             label_template: "cryovial-2x1".into(),
             label_templates: None,

@@ -123,13 +123,7 @@ impl Bank {
         at: DateTime<Utc>,
     ) -> Result<ScreeningRecorded> {
         // A correction is a quality manager's signed act; a first screening, the technician's.
-        let signer = match corrects {
-            Some(_) => Some(self.signer(Operation::Correction)?),
-            None => {
-                self.authorize(Operation::Screen)?;
-                None
-            }
-        };
+        let signer = self.signer_if(corrects.is_some(), Operation::Correction, Operation::Screen)?;
         let results = input.resolve(kind, &self.config)?;
         let (act, now) = (self.act(), self.rules_now());
         let config = &self.config;

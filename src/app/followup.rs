@@ -247,13 +247,7 @@ impl Bank {
     /// accepted (`in_window` false, for a warning); a second visit for the same time point must correct the first.
     pub fn add_followup(&mut self, id: &Id, input: VisitInput, at: DateTime<Utc>) -> Result<RecordedVisit> {
         // A visit that corrects another is a signed act.
-        let signer = match input.corrects {
-            Some(_) => Some(self.signer(Operation::FollowUp)?),
-            None => {
-                self.authorize(Operation::FollowUp)?;
-                None
-            }
-        };
+        let signer = self.signer_if(input.corrects.is_some(), Operation::FollowUp, Operation::FollowUp)?;
         let date = local_day(at);
         not_future("visit date", date, self.rules_now())?;
         let scores = followup::scores(&input.scores).map_err(AppError::Invalid)?;

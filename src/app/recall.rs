@@ -103,12 +103,7 @@ impl Bank {
         again: bool,
         at: DateTime<Utc>,
     ) -> Result<RecallSummary> {
-        let signer = if apply {
-            Some(self.signer(Operation::RecallApply)?)
-        } else {
-            self.authorize(Operation::RecallDryRun)?;
-            None
-        };
+        let signer = self.signer_if(apply, Operation::RecallApply, Operation::RecallDryRun)?;
         let reason = input::reason("recall", reason)?.to_string();
         // A safety act takes effect when recorded: a recall dated in the future would leave the stock dispensable.
         input::plausible_time("recall time", at, self.rules_now())?;

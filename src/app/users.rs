@@ -199,6 +199,15 @@ impl Bank {
         }
     }
 
+    /// `signed_op`, a signed act, when `signed` (a correction, a recall applied); else the plain `op`.
+    pub(super) fn signer_if(&mut self, signed: bool, signed_op: Operation, op: Operation) -> Result<Option<Signer>> {
+        if signed {
+            return self.signer(signed_op).map(Some);
+        }
+        self.authorize(op)?;
+        Ok(None)
+    }
+
     fn check_password(&mut self, name: &str, password: &str) -> Result<User> {
         let limit = self.config.lockout_after;
         let found = self.store.read(|tx| Ok::<_, AppError>(users::user(tx, name)?))?;
