@@ -22,7 +22,9 @@ fn bank_file(name: &str, scale: Scale) -> PathBuf {
         let started = Instant::now();
         let partial = dir.join(format!("{name}.partial.db"));
         let _ = std::fs::remove_file(&partial);
-        let s = create_scaled(&partial, BenchPrefs::default(), "bench", scale).expect("build bench bank");
+        let progress = indicatif::ProgressBar::new(0);
+        let s = create_scaled(&partial, BenchPrefs::default(), "bench", scale, time::now(), &progress)
+            .expect("build bench bank");
         std::fs::rename(&partial, &path).expect("rename");
         let _ = std::fs::remove_file(dir.join(format!("{name}.partial.db-wal")));
         let _ = std::fs::remove_file(dir.join(format!("{name}.partial.db-shm")));
@@ -179,7 +181,7 @@ fn run(name: &str, scale: Scale) {
 fn main() {
     // `cargo bench` passes --bench; a filter argument, if any, picks one bank.
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let banks = [("demo-2y", Scale::DEMO), ("bank-6y", Scale { seed: 7, donors: 240, days: 6 * 365 })];
+    let banks = [("demo-2y", Scale::DEMO), ("bank-6y", Scale { seed: 7, donors: 240, days: 6 * 365, ..Scale::DEMO })];
     for (name, scale) in banks {
         if filter.as_deref().is_none_or(|f| name.contains(f)) {
             run(name, scale);

@@ -190,7 +190,18 @@ impl Bank {
 
     /// [`Bank::create`], then [`Bank::initialize`]: a new bank in set-up mode, ready.
     pub fn init(path: &Path, facility: Option<&str>, bench: BenchPrefs, actor: &str) -> Result<Bank> {
-        let mut bank = Bank::create(path, bench, actor)?;
+        Bank::init_with_clock(path, facility, bench, actor, time::now)
+    }
+
+    /// [`Bank::init`] by another clock, from its very first record (a generated bank, the same at every run).
+    pub fn init_with_clock(
+        path: &Path,
+        facility: Option<&str>,
+        bench: BenchPrefs,
+        actor: &str,
+        clock: impl Fn() -> DateTime<Utc> + Send + 'static,
+    ) -> Result<Bank> {
+        let mut bank = Bank::create(path, bench, actor)?.with_clock(clock);
         bank.initialize(facility)?;
         Ok(bank)
     }
@@ -236,6 +247,16 @@ impl Bank {
     /// See [`Store::set_durable`]: only the demo loader turns durability down, and back up.
     pub fn set_durable(&self, durable: bool) -> Result<()> {
         Ok(self.store.set_durable(durable)?)
+    }
+
+    /// Runs many operations in one transaction (a bulk load: the scaled demo bank). Each operation still runs
+    /// through its rules and appends its audit entry, in its own savepoint: a refused one undoes only itself.
+    /// Committed when `f` returns Ok, rolled back whole otherwise.
+    pub fn bulk<T>(&mut self, f: impl FnOnce(&mut Bank) -> Result<T>) -> Result<T> {
+        self.store.begin_bulk()?;
+        let out = f(self);
+        self.store.end_bulk(out.is_ok())?;
+        out
     }
 
     pub fn facility(&mut self) -> Result<Facility> {

@@ -98,6 +98,20 @@ impl Bank {
         volume_ml: Option<f64>,
         at: DateTime<Utc>,
     ) -> Result<BatchView> {
+        let (batch, _) = self.prepare_batch(donation, product, units, volume_ml, at)?;
+        self.batch_view(&batch, at)
+    }
+
+    /// [`Bank::make_batch`] without reading the view back (a bulk load): the batch and the units made, doses
+    /// first, then the retained sample when one was made.
+    pub(crate) fn prepare_batch(
+        &mut self,
+        donation: &Id,
+        product: &str,
+        units: usize,
+        volume_ml: Option<f64>,
+        at: DateTime<Utc>,
+    ) -> Result<(Id, Vec<Id>)> {
         self.authorize(Operation::MakeBatch)?;
         let code = ProductCode::parse(product)?;
         let known: Vec<String> = self.config.products.iter().map(|p| p.code.clone()).collect();
@@ -130,14 +144,15 @@ impl Bank {
             if existing.is_empty() {
                 divisions.push((ids::RETAINED_DIVISION.to_string(), UnitKind::Retained));
             }
+            let mut made = Vec::with_capacity(divisions.len());
             for (division, kind) in divisions {
                 let unit = Id::unit(&id, &division);
                 batches::insert_unit(tx, &unit, &id, kind)?;
                 record(tx, &act, "create-unit", "units", unit.data(), id.data(), at, None)?;
+                made.push(unit);
             }
-            Ok(())
-        })?;
-        self.batch_view(&Id::batch(donation, &code), at)
+            Ok((id, made))
+        })
     }
 
     /// A batch with its units, QC and every release rule as of `at`.
@@ -156,6 +171,19 @@ impl Bank {
         value: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<BatchView> {
+        self.record_qc(batch, test, result, value, at)?;
+        self.batch_view(batch, at)
+    }
+
+    /// [`Bank::add_qc`] without reading the view back (a bulk load).
+    pub(crate) fn record_qc(
+        &mut self,
+        batch: &Id,
+        test: &str,
+        result: QcResult,
+        value: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         self.authorize(Operation::QcEntry)?;
         let test = Config::code(&self.config.qc_required, test, "QC test").map_err(AppError::Invalid)?.to_string();
         input::plausible_time("QC time", at, self.rules_now())?;
@@ -166,12 +194,17 @@ impl Bank {
             input::not_before("QC time", at, "batch's preparation", b.prepared_at.value()?)?;
             let qid = batches::insert_qc(tx, batch, &test, result, value, at, act.now)?;
             record(tx, &act, "add-qc", "qc_results", &qid.to_string(), batch.data(), at, None)
-        })?;
-        self.batch_view(batch, at)
+        })
     }
 
     /// Releases a batch from quarantine: refused unless every release rule holds as of `at`.
     pub fn release_batch(&mut self, batch: &Id, at: DateTime<Utc>) -> Result<BatchView> {
+        self.release(batch, at)?;
+        self.batch_view(batch, at)
+    }
+
+    /// [`Bank::release_batch`] without reading the view back (a bulk load).
+    pub(crate) fn release(&mut self, batch: &Id, at: DateTime<Utc>) -> Result<()> {
         let signer = self.signer(Operation::Release)?;
         input::plausible_time("release time", at, self.rules_now())?;
         let (act, config) = (self.act(), &self.config);
@@ -187,8 +220,7 @@ impl Bank {
             record(tx, &act, "release-batch", "batches", batch.data(), batch.data(), at, before)?;
             let what = Signed { entity: "batches", entity_id: batch.data(), subject: batch.data(), at };
             super::users::sign(tx, &act, &signer, "released for clinical use", &what)
-        })?;
-        self.batch_view(batch, at)
+        })
     }
 
     /// Discards a batch: every unit still on the shelf is discarded with it.

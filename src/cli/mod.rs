@@ -15,8 +15,8 @@ use serde::Serialize;
 
 pub use args::Cli;
 use args::{
-    AuditCmd, BatchCmd, Command, ConfigCmd, DonationCmd, DonorCmd, QcCmd, RecallArgs, RecipientCmd, ScannersCmd,
-    UserCmd,
+    AuditCmd, BatchCmd, Command, ConfigCmd, DemoScale, DonationCmd, DonorCmd, QcCmd, RecallArgs, RecipientCmd,
+    ScannersCmd, UserCmd,
 };
 pub use error::{report, usage_error, CliError};
 pub use output::Out;
@@ -163,8 +163,25 @@ pub fn run(cli: &Cli, db: &Path, out: &mut Out<'_>) -> Result<()> {
                 format!("{} (facility {})", shown(&db.display().to_string()), facility.as_str())
             })
         }
-        Command::Demo { seed } => {
-            let summary = crate::demo::create(db, bench, &name, *seed)?;
+        Command::Demo { seed, scale } => {
+            let summary = match scale {
+                None => crate::demo::create(db, bench, &name, *seed)?,
+                Some(size) => {
+                    let scale = match size {
+                        DemoScale::Large => crate::demo::Scale::LARGE,
+                        DemoScale::Medium => crate::demo::Scale::MEDIUM,
+                    };
+                    // On stderr, hidden by indicatif when stderr is not a terminal.
+                    let progress = indicatif::ProgressBar::new(0).with_style(
+                        indicatif::ProgressStyle::with_template(
+                            "{msg:>9} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} (eta {eta})",
+                        )
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                    );
+                    let scale = crate::demo::Scale { seed: *seed, ..scale };
+                    crate::demo::create_scaled(db, bench, &name, scale, crate::time::now(), &progress)?
+                }
+            };
             emit(out, json, &summary, || {
                 let open = reopen(cli, db);
                 // The demo bank has users: naming the file alone no longer opens it.
@@ -266,8 +283,11 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 let v = bank.donor_view(&donor, at)?;
                 emit(out, json, &v, || print::donor(&v))
             }
-            DonorCmd::List => {
-                let all = bank.all_donors(at)?;
+            DonorCmd::List { limit } => {
+                let all = match limit {
+                    Some(n) => bank.donors(None, *n, at)?,
+                    None => bank.all_donors(at)?,
+                };
                 emit(out, json, &all, || print::donor_list(&all))
             }
         },
@@ -346,8 +366,11 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 let r = bank.recipient_view(&id, at)?;
                 emit(out, json, &r, || print::recipient(&r))
             }
-            RecipientCmd::List => {
-                let all = bank.all_recipients()?;
+            RecipientCmd::List { limit } => {
+                let all = match limit {
+                    Some(n) => bank.recipients(None, *n)?,
+                    None => bank.all_recipients()?,
+                };
                 emit(out, json, &all, || print::recipient_list(&all))
             }
         },

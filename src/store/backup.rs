@@ -59,10 +59,9 @@ impl Store {
         &mut self,
         f: impl FnOnce(&super::Tx) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
-        let tx = super::Tx(
-            self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred).map_err(StoreError::from)?,
-        );
-        f(&tx)
+        let tx =
+            self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred).map_err(StoreError::from)?;
+        f(&super::Tx(&tx))
     }
 
     /// A consistent copy of the whole database at `dest` (a new file), taken in one read transaction: in WAL

@@ -13,6 +13,12 @@ use crate::core::followup::{ExclusionGround, Outcome, Relatedness, Timepoint};
 use crate::core::ids::Id;
 use crate::time::to_db;
 
+/// The condition that keeps one recipient's rows (bound as ?1), or every row: two statements rather than
+/// `?1 IS NULL OR recipient_id = ?1`, which no index can answer, so one recipient's rows are a seek, not a scan.
+pub(super) fn of_recipient(recipient: Option<&Id>, column: &str) -> String {
+    recipient.map_or_else(|| "?1 IS NULL".to_string(), |_| format!("{column} = ?1"))
+}
+
 /// A dispense with the facts the clinical side groups by.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DispenseRow {
@@ -30,12 +36,13 @@ pub struct DispenseRow {
 
 /// Every dispense (of one recipient, or all), oldest first.
 pub(crate) fn dispenses(c: &Tx, recipient: Option<&Id>) -> Result<Vec<DispenseRow>> {
-    let mut stmt = c.prepare_cached(
+    let mut stmt = c.prepare_cached(&format!(
         "SELECT p.id, p.unit_id, p.recipient_id, p.route, p.at, b.product, b.id, d.donor_id, d.collected_at
          FROM dispenses p JOIN units u ON u.id = p.unit_id JOIN batches b ON b.id = u.batch_id
          JOIN donations d ON d.id = b.donation_id
-         WHERE ?1 IS NULL OR p.recipient_id = ?1 ORDER BY p.at, p.id",
-    )?;
+         WHERE {} ORDER BY p.at, p.id",
+        of_recipient(recipient, "p.recipient_id")
+    ))?;
     let rows = stmt.query_map([recipient.map(Id::data)], |r| {
         Ok(DispenseRow {
             id: r.get(0)?,
@@ -99,7 +106,8 @@ const STUDY_COLUMNS: &str = "id, recipient_id, diagnosis_date, prior_therapies, 
 /// The study record in force for each recipient that has one (all, or one recipient's).
 pub(crate) fn study_records(c: &Tx, recipient: Option<&Id>) -> Result<BTreeMap<String, StudyRecord>> {
     let mut stmt = c.prepare_cached(&format!(
-        "SELECT {STUDY_COLUMNS} FROM study_records WHERE ?1 IS NULL OR recipient_id = ?1 ORDER BY id"
+        "SELECT {STUDY_COLUMNS} FROM study_records WHERE {} ORDER BY id",
+        of_recipient(recipient, "recipient_id")
     ))?;
     let rows = stmt.query_map([recipient.map(Id::data)], study_from_row)?;
     let mut out = BTreeMap::new();
@@ -164,8 +172,9 @@ const FOLLOWUP_COLUMNS: &str = "id, recipient_id, course_id, timepoint, date, ou
 /// Visits in force (not superseded by a correction), of one recipient or all, by date.
 pub(crate) fn followups(c: &Tx, recipient: Option<&Id>) -> Result<Vec<Followup>> {
     let mut stmt = c.prepare_cached(&format!(
-        "SELECT {FOLLOWUP_COLUMNS} FROM followups f WHERE (?1 IS NULL OR recipient_id = ?1)
-         AND NOT EXISTS (SELECT 1 FROM followups g WHERE g.supersedes = f.id) ORDER BY date, id"
+        "SELECT {FOLLOWUP_COLUMNS} FROM followups f WHERE {}
+         AND NOT EXISTS (SELECT 1 FROM followups g WHERE g.supersedes = f.id) ORDER BY date, id",
+        of_recipient(recipient, "recipient_id")
     ))?;
     let rows = stmt.query_map([recipient.map(Id::data)], followup_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -244,8 +253,9 @@ const EVENT_COLUMNS: &str = "id, recipient_id, onset, term, grade, serious, rela
 /// Adverse events in force (not superseded), of one recipient or all, by onset.
 pub(crate) fn adverse_events(c: &Tx, recipient: Option<&Id>) -> Result<Vec<AdverseEvent>> {
     let mut stmt = c.prepare_cached(&format!(
-        "SELECT {EVENT_COLUMNS} FROM adverse_events e WHERE (?1 IS NULL OR recipient_id = ?1)
-         AND NOT EXISTS (SELECT 1 FROM adverse_events g WHERE g.supersedes = e.id) ORDER BY onset, id"
+        "SELECT {EVENT_COLUMNS} FROM adverse_events e WHERE {}
+         AND NOT EXISTS (SELECT 1 FROM adverse_events g WHERE g.supersedes = e.id) ORDER BY onset, id",
+        of_recipient(recipient, "recipient_id")
     ))?;
     let rows = stmt.query_map([recipient.map(Id::data)], event_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

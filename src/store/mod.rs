@@ -26,9 +26,12 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{CachedStatement, Connection, OpenFlags, Params, Row, Statement, Transaction, TransactionBehavior};
+use rusqlite::{CachedStatement, Connection, OpenFlags, Params, Row, Statement, TransactionBehavior};
 
 use migrate::LATEST_VERSION;
+
+/// Prepared statements kept per connection: more than the program has, so none is prepared twice.
+const STATEMENT_CACHE: usize = 256;
 
 /// `PRAGMA application_id` of a stoolbank database: "STB1".
 const APPLICATION_ID: i32 = 0x5354_4231;
@@ -97,6 +100,8 @@ pub(crate) struct Store {
     path: PathBuf,
     /// The schema version found at open, when opened read-only (writes refused); None when writable.
     read_only: Option<i64>,
+    /// Inside [`Store::begin_bulk`]: one open transaction holds many operations, each in its own savepoint.
+    bulk: bool,
 }
 
 impl Store {
@@ -119,6 +124,7 @@ impl Store {
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)
             .map_err(|source| StoreError::Open { path: p(), source })?;
         conn.busy_timeout(Duration::from_secs(10))?;
+        prepare_once(&conn)?;
         identify(&conn, path)?;
         // WAL lets two benches read while one writes; FULL makes each commit durable on power loss.
         let mode: String =
@@ -128,7 +134,7 @@ impl Store {
         }
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
         secret::register_identity_digest(&conn, None, false)?;
-        let mut store = Store { conn, path: p(), read_only: None };
+        let mut store = Store { conn, path: p(), read_only: None, bulk: false };
         migrate::migrate(&mut store.conn).map_err(|e| match e {
             StoreError::Sql(e) => read_only_or(e, path),
             other => other,
@@ -148,6 +154,7 @@ impl Store {
             let conn = Connection::open_with_flags(uri, flags)
                 .map_err(|source| StoreError::Open { path: path.into(), source })?;
             conn.busy_timeout(Duration::from_secs(10))?;
+            prepare_once(&conn)?;
             let version = identify(&conn, path)?;
             Ok((conn, version))
         };
@@ -165,7 +172,7 @@ impl Store {
         };
         conn.execute_batch("PRAGMA query_only = ON;")?;
         secret::register_identity_digest(&conn, None, false)?;
-        Ok(Store { conn, path: path.into(), read_only: Some(version) })
+        Ok(Store { conn, path: path.into(), read_only: Some(version), bulk: false })
     }
 
     pub fn path(&self) -> &Path {
@@ -178,26 +185,63 @@ impl Store {
         Ok(secret::register_identity_digest(&self.conn, Some(key_file), create)?)
     }
 
-    /// Runs `f` in one `BEGIN IMMEDIATE` transaction: committed if it returns Ok, rolled back otherwise.
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction: committed if it returns Ok, rolled back otherwise. Inside a
+    /// bulk load, `f` runs in a savepoint of the load's transaction instead: released if Ok, rolled back (its
+    /// writes and audit entries undone, the load's other operations kept) otherwise.
     pub fn write<T, E: From<StoreError>>(
         &mut self,
         f: impl FnOnce(&Tx) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
+        self.writable()?;
+        if self.bulk {
+            // Savepoint statements prepared once, like every other: a load runs millions of them.
+            let run =
+                |sql: &str| self.conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map_err(StoreError::from);
+            run("SAVEPOINT operation")?;
+            return match f(&Tx(&self.conn)) {
+                Ok(out) => run("RELEASE operation").map(|_| out).map_err(E::from),
+                Err(e) => {
+                    run("ROLLBACK TO operation")?;
+                    run("RELEASE operation")?;
+                    Err(e)
+                }
+            };
+        }
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(StoreError::from)?;
+        let out = f(&Tx(&tx))?;
+        tx.commit().map_err(StoreError::from)?;
+        Ok(out)
+    }
+
+    fn writable(&self) -> Result<()> {
         if let Some(version) = self.read_only {
             let why = if version < LATEST_VERSION {
                 format!(" with schema version {version}, older than this program's ({LATEST_VERSION}): `stoolbank init` upgrades it")
             } else {
                 String::new()
             };
-            return Err(StoreError::OpenedReadOnly { path: self.path.clone(), why }.into());
+            return Err(StoreError::OpenedReadOnly { path: self.path.clone(), why });
         }
-        let tx = Tx(self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(StoreError::from)?);
-        let out = f(&tx)?;
-        tx.0.commit().map_err(StoreError::from)?;
-        Ok(out)
+        Ok(())
     }
 
-    /// Runs `f` in one read transaction, so that it sees one consistent state.
+    /// Starts a bulk load: one `BEGIN IMMEDIATE` transaction that the following operations share (each still in
+    /// its own savepoint, through the same rules and audit chain) until [`Store::end_bulk`].
+    pub fn begin_bulk(&mut self) -> Result<()> {
+        self.writable()?;
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        self.bulk = true;
+        Ok(())
+    }
+
+    /// Ends a bulk load: commits its transaction, or rolls it back whole.
+    pub fn end_bulk(&mut self, commit: bool) -> Result<()> {
+        self.bulk = false;
+        self.conn.execute_batch(if commit { "COMMIT" } else { "ROLLBACK" })?;
+        Ok(())
+    }
+
+    /// Runs `f` in one read transaction, so that it sees one consistent state (inside a bulk load, the load's).
     pub fn read<T, E: From<StoreError>>(
         &mut self,
         f: impl FnOnce(&Tx) -> std::result::Result<T, E>,
@@ -205,19 +249,23 @@ impl Store {
         if let Some(found) = self.read_only.filter(|v| *v < migrate::READS_FROM) {
             return Err(StoreError::OlderSchema { path: self.path.clone(), found, known: LATEST_VERSION }.into());
         }
-        let tx = Tx(self.conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(StoreError::from)?);
-        f(&tx)
+        if self.bulk {
+            return f(&Tx(&self.conn));
+        }
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(StoreError::from)?;
+        f(&Tx(&tx))
     }
 }
 
 /// One open transaction, handed by [`Store::read`] and [`Store::write`] to the operations, which pass it to the
 /// store's functions. Its SQL methods are private to `store`, so that no statement is written anywhere else and
 /// no caller depends on which database engine is underneath.
-pub(crate) struct Tx<'c>(Transaction<'c>);
+pub(crate) struct Tx<'c>(&'c Connection);
 
 impl Tx<'_> {
+    // Every statement is prepared once per connection and kept: a bulk load runs each of them a million times.
     fn execute<P: Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
-        self.0.execute(sql, params)
+        self.0.prepare_cached(sql)?.execute(params)
     }
 
     fn prepare(&self, sql: &str) -> rusqlite::Result<Statement<'_>> {
@@ -234,12 +282,21 @@ impl Tx<'_> {
         params: P,
         f: F,
     ) -> rusqlite::Result<T> {
-        self.0.query_row(sql, params, f)
+        self.0.prepare_cached(sql)?.query_row(params, f)
     }
 
     fn last_insert_rowid(&self) -> i64 {
         self.0.last_insert_rowid()
     }
+}
+
+/// Every statement prepared once per connection and kept. Plans that do not depend on the values bound (`SQLite`'s
+/// query planner stability guarantee): otherwise `SQLite` prepares a statement again whenever a parameter that it
+/// compared with a partial index, a LIMIT or its statistics changes, which is nearly every time.
+fn prepare_once(conn: &Connection) -> Result<()> {
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    Ok(())
 }
 
 /// Refuses a file that is not a stoolbank database, or one newer than this program; returns its schema version.
@@ -340,8 +397,11 @@ impl Drop for Store {
 impl Store {
     /// Durable commits (`synchronous=FULL`, the default) or, for bulk loading a fresh demo bank only, WAL's
     /// `NORMAL` (still consistent, but the last commits may be lost on power failure).
+    /// A loader also keeps more of the file in memory (256 MiB rather than `SQLite`'s 2 MiB): it inserts into
+    /// every index of a file of gigabytes.
     pub fn set_durable(&self, durable: bool) -> Result<()> {
         self.conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
+        self.conn.pragma_update(None, "cache_size", if durable { -2_000 } else { -262_144 })?;
         Ok(())
     }
 }

@@ -34,7 +34,9 @@ const OLD_COUNTS: &str = "SELECT (SELECT count(*) FROM donors), (SELECT count(*)
 fn seeded() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bank.db");
-    create_scaled(&path, BenchPrefs::default(), "test", Scale { seed: 11, donors: 12, days: 400 }).unwrap();
+    let scale = Scale { seed: 11, donors: 12, days: 400, ..Scale::DEMO };
+    create_scaled(&path, BenchPrefs::default(), "test", scale, crate::time::now(), &indicatif::ProgressBar::hidden())
+        .unwrap();
     let mut bank = Bank::open(&path, BenchPrefs::default(), "test").unwrap();
     let now = bank.now();
     let to = local_day(now) - Days::new(60);
@@ -63,6 +65,10 @@ fn rows(store: &mut Store, sql: &str, params: &[Value]) -> Vec<Vec<Value>> {
 
 fn column(store: &mut Store, sql: &str) -> Vec<Value> {
     rows(store, sql, &[]).into_iter().map(|mut r| r.remove(0)).collect()
+}
+
+fn rid() -> crate::core::ids::Id {
+    crate::core::ids::Id::recipient(1)
 }
 
 fn text(s: &str) -> Value {
@@ -122,12 +128,28 @@ fn interactive_queries_use_an_index() {
                AND recalled_at IS NULL ORDER BY id LIMIT ?2"
                 .to_string(),
         ),
+        // One recipient's dispenses and visits (`store::followups`, read by every follow-up and adverse event).
+        (
+            "dispenses of a recipient",
+            format!(
+                "SELECT p.id FROM dispenses p WHERE {} ORDER BY p.at",
+                super::followups::of_recipient(Some(&rid()), "p.recipient_id")
+            ),
+        ),
+        (
+            "follow-ups of a recipient",
+            format!(
+                "SELECT id FROM followups WHERE {} ORDER BY date",
+                super::followups::of_recipient(Some(&rid()), "recipient_id")
+            ),
+        ),
     ];
     for (what, sql) in queries {
         assert_eq!(whole_scans(&mut store, &sql), Vec::<String>::new(), "{what} walks a whole table:\n{sql}");
     }
     // The check catches the shapes issue 13 replaced.
-    for old in [OLD_RECALL_DAYS, OLD_COUNTS] {
+    let old_of_recipient = "SELECT p.id FROM dispenses p WHERE ?1 IS NULL OR p.recipient_id = ?1 ORDER BY p.at";
+    for old in [OLD_RECALL_DAYS, OLD_COUNTS, old_of_recipient] {
         assert!(!whole_scans(&mut store, old).is_empty(), "{old}");
     }
 }

@@ -82,7 +82,8 @@ fn columns(conn: &Tx, table: &str) -> Result<BTreeMap<String, String>> {
 /// one sentence each.
 pub(crate) fn differences(live: &Tx) -> Result<Vec<String>> {
     let mut want_db = expected(version_of(live)?)?;
-    let want_conn = Tx(want_db.transaction()?);
+    let want_tx = want_db.transaction()?;
+    let want_conn = Tx(&want_tx);
     let (want, have) = (objects(&want_conn)?, objects(live)?);
     let mut found = Vec::new();
     for (name, w) in &want {
@@ -138,7 +139,8 @@ fn shape_of(column: &str) -> Option<Shape> {
 /// Every stored timestamp or date no reader can parse (for instance a negative year an old version accepted).
 pub(crate) fn unreadable_values(conn: &Tx) -> Result<Vec<String>> {
     let mut want_db = expected(version_of(conn)?)?;
-    let want = Tx(want_db.transaction()?);
+    let want_tx = want_db.transaction()?;
+    let want = Tx(&want_tx);
     let mut found = Vec::new();
     for (name, o) in objects(&want)? {
         if o.kind != "table" {
