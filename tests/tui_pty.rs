@@ -46,7 +46,9 @@ fn the_binary_runs_in_a_terminal() {
         .openpty(PtySize { rows: 24, cols: 80, pixel_width: 0, pixel_height: 0 })
         .expect("a pseudo-terminal");
     let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_stoolbank"));
-    cmd.args(["--db", db.to_str().unwrap(), "--as", "tester"]);
+    // The demo bank has users: its quality manager signs in (README.md gives the demo's users and password).
+    cmd.args(["--db", db.to_str().unwrap(), "--as", "qm"]);
+    cmd.env("STOOLBANK_PASSWORD", "stoolbank-demo");
     cmd.env("TERM", "xterm-256color");
     let mut child = pair.slave.spawn_command(cmd).expect("start stoolbank");
     drop(pair.slave);
@@ -67,7 +69,7 @@ fn the_binary_runs_in_a_terminal() {
     // Each waited for: a frame can arrive in more than one read.
     wait_for(&parser, "Facility G1517");
     wait_for(&parser, "30  donors");
-    wait_for(&parser, "tester");
+    wait_for(&parser, " qm ");
     keys.write_all(b"\x1bOQ").unwrap(); // F2
     wait_for(&parser, "Donors · 1 of 30");
     keys.write_all(b"\x1b[C").unwrap(); // → the next tab

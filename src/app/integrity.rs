@@ -1,12 +1,13 @@
 //! Integrity operations: verify (file, schema, values, audit chain), signed checkpoints and their anchors,
 //! online backups and safe restores.
 
+use crate::core::access::Operation;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use super::{views, AppError, Bank, Result};
-use crate::core::config::Config;
+use crate::core::config::BenchPrefs;
 use crate::store::checkpoint::{self, Anchor};
 use crate::store::secret::BankSecret;
 use crate::store::{audit, backup, schema_check, settings, Store, StoreError};
@@ -28,8 +29,8 @@ pub struct BackupReport {
 
 impl Bank {
     /// Opens an existing bank for reading only: never waits behind a writer, works on read-only media.
-    pub fn open_read_only(path: &Path, config: Config, actor: &str) -> Result<Bank> {
-        Ok(Bank::new(Store::open_read_only(path)?, config, actor))
+    pub fn open_read_only(path: &Path, bench: BenchPrefs, actor: &str) -> Result<Bank> {
+        Bank::new(Store::open_read_only(path)?, bench, actor)
     }
 
     /// Identity rows are digested with the bank secret in `key_file` (created at first use when `create`).
@@ -41,6 +42,7 @@ impl Bank {
     /// shapes the program writes, then the audit chain and records. A file failing `SQLite`'s check is marked
     /// damaged: writes stay refused until it verifies again.
     pub fn verify(&mut self) -> Result<views::Integrity> {
+        self.authorize(Operation::AuditVerify)?;
         let v = self.store.inspect(|tx| {
             Ok::<_, AppError>(views::Integrity {
                 integrity: settings::integrity_check(tx)?,
@@ -67,6 +69,7 @@ impl Bank {
         anchors: Option<&Path>,
         secret: Option<&BankSecret>,
     ) -> Result<audit::Verification> {
+        self.authorize(Operation::AuditVerify)?;
         let (anchors, mut bad_lines) = match anchors {
             Some(log) => checkpoint::read(log)?,
             None => Default::default(),
@@ -85,6 +88,7 @@ impl Bank {
     /// Signs the chain's head and appends it to the anchor log. Taken under the write lock, so that no entry
     /// being written meanwhile can carry an earlier time than the checkpoint that does not include it.
     pub fn checkpoint(&mut self, secret: &BankSecret, log: &Path) -> Result<Anchor> {
+        self.authorize(Operation::AuditCheckpoint)?;
         let key = secret.signing_key();
         let now = self.now();
         let anchor = self.store.write(|tx| {
@@ -97,6 +101,7 @@ impl Bank {
 
     /// An online, consistent copy at `dest`, checked (`SQLite`, schema, audit chain) and recorded in the trail.
     pub fn backup(&mut self, dest: &Path) -> Result<BackupReport> {
+        self.authorize(Operation::Backup)?;
         self.store.backup_to(dest)?;
         let report = check_copy(dest)?;
         self.record_backup("backup", &report)?;
@@ -105,7 +110,7 @@ impl Bank {
 
     /// Records a backup taken or restored (the file, its size and the head of its chain) in the trail.
     fn record_backup(&mut self, action: &str, report: &BackupReport) -> Result<()> {
-        let (actor, now) = (self.actor.clone(), self.now());
+        let (actor, now) = (self.actor().to_string(), self.now());
         let what = serde_json::json!({
             "file": report.file, "bytes": report.bytes, "head_seq": report.head_seq, "head_hash": report.head_hash,
         });
@@ -127,13 +132,34 @@ impl Bank {
 
 /// Brings a backup back at `target`, after checking it; refuses while the target is in use. The bank replaced
 /// and any leftover journal beside it are moved aside; the restore is recorded in the restored bank's trail.
-pub fn restore(file: &Path, target: &Path, config: Config, actor: &str) -> Result<(Bank, BackupReport)> {
+/// `current` is the bank at `target` as signed in to (an administrator restores a bank with users); the restored
+/// bank is opened in the same session.
+pub fn restore(
+    file: &Path,
+    target: &Path,
+    bench: BenchPrefs,
+    actor: &str,
+    current: Option<Bank>,
+) -> Result<(Bank, BackupReport)> {
+    let current = match current {
+        Some(bank) => Some(bank),
+        None if target.exists() => Some(Bank::open_read_only(target, bench.clone(), actor)?),
+        None => None,
+    };
+    let session = match current {
+        Some(bank) => {
+            bank.authorize(Operation::Restore)?;
+            bank.session.clone()
+        }
+        None => super::Session::SetUp { name: actor.to_string() },
+    };
     let mut report = check_copy(file)?;
     let source = Store::open_read_only(file)?;
     let restored = backup::restore(&source, target, &time::to_db(time::now()).replace(':', ""))?;
     drop(source);
     report.moved_aside = restored.replaced;
-    let mut bank = Bank::open(target, config, actor)?;
+    let mut bank = Bank::open(target, bench, actor)?;
+    bank.session = session;
     bank.record_backup("restore", &report)?;
     Ok((bank, report))
 }
