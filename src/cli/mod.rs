@@ -518,12 +518,12 @@ pub fn bench(cli: &Cli, db: &Path, out: &mut Out<'_>) -> Result<()> {
         users::sign_in(&mut bank, &who(cli), false)?;
         return overview(cli, bank, db, out);
     }
-    // Until the TUI has its own sign-in screen, it signs in as the command line does.
-    let mut bank = Bank::open(db, bench, &name)?;
-    users::sign_in(&mut bank, &who(cli), false)?;
+    // The TUI signs in on its own screen (`--as` typed in advance there).
+    let bank = Bank::open(db, bench, &name)?;
     bank.use_key_file(&key_file(cli), true)?;
     let options = crate::tui::TuiOptions {
         db_label: db.display().to_string(),
+        user: cli.actor.clone(),
         scanner: cli.scanner.clone().map(|p| (p, cli.scanner_device.clone())),
     };
     crate::tui::run(bank, options)?;

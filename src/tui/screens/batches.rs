@@ -100,6 +100,12 @@ impl Batches {
     }
 
     fn submit(&mut self, ctx: &mut Ctx) {
+        if let (Some(Editing::Discard(form)), Some(batch)) = (&self.editing, self.current()) {
+            // A discard is signed: the form stays until the signer has signed (or cancelled).
+            if !ctx.signed(format!("discarded: {} — batch {batch}", form.get(())), None) {
+                return;
+            }
+        }
         let Some(editing) = self.editing.take() else { return };
         let result: Result<(Id, String), AppError> = match &editing {
             Editing::Make(form) => (|| {
@@ -154,7 +160,7 @@ impl Batches {
         }
         let question =
             format!("RELEASE batch {} ({} units) for clinical use? Every release rule passes.", v.id, v.units.len());
-        if !ctx.confirmed(question) {
+        if !ctx.signed(format!("released for clinical use — batch {}", v.id), Some(question)) {
             return;
         }
         let id = v.id.clone();

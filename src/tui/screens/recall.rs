@@ -124,7 +124,8 @@ impl Recall {
             ),
             None => format!("Apply this recall: quarantine {} units in stock and record it?", r.in_stock),
         };
-        if ctx.confirmed(question) {
+        let meaning = format!("recall applied: {}", self.form.get(F::Reason));
+        if ctx.signed(meaning, Some(question)) {
             self.run(ctx, true, !earlier.is_empty());
         }
     }
