@@ -9,11 +9,11 @@ use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use stoolbank::app::records::Identity;
-use stoolbank::app::{Bank, NewDonation, NewDonor, ScreeningInput};
+use stoolbank::app::{Bank, NewDonation, NewDonor, NewRecipient, ScreeningInput};
 use stoolbank::core::access::Role;
 use stoolbank::core::config::{BenchPrefs, Config};
 use stoolbank::core::ids::Id;
-use stoolbank::core::model::{BatchStatus, QcResult, ScreeningKind, Sex};
+use stoolbank::core::model::{BatchStatus, Consent, QcResult, ScreeningKind, Sex, UnitStatus};
 use stoolbank::tui::screen::Tab;
 use stoolbank::tui::{App, Msg};
 
@@ -102,12 +102,7 @@ impl Bench {
         *self.now.lock().unwrap() += Duration::minutes(minutes);
     }
     fn screen(&mut self) -> String {
-        let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
-        t.draw(|f| self.app.render(f)).unwrap();
-        let buf = t.backend().buffer();
-        (0..24)
-            .map(|y| (0..80).map(|x| buf[(x, y)].symbol()).collect::<String>().trim_end().to_string() + "\n")
-            .collect()
+        render(&mut self.app)
     }
     fn cursor(&mut self) -> (u16, u16) {
         let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
@@ -121,15 +116,21 @@ impl Bench {
     }
 }
 
+/// The app at 80×24, a line of text per row.
+fn render(app: &mut App) -> String {
+    let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    t.draw(|f| app.render(f)).unwrap();
+    let buf = t.backend().buffer();
+    (0..24).map(|y| (0..80).map(|x| buf[(x, y)].symbol()).collect::<String>().trim_end().to_string() + "\n").collect()
+}
+
 #[test]
 fn set_up_mode_needs_no_sign_in_and_the_status_bar_says_access_control_is_off() {
     let dir = tempfile::tempdir().unwrap();
     let bank = Bank::init(&dir.path().join("bank.db"), Some("G1517"), BenchPrefs::default(), "tester").unwrap();
     let mut app = App::new(bank, "bank.db".into());
     assert!(!app.signed_out());
-    let mut t = Terminal::new(TestBackend::new(80, 24)).unwrap();
-    t.draw(|f| app.render(f)).unwrap();
-    let screen: String = t.backend().buffer().content().iter().map(|c| c.symbol()).collect();
+    let screen = render(&mut app);
     assert!(screen.contains("tester · access control off (set-up mode)"), "{screen}");
     assert!(screen.contains("Facility G1517") && !screen.contains("Ctrl-O"), "{screen}");
 }
@@ -328,4 +329,73 @@ fn signing_out_over_unsaved_work_asks_first() {
     b.key(KeyCode::Char('y'));
     assert!(b.app.signed_out() && b.screen().contains("Sign in"));
     assert!(b.app.bank.counts(*b.now.lock().unwrap()).is_err(), "the bank is signed out too");
+}
+
+#[test]
+fn a_discard_and_a_dispense_are_signed_with_their_meaning() {
+    let mut b = bench();
+    b.sign_in("qm", PASSWORD);
+    b.tab(Tab::Batches);
+    b.key(KeyCode::Char('x'));
+    b.key(KeyCode::Char('y'));
+    b.typed("spilled");
+    b.key(KeyCode::Enter);
+    assert!(b.screen().contains("Sign: discarded: spilled — batch"), "{}", b.screen());
+    b.typed(PASSWORD);
+    b.key(KeyCode::Enter);
+    assert_eq!(b.batch_status(), BatchStatus::Discarded);
+    let meanings: Vec<String> = b.app.bank.signatures(&b.batch).unwrap().into_iter().map(|s| s.meaning).collect();
+    assert_eq!(meanings, ["discarded: spilled"]);
+}
+
+#[test]
+fn a_clinician_signs_a_dispense_and_a_wrong_password_dispenses_nothing() {
+    let mut b = bench();
+    b.sign_in("qm", PASSWORD);
+    let now = *b.now.lock().unwrap();
+    b.app.bank.sign(PASSWORD).unwrap();
+    let unit = b.app.bank.release_batch(&b.batch, now).unwrap().units[0].id.clone();
+    b.press(KeyCode::Char('o'), KeyModifiers::CONTROL);
+    b.sign_in("clin", PASSWORD);
+    let new = NewRecipient {
+        sex: Sex::M,
+        birth_date: at("1950-01-01", 0).date_naive(),
+        indication: "rCDI".into(),
+        consent: Consent::Signed,
+        cohort: None,
+        identity: Identity::default(),
+    };
+    let recipient = b.app.bank.register_recipient(new, now).unwrap().id;
+    b.tab(Tab::Dispense);
+    b.app.update(Msg::Scan(unit.display()));
+    b.app.update(Msg::Scan(recipient.display()));
+    b.press(KeyCode::Char('s'), KeyModifiers::CONTROL);
+    assert!(b.screen().contains(&format!("Sign: dispensed to {} — unit {unit}", recipient.display())));
+    b.typed("wrong wrong wrong");
+    b.key(KeyCode::Enter);
+    assert!(b.screen().contains("wrong password for clin"));
+    b.key(KeyCode::Esc);
+    assert_eq!(b.app.bank.unit_view(&unit, now).unwrap().status, UnitStatus::Released);
+
+    b.press(KeyCode::Char('s'), KeyModifiers::CONTROL);
+    b.typed(PASSWORD);
+    b.key(KeyCode::Enter);
+    assert_eq!(b.app.bank.unit_view(&unit, now).unwrap().status, UnitStatus::Dispensed);
+    assert!(b.screen().contains("dispensed to"), "{}", b.screen());
+}
+
+#[test]
+fn wrong_signatures_lock_the_user_out_and_sign_them_out() {
+    let mut b = bench();
+    b.sign_in("qm", PASSWORD);
+    b.tab(Tab::Batches);
+    b.key(KeyCode::Char('r'));
+    for _ in 0..5 {
+        b.typed("guess");
+        b.key(KeyCode::Enter);
+    }
+    let screen = b.screen();
+    assert!(b.app.signed_out() && screen.contains("qm is locked out after 5"), "{screen}");
+    b.app.bank.sign_in("tech", PASSWORD).unwrap();
+    assert_eq!(b.batch_status(), BatchStatus::Quarantined);
 }
