@@ -11,6 +11,7 @@ use super::access::SignRequest;
 use super::keys::Binding;
 use super::words;
 use crate::app::{AppError, Bank};
+use crate::core::access::Operation;
 use crate::core::ids::Id;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,8 +189,13 @@ impl Ctx<'_> {
     }
     /// For a signed act: true when the signer has signed it with their password (which then stands for the
     /// yes to `question` too); otherwise opens the signature box showing `meaning` (the key comes back once
-    /// signed) and returns false. In set-up mode nobody signs: the act asks `question`, when it has one.
-    pub fn signed(&mut self, meaning: impl Into<String>, question: Option<String>) -> bool {
+    /// signed) and returns false. In set-up mode nobody signs: the act asks `question`, when it has one. A user
+    /// whose roles may not do `op` is told so, and asked nothing.
+    pub fn signed(&mut self, op: Operation, meaning: impl Into<String>, question: Option<String>) -> bool {
+        if let Err(e) = self.bank.authorize(op) {
+            self.fail(e);
+            return false;
+        }
         if !self.bank.access_control() {
             return question.is_none_or(|q| self.confirmed(q));
         }

@@ -9,6 +9,7 @@ use ratatui::Frame;
 use super::panel;
 use crate::app::records::Identity;
 use crate::app::{AppError, NewRecipient};
+use crate::core::access::Operation;
 use crate::core::config::Config;
 use crate::core::ids::IdKind;
 use crate::core::model::{Consent, Sex};
@@ -131,7 +132,7 @@ impl Dispense {
             s => time::parse_timestamp(s).map_err(|e| AppError::Invalid(e.to_string()))?,
         };
         let clinician = Some(self.form.get(F::Clinician)).filter(|c| !c.is_empty());
-        if !ctx.signed(format!("dispensed to {} — unit {unit}", recipient.display()), None) {
+        if !ctx.signed(Operation::Dispense, format!("dispensed to {} — unit {unit}", recipient.display()), None) {
             return Ok(None);
         }
         let u = ctx.bank.dispense(&unit, &recipient, self.form.get(F::Route), clinician, at)?;

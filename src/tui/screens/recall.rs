@@ -11,6 +11,7 @@ use ratatui::Frame;
 
 use super::{list, move_selection};
 use crate::app::{AppError, RecallSelector, RecallSummary};
+use crate::core::access::Operation;
 use crate::core::ids::{Id, IdKind};
 use crate::time;
 use crate::tui::form::{Field, Form, FormEvent};
@@ -125,7 +126,7 @@ impl Recall {
             None => format!("Apply this recall: quarantine {} units in stock and record it?", r.in_stock),
         };
         let meaning = format!("recall applied: {}", self.form.get(F::Reason));
-        if ctx.signed(meaning, Some(question)) {
+        if ctx.signed(Operation::RecallApply, meaning, Some(question)) {
             self.run(ctx, true, !earlier.is_empty());
         }
     }
