@@ -235,3 +235,177 @@ fn signatures(b: &Bench) -> Vec<(i64, String, String)> {
     let mut s = c.prepare("SELECT id, signer, meaning FROM signatures ORDER BY id").unwrap();
     s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
 }
+
+/// Every operation tried by every role through the binary: allowed exactly where the access table allows it
+/// (the command may still meet a rule or a missing record, never `access.role`), refused elsewhere by rule
+/// `access.role` with exit code 3 and the bank unchanged.
+#[test]
+fn every_operation_by_every_role_follows_the_access_table() {
+    use stoolbank::core::access::{permits, Actor, Operation as Op};
+    let b = Bench::new();
+    // The records the operations act on, made in set-up mode.
+    let donor = b.screened_donor(days_ago(40));
+    let din = b.donation(&donor, days_ago(30));
+    let (batch, units) = b.batch(&din, days_ago(30), 3);
+    let (spare, _) = b.batch(&b.donation(&donor, days_ago(29)), days_ago(29), 1);
+    b.screen_clean(&donor, days_ago(5));
+    b.ok(&["batch", "release", &batch]);
+    let r = b.ok(&["recipient", "add", "--sex", "M", "--birth-date", "1950-01-01", "--indication", "rCDI"]);
+    let screening = b.json(&["donor", "show", &donor])["screenings"][0]["id"].as_i64().unwrap().to_string();
+    let dir = b.dir.path().to_path_buf();
+    let file = |name: &str| dir.join(name).display().to_string();
+    let policy = b.policy_file("");
+    let users = staff(&b);
+    // Taken with the users in it: a backup from before them would restore a bank in set-up mode.
+    let backup = file("for-restore.db");
+    ok_as(&b, "admin-1", &["backup", &backup]);
+
+    let today = days_ago(0).to_string();
+    let cases: Vec<(Op, Vec<String>)> = vec![
+        (Op::RegisterDonor, args(&["donor", "add", "--sex", "F", "--birth-date", "1991-02-03"])),
+        (Op::Screen, args(&["donor", "screen", &donor, "--kind", "questionnaire", "--date", &today, "--all-negative"])),
+        (Op::Defer, args(&["donor", "defer", &donor, "--reason", "travel", "--until", &days_ago(-1).to_string()])),
+        (Op::LiftDeferral, args(&["donor", "lift-deferral", &donor, "--reason", "cleared"])),
+        (Op::Intake, args(&["donation", "add", &donor, "--collected-at", &at(days_ago(1), 8)])),
+        (
+            Op::MakeBatch,
+            args(&["batch", "make", &din, "--product", "F0002", "--units", "1", "--at", &at(days_ago(30), 10)]),
+        ),
+        (Op::QcEntry, args(&["qc", "add", &spare, "--test", "appearance=pass"])),
+        (Op::LabelPrint, args(&["label", &units[0], "--print", &format!("file:{}", file("labels.zpl"))])),
+        (Op::LabelVerify, args(&["verify-label", &units[0], &units[0]])),
+        (Op::Locate, args(&["locate", &units[1], "freezer 1"])),
+        (Op::Release, args(&["batch", "release", &spare])),
+        (Op::Discard, args(&["batch", "discard", &spare, "--reason", "spilt"])),
+        (
+            Op::Correction,
+            args(&[
+                "donor",
+                "screen",
+                &donor,
+                "--kind",
+                "questionnaire",
+                "--date",
+                &days_ago(40).to_string(),
+                "--all-negative",
+                "--corrects",
+                &screening,
+            ]),
+        ),
+        (Op::RecallDryRun, args(&["recall", "--batch", &batch, "--reason", "check"])),
+        (Op::RecallApply, args(&["recall", "--batch", &batch, "--reason", "sterility", "--apply", "--again"])),
+        (
+            Op::RecipientAdd,
+            args(&["recipient", "add", "--sex", "F", "--birth-date", "1960-01-01", "--indication", "UC"]),
+        ),
+        (Op::Dispense, args(&["dispense", &units[2], "--recipient", &r, "--route", "colonoscopy"])),
+        (Op::FollowUp, args(&["followup", "add", &r, "--at", &today, "--timepoint", "3m", "--outcome", "remission"])),
+        (
+            Op::AdverseEvent,
+            args(&[
+                "ae",
+                "add",
+                &r,
+                "--onset",
+                &today,
+                "--term",
+                "bloating",
+                "--grade",
+                "1",
+                "--serious",
+                "no",
+                "--relatedness",
+                "unrelated",
+            ]),
+        ),
+        (Op::StudyRecord, args(&["followup", "study", &r, "--diagnosis-date", "2019-03-01"])),
+        (Op::Read, args(&["trace", &donor])),
+        (Op::Report, args(&["report", "safety"])),
+        (Op::Export, args(&["export", "csv", &file("export")])),
+        (Op::AuditRead, args(&["audit", "log", "--limit", "3"])),
+        (Op::AuditVerify, args(&["audit", "verify"])),
+        (Op::AuditCheckpoint, args(&["audit", "checkpoint"])),
+        (Op::Backup, args(&["backup", &file("backup-{role}.db")])),
+        (Op::Init, args(&["init"])),
+        (Op::UserAdmin, args(&["user", "add", "new-{role}", "--role", "technician"])),
+        (Op::ConfigSet, args(&["config", "set", &policy])),
+        (Op::ConfigShow, args(&["config", "show"])),
+        (Op::Restore, args(&["restore", &backup])),
+    ];
+    for op in Op::all().filter(|op| *op != Op::ViewIdentity) {
+        assert!(cases.iter().any(|(o, _)| *o == op), "no command tries {op}");
+    }
+    for (op, command) in &cases {
+        for (user, role) in &users {
+            let command: Vec<String> = command.iter().map(|a| a.replace("{role}", role.as_str())).collect();
+            let command: Vec<&str> = command.iter().map(String::as_str).collect();
+            let allowed = permits(&Actor::User { name: user, roles: &[*role] }, *op, &[]).is_ok();
+            let before = table_counts(&b.db);
+            let out = run_as(&b, user, Some(PW), &command);
+            let err = String::from_utf8_lossy(&out.stderr);
+            if allowed {
+                assert!(!err.contains("access.role") && out.status.code() != Some(6), "{user} ({role}) {op}: {err}");
+            } else {
+                assert_eq!(out.status.code(), Some(3), "{user} ({role}) {op}: {err}");
+                assert!(err.contains(&format!("refused by rule access.role: {user} ({role}) may not {op}")), "{err}");
+                assert_eq!(table_counts(&b.db), before, "{user} ({role}) {op}: a refusal changes nothing");
+            }
+        }
+    }
+}
+
+fn args(a: &[&str]) -> Vec<String> {
+    a.iter().map(ToString::to_string).collect()
+}
+
+/// An administrator and one user per other role, added through the CLI; returns (name, role) of each.
+fn staff(b: &Bench) -> Vec<(String, Role)> {
+    ok_as(b, "tester", &["user", "add", "admin-1", "--role", "admin"]);
+    let mut users = vec![("admin-1".to_string(), Role::Admin)];
+    for role in [Role::Technician, Role::QualityManager, Role::Clinician, Role::Investigator] {
+        let name = format!("{role}-1");
+        ok_as(b, "admin-1", &["user", "add", &name, "--role", role.as_str()]);
+        users.push((name, role));
+    }
+    users
+}
+
+#[test]
+fn identity_is_shown_to_the_roles_the_policy_names() {
+    let b = Bench::new();
+    b.set_policy("identity_viewers = [\"clinician\"]\n");
+    let donor = b.ok(&["donor", "add", "--sex", "F", "--birth-date", "1990-04-02", "--name", "Zhao Lei"]);
+    staff(&b);
+    assert!(ok_as(&b, "clinician-1", &["donor", "show", &donor]).contains("Zhao Lei"));
+    assert!(!ok_as(&b, "technician-1", &["donor", "show", &donor]).contains("Zhao Lei"));
+}
+
+#[test]
+fn a_bench_file_may_not_set_the_banks_rules_and_files_are_private() {
+    let b = Bench::new();
+    std::fs::write(b.dir.path().join("bench.toml"), "identity_viewers = [\"technician\"]\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stoolbank"))
+        .arg("--db")
+        .arg(&b.db)
+        .arg("--config")
+        .arg(b.dir.path().join("bench.toml"))
+        .args(["donor", "list"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("sets `identity_viewers`: the bank's rules are stored in the bank"), "{err}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let backup = b.dir.path().join("copy.db");
+        b.ok(&["backup", backup.to_str().unwrap()]);
+        // An open connection keeps the -wal and -shm files in place (SQLite gives them the bank file's mode).
+        let open = rusqlite::Connection::open(&b.db).unwrap();
+        open.query_row("SELECT count(*) FROM donors", [], |r| r.get::<_, i64>(0)).unwrap();
+        for f in [b.db.clone(), b.db.with_extension("db-wal"), b.db.with_extension("db-shm"), backup] {
+            let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{}", f.display());
+        }
+    }
+}

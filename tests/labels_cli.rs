@@ -166,10 +166,10 @@ fn a_batch_prints_only_the_labels_of_units_still_in_the_bank() {
 
 #[test]
 fn release_can_require_every_label_scanned_back() {
-    let mut b = Bench::new();
+    let b = Bench::new();
     let (donor, batch, units, day) = batch(&b);
     b.screen_clean(&donor, day + chrono::Duration::days(20));
-    b.with_config("require_label_verification = true\n");
+    b.set_policy("require_label_verification = true\n");
     let when = at(day + chrono::Duration::days(21), 9);
     b.refused("release.7-labels-verified", &["batch", "release", &batch, "--at", &when]);
     // A label never printed is not verified, whatever is scanned.

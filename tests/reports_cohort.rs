@@ -175,7 +175,7 @@ fn reports_recover_the_planted_truth_within_their_intervals() {
     let mut bank = Bank::init(&db, Some("G1517"), BenchPrefs::default(), "generator").unwrap();
     let truth = generate(&mut bank, 20_191_124);
     drop(bank);
-    let b = Bench { dir, db, config: None };
+    let b = Bench::on(dir, db);
 
     // Remission at 3 months by indication: the planted mean lies in each interval; the lost are counted.
     let outcomes = b.json(&["report", "outcomes", "--by", "indication"]);

@@ -23,7 +23,7 @@ fn day(s: &str) -> NaiveDate {
 
 /// Two donors, a released batch with one unit dispensed, a batch in quarantine.
 fn bank(dir: &tempfile::TempDir) -> (Bank, String) {
-    // A fixed clock: what the audit trail records as done "now" (signatures) is the same on every run.
+    // A fixed clock: nothing on screen depends on the day the test runs.
     let mut b = Bank::init(&dir.path().join("bank.db"), Some("G1517"), BenchPrefs::default(), "tester")
         .unwrap()
         .with_clock(|| at("2024-02-12", 12));

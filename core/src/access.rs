@@ -187,7 +187,7 @@ impl Operation {
     }
 
     /// The roles that may do this (for `ViewIdentity`, the policy's `identity_viewers`).
-    pub fn roles<'a>(self, identity_viewers: &'a [Role]) -> &'a [Role] {
+    pub fn roles(self, identity_viewers: &[Role]) -> &[Role] {
         if self == Op::ViewIdentity {
             return identity_viewers;
         }

@@ -58,8 +58,6 @@ pub struct Config {
     pub password_min_length: usize,
     /// A user is locked out after this many failed sign-ins in a row, until an administrator re-enables them.
     pub lockout_after: u32,
-    /// A recall's `--apply` only proposes it; a second person confirms it (`recall confirm N`).
-    pub recall_apply_second_person: bool,
     /// The TUI locks after this many minutes without a key or a scan (the user's password unlocks it).
     pub tui_idle_lock_minutes: u32,
     /// Where labels print when no target is named: `tcp://HOST:PORT`, `lp:QUEUE`, a device under
@@ -180,7 +178,6 @@ impl Default for Config {
             identity_viewers: Vec::new(),
             password_min_length: 12,
             lockout_after: 5,
-            recall_apply_second_person: false,
             tui_idle_lock_minutes: 10,
             printer: None,
             label_template: "cryovial-2x1".into(),

@@ -43,8 +43,6 @@ pub enum Rule {
     PredictorsSeparation,
     /// Whoever made a batch or entered its QC does not release it.
     FourEyes,
-    /// A recall's application confirmed by a second person (when the policy asks for one).
-    RecallSecondPerson,
 }
 
 impl Rule {
@@ -79,7 +77,6 @@ impl Rule {
             Rule::PredictorsEventsPerVariable => "report.events-per-variable",
             Rule::PredictorsSeparation => "report.separation",
             Rule::FourEyes => "release.four-eyes",
-            Rule::RecallSecondPerson => "recall.second-person",
         }
     }
 
@@ -114,7 +111,6 @@ impl Rule {
             Rule::PredictorsEventsPerVariable => "at least 10 of the rarer outcome per estimated coefficient",
             Rule::PredictorsSeparation => "the model converges (no separation)",
             Rule::FourEyes => "released by someone who neither made the batch nor entered its QC",
-            Rule::RecallSecondPerson => "a recall is applied by someone other than who proposed it",
         }
     }
 }
@@ -588,17 +584,6 @@ pub fn check_four_eyes(releaser: &str, workers: &[(String, String)]) -> Result<(
     )
 }
 
-/// A recall proposed by one person is applied by another.
-pub fn check_recall_second_person(proposer: &str, confirmer: &str) -> Result<(), Refusal> {
-    if proposer == confirmer {
-        return refuse(
-            Rule::RecallSecondPerson,
-            format!("{confirmer} proposed this recall; the policy asks a second person to apply it"),
-        );
-    }
-    Ok(())
-}
-
 /// Deferrals, positive or indeterminate results and recalls touching the donor within [from, to].
 fn intervening_events(donor: &DonorFacts, from: NaiveDate, to: NaiveDate, config: &Config) -> Vec<String> {
     let mut found = Vec::new();
@@ -955,8 +940,6 @@ mod tests {
             r.to_string(),
             "refused by rule release.four-eyes: bob entered QC appearance of this batch; another quality manager must release it"
         );
-        assert_eq!(check_recall_second_person("ann", "ann").unwrap_err().rule, Rule::RecallSecondPerson);
-        assert!(check_recall_second_person("ann", "bob").is_ok());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Registering donors, recording their screenings, deferring them, and judging eligibility.
 
+use super::users::Signed;
 use crate::core::access::Operation;
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -122,13 +123,7 @@ impl Bank {
         at: DateTime<Utc>,
     ) -> Result<ScreeningRecorded> {
         // A correction is a quality manager's signed act; a first screening, the technician's.
-        let signer = match corrects {
-            Some(_) => Some(self.signer(Operation::Correction)?),
-            None => {
-                self.authorize(Operation::Screen)?;
-                None
-            }
-        };
+        let signer = self.signer_if(corrects.is_some(), Operation::Correction, Operation::Screen)?;
         let results = input.resolve(kind, &self.config)?;
         let (act, now) = (self.act(), self.rules_now());
         let config = &self.config;
@@ -136,7 +131,9 @@ impl Bank {
             let r = screen(tx, &act, config, now, donor, Screening { kind, date, results, corrects, at })?;
             if let (Some(signer), Some(old)) = (&signer, corrects) {
                 let meaning = format!("corrects screening {old}");
-                super::users::sign(tx, &act, signer, &meaning, "screenings", &r.id.to_string())?;
+                let sid = r.id.to_string();
+                let what = Signed { entity: "screenings", entity_id: &sid, subject: donor.data(), at };
+                super::users::sign(tx, &act, signer, &meaning, &what)?;
             }
             Ok(r)
         })

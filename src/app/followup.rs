@@ -1,6 +1,7 @@
 //! Follow-up operations: the study record of a recipient, follow-up visits, adverse events (with the safety
 //! signal), the due list, and the clinical view of one recipient (course, eligibility, visits, events).
 
+use super::users::Signed;
 use crate::core::access::Operation;
 use std::collections::HashMap;
 
@@ -246,13 +247,7 @@ impl Bank {
     /// accepted (`in_window` false, for a warning); a second visit for the same time point must correct the first.
     pub fn add_followup(&mut self, id: &Id, input: VisitInput, at: DateTime<Utc>) -> Result<RecordedVisit> {
         // A visit that corrects another is a signed act.
-        let signer = match input.corrects {
-            Some(_) => Some(self.signer(Operation::FollowUp)?),
-            None => {
-                self.authorize(Operation::FollowUp)?;
-                None
-            }
-        };
+        let signer = self.signer_if(input.corrects.is_some(), Operation::FollowUp, Operation::FollowUp)?;
         let date = local_day(at);
         not_future("visit date", date, self.rules_now())?;
         let scores = followup::scores(&input.scores).map_err(AppError::Invalid)?;
@@ -299,7 +294,9 @@ impl Bank {
             record(tx, &act, "record-followup", "followups", &visit.id.to_string(), id.data(), at, None)?;
             if let (Some(signer), Some(old)) = (&signer, input.corrects) {
                 let meaning = format!("corrects follow-up visit {old}");
-                super::users::sign(tx, &act, signer, &meaning, "followups", &visit.id.to_string())?;
+                let vid = visit.id.to_string();
+                let what = Signed { entity: "followups", entity_id: &vid, subject: id.data(), at };
+                super::users::sign(tx, &act, signer, &meaning, &what)?;
             }
             let window = config.followup.window(course.start, input.timepoint);
             Ok(RecordedVisit { in_window: window.contains(date), window, course_start: course.start, visit })

@@ -1,5 +1,6 @@
 //! Donations, their processing into batches and units, QC, and quarantine → release.
 
+use super::users::Signed;
 use crate::core::access::Operation;
 use chrono::{DateTime, Days, Utc};
 
@@ -195,7 +196,8 @@ impl Bank {
             let before = audit::row_state(tx, "batches", batch.data())?;
             batches::set_batch_released(tx, batch, at)?;
             record(tx, &act, "release-batch", "batches", batch.data(), batch.data(), at, before)?;
-            super::users::sign(tx, &act, &signer, "released for clinical use", "batches", batch.data())
+            let what = Signed { entity: "batches", entity_id: batch.data(), subject: batch.data(), at };
+            super::users::sign(tx, &act, &signer, "released for clinical use", &what)
         })?;
         self.batch_view(batch, at)
     }
@@ -211,7 +213,8 @@ impl Bank {
             let before = audit::row_state(tx, "batches", batch.data())?;
             batches::set_batch_discarded(tx, batch, at, reason)?;
             record(tx, &act, "discard-batch", "batches", batch.data(), batch.data(), at, before)?;
-            super::users::sign(tx, &act, &signer, &format!("discarded: {reason}"), "batches", batch.data())?;
+            let what = Signed { entity: "batches", entity_id: batch.data(), subject: batch.data(), at };
+            super::users::sign(tx, &act, &signer, &format!("discarded: {reason}"), &what)?;
             for u in batches::units_of_batch(tx, batch)? {
                 if u.kind == UnitKind::Dose && on_shelf(unit_status(&u.facts(), at, local_day(at))) {
                     let before = audit::row_state(tx, "units", u.id.data())?;

@@ -1,5 +1,6 @@
 //! Recipients and dispensing: one unit to one recipient, after the dispense rules.
 
+use super::users::Signed;
 use crate::core::access::Operation;
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -154,7 +155,9 @@ impl Bank {
             let did = recipients::insert_dispense(tx, &new)?;
             record(tx, &act, "dispense", "dispenses", &did.to_string(), unit.data(), at, None)?;
             let meaning = format!("dispensed to {}", recipient.display());
-            super::users::sign(tx, &act, &signer, &meaning, "dispenses", &did.to_string())?;
+            let did = did.to_string();
+            let what = Signed { entity: "dispenses", entity_id: &did, subject: unit.data(), at };
+            super::users::sign(tx, &act, &signer, &meaning, &what)?;
             if let Some(reason) = happened {
                 let (Some(_), Some(recall)) = (u.recalled_at, recalls::recall_of_unit(tx, unit)?) else {
                     return invalid(format!("{unit} is not recalled: record its dispense without --happened"));

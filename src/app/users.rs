@@ -88,13 +88,14 @@ fn password_matches(phc: &str, password: &str) -> bool {
 impl Bank {
     /// The session a bank opens with: set-up mode (under `actor`) while it has no users, else signed out.
     pub(super) fn initial_session(&mut self, actor: &str) -> Result<Session> {
-        let any = self.store.read(|tx| Ok::<_, AppError>(users::any(tx)?))?;
+        // Any schema version: `verify` and backups open old files, which have no users.
+        let any = self.store.inspect(|tx| Ok::<_, AppError>(users::any(tx)?))?;
         Ok(if any { Session::SignedOut } else { Session::SetUp { name: actor.to_string() } })
     }
 
     /// The stored policy with this bench's settings over it; the built-in defaults when none is stored.
     pub(super) fn load_policy(&mut self) -> Result<()> {
-        let stored: Option<(i64, String)> = self.store.read(|tx| Ok::<_, AppError>(users::policy(tx)?))?;
+        let stored: Option<(i64, String)> = self.store.inspect(|tx| Ok::<_, AppError>(users::policy(tx)?))?;
         self.policy = match stored {
             Some((id, text)) => Config::from_toml(&text)
                 .map_err(|e| StoreError::Corrupt(format!("the bank's policy (version {id}): {e}")))?,
@@ -196,6 +197,15 @@ impl Bank {
             }
             _ => Ok(Signer(self.actor().to_string())),
         }
+    }
+
+    /// `signed_op`, a signed act, when `signed` (a correction, a recall applied); else the plain `op`.
+    pub(super) fn signer_if(&mut self, signed: bool, signed_op: Operation, op: Operation) -> Result<Option<Signer>> {
+        if signed {
+            return self.signer(signed_op).map(Some);
+        }
+        self.authorize(op)?;
+        Ok(None)
     }
 
     fn check_password(&mut self, name: &str, password: &str) -> Result<User> {
@@ -377,9 +387,18 @@ fn count_attempt(tx: &Tx, act: &Act, name: &str, ok: bool, limit: u32) -> Result
     Ok(n)
 }
 
-/// Signs the act just recorded on `entity`/`entity_id` in this transaction: the signature row binds the signer
-/// and the meaning to that record's audit entry, and is audited itself.
-pub(super) fn sign(tx: &Tx, act: &Act, signer: &Signer, meaning: &str, entity: &str, entity_id: &str) -> Result<()> {
-    let id = users::insert_signature(tx, &signer.0, meaning, entity, entity_id, act.now)?;
-    record(tx, act, "sign", "signatures", &id.to_string(), entity_id, act.now, None)
+/// What a signature signs: the record just written in this transaction, the identifier its audit entries are
+/// filed under, and when the act happened.
+pub(super) struct Signed<'a> {
+    pub entity: &'a str,
+    pub entity_id: &'a str,
+    pub subject: &'a str,
+    pub at: DateTime<Utc>,
+}
+
+/// Signs the act just recorded on a record in this transaction: the signature row binds the signer and the
+/// meaning to that record's audit entry, and is audited itself (filed under the same record, at the act's time).
+pub(super) fn sign(tx: &Tx, act: &Act, signer: &Signer, meaning: &str, what: &Signed) -> Result<()> {
+    let id = users::insert_signature(tx, &signer.0, meaning, what.entity, what.entity_id, act.now)?;
+    record(tx, act, "sign", "signatures", &id.to_string(), what.subject, what.at, None)
 }

@@ -518,8 +518,12 @@ pub fn bench(cli: &Cli, db: &Path, out: &mut Out<'_>) -> Result<()> {
         users::sign_in(&mut bank, &who(cli), false)?;
         return overview(cli, bank, db, out);
     }
-    // The TUI signs in on its own screen (`--as` typed in advance there).
-    let bank = Bank::open(db, bench, &name)?;
+    // The TUI signs in on its own screen (`--as` typed in advance there); the demo's published password signs its
+    // default user in at once.
+    let mut bank = Bank::open(db, bench, &name)?;
+    if cli.demo && cli.actor.is_none() {
+        users::sign_in(&mut bank, &who(cli), false)?;
+    }
     bank.use_key_file(&key_file(cli), true)?;
     let options = crate::tui::TuiOptions {
         db_label: db.display().to_string(),

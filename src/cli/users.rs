@@ -62,7 +62,7 @@ fn new_password(name: &str) -> Result<String> {
         )));
     }
     let first = rpassword::prompt_password(format!("new password for {name}: "))?;
-    let again = rpassword::prompt_password(format!("the same again: "))?;
+    let again = rpassword::prompt_password("the same again: ")?;
     if first != again {
         return Err(CliError::Usage("the two passwords differ; nothing was changed".into()));
     }

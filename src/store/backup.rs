@@ -77,6 +77,7 @@ fn copy_to(conn: &Connection, dest: &Path) -> Result<()> {
     if dest.exists() || wal_path(dest).exists() {
         return Err(StoreError::Io(format!("{}: already exists; give a new file", dest.display())));
     }
+    super::create_private(dest)?;
     let mut out = Connection::open_with_flags(dest, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)
         .map_err(|source| StoreError::Open { path: dest.into(), source })?;
     {

@@ -104,6 +104,9 @@ impl Store {
     /// Opens a database, creating it if it does not exist (`init`, `demo`).
     pub fn open_or_create(path: &Path) -> Result<Store> {
         let p = || path.to_path_buf();
+        if !path.exists() {
+            create_private(path)?;
+        }
         check_file(path)?;
         backup::refuse_if_damaged(path)?;
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)
@@ -285,6 +288,21 @@ fn check_file(path: &Path) -> Result<()> {
         return Err(StoreError::ReadOnly { path: path.into() });
     }
     check_header(path)
+}
+
+/// Creates an empty file readable and writable by its owner only (0600): a bank holds health records, and
+/// `SQLite` gives the `-wal` and `-shm` files beside it the database file's permissions.
+pub(crate) fn create_private(path: &Path) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        // Another bench created it meanwhile: it is theirs, made the same way.
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Io(format!("{}: {e}", path.display()))),
+    }
 }
 
 /// Refuses a non-empty file that is not an `SQLite` database.
