@@ -55,7 +55,7 @@ fn bench() -> Bench {
     b.sign_in("tech", PASSWORD).unwrap();
     let clean = ScreeningInput { all_negative: true, tests: vec![] };
     let new = NewDonor { sex: Sex::F, birth_date: at("1990-01-01", 0).date_naive(), identity: Identity::default() };
-    let donor = b.register_donor(new, at("2024-01-02", 9)).unwrap().id;
+    let donor = b.register_donor(new, at("2024-01-02", 9)).unwrap().id.into_value().unwrap();
     for k in ScreeningKind::ALL {
         b.record_screening(&donor, *k, at("2024-01-10", 0).date_naive(), &clean, at("2024-01-10", 9)).unwrap();
     }
@@ -68,7 +68,12 @@ fn bench() -> Bench {
             bristol: Some(4),
         })
         .unwrap();
-    let batch = b.make_batch(&donation.id, "F0001", 3, Some(50.0), at("2024-01-10", 10)).unwrap().id;
+    let batch = b
+        .make_batch(donation.id.get().unwrap(), "F0001", 3, Some(50.0), at("2024-01-10", 10))
+        .unwrap()
+        .id
+        .into_value()
+        .unwrap();
     for test in ["appearance", "viable-count", "pathogen-screen"] {
         b.add_qc(&batch, test, QcResult::Pass, None, at("2024-01-11", 9)).unwrap();
     }
@@ -112,7 +117,7 @@ impl Bench {
     }
     fn batch_status(&mut self) -> BatchStatus {
         let now = *self.now.lock().unwrap();
-        self.app.bank.batch_view(&self.batch, now).unwrap().status
+        self.app.bank.batch_view(&self.batch, now).unwrap().status.into_value().unwrap()
     }
 }
 
@@ -354,7 +359,7 @@ fn a_clinician_signs_a_dispense_and_a_wrong_password_dispenses_nothing() {
     b.sign_in("qm", PASSWORD);
     let now = *b.now.lock().unwrap();
     b.app.bank.sign(PASSWORD).unwrap();
-    let unit = b.app.bank.release_batch(&b.batch, now).unwrap().units[0].id.clone();
+    let unit = b.app.bank.release_batch(&b.batch, now).unwrap().units[0].id.clone().into_value().unwrap();
     b.press(KeyCode::Char('o'), KeyModifiers::CONTROL);
     b.sign_in("clin", PASSWORD);
     let new = NewRecipient {
@@ -365,7 +370,7 @@ fn a_clinician_signs_a_dispense_and_a_wrong_password_dispenses_nothing() {
         cohort: None,
         identity: Identity::default(),
     };
-    let recipient = b.app.bank.register_recipient(new, now).unwrap().id;
+    let recipient = b.app.bank.register_recipient(new, now).unwrap().id.into_value().unwrap();
     b.tab(Tab::Dispense);
     b.app.update(Msg::Scan(unit.display()));
     b.app.update(Msg::Scan(recipient.display()));
@@ -375,12 +380,12 @@ fn a_clinician_signs_a_dispense_and_a_wrong_password_dispenses_nothing() {
     b.key(KeyCode::Enter);
     assert!(b.screen().contains("wrong password for clin"));
     b.key(KeyCode::Esc);
-    assert_eq!(b.app.bank.unit_view(&unit, now).unwrap().status, UnitStatus::Released);
+    assert_eq!(b.app.bank.unit_view(&unit, now).unwrap().status.value(), Ok(UnitStatus::Released));
 
     b.press(KeyCode::Char('s'), KeyModifiers::CONTROL);
     b.typed(PASSWORD);
     b.key(KeyCode::Enter);
-    assert_eq!(b.app.bank.unit_view(&unit, now).unwrap().status, UnitStatus::Dispensed);
+    assert_eq!(b.app.bank.unit_view(&unit, now).unwrap().status.value(), Ok(UnitStatus::Dispensed));
     assert!(b.screen().contains("dispensed to"), "{}", b.screen());
 }
 
