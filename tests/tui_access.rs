@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Duration, Local, NaiveDate, TimeZone, Utc};
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
@@ -19,9 +19,14 @@ use stoolbank::tui::{App, Msg};
 
 const PASSWORD: &str = "correct horse battery";
 
+/// A moment in the bank's local time, as the screens show it: the snapshots hold in any zone.
 fn at(day: &str, hour: u32) -> DateTime<Utc> {
     let d = NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap();
-    Utc.from_utc_datetime(&d.and_hms_opt(hour, 0, 0).unwrap())
+    Local.from_local_datetime(&d.and_hms_opt(hour, 0, 0).unwrap()).earliest().unwrap().with_timezone(&Utc)
+}
+
+fn day(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
 }
 
 struct Bench {
@@ -54,10 +59,10 @@ fn bench() -> Bench {
     b.set_policy(&Config { tui_idle_lock_minutes: 5, ..Config::default() }, t).unwrap();
     b.sign_in("tech", PASSWORD).unwrap();
     let clean = ScreeningInput { all_negative: true, tests: vec![] };
-    let new = NewDonor { sex: Sex::F, birth_date: at("1990-01-01", 0).date_naive(), identity: Identity::default() };
+    let new = NewDonor { sex: Sex::F, birth_date: day("1990-01-01"), identity: Identity::default() };
     let donor = b.register_donor(new, at("2024-01-02", 9)).unwrap().id.into_value().unwrap();
     for k in ScreeningKind::ALL {
-        b.record_screening(&donor, *k, at("2024-01-10", 0).date_naive(), &clean, at("2024-01-10", 9)).unwrap();
+        b.record_screening(&donor, *k, day("2024-01-10"), &clean, at("2024-01-10", 9)).unwrap();
     }
     let donation = b
         .add_donation(NewDonation {
@@ -78,7 +83,7 @@ fn bench() -> Bench {
         b.add_qc(&batch, test, QcResult::Pass, None, at("2024-01-11", 9)).unwrap();
     }
     for k in [ScreeningKind::Questionnaire, ScreeningKind::Blood, ScreeningKind::Stool] {
-        b.record_screening(&donor, k, at("2024-02-09", 0).date_naive(), &clean, at("2024-02-09", 9)).unwrap();
+        b.record_screening(&donor, k, day("2024-02-09"), &clean, at("2024-02-09", 9)).unwrap();
     }
     b.sign_out();
     Bench { app: App::new(b, "bank.db".into()), now, batch, _dir: dir }
@@ -364,7 +369,7 @@ fn a_clinician_signs_a_dispense_and_a_wrong_password_dispenses_nothing() {
     b.sign_in("clin", PASSWORD);
     let new = NewRecipient {
         sex: Sex::M,
-        birth_date: at("1950-01-01", 0).date_naive(),
+        birth_date: day("1950-01-01"),
         indication: "rCDI".into(),
         consent: Consent::Signed,
         cohort: None,

@@ -201,13 +201,12 @@ impl App {
         self.gate = Some(Gate::lock(&user, minutes));
     }
 
-    /// Closes every box over the screens (a signature waiting is dropped, its password wiped).
+    /// Closes the boxes that wait for an answer (a signature waiting is dropped, its password wiped); a refusal or
+    /// a warning stays, to be read after the sign-in.
     fn close_overlays(&mut self) {
         self.signing = None;
         self.out.question = None;
         self.out.signature = None;
-        self.out.popup = None;
-        self.out.warning = None;
         self.asked_by = None;
         self.help = false;
         self.log = None;
