@@ -39,6 +39,8 @@ pub struct DemoSummary {
     pub recalls: usize,
     /// A donor who was recalled, a dispensed unit and a recipient, for a newcomer to trace.
     pub examples: Vec<String>,
+    /// The demo users (all with [`DEMO_PASSWORD`]); none in a bank made at another scale.
+    pub users: Vec<String>,
 }
 
 impl fmt::Display for DemoSummary {
@@ -46,7 +48,7 @@ impl fmt::Display for DemoSummary {
         write!(
             f,
             "demo bank: {} donors, {} donations, {} batches ({} released, {} discarded), {} units, {} recipients, \
-             {} units dispensed, {} follow-up visits, {} adverse events, {} recalls\ntry: stoolbank trace {}",
+             {} units dispensed, {} follow-up visits, {} adverse events, {} recalls",
             self.donors,
             self.donations,
             self.batches,
@@ -58,7 +60,19 @@ impl fmt::Display for DemoSummary {
             self.followups,
             self.adverse_events,
             self.recalls,
-            self.examples.join(" | stoolbank trace ")
+        )?;
+        // With users, a command signs in: the demo's password is public (README.md).
+        let signed = if self.users.is_empty() {
+            String::new()
+        } else {
+            writeln!(f, "\nusers: {} (password: {DEMO_PASSWORD})", self.users.join(", "))?;
+            format!("--as {DEMO_DEFAULT_USER} ")
+        };
+        let prefix = if self.users.is_empty() { "\n" } else { "" };
+        write!(
+            f,
+            "{prefix}try: stoolbank {signed}trace {}",
+            self.examples.join(&format!(" | stoolbank {signed}trace "))
         )
     }
 }
@@ -128,7 +142,7 @@ pub const DEMO_DEFAULT_USER: &str = "qm";
 /// Fills a fresh database with the demo bank (refused when it already holds donors), then gives it its demo
 /// users: the bank is filled in set-up mode, and access control is on from then on.
 pub fn create(db: &Path, bench: BenchPrefs, actor: &str, seed: u64) -> Result<DemoSummary, AppError> {
-    let summary = create_scaled(db, bench.clone(), actor, Scale { seed, ..Scale::DEMO })?;
+    let mut summary = create_scaled(db, bench.clone(), actor, Scale { seed, ..Scale::DEMO })?;
     let mut bank = Bank::open(db, bench, actor)?;
     let now = bank.now();
     for (i, (name, role)) in DEMO_USERS.iter().enumerate() {
@@ -137,6 +151,7 @@ pub fn create(db: &Path, bench: BenchPrefs, actor: &str, seed: u64) -> Result<De
             // The first user is the administrator, who adds the others.
             bank.sign_in(name, DEMO_PASSWORD)?;
         }
+        summary.users.push((*name).to_string());
     }
     Ok(summary)
 }

@@ -409,3 +409,26 @@ fn a_bench_file_may_not_set_the_banks_rules_and_files_are_private() {
         }
     }
 }
+
+#[test]
+fn passwords_change_by_their_owner_or_an_admin_and_user_roles_prints_the_table() {
+    let b = staffed_cli();
+    let new = "a much longer passphrase";
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_stoolbank"));
+    cmd.arg("--db").arg(&b.db).args(["--as", "tom", "user", "passwd"]);
+    cmd.env("STOOLBANK_KEY", b.dir.path().join("bank.key")).env("STOOLBANK_PASSWORD", PW);
+    let out = cmd.env("STOOLBANK_NEW_PASSWORD", new).stdin(std::process::Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (code, _) = fail_as(&b, "tom", Some(PW), &["donor", "list"]);
+    assert_eq!(code, 6, "the old password no longer signs in");
+    assert!(run_as(&b, "tom", Some(new), &["donor", "list"]).status.success());
+    let (code, err) = fail_as(&b, "quinn", Some(PW), &["user", "passwd", "tom"]);
+    assert!(code == 3 && err.contains("may not user-admin"), "{err}");
+    ok_as(&b, "ada", &["user", "passwd", "tom"]);
+    ok_as(&b, "tom", &["donor", "list"]);
+    let log = ok_as(&b, "ada", &["audit", "log", "--json", "--limit", "5"]);
+    assert!(log.contains("set-password") && log.contains("sha256:") && !log.contains("$argon2id$"), "{log}");
+    let table: serde_json::Value = serde_json::from_str(&ok_as(&b, "ivan", &["user", "roles", "--json"])).unwrap();
+    let release = table.as_array().unwrap().iter().find(|r| r["operation"] == "release").unwrap();
+    assert_eq!(release["roles"], serde_json::json!(["quality-manager"]));
+}

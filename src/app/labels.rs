@@ -219,6 +219,7 @@ impl Bank {
         reason: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<Printed> {
+        self.authorize(Operation::LabelPrint)?;
         if !(1..=999).contains(&copies) {
             return invalid("copies are 1 to 999");
         }

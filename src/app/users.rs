@@ -228,10 +228,13 @@ impl Bank {
             return Ok(user);
         }
         let act = Act { actor: user.name.clone(), now: self.now() };
-        let counted = self.write_even_if_read_only(|tx| count_attempt(tx, &act, &user.name, ok, limit))?;
+        let counted = self.write_even_if_read_only(|tx| count_attempt(tx, &act, &user.name, ok, limit));
         if ok {
-            Ok(user)
-        } else if counted >= limit {
+            // Starting the count over is not worth refusing a right password for (a bank on read-only media).
+            return Ok(user);
+        }
+        let counted = counted?;
+        if counted >= limit {
             Err(SignInError::Locked { name: user.name, failed: counted }.into())
         } else {
             Err(SignInError::WrongPassword { name: user.name, failed: counted, limit }.into())

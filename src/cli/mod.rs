@@ -165,7 +165,16 @@ pub fn run(cli: &Cli, db: &Path, out: &mut Out<'_>) -> Result<()> {
         }
         Command::Demo { seed } => {
             let summary = crate::demo::create(db, bench, &name, *seed)?;
-            emit(out, json, &summary, || format!("{summary}\n{}", reopen(cli, db)))
+            emit(out, json, &summary, || {
+                let open = reopen(cli, db);
+                // The demo bank has users: naming the file alone no longer opens it.
+                let open = if summary.users.is_empty() || cli.demo {
+                    open
+                } else {
+                    format!("{open} --as {}", crate::demo::DEMO_DEFAULT_USER)
+                };
+                format!("{summary}\n{open}")
+            })
         }
         // The defaults, before there is a bank: a starting point for its policy.
         Command::Config(ConfigCmd::Show) if !db.exists() => {

@@ -19,8 +19,8 @@ pub mod schema_check;
 pub mod secret;
 pub mod settings;
 mod sql;
-pub mod users;
 pub use sql::{malformed_in, Key, Malformed, Stored};
+pub mod users;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
