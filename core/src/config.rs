@@ -58,6 +58,8 @@ pub struct Config {
     pub password_min_length: usize,
     /// A user is locked out after this many failed sign-ins in a row, until an administrator re-enables them.
     pub lockout_after: u32,
+    /// The TUI locks after this many minutes without a key or a scan (the user's password unlocks it).
+    pub tui_idle_lock_minutes: u32,
     /// Where labels print when no target is named: `tcp://HOST:PORT`, `lp:QUEUE`, a device under
     /// `/dev/`, or `file:PATH`.
     pub printer: Option<String>,
@@ -176,6 +178,7 @@ impl Default for Config {
             identity_viewers: Vec::new(),
             password_min_length: 12,
             lockout_after: 5,
+            tui_idle_lock_minutes: 10,
             printer: None,
             label_template: "cryovial-2x1".into(),
             label_templates: None,
@@ -213,7 +216,7 @@ impl Config {
                 return bad(format!("panel `{kind}` has no tests"));
             }
         }
-        let ranges: [(&str, f64, f64, f64); 11] = [
+        let ranges: [(&str, f64, f64, f64); 12] = [
             ("screening_validity_days", self.screening_validity_days as f64, 1.0, 365.0),
             ("processing_limit_minutes", self.processing_limit_minutes as f64, 1.0, 24.0 * 60.0),
             ("donor_age_min", self.donor_age_min.into(), 16.0, 100.0),
@@ -230,6 +233,8 @@ impl Config {
                 PASSWORD_MIN_LENGTH.1 as f64,
             ),
             ("lockout_after", self.lockout_after.into(), LOCKOUT_AFTER.0.into(), LOCKOUT_AFTER.1.into()),
+            // A working shift at most: a bench left longer than that unlocked is no lock.
+            ("tui_idle_lock_minutes", self.tui_idle_lock_minutes.into(), 1.0, 480.0),
         ];
         for (key, value, min, max) in ranges {
             // `!(..)` so that NaN is out of range too.
@@ -378,6 +383,8 @@ mod tests {
         let err = Config::from_toml("password_min_length = 4").unwrap_err().to_string();
         assert!(err.contains("password_min_length = 4 is out of range; it must be 8 to 128"), "{err}");
         assert!(Config::from_toml("lockout_after = 0").is_err());
+        assert!(Config::from_toml("tui_idle_lock_minutes = 0").is_err());
+        assert_eq!(Config::from_toml("tui_idle_lock_minutes = 3").unwrap().tui_idle_lock_minutes, 3);
         assert!(Config::from_toml("identity_viewers = [\"nobody\"]").is_err());
     }
 

@@ -558,12 +558,16 @@ pub fn bench(cli: &Cli, db: &Path, out: &mut Out<'_>) -> Result<()> {
         users::sign_in(&mut bank, &who(cli), false)?;
         return overview(cli, bank, db, out);
     }
-    // Until the TUI has its own sign-in screen, it signs in as the command line does.
+    // The TUI signs in on its own screen (`--as` typed in advance there); the demo's published password signs its
+    // default user in at once.
     let mut bank = Bank::open(db, bench, &name)?;
-    users::sign_in(&mut bank, &who(cli), false)?;
+    if cli.demo && cli.actor.is_none() {
+        users::sign_in(&mut bank, &who(cli), false)?;
+    }
     bank.use_key_file(&key_file(cli), true)?;
     let options = crate::tui::TuiOptions {
         db_label: db.display().to_string(),
+        user: cli.actor.clone(),
         scanner: cli.scanner.clone().map(|p| (p, cli.scanner_device.clone())),
     };
     crate::tui::run(bank, options)?;
