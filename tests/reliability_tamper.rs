@@ -29,12 +29,20 @@ fn anchor_arg(b: &Bench) -> String {
     b.dir.path().join("anchors.log").display().to_string()
 }
 
+/// A stored hash as hex, whatever the entry's format (format 1 stores hex text, format 2 the 32 bytes).
+fn hash_hex(v: rusqlite::types::ValueRef) -> String {
+    match v {
+        rusqlite::types::ValueRef::Blob(b) => hex::encode(b),
+        v => v.as_str().unwrap().to_string(),
+    }
+}
+
 /// What an attacker with the file and the program's source can do: edit entries with the triggers dropped and
-/// recompute every hash from `from` on, so that the bare chain verifies.
+/// recompute every hash from `from` on, each in its entry's format, so that the bare chain verifies.
 fn rehash_from(c: &Connection, from: i64) {
     c.execute_batch("DROP TRIGGER IF EXISTS audit_log_no_update; DROP TRIGGER IF EXISTS audit_log_no_delete;").unwrap();
     let mut prev: String = c
-        .query_row("SELECT hash FROM audit_log WHERE seq = ?1", [from - 1], |r| r.get(0))
+        .query_row("SELECT hash FROM audit_log WHERE seq = ?1", [from - 1], |r| Ok(hash_hex(r.get_ref(0)?)))
         .unwrap_or_else(|_| "0".repeat(64));
     let seqs: Vec<i64> = c
         .prepare("SELECT seq FROM audit_log WHERE seq >= ?1 ORDER BY seq")
@@ -46,11 +54,11 @@ fn rehash_from(c: &Connection, from: i64) {
     for seq in seqs {
         let e: Vec<Value> = c
             .query_row(
-                "SELECT seq, at, recorded_at, actor, action, entity, entity_id, subject, before, after
-                 FROM audit_log WHERE seq = ?1",
+                "SELECT seq, at, recorded_at, actor, action, entity, entity_id, subject, before, after,
+                        typeof(hash) = 'blob' FROM audit_log WHERE seq = ?1",
                 [seq],
                 |r| {
-                    Ok((0..10)
+                    Ok((0..11)
                         .map(|i| match r.get_ref(i).unwrap() {
                             rusqlite::types::ValueRef::Integer(n) => json!(n),
                             rusqlite::types::ValueRef::Null => Value::Null,
@@ -61,14 +69,22 @@ fn rehash_from(c: &Connection, from: i64) {
             )
             .unwrap();
         let parse = |v: &Value| v.as_str().map_or(Value::Null, |s| serde_json::from_str::<Value>(s).unwrap());
-        let canonical = json!({
+        let mut canonical = json!({
             "seq": e[0], "at": e[1], "recorded_at": e[2], "actor": e[3], "action": e[4], "entity": e[5],
             "entity_id": e[6], "subject": e[7], "before": parse(&e[8]), "after": parse(&e[9]), "prev_hash": prev,
         });
-        let hash = hex::encode(Sha256::digest(canonical.to_string().as_bytes()));
-        c.execute("UPDATE audit_log SET prev_hash = ?1, hash = ?2 WHERE seq = ?3", rusqlite::params![prev, hash, seq])
-            .unwrap();
-        prev = hash;
+        let digest = |v: &Value| Sha256::digest(v.to_string().as_bytes()).to_vec();
+        if e[10] == json!(1) {
+            canonical["format"] = json!(2);
+            let hash = digest(&canonical);
+            c.execute("UPDATE audit_log SET hash = ?1 WHERE seq = ?2", rusqlite::params![hash, seq]).unwrap();
+            prev = hex::encode(hash);
+        } else {
+            let hash = hex::encode(digest(&canonical));
+            c.execute("UPDATE audit_log SET prev_hash = ?1, hash = ?2 WHERE seq = ?3", rusqlite::params![prev, hash, seq])
+                .unwrap();
+            prev = hash;
+        }
     }
 }
 
@@ -125,13 +141,14 @@ fn forged_entries_appended_after_an_anchor_are_caught() {
             Ok(names
                 .iter()
                 .enumerate()
-                .map(|(i, n)| {
+                // As the program writes a row (entry format 2): without its key and its NULL columns.
+                .filter_map(|(i, n)| {
                     let v = match r.get_ref(i).unwrap() {
                         rusqlite::types::ValueRef::Integer(x) => json!(x),
-                        rusqlite::types::ValueRef::Null => Value::Null,
+                        rusqlite::types::ValueRef::Null => return None,
                         v => json!(v.as_str().unwrap()),
                     };
-                    (n.clone(), v)
+                    (n != "id").then(|| (n.clone(), v))
                 })
                 .collect())
         })
@@ -141,7 +158,7 @@ fn forged_entries_appended_after_an_anchor_are_caught() {
     c.execute(
         "INSERT INTO audit_log (seq, at, recorded_at, actor, action, entity, entity_id, subject, before, after,
                                 prev_hash, hash) VALUES (?1, '2020-01-01T00:00:00Z', '2020-01-01T00:00:00Z', 'tester',
-                                'defer', 'deferrals', ?2, ?3, NULL, ?4, '', '')",
+                                'defer', 'deferrals', ?2, ?3, NULL, ?4, NULL, zeroblob(32))",
         rusqlite::params![seq, id.to_string(), &donor[..7], Value::Object(row).to_string()],
     )
     .unwrap();

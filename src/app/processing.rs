@@ -4,7 +4,7 @@ use chrono::{DateTime, Days, Utc};
 
 use super::donors::{load_donor, screen, Screening, ScreeningInput, ScreeningRecorded};
 use super::views::{BatchView, DonationView, UnitView};
-use super::{invalid, not_found, record, AppError, Bank, Result};
+use super::{invalid, not_found, record, record_group, AppError, Bank, Result};
 use crate::core::config::Config;
 use crate::core::ids::{self, Id, IdKind, ProductCode};
 use crate::core::input::{self, DonationInput, Invalid};
@@ -136,11 +136,9 @@ impl Bank {
                 divisions.push((ids::RETAINED_DIVISION.to_string(), UnitKind::Retained));
             }
             for (division, kind) in divisions {
-                let unit = Id::unit(&id, &division);
-                batches::insert_unit(tx, &unit, &id, kind)?;
-                record(tx, &act, "create-unit", "units", unit.data(), id.data(), at, None)?;
+                batches::insert_unit(tx, &Id::unit(&id, &division), &id, kind)?;
             }
-            Ok(())
+record_group(tx, &act, "create-units", "units", id.data(), id.data(), at)
         })?;
         self.batch_view(&Id::batch(donation, &code), at)
     }

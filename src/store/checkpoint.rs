@@ -10,7 +10,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 
-use super::{Result, StoreError, Tx};
+use super::{audit, Result, StoreError, Tx};
 
 /// One line of the anchor log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,7 +55,9 @@ impl Anchor {
 /// The last entry of the chain (0 and the genesis hash for an empty log).
 pub(crate) fn head(conn: &Tx) -> Result<(i64, String)> {
     let last = conn
-        .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| {
+            Ok((r.get(0)?, audit::hash_hex(r.get_ref(1)?)))
+        })
         .optional()?;
     Ok(last.unwrap_or((0, "0".repeat(64))))
 }
@@ -113,7 +115,7 @@ pub(crate) fn check(conn: &Tx, anchors: &[Anchor], trusted: Option<VerifyingKey>
             ));
             continue;
         }
-        let stored: Option<String> = hash_at.query_row([a.seq], |r| r.get(0)).optional()?;
+        let stored: Option<String> = hash_at.query_row([a.seq], |r| Ok(audit::hash_hex(r.get_ref(0)?))).optional()?;
         match stored {
             None => found.push(format!("entry {} is missing, though {when} vouches for it", a.seq)),
             Some(h) if h != a.hash => {
