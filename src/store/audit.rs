@@ -124,14 +124,14 @@ impl Layout {
         Layout { table, names, by_name, key, group }
     }
 
-    /// The row's key, the `entity_id` of a group entry that may record it (else its key again), and its state.
-    fn read(&self, conn: &Tx, r: &rusqlite::Row) -> Result<(String, String, String)> {
+    /// What `verify` compares of a row.
+    fn read(&self, conn: &Tx, r: &rusqlite::Row) -> Result<RowNow> {
         let id = lossy(r.get_ref(self.key)?);
-        let group = match self.group {
-            Some((column, i)) => group_id(column, &lossy(r.get_ref(i)?)),
-            None => id.clone(),
+        let (group, member) = match self.group {
+            Some((column, i)) => (group_id(column, &lossy(r.get_ref(i)?)), Some(self.state_in(conn, r, true)?)),
+            None => (id.clone(), None),
         };
-        Ok((id, group, self.state(conn, r)?))
+        Ok(RowNow { state: self.state(conn, r)?, id, group, member })
     }
 
     /// The row as a format-2 entry holds it: compact canonical JSON, or for an identity table the keyed digest
@@ -170,6 +170,16 @@ impl Layout {
     }
 }
 
+/// A row as it is now, for `verify`.
+struct RowNow {
+    id: String,
+    /// The `entity_id` of a group entry that may record it (else its key again).
+    group: String,
+    state: String,
+    /// Its state as a group entry's member (without the group column), for a grouped table.
+    member: Option<String>,
+}
+
 fn json_of(v: ValueRef) -> Value {
     match v {
         ValueRef::Null => Value::Null,
@@ -188,13 +198,6 @@ fn compacted(table: &str, v: Value) -> String {
         )),
         other => canonical(other),
     }
-}
-
-/// A row's state without its group column, as a group entry holds it.
-fn without_group(table: &str, state: &str) -> Option<String> {
-    let mut v = parse_json(state)?;
-    v.as_object_mut()?.remove(group_column(table)?);
-    Some(canonical(v))
 }
 
 /// The audited table named `table`, as the static name the layouts keep.
@@ -565,8 +568,7 @@ pub(crate) fn verify(conn: &Tx) -> Result<Verification> {
         let layout = Layout::of(&stmt, table);
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
-            let (id, group, state) = layout.read(conn, r)?;
-            records.compare(table, &id, &group, &state, &mut v)?;
+            records.compare(table, &layout.read(conn, r)?, &mut v)?;
         }
     }
     let mut known = conn.prepare("SELECT DISTINCT entity, entity_id FROM audit_log ORDER BY entity, entity_id")?;
@@ -650,6 +652,8 @@ struct Records<'c> {
     /// named by the schema check).
     held: Vec<&'static str>,
     last: rusqlite::Statement<'c>,
+    /// The group entry read last (its sequence number and members).
+    group: Option<(i64, std::collections::HashMap<String, String>)>,
 }
 
 impl<'c> Records<'c> {
@@ -659,33 +663,47 @@ impl<'c> Records<'c> {
             .query_map([], |r| r.get::<_, String>(0))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let held = TABLES.iter().copied().filter(|t| names.iter().any(|n| n == t)).collect();
-        // The record's own entries and its group's: the newest of them holds its state.
+        // One lookup down the (entity, entity_id) index: its last row is the newest entry.
         let last = conn.prepare(
-            "SELECT entity_id, after, typeof(hash) = 'blob' FROM audit_log
-             WHERE entity = ?1 AND entity_id IN (?2, ?3) ORDER BY seq DESC LIMIT 1",
+            "SELECT seq, entity_id, after, typeof(hash) = 'blob' FROM audit_log
+             WHERE entity = ?1 AND entity_id = ?2 ORDER BY seq DESC LIMIT 1",
         )?;
-        Ok(Records { conn, held, last })
+        Ok(Records { conn, held, last, group: None })
     }
 
-    /// One record (its key, the `entity_id` of its group, its state now) against its last entry.
-    fn compare(&mut self, table: &str, id: &str, group: &str, state: &str, v: &mut Verification) -> Result<()> {
+    /// One record against its last entry.
+    fn compare(&mut self, table: &str, row: &RowNow, v: &mut Verification) -> Result<()> {
         v.records += 1;
-        let last: Option<(String, Option<String>, bool)> = self
-            .last
-            .query_row(params![table, id, group], |r| {
-                let after = r.get_ref(1)?.as_bytes_or_null()?.map(|b| String::from_utf8_lossy(b).into_owned());
-                Ok((lossy(r.get_ref(0)?), after, r.get(2)?))
-            })
-            .optional()?;
-        let recorded = last.and_then(|(entity_id, after, format2)| match after {
-            // A group entry: the record's state is its member, which leaves out the group column the entry names.
-            _ if entity_id != id => {
-                let member = canonical(after.as_deref().and_then(parse_json)?.get(id).cloned()?);
-                Some(Some(if Some(&member) == without_group(table, state).as_ref() { state.to_string() } else { member }))
+        let (id, state) = (row.id.as_str(), row.state.as_str());
+        // The record's own entries and its group's: the newest of them holds its state.
+        let mut newest = |entity_id: &str| -> Result<Option<(i64, String, Option<String>, bool)>> {
+            Ok(self
+                .last
+                .query_row(params![table, entity_id], |r| {
+                    let after = r.get_ref(2)?.as_bytes_or_null()?.map(|b| String::from_utf8_lossy(b).into_owned());
+                    Ok((r.get(0)?, lossy(r.get_ref(1)?), after, r.get(3)?))
+                })
+                .optional()?)
+        };
+        let own = newest(id)?;
+        let last = if row.group == id {
+            own
+        } else {
+            match (own, newest(&row.group)?) {
+                (Some(a), Some(b)) => Some(if a.0 > b.0 { a } else { b }),
+                (a, b) => a.or(b),
             }
-            Some(after) if !format2 => Some(parse_json(&after).map(|a| compacted(table, a))),
-            after => Some(after),
-        });
+        };
+        let recorded = match last {
+            None => None,
+            // A group entry: the record's state is its member, which leaves out the group column the entry names.
+            Some((seq, entity_id, after, _)) if entity_id != id => {
+                let member = self.member(seq, after.as_deref(), id);
+                member.map(|m| Some(if Some(&m) == row.member.as_ref() { state.to_string() } else { m }))
+            }
+            Some((_, _, Some(after), false)) => Some(parse_json(&after).map(|a| compacted(table, a))),
+            Some((_, _, after, _)) => Some(after),
+        };
         match recorded {
             None => v.found(format!("{table} {id} has no audit entry: written outside stoolbank")),
             Some(r) if DIGEST_ONLY.contains(&table) && !r.as_deref().is_some_and(|r| digest_comparable(r, state)) => {
@@ -697,6 +715,19 @@ impl<'c> Records<'c> {
             Some(_) => {}
         }
         Ok(())
+    }
+
+    /// Member `id` of group entry `seq` (canonical), the entry's payload parsed once for all its members: the
+    /// tables are read in storage order, where a group's rows follow one another.
+    fn member(&mut self, seq: i64, after: Option<&str>, id: &str) -> Option<String> {
+        if self.group.as_ref().is_none_or(|(s, _)| *s != seq) {
+            let members = match after.and_then(parse_json) {
+                Some(Value::Object(m)) => m.into_iter().map(|(k, v)| (k, canonical(v))).collect(),
+                _ => std::collections::HashMap::new(),
+            };
+            self.group = Some((seq, members));
+        }
+        self.group.as_ref().and_then(|(_, m)| m.get(id).cloned())
     }
 
     /// Each record an entry names (itself, or a group's members) must be in its table.
@@ -721,7 +752,7 @@ impl<'c> Records<'c> {
         for id in self.members(table, entity_id)? {
             let row = stmt.query([key_value(table, &id)])?.next()?.map(|r| layout.read(conn, r)).transpose()?;
             match row {
-                Some((id, group, state)) => self.compare(table, &id, &group, &state, v)?,
+                Some(row) => self.compare(table, &row, v)?,
                 None => v.found(format!("{table} {id} is in the audit log but missing from the database")),
             }
         }
