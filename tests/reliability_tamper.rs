@@ -292,3 +292,72 @@ fn a_damaged_file_refuses_writes_until_repaired_and_reads_still_work() {
     assert!(err.contains("writes are refused until it is repaired"), "{err}");
     b.ok(&["trace", &donor]);
 }
+
+/// A batch of units made in one entry: the entry is hashed as stored, so a changed member is named.
+#[test]
+fn an_altered_member_of_a_batch_entry_is_named() {
+    let (b, donor) = banked();
+    let donation = b.donation(&donor, days_ago(19));
+    let day = common::at(days_ago(19), 9);
+    b.ok(&["batch", "make", &donation, "--product", "F0001", "--units", "2", "--at", &day]);
+    let c = Connection::open(&b.db).unwrap();
+    let seq: i64 = c.query_row("SELECT seq FROM audit_log WHERE action = 'create-units'", [], |r| r.get(0)).unwrap();
+    c.execute_batch(
+        "DROP TRIGGER audit_log_no_update;
+         UPDATE audit_log SET after = replace(after, '{\"kind\":\"dose\"}', '{\"kind\":\"dose\",\"location\":\"x\"}')
+         WHERE action = 'create-units';",
+    )
+    .unwrap();
+    drop(c);
+    fails_naming(&b, &["audit", "verify"], &format!("audit entry {seq} (create-units units batch_id="));
+}
+
+/// An incremental check starts from the checkpoint a full check signed: it checks the entries after it and the
+/// records they wrote, and what it leaves to the full check is exactly what came before.
+#[test]
+fn an_incremental_check_covers_what_was_written_since_the_last_verified_checkpoint() {
+    let (b, donor) = banked();
+    let anchor = anchor_arg(&b);
+    b.ok(&["audit", "checkpoint"]);
+    let (code, err) = b.fail(&["audit", "verify", "--since", "last"]);
+    assert_eq!(code, 2, "no verified checkpoint yet: {err}");
+    assert!(err.contains("run one first"), "{err}");
+    assert!(b.ok(&["audit", "verify", "--anchor", &anchor]).contains("intact"));
+    let verified = head(&Connection::open(&b.db).unwrap());
+    let donation = b.donation(&donor, days_ago(19));
+    let out = b.ok(&["audit", "verify", "--since", "last"]);
+    assert!(out.contains(&format!("after the checkpoint of entry {verified}")), "{out}");
+    // A record written since is checked...
+    let c = Connection::open(&b.db).unwrap();
+    c.execute("UPDATE donations SET mass_g = 999 WHERE id = ?1", [&donation[..13]]).unwrap();
+    fails_naming(&b, &["audit", "verify", "--since", "last"], &format!("donations {} differs", &donation[..13]));
+    c.execute("UPDATE donations SET mass_g = 120 WHERE id = ?1", [&donation[..13]]).unwrap();
+    // ...and so is every entry after the checkpoint, and the checkpoint's own entry, rehashed or not.
+    c.execute_batch("DROP TRIGGER audit_log_no_update").unwrap();
+    c.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = ?1", [verified + 1]).unwrap();
+    fails_naming(&b, &["audit", "verify", "--since", "last"], &format!("audit entry {}", verified + 1));
+    c.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = ?1", [verified]).unwrap();
+    rehash_from(&c, verified);
+    fails_naming(&b, &["audit", "verify", "--since", &verified.to_string()], "the chain was rewritten");
+    // A record no later entry wrote is left to the full check.
+    let c = Connection::open(&b.db).unwrap();
+    c.execute("UPDATE donors SET sex = 'M' WHERE id = ?1", [&donor[..7]]).unwrap();
+    drop(c);
+    let full = b.run(&["audit", "verify"]);
+    assert!(String::from_utf8_lossy(&full.stdout).contains(&format!("donors {} differs", &donor[..7])));
+}
+
+#[test]
+fn an_incremental_check_needs_a_checkpoint_signed_with_the_bank_key() {
+    let (b, _) = banked();
+    let (code, err) = b.fail(&["audit", "verify", "--since", "3"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("needs the bank key"), "{err}");
+    b.ok(&["audit", "checkpoint"]);
+    let (code, err) = b.fail(&["audit", "verify", "--since", "999"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no checkpoint of entry 999"), "{err}");
+    let (code, err) = b.fail(&["audit", "verify", "--since", "yesterday"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("`yesterday` is neither"), "{err}");
+}

@@ -92,18 +92,17 @@ impl Bank {
         secret: Option<&BankSecret>,
         since: Option<Since>,
     ) -> Result<audit::Verification> {
+        let trusted = secret.map(|s| s.signing_key().verifying_key());
+        if since.is_some() && trusted.is_none() {
+            return Err(AppError::Invalid(
+                "an incremental check (--since) needs the bank key, to trust the checkpoint it starts from".into(),
+            ));
+        }
         let (anchors_read, mut bad_lines) = match anchors {
             Some(log) => checkpoint::read(log)?,
             None => Default::default(),
         };
-        let trusted = secret.map(|s| s.signing_key().verifying_key());
         let start = match (since, trusted) {
-            (None, _) => None,
-            (Some(_), None) => {
-                return Err(AppError::Invalid(
-                    "an incremental check (--since) needs the bank key, to trust the checkpoint it starts from".into(),
-                ))
-            }
             (Some(since), Some(key)) => {
                 let seq = match since {
                     Since::Checkpoint(seq) => Some(seq),
@@ -118,6 +117,7 @@ impl Bank {
                     })
                 })?)
             }
+            _ => None,
         };
         // Anchors before the one an incremental check starts from were checked by the full check that signed it.
         let checked: Vec<Anchor> =

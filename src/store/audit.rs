@@ -862,6 +862,73 @@ mod tests {
         assert_eq!(canonical(serde_json::from_str(after).unwrap()), after, "the payload is canonical");
     }
 
+    /// A bank written in format 1 (before migration 0010) keeps verifying after the upgrade, with format-2
+    /// entries appended to its chain; an altered format-1 entry is still named.
+    #[test]
+    fn a_format_1_chain_verifies_after_the_upgrade() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::migrate::migrate_to(&mut conn, 7).unwrap();
+        let at = "2026-01-01T00:00:00Z";
+        let mut prev = GENESIS.to_string();
+        for (seq, value) in [(1, "X0001"), (2, "G1517")] {
+            conn.execute("INSERT OR REPLACE INTO settings (key, value) VALUES ('facility', ?1)", [value]).unwrap();
+            // As format 1 wrote it: the whole row, hex hashes, the previous hash stored again.
+            let after = format!(r#"{{"key":"facility","value":"{value}"}}"#);
+            let entry = Hashed {
+                format: 1,
+                seq,
+                at,
+                recorded_at: at,
+                actor: "tester",
+                action: "set-setting",
+                entity: "settings",
+                entity_id: "facility",
+                subject: "facility",
+                before: None,
+                after: Some(&after),
+                prev_hash: &prev,
+            };
+            let hash = hex::encode(entry.digest());
+            conn.execute(
+                "INSERT INTO audit_log VALUES (?1, ?2, ?2, 'tester', 'set-setting', 'settings', 'facility', 'facility',
+                                               NULL, ?3, ?4, ?5)",
+                params![seq, at, after, prev, hash],
+            )
+            .unwrap();
+            prev = hash;
+        }
+        super::super::migrate::migrate(&mut conn).unwrap();
+        let tx = Tx(conn.transaction().unwrap());
+        let before = row_state(&tx, "settings", "facility").unwrap();
+        tx.execute("UPDATE settings SET value = 'G1518' WHERE key = 'facility'", []).unwrap();
+        let now = chrono::Utc::now();
+        let change = Change {
+            actor: "tester",
+            action: "set-setting",
+            table: "settings",
+            id: "facility",
+            subject: "facility",
+            at: now,
+            recorded_at: now,
+            before,
+        };
+        record(&tx, change).unwrap();
+        let v = verify(&tx).unwrap();
+        assert_eq!((v.entries, v.findings.clone()), (3, vec![]), "both formats in one chain verify");
+        let formats: Vec<String> = tx
+            .prepare("SELECT typeof(hash) FROM audit_log ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(std::result::Result::unwrap)
+            .collect();
+        assert_eq!(formats, ["text", "text", "blob"]);
+        tx.0.execute_batch("DROP TRIGGER audit_log_no_update; UPDATE audit_log SET actor = 'mallory' WHERE seq = 1")
+            .unwrap();
+        let v = verify(&tx).unwrap();
+        assert_eq!(v.findings[0].what, "audit entry 1 (set-setting settings facility) was altered");
+    }
+
     /// Every table of the schema is audited with the column that identifies its rows (the audit log itself
     /// aside), so no record can be written that `verify` does not compare.
     #[test]
