@@ -82,11 +82,16 @@ fn sample_ids(bank: &mut Bank) -> (Vec<Id>, Vec<Id>) {
             let page = bank.units_in_stock(after.as_ref(), 500, time::now()).expect("units");
             let Some(last) = page.last() else { break };
             after = Some(last.id.clone());
-            out.extend(page.into_iter().map(|u| u.id));
+            out.extend(page.into_iter().map(|u| u.id.into_value().expect("a well-formed unit")));
         }
         out
     };
-    let donors = bank.donors(None, 100_000, time::now()).expect("donors").into_iter().map(|d| d.id).collect();
+    let donors = bank
+        .donors(None, 100_000, time::now())
+        .expect("donors")
+        .into_iter()
+        .map(|d| d.id.into_value().expect("a well-formed donor"))
+        .collect();
     (units, donors)
 }
 

@@ -52,7 +52,7 @@ fn report(conn: &Connection) -> rusqlite::Result<()> {
     let dispensed = count("SELECT count(*) FROM dispenses")?.max(1);
     let entries = count("SELECT count(*) FROM audit_log")?;
     let file = count("SELECT page_count * page_size FROM pragma_page_count, pragma_page_size")?;
-    println!("file {} bytes; {units} units, {dispensed} dispensed, {entries} audit entries", file);
+    println!("file {file} bytes; {units} units, {dispensed} dispensed, {entries} audit entries");
     println!(
         "{:.0} bytes per unit, {:.0} per dispensed unit, {:.0} per audit entry\n",
         file as f64 / units as f64,
@@ -60,9 +60,8 @@ fn report(conn: &Connection) -> rusqlite::Result<()> {
         file as f64 / entries.max(1) as f64
     );
     println!("{:<34} {:>12} {:>7} {:>10} {:>8}", "table or index", "bytes", "share", "per unit", "payload");
-    let mut stmt = conn.prepare(
-        "SELECT name, sum(pgsize), sum(payload) FROM dbstat GROUP BY name ORDER BY sum(pgsize) DESC, name",
-    )?;
+    let mut stmt = conn
+        .prepare("SELECT name, sum(pgsize), sum(payload) FROM dbstat GROUP BY name ORDER BY sum(pgsize) DESC, name")?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))?;
     for row in rows {
         let (name, bytes, payload) = row?;

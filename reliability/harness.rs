@@ -17,8 +17,8 @@ use rusqlite::{Connection, OpenFlags};
 use stoolbank::core::ids::Id;
 
 /// The exit codes the README documents: 0, 1 anything else, 2 bad input, 3 refused by a rule, 4 not found,
-/// 5 verification found problems, 7 a printer or label failure.
-pub const EXIT_CODES: [i32; 7] = [0, 1, 2, 3, 4, 5, 7];
+/// 5 verification found problems, 7 a printer or label failure, 8 an answer holding unreadable stored values.
+pub const EXIT_CODES: [i32; 8] = [0, 1, 2, 3, 4, 5, 7, 8];
 
 /// What a harness measured: named counts, printed one a line.
 pub struct Figures {

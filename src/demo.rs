@@ -148,7 +148,10 @@ fn fill(bank: &mut Bank, scale: Scale) -> Result<DemoSummary, AppError> {
             national_id: None,
         };
         let sex = if rng.chance(50) { Sex::F } else { Sex::M };
-        let donor = bank.register_donor(NewDonor { sex, birth_date: birth, identity }, at_hour(registered, 9))?.id;
+        let donor = bank
+            .register_donor(NewDonor { sex, birth_date: birth, identity }, at_hour(registered, 9))?
+            .id
+            .into_value()?;
         sum.donors += 1;
         let leaves = (registered + Duration::days(90 + rng.below(330) as i64)).min(today);
         // Screening rounds every eight weeks; the donor donates in between while eligible.
@@ -192,7 +195,9 @@ fn fill(bank: &mut Bank, scale: Scale) -> Result<DemoSummary, AppError> {
         if expected > bank.now() {
             continue;
         }
-        if crate::core::rules::never_releasable(&view.release_checks).is_some() || !view.qc_missing.is_empty() {
+        if crate::core::rules::never_releasable(view.release_checks.get()?).is_some()
+            || !view.qc_missing.get()?.is_empty()
+        {
             bank.discard_batch(&b.id, "cannot be released: QC failed or processed too late", expected)?;
             sum.discarded_batches += 1;
             continue;
@@ -239,8 +244,8 @@ fn fill(bank: &mut Bank, scale: Scale) -> Result<DemoSummary, AppError> {
 /// The release moment: the day after the donor's first complete clean post-donation round.
 fn release_time(bank: &mut Bank, batch: &Id) -> Result<Option<DateTime<Utc>>, AppError> {
     let view = bank.batch_view(batch, bank.now())?;
-    let donor = bank.donor_view(&view.donor, bank.now())?;
-    let collected = bank.donation_view(&view.donation)?.collected_at;
+    let donor = bank.donor_view(view.donor.get()?, bank.now())?;
+    let collected = bank.donation_view(view.donation.get()?)?.collected_at.value()?;
     let after = local_day(collected);
     let post =
         donor.screenings.iter().filter(|s| s.kind == ScreeningKind::Stool && s.date > after).map(|s| s.date).min();
@@ -269,7 +274,7 @@ fn donate(
         bristol: Some(3 + rng.below(3) as u8),
     };
     let donation = match bank.add_donation(new) {
-        Ok(d) => d.id,
+        Ok(d) => d.id.into_value()?,
         Err(AppError::Refused(_)) => return Ok(()), // deferred or out of screening: no donation that day
         Err(e) => return Err(e),
     };
@@ -293,7 +298,7 @@ fn donate(
     if let Some(r) = &view.retained_sample {
         let place =
             format!("freezer A-80 / rack {} / box {} / {}", 1 + rng.below(6), 1 + rng.below(20), 1 + rng.below(81));
-        bank.set_location(&r.id, &place, prepared + Duration::hours(1))?;
+        bank.set_location(r.id.get()?, &place, prepared + Duration::hours(1))?;
     }
     let qc_at = prepared + Duration::days(2);
     // QC results come back two days after preparation; batches younger than that wait for them.
@@ -301,13 +306,13 @@ fn donate(
     for test in tests {
         let result = if *test == "pathogen-screen" && rng.chance(3) { QcResult::Fail } else { QcResult::Pass };
         let value = (*test == "viable-count").then(|| format!("{}.{}e10 CFU", 1 + rng.below(8), rng.below(10)));
-        bank.add_qc(&view.id, test, result, value.as_deref(), qc_at)?;
+        bank.add_qc(view.id.get()?, test, result, value.as_deref(), qc_at)?;
     }
     batches.push(Batchplan {
-        id: view.id.clone(),
+        id: view.id.clone().into_value()?,
         product: product.to_string(),
         released: None,
-        units: view.units.iter().map(|u| u.id.clone()).collect(),
+        units: view.units.iter().map(|u| u.id.clone().into_value()).collect::<Result<_, _>>()?,
     });
     Ok(())
 }
@@ -343,7 +348,7 @@ fn dispense_all(bank: &mut Bank, rng: &mut Rng, batches: &[Batchplan], sum: &mut
                     cohort: None,
                     identity: Identity::default(),
                 };
-                let r = bank.register_recipient(new, at - Duration::days(1))?.id;
+                let r = bank.register_recipient(new, at - Duration::days(1))?.id.into_value()?;
                 sum.recipients += 1;
                 courses.push((r.clone(), b.product.clone(), at));
                 r
@@ -376,19 +381,22 @@ fn follow_up(bank: &mut Bank, rng: &mut Rng, today: NaiveDate, sum: &mut DemoSum
     let terms = ["diarrhoea", "abdominal bloating", "fever", "腹泻", "腹胀", "nausea", "transient flatulence"];
     let mut serious_done = false;
     for (n, r) in recipients.iter().enumerate() {
-        let view = bank.clinical_view(&r.id)?;
+        let id = r.id.get()?;
+        let view = bank.clinical_view(id)?;
         let Some(course) = view.courses.first() else { continue };
         if n % 9 == 0 {
             let exclude =
                 (n % 45 == 0).then(|| (ExclusionGround::IncompleteData, "baseline disease score missing".to_string()));
             let update = StudyUpdate {
                 // Diagnosed some months to years before the course, never before birth (the demo has children).
-                diagnosis_date: Some((course.start - Duration::days(200 + rng.below(2000) as i64)).max(r.birth_date)),
+                diagnosis_date: Some(
+                    (course.start - Duration::days(200 + rng.below(2000) as i64)).max(r.birth_date.value()?),
+                ),
                 prior_therapies: Some("vancomycin; fidaxomicin; 美沙拉嗪 (mesalazine)".into()),
                 exclude,
                 include: false,
             };
-            bank.record_study(&r.id, update, at_hour(course.start, 8))?;
+            bank.record_study(id, update, at_hour(course.start, 8))?;
         }
         // Remission is likelier after rCDI than after other indications.
         let remission = if r.indication.eq_ignore_ascii_case("rCDI") { 85 } else { 45 };
@@ -416,7 +424,7 @@ fn follow_up(bank: &mut Bank, rng: &mut Rng, today: NaiveDate, sum: &mut DemoSum
                 _ => vec![("qol".to_string(), (50 + rng.below(50)).to_string())],
             };
             let input = VisitInput { timepoint: *tp, outcome, scores, corrects: None };
-            bank.add_followup(&r.id, input, at_hour(day, 10))?;
+            bank.add_followup(id, input, at_hour(day, 10))?;
             sum.followups += 1;
         }
         if rng.chance(12) {
@@ -426,7 +434,7 @@ fn follow_up(bank: &mut Bank, rng: &mut Rng, today: NaiveDate, sum: &mut DemoSum
             }
             let serious = !serious_done && n > 20;
             serious_done |= serious;
-            let unit = first_unit(bank, &r.id);
+            let unit = first_unit(bank, id);
             let new = NewAdverseEvent {
                 onset,
                 term: if serious { "bacteraemia (E. coli)".into() } else { rng.pick(&terms).to_string() },
@@ -447,7 +455,7 @@ fn follow_up(bank: &mut Bank, rng: &mut Rng, today: NaiveDate, sum: &mut DemoSum
                 resolved_on: Some(onset + Duration::days(1 + rng.below(5) as i64)).filter(|d| *d <= today),
                 corrects: None,
             };
-            bank.add_adverse_event(&r.id, new, at_hour(onset, 15))?;
+            bank.add_adverse_event(id, new, at_hour(onset, 15))?;
             sum.adverse_events += 1;
         }
     }
@@ -455,5 +463,5 @@ fn follow_up(bank: &mut Bank, rng: &mut Rng, today: NaiveDate, sum: &mut DemoSum
 }
 
 fn first_unit(bank: &mut Bank, recipient: &Id) -> Option<Id> {
-    bank.recipient_view(recipient, bank.now()).ok()?.units.first().map(|u| u.id.clone())
+    bank.recipient_view(recipient, bank.now()).ok()?.units.first().and_then(|u| u.id.ok().cloned())
 }

@@ -81,8 +81,11 @@ fn rehash_from(c: &Connection, from: i64) {
             prev = hex::encode(hash);
         } else {
             let hash = hex::encode(digest(&canonical));
-            c.execute("UPDATE audit_log SET prev_hash = ?1, hash = ?2 WHERE seq = ?3", rusqlite::params![prev, hash, seq])
-                .unwrap();
+            c.execute(
+                "UPDATE audit_log SET prev_hash = ?1, hash = ?2 WHERE seq = ?3",
+                rusqlite::params![prev, hash, seq],
+            )
+            .unwrap();
             prev = hash;
         }
     }
@@ -262,10 +265,8 @@ fn a_timestamp_no_reader_can_parse_is_named_by_verify() {
     c.execute("UPDATE donors SET registered_at = '-0001-06-01T00:00:00Z' WHERE id = ?1", [&donor[..7]]).unwrap();
     drop(c);
     fails_naming(&b, &["verify"], "registered_at `-0001-06-01T00:00:00Z` is not a timestamp this program can read");
-    // A list that must show it says which value and where to find every other one.
-    let (code, err) = b.fail(&["donor", "list"]);
-    assert_eq!(code, 1);
-    assert!(err.contains("-0001-06-01T00:00:00Z") && err.contains("stoolbank verify"), "{err}");
+    // A list still shows the donor (the time is not among its columns); tests/malformed.rs covers marked fields.
+    assert!(b.ok(&["donor", "list"]).starts_with(&donor), "the donor is listed");
 }
 
 #[test]

@@ -73,7 +73,9 @@ fn generate(bank: &mut Bank, seed: u64) -> Truth {
                 ts("2023-12-20"),
             )
             .unwrap()
-            .id;
+            .id
+            .into_value()
+            .unwrap();
         if planted {
             truth.planted_donor = donor.display();
         }
@@ -92,15 +94,17 @@ fn generate(bank: &mut Bank, seed: u64) -> Truth {
                 bristol: Some(4),
             })
             .unwrap()
-            .id;
+            .id
+            .into_value()
+            .unwrap();
         let batch = bank.make_batch(&donation, "F0001", units, Some(50.0), ts("2024-01-02 09:00")).unwrap();
         for test in ["appearance", "viable-count", "pathogen-screen"] {
-            bank.add_qc(&batch.id, test, QcResult::Pass, None, ts("2024-01-04 09:00")).unwrap();
+            bank.add_qc(batch.id.get().unwrap(), test, QcResult::Pass, None, ts("2024-01-04 09:00")).unwrap();
         }
         for kind in ScreeningKind::DONOR_PANELS {
             bank.record_screening(&donor, kind, day("2024-02-01"), &clean, ts("2024-02-01 08:00")).unwrap();
         }
-        bank.release_batch(&batch.id, ts("2024-02-02 10:00")).unwrap();
+        bank.release_batch(batch.id.get().unwrap(), ts("2024-02-02 10:00")).unwrap();
 
         for (i, unit) in batch.units.iter().enumerate() {
             let indication = if rng.uniform() < 0.55 { ALPHA[0] } else { ALPHA[1] };
@@ -123,9 +127,11 @@ fn generate(bank: &mut Bank, seed: u64) -> Truth {
                     ts(&format!("{treated} 08:00")),
                 )
                 .unwrap()
-                .id;
+                .id
+                .into_value()
+                .unwrap();
             let route = if tet { "tet-colonic" } else { "colonoscopy" };
-            bank.dispense(&unit.id, &r, route, None, ts(&format!("{treated} 10:00"))).unwrap();
+            bank.dispense(unit.id.get().unwrap(), &r, route, None, ts(&format!("{treated} 10:00"))).unwrap();
             truth.patients += 1;
             let lost = rng.uniform() < LOST_RATE;
             let remission = rng.uniform() < p;
@@ -151,7 +157,7 @@ fn generate(bank: &mut Bank, seed: u64) -> Truth {
                     grade: 1 + (rng.next() % 3) as u8,
                     serious: false,
                     relatedness: Relatedness::Possible,
-                    unit: Some(unit.id.clone()),
+                    unit: Some(unit.id.clone().into_value().unwrap()),
                     outcome: Some("recovered".into()),
                     resolved_on: Some(treated + Duration::days(3)),
                     corrects: None,

@@ -33,7 +33,9 @@ fn bank(dir: &tempfile::TempDir) -> (Bank, String) {
                 at("2024-01-02", 9),
             )
             .unwrap()
-            .id;
+            .id
+            .into_value()
+            .unwrap();
         for k in ScreeningKind::ALL {
             b.record_screening(&d, *k, day("2024-01-10"), &clean, at("2024-01-10", 9 + i as u32)).unwrap();
         }
@@ -50,16 +52,16 @@ fn bank(dir: &tempfile::TempDir) -> (Bank, String) {
                 bristol: Some(4),
             })
             .unwrap();
-        let v = b.make_batch(&don.id, "F0001", 3, Some(50.0), at("2024-01-10", 10)).unwrap();
+        let v = b.make_batch(don.id.get().unwrap(), "F0001", 3, Some(50.0), at("2024-01-10", 10)).unwrap();
         for t in ["appearance", "viable-count", "pathogen-screen"] {
-            b.add_qc(&v.id, t, QcResult::Pass, None, at("2024-01-11", 9)).unwrap();
+            b.add_qc(v.id.get().unwrap(), t, QcResult::Pass, None, at("2024-01-11", 9)).unwrap();
         }
         batches.push(v);
     }
     for k in [ScreeningKind::Questionnaire, ScreeningKind::Blood, ScreeningKind::Stool] {
         b.record_screening(&donors[0], k, day("2024-02-09"), &clean, at("2024-02-09", 9)).unwrap();
     }
-    b.release_batch(&batches[0].id, at("2024-02-10", 9)).unwrap();
+    b.release_batch(batches[0].id.get().unwrap(), at("2024-02-10", 9)).unwrap();
     let r = b
         .register_recipient(
             NewRecipient {
@@ -73,8 +75,9 @@ fn bank(dir: &tempfile::TempDir) -> (Bank, String) {
             at("2024-02-11", 9),
         )
         .unwrap();
-    b.dispense(&batches[0].units[0].id, &r.id, "colonoscopy", Some("Dr Chen"), at("2024-02-12", 10)).unwrap();
-    (b, batches[0].units[0].id.display())
+    let unit = batches[0].units[0].id.get().unwrap();
+    b.dispense(unit, r.id.get().unwrap(), "colonoscopy", Some("Dr Chen"), at("2024-02-12", 10)).unwrap();
+    (b, unit.display())
 }
 
 fn render(app: &mut App, w: u16, h: u16) -> String {

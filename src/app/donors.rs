@@ -2,15 +2,15 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::views::{DeferralView, DonationView, DonorSummary, DonorView, ScreeningView, TestResultView};
+use super::views::{marked, DeferralView, DonationView, DonorSummary, DonorView, ScreeningView, TestResultView};
 use super::{invalid, not_found, record, record_group, Act, AppError, Bank, Record, Result};
 use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
 use crate::core::input::{self, Now};
-use crate::core::model::{ScreeningKind, Sex, TestResult};
-use crate::core::rules;
+use crate::core::model::{DonorStatus, ScreeningKind, Sex, TestResult};
+use crate::core::rules::{self, DonorFacts, Eligibility};
 use crate::store::donors::{self, Donor, Identity, NewDeferral};
-use crate::store::{batches, Tx};
+use crate::store::{batches, Stored, Tx};
 use crate::time::local_day;
 
 pub struct NewDonor {
@@ -78,8 +78,13 @@ impl Bank {
         let new = NewDonor { identity: checked_identity(new.identity)?, ..new };
         self.store.write(|tx| {
             let id = Id::donor(donors::next_donor_seq(tx)?);
-            let donor = Donor { id: id.clone(), sex: new.sex, birth_date: new.birth_date, registered_at: at };
-            donors::insert_donor(tx, &donor)?;
+            donors::insert_donor(tx, &id, new.sex, new.birth_date, at)?;
+            let donor = Donor {
+                id: Stored::Read(id.clone()),
+                sex: Stored::Read(new.sex),
+                birth_date: Stored::Read(new.birth_date),
+                registered_at: Stored::Read(at),
+            };
             record(tx, &act, "register-donor", "donors", id.data(), id.data(), at, None)?;
             if !new.identity.is_empty() {
                 let row = donors::insert_identity(tx, "donor_identities", &id, &new.identity, act.now)?;
@@ -203,15 +208,16 @@ impl Bank {
         let show_identity = self.may_see_identity();
         let config = self.config.clone();
         self.store.read(|tx| {
-            let facts = donors::facts(tx, &d)?;
-            let eligibility = facts.eligibility(local_day(at), &config);
-            let (status, reason) = eligibility.status();
-            let identity = if show_identity { Some(donors::identity(tx, "donor_identities", donor)?) } else { None };
             let on = local_day(at);
-            let deferrals = facts.deferrals.iter().map(|x| deferral_view(&facts, x, on, &config)).collect();
+            let judged = judge(tx, &d, on, &config)?;
+            let (status, reason) = status_of(&judged);
+            let identity = if show_identity { Some(donors::identity(tx, "donor_identities", donor)?) } else { None };
+            let facts = judged.ok().map(|(f, _)| f);
+            let deferrals =
+                facts.iter().flat_map(|f| f.deferrals.iter().map(|x| deferral_view(f, x, on, &config))).collect();
             let screenings = facts
-                .screenings
                 .iter()
+                .flat_map(|f| &f.screenings)
                 .map(|s| ScreeningView {
                     id: s.id,
                     kind: s.kind,
@@ -230,7 +236,7 @@ impl Bank {
                 sex: d.sex,
                 birth_date: d.birth_date,
                 status,
-                eligibility,
+                eligibility: judged.map(|(_, e)| e),
                 reason,
                 identity,
                 screenings,
@@ -241,18 +247,41 @@ impl Bank {
     }
 
     /// Donors in code order with their status as of `at`, a page at a time.
-    pub fn donors(&mut self, after: Option<&Id>, limit: usize, at: DateTime<Utc>) -> Result<Vec<DonorSummary>> {
+    pub fn donors(&mut self, after: Option<&Stored<Id>>, limit: usize, at: DateTime<Utc>) -> Result<Vec<DonorSummary>> {
         let config = self.config.clone();
         self.store.read(|tx| {
             let mut out = Vec::new();
             for d in donors::donors_page(tx, after, limit)? {
-                let facts = donors::facts(tx, &d)?;
-                let (status, reason) = facts.eligibility(local_day(at), &config).status();
-                out.push(DonorSummary { id: d.id, sex: d.sex, birth_date: d.birth_date, status, reason });
+                out.push(summary(tx, d, local_day(at), &config)?);
             }
             Ok::<_, AppError>(out)
         })
     }
+}
+
+/// A donor's facts and eligibility on day `on`, or the malformed stored value they cannot be judged on.
+pub(super) fn judge(tx: &Tx, d: &Donor, on: NaiveDate, config: &Config) -> Result<Stored<(DonorFacts, Eligibility)>> {
+    marked(donors::facts(tx, d).map_err(AppError::from).map(|f| {
+        let e = f.eligibility(on, config);
+        (f, e)
+    }))
+}
+
+/// The status a judgement gives, and why; a donor who cannot be judged has that status marked.
+pub(super) fn status_of(judged: &Stored<(DonorFacts, Eligibility)>) -> (Stored<DonorStatus>, String) {
+    match judged {
+        Stored::Read((_, e)) => {
+            let (status, reason) = e.status();
+            (Stored::Read(status), reason)
+        }
+        Stored::Malformed(m) => (Stored::Malformed(m.clone()), format!("eligibility cannot be judged: {m}")),
+    }
+}
+
+/// One line of the donor list.
+pub(super) fn summary(tx: &Tx, d: Donor, on: NaiveDate, config: &Config) -> Result<DonorSummary> {
+    let (status, reason) = status_of(&judge(tx, &d, on, config)?);
+    Ok(DonorSummary { id: d.id, sex: d.sex, birth_date: d.birth_date, status, reason })
 }
 
 /// Identity as typed: each given field trimmed, not blank and of a bounded length.
@@ -306,7 +335,7 @@ pub(super) fn screen(
 ) -> Result<ScreeningRecorded> {
     let Screening { kind, date, results, corrects, at } = s;
     input::plausible_time("screening date", date, now)?;
-    input::not_before_birth("screening date", date, load_donor(tx, donor)?.birth_date)?;
+    input::not_before_birth("screening date", date, load_donor(tx, donor)?.birth_date.value()?)?;
     if let Some(old) = corrects {
         let Some((d, k, by)) = donors::screening_owner(tx, old)? else {
             return Err(AppError::NotFound { kind: Record::Screening, id: old.to_string() });

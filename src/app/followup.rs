@@ -129,19 +129,19 @@ pub(super) fn eligibility(
     r: &Recipient,
     study: Option<&StudyRecord>,
     courses: &[Course],
-) -> Eligibility {
+) -> Result<Eligibility> {
     let exclusion = study.and_then(|s| s.exclusion.zip(s.exclusion_reason.as_deref()));
-    followup::study_eligibility(
+    Ok(followup::study_eligibility(
         &config.followup,
         &StudyFacts {
-            birth_date: r.birth_date,
+            birth_date: r.birth_date.value()?,
             indication: &r.indication,
-            cohort: r.cohort,
-            consent: r.consent,
+            cohort: r.cohort.value()?,
+            consent: r.consent.value()?,
             first_fmt: courses.first().map(|c| c.start),
             exclusion,
         },
-    )
+    ))
 }
 
 fn recipient(tx: &Tx, id: &Id) -> Result<Recipient> {
@@ -220,7 +220,7 @@ impl Bank {
             };
             let mut s = StudyRecord {
                 id: 0,
-                recipient: r.id.clone(),
+                recipient: id.clone(),
                 diagnosis_date: update.diagnosis_date.or(current.as_ref().and_then(|c| c.diagnosis_date)),
                 prior_therapies: update
                     .prior_therapies
@@ -231,8 +231,9 @@ impl Bank {
                 exclusion_reason,
                 at,
             };
-            if s.diagnosis_date.is_some_and(|d| d < r.birth_date) {
-                return invalid(format!("the diagnosis date is before the birth date {}", r.birth_date));
+            let birth_date = r.birth_date.value()?;
+            if s.diagnosis_date.is_some_and(|d| d < birth_date) {
+                return invalid(format!("the diagnosis date is before the birth date {birth_date}"));
             }
             s.id = store::insert_study_record(tx, &s, act.now)?;
             record(tx, &act, "record-study", "study_records", &s.id.to_string(), id.data(), at, None)?;
@@ -372,7 +373,7 @@ impl Bank {
                         visits.iter().filter(|v| c.includes(v.course)).map(|v| v.timepoint).collect();
                     for d in followup::due(&config.followup, c.start, &recorded, by) {
                         out.push(DueVisit {
-                            recipient: r.id.clone(),
+                            recipient: rid.clone(),
                             indication: r.indication.clone(),
                             timepoint: d.window.timepoint,
                             due: d.window.due,
@@ -405,7 +406,7 @@ impl Bank {
                 })
                 .collect();
             Ok(ClinicalView {
-                eligibility: eligibility(&config, &r, study.as_ref(), &courses),
+                eligibility: eligibility(&config, &r, study.as_ref(), &courses)?,
                 adverse_events: store::adverse_events(tx, Some(id))?,
                 recipient: r,
                 study,

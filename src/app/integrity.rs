@@ -55,9 +55,8 @@ impl Bank {
         let path = self.path().to_path_buf();
         let (sqlite, v) = std::thread::scope(|s| {
             let sqlite = s.spawn(|| {
-                Store::open_read_only(&path)?.inspect(|tx| {
-                    Ok::<_, AppError>((settings::integrity_check(tx)?, settings::foreign_key_check(tx)?))
-                })
+                Store::open_read_only(&path)?
+                    .inspect(|tx| Ok::<_, AppError>((settings::integrity_check(tx)?, settings::foreign_key_check(tx)?)))
             });
             let v = self.store.inspect(|tx| {
                 Ok::<_, AppError>(views::Integrity {
@@ -110,7 +109,9 @@ impl Bank {
                 };
                 Some(checkpoint::start(&anchors_read, seq, key).ok_or_else(|| {
                     AppError::Invalid(match seq {
-                        Some(seq) => format!("no checkpoint of entry {seq} signed by this bank's key in the anchor log"),
+                        Some(seq) => {
+                            format!("no checkpoint of entry {seq} signed by this bank's key in the anchor log")
+                        }
                         None => "no checkpoint in the anchor log was signed by a full `audit verify` with this bank's \
                                  key: run one first"
                             .into(),

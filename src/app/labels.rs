@@ -18,7 +18,7 @@ use crate::labels::{self, Format, Label, Templates};
 use crate::printers::{PrintError, PrintTarget, Printer};
 use crate::store::batches::{self, Unit};
 use crate::store::labels::{self as prints, Print};
-use crate::store::Tx;
+use crate::store::{Key, Tx};
 use crate::time::{self, local_day};
 
 /// What a print did.
@@ -69,10 +69,13 @@ fn unit_label(
     product: &str,
     config: &Config,
     at: DateTime<Utc>,
-) -> Label {
+) -> Result<Label> {
+    // A label is printed from facts that read as stored: one with a malformed value is refused, naming it.
     let p = config.product(product);
-    let status = crate::core::state::unit_status(&u.facts(), at, local_day(at));
-    let (title, mark) = match (u.kind, status) {
+    let facts = u.facts()?;
+    let (id, expires_on) = (u.id.get()?, facts.expires_on);
+    let status = crate::core::state::unit_status(&facts, at, local_day(at));
+    let (title, mark) = match (facts.kind, status) {
         (UnitKind::Retained, _) => ("RETAINED SAMPLE - NOT FOR CLINICAL USE".to_string(), Some("RETAINED")),
         (_, UnitStatus::Quarantined) => ("WASHED MICROBIOTA".to_string(), Some("QUARANTINE")),
         (_, UnitStatus::Recalled) => ("WASHED MICROBIOTA".to_string(), Some("RECALLED - DO NOT USE")),
@@ -82,23 +85,23 @@ fn unit_label(
         _ => ("WASHED MICROBIOTA".to_string(), None),
     };
     let sec = config.sec_establishment.as_ref().map(|est| {
-        let din = u.id.din().unwrap_or_default();
-        let division = u.id.division().unwrap_or("00");
-        format!("{est} {din} A{product}{division} {}", u.expires_on.format("%Y%m%d"))
+        let din = id.din().unwrap_or_default();
+        let division = id.division().unwrap_or("00");
+        format!("{est} {din} A{product}{division} {}", expires_on.format("%Y%m%d"))
     });
-    Label {
-        id: u.id.clone(),
+    Ok(Label {
+        id: id.clone(),
         title,
         product_code: Some(product.to_string()),
         product_description: p.map(|p| p.description.clone()),
         volume_ml: volume,
         collected: Some(local_day(collected)),
-        expires: Some(u.expires_on),
+        expires: Some(expires_on),
         storage: p.map(|p| p.storage.clone()),
         bank_name: config.bank_name.clone(),
         status_mark: mark.map(str::to_string),
         sec,
-    }
+    })
 }
 
 fn labels_of(tx: &Tx, id: &Id, config: &Config, at: DateTime<Utc>) -> Result<Vec<Label>> {
@@ -106,14 +109,15 @@ fn labels_of(tx: &Tx, id: &Id, config: &Config, at: DateTime<Utc>) -> Result<Vec
     match id.kind() {
         IdKind::Donation => {
             let d = batches::donation(tx, id)?.ok_or_else(missing)?;
-            let deadline = d.collected_at + Duration::minutes(config.processing_limit_minutes);
+            let collected = d.collected_at.value()?;
+            let deadline = collected + Duration::minutes(config.processing_limit_minutes);
             Ok(vec![Label {
                 id: id.clone(),
                 title: format!("STOOL DONATION - PROCESS BY {}", time::show(deadline)),
                 product_code: None,
                 product_description: None,
                 volume_ml: None,
-                collected: Some(local_day(d.collected_at)),
+                collected: Some(local_day(collected)),
                 expires: None,
                 storage: None,
                 bank_name: config.bank_name.clone(),
@@ -129,12 +133,13 @@ fn labels_of(tx: &Tx, id: &Id, config: &Config, at: DateTime<Utc>) -> Result<Vec
             // identifier.
             let units: Vec<Unit> = batches::units_of_batch(tx, &batch_id)?
                 .into_iter()
-                .filter(|u| if id.kind() == IdKind::Batch { u.dispense.is_none() } else { &u.id == id })
+                .filter(|u| if id.kind() == IdKind::Batch { u.dispense.is_none() } else { u.id.key() == id.data() })
                 .collect();
             if units.is_empty() {
                 return Err(missing());
             }
-            Ok(units.iter().map(|u| unit_label(u, d.collected_at, b.volume_ml, &b.product, config, at)).collect())
+            let collected = d.collected_at.value()?;
+            units.iter().map(|u| unit_label(u, collected, b.volume_ml, &b.product, config, at)).collect()
         }
         IdKind::Donor | IdKind::Recipient => {
             invalid(format!("{id} is a {}: labels are for donations, batches and units", id.kind()))
@@ -290,10 +295,10 @@ impl Bank {
             let u = batches::unit(tx, unit)?.ok_or_else(missing)?;
             let printed = prints::printed_before(tx, unit)?;
             rules::check_label_verification(&unit.display(), printed, found.as_deref().map_err(String::as_str))?;
-            if u.label_verified_at.is_none() {
+            if u.label_verified_at.value()?.is_none() {
                 let before = crate::store::audit::row_state(tx, "units", unit.data())?;
                 prints::set_verified(tx, unit, at)?;
-                let batch = u.batch.data().to_string();
+                let batch = u.batch.key().to_string();
                 record(tx, &act, "verify-label", "units", unit.data(), &batch, at, before)?;
             }
             let u = batches::unit(tx, unit)?.ok_or_else(missing)?;

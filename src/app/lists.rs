@@ -3,22 +3,23 @@
 
 use chrono::{DateTime, Utc};
 
+use super::donors::summary;
 use super::recall::RecallSelector;
 use super::views::{DonorSummary, UnitView};
 use super::{Bank, Result};
 use crate::core::ids::Id;
 use crate::core::model::{DonorStatus, UnitStatus};
 use crate::store::batches::{self, Batch};
-use crate::store::labels;
 use crate::store::lists::{self, EarlierRecall, Shelf};
 use crate::store::recipients::{self, Recipient};
+use crate::store::{donors, labels, Stored};
 use crate::time::local_day;
 
 /// One page of a list, and where the next one starts (None: the list ends here).
 #[derive(Debug, Clone)]
 pub struct Page<T> {
     pub rows: Vec<T>,
-    pub next: Option<Id>,
+    pub next: Option<Stored<Id>>,
     /// How many rows the whole list holds, where it is cheap to count (None otherwise).
     pub total: Option<usize>,
 }
@@ -41,7 +42,7 @@ impl Bank {
     pub fn find_donors(
         &mut self,
         query: &str,
-        after: Option<&Id>,
+        after: Option<&Stored<Id>>,
         limit: usize,
         at: DateTime<Utc>,
     ) -> Result<Page<DonorSummary>> {
@@ -50,28 +51,27 @@ impl Bank {
             return self.fill(after, limit, |bank, after| {
                 let page = bank.donors(after, SCAN, at)?;
                 let last = page.last().map(|d| d.id.clone());
-                Ok((page.into_iter().filter(|d| d.status == status).collect(), last))
+                // A donor who cannot be judged is shown (marked) under every status.
+                Ok((page.into_iter().filter(|d| d.status.ok().is_none_or(|s| *s == status)).collect(), last))
             });
         }
         let code = stored_code(query);
-        let ids = self.store.read(|tx| lists::donors_by_code(tx, &code, after, limit))?;
-        let mut rows = Vec::with_capacity(ids.len());
-        for id in &ids {
-            let v = self.donor_view(id, at)?;
-            rows.push(DonorSummary {
-                id: v.id,
-                sex: v.sex,
-                birth_date: v.birth_date,
-                status: v.status,
-                reason: v.reason,
-            });
-        }
-        Ok(Page { next: if ids.len() < limit { None } else { ids.last().cloned() }, rows, total: None })
+        let config = self.config.clone();
+        self.store.read(|tx| {
+            let ids = lists::donors_by_code(tx, &code, after, limit)?;
+            let mut rows = Vec::with_capacity(ids.len());
+            for id in &ids {
+                if let Some(d) = donors::donor(tx, id)? {
+                    rows.push(summary(tx, d, local_day(at), &config)?);
+                }
+            }
+            Ok(Page { next: if ids.len() < limit { None } else { ids.last().cloned() }, rows, total: None })
+        })
     }
 
     /// Batches waiting in quarantine, in the order their donations came in, a page at a time, with how many
     /// there are in all (the QC and release work list).
-    pub fn quarantine_page(&mut self, after: Option<&Id>, limit: usize) -> Result<Page<Batch>> {
+    pub fn quarantine_page(&mut self, after: Option<&Stored<Id>>, limit: usize) -> Result<Page<Batch>> {
         self.store.read(|tx| {
             let ids = lists::batches_in_quarantine(tx, after, limit)?;
             let rows = ids
@@ -89,7 +89,7 @@ impl Bank {
 
     /// Recipients whose code is `text` as displayed, or starts with it, or whose indication contains it, a page
     /// at a time.
-    pub fn find_recipients(&mut self, text: &str, after: Option<&Id>, limit: usize) -> Result<Page<Recipient>> {
+    pub fn find_recipients(&mut self, text: &str, after: Option<&Stored<Id>>, limit: usize) -> Result<Page<Recipient>> {
         let text = text.trim().to_string();
         let code = stored_code(&text);
         self.store.read(|tx| {
@@ -114,7 +114,7 @@ impl Bank {
     pub fn shelf(
         &mut self,
         only: Option<UnitStatus>,
-        after: Option<&Id>,
+        after: Option<&Stored<Id>>,
         limit: usize,
         at: DateTime<Utc>,
     ) -> Result<Page<UnitView>> {
@@ -132,7 +132,8 @@ impl Bank {
                 for id in &ids {
                     if let Some(u) = batches::unit(tx, id)? {
                         let v = UnitView::new(&u, at);
-                        if only.is_none_or(|s| v.status == s) {
+                        // A unit whose status cannot be derived is shown (marked) under every filter.
+                        if only.is_none_or(|s| v.status.ok().is_none_or(|status| *status == s)) {
                             rows.push(v);
                         }
                     }
@@ -166,9 +167,9 @@ impl Bank {
     /// table ends.
     fn fill<T>(
         &mut self,
-        after: Option<&Id>,
+        after: Option<&Stored<Id>>,
         limit: usize,
-        mut page: impl FnMut(&mut Bank, Option<&Id>) -> Result<(Vec<T>, Option<Id>)>,
+        mut page: impl FnMut(&mut Bank, Option<&Stored<Id>>) -> Result<(Vec<T>, Option<Stored<Id>>)>,
     ) -> Result<Page<T>> {
         let mut rows = Vec::new();
         let mut cursor = after.cloned();

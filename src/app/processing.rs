@@ -3,16 +3,16 @@
 use chrono::{DateTime, Days, Utc};
 
 use super::donors::{load_donor, screen, Screening, ScreeningInput, ScreeningRecorded};
-use super::views::{BatchView, DonationView, UnitView};
+use super::views::{dangling, marked, BatchView, DonationView, UnitView};
 use super::{invalid, not_found, record, record_group, AppError, Bank, Result};
 use crate::core::config::Config;
 use crate::core::ids::{self, Id, IdKind, ProductCode};
 use crate::core::input::{self, DonationInput, Invalid};
 use crate::core::model::{QcResult, ScreeningKind, UnitKind};
 use crate::core::rules::{self, DonorFacts, QcFact, ReleaseFacts};
-use crate::core::state::{batch_status, on_shelf, unit_status};
-use crate::store::batches::{self, Batch, Donation, Unit};
-use crate::store::{audit, donors, Tx};
+use crate::core::state::{on_shelf, unit_status};
+use crate::store::batches::{self, Batch, Collection, Donation, Preparation, Unit};
+use crate::store::{audit, donors, Malformed, Stored, Tx};
 use crate::time::local_day;
 
 pub struct NewDonation {
@@ -106,28 +106,17 @@ impl Bank {
         let act = self.act();
         self.store.write(|tx| {
             let d = load_donation(tx, donation)?;
-            input::not_before("processing time", at, "collection", d.collected_at)?;
+            input::not_before("processing time", at, "collection", d.collected_at.value()?)?;
             let existing = batches::batches_of_donation(tx, donation)?;
             let id = Id::batch(donation, &code);
-            if existing.iter().any(|b| b.id == id) {
+            if existing.iter().any(|b| b.id.ok() == Some(&id)) {
                 let what = format!("the {} batch of donation {donation}, {id},", code.as_str());
                 return Err(AppError::from(Invalid::AlreadyExists(what)));
             }
             let expires_on = local_day(at)
                 .checked_add_days(Days::new(product.shelf_life_days as u64))
                 .ok_or_else(|| AppError::Invalid("shelf life out of range".into()))?;
-            let b = Batch {
-                id: id.clone(),
-                donation: donation.clone(),
-                product: code.as_str().to_string(),
-                prepared_at: at,
-                volume_ml,
-                expires_on,
-                released_at: None,
-                discarded_at: None,
-                discard_reason: None,
-                recalled_at: None,
-            };
+            let b = Preparation { id: &id, donation, product: code.as_str(), prepared_at: at, volume_ml, expires_on };
             batches::insert_batch(tx, &b, act.now)?;
             record(tx, &act, "make-batch", "batches", id.data(), id.data(), at, None)?;
             let mut divisions: Vec<(String, UnitKind)> =
@@ -138,7 +127,7 @@ impl Bank {
             for (division, kind) in divisions {
                 batches::insert_unit(tx, &Id::unit(&id, &division), &id, kind)?;
             }
-record_group(tx, &act, "create-units", "units", id.data(), id.data(), at)
+            record_group(tx, &act, "create-units", "units", id.data(), id.data(), at)
         })?;
         self.batch_view(&Id::batch(donation, &code), at)
     }
@@ -164,7 +153,7 @@ record_group(tx, &act, "create-units", "units", id.data(), id.data(), at)
         let act = self.act();
         self.store.write(|tx| {
             let b = load_batch(tx, batch)?;
-            input::not_before("QC time", at, "batch's preparation", b.prepared_at)?;
+            input::not_before("QC time", at, "batch's preparation", b.prepared_at.value()?)?;
             let qid = batches::insert_qc(tx, batch, &test, result, value, at, act.now)?;
             record(tx, &act, "add-qc", "qc_results", &qid.to_string(), batch.data(), at, None)
         })?;
@@ -176,7 +165,7 @@ record_group(tx, &act, "create-units", "units", id.data(), id.data(), at)
         input::plausible_time("release time", at, self.rules_now())?;
         let (act, config) = (self.act(), &self.config);
         self.store.write(|tx| {
-            rules::check_release(&ReleaseInputs::load(tx, batch)?.facts(at), config)?;
+            rules::check_release(&ReleaseInputs::load(tx, batch)?.facts(at)?, config)?;
             let before = audit::row_state(tx, "batches", batch.data())?;
             batches::set_batch_released(tx, batch, at)?;
             record(tx, &act, "release-batch", "batches", batch.data(), batch.data(), at, before)
@@ -190,15 +179,17 @@ record_group(tx, &act, "create-units", "units", id.data(), id.data(), at)
         input::plausible_time("discard time", at, self.rules_now())?;
         let act = self.act();
         self.store.write(|tx| {
-            rules::check_discard(load_batch(tx, batch)?.discarded_at)?;
+            rules::check_discard(load_batch(tx, batch)?.discarded_at.value()?)?;
             let before = audit::row_state(tx, "batches", batch.data())?;
             batches::set_batch_discarded(tx, batch, at, reason)?;
             record(tx, &act, "discard-batch", "batches", batch.data(), batch.data(), at, before)?;
             for u in batches::units_of_batch(tx, batch)? {
-                if u.kind == UnitKind::Dose && on_shelf(unit_status(&u.facts(), at, local_day(at))) {
-                    let before = audit::row_state(tx, "units", u.id.data())?;
-                    batches::set_unit_discarded(tx, &u.id, at)?;
-                    record(tx, &act, "discard-unit", "units", u.id.data(), batch.data(), at, before)?;
+                let facts = u.facts()?;
+                if facts.kind == UnitKind::Dose && on_shelf(unit_status(&facts, at, local_day(at))) {
+                    let id = u.id.get()?;
+                    let before = audit::row_state(tx, "units", id.data())?;
+                    batches::set_unit_discarded(tx, id, at)?;
+                    record(tx, &act, "discard-unit", "units", id.data(), batch.data(), at, before)?;
                 }
             }
             Ok::<_, AppError>(())
@@ -208,7 +199,12 @@ record_group(tx, &act, "create-units", "units", id.data(), id.data(), at)
 
     /// Doses on the shelf (not dispensed, discarded or recalled) in identifier order, a page at a time, with
     /// their status as of `at` (quarantined, released or expired).
-    pub fn units_in_stock(&mut self, after: Option<&Id>, limit: usize, at: DateTime<Utc>) -> Result<Vec<UnitView>> {
+    pub fn units_in_stock(
+        &mut self,
+        after: Option<&Stored<Id>>,
+        limit: usize,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<UnitView>> {
         self.store
             .read(|tx| Ok(batches::units_in_stock(tx, after, limit)?.iter().map(|u| UnitView::new(u, at)).collect()))
     }
@@ -229,44 +225,57 @@ record_group(tx, &act, "create-units", "units", id.data(), id.data(), at)
 }
 
 /// The facts a batch's release is judged on, loaded in one transaction.
+/// The stored facts the rules judge are read as stored: a malformed one makes the rules' verdict an error
+/// (release refused, naming it), while the batch itself can still be shown.
 struct ReleaseInputs {
     batch: Batch,
     donation: Donation,
-    donor: DonorFacts,
-    qc: Vec<QcFact>,
+    donor: Stored<DonorFacts>,
+    qc: Stored<Vec<QcFact>>,
     units: Vec<Unit>,
 }
 
 impl ReleaseInputs {
     fn load(tx: &Tx, id: &Id) -> Result<ReleaseInputs> {
         let batch = load_batch(tx, id)?;
-        let donation = load_donation(tx, &batch.donation)?;
-        let donor = donors::facts(tx, &load_donor(tx, &donation.donor)?)?;
-        let qc = batches::qc_of_batch(tx, id)?.iter().map(batches::QcRow::fact).collect();
+        let donation =
+            batches::donation(tx, &batch.donation)?.ok_or_else(|| dangling(IdKind::Donation, &batch.donation))?;
+        let donor = marked(
+            donation
+                .donor
+                .get()
+                .map_err(AppError::from)
+                .and_then(|donor| Ok(donors::facts(tx, &load_donor(tx, donor)?)?)),
+        )?;
+        let qc = batches::qc_of_batch(tx, id)?;
+        let qc = qc.iter().map(batches::QcRow::fact).collect::<std::result::Result<_, _>>().into();
         let units = batches::units_of_batch(tx, id)?;
         Ok(ReleaseInputs { batch, donation, donor, qc, units })
     }
 
-    fn facts(&self, at: DateTime<Utc>) -> ReleaseFacts<'_> {
+    fn facts(&self, at: DateTime<Utc>) -> std::result::Result<ReleaseFacts<'_>, Malformed> {
         let (b, d) = (&self.batch, &self.donation);
-        ReleaseFacts {
-            donor: &self.donor,
-            collected_at: d.collected_at,
-            collected_on: local_day(d.collected_at),
-            prepared_at: b.prepared_at,
-            qc: &self.qc,
-            released_at: b.released_at,
-            discarded_at: b.discarded_at,
-            recalled_at: b.recalled_at,
-            expires_on: b.expires_on,
-            units_unverified: self
-                .units
-                .iter()
-                .filter(|u| u.kind == UnitKind::Dose && u.label_verified_at.is_none())
-                .count(),
+        let mut units_unverified = 0;
+        for u in &self.units {
+            if u.kind.value()? == UnitKind::Dose && u.label_verified_at.value()?.is_none() {
+                units_unverified += 1;
+            }
+        }
+        let collected_at = d.collected_at.value()?;
+        Ok(ReleaseFacts {
+            donor: self.donor.get()?,
+            collected_at,
+            collected_on: local_day(collected_at),
+            prepared_at: b.prepared_at.value()?,
+            qc: self.qc.get()?,
+            released_at: b.released_at.value()?,
+            discarded_at: b.discarded_at.value()?,
+            recalled_at: b.recalled_at.value()?,
+            expires_on: b.expires_on.value()?,
+            units_unverified,
             at,
             on: local_day(at),
-        }
+        })
     }
 }
 
@@ -283,8 +292,10 @@ pub struct Intake {
 /// The rules a new collection must pass before anything of it is written: not a duplicate, donor eligible.
 fn check_collection(tx: &Tx, config: &Config, new: &NewDonation) -> Result<()> {
     let donor = load_donor(tx, &new.donor)?;
-    let existing: Vec<(String, DateTime<Utc>)> =
-        batches::donations_of_donor(tx, &new.donor)?.into_iter().map(|d| (d.id.display(), d.collected_at)).collect();
+    let mut existing: Vec<(String, DateTime<Utc>)> = Vec::new();
+    for d in batches::donations_of_donor(tx, &new.donor)? {
+        existing.push((d.id.to_string(), d.collected_at.value()?));
+    }
     rules::check_new_collection(&existing, new.collected_at)?;
     donors::facts(tx, &donor)?.check_can_donate(local_day(new.collected_at), config)?;
     Ok(())
@@ -305,9 +316,9 @@ fn donate(
         return invalid(format!("the DIN sequence for {year} is exhausted"));
     }
     let id = Id::donation(facility, year, seq);
-    let d = Donation {
-        id: id.clone(),
-        donor: new.donor.clone(),
+    let d = Collection {
+        id: &id,
+        donor: &new.donor,
         collected_at: new.collected_at,
         received_at: new.received_at,
         mass_g: new.mass_g,
@@ -315,33 +326,32 @@ fn donate(
     };
     batches::insert_donation(tx, &d, year, seq, act.now)?;
     record(tx, act, "add-donation", "donations", id.data(), new.donor.data(), new.collected_at, None)?;
-    Ok(DonationView::new(&d, Vec::new()))
+    Ok(DonationView::new(&load_donation(tx, &id)?, Vec::new()))
 }
 
 pub(super) fn batch_view(tx: &Tx, id: &Id, at: DateTime<Utc>, config: &Config) -> Result<BatchView> {
     let inputs = ReleaseInputs::load(tx, id)?;
-    let checks = rules::release_checks(&inputs.facts(at), config);
+    let checks = inputs.facts(at).map(|f| rules::release_checks(&f, config)).into();
     let ReleaseInputs { batch: b, donation: d, units: all_units, .. } = &inputs;
     let qc = batches::qc_of_batch(tx, id)?;
-    let on = local_day(at);
-    let (doses, retained): (Vec<_>, Vec<_>) = all_units.iter().partition(|u| u.kind == UnitKind::Dose);
+    let (doses, retained): (Vec<_>, Vec<_>) = all_units.iter().partition(|u| u.is_dose());
     Ok(BatchView {
         id: b.id.clone(),
         donation: d.id.clone(),
         donor: d.donor.clone(),
         product: b.product.clone(),
         product_description: config.product(&b.product).map(|p| p.description.clone()),
-        status: batch_status(b.released_at, b.discarded_at, b.recalled_at, b.expires_on, at, on),
-        prepared_at: b.prepared_at,
+        status: b.status(at),
+        prepared_at: b.prepared_at.clone(),
         volume_ml: b.volume_ml,
-        expires_on: b.expires_on,
-        released_at: b.released_at,
-        discarded_at: b.discarded_at,
+        expires_on: b.expires_on.clone(),
+        released_at: b.released_at.clone(),
+        discarded_at: b.discarded_at.clone(),
         discard_reason: b.discard_reason.clone(),
-        recalled_at: b.recalled_at,
+        recalled_at: b.recalled_at.clone(),
         units: doses.iter().map(|u| UnitView::new(u, at)).collect(),
         retained_sample: retained.first().map(|u| UnitView::new(u, at)),
-        qc_missing: rules::qc_missing(&inputs.qc, at, config),
+        qc_missing: inputs.qc.as_ref().map(|qc| rules::qc_missing(qc, at, config)),
         qc,
         qc_required: config.qc_required.clone(),
         release_checks: checks,

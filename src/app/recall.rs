@@ -8,7 +8,7 @@ use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeZone, Utc};
 use serde::Serialize;
 
 use super::trace::TraceBatch;
-use super::views::UnitView;
+use super::views::{dangling, UnitView};
 use super::{invalid, not_found, record, AppError, Bank, Result};
 use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
@@ -18,7 +18,7 @@ use crate::core::rules::{self, EarlierRecall};
 use crate::core::state::{on_shelf, unit_status};
 use crate::store::donors::NewDeferral;
 use crate::store::recalls::{self, NewRecall};
-use crate::store::{audit, batches, donors, recipients, Tx};
+use crate::store::{audit, batches, donors, recipients, Key, Stored, Tx};
 use crate::time::local_day;
 
 #[derive(Debug, Clone)]
@@ -38,10 +38,11 @@ pub enum RecallSelector {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RecallRecipient {
-    pub id: Id,
+    pub id: Stored<Id>,
     pub indication: String,
-    pub units: Vec<Id>,
-    pub first_dispensed_at: DateTime<Utc>,
+    pub units: Vec<Stored<Id>>,
+    /// The earliest readable dispense time (marked when the only one is malformed).
+    pub first_dispensed_at: Stored<DateTime<Utc>>,
     pub routes: Vec<String>,
     pub clinicians: Vec<String>,
 }
@@ -159,17 +160,20 @@ impl Bank {
             }
             for b in &batch_ids {
                 let row = batches::batch(tx, b)?.ok_or_else(|| not_found(IdKind::Batch, b))?;
-                if row.discarded_at.is_none() && row.recalled_at.is_none() {
+                if row.discarded_at.value()?.is_none() && row.recalled_at.value()?.is_none() {
                     let before = audit::row_state(tx, "batches", b.data())?;
                     batches::set_batch_recalled(tx, b, at)?;
                     record(tx, &act, "recall-batch", "batches", b.data(), b.data(), at, before)?;
                 }
                 for u in batches::units_of_batch(tx, b)? {
-                    let status = unit_status(&u.facts(), at, local_day(at));
-                    if u.kind == UnitKind::Dose && u.dispense.is_none() && on_shelf(status) {
-                        let before = audit::row_state(tx, "units", u.id.data())?;
-                        batches::set_unit_recalled(tx, &u.id, at, rid)?;
-                        record(tx, &act, "recall-unit", "units", u.id.data(), b.data(), at, before)?;
+                    // A malformed fact refuses the whole recall, naming it: no unit is left on the shelf unseen.
+                    let facts = u.facts()?;
+                    let status = unit_status(&facts, at, local_day(at));
+                    if facts.kind == UnitKind::Dose && u.dispense.is_none() && on_shelf(status) {
+                        let id = u.id.get()?;
+                        let before = audit::row_state(tx, "units", id.data())?;
+                        batches::set_unit_recalled(tx, id, at, rid)?;
+                        record(tx, &act, "recall-unit", "units", id.data(), b.data(), at, before)?;
                     }
                 }
             }
@@ -256,13 +260,18 @@ fn earlier_material(
     };
     for b in recalls::batches_of_donor_since(tx, donor, None)?.iter().filter(|b| !selected.contains(b)) {
         let row = batches::batch(tx, b)?.ok_or_else(|| not_found(IdKind::Batch, b))?;
-        let d = batches::donation(tx, &row.donation)?.ok_or_else(|| not_found(IdKind::Donation, &row.donation))?;
-        out.include_from = out.include_from.min(local_day(d.collected_at));
-        for u in batches::units_of_batch(tx, b)?.iter().filter(|u| u.kind == UnitKind::Dose) {
-            match unit_status(&u.facts(), at, local_day(at)) {
-                UnitStatus::Dispensed => out.dispensed += 1,
-                s if on_shelf(s) => out.in_stock += 1,
-                _ => {}
+        let d = batches::donation(tx, &row.donation)?.ok_or_else(|| dangling(IdKind::Donation, &row.donation))?;
+        if let Some(collected) = d.collected_at.ok() {
+            out.include_from = out.include_from.min(local_day(*collected));
+        }
+        for u in batches::units_of_batch(tx, b)?.iter().filter(|u| u.is_dose()) {
+            match u.status(at) {
+                Stored::Read(UnitStatus::Dispensed) => out.dispensed += 1,
+                Stored::Read(s) if on_shelf(s) => out.in_stock += 1,
+                Stored::Read(_) => {}
+                // Counted where it may be: with its recipient if it has one, else on the shelf.
+                Stored::Malformed(_) if u.dispense.is_some() => out.dispensed += 1,
+                Stored::Malformed(_) => out.in_stock += 1,
             }
         }
         out.batches.push(TraceBatch::new(&row, at));
@@ -312,28 +321,32 @@ fn summarise(
         batches_out.push(TraceBatch::new(&row, at));
         for u in batches::units_of_batch(tx, b)? {
             let view = UnitView::new(&u, at);
-            if u.kind == UnitKind::Retained {
+            if !u.is_dose() {
                 retained.push(view);
                 continue;
             }
             if let Some(d) = &u.dispense {
-                let entry = match by_recipient.entry(d.recipient.data().to_string()) {
+                let entry = match by_recipient.entry(d.recipient.key().to_string()) {
                     std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::btree_map::Entry::Vacant(e) => {
                         let r = recipients::recipient(tx, &d.recipient)?
-                            .ok_or_else(|| not_found(IdKind::Recipient, &d.recipient))?;
+                            .ok_or_else(|| dangling(IdKind::Recipient, &d.recipient))?;
                         e.insert(RecallRecipient {
                             id: d.recipient.clone(),
                             indication: r.indication,
                             units: Vec::new(),
-                            first_dispensed_at: d.at,
+                            first_dispensed_at: d.at.clone(),
                             routes: Vec::new(),
                             clinicians: Vec::new(),
                         })
                     }
                 };
                 entry.units.push(u.id.clone());
-                entry.first_dispensed_at = entry.first_dispensed_at.min(d.at);
+                if let (Stored::Read(first), Stored::Read(this)) = (&entry.first_dispensed_at, &d.at) {
+                    entry.first_dispensed_at = Stored::Read(*first.min(this));
+                } else if entry.first_dispensed_at.ok().is_none() {
+                    entry.first_dispensed_at = d.at.clone();
+                }
                 if !entry.routes.contains(&d.route) {
                     entry.routes.push(d.route.clone());
                 }
@@ -344,10 +357,12 @@ fn summarise(
             units.push(view);
         }
     }
-    let dispensed = units.iter().filter(|u| u.status == UnitStatus::Dispensed).count();
+    // A unit whose status cannot be read counts with its recipient if it has one, else on the shelf.
+    let dispensed =
+        units.iter().filter(|u| u.status.ok().map_or(u.recipient.is_some(), |s| *s == UnitStatus::Dispensed)).count();
     let in_stock_count = units
         .iter()
-        .filter(|u| u.recipient.is_none() && (on_shelf(u.status) || u.status == UnitStatus::Recalled))
+        .filter(|u| u.recipient.is_none() && u.status.ok().is_none_or(|s| on_shelf(*s) || *s == UnitStatus::Recalled))
         .count();
     Ok(RecallSummary {
         recall,

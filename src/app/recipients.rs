@@ -2,17 +2,17 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::views::{RecipientView, UnitView};
+use super::views::{dangling, RecipientView, UnitView};
 use super::{invalid, not_found, record, AppError, Bank, Result};
 use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
 use crate::core::input;
 use crate::core::model::{Cohort, Consent, Sex};
 use crate::core::rules;
-use crate::store::batches;
 use crate::store::donors::{self, Identity};
 use crate::store::recalls::{self, RecallContact};
-use crate::store::recipients::{self, NewDispense, Recipient};
+use crate::store::recipients::{self, NewDispense, Recipient, Registration};
+use crate::store::{batches, Stored};
 use crate::time::local_day;
 
 pub struct NewRecipient {
@@ -37,22 +37,24 @@ impl Bank {
         let act = self.act();
         self.store.write(|tx| {
             let id = Id::recipient(recipients::next_recipient_seq(tx)?);
-            let r = Recipient {
-                id: id.clone(),
-                sex: new.sex,
-                birth_date: new.birth_date,
-                indication,
-                cohort: new.cohort.unwrap_or(new.consent.cohort()),
-                consent: new.consent,
-                registered_at: at,
-            };
-            recipients::insert_recipient(tx, &r)?;
+            recipients::insert_recipient(
+                tx,
+                &Registration {
+                    id: &id,
+                    sex: new.sex,
+                    birth_date: new.birth_date,
+                    indication: &indication,
+                    cohort: new.cohort.unwrap_or(new.consent.cohort()),
+                    consent: new.consent,
+                    registered_at: at,
+                },
+            )?;
             record(tx, &act, "register-recipient", "recipients", id.data(), id.data(), at, None)?;
             if !new.identity.is_empty() {
                 let row = donors::insert_identity(tx, "recipient_identities", &id, &new.identity, act.now)?;
                 record(tx, &act, "record-identity", "recipient_identities", &row.to_string(), id.data(), at, None)?;
             }
-            Ok(r)
+            recipients::recipient(tx, &id)?.ok_or_else(|| not_found(IdKind::Recipient, &id))
         })
     }
 
@@ -66,7 +68,7 @@ impl Bank {
         })
     }
 
-    pub fn recipients(&mut self, after: Option<&Id>, limit: usize) -> Result<Vec<Recipient>> {
+    pub fn recipients(&mut self, after: Option<&Stored<Id>>, limit: usize) -> Result<Vec<Recipient>> {
         self.store.read(|tx| Ok(recipients::recipients_page(tx, after, limit)?))
     }
 
@@ -82,7 +84,7 @@ impl Bank {
     pub fn check_dispense(&mut self, unit: &Id, at: DateTime<Utc>) -> Result<UnitView> {
         self.store.read(|tx| {
             let u = batches::unit(tx, unit)?.ok_or_else(|| not_found(IdKind::Unit, unit))?;
-            rules::check_dispense(&u.facts(), at, local_day(at))?;
+            rules::check_dispense(&u.facts()?, at, local_day(at))?;
             Ok(UnitView::new(&u, at))
         })
     }
@@ -133,9 +135,10 @@ impl Bank {
             let u = batches::unit(tx, unit)?.ok_or_else(|| not_found(IdKind::Unit, unit))?;
             // Retrospective patients are registered after their treatment, so no order of the two is imposed.
             recipients::recipient(tx, recipient)?.ok_or_else(|| not_found(IdKind::Recipient, recipient))?;
-            rules::check_dispense(&u.facts(), at, local_day(at))?;
-            rules::check_dispense_after_recall(&u.facts(), act.now, happened.is_some())?;
-            let b = batches::batch(tx, &u.batch)?.ok_or_else(|| not_found(IdKind::Batch, &u.batch))?;
+            let facts = u.facts()?;
+            rules::check_dispense(&facts, at, local_day(at))?;
+            rules::check_dispense_after_recall(&facts, act.now, happened.is_some())?;
+            let b = batches::batch(tx, &u.batch)?.ok_or_else(|| dangling(IdKind::Batch, &u.batch))?;
             let product = config.product(&b.product).ok_or_else(|| {
                 AppError::Invalid(format!(
                     "batch {} is of product {}, which the policy no longer names",
@@ -147,7 +150,7 @@ impl Bank {
             let did = recipients::insert_dispense(tx, &new)?;
             record(tx, &act, "dispense", "dispenses", &did.to_string(), unit.data(), at, None)?;
             if let Some(reason) = happened {
-                let (Some(_), Some(recall)) = (u.recalled_at, recalls::recall_of_unit(tx, unit)?) else {
+                let (Some(_), Some(recall)) = (facts.recalled_at, recalls::recall_of_unit(tx, unit)?) else {
                     return invalid(format!("{unit} is not recalled: record its dispense without --happened"));
                 };
                 let contact =

@@ -14,6 +14,7 @@ use crate::core::stats::{self, Term, TermValues};
 use crate::store::exports::Table as ExportTable;
 use crate::store::followups::{self as store, DispenseRow, Followup};
 use crate::store::recipients::{self, Recipient};
+use crate::store::Key;
 use crate::time::local_day;
 
 /// What outcome rows are grouped by.
@@ -201,15 +202,15 @@ impl Bank {
             let mut cases = Vec::new();
             // One page holding every recipient (SQLite takes the limit as a 64-bit integer).
             for r in recipients::recipients_page(tx, None, i64::MAX as usize)? {
-                let Some(ds) = by_recipient.get(r.id.data()) else { continue };
+                let Some(ds) = by_recipient.get(r.id.key()) else { continue };
                 let courses = courses_of(&config, ds);
                 let Some(course) = courses.first().cloned() else { continue };
                 let Some(first) = ds.iter().find(|d| d.id == course.first_dispense).map(|d| (*d).clone()) else {
                     continue;
                 };
-                let eligible = eligibility(&config, &r, study.get(r.id.data()), &courses).eligible;
+                let eligible = eligibility(&config, &r, study.get(r.id.key()), &courses)?.eligible;
                 let visits = visits
-                    .remove(r.id.data())
+                    .remove(r.id.key())
                     .unwrap_or_default()
                     .into_iter()
                     .filter(|v| course.includes(v.course))
@@ -366,18 +367,16 @@ impl Bank {
             return invalid(format!("no recipient eligible for the study has a {timepoint} outcome yet"));
         }
         let cat = |f: &dyn Fn(&Case) -> String| TermValues::Categorical(cases.iter().map(|(c, _)| f(c)).collect());
+        let ages = cases
+            .iter()
+            .map(|(c, _)| Ok(f64::from(age_on(c.recipient.birth_date.value()?, c.course.start)) / 10.0))
+            .collect::<Result<Vec<f64>>>()?;
         let model_terms: Vec<Term> = terms
             .iter()
             .map(|t| Term {
                 name: t.clone(),
                 values: match t.as_str() {
-                    "age" => TermValues::Numeric(
-                        cases
-                            .iter()
-                            .map(|(c, _)| f64::from(age_on(c.recipient.birth_date, c.course.start)) / 10.0)
-                            .collect(),
-                        "per 10 years".into(),
-                    ),
+                    "age" => TermValues::Numeric(ages.clone(), "per 10 years".into()),
                     "route" => cat(&|c| c.first.route.clone()),
                     "indication" => cat(&|c| c.recipient.indication.clone()),
                     "sex" => cat(&|c| c.recipient.sex.to_string()),

@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::core::ids::Id;
+use crate::core::ids::{Id, IdKind};
 use crate::core::model::{BatchStatus, DonorStatus, ScreeningKind, TestResult, UnitKind, UnitStatus};
 use crate::core::rules::{Check, Eligibility};
 use crate::store::audit::Verification;
@@ -12,20 +12,46 @@ use crate::store::batches::{Donation, QcRow, Unit};
 use crate::store::donors::Identity;
 use crate::store::recalls::RecallContact;
 use crate::store::recipients::Recipient;
+use crate::store::{Malformed, StoreError, Stored};
 
+use super::{AppError, Result};
+
+/// A value derived from stored facts (a status, a rule's verdict), or the malformed fact it could not be derived
+/// from, shown marked in its place; any other error stands.
+pub(super) fn marked<T>(derived: Result<T>) -> Result<Stored<T>> {
+    match derived {
+        Ok(v) => Ok(Stored::Read(v)),
+        Err(AppError::Store(StoreError::Malformed(m))) => Ok(Stored::Malformed(m)),
+        Err(e) => Err(e),
+    }
+}
+
+/// A record that a stored reference names (looked up as stored, malformed or not) is not there.
+pub(super) fn dangling(kind: IdKind, reference: &Stored<Id>) -> AppError {
+    AppError::NotFound { kind: super::Record::Id(kind), id: reference.to_string() }
+}
+
+impl From<Malformed> for AppError {
+    fn from(m: Malformed) -> Self {
+        AppError::Store(m.into())
+    }
+}
+
+/// Fields read from the file are [`Stored`]: a malformed one is shown marked (`⚠ malformed "…"`, in JSON
+/// `{"malformed": "…"}`), as is a status derived from it; the record is never left out.
 #[derive(Debug, Clone, Serialize)]
 pub struct UnitView {
-    pub id: Id,
-    pub batch: Id,
-    pub kind: UnitKind,
-    pub status: UnitStatus,
+    pub id: Stored<Id>,
+    pub batch: Stored<Id>,
+    pub kind: Stored<UnitKind>,
+    pub status: Stored<UnitStatus>,
     pub location: Option<String>,
-    pub expires_on: NaiveDate,
-    pub recipient: Option<Id>,
-    pub dispensed_at: Option<DateTime<Utc>>,
+    pub expires_on: Stored<NaiveDate>,
+    pub recipient: Option<Stored<Id>>,
+    pub dispensed_at: Option<Stored<DateTime<Utc>>>,
     pub route: Option<String>,
     pub clinician: Option<String>,
-    pub label_verified: bool,
+    pub label_verified: Stored<bool>,
 }
 
 impl UnitView {
@@ -33,64 +59,64 @@ impl UnitView {
         UnitView {
             id: u.id.clone(),
             batch: u.batch.clone(),
-            kind: u.kind,
-            status: crate::core::state::unit_status(&u.facts(), at, crate::time::local_day(at)),
+            kind: u.kind.clone(),
+            status: u.status(at),
             location: u.location.clone(),
-            expires_on: u.expires_on,
+            expires_on: u.expires_on.clone(),
             recipient: u.dispense.as_ref().map(|d| d.recipient.clone()),
-            dispensed_at: u.dispense.as_ref().map(|d| d.at),
+            dispensed_at: u.dispense.as_ref().map(|d| d.at.clone()),
             route: u.dispense.as_ref().map(|d| d.route.clone()),
             clinician: u.dispense.as_ref().and_then(|d| d.clinician.clone()),
-            label_verified: u.label_verified_at.is_some(),
+            label_verified: u.label_verified_at.clone().map(|v| v.is_some()),
         }
     }
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BatchView {
-    pub id: Id,
-    pub donation: Id,
-    pub donor: Id,
+    pub id: Stored<Id>,
+    pub donation: Stored<Id>,
+    pub donor: Stored<Id>,
     pub product: String,
     pub product_description: Option<String>,
-    pub status: BatchStatus,
-    pub prepared_at: DateTime<Utc>,
+    pub status: Stored<BatchStatus>,
+    pub prepared_at: Stored<DateTime<Utc>>,
     pub volume_ml: Option<f64>,
-    pub expires_on: NaiveDate,
-    pub released_at: Option<DateTime<Utc>>,
-    pub discarded_at: Option<DateTime<Utc>>,
+    pub expires_on: Stored<NaiveDate>,
+    pub released_at: Stored<Option<DateTime<Utc>>>,
+    pub discarded_at: Stored<Option<DateTime<Utc>>>,
     pub discard_reason: Option<String>,
-    pub recalled_at: Option<DateTime<Utc>>,
+    pub recalled_at: Stored<Option<DateTime<Utc>>>,
     /// The dispensable units.
     pub units: Vec<UnitView>,
     pub retained_sample: Option<UnitView>,
     pub qc: Vec<QcRow>,
     pub qc_required: Vec<String>,
-    pub qc_missing: Vec<String>,
-    /// Every release rule as it stands now.
-    pub release_checks: Vec<Check>,
+    pub qc_missing: Stored<Vec<String>>,
+    /// Every release rule as it stands now (marked when a fact they judge is malformed).
+    pub release_checks: Stored<Vec<Check>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DonationView {
-    pub id: Id,
-    pub donor: Id,
+    pub id: Stored<Id>,
+    pub donor: Stored<Id>,
     pub status: &'static str,
-    pub collected_at: DateTime<Utc>,
-    pub received_at: Option<DateTime<Utc>>,
+    pub collected_at: Stored<DateTime<Utc>>,
+    pub received_at: Stored<Option<DateTime<Utc>>>,
     pub mass_g: Option<f64>,
     pub bristol: Option<u8>,
-    pub batches: Vec<Id>,
+    pub batches: Vec<Stored<Id>>,
 }
 
 impl DonationView {
-    pub fn new(d: &Donation, batches: Vec<Id>) -> DonationView {
+    pub fn new(d: &Donation, batches: Vec<Stored<Id>>) -> DonationView {
         DonationView {
             id: d.id.clone(),
             donor: d.donor.clone(),
             status: if batches.is_empty() { "received" } else { "processed" },
-            collected_at: d.collected_at,
-            received_at: d.received_at,
+            collected_at: d.collected_at.clone(),
+            received_at: d.received_at.clone(),
             mass_g: d.mass_g,
             bristol: d.bristol,
             batches,
@@ -128,11 +154,11 @@ pub struct DeferralView {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DonorView {
-    pub id: Id,
-    pub sex: crate::core::model::Sex,
-    pub birth_date: NaiveDate,
-    pub status: DonorStatus,
-    pub eligibility: Eligibility,
+    pub id: Stored<Id>,
+    pub sex: Stored<crate::core::model::Sex>,
+    pub birth_date: Stored<NaiveDate>,
+    pub status: Stored<DonorStatus>,
+    pub eligibility: Stored<Eligibility>,
     /// Why the donor is or is not eligible, in words.
     pub reason: String,
     /// Present only for users allowed to see identity.
@@ -145,22 +171,22 @@ pub struct DonorView {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DonorSummary {
-    pub id: Id,
-    pub sex: crate::core::model::Sex,
-    pub birth_date: NaiveDate,
-    pub status: DonorStatus,
+    pub id: Stored<Id>,
+    pub sex: Stored<crate::core::model::Sex>,
+    pub birth_date: Stored<NaiveDate>,
+    pub status: Stored<DonorStatus>,
     pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RecipientView {
-    pub id: Id,
+    pub id: Stored<Id>,
     pub status: &'static str,
-    pub sex: crate::core::model::Sex,
-    pub birth_date: NaiveDate,
+    pub sex: Stored<crate::core::model::Sex>,
+    pub birth_date: Stored<NaiveDate>,
     pub indication: String,
-    pub cohort: crate::core::model::Cohort,
-    pub consent: crate::core::model::Consent,
+    pub cohort: Stored<crate::core::model::Cohort>,
+    pub consent: Stored<crate::core::model::Consent>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub identity: Option<Identity>,
     pub units: Vec<UnitView>,
@@ -179,13 +205,13 @@ impl RecipientView {
         RecipientView {
             id: r.id.clone(),
             status: if units.is_empty() { "registered" } else { "treated" },
-            sex: r.sex,
-            birth_date: r.birth_date,
+            sex: r.sex.clone(),
+            birth_date: r.birth_date.clone(),
             indication: r.indication.clone(),
-            cohort: r.cohort,
-            consent: r.consent,
+            cohort: r.cohort.clone(),
+            consent: r.consent.clone(),
             identity,
-            first_dispensed_at: units.iter().filter_map(|u| u.dispensed_at).min(),
+            first_dispensed_at: units.iter().filter_map(|u| u.dispensed_at.as_ref()?.ok().copied()).min(),
             contact_for_recall,
             units,
         }

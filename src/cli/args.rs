@@ -10,8 +10,8 @@ use std::str::FromStr;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 
-use crate::core::model::{Cohort, Consent, QcResult, ScreeningKind, Sex, TestResult};
 use crate::app::integrity::Since;
+use crate::core::model::{Cohort, Consent, QcResult, ScreeningKind, Sex, TestResult};
 use crate::labels::Format;
 
 /// A value parser for a closed enumeration: `--help` lists `all`, and clap refuses anything else with the list.
@@ -466,6 +466,18 @@ pub enum ConfigCmd {
     Show,
 }
 
+/// `--since`: an entry number of a checkpoint, or `last` (the newest verified checkpoint).
+fn since(s: &str) -> Result<Since, String> {
+    if s == "last" {
+        return Ok(Since::LastVerified);
+    }
+    s.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .map(Since::Checkpoint)
+        .ok_or_else(|| format!("`{s}` is neither a checkpoint's entry number (1 or more) nor `last`"))
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
@@ -499,16 +511,4 @@ mod tests {
     fn the_command_line_is_well_formed() {
         Cli::command().debug_assert();
     }
-}
-
-/// `--since`: an entry number of a checkpoint, or `last` (the newest verified checkpoint).
-fn since(s: &str) -> Result<Since, String> {
-    if s == "last" {
-        return Ok(Since::LastVerified);
-    }
-    s.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .map(Since::Checkpoint)
-        .ok_or_else(|| format!("`{s}` is neither a checkpoint's entry number (1 or more) nor `last`"))
 }

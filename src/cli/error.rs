@@ -26,6 +26,9 @@ pub enum CliError {
     /// The check itself ran and found problems (verify); already reported on stdout.
     #[error("{0}")]
     Findings(String),
+    /// The answer was printed whole, but holds stored values no reader can parse, each marked in its place.
+    #[error("the answer holds {0} stored value(s) no reader can parse, marked ⚠ malformed (in --json {{\"malformed\": …}}); `stoolbank verify` names every such value")]
+    Incomplete(usize),
 }
 
 /// The exit codes, as README.md documents them.
@@ -38,6 +41,8 @@ pub mod exit {
     /// A printer or a label failed (not the user's input: a printer off, a template that cannot carry the data).
     /// (6 is kept for refused sign-in, which access control will use.)
     pub const PRINTER_OR_LABEL: u8 = 7;
+    /// The answer is printed, but some stored values in it could not be read (marked); it may be incomplete.
+    pub const INCOMPLETE: u8 = 8;
 }
 
 impl CliError {
@@ -47,6 +52,7 @@ impl CliError {
                 exit::BAD_INPUT
             }
             CliError::App(AppError::Refused(_)) => exit::REFUSED,
+            CliError::Incomplete(_) => exit::INCOMPLETE,
             CliError::App(AppError::NotFound { .. }) => exit::NOT_FOUND,
             CliError::Findings(_) | CliError::App(AppError::Store(StoreError::Tampered(_))) => exit::FINDINGS,
             // Naming a printer or template that cannot exist is bad input; a printer or template failing is not.

@@ -22,8 +22,9 @@ pub use output::Out;
 use crate::app::records::{BankSecret, Identity};
 use crate::app::{self, Bank, NewDonation, NewDonor, NewRecipient, RecallSelector, ScreeningInput};
 use crate::core::config::Config;
-use crate::core::ids::IdKind;
+use crate::core::ids::{Id, IdKind};
 use crate::escape::{self, shown};
+use crate::store::Stored;
 use crate::time::{self, parse_date, parse_timestamp};
 
 type Result<T> = std::result::Result<T, CliError>;
@@ -121,7 +122,11 @@ fn emit<T: Serialize>(out: &mut dyn Write, json: bool, value: &T, text: impl FnO
     } else {
         writeln!(out, "{}", text())?;
     }
-    Ok(())
+    // Printed whole, each unreadable stored value marked in its place; the exit code tells a script so.
+    match crate::store::malformed_in(value) {
+        0 => Ok(()),
+        n => Err(CliError::Incomplete(n)),
+    }
 }
 
 /// Runs one command against the database. `out` receives stdout; errors are returned for `main` to print.
@@ -188,7 +193,7 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 };
                 let new = NewDonor { sex: person.sex, birth_date: parse_date(&person.birth_date)?, identity };
                 let d = bank.register_donor(new, at)?;
-                emit(out, json, &d, || d.id.display())
+                emit(out, json, &d, || d.id.to_string())
             }
             DonorCmd::Screen { donor, kind, date, all_negative, tests, corrects } => {
                 let donor = bank.lookup_kind(donor, IdKind::Donor)?;
@@ -242,7 +247,7 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                     bristol: *bristol,
                 };
                 let d = bank.add_donation(new)?;
-                emit(out, json, &d, || d.id.display())
+                emit(out, json, &d, || d.id.to_string())
             }
             DonationCmd::Show { donation } => {
                 let id = bank.lookup_kind(donation, IdKind::Donation)?;
@@ -254,17 +259,17 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
             BatchCmd::Make { donation, product, units, volume_ml } => {
                 let id = bank.lookup_kind(donation, IdKind::Donation)?;
                 let b = bank.make_batch(&id, product, *units, *volume_ml, at)?;
-                if let Some(c) = crate::core::rules::never_releasable(&b.release_checks) {
+                if let Some(c) = b.release_checks.ok().and_then(|c| crate::core::rules::never_releasable(c)) {
                     eprintln!("warning: this batch can never be released: {}", shown(&c.detail));
                 }
-                emit(out, json, &b, || b.id.display())
+                emit(out, json, &b, || b.id.to_string())
             }
             BatchCmd::Show { batch, units } => {
                 let id = bank.lookup_kind(batch, IdKind::Batch)?;
                 let b = bank.batch_view(&id, at)?;
                 if *units {
-                    let ids: Vec<String> = b.units.iter().map(|u| u.id.display()).collect();
-                    emit(out, json, &ids, || ids.join("\n"))
+                    let ids: Vec<&Stored<Id>> = b.units.iter().map(|u| &u.id).collect();
+                    emit(out, json, &ids, || ids.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))
                 } else {
                     emit(out, json, &b, || print::batch(&b))
                 }
@@ -272,21 +277,21 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
             BatchCmd::Release { batch } => {
                 let id = bank.lookup_kind(batch, IdKind::Batch)?;
                 let b = bank.release_batch(&id, at)?;
-                emit(out, json, &b, || b.id.display())
+                emit(out, json, &b, || b.id.to_string())
             }
             BatchCmd::Discard { batch, reason } => {
                 let id = bank.lookup_kind(batch, IdKind::Batch)?;
                 let b = bank.discard_batch(&id, reason, at)?;
-                emit(out, json, &b, || b.id.display())
+                emit(out, json, &b, || b.id.to_string())
             }
         },
         Command::Qc(QcCmd::Add { batch, test: (name, result), value }) => {
             let id = bank.lookup_kind(batch, IdKind::Batch)?;
             let b = bank.add_qc(&id, name, *result, value.as_deref(), at)?;
-            if !b.qc_missing.is_empty() {
-                eprintln!("QC still without a pass: {}", shown(&b.qc_missing.join(", ")));
+            if let Some(missing) = b.qc_missing.ok().filter(|m| !m.is_empty()) {
+                eprintln!("QC still without a pass: {}", shown(&missing.join(", ")));
             }
-            emit(out, json, &b, || b.id.display())
+            emit(out, json, &b, || b.id.to_string())
         }
         Command::Recipient(cmd) => match cmd {
             RecipientCmd::Add { person, indication, consent, cohort } => {
@@ -299,7 +304,7 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                     identity: Identity { name: person.name.clone(), phone: person.phone.clone(), national_id: None },
                 };
                 let r = bank.register_recipient(new, at)?;
-                emit(out, json, &r, || r.id.display())
+                emit(out, json, &r, || r.id.to_string())
             }
             RecipientCmd::Show { recipient } => {
                 let id = bank.lookup_kind(recipient, IdKind::Recipient)?;
@@ -319,12 +324,12 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 Some(why) => bank.dispense_happened(&u, &r, route, clinician.as_deref(), why, at)?,
                 None => bank.dispense(&u, &r, route, clinician.as_deref(), at)?,
             };
-            emit(out, json, &v, || v.id.display())
+            emit(out, json, &v, || v.id.to_string())
         }
         Command::Locate { unit, location } => {
             let u = bank.lookup_kind(unit, IdKind::Unit)?;
             let v = bank.set_location(&u, location, at)?;
-            emit(out, json, &v, || v.id.display())
+            emit(out, json, &v, || v.id.to_string())
         }
         Command::Label { ids, format, out: file, print, copies, template, reason } => {
             let format = *format;

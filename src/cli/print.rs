@@ -3,13 +3,21 @@
 
 use std::fmt::Write;
 
+use chrono::{DateTime, Utc};
+
 use crate::app::records::{Entry, Recipient, Verification};
 use crate::app::views::{BatchView, DonationView, DonorSummary, DonorView, Integrity, RecipientView, UnitView};
 use crate::app::RecallSummary;
 use crate::core::ids::Id;
+use crate::store::Stored;
 use crate::time::show;
 
 use crate::escape::shown;
+
+/// A stored moment for people (marked when malformed).
+fn when(t: &Stored<DateTime<Utc>>) -> String {
+    t.shown(|t| show(*t))
+}
 
 fn mark(ok: bool) -> &'static str {
     if ok {
@@ -63,8 +71,8 @@ pub fn donor(v: &DonorView) -> String {
     }
     let _ = writeln!(s, "donations:");
     for d in &v.donations {
-        let batches: Vec<String> = d.batches.iter().map(Id::display).collect();
-        let _ = writeln!(s, "  {}  {}  {}", d.id, show(d.collected_at), batches.join(" "));
+        let batches: Vec<String> = d.batches.iter().map(ToString::to_string).collect();
+        let _ = writeln!(s, "  {}  {}  {}", d.id, when(&d.collected_at), batches.join(" "));
     }
     s.trim_end().to_string()
 }
@@ -72,18 +80,18 @@ pub fn donor(v: &DonorView) -> String {
 pub fn donor_list(all: &[DonorSummary]) -> String {
     let mut s = String::new();
     for d in all {
-        let _ = writeln!(s, "{}  {}  {}  {:<12}  {}", d.id, d.sex, d.birth_date, d.status.as_str(), shown(&d.reason));
+        let _ = writeln!(s, "{}  {}  {}  {:<12}  {}", d.id, d.sex, d.birth_date, d.status, shown(&d.reason));
     }
     s.trim_end().to_string()
 }
 
 pub fn donation(d: &DonationView) -> String {
-    let batches: Vec<String> = d.batches.iter().map(Id::display).collect();
+    let batches: Vec<String> = d.batches.iter().map(ToString::to_string).collect();
     format!(
         "donation {}  donor {}  collected {}  {}\n  mass {}  bristol {}\n  batches: {}",
         d.id,
         d.donor,
-        show(d.collected_at),
+        when(&d.collected_at),
         d.status,
         d.mass_g.map_or("-".into(), |m| format!("{m} g")),
         d.bristol.map_or("-".into(), |b| b.to_string()),
@@ -92,11 +100,11 @@ pub fn donation(d: &DonationView) -> String {
 }
 
 fn unit_line(u: &UnitView) -> String {
-    let whereabouts = match (&u.recipient, u.dispensed_at) {
-        (Some(r), Some(at)) => format!("→ {r} {} {}", show(at), u.route.as_deref().unwrap_or("")),
+    let whereabouts = match (&u.recipient, &u.dispensed_at) {
+        (Some(r), Some(at)) => format!("→ {r} {} {}", when(at), u.route.as_deref().unwrap_or("")),
         _ => shown(u.location.as_deref().unwrap_or_default()).into_owned(),
     };
-    format!("  {}  {:<11} {}", u.id, u.status.as_str(), whereabouts)
+    format!("  {}  {:<11} {}", u.id, u.status, whereabouts)
 }
 
 pub fn batch(b: &BatchView) -> String {
@@ -110,20 +118,27 @@ pub fn batch(b: &BatchView) -> String {
         "  donation {}  donor {}  prepared {}  expires {}",
         b.donation,
         b.donor,
-        show(b.prepared_at),
+        when(&b.prepared_at),
         b.expires_on
     );
     if let Some(r) = &b.discard_reason {
         let _ = writeln!(s, "  discarded: {}", shown(r));
     }
     let _ = writeln!(s, "release rules:");
-    for c in &b.release_checks {
-        let _ = writeln!(s, "  {} {:<38} {}", mark(c.passed), c.title, shown(&c.detail));
+    match &b.release_checks {
+        Stored::Read(checks) => {
+            for c in checks {
+                let _ = writeln!(s, "  {} {:<38} {}", mark(c.passed), c.title, shown(&c.detail));
+            }
+        }
+        unjudged @ Stored::Malformed(_) => {
+            let _ = writeln!(s, "  cannot be judged: {}", unjudged.shown(|_| String::new()));
+        }
     }
     let _ = writeln!(s, "QC ({} required):", b.qc_required.join(", "));
     for q in &b.qc {
         let _ =
-            writeln!(s, "  {}  {:<16} {}  {}", show(q.at), q.test, q.result, shown(q.value.as_deref().unwrap_or("")));
+            writeln!(s, "  {}  {:<16} {}  {}", when(&q.at), q.test, q.result, shown(q.value.as_deref().unwrap_or("")));
     }
     let _ = writeln!(s, "units:");
     for u in &b.units {
@@ -163,19 +178,19 @@ pub fn recipient_list(all: &[Recipient]) -> String {
 pub fn trace(t: &crate::app::Trace) -> String {
     let mut s = format!("trace of {} {}\n", t.root.kind, t.root.id);
     for d in &t.donors {
-        let _ = writeln!(s, "donor      {}  {}", d.id, d.status.as_str());
+        let _ = writeln!(s, "donor      {}  {}", d.id, d.status);
     }
     for d in &t.donations {
-        let _ = writeln!(s, "donation   {}  collected {}", d.id, show(d.collected_at));
+        let _ = writeln!(s, "donation   {}  collected {}", d.id, when(&d.collected_at));
     }
     for b in &t.batches {
-        let _ = writeln!(s, "batch      {}  {}  expires {}", b.id, b.status.as_str(), b.expires_on);
+        let _ = writeln!(s, "batch      {}  {}  expires {}", b.id, b.status, b.expires_on);
     }
     for u in &t.units {
         let _ = writeln!(s, "unit    {}", unit_line(u).trim_start());
     }
     for r in &t.recipients {
-        let units: Vec<String> = r.units.iter().map(|u| u.id.display()).collect();
+        let units: Vec<String> = r.units.iter().map(|u| u.id.to_string()).collect();
         let _ = writeln!(s, "recipient  {}  {}  received {}", r.id, r.indication, units.join(" "));
     }
     s.trim_end().to_string()
@@ -197,7 +212,7 @@ pub fn recall(r: &RecallSummary) -> String {
         r.recipients.len()
     );
     for b in &r.batches {
-        let _ = writeln!(s, "  batch {}  {}", b.id, b.status.as_str());
+        let _ = writeln!(s, "  batch {}  {}", b.id, b.status);
     }
     for u in &r.units {
         let _ = writeln!(s, "{}", unit_line(u));
@@ -217,19 +232,19 @@ pub fn recall(r: &RecallSummary) -> String {
             shown(&r.reason)
         );
         for b in &e.batches {
-            let _ = writeln!(s, "  earlier batch {}  {}", b.id, b.status.as_str());
+            let _ = writeln!(s, "  earlier batch {}  {}", b.id, b.status);
         }
     }
     if !r.recipients.is_empty() {
         let _ = writeln!(s, "recipients to contact:");
         for p in &r.recipients {
-            let units: Vec<String> = p.units.iter().map(Id::display).collect();
+            let units: Vec<String> = p.units.iter().map(ToString::to_string).collect();
             let _ = writeln!(
                 s,
                 "  {}  {}  first dose {}  {}  {}  {}",
                 p.id,
                 p.indication,
-                show(p.first_dispensed_at),
+                when(&p.first_dispensed_at),
                 p.routes.join("/"),
                 shown(&p.clinicians.join(", ")),
                 units.join(" ")

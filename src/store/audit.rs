@@ -193,9 +193,9 @@ fn json_of(v: ValueRef) -> Value {
 /// A format-1 row in the compact form, to compare with a row's state now.
 fn compacted(table: &str, v: Value) -> String {
     match v {
-        Value::Object(m) if !DIGEST_ONLY.contains(&table) => canonical(Value::Object(
-            m.into_iter().filter(|(k, v)| k != key_column(table) && !v.is_null()).collect(),
-        )),
+        Value::Object(m) if !DIGEST_ONLY.contains(&table) => {
+            canonical(Value::Object(m.into_iter().filter(|(k, v)| k != key_column(table) && !v.is_null()).collect()))
+        }
         other => canonical(other),
     }
 }
@@ -645,6 +645,9 @@ fn walk_chain(conn: &Tx, from: i64, prev: &str, v: &mut Verification) -> Result<
     Ok(())
 }
 
+/// The newest entry about a record: its sequence number, `entity_id`, `after`, and whether it is of format 2.
+type LastEntry = (i64, String, Option<String>, bool);
+
 /// Records against their last entries.
 struct Records<'c> {
     conn: &'c Tx<'c>,
@@ -676,7 +679,7 @@ impl<'c> Records<'c> {
         v.records += 1;
         let (id, state) = (row.id.as_str(), row.state.as_str());
         // The record's own entries and its group's: the newest of them holds its state.
-        let mut newest = |entity_id: &str| -> Result<Option<(i64, String, Option<String>, bool)>> {
+        let mut newest = |entity_id: &str| -> Result<Option<LastEntry>> {
             Ok(self
                 .last
                 .query_row(params![table, entity_id], |r| {
@@ -761,9 +764,8 @@ impl<'c> Records<'c> {
 
     /// The records an entry's `entity_id` names: the record itself, or the members of the group entries it names.
     fn members(&self, table: &str, entity_id: &str) -> Result<Vec<String>> {
-        let grouped = group_column(table)
-            .and_then(|c| entity_id.strip_prefix(c))
-            .is_some_and(|rest| rest.starts_with('='));
+        let grouped =
+            group_column(table).and_then(|c| entity_id.strip_prefix(c)).is_some_and(|rest| rest.starts_with('='));
         if !grouped {
             return Ok(vec![entity_id.to_string()]);
         }

@@ -4,18 +4,30 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
-use super::sql::{day, id, opt_ts, text, ts};
-use super::{Result, Tx};
+use rusqlite::types::ValueRef;
+
+use super::sql::stored;
+use super::{Key, Malformed, Result, Stored, Tx};
 use crate::core::ids::Id;
-use crate::core::model::{QcResult, UnitKind};
+use crate::core::model::{BatchStatus, QcResult, UnitKind, UnitStatus};
 use crate::core::rules::QcFact;
-use crate::core::state::UnitFacts;
-use crate::time::to_db;
+use crate::core::state::{batch_status, unit_status, UnitFacts};
+use crate::time::{local_day, to_db};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Donation {
-    pub id: Id,
-    pub donor: Id,
+    pub id: Stored<Id>,
+    pub donor: Stored<Id>,
+    pub collected_at: Stored<DateTime<Utc>>,
+    pub received_at: Stored<Option<DateTime<Utc>>>,
+    pub mass_g: Option<f64>,
+    pub bristol: Option<u8>,
+}
+
+/// A donation to record.
+pub(crate) struct Collection<'a> {
+    pub id: &'a Id,
+    pub donor: &'a Id,
     pub collected_at: DateTime<Utc>,
     pub received_at: Option<DateTime<Utc>>,
     pub mass_g: Option<f64>,
@@ -24,52 +36,85 @@ pub struct Donation {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Batch {
-    pub id: Id,
-    pub donation: Id,
+    pub id: Stored<Id>,
+    pub donation: Stored<Id>,
     pub product: String,
+    pub prepared_at: Stored<DateTime<Utc>>,
+    pub volume_ml: Option<f64>,
+    pub expires_on: Stored<NaiveDate>,
+    pub released_at: Stored<Option<DateTime<Utc>>>,
+    pub discarded_at: Stored<Option<DateTime<Utc>>>,
+    pub discard_reason: Option<String>,
+    pub recalled_at: Stored<Option<DateTime<Utc>>>,
+}
+
+/// A batch to record (in quarantine).
+pub(crate) struct Preparation<'a> {
+    pub id: &'a Id,
+    pub donation: &'a Id,
+    pub product: &'a str,
     pub prepared_at: DateTime<Utc>,
     pub volume_ml: Option<f64>,
     pub expires_on: NaiveDate,
-    pub released_at: Option<DateTime<Utc>>,
-    pub discarded_at: Option<DateTime<Utc>>,
-    pub discard_reason: Option<String>,
-    pub recalled_at: Option<DateTime<Utc>>,
+}
+
+impl Batch {
+    /// The batch's status as of `at` (marked when a fact it derives from is malformed).
+    pub fn status(&self, at: DateTime<Utc>) -> Stored<BatchStatus> {
+        let status = || {
+            let (released, discarded, recalled) =
+                (self.released_at.value()?, self.discarded_at.value()?, self.recalled_at.value()?);
+            Ok(batch_status(released, discarded, recalled, self.expires_on.value()?, at, local_day(at)))
+        };
+        status().into()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Dispense {
-    pub unit: Id,
-    pub recipient: Id,
+    pub unit: Stored<Id>,
+    pub recipient: Stored<Id>,
     pub route: String,
-    pub at: DateTime<Utc>,
+    pub at: Stored<DateTime<Utc>>,
     pub clinician: Option<String>,
 }
 
 /// A unit with what its status derives from (its batch's release and expiry, its dispense).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Unit {
-    pub id: Id,
-    pub batch: Id,
-    pub kind: UnitKind,
+    pub id: Stored<Id>,
+    pub batch: Stored<Id>,
+    pub kind: Stored<UnitKind>,
     pub location: Option<String>,
-    pub released_at: Option<DateTime<Utc>>,
-    pub discarded_at: Option<DateTime<Utc>>,
-    pub recalled_at: Option<DateTime<Utc>>,
-    pub label_verified_at: Option<DateTime<Utc>>,
-    pub expires_on: NaiveDate,
+    pub released_at: Stored<Option<DateTime<Utc>>>,
+    pub discarded_at: Stored<Option<DateTime<Utc>>>,
+    pub recalled_at: Stored<Option<DateTime<Utc>>>,
+    pub label_verified_at: Stored<Option<DateTime<Utc>>>,
+    pub expires_on: Stored<NaiveDate>,
     pub dispense: Option<Dispense>,
 }
 
 impl Unit {
-    pub fn facts(&self) -> UnitFacts {
-        UnitFacts {
-            kind: self.kind,
-            released_at: self.released_at,
-            discarded_at: self.discarded_at,
-            recalled_at: self.recalled_at,
-            dispensed_at: self.dispense.as_ref().map(|d| d.at),
-            expires_on: self.expires_on,
-        }
+    /// What the unit's status derives from; a malformed one among them is an error (no status is guessed).
+    pub fn facts(&self) -> std::result::Result<UnitFacts, Malformed> {
+        Ok(UnitFacts {
+            kind: self.kind.value()?,
+            released_at: self.released_at.value()?,
+            discarded_at: self.discarded_at.value()?,
+            recalled_at: self.recalled_at.value()?,
+            dispensed_at: self.dispense.as_ref().map(|d| d.at.value()).transpose()?,
+            expires_on: self.expires_on.value()?,
+        })
+    }
+
+    /// The unit's status as of `at` (marked when a fact it derives from is malformed).
+    pub fn status(&self, at: DateTime<Utc>) -> Stored<UnitStatus> {
+        self.facts().map(|f| unit_status(&f, at, local_day(at))).into()
+    }
+
+    /// Whether it is a dose (a unit whose kind is malformed counts as one: it is never left out of a recall).
+    pub fn is_dose(&self) -> bool {
+        self.kind.ok().is_none_or(|k| *k == UnitKind::Dose)
     }
 }
 
@@ -79,7 +124,7 @@ pub(crate) fn next_din_seq(c: &Tx, year: i32) -> Result<u32> {
     })?)
 }
 
-pub(crate) fn insert_donation(c: &Tx, d: &Donation, year: i32, seq: u32, recorded_at: DateTime<Utc>) -> Result<()> {
+pub(crate) fn insert_donation(c: &Tx, d: &Collection, year: i32, seq: u32, recorded_at: DateTime<Utc>) -> Result<()> {
     c.execute(
         "INSERT INTO donations (id, donor_id, year, seq, collected_at, received_at, mass_g, bristol, recorded_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -102,33 +147,33 @@ const DONATION_COLUMNS: &str = "id, donor_id, collected_at, received_at, mass_g,
 
 fn donation_from_row(r: &rusqlite::Row) -> rusqlite::Result<Donation> {
     Ok(Donation {
-        id: id(r, 0)?,
-        donor: id(r, 1)?,
-        collected_at: ts(r, 2)?,
-        received_at: opt_ts(r, 3)?,
+        id: stored(r, 0)?,
+        donor: stored(r, 1)?,
+        collected_at: stored(r, 2)?,
+        received_at: stored(r, 3)?,
         mass_g: r.get(4)?,
         bristol: r.get(5)?,
     })
 }
 
-pub(crate) fn donation(c: &Tx, donation: &Id) -> Result<Option<Donation>> {
+pub(crate) fn donation(c: &Tx, donation: &(impl Key + ?Sized)) -> Result<Option<Donation>> {
     Ok(c.query_row(
         &format!("SELECT {DONATION_COLUMNS} FROM donations WHERE id = ?1"),
-        [donation.data()],
+        [donation.key()],
         donation_from_row,
     )
     .optional()?)
 }
 
-pub(crate) fn donations_of_donor(c: &Tx, donor: &Id) -> Result<Vec<Donation>> {
+pub(crate) fn donations_of_donor(c: &Tx, donor: &(impl Key + ?Sized)) -> Result<Vec<Donation>> {
     let mut stmt = c.prepare_cached(&format!(
         "SELECT {DONATION_COLUMNS} FROM donations WHERE donor_id = ?1 ORDER BY collected_at, id"
     ))?;
-    let rows = stmt.query_map([donor.data()], donation_from_row)?;
+    let rows = stmt.query_map([donor.key()], donation_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-pub(crate) fn insert_batch(c: &Tx, b: &Batch, recorded_at: DateTime<Utc>) -> Result<()> {
+pub(crate) fn insert_batch(c: &Tx, b: &Preparation, recorded_at: DateTime<Utc>) -> Result<()> {
     c.execute(
         "INSERT INTO batches (id, donation_id, product, prepared_at, volume_ml, expires_on, recorded_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -158,28 +203,28 @@ const BATCH_COLUMNS: &str =
 
 fn batch_from_row(r: &rusqlite::Row) -> rusqlite::Result<Batch> {
     Ok(Batch {
-        id: id(r, 0)?,
-        donation: id(r, 1)?,
+        id: stored(r, 0)?,
+        donation: stored(r, 1)?,
         product: r.get(2)?,
-        prepared_at: ts(r, 3)?,
+        prepared_at: stored(r, 3)?,
         volume_ml: r.get(4)?,
-        expires_on: day(r, 5)?,
-        released_at: opt_ts(r, 6)?,
-        discarded_at: opt_ts(r, 7)?,
+        expires_on: stored(r, 5)?,
+        released_at: stored(r, 6)?,
+        discarded_at: stored(r, 7)?,
         discard_reason: r.get(8)?,
-        recalled_at: opt_ts(r, 9)?,
+        recalled_at: stored(r, 9)?,
     })
 }
 
-pub(crate) fn batch(c: &Tx, batch: &Id) -> Result<Option<Batch>> {
-    Ok(c.query_row(&format!("SELECT {BATCH_COLUMNS} FROM batches WHERE id = ?1"), [batch.data()], batch_from_row)
+pub(crate) fn batch(c: &Tx, batch: &(impl Key + ?Sized)) -> Result<Option<Batch>> {
+    Ok(c.query_row(&format!("SELECT {BATCH_COLUMNS} FROM batches WHERE id = ?1"), [batch.key()], batch_from_row)
         .optional()?)
 }
 
-pub(crate) fn batches_of_donation(c: &Tx, donation: &Id) -> Result<Vec<Batch>> {
+pub(crate) fn batches_of_donation(c: &Tx, donation: &(impl Key + ?Sized)) -> Result<Vec<Batch>> {
     let mut stmt =
         c.prepare_cached(&format!("SELECT {BATCH_COLUMNS} FROM batches WHERE donation_id = ?1 ORDER BY id"))?;
-    let rows = stmt.query_map([donation.data()], batch_from_row)?;
+    let rows = stmt.query_map([donation.key()], batch_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -224,58 +269,59 @@ const UNIT_SELECT: &str = "SELECT u.id, u.batch_id, u.kind, u.location, b.releas
      FROM units u JOIN batches b ON b.id = u.batch_id LEFT JOIN dispenses d ON d.unit_id = u.id";
 
 fn unit_from_row(r: &rusqlite::Row) -> rusqlite::Result<Unit> {
-    let unit = id(r, 0)?;
-    let dispense = match r.get::<_, Option<String>>(9)? {
-        Some(_) => Some(Dispense {
+    let unit: Stored<Id> = stored(r, 0)?;
+    // A dispense is there when its row is (its recipient is NOT NULL in the schema), whatever its values read as.
+    let dispense = match r.get_ref(9)? {
+        ValueRef::Null => None,
+        _ => Some(Dispense {
             unit: unit.clone(),
-            recipient: id(r, 9)?,
+            recipient: stored(r, 9)?,
             route: r.get(10)?,
-            at: ts(r, 11)?,
+            at: stored(r, 11)?,
             clinician: r.get(12)?,
         }),
-        None => None,
     };
     Ok(Unit {
         id: unit,
-        batch: id(r, 1)?,
-        kind: text(r, 2)?,
+        batch: stored(r, 1)?,
+        kind: stored(r, 2)?,
         location: r.get(3)?,
-        released_at: opt_ts(r, 4)?,
-        discarded_at: opt_ts(r, 5)?,
-        recalled_at: opt_ts(r, 6)?,
-        label_verified_at: opt_ts(r, 7)?,
-        expires_on: day(r, 8)?,
+        released_at: stored(r, 4)?,
+        discarded_at: stored(r, 5)?,
+        recalled_at: stored(r, 6)?,
+        label_verified_at: stored(r, 7)?,
+        expires_on: stored(r, 8)?,
         dispense,
     })
 }
 
-pub(crate) fn unit(c: &Tx, unit: &Id) -> Result<Option<Unit>> {
-    Ok(c.query_row(&format!("{UNIT_SELECT} WHERE u.id = ?1"), [unit.data()], unit_from_row).optional()?)
+pub(crate) fn unit(c: &Tx, unit: &(impl Key + ?Sized)) -> Result<Option<Unit>> {
+    Ok(c.query_row(&format!("{UNIT_SELECT} WHERE u.id = ?1"), [unit.key()], unit_from_row).optional()?)
 }
 
 /// All units of a batch: doses in division order, then the retained sample.
-pub(crate) fn units_of_batch(c: &Tx, batch: &Id) -> Result<Vec<Unit>> {
+pub(crate) fn units_of_batch(c: &Tx, batch: &(impl Key + ?Sized)) -> Result<Vec<Unit>> {
     let mut stmt = c.prepare_cached(&format!(
         "{UNIT_SELECT} WHERE u.batch_id = ?1 ORDER BY u.kind, substr(u.id, 20, 1), substr(u.id, 19, 1)"
     ))?;
-    let rows = stmt.query_map([batch.data()], unit_from_row)?;
+    let rows = stmt.query_map([batch.key()], unit_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Units dispensed to a recipient, in the order they were given.
-pub(crate) fn units_of_recipient(c: &Tx, recipient: &Id) -> Result<Vec<Unit>> {
+pub(crate) fn units_of_recipient(c: &Tx, recipient: &(impl Key + ?Sized)) -> Result<Vec<Unit>> {
     let mut stmt = c.prepare_cached(&format!("{UNIT_SELECT} WHERE d.recipient_id = ?1 ORDER BY d.at, u.id"))?;
-    let rows = stmt.query_map([recipient.data()], unit_from_row)?;
+    let rows = stmt.query_map([recipient.key()], unit_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Doses on the shelf (not dispensed, discarded or recalled), by expiry then identifier, a page at a time.
-pub(crate) fn units_in_stock(c: &Tx, after: Option<&Id>, limit: usize) -> Result<Vec<Unit>> {
+pub(crate) fn units_in_stock(c: &Tx, after: Option<&Stored<Id>>, limit: usize) -> Result<Vec<Unit>> {
     let mut stmt = c.prepare_cached(&format!(
         "{UNIT_SELECT} WHERE u.kind = 'dose' AND d.id IS NULL AND u.discarded_at IS NULL AND u.recalled_at IS NULL
            AND u.id > ?1 ORDER BY u.id LIMIT ?2"
     ))?;
-    let rows = stmt.query_map(params![after.map_or("", Id::data), limit as i64], unit_from_row)?;
+    let rows = stmt.query_map(params![after.map_or("", Key::key), limit as i64], unit_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -298,16 +344,16 @@ pub(crate) fn insert_qc(
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QcRow {
     pub test: String,
-    pub result: QcResult,
+    pub result: Stored<QcResult>,
     pub value: Option<String>,
-    pub at: DateTime<Utc>,
+    pub at: Stored<DateTime<Utc>>,
     #[serde(skip)]
     pub id: i64,
 }
 
 impl QcRow {
-    pub fn fact(&self) -> QcFact {
-        QcFact { id: self.id, test: self.test.clone(), result: self.result, at: self.at }
+    pub fn fact(&self) -> std::result::Result<QcFact, Malformed> {
+        Ok(QcFact { id: self.id, test: self.test.clone(), result: self.result.value()?, at: self.at.value()? })
     }
 }
 
@@ -315,7 +361,7 @@ pub(crate) fn qc_of_batch(c: &Tx, batch: &Id) -> Result<Vec<QcRow>> {
     let mut stmt =
         c.prepare_cached("SELECT id, test, result, value, at FROM qc_results WHERE batch_id = ?1 ORDER BY at, id")?;
     let rows = stmt.query_map([batch.data()], |r| {
-        Ok(QcRow { id: r.get(0)?, test: r.get(1)?, result: text(r, 2)?, value: r.get(3)?, at: ts(r, 4)? })
+        Ok(QcRow { id: r.get(0)?, test: r.get(1)?, result: stored(r, 2)?, value: r.get(3)?, at: stored(r, 4)? })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

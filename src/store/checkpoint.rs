@@ -53,9 +53,12 @@ impl Anchor {
         let key: [u8; 32] = hex::decode(&self.key).ok()?.try_into().ok()?;
         let sig: [u8; 64] = hex::decode(&self.signature).ok()?.try_into().ok()?;
         let key = VerifyingKey::from_bytes(&key).ok()?;
-        key.verify(Self::message(self.seq, &self.hash, &self.at, self.verified).as_bytes(), &Signature::from_bytes(&sig))
-            .ok()
-            .map(|()| key)
+        key.verify(
+            Self::message(self.seq, &self.hash, &self.at, self.verified).as_bytes(),
+            &Signature::from_bytes(&sig),
+        )
+        .ok()
+        .map(|()| key)
     }
 }
 
@@ -96,10 +99,10 @@ pub fn read(log: &Path) -> Result<(Vec<Anchor>, Vec<String>)> {
 /// The anchor an incremental check starts from: the one of entry `seq`, or with None the newest verified one,
 /// signed by `trusted` (this bank's key).
 pub(crate) fn start(anchors: &[Anchor], seq: Option<i64>, trusted: VerifyingKey) -> Option<Anchor> {
-    let signed = anchors.iter().filter(|a| a.signer() == Some(trusted));
+    let mut signed = anchors.iter().filter(|a| a.signer() == Some(trusted));
     match seq {
-        Some(seq) => signed.filter(|a| a.seq == seq).last(),
-        None => signed.filter(|a| a.verified).last(),
+        Some(seq) => signed.rfind(|a| a.seq == seq),
+        None => signed.rfind(|a| a.verified),
     }
     .cloned()
 }

@@ -4,8 +4,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
-use super::sql::{day, id, text, ts};
-use super::{Result, Tx};
+use super::sql::{day, stored, text, ts, Text};
+use super::{Key, Result, Stored, Tx};
 use crate::core::ids::Id;
 use crate::core::model::{ScreeningKind, Sex, TestResult};
 use crate::core::rules::{DeferralFact, DonorFacts, ScreeningFact};
@@ -13,10 +13,10 @@ use crate::time::to_db;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Donor {
-    pub id: Id,
-    pub sex: Sex,
-    pub birth_date: NaiveDate,
-    pub registered_at: DateTime<Utc>,
+    pub id: Stored<Id>,
+    pub sex: Stored<Sex>,
+    pub birth_date: Stored<NaiveDate>,
+    pub registered_at: Stored<DateTime<Utc>>,
 }
 
 /// Identity: shown only to users allowed to see it.
@@ -42,10 +42,10 @@ pub(crate) fn next_donor_seq(c: &Tx) -> Result<u32> {
     Ok(c.query_row(NEXT_DONOR, [], |r| r.get(0))?)
 }
 
-pub(crate) fn insert_donor(c: &Tx, d: &Donor) -> Result<()> {
+pub(crate) fn insert_donor(c: &Tx, id: &Id, sex: Sex, birth_date: NaiveDate, at: DateTime<Utc>) -> Result<()> {
     c.execute(
         "INSERT INTO donors (id, sex, birth_date, registered_at) VALUES (?1, ?2, ?3, ?4)",
-        params![d.id.data(), d.sex.as_str(), d.birth_date.to_string(), to_db(d.registered_at)],
+        params![id.data(), sex.as_str(), birth_date.to_string(), to_db(at)],
     )?;
     Ok(())
 }
@@ -81,23 +81,23 @@ pub(crate) fn identity(c: &Tx, table: &str, owner: &Id) -> Result<Identity> {
 }
 
 fn donor_from_row(r: &rusqlite::Row) -> rusqlite::Result<Donor> {
-    Ok(Donor { id: id(r, 0)?, sex: text(r, 1)?, birth_date: day(r, 2)?, registered_at: ts(r, 3)? })
+    Ok(Donor { id: stored(r, 0)?, sex: stored(r, 1)?, birth_date: stored(r, 2)?, registered_at: stored(r, 3)? })
 }
 
-pub(crate) fn donor(c: &Tx, donor: &Id) -> Result<Option<Donor>> {
+pub(crate) fn donor(c: &Tx, donor: &(impl Key + ?Sized)) -> Result<Option<Donor>> {
     Ok(c.query_row(
         "SELECT id, sex, birth_date, registered_at FROM donors WHERE id = ?1",
-        [donor.data()],
+        [donor.key()],
         donor_from_row,
     )
     .optional()?)
 }
 
 /// Donors in code order, a page at a time (`after` is the last code of the previous page).
-pub(crate) fn donors_page(c: &Tx, after: Option<&Id>, limit: usize) -> Result<Vec<Donor>> {
+pub(crate) fn donors_page(c: &Tx, after: Option<&Stored<Id>>, limit: usize) -> Result<Vec<Donor>> {
     let mut stmt =
         c.prepare_cached("SELECT id, sex, birth_date, registered_at FROM donors WHERE id > ?1 ORDER BY id LIMIT ?2")?;
-    let rows = stmt.query_map(params![after.map_or("", Id::data), limit as i64], donor_from_row)?;
+    let rows = stmt.query_map(params![after.map_or("", Key::key), limit as i64], donor_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -201,8 +201,8 @@ pub(crate) fn screenings(c: &Tx, donor: &Id) -> Result<Vec<ScreeningFact>> {
         if out.last().is_none_or(|s| s.id != sid) {
             out.push(ScreeningFact { id: sid, kind: text(r, 1)?, date: day(r, 2)?, results: Vec::new() });
         }
-        if let (Some(test), Some(result)) = (r.get::<_, Option<String>>(3)?, r.get::<_, Option<String>>(4)?) {
-            let result = result.parse().map_err(|e: String| super::StoreError::Corrupt(e))?;
+        if let (Some(test), Some(result)) = (r.get::<_, Option<String>>(3)?, r.get::<_, Option<Text<TestResult>>>(4)?) {
+            let result = result.0;
             if let Some(s) = out.last_mut() {
                 s.results.push((test, result));
             }
@@ -264,12 +264,14 @@ pub(crate) fn recall_days(c: &Tx, donor: &Id) -> Result<Vec<DateTime<Utc>>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Everything the eligibility and release rules read about a donor.
+/// Everything the eligibility and release rules read about a donor (a malformed value among them is an error:
+/// no rule is judged on a fact that cannot be read).
 pub(crate) fn facts(c: &Tx, d: &Donor) -> Result<DonorFacts> {
+    let id = d.id.get()?;
     Ok(DonorFacts {
-        birth_date: Some(d.birth_date),
-        screenings: screenings(c, &d.id)?,
-        deferrals: deferrals(c, &d.id)?,
-        recalls: recall_days(c, &d.id)?.into_iter().map(crate::time::local_day).collect(),
+        birth_date: Some(d.birth_date.value()?),
+        screenings: screenings(c, id)?,
+        deferrals: deferrals(c, id)?,
+        recalls: recall_days(c, id)?.into_iter().map(crate::time::local_day).collect(),
     })
 }

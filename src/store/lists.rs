@@ -5,12 +5,13 @@
 use chrono::NaiveDate;
 use rusqlite::params;
 
-use super::{Result, Tx};
+use super::{Key, Result, Stored, Tx};
 use crate::core::ids::Id;
 
-fn ids(c: &Tx, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Id>> {
+/// Identifiers as stored: one no reader can parse is kept (and listed, marked), never dropped.
+fn ids(c: &Tx, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Stored<Id>>> {
     let mut stmt = c.prepare_cached(sql)?;
-    let rows = stmt.query_map(p, |r| super::sql::id(r, 0))?;
+    let rows = stmt.query_map(p, |r| super::sql::stored(r, 0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -28,20 +29,30 @@ fn prefix_end(prefix: &str) -> String {
 }
 
 /// Donors whose stored code starts with `prefix` (compact form, capitals), after `after`, in code order.
-pub(crate) fn donors_by_code(c: &Tx, prefix: &str, after: Option<&Id>, limit: usize) -> Result<Vec<Id>> {
+pub(crate) fn donors_by_code(
+    c: &Tx,
+    prefix: &str,
+    after: Option<&Stored<Id>>,
+    limit: usize,
+) -> Result<Vec<Stored<Id>>> {
     ids(
         c,
         "SELECT id FROM donors WHERE id > ?1 AND id >= ?2 AND id < ?3 ORDER BY id LIMIT ?4",
-        params![after.map_or("", Id::data), prefix, prefix_end(prefix), limit as i64],
+        params![after.map_or("", Key::key), prefix, prefix_end(prefix), limit as i64],
     )
 }
 
 /// Recipients whose stored code starts with `prefix`, after `after`, in code order.
-pub(crate) fn recipients_by_code(c: &Tx, prefix: &str, after: Option<&Id>, limit: usize) -> Result<Vec<Id>> {
+pub(crate) fn recipients_by_code(
+    c: &Tx,
+    prefix: &str,
+    after: Option<&Stored<Id>>,
+    limit: usize,
+) -> Result<Vec<Stored<Id>>> {
     ids(
         c,
         "SELECT id FROM recipients WHERE id > ?1 AND id >= ?2 AND id < ?3 ORDER BY id LIMIT ?4",
-        params![after.map_or("", Id::data), prefix, prefix_end(prefix), limit as i64],
+        params![after.map_or("", Key::key), prefix, prefix_end(prefix), limit as i64],
     )
 }
 
@@ -51,24 +62,24 @@ pub(crate) fn recipients_matching(
     c: &Tx,
     prefix: &str,
     text: &str,
-    after: Option<&Id>,
+    after: Option<&Stored<Id>>,
     limit: usize,
-) -> Result<Vec<Id>> {
+) -> Result<Vec<Stored<Id>>> {
     ids(
         c,
         "SELECT id FROM recipients WHERE id > ?1 AND ((id >= ?2 AND id < ?3) OR indication LIKE ?4 ESCAPE '\\')
          ORDER BY id LIMIT ?5",
-        params![after.map_or("", Id::data), prefix, prefix_end(prefix), contains(text), limit as i64],
+        params![after.map_or("", Key::key), prefix, prefix_end(prefix), contains(text), limit as i64],
     )
 }
 
 /// Batches in quarantine (not released, discarded or recalled), after `after`, in code order: a batch's code
 /// starts with its donation number (facility, year, sequence), so this is the order the donations came in.
-pub(crate) fn batches_in_quarantine(c: &Tx, after: Option<&Id>, limit: usize) -> Result<Vec<Id>> {
+pub(crate) fn batches_in_quarantine(c: &Tx, after: Option<&Stored<Id>>, limit: usize) -> Result<Vec<Stored<Id>>> {
     ids(
         c,
         &format!("SELECT id FROM batches WHERE id > ?1 AND {QUARANTINED} ORDER BY id LIMIT ?2"),
-        params![after.map_or("", Id::data), limit as i64],
+        params![after.map_or("", Key::key), limit as i64],
     )
 }
 
@@ -95,7 +106,12 @@ pub enum Shelf {
 }
 
 /// Doses on the shelf (not dispensed, discarded or recalled) that `shelf` admits, after `after`, in code order.
-pub(crate) fn units_on_shelf(c: &Tx, shelf: Shelf, after: Option<&Id>, limit: usize) -> Result<Vec<Id>> {
+pub(crate) fn units_on_shelf(
+    c: &Tx,
+    shelf: Shelf,
+    after: Option<&Stored<Id>>,
+    limit: usize,
+) -> Result<Vec<Stored<Id>>> {
     // Every form binds ?3, the day, null where the filter needs none.
     let (narrow, day) = match shelf {
         Shelf::All => ("?3 IS NULL", None),
@@ -111,7 +127,7 @@ pub(crate) fn units_on_shelf(c: &Tx, shelf: Shelf, after: Option<&Id>, limit: us
                AND u.recalled_at IS NULL AND {narrow}
              ORDER BY u.id LIMIT ?2"
         ),
-        params![after.map_or("", Id::data), limit as i64, day.map(|d| d.to_string())],
+        params![after.map_or("", Key::key), limit as i64, day.map(|d| d.to_string())],
     )
 }
 

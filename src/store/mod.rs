@@ -19,6 +19,7 @@ pub mod schema_check;
 pub mod secret;
 pub mod settings;
 mod sql;
+pub use sql::{malformed_in, Key, Malformed, Stored};
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -52,6 +53,9 @@ pub enum StoreError {
     Sql(rusqlite::Error),
     #[error("the database holds a malformed value: {0}")]
     Corrupt(String),
+    /// A stored value no reader can parse (only a file written by another program can hold one).
+    #[error("the database holds a {0}; `stoolbank verify` names every such value")]
+    Malformed(Malformed),
     /// Opened for reading only, with a schema older than the reads of this program understand.
     #[error("{path}: schema version {found} is older than this program reads ({known}); `stoolbank init` upgrades it")]
     OlderSchema { path: PathBuf, found: i64, known: i64 },
@@ -72,7 +76,10 @@ impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         // A stored value no reader can parse: say which, and where to find every other one.
         if let rusqlite::Error::FromSqlConversionFailure(_, _, why) = &e {
-            return StoreError::Corrupt(format!("{why}; `stoolbank verify` names every such value"));
+            return match why.downcast_ref::<Malformed>() {
+                Some(m) => StoreError::Malformed(m.clone()),
+                None => StoreError::Corrupt(format!("{why}; `stoolbank verify` names every such value")),
+            };
         }
         match e.sqlite_error_code() {
             Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => StoreError::Busy,

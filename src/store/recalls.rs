@@ -145,11 +145,11 @@ pub(crate) fn insert_contact(c: &Tx, recipient: &Id, contact: &RecallContact) ->
     Ok(c.last_insert_rowid())
 }
 
-pub(crate) fn contacts_of_recipient(c: &Tx, recipient: &Id) -> Result<Vec<RecallContact>> {
+pub(crate) fn contacts_of_recipient(c: &Tx, recipient: &(impl super::Key + ?Sized)) -> Result<Vec<RecallContact>> {
     let mut stmt = c.prepare_cached(
         "SELECT recall_id, unit_id, reason, recorded_at FROM recall_contacts WHERE recipient_id = ?1 ORDER BY id",
     )?;
-    let rows = stmt.query_map([recipient.data()], |r| {
+    let rows = stmt.query_map([recipient.key()], |r| {
         Ok(RecallContact {
             recall: r.get(0)?,
             unit: super::sql::id(r, 1)?,

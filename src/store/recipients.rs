@@ -4,18 +4,29 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
-use super::sql::{day, id, text, ts};
-use super::{Result, Tx};
+use super::sql::stored;
+use super::{Key, Result, Stored, Tx};
 use crate::core::ids::Id;
 use crate::core::model::{Cohort, Consent, Sex};
 use crate::time::to_db;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Recipient {
-    pub id: Id,
+    pub id: Stored<Id>,
+    pub sex: Stored<Sex>,
+    pub birth_date: Stored<NaiveDate>,
+    pub indication: String,
+    pub cohort: Stored<Cohort>,
+    pub consent: Stored<Consent>,
+    pub registered_at: Stored<DateTime<Utc>>,
+}
+
+/// A recipient to register.
+pub(crate) struct Registration<'a> {
+    pub id: &'a Id,
     pub sex: Sex,
     pub birth_date: NaiveDate,
-    pub indication: String,
+    pub indication: &'a str,
     pub cohort: Cohort,
     pub consent: Consent,
     pub registered_at: DateTime<Utc>,
@@ -29,7 +40,7 @@ pub(crate) fn next_recipient_seq(c: &Tx) -> Result<u32> {
     Ok(c.query_row(NEXT_RECIPIENT, [], |r| r.get(0))?)
 }
 
-pub(crate) fn insert_recipient(c: &Tx, r: &Recipient) -> Result<()> {
+pub(crate) fn insert_recipient(c: &Tx, r: &Registration) -> Result<()> {
     c.execute(
         "INSERT INTO recipients (id, sex, birth_date, indication, cohort, consent, registered_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -50,24 +61,24 @@ const COLUMNS: &str = "id, sex, birth_date, indication, cohort, consent, registe
 
 fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Recipient> {
     Ok(Recipient {
-        id: id(r, 0)?,
-        sex: text(r, 1)?,
-        birth_date: day(r, 2)?,
+        id: stored(r, 0)?,
+        sex: stored(r, 1)?,
+        birth_date: stored(r, 2)?,
         indication: r.get(3)?,
-        cohort: text(r, 4)?,
-        consent: text(r, 5)?,
-        registered_at: ts(r, 6)?,
+        cohort: stored(r, 4)?,
+        consent: stored(r, 5)?,
+        registered_at: stored(r, 6)?,
     })
 }
 
-pub(crate) fn recipient(c: &Tx, recipient: &Id) -> Result<Option<Recipient>> {
-    Ok(c.query_row(&format!("SELECT {COLUMNS} FROM recipients WHERE id = ?1"), [recipient.data()], from_row)
+pub(crate) fn recipient(c: &Tx, recipient: &(impl Key + ?Sized)) -> Result<Option<Recipient>> {
+    Ok(c.query_row(&format!("SELECT {COLUMNS} FROM recipients WHERE id = ?1"), [recipient.key()], from_row)
         .optional()?)
 }
 
-pub(crate) fn recipients_page(c: &Tx, after: Option<&Id>, limit: usize) -> Result<Vec<Recipient>> {
+pub(crate) fn recipients_page(c: &Tx, after: Option<&Stored<Id>>, limit: usize) -> Result<Vec<Recipient>> {
     let mut stmt = c.prepare_cached(&format!("SELECT {COLUMNS} FROM recipients WHERE id > ?1 ORDER BY id LIMIT ?2"))?;
-    let rows = stmt.query_map(params![after.map_or("", Id::data), limit as i64], from_row)?;
+    let rows = stmt.query_map(params![after.map_or("", Key::key), limit as i64], from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 

@@ -1,14 +1,16 @@
-//! Column helpers: stored text back into domain types, a malformed value becoming an error (never a panic).
+//! Column helpers: stored text back into domain types. A malformed value is never a panic: the strict helpers
+//! make it an error, [`Stored`] keeps it as text to be shown marked.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
 use rusqlite::Row;
 
 use crate::core::ids::Id;
+use crate::core::model::{Cohort, Consent, QcResult, ScreeningKind, Sex, TestResult, UnitKind};
 use crate::time;
 
-fn bad(what: &str, s: &str) -> FromSqlError {
-    FromSqlError::Other(format!("malformed {what} `{s}`").into())
+fn bad(what: &'static str, s: &str) -> FromSqlError {
+    FromSqlError::Other(Box::new(Malformed { what, raw: s.to_string() }))
 }
 
 /// A stored UTC timestamp.
@@ -48,9 +50,6 @@ impl<T: std::str::FromStr> FromSql for Text<T> {
 pub fn ts(r: &Row, i: usize) -> rusqlite::Result<DateTime<Utc>> {
     r.get::<_, Ts>(i).map(|t| t.0)
 }
-pub fn opt_ts(r: &Row, i: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    r.get::<_, Option<Ts>>(i).map(|t| t.map(|t| t.0))
-}
 pub fn day(r: &Row, i: usize) -> rusqlite::Result<NaiveDate> {
     r.get::<_, Day>(i).map(|d| d.0)
 }
@@ -59,4 +58,236 @@ pub fn id(r: &Row, i: usize) -> rusqlite::Result<Id> {
 }
 pub fn text<T: std::str::FromStr>(r: &Row, i: usize) -> rusqlite::Result<T> {
     r.get::<_, Text<T>>(i).map(|d| d.0)
+}
+
+/// A value read from the file that no reader can parse: its stored text, to be shown marked (a file written by
+/// another program can hold one; `verify` names every such value).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed {what} `{raw}`")]
+pub struct Malformed {
+    pub what: &'static str,
+    pub raw: String,
+}
+
+impl From<Malformed> for super::StoreError {
+    fn from(m: Malformed) -> Self {
+        super::StoreError::Malformed(m)
+    }
+}
+
+/// A field as stored: the value, or the text no reader can parse. Reads keep going past a malformed field (the
+/// record is shown with that field marked); a rule that needs the value gets [`Malformed`] as an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored<T> {
+    Read(T),
+    Malformed(Malformed),
+}
+
+impl<T> Stored<T> {
+    pub fn ok(&self) -> Option<&T> {
+        match self {
+            Stored::Read(v) => Some(v),
+            Stored::Malformed(_) => None,
+        }
+    }
+
+    /// The value, or the malformed text as an error (for a rule or a write that cannot go on without it).
+    pub fn get(&self) -> Result<&T, Malformed> {
+        match self {
+            Stored::Read(v) => Ok(v),
+            Stored::Malformed(m) => Err(m.clone()),
+        }
+    }
+
+    pub fn as_ref(&self) -> Stored<&T> {
+        match self {
+            Stored::Read(v) => Stored::Read(v),
+            Stored::Malformed(m) => Stored::Malformed(m.clone()),
+        }
+    }
+
+    pub fn into_value(self) -> Result<T, Malformed> {
+        match self {
+            Stored::Read(v) => Ok(v),
+            Stored::Malformed(m) => Err(m),
+        }
+    }
+
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Stored<U> {
+        match self {
+            Stored::Read(v) => Stored::Read(f(v)),
+            Stored::Malformed(m) => Stored::Malformed(m),
+        }
+    }
+
+    /// The one rendering of a stored field for people: the value as `show` writes it, or `⚠ malformed "…"`
+    /// with the stored text escaped (it came from outside the program).
+    pub fn shown(&self, show: impl FnOnce(&T) -> String) -> String {
+        match self {
+            Stored::Read(v) => show(v),
+            Stored::Malformed(m) => format!("⚠ malformed \"{}\"", crate::escape::shown(&m.raw)),
+        }
+    }
+}
+
+impl<T: PartialOrd> Stored<T> {
+    /// Whether the value is at most `bound`; a malformed value counts as within, so that no record is ever
+    /// left out of an answer (a trace, a recall) because one of its fields cannot be read.
+    pub fn at_most(&self, bound: &T) -> bool {
+        self.ok().is_none_or(|v| v <= bound)
+    }
+}
+
+impl<T: Copy> Stored<T> {
+    /// The value by copy, or the malformed text as an error.
+    pub fn value(&self) -> Result<T, Malformed> {
+        self.get().copied()
+    }
+}
+
+impl<T> From<Result<T, Malformed>> for Stored<T> {
+    fn from(r: Result<T, Malformed>) -> Self {
+        r.map_or_else(Stored::Malformed, Stored::Read)
+    }
+}
+
+impl<T: std::fmt::Display> std::fmt::Display for Stored<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(&self.shown(T::to_string))
+    }
+}
+
+/// The key of the JSON object that stands for a malformed stored value.
+const MARKER: &str = "malformed";
+
+/// JSON: the value as usual, or `{"malformed": "<stored text>"}`.
+impl<T: serde::Serialize> serde::Serialize for Stored<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            Stored::Read(v) => v.serialize(s),
+            Stored::Malformed(m) => {
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry(MARKER, &m.raw)?;
+                map.end()
+            }
+        }
+    }
+}
+
+/// How many malformed stored values an answer holds (shown marked): a face tells its reader the answer is
+/// incomplete by them.
+pub fn malformed_in(answer: &impl serde::Serialize) -> usize {
+    fn count(v: &serde_json::Value) -> usize {
+        match v {
+            serde_json::Value::Object(m) if m.len() == 1 && m.contains_key(MARKER) => 1,
+            serde_json::Value::Object(m) => m.values().map(count).sum(),
+            serde_json::Value::Array(a) => a.iter().map(count).sum(),
+            _ => 0,
+        }
+    }
+    serde_json::to_value(answer).map_or(0, |v| count(&v))
+}
+
+/// What a stored field's text is read as.
+pub trait FromStored: Sized {
+    const WHAT: &'static str;
+    fn from_stored(s: &str) -> Option<Self>;
+    /// What NULL reads as: malformed, unless the field is optional.
+    fn from_null() -> Option<Self> {
+        None
+    }
+}
+
+/// An optional field: NULL is "none", anything else must read as `T`.
+impl<T: FromStored> FromStored for Option<T> {
+    const WHAT: &'static str = T::WHAT;
+    fn from_stored(s: &str) -> Option<Self> {
+        T::from_stored(s).map(Some)
+    }
+    fn from_null() -> Option<Self> {
+        Some(None)
+    }
+}
+
+impl FromStored for DateTime<Utc> {
+    const WHAT: &'static str = "timestamp";
+    fn from_stored(s: &str) -> Option<Self> {
+        time::from_db(s)
+    }
+}
+
+impl FromStored for NaiveDate {
+    const WHAT: &'static str = "date";
+    fn from_stored(s: &str) -> Option<Self> {
+        time::parse_date(s).ok()
+    }
+}
+
+impl FromStored for Id {
+    const WHAT: &'static str = "identifier";
+    fn from_stored(s: &str) -> Option<Self> {
+        Id::from_data(s)
+    }
+}
+
+macro_rules! stored_codes {
+    ($($t:ty),+) => {$(
+        impl FromStored for $t {
+            const WHAT: &'static str = "code";
+            fn from_stored(s: &str) -> Option<Self> {
+                s.parse().ok()
+            }
+        }
+    )+};
+}
+stored_codes!(Sex, Cohort, Consent, UnitKind, QcResult, ScreeningKind, TestResult);
+
+/// A NULL where a value belongs is malformed too (an optional field reads as `Stored<Option<T>>`).
+impl<T: FromStored> FromSql for Stored<T> {
+    fn column_result(v: ValueRef<'_>) -> FromSqlResult<Self> {
+        let parsed = match v {
+            ValueRef::Text(bytes) => std::str::from_utf8(bytes).ok().and_then(T::from_stored),
+            ValueRef::Null => T::from_null(),
+            _ => None,
+        };
+        Ok(parsed.map_or_else(|| Stored::Malformed(Malformed { what: T::WHAT, raw: raw_text(v) }), Stored::Read))
+    }
+}
+
+/// A stored value as text, whatever its type, for showing it marked.
+fn raw_text(v: ValueRef<'_>) -> String {
+    match v {
+        ValueRef::Null => "NULL".into(),
+        ValueRef::Integer(i) => i.to_string(),
+        ValueRef::Real(f) => f.to_string(),
+        ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+        ValueRef::Blob(b) => format!("blob of {} bytes", b.len()),
+    }
+}
+
+/// A field read as stored (a malformed value kept, never an error).
+pub fn stored<T: FromStored>(r: &Row, i: usize) -> rusqlite::Result<Stored<T>> {
+    r.get(i)
+}
+
+/// What a record is looked up by: its identifier, or the stored text of one that is malformed (a record whose
+/// own identifier no reader can parse is still found, listed and traced).
+pub trait Key {
+    fn key(&self) -> &str;
+}
+
+impl Key for Id {
+    fn key(&self) -> &str {
+        self.data()
+    }
+}
+
+impl Key for Stored<Id> {
+    fn key(&self) -> &str {
+        match self {
+            Stored::Read(id) => id.data(),
+            Stored::Malformed(m) => &m.raw,
+        }
+    }
 }

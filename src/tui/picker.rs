@@ -12,6 +12,7 @@ use super::screens::{list, move_selection};
 use super::words;
 use crate::app::AppError;
 use crate::core::ids::Id;
+use crate::store::Stored;
 
 /// What a picker lists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,8 +23,9 @@ pub enum Source {
 
 pub struct Picker {
     source: Source,
-    rows: Vec<(Id, String)>,
-    next: Option<Id>,
+    /// Each row's identifier (None: malformed, shown marked but not to be chosen) and its text.
+    rows: Vec<(Option<Id>, String)>,
+    next: Option<Stored<Id>>,
     filter: String,
     sel: usize,
 }
@@ -50,13 +52,13 @@ impl Picker {
 
     fn load(&mut self, ctx: &mut Ctx, more: bool) -> Result<(), AppError> {
         let after = if more { self.next.clone() } else { None };
-        let (rows, next): (Vec<(Id, String)>, _) = match self.source {
+        let (rows, next): (Vec<(Option<Id>, String)>, _) = match self.source {
             Source::Donors => {
                 let page = ctx.bank.find_donors(&self.filter, after.as_ref(), PAGE, ctx.now)?;
                 let rows = page
                     .rows
                     .into_iter()
-                    .map(|d| (d.id.clone(), format!("{}  {}  {}", d.id, d.status.as_str(), words::clean(&d.reason))))
+                    .map(|d| (d.id.ok().cloned(), format!("{}  {}  {}", d.id, d.status, words::clean(&d.reason))))
                     .collect();
                 (rows, page.next)
             }
@@ -68,7 +70,7 @@ impl Picker {
                     .map(|r| {
                         let text =
                             format!("{}  {}  {}  born {}", r.id, words::clean(&r.indication), r.sex, r.birth_date);
-                        (r.id, text)
+                        (r.id.ok().cloned(), text)
                     })
                     .collect();
                 (rows, page.next)
@@ -100,7 +102,14 @@ impl Picker {
         let refilter = match key.code {
             KeyCode::Esc => return Picked::Closed,
             KeyCode::Enter => {
-                return self.rows.get(self.sel).map_or(Picked::Closed, |(id, _)| Picked::Chosen(id.clone()));
+                return match self.rows.get(self.sel) {
+                    None => Picked::Closed,
+                    Some((Some(id), _)) => Picked::Chosen(id.clone()),
+                    Some((None, text)) => {
+                        ctx.info(format!("{text}: its identifier cannot be read; `stoolbank verify` names it"));
+                        Picked::Still
+                    }
+                };
             }
             KeyCode::Backspace => self.filter.pop().is_some(),
             KeyCode::Char(c) if !c.is_control() => {

@@ -16,6 +16,7 @@ use crate::app::{AppError, Bank};
 use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
 use crate::core::model::QcResult;
+use crate::store::Stored;
 use crate::time;
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
@@ -96,7 +97,7 @@ impl Batches {
     }
 
     fn current(&self) -> Option<Id> {
-        self.view.as_ref().map(|v| v.id.clone())
+        self.view.as_ref().and_then(|v| v.id.ok().cloned())
     }
 
     fn submit(&mut self, ctx: &mut Ctx) {
@@ -112,7 +113,7 @@ impl Batches {
                 };
                 let at = event_time(ctx, form.get(M::At), "processed at")?;
                 let v = ctx.bank.make_batch(&donation, form.get(M::Product), units, volume, at)?;
-                Ok((v.id.clone(), format!("batch {} made with {} units", v.id, v.units.len())))
+                Ok((v.id.clone().into_value()?, format!("batch {} made with {} units", v.id, v.units.len())))
             })(),
             Editing::Qc(form) => (|| {
                 let batch = self.current().ok_or_else(|| AppError::Invalid("select a batch first".into()))?;
@@ -149,15 +150,20 @@ impl Batches {
 
     fn release(&mut self, ctx: &mut Ctx) {
         let Some(v) = &self.view else { return };
-        if let Some(c) = v.release_checks.iter().find(|c| !c.passed) {
-            return ctx.error(format!("cannot release {}: {} — {}", v.id, c.title, c.detail));
+        let (checks, Some(id)) = (v.release_checks.get(), v.id.ok().cloned()) else { return };
+        match checks {
+            Err(m) => return ctx.error(format!("cannot release {}: {m}", v.id)),
+            Ok(checks) => {
+                if let Some(c) = checks.iter().find(|c| !c.passed) {
+                    return ctx.error(format!("cannot release {}: {} — {}", v.id, c.title, c.detail));
+                }
+            }
         }
         let question =
             format!("RELEASE batch {} ({} units) for clinical use? Every release rule passes.", v.id, v.units.len());
         if !ctx.confirmed(question) {
             return;
         }
-        let id = v.id.clone();
         match ctx.bank.release_batch(&id, ctx.now) {
             Ok(_) => ctx.info(format!("batch {id} released")),
             Err(e) => ctx.fail(e),
@@ -213,7 +219,7 @@ impl Screen for Batches {
         let limit = self.queue.rows.len().max(PAGE);
         self.queue.load(ctx, false, "", &mut self.sel, |bank, _| bank.quarantine_page(None, limit));
         if self.view.is_none() {
-            if let Some(b) = self.queue.rows.get(self.sel).map(|b| b.id.clone()) {
+            if let Some(b) = self.queue.rows.get(self.sel).and_then(|b| b.id.ok().cloned()) {
                 self.show(ctx, &b);
             }
         } else if let Some(id) = self.current() {
@@ -234,8 +240,13 @@ impl Screen for Batches {
             None => {}
         }
         if move_selection(&key, &mut self.sel, self.queue.rows.len()) {
-            if let Some(b) = self.queue.rows.get(self.sel).map(|b| b.id.clone()) {
-                self.show(ctx, &b);
+            match self.queue.rows.get(self.sel).map(|b| &b.id) {
+                Some(Stored::Read(b)) => {
+                    let b = b.clone();
+                    self.show(ctx, &b);
+                }
+                Some(malformed) => ctx.error(format!("batch {malformed}: `stoolbank verify` names it")),
+                None => {}
             }
             return;
         }
@@ -259,7 +270,7 @@ impl Screen for Batches {
                     return;
                 }
                 let results: Vec<String> = QcResult::ALL.iter().map(|r| r.as_str().to_string()).collect();
-                let missing = self.view.as_ref().and_then(|v| v.qc_missing.first().cloned()).unwrap_or_default();
+                let missing = self.view.as_ref().and_then(|v| v.qc_missing.ok()?.first().cloned()).unwrap_or_default();
                 self.editing = Some(Editing::Qc(Form::new(
                     "QC result",
                     vec![
@@ -326,7 +337,7 @@ impl Screen for Batches {
     }
     fn render(&self, f: &mut Frame, area: Rect) {
         let [left, right] = Layout::horizontal([Constraint::Percentage(38), Constraint::Percentage(62)]).areas(area);
-        let lines: Vec<Line> = self.queue.rows.iter().map(|b| Line::from(b.id.display())).collect();
+        let lines: Vec<Line> = self.queue.rows.iter().map(|b| Line::from(b.id.to_string())).collect();
         // Narrow at 80 columns: the count of all when not all are loaded (`n` loads more, as `?` says).
         let title = match (self.queue.next.is_some(), self.queue.total) {
             (true, Some(total)) => format!("{total} in quarantine"),
@@ -343,12 +354,16 @@ impl Screen for Batches {
             return panel(f, right, "Batch", vec![Line::from("m makes a batch from a scanned donation.")]);
         };
         let mut l = vec![
-            Line::from(Span::styled(format!("{}  {}  {}", v.id, v.product, v.status.as_str()), theme::title())),
+            Line::from(Span::styled(format!("{}  {}  {}", v.id, v.product, v.status), theme::title())),
             Line::from(format!("donation {}  expires {}", v.donation, v.expires_on)),
             Line::from(Span::styled("Release rules", theme::title())),
         ];
         // A passing rule is one line; a failing one also says why.
-        for c in &v.release_checks {
+        if let Stored::Malformed(_) = &v.release_checks {
+            let text = format!("  cannot be judged: {}", v.release_checks.shown(|_| String::new()));
+            l.push(Line::from(Span::styled(text, theme::error())));
+        }
+        for c in v.release_checks.ok().into_iter().flatten() {
             let style = if c.passed { theme::ok() } else { theme::error() };
             let text = if c.passed { c.title.to_string() } else { format!("{} — {}", c.title, c.detail) };
             l.push(Line::from(vec![Span::styled(format!("{} ", mark(c.passed)), style), Span::raw(text)]));
@@ -362,7 +377,7 @@ impl Screen for Batches {
                 words::clean(&q.test),
                 q.result,
                 words::clean(q.value.as_deref().unwrap_or("")),
-                time::show(q.at)
+                q.at.shown(|t| time::show(*t))
             );
             l.push(if superseded {
                 Line::from(Span::styled(format!("{line}  superseded"), theme::dim()))
@@ -372,8 +387,8 @@ impl Screen for Batches {
         }
         l.push(Line::from(Span::styled("Units", theme::title())));
         for u in v.units.iter().chain(&v.retained_sample) {
-            let label = if u.label_verified { "label ✓" } else { "" };
-            l.push(Line::from(format!("  {} {} {label}", u.id, u.status.as_str())));
+            let label = u.label_verified.shown(|v| if *v { "label ✓".into() } else { String::new() });
+            l.push(Line::from(format!("  {} {} {label}", u.id, u.status)));
         }
         pane(f, right, "Batch · Ctrl-D/Ctrl-U scroll", l, &self.scroll);
     }

@@ -114,7 +114,7 @@ impl Dispense {
         match result {
             Ok(r) => {
                 ctx.info(format!("recipient {} registered", r.id));
-                self.form.set(F::Recipient, &r.id.display());
+                self.form.set(F::Recipient, &r.id.to_string());
                 self.form.focus_on(F::Route);
                 self.new_recipient = None;
             }

@@ -178,7 +178,7 @@ impl Screen for Donations {
                 Ok(Intake { donation: Some(d), .. }) => {
                     let din = d.id;
                     ctx.info(format!("donation {din} recorded"));
-                    self.last = Some(din);
+                    self.last = din.ok().cloned();
                     self.form = Self::blank(&self.answers);
                     if ctx.bank.config().printer.is_some() {
                         self.print(ctx, None);

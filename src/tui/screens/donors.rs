@@ -13,6 +13,7 @@ use crate::app::views::{DonorSummary, DonorView};
 use crate::app::{AppError, NewDonor, ScreeningInput};
 use crate::core::ids::Id;
 use crate::core::model::{DonorStatus, ScreeningKind, Sex, TestResult};
+use crate::store::Stored;
 use crate::time;
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
@@ -66,7 +67,7 @@ const NO: &str = "no";
 
 impl Donors {
     fn selected(&self) -> Option<Id> {
-        self.list.rows.get(self.sel).map(|d| d.id.clone())
+        self.list.rows.get(self.sel).and_then(|d| d.id.ok().cloned())
     }
 
     /// Loads the first page of the search (run in the database over every donor), or the next one.
@@ -81,10 +82,10 @@ impl Donors {
     fn select(&mut self, ctx: &mut Ctx, id: &Id) {
         self.search.clear();
         self.load(ctx, false);
-        while !self.list.rows.iter().any(|d| &d.id == id) && self.list.next.is_some() {
+        while !self.list.rows.iter().any(|d| d.id.ok() == Some(id)) && self.list.next.is_some() {
             self.load(ctx, true);
         }
-        self.sel = self.list.rows.iter().position(|d| &d.id == id).unwrap_or(self.sel);
+        self.sel = self.list.rows.iter().position(|d| d.id.ok() == Some(id)).unwrap_or(self.sel);
         self.load_detail(ctx);
     }
 
@@ -111,7 +112,7 @@ impl Donors {
                 let identity =
                     Identity { name: opt(form.get(Reg::Name)), phone: opt(form.get(Reg::Phone)), national_id: None };
                 let d = ctx.bank.register_donor(NewDonor { sex, birth_date: birth, identity }, ctx.now)?;
-                Ok((Some(d.id.clone()), format!("registered donor {}", d.id)))
+                Ok((d.id.ok().cloned(), format!("registered donor {}", d.id)))
             })(),
             Editing::Defer(form) => (|| {
                 let donor = ctx.bank.lookup(form.get(Def::Donor))?;
@@ -354,14 +355,11 @@ impl Screen for Donors {
             .iter()
             .map(|d| {
                 let style = match d.status {
-                    DonorStatus::Eligible => theme::ok(),
-                    DonorStatus::Deferred => theme::error(),
-                    DonorStatus::NotEligible => theme::dim(),
+                    Stored::Read(DonorStatus::Eligible) => theme::ok(),
+                    Stored::Read(DonorStatus::Deferred) | Stored::Malformed(_) => theme::error(),
+                    Stored::Read(DonorStatus::NotEligible) => theme::dim(),
                 };
-                Line::from(vec![
-                    Span::raw(format!("{} {} ", d.id, d.sex)),
-                    Span::styled(d.status.as_str().to_string(), style),
-                ])
+                Line::from(vec![Span::raw(format!("{} {} ", d.id, d.sex)), Span::styled(d.status.to_string(), style)])
             })
             .collect();
         let more = if self.list.next.is_some() { " (n: more)" } else { "" };
@@ -406,8 +404,8 @@ fn detail_lines(v: &DonorView) -> Vec<Line<'static>> {
     let mut l = vec![
         Line::from(Span::styled(format!("{}  {}  born {}", v.id, v.sex, v.birth_date), theme::title())),
         Line::from(Span::styled(
-            format!("{}: {}", v.status.as_str(), words::clean(&v.reason)),
-            if v.status == DonorStatus::Eligible { theme::ok() } else { theme::error() },
+            format!("{}: {}", v.status, words::clean(&v.reason)),
+            if v.status == Stored::Read(DonorStatus::Eligible) { theme::ok() } else { theme::error() },
         )),
     ];
     if let Some(i) = &v.identity {

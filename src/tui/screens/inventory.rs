@@ -11,6 +11,7 @@ use super::paged::Paged;
 use super::{list, move_selection};
 use crate::app::views::UnitView;
 use crate::core::model::UnitStatus;
+use crate::store::Stored;
 use crate::time;
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
@@ -114,15 +115,15 @@ impl Screen for Inventory {
                     vec![Field::id(F::Unit, "Unit"), Field::text(F::Location, "Location", "")],
                 );
                 if let Some(u) = selected {
-                    form.set(F::Unit, &u.id.display());
+                    form.set(F::Unit, &u.id.to_string());
                     form.set(F::Location, u.location.as_deref().unwrap_or(""));
                     form.focus_on(F::Location);
                 }
                 self.location = Some(form);
             }
             Some(Action::Open) => {
-                if let Some(u) = self.list.rows.get(self.sel) {
-                    ctx.trace(u.id.clone());
+                if let Some(id) = self.list.rows.get(self.sel).and_then(|u| u.id.ok().cloned()) {
+                    ctx.trace(id);
                 }
             }
             Some(Action::Filter) => {
@@ -143,14 +144,15 @@ impl Screen for Inventory {
             .rows
             .iter()
             .map(|u| {
-                let soon = u.expires_on <= today + Duration::days(EXPIRY_WARNING_DAYS);
+                let soon = u.expires_on.ok().is_some_and(|e| *e <= today + Duration::days(EXPIRY_WARNING_DAYS));
                 let (exp, style) = match u.status {
-                    UnitStatus::Expired => (format!("EXPIRED {}", u.expires_on), theme::error()),
+                    Stored::Read(UnitStatus::Expired) => (format!("EXPIRED {}", u.expires_on), theme::error()),
+                    Stored::Malformed(_) => (format!("expires {}", u.expires_on), theme::error()),
                     _ if soon => (format!("expires {} !", u.expires_on), theme::warn()),
-                    _ => (format!("expires {}", u.expires_on), theme::dim()),
+                    Stored::Read(_) => (format!("expires {}", u.expires_on), theme::dim()),
                 };
                 Line::from(vec![
-                    Span::raw(format!("{}  {:<11} ", u.id, u.status.as_str())),
+                    Span::raw(format!("{}  {:<11} ", u.id, u.status)),
                     Span::styled(exp, style),
                     Span::raw(format!("  {}", words::clean(u.location.as_deref().unwrap_or("")))),
                 ])

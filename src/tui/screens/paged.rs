@@ -4,12 +4,13 @@
 use crate::app::Page;
 use crate::app::{Bank, Result};
 use crate::core::ids::Id;
+use crate::store::Stored;
 use crate::tui::screen::Ctx;
 
 pub struct Paged<T> {
     pub rows: Vec<T>,
     /// Where the next page starts (None: every row is loaded).
-    pub next: Option<Id>,
+    pub next: Option<Stored<Id>>,
     /// How many rows the whole list holds, when the bank counts them.
     pub total: Option<usize>,
 }
@@ -29,7 +30,7 @@ impl<T> Paged<T> {
         more: bool,
         everything: &str,
         sel: &mut usize,
-        fetch: impl FnOnce(&mut Bank, Option<&Id>) -> Result<Page<T>>,
+        fetch: impl FnOnce(&mut Bank, Option<&Stored<Id>>) -> Result<Page<T>>,
     ) {
         let after = if more { self.next.clone() } else { None };
         if more && after.is_none() {

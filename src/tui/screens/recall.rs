@@ -11,7 +11,8 @@ use ratatui::Frame;
 
 use super::{list, move_selection};
 use crate::app::{AppError, RecallSelector, RecallSummary};
-use crate::core::ids::{Id, IdKind};
+use crate::core::ids::IdKind;
+use crate::store::{Key, Stored};
 use crate::time;
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
@@ -155,12 +156,16 @@ impl Recall {
         if path.is_empty() {
             return ctx.error("name the file to write");
         }
-        let mut donors: HashMap<Id, String> = HashMap::new();
+        let mut donors: HashMap<String, String> = HashMap::new();
         for b in &r.batches {
-            match ctx.bank.donation_view(&b.donation) {
-                Ok(d) => donors.insert(b.id.clone(), d.donor.display()),
-                Err(e) => return ctx.fail(e),
+            let donor = match &b.donation {
+                Stored::Read(donation) => match ctx.bank.donation_view(donation) {
+                    Ok(d) => d.donor.to_string(),
+                    Err(e) => return ctx.fail(e),
+                },
+                malformed @ Stored::Malformed(_) => malformed.to_string(),
             };
+            donors.insert(b.id.key().to_string(), donor);
         }
         let written = (|| -> Result<(), csv::Error> {
             let mut w = csv::Writer::from_path(path)?;
@@ -181,12 +186,12 @@ impl Recall {
                 w.write_record([
                     r.reason.as_str(),
                     selection.as_str(),
-                    donors.get(&u.batch).map_or("", String::as_str),
-                    &u.id.display(),
-                    &u.batch.display(),
-                    u.status.as_str(),
-                    &u.recipient.as_ref().map(Id::display).unwrap_or_default(),
-                    &u.dispensed_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                    donors.get(u.batch.key()).map_or("", String::as_str),
+                    &u.id.to_string(),
+                    &u.batch.to_string(),
+                    &u.status.to_string(),
+                    &u.recipient.as_ref().map(ToString::to_string).unwrap_or_default(),
+                    &u.dispensed_at.as_ref().map(|t| t.shown(chrono::DateTime::to_rfc3339)).unwrap_or_default(),
                     u.route.as_deref().unwrap_or(""),
                     u.clinician.as_deref().unwrap_or(""),
                 ])?;
@@ -303,24 +308,24 @@ impl Recall {
                 lines.push(Line::from(Span::styled(head, theme::warn())));
                 lines.push(Line::from(Span::styled(how, theme::warn())));
                 for b in &e.batches {
-                    lines.push(Line::from(format!("  earlier {}  {}", b.id, b.status.as_str())));
+                    lines.push(Line::from(format!("  earlier {}  {}", b.id, b.status)));
                 }
             }
             for p in &r.recipients {
-                let units: Vec<String> = p.units.iter().map(Id::display).collect();
+                let units: Vec<String> = p.units.iter().map(ToString::to_string).collect();
                 lines.push(Line::from(Span::styled(
                     format!(
                         "recipient {}  {}  first {}  {}",
                         p.id,
                         words::clean(&p.indication),
-                        time::show(p.first_dispensed_at),
+                        p.first_dispensed_at.shown(|t| time::show(*t)),
                         units.join(" ")
                     ),
                     theme::warn(),
                 )));
             }
             for u in r.units.iter().filter(|u| u.recipient.is_none()) {
-                lines.push(Line::from(format!("in stock {}  {}", u.id, u.status.as_str())));
+                lines.push(Line::from(format!("in stock {}  {}", u.id, u.status)));
             }
         }
         lines

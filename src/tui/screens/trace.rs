@@ -84,26 +84,26 @@ impl Trace {
 fn tree(t: &TraceView) -> Vec<(String, Option<Id>, bool)> {
     let mut out = Vec::new();
     for d in &t.donors {
-        out.push((format!("donor {}  {}", d.id, d.status.as_str()), Some(d.id.clone()), false));
+        out.push((format!("donor {}  {}", d.id, d.status), d.id.ok().cloned(), false));
         for dn in t.donations.iter().filter(|x| x.donor == d.id) {
             out.push((
-                format!("  donation {}  {}", dn.id, crate::time::show(dn.collected_at)),
-                Some(dn.id.clone()),
+                format!("  donation {}  {}", dn.id, dn.collected_at.shown(|t| crate::time::show(*t))),
+                dn.id.ok().cloned(),
                 false,
             ));
             for b in t.batches.iter().filter(|b| b.donation == dn.id) {
                 out.push((
-                    format!("    batch {}  {}  exp {}", b.id, b.status.as_str(), b.expires_on),
-                    Some(b.id.clone()),
+                    format!("    batch {}  {}  exp {}", b.id, b.status, b.expires_on),
+                    b.id.ok().cloned(),
                     false,
                 ));
                 for u in t.units.iter().filter(|u| u.batch == b.id) {
-                    out.push((format!("      unit {}  {}", u.id, u.status.as_str()), Some(u.id.clone()), false));
-                    if let (Some(r), Some(at)) = (&u.recipient, u.dispensed_at) {
+                    out.push((format!("      unit {}  {}", u.id, u.status), u.id.ok().cloned(), false));
+                    if let (Some(r), Some(at)) = (&u.recipient, &u.dispensed_at) {
                         let route = crate::tui::words::clean(u.route.as_deref().unwrap_or(""));
                         out.push((
-                            format!("        → recipient {r}  {} {route}", crate::time::show(at)),
-                            Some(r.clone()),
+                            format!("        → recipient {r}  {} {route}", at.shown(|t| crate::time::show(*t))),
+                            r.ok().cloned(),
                             true,
                         ));
                     }
