@@ -262,8 +262,10 @@ CREATE TABLE audit_log (
     subject     TEXT NOT NULL,
     before      TEXT CHECK (before IS NULL OR json_valid(before)),
     after       TEXT CHECK (after IS NULL OR json_valid(after)),
-    prev_hash   TEXT NOT NULL,
-    hash        TEXT NOT NULL UNIQUE
+    -- Format 1: the previous entry's hash (hex); format 2: NULL (the chain holds it).
+    prev_hash   TEXT,
+    -- Format 1: 64 hex digits (TEXT); format 2: 32 bytes (BLOB). src/store/audit.rs describes both.
+    hash        ANY NOT NULL UNIQUE CHECK (typeof(hash) IN ('text', 'blob'))
 ) STRICT;
 CREATE INDEX audit_log_entity ON audit_log (entity, entity_id);
 CREATE INDEX audit_log_subject ON audit_log (subject);

@@ -5,7 +5,7 @@ use crate::core::access::Operation;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::views::{marked, DeferralView, DonationView, DonorSummary, DonorView, ScreeningView, TestResultView};
-use super::{invalid, not_found, record, Act, AppError, Bank, Record, Result};
+use super::{invalid, not_found, record, record_group, Act, AppError, Bank, Record, Result};
 use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
 use crate::core::input::{self, Now};
@@ -364,8 +364,10 @@ pub(super) fn screen(
     let action = if corrects.is_some() { "correct-screening" } else { "record-screening" };
     record(tx, act, action, "screenings", &sid.to_string(), donor.data(), at, None)?;
     for (test, result) in &results {
-        let rid = donors::insert_result(tx, sid, test, *result)?;
-        record(tx, act, "record-result", "screening_results", &rid.to_string(), donor.data(), at, None)?;
+        donors::insert_result(tx, sid, test, *result)?;
+    }
+    if !results.is_empty() {
+        record_group(tx, act, "record-results", "screening_results", &sid.to_string(), donor.data(), at)?;
     }
     let abnormal: Vec<TestResultView> = results
         .iter()

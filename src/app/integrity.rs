@@ -13,6 +13,13 @@ use crate::store::secret::BankSecret;
 use crate::store::{audit, backup, schema_check, settings, Store, StoreError};
 use crate::time;
 
+/// Where an incremental `audit verify` starts: a signed checkpoint of that entry, or the newest verified one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    Checkpoint(i64),
+    LastVerified,
+}
+
 /// A backup taken (or restored) and checked.
 #[derive(Debug, Clone, Serialize)]
 pub struct BackupReport {
@@ -41,47 +48,100 @@ impl Bank {
     /// `SQLite`'s integrity and foreign-key checks, the schema against the program's, stored values against the
     /// shapes the program writes, then the audit chain and records. A file failing `SQLite`'s check is marked
     /// damaged: writes stay refused until it verifies again.
+    ///
+    /// `SQLite`'s checks read every page on a second connection, in a thread of their own, while this one checks
+    /// the rest: one wait for both (each reads a committed state of the file; a write between their starts is
+    /// checked by one and not the other, as by two runs).
     pub fn verify(&mut self) -> Result<views::Integrity> {
         self.authorize(Operation::AuditVerify)?;
-        let v = self.store.inspect(|tx| {
-            Ok::<_, AppError>(views::Integrity {
-                integrity: settings::integrity_check(tx)?,
-                foreign_keys: settings::foreign_key_check(tx)?,
-                schema: schema_check::differences(tx)?,
-                older_schema: schema_check::older_schema(tx)?,
-                values: schema_check::unreadable_values(tx)?,
-                audit: audit::verify(tx)?,
-            })
-        })?;
+        let path = self.path().to_path_buf();
+        let (sqlite, v) = std::thread::scope(|s| {
+            let sqlite = s.spawn(|| {
+                Store::open_read_only(&path)?
+                    .inspect(|tx| Ok::<_, AppError>((settings::integrity_check(tx)?, settings::foreign_key_check(tx)?)))
+            });
+            let v = self.store.inspect(|tx| {
+                Ok::<_, AppError>(views::Integrity {
+                    integrity: Vec::new(),
+                    foreign_keys: Vec::new(),
+                    schema: schema_check::differences(tx)?,
+                    older_schema: schema_check::older_schema(tx)?,
+                    values: schema_check::unreadable_values(tx)?,
+                    audit: audit::verify(tx)?,
+                })
+            });
+            (sqlite.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), v)
+        });
+        let (integrity, foreign_keys) = sqlite?;
+        let v = views::Integrity { integrity, foreign_keys, ..v? };
         backup::mark_damaged(self.path(), v.integrity.first().map(String::as_str));
         Ok(v)
     }
 
     /// The audit chain and every record against it.
     pub fn audit_verify(&mut self) -> Result<audit::Verification> {
-        self.audit_verify_against(None, None)
+        self.audit_verify_against(None, None, None)
     }
 
     /// The audit chain and records, and with an anchor log, the chain against every signed checkpoint in it
-    /// (signed by the bank key of `secret` when given).
+    /// (signed by the bank key of `secret` when given). A full check that finds nothing, with the key and the log
+    /// at hand, appends a verified checkpoint of the head to the log: an incremental check (`since`) starts from
+    /// one, and checks only the entries after it and the records they wrote.
     pub fn audit_verify_against(
         &mut self,
         anchors: Option<&Path>,
         secret: Option<&BankSecret>,
+        since: Option<Since>,
     ) -> Result<audit::Verification> {
         self.authorize(Operation::AuditVerify)?;
-        let (anchors, mut bad_lines) = match anchors {
+        let trusted = secret.map(|s| s.signing_key().verifying_key());
+        if since.is_some() && trusted.is_none() {
+            return Err(AppError::Invalid(
+                "an incremental check (--since) needs the bank key, to trust the checkpoint it starts from".into(),
+            ));
+        }
+        let (anchors_read, mut bad_lines) = match anchors {
             Some(log) => checkpoint::read(log)?,
             None => Default::default(),
         };
-        let trusted = secret.map(|s| s.signing_key().verifying_key());
-        let mut v = self.store.read(|tx| {
-            let mut v = audit::verify(tx)?;
-            bad_lines.extend(checkpoint::check(tx, &anchors, trusted)?);
+        let start = match (since, trusted) {
+            (Some(since), Some(key)) => {
+                let seq = match since {
+                    Since::Checkpoint(seq) => Some(seq),
+                    Since::LastVerified => None,
+                };
+                Some(checkpoint::start(&anchors_read, seq, key).ok_or_else(|| {
+                    AppError::Invalid(match seq {
+                        Some(seq) => {
+                            format!("no checkpoint of entry {seq} signed by this bank's key in the anchor log")
+                        }
+                        None => "no checkpoint in the anchor log was signed by a full `audit verify` with this bank's \
+                                 key: run one first"
+                            .into(),
+                    })
+                })?)
+            }
+            _ => None,
+        };
+        // Anchors before the one an incremental check starts from were checked by the full check that signed it.
+        let checked: Vec<Anchor> =
+            anchors_read.into_iter().filter(|a| start.as_ref().is_none_or(|s| a.seq >= s.seq)).collect();
+        let (mut v, head) = self.store.read(|tx| {
+            let mut v = match &start {
+                Some(a) => audit::verify_since(tx, a.seq, &a.hash)?,
+                None => audit::verify(tx)?,
+            };
+            bad_lines.extend(checkpoint::check(tx, &checked, trusted)?);
             v.findings.extend(bad_lines.into_iter().map(|what| audit::Finding { what }));
-            Ok::<_, AppError>(v)
+            let (seq, hash) = checkpoint::head(tx)?;
+            Ok::<_, AppError>((v, checkpoint::recorded_at(tx, seq)?.map(|at| (seq, hash, at))))
         })?;
         v.findings.dedup();
+        if let (None, true, Some(log), Some(secret), Some((seq, hash, at))) =
+            (&start, v.findings.is_empty(), anchors, secret, head)
+        {
+            checkpoint::append(log, &Anchor::sign(seq, &hash, &at, true, &secret.signing_key()))?;
+        }
         Ok(v)
     }
 
@@ -93,7 +153,7 @@ impl Bank {
         let now = self.now();
         let anchor = self.store.write(|tx| {
             let (seq, hash) = checkpoint::head(tx)?;
-            Ok::<_, AppError>(Anchor::sign(seq, &hash, &time::to_db(now), &key))
+            Ok::<_, AppError>(Anchor::sign(seq, &hash, &time::to_db(now), false, &key))
         })?;
         checkpoint::append(log, &anchor)?;
         Ok(anchor)

@@ -333,3 +333,20 @@ fn record(
     audit::record(tx, change)?;
     Ok(())
 }
+
+/// Appends one audit entry for the rows of `table` written together in this transaction, all under `group` (a
+/// batch's units, a screening's results).
+fn record_group(
+    tx: &Tx,
+    act: &Act,
+    action: &str,
+    table: &str,
+    group: &str,
+    subject: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let change =
+        audit::Change { actor: &act.actor, action, table, id: group, subject, at, recorded_at: act.now, before: None };
+    audit::record_group(tx, change)?;
+    Ok(())
+}

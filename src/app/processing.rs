@@ -6,7 +6,7 @@ use chrono::{DateTime, Days, Utc};
 
 use super::donors::{load_donor, screen, Screening, ScreeningInput, ScreeningRecorded};
 use super::views::{dangling, marked, BatchView, DonationView, UnitView};
-use super::{invalid, not_found, record, AppError, Bank, Result};
+use super::{invalid, not_found, record, record_group, AppError, Bank, Result};
 use crate::core::config::Config;
 use crate::core::ids::{self, Id, IdKind, ProductCode};
 use crate::core::input::{self, DonationInput, Invalid};
@@ -148,9 +148,9 @@ impl Bank {
             for (division, kind) in divisions {
                 let unit = Id::unit(&id, &division);
                 batches::insert_unit(tx, &unit, &id, kind)?;
-                record(tx, &act, "create-unit", "units", unit.data(), id.data(), at, None)?;
                 made.push(unit);
             }
+            record_group(tx, &act, "create-units", "units", id.data(), id.data(), at)?;
             Ok((id, made))
         })
     }

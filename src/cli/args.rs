@@ -10,6 +10,7 @@ use std::str::FromStr;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 
+use crate::app::integrity::Since;
 use crate::core::access::Role;
 use crate::core::model::{Cohort, Consent, QcResult, ScreeningKind, Sex, TestResult};
 use crate::labels::Format;
@@ -467,9 +468,14 @@ pub enum AuditCmd {
     },
     /// Walk the hash chain and compare every record with its last audit entry (and the anchors, with --anchor)
     Verify {
-        /// Check the chain against every signed checkpoint in this anchor log
+        /// Check the chain against every signed checkpoint in this anchor log (with the bank key, a full check
+        /// that finds nothing signs a verified checkpoint into it)
         #[arg(long, value_name = "FILE")]
         anchor: Option<PathBuf>,
+        /// Check only the entries after a checkpoint signed with the bank key (its entry number, or `last`: the
+        /// newest verified one) and the records they wrote [anchor log default: as for `audit checkpoint`]
+        #[arg(long, value_name = "ENTRY|last", value_parser = since)]
+        since: Option<Since>,
     },
     /// Sign the chain's head with the bank key and append it to the anchor log (keep that on other media)
     Checkpoint {
@@ -528,6 +534,18 @@ pub enum UserCmd {
     List,
     /// The access table: which roles may do each operation
     Roles,
+}
+
+/// `--since`: an entry number of a checkpoint, or `last` (the newest verified checkpoint).
+fn since(s: &str) -> Result<Since, String> {
+    if s == "last" {
+        return Ok(Since::LastVerified);
+    }
+    s.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .map(Since::Checkpoint)
+        .ok_or_else(|| format!("`{s}` is neither a checkpoint's entry number (1 or more) nor `last`"))
 }
 
 #[cfg(test)]

@@ -81,6 +81,11 @@ fn data_dir() -> PathBuf {
     dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("stoolbank")
 }
 
+/// The anchor log `audit checkpoint` appends to unless told otherwise.
+fn default_anchor_log() -> PathBuf {
+    std::env::var_os("STOOLBANK_ANCHOR").map_or_else(|| data_dir().join("anchors.log"), PathBuf::from)
+}
+
 pub fn actor(cli: &Cli) -> String {
     cli.actor
         .clone()
@@ -438,9 +443,11 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
             let entries = bank.audit_log(id.as_ref(), *limit)?;
             emit(out, json, &entries, || print::audit_log(&entries))
         }
-        Command::Audit(AuditCmd::Verify { anchor }) => {
+        Command::Audit(AuditCmd::Verify { anchor, since }) => {
             let secret = BankSecret::load(&key_file(cli))?;
-            let v = bank.audit_verify_against(anchor.as_deref(), secret.as_ref())?;
+            // An incremental check starts from a checkpoint, so it reads the anchor log `audit checkpoint` writes.
+            let anchor = anchor.clone().or_else(|| since.map(|_| default_anchor_log()));
+            let v = bank.audit_verify_against(anchor.as_deref(), secret.as_ref(), *since)?;
             emit(out, json, &v, || print::verification(&v))?;
             match v.findings.first() {
                 Some(f) => Err(CliError::Findings(format!("audit verify: {}", f.what))),
@@ -452,7 +459,7 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
         Command::Report(cmd) => clinical::report(bank, cmd, json, at, out),
         Command::Export(cmd) => clinical::export(bank, cmd, json, at, out),
         Command::Audit(AuditCmd::Checkpoint { anchor }) => {
-            let log = anchor.clone().unwrap_or_else(|| data_dir().join("anchors.log"));
+            let log = anchor.clone().unwrap_or_else(default_anchor_log);
             let a = bank.checkpoint(&BankSecret::load_or_create(&key_file(cli))?, &log)?;
             emit(out, json, &a, || {
                 format!(

@@ -118,7 +118,7 @@ pub(crate) fn insert_signature(
         .query_row(
             "SELECT seq, hash FROM audit_log WHERE entity = ?1 AND entity_id = ?2 ORDER BY seq DESC LIMIT 1",
             [entity, entity_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, super::audit::hash_hex(r.get_ref(1)?))),
         )
         .optional()?
         .ok_or_else(|| StoreError::Corrupt(format!("no audit entry of {entity} {entity_id} to sign")))?;
