@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use chrono::Duration;
-use stoolbank::core::config::Config;
+use stoolbank::core::config::BenchPrefs;
 use stoolbank::core::ids::{Id, IdKind};
 use stoolbank::demo::{create_scaled, Scale};
 
@@ -70,7 +70,7 @@ fn every_benched_command_answers_what_sqlite_answers() {
     create_scaled(
         &db,
         &dir.path().join("bank.key"),
-        Config::default(),
+        BenchPrefs::default(),
         "bench",
         scale,
         now,

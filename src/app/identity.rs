@@ -179,9 +179,20 @@ impl Bank {
         Ok(())
     }
 
-    /// Whether the acting user may see identity at all (the policy's rule, in the core).
-    fn may_read_identity(&self, user: &str) -> Result<()> {
-        if self.config.may_see_identity(user) {
+    /// Whether `user` may see identity at all: the access table's rule in the core, for the user's stored roles
+    /// (anyone in set-up mode, where names are free text).
+    fn may_read_identity(&mut self, user: &str) -> Result<()> {
+        if !self.access_control() {
+            return Ok(());
+        }
+        let roles = match self.store.read(|tx| Ok::<_, AppError>(crate::store::users::user(tx, user)?))? {
+            Some((u, _)) => u.roles,
+            None => Vec::new(),
+        };
+        let actor = crate::core::access::Actor::User { name: user, roles: &roles };
+        if crate::core::access::permits(&actor, crate::core::access::Operation::ViewIdentity, &self.config.identity_viewers)
+            .is_ok()
+        {
             return Ok(());
         }
         Err(Refusal { rule: Rule::IdentityViewer, detail: format!("{user} may not see identity") }.into())
@@ -412,7 +423,8 @@ impl Bank {
     }
 
     fn read_identity(&mut self, whose: Whose, id: &Id) -> Result<Identity> {
-        self.may_read_identity(&self.actor)?;
+        let actor = self.actor().to_string();
+        self.may_read_identity(&actor)?;
         if id.kind() != whose.kind() {
             return Err(AppError::Invalid(format!("{} is a {}, not a {}", id.display(), id.kind(), whose.kind())));
         }

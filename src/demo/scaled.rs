@@ -14,7 +14,7 @@ use crate::app::{
     AppError, Bank, NewAdverseEvent, NewDonation, NewDonor, NewRecipient, RecallSelector, ScreeningInput, StudyUpdate,
     VisitInput,
 };
-use crate::core::config::Config;
+use crate::core::config::BenchPrefs;
 use crate::core::followup::{ExclusionGround, Outcome, Relatedness, Timepoint};
 use crate::core::ids::Id;
 use crate::core::model::{Consent, QcResult, ScreeningKind, Sex, TestResult};
@@ -54,13 +54,13 @@ const COURSE_DAYS: i64 = 21;
 pub fn create_scaled(
     db: &Path,
     key_file: &Path,
-    config: Config,
+    bench: BenchPrefs,
     actor: &str,
     scale: Scale,
     now: DateTime<Utc>,
     progress: &ProgressBar,
 ) -> Result<DemoSummary, AppError> {
-    let mut bank = Bank::init_with_clock(db, Some(DEMO_FACILITY), config, actor, move || now)?;
+    let mut bank = Bank::init_with_clock(db, Some(DEMO_FACILITY), bench, actor, move || now)?;
     bank.use_key_file(key_file, true)?;
     load(&mut bank, scale, progress)
 }
@@ -596,7 +596,7 @@ mod tests {
             let path = dir.path().join(name);
             let key = dir.path().join("bank.key");
             let sum =
-                create_scaled(&path, &key, Config::default(), "test", scale, now, &ProgressBar::hidden()).unwrap();
+                create_scaled(&path, &key, BenchPrefs::default(), "test", scale, now, &ProgressBar::hidden()).unwrap();
             (path, sum)
         };
         let ((a, sa), (b, sb)) = (make("a.db"), make("b.db"));
@@ -608,7 +608,7 @@ mod tests {
         let other = Scale { seed: 43, ..scale };
         let c = dir.path().join("c.db");
         let key = dir.path().join("bank.key");
-        create_scaled(&c, &key, Config::default(), "test", other, now, &ProgressBar::hidden()).unwrap();
+        create_scaled(&c, &key, BenchPrefs::default(), "test", other, now, &ProgressBar::hidden()).unwrap();
         assert_ne!(dump(&c), da, "another seed, another bank");
     }
 }

@@ -6,7 +6,7 @@ use rusqlite::types::Value;
 
 use super::{audit, donors, recipients, settings, Store};
 use crate::app::{Bank, RecallSelector};
-use crate::core::config::Config;
+use crate::core::config::BenchPrefs;
 use crate::demo::{create_scaled, Scale};
 use crate::time::local_day;
 
@@ -38,14 +38,14 @@ fn seeded() -> (tempfile::TempDir, Store) {
     create_scaled(
         &path,
         &dir.path().join("bank.key"),
-        Config::default(),
+        BenchPrefs::default(),
         "test",
         scale,
         crate::time::now(),
         &indicatif::ProgressBar::hidden(),
     )
     .unwrap();
-    let mut bank = Bank::open(&path, Config::default(), "test").unwrap();
+    let mut bank = Bank::open(&path, BenchPrefs::default(), "test").unwrap();
     let now = bank.now();
     let to = local_day(now) - Days::new(60);
     let window = RecallSelector::CollectionWindow { from: to - Days::new(200), to };
