@@ -38,7 +38,7 @@ CREATE TABLE donor_identities (
     recorded_at TEXT NOT NULL,
     supersedes  INTEGER REFERENCES donor_identities (id)
     -- name, phone and national_id held identity in clear before schema version 9 and are empty since: identity is
-    -- sealed (0009_identity_keys.sql says how)
+    -- sealed (0010_identity_keys.sql says how)
     , sealed BLOB) STRICT;
 CREATE INDEX donor_identities_donor ON donor_identities (donor_id);
 
@@ -389,7 +389,7 @@ CREATE TABLE policies (
 CREATE TRIGGER policies_no_delete BEFORE DELETE ON policies BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
 CREATE TRIGGER policies_no_update BEFORE UPDATE ON policies BEGIN SELECT RAISE(ABORT, 'a policy version is never changed; set a new one'); END;
 
--- Identity encrypted at rest (0009_identity_keys.sql): identity rows are sealed to the bank's identity public key,
+-- Identity encrypted at rest (0010_identity_keys.sql): identity rows are sealed to the bank's identity public key,
 -- whose private key lives only in key slots.
 -- Rows still in clear (none once the program has sealed them): found without reading every row at each open.
 CREATE INDEX donor_identities_clear ON donor_identities (id) WHERE sealed IS NULL;

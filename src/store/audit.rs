@@ -4,7 +4,7 @@
 //!
 //! Two entry formats share one chain, told apart by the stored hash's type (and named in the hashed text, so
 //! that neither passes as the other):
-//! - format 1 (written before migration 0010): the hash and the previous entry's hash as 64 hex digits, rows as
+//! - format 1 (written before migration 0008): the hash and the previous entry's hash as 64 hex digits, rows as
 //!   whole canonical JSON objects. These entries verify exactly as they always did.
 //! - format 2: the hash as its 32 bytes, the previous hash not stored again (the chain holds it), rows as compact
 //!   canonical JSON: keys sorted, without the key column (the entry names the record) and without NULL columns (a
@@ -921,7 +921,7 @@ mod tests {
         assert_eq!(canonical(serde_json::from_str(after).unwrap()), after, "the payload is canonical");
     }
 
-    /// A bank written in format 1 (before migration 0010) keeps verifying after the upgrade, with format-2
+    /// A bank written in format 1 (before migration 0008) keeps verifying after the upgrade, with format-2
     /// entries appended to its chain; an altered format-1 entry is still named.
     #[test]
     fn a_format_1_chain_verifies_after_the_upgrade() {

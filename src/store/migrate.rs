@@ -15,9 +15,9 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0005_label_claims", include_str!("../../migrations/0005_label_claims.sql")),
     ("0006_safety_signal_deferrals", include_str!("../../migrations/0006_safety_signal_deferrals.sql")),
     ("0007_query_indexes", include_str!("../../migrations/0007_query_indexes.sql")),
-    ("0008_users", include_str!("../../migrations/0008_users.sql")),
-    ("0009_identity_keys", include_str!("../../migrations/0009_identity_keys.sql")),
-    ("0010_audit_compact", include_str!("../../migrations/0010_audit_compact.sql")),
+    ("0008_audit_compact", include_str!("../../migrations/0008_audit_compact.sql")),
+    ("0009_users", include_str!("../../migrations/0009_users.sql")),
+    ("0010_identity_keys", include_str!("../../migrations/0010_identity_keys.sql")),
 ];
 
 /// Rows per index that ANALYZE and `PRAGMA optimize` sample (`SQLite`'s advice for applications: a few hundred).
