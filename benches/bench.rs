@@ -23,9 +23,16 @@ fn bank_file(name: &str, scale: Scale) -> PathBuf {
         let partial = dir.join(format!("{name}.partial.db"));
         let _ = std::fs::remove_file(&partial);
         let progress = indicatif::ProgressBar::new(0);
-        let s =
-            create_scaled(&partial, &dir.join("bench.key"), BenchPrefs::default(), "bench", scale, time::now(), &progress)
-                .expect("build bench bank");
+        let s = create_scaled(
+            &partial,
+            &dir.join("bench.key"),
+            BenchPrefs::default(),
+            "bench",
+            scale,
+            time::now(),
+            &progress,
+        )
+        .expect("build bench bank");
         std::fs::rename(&partial, &path).expect("rename");
         let _ = std::fs::remove_file(dir.join(format!("{name}.partial.db-wal")));
         let _ = std::fs::remove_file(dir.join(format!("{name}.partial.db-shm")));

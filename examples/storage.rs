@@ -38,9 +38,16 @@ fn run() -> Result<(), String> {
         if !bank.exists() {
             let scale = Scale { seed: 2026, donors: donors.max(1) as u64, days, ..Scale::DEMO };
             let progress = indicatif::ProgressBar::hidden();
-            let summary =
-                create_scaled(&bank, &bank.with_extension("key"), BenchPrefs::default(), "storage", scale, stoolbank::time::now(), &progress)
-                    .map_err(|e| e.to_string())?;
+            let summary = create_scaled(
+                &bank,
+                &bank.with_extension("key"),
+                BenchPrefs::default(),
+                "storage",
+                scale,
+                stoolbank::time::now(),
+                &progress,
+            )
+            .map_err(|e| e.to_string())?;
             eprintln!("built {}: {summary}", bank.display());
         }
     }

@@ -39,8 +39,7 @@ impl Bench {
         let path = dir.path().join("bank.db");
         let now = Arc::new(Mutex::new(at("2024-03-01", 9)));
         let clock = Arc::clone(&now);
-        let mut bank = Bank::init(&path, Some("G1517"), BenchPrefs::default(), "tester")
-            .unwrap();
+        let mut bank = Bank::init(&path, Some("G1517"), BenchPrefs::default(), "tester").unwrap();
         // The bank key file keeps the identity key while no identity viewer is enrolled.
         bank.use_key_file(&dir.path().join("bank.key"), true).unwrap();
         let mut bank = bank.with_clock(move || *clock.lock().unwrap());

@@ -18,7 +18,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crypto_box::SecretKey;
+use crypto_box::{PublicKey, SecretKey};
 use serde::Serialize;
 
 use super::{not_found, record, Act, AppError, Bank, Result};
@@ -40,6 +40,8 @@ pub enum IdentityError {
     NoPassword,
     #[error("identity is locked: an enrolled identity viewer unlocks it with their password")]
     Locked,
+    #[error("identity stayed locked at sign-in: {0}")]
+    LockedAtSignIn(String),
     #[error(
         "{user}'s identity key slot is pending: it is made the next time another identity viewer unlocks identity"
     )]
@@ -74,6 +76,8 @@ struct OpenKey {
 pub(super) struct Session {
     key_file: Option<PathBuf>,
     open: Option<OpenKey>,
+    /// Why identity stayed locked at the last sign-in, for the refusal of a read to name.
+    locked_because: Option<String>,
 }
 
 /// The keys of a bank's identity, for the faces and the user administration to show.
@@ -102,6 +106,17 @@ pub struct Unlocked {
     pub rekeyed: bool,
 }
 
+/// Identity for the user who just signed in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum IdentityAccess {
+    /// Their roles do not see identity.
+    NotViewer,
+    /// Open for this session (or, with no viewer enrolled yet, opened by the bank key file).
+    Unlocked,
+    /// They may see identity, but it stays locked for this session: why.
+    Locked(String),
+}
+
 /// What revoking did.
 #[derive(Debug, Clone, Serialize)]
 pub struct Revoked {
@@ -118,6 +133,20 @@ pub struct Enrolled {
     pub pending: bool,
     /// This enrolment ended set-up mode (the set-up slot was removed).
     pub ended_set_up_mode: bool,
+}
+
+/// A change to a user's enrolment as an identity viewer, made in the transaction of the user's change.
+pub(super) enum ViewerChange {
+    /// Enrol (afresh) with this key pair: the public key, the private key wrapped by the password.
+    Enrol { public: PublicKey, wrapped: Wrapped, setup: Option<BankSecret> },
+    /// Revoke the enrolment.
+    Revoke { setup: Option<BankSecret> },
+}
+
+/// What a [`ViewerChange`] did.
+pub(super) enum ViewerChanged {
+    Enrolled(Enrolled),
+    Revoked(Revoked),
 }
 
 /// Which people's identity: donors' or recipients'.
@@ -182,6 +211,9 @@ impl Bank {
     /// Whether `user` may see identity at all: the access table's rule in the core, for the user's stored roles
     /// (anyone in set-up mode, where names are free text).
     fn may_read_identity(&mut self, user: &str) -> Result<()> {
+        if self.session == super::Session::SignedOut {
+            return Err(super::SignInError::SignedOut.into());
+        }
         if !self.access_control() {
             return Ok(());
         }
@@ -190,8 +222,12 @@ impl Bank {
             None => Vec::new(),
         };
         let actor = crate::core::access::Actor::User { name: user, roles: &roles };
-        if crate::core::access::permits(&actor, crate::core::access::Operation::ViewIdentity, &self.config.identity_viewers)
-            .is_ok()
+        if crate::core::access::permits(
+            &actor,
+            crate::core::access::Operation::ViewIdentity,
+            &self.config.identity_viewers,
+        )
+        .is_ok()
         {
             return Ok(());
         }
@@ -236,49 +272,88 @@ impl Bank {
     /// is made now when the identity key is open here or in the set-up slot, else it is pending.
     pub fn enrol_identity_viewer(&mut self, user: &str, password: &str) -> Result<Enrolled> {
         self.may_read_identity(user)?;
+        let change = self.enrolment(password)?;
+        match self.write_with_viewer_change(user, change, |_, _| Ok(()))?.1 {
+            ViewerChanged::Enrolled(e) => Ok(e),
+            ViewerChanged::Revoked(_) => Err(IdentityError::NotEnrolled { user: user.into() }.into()),
+        }
+    }
+
+    /// What enrolling a viewer with `password` needs before its transaction: their key pair, wrapped by the
+    /// password (argon2id: slow, so outside the write lock), and the bank secret that opens the set-up slot.
+    pub(super) fn enrolment(&self, password: &str) -> Result<ViewerChange> {
         if password.is_empty() {
             return Err(IdentityError::NoPassword.into());
         }
         let mine = keys::generate();
         let wrapped = Wrapped::new(&mine, password)?;
-        let setup = self.bank_secret()?;
+        Ok(ViewerChange::Enrol { public: mine.public_key(), wrapped, setup: self.bank_secret()? })
+    }
+
+    /// What revoking a viewer needs before its transaction: the bank secret, for the set-up slot the last
+    /// viewer's revocation returns the key to.
+    pub(super) fn revocation(&self) -> Result<ViewerChange> {
+        let setup = self.identity.key_file.as_deref().map(BankSecret::load_or_create).transpose()?;
+        Ok(ViewerChange::Revoke { setup })
+    }
+
+    /// Whether `user` is enrolled as an identity viewer now.
+    pub(super) fn is_identity_viewer(&mut self, user: &str) -> Result<bool> {
+        self.store.read(|tx| Ok(keys::viewer(tx, user)?.is_some()))
+    }
+
+    /// Opens identity for `user`, just signed in with `password`, when their roles see identity: enrols them
+    /// first when they are not yet (their slot may then wait for another viewer's unlock). Never refuses: the
+    /// sign-in stands and identity stays locked, with the reason kept for a read to name.
+    pub(super) fn identity_at_sign_in(&mut self, user: &str, password: &str) -> IdentityAccess {
+        self.lock_identity();
+        self.identity.locked_because = None;
+        if self.may_read_identity(user).is_err() {
+            return IdentityAccess::NotViewer;
+        }
+        let unlocked = self.is_identity_viewer(user).and_then(|enrolled| {
+            if !enrolled {
+                self.enrol_identity_viewer(user, password)?;
+            }
+            self.unlock_identity(user, password)
+        });
+        match unlocked {
+            Ok(_) => IdentityAccess::Unlocked,
+            Err(e) => {
+                self.identity.locked_because = Some(e.to_string());
+                IdentityAccess::Locked(e.to_string())
+            }
+        }
+    }
+
+    /// Runs `f` and then the change to `user`'s enrolment in one transaction (a user's change and its key
+    /// change are one act: both, or neither).
+    pub(super) fn write_with_viewer_change<T>(
+        &mut self,
+        user: &str,
+        change: ViewerChange,
+        f: impl FnOnce(&Tx, &Act) -> Result<T>,
+    ) -> Result<(T, ViewerChanged)> {
         let act = self.act();
         let (key_file, open) = (self.identity.key_file.clone(), self.identity.open.as_ref());
-        self.store.write(|tx| {
-            let key = keys::current_key(tx)?;
-            let slots = match &key {
-                Some(k) => keys::live_slots(tx, k.id)?,
-                None => Vec::new(),
-            };
-            let setup_slot = slots.iter().find(|s| s.viewer.is_none());
-            let secret = match (open.filter(|o| Some(o.key_id) == key.as_ref().map(|k| k.id)), setup_slot) {
-                (Some(o), _) => Some(o.secret.clone()),
-                (None, Some(slot)) => Some(open_setup_slot(setup.as_ref(), key_file.as_deref(), &slot.sealed)?),
-                (None, None) => None,
-            };
-            if let Some(old) = keys::viewer(tx, user)? {
-                // Enrolled afresh with the key closed: their old slot must not be the last one anybody can open.
-                if key.is_some() && secret.is_none() && !held_by_another(&slots, old.id) {
-                    return Err(IdentityError::OnlyCopy { user: user.into() }.into());
+        let (out, changed, new) = self.store.write(|tx| {
+            let out = f(tx, &act)?;
+            Ok::<_, AppError>(match &change {
+                ViewerChange::Enrol { public, wrapped, setup } => {
+                    let e = enrol(tx, &act, user, public, wrapped, setup.as_ref(), key_file.as_deref(), open)?;
+                    (out, ViewerChanged::Enrolled(e), None)
                 }
-                end_enrolment(tx, &act, &old, None)?;
-            }
-            let id = keys::insert_viewer(tx, user, &mine.public_key(), &wrapped, act.now)?;
-            record(tx, &act, "enrol-identity-viewer", "identity_viewers", &id.to_string(), user, act.now, None)?;
-            let viewer = keys::viewer(tx, user)?.ok_or(IdentityError::NotEnrolled { user: user.into() })?;
-            let Some(key) = key else {
-                // No identity key yet (a bank readied without a key file): this viewer holds the first.
-                new_generation(tx, &act, "created", &[viewer], None)?;
-                return Ok(Enrolled { user: user.into(), pending: false, ended_set_up_mode: false });
-            };
-            if let Some(secret) = &secret {
-                make_slot(tx, &act, &key, &viewer, secret)?;
-            }
-            if let Some(slot) = setup_slot {
-                remove_slot(tx, &act, slot.id, "remove-setup-slot", user)?;
-            }
-            Ok(Enrolled { user: user.into(), pending: secret.is_none(), ended_set_up_mode: setup_slot.is_some() })
-        })
+                ViewerChange::Revoke { setup } => {
+                    let new = revoke(tx, &act, user, open, setup.as_ref())?;
+                    let revoked = Revoked { user: user.into(), rekeyed: new.is_some() };
+                    (out, ViewerChanged::Revoked(revoked), new)
+                }
+            })
+        })?;
+        if let ViewerChanged::Revoked(_) = &changed {
+            self.after_revocation(user, new)?;
+        }
+        Ok((out, changed))
     }
 
     /// Opens the identity key for this session with `user`'s password (the password they signed in with), then
@@ -356,40 +431,24 @@ impl Bank {
     /// Revokes `user`'s enrolment: their slots are erased, and the identity key is replaced now when this
     /// session holds it open (else at the next unlock by a viewer).
     pub fn revoke_identity_viewer(&mut self, user: &str) -> Result<Revoked> {
-        let act = self.act();
-        let setup = match &self.identity.key_file {
-            Some(path) => Some(BankSecret::load_or_create(path)?),
-            None => None,
-        };
-        let open = self.identity.open.as_ref();
-        let new = self.store.write(|tx| {
-            let viewer = keys::viewer(tx, user)?.ok_or(IdentityError::NotEnrolled { user: user.into() })?;
-            let key = keys::current_key(tx)?.ok_or(IdentityError::NoIdentityKey)?;
-            let open = open.filter(|o| o.key_id == key.id);
-            // Without the key open here, another viewer's slot must still open it afterwards.
-            if open.is_none() && !held_by_another(&keys::live_slots(tx, key.id)?, viewer.id) {
-                return Err(IdentityError::LastViewer { user: user.into() }.into());
-            }
-            let last = keys::viewers(tx)?.len() == 1;
-            end_enrolment(tx, &act, &viewer, Some(key.id))?;
-            match open {
-                Some(o) => {
-                    let setup = if last { Some(setup.as_ref().ok_or(IdentityError::NoBankKey)?) } else { None };
-                    Ok::<_, AppError>(Some(rekey(tx, &act, o, &format!("re-key after revoking {user}"), setup)?))
-                }
-                None => Ok(None),
-            }
-        })?;
-        let rekeyed = new.is_some();
+        let change = self.revocation()?;
+        match self.write_with_viewer_change(user, change, |_, _| Ok(()))?.1 {
+            ViewerChanged::Revoked(r) => Ok(r),
+            ViewerChanged::Enrolled(_) => Err(IdentityError::NotEnrolled { user: user.into() }.into()),
+        }
+    }
+
+    /// The session after `user`'s revocation: the new key when it was replaced now, unless the revoked viewer
+    /// held it (who no longer holds the key).
+    fn after_revocation(&mut self, user: &str, new: Option<OpenKey>) -> Result<()> {
         if let Some(mut new) = new {
             new.user = self.identity.open.take().and_then(|o| o.user).filter(|u| u != user);
-            // A viewer who revoked themselves no longer holds the key.
             self.identity.open = new.user.is_some().then_some(new);
             self.store.purge_free_pages()?;
         } else if self.identity.open.as_ref().and_then(|o| o.user.as_deref()) == Some(user) {
             self.identity.open = None;
         }
-        Ok(Revoked { user: user.into(), rekeyed })
+        Ok(())
     }
 
     /// Re-wraps `user`'s key with a new password (the old one must open it). The old wrapping is overwritten and
@@ -431,6 +490,7 @@ impl Bank {
         let setup = self.bank_secret()?;
         let act = self.act();
         let (key_file, open) = (self.identity.key_file.clone(), self.identity.open.as_ref());
+        let locked_because = self.identity.locked_because.as_ref();
         self.store.write(|tx| {
             if !settings::exists(tx, id)? {
                 return Err(not_found(whose.kind(), id));
@@ -440,7 +500,10 @@ impl Bank {
                 o.secret.clone()
             } else {
                 let slots = keys::live_slots(tx, key.id)?;
-                let slot = slots.iter().find(|s| s.viewer.is_none()).ok_or(IdentityError::Locked)?;
+                let slot = slots.iter().find(|s| s.viewer.is_none()).ok_or_else(|| match locked_because {
+                    Some(why) => IdentityError::LockedAtSignIn(why.clone()),
+                    None => IdentityError::Locked,
+                })?;
                 open_setup_slot(setup.as_ref(), key_file.as_deref(), &slot.sealed)?
             };
             let table = whose.table();
@@ -461,6 +524,81 @@ impl Bank {
             audit::record_event(tx, change, serde_json::json!({ "read": table, "of": id.data() }))?;
             Ok(identity)
         })
+    }
+}
+
+/// Enrols `user` with their key pair (`public`, and the private key `wrapped` by their password): their slot is
+/// made with the identity key open in this session (`open`) or in the set-up slot, else it is pending.
+#[allow(clippy::too_many_arguments)]
+fn enrol(
+    tx: &Tx,
+    act: &Act,
+    user: &str,
+    public: &PublicKey,
+    wrapped: &Wrapped,
+    setup: Option<&BankSecret>,
+    key_file: Option<&Path>,
+    open: Option<&OpenKey>,
+) -> Result<Enrolled> {
+    let key = keys::current_key(tx)?;
+    let slots = match &key {
+        Some(k) => keys::live_slots(tx, k.id)?,
+        None => Vec::new(),
+    };
+    let setup_slot = slots.iter().find(|s| s.viewer.is_none());
+    let secret = match (open.filter(|o| Some(o.key_id) == key.as_ref().map(|k| k.id)), setup_slot) {
+        (Some(o), _) => Some(o.secret.clone()),
+        (None, Some(slot)) => Some(open_setup_slot(setup, key_file, &slot.sealed)?),
+        (None, None) => None,
+    };
+    if let Some(old) = keys::viewer(tx, user)? {
+        // Enrolled afresh with the key closed: their old slot must not be the last one anybody can open.
+        if key.is_some() && secret.is_none() && !held_by_another(&slots, old.id) {
+            return Err(IdentityError::OnlyCopy { user: user.into() }.into());
+        }
+        end_enrolment(tx, act, &old, None)?;
+    }
+    let id = keys::insert_viewer(tx, user, public, wrapped, act.now)?;
+    record(tx, act, "enrol-identity-viewer", "identity_viewers", &id.to_string(), user, act.now, None)?;
+    let viewer = keys::viewer(tx, user)?.ok_or(IdentityError::NotEnrolled { user: user.into() })?;
+    let Some(key) = key else {
+        // No identity key yet (a bank readied without a key file): this viewer holds the first.
+        new_generation(tx, act, "created", &[viewer], None)?;
+        return Ok(Enrolled { user: user.into(), pending: false, ended_set_up_mode: false });
+    };
+    if let Some(secret) = &secret {
+        make_slot(tx, act, &key, &viewer, secret)?;
+    }
+    if let Some(slot) = setup_slot {
+        remove_slot(tx, act, slot.id, "remove-setup-slot", user)?;
+    }
+    Ok(Enrolled { user: user.into(), pending: secret.is_none(), ended_set_up_mode: setup_slot.is_some() })
+}
+
+/// Ends `user`'s enrolment and erases their slots; returns the new identity key when the key was open here
+/// (`open`) and so replaced now (the last viewer's revocation returns it to the set-up slot, `setup`).
+fn revoke(
+    tx: &Tx,
+    act: &Act,
+    user: &str,
+    open: Option<&OpenKey>,
+    setup: Option<&BankSecret>,
+) -> Result<Option<OpenKey>> {
+    let viewer = keys::viewer(tx, user)?.ok_or(IdentityError::NotEnrolled { user: user.into() })?;
+    let key = keys::current_key(tx)?.ok_or(IdentityError::NoIdentityKey)?;
+    let open = open.filter(|o| o.key_id == key.id);
+    // Without the key open here, another viewer's slot must still open it afterwards.
+    if open.is_none() && !held_by_another(&keys::live_slots(tx, key.id)?, viewer.id) {
+        return Err(IdentityError::LastViewer { user: user.into() }.into());
+    }
+    let last = keys::viewers(tx)?.len() == 1;
+    end_enrolment(tx, act, &viewer, Some(key.id))?;
+    match open {
+        Some(o) => {
+            let setup = if last { Some(setup.ok_or(IdentityError::NoBankKey)?) } else { None };
+            Ok(Some(rekey(tx, act, o, &format!("re-key after revoking {user}"), setup)?))
+        }
+        None => Ok(None),
     }
 }
 

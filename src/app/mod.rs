@@ -34,7 +34,7 @@ pub use followup::{
     ClinicalView, DueVisit, NewAdverseEvent, RecordedEvent, RecordedVisit, SafetySignal, StudyUpdate, VisitInput,
     VisitView,
 };
-pub use identity::{Enrolled, IdentityError, IdentityStatus, Revoked, Unlocked};
+pub use identity::{Enrolled, IdentityAccess, IdentityError, IdentityStatus, Revoked, Unlocked};
 pub use labels::Printed;
 pub use lists::Page;
 pub use processing::{Intake, NewDonation};

@@ -9,7 +9,8 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use chrono::{DateTime, Utc};
 
-use super::{record, Act, AppError, Bank, Result};
+use super::identity::{ViewerChange, ViewerChanged};
+use super::{record, Act, AppError, Bank, IdentityAccess, Result};
 use crate::core::access::{self, Actor, Operation, Role};
 use crate::core::config::{BenchPrefs, Config};
 use crate::store::users::{self, Signature, User};
@@ -156,17 +157,21 @@ impl Bank {
 
     /// Signs `name` in with `password`. A wrong password counts toward the lockout (recorded in the audit trail,
     /// on a bank opened read-only too, through a write of its own); a success after failures resets the count.
-    pub fn sign_in(&mut self, name: &str, password: &str) -> Result<()> {
+    /// The same password opens identity when the user's roles see it (an identity problem does not refuse the
+    /// sign-in: identity stays locked, and the answer says why).
+    pub fn sign_in(&mut self, name: &str, password: &str) -> Result<IdentityAccess> {
         let user = self.check_password(name, password)?;
+        let name = user.name.clone();
         self.session = Session::User { name: user.name, roles: user.roles };
         self.signature_armed = false;
-        Ok(())
+        Ok(self.identity_at_sign_in(&name, password))
     }
 
     /// Signs out (an idle lock, a user leaving the bench): every operation is refused until the next sign-in.
     pub fn sign_out(&mut self) {
         if self.access_control() {
             self.session = Session::SignedOut;
+            self.lock_identity();
         }
         self.signature_armed = false;
     }
@@ -256,7 +261,8 @@ impl Bank {
     }
 
     /// A new user with `roles` and `password`. The first user of a bank (created in set-up mode) must be an
-    /// administrator; after that, only an administrator adds users.
+    /// administrator; after that, only an administrator adds users. A user whose roles see identity is enrolled as
+    /// an identity viewer with the same password, in the same act.
     pub fn add_user(&mut self, name: &str, roles: &[Role], password: &str, at: DateTime<Utc>) -> Result<User> {
         self.authorize(Operation::UserAdmin)?;
         access::check_user_name(name).map_err(AppError::Invalid)?;
@@ -265,42 +271,58 @@ impl Bank {
         }
         access::check_password(password, self.config.password_min_length).map_err(AppError::Invalid)?;
         let hash = hash_password(password)?;
-        let act = self.act();
         let first = !self.access_control();
-        self.store
-            .write(|tx| {
-                if first && users::any(tx)? {
-                    return Err(SignInError::SignedOut.into());
-                }
-                if first {
-                    access::check_first_user(roles).map_err(AppError::Invalid)?;
-                }
-                if users::user(tx, name)?.is_some() {
-                    return super::invalid(format!("user {name} exists already"));
-                }
-                users::insert_user(tx, name, roles, &hash, act.now)?;
-                record(tx, &act, "add-user", "users", name, name, at, None)?;
-                Ok(users::user(tx, name)?.map(|(u, _)| u))
-            })?
-            .ok_or_else(|| StoreError::Corrupt(format!("user {name} was not stored")).into())
+        let add = |tx: &Tx, act: &Act| {
+            if first && users::any(tx)? {
+                return Err(SignInError::SignedOut.into());
+            }
+            if first {
+                access::check_first_user(roles).map_err(AppError::Invalid)?;
+            }
+            if users::user(tx, name)?.is_some() {
+                return super::invalid(format!("user {name} exists already"));
+            }
+            users::insert_user(tx, name, roles, &hash, act.now)?;
+            record(tx, act, "add-user", "users", name, name, at, None)?;
+            Ok(users::user(tx, name)?.map(|(u, _)| u))
+        };
+        let added = if self.views_identity(name, roles) {
+            let enrol = self.enrolment(password)?;
+            self.write_with_viewer_change(name, enrol, add)?.0
+        } else {
+            let act = self.act();
+            self.store.write(|tx| add(tx, &act))?
+        };
+        added.ok_or_else(|| StoreError::Corrupt(format!("user {name} was not stored")).into())
+    }
+
+    /// Whether a user with `roles` sees identity under the bank's policy.
+    fn views_identity(&self, name: &str, roles: &[Role]) -> bool {
+        let actor = Actor::User { name, roles };
+        access::permits(&actor, Operation::ViewIdentity, &self.config.identity_viewers).is_ok()
     }
 
     /// Sets a user's password: one's own (any signed-in user, who proved the old one by signing in), or another's
-    /// (an administrator's reset).
+    /// (an administrator's reset). An identity viewer is enrolled afresh with the new password in the same act:
+    /// their slot is made now when this session holds identity open (one's own change after unlocking at
+    /// sign-in), else it waits for another viewer's unlock; refused, changing nothing, when their slot holds the
+    /// only usable copy of the identity key and this session cannot open it.
     pub fn set_password(&mut self, name: &str, password: &str) -> Result<()> {
         if name != self.actor() || !self.access_control() {
             self.authorize(Operation::UserAdmin)?;
         }
         access::check_password(password, self.config.password_min_length).map_err(AppError::Invalid)?;
         let hash = hash_password(password)?;
-        self.change_user(name, "set-password", |tx| Ok(users::set_password_hash(tx, name, &hash)?))
+        let enrol = if self.is_identity_viewer(name)? { Some(self.enrolment(password)?) } else { None };
+        self.change_user(name, "set-password", enrol, |tx| Ok(users::set_password_hash(tx, name, &hash)?))
     }
 
     /// Disables a user (who leaves, or must not sign in for now); nothing of theirs is deleted. The last enabled
     /// administrator is not disabled: nobody could manage the users after.
     pub fn disable_user(&mut self, name: &str) -> Result<()> {
         self.authorize(Operation::UserAdmin)?;
-        self.change_user(name, "disable-user", |tx| {
+        let revoke = if self.is_identity_viewer(name)? { Some(self.revocation()?) } else { None };
+        self.change_user(name, "disable-user", revoke, |tx| {
             let admins = users::users(tx)?
                 .into_iter()
                 .filter(|u| !u.disabled && u.name != name && u.roles.contains(&Role::Admin))
@@ -318,32 +340,50 @@ impl Bank {
     /// Enables a user again, and lifts a lockout (the failed-attempt count starts over).
     pub fn enable_user(&mut self, name: &str) -> Result<()> {
         self.authorize(Operation::UserAdmin)?;
-        self.change_user(name, "enable-user", |tx| {
+        self.change_user(name, "enable-user", None, |tx| {
             users::set_disabled(tx, name, false)?;
             Ok(users::set_failed_attempts(tx, name, 0)?)
         })
     }
 
-    /// Changes a user's roles.
+    /// Changes a user's roles. An identity viewer whose new roles no longer see identity is revoked in the same
+    /// act (one who gains a viewing role is enrolled at their next sign-in, with their password).
     pub fn set_roles(&mut self, name: &str, roles: &[Role]) -> Result<()> {
         self.authorize(Operation::UserAdmin)?;
         if roles.is_empty() {
             return super::invalid("a user needs at least one role (--role ROLE)");
         }
-        self.change_user(name, "set-roles", |tx| Ok(users::set_roles(tx, name, roles)?))
+        let revoke = if !self.views_identity(name, roles) && self.is_identity_viewer(name)? {
+            Some(self.revocation()?)
+        } else {
+            None
+        };
+        self.change_user(name, "set-roles", revoke, |tx| Ok(users::set_roles(tx, name, roles)?))
     }
 
-    /// One audited update of a user's row.
-    fn change_user(&mut self, name: &str, action: &str, f: impl FnOnce(&Tx) -> Result<()>) -> Result<()> {
-        let act = self.act();
-        self.store.write(|tx| {
+    /// One audited update of a user's row, with the change to their identity enrolment it brings, as one act.
+    fn change_user(
+        &mut self,
+        name: &str,
+        action: &str,
+        viewer: Option<ViewerChange>,
+        f: impl FnOnce(&Tx) -> Result<()>,
+    ) -> Result<()> {
+        let change = |tx: &Tx, act: &Act| {
             let before = audit::row_state(tx, "users", name)?;
             if before.is_none() {
                 return Err(AppError::NotFound { kind: super::Record::User, id: name.to_string() });
             }
             f(tx)?;
-            record(tx, &act, action, "users", name, name, act.now, before)
-        })
+            record(tx, act, action, "users", name, name, act.now, before)
+        };
+        match viewer {
+            Some(viewer) => self.write_with_viewer_change(name, viewer, change).map(|_: ((), ViewerChanged)| ()),
+            None => {
+                let act = self.act();
+                self.store.write(|tx| change(tx, &act))
+            }
+        }
     }
 
     /// The bank's policy as stored (without this bench's settings).

@@ -309,8 +309,8 @@ pub enum DonorCmd {
     Show {
         /// The donor
         donor: String,
-        /// Show the donor's identity too (policy's identity viewers only; unlocked with $`STOOLBANK_PASSWORD` once a
-        /// viewer is enrolled); the read is recorded in the audit trail
+        /// Show the donor's identity too (the policy's identity viewers only, whose sign-in unlocks it); the read is
+        /// recorded in the audit trail
         #[arg(long)]
         identity: bool,
     },

@@ -110,7 +110,9 @@ fn hint(e: &CliError) -> Option<&'static str> {
             _ => None,
         },
         CliError::App(AppError::Refused(r)) if r.rule == Rule::LabelReprintReason => Some("give --reason TEXT"),
-        CliError::App(AppError::Identity(IdentityError::Locked)) => Some("give the password in STOOLBANK_PASSWORD"),
+        CliError::App(AppError::Identity(IdentityError::Locked)) => {
+            Some("sign in as an identity viewer (--as NAME with STOOLBANK_PASSWORD)")
+        }
         CliError::App(AppError::SignIn(SignInError::SignedOut | SignInError::NoPassword(_))) => {
             Some("sign in with --as NAME (or STOOLBANK_USER) and STOOLBANK_PASSWORD, or on a terminal")
         }

@@ -296,7 +296,6 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 let donor = bank.lookup_kind(donor, IdKind::Donor)?;
                 let mut v = bank.donor_view(&donor, at)?;
                 if *identity {
-                    unlock_identity(bank)?;
                     v.identity = Some(bank.donor_identity(&donor)?);
                 }
                 emit(out, json, &v, || print::donor(&v))
@@ -383,7 +382,6 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 let id = bank.lookup_kind(recipient, IdKind::Recipient)?;
                 let mut r = bank.recipient_view(&id, at)?;
                 if *identity {
-                    unlock_identity(bank)?;
                     r.identity = Some(bank.recipient_identity(&id)?);
                 }
                 emit(out, json, &r, || print::recipient(&r))
@@ -506,16 +504,6 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
             }
         }
     }
-}
-
-/// Unlocks identity with the acting user's password from `$STOOLBANK_PASSWORD` when given (in set-up mode, with
-/// no viewer enrolled, the bank key file opens identity and no password is needed).
-fn unlock_identity(bank: &mut Bank) -> Result<()> {
-    if let Ok(password) = std::env::var("STOOLBANK_PASSWORD") {
-        let user = bank.actor().to_string();
-        bank.unlock_identity(&user, &password)?;
-    }
-    Ok(())
 }
 
 /// One label to a file or stdout; several ZPL labels concatenate; several images go into a directory.

@@ -12,7 +12,7 @@ use std::path::Path;
 use indicatif::ProgressBar;
 use serde::Serialize;
 
-use crate::app::{AppError, Bank};
+use crate::app::{AppError, Bank, IdentityAccess, IdentityError};
 use crate::core::access::Role;
 use crate::core::config::BenchPrefs;
 
@@ -83,6 +83,9 @@ pub const DEMO_USERS: &[(&str, Role)] = &[
     ("investigator", Role::Investigator),
 ];
 
+/// The roles the demo bank's policy shows identity to (README.md says who).
+pub const DEMO_IDENTITY_VIEWERS: &[Role] = &[Role::QualityManager, Role::Clinician];
+
 /// The demo users' password: published in README.md, so a demo bank holds nothing worth protecting.
 pub const DEMO_PASSWORD: &str = "stoolbank-demo";
 
@@ -100,10 +103,18 @@ pub fn create(db: &Path, key_file: &Path, bench: BenchPrefs, actor: &str, seed: 
     for (i, (name, role)) in DEMO_USERS.iter().enumerate() {
         bank.add_user(name, &[*role], DEMO_PASSWORD, now)?;
         if i == 0 {
-            // The first user is the administrator, who adds the others.
+            // The first user is the administrator, who adds the others, under a policy that shows identity.
             bank.sign_in(name, DEMO_PASSWORD)?;
+            let mut policy = bank.policy()?.clone();
+            policy.identity_viewers = DEMO_IDENTITY_VIEWERS.to_vec();
+            bank.set_policy(&policy, now)?;
         }
         summary.users.push((*name).to_string());
+    }
+    // The first viewer added took the identity key from the set-up slot; the others' slots wait for a viewer's
+    // unlock, which the default user's sign-in makes, so that every demo viewer sees identity from the start.
+    if let IdentityAccess::Locked(why) = bank.sign_in(DEMO_DEFAULT_USER, DEMO_PASSWORD)? {
+        return Err(IdentityError::LockedAtSignIn(why).into());
     }
     Ok(summary)
 }

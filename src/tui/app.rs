@@ -19,7 +19,7 @@ use super::printing::{Printed, Printer};
 use super::screen::{Ctx, Level, Outbox, Screen, Tab};
 use super::screens::{audit, batches, dispense, donations, donors, followup, home, inventory, recall, reports, trace};
 use super::{theme, words};
-use crate::app::{AppError, Bank, Session, SignInError};
+use crate::app::{AppError, Bank, IdentityAccess, Session, SignInError};
 use scanners::wedge::WedgeOutput;
 
 /// What reaches the app: from the terminal, the scanners, and the clock.
@@ -236,10 +236,13 @@ impl App {
         let name = g.user.clone();
         let result = self.bank.sign_in(&name, g.password.as_str());
         g.password.clear();
-        if let Err(e) = result {
-            g.message = Some(words::error(&e));
-            return;
-        }
+        let identity = match result {
+            Ok(identity) => identity,
+            Err(e) => {
+                g.message = Some(words::error(&e));
+                return;
+            }
+        };
         let held = self.gate.take().and_then(|g| g.locked).map(|(user, _)| user);
         // Print jobs run on their own connection, as the user signed in now.
         self.printer = Printer::new(&self.bank);
@@ -260,6 +263,10 @@ impl App {
                 self.switch(Tab::Home);
                 self.say(Level::Info, format!("signed in as {name}"));
             }
+        }
+        // Signed in all the same: the status line says why identity stays closed to them this session.
+        if let IdentityAccess::Locked(why) = identity {
+            self.say(Level::Error, format!("signed in as {name}; identity stays locked: {why}"));
         }
     }
 
