@@ -9,7 +9,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use chrono::{DateTime, Utc};
 
-use super::identity::{ViewerChange, ViewerChanged};
+use super::identity::ViewerChange;
 use super::{record, Act, AppError, Bank, IdentityAccess, Result};
 use crate::core::access::{self, Actor, Operation, Role};
 use crate::core::config::{BenchPrefs, Config};
@@ -377,13 +377,11 @@ impl Bank {
             f(tx)?;
             record(tx, act, action, "users", name, name, act.now, before)
         };
-        match viewer {
-            Some(viewer) => self.write_with_viewer_change(name, viewer, change).map(|_: ((), ViewerChanged)| ()),
-            None => {
-                let act = self.act();
-                self.store.write(|tx| change(tx, &act))
-            }
+        if let Some(viewer) = viewer {
+            return self.write_with_viewer_change(name, viewer, change).map(|_| ());
         }
+        let act = self.act();
+        self.store.write(|tx| change(tx, &act))
     }
 
     /// The bank's policy as stored (without this bench's settings).

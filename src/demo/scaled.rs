@@ -570,13 +570,15 @@ mod tests {
 
     /// Sealing is randomised (an ephemeral key for every sealed box, an identity key of its own for every bank):
     /// the sealed identity, the keys and slots, the audit's digests of those rows and the hashes chained over them
-    /// differ from bank to bank, and are compared by presence only.
+    /// differ from bank to bank, and are compared by presence only; so do signatures, bound to those hashes.
     fn sealed(table: &str, column: &str, entity: Option<&str>) -> bool {
-        let key_material = ["donor_identities", "recipient_identities", "identity_keys", "identity_key_slots"];
+        let key_material =
+            ["donor_identities", "recipient_identities", "identity_keys", "identity_key_slots", "signatures"];
         match (table, column) {
             ("donor_identities" | "recipient_identities", "sealed")
             | ("identity_keys", "public_key")
             | ("identity_key_slots", "sealed_key")
+            | ("signatures", "entry_hash")
             | ("audit_log", "hash" | "prev_hash") => true,
             ("audit_log", "before" | "after") => entity.is_some_and(|e| key_material.contains(&e)),
             _ => false,
