@@ -376,8 +376,10 @@ fn identity_is_shown_to_the_roles_the_policy_names() {
     b.set_policy("identity_viewers = [\"clinician\"]\n");
     let donor = b.ok(&["donor", "add", "--sex", "F", "--birth-date", "1990-04-02", "--name", "Zhao Lei"]);
     staff(&b);
-    assert!(ok_as(&b, "clinician-1", &["donor", "show", &donor]).contains("Zhao Lei"));
-    assert!(!ok_as(&b, "technician-1", &["donor", "show", &donor]).contains("Zhao Lei"));
+    let show = ["donor", "show", &donor, "--identity"];
+    assert!(ok_as(&b, "clinician-1", &show).contains("Zhao Lei"));
+    let (code, err) = fail_as(&b, "technician-1", Some(PW), &show);
+    assert!(code == 3 && err.contains("identity.viewer") && !err.contains("Zhao Lei"), "{err}");
 }
 
 #[test]

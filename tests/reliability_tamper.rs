@@ -351,7 +351,11 @@ fn an_incremental_check_covers_what_was_written_since_the_last_verified_checkpoi
 #[test]
 fn an_incremental_check_needs_a_checkpoint_signed_with_the_bank_key() {
     let (b, _) = banked();
+    // Without the bank key file (made when the bank was created, for its identity key): set aside for this run.
+    let (key, away) = (b.dir.path().join("bank.key"), b.dir.path().join("bank.key.away"));
+    std::fs::rename(&key, &away).unwrap();
     let (code, err) = b.fail(&["audit", "verify", "--since", "3"]);
+    std::fs::rename(&away, &key).unwrap();
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("needs the bank key"), "{err}");
     b.ok(&["audit", "checkpoint"]);

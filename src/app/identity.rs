@@ -22,6 +22,7 @@ use crypto_box::{PublicKey, SecretKey};
 use serde::Serialize;
 
 use super::{not_found, record, Act, AppError, Bank, Result};
+use crate::core::access::{permits, Actor, Operation};
 use crate::core::ids::{Id, IdKind};
 use crate::core::rules::{Refusal, Rule};
 use crate::store::donors::{self, Identity};
@@ -209,26 +210,23 @@ impl Bank {
     }
 
     /// Whether `user` may see identity at all: the access table's rule in the core, for the user's stored roles
-    /// (anyone in set-up mode, where names are free text).
+    /// (in set-up mode, whoever acts, when the policy names any identity viewer).
     fn may_read_identity(&mut self, user: &str) -> Result<()> {
-        if self.session == super::Session::SignedOut {
-            return Err(super::SignInError::SignedOut.into());
-        }
-        if !self.access_control() {
-            return Ok(());
-        }
-        let roles = match self.store.read(|tx| Ok::<_, AppError>(crate::store::users::user(tx, user)?))? {
-            Some((u, _)) => u.roles,
-            None => Vec::new(),
+        let roles = match &self.session {
+            super::Session::SignedOut => return Err(super::SignInError::SignedOut.into()),
+            super::Session::SetUp { .. } => None,
+            super::Session::User { .. } => Some(
+                self.store
+                    .read(|tx| Ok::<_, AppError>(crate::store::users::user(tx, user)?))?
+                    .map(|(u, _)| u.roles)
+                    .unwrap_or_default(),
+            ),
         };
-        let actor = crate::core::access::Actor::User { name: user, roles: &roles };
-        if crate::core::access::permits(
-            &actor,
-            crate::core::access::Operation::ViewIdentity,
-            &self.config.identity_viewers,
-        )
-        .is_ok()
-        {
+        let actor = match &roles {
+            None => Actor::SetUp,
+            Some(roles) => Actor::User { name: user, roles },
+        };
+        if permits(&actor, Operation::ViewIdentity, &self.config.identity_viewers).is_ok() {
             return Ok(());
         }
         Err(Refusal { rule: Rule::IdentityViewer, detail: format!("{user} may not see identity") }.into())
