@@ -322,6 +322,7 @@ CREATE TABLE followups (
     supersedes   INTEGER UNIQUE REFERENCES followups (id)
 ) STRICT;
 CREATE INDEX followups_recipient ON followups (recipient_id, timepoint);
+CREATE INDEX followups_course ON followups (course_id);
 
 CREATE TABLE adverse_events (
     id           INTEGER PRIMARY KEY,

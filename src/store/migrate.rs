@@ -15,6 +15,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0005_label_claims", include_str!("../../migrations/0005_label_claims.sql")),
     ("0006_safety_signal_deferrals", include_str!("../../migrations/0006_safety_signal_deferrals.sql")),
     ("0007_query_indexes", include_str!("../../migrations/0007_query_indexes.sql")),
+    ("0011_followup_due_index", include_str!("../../migrations/0011_followup_due_index.sql")),
 ];
 
 /// Rows per index that ANALYZE and `PRAGMA optimize` sample (`SQLite`'s advice for applications: a few hundred).
