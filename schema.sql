@@ -217,7 +217,7 @@ CREATE TABLE dispenses (
     clinician    TEXT,
     recorded_at  TEXT NOT NULL
 ) STRICT;
-CREATE INDEX dispenses_recipient ON dispenses (recipient_id);
+CREATE INDEX dispenses_recipient ON dispenses (recipient_id, at);
 
 -- Labels sent to a printer or file (reprints included, with why).
 CREATE TABLE label_prints (
@@ -322,7 +322,7 @@ CREATE TABLE followups (
     supersedes   INTEGER UNIQUE REFERENCES followups (id)
 ) STRICT;
 CREATE INDEX followups_recipient ON followups (recipient_id, timepoint);
-CREATE INDEX followups_course ON followups (course_id);
+CREATE INDEX followups_course ON followups (course_id, timepoint);
 
 CREATE TABLE adverse_events (
     id           INTEGER PRIMARY KEY,

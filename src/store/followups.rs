@@ -69,8 +69,8 @@ pub struct CourseDispense {
 }
 
 /// Every dispense in recipient order, then oldest first, with its recipient's indication and the time points of
-/// the visits in force recorded against it: one pass along `dispenses_recipient`, a seek on `followups_course`
-/// for each.
+/// the visits in force recorded against it: one pass along the covering index `dispenses_recipient`, a seek on
+/// the covering `followups_course` for each.
 pub(super) const DISPENSES_WITH_VISITS: &str = "SELECT p.recipient_id, r.indication, p.id, p.at,
         (SELECT group_concat(f.timepoint) FROM followups f WHERE f.course_id = p.id
            AND NOT EXISTS (SELECT 1 FROM followups g WHERE g.supersedes = f.id))
