@@ -262,8 +262,10 @@ CREATE TABLE audit_log (
     subject     TEXT NOT NULL,
     before      TEXT CHECK (before IS NULL OR json_valid(before)),
     after       TEXT CHECK (after IS NULL OR json_valid(after)),
-    prev_hash   TEXT NOT NULL,
-    hash        TEXT NOT NULL UNIQUE
+    -- Format 1: the previous entry's hash (hex); format 2: NULL (the chain holds it).
+    prev_hash   TEXT,
+    -- Format 1: 64 hex digits (TEXT); format 2: 32 bytes (BLOB). src/store/audit.rs describes both.
+    hash        ANY NOT NULL UNIQUE CHECK (typeof(hash) IN ('text', 'blob'))
 ) STRICT;
 CREATE INDEX audit_log_entity ON audit_log (entity, entity_id);
 CREATE INDEX audit_log_subject ON audit_log (subject);
@@ -346,6 +348,44 @@ CREATE TRIGGER followups_no_delete BEFORE DELETE ON followups BEGIN SELECT RAISE
 CREATE TRIGGER adverse_events_no_delete BEFORE DELETE ON adverse_events BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
 CREATE TRIGGER label_claims_no_delete BEFORE DELETE ON label_claims BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
 CREATE TRIGGER label_claims_closed_once BEFORE UPDATE ON label_claims WHEN OLD.closed_at IS NOT NULL BEGIN SELECT RAISE(ABORT, 'a closed claim is never changed'); END;
+
+
+-- A user, keyed by the name typed at sign-in. Roles: their CLI names, space-separated. Never deleted: a user
+-- who leaves is disabled. `failed_attempts` counts failed sign-ins in a row (the policy's `lockout_after` locks).
+CREATE TABLE users (
+    id              TEXT PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 64),
+    roles           TEXT NOT NULL CHECK (length(trim(roles)) > 0),
+    password_hash   TEXT NOT NULL CHECK (password_hash LIKE '$argon2id$%'),
+    disabled        INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+    failed_attempts INTEGER NOT NULL DEFAULT 0 CHECK (failed_attempts >= 0),
+    created_at      TEXT NOT NULL
+) STRICT;
+CREATE TRIGGER users_no_delete BEFORE DELETE ON users BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
+
+-- A signed act: who signed, what the signature means, and the audit entry of the record it signs (its sequence
+-- and hash), so that a signature cannot be moved to another record without `verify` naming it.
+CREATE TABLE signatures (
+    id         INTEGER PRIMARY KEY,
+    signer     TEXT NOT NULL CHECK (length(signer) > 0),
+    meaning    TEXT NOT NULL CHECK (length(trim(meaning)) > 0),
+    entity     TEXT NOT NULL,
+    entity_id  TEXT NOT NULL,
+    audit_seq  INTEGER NOT NULL UNIQUE REFERENCES audit_log (seq),
+    entry_hash TEXT NOT NULL,
+    signed_at  TEXT NOT NULL
+) STRICT;
+CREATE INDEX signatures_entity ON signatures (entity_id);
+CREATE TRIGGER signatures_no_delete BEFORE DELETE ON signatures BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
+CREATE TRIGGER signatures_no_update BEFORE UPDATE ON signatures BEGIN SELECT RAISE(ABORT, 'a signature is never changed'); END;
+
+-- The bank's policy as TOML, one row per version; the newest is in force. None: the built-in defaults.
+CREATE TABLE policies (
+    id     INTEGER PRIMARY KEY,
+    toml   TEXT NOT NULL,
+    set_at TEXT NOT NULL
+) STRICT;
+CREATE TRIGGER policies_no_delete BEFORE DELETE ON policies BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
+CREATE TRIGGER policies_no_update BEFORE UPDATE ON policies BEGIN SELECT RAISE(ABORT, 'a policy version is never changed; set a new one'); END;
 
 -- The planner's statistics (sqlite_stat1), kept fresh by `PRAGMA optimize` as each write session closes.
 ANALYZE;

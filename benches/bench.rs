@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use stoolbank::app::{Bank, RecallSelector};
-use stoolbank::core::config::Config;
+use stoolbank::core::config::BenchPrefs;
 use stoolbank::core::ids::Id;
 use stoolbank::demo::{create_scaled, Scale};
 use stoolbank::time;
@@ -23,7 +23,7 @@ fn bank_file(name: &str, scale: Scale) -> PathBuf {
         let partial = dir.join(format!("{name}.partial.db"));
         let _ = std::fs::remove_file(&partial);
         let progress = indicatif::ProgressBar::new(0);
-        let s = create_scaled(&partial, Config::default(), "bench", scale, time::now(), &progress)
+        let s = create_scaled(&partial, BenchPrefs::default(), "bench", scale, time::now(), &progress)
             .expect("build bench bank");
         std::fs::rename(&partial, &path).expect("rename");
         let _ = std::fs::remove_file(dir.join(format!("{name}.partial.db-wal")));
@@ -101,7 +101,7 @@ fn run(name: &str, scale: Scale) {
     let path = bank_file(name, scale);
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     let rss_before = rss_kib();
-    let mut bank = Bank::open(&path, Config::default(), "bench").expect("open");
+    let mut bank = Bank::open(&path, BenchPrefs::default(), "bench").expect("open");
     let c = bank.counts(time::now()).expect("counts");
     println!(
         "\n== {name}: {} donors, {} donations, {} batches, {} units dispensed, {} recipients; {:.1} MiB on disk",

@@ -187,8 +187,8 @@ pub fn crash(bin: &Path, dir: &Path, trials: u64, seed: u64) -> Result<Figures> 
     Ok(fig)
 }
 
-/// A bank with a released batch of `units` doses; returns it, the batch and its units.
-fn stocked(bin: &Path, dir: &Path, units: usize) -> Result<(Bank, String, Vec<String>)> {
+/// A bank with a released batch of `units` doses; returns it, the donor, the batch and its units.
+fn stocked(bin: &Path, dir: &Path, units: usize) -> Result<(Bank, String, String, Vec<String>)> {
     let (bank, donor) = Bank::create(bin, dir)?;
     let donation = bank.donation(&donor, 20)?;
     let units = units.to_string();
@@ -211,13 +211,13 @@ fn stocked(bin: &Path, dir: &Path, units: usize) -> Result<(Bank, String, Vec<St
         bank.ok(&["donor", "screen", &donor, "--kind", kind, "--date", &day(2).to_string(), "--all-negative"])?;
     }
     bank.ok(&["batch", "release", &batch])?;
-    Ok((bank, batch, units))
+    Ok((bank, donor, batch, units))
 }
 
 /// `writers` processes registering recipients and dispensing random units at once, readers tracing and
 /// dry-running recalls meanwhile: no lost write, no unit dispensed twice, no identifier given twice.
 pub fn concurrency(bin: &Path, dir: &Path, writers: u64, rounds: u64, seed: u64) -> Result<Figures> {
-    let (bank, batch, units) = stocked(bin, dir, 200)?;
+    let (bank, _, batch, units) = stocked(bin, dir, 200)?;
     let units = Arc::new(units);
     let acked = Arc::new(Mutex::new((Vec::<String>::new(), Vec::<(String, String)>::new())));
     let failures = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -444,7 +444,7 @@ pub fn flipped_bytes(bin: &Path, dir: &Path, trials: u64, seed: u64) -> Result<F
 /// hang, every exit code in the documented set.
 pub fn argv_fuzz(bin: &Path, dir: &Path, trials: u64, seed: u64) -> Result<Figures> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let (bank, batch, units) = stocked(bin, dir, 10)?;
+    let (bank, _, batch, units) = stocked(bin, dir, 10)?;
     let ids: Vec<String> = std::iter::once(batch.clone()).chain(units.iter().take(3).cloned()).collect();
     let words: Vec<String> = [
         "donor",
@@ -644,13 +644,29 @@ pub fn strace_missing() -> Option<String> {
     }
 }
 
+/// One system call strace saw on the bank's files: its name and the file's suffix ("" for the database, "-wal").
+pub struct Call {
+    pub name: String,
+    pub file: String,
+}
+
+/// How many calls of each name: strace numbers its injections per call name.
+fn per_name(calls: &[Call]) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for c in calls {
+        *counts.entry(c.name.clone()).or_default() += 1;
+    }
+    counts
+}
+
 impl Bank {
-    /// `args` run under strace tracing the write-type calls on the bank's files (`-P` also limits injection to
-    /// them), with `inject` when given; returns the output and the traced calls by name.
-    fn traced(&self, args: &[&str], inject: Option<String>) -> Result<(Output, BTreeMap<String, u64>)> {
+    /// `args` run under strace tracing `which` calls on the bank's files (`-P` also limits injection to them),
+    /// with `inject` when given; returns the output and the traced calls in order.
+    fn traced(&self, args: &[&str], which: &[&str], inject: Option<String>) -> Result<(Output, Vec<Call>)> {
         let log = self.dir.join("strace.log");
         let mut cmd = Command::new("strace");
-        cmd.args(["-f", "-qq", "-o"]).arg(&log).arg("-e").arg(format!("trace={}", WRITE_CALLS.join(",")));
+        // -y: each descriptor with its path, so that a call is told to be on the database or its -wal.
+        cmd.args(["-f", "-qq", "-y", "-o"]).arg(&log).arg("-e").arg(format!("trace={}", which.join(",")));
         for suffix in ["", "-wal", "-journal"] {
             let mut path = self.db.clone().into_os_string();
             path.push(suffix);
@@ -669,12 +685,15 @@ impl Bank {
         }
         let out = cmd.stdin(Stdio::null()).output().map_err(|e| format!("cannot run strace: {e}"))?;
         let text = std::fs::read_to_string(&log).map_err(|e| format!("strace log: {e}"))?;
-        let mut calls = BTreeMap::new();
+        let db = self.db.to_string_lossy().to_string();
+        let mut calls = Vec::new();
         for line in text.lines() {
-            // `PID name(args) = result`
-            let call = line.split_whitespace().nth(1).and_then(|w| w.split('(').next()).unwrap_or_default();
-            if WRITE_CALLS.contains(&call) {
-                *calls.entry(call.to_string()).or_default() += 1;
+            // `PID name(FD</path>, args) = result`
+            let Some((name, rest)) = line.split_whitespace().nth(1).and_then(|w| w.split_once('(')) else { continue };
+            if which.contains(&name) {
+                let file = rest.split_once('<').and_then(|(_, p)| p.split_once('>')).map(|(p, _)| p).unwrap_or("");
+                let file = file.strip_prefix(db.as_str()).unwrap_or(file).to_string();
+                calls.push(Call { name: name.to_string(), file });
             }
         }
         Ok((out, calls))
@@ -708,7 +727,8 @@ fn fault_every_call(bank: &Bank, args: &[&str], fault: Fault, fig: &mut Figures)
     let scratch = bank.dir.join("scratch");
     let before = bank.row_counts()?;
     let clean = bank.copy_to(&scratch)?;
-    let (out, calls) = clean.traced(args, None)?;
+    let (out, calls) = clean.traced(args, &WRITE_CALLS, None)?;
+    let calls = per_name(&calls);
     if !out.status.success() {
         return Err(format!("{args:?} failed untouched: {}", String::from_utf8_lossy(&out.stderr)));
     }
@@ -726,7 +746,7 @@ fn fault_every_call(bank: &Bank, args: &[&str], fault: Fault, fig: &mut Figures)
         for n in 1..=*count {
             let at = format!("{what} at {call} #{n}");
             let copy = bank.copy_to(&scratch)?;
-            let (out, _) = copy.traced(args, Some(fault.inject(call, n)))?;
+            let (out, _) = copy.traced(args, &WRITE_CALLS, Some(fault.inject(call, n)))?;
             let err = String::from_utf8_lossy(&out.stderr);
             match (fault, out.status.code()) {
                 (Fault::Kill, None) => fig.add("killed", 1),
@@ -818,5 +838,99 @@ pub fn faults(bin: &Path, dir: &Path, fault: Fault, steps: usize) -> Result<Figu
     step(&["dispense", &unit, "--recipient", &recipient, "--route", "colonoscopy"], &mut fig)?;
     step(&["recall", "--batch", &batch, "--reason", "drill", "--apply"], &mut fig)?;
     fig.add("partial records", 0);
+    Ok(fig)
+}
+
+/// The system calls that read: strace counts and injects each separately (per call name).
+const READ_CALLS: [&str; 2] = ["read", "pread64"];
+
+/// One command with EIO at every one of its read calls on the database and its `-wal`, each on a fresh copy of
+/// `bank`: it gives the whole answer a clean run gives (exit 0, the same stdout), or a one-line message naming
+/// the file with exit 1 and nothing on stdout; no write is left half-done (every table as before or as after a
+/// clean run, `verify` passing) and the bank is not marked damaged by a read.
+fn read_fault_every_call(bank: &Bank, args: &[&str], fig: &mut Figures) -> Result<()> {
+    let scratch = bank.dir.join("scratch");
+    let before = bank.row_counts()?;
+    let clean = bank.copy_to(&scratch)?;
+    let (out, calls) = clean.traced(args, &READ_CALLS, None)?;
+    if !out.status.success() {
+        return Err(format!("{args:?} failed untouched: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let answer = out.stdout;
+    let after = clean.row_counts()?;
+    let name = args.iter().take_while(|a| a.chars().all(|c| c.is_ascii_lowercase())).copied().collect::<Vec<_>>();
+    let name = name.join(" ");
+    for (call, count) in per_name(&calls) {
+        for (n, on) in calls.iter().filter(|c| c.name == call).enumerate() {
+            let n = n + 1;
+            let file = format!("bank.db{}", on.file);
+            let at = format!("{args:?} at {call} #{n} (on {file})");
+            let copy = bank.copy_to(&scratch)?;
+            let (out, _) = copy.traced(args, &READ_CALLS, Some(format!("inject={call}:error=EIO:when={n}")))?;
+            let err = String::from_utf8_lossy(&out.stderr);
+            let named = err.contains(&copy.db.display().to_string());
+            match out.status.code() {
+                Some(0) if out.stdout == answer => fig.add("answered whole despite the fault", 1),
+                Some(0) => return Err(format!("{at}: exit 0 with an answer other than a clean run's")),
+                Some(1) if err.lines().count() == 1 && err.starts_with("stoolbank: ") && named => {
+                    if !out.stdout.is_empty() {
+                        let part = String::from_utf8_lossy(&out.stdout);
+                        return Err(format!("{at}: printed part of an answer before failing: {part}"));
+                    }
+                    fig.add(format!("refused with a one-line message naming the file (at {call} on {file})"), 1);
+                }
+                c => return Err(format!("{at}: exit {c:?}: {err}")),
+            }
+            if copy.db.with_extension("db.damaged").exists() {
+                return Err(format!("{at}: a failed read marked the bank damaged"));
+            }
+            copy.verified().map_err(|e| format!("{at}: {e}"))?;
+            let now = copy.row_counts()?;
+            if now == before && before != after {
+                // Wholly absent: the same command now works.
+                copy.ok(args).map_err(|e| format!("{at}, then again: {e}"))?;
+                if copy.row_counts()? != after {
+                    return Err(format!("{at}: run again, it did not write what a clean run writes"));
+                }
+            } else if now != after {
+                return Err(format!("{at}: partial: {now:?}, before {before:?}, after {after:?}"));
+            }
+            if out.status.success() && now != after {
+                return Err(format!("{at}: reported success, but its records are not there"));
+            }
+            fig.add("faults injected", 1);
+        }
+        fig.add(format!("`{name}`: {call} calls faulted"), count);
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+/// Read commands (trace, verify, donor list, a recall dry run, audit log) and a write command's reads
+/// (dispense), each with EIO at every read call on the database and its `-wal`; `steps` limits how many. The
+/// bank's last commits are left in its `-wal` (a connection held open keeps them from the checkpoint), so that
+/// reads go to both files.
+pub fn read_faults(bin: &Path, dir: &Path, steps: usize) -> Result<Figures> {
+    let mut fig = Figures::new("faults: EIO at every read system call of each command on the database and its -wal");
+    let (bank, donor, batch, units) = stocked(bin, dir, 4)?;
+    let holder = Connection::open(&bank.db).map_err(|e| e.to_string())?;
+    holder.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(())).map_err(|e| e.to_string())?;
+    let recipient =
+        bank.ok(&["recipient", "add", "--sex", "M", "--birth-date", "1970-01-01", "--indication", "rCDI"])?;
+    bank.ok(&["dispense", &units[0], "--recipient", &recipient, "--route", "colonoscopy"])?;
+    let commands: [Vec<&str>; 6] = [
+        vec!["trace", &batch],
+        vec!["verify"],
+        vec!["donor", "list"],
+        vec!["recall", "--donor", &donor, "--reason", "drill"],
+        vec!["audit", "log"],
+        vec!["dispense", &units[1], "--recipient", &recipient, "--route", "colonoscopy"],
+    ];
+    for args in commands.iter().take(steps) {
+        fig.add("commands", 1);
+        read_fault_every_call(&bank, args, &mut fig)?;
+    }
+    drop(holder);
+    fig.add("partial answers", 0);
     Ok(fig)
 }

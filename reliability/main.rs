@@ -1,6 +1,6 @@
 //! The long reliability harnesses, one command each (see RELIABILITY.md):
 //!
-//!     cargo run --release --example reliability -- crash|concurrency|disk-full|flipped-bytes|argv|kill-every-write|eio-every-write|enospc-every-write|all [TRIALS] [SEED]
+//!     cargo run --release --example reliability -- crash|concurrency|disk-full|flipped-bytes|argv|kill-every-write|eio-every-write|enospc-every-write|eio-every-read|all [TRIALS] [SEED]
 //!
 //! Each works in a fresh temporary directory with the release binary, and prints its figures; it exits 1 naming
 //! the first broken property.
@@ -46,6 +46,7 @@ fn main() -> ExitCode {
         ("kill-every-write", Box::new(|d| harness::faults(&bin, d, harness::Fault::Kill, steps))),
         ("eio-every-write", Box::new(|d| harness::faults(&bin, d, harness::Fault::Error("EIO"), steps))),
         ("enospc-every-write", Box::new(|d| harness::faults(&bin, d, harness::Fault::Error("ENOSPC"), steps))),
+        ("eio-every-read", Box::new(|d| harness::read_faults(&bin, d, trials.map_or(6, |t| t as usize)))),
     ];
     let mut failed = false;
     let mut ran = false;
@@ -64,7 +65,7 @@ fn main() -> ExitCode {
         }
     }
     if !ran {
-        eprintln!("unknown harness `{which}`: crash, concurrency, disk-full, flipped-bytes, argv, kill-every-write, eio-every-write, enospc-every-write or all");
+        eprintln!("unknown harness `{which}`: crash, concurrency, disk-full, flipped-bytes, argv, kill-every-write, eio-every-write, enospc-every-write, eio-every-read or all");
         return ExitCode::from(2);
     }
     if failed {

@@ -87,3 +87,65 @@ fn a_record_deleted_behind_the_programs_back_is_named() {
     c.execute_batch("DROP TRIGGER qc_results_no_delete; DELETE FROM qc_results;").unwrap();
     verify_fails(&b, "qc_results 1 is in the audit log but missing from the database");
 }
+
+/// A batch of 3 units and its retained sample, made at once: one audit entry covers the four rows.
+fn batch_of_units(b: &Bench, donation: &str) -> (String, Vec<String>) {
+    let day = days_ago(19);
+    let made = b.json(&["batch", "make", donation, "--product", "F0001", "--units", "3", "--at", &common::at(day, 9)]);
+    let batch = made["id"].as_str().unwrap().to_string();
+    let c = Connection::open(&b.db).unwrap();
+    let units: Vec<String> = c
+        .prepare("SELECT id FROM units WHERE batch_id = ?1 ORDER BY id")
+        .unwrap()
+        .query_map([&batch[..18]], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    (batch, units)
+}
+
+#[test]
+fn a_batch_s_units_are_one_entry_and_each_is_checked_against_it() {
+    let (b, _, donation) = banked();
+    let before = b.audit_len();
+    let (batch, units) = batch_of_units(&b, &donation);
+    assert_eq!(units.len(), 4, "three doses and the retained sample");
+    assert_eq!(b.audit_len(), before + 2, "the batch's entry and one entry for its units");
+    // A unit changed after the batch was made is compared with its own, newer entry.
+    let shown: Vec<String> = b.json(&["batch", "show", &batch])["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap().to_string())
+        .collect();
+    b.ok(&["locate", &shown[0], "freezer 2"]);
+    assert!(b.ok(&["audit", "verify"]).contains("intact"));
+    let c = Connection::open(&b.db).unwrap();
+    let (located, other) = (&shown[0][..20], &shown[1][..20]);
+    c.execute("UPDATE units SET location = 'freezer 9' WHERE id = ?1", [other]).unwrap();
+    verify_fails(&b, &format!("units {other} differs from its last audit entry"));
+    c.execute("UPDATE units SET location = NULL WHERE id = ?1", [other]).unwrap();
+    c.execute("UPDATE units SET location = 'freezer 9' WHERE id = ?1", [located]).unwrap();
+    verify_fails(&b, &format!("units {located} differs from its last audit entry"));
+}
+
+#[test]
+fn a_unit_slipped_into_a_batch_after_its_entry_is_named() {
+    let (b, _, donation) = banked();
+    let (batch, _) = batch_of_units(&b, &donation);
+    let c = Connection::open(&b.db).unwrap();
+    let slipped = format!("{}Z9", &batch[..18]);
+    c.execute("INSERT INTO units (id, batch_id, kind) VALUES (?1, ?2, 'dose')", [&slipped, &batch[..18].to_string()])
+        .unwrap();
+    verify_fails(&b, &format!("units {slipped} has no audit entry"));
+}
+
+#[test]
+fn a_unit_of_a_batch_entry_deleted_behind_the_programs_back_is_named() {
+    let (b, _, donation) = banked();
+    let (_, units) = batch_of_units(&b, &donation);
+    let c = Connection::open(&b.db).unwrap();
+    c.execute_batch("DROP TRIGGER units_no_delete").unwrap();
+    c.execute("DELETE FROM units WHERE id = ?1", [&units[0]]).unwrap();
+    verify_fails(&b, &format!("units {} is in the audit log but missing from the database", units[0]));
+}

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use chrono::Duration;
-use stoolbank::core::config::Config;
+use stoolbank::core::config::BenchPrefs;
 use stoolbank::core::ids::{Id, IdKind};
 use stoolbank::demo::{create_scaled, Scale};
 
@@ -67,7 +67,7 @@ fn every_benched_command_answers_what_sqlite_answers() {
     let db = dir.path().join("bank.db");
     let now = stoolbank::time::now();
     let scale = Scale { seed: 5, donors: 6, days: 500, ..Scale::LARGE };
-    create_scaled(&db, Config::default(), "bench", scale, now, &indicatif::ProgressBar::hidden()).unwrap();
+    create_scaled(&db, BenchPrefs::default(), "bench", scale, now, &indicatif::ProgressBar::hidden()).unwrap();
 
     let donor = one(&db, "SELECT donor_id FROM donations GROUP BY donor_id ORDER BY count(*) DESC, donor_id LIMIT 1");
     let batch = one(

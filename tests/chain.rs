@@ -165,7 +165,8 @@ fn demo_bank_is_consistent_and_traceable() {
     let verify = std::process::Command::new(env!("CARGO_BIN_EXE_stoolbank"))
         .arg("--db")
         .arg(&demo)
-        .arg("verify")
+        .args(["--as", "qm", "verify"])
+        .env("STOOLBANK_PASSWORD", "stoolbank-demo")
         .output()
         .unwrap();
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));

@@ -17,9 +17,6 @@ const NAME: &str = "Eve\x1b[31m\u{202e}red";
 fn run_as(b: &Bench, actor: &str, args: &[&str]) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_stoolbank"));
     cmd.arg("--db").arg(&b.db).arg("--as").arg(actor);
-    if let Some(c) = &b.config {
-        cmd.arg("--config").arg(c);
-    }
     cmd.args(args).env_remove("STOOLBANK_DB").env_remove("STOOLBANK_CONFIG").output().expect("run stoolbank")
 }
 
@@ -39,8 +36,8 @@ fn assert_inert(what: &str, bytes: &[u8]) {
 
 #[test]
 fn free_text_with_terminal_escapes_is_stored_as_given_and_printed_escaped() {
-    let mut b = Bench::new();
-    b.with_config(&format!("identity_viewers = [{:?}]\n", "tester"));
+    let b = Bench::new();
+    b.set_policy("identity_viewers = [\"clinician\"]\n");
     let donor = b.ok(&["donor", "add", "--sex", "F", "--birth-date", "1990-04-02", "--name", NAME]);
     ok_as(&b, MALLORY, &["donor", "defer", &donor, "--reason", REASON, "--until", &days_ago(-30).to_string()]);
 

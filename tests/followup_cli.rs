@@ -299,19 +299,18 @@ fn bad_input_is_refused_by_name_and_changes_nothing() {
 
 #[test]
 fn windows_are_policy_and_a_bad_policy_is_refused_by_name() {
-    let mut b = Bench::new();
+    let b = Bench::new();
     let (_, units) = released_units(&b, 1);
     let r = treated(&b, "1960-05-05", "rCDI", &units[0], "2025-01-10");
     // Due 2025-04-10; with a three-week window 2025-03-20 is inside.
-    b.with_config("[followup]\nwindow_3m = \"3w\"\n");
+    b.set_policy("[followup]\nwindow_3m = \"3w\"\n");
     let (v, warn) = visit(&b, &r, "2025-03-20", "remission", &[]);
     assert_eq!((v["in_window"].as_bool(), v["window"]["from"].as_str()), (Some(true), Some("2025-03-20")));
     assert!(warn.is_empty(), "{warn}");
     for (policy, says) in
         [("[followup]\nwindow_3m = \"3y\"\n", "`3y` is not a span"), ("[followup]\nwindow_1y = \"10m\"\n", "overlap")]
     {
-        b.with_config(policy);
-        let out = b.run(&["followup", "due"]);
+        let out = b.run(&["config", "set", &b.policy_file(policy)]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{err}");
         assert!(err.contains(says), "{err}");

@@ -11,7 +11,7 @@ use std::net::TcpListener;
 use common::{at, days_ago, Bench};
 use labels_loopback::{Behaviour, Loopback, READY};
 use stoolbank::app::{AppError, Bank};
-use stoolbank::core::config::Config;
+use stoolbank::core::config::BenchPrefs;
 use stoolbank::core::ids::Id;
 use stoolbank::printers::Printer;
 
@@ -166,10 +166,10 @@ fn a_batch_prints_only_the_labels_of_units_still_in_the_bank() {
 
 #[test]
 fn release_can_require_every_label_scanned_back() {
-    let mut b = Bench::new();
+    let b = Bench::new();
     let (donor, batch, units, day) = batch(&b);
     b.screen_clean(&donor, day + chrono::Duration::days(20));
-    b.with_config("require_label_verification = true\n");
+    b.set_policy("require_label_verification = true\n");
     let when = at(day + chrono::Duration::days(21), 9);
     b.refused("release.7-labels-verified", &["batch", "release", &batch, "--at", &when]);
     // A label never printed is not verified, whatever is scanned.
@@ -231,7 +231,7 @@ impl Printer for BenchProbe {
         let other = rusqlite::Connection::open(&self.db).unwrap();
         other.busy_timeout(std::time::Duration::ZERO).unwrap();
         let others_can_write = other.execute_batch("BEGIN IMMEDIATE; ROLLBACK;").is_ok();
-        let mut second = Bank::open(&self.db, Config::default(), "second").unwrap();
+        let mut second = Bank::open(&self.db, BenchPrefs::default(), "second").unwrap();
         let second_print = match second.print_to(&Takes, &self.unit, None, 1, None, chrono::Utc::now()) {
             Ok(p) => format!("printed: {p}"),
             Err(e) => e.to_string(),
@@ -248,7 +248,7 @@ impl Printer for BenchProbe {
 fn no_transaction_is_open_while_the_printer_takes_the_labels_and_a_claimed_label_is_not_printed_twice() {
     let b = Bench::new();
     let (_, _, units, _) = batch(&b);
-    let mut bank = Bank::open(&b.db, Config::default(), "tester").unwrap();
+    let mut bank = Bank::open(&b.db, BenchPrefs::default(), "tester").unwrap();
     let unit = Id::parse(&units[0]).unwrap();
     let probe = BenchProbe::new(&b.db, &unit);
     let now = chrono::Utc::now();

@@ -75,7 +75,7 @@ fn a_backup_under_load_restores_to_the_same_records() {
     assert_eq!(entry["after"]["head_seq"].as_i64(), Some(head));
     // Restored elsewhere: checks, and holds every record of the backup (plus the restore's own entry).
     let target = b.dir.path().join("restored.db");
-    let restored = Bench { dir: tempfile::tempdir().unwrap(), db: target.clone(), config: None };
+    let restored = Bench::on(tempfile::tempdir().unwrap(), target.clone());
     restored.ok(&["restore", copy.to_str().unwrap()]);
     restored.ok(&["verify"]);
     let back = dump(&target);
@@ -152,13 +152,13 @@ fn a_bank_and_a_backup_of_an_older_schema_verify_and_restore() {
     let copy = b.dir.path().join("old.db");
     schema_v1_bank(&copy);
     // Read-only opens do not upgrade: the old file is checked against its own version's schema.
-    let old = Bench { dir: tempfile::tempdir().unwrap(), db: copy.clone(), config: None };
+    let old = Bench::on(tempfile::tempdir().unwrap(), copy.clone());
     let out = old.ok(&["verify"]);
     assert!(out.contains("schema version 1, older than this program's ("), "{out}");
     assert!(out.contains("upgraded on the first write"), "{out}");
     // And restored, then upgraded like any bank.
     let target = b.dir.path().join("restored.db");
-    let restored = Bench { dir: tempfile::tempdir().unwrap(), db: target.clone(), config: None };
+    let restored = Bench::on(tempfile::tempdir().unwrap(), target.clone());
     let out = restored.ok(&["restore", copy.to_str().unwrap()]);
     assert!(out.contains("schema version 1"), "{out}");
     let out = restored.ok(&["verify"]);

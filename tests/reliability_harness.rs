@@ -88,3 +88,13 @@ fn a_full_disk_at_every_write_call_is_one_clear_line_and_nothing_partial() {
         assert!(fig.get("refused with a one-line message (at pwrite64)") > 0, "{fig}");
     }
 }
+
+#[test]
+fn an_io_error_at_every_read_call_is_the_whole_answer_or_one_line_naming_the_file() {
+    if strace_usable() {
+        // trace and verify, each faulted at every read of the database and its -wal
+        let fig = run(|d| harness::read_faults(bin(), d, 2));
+        assert_eq!(fig.get("commands"), 2, "{fig}");
+        assert!(fig.get("refused with a one-line message naming the file (at pread64 on bank.db-wal)") > 0, "{fig}");
+    }
+}

@@ -64,7 +64,7 @@ fn a_bank_on_read_only_media_can_be_traced_recalled_as_a_dry_run_and_verified() 
     b.ok(&["backup", copy.to_str().unwrap()]);
     std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o444)).unwrap();
     std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o555)).unwrap();
-    let archived = Bench { dir: tempfile::tempdir().unwrap(), db: copy.clone(), config: None };
+    let archived = Bench::on(tempfile::tempdir().unwrap(), copy.clone());
     for args in reads(&donor, &unit) {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         archived.ok(&args);

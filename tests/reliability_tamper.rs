@@ -29,12 +29,20 @@ fn anchor_arg(b: &Bench) -> String {
     b.dir.path().join("anchors.log").display().to_string()
 }
 
+/// A stored hash as hex, whatever the entry's format (format 1 stores hex text, format 2 the 32 bytes).
+fn hash_hex(v: rusqlite::types::ValueRef) -> String {
+    match v {
+        rusqlite::types::ValueRef::Blob(b) => hex::encode(b),
+        v => v.as_str().unwrap().to_string(),
+    }
+}
+
 /// What an attacker with the file and the program's source can do: edit entries with the triggers dropped and
-/// recompute every hash from `from` on, so that the bare chain verifies.
+/// recompute every hash from `from` on, each in its entry's format, so that the bare chain verifies.
 fn rehash_from(c: &Connection, from: i64) {
     c.execute_batch("DROP TRIGGER IF EXISTS audit_log_no_update; DROP TRIGGER IF EXISTS audit_log_no_delete;").unwrap();
     let mut prev: String = c
-        .query_row("SELECT hash FROM audit_log WHERE seq = ?1", [from - 1], |r| r.get(0))
+        .query_row("SELECT hash FROM audit_log WHERE seq = ?1", [from - 1], |r| Ok(hash_hex(r.get_ref(0)?)))
         .unwrap_or_else(|_| "0".repeat(64));
     let seqs: Vec<i64> = c
         .prepare("SELECT seq FROM audit_log WHERE seq >= ?1 ORDER BY seq")
@@ -46,11 +54,11 @@ fn rehash_from(c: &Connection, from: i64) {
     for seq in seqs {
         let e: Vec<Value> = c
             .query_row(
-                "SELECT seq, at, recorded_at, actor, action, entity, entity_id, subject, before, after
-                 FROM audit_log WHERE seq = ?1",
+                "SELECT seq, at, recorded_at, actor, action, entity, entity_id, subject, before, after,
+                        typeof(hash) = 'blob' FROM audit_log WHERE seq = ?1",
                 [seq],
                 |r| {
-                    Ok((0..10)
+                    Ok((0..11)
                         .map(|i| match r.get_ref(i).unwrap() {
                             rusqlite::types::ValueRef::Integer(n) => json!(n),
                             rusqlite::types::ValueRef::Null => Value::Null,
@@ -61,14 +69,25 @@ fn rehash_from(c: &Connection, from: i64) {
             )
             .unwrap();
         let parse = |v: &Value| v.as_str().map_or(Value::Null, |s| serde_json::from_str::<Value>(s).unwrap());
-        let canonical = json!({
+        let mut canonical = json!({
             "seq": e[0], "at": e[1], "recorded_at": e[2], "actor": e[3], "action": e[4], "entity": e[5],
             "entity_id": e[6], "subject": e[7], "before": parse(&e[8]), "after": parse(&e[9]), "prev_hash": prev,
         });
-        let hash = hex::encode(Sha256::digest(canonical.to_string().as_bytes()));
-        c.execute("UPDATE audit_log SET prev_hash = ?1, hash = ?2 WHERE seq = ?3", rusqlite::params![prev, hash, seq])
+        let digest = |v: &Value| Sha256::digest(v.to_string().as_bytes()).to_vec();
+        if e[10] == json!(1) {
+            canonical["format"] = json!(2);
+            let hash = digest(&canonical);
+            c.execute("UPDATE audit_log SET hash = ?1 WHERE seq = ?2", rusqlite::params![hash, seq]).unwrap();
+            prev = hex::encode(hash);
+        } else {
+            let hash = hex::encode(digest(&canonical));
+            c.execute(
+                "UPDATE audit_log SET prev_hash = ?1, hash = ?2 WHERE seq = ?3",
+                rusqlite::params![prev, hash, seq],
+            )
             .unwrap();
-        prev = hash;
+            prev = hash;
+        }
     }
 }
 
@@ -125,13 +144,14 @@ fn forged_entries_appended_after_an_anchor_are_caught() {
             Ok(names
                 .iter()
                 .enumerate()
-                .map(|(i, n)| {
+                // As the program writes a row (entry format 2): without its key and its NULL columns.
+                .filter_map(|(i, n)| {
                     let v = match r.get_ref(i).unwrap() {
                         rusqlite::types::ValueRef::Integer(x) => json!(x),
-                        rusqlite::types::ValueRef::Null => Value::Null,
+                        rusqlite::types::ValueRef::Null => return None,
                         v => json!(v.as_str().unwrap()),
                     };
-                    (n.clone(), v)
+                    (n != "id").then(|| (n.clone(), v))
                 })
                 .collect())
         })
@@ -141,7 +161,7 @@ fn forged_entries_appended_after_an_anchor_are_caught() {
     c.execute(
         "INSERT INTO audit_log (seq, at, recorded_at, actor, action, entity, entity_id, subject, before, after,
                                 prev_hash, hash) VALUES (?1, '2020-01-01T00:00:00Z', '2020-01-01T00:00:00Z', 'tester',
-                                'defer', 'deferrals', ?2, ?3, NULL, ?4, '', '')",
+                                'defer', 'deferrals', ?2, ?3, NULL, ?4, NULL, zeroblob(32))",
         rusqlite::params![seq, id.to_string(), &donor[..7], Value::Object(row).to_string()],
     )
     .unwrap();
@@ -272,4 +292,73 @@ fn a_damaged_file_refuses_writes_until_repaired_and_reads_still_work() {
     assert_eq!(code, 1);
     assert!(err.contains("writes are refused until it is repaired"), "{err}");
     b.ok(&["trace", &donor]);
+}
+
+/// A batch of units made in one entry: the entry is hashed as stored, so a changed member is named.
+#[test]
+fn an_altered_member_of_a_batch_entry_is_named() {
+    let (b, donor) = banked();
+    let donation = b.donation(&donor, days_ago(19));
+    let day = common::at(days_ago(19), 9);
+    b.ok(&["batch", "make", &donation, "--product", "F0001", "--units", "2", "--at", &day]);
+    let c = Connection::open(&b.db).unwrap();
+    let seq: i64 = c.query_row("SELECT seq FROM audit_log WHERE action = 'create-units'", [], |r| r.get(0)).unwrap();
+    c.execute_batch(
+        "DROP TRIGGER audit_log_no_update;
+         UPDATE audit_log SET after = replace(after, '{\"kind\":\"dose\"}', '{\"kind\":\"dose\",\"location\":\"x\"}')
+         WHERE action = 'create-units';",
+    )
+    .unwrap();
+    drop(c);
+    fails_naming(&b, &["audit", "verify"], &format!("audit entry {seq} (create-units units batch_id="));
+}
+
+/// An incremental check starts from the checkpoint a full check signed: it checks the entries after it and the
+/// records they wrote, and what it leaves to the full check is exactly what came before.
+#[test]
+fn an_incremental_check_covers_what_was_written_since_the_last_verified_checkpoint() {
+    let (b, donor) = banked();
+    let anchor = anchor_arg(&b);
+    b.ok(&["audit", "checkpoint"]);
+    let (code, err) = b.fail(&["audit", "verify", "--since", "last"]);
+    assert_eq!(code, 2, "no verified checkpoint yet: {err}");
+    assert!(err.contains("run one first"), "{err}");
+    assert!(b.ok(&["audit", "verify", "--anchor", &anchor]).contains("intact"));
+    let verified = head(&Connection::open(&b.db).unwrap());
+    let donation = b.donation(&donor, days_ago(19));
+    let out = b.ok(&["audit", "verify", "--since", "last"]);
+    assert!(out.contains(&format!("after the checkpoint of entry {verified}")), "{out}");
+    // A record written since is checked...
+    let c = Connection::open(&b.db).unwrap();
+    c.execute("UPDATE donations SET mass_g = 999 WHERE id = ?1", [&donation[..13]]).unwrap();
+    fails_naming(&b, &["audit", "verify", "--since", "last"], &format!("donations {} differs", &donation[..13]));
+    c.execute("UPDATE donations SET mass_g = 120 WHERE id = ?1", [&donation[..13]]).unwrap();
+    // ...and so is every entry after the checkpoint, and the checkpoint's own entry, rehashed or not.
+    c.execute_batch("DROP TRIGGER audit_log_no_update").unwrap();
+    c.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = ?1", [verified + 1]).unwrap();
+    fails_naming(&b, &["audit", "verify", "--since", "last"], &format!("audit entry {}", verified + 1));
+    c.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = ?1", [verified]).unwrap();
+    rehash_from(&c, verified);
+    fails_naming(&b, &["audit", "verify", "--since", &verified.to_string()], "the chain was rewritten");
+    // A record no later entry wrote is left to the full check.
+    let c = Connection::open(&b.db).unwrap();
+    c.execute("UPDATE donors SET sex = 'M' WHERE id = ?1", [&donor[..7]]).unwrap();
+    drop(c);
+    let full = b.run(&["audit", "verify"]);
+    assert!(String::from_utf8_lossy(&full.stdout).contains(&format!("donors {} differs", &donor[..7])));
+}
+
+#[test]
+fn an_incremental_check_needs_a_checkpoint_signed_with_the_bank_key() {
+    let (b, _) = banked();
+    let (code, err) = b.fail(&["audit", "verify", "--since", "3"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("needs the bank key"), "{err}");
+    b.ok(&["audit", "checkpoint"]);
+    let (code, err) = b.fail(&["audit", "verify", "--since", "999"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no checkpoint of entry 999"), "{err}");
+    let (code, err) = b.fail(&["audit", "verify", "--since", "yesterday"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("`yesterday` is neither"), "{err}");
 }

@@ -11,7 +11,7 @@ use common::Bench;
 use serde_json::Value;
 use stoolbank::app::records::Identity;
 use stoolbank::app::{Bank, NewAdverseEvent, NewDonation, NewDonor, NewRecipient, ScreeningInput, VisitInput};
-use stoolbank::core::config::Config;
+use stoolbank::core::config::BenchPrefs;
 use stoolbank::core::followup::{Outcome, Relatedness, Timepoint};
 use stoolbank::core::model::{Consent, QcResult, ScreeningKind, Sex};
 use stoolbank::time::parse_timestamp;
@@ -178,10 +178,10 @@ fn within(v: &Value, truth: f64) -> bool {
 fn reports_recover_the_planted_truth_within_their_intervals() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("cohort.db");
-    let mut bank = Bank::init(&db, Some("G1517"), Config::default(), "generator").unwrap();
+    let mut bank = Bank::init(&db, Some("G1517"), BenchPrefs::default(), "generator").unwrap();
     let truth = generate(&mut bank, 20_191_124);
     drop(bank);
-    let b = Bench { dir, db, config: None };
+    let b = Bench::on(dir, db);
 
     // Remission at 3 months by indication: the planted mean lies in each interval; the lost are counted.
     let outcomes = b.json(&["report", "outcomes", "--by", "indication"]);

@@ -7,7 +7,8 @@ use common::Bench;
 #[test]
 fn the_demo_bank_fills_every_report() {
     let dir = tempfile::tempdir().unwrap();
-    let b = Bench { db: dir.path().join("demo.db"), dir, config: None };
+    let db = dir.path().join("demo.db");
+    let b = Bench::on(dir, db).signed_in("qm", "stoolbank-demo");
     b.ok(&["demo"]);
     let outcomes = b.json(&["report", "outcomes"]);
     let rows = outcomes["rows"].as_array().unwrap();

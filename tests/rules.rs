@@ -22,7 +22,7 @@ fn quarantined_batch(b: &Bench) -> (String, String, Vec<String>, chrono::NaiveDa
 
 #[test]
 fn release_rules_refuse() {
-    let mut b = Bench::new();
+    let b = Bench::new();
     let (donor, batch, units, day) = quarantined_batch(&b);
     let release_at = at(day + d(40), 10);
     let release = |b: &Bench, rule: &str| {
@@ -47,9 +47,9 @@ fn release_rules_refuse() {
     release(&b, "release.5-no-intervening-event");
 
     // 1: the bank shortens the screening validity retroactively: the screening 5 days before no longer counts.
-    b.with_config("screening_validity_days = 3\n");
+    b.set_policy("screening_validity_days = 3\n");
     release(&b, "release.1-screening-before");
-    b.with_config("");
+    b.set_policy("");
 
     // 6: a discarded batch is never released.
     let (_, batch2, _, day2) = quarantined_batch(&b);
@@ -100,10 +100,10 @@ fn donation_day_processing_and_qc_rules_refuse() {
 
 #[test]
 fn label_verification_rule_refuses_when_configured() {
-    let mut b = Bench::new();
+    let b = Bench::new();
     let (donor, batch, _, day) = quarantined_batch(&b);
     b.screen_clean(&donor, day + d(20));
-    b.with_config("require_label_verification = true\n");
+    b.set_policy("require_label_verification = true\n");
     b.refused("release.7-labels-verified", &["batch", "release", &batch, "--at", &at(day + d(21), 9)]);
 }
 

@@ -153,10 +153,10 @@ fn times_out_of_range_are_refused() {
 
 #[test]
 fn policy_numbers_are_range_checked_at_load() {
-    let mut b = Bench::new();
-    b.with_config("processing_limit_minutes = 153722867280912\n");
-    let (code, err) = b.fail(&["donor", "list"]);
-    assert_ne!(code, 0);
+    let b = Bench::new();
+    let file = b.policy_file("processing_limit_minutes = 153722867280912\n");
+    let (code, err) = b.fail(&["config", "set", &file]);
+    assert_eq!(code, 2);
     assert!(err.contains("processing_limit_minutes = 153722867280912 is out of range; it must be 1 to 1440"), "{err}");
 }
 
@@ -228,8 +228,8 @@ fn trace_as_of_shows_only_what_existed_then() {
 
 #[test]
 fn an_expired_unit_in_quarantine_says_expired_and_is_not_stock() {
-    let mut b = Bench::new();
-    b.with_config("[[products]]\ncode = \"F0001\"\ndescription = \"short-lived\"\nshelf_life_days = 3\nstorage = \"frozen\"\nroutes = [\"enema\"]\n");
+    let b = Bench::new();
+    b.set_policy("[[products]]\ncode = \"F0001\"\ndescription = \"short-lived\"\nshelf_life_days = 3\nstorage = \"frozen\"\nroutes = [\"enema\"]\n");
     let donor = b.screened_donor(days_ago(20));
     let din = b.donation(&donor, days_ago(10));
     let (batch, units) = b.batch(&din, days_ago(10), 2);

@@ -9,7 +9,8 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use stoolbank::app::records::Identity;
 use stoolbank::app::Bank;
-use stoolbank::core::config::Config;
+use stoolbank::core::access::Role;
+use stoolbank::core::config::{BenchPrefs, Config};
 use stoolbank::core::ids::{Id, IdKind};
 use stoolbank::core::model::{Sex, UnitStatus};
 use stoolbank::tui::{App, Msg};
@@ -28,9 +29,9 @@ fn at(day: &str, hour: u32) -> DateTime<Utc> {
 }
 
 impl Bench {
-    /// A bank where "tester" may see identity (the configuration names who may).
+    /// A bank where identity is shown (the policy names a role that may see it; the bank has no users).
     fn new() -> Bench {
-        Bench::with(Config { identity_viewers: vec!["tester".into()], ..Config::default() })
+        Bench::with(Config { identity_viewers: vec![Role::Clinician], ..Config::default() })
     }
 
     fn with(config: Config) -> Bench {
@@ -38,8 +39,11 @@ impl Bench {
         let path = dir.path().join("bank.db");
         let now = Arc::new(Mutex::new(at("2024-03-01", 9)));
         let clock = Arc::clone(&now);
-        let bank =
-            Bank::init(&path, Some("G1517"), config, "tester").unwrap().with_clock(move || *clock.lock().unwrap());
+        let mut bank = Bank::init(&path, Some("G1517"), BenchPrefs::default(), "tester")
+            .unwrap()
+            .with_clock(move || *clock.lock().unwrap());
+        let moment = bank.now();
+        bank.set_policy(&config, moment).unwrap();
         let app = App::new(bank, "bank.db".into());
         Bench { app, now, _dir: dir }
     }
@@ -415,7 +419,7 @@ fn donors_and_recipients_can_be_picked_instead_of_scanned() {
 #[test]
 fn identity_is_asked_and_shown_only_to_those_allowed() {
     for viewer in [true, false] {
-        let viewers = if viewer { vec!["tester".to_string()] } else { vec![] };
+        let viewers = if viewer { vec![Role::Clinician] } else { vec![] };
         let mut b = Bench::with(Config { identity_viewers: viewers, ..Config::default() });
         b.key(KeyCode::F(2));
         b.key(KeyCode::Char('a'));

@@ -1,6 +1,6 @@
-//! The real binary in a pseudo-terminal on the demo bank: it opens on the home screen, switches tabs by key,
-//! opens a trace from a typed identifier, asks before quitting over unsaved work, and quits cleanly with the
-//! terminal restored.
+//! The real binary in a pseudo-terminal on the demo bank: it opens on the sign-in screen, then on the home
+//! screen, switches tabs by key, opens a trace from a typed identifier, asks before quitting over unsaved work,
+//! and quits cleanly with the terminal restored.
 
 use std::io::{Read, Write};
 use std::process::Command;
@@ -46,7 +46,8 @@ fn the_binary_runs_in_a_terminal() {
         .openpty(PtySize { rows: 24, cols: 80, pixel_width: 0, pixel_height: 0 })
         .expect("a pseudo-terminal");
     let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_stoolbank"));
-    cmd.args(["--db", db.to_str().unwrap(), "--as", "tester"]);
+    // The demo bank has users: `--as` types the name into the sign-in screen, the password is typed there.
+    cmd.args(["--db", db.to_str().unwrap(), "--as", "qm"]);
     cmd.env("TERM", "xterm-256color");
     let mut child = pair.slave.spawn_command(cmd).expect("start stoolbank");
     drop(pair.slave);
@@ -65,9 +66,11 @@ fn the_binary_runs_in_a_terminal() {
     let mut keys = pair.master.take_writer().unwrap();
 
     // Each waited for: a frame can arrive in more than one read.
+    wait_for(&parser, "Sign in");
+    keys.write_all(format!("{}\r", stoolbank::demo::DEMO_PASSWORD).as_bytes()).unwrap();
     wait_for(&parser, "Facility G1517");
     wait_for(&parser, "30  donors");
-    wait_for(&parser, "tester");
+    wait_for(&parser, "qm · quality-manager");
     keys.write_all(b"\x1bOQ").unwrap(); // F2
     wait_for(&parser, "Donors · 1 of 30");
     keys.write_all(b"\x1b[C").unwrap(); // → the next tab

@@ -7,7 +7,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use stoolbank::app::records::Identity;
 use stoolbank::app::{Bank, NewDonation, NewDonor, NewRecipient, ScreeningInput};
-use stoolbank::core::config::Config;
+use stoolbank::core::config::BenchPrefs;
 use stoolbank::core::model::{Consent, QcResult, ScreeningKind, Sex};
 use stoolbank::tui::screen::Tab;
 use stoolbank::tui::{App, Msg};
@@ -23,7 +23,10 @@ fn day(s: &str) -> NaiveDate {
 
 /// Two donors, a released batch with one unit dispensed, a batch in quarantine.
 fn bank(dir: &tempfile::TempDir) -> (Bank, String) {
-    let mut b = Bank::init(&dir.path().join("bank.db"), Some("G1517"), Config::default(), "tester").unwrap();
+    // A fixed clock: nothing on screen depends on the day the test runs.
+    let mut b = Bank::init(&dir.path().join("bank.db"), Some("G1517"), BenchPrefs::default(), "tester")
+        .unwrap()
+        .with_clock(|| at("2024-02-12", 12));
     let clean = ScreeningInput { all_negative: true, tests: vec![] };
     let mut donors = Vec::new();
     for (i, sex) in [Sex::F, Sex::M].into_iter().enumerate() {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::access::{Role, LOCKOUT_AFTER, PASSWORD_MIN_LENGTH};
 use super::followup::FollowupPolicy;
 use super::model::ScreeningKind;
 
@@ -51,8 +52,14 @@ pub struct Config {
     pub routes: Vec<String>,
     /// Release requires every unit label to have been scanned back and matched (label verification).
     pub require_label_verification: bool,
-    /// Users (the `--as` name) allowed to see donor and recipient identity.
-    pub identity_viewers: Vec<String>,
+    /// The roles whose users may see donor and recipient identity.
+    pub identity_viewers: Vec<Role>,
+    /// The shortest password a user may set (in characters).
+    pub password_min_length: usize,
+    /// A user is locked out after this many failed sign-ins in a row, until an administrator re-enables them.
+    pub lockout_after: u32,
+    /// The TUI locks after this many minutes without a key or a scan (the user's password unlocks it).
+    pub tui_idle_lock_minutes: u32,
     /// Where labels print when no target is named: `tcp://HOST:PORT`, `lp:QUEUE`, a device under
     /// `/dev/`, or `file:PATH`.
     pub printer: Option<String>,
@@ -169,6 +176,9 @@ impl Default for Config {
             ]),
             require_label_verification: false,
             identity_viewers: Vec::new(),
+            password_min_length: 12,
+            lockout_after: 5,
+            tui_idle_lock_minutes: 10,
             printer: None,
             label_template: "cryovial-2x1".into(),
             label_templates: None,
@@ -206,7 +216,7 @@ impl Config {
                 return bad(format!("panel `{kind}` has no tests"));
             }
         }
-        let ranges: [(&str, f64, f64, f64); 9] = [
+        let ranges: [(&str, f64, f64, f64); 12] = [
             ("screening_validity_days", self.screening_validity_days as f64, 1.0, 365.0),
             ("processing_limit_minutes", self.processing_limit_minutes as f64, 1.0, 24.0 * 60.0),
             ("donor_age_min", self.donor_age_min.into(), 16.0, 100.0),
@@ -216,6 +226,15 @@ impl Config {
             ("donation_mass_g_max", self.donation_mass_g_max, 1.0, 5000.0),
             ("batch_volume_ml_max", self.batch_volume_ml_max, 1.0, 10_000.0),
             ("units_per_batch_max", self.units_per_batch_max as f64, 1.0, crate::ids::MAX_UNITS_PER_BATCH as f64),
+            (
+                "password_min_length",
+                self.password_min_length as f64,
+                PASSWORD_MIN_LENGTH.0 as f64,
+                PASSWORD_MIN_LENGTH.1 as f64,
+            ),
+            ("lockout_after", self.lockout_after.into(), LOCKOUT_AFTER.0.into(), LOCKOUT_AFTER.1.into()),
+            // A working shift at most: a bench left longer than that unlocked is no lock.
+            ("tui_idle_lock_minutes", self.tui_idle_lock_minutes.into(), 1.0, 480.0),
         ];
         for (key, value, min, max) in ranges {
             // `!(..)` so that NaN is out of range too.
@@ -270,8 +289,45 @@ impl Config {
             .ok_or_else(|| format!("`{}` is not a known {what}; valid: {}", value.trim(), list.join(", ")))
     }
 
-    pub fn may_see_identity(&self, user: &str) -> bool {
-        self.identity_viewers.iter().any(|u| u == user)
+    /// The policy with a bench's own settings over it.
+    pub fn with_bench(mut self, bench: &BenchPrefs) -> Config {
+        if let Some(p) = &bench.printer {
+            self.printer = Some(p.clone());
+        }
+        if let Some(t) = &bench.label_template {
+            self.label_template.clone_from(t);
+        }
+        self
+    }
+}
+
+/// A bench's own settings, from `--config`, `$STOOLBANK_CONFIG` or `stoolbank.toml`: which printer stands beside
+/// it and the label template it takes. Never a rule: the bank's policy (numbers, panels, products, who may see
+/// identity) is stored in the bank, and changed only by an administrator.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BenchPrefs {
+    pub printer: Option<String>,
+    pub label_template: Option<String>,
+}
+
+impl BenchPrefs {
+    /// The keys a bench file may set.
+    pub const KEYS: &'static [&'static str] = &["printer", "label_template"];
+
+    /// A bench file; one that sets a rule of the bank's policy is refused, naming the keys.
+    pub fn from_toml(text: &str) -> Result<BenchPrefs, ConfigError> {
+        let table: toml::Table = toml::from_str(text)?;
+        let rules: Vec<&str> = table.keys().map(String::as_str).filter(|k| !Self::KEYS.contains(k)).collect();
+        if !rules.is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "this file sets {}: the bank's rules are stored in the bank (an administrator imports them with \
+                 `stoolbank config set FILE`); a bench file may set only {}",
+                rules.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "),
+                Self::KEYS.join(", ")
+            )));
+        }
+        Ok(toml::from_str(text)?)
     }
 }
 
@@ -312,6 +368,24 @@ mod tests {
         c.products[0].routes = vec!["rectal".into()];
         let err = Config::from_toml(&c.to_toml()).unwrap_err().to_string();
         assert!(err.contains("product F0001 names route `rectal`"), "{err}");
+    }
+
+    #[test]
+    fn a_bench_file_sets_no_rule() {
+        let b = BenchPrefs::from_toml("printer = \"tcp://10.0.0.5:9100\"\n").unwrap();
+        assert_eq!(Config::default().with_bench(&b).printer.as_deref(), Some("tcp://10.0.0.5:9100"));
+        let err = BenchPrefs::from_toml("identity_viewers = [\"technician\"]\nprinter = \"lp:z\"").unwrap_err();
+        assert!(err.to_string().contains("sets `identity_viewers`: the bank's rules are stored in the bank"), "{err}");
+    }
+
+    #[test]
+    fn access_numbers_have_ranges() {
+        let err = Config::from_toml("password_min_length = 4").unwrap_err().to_string();
+        assert!(err.contains("password_min_length = 4 is out of range; it must be 8 to 128"), "{err}");
+        assert!(Config::from_toml("lockout_after = 0").is_err());
+        assert!(Config::from_toml("tui_idle_lock_minutes = 0").is_err());
+        assert_eq!(Config::from_toml("tui_idle_lock_minutes = 3").unwrap().tui_idle_lock_minutes, 3);
+        assert!(Config::from_toml("identity_viewers = [\"nobody\"]").is_err());
     }
 
     #[test]

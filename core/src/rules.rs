@@ -41,6 +41,8 @@ pub enum Rule {
     PredictorsEventsPerVariable,
     /// A research model whose likelihood has no finite maximum (separation).
     PredictorsSeparation,
+    /// Whoever made a batch or entered its QC does not release it.
+    FourEyes,
 }
 
 impl Rule {
@@ -74,6 +76,7 @@ impl Rule {
             Rule::LabelVerifyMatches => "label.verify-matches",
             Rule::PredictorsEventsPerVariable => "report.events-per-variable",
             Rule::PredictorsSeparation => "report.separation",
+            Rule::FourEyes => "release.four-eyes",
         }
     }
 
@@ -107,6 +110,7 @@ impl Rule {
             Rule::LabelVerifyMatches => "the scanned label is the unit's own",
             Rule::PredictorsEventsPerVariable => "at least 10 of the rarer outcome per estimated coefficient",
             Rule::PredictorsSeparation => "the model converges (no separation)",
+            Rule::FourEyes => "released by someone who neither made the batch nor entered its QC",
         }
     }
 }
@@ -587,6 +591,19 @@ pub fn check_discard(discarded_at: Option<DateTime<Utc>>) -> Result<(), Refusal>
     }
 }
 
+/// Four eyes: `releaser` made none of the batch's work. `workers` are who made the batch and who entered each of
+/// its QC results, with what they did.
+pub fn check_four_eyes(releaser: &str, workers: &[(String, String)]) -> Result<(), Refusal> {
+    let own: Vec<&str> = workers.iter().filter(|(who, _)| who == releaser).map(|(_, what)| what.as_str()).collect();
+    if own.is_empty() {
+        return Ok(());
+    }
+    refuse(
+        Rule::FourEyes,
+        format!("{releaser} {} this batch; another quality manager must release it", own.join(" and ")),
+    )
+}
+
 /// Deferrals, positive or indeterminate results and recalls touching the donor within [from, to].
 fn intervening_events(donor: &DonorFacts, from: NaiveDate, to: NaiveDate, config: &Config) -> Vec<String> {
     let mut found = Vec::new();
@@ -1000,6 +1017,19 @@ mod tests {
         let t = DateTime::parse_from_rfc3339("2026-02-20T08:00:00Z").unwrap().to_utc();
         assert_eq!(check_discard(None), Ok(()));
         assert_eq!(check_discard(Some(t)).unwrap_err().rule, Rule::DiscardOnce);
+    }
+
+    #[test]
+    fn four_eyes_names_what_the_releaser_did() {
+        let workers =
+            vec![("ann".to_string(), "made".to_string()), ("bob".to_string(), "entered QC appearance of".to_string())];
+        assert_eq!(check_four_eyes("cat", &workers), Ok(()));
+        let r = check_four_eyes("bob", &workers).unwrap_err();
+        assert_eq!(r.rule, Rule::FourEyes);
+        assert_eq!(
+            r.to_string(),
+            "refused by rule release.four-eyes: bob entered QC appearance of this batch; another quality manager must release it"
+        );
     }
 
     #[test]

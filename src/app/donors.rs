@@ -1,9 +1,11 @@
 //! Registering donors, recording their screenings, deferring them, and judging eligibility.
 
+use super::users::Signed;
+use crate::core::access::Operation;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::views::{marked, DeferralView, DonationView, DonorSummary, DonorView, ScreeningView, TestResultView};
-use super::{invalid, not_found, record, Act, AppError, Bank, Record, Result};
+use super::{invalid, not_found, record, record_group, Act, AppError, Bank, Record, Result};
 use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
 use crate::core::input::{self, Now};
@@ -71,6 +73,7 @@ pub struct ScreeningRecorded {
 
 impl Bank {
     pub fn register_donor(&mut self, new: NewDonor, at: DateTime<Utc>) -> Result<Donor> {
+        self.authorize(Operation::RegisterDonor)?;
         let act = self.act();
         let now = self.rules_now();
         input::plausible_time("registration time", at, now)?;
@@ -124,10 +127,21 @@ impl Bank {
         corrects: Option<i64>,
         at: DateTime<Utc>,
     ) -> Result<ScreeningRecorded> {
+        // A correction is a quality manager's signed act; a first screening, the technician's.
+        let signer = self.signer_if(corrects.is_some(), Operation::Correction, Operation::Screen)?;
         let results = input.resolve(kind, &self.config)?;
         let (act, now) = (self.act(), self.rules_now());
         let config = &self.config;
-        self.store.write(|tx| screen(tx, &act, config, now, donor, Screening { kind, date, results, corrects, at }))
+        self.store.write(|tx| {
+            let r = screen(tx, &act, config, now, donor, Screening { kind, date, results, corrects, at })?;
+            if let (Some(signer), Some(old)) = (&signer, corrects) {
+                let meaning = format!("corrects screening {old}");
+                let sid = r.id.to_string();
+                let what = Signed { entity: "screenings", entity_id: &sid, subject: donor.data(), at };
+                super::users::sign(tx, &act, signer, &meaning, &what)?;
+            }
+            Ok(r)
+        })
     }
 
     /// Defers a donor from the day of `at`, until a date (exclusive) or permanently.
@@ -139,6 +153,7 @@ impl Bank {
         permanent: bool,
         at: DateTime<Utc>,
     ) -> Result<DeferralView> {
+        self.authorize(Operation::Defer)?;
         let reason = input::reason("deferral", reason)?;
         // A safety act takes effect when recorded: a deferral dated in the future would leave the donor eligible.
         input::plausible_time("deferral time", at, self.rules_now())?;
@@ -175,6 +190,7 @@ impl Bank {
     /// Lifts the deferrals a recall put on the donor (a quality manager's decision, audited with its reason),
     /// from the day of `at`. Other deferrals (permanent, dated, a positive result's) stand.
     pub fn lift_deferral(&mut self, donor: &Id, reason: &str, at: DateTime<Utc>) -> Result<Vec<DeferralView>> {
+        self.authorize(Operation::LiftDeferral)?;
         let reason = input::reason("lift", reason)?;
         input::plausible_time("lift time", at, self.rules_now())?;
         let on = local_day(at);
@@ -204,6 +220,7 @@ impl Bank {
 
     /// Everything about a donor as of `at`: status and the reason for it, screenings, deferrals, donations.
     pub fn donor_view(&mut self, donor: &Id, at: DateTime<Utc>) -> Result<DonorView> {
+        self.authorize(Operation::Read)?;
         let d = self.donor_row(donor)?;
         let show_identity = self.may_see_identity();
         let config = self.config.clone();
@@ -253,6 +270,7 @@ impl Bank {
 
     /// Donors in code order with their status as of `at`, a page at a time.
     pub fn donors(&mut self, after: Option<&Stored<Id>>, limit: usize, at: DateTime<Utc>) -> Result<Vec<DonorSummary>> {
+        self.authorize(Operation::Read)?;
         let config = self.config.clone();
         self.store.read(|tx| {
             let mut out = Vec::new();
@@ -365,8 +383,10 @@ pub(super) fn screen(
     let action = if corrects.is_some() { "correct-screening" } else { "record-screening" };
     record(tx, act, action, "screenings", &sid.to_string(), donor.data(), at, None)?;
     for (test, result) in &results {
-        let rid = donors::insert_result(tx, sid, test, *result)?;
-        record(tx, act, "record-result", "screening_results", &rid.to_string(), donor.data(), at, None)?;
+        donors::insert_result(tx, sid, test, *result)?;
+    }
+    if !results.is_empty() {
+        record_group(tx, act, "record-results", "screening_results", &sid.to_string(), donor.data(), at)?;
     }
     let abnormal: Vec<TestResultView> = results
         .iter()

@@ -1,6 +1,8 @@
 //! Follow-up operations: the study record of a recipient, follow-up visits, adverse events (with the safety
 //! signal), the due list, and the clinical view of one recipient (course, eligibility, visits, events).
 
+use super::users::Signed;
+use crate::core::access::Operation;
 use std::collections::BinaryHeap;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -230,6 +232,7 @@ impl Bank {
     /// Records the study's facts about a recipient (diagnosis date, prior therapies, exclusion with its reason)
     /// as a new study record superseding the one in force.
     pub fn record_study(&mut self, id: &Id, update: StudyUpdate, at: DateTime<Utc>) -> Result<StudyRecord> {
+        self.authorize(Operation::StudyRecord)?;
         let now = self.rules_now();
         not_future("time of the record (--at)", local_day(at), now)?;
         if let Some(d) = update.diagnosis_date {
@@ -279,6 +282,8 @@ impl Bank {
     /// Records a follow-up visit on the day of `at`, for the course it follows. A visit outside its window is
     /// accepted (`in_window` false, for a warning); a second visit for the same time point must correct the first.
     pub fn add_followup(&mut self, id: &Id, input: VisitInput, at: DateTime<Utc>) -> Result<RecordedVisit> {
+        // A visit that corrects another is a signed act.
+        let signer = self.signer_if(input.corrects.is_some(), Operation::FollowUp, Operation::FollowUp)?;
         let date = local_day(at);
         not_future("visit date", date, self.rules_now())?;
         let scores = followup::scores(&input.scores).map_err(AppError::Invalid)?;
@@ -323,6 +328,12 @@ impl Bank {
             };
             visit.id = store::insert_followup(tx, &visit)?;
             record(tx, &act, "record-followup", "followups", &visit.id.to_string(), id.data(), at, None)?;
+            if let (Some(signer), Some(old)) = (&signer, input.corrects) {
+                let meaning = format!("corrects follow-up visit {old}");
+                let vid = visit.id.to_string();
+                let what = Signed { entity: "followups", entity_id: &vid, subject: id.data(), at };
+                super::users::sign(tx, &act, signer, &meaning, &what)?;
+            }
             let window = config.followup.window(course.start, input.timepoint);
             Ok(RecordedVisit { in_window: window.contains(date), window, course_start: course.start, visit })
         })
@@ -331,6 +342,7 @@ impl Bank {
     /// Records an adverse event; a serious one probably or definitely related to a unit comes back with the
     /// safety signal naming that unit's donor and the recall to run.
     pub fn add_adverse_event(&mut self, id: &Id, new: NewAdverseEvent, at: DateTime<Utc>) -> Result<RecordedEvent> {
+        self.authorize(Operation::AdverseEvent)?;
         let now = self.rules_now();
         not_future("time of the report (--at)", local_day(at), now)?;
         not_future("onset", new.onset, now)?;
@@ -404,6 +416,7 @@ impl Bank {
         after: Option<&DueVisit>,
         limit: usize,
     ) -> Result<Vec<DueVisit>> {
+        self.authorize(Operation::Read)?;
         let config = self.config.clone();
         self.store.read(|tx| {
             let mut page: BinaryHeap<InOrder> = BinaryHeap::new();
@@ -438,6 +451,7 @@ impl Bank {
 
     /// The recipient's study record, computed eligibility, courses, follow-up visits and adverse events.
     pub fn clinical_view(&mut self, id: &Id) -> Result<ClinicalView> {
+        self.authorize(Operation::Read)?;
         let config = self.config.clone();
         self.store.read(|tx| {
             let r = recipient(tx, id)?;

@@ -1,16 +1,24 @@
 //! Integrity operations: verify (file, schema, values, audit chain), signed checkpoints and their anchors,
 //! online backups and safe restores.
 
+use crate::core::access::Operation;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use super::{views, AppError, Bank, Result};
-use crate::core::config::Config;
+use crate::core::config::BenchPrefs;
 use crate::store::checkpoint::{self, Anchor};
 use crate::store::secret::BankSecret;
 use crate::store::{audit, backup, schema_check, settings, Store, StoreError};
 use crate::time;
+
+/// Where an incremental `audit verify` starts: a signed checkpoint of that entry, or the newest verified one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    Checkpoint(i64),
+    LastVerified,
+}
 
 /// A backup taken (or restored) and checked.
 #[derive(Debug, Clone, Serialize)]
@@ -28,8 +36,8 @@ pub struct BackupReport {
 
 impl Bank {
     /// Opens an existing bank for reading only: never waits behind a writer, works on read-only media.
-    pub fn open_read_only(path: &Path, config: Config, actor: &str) -> Result<Bank> {
-        Ok(Bank::new(Store::open_read_only(path)?, config, actor))
+    pub fn open_read_only(path: &Path, bench: BenchPrefs, actor: &str) -> Result<Bank> {
+        Bank::new(Store::open_read_only(path)?, bench, actor)
     }
 
     /// Identity rows are digested with the bank secret in `key_file` (created at first use when `create`).
@@ -40,56 +48,112 @@ impl Bank {
     /// `SQLite`'s integrity and foreign-key checks, the schema against the program's, stored values against the
     /// shapes the program writes, then the audit chain and records. A file failing `SQLite`'s check is marked
     /// damaged: writes stay refused until it verifies again.
+    ///
+    /// `SQLite`'s checks read every page on a second connection, in a thread of their own, while this one checks
+    /// the rest: one wait for both (each reads a committed state of the file; a write between their starts is
+    /// checked by one and not the other, as by two runs).
     pub fn verify(&mut self) -> Result<views::Integrity> {
-        let v = self.store.inspect(|tx| {
-            Ok::<_, AppError>(views::Integrity {
-                integrity: settings::integrity_check(tx)?,
-                foreign_keys: settings::foreign_key_check(tx)?,
-                schema: schema_check::differences(tx)?,
-                older_schema: schema_check::older_schema(tx)?,
-                values: schema_check::unreadable_values(tx)?,
-                audit: audit::verify(tx)?,
-            })
-        })?;
+        self.authorize(Operation::AuditVerify)?;
+        let path = self.path().to_path_buf();
+        let (sqlite, v) = std::thread::scope(|s| {
+            let sqlite = s.spawn(|| {
+                Store::open_read_only(&path)?
+                    .inspect(|tx| Ok::<_, AppError>((settings::integrity_check(tx)?, settings::foreign_key_check(tx)?)))
+            });
+            let v = self.store.inspect(|tx| {
+                Ok::<_, AppError>(views::Integrity {
+                    integrity: Vec::new(),
+                    foreign_keys: Vec::new(),
+                    schema: schema_check::differences(tx)?,
+                    older_schema: schema_check::older_schema(tx)?,
+                    values: schema_check::unreadable_values(tx)?,
+                    audit: audit::verify(tx)?,
+                })
+            });
+            (sqlite.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), v)
+        });
+        let (integrity, foreign_keys) = sqlite?;
+        let v = views::Integrity { integrity, foreign_keys, ..v? };
         backup::mark_damaged(self.path(), v.integrity.first().map(String::as_str));
         Ok(v)
     }
 
     /// The audit chain and every record against it.
     pub fn audit_verify(&mut self) -> Result<audit::Verification> {
-        self.audit_verify_against(None, None)
+        self.audit_verify_against(None, None, None)
     }
 
     /// The audit chain and records, and with an anchor log, the chain against every signed checkpoint in it
-    /// (signed by the bank key of `secret` when given).
+    /// (signed by the bank key of `secret` when given). A full check that finds nothing, with the key and the log
+    /// at hand, appends a verified checkpoint of the head to the log: an incremental check (`since`) starts from
+    /// one, and checks only the entries after it and the records they wrote.
     pub fn audit_verify_against(
         &mut self,
         anchors: Option<&Path>,
         secret: Option<&BankSecret>,
+        since: Option<Since>,
     ) -> Result<audit::Verification> {
-        let (anchors, mut bad_lines) = match anchors {
+        self.authorize(Operation::AuditVerify)?;
+        let trusted = secret.map(|s| s.signing_key().verifying_key());
+        if since.is_some() && trusted.is_none() {
+            return Err(AppError::Invalid(
+                "an incremental check (--since) needs the bank key, to trust the checkpoint it starts from".into(),
+            ));
+        }
+        let (anchors_read, mut bad_lines) = match anchors {
             Some(log) => checkpoint::read(log)?,
             None => Default::default(),
         };
-        let trusted = secret.map(|s| s.signing_key().verifying_key());
-        let mut v = self.store.read(|tx| {
-            let mut v = audit::verify(tx)?;
-            bad_lines.extend(checkpoint::check(tx, &anchors, trusted)?);
+        let start = match (since, trusted) {
+            (Some(since), Some(key)) => {
+                let seq = match since {
+                    Since::Checkpoint(seq) => Some(seq),
+                    Since::LastVerified => None,
+                };
+                Some(checkpoint::start(&anchors_read, seq, key).ok_or_else(|| {
+                    AppError::Invalid(match seq {
+                        Some(seq) => {
+                            format!("no checkpoint of entry {seq} signed by this bank's key in the anchor log")
+                        }
+                        None => "no checkpoint in the anchor log was signed by a full `audit verify` with this bank's \
+                                 key: run one first"
+                            .into(),
+                    })
+                })?)
+            }
+            _ => None,
+        };
+        // Anchors before the one an incremental check starts from were checked by the full check that signed it.
+        let checked: Vec<Anchor> =
+            anchors_read.into_iter().filter(|a| start.as_ref().is_none_or(|s| a.seq >= s.seq)).collect();
+        let (mut v, head) = self.store.read(|tx| {
+            let mut v = match &start {
+                Some(a) => audit::verify_since(tx, a.seq, &a.hash)?,
+                None => audit::verify(tx)?,
+            };
+            bad_lines.extend(checkpoint::check(tx, &checked, trusted)?);
             v.findings.extend(bad_lines.into_iter().map(|what| audit::Finding { what }));
-            Ok::<_, AppError>(v)
+            let (seq, hash) = checkpoint::head(tx)?;
+            Ok::<_, AppError>((v, checkpoint::recorded_at(tx, seq)?.map(|at| (seq, hash, at))))
         })?;
         v.findings.dedup();
+        if let (None, true, Some(log), Some(secret), Some((seq, hash, at))) =
+            (&start, v.findings.is_empty(), anchors, secret, head)
+        {
+            checkpoint::append(log, &Anchor::sign(seq, &hash, &at, true, &secret.signing_key()))?;
+        }
         Ok(v)
     }
 
     /// Signs the chain's head and appends it to the anchor log. Taken under the write lock, so that no entry
     /// being written meanwhile can carry an earlier time than the checkpoint that does not include it.
     pub fn checkpoint(&mut self, secret: &BankSecret, log: &Path) -> Result<Anchor> {
+        self.authorize(Operation::AuditCheckpoint)?;
         let key = secret.signing_key();
         let now = self.now();
         let anchor = self.store.write(|tx| {
             let (seq, hash) = checkpoint::head(tx)?;
-            Ok::<_, AppError>(Anchor::sign(seq, &hash, &time::to_db(now), &key))
+            Ok::<_, AppError>(Anchor::sign(seq, &hash, &time::to_db(now), false, &key))
         })?;
         checkpoint::append(log, &anchor)?;
         Ok(anchor)
@@ -97,6 +161,7 @@ impl Bank {
 
     /// An online, consistent copy at `dest`, checked (`SQLite`, schema, audit chain) and recorded in the trail.
     pub fn backup(&mut self, dest: &Path) -> Result<BackupReport> {
+        self.authorize(Operation::Backup)?;
         self.store.backup_to(dest)?;
         let report = check_copy(dest)?;
         self.record_backup("backup", &report)?;
@@ -105,7 +170,7 @@ impl Bank {
 
     /// Records a backup taken or restored (the file, its size and the head of its chain) in the trail.
     fn record_backup(&mut self, action: &str, report: &BackupReport) -> Result<()> {
-        let (actor, now) = (self.actor.clone(), self.now());
+        let (actor, now) = (self.actor().to_string(), self.now());
         let what = serde_json::json!({
             "file": report.file, "bytes": report.bytes, "head_seq": report.head_seq, "head_hash": report.head_hash,
         });
@@ -127,13 +192,34 @@ impl Bank {
 
 /// Brings a backup back at `target`, after checking it; refuses while the target is in use. The bank replaced
 /// and any leftover journal beside it are moved aside; the restore is recorded in the restored bank's trail.
-pub fn restore(file: &Path, target: &Path, config: Config, actor: &str) -> Result<(Bank, BackupReport)> {
+/// `current` is the bank at `target` as signed in to (an administrator restores a bank with users); the restored
+/// bank is opened in the same session.
+pub fn restore(
+    file: &Path,
+    target: &Path,
+    bench: BenchPrefs,
+    actor: &str,
+    current: Option<Bank>,
+) -> Result<(Bank, BackupReport)> {
+    let current = match current {
+        Some(bank) => Some(bank),
+        None if target.exists() => Some(Bank::open_read_only(target, bench.clone(), actor)?),
+        None => None,
+    };
+    let session = match current {
+        Some(bank) => {
+            bank.authorize(Operation::Restore)?;
+            bank.session.clone()
+        }
+        None => super::Session::SetUp { name: actor.to_string() },
+    };
     let mut report = check_copy(file)?;
     let source = Store::open_read_only(file)?;
     let restored = backup::restore(&source, target, &time::to_db(time::now()).replace(':', ""))?;
     drop(source);
     report.moved_aside = restored.replaced;
-    let mut bank = Bank::open(target, config, actor)?;
+    let mut bank = Bank::open(target, bench, actor)?;
+    bank.session = session;
     bank.record_backup("restore", &report)?;
     Ok((bank, report))
 }

@@ -5,6 +5,7 @@
 //! record, so two benches cannot both print a label "for the first time", and a label the printer did not take
 //! is never recorded. Printing a label again clears its verification: the new label must be scanned back.
 
+use crate::core::access::Operation;
 use chrono::{DateTime, Duration, Utc};
 
 use super::views::UnitView;
@@ -155,6 +156,7 @@ impl Bank {
     /// The labels of a donation, of every unit of a batch still in the bank (and its retained sample), or of one
     /// unit.
     pub fn labels_for(&mut self, id: &Id, at: DateTime<Utc>) -> Result<Vec<Label>> {
+        self.authorize(Operation::Read)?;
         let config = self.config.clone();
         self.store.read(|tx| labels_of(tx, id, &config, at))
     }
@@ -168,6 +170,7 @@ impl Bank {
         copies: u32,
         at: DateTime<Utc>,
     ) -> Result<RenderedLabels> {
+        self.authorize(Operation::Read)?;
         let labels = self.labels_for(id, at)?;
         self.render(&labels, format, template, copies)
     }
@@ -195,6 +198,7 @@ impl Bank {
         reason: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<Printed> {
+        self.authorize(Operation::LabelPrint)?;
         let target = match target.filter(|t| !t.trim().is_empty()).or(self.config.printer.as_deref()) {
             Some(t) => PrintTarget::parse(t)?,
             None => return Err(PrintError::NoPrinter.into()),
@@ -215,6 +219,7 @@ impl Bank {
         reason: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<Printed> {
+        self.authorize(Operation::LabelPrint)?;
         if !(1..=999).contains(&copies) {
             return invalid("copies are 1 to 999");
         }
@@ -285,6 +290,7 @@ impl Bank {
     /// Label verification: `scanned` (Code 128 or Data Matrix text read from the printed label) must be `unit`,
     /// whose label must have been printed; the unit is then marked verified (until its label is printed again).
     pub fn verify_label(&mut self, unit: &Id, scanned: &str, at: DateTime<Utc>) -> Result<UnitView> {
+        self.authorize(Operation::LabelVerify)?;
         if unit.kind() != IdKind::Unit {
             return invalid(format!("{unit} is a {}: labels are verified unit by unit", unit.kind()));
         }

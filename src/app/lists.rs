@@ -1,6 +1,7 @@
 //! The bench's lists over whole tables: searches and filters run in SQL ([`crate::store::lists`]) a page at a
 //! time, and where a status is the core's to judge, pages are read until the page is full or the table ends.
 
+use crate::core::access::Operation;
 use chrono::{DateTime, Utc};
 
 use super::donors::summary;
@@ -46,6 +47,7 @@ impl Bank {
         limit: usize,
         at: DateTime<Utc>,
     ) -> Result<Page<DonorSummary>> {
+        self.authorize(Operation::Read)?;
         let query = query.trim();
         if let Ok(status) = query.parse::<DonorStatus>() {
             return self.fill(after, limit, |bank, after| {
@@ -72,6 +74,7 @@ impl Bank {
     /// Batches waiting in quarantine, in the order their donations came in, a page at a time, with how many
     /// there are in all (the QC and release work list).
     pub fn quarantine_page(&mut self, after: Option<&Stored<Id>>, limit: usize) -> Result<Page<Batch>> {
+        self.authorize(Operation::Read)?;
         self.store.read(|tx| {
             let ids = lists::batches_in_quarantine(tx, after, limit)?;
             let rows = ids
@@ -90,6 +93,7 @@ impl Bank {
     /// Recipients whose code is `text` as displayed, or starts with it, or whose indication contains it, a page
     /// at a time.
     pub fn find_recipients(&mut self, text: &str, after: Option<&Stored<Id>>, limit: usize) -> Result<Page<Recipient>> {
+        self.authorize(Operation::Read)?;
         let text = text.trim().to_string();
         let code = stored_code(&text);
         self.store.read(|tx| {
@@ -118,6 +122,7 @@ impl Bank {
         limit: usize,
         at: DateTime<Utc>,
     ) -> Result<Page<UnitView>> {
+        self.authorize(Operation::Read)?;
         let today = local_day(at);
         let shelf = match only {
             None => Shelf::All,
@@ -145,6 +150,7 @@ impl Bank {
 
     /// Every donor, with status as of `at`, in code order (the CLI lists them whole; the TUI keeps to pages).
     pub fn all_donors(&mut self, at: DateTime<Utc>) -> Result<Vec<DonorSummary>> {
+        self.authorize(Operation::Read)?;
         let page = self.fill(None, usize::MAX, |bank, after| {
             let page = bank.donors(after, SCAN, at)?;
             let last = page.last().map(|d| d.id.clone());
@@ -155,6 +161,7 @@ impl Bank {
 
     /// Every recipient, in code order.
     pub fn all_recipients(&mut self) -> Result<Vec<Recipient>> {
+        self.authorize(Operation::Read)?;
         let page = self.fill(None, usize::MAX, |bank, after| {
             let page = bank.recipients(after, SCAN)?;
             let last = page.last().map(|r| r.id.clone());
@@ -186,12 +193,14 @@ impl Bank {
 
     /// Whether a label of `id` (or of any unit it labels) was printed before: printing again is a reprint.
     pub fn label_printed(&mut self, id: &Id, at: DateTime<Utc>) -> Result<bool> {
+        self.authorize(Operation::Read)?;
         let entities: Vec<Id> = self.labels_for(id, at)?.into_iter().map(|l| l.id).collect();
         self.store.read(|tx| entities.iter().try_fold(false, |any, e| Ok(any || labels::printed_before(tx, e)?)))
     }
 
     /// Recalls already applied with the same selection (by donor, by batch, or the same collection window).
     pub fn earlier_recalls(&mut self, selector: &RecallSelector) -> Result<Vec<EarlierRecall>> {
+        self.authorize(Operation::Read)?;
         let (name, subject, window) = match selector {
             RecallSelector::Donor { donor, .. } => ("donor", Some(donor), None),
             RecallSelector::Batch(b) => ("batch", Some(b), None),

@@ -12,13 +12,15 @@ mod recall;
 mod recipients;
 mod reports;
 mod trace;
+mod users;
 pub mod views;
 
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
 
-use crate::core::config::Config;
+use crate::core::access::{Denied, Operation};
+use crate::core::config::{BenchPrefs, Config};
 use crate::core::ids::{Facility, Id, IdError, IdKind};
 use crate::core::input::{Invalid, Now};
 use crate::core::rules::Refusal;
@@ -41,6 +43,7 @@ pub use reports::{
     PREDICTOR_TERMS,
 };
 pub use trace::{Root, Trace, TraceBatch, TraceDonor};
+pub use users::{Reopen, Session, SignInError};
 
 /// The stored records and errors the faces show, as the store returns them: the CLI and the TUI name them here,
 /// never `store`, which is the app's alone.
@@ -51,6 +54,7 @@ pub mod records {
     pub use crate::store::recipients::Recipient;
     pub use crate::store::secret::BankSecret;
     pub use crate::store::settings::Counts;
+    pub use crate::store::users::{Signature, User};
     pub use crate::store::StoreError;
 }
 
@@ -59,6 +63,12 @@ pub enum AppError {
     /// A safety rule refused: names the rule.
     #[error(transparent)]
     Refused(#[from] Refusal),
+    /// The access table refused: the user's roles do not include the operation (rule `access.role`).
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    /// Nobody is signed in, or a sign-in or signature was refused.
+    #[error(transparent)]
+    SignIn(#[from] SignInError),
     /// Input that is well-formed but not acceptable, judged by the core (a time in the future, no reason, ...).
     #[error(transparent)]
     Input(#[from] Invalid),
@@ -84,6 +94,7 @@ pub enum AppError {
 pub enum Record {
     Id(IdKind),
     Screening,
+    User,
 }
 
 impl std::fmt::Display for Record {
@@ -91,6 +102,7 @@ impl std::fmt::Display for Record {
         match self {
             Record::Id(kind) => kind.fmt(f),
             Record::Screening => f.write_str("screening"),
+            Record::User => f.write_str("user"),
         }
     }
 }
@@ -111,8 +123,13 @@ pub type Clock = Box<dyn Fn() -> DateTime<Utc> + Send>;
 /// A stool bank: its database, its policy, who is acting, and the clock that says when "now" is.
 pub struct Bank {
     store: Store,
+    /// The bank's stored policy, and the one in force here (with this bench's settings over it).
+    policy: Config,
     config: Config,
-    actor: String,
+    bench: BenchPrefs,
+    session: Session,
+    /// The signed-in user signed the next signed act (see [`Bank::sign`]).
+    signature_armed: bool,
     clock: Clock,
 }
 
@@ -123,13 +140,25 @@ struct Act {
 }
 
 impl Bank {
-    /// Opens an existing bank.
-    pub fn open(path: &Path, config: Config, actor: &str) -> Result<Bank> {
-        Ok(Bank::new(Store::open(path)?, config, actor))
+    /// Opens an existing bank under its stored policy with this bench's settings. A bank without users opens in
+    /// set-up mode, acting as `actor`; one with users opens signed out ([`Bank::sign_in`]).
+    pub fn open(path: &Path, bench: BenchPrefs, actor: &str) -> Result<Bank> {
+        Bank::new(Store::open(path)?, bench, actor)
     }
 
-    fn new(store: Store, config: Config, actor: &str) -> Bank {
-        Bank { store, config, actor: actor.to_string(), clock: Box::new(time::now) }
+    fn new(store: Store, bench: BenchPrefs, actor: &str) -> Result<Bank> {
+        let mut bank = Bank {
+            store,
+            policy: Config::default(),
+            config: Config::default(),
+            bench,
+            session: Session::SignedOut,
+            signature_armed: false,
+            clock: Box::new(time::now),
+        };
+        bank.load_policy()?;
+        bank.session = bank.initial_session(actor)?;
+        Ok(bank)
     }
 
     /// The same bank with another clock (a TUI's frozen clock, a test's fixed "now").
@@ -151,27 +180,40 @@ impl Bank {
     }
 
     fn act(&self) -> Act {
-        Act { actor: self.actor.clone(), now: self.now() }
+        Act { actor: self.actor().to_string(), now: self.now() }
     }
 
-    /// Creates the database or upgrades its schema (idempotent); sets the facility code when given.
-    pub fn init(path: &Path, facility: Option<&str>, config: Config, actor: &str) -> Result<Bank> {
-        Bank::init_with_clock(path, facility, config, actor, time::now)
+    /// Creates the database or upgrades its schema (idempotent), and opens it as [`Bank::open`] does.
+    pub fn create(path: &Path, bench: BenchPrefs, actor: &str) -> Result<Bank> {
+        Bank::new(Store::open_or_create(path)?, bench, actor)
+    }
+
+    /// [`Bank::create`], then [`Bank::initialize`]: a new bank in set-up mode, ready.
+    pub fn init(path: &Path, facility: Option<&str>, bench: BenchPrefs, actor: &str) -> Result<Bank> {
+        Bank::init_with_clock(path, facility, bench, actor, time::now)
     }
 
     /// [`Bank::init`] by another clock, from its very first record (a generated bank, the same at every run).
     pub fn init_with_clock(
         path: &Path,
         facility: Option<&str>,
-        config: Config,
+        bench: BenchPrefs,
         actor: &str,
         clock: impl Fn() -> DateTime<Utc> + Send + 'static,
     ) -> Result<Bank> {
+        let mut bank = Bank::create(path, bench, actor)?.with_clock(clock);
+        bank.initialize(facility)?;
+        Ok(bank)
+    }
+
+    /// Records when the bank was created and its facility code (the default one until set); sets the facility
+    /// code when given, while no donation carries the old one.
+    pub fn initialize(&mut self, facility: Option<&str>) -> Result<()> {
+        self.authorize(Operation::Init)?;
         let facility = facility.map(Facility::parse).transpose()?;
-        let mut bank = Bank::new(Store::open_or_create(path)?, config, actor).with_clock(clock);
-        let act = bank.act();
+        let act = self.act();
         let now = act.now;
-        bank.store.write(|tx| {
+        self.store.write(|tx| {
             if store::settings::get(tx, "created_at")?.is_none() {
                 set_setting(tx, &act, "created_at", &time::to_db(now), now)?;
             }
@@ -191,16 +233,11 @@ impl Bank {
                 _ => {}
             }
             Ok(())
-        })?;
-        Ok(bank)
+        })
     }
 
     pub fn config(&self) -> &Config {
         &self.config
-    }
-
-    pub fn actor(&self) -> &str {
-        &self.actor
     }
 
     pub fn path(&self) -> &Path {
@@ -222,17 +259,15 @@ impl Bank {
         out
     }
 
-    pub fn may_see_identity(&self) -> bool {
-        self.config.may_see_identity(&self.actor)
-    }
-
     pub fn facility(&mut self) -> Result<Facility> {
+        self.authorize(Operation::Read).or_else(|_| self.authorize(Operation::Init))?;
         let code = self.store.read(|tx| Ok::<_, AppError>(store::settings::get(tx, "facility")?))?;
         Ok(Facility::parse(code.as_deref().unwrap_or(DEFAULT_FACILITY))?)
     }
 
     /// Parses an identifier (validating its check character) and confirms the record exists.
     pub fn lookup(&mut self, input: &str) -> Result<Id> {
+        self.authorize(Operation::Read).or_else(|_| self.authorize(Operation::AuditRead))?;
         let id = Id::parse(input)?;
         let exists = self.store.read(|tx| Ok::<_, AppError>(store::settings::exists(tx, &id)?))?;
         if exists {
@@ -252,16 +287,19 @@ impl Bank {
     }
 
     pub fn audit_log(&mut self, id: Option<&Id>, limit: usize) -> Result<Vec<audit::Entry>> {
+        self.authorize(Operation::AuditRead)?;
         self.store.read(|tx| Ok(audit::log(tx, id.map(Id::data), limit)?))
     }
 
     /// Record counts; stock as of `at`: expired units are not stock.
     pub fn counts(&mut self, at: DateTime<Utc>) -> Result<store::settings::Counts> {
+        self.authorize(Operation::Read)?;
         self.store.read(|tx| Ok(store::settings::counts(tx, time::local_day(at))?))
     }
 
     /// A unit that was dispensed and a record of the latest recall, for a newcomer's first trace.
     pub fn examples(&mut self) -> Result<(Option<Id>, Option<Id>)> {
+        self.authorize(Operation::Read)?;
         self.store.read(|tx| {
             let unit = store::settings::some_dispensed_unit(tx)?.and_then(|s| Id::from_data(&s));
             let recalled = store::settings::latest_recall_subject(tx)?.and_then(|s| Id::from_data(&s));
@@ -293,5 +331,22 @@ fn record(
 ) -> Result<()> {
     let change = audit::Change { actor: &act.actor, action, table, id, subject, at, recorded_at: act.now, before };
     audit::record(tx, change)?;
+    Ok(())
+}
+
+/// Appends one audit entry for the rows of `table` written together in this transaction, all under `group` (a
+/// batch's units, a screening's results).
+fn record_group(
+    tx: &Tx,
+    act: &Act,
+    action: &str,
+    table: &str,
+    group: &str,
+    subject: &str,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let change =
+        audit::Change { actor: &act.actor, action, table, id: group, subject, at, recorded_at: act.now, before: None };
+    audit::record_group(tx, change)?;
     Ok(())
 }

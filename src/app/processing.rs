@@ -1,10 +1,12 @@
 //! Donations, their processing into batches and units, QC, and quarantine → release.
 
+use super::users::Signed;
+use crate::core::access::Operation;
 use chrono::{DateTime, Days, Utc};
 
 use super::donors::{load_donor, screen, Screening, ScreeningInput, ScreeningRecorded};
 use super::views::{dangling, marked, BatchView, DonationView, UnitView};
-use super::{invalid, not_found, record, AppError, Bank, Result};
+use super::{invalid, not_found, record, record_group, AppError, Bank, Result};
 use crate::core::config::Config;
 use crate::core::ids::{self, Id, IdKind, ProductCode};
 use crate::core::input::{self, DonationInput, Invalid};
@@ -12,7 +14,7 @@ use crate::core::model::{QcResult, ScreeningKind, UnitKind};
 use crate::core::rules::{self, DonorFacts, QcFact, ReleaseFacts};
 use crate::core::state::{on_shelf, unit_status};
 use crate::store::batches::{self, Batch, Collection, Donation, Preparation, Unit};
-use crate::store::{audit, donors, Malformed, Stored, Tx};
+use crate::store::{audit, donors, users, Malformed, Stored, Tx};
 use crate::time::local_day;
 
 pub struct NewDonation {
@@ -45,6 +47,7 @@ fn load_donation(tx: &Tx, id: &Id) -> Result<Donation> {
 impl Bank {
     /// Records a donation and gives it its DIN; refused unless the donor is eligible on the day of collection.
     pub fn add_donation(&mut self, new: NewDonation) -> Result<DonationView> {
+        self.authorize(Operation::Intake)?;
         input::donation(&new.input(), self.rules_now(), &self.config)?;
         let facility = self.facility()?;
         let (act, config) = (self.act(), &self.config);
@@ -56,6 +59,7 @@ impl Bank {
     /// questionnaire is a safety fact, never lost: the questionnaire and the deferral it causes are kept, and no
     /// donation is recorded (`Intake::donation` is `None`).
     pub fn intake_donation(&mut self, new: NewDonation, questionnaire: &ScreeningInput) -> Result<Intake> {
+        self.authorize(Operation::Intake)?;
         input::donation(&new.input(), self.rules_now(), &self.config)?;
         let kind = ScreeningKind::DonationDay;
         let results = questionnaire.resolve(kind, &self.config)?;
@@ -76,6 +80,7 @@ impl Bank {
     }
 
     pub fn donation_view(&mut self, id: &Id) -> Result<DonationView> {
+        self.authorize(Operation::Read)?;
         self.store.read(|tx| {
             let d = load_donation(tx, id)?;
             let ids = batches::batches_of_donation(tx, id)?.into_iter().map(|b| b.id).collect();
@@ -107,6 +112,7 @@ impl Bank {
         volume_ml: Option<f64>,
         at: DateTime<Utc>,
     ) -> Result<(Id, Vec<Id>)> {
+        self.authorize(Operation::MakeBatch)?;
         let code = ProductCode::parse(product)?;
         let known: Vec<String> = self.config.products.iter().map(|p| p.code.clone()).collect();
         let product = self.config.product(code.as_str()).cloned().ok_or_else(|| {
@@ -142,15 +148,16 @@ impl Bank {
             for (division, kind) in divisions {
                 let unit = Id::unit(&id, &division);
                 batches::insert_unit(tx, &unit, &id, kind)?;
-                record(tx, &act, "create-unit", "units", unit.data(), id.data(), at, None)?;
                 made.push(unit);
             }
+            record_group(tx, &act, "create-units", "units", id.data(), id.data(), at)?;
             Ok((id, made))
         })
     }
 
     /// A batch with its units, QC and every release rule as of `at`.
     pub fn batch_view(&mut self, id: &Id, at: DateTime<Utc>) -> Result<BatchView> {
+        self.authorize(Operation::Read)?;
         let config = self.config.clone();
         self.store.read(|tx| batch_view(tx, id, at, &config))
     }
@@ -177,6 +184,7 @@ impl Bank {
         value: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<()> {
+        self.authorize(Operation::QcEntry)?;
         let test = Config::code(&self.config.qc_required, test, "QC test").map_err(AppError::Invalid)?.to_string();
         input::plausible_time("QC time", at, self.rules_now())?;
         let value = value.map(|v| input::text("QC value", v)).transpose()?;
@@ -197,18 +205,27 @@ impl Bank {
 
     /// [`Bank::release_batch`] without reading the view back (a bulk load).
     pub(crate) fn release(&mut self, batch: &Id, at: DateTime<Utc>) -> Result<()> {
+        let signer = self.signer(Operation::Release)?;
         input::plausible_time("release time", at, self.rules_now())?;
         let (act, config) = (self.act(), &self.config);
+        // Four eyes needs people told apart: in set-up mode (free-text names, no sign-in) it is not judged.
+        let four_eyes = self.access_control();
         self.store.write(|tx| {
             rules::check_release(&ReleaseInputs::load(tx, batch)?.facts(at)?, config)?;
+            if four_eyes {
+                rules::check_four_eyes(&act.actor, &users::batch_workers(tx, batch.data())?)?;
+            }
             let before = audit::row_state(tx, "batches", batch.data())?;
             batches::set_batch_released(tx, batch, at)?;
-            record(tx, &act, "release-batch", "batches", batch.data(), batch.data(), at, before)
+            record(tx, &act, "release-batch", "batches", batch.data(), batch.data(), at, before)?;
+            let what = Signed { entity: "batches", entity_id: batch.data(), subject: batch.data(), at };
+            super::users::sign(tx, &act, &signer, "released for clinical use", &what)
         })
     }
 
     /// Discards a batch: every unit still on the shelf is discarded with it.
     pub fn discard_batch(&mut self, batch: &Id, reason: &str, at: DateTime<Utc>) -> Result<BatchView> {
+        let signer = self.signer(Operation::Discard)?;
         let reason = input::reason("discard", reason)?;
         input::plausible_time("discard time", at, self.rules_now())?;
         let act = self.act();
@@ -217,6 +234,8 @@ impl Bank {
             let before = audit::row_state(tx, "batches", batch.data())?;
             batches::set_batch_discarded(tx, batch, at, reason)?;
             record(tx, &act, "discard-batch", "batches", batch.data(), batch.data(), at, before)?;
+            let what = Signed { entity: "batches", entity_id: batch.data(), subject: batch.data(), at };
+            super::users::sign(tx, &act, &signer, &format!("discarded: {reason}"), &what)?;
             for u in batches::units_of_batch(tx, batch)? {
                 let facts = u.facts()?;
                 if facts.kind == UnitKind::Dose && on_shelf(unit_status(&facts, at, local_day(at))) {
@@ -239,12 +258,14 @@ impl Bank {
         limit: usize,
         at: DateTime<Utc>,
     ) -> Result<Vec<UnitView>> {
+        self.authorize(Operation::Read)?;
         self.store
             .read(|tx| Ok(batches::units_in_stock(tx, after, limit)?.iter().map(|u| UnitView::new(u, at)).collect()))
     }
 
     /// Records where a unit (or the retained sample) is stored.
     pub fn set_location(&mut self, unit: &Id, location: &str, at: DateTime<Utc>) -> Result<UnitView> {
+        self.authorize(Operation::Locate)?;
         let location = input::text("location", location)?;
         let act = self.act();
         self.store.write(|tx| {

@@ -2,6 +2,8 @@
 //! across donors), list every unit in stock and dispensed with its recipient, and with `apply` quarantine the
 //! stock at once and record the recall with its answer.
 
+use super::users::Signed;
+use crate::core::access::Operation;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeZone, Utc};
@@ -102,6 +104,7 @@ impl Bank {
         again: bool,
         at: DateTime<Utc>,
     ) -> Result<RecallSummary> {
+        let signer = self.signer_if(apply, Operation::RecallApply, Operation::RecallDryRun)?;
         let reason = input::reason("recall", reason)?.to_string();
         // A safety act takes effect when recorded: a recall dated in the future would leave the stock dispensable.
         input::plausible_time("recall time", at, self.rules_now())?;
@@ -142,6 +145,12 @@ impl Bank {
             let rid = recalls::insert_recall(tx, &new)?;
             let subject = donor.or(batch).map_or_else(|| format!("recall-{rid}"), |i| i.data().to_string());
             record(tx, &act, "recall", "recalls", &rid.to_string(), &subject, at, None)?;
+            if let Some(signer) = &signer {
+                let meaning = format!("recall applied: {reason}");
+                let rid = rid.to_string();
+                let what = Signed { entity: "recalls", entity_id: &rid, subject: &subject, at };
+                super::users::sign(tx, &act, signer, &meaning, &what)?;
+            }
             if let Some(donor) = donor {
                 let reason = format!("recall {rid}: {reason}");
                 let new = NewDeferral {

@@ -1,5 +1,7 @@
 //! Recipients and dispensing: one unit to one recipient, after the dispense rules.
 
+use super::users::Signed;
+use crate::core::access::Operation;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::views::{dangling, RecipientView, UnitView};
@@ -27,6 +29,7 @@ pub struct NewRecipient {
 
 impl Bank {
     pub fn register_recipient(&mut self, new: NewRecipient, at: DateTime<Utc>) -> Result<Recipient> {
+        self.authorize(Operation::RecipientAdd)?;
         let indication = Config::code(&self.config.indications, &new.indication, "indication")
             .map_err(AppError::Invalid)?
             .to_string();
@@ -59,6 +62,7 @@ impl Bank {
     }
 
     pub fn recipient_view(&mut self, id: &Id, at: DateTime<Utc>) -> Result<RecipientView> {
+        self.authorize(Operation::Read)?;
         let show_identity = self.may_see_identity();
         self.store.read(|tx| {
             let r = recipients::recipient(tx, id)?.ok_or_else(|| not_found(IdKind::Recipient, id))?;
@@ -69,11 +73,13 @@ impl Bank {
     }
 
     pub fn recipients(&mut self, after: Option<&Stored<Id>>, limit: usize) -> Result<Vec<Recipient>> {
+        self.authorize(Operation::Read)?;
         self.store.read(|tx| Ok(recipients::recipients_page(tx, after, limit)?))
     }
 
     /// The unit as of `at`, for the dispense screen's first scan.
     pub fn unit_view(&mut self, unit: &Id, at: DateTime<Utc>) -> Result<UnitView> {
+        self.authorize(Operation::Read)?;
         self.store.read(|tx| {
             let u = batches::unit(tx, unit)?.ok_or_else(|| not_found(IdKind::Unit, unit))?;
             Ok(UnitView::new(&u, at))
@@ -82,6 +88,7 @@ impl Bank {
 
     /// Checks, without writing, that `unit` may be dispensed at `at` (the two-scan check of the dispense screen).
     pub fn check_dispense(&mut self, unit: &Id, at: DateTime<Utc>) -> Result<UnitView> {
+        self.authorize(Operation::Read)?;
         self.store.read(|tx| {
             let u = batches::unit(tx, unit)?.ok_or_else(|| not_found(IdKind::Unit, unit))?;
             rules::check_dispense(&u.facts()?, at, local_day(at))?;
@@ -127,6 +134,7 @@ impl Bank {
         happened: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<UnitView> {
+        let signer = self.signer(Operation::Dispense)?;
         let route = Config::code(&self.config.routes, route, "route").map_err(AppError::Invalid)?.to_string();
         input::plausible_time("dispense time", at, self.rules_now())?;
         let clinician = clinician.map(|c| input::text("clinician", c)).transpose()?;
@@ -149,6 +157,10 @@ impl Bank {
             let new = NewDispense { unit, recipient, route: &route, at, clinician, recorded_at: act.now };
             let did = recipients::insert_dispense(tx, &new)?;
             record(tx, &act, "dispense", "dispenses", &did.to_string(), unit.data(), at, None)?;
+            let meaning = format!("dispensed to {}", recipient.display());
+            let did = did.to_string();
+            let what = Signed { entity: "dispenses", entity_id: &did, subject: unit.data(), at };
+            super::users::sign(tx, &act, &signer, &meaning, &what)?;
             if let Some(reason) = happened {
                 let (Some(_), Some(recall)) = (facts.recalled_at, recalls::recall_of_unit(tx, unit)?) else {
                     return invalid(format!("{unit} is not recalled: record its dispense without --happened"));

@@ -2,6 +2,7 @@
 //! relatedness, response by donor, and the logistic model of remission's predictors. Reports carry codes, never
 //! identity. Outcomes, donors and predictors count the study-eligible recipients' first course.
 
+use crate::core::access::Operation;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::NaiveDate;
@@ -223,6 +224,7 @@ impl Bank {
 
     /// Remission by group and time point, as of `today` (a window closed without a visit counts as lost).
     pub fn report_outcomes(&mut self, by: GroupBy, period: Period, today: NaiveDate) -> Result<OutcomeReport> {
+        self.authorize(Operation::Report)?;
         let cases = self.cases()?;
         let policy = self.config.followup.clone();
         let mut tallies: BTreeMap<(String, Timepoint), Tally> = BTreeMap::new();
@@ -262,6 +264,7 @@ impl Bank {
 
     /// Adverse-event incidence per patient and per session, by grade, seriousness and relatedness.
     pub fn report_safety(&mut self, period: Period) -> Result<SafetyReport> {
+        self.authorize(Operation::Report)?;
         let (dispenses, events) = self
             .store
             .read(|tx| Ok::<_, super::AppError>((store::dispenses(tx, None)?, store::adverse_events(tx, None)?)))?;
@@ -307,6 +310,7 @@ impl Bank {
 
     /// Remission by donor at a time point, flagging a donor whose interval lies wholly off the overall rate.
     pub fn report_donors(&mut self, timepoint: Timepoint, today: NaiveDate) -> Result<DonorReport> {
+        self.authorize(Operation::Report)?;
         let report = self.report_outcomes(GroupBy::Donor, Period::default(), today)?;
         let rows: Vec<OutcomeRow> = report.rows.into_iter().filter(|r| r.timepoint == timepoint).collect();
         let mut all = Tally::default();
@@ -342,6 +346,7 @@ impl Bank {
 
     /// Logistic regression of remission at `timepoint` on the named terms, among eligible recipients assessed.
     pub fn report_predictors(&mut self, timepoint: Timepoint, terms: &[String]) -> Result<PredictorReport> {
+        self.authorize(Operation::Report)?;
         if terms.is_empty() {
             return invalid(format!("name at least one term; known: {}", PREDICTOR_TERMS.join(", ")));
         }
@@ -397,6 +402,7 @@ impl Bank {
 
     /// Whole tables for a research export (no identity table is among them).
     pub fn export_tables(&mut self) -> Result<Vec<ExportTable>> {
+        self.authorize(Operation::Export)?;
         self.store.read(|tx| {
             crate::store::exports::EXPORTED.iter().map(|name| Ok(crate::store::exports::table(tx, name)?)).collect()
         })

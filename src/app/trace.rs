@@ -1,6 +1,7 @@
 //! Trace: from any identifier, the chain both ways (donor → donations → batches → units → recipients), as of a
 //! moment: what happened after it (a later donation, batch or dispense) is not part of the chain then.
 
+use crate::core::access::Operation;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -132,6 +133,7 @@ impl Collect {
 impl Bank {
     /// The chain through any record, statuses as of `at`.
     pub fn trace(&mut self, root: &Id, at: DateTime<Utc>) -> Result<Trace> {
+        self.authorize(Operation::Read)?;
         let config = self.config.clone();
         self.store.read(|tx| trace(tx, root, at, &config))
     }

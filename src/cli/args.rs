@@ -10,6 +10,8 @@ use std::str::FromStr;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 
+use crate::app::integrity::Since;
+use crate::core::access::Role;
 use crate::core::model::{Cohort, Consent, QcResult, ScreeningKind, Sex, TestResult};
 use crate::labels::Format;
 
@@ -38,13 +40,15 @@ pub struct Cli {
     /// Database file [default: $`STOOLBANK_DB`, else stoolbank.db in the user's data directory]
     #[arg(long, global = true, env = "STOOLBANK_DB")]
     pub db: Option<PathBuf>,
-    /// Who is acting (goes into every audit entry) [default: the login name]
+    /// Who is acting: the user who signs in (password from $`STOOLBANK_PASSWORD`, else asked on a terminal); in a
+    /// bank without users, a name for the audit trail [default there: the login name]
     #[arg(long = "as", global = true, env = "STOOLBANK_USER", value_name = "USER")]
     pub actor: Option<String>,
     /// Print records as JSON
     #[arg(long, global = true)]
     pub json: bool,
-    /// Policy file [default: $`STOOLBANK_CONFIG`, else stoolbank.toml beside the database, else built-in defaults]
+    /// This bench's settings file (printer, label template; never the bank's rules, which the bank stores)
+    /// [default: $`STOOLBANK_CONFIG`, else stoolbank.toml beside the database]
     #[arg(long, global = true, env = "STOOLBANK_CONFIG")]
     pub config: Option<PathBuf>,
     /// When the event happened (RFC 3339, or YYYY-MM-DD for local midnight) [default: now]; for views, "as of"
@@ -195,6 +199,9 @@ pub enum Command {
     /// The bank's policy
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Users, their roles and passwords (access control)
+    #[command(subcommand)]
+    User(UserCmd),
     /// Barcode scanners: what is attached, and a bench check that prints every scan
     #[command(subcommand)]
     Scanners(ScannersCmd),
@@ -461,9 +468,14 @@ pub enum AuditCmd {
     },
     /// Walk the hash chain and compare every record with its last audit entry (and the anchors, with --anchor)
     Verify {
-        /// Check the chain against every signed checkpoint in this anchor log
+        /// Check the chain against every signed checkpoint in this anchor log (with the bank key, a full check
+        /// that finds nothing signs a verified checkpoint into it)
         #[arg(long, value_name = "FILE")]
         anchor: Option<PathBuf>,
+        /// Check only the entries after a checkpoint signed with the bank key (its entry number, or `last`: the
+        /// newest verified one) and the records they wrote [anchor log default: as for `audit checkpoint`]
+        #[arg(long, value_name = "ENTRY|last", value_parser = since)]
+        since: Option<Since>,
     },
     /// Sign the chain's head with the bank key and append it to the anchor log (keep that on other media)
     Checkpoint {
@@ -475,8 +487,65 @@ pub enum AuditCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCmd {
-    /// Print the effective policy as TOML (a starting point for a bank's own file)
+    /// Print the bank's stored policy as TOML (the built-in defaults until one is set)
     Show,
+    /// Store FILE (TOML) as the bank's policy, checked first (an administrator's act, audited)
+    Set {
+        /// The policy file (start from `config show`)
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCmd {
+    /// Add a user (the first user of a bank must be an admin); the password is asked on a terminal, else taken
+    /// from $`STOOLBANK_NEW_PASSWORD`
+    Add {
+        /// The name the user signs in with (letters, digits, `.`, `_`, `-`)
+        name: String,
+        /// A role the user holds (repeatable)
+        #[arg(long = "role", required = true, value_parser = one_of(Role::ALL, Role::as_str))]
+        roles: Vec<Role>,
+    },
+    /// Change your own password, or (an admin) reset another user's; the new one as for `user add`
+    Passwd {
+        /// Whose password [default: the signed-in user's]
+        name: Option<String>,
+    },
+    /// Disable a user: they can no longer sign in (nothing of theirs is deleted)
+    Disable {
+        /// The user
+        name: String,
+    },
+    /// Enable a user again; also lifts a lockout after failed sign-ins
+    Enable {
+        /// The user
+        name: String,
+    },
+    /// Give a user these roles (replacing theirs)
+    SetRoles {
+        /// The user
+        name: String,
+        /// A role the user holds (repeatable)
+        #[arg(long = "role", required = true, value_parser = one_of(Role::ALL, Role::as_str))]
+        roles: Vec<Role>,
+    },
+    /// Every user, with roles and state
+    List,
+    /// The access table: which roles may do each operation
+    Roles,
+}
+
+/// `--since`: an entry number of a checkpoint, or `last` (the newest verified checkpoint).
+fn since(s: &str) -> Result<Since, String> {
+    if s == "last" {
+        return Ok(Since::LastVerified);
+    }
+    s.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .map(Since::Checkpoint)
+        .ok_or_else(|| format!("`{s}` is neither a checkpoint's entry number (1 or more) nor `last`"))
 }
 
 #[cfg(test)]

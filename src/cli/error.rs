@@ -2,7 +2,7 @@
 //! The exit codes are decided here and nowhere else (README.md documents them).
 
 use crate::app::records::StoreError;
-use crate::app::AppError;
+use crate::app::{AppError, SignInError};
 use crate::core::input::Invalid;
 use crate::core::rules::Rule;
 use crate::labels::LabelError;
@@ -39,7 +39,8 @@ pub mod exit {
     pub const NOT_FOUND: u8 = 4;
     pub const FINDINGS: u8 = 5;
     /// A printer or a label failed (not the user's input: a printer off, a template that cannot carry the data).
-    /// (6 is kept for refused sign-in, which access control will use.)
+    /// Nobody signed in, or the sign-in (or a signature's password) refused.
+    pub const SIGN_IN: u8 = 6;
     pub const PRINTER_OR_LABEL: u8 = 7;
     /// The answer is printed, but some stored values in it could not be read (marked); it may be incomplete.
     pub const INCOMPLETE: u8 = 8;
@@ -51,7 +52,8 @@ impl CliError {
             CliError::Usage(_) | CliError::App(AppError::Input(_) | AppError::Invalid(_) | AppError::Id(_)) => {
                 exit::BAD_INPUT
             }
-            CliError::App(AppError::Refused(_)) => exit::REFUSED,
+            CliError::App(AppError::Refused(_) | AppError::Denied(_)) => exit::REFUSED,
+            CliError::App(AppError::SignIn(_)) => exit::SIGN_IN,
             CliError::Incomplete(_) => exit::INCOMPLETE,
             CliError::App(AppError::NotFound { .. }) => exit::NOT_FOUND,
             CliError::Findings(_) | CliError::App(AppError::Store(StoreError::Tampered(_))) => exit::FINDINGS,
@@ -64,6 +66,16 @@ impl CliError {
             CliError::App(AppError::Store(_)) | CliError::Io(_) | CliError::Scanner(_) | CliError::Tui(_) => {
                 exit::OTHER
             }
+        }
+    }
+}
+
+impl CliError {
+    /// A disk failure of the database, named with its file (`SQLite`'s message leaves the file out).
+    pub fn on_file(self, db: &std::path::Path) -> CliError {
+        match self {
+            CliError::App(AppError::Store(e)) => CliError::App(AppError::Store(e.on_file(db))),
+            other => other,
         }
     }
 }
@@ -97,6 +109,12 @@ fn hint(e: &CliError) -> Option<&'static str> {
             _ => None,
         },
         CliError::App(AppError::Refused(r)) if r.rule == Rule::LabelReprintReason => Some("give --reason TEXT"),
+        CliError::App(AppError::SignIn(SignInError::SignedOut | SignInError::NoPassword(_))) => {
+            Some("sign in with --as NAME (or STOOLBANK_USER) and STOOLBANK_PASSWORD, or on a terminal")
+        }
+        CliError::App(AppError::SignIn(SignInError::Locked { .. })) => {
+            Some("an administrator runs `stoolbank user enable NAME`")
+        }
         CliError::App(AppError::Printer(PrintError::NoPrinter)) => {
             Some("give --print tcp://HOST:9100, lp:QUEUE, a device under /dev/ or file:PATH")
         }

@@ -5,6 +5,7 @@ mod clinical;
 mod error;
 mod output;
 mod print;
+mod users;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,14 +16,14 @@ use serde::Serialize;
 pub use args::Cli;
 use args::{
     AuditCmd, BatchCmd, Command, ConfigCmd, DemoScale, DonationCmd, DonorCmd, QcCmd, RecallArgs, RecipientCmd,
-    ScannersCmd,
+    ScannersCmd, UserCmd,
 };
 pub use error::{report, usage_error, CliError};
 pub use output::Out;
 
 use crate::app::records::{BankSecret, Identity};
 use crate::app::{self, Bank, NewDonation, NewDonor, NewRecipient, RecallSelector, ScreeningInput};
-use crate::core::config::Config;
+use crate::core::config::BenchPrefs;
 use crate::core::ids::{Id, IdKind};
 use crate::escape::{self, shown};
 use crate::store::Stored;
@@ -65,7 +66,9 @@ fn writes(command: &Command) -> bool {
         | Command::Restore { .. }
         | Command::Init { .. }
         | Command::Demo { .. } => true,
-        Command::Trace { .. } | Command::Verify | Command::Config(_) | Command::Scanners(_) => false,
+        Command::Trace { .. } | Command::Verify | Command::Scanners(_) => false,
+        Command::Config(c) => matches!(c, ConfigCmd::Set { .. }),
+        Command::User(c) => !matches!(c, UserCmd::List | UserCmd::Roles),
         Command::Followup(c) => {
             matches!(c, clinical::FollowupCmd::Add { .. } | clinical::FollowupCmd::Study { .. })
         }
@@ -78,6 +81,11 @@ fn data_dir() -> PathBuf {
     dirs::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("stoolbank")
 }
 
+/// The anchor log `audit checkpoint` appends to unless told otherwise.
+fn default_anchor_log() -> PathBuf {
+    std::env::var_os("STOOLBANK_ANCHOR").map_or_else(|| data_dir().join("anchors.log"), PathBuf::from)
+}
+
 pub fn actor(cli: &Cli) -> String {
     cli.actor
         .clone()
@@ -87,16 +95,33 @@ pub fn actor(cli: &Cli) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// The policy: --config / $`STOOLBANK_CONFIG`, else `stoolbank.toml` beside the database, else the defaults.
-pub fn load_config(explicit: Option<&Path>, db: &Path) -> std::result::Result<Config, String> {
+/// Whether a command is a signed act: the password given for the command signs it.
+fn signs(command: &Command) -> bool {
+    match command {
+        Command::Batch(c) => matches!(c, BatchCmd::Release { .. } | BatchCmd::Discard { .. }),
+        Command::Recall(a) => a.apply,
+        Command::Dispense { .. } => true,
+        Command::Donor(DonorCmd::Screen { corrects, .. }) => corrects.is_some(),
+        Command::Followup(clinical::FollowupCmd::Add { corrects, .. }) => corrects.is_some(),
+        _ => false,
+    }
+}
+
+/// This bench's settings: --config / $`STOOLBANK_CONFIG`, else `stoolbank.toml` beside the database, else none. A
+/// file that sets a rule of the bank's policy is refused, naming the keys.
+pub fn load_bench(explicit: Option<&Path>, db: &Path) -> std::result::Result<BenchPrefs, String> {
     let beside = db.with_file_name("stoolbank.toml");
     let path = match explicit {
         Some(p) => p.to_path_buf(),
         None if beside.exists() => beside,
-        None => return Ok(Config::default()),
+        None => return Ok(BenchPrefs::default()),
     };
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Config::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
+    BenchPrefs::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn who(cli: &Cli) -> users::SignIn<'_> {
+    users::SignIn { user: cli.actor.as_deref(), demo: cli.demo }
 }
 
 fn at(cli: &Cli) -> Result<DateTime<Utc>> {
@@ -130,12 +155,14 @@ pub fn run(cli: &Cli, db: &Path, out: &mut Out<'_>) -> Result<()> {
     let Some(command) = &cli.command else {
         return Err(CliError::Usage("no command given; see --help".into()));
     };
-    let config = load_config(cli.config.as_deref(), db).map_err(CliError::Usage)?;
-    let who = actor(cli);
+    let bench = load_bench(cli.config.as_deref(), db).map_err(CliError::Usage)?;
+    let name = actor(cli);
     let json = cli.json;
     match command {
         Command::Init { facility } => {
-            let mut bank = Bank::init(db, facility.as_deref(), config, &who)?;
+            let mut bank = Bank::create(db, bench, &name)?;
+            users::sign_in(&mut bank, &who(cli), false)?;
+            bank.initialize(facility.as_deref())?;
             let facility = bank.facility()?;
             emit(out, json, &serde_json::json!({"db": db, "facility": facility.as_str()}), || {
                 format!("{} (facility {})", shown(&db.display().to_string()), facility.as_str())
@@ -143,7 +170,7 @@ pub fn run(cli: &Cli, db: &Path, out: &mut Out<'_>) -> Result<()> {
         }
         Command::Demo { seed, scale } => {
             let summary = match scale {
-                None => crate::demo::create(db, config, &who, *seed)?,
+                None => crate::demo::create(db, bench, &name, *seed)?,
                 Some(size) => {
                     let scale = match size {
                         DemoScale::Large => crate::demo::Scale::LARGE,
@@ -157,15 +184,26 @@ pub fn run(cli: &Cli, db: &Path, out: &mut Out<'_>) -> Result<()> {
                         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
                     );
                     let scale = crate::demo::Scale { seed: *seed, ..scale };
-                    crate::demo::create_scaled(db, config, &who, scale, crate::time::now(), &progress)?
+                    crate::demo::create_scaled(db, bench, &name, scale, crate::time::now(), &progress)?
                 }
             };
-            emit(out, json, &summary, || format!("{summary}\n{}", reopen(cli, db)))
+            emit(out, json, &summary, || {
+                let open = reopen(cli, db);
+                // The demo bank has users: naming the file alone no longer opens it.
+                let open = if summary.users.is_empty() || cli.demo {
+                    open
+                } else {
+                    format!("{open} --as {}", crate::demo::DEMO_DEFAULT_USER)
+                };
+                format!("{summary}\n{open}")
+            })
         }
-        Command::Config(ConfigCmd::Show) => {
-            write!(out, "{}", config.to_toml())?;
+        // The defaults, before there is a bank: a starting point for its policy.
+        Command::Config(ConfigCmd::Show) if !db.exists() => {
+            write!(out, "{}", crate::core::config::Config::default().to_toml())?;
             Ok(())
         }
+        Command::User(UserCmd::Roles) => users::roles(out, json),
         Command::Scanners(ScannersCmd::List) => Ok(scanners::cli::list(out, json)?),
         Command::Scanners(ScannersCmd::Listen { profile, device, baud }) => {
             // Runs until interrupted (Ctrl-C ends the process) or until the reader of stdout has gone.
@@ -174,14 +212,25 @@ pub fn run(cli: &Cli, db: &Path, out: &mut Out<'_>) -> Result<()> {
             Ok(scanners::cli::listen(profile, device.as_deref(), *baud, json, out, &mut err, stop)?)
         }
         Command::Restore { file } => {
-            let (_, r) = app::integrity::restore(file, db, config, &who)?;
+            let current = if db.exists() {
+                let mut bank = Bank::open_read_only(db, bench.clone(), &name)?;
+                users::sign_in(&mut bank, &who(cli), false)?;
+                Some(bank)
+            } else {
+                None
+            };
+            let (_, r) = app::integrity::restore(file, db, bench, &name, current)?;
             emit(out, json, &r, || print::restored(db, &r))
         }
         other => {
-            let mut bank =
-                if writes(other) { Bank::open(db, config, &who)? } else { Bank::open_read_only(db, config, &who)? };
-            bank.use_key_file(&key_file(cli), writes(other))?;
-            run_on(&mut bank, cli, other, out)
+            let on_bank = || {
+                let mut bank =
+                    if writes(other) { Bank::open(db, bench, &name)? } else { Bank::open_read_only(db, bench, &name)? };
+                users::sign_in(&mut bank, &who(cli), signs(other))?;
+                bank.use_key_file(&key_file(cli), writes(other))?;
+                run_on(&mut bank, cli, other, out)
+            };
+            on_bank().map_err(|e| e.on_file(db))
         }
     }
 }
@@ -190,13 +239,11 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
     let json = cli.json;
     let at = at(cli)?;
     match command {
-        Command::Init { .. }
-        | Command::Demo { .. }
-        | Command::Config(_)
-        | Command::Scanners(_)
-        | Command::Restore { .. } => {
+        Command::Init { .. } | Command::Demo { .. } | Command::Scanners(_) | Command::Restore { .. } => {
             unreachable!("handled by run")
         }
+        Command::Config(cmd) => users::config(bank, cmd, json, at, out),
+        Command::User(cmd) => users::user(bank, cmd, json, at, out),
         Command::Donor(cmd) => match cmd {
             DonorCmd::Add { person, national_id } => {
                 let identity = Identity {
@@ -396,9 +443,11 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
             let entries = bank.audit_log(id.as_ref(), *limit)?;
             emit(out, json, &entries, || print::audit_log(&entries))
         }
-        Command::Audit(AuditCmd::Verify { anchor }) => {
+        Command::Audit(AuditCmd::Verify { anchor, since }) => {
             let secret = BankSecret::load(&key_file(cli))?;
-            let v = bank.audit_verify_against(anchor.as_deref(), secret.as_ref())?;
+            // An incremental check starts from a checkpoint, so it reads the anchor log `audit checkpoint` writes.
+            let anchor = anchor.clone().or_else(|| since.map(|_| default_anchor_log()));
+            let v = bank.audit_verify_against(anchor.as_deref(), secret.as_ref(), *since)?;
             emit(out, json, &v, || print::verification(&v))?;
             match v.findings.first() {
                 Some(f) => Err(CliError::Findings(format!("audit verify: {}", f.what))),
@@ -410,7 +459,7 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
         Command::Report(cmd) => clinical::report(bank, cmd, json, at, out),
         Command::Export(cmd) => clinical::export(bank, cmd, json, at, out),
         Command::Audit(AuditCmd::Checkpoint { anchor }) => {
-            let log = anchor.clone().unwrap_or_else(|| data_dir().join("anchors.log"));
+            let log = anchor.clone().unwrap_or_else(default_anchor_log);
             let a = bank.checkpoint(&BankSecret::load_or_create(&key_file(cli))?, &log)?;
             emit(out, json, &a, || {
                 format!(
@@ -503,21 +552,29 @@ fn recall_selector(bank: &mut Bank, a: &RecallArgs) -> Result<RecallSelector> {
 /// No command: the TUI on a terminal; otherwise (piped, scripted) an overview of the bank. With --demo, the
 /// demo bank is created first when missing, and the overview walks a newcomer through a trace and a recall.
 pub fn bench(cli: &Cli, db: &Path, out: &mut Out<'_>) -> Result<()> {
-    let config = load_config(cli.config.as_deref(), db).map_err(CliError::Usage)?;
-    let who = actor(cli);
+    let bench = load_bench(cli.config.as_deref(), db).map_err(CliError::Usage)?;
+    let name = actor(cli);
     if cli.demo && !db.exists() {
         eprintln!("creating the demo bank at {} ...", shown(&db.display().to_string()));
-        let summary = crate::demo::create(db, config.clone(), &who, 2019)?;
+        let summary = crate::demo::create(db, bench.clone(), &name, 2019)?;
         eprintln!("{summary}");
     }
     // Piped or scripted: an overview, which only reads.
     if !(std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::io::IsTerminal::is_terminal(&std::io::stdin())) {
-        return overview(cli, Bank::open_read_only(db, config, &who)?, db, out);
+        let mut bank = Bank::open_read_only(db, bench, &name)?;
+        users::sign_in(&mut bank, &who(cli), false)?;
+        return overview(cli, bank, db, out);
     }
-    let bank = Bank::open(db, config, &who)?;
+    // The TUI signs in on its own screen (`--as` typed in advance there); the demo's published password signs its
+    // default user in at once.
+    let mut bank = Bank::open(db, bench, &name)?;
+    if cli.demo && cli.actor.is_none() {
+        users::sign_in(&mut bank, &who(cli), false)?;
+    }
     bank.use_key_file(&key_file(cli), true)?;
     let options = crate::tui::TuiOptions {
         db_label: db.display().to_string(),
+        user: cli.actor.clone(),
         scanner: cli.scanner.clone().map(|p| (p, cli.scanner_device.clone())),
     };
     crate::tui::run(bank, options)?;

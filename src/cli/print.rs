@@ -273,9 +273,19 @@ pub fn audit_log(entries: &[Entry]) -> String {
 }
 
 pub fn verification(v: &Verification) -> String {
-    let mut s = format!("{} audit entries, {} records checked\n", v.entries, v.records);
-    if v.findings.is_empty() {
-        s.push_str("the audit chain is intact and every record matches it\n");
+    let mut s = match v.since {
+        None => format!("{} audit entries, {} records checked\n", v.entries, v.records),
+        Some(seq) => format!(
+            "incremental: {} audit entries after the checkpoint of entry {seq}, and the {} records they wrote, checked\n",
+            v.entries, v.records
+        ),
+    };
+    match (v.findings.is_empty(), v.since) {
+        (true, None) => s.push_str("the audit chain is intact and every record matches it\n"),
+        (true, Some(seq)) => {
+            let _ = writeln!(s, "entry {seq} holds its signed hash, every later entry chains to it, and every record they wrote matches its last entry");
+        }
+        _ => {}
     }
     if v.identity_unchecked > 0 {
         let _ = writeln!(

@@ -14,7 +14,7 @@ use crate::app::{
     AppError, Bank, NewAdverseEvent, NewDonation, NewDonor, NewRecipient, RecallSelector, ScreeningInput, StudyUpdate,
     VisitInput,
 };
-use crate::core::config::Config;
+use crate::core::config::BenchPrefs;
 use crate::core::followup::{ExclusionGround, Outcome, Relatedness, Timepoint};
 use crate::core::ids::Id;
 use crate::core::model::{Consent, QcResult, ScreeningKind, Sex, TestResult};
@@ -52,13 +52,13 @@ const COURSE_DAYS: i64 = 21;
 /// so that a seed always gives the same records), showing its progress on `progress`.
 pub fn create_scaled(
     db: &Path,
-    config: Config,
+    bench: BenchPrefs,
     actor: &str,
     scale: Scale,
     now: DateTime<Utc>,
     progress: &ProgressBar,
 ) -> Result<DemoSummary, AppError> {
-    let mut bank = Bank::init_with_clock(db, Some(DEMO_FACILITY), config, actor, move || now)?;
+    let mut bank = Bank::init_with_clock(db, Some(DEMO_FACILITY), bench, actor, move || now)?;
     load(&mut bank, scale, progress)
 }
 
@@ -563,7 +563,7 @@ mod tests {
         let scale = Scale { seed: 42, donors: 5, days: 400, ..Scale::LARGE };
         let make = |name: &str| {
             let path = dir.path().join(name);
-            let sum = create_scaled(&path, Config::default(), "test", scale, now, &ProgressBar::hidden()).unwrap();
+            let sum = create_scaled(&path, BenchPrefs::default(), "test", scale, now, &ProgressBar::hidden()).unwrap();
             (path, sum)
         };
         let ((a, sa), (b, sb)) = (make("a.db"), make("b.db"));
@@ -574,7 +574,7 @@ mod tests {
         assert_eq!(da, db);
         let other = Scale { seed: 43, ..scale };
         let c = dir.path().join("c.db");
-        create_scaled(&c, Config::default(), "test", other, now, &ProgressBar::hidden()).unwrap();
+        create_scaled(&c, BenchPrefs::default(), "test", other, now, &ProgressBar::hidden()).unwrap();
         assert_ne!(dump(&c), da, "another seed, another bank");
     }
 }

@@ -10,7 +10,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use rusqlite::OptionalExtension;
 use serde::{Deserialize, Serialize};
 
-use super::{Result, StoreError, Tx};
+use super::{audit, Result, StoreError, Tx};
 
 /// One line of the anchor log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,22 +20,29 @@ pub struct Anchor {
     pub hash: String,
     /// When the checkpoint was taken (UTC, as stored): no entry after `seq` can have been recorded earlier.
     pub at: String,
+    /// Signed after a full `audit verify` found the whole chain and every record sound up to `seq`: an
+    /// incremental check may start here (`audit verify --since last`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub verified: bool,
     /// The public key that signed it, and the signature (hex).
     pub key: String,
     pub signature: String,
 }
 
 impl Anchor {
-    fn message(seq: i64, hash: &str, at: &str) -> String {
-        format!("stoolbank checkpoint v1\nseq {seq}\nhash {hash}\nat {at}\n")
+    /// The signed text; a verified anchor says so in it (and an anchor of before that flag signs what it did).
+    fn message(seq: i64, hash: &str, at: &str, verified: bool) -> String {
+        let verified = if verified { "verified\n" } else { "" };
+        format!("stoolbank checkpoint v1\nseq {seq}\nhash {hash}\nat {at}\n{verified}")
     }
 
-    pub fn sign(seq: i64, hash: &str, at: &str, key: &SigningKey) -> Anchor {
-        let signature = key.sign(Self::message(seq, hash, at).as_bytes());
+    pub fn sign(seq: i64, hash: &str, at: &str, verified: bool, key: &SigningKey) -> Anchor {
+        let signature = key.sign(Self::message(seq, hash, at, verified).as_bytes());
         Anchor {
             seq,
             hash: hash.into(),
             at: at.into(),
+            verified,
             key: hex::encode(key.verifying_key().as_bytes()),
             signature: hex::encode(signature.to_bytes()),
         }
@@ -46,16 +53,21 @@ impl Anchor {
         let key: [u8; 32] = hex::decode(&self.key).ok()?.try_into().ok()?;
         let sig: [u8; 64] = hex::decode(&self.signature).ok()?.try_into().ok()?;
         let key = VerifyingKey::from_bytes(&key).ok()?;
-        key.verify(Self::message(self.seq, &self.hash, &self.at).as_bytes(), &Signature::from_bytes(&sig))
-            .ok()
-            .map(|()| key)
+        key.verify(
+            Self::message(self.seq, &self.hash, &self.at, self.verified).as_bytes(),
+            &Signature::from_bytes(&sig),
+        )
+        .ok()
+        .map(|()| key)
     }
 }
 
 /// The last entry of the chain (0 and the genesis hash for an empty log).
 pub(crate) fn head(conn: &Tx) -> Result<(i64, String)> {
     let last = conn
-        .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| {
+            Ok((r.get(0)?, audit::hash_hex(r.get_ref(1)?)))
+        })
         .optional()?;
     Ok(last.unwrap_or((0, "0".repeat(64))))
 }
@@ -82,6 +94,22 @@ pub fn read(log: &Path) -> Result<(Vec<Anchor>, Vec<String>)> {
         }
     }
     Ok((anchors, bad))
+}
+
+/// The anchor an incremental check starts from: the one of entry `seq`, or with None the newest verified one,
+/// signed by `trusted` (this bank's key).
+pub(crate) fn start(anchors: &[Anchor], seq: Option<i64>, trusted: VerifyingKey) -> Option<Anchor> {
+    let mut signed = anchors.iter().filter(|a| a.signer() == Some(trusted));
+    match seq {
+        Some(seq) => signed.rfind(|a| a.seq == seq),
+        None => signed.rfind(|a| a.verified),
+    }
+    .cloned()
+}
+
+/// When the chain's last entry was recorded: a verified anchor's time (no later entry was recorded before it).
+pub(crate) fn recorded_at(conn: &Tx, seq: i64) -> Result<Option<String>> {
+    Ok(conn.query_row("SELECT recorded_at FROM audit_log WHERE seq = ?1", [seq], |r| r.get(0)).optional()?)
 }
 
 /// Checks the chain against every anchor. `trusted` is this bank's key when at hand; without it, every anchor
@@ -113,7 +141,7 @@ pub(crate) fn check(conn: &Tx, anchors: &[Anchor], trusted: Option<VerifyingKey>
             ));
             continue;
         }
-        let stored: Option<String> = hash_at.query_row([a.seq], |r| r.get(0)).optional()?;
+        let stored: Option<String> = hash_at.query_row([a.seq], |r| Ok(audit::hash_hex(r.get_ref(0)?))).optional()?;
         match stored {
             None => found.push(format!("entry {} is missing, though {when} vouches for it", a.seq)),
             Some(h) if h != a.hash => {

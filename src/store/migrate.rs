@@ -15,6 +15,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0005_label_claims", include_str!("../../migrations/0005_label_claims.sql")),
     ("0006_safety_signal_deferrals", include_str!("../../migrations/0006_safety_signal_deferrals.sql")),
     ("0007_query_indexes", include_str!("../../migrations/0007_query_indexes.sql")),
+    ("0008_audit_compact", include_str!("../../migrations/0008_audit_compact.sql")),
+    ("0009_users", include_str!("../../migrations/0009_users.sql")),
     ("0011_followup_due_index", include_str!("../../migrations/0011_followup_due_index.sql")),
 ];
 

@@ -20,6 +20,7 @@ pub mod secret;
 pub mod settings;
 mod sql;
 pub use sql::{malformed_in, Key, Malformed, Stored};
+pub mod users;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -67,6 +68,10 @@ pub enum StoreError {
     OpenedReadOnly { path: PathBuf, why: String },
     #[error("{0}")]
     Io(String),
+    /// The disk failed a call on the file (`SQLite` reports a read error of the disk as a malformed image, so
+    /// that one names both causes).
+    #[error("{path}: {what}; check the disk, then run `stoolbank verify`")]
+    DiskFailure { path: PathBuf, what: String },
     /// Evidence of tampering found while reading (not a malformed value a program could have written).
     #[error("tampering: {0}")]
     Tampered(String),
@@ -89,6 +94,31 @@ impl From<rusqlite::Error> for StoreError {
             _ => StoreError::Sql(e),
         }
     }
+}
+
+impl StoreError {
+    /// A disk failure (or damage) named with the database file, which `SQLite`'s own message leaves out; any other
+    /// error as it is.
+    pub fn on_file(self, path: &Path) -> StoreError {
+        let (StoreError::Sql(e) | StoreError::Open { source: e, .. }) = &self else { return self };
+        let what = match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::SystemIoFailure) => match e {
+                rusqlite::Error::SqliteFailure(f, _) if is_read_error(f.extended_code) => "read error (disk I/O error)",
+                _ => "disk I/O error",
+            },
+            Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
+                "cannot be read (SQLite: database disk image is malformed; a read error of the disk is reported so too)"
+            }
+            _ => return self,
+        };
+        StoreError::DiskFailure { path: path.into(), what: what.into() }
+    }
+}
+
+/// `SQLite`'s extended codes for a failed read: `IOERR_READ`, `IOERR_SHORT_READ`, `IOERR_CORRUPTFS` (EIO on read).
+fn is_read_error(extended: std::ffi::c_int) -> bool {
+    [rusqlite::ffi::SQLITE_IOERR_READ, rusqlite::ffi::SQLITE_IOERR_SHORT_READ, rusqlite::ffi::SQLITE_IOERR_CORRUPTFS]
+        .contains(&extended)
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -115,6 +145,9 @@ impl Store {
     /// Opens a database, creating it if it does not exist (`init`, `demo`).
     pub fn open_or_create(path: &Path) -> Result<Store> {
         let p = || path.to_path_buf();
+        if !path.exists() {
+            create_private(path)?;
+        }
         check_file(path)?;
         backup::refuse_if_damaged(path)?;
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)
@@ -128,6 +161,7 @@ impl Store {
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Corrupt(format!("could not switch to WAL journal (got {mode})")));
         }
+        backup::sync_wal_entry(path)?;
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
         secret::register_identity_digest(&conn, None, false)?;
         let mut store = Store { conn, path: p(), read_only: None, bulk: false };
@@ -350,6 +384,21 @@ fn check_file(path: &Path) -> Result<()> {
     check_header(path)
 }
 
+/// Creates an empty file readable and writable by its owner only (0600): a bank holds health records, and
+/// `SQLite` gives the `-wal` and `-shm` files beside it the database file's permissions.
+pub(crate) fn create_private(path: &Path) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        // Another bench created it meanwhile: it is theirs, made the same way.
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Io(format!("{}: {e}", path.display()))),
+    }
+}
+
 /// Refuses a non-empty file that is not an `SQLite` database.
 fn check_header(path: &Path) -> Result<()> {
     if std::fs::metadata(path).map_or(true, |m| m.len() == 0) {
@@ -357,6 +406,13 @@ fn check_header(path: &Path) -> Result<()> {
     }
     let mut header = [0u8; 16];
     let read = std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut header));
+    // A file too short for the header is no database; any other failure is the disk's, not the file's kind.
+    match read {
+        Err(e) if e.kind() != std::io::ErrorKind::UnexpectedEof => {
+            return Err(StoreError::DiskFailure { path: path.into(), what: format!("read error ({e})") });
+        }
+        _ => {}
+    }
     if read.is_err() || &header != b"SQLite format 3\0" {
         return Err(StoreError::NotStoolbank { path: path.into(), why: "not an SQLite file".into() });
     }

@@ -6,7 +6,7 @@ use rusqlite::types::Value;
 
 use super::{audit, donors, followups, recipients, settings, Store};
 use crate::app::{Bank, DueVisit, RecallSelector};
-use crate::core::config::Config;
+use crate::core::config::{BenchPrefs, Config};
 use crate::core::ids::Id;
 use crate::demo::{create_scaled, Scale};
 use crate::time::local_day;
@@ -36,9 +36,9 @@ fn seeded() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bank.db");
     let scale = Scale { seed: 11, donors: 12, days: 400, ..Scale::DEMO };
-    create_scaled(&path, Config::default(), "test", scale, crate::time::now(), &indicatif::ProgressBar::hidden())
+    create_scaled(&path, BenchPrefs::default(), "test", scale, crate::time::now(), &indicatif::ProgressBar::hidden())
         .unwrap();
-    let mut bank = Bank::open(&path, Config::default(), "test").unwrap();
+    let mut bank = Bank::open(&path, BenchPrefs::default(), "test").unwrap();
     let now = bank.now();
     let to = local_day(now) - Days::new(60);
     let window = RecallSelector::CollectionWindow { from: to - Days::new(200), to };
@@ -155,8 +155,8 @@ fn old_followups_due(store: &mut Store, by: NaiveDate, config: &Config) -> Vec<D
 #[test]
 fn the_follow_up_work_list_answers_as_the_old_walk_did_and_pages() {
     let (dir, mut store) = seeded();
-    let config = Config::default();
-    let mut bank = Bank::open(&dir.path().join("bank.db"), config.clone(), "test").unwrap();
+    let mut bank = Bank::open(&dir.path().join("bank.db"), BenchPrefs::default(), "test").unwrap();
+    let config = bank.config().clone();
     let visits: Vec<Value> = column(&mut store, "SELECT count(*) FROM followups");
     assert_ne!(visits, vec![Value::Integer(0)], "the seeded bank holds follow-up visits");
     let today = local_day(bank.now());

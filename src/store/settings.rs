@@ -37,7 +37,19 @@ pub(crate) fn exists(c: &Tx, id: &Id) -> Result<bool> {
 pub(crate) fn integrity_check(c: &Tx) -> Result<Vec<String>> {
     let mut stmt = c.prepare("PRAGMA integrity_check")?;
     let rows: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    // A page the disk failed to read is no verdict on the file (and makes the check report false damage
+    // beside it): the check did not run whole, which is an error of the read.
+    if let Some(code) = rows.iter().find_map(|r| unread_page(r)) {
+        return Err(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None).into());
+    }
     Ok(rows.into_iter().filter(|r| r != "ok").collect())
+}
+
+/// The I/O error code of an integrity-check row "… unable to get the page. error code=N".
+fn unread_page(row: &str) -> Option<std::ffi::c_int> {
+    let code = row.split("unable to get the page. error code=").nth(1)?;
+    let code: std::ffi::c_int = code.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()?;
+    (code & 0xff == rusqlite::ffi::SQLITE_IOERR).then_some(code)
 }
 
 /// `PRAGMA foreign_key_check`: each row that points at a missing parent.

@@ -13,12 +13,13 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::Duration;
 use unicode_width::UnicodeWidthStr;
 
-use super::keys::{self, Action};
+use super::access::{self as gate, Gate, GateEvent, SignEvent, Signing};
+use super::keys::{self, Action, Binding};
 use super::printing::{Printed, Printer};
 use super::screen::{Ctx, Level, Outbox, Screen, Tab};
 use super::screens::{audit, batches, dispense, donations, donors, followup, home, inventory, recall, reports, trace};
 use super::{theme, words};
-use crate::app::Bank;
+use crate::app::{AppError, Bank, Session, SignInError};
 use scanners::wedge::WedgeOutput;
 
 /// What reaches the app: from the terminal, the scanners, and the clock.
@@ -53,12 +54,31 @@ pub struct App {
     /// The message log is open (lines scrolled away from its end).
     log: Option<u16>,
     help_scroll: u16,
-    confirm_quit: bool,
+    /// Asking whether to quit, or to sign out, over unsaved work.
+    confirm_leave: Option<Leave>,
     pub quit: bool,
+    /// The sign-in or lock screen, over everything: no key reaches the screens while it shows.
+    gate: Option<Gate>,
+    /// A signed act waiting for the signer's password.
+    signing: Option<Signing>,
+    /// The last key or scan, by the bank's clock: the idle lock counts from it.
+    last_input: DateTime<Utc>,
     /// Identifier characters typed outside any form (a keyboard-wedge scan, or a person typing one).
     typed: String,
     /// A keyboard-wedge scanner typing into this terminal, recognised by its profile's prefix.
     pub wedge: Option<scanners::wedge::WedgeDetector>,
+    screens: Screens,
+}
+
+/// What the quit question leads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leave {
+    Quit,
+    SignOut,
+}
+
+/// The tabs' own state (forms, selections, what they show).
+struct Screens {
     home: home::Home,
     donors: donors::Donors,
     donations: donations::Donations,
@@ -72,33 +92,54 @@ pub struct App {
     reports: reports::Reports,
 }
 
+impl Screens {
+    fn new(config: &crate::core::config::Config) -> Screens {
+        Screens {
+            home: home::Home::default(),
+            donors: donors::Donors::default(),
+            donations: donations::Donations::new(config),
+            batches: batches::Batches::new(config),
+            inventory: inventory::Inventory::default(),
+            dispense: dispense::Dispense::new(config),
+            trace: trace::Trace::default(),
+            recall: recall::Recall::default(),
+            audit: audit::Audit::default(),
+            followup: followup::Followup::default(),
+            reports: reports::Reports::default(),
+        }
+    }
+}
+
 macro_rules! with_screen {
     ($self:ident, $tab:expr, |$s:ident, $ctx:ident| $body:expr) => {{
         let now = $self.now();
         #[allow(unused_mut, unused_variables)]
         let mut $ctx = Ctx { bank: &mut $self.bank, now, out: &mut $self.out };
         let $s: &mut dyn Screen = match $tab {
-            Tab::Home => &mut $self.home,
-            Tab::Donors => &mut $self.donors,
-            Tab::Donations => &mut $self.donations,
-            Tab::Batches => &mut $self.batches,
-            Tab::Inventory => &mut $self.inventory,
-            Tab::Dispense => &mut $self.dispense,
-            Tab::Trace => &mut $self.trace,
-            Tab::Recall => &mut $self.recall,
-            Tab::Audit => &mut $self.audit,
-            Tab::Followup => &mut $self.followup,
-            Tab::Reports => &mut $self.reports,
+            Tab::Home => &mut $self.screens.home,
+            Tab::Donors => &mut $self.screens.donors,
+            Tab::Donations => &mut $self.screens.donations,
+            Tab::Batches => &mut $self.screens.batches,
+            Tab::Inventory => &mut $self.screens.inventory,
+            Tab::Dispense => &mut $self.screens.dispense,
+            Tab::Trace => &mut $self.screens.trace,
+            Tab::Recall => &mut $self.screens.recall,
+            Tab::Audit => &mut $self.screens.audit,
+            Tab::Followup => &mut $self.screens.followup,
+            Tab::Reports => &mut $self.screens.reports,
         };
         $body
     }};
 }
 
 impl App {
+    /// The app over `bank`: on the sign-in screen when the bank has users and nobody is signed in, else on Home.
     pub fn new(bank: Bank, db_label: String) -> App {
         let config = bank.config().clone();
         let (tx, rx) = mpsc::channel();
         let printer = Printer::new(&bank);
+        let signed_out = matches!(bank.session(), crate::app::Session::SignedOut);
+        let last_input = bank.now();
         let mut app = App {
             bank,
             tx,
@@ -113,24 +154,171 @@ impl App {
             help: false,
             log: None,
             help_scroll: 0,
-            confirm_quit: false,
+            confirm_leave: None,
             quit: false,
+            gate: signed_out.then(|| Gate::sign_in(None)),
+            signing: None,
+            last_input,
             typed: String::new(),
             wedge: None,
-            home: home::Home::default(),
-            donors: donors::Donors::default(),
-            donations: donations::Donations::new(&config),
-            batches: batches::Batches::new(&config),
-            inventory: inventory::Inventory::default(),
-            dispense: dispense::Dispense::new(&config),
-            trace: trace::Trace::default(),
-            recall: recall::Recall::default(),
-            audit: audit::Audit::default(),
-            followup: followup::Followup::default(),
-            reports: reports::Reports::default(),
+            screens: Screens::new(&config),
         };
-        app.switch(Tab::Home);
+        if app.gate.is_none() {
+            app.switch(Tab::Home);
+        }
         app
+    }
+
+    /// Types `user` into the sign-in screen's user name (the command line's `--as`).
+    pub fn offer_user(&mut self, user: &str) {
+        if let Some(g) = &mut self.gate {
+            if g.locked.is_none() {
+                *g = Gate::sign_in(Some(user));
+            }
+        }
+    }
+
+    /// Whether the sign-in or lock screen shows.
+    pub fn signed_out(&self) -> bool {
+        self.gate.is_some()
+    }
+
+    /// Locks the bench when the policy's idle time has passed since the last key or scan (by the bank's clock).
+    fn lock_when_idle(&mut self) {
+        let now = self.now();
+        // A clock set back counts from now, never from a moment still to come.
+        self.last_input = self.last_input.min(now);
+        let minutes = self.bank.config().tui_idle_lock_minutes;
+        if self.gate.is_some()
+            || !self.bank.access_control()
+            || now - self.last_input < chrono::Duration::minutes(minutes.into())
+        {
+            return;
+        }
+        let user = self.bank.actor().to_string();
+        self.bank.sign_out();
+        self.close_overlays();
+        self.gate = Some(Gate::lock(&user, minutes));
+    }
+
+    /// Closes the boxes that wait for an answer (a signature waiting is dropped, its password wiped); a refusal or
+    /// a warning stays, to be read after the sign-in.
+    fn close_overlays(&mut self) {
+        self.signing = None;
+        self.out.question = None;
+        self.out.signature = None;
+        self.asked_by = None;
+        self.help = false;
+        self.log = None;
+        self.confirm_leave = None;
+        self.typed.clear();
+    }
+
+    /// Signs out to the sign-in screen: the screens start over, and the session's messages go with them.
+    fn sign_out(&mut self, why: Option<String>) {
+        self.bank.sign_out();
+        self.close_overlays();
+        self.start_over();
+        let mut g = Gate::sign_in(None);
+        g.message = why;
+        self.gate = Some(g);
+    }
+
+    fn start_over(&mut self) {
+        self.screens = Screens::new(&self.bank.config().clone());
+        self.out = Outbox::default();
+        self.tab = Tab::Home;
+    }
+
+    /// Checks the sign-in screen's name and password with the bank; the password is wiped either way.
+    fn sign_in(&mut self) {
+        let Some(g) = self.gate.as_mut() else { return };
+        let name = g.user.clone();
+        let result = self.bank.sign_in(&name, g.password.as_str());
+        g.password.clear();
+        if let Err(e) = result {
+            g.message = Some(words::error(&e));
+            return;
+        }
+        let held = self.gate.take().and_then(|g| g.locked).map(|(user, _)| user);
+        // Print jobs run on their own connection, as the user signed in now.
+        self.printer = Printer::new(&self.bank);
+        self.last_input = self.now();
+        match held {
+            Some(user) if user == name => {
+                self.switch(self.tab);
+                self.say(Level::Info, format!("unlocked: welcome back, {name}"));
+            }
+            Some(user) => {
+                let lost = self.dirty();
+                self.start_over();
+                self.switch(Tab::Home);
+                let m = if lost { format!("; {user}'s unsaved work was discarded") } else { String::new() };
+                self.say(Level::Info, format!("signed in as {name}{m}"));
+            }
+            None => {
+                self.switch(Tab::Home);
+                self.say(Level::Info, format!("signed in as {name}"));
+            }
+        }
+    }
+
+    fn gate_key(&mut self, k: KeyEvent) {
+        let Some(g) = self.gate.as_mut() else { return };
+        match g.key(k) {
+            GateEvent::SignIn => self.sign_in(),
+            GateEvent::Quit => self.confirm_leave = Some(Leave::Quit),
+            GateEvent::None => {}
+        }
+    }
+
+    /// The signature box: Enter signs with the password (the bank checks it) and delivers again the key that
+    /// asked; a wrong password leaves the box open with the reason, nothing done.
+    fn signing_key(&mut self, k: KeyEvent) {
+        let Some(s) = self.signing.as_mut() else { return };
+        match s.key(k) {
+            SignEvent::None => {}
+            SignEvent::Cancel => {
+                self.signing = None;
+                self.asked_by = None;
+                self.say(Level::Info, "not signed: nothing was done".into());
+            }
+            SignEvent::Sign => {
+                let result = self.bank.sign(s.password.as_str());
+                s.password.clear();
+                match result {
+                    Ok(()) => {
+                        self.signing = None;
+                        if let Some(key) = self.asked_by.take() {
+                            self.out.confirmed = true;
+                            with_screen!(self, self.tab, |s, ctx| s.on_key(&mut ctx, key));
+                            self.out.confirmed = false;
+                        }
+                    }
+                    // Locked out by wrong signatures: nobody stays signed in as that user.
+                    Err(e @ AppError::SignIn(SignInError::Locked { .. })) => self.sign_out(Some(words::error(&e))),
+                    Err(e) => s.message = Some(words::error(&e)),
+                }
+            }
+        }
+    }
+
+    /// Whether the signed-in user is offered a key (in help): the bank says whether they may do its operation.
+    fn offered(&self, b: &Binding) -> bool {
+        match b.action {
+            Action::SignOut => self.bank.access_control(),
+            a => gate::operation(a).is_none_or(|op| self.bank.may(op)),
+        }
+    }
+
+    /// A key whose operation the signed-in user may not do does nothing but say why; true when it was one.
+    fn refused_by_role(&mut self, k: &KeyEvent) -> bool {
+        let table = with_screen!(self, self.tab, |s, ctx| s.keys());
+        let Some(op) = keys::action(table, k).and_then(gate::operation) else { return false };
+        let Err(e) = self.bank.authorize(op) else { return false };
+        let now = self.now();
+        Ctx { bank: &mut self.bank, now, out: &mut self.out }.fail(e);
+        true
     }
 
     /// The app's channel: what is sent on it is for [`App::update`] (the event loop takes the receiver).
@@ -183,6 +371,12 @@ impl App {
     }
 
     pub fn update(&mut self, msg: Msg) {
+        if matches!(msg, Msg::Key(_) | Msg::Scan(_) | Msg::Tick) {
+            self.lock_when_idle();
+        }
+        if matches!(msg, Msg::Key(_) | Msg::Scan(_)) {
+            self.last_input = self.now();
+        }
         match msg {
             Msg::Key(k) => self.wedge_key(k),
             Msg::Scan(data) => self.scan(&data),
@@ -214,13 +408,13 @@ impl App {
             self.tab = Tab::Trace;
             let now = self.now();
             let mut ctx = Ctx { bank: &mut self.bank, now, out: &mut self.out };
-            self.trace.open(&mut ctx, id);
+            self.screens.trace.open(&mut ctx, id);
         }
         if let Some(r) = self.out.recall.take() {
             self.tab = Tab::Recall;
             let now = self.now();
             let mut ctx = Ctx { bank: &mut self.bank, now, out: &mut self.out };
-            self.recall.prepare(&mut ctx, &r);
+            self.screens.recall.prepare(&mut ctx, &r);
         }
     }
 
@@ -228,6 +422,14 @@ impl App {
         let data = data.trim();
         if data.is_empty() {
             return;
+        }
+        // Not kept for after the sign-in: it could act on a screen nobody is looking at, for another user.
+        if let Some(g) = &mut self.gate {
+            g.message = Some("a scan is not used while signed out: sign in, then scan it again".into());
+            return;
+        }
+        if self.signing.is_some() {
+            return self.error("a scan is not used while a signature is asked for: sign or cancel first".into());
         }
         let taken = with_screen!(self, self.tab, |s, ctx| s.on_scan(&mut ctx, data));
         if !taken {
@@ -289,11 +491,6 @@ impl App {
             }
             return true;
         }
-        if self.confirm_quit {
-            self.quit = keys::action(keys::CONFIRM, &k) == Some(Action::Yes);
-            self.confirm_quit = false;
-            return true;
-        }
         if self.out.question.take().is_some() {
             let asked_by = self.asked_by.take();
             if let (Some(Action::Yes), Some(key)) = (keys::action(keys::CONFIRM, &k), asked_by) {
@@ -307,12 +504,30 @@ impl App {
     }
 
     fn key(&mut self, k: KeyEvent) {
+        if let Some(leave) = self.confirm_leave.take() {
+            if keys::action(keys::CONFIRM, &k) == Some(Action::Yes) {
+                match leave {
+                    Leave::Quit => self.quit = true,
+                    Leave::SignOut => self.sign_out(None),
+                }
+            }
+            return;
+        }
+        if self.gate.is_some() {
+            return self.gate_key(k);
+        }
+        if self.signing.is_some() {
+            return self.signing_key(k);
+        }
         if self.overlay_key(k) {
             return;
         }
         let global = keys::action(keys::GLOBAL, &k);
         match global {
-            Some(Action::Interrupt) => return self.confirm_quit = true,
+            Some(Action::Interrupt) => return self.confirm_leave = Some(Leave::Quit),
+            Some(Action::SignOut) if self.bank.access_control() => {
+                return if self.dirty() { self.confirm_leave = Some(Leave::SignOut) } else { self.sign_out(None) };
+            }
             Some(Action::Help) if k.code != KeyCode::Char('?') => return self.open_help(),
             Some(Action::Log) => return self.log = Some(0),
             // Function keys switch tabs from anywhere, forms included (what was typed stays in its form).
@@ -328,6 +543,11 @@ impl App {
             _ => {}
         }
         let (editing, text) = with_screen!(self, self.tab, |s, ctx| (s.editing(), s.typing_text()));
+        // Outside a form every command key is checked; inside one only Ctrl keys are commands, the rest typed.
+        let command = !editing || k.modifiers.contains(KeyModifiers::CONTROL);
+        if command && self.refused_by_role(&k) {
+            return;
+        }
         if editing {
             // `?` and `q` are typed only into free text; in an identifier, a number or a choice they are commands.
             if text || !matches!(global, Some(Action::Help | Action::Quit)) {
@@ -340,7 +560,7 @@ impl App {
         match global {
             Some(Action::Quit) => {
                 if self.dirty() {
-                    self.confirm_quit = true;
+                    self.confirm_leave = Some(Leave::Quit);
                 } else {
                     self.quit = true;
                 }
@@ -355,6 +575,10 @@ impl App {
     fn screen_key(&mut self, k: KeyEvent) {
         with_screen!(self, self.tab, |s, ctx| s.on_key(&mut ctx, k));
         if self.out.question.is_some() {
+            self.asked_by = Some(k);
+        }
+        if let Some(request) = self.out.signature.take() {
+            self.signing = Some(Signing::new(request));
             self.asked_by = Some(k);
         }
     }
@@ -388,6 +612,11 @@ impl App {
     }
 
     pub fn render(&mut self, f: &mut Frame) {
+        if let Some(g) = &self.gate {
+            g.render(f, &self.db_label);
+            self.render_leave(f);
+            return;
+        }
         let [tabs, body, status] =
             Layout::vertical([Constraint::Length(1), Constraint::Min(3), Constraint::Length(2)]).areas(f.area());
         // Names only (their function keys are in the help). All eleven take 85 columns: on a narrower terminal
@@ -409,7 +638,12 @@ impl App {
         );
         with_screen!(self, self.tab, |s, ctx| s.render(f, body));
 
-        let user = words::clean(self.bank.actor());
+        let user = match self.bank.session() {
+            Session::User { name, roles } => {
+                format!("{} · {}", words::clean(name), roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "))
+            }
+            _ => format!("{} · access control off (set-up mode)", words::clean(self.bank.actor())),
+        };
         let line1 = Line::from(vec![
             Span::styled(format!(" {user} "), theme::selected()),
             Span::raw(format!(" {}  ", words::clean(&self.db_label))),
@@ -429,6 +663,9 @@ impl App {
                     m.clone()
                 };
                 Line::from(Span::styled(format!(" {mark} {text}"), style))
+            }
+            None if self.bank.access_control() => {
+                Line::from(Span::styled(" F1 or ? keys · Ctrl-L messages · Ctrl-O sign out · q quit", theme::dim()))
             }
             None => Line::from(Span::styled(" F1 or ? keys · Ctrl-L messages · q quit", theme::dim())),
         };
@@ -464,9 +701,7 @@ impl App {
                 area,
             );
         }
-        if self.confirm_quit {
-            popup(f, vec![Line::from("Unsaved work in a form. Quit anyway? (y/n)")], "Quit", 0);
-        }
+        self.render_leave(f);
         if let Some(q) = &self.out.question {
             let lines = vec![
                 Line::from(Span::styled(words::clean(q), theme::warn())),
@@ -474,6 +709,9 @@ impl App {
                 Line::from("y: yes · any other key: no"),
             ];
             popup(f, lines, "Confirm", 0);
+        }
+        if let Some(s) = &self.signing {
+            popup(f, s.lines(self.bank.actor()), "Signature", 0);
         }
         if let Some(m) = &self.out.popup {
             let lines = vec![
@@ -501,18 +739,36 @@ impl App {
         }
     }
 
+    fn render_leave(&self, f: &mut Frame) {
+        match self.confirm_leave {
+            Some(Leave::Quit) => popup(f, vec![Line::from("Unsaved work in a form. Quit anyway? (y/n)")], "Quit", 0),
+            Some(Leave::SignOut) => popup(
+                f,
+                vec![Line::from("Unsaved work in a form. Sign out anyway (the work is discarded)? (y/n)")],
+                "Sign out",
+                0,
+            ),
+            None => {}
+        }
+    }
+
+    /// The keys of `table` the signed-in user is offered.
+    fn offered_keys(&self, table: &[Binding]) -> Vec<Binding> {
+        table.iter().filter(|b| self.offered(b)).copied().collect()
+    }
+
     fn render_help(&mut self, f: &mut Frame) {
         let (table, list, forms, hint) =
             with_screen!(self, self.tab, |s, ctx| (s.keys(), s.list(), s.forms(), s.scan_hint()));
         let mut groups: Vec<(String, Vec<(String, &str)>)> =
-            vec![(self.tab.title().to_string(), keys::help_lines(table))];
+            vec![(self.tab.title().to_string(), keys::help_lines(&self.offered_keys(table)))];
         if list {
             groups.push(("In a list".into(), keys::help_lines(keys::NAV)));
         }
         if forms {
             groups.push(("In a form".into(), keys::help_lines(keys::FORM)));
         }
-        let mut everywhere = keys::help_lines(keys::GLOBAL);
+        let mut everywhere = keys::help_lines(&self.offered_keys(keys::GLOBAL));
         everywhere.push((keys::TYPED_IDENTIFIER.0.to_string(), keys::TYPED_IDENTIFIER.1));
         groups.push(("Everywhere".into(), everywhere));
         let tabs: Vec<String> = Tab::ALL.iter().map(|t| format!("F{} {}", t.function_key(), t.title())).collect();

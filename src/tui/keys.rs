@@ -66,6 +66,7 @@ pub enum Action {
     Log,
     Quit,
     Interrupt,
+    SignOut,
     // Screens.
     Open,
     Back,
@@ -162,6 +163,17 @@ pub const GLOBAL: &[Binding] = &[
     b(&[Code(KeyCode::F(1)), C('?')], Action::Help, "this help (F1 also inside a form; ? outside free text)"),
     b(&[Ctrl('l')], Action::Log, "every message of the session, in full"),
     b(&[C('q')], Action::Quit, "quit, outside free text (asks if a form holds work)"),
+    b(&[Ctrl('c')], Action::Interrupt, "quit, asking first"),
+    b(&[Ctrl('o')], Action::SignOut, "sign out / switch user (asks if a form holds work)"),
+];
+
+/// The sign-in and lock screens, and the signature box.
+pub const GATE: &[Binding] = &[
+    b(&[Code(KeyCode::Tab), Code(KeyCode::Down)], Action::FieldNext, "next / previous field"),
+    b(&[Code(KeyCode::BackTab), Code(KeyCode::Up)], Action::FieldPrev, "next / previous field"),
+    b(&[Code(KeyCode::Enter)], Action::FieldEnter, "next field; on the password, sign"),
+    b(&[Code(KeyCode::Esc)], Action::Cancel, "clear the password; in a signature, cancel it"),
+    b(&[Code(KeyCode::Backspace)], Action::Edit, "delete the last character"),
     b(&[Ctrl('c')], Action::Interrupt, "quit, asking first"),
 ];
 
@@ -277,10 +289,10 @@ pub const REPORTS: &[Binding] = &[
 mod tests {
     use super::*;
 
-    fn tables() -> [&'static [Binding]; 15] {
+    fn tables() -> [&'static [Binding]; 16] {
         [
-            NAV, GLOBAL, FORM, CONFIRM, HOME, DONORS, DONATIONS, BATCHES, INVENTORY, DISPENSE, TRACE, RECALL, AUDIT,
-            FOLLOWUP, REPORTS,
+            NAV, GLOBAL, GATE, FORM, CONFIRM, HOME, DONORS, DONATIONS, BATCHES, INVENTORY, DISPENSE, TRACE, RECALL,
+            AUDIT, FOLLOWUP, REPORTS,
         ]
     }
 

@@ -2,6 +2,7 @@
 //! state is updated by messages and rendered from state. Database work goes through the same `Bank`
 //! operations as the CLI, and lists are paged from `SQLite`.
 
+mod access;
 pub mod app;
 mod form;
 pub mod keys;
@@ -25,6 +26,8 @@ use crate::app::Bank;
 #[derive(Debug, Clone, Default)]
 pub struct TuiOptions {
     pub db_label: String,
+    /// The user name the sign-in screen starts with (`--as`).
+    pub user: Option<String>,
     /// A scanner profile (name or .toml path) and device, read on its own thread.
     pub scanner: Option<(String, Option<String>)>,
 }
@@ -52,6 +55,9 @@ const TICK: Duration = Duration::from_millis(250);
 /// Runs the TUI until the user quits. The terminal is restored on every exit path, panics included.
 pub fn run(bank: Bank, options: TuiOptions) -> Result<(), TuiError> {
     let mut app = App::new(bank, options.db_label.clone());
+    if let Some(user) = &options.user {
+        app.offer_user(user);
+    }
     // Keys, scans and finished print jobs all arrive on the app's channel.
     let (tx, rx) = app.channel();
     // Scanner events arrive on the same channel as keys.

@@ -2,14 +2,12 @@
 //! runs on its own thread with its own connection to the bank, and posts its outcome back as a message. The
 //! screen stays responsive and says "printing…" meanwhile.
 
-use std::path::PathBuf;
 use std::sync::mpsc::Sender;
 
 use super::app::Msg;
 use super::screen::PrintJob;
 use super::words;
-use crate::app::{AppError, Bank};
-use crate::core::config::Config;
+use crate::app::{AppError, Reopen};
 
 /// What a finished job reports: the message for the status line, and whether a rule refused it.
 #[derive(Debug, Clone)]
@@ -18,25 +16,24 @@ pub enum Printed {
     Failed { message: String, refused: bool },
 }
 
-/// Where the worker opens the bank, as whom, under which policy.
+/// Where the worker opens the bank, and as whom.
 pub struct Printer {
-    path: PathBuf,
-    config: Config,
-    actor: String,
+    bank: Reopen,
 }
 
 impl Printer {
-    pub fn new(bank: &Bank) -> Printer {
-        Printer { path: bank.path().to_path_buf(), config: bank.config().clone(), actor: bank.actor().to_string() }
+    pub fn new(bank: &crate::app::Bank) -> Printer {
+        Printer { bank: bank.reopener() }
     }
 
     /// Starts `job` on its own thread; its outcome arrives on `done` as [`Msg::Printed`].
     pub fn start(&self, job: PrintJob, done: Sender<Msg>) {
-        let (path, config, actor) = (self.path.clone(), self.config.clone(), self.actor.clone());
+        let bank = self.bank.clone();
         std::thread::spawn(move || {
             // The worker's bank keeps the app's "now" of the job.
             let at = job.at;
-            let outcome = Bank::open(&path, config, &actor)
+            let outcome = bank
+                .open()
                 .map(|bank| bank.with_clock(move || at))
                 .and_then(|mut bank| bank.print_labels(&job.id, None, None, 1, job.reason.as_deref(), job.at));
             let report = match outcome {

@@ -7,9 +7,11 @@ use ratatui::crossterm::event::KeyEvent;
 use ratatui::layout::Rect;
 use ratatui::Frame;
 
+use super::access::SignRequest;
 use super::keys::Binding;
 use super::words;
 use crate::app::{AppError, Bank};
+use crate::core::access::Operation;
 use crate::core::ids::Id;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +117,9 @@ pub struct Outbox {
     pub recall: Option<RecallRequest>,
     /// A question the user answers y/n before the key that asked it takes effect.
     pub question: Option<String>,
-    /// The key is delivered again after a yes.
+    /// A signed act waiting for the signer's password (the key that asked is delivered again once signed).
+    pub signature: Option<SignRequest>,
+    /// The key is delivered again after a yes (or a signature).
     pub confirmed: bool,
     /// Print jobs to start on their own threads.
     pub prints: Vec<PrintJob>,
@@ -159,9 +163,10 @@ impl Ctx<'_> {
     pub fn trace(&mut self, id: Id) {
         self.out.goto = Some(id);
     }
-    /// Reports an operation's failure in the TUI's words; a refusal also opens whole in a box.
+    /// Reports an operation's failure in the TUI's words; a refusal (a safety rule's, or the access table's) also
+    /// opens whole in a box.
     pub fn fail(&mut self, e: AppError) {
-        let refused = matches!(e, AppError::Refused(_));
+        let refused = matches!(e, AppError::Refused(_) | AppError::Denied(_));
         let m = words::error(&e);
         if refused {
             self.out.popup = Some(m.clone());
@@ -180,6 +185,24 @@ impl Ctx<'_> {
             return true;
         }
         self.out.question = Some(question.into());
+        false
+    }
+    /// For a signed act: true when the signer has signed it with their password (which then stands for the
+    /// yes to `question` too); otherwise opens the signature box showing `meaning` (the key comes back once
+    /// signed) and returns false. In set-up mode nobody signs: the act asks `question`, when it has one. A user
+    /// whose roles may not do `op` is told so, and asked nothing.
+    pub fn signed(&mut self, op: Operation, meaning: impl Into<String>, question: Option<String>) -> bool {
+        if let Err(e) = self.bank.authorize(op) {
+            self.fail(e);
+            return false;
+        }
+        if !self.bank.access_control() {
+            return question.is_none_or(|q| self.confirmed(q));
+        }
+        if std::mem::take(&mut self.out.confirmed) {
+            return true;
+        }
+        self.out.signature = Some(SignRequest { meaning: meaning.into(), question });
         false
     }
 }

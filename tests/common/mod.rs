@@ -10,32 +10,50 @@ use serde_json::Value;
 pub struct Bench {
     pub dir: tempfile::TempDir,
     pub db: PathBuf,
-    pub config: Option<PathBuf>,
+    /// Who signs in, with which password, on a bank with users (None: "tester", for a bank in set-up mode).
+    pub user: Option<(String, String)>,
 }
 
 impl Bench {
     pub fn new() -> Bench {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("bank.db");
-        let b = Bench { dir, db, config: None };
+        let b = Bench::on(dir, db);
         b.ok(&["init", "--facility", "G1517"]);
         b
     }
 
-    /// Writes a policy file and uses it from now on.
-    pub fn with_config(&mut self, toml: &str) {
+    /// A bench on an existing bank file (`dir` holds its key and anchor log).
+    pub fn on(dir: tempfile::TempDir, db: PathBuf) -> Bench {
+        Bench { dir, db, user: None }
+    }
+
+    /// From now on signs in as `name` with `password`.
+    pub fn signed_in(mut self, name: &str, password: &str) -> Bench {
+        self.user = Some((name.into(), password.into()));
+        self
+    }
+
+    /// Writes a policy file (for `config set`); returns its path.
+    pub fn policy_file(&self, toml: &str) -> String {
         let path = self.dir.path().join("policy.toml");
-        std::fs::write(&path, toml).expect("write config");
-        self.config = Some(path);
+        std::fs::write(&path, toml).expect("write policy");
+        path.display().to_string()
+    }
+
+    /// Stores a policy in the bank (`config set`), in force from now on.
+    pub fn set_policy(&self, toml: &str) {
+        self.ok(&["config", "set", &self.policy_file(toml)]);
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_stoolbank"));
-        cmd.arg("--db").arg(&self.db).arg("--as").arg("tester");
-        if let Some(c) = &self.config {
-            cmd.arg("--config").arg(c);
+        let name = self.user.as_ref().map_or("tester", |(n, _)| n.as_str());
+        cmd.arg("--db").arg(&self.db).arg("--as").arg(name);
+        cmd.args(args).env_remove("STOOLBANK_DB").env_remove("STOOLBANK_CONFIG").env_remove("STOOLBANK_PASSWORD");
+        if let Some((_, password)) = &self.user {
+            cmd.env("STOOLBANK_PASSWORD", password);
         }
-        cmd.args(args).env_remove("STOOLBANK_DB").env_remove("STOOLBANK_CONFIG");
         // The bank key and anchor log stay in the test's directory, not the user's.
         cmd.env("STOOLBANK_KEY", self.dir.path().join("bank.key"));
         cmd.env("STOOLBANK_ANCHOR", self.dir.path().join("anchors.log"));
@@ -164,7 +182,7 @@ pub fn table_counts(db: &std::path::Path) -> Vec<(String, i64)> {
 
 /// A bank opened through the library with its clock fixed at `now`, as the TUI or a test gives it.
 pub fn bank_at(db: &std::path::Path, now: chrono::DateTime<chrono::Utc>) -> stoolbank::app::Bank {
-    let config = stoolbank::core::config::Config::default();
+    let config = stoolbank::core::config::BenchPrefs::default();
     stoolbank::app::Bank::init(db, Some("G1517"), config, "tester").expect("init bank").with_clock(move || now)
 }
 

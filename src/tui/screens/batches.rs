@@ -13,6 +13,7 @@ use super::{list, mark, move_selection, pane, panel, Scroll};
 use crate::app::records::Batch;
 use crate::app::views::BatchView;
 use crate::app::{AppError, Bank};
+use crate::core::access::Operation;
 use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
 use crate::core::model::QcResult;
@@ -101,6 +102,12 @@ impl Batches {
     }
 
     fn submit(&mut self, ctx: &mut Ctx) {
+        if let (Some(Editing::Discard(form)), Some(batch)) = (&self.editing, self.current()) {
+            // A discard is signed: the form stays until the signer has signed (or cancelled).
+            if !ctx.signed(Operation::Discard, format!("discarded: {} — batch {batch}", form.get(())), None) {
+                return;
+            }
+        }
         let Some(editing) = self.editing.take() else { return };
         let result: Result<(Id, String), AppError> = match &editing {
             Editing::Make(form) => (|| {
@@ -161,7 +168,7 @@ impl Batches {
         }
         let question =
             format!("RELEASE batch {} ({} units) for clinical use? Every release rule passes.", v.id, v.units.len());
-        if !ctx.confirmed(question) {
+        if !ctx.signed(Operation::Release, format!("released for clinical use — batch {}", v.id), Some(question)) {
             return;
         }
         match ctx.bank.release_batch(&id, ctx.now) {

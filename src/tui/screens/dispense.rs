@@ -9,6 +9,7 @@ use ratatui::Frame;
 use super::panel;
 use crate::app::records::Identity;
 use crate::app::{AppError, NewRecipient};
+use crate::core::access::Operation;
 use crate::core::config::Config;
 use crate::core::ids::IdKind;
 use crate::core::model::{Consent, Sex};
@@ -122,7 +123,8 @@ impl Dispense {
         }
     }
 
-    fn submit(&mut self, ctx: &mut Ctx) -> Result<String, AppError> {
+    /// Dispenses once the signer has signed; `None` while the signature is asked for.
+    fn submit(&mut self, ctx: &mut Ctx) -> Result<Option<String>, AppError> {
         let unit = ctx.bank.lookup_kind(self.form.get(F::Unit), IdKind::Unit)?;
         let recipient = ctx.bank.lookup_kind(self.form.get(F::Recipient), IdKind::Recipient)?;
         let at = match self.form.get(F::Time) {
@@ -130,8 +132,11 @@ impl Dispense {
             s => time::parse_timestamp(s).map_err(|e| AppError::Invalid(e.to_string()))?,
         };
         let clinician = Some(self.form.get(F::Clinician)).filter(|c| !c.is_empty());
+        if !ctx.signed(Operation::Dispense, format!("dispensed to {} — unit {unit}", recipient.display()), None) {
+            return Ok(None);
+        }
         let u = ctx.bank.dispense(&unit, &recipient, self.form.get(F::Route), clinician, at)?;
-        Ok(format!("{} dispensed to {} ({})", u.id, recipient, words::clean(self.form.get(F::Route))))
+        Ok(Some(format!("{} dispensed to {} ({})", u.id, recipient, words::clean(self.form.get(F::Route)))))
     }
 }
 
@@ -203,7 +208,8 @@ impl Screen for Dispense {
         let was = self.form.focused();
         match self.form.key(key) {
             FormEvent::Submit => match self.submit(ctx) {
-                Ok(m) => {
+                Ok(None) => {}
+                Ok(Some(m)) => {
                     ctx.info(m.clone());
                     self.done.push(m);
                     self.form = Self::blank(&self.routes);

@@ -11,6 +11,7 @@ use ratatui::Frame;
 
 use super::{list, move_selection};
 use crate::app::{AppError, RecallSelector, RecallSummary};
+use crate::core::access::Operation;
 use crate::core::ids::IdKind;
 use crate::store::{Key, Stored};
 use crate::time;
@@ -125,7 +126,8 @@ impl Recall {
             ),
             None => format!("Apply this recall: quarantine {} units in stock and record it?", r.in_stock),
         };
-        if ctx.confirmed(question) {
+        let meaning = format!("recall applied: {}", self.form.get(F::Reason));
+        if ctx.signed(Operation::RecallApply, meaning, Some(question)) {
             self.run(ctx, true, !earlier.is_empty());
         }
     }

@@ -1,0 +1,407 @@
+//! Access control in the bank: who is signed in, what they may do (asked of `core::access` before every
+//! operation), users and their passwords (argon2id), signatures of signed acts, and the bank's stored policy.
+//!
+//! The two faces use it alike: the CLI signs in once per command (`--as`, `STOOLBANK_PASSWORD`) and that password
+//! also signs a signed act; the TUI signs in at its login screen, signs each signed act with the password
+//! re-entered ([`Bank::sign`]), and signs out when idle ([`Bank::sign_out`]).
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use chrono::{DateTime, Utc};
+
+use super::{record, Act, AppError, Bank, Result};
+use crate::core::access::{self, Actor, Operation, Role};
+use crate::core::config::{BenchPrefs, Config};
+use crate::store::users::{self, Signature, User};
+use crate::store::{audit, Store, StoreError, Tx};
+
+/// Who is acting on this bank.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Session {
+    /// The bank has no users: access control is off (set-up mode), acts are recorded under this free-text name.
+    SetUp { name: String },
+    /// The bank has users and nobody is signed in (before sign-in, after sign-out or an idle lock).
+    SignedOut,
+    /// A signed-in user and their roles.
+    User { name: String, roles: Vec<Role> },
+}
+
+/// Why a sign-in (or a signature) was refused. Nothing changes but the failed-attempt count.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignInError {
+    #[error("sign-in refused: no user {0} in this bank")]
+    UnknownUser(String),
+    #[error("sign-in refused: wrong password for {name} ({failed} failed in a row; locked out at {limit})")]
+    WrongPassword { name: String, failed: u32, limit: u32 },
+    #[error("sign-in refused: {name} is locked out after {failed} failed sign-ins; an administrator re-enables them")]
+    Locked { name: String, failed: u32 },
+    #[error("sign-in refused: user {0} is disabled")]
+    Disabled(String),
+    #[error("sign-in refused: no password given for {0}")]
+    NoPassword(String),
+    #[error("this bank has users: nobody is signed in")]
+    SignedOut,
+    #[error("a signed act: {0} signs it with their password")]
+    SignatureNeeded(String),
+}
+
+/// What a face needs to open the same bank again on another thread, as the same user (a print job's own
+/// connection): the session is carried over, not signed in again.
+#[derive(Debug, Clone)]
+pub struct Reopen {
+    path: std::path::PathBuf,
+    bench: BenchPrefs,
+    session: Session,
+}
+
+impl Reopen {
+    pub fn open(self) -> Result<Bank> {
+        let mut bank = Bank::new(Store::open(&self.path)?, self.bench, "")?;
+        bank.session = self.session;
+        Ok(bank)
+    }
+}
+
+/// The signer of a signed act, taken before the act's transaction.
+pub(super) struct Signer(String);
+
+fn argon2() -> Argon2<'static> {
+    // argon2id, version 19, the crate's default cost (19 MiB, 2 passes): OWASP's recommended minimum.
+    Argon2::default()
+}
+
+fn hash_password(password: &str) -> Result<String> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| StoreError::Io(format!("no randomness for a password salt: {e}")))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| StoreError::Io(format!("password salt: {e}")))?;
+    let hash = argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| StoreError::Io(format!("password hash: {e}")))?;
+    Ok(hash.to_string())
+}
+
+/// Whether `password` is the one `phc` was made from (a malformed stored hash matches nothing).
+fn password_matches(phc: &str, password: &str) -> bool {
+    PasswordHash::new(phc).is_ok_and(|h| argon2().verify_password(password.as_bytes(), &h).is_ok())
+}
+
+impl Bank {
+    /// The session a bank opens with: set-up mode (under `actor`) while it has no users, else signed out.
+    pub(super) fn initial_session(&mut self, actor: &str) -> Result<Session> {
+        // Any schema version: `verify` and backups open old files, which have no users.
+        let any = self.store.inspect(|tx| Ok::<_, AppError>(users::any(tx)?))?;
+        Ok(if any { Session::SignedOut } else { Session::SetUp { name: actor.to_string() } })
+    }
+
+    /// The stored policy with this bench's settings over it; the built-in defaults when none is stored.
+    pub(super) fn load_policy(&mut self) -> Result<()> {
+        let stored: Option<(i64, String)> = self.store.inspect(|tx| Ok::<_, AppError>(users::policy(tx)?))?;
+        self.policy = match stored {
+            Some((id, text)) => Config::from_toml(&text)
+                .map_err(|e| StoreError::Corrupt(format!("the bank's policy (version {id}): {e}")))?,
+            None => Config::default(),
+        };
+        self.config = self.policy.clone().with_bench(&self.bench);
+        Ok(())
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Whether access control is on (the bank has users).
+    pub fn access_control(&self) -> bool {
+        !matches!(self.session, Session::SetUp { .. })
+    }
+
+    /// Who is acting: the signed-in user, the set-up name, or "" when signed out.
+    pub fn actor(&self) -> &str {
+        match &self.session {
+            Session::SetUp { name } | Session::User { name, .. } => name,
+            Session::SignedOut => "",
+        }
+    }
+
+    /// The signed-in user's roles (none in set-up mode or signed out).
+    pub fn roles(&self) -> &[Role] {
+        match &self.session {
+            Session::User { roles, .. } => roles,
+            _ => &[],
+        }
+    }
+
+    /// Asks the access table whether the session may do `op`: every public operation calls this first.
+    pub fn authorize(&self, op: Operation) -> Result<()> {
+        let actor = match &self.session {
+            Session::SetUp { .. } => Actor::SetUp,
+            Session::SignedOut => return Err(SignInError::SignedOut.into()),
+            Session::User { name, roles } => Actor::User { name, roles },
+        };
+        Ok(access::permits(&actor, op, &self.config.identity_viewers)?)
+    }
+
+    /// Whether the session may do `op` (a face offers only the keys and commands it may use).
+    pub fn may(&self, op: Operation) -> bool {
+        self.authorize(op).is_ok()
+    }
+
+    pub fn may_see_identity(&self) -> bool {
+        self.may(Operation::ViewIdentity)
+    }
+
+    /// What a face needs to open this bank again elsewhere as the same session.
+    pub fn reopener(&self) -> Reopen {
+        Reopen { path: self.path().to_path_buf(), bench: self.bench.clone(), session: self.session.clone() }
+    }
+
+    /// Signs `name` in with `password`. A wrong password counts toward the lockout (recorded in the audit trail,
+    /// on a bank opened read-only too, through a write of its own); a success after failures resets the count.
+    pub fn sign_in(&mut self, name: &str, password: &str) -> Result<()> {
+        let user = self.check_password(name, password)?;
+        self.session = Session::User { name: user.name, roles: user.roles };
+        self.signature_armed = false;
+        Ok(())
+    }
+
+    /// Signs out (an idle lock, a user leaving the bench): every operation is refused until the next sign-in.
+    pub fn sign_out(&mut self) {
+        if self.access_control() {
+            self.session = Session::SignedOut;
+        }
+        self.signature_armed = false;
+    }
+
+    /// The signed-in user signs the next signed act with their password (re-entered at the bench; the CLI's
+    /// password given for the command). A wrong one refuses and counts toward the lockout. The signature is used
+    /// up by that act, done or refused.
+    pub fn sign(&mut self, password: &str) -> Result<()> {
+        let Session::User { name, .. } = &self.session else {
+            return match self.session {
+                Session::SignedOut => Err(SignInError::SignedOut.into()),
+                _ => Ok(()),
+            };
+        };
+        let name = name.clone();
+        self.check_password(&name, password)?;
+        self.signature_armed = true;
+        Ok(())
+    }
+
+    /// Authorizes a signed act and takes its signature: the signed-in user's armed signature (used up here), or
+    /// in set-up mode the acting name.
+    pub(super) fn signer(&mut self, op: Operation) -> Result<Signer> {
+        self.authorize(op)?;
+        match &self.session {
+            Session::User { name, .. } if !std::mem::take(&mut self.signature_armed) => {
+                Err(SignInError::SignatureNeeded(name.clone()).into())
+            }
+            _ => Ok(Signer(self.actor().to_string())),
+        }
+    }
+
+    /// `signed_op`, a signed act, when `signed` (a correction, a recall applied); else the plain `op`.
+    pub(super) fn signer_if(&mut self, signed: bool, signed_op: Operation, op: Operation) -> Result<Option<Signer>> {
+        if signed {
+            return self.signer(signed_op).map(Some);
+        }
+        self.authorize(op)?;
+        Ok(None)
+    }
+
+    fn check_password(&mut self, name: &str, password: &str) -> Result<User> {
+        let limit = self.config.lockout_after;
+        let found = self.store.read(|tx| Ok::<_, AppError>(users::user(tx, name)?))?;
+        let Some((user, phc)) = found else {
+            return Err(SignInError::UnknownUser(name.to_string()).into());
+        };
+        if user.disabled {
+            return Err(SignInError::Disabled(user.name).into());
+        }
+        if user.failed_attempts >= limit {
+            return Err(SignInError::Locked { name: user.name, failed: user.failed_attempts }.into());
+        }
+        if password.is_empty() {
+            return Err(SignInError::NoPassword(user.name).into());
+        }
+        let ok = password_matches(&phc, password);
+        if ok && user.failed_attempts == 0 {
+            return Ok(user);
+        }
+        let act = Act { actor: user.name.clone(), now: self.now() };
+        let counted = self.write_even_if_read_only(|tx| count_attempt(tx, &act, &user.name, ok, limit));
+        if ok {
+            // Starting the count over is not worth refusing a right password for (a bank on read-only media).
+            return Ok(user);
+        }
+        let counted = counted?;
+        if counted >= limit {
+            Err(SignInError::Locked { name: user.name, failed: counted }.into())
+        } else {
+            Err(SignInError::WrongPassword { name: user.name, failed: counted, limit }.into())
+        }
+    }
+
+    /// A write a read-only open must still make (a failed sign-in's count): through a connection of its own.
+    fn write_even_if_read_only<T>(&mut self, f: impl Fn(&Tx) -> Result<T>) -> Result<T> {
+        match self.store.write(&f) {
+            Err(AppError::Store(StoreError::OpenedReadOnly { .. })) => Store::open(self.path())?.write(f),
+            other => other,
+        }
+    }
+
+    /// The bank's users.
+    pub fn users(&mut self) -> Result<Vec<User>> {
+        self.authorize(Operation::UserAdmin)?;
+        self.store.read(|tx| Ok(users::users(tx)?))
+    }
+
+    /// A new user with `roles` and `password`. The first user of a bank (created in set-up mode) must be an
+    /// administrator; after that, only an administrator adds users.
+    pub fn add_user(&mut self, name: &str, roles: &[Role], password: &str, at: DateTime<Utc>) -> Result<User> {
+        self.authorize(Operation::UserAdmin)?;
+        access::check_user_name(name).map_err(AppError::Invalid)?;
+        if roles.is_empty() {
+            return super::invalid("a user needs at least one role (--role ROLE)");
+        }
+        access::check_password(password, self.config.password_min_length).map_err(AppError::Invalid)?;
+        let hash = hash_password(password)?;
+        let act = self.act();
+        let first = !self.access_control();
+        self.store
+            .write(|tx| {
+                if first && users::any(tx)? {
+                    return Err(SignInError::SignedOut.into());
+                }
+                if first {
+                    access::check_first_user(roles).map_err(AppError::Invalid)?;
+                }
+                if users::user(tx, name)?.is_some() {
+                    return super::invalid(format!("user {name} exists already"));
+                }
+                users::insert_user(tx, name, roles, &hash, act.now)?;
+                record(tx, &act, "add-user", "users", name, name, at, None)?;
+                Ok(users::user(tx, name)?.map(|(u, _)| u))
+            })?
+            .ok_or_else(|| StoreError::Corrupt(format!("user {name} was not stored")).into())
+    }
+
+    /// Sets a user's password: one's own (any signed-in user, who proved the old one by signing in), or another's
+    /// (an administrator's reset).
+    pub fn set_password(&mut self, name: &str, password: &str) -> Result<()> {
+        if name != self.actor() || !self.access_control() {
+            self.authorize(Operation::UserAdmin)?;
+        }
+        access::check_password(password, self.config.password_min_length).map_err(AppError::Invalid)?;
+        let hash = hash_password(password)?;
+        self.change_user(name, "set-password", |tx| Ok(users::set_password_hash(tx, name, &hash)?))
+    }
+
+    /// Disables a user (who leaves, or must not sign in for now); nothing of theirs is deleted. The last enabled
+    /// administrator is not disabled: nobody could manage the users after.
+    pub fn disable_user(&mut self, name: &str) -> Result<()> {
+        self.authorize(Operation::UserAdmin)?;
+        self.change_user(name, "disable-user", |tx| {
+            let admins = users::users(tx)?
+                .into_iter()
+                .filter(|u| !u.disabled && u.name != name && u.roles.contains(&Role::Admin))
+                .count();
+            let is_admin = users::user(tx, name)?.is_some_and(|(u, _)| u.roles.contains(&Role::Admin));
+            if is_admin && admins == 0 {
+                return Err(AppError::Invalid(format!(
+                    "{name} is the last enabled administrator: add or enable another first"
+                )));
+            }
+            Ok(users::set_disabled(tx, name, true)?)
+        })
+    }
+
+    /// Enables a user again, and lifts a lockout (the failed-attempt count starts over).
+    pub fn enable_user(&mut self, name: &str) -> Result<()> {
+        self.authorize(Operation::UserAdmin)?;
+        self.change_user(name, "enable-user", |tx| {
+            users::set_disabled(tx, name, false)?;
+            Ok(users::set_failed_attempts(tx, name, 0)?)
+        })
+    }
+
+    /// Changes a user's roles.
+    pub fn set_roles(&mut self, name: &str, roles: &[Role]) -> Result<()> {
+        self.authorize(Operation::UserAdmin)?;
+        if roles.is_empty() {
+            return super::invalid("a user needs at least one role (--role ROLE)");
+        }
+        self.change_user(name, "set-roles", |tx| Ok(users::set_roles(tx, name, roles)?))
+    }
+
+    /// One audited update of a user's row.
+    fn change_user(&mut self, name: &str, action: &str, f: impl FnOnce(&Tx) -> Result<()>) -> Result<()> {
+        let act = self.act();
+        self.store.write(|tx| {
+            let before = audit::row_state(tx, "users", name)?;
+            if before.is_none() {
+                return Err(AppError::NotFound { kind: super::Record::User, id: name.to_string() });
+            }
+            f(tx)?;
+            record(tx, &act, action, "users", name, name, act.now, before)
+        })
+    }
+
+    /// The bank's policy as stored (without this bench's settings).
+    pub fn policy(&self) -> Result<&Config> {
+        self.authorize(Operation::ConfigShow)?;
+        Ok(&self.policy)
+    }
+
+    /// Stores a new version of the bank's policy (an administrator's act, audited) and puts it in force.
+    pub fn set_policy(&mut self, policy: &Config, at: DateTime<Utc>) -> Result<i64> {
+        self.authorize(Operation::ConfigSet)?;
+        let act = self.act();
+        let text = policy.to_toml();
+        // What is stored must load again: a policy that does not round-trip is refused before it is in force.
+        Config::from_toml(&text).map_err(|e| AppError::Invalid(e.to_string()))?;
+        let id = self.store.write(|tx| {
+            let id = users::insert_policy(tx, &text, act.now)?;
+            record(tx, &act, "set-policy", "policies", &id.to_string(), "policy", at, None)?;
+            Ok::<_, AppError>(id)
+        })?;
+        self.load_policy()?;
+        Ok(id)
+    }
+
+    /// The signatures of a record.
+    pub fn signatures(&mut self, id: &crate::core::ids::Id) -> Result<Vec<Signature>> {
+        self.authorize(Operation::Read)?;
+        self.store.read(|tx| Ok(users::signatures_of(tx, id.data())?))
+    }
+}
+
+/// Records a failed sign-in (the count, and a lockout when it reaches `limit`) or resets the count after a success.
+fn count_attempt(tx: &Tx, act: &Act, name: &str, ok: bool, limit: u32) -> Result<u32> {
+    let (user, _) = users::user(tx, name)?.ok_or_else(|| StoreError::Corrupt(format!("user {name} vanished")))?;
+    let n = if ok { 0 } else { user.failed_attempts.saturating_add(1) };
+    let action = match (ok, n >= limit) {
+        (true, _) => "sign-in-after-failures",
+        (false, true) => "lock-out-user",
+        (false, false) => "sign-in-failed",
+    };
+    let before = audit::row_state(tx, "users", name)?;
+    users::set_failed_attempts(tx, name, n)?;
+    record(tx, act, action, "users", name, name, act.now, before)?;
+    Ok(n)
+}
+
+/// What a signature signs: the record just written in this transaction, the identifier its audit entries are
+/// filed under, and when the act happened.
+pub(super) struct Signed<'a> {
+    pub entity: &'a str,
+    pub entity_id: &'a str,
+    pub subject: &'a str,
+    pub at: DateTime<Utc>,
+}
+
+/// Signs the act just recorded on a record in this transaction: the signature row binds the signer and the
+/// meaning to that record's audit entry, and is audited itself (filed under the same record, at the act's time).
+pub(super) fn sign(tx: &Tx, act: &Act, signer: &Signer, meaning: &str, what: &Signed) -> Result<()> {
+    let id = users::insert_signature(tx, &signer.0, meaning, what.entity, what.entity_id, act.now)?;
+    record(tx, act, "sign", "signatures", &id.to_string(), what.subject, what.at, None)
+}
