@@ -38,7 +38,7 @@ CREATE TABLE donor_identities (
     recorded_at TEXT NOT NULL,
     supersedes  INTEGER REFERENCES donor_identities (id)
     -- name, phone and national_id held identity in clear before schema version 9 and are empty since: identity is
-    -- sealed (0010_identity_keys.sql says how)
+    -- sealed (0011_identity_keys.sql says how)
     , sealed BLOB) STRICT;
 CREATE INDEX donor_identities_donor ON donor_identities (donor_id);
 
@@ -220,7 +220,7 @@ CREATE TABLE dispenses (
     clinician    TEXT,
     recorded_at  TEXT NOT NULL
 ) STRICT;
-CREATE INDEX dispenses_recipient ON dispenses (recipient_id);
+CREATE INDEX dispenses_recipient ON dispenses (recipient_id, at);
 
 -- Labels sent to a printer or file (reprints included, with why).
 CREATE TABLE label_prints (
@@ -327,6 +327,7 @@ CREATE TABLE followups (
     supersedes   INTEGER UNIQUE REFERENCES followups (id)
 ) STRICT;
 CREATE INDEX followups_recipient ON followups (recipient_id, timepoint);
+CREATE INDEX followups_course ON followups (course_id, timepoint);
 
 CREATE TABLE adverse_events (
     id           INTEGER PRIMARY KEY,
@@ -389,7 +390,7 @@ CREATE TABLE policies (
 CREATE TRIGGER policies_no_delete BEFORE DELETE ON policies BEGIN SELECT RAISE(ABORT, 'records are never deleted'); END;
 CREATE TRIGGER policies_no_update BEFORE UPDATE ON policies BEGIN SELECT RAISE(ABORT, 'a policy version is never changed; set a new one'); END;
 
--- Identity encrypted at rest (0010_identity_keys.sql): identity rows are sealed to the bank's identity public key,
+-- Identity encrypted at rest (0011_identity_keys.sql): identity rows are sealed to the bank's identity public key,
 -- whose private key lives only in key slots.
 -- Rows still in clear (none once the program has sealed them): found without reading every row at each open.
 CREATE INDEX donor_identities_clear ON donor_identities (id) WHERE sealed IS NULL;

@@ -237,9 +237,24 @@ impl DeferralFact {
     pub fn until_lifted(&self) -> bool {
         self.recall.is_some() || self.adverse_event.is_some()
     }
+
+    /// The screening that caused this deferral and its panel, when the deferral ends with the next complete
+    /// negative screening of that panel (neither permanent, nor dated, nor awaiting a quality manager's lift).
+    pub fn lifted_by_screening(&self) -> Option<(i64, ScreeningKind)> {
+        if self.permanent || self.until_lifted() || self.until.is_some() {
+            return None;
+        }
+        self.screening
+    }
 }
 
 /// Everything about a donor that the rules read.
+///
+/// Eligibility on one day `on` ([`DonorFacts::eligibility`]) reads fewer facts than release does: the birth date,
+/// the deferrals, the screenings dated within [`screening_window`] of `on`, and, for each deferral begun by `on`
+/// that a screening lifts ([`DeferralFact::lifted_by_screening`]), the first clean screening of its panel after
+/// its cause. Facts holding just those (and no recall days) judge eligibility on `on` exactly as the whole
+/// history does, so a list of donors reads a few indexed rows per donor, not every screening.
 #[derive(Debug, Clone, Default)]
 pub struct DonorFacts {
     pub birth_date: Option<NaiveDate>,
@@ -247,6 +262,11 @@ pub struct DonorFacts {
     pub deferrals: Vec<DeferralFact>,
     /// Days on which a recall named this donor or one of the donor's batches.
     pub recalls: Vec<NaiveDate>,
+}
+
+/// The days whose screenings count for eligibility on `on`: the validity window ending on `on`, both inclusive.
+pub fn screening_window(on: NaiveDate, config: &Config) -> (NaiveDate, NaiveDate) {
+    (plus_days(on, -config.screening_validity_days), on)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -304,7 +324,7 @@ impl DonorFacts {
         if let Some(until) = d.until {
             return Some(until);
         }
-        let (cause_id, kind) = d.screening?;
+        let (cause_id, kind) = d.lifted_by_screening()?;
         self.screenings
             .iter()
             .filter(|s| s.kind == kind && (s.date, s.id) > (d.starts_on, cause_id) && s.is_clean(config))
@@ -363,7 +383,7 @@ impl DonorFacts {
                 until_lifted: d.until_lifted(),
             };
         }
-        let from = plus_days(on, -config.screening_validity_days);
+        let (from, _) = screening_window(on, config);
         let mut oldest: Option<NaiveDate> = None;
         for kind in ScreeningKind::DONOR_PANELS {
             match self.latest_clean(kind, from, on, config) {
@@ -832,6 +852,76 @@ mod tests {
         donor.deferrals[0].lifted_on = Some(day("2026-01-28"));
         assert!(donor.check_can_donate(day("2026-01-27"), &c).is_err());
         assert_eq!(donor.check_can_donate(day("2026-01-28"), &c), Ok(()));
+    }
+
+    /// What a loader gives for eligibility on `on` (see [`DonorFacts`]): the screenings within the window, and the
+    /// first clean screening lifting each deferral begun by then.
+    fn reduced(full: &DonorFacts, on: NaiveDate, c: &Config) -> DonorFacts {
+        let (from, to) = screening_window(on, c);
+        let mut screenings: Vec<ScreeningFact> =
+            full.screenings.iter().filter(|s| s.date >= from && s.date <= to).cloned().collect();
+        for d in full.deferrals.iter().filter(|d| d.starts_on <= on) {
+            let Some((cause, kind)) = d.lifted_by_screening() else { continue };
+            let first = full
+                .screenings
+                .iter()
+                .filter(|s| s.kind == kind && (s.date, s.id) > (d.starts_on, cause) && s.is_clean(c))
+                .min_by_key(|s| (s.date, s.id));
+            if let Some(s) = first.filter(|s| !screenings.contains(s)) {
+                screenings.push(s.clone());
+            }
+        }
+        DonorFacts { birth_date: full.birth_date, screenings, deferrals: full.deferrals.clone(), recalls: Vec::new() }
+    }
+
+    #[test]
+    fn eligibility_from_the_window_and_the_lifting_screenings_equals_eligibility_from_the_whole_history() {
+        let c = Config::default();
+        let mut donor = DonorFacts { birth_date: Some(day("1990-01-01")), ..Default::default() };
+        let start = day("2024-01-01");
+        let deferral = |id, starts_on: &str, screening, recall, until: Option<&str>, permanent| DeferralFact {
+            id,
+            starts_on: day(starts_on),
+            until: until.map(day),
+            permanent,
+            reason: format!("deferral {id}"),
+            screening,
+            recall,
+            adverse_event: None,
+            lifted_on: None,
+        };
+        // Clean rounds every 45 days, one panel skipped now and then: the window sometimes lacks it.
+        let mut id = 1;
+        for n in 0..16u64 {
+            let date = start + Days::new(n * 45);
+            for (i, kind) in ScreeningKind::DONOR_PANELS.iter().enumerate() {
+                if (n + i as u64) % 7 != 6 {
+                    donor.screenings.push(screening(id, *kind, &date.to_string(), None, &c));
+                }
+                id += 1;
+            }
+        }
+        // A positive stool result in the first months, lifted by a clean stool screening over a year later.
+        donor
+            .screenings
+            .retain(|s| !(s.kind == ScreeningKind::Stool && s.date > day("2024-02-01") && s.date < day("2025-03-01")));
+        donor.screenings.push(screening(500, ScreeningKind::Stool, "2024-02-10", Some("norovirus"), &c));
+        donor.deferrals.push(deferral(1, "2024-02-10", Some((500, ScreeningKind::Stool)), None, None, false));
+        // A dated deferral, a recall's deferral lifted later, and at last a permanent one.
+        donor.deferrals.push(deferral(2, "2025-04-01", None, None, Some("2025-04-20"), false));
+        let mut recall = deferral(3, "2025-06-01", None, Some(4), None, false);
+        recall.lifted_on = Some(day("2025-07-15"));
+        donor.deferrals.push(recall);
+        donor.deferrals.push(deferral(4, "2025-11-01", None, None, None, true));
+
+        let mut seen = std::collections::HashSet::new();
+        for n in 0..760 {
+            let on = start + Days::new(n);
+            let whole = donor.eligibility(on, &c);
+            assert_eq!(reduced(&donor, on, &c).eligibility(on, &c), whole, "on {on}");
+            seen.insert(std::mem::discriminant(&whole));
+        }
+        assert_eq!(seen.len(), 3, "the history passes through eligible, deferred and not eligible");
     }
 
     #[test]

@@ -227,8 +227,13 @@ impl Bank {
         let config = self.config.clone();
         self.store.read(|tx| {
             let on = local_day(at);
-            let judged = judge(tx, &d, on, &config)?;
-            let (status, reason) = status_of(&judged);
+            // The view lists every screening, so it reads the whole history (and judges on it).
+            let judged = marked(donors::facts(tx, &d).map_err(AppError::from).map(|f| {
+                let e = f.eligibility(on, &config);
+                (f, e)
+            }))?;
+            let eligibility = judged.clone().map(|(_, e)| e);
+            let (status, reason) = status_of(&eligibility);
             let facts = judged.ok().map(|(f, _)| f);
             let deferrals =
                 facts.iter().flat_map(|f| f.deferrals.iter().map(|x| deferral_view(f, x, on, &config))).collect();
@@ -253,7 +258,7 @@ impl Bank {
                 sex: d.sex,
                 birth_date: d.birth_date,
                 status,
-                eligibility: judged.map(|(_, e)| e),
+                eligibility,
                 reason,
                 identity: None,
                 screenings,
@@ -277,18 +282,32 @@ impl Bank {
     }
 }
 
-/// A donor's facts and eligibility on day `on`, or the malformed stored value they cannot be judged on.
-pub(super) fn judge(tx: &Tx, d: &Donor, on: NaiveDate, config: &Config) -> Result<Stored<(DonorFacts, Eligibility)>> {
-    marked(donors::facts(tx, d).map_err(AppError::from).map(|f| {
-        let e = f.eligibility(on, config);
-        (f, e)
-    }))
+/// The facts eligibility on day `on` reads (see [`DonorFacts`]): the deferrals, the screenings of the validity
+/// window, and the screening lifting each deferral that one lifts; a few indexed lookups, not the whole history.
+pub(super) fn eligibility_facts(tx: &Tx, d: &Donor, on: NaiveDate, config: &Config) -> Result<DonorFacts> {
+    let id = d.id.get()?;
+    let deferrals = donors::deferrals(tx, id)?;
+    let (from, to) = rules::screening_window(on, config);
+    let mut screenings = donors::screenings_between(tx, id, from, to)?;
+    for deferral in deferrals.iter().filter(|x| x.starts_on <= on) {
+        let Some((cause, kind)) = deferral.lifted_by_screening() else { continue };
+        let lifting = donors::first_screening_after(tx, id, kind, (deferral.starts_on, cause), |s| s.is_clean(config))?;
+        if let Some(s) = lifting.filter(|s| !screenings.contains(s)) {
+            screenings.push(s);
+        }
+    }
+    Ok(DonorFacts { birth_date: Some(d.birth_date.value()?), screenings, deferrals, recalls: Vec::new() })
+}
+
+/// A donor's eligibility on day `on`, or the malformed stored value it cannot be judged on.
+pub(super) fn judge(tx: &Tx, d: &Donor, on: NaiveDate, config: &Config) -> Result<Stored<Eligibility>> {
+    marked(eligibility_facts(tx, d, on, config).map(|f| f.eligibility(on, config)))
 }
 
 /// The status a judgement gives, and why; a donor who cannot be judged has that status marked.
-pub(super) fn status_of(judged: &Stored<(DonorFacts, Eligibility)>) -> (Stored<DonorStatus>, String) {
+pub(super) fn status_of(judged: &Stored<Eligibility>) -> (Stored<DonorStatus>, String) {
     match judged {
-        Stored::Read((_, e)) => {
+        Stored::Read(e) => {
             let (status, reason) = e.status();
             (Stored::Read(status), reason)
         }

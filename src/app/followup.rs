@@ -3,7 +3,7 @@
 
 use super::users::Signed;
 use crate::core::access::Operation;
-use std::collections::HashMap;
+use std::collections::BinaryHeap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -101,6 +101,36 @@ pub struct DueVisit {
     pub overdue_days: i64,
 }
 
+impl DueVisit {
+    /// The due list's order.
+    fn order(&self) -> (NaiveDate, &str, Timepoint) {
+        (self.due, self.recipient.data(), self.timepoint)
+    }
+}
+
+/// A due visit ordered as the list is, for the page being gathered.
+struct InOrder(DueVisit);
+
+impl PartialEq for InOrder {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.order() == other.0.order()
+    }
+}
+
+impl Eq for InOrder {}
+
+impl PartialOrd for InOrder {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for InOrder {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.order().cmp(&other.0.order())
+    }
+}
+
 /// A visit with whether it fell in its window.
 #[derive(Debug, Clone, Serialize)]
 pub struct VisitView {
@@ -120,9 +150,14 @@ pub struct ClinicalView {
     pub adverse_events: Vec<AdverseEvent>,
 }
 
+/// A dispense as the course grouping sees it: on the bank's calendar day.
+fn session(dispense: i64, at: DateTime<Utc>) -> Session {
+    Session { dispense, day: local_day(at) }
+}
+
 /// A recipient's courses from their dispenses, by the bank's calendar day.
 pub(super) fn courses_of(config: &Config, dispenses: &[&DispenseRow]) -> Vec<Course> {
-    let sessions: Vec<Session> = dispenses.iter().map(|d| Session { dispense: d.id, day: local_day(d.at) }).collect();
+    let sessions: Vec<Session> = dispenses.iter().map(|d| session(d.id, d.at)).collect();
     followup::courses(&config.followup, &sessions)
 }
 
@@ -369,36 +404,48 @@ impl Bank {
 
     /// Every follow-up visit due or overdue by `by` (window open, not yet recorded), oldest due first.
     pub fn followups_due(&mut self, by: NaiveDate) -> Result<Vec<DueVisit>> {
+        self.followups_due_page(by, None, usize::MAX)
+    }
+
+    /// A page of the due list: its first `limit` visits after `after`, in the list's order (due day, recipient,
+    /// time point). One pass along the dispenses' index with each dispense's recorded visits, holding no more
+    /// than a page in memory.
+    pub fn followups_due_page(
+        &mut self,
+        by: NaiveDate,
+        after: Option<&DueVisit>,
+        limit: usize,
+    ) -> Result<Vec<DueVisit>> {
         self.authorize(Operation::Read)?;
         let config = self.config.clone();
         self.store.read(|tx| {
-            let dispenses = store::dispenses(tx, None)?;
-            let visits = store::followups(tx, None)?;
-            let mut by_recipient: HashMap<&Id, Vec<&DispenseRow>> = HashMap::new();
-            for d in &dispenses {
-                by_recipient.entry(&d.recipient).or_default().push(d);
-            }
-            let mut out = Vec::new();
-            for (rid, ds) in by_recipient {
-                let Some(r) = recipients::recipient(tx, rid)? else { continue };
-                for c in courses_of(&config, &ds) {
+            let mut page: BinaryHeap<InOrder> = BinaryHeap::new();
+            store::dispenses_by_recipient(tx, |rid, indication, ds| {
+                let sessions: Vec<Session> = ds.iter().map(|d| session(d.id, d.at)).collect();
+                for c in followup::courses(&config.followup, &sessions) {
                     let recorded: Vec<Timepoint> =
-                        visits.iter().filter(|v| c.includes(v.course)).map(|v| v.timepoint).collect();
+                        ds.iter().filter(|d| c.includes(d.id)).flat_map(|d| d.visits.iter().copied()).collect();
                     for d in followup::due(&config.followup, c.start, &recorded, by) {
-                        out.push(DueVisit {
+                        let visit = InOrder(DueVisit {
                             recipient: rid.clone(),
-                            indication: r.indication.clone(),
+                            indication: indication.clone(),
                             timepoint: d.window.timepoint,
                             due: d.window.due,
                             window_from: d.window.from,
                             window_to: d.window.to,
                             overdue_days: d.overdue_days,
                         });
+                        if after.is_some_and(|a| visit.0.order() <= a.order()) {
+                            continue;
+                        }
+                        page.push(visit);
+                        if page.len() > limit {
+                            page.pop();
+                        }
                     }
                 }
-            }
-            out.sort_by(|a, b| (a.due, &a.recipient.data()).cmp(&(b.due, &b.recipient.data())));
-            Ok(out)
+            })?;
+            Ok(page.into_sorted_vec().into_iter().map(|v| v.0).collect())
         })
     }
 

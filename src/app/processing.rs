@@ -352,7 +352,8 @@ fn check_collection(tx: &Tx, config: &Config, new: &NewDonation) -> Result<()> {
         existing.push((d.id.to_string(), d.collected_at.value()?));
     }
     rules::check_new_collection(&existing, new.collected_at)?;
-    donors::facts(tx, &donor)?.check_can_donate(local_day(new.collected_at), config)?;
+    let on = local_day(new.collected_at);
+    super::donors::eligibility_facts(tx, &donor, on, config)?.check_can_donate(on, config)?;
     Ok(())
 }
 

@@ -214,19 +214,27 @@ pub(crate) fn insert_lift(
     Ok(c.last_insert_rowid())
 }
 
-/// Screenings of a donor (those not superseded by a correction), with their results, oldest first.
-pub(crate) fn screenings(c: &Tx, donor: &Id) -> Result<Vec<ScreeningFact>> {
-    let mut stmt = c.prepare_cached(
+/// A donor's screenings not superseded by a correction, with their results, oldest first, among those `which`
+/// keeps (a condition on `s`, its parameters from ?2).
+fn screenings_where(which: &str) -> String {
+    format!(
         "SELECT s.id, s.kind, s.date, r.test, r.result
          FROM screenings s LEFT JOIN screening_results r ON r.screening_id = s.id
-         WHERE s.donor_id = ?1 AND NOT EXISTS (SELECT 1 FROM screenings n WHERE n.supersedes = s.id)
-         ORDER BY s.date, s.id, r.id",
-    )?;
-    let mut rows = stmt.query([donor.data()])?;
+         WHERE s.donor_id = ?1 AND {which} AND NOT EXISTS (SELECT 1 FROM screenings n WHERE n.supersedes = s.id)
+         ORDER BY s.date, s.id, r.id"
+    )
+}
+
+/// Screenings from rows of (id, kind, date, test, result) in screening order, read until the end or until a
+/// screening that `enough` accepts, which is the last one returned.
+fn collect_screenings(mut rows: rusqlite::Rows, enough: impl Fn(&ScreeningFact) -> bool) -> Result<Vec<ScreeningFact>> {
     let mut out: Vec<ScreeningFact> = Vec::new();
     while let Some(r) = rows.next()? {
         let sid: i64 = r.get(0)?;
         if out.last().is_none_or(|s| s.id != sid) {
+            if out.last().is_some_and(&enough) {
+                break;
+            }
             out.push(ScreeningFact { id: sid, kind: text(r, 1)?, date: day(r, 2)?, results: Vec::new() });
         }
         if let (Some(test), Some(result)) = (r.get::<_, Option<String>>(3)?, r.get::<_, Option<Text<TestResult>>>(4)?) {
@@ -237,6 +245,42 @@ pub(crate) fn screenings(c: &Tx, donor: &Id) -> Result<Vec<ScreeningFact>> {
         }
     }
     Ok(out)
+}
+
+/// Every screening of a donor (those not superseded by a correction), with their results, oldest first.
+pub(crate) fn screenings(c: &Tx, donor: &Id) -> Result<Vec<ScreeningFact>> {
+    let mut stmt = c.prepare_cached(&screenings_where("1"))?;
+    let all = collect_screenings(stmt.query([donor.data()])?, |_| false)?;
+    Ok(all)
+}
+
+pub(super) fn screenings_between_sql() -> String {
+    screenings_where("s.date BETWEEN ?2 AND ?3")
+}
+
+/// A donor's screenings dated within [from, to] (a seek on `screenings_donor`).
+pub(crate) fn screenings_between(c: &Tx, donor: &Id, from: NaiveDate, to: NaiveDate) -> Result<Vec<ScreeningFact>> {
+    let mut stmt = c.prepare_cached(&screenings_between_sql())?;
+    let found = collect_screenings(stmt.query(params![donor.data(), from.to_string(), to.to_string()])?, |_| false)?;
+    Ok(found)
+}
+
+pub(super) fn screenings_after_sql() -> String {
+    screenings_where("s.kind = ?2 AND s.date >= ?3 AND (s.date, s.id) > (?3, ?4)")
+}
+
+/// The first screening of `kind` after `after` (its date and id) that `wanted` accepts: read one screening at a
+/// time from the donor's index, stopping there.
+pub(crate) fn first_screening_after(
+    c: &Tx,
+    donor: &Id,
+    kind: ScreeningKind,
+    after: (NaiveDate, i64),
+    wanted: impl Fn(&ScreeningFact) -> bool,
+) -> Result<Option<ScreeningFact>> {
+    let mut stmt = c.prepare_cached(&screenings_after_sql())?;
+    let rows = stmt.query(params![donor.data(), kind.as_str(), after.0.to_string(), after.1])?;
+    Ok(collect_screenings(rows, &wanted)?.pop().filter(|s| wanted(s)))
 }
 
 pub(crate) fn deferrals(c: &Tx, donor: &Id) -> Result<Vec<DeferralFact>> {

@@ -59,6 +59,56 @@ pub(crate) fn dispenses(c: &Tx, recipient: Option<&Id>) -> Result<Vec<DispenseRo
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// A dispense as the follow-up work list reads it: when, and the visits in force recorded against it (a visit
+/// names a dispense of the course it follows).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CourseDispense {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub visits: Vec<Timepoint>,
+}
+
+/// Every dispense in recipient order, then oldest first, with its recipient's indication and the time points of
+/// the visits in force recorded against it: one pass along the covering index `dispenses_recipient`, a seek on
+/// the covering `followups_course` for each.
+pub(super) const DISPENSES_WITH_VISITS: &str = "SELECT p.recipient_id, r.indication, p.id, p.at,
+        (SELECT group_concat(f.timepoint) FROM followups f WHERE f.course_id = p.id
+           AND NOT EXISTS (SELECT 1 FROM followups g WHERE g.supersedes = f.id))
+     FROM dispenses p JOIN recipients r ON r.id = p.recipient_id
+     ORDER BY p.recipient_id, p.at, p.id";
+
+/// Hands `each` every treated recipient in code order, with its indication and its dispenses oldest first
+/// (holding one recipient's rows at a time, so memory stays flat however large the bank).
+pub(crate) fn dispenses_by_recipient(c: &Tx, mut each: impl FnMut(Id, String, Vec<CourseDispense>)) -> Result<()> {
+    let mut stmt = c.prepare_cached(DISPENSES_WITH_VISITS)?;
+    let mut rows = stmt.query([])?;
+    let mut current: Option<(Id, String, Vec<CourseDispense>)> = None;
+    while let Some(r) = rows.next()? {
+        let recipient = id(r, 0)?;
+        let visits = match r.get::<_, Option<String>>(4)? {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(|t| t.parse::<Timepoint>().map_err(|e| StoreError::Corrupt(format!("follow-up time point: {e}"))))
+                .collect::<Result<_>>()?,
+        };
+        let dispense = CourseDispense { id: r.get(2)?, at: ts(r, 3)?, visits };
+        match &mut current {
+            Some((rid, _, ds)) if *rid == recipient => ds.push(dispense),
+            _ => {
+                if let Some((rid, indication, ds)) = current.take() {
+                    each(rid, indication, ds);
+                }
+                current = Some((recipient, r.get(1)?, vec![dispense]));
+            }
+        }
+    }
+    if let Some((rid, indication, ds)) = current {
+        each(rid, indication, ds);
+    }
+    Ok(())
+}
+
 /// The study's record of a recipient; the latest row of a recipient is in force.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StudyRecord {

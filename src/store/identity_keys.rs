@@ -279,7 +279,7 @@ pub(crate) fn remove_slot(c: &Tx, slot: i64, at: chrono::DateTime<chrono::Utc>) 
 pub(crate) const IDENTITY_TABLES: [(&str, &str); 2] =
     [("donor_identities", "donor_id"), ("recipient_identities", "recipient_id")];
 
-/// An identity row as stored: sealed, or (written before schema version 10) in clear.
+/// An identity row as stored: sealed, or (written before schema version 11) in clear.
 pub(crate) struct IdentityRow {
     pub table: &'static str,
     pub id: i64,
@@ -288,7 +288,7 @@ pub(crate) struct IdentityRow {
     pub clear: super::donors::Identity,
 }
 
-/// Whether any identity row is still in clear (written before schema version 10); a partial index answers.
+/// Whether any identity row is still in clear (written before schema version 11); a partial index answers.
 pub(crate) fn any_in_clear(c: &Tx) -> Result<bool> {
     Ok(c.query_row(
         "SELECT EXISTS (SELECT 1 FROM donor_identities WHERE sealed IS NULL)

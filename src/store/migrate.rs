@@ -17,7 +17,8 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0007_query_indexes", include_str!("../../migrations/0007_query_indexes.sql")),
     ("0008_audit_compact", include_str!("../../migrations/0008_audit_compact.sql")),
     ("0009_users", include_str!("../../migrations/0009_users.sql")),
-    ("0010_identity_keys", include_str!("../../migrations/0010_identity_keys.sql")),
+    ("0010_followup_due_index", include_str!("../../migrations/0010_followup_due_index.sql")),
+    ("0011_identity_keys", include_str!("../../migrations/0011_identity_keys.sql")),
 ];
 
 /// Rows per index that ANALYZE and `PRAGMA optimize` sample (`SQLite`'s advice for applications: a few hundred).
