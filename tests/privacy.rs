@@ -682,3 +682,23 @@ fn the_demo_shows_identity_to_its_quality_manager_and_clinician() {
         assert_eq!(bank.donor_identity(&donor).is_ok(), sees, "{user}");
     }
 }
+
+/// Another user's key slot is an administrator's to change: a viewer cannot revoke or re-enrol a colleague
+/// through the library, and the refusal leaves the bank as it was.
+#[test]
+fn only_an_administrator_changes_another_users_key_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bank.db");
+    let mut s = set_up_bank(dir.path());
+    s.add_user("ada", &[Role::Admin], PW, s.now()).unwrap();
+    drop(s);
+    let (mut ada, _) = signed_in(dir.path(), "ada", PW);
+    ada.add_user("alice", &[Role::QualityManager], ALICE_PW, ada.now()).unwrap();
+    ada.add_user("bob", &[Role::Clinician], BOB_PW, ada.now()).unwrap();
+    drop(ada);
+    let (mut alice, _) = signed_in(dir.path(), "alice", ALICE_PW);
+    let before = common::table_counts(&db);
+    assert!(matches!(alice.revoke_identity_viewer("bob"), Err(AppError::Denied(_))));
+    assert!(matches!(alice.enrol_identity_viewer("bob", "a password alice chose"), Err(AppError::Denied(_))));
+    assert_eq!(common::table_counts(&db), before, "the refused changes changed nothing");
+}

@@ -232,6 +232,14 @@ impl Bank {
         Err(Refusal { rule: Rule::IdentityViewer, detail: format!("{user} may not see identity") }.into())
     }
 
+    /// A user's own key slot is theirs to change; another user's is an administrator's act (the access table).
+    fn authorize_viewer_change(&self, user: &str) -> Result<()> {
+        if self.access_control() && user != self.actor() {
+            self.authorize(crate::core::access::Operation::UserAdmin)?;
+        }
+        Ok(())
+    }
+
     fn bank_secret(&self) -> Result<Option<BankSecret>> {
         Ok(self.identity.key_file.as_deref().map(BankSecret::load).transpose()?.flatten())
     }
@@ -269,6 +277,7 @@ impl Bank {
     /// already enrolled is enrolled afresh (a password reset: the previous enrolment ends, no re-key). Their slot
     /// is made now when the identity key is open here or in the set-up slot, else it is pending.
     pub fn enrol_identity_viewer(&mut self, user: &str, password: &str) -> Result<Enrolled> {
+        self.authorize_viewer_change(user)?;
         self.may_read_identity(user)?;
         let change = self.enrolment(password)?;
         match self.write_with_viewer_change(user, change, |_, _| Ok(()))?.1 {
@@ -429,6 +438,7 @@ impl Bank {
     /// Revokes `user`'s enrolment: their slots are erased, and the identity key is replaced now when this
     /// session holds it open (else at the next unlock by a viewer).
     pub fn revoke_identity_viewer(&mut self, user: &str) -> Result<Revoked> {
+        self.authorize_viewer_change(user)?;
         let change = self.revocation()?;
         match self.write_with_viewer_change(user, change, |_, _| Ok(()))?.1 {
             ViewerChanged::Revoked(r) => Ok(r),
@@ -452,6 +462,7 @@ impl Bank {
     /// Re-wraps `user`'s key with a new password (the old one must open it). The old wrapping is overwritten and
     /// erased; the log is emptied so that it does not keep the page either.
     pub fn change_viewer_password(&mut self, user: &str, old: &str, new: &str) -> Result<()> {
+        self.authorize_viewer_change(user)?;
         if new.is_empty() {
             return Err(IdentityError::NoPassword.into());
         }
