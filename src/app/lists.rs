@@ -60,7 +60,7 @@ impl Bank {
         let code = stored_code(query);
         let config = self.config.clone();
         self.store.read(|tx| {
-            let ids = lists::donors_by_code(tx, &code, after, limit)?;
+            let ids = lists::by_code(tx, lists::Coded::Donors, &code, after, limit)?;
             let mut rows = Vec::with_capacity(ids.len());
             for id in &ids {
                 if let Some(d) = donors::donor(tx, id)? {
@@ -99,7 +99,7 @@ impl Bank {
         self.store.read(|tx| {
             let ids = match Id::parse(&text) {
                 // A whole identifier is a code, not words of an indication.
-                Ok(_) => lists::recipients_by_code(tx, &code, after, limit)?,
+                Ok(_) => lists::by_code(tx, lists::Coded::Recipients, &code, after, limit)?,
                 Err(_) => lists::recipients_matching(tx, &code, &text, after, limit)?,
             };
             let rows = ids

@@ -28,32 +28,27 @@ fn prefix_end(prefix: &str) -> String {
     format!("{prefix}~")
 }
 
-/// Donors whose stored code starts with `prefix` (compact form, capitals), after `after`, in code order.
-pub(crate) fn donors_by_code(
-    c: &Tx,
-    prefix: &str,
-    after: Option<&Stored<Id>>,
-    limit: usize,
-) -> Result<Vec<Stored<Id>>> {
-    ids(
-        c,
-        "SELECT id FROM donors WHERE id > ?1 AND id >= ?2 AND id < ?3 ORDER BY id LIMIT ?4",
-        params![after.map_or("", Key::key), prefix, prefix_end(prefix), limit as i64],
-    )
+/// The records coded by identifier that a list pages through by code prefix.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Coded {
+    Donors,
+    Recipients,
 }
 
-/// Recipients whose stored code starts with `prefix`, after `after`, in code order.
-pub(crate) fn recipients_by_code(
+/// Records of `table` whose stored code starts with `prefix` (compact form, capitals), after `after`, in code
+/// order.
+pub(crate) fn by_code(
     c: &Tx,
+    table: Coded,
     prefix: &str,
     after: Option<&Stored<Id>>,
     limit: usize,
 ) -> Result<Vec<Stored<Id>>> {
-    ids(
-        c,
-        "SELECT id FROM recipients WHERE id > ?1 AND id >= ?2 AND id < ?3 ORDER BY id LIMIT ?4",
-        params![after.map_or("", Key::key), prefix, prefix_end(prefix), limit as i64],
-    )
+    let sql = match table {
+        Coded::Donors => "SELECT id FROM donors WHERE id > ?1 AND id >= ?2 AND id < ?3 ORDER BY id LIMIT ?4",
+        Coded::Recipients => "SELECT id FROM recipients WHERE id > ?1 AND id >= ?2 AND id < ?3 ORDER BY id LIMIT ?4",
+    };
+    ids(c, sql, params![after.map_or("", Key::key), prefix, prefix_end(prefix), limit as i64])
 }
 
 /// Recipients whose stored code starts with `prefix` or whose indication contains `text` (any case), after
