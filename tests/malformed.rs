@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{days_ago, Bench};
+use common::{at, days_ago, table_counts, Bench};
 use rusqlite::Connection;
 
 /// Writes into the bank as another program could: its CHECK constraints ignored.
@@ -102,4 +102,132 @@ fn a_show_of_a_batch_marks_its_unreadable_expiry_and_cannot_judge_release() {
     let (code, err) = b.fail(&["batch", "release", &batch]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("2024-13-45"), "{err}");
+}
+
+/// A donor with two batches collected 40 and 38 days ago, both released after a clean re-screen 10 days ago, one
+/// dose of each dispensed: returns (donor, good batch, bad batch, the good batch's recipient, the bad one's).
+fn two_dispensed_batches(b: &Bench) -> (String, String, String, String, String) {
+    let donor = b.screened_donor(days_ago(41));
+    let (good, good_units) = b.batch(&b.donation(&donor, days_ago(40)), days_ago(40), 2);
+    let (bad, bad_units) = b.batch(&b.donation(&donor, days_ago(38)), days_ago(38), 2);
+    b.screen_clean(&donor, days_ago(10));
+    b.ok(&["batch", "release", &good, "--at", &at(days_ago(9), 10)]);
+    b.ok(&["batch", "release", &bad, "--at", &at(days_ago(9), 10)]);
+    let r1 = b.ok(&["recipient", "add", "--sex", "M", "--birth-date", "1950-01-01", "--indication", "rCDI"]);
+    let r2 = b.ok(&["recipient", "add", "--sex", "F", "--birth-date", "1980-01-01", "--indication", "UC"]);
+    let when = at(days_ago(8), 11);
+    b.ok(&["dispense", &good_units[0], "--recipient", &r1, "--route", "colonoscopy", "--at", &when]);
+    b.ok(&["dispense", &bad_units[0], "--recipient", &r2, "--route", "enema", "--at", &when]);
+    (donor, good, bad, r1, r2)
+}
+
+/// Gives a batch an identifier no reader can parse, its units following it.
+fn plant_batch_id(b: &Bench, batch: &str, garbage: &str) {
+    let data = &batch[..batch.len() - 1];
+    plant(
+        b,
+        &format!(
+            "PRAGMA foreign_keys = OFF;
+             UPDATE batches SET id = '{garbage}' WHERE id = '{data}';
+             UPDATE units SET batch_id = '{garbage}' WHERE batch_id = '{data}';"
+        ),
+    );
+}
+
+/// A recall's answer names every batch (the unreadable one marked), every dose of them and every recipient.
+fn assert_recall_names_all(r: &serde_json::Value, good: &str, r1: &str, r2: &str, garbage: &str) {
+    let batches = r["batches"].as_array().unwrap();
+    assert_eq!(batches.len(), 2, "{r}");
+    assert!(batches.iter().any(|x| x["id"] == good), "{r}");
+    assert!(batches.iter().any(|x| x["id"] == serde_json::json!({"malformed": garbage})), "{r}");
+    assert_eq!(r["units"].as_array().unwrap().len(), 4, "both doses of both batches: {r}");
+    let recipients: Vec<&str> = r["recipients"].as_array().unwrap().iter().filter_map(|p| p["id"].as_str()).collect();
+    assert!(recipients.contains(&r1) && recipients.contains(&r2), "{r}");
+    assert_eq!((r["dispensed"].as_u64(), r["in_stock"].as_u64()), (Some(2), Some(2)), "{r}");
+}
+
+#[test]
+fn a_donor_or_window_recall_answers_past_a_batch_whose_identifier_cannot_be_read_and_apply_changes_nothing() {
+    let b = Bench::new();
+    let (donor, good, bad, r1, r2) = two_dispensed_batches(&b);
+    let garbage = "XXgarbage-batch";
+    plant_batch_id(&b, &bad, garbage);
+    let from = days_ago(41).to_string();
+    let to = days_ago(37).to_string();
+    let by_donor = ["recall", "--donor", &donor, "--from", &from, "--reason", "pathogen found"];
+    let by_window = ["recall", "--collected-from", &from, "--collected-to", &to, "--reason", "pathogen found"];
+    for args in [&by_donor[..], &by_window[..]] {
+        let json = marked(&b, &[&["--json"], args].concat());
+        assert_recall_names_all(&serde_json::from_str(&json).unwrap(), &good, &r1, &r2, garbage);
+        let text = marked(&b, args);
+        assert!(text.contains(&format!("batch ⚠ malformed \"{garbage}\"")), "{text}");
+        assert!(text.contains(&r1) && text.contains(&r2), "{text}");
+        // Applying is refused, naming the value, and leaves every table as it was.
+        let counts = table_counts(&b.db);
+        let (code, err) = b.fail(&[args, &["--apply"]].concat());
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains(garbage) && err.contains("stoolbank verify"), "{err}");
+        assert_eq!(table_counts(&b.db), counts, "a refused recall changes nothing");
+    }
+}
+
+#[test]
+fn a_donor_recall_whose_look_back_cannot_be_judged_reaches_back_to_every_donation() {
+    let b = Bench::new();
+    let (donor, good, bad, r1, r2) = two_dispensed_batches(&b);
+    // The latest screening (the clean re-screen the default look-back would start from) has an unreadable date.
+    plant(&b, "UPDATE screenings SET date = '2024-13-45' WHERE id = (SELECT MAX(id) FROM screenings)");
+    let args = ["recall", "--donor", &donor, "--reason", "pathogen found"];
+    let json = marked(&b, &[&["--json"], &args[..]].concat());
+    let r: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(r["look_back_unreadable"], serde_json::json!({"malformed": "2024-13-45"}), "{r}");
+    assert_eq!(r["from"], serde_json::Value::Null, "the widest window: {r}");
+    let batches: Vec<&str> = r["batches"].as_array().unwrap().iter().filter_map(|x| x["id"].as_str()).collect();
+    assert_eq!(batches, [good.as_str(), bad.as_str()], "{r}");
+    let recipients: Vec<&str> = r["recipients"].as_array().unwrap().iter().filter_map(|p| p["id"].as_str()).collect();
+    assert_eq!(recipients.len(), 2, "{r}");
+    assert!(recipients.contains(&r1.as_str()) && recipients.contains(&r2.as_str()), "{r}");
+    let text = marked(&b, &args);
+    assert!(text.contains("look-back cannot be judged on ⚠ malformed \"2024-13-45\""), "{text}");
+    let counts = table_counts(&b.db);
+    let (code, err) = b.fail(&[&args[..], &["--apply"]].concat());
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("2024-13-45") && err.contains("stoolbank verify"), "{err}");
+    assert_eq!(table_counts(&b.db), counts, "a refused recall changes nothing");
+}
+
+#[test]
+fn a_donor_show_lists_every_screening_and_deferral_and_marks_the_unreadable_values() {
+    let b = Bench::new();
+    let donor = b.screened_donor(days_ago(20));
+    b.ok(&["donor", "defer", &donor, "--reason", "travel", "--until", &days_ago(-30).to_string()]);
+    b.ok(&["donor", "defer", &donor, "--reason", "tattoo", "--until", &days_ago(-60).to_string()]);
+    plant(
+        &b,
+        "UPDATE screenings SET date = '2024-13-45' WHERE id = (SELECT MIN(id) FROM screenings);
+         UPDATE screening_results SET result = 'maybe'
+           WHERE id = (SELECT MIN(id) FROM screening_results WHERE screening_id = (SELECT MAX(id) FROM screenings));
+         UPDATE deferrals SET starts_on = 'someday' WHERE reason = 'travel';",
+    );
+    let text = marked(&b, &["donor", "show", &donor]);
+    assert!(text.contains("⚠ malformed \"2024-13-45\"  questionnaire complete, negative"), "{text}");
+    assert!(text.lines().any(|l| l.contains("blood") && l.contains("complete, negative")), "{text}");
+    assert!(text.lines().any(|l| l.contains("stool") && l.contains("⚠ malformed \"maybe\"")), "{text}");
+    assert!(text.lines().any(|l| l.contains("tattoo") && l.contains("[in force]")), "{text}");
+    let travel = text.lines().find(|l| l.contains("travel")).unwrap_or_default();
+    assert!(travel.contains("⚠ malformed \"someday\"") && travel.contains("[may be in force]"), "{text}");
+    let json = marked(&b, &["--json", "donor", "show", &donor]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let screenings = v["screenings"].as_array().unwrap();
+    assert_eq!(screenings.len(), 3, "{v}");
+    assert_eq!(screenings[0]["date"], serde_json::json!({"malformed": "2024-13-45"}), "{v}");
+    assert_eq!(screenings[1]["complete"], true, "{v}");
+    assert_eq!(screenings[2]["complete"], serde_json::json!({"malformed": "maybe"}), "{v}");
+    let deferrals = v["deferrals"].as_array().unwrap();
+    assert_eq!(deferrals.len(), 2, "{v}");
+    let travel = deferrals.iter().find(|d| d["reason"] == "travel").unwrap();
+    assert_eq!(travel["starts_on"], serde_json::json!({"malformed": "someday"}), "{v}");
+    assert_eq!(travel["active"], serde_json::json!({"malformed": "someday"}), "{v}");
+    let tattoo = deferrals.iter().find(|d| d["reason"] == "tattoo").unwrap();
+    assert_eq!(tattoo["active"], true, "{v}");
 }

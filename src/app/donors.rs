@@ -11,7 +11,7 @@ use crate::core::ids::{Id, IdKind};
 use crate::core::input::{self, Now};
 use crate::core::model::{DonorStatus, ScreeningKind, Sex, TestResult};
 use crate::core::rules::{self, DonorFacts, Eligibility};
-use crate::store::donors::{self, Donor, Identity, NewDeferral};
+use crate::store::donors::{self, Donor, Identity, NewDeferral, StoredDeferral, StoredScreening};
 use crate::store::{batches, Stored, Tx};
 use crate::time::local_day;
 
@@ -179,11 +179,11 @@ impl Bank {
             Ok(DeferralView {
                 id: did,
                 reason: reason.into(),
-                starts_on,
-                ends_on: until,
+                starts_on: Stored::Read(starts_on),
+                ends_on: Stored::Read(until),
                 permanent,
                 until_lifted: false,
-                active: true,
+                active: Stored::Read(true),
             })
         })
     }
@@ -232,22 +232,13 @@ impl Bank {
                 let e = f.eligibility(on, &config);
                 (f, e)
             }))?;
-            let eligibility = judged.clone().map(|(_, e)| e);
+            let eligibility = judged.map(|(_, e)| e);
             let (status, reason) = status_of(&eligibility);
-            let facts = judged.ok().map(|(f, _)| f);
-            let deferrals =
-                facts.iter().flat_map(|f| f.deferrals.iter().map(|x| deferral_view(f, x, on, &config))).collect();
-            let screenings = facts
-                .iter()
-                .flat_map(|f| &f.screenings)
-                .map(|s| ScreeningView {
-                    id: s.id,
-                    kind: s.kind,
-                    date: s.date,
-                    complete: s.is_complete(&config),
-                    results: s.results.iter().map(|(t, r)| TestResultView { test: t.clone(), result: *r }).collect(),
-                })
-                .collect();
+            // Listed as stored, each row whether or not the judgement could read it: an unreadable value is
+            // marked in its row, and every other row is shown.
+            let screening_rows = donors::stored_screenings(tx, donor)?;
+            let deferrals = deferral_views(&donors::stored_deferrals(tx, donor)?, &screening_rows, on, &config);
+            let screenings = screening_views(&screening_rows, &config);
             let mut donations = Vec::new();
             for dn in batches::donations_of_donor(tx, donor)? {
                 let ids = batches::batches_of_donation(tx, &dn.id)?.into_iter().map(|b| b.id).collect();
@@ -339,12 +330,63 @@ fn deferral_view(facts: &rules::DonorFacts, d: &rules::DeferralFact, on: NaiveDa
     DeferralView {
         id: d.id,
         reason: d.reason.clone(),
-        starts_on: d.starts_on,
-        ends_on: end,
+        starts_on: Stored::Read(d.starts_on),
+        ends_on: Stored::Read(end),
         permanent: d.permanent,
         until_lifted: d.until_lifted(),
-        active: d.starts_on <= on && end.is_none_or(|e| on < e),
+        active: Stored::Read(d.starts_on <= on && end.is_none_or(|e| on < e)),
     }
+}
+
+/// A donor's screenings as stored, each field marked where it cannot be read (never an empty list because one
+/// screening cannot be read).
+fn screening_views(rows: &[StoredScreening], config: &Config) -> Vec<ScreeningView> {
+    rows.iter()
+        .map(|s| ScreeningView {
+            id: s.id,
+            kind: s.kind.clone(),
+            date: s.date.clone(),
+            complete: completeness(s, config).into(),
+            results: s.results.iter().map(|(t, r)| TestResultView { test: t.clone(), result: r.clone() }).collect(),
+        })
+        .collect()
+}
+
+/// Whether a stored screening has a result for every test of its panel (its date plays no part).
+fn completeness(s: &StoredScreening, config: &Config) -> std::result::Result<bool, crate::store::Malformed> {
+    let results =
+        s.results.iter().map(|(t, r)| Ok((t.clone(), r.value()?))).collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(rules::screening_complete(s.kind.value()?, &results, config))
+}
+
+/// A donor's deferrals as stored on day `on`. A deferral whose own values, or (for one a re-screen lifts) the
+/// screenings its end is judged on, cannot be read is listed with its end and whether it is in force marked.
+fn deferral_views(
+    rows: &[StoredDeferral],
+    screenings: &[StoredScreening],
+    on: NaiveDate,
+    config: &Config,
+) -> Vec<DeferralView> {
+    let screenings: std::result::Result<Vec<_>, _> = screenings.iter().map(StoredScreening::fact).collect();
+    rows.iter()
+        .map(|row| {
+            let judged = row.fact().and_then(|fact| {
+                // Only a deferral a re-screen lifts reads the screenings for its end.
+                let screenings = if fact.screening.is_some() { screenings.clone()? } else { Vec::new() };
+                let facts = DonorFacts { birth_date: None, screenings, deferrals: Vec::new(), recalls: Vec::new() };
+                Ok(deferral_view(&facts, &fact, on, config))
+            });
+            judged.unwrap_or_else(|m| DeferralView {
+                id: row.id,
+                reason: row.reason.clone(),
+                starts_on: row.starts_on.clone(),
+                ends_on: Stored::Malformed(m.clone()),
+                permanent: row.permanent,
+                until_lifted: row.until_lifted(),
+                active: Stored::Malformed(m),
+            })
+        })
+        .collect()
 }
 
 pub(super) fn load_donor(tx: &Tx, id: &Id) -> Result<Donor> {
@@ -391,7 +433,7 @@ pub(super) fn screen(
     let abnormal: Vec<TestResultView> = results
         .iter()
         .filter(|(_, r)| *r != TestResult::Negative)
-        .map(|(t, r)| TestResultView { test: t.clone(), result: *r })
+        .map(|(t, r)| TestResultView { test: t.clone(), result: Stored::Read(*r) })
         .collect();
     let deferral = match rules::screening_deferral(kind, date, &results, config) {
         None => None,
@@ -413,11 +455,11 @@ pub(super) fn screen(
             Some(DeferralView {
                 id: did,
                 reason,
-                starts_on: date,
-                ends_on: None,
+                starts_on: Stored::Read(date),
+                ends_on: Stored::Read(None),
                 permanent,
                 until_lifted,
-                active: true,
+                active: Stored::Read(true),
             })
         }
     };

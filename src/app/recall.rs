@@ -10,7 +10,7 @@ use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeZone, Utc};
 use serde::Serialize;
 
 use super::trace::TraceBatch;
-use super::views::{dangling, UnitView};
+use super::views::{dangling, marked, UnitView};
 use super::{invalid, not_found, record, AppError, Bank, Result};
 use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
@@ -20,7 +20,7 @@ use crate::core::rules::{self, EarlierRecall};
 use crate::core::state::{on_shelf, unit_status};
 use crate::store::donors::NewDeferral;
 use crate::store::recalls::{self, NewRecall};
-use crate::store::{audit, batches, donors, recipients, Key, Stored, Tx};
+use crate::store::{audit, batches, donors, recipients, Key, Malformed, Stored, Tx};
 use crate::time::local_day;
 
 #[derive(Debug, Clone)]
@@ -72,6 +72,11 @@ pub struct RecallSummary {
     /// from before it, which this recall leaves out, listed so that the investigator sees it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub earlier: Option<EarlierMaterial>,
+    /// A donor recall without a start day whose look-back cannot be judged (a screening's or deferral's stored
+    /// value no reader can parse): that value, marked. The recall then reaches back to the donor's first donation,
+    /// the widest window, since a recall must never miss a unit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub look_back_unreadable: Option<Stored<NaiveDate>>,
 }
 
 /// A donor's material collected before the default look-back, covered by a negative screening.
@@ -119,7 +124,17 @@ impl Bank {
             return self.store.read(|tx| Ok(survey(tx, selector, &reason, at, &config)?.1));
         }
         self.store.write(|tx| {
-            let ((batch_ids, from, to), found) = survey(tx, selector, &reason, at, &config)?;
+            let (Selection { batches: batch_ids, from, to, look_back_unreadable }, found) =
+                survey(tx, selector, &reason, at, &config)?;
+            // Rules never decide on a malformed value, and applying is deciding: refused before anything is written,
+            // naming the value. Quarantining only the readable units would record this recall, answer and all, as
+            // done (a repeat is then refused as the same recall, a later restatement redraws only its batches)
+            // while a unit of an unreadable batch, or one a look-back that cannot be judged leaves out, stayed
+            // dispensable unseen. The dry run names every unit meanwhile; repaired (`stoolbank verify`), it applies.
+            if let Some(m) = look_back_unreadable {
+                return Err(m.into());
+            }
+            let readable = batch_ids.iter().map(Stored::get).collect::<std::result::Result<Vec<&Id>, _>>()?;
             let answer = serde_json::to_value(&found).map_err(crate::store::StoreError::from)?;
             let (donor, batch) = match selector {
                 RecallSelector::Donor { donor, .. } => (Some(donor), None),
@@ -167,7 +182,7 @@ impl Bank {
                 let did = donors::insert_deferral(tx, &new)?;
                 record(tx, &act, "defer-donor", "deferrals", &did.to_string(), donor.data(), at, None)?;
             }
-            for b in &batch_ids {
+            for b in readable {
                 let row = batches::batch(tx, b)?.ok_or_else(|| not_found(IdKind::Batch, b))?;
                 if row.discarded_at.value()?.is_none() && row.recalled_at.value()?.is_none() {
                     let before = audit::row_state(tx, "batches", b.data())?;
@@ -201,11 +216,15 @@ pub(super) fn restate_answer(tx: &Tx, act: &super::Act, rid: i64) -> Result<()> 
         (_, _, _, Some(from), Some(to)) => RecallSelector::CollectionWindow { from, to },
         _ => return invalid(format!("recall {rid} is recorded without its selector")),
     };
-    let batch_ids: Vec<Id> = row.answer["batches"]
+    // Every batch the answer named, one marked malformed too (its stored text is still what finds it).
+    let batch_ids: Vec<Stored<Id>> = row.answer["batches"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|b| b["id"].as_str().and_then(|s| Id::parse(s).ok()))
+        .filter_map(|b| match &b["id"] {
+            serde_json::Value::String(s) => Some(Id::parse(s).map_or_else(|_| malformed_id(s), Stored::Read)),
+            other => other["malformed"].as_str().map(malformed_id),
+        })
         .collect();
     let found = summarise(tx, &selector, &row.reason, &batch_ids, row.from_date, row.to_date, row.at, None)?;
     let answer = serde_json::to_value(&found).map_err(crate::store::StoreError::from)?;
@@ -213,6 +232,10 @@ pub(super) fn restate_answer(tx: &Tx, act: &super::Act, rid: i64) -> Result<()> 
     recalls::set_answer(tx, rid, &answer)?;
     let subject = row.donor.or(row.batch).map_or_else(|| format!("recall-{rid}"), |i| i.data().to_string());
     record(tx, act, "restate-recall", "recalls", &rid.to_string(), &subject, act.now, before)
+}
+
+fn malformed_id(raw: &str) -> Stored<Id> {
+    Stored::Malformed(Malformed { what: "identifier", raw: raw.to_string() })
 }
 
 /// The batches and units a recall's answer names, in its order: what "the same answer" compares.
@@ -233,7 +256,14 @@ fn selector_name(s: &RecallSelector) -> &'static str {
     }
 }
 
-type Selection = (Vec<Id>, Option<NaiveDate>, Option<NaiveDate>);
+/// What a recall selects: its batches (an unreadable identifier kept, marked), the collection days it covers, and
+/// the malformed value a donor's default look-back could not be judged on, if any.
+struct Selection {
+    batches: Vec<Stored<Id>>,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    look_back_unreadable: Option<Malformed>,
+}
 
 /// What a recall selects, and its summary with the material a donor recall's default look-back leaves out.
 fn survey(
@@ -243,12 +273,14 @@ fn survey(
     at: DateTime<Utc>,
     config: &Config,
 ) -> Result<(Selection, RecallSummary)> {
-    let (batch_ids, from, to) = select(tx, selector, at, config)?;
-    let mut found = summarise(tx, selector, reason, &batch_ids, from, to, at, None)?;
+    let selection = select(tx, selector, at, config)?;
+    let Selection { batches, from, to, .. } = &selection;
+    let mut found = summarise(tx, selector, reason, batches, *from, *to, at, None)?;
     if let (RecallSelector::Donor { donor, from: None }, Some(covered)) = (selector, from) {
-        found.earlier = earlier_material(tx, donor, covered, &batch_ids, at)?;
+        found.earlier = earlier_material(tx, donor, *covered, batches, at)?;
     }
-    Ok(((batch_ids, from, to), found))
+    found.look_back_unreadable = selection.look_back_unreadable.clone().map(Stored::Malformed);
+    Ok((selection, found))
 }
 
 /// The donor's batches collected before `covered` (the last clean screening), if any.
@@ -256,7 +288,7 @@ fn earlier_material(
     tx: &Tx,
     donor: &Id,
     covered: NaiveDate,
-    selected: &[Id],
+    selected: &[Stored<Id>],
     at: DateTime<Utc>,
 ) -> Result<Option<EarlierMaterial>> {
     let mut out = EarlierMaterial {
@@ -268,7 +300,7 @@ fn earlier_material(
         dispensed: 0,
     };
     for b in recalls::batches_of_donor_since(tx, donor, None)?.iter().filter(|b| !selected.contains(b)) {
-        let row = batches::batch(tx, b)?.ok_or_else(|| not_found(IdKind::Batch, b))?;
+        let row = batches::batch(tx, b)?.ok_or_else(|| dangling(IdKind::Batch, b))?;
         let d = batches::donation(tx, &row.donation)?.ok_or_else(|| dangling(IdKind::Donation, &row.donation))?;
         if let Some(collected) = d.collected_at.ok() {
             out.include_from = out.include_from.min(local_day(*collected));
@@ -292,20 +324,27 @@ fn select(tx: &Tx, selector: &RecallSelector, at: DateTime<Utc>, config: &Config
     match selector {
         RecallSelector::Donor { donor, from } => {
             let d = donors::donor(tx, donor)?.ok_or_else(|| not_found(IdKind::Donor, donor))?;
-            let from = match from {
-                Some(f) => Some(*f),
-                None => donors::facts(tx, &d)?.last_clean_screening(local_day(at), config),
+            // The default look-back starts at the last clean screening; when a fact it is judged on cannot be
+            // read, the recall reaches back to the first donation (the widest window) and names the value: a
+            // narrower guess could miss a unit.
+            let (from, look_back_unreadable) = match from {
+                Some(f) => (Some(*f), None),
+                None => match marked(donors::facts(tx, &d).map_err(AppError::from))? {
+                    Stored::Read(facts) => (facts.last_clean_screening(local_day(at), config), None),
+                    Stored::Malformed(m) => (None, Some(m)),
+                },
             };
-            Ok((recalls::batches_of_donor_since(tx, donor, from.map(local_midnight))?, from, None))
+            let batches = recalls::batches_of_donor_since(tx, donor, from.map(local_midnight))?;
+            Ok(Selection { batches, from, to: None, look_back_unreadable })
         }
         RecallSelector::Batch(b) => {
             batches::batch(tx, b)?.ok_or_else(|| not_found(IdKind::Batch, b))?;
-            Ok((vec![b.clone()], None, None))
+            Ok(Selection { batches: vec![Stored::Read(b.clone())], from: None, to: None, look_back_unreadable: None })
         }
         RecallSelector::CollectionWindow { from, to } => {
             let end = to.checked_add_days(Days::new(1)).unwrap_or(*to);
-            let ids = recalls::batches_collected_between(tx, local_midnight(*from), local_midnight(end))?;
-            Ok((ids, Some(*from), Some(*to)))
+            let batches = recalls::batches_collected_between(tx, local_midnight(*from), local_midnight(end))?;
+            Ok(Selection { batches, from: Some(*from), to: Some(*to), look_back_unreadable: None })
         }
     }
 }
@@ -315,7 +354,7 @@ fn summarise(
     tx: &Tx,
     selector: &RecallSelector,
     reason: &str,
-    batch_ids: &[Id],
+    batch_ids: &[Stored<Id>],
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
     at: DateTime<Utc>,
@@ -326,7 +365,7 @@ fn summarise(
     let mut retained = Vec::new();
     let mut by_recipient: BTreeMap<String, RecallRecipient> = BTreeMap::new();
     for b in batch_ids {
-        let row = batches::batch(tx, b)?.ok_or_else(|| not_found(IdKind::Batch, b))?;
+        let row = batches::batch(tx, b)?.ok_or_else(|| dangling(IdKind::Batch, b))?;
         batches_out.push(TraceBatch::new(&row, at));
         for u in batches::units_of_batch(tx, b)? {
             let view = UnitView::new(&u, at);
@@ -387,5 +426,6 @@ fn summarise(
         in_stock: in_stock_count,
         dispensed,
         earlier: None,
+        look_back_unreadable: None,
     })
 }

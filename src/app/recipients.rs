@@ -165,8 +165,12 @@ impl Bank {
                 let (Some(_), Some(recall)) = (facts.recalled_at, recalls::recall_of_unit(tx, unit)?) else {
                     return invalid(format!("{unit} is not recalled: record its dispense without --happened"));
                 };
-                let contact =
-                    RecallContact { recall, unit: unit.clone(), reason: reason.to_string(), recorded_at: act.now };
+                let contact = RecallContact {
+                    recall,
+                    unit: Stored::Read(unit.clone()),
+                    reason: reason.to_string(),
+                    recorded_at: Stored::Read(act.now),
+                };
                 let cid = recalls::insert_contact(tx, recipient, &contact)?;
                 record(
                     tx,

@@ -221,8 +221,10 @@ fn assemble(tx: &Tx, root: &Id, c: Collect, at: DateTime<Utc>, config: &Config) 
             .filter(|u| u.dispense.as_ref().is_some_and(|d| d.recipient.key() == id.key()))
             .map(|u| UnitView::new(u, at))
             .collect();
-        let contacts =
-            crate::store::recalls::contacts_of_recipient(tx, id)?.into_iter().filter(|c| c.recorded_at <= at).collect();
+        let contacts = crate::store::recalls::contacts_of_recipient(tx, id)?
+            .into_iter()
+            .filter(|c| c.recorded_at.at_most(&at))
+            .collect();
         recipients_out.push(RecipientView::new(&r, units, None, contacts));
     }
     Ok(Trace {

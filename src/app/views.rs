@@ -127,29 +127,32 @@ impl DonationView {
 #[derive(Debug, Clone, Serialize)]
 pub struct ScreeningView {
     pub id: i64,
-    pub kind: ScreeningKind,
-    pub date: NaiveDate,
-    pub complete: bool,
+    pub kind: Stored<ScreeningKind>,
+    pub date: Stored<NaiveDate>,
+    /// Marked when a field it is judged on is malformed.
+    pub complete: Stored<bool>,
     pub results: Vec<TestResultView>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TestResultView {
     pub test: String,
-    pub result: TestResult,
+    pub result: Stored<TestResult>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DeferralView {
     pub id: i64,
     pub reason: String,
-    pub starts_on: NaiveDate,
-    /// The first day it no longer applies (null: permanent, until lifted, or until a negative re-screen).
-    pub ends_on: Option<NaiveDate>,
+    pub starts_on: Stored<NaiveDate>,
+    /// The first day it no longer applies (null: permanent, until lifted, or until a negative re-screen); marked
+    /// when a value it derives from is malformed.
+    pub ends_on: Stored<Option<NaiveDate>>,
     pub permanent: bool,
     /// A recall's or safety signal's deferral: it ends when a quality manager lifts it (`donor lift-deferral`).
     pub until_lifted: bool,
-    pub active: bool,
+    /// Marked when a value it derives from is malformed.
+    pub active: Stored<bool>,
 }
 
 #[derive(Debug, Clone, Serialize)]

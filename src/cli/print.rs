@@ -45,27 +45,36 @@ pub fn donor(v: &DonorView) -> String {
         let abnormal: Vec<String> = sc
             .results
             .iter()
-            .filter(|r| r.result.as_str() != "negative")
-            .map(|r| format!("{} {}", r.test, r.result))
+            .filter(|r| r.result.ok().is_none_or(|r| r.as_str() != "negative"))
+            .map(|r| format!("{} {}", shown(&r.test), r.result))
             .collect();
-        let verdict = match (sc.complete, abnormal.is_empty()) {
+        let verdict = match (sc.complete.ok(), abnormal.is_empty()) {
             (_, false) => abnormal.join(", "),
-            (true, true) => "complete, negative".into(),
-            (false, true) => format!("incomplete ({} results)", sc.results.len()),
+            (Some(true), true) => "complete, negative".into(),
+            (Some(false), true) => format!("incomplete ({} results)", sc.results.len()),
+            (None, true) => "completeness cannot be judged".into(),
         };
-        let _ = writeln!(s, "  {}  {:<13} {}", sc.date, sc.kind.as_str(), verdict);
+        let kind = sc.kind.shown(|k| k.as_str().to_string());
+        let _ = writeln!(s, "  {}  {:<13} {}", sc.date, kind, verdict);
     }
     if !v.deferrals.is_empty() {
         let _ = writeln!(s, "deferrals:");
         for d in &v.deferrals {
-            let end = crate::core::rules::deferral_span(d.permanent, d.until_lifted, d.ends_on);
+            let end = match &d.ends_on {
+                Stored::Read(ends_on) => crate::core::rules::deferral_span(d.permanent, d.until_lifted, *ends_on),
+                Stored::Malformed(_) => format!("end cannot be judged: {}", d.ends_on.shown(|_| String::new())),
+            };
             let _ = writeln!(
                 s,
                 "  {} {}  {}{}",
                 d.starts_on,
                 end,
                 shown(&d.reason),
-                if d.active { "  [in force]" } else { "" }
+                match d.active {
+                    Stored::Read(true) => "  [in force]",
+                    Stored::Read(false) => "",
+                    Stored::Malformed(_) => "  [may be in force]",
+                }
             );
         }
     }
@@ -202,6 +211,9 @@ pub fn recall(r: &RecallSummary) -> String {
     let _ = writeln!(s, "{head}: {}", shown(&r.reason));
     if let Some(from) = r.from {
         let _ = writeln!(s, "collected from {from}{}", r.to.map(|t| format!(" to {t}")).unwrap_or_default());
+    }
+    if let Some(m) = &r.look_back_unreadable {
+        let _ = writeln!(s, "look-back cannot be judged on {m}: every donation of the donor is included");
     }
     let _ = writeln!(
         s,

@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 
 use super::identity_keys;
 use super::sql::{day, stored, text, ts, Text};
-use super::{Key, Result, StoreError, Stored, Tx};
+use super::{Key, Malformed, Result, StoreError, Stored, Tx};
 use crate::core::ids::Id;
 use crate::core::model::{ScreeningKind, Sex, TestResult};
 use crate::core::rules::{DeferralFact, DonorFacts, ScreeningFact};
@@ -247,6 +247,42 @@ fn collect_screenings(mut rows: rusqlite::Rows, enough: impl Fn(&ScreeningFact) 
     Ok(out)
 }
 
+/// A screening with each field as stored, for showing it (the rules read [`ScreeningFact`]s).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredScreening {
+    pub id: i64,
+    pub kind: Stored<ScreeningKind>,
+    pub date: Stored<NaiveDate>,
+    pub results: Vec<(String, Stored<TestResult>)>,
+}
+
+impl StoredScreening {
+    /// The screening as the rules read it, or its first malformed field.
+    pub fn fact(&self) -> std::result::Result<ScreeningFact, Malformed> {
+        let results =
+            self.results.iter().map(|(t, r)| Ok((t.clone(), r.value()?))).collect::<std::result::Result<_, _>>()?;
+        Ok(ScreeningFact { id: self.id, kind: self.kind.value()?, date: self.date.value()?, results })
+    }
+}
+
+/// Every screening of a donor (those not superseded by a correction) as stored, oldest first: one whose values
+/// cannot be read is listed with them marked, never an error that empties the list.
+pub(crate) fn stored_screenings(c: &Tx, donor: &Id) -> Result<Vec<StoredScreening>> {
+    let mut stmt = c.prepare_cached(&screenings_where("1"))?;
+    let mut rows = stmt.query([donor.data()])?;
+    let mut out: Vec<StoredScreening> = Vec::new();
+    while let Some(r) = rows.next()? {
+        let sid: i64 = r.get(0)?;
+        if out.last().is_none_or(|s| s.id != sid) {
+            out.push(StoredScreening { id: sid, kind: stored(r, 1)?, date: stored(r, 2)?, results: Vec::new() });
+        }
+        if let (Some(test), Some(s)) = (r.get::<_, Option<String>>(3)?, out.last_mut()) {
+            s.results.push((test, stored(r, 4)?));
+        }
+    }
+    Ok(out)
+}
+
 /// Every screening of a donor (those not superseded by a correction), with their results, oldest first.
 pub(crate) fn screenings(c: &Tx, donor: &Id) -> Result<Vec<ScreeningFact>> {
     let mut stmt = c.prepare_cached(&screenings_where("1"))?;
@@ -283,7 +319,48 @@ pub(crate) fn first_screening_after(
     Ok(collect_screenings(rows, &wanted)?.pop().filter(|s| wanted(s)))
 }
 
-pub(crate) fn deferrals(c: &Tx, donor: &Id) -> Result<Vec<DeferralFact>> {
+/// A deferral with each field as stored, for showing it (the rules read [`DeferralFact`]s).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredDeferral {
+    pub id: i64,
+    pub starts_on: Stored<NaiveDate>,
+    pub until: Stored<Option<NaiveDate>>,
+    pub permanent: bool,
+    pub reason: String,
+    pub screening: Option<(i64, Stored<ScreeningKind>)>,
+    pub recall: Option<i64>,
+    pub adverse_event: Option<i64>,
+    pub lifted_on: Stored<Option<NaiveDate>>,
+}
+
+impl StoredDeferral {
+    /// The deferral as the rules read it, or its first malformed field.
+    pub fn fact(&self) -> std::result::Result<DeferralFact, Malformed> {
+        Ok(DeferralFact {
+            id: self.id,
+            starts_on: self.starts_on.value()?,
+            until: self.until.value()?,
+            permanent: self.permanent,
+            reason: self.reason.clone(),
+            screening: self
+                .screening
+                .as_ref()
+                .map(|(sid, kind)| Ok::<_, Malformed>((*sid, kind.value()?)))
+                .transpose()?,
+            recall: self.recall,
+            adverse_event: self.adverse_event,
+            lifted_on: self.lifted_on.value()?,
+        })
+    }
+
+    /// A recall's or safety signal's deferral: it ends when lifted.
+    pub fn until_lifted(&self) -> bool {
+        self.recall.is_some() || self.adverse_event.is_some()
+    }
+}
+
+/// A donor's deferrals as stored, in order: one whose values cannot be read is listed with them marked.
+pub(crate) fn stored_deferrals(c: &Tx, donor: &Id) -> Result<Vec<StoredDeferral>> {
     let mut stmt = c.prepare_cached(
         "SELECT d.id, d.starts_on, d.until, d.permanent, d.reason, d.screening_id, s.kind, d.recall_id, l.lifted_on,
                 d.adverse_event_id
@@ -296,25 +373,31 @@ pub(crate) fn deferrals(c: &Tx, donor: &Id) -> Result<Vec<DeferralFact>> {
     )?;
     let rows = stmt.query_map([donor.data()], |r| {
         let screening = match r.get::<_, Option<i64>>(5)? {
-            Some(sid) => Some((sid, text::<ScreeningKind>(r, 6)?)),
+            Some(sid) => Some((sid, stored(r, 6)?)),
             None => None,
         };
         let recall: Option<i64> = r.get(7)?;
         let adverse_event: Option<i64> = r.get(9)?;
-        Ok(DeferralFact {
+        Ok(StoredDeferral {
             id: r.get(0)?,
-            starts_on: day(r, 1)?,
-            until: r.get::<_, Option<super::sql::Day>>(2)?.map(|d| d.0),
+            starts_on: stored(r, 1)?,
+            until: stored(r, 2)?,
             // A recall's or safety signal's deferral is stored open-ended, but ends when lifted.
             permanent: r.get::<_, i64>(3)? != 0 && recall.is_none() && adverse_event.is_none(),
             reason: r.get(4)?,
             screening,
             recall,
             adverse_event,
-            lifted_on: r.get::<_, Option<super::sql::Day>>(8)?.map(|d| d.0),
+            lifted_on: stored(r, 8)?,
         })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// A donor's deferrals as the rules read them (a malformed value among them is an error).
+pub(crate) fn deferrals(c: &Tx, donor: &Id) -> Result<Vec<DeferralFact>> {
+    let all = stored_deferrals(c, donor)?;
+    Ok(all.iter().map(StoredDeferral::fact).collect::<std::result::Result<_, _>>()?)
 }
 
 pub(super) const RECALL_DAYS: &str = "SELECT r.at FROM recalls r WHERE r.donor_id = ?1

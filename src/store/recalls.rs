@@ -4,28 +4,39 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, OptionalExtension};
 
-use super::{Result, Tx};
+use super::sql::stored;
+use super::{Result, Stored, Tx};
 use crate::core::ids::Id;
 use crate::time::to_db;
 
-fn ids(c: &Tx, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Id>> {
+// Batch identifiers are read as stored: a malformed one is still selected (and shown marked), never an error
+// that would stop the recall's answer for every well-formed batch beside it.
+fn ids(c: &Tx, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Stored<Id>>> {
     let mut stmt = c.prepare_cached(sql)?;
-    let rows = stmt.query_map(p, |r| super::sql::id(r, 0))?;
+    let rows = stmt.query_map(p, |r| stored(r, 0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Batches of a donor's donations collected at or after `from` (UTC).
-pub(crate) fn batches_of_donor_since(c: &Tx, donor: &Id, from: Option<DateTime<Utc>>) -> Result<Vec<Id>> {
-    ids(
-        c,
-        "SELECT b.id FROM donations d JOIN batches b ON b.donation_id = d.id
-         WHERE d.donor_id = ?1 AND d.collected_at >= ?2 ORDER BY d.collected_at, b.id",
-        params![donor.data(), from.map(to_db).unwrap_or_default()],
-    )
+/// Batches of a donor's donations collected at or after `from` (UTC). A donation whose collection time cannot be
+/// read may be within, so its batches are selected too: a recall never misses a unit because a time is malformed.
+pub(crate) fn batches_of_donor_since(c: &Tx, donor: &Id, from: Option<DateTime<Utc>>) -> Result<Vec<Stored<Id>>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT b.id, d.collected_at FROM donations d JOIN batches b ON b.donation_id = d.id
+         WHERE d.donor_id = ?1 ORDER BY d.collected_at, b.id",
+    )?;
+    let rows = stmt.query_map([donor.data()], |r| Ok((stored::<Id>(r, 0)?, stored::<DateTime<Utc>>(r, 1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (batch, collected) = row?;
+        if from.is_none_or(|from| collected.ok().is_none_or(|c| *c >= from)) {
+            out.push(batch);
+        }
+    }
+    Ok(out)
 }
 
 /// Batches of donations collected in [from, to) (UTC), across donors.
-pub(crate) fn batches_collected_between(c: &Tx, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Id>> {
+pub(crate) fn batches_collected_between(c: &Tx, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Stored<Id>>> {
     ids(
         c,
         "SELECT b.id FROM donations d JOIN batches b ON b.donation_id = d.id
@@ -128,19 +139,25 @@ pub(crate) fn recall_of_unit(c: &Tx, unit: &Id) -> Result<Option<i64>> {
     Ok(c.query_row("SELECT recall_id FROM units WHERE id = ?1", [unit.data()], |r| r.get(0)).optional()?.flatten())
 }
 
-/// A recipient to contact about a recall.
+/// A recipient to contact about a recall (read as stored: a malformed value is shown marked, the contact kept).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RecallContact {
     pub recall: i64,
-    pub unit: Id,
+    pub unit: Stored<Id>,
     pub reason: String,
-    pub recorded_at: DateTime<Utc>,
+    pub recorded_at: Stored<DateTime<Utc>>,
 }
 
 pub(crate) fn insert_contact(c: &Tx, recipient: &Id, contact: &RecallContact) -> Result<i64> {
     c.execute(
         "INSERT INTO recall_contacts (recall_id, recipient_id, unit_id, reason, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![contact.recall, recipient.data(), contact.unit.data(), contact.reason, to_db(contact.recorded_at)],
+        params![
+            contact.recall,
+            recipient.data(),
+            contact.unit.get()?.data(),
+            contact.reason,
+            to_db(contact.recorded_at.value()?)
+        ],
     )?;
     Ok(c.last_insert_rowid())
 }
@@ -150,12 +167,7 @@ pub(crate) fn contacts_of_recipient(c: &Tx, recipient: &(impl super::Key + ?Size
         "SELECT recall_id, unit_id, reason, recorded_at FROM recall_contacts WHERE recipient_id = ?1 ORDER BY id",
     )?;
     let rows = stmt.query_map([recipient.key()], |r| {
-        Ok(RecallContact {
-            recall: r.get(0)?,
-            unit: super::sql::id(r, 1)?,
-            reason: r.get(2)?,
-            recorded_at: super::sql::ts(r, 3)?,
-        })
+        Ok(RecallContact { recall: r.get(0)?, unit: stored(r, 1)?, reason: r.get(2)?, recorded_at: stored(r, 3)? })
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

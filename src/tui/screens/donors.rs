@@ -437,19 +437,20 @@ fn detail_lines(v: &DonorView, identity: Option<&Identity>) -> Vec<Line<'static>
         let bad: Vec<String> = s
             .results
             .iter()
-            .filter(|r| r.result != TestResult::Negative)
+            .filter(|r| r.result != Stored::Read(TestResult::Negative))
             .map(|r| format!("{} {}", words::clean(&r.test), r.result))
             .collect();
-        let verdict = if !bad.is_empty() {
-            bad.join(", ")
-        } else if s.complete {
-            "negative".into()
-        } else {
-            "incomplete".into()
+        let verdict = match (bad.is_empty(), &s.complete) {
+            (false, _) => bad.join(", "),
+            (true, Stored::Read(true)) => "negative".into(),
+            (true, Stored::Read(false)) => "incomplete".into(),
+            (true, Stored::Malformed(_)) => "cannot be judged".into(),
         };
-        l.push(Line::from(format!("{} {:<13} {verdict}", s.date, s.kind.as_str())));
+        let kind = s.kind.shown(|k| k.as_str().to_string());
+        l.push(Line::from(format!("{} {kind:<13} {verdict}", s.date)));
     }
-    for d in v.deferrals.iter().filter(|d| d.active) {
+    // A deferral whose end cannot be judged may be in force: shown.
+    for d in v.deferrals.iter().filter(|d| d.active.ok().is_none_or(|a| *a)) {
         let reason = words::clean(&d.reason);
         l.push(Line::from(Span::styled(format!("deferred since {}: {reason}", d.starts_on), theme::error())));
     }

@@ -294,6 +294,10 @@ impl Recall {
                 ),
                 theme::title(),
             )));
+            if let Some(m) = &r.look_back_unreadable {
+                let why = format!("look-back cannot be judged on {m}: every donation of the donor is included");
+                lines.push(Line::from(Span::styled(why, theme::warn())));
+            }
             // The default look-back leaves out what a negative screening covers: show it, never hide it.
             if let Some(e) = &r.earlier {
                 let head = format!(
