@@ -291,3 +291,10 @@ impl Key for Stored<Id> {
         }
     }
 }
+
+/// A list of keys bound as one parameter, a JSON array read back with `json_each`: `col IN (SELECT value FROM
+/// json_each(?1))` seeks the column's index once per key, so a set of records is read in one statement whatever
+/// its size (the engine bounds the number of `?` parameters, not the length of one).
+pub fn key_list<'a>(keys: impl IntoIterator<Item = &'a str>) -> String {
+    serde_json::to_string(&keys.into_iter().collect::<Vec<_>>()).unwrap_or_else(|_| "[]".into())
+}
