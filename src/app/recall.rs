@@ -18,8 +18,10 @@ use crate::core::input;
 use crate::core::model::{UnitKind, UnitStatus};
 use crate::core::rules::{self, EarlierRecall};
 use crate::core::state::{on_shelf, unit_status};
+use crate::store::batches::{Batch, Donation, Unit};
 use crate::store::donors::NewDeferral;
 use crate::store::recalls::{self, NewRecall};
+use crate::store::recipients::Recipient;
 use crate::store::{audit, batches, donors, recipients, Key, Malformed, Stored, Tx};
 use crate::time::local_day;
 
@@ -299,13 +301,21 @@ fn earlier_material(
         in_stock: 0,
         dispensed: 0,
     };
-    for b in recalls::batches_of_donor_since(tx, donor, None)?.iter().filter(|b| !selected.contains(b)) {
-        let row = batches::batch(tx, b)?.ok_or_else(|| dangling(IdKind::Batch, b))?;
-        let d = batches::donation(tx, &row.donation)?.ok_or_else(|| dangling(IdKind::Donation, &row.donation))?;
+    let left: Vec<Stored<Id>> =
+        recalls::batches_of_donor_since(tx, donor, None)?.into_iter().filter(|b| !selected.contains(b)).collect();
+    let found = Material::read(tx, &left)?;
+    let donations: BTreeMap<String, Donation> =
+        batches::donations_by_id(tx, found.batches.values().map(|b| b.donation.key()))?
+            .into_iter()
+            .map(|d| (d.id.key().into(), d))
+            .collect();
+    for b in &left {
+        let row = found.batch(b)?;
+        let d = donations.get(row.donation.key()).ok_or_else(|| dangling(IdKind::Donation, &row.donation))?;
         if let Some(collected) = d.collected_at.ok() {
             out.include_from = out.include_from.min(local_day(*collected));
         }
-        for u in batches::units_of_batch(tx, b)?.iter().filter(|u| u.is_dose()) {
+        for u in found.units(b).iter().filter(|u| u.is_dose()) {
             match u.status(at) {
                 Stored::Read(UnitStatus::Dispensed) => out.dispensed += 1,
                 Stored::Read(s) if on_shelf(s) => out.in_stock += 1,
@@ -315,9 +325,39 @@ fn earlier_material(
                 Stored::Malformed(_) => out.in_stock += 1,
             }
         }
-        out.batches.push(TraceBatch::new(&row, at));
+        out.batches.push(TraceBatch::new(row, at));
     }
     Ok((!out.batches.is_empty()).then_some(out))
+}
+
+/// The rows of a recall's batches, read in two statements (the batches, then all their units) instead of two per
+/// batch; held for the answer, which names them all.
+struct Material {
+    batches: BTreeMap<String, Batch>,
+    units: BTreeMap<String, Vec<Unit>>,
+}
+
+impl Material {
+    fn read(tx: &Tx, ids: &[Stored<Id>]) -> Result<Material> {
+        let batches = batches::batches_by_id(tx, ids.iter().map(Key::key))?
+            .into_iter()
+            .map(|b| (b.id.key().to_string(), b))
+            .collect();
+        let mut units: BTreeMap<String, Vec<Unit>> = BTreeMap::new();
+        for u in batches::units_of_batches(tx, ids.iter().map(Key::key))? {
+            units.entry(u.batch.key().to_string()).or_default().push(u);
+        }
+        Ok(Material { batches, units })
+    }
+
+    fn batch(&self, b: &Stored<Id>) -> Result<&Batch> {
+        self.batches.get(b.key()).ok_or_else(|| dangling(IdKind::Batch, b))
+    }
+
+    /// The batch's units, doses in division order then the retained sample (as `batches::units_of_batch`).
+    fn units(&self, b: &Stored<Id>) -> &[Unit] {
+        self.units.get(b.key()).map_or(&[], Vec::as_slice)
+    }
 }
 
 fn select(tx: &Tx, selector: &RecallSelector, at: DateTime<Utc>, config: &Config) -> Result<Selection> {
@@ -364,11 +404,15 @@ fn summarise(
     let mut units = Vec::new();
     let mut retained = Vec::new();
     let mut by_recipient: BTreeMap<String, RecallRecipient> = BTreeMap::new();
+    let found = Material::read(tx, batch_ids)?;
+    let given = found.units.values().flatten().filter_map(|u| Some(u.dispense.as_ref()?.recipient.key()));
+    let mut patients: BTreeMap<String, Recipient> =
+        recipients::recipients_by_id(tx, given)?.into_iter().map(|r| (r.id.key().to_string(), r)).collect();
     for b in batch_ids {
-        let row = batches::batch(tx, b)?.ok_or_else(|| dangling(IdKind::Batch, b))?;
-        batches_out.push(TraceBatch::new(&row, at));
-        for u in batches::units_of_batch(tx, b)? {
-            let view = UnitView::new(&u, at);
+        let row = found.batch(b)?;
+        batches_out.push(TraceBatch::new(row, at));
+        for u in found.units(b) {
+            let view = UnitView::new(u, at);
             if !u.is_dose() {
                 retained.push(view);
                 continue;
@@ -377,7 +421,8 @@ fn summarise(
                 let entry = match by_recipient.entry(d.recipient.key().to_string()) {
                     std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::btree_map::Entry::Vacant(e) => {
-                        let r = recipients::recipient(tx, &d.recipient)?
+                        let r = patients
+                            .remove(d.recipient.key())
                             .ok_or_else(|| dangling(IdKind::Recipient, &d.recipient))?;
                         e.insert(RecallRecipient {
                             id: d.recipient.clone(),

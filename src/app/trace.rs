@@ -13,7 +13,9 @@ use super::{invalid, not_found, Bank, Result};
 use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
 use crate::core::model::{BatchStatus, DonorStatus};
-use crate::store::batches::{self, Batch, Unit};
+use crate::store::batches::{self, Batch, Donation, Unit};
+use crate::store::recalls::RecallContact;
+use crate::store::recipients::Recipient;
 use crate::store::{donors, recipients, Key, Stored, Tx};
 use crate::time::{local_day, show};
 
@@ -89,20 +91,27 @@ impl Collect {
         }
     }
 
-    /// Walks down from batches to their units and recipients.
-    fn down_from_batch(&mut self, tx: &Tx, b: Batch) -> Result<()> {
-        for u in batches::units_of_batch(tx, &b.id)? {
-            self.unit(u);
+    /// Walks down from donations to their batches (as of `self.at`), units and recipients: two statements
+    /// whatever the number of donations.
+    fn down_from_donations(&mut self, tx: &Tx, donations: &[Stored<Id>]) -> Result<()> {
+        for d in donations {
+            add(&mut self.donations, d);
         }
-        self.batches.insert(b.id.key().into(), b);
-        Ok(())
+        let at = self.at;
+        let made: Vec<Batch> = batches::batches_of_donations(tx, donations.iter().map(Key::key))?
+            .into_iter()
+            .filter(|b| b.prepared_at.at_most(&at))
+            .collect();
+        self.down_from_batches(tx, made)
     }
 
-    fn down_from_donation(&mut self, tx: &Tx, d: &Stored<Id>) -> Result<()> {
-        add(&mut self.donations, d);
-        let at = self.at;
-        for b in batches::batches_of_donation(tx, d)?.into_iter().filter(|b| b.prepared_at.at_most(&at)) {
-            self.down_from_batch(tx, b)?;
+    /// Walks down from batches to their units and recipients, in one statement.
+    fn down_from_batches(&mut self, tx: &Tx, made: Vec<Batch>) -> Result<()> {
+        for u in batches::units_of_batches(tx, made.iter().map(|b| b.id.key()))? {
+            self.unit(u);
+        }
+        for b in made {
+            self.batches.insert(b.id.key().into(), b);
         }
         Ok(())
     }
@@ -118,14 +127,31 @@ impl Collect {
         self.units.insert(u.id.key().into(), u);
     }
 
-    /// Walks up from a batch to its donation and donor.
-    fn up_from_batch(&mut self, tx: &Tx, b: &Stored<Id>) -> Result<()> {
-        let batch = batches::batch(tx, b)?.ok_or_else(|| dangling(IdKind::Batch, b))?;
-        not_yet(b, "made", &batch.prepared_at, self.at)?;
-        let d = batches::donation(tx, &batch.donation)?.ok_or_else(|| dangling(IdKind::Donation, &batch.donation))?;
-        add(&mut self.donations, &d.id);
-        add(&mut self.donors, &d.donor);
-        self.batches.insert(b.key().into(), batch);
+    /// Walks up from batches to their donations and donors, in two statements; the first batch (in the order
+    /// given) that is missing or not yet made refuses the trace.
+    fn up_from_batches(&mut self, tx: &Tx, ids: &[&Stored<Id>]) -> Result<()> {
+        let mut found: BTreeMap<String, Batch> = batches::batches_by_id(tx, ids.iter().map(|b| b.key()))?
+            .into_iter()
+            .map(|b| (b.id.key().into(), b))
+            .collect();
+        let donations: BTreeMap<String, Donation> =
+            batches::donations_by_id(tx, found.values().map(|b| b.donation.key()))?
+                .into_iter()
+                .map(|d| (d.id.key().into(), d))
+                .collect();
+        for b in ids {
+            let batch = match found.remove(b.key()) {
+                Some(batch) => batch,
+                // Named twice (two units of one batch): already walked.
+                None if self.batches.contains_key(b.key()) => continue,
+                None => return Err(dangling(IdKind::Batch, b)),
+            };
+            not_yet(b, "made", &batch.prepared_at, self.at)?;
+            let d = donations.get(batch.donation.key()).ok_or_else(|| dangling(IdKind::Donation, &batch.donation))?;
+            add(&mut self.donations, &d.id);
+            add(&mut self.donors, &d.donor);
+            self.batches.insert(b.key().into(), batch);
+        }
         Ok(())
     }
 }
@@ -157,35 +183,39 @@ fn trace(tx: &Tx, root: &Id, at: DateTime<Utc>, config: &Config) -> Result<Trace
             // Donors, like recipients, are often registered after the fact: their material dates them.
             donors::donor(tx, root)?.ok_or_else(|| not_found(IdKind::Donor, root))?;
             add(&mut c.donors, &stored);
-            for d in batches::donations_of_donor(tx, root)?.into_iter().filter(|d| d.collected_at.at_most(&at)) {
-                c.down_from_donation(tx, &d.id)?;
-            }
+            let collected: Vec<Stored<Id>> = batches::donations_of_donor(tx, root)?
+                .into_iter()
+                .filter(|d| d.collected_at.at_most(&at))
+                .map(|d| d.id)
+                .collect();
+            c.down_from_donations(tx, &collected)?;
         }
         IdKind::Donation => {
             let d = batches::donation(tx, root)?.ok_or_else(|| not_found(IdKind::Donation, root))?;
             not_yet(&stored, "collected", &d.collected_at, at)?;
             add(&mut c.donors, &d.donor);
-            c.down_from_donation(tx, &stored)?;
+            c.down_from_donations(tx, std::slice::from_ref(&stored))?;
         }
         IdKind::Batch => {
-            c.up_from_batch(tx, &stored)?;
+            c.up_from_batches(tx, &[&stored])?;
             let b = batches::batch(tx, root)?.ok_or_else(|| not_found(IdKind::Batch, root))?;
-            c.down_from_batch(tx, b)?;
+            c.down_from_batches(tx, vec![b])?;
         }
         IdKind::Unit => {
             let u = batches::unit(tx, root)?.ok_or_else(|| not_found(IdKind::Unit, root))?;
-            c.up_from_batch(tx, &u.batch)?;
+            c.up_from_batches(tx, &[&u.batch])?;
             c.unit(u);
         }
         IdKind::Recipient => {
             recipients::recipient(tx, root)?.ok_or_else(|| not_found(IdKind::Recipient, root))?;
             add(&mut c.recipients, &stored);
             // Retrospective patients are registered after their treatment: only the dispenses count here.
-            for u in batches::units_of_recipient(tx, root)?
+            let given: Vec<Unit> = batches::units_of_recipient(tx, root)?
                 .into_iter()
                 .filter(|u| u.dispense.as_ref().is_some_and(|d| d.at.at_most(&at)))
-            {
-                c.up_from_batch(tx, &u.batch)?;
+                .collect();
+            c.up_from_batches(tx, &given.iter().map(|u| &u.batch).collect::<Vec<_>>())?;
+            for u in given {
                 c.unit(u);
             }
         }
@@ -193,6 +223,8 @@ fn trace(tx: &Tx, root: &Id, at: DateTime<Utc>, config: &Config) -> Result<Trace
     assemble(tx, root, c, at, config)
 }
 
+/// Reads the chain's records whole, each kind in one statement (a donor's status is judged one donor at a time:
+/// a chain names few donors).
 fn assemble(tx: &Tx, root: &Id, c: Collect, at: DateTime<Utc>, config: &Config) -> Result<Trace> {
     let on = local_day(at);
     let mut donors_out = Vec::new();
@@ -201,31 +233,39 @@ fn assemble(tx: &Tx, root: &Id, c: Collect, at: DateTime<Utc>, config: &Config) 
         let (status, _) = status_of(&judge(tx, &d, on, config)?);
         donors_out.push(TraceDonor { id: id.clone(), status });
     }
+    let keys = c.donations.keys().map(String::as_str);
+    let mut found: BTreeMap<String, Donation> =
+        batches::donations_by_id(tx, keys.clone())?.into_iter().map(|d| (d.id.key().into(), d)).collect();
+    let mut made: BTreeMap<String, Vec<Stored<Id>>> = BTreeMap::new();
+    for b in batches::batches_of_donations(tx, keys)?.into_iter().filter(|b| b.prepared_at.at_most(&at)) {
+        made.entry(b.donation.key().into()).or_default().push(b.id);
+    }
     let mut donations = Vec::new();
-    for id in c.donations.values() {
-        let d = batches::donation(tx, id)?.ok_or_else(|| dangling(IdKind::Donation, id))?;
-        let ids = batches::batches_of_donation(tx, id)?
-            .into_iter()
-            .filter(|b| b.prepared_at.at_most(&at))
-            .map(|b| b.id)
-            .collect();
-        donations.push(DonationView::new(&d, ids));
+    for (key, id) in &c.donations {
+        let d = found.remove(key).ok_or_else(|| dangling(IdKind::Donation, id))?;
+        donations.push(DonationView::new(&d, made.remove(key).unwrap_or_default()));
+    }
+    // Only the units of this chain: a recipient's other treatments are not part of this trace.
+    let mut given: BTreeMap<&str, Vec<UnitView>> = BTreeMap::new();
+    for u in c.units.values() {
+        if let Some(d) = &u.dispense {
+            given.entry(d.recipient.key()).or_default().push(UnitView::new(u, at));
+        }
+    }
+    let keys = c.recipients.keys().map(String::as_str);
+    let mut patients: BTreeMap<String, Recipient> =
+        recipients::recipients_by_id(tx, keys.clone())?.into_iter().map(|r| (r.id.key().into(), r)).collect();
+    let mut contacts: BTreeMap<String, Vec<RecallContact>> = BTreeMap::new();
+    for (r, contact) in crate::store::recalls::contacts_of_recipients(tx, keys)? {
+        if contact.recorded_at.at_most(&at) {
+            contacts.entry(r).or_default().push(contact);
+        }
     }
     let mut recipients_out = Vec::new();
-    for id in c.recipients.values() {
-        let r = recipients::recipient(tx, id)?.ok_or_else(|| dangling(IdKind::Recipient, id))?;
-        // Only the units of this chain: a recipient's other treatments are not part of this trace.
-        let units = c
-            .units
-            .values()
-            .filter(|u| u.dispense.as_ref().is_some_and(|d| d.recipient.key() == id.key()))
-            .map(|u| UnitView::new(u, at))
-            .collect();
-        let contacts = crate::store::recalls::contacts_of_recipient(tx, id)?
-            .into_iter()
-            .filter(|c| c.recorded_at.at_most(&at))
-            .collect();
-        recipients_out.push(RecipientView::new(&r, units, None, contacts));
+    for (key, id) in &c.recipients {
+        let r = patients.remove(key).ok_or_else(|| dangling(IdKind::Recipient, id))?;
+        let units = given.remove(key.as_str()).unwrap_or_default();
+        recipients_out.push(RecipientView::new(&r, units, None, contacts.remove(key).unwrap_or_default()));
     }
     Ok(Trace {
         root: Root { kind: root.kind(), id: root.clone() },

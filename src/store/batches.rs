@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use rusqlite::types::ValueRef;
 
-use super::sql::stored;
+use super::sql::{key_list, stored};
 use super::{Key, Malformed, Result, Stored, Tx};
 use crate::core::ids::Id;
 use crate::core::model::{BatchStatus, QcResult, UnitKind, UnitStatus};
@@ -173,6 +173,17 @@ pub(crate) fn donations_of_donor(c: &Tx, donor: &(impl Key + ?Sized)) -> Result<
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Donations by identifier, in identifier order (one statement for a set: `sql::key_list`).
+pub(crate) const DONATIONS_BY_ID: &str =
+    "SELECT id, donor_id, collected_at, received_at, mass_g, bristol FROM donations
+     WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id";
+
+pub(crate) fn donations_by_id<'a>(c: &Tx, ids: impl IntoIterator<Item = &'a str>) -> Result<Vec<Donation>> {
+    let mut stmt = c.prepare_cached(DONATIONS_BY_ID)?;
+    let rows = stmt.query_map([key_list(ids)], donation_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 pub(crate) fn insert_batch(c: &Tx, b: &Preparation, recorded_at: DateTime<Utc>) -> Result<()> {
     c.execute(
         "INSERT INTO batches (id, donation_id, product, prepared_at, volume_ml, expires_on, recorded_at)
@@ -225,6 +236,28 @@ pub(crate) fn batches_of_donation(c: &Tx, donation: &(impl Key + ?Sized)) -> Res
     let mut stmt =
         c.prepare_cached(&format!("SELECT {BATCH_COLUMNS} FROM batches WHERE donation_id = ?1 ORDER BY id"))?;
     let rows = stmt.query_map([donation.key()], batch_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Batches by identifier, in identifier order.
+pub(crate) const BATCHES_BY_ID: &str = "SELECT id, donation_id, product, prepared_at, volume_ml, expires_on,
+       released_at, discarded_at, discard_reason, recalled_at FROM batches
+     WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id";
+
+pub(crate) fn batches_by_id<'a>(c: &Tx, ids: impl IntoIterator<Item = &'a str>) -> Result<Vec<Batch>> {
+    let mut stmt = c.prepare_cached(BATCHES_BY_ID)?;
+    let rows = stmt.query_map([key_list(ids)], batch_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The batches of a set of donations, by donation then identifier (each donation's as `batches_of_donation`).
+pub(crate) const BATCHES_OF_DONATIONS: &str = "SELECT id, donation_id, product, prepared_at, volume_ml, expires_on,
+       released_at, discarded_at, discard_reason, recalled_at FROM batches
+     WHERE donation_id IN (SELECT value FROM json_each(?1)) ORDER BY donation_id, id";
+
+pub(crate) fn batches_of_donations<'a>(c: &Tx, donations: impl IntoIterator<Item = &'a str>) -> Result<Vec<Batch>> {
+    let mut stmt = c.prepare_cached(BATCHES_OF_DONATIONS)?;
+    let rows = stmt.query_map([key_list(donations)], batch_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -305,6 +338,20 @@ pub(crate) fn units_of_batch(c: &Tx, batch: &(impl Key + ?Sized)) -> Result<Vec<
         "{UNIT_SELECT} WHERE u.batch_id = ?1 ORDER BY u.kind, substr(u.id, 20, 1), substr(u.id, 19, 1)"
     ))?;
     let rows = stmt.query_map([batch.key()], unit_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// All units of a set of batches, by batch, each batch's in `units_of_batch` order.
+pub(crate) fn units_of_batches_sql() -> String {
+    format!(
+        "{UNIT_SELECT} WHERE u.batch_id IN (SELECT value FROM json_each(?1))
+         ORDER BY u.batch_id, u.kind, substr(u.id, 20, 1), substr(u.id, 19, 1)"
+    )
+}
+
+pub(crate) fn units_of_batches<'a>(c: &Tx, batches: impl IntoIterator<Item = &'a str>) -> Result<Vec<Unit>> {
+    let mut stmt = c.prepare_cached(&units_of_batches_sql())?;
+    let rows = stmt.query_map([key_list(batches)], unit_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 

@@ -171,3 +171,26 @@ pub(crate) fn contacts_of_recipient(c: &Tx, recipient: &(impl super::Key + ?Size
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+/// The recall contacts of a set of recipients: (recipient as stored, contact), by recipient then record.
+pub(crate) const CONTACTS_OF_RECIPIENTS: &str = "SELECT recipient_id, recall_id, unit_id, reason, recorded_at
+     FROM recall_contacts WHERE recipient_id IN (SELECT value FROM json_each(?1)) ORDER BY recipient_id, id";
+
+pub(crate) fn contacts_of_recipients<'a>(
+    c: &Tx,
+    recipients: impl IntoIterator<Item = &'a str>,
+) -> Result<Vec<(String, RecallContact)>> {
+    let mut stmt = c.prepare_cached(CONTACTS_OF_RECIPIENTS)?;
+    let rows = stmt.query_map([super::sql::key_list(recipients)], |r| {
+        Ok((
+            r.get(0)?,
+            RecallContact {
+                recall: r.get(1)?,
+                unit: stored(r, 2)?,
+                reason: r.get(3)?,
+                recorded_at: stored(r, 4)?,
+            },
+        ))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

@@ -76,6 +76,16 @@ pub(crate) fn recipient(c: &Tx, recipient: &(impl Key + ?Sized)) -> Result<Optio
         .optional()?)
 }
 
+/// Recipients by identifier, in identifier order.
+pub(crate) const RECIPIENTS_BY_ID: &str = "SELECT id, sex, birth_date, indication, cohort, consent, registered_at
+     FROM recipients WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id";
+
+pub(crate) fn recipients_by_id<'a>(c: &Tx, ids: impl IntoIterator<Item = &'a str>) -> Result<Vec<Recipient>> {
+    let mut stmt = c.prepare_cached(RECIPIENTS_BY_ID)?;
+    let rows = stmt.query_map([super::sql::key_list(ids)], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 pub(crate) fn recipients_page(c: &Tx, after: Option<&Stored<Id>>, limit: usize) -> Result<Vec<Recipient>> {
     let mut stmt = c.prepare_cached(&format!("SELECT {COLUMNS} FROM recipients WHERE id > ?1 ORDER BY id LIMIT ?2"))?;
     let rows = stmt.query_map(params![after.map_or("", Key::key), limit as i64], from_row)?;
