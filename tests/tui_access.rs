@@ -409,3 +409,75 @@ fn wrong_signatures_lock_the_user_out_and_sign_them_out() {
     b.app.bank.sign_in("tech", PASSWORD).unwrap();
     assert_eq!(b.batch_status(), BatchStatus::Quarantined);
 }
+
+#[test]
+fn a_recall_applied_under_four_eyes_asks_a_second_users_countersign_after_the_signature() {
+    let mut b = bench();
+    let now = *b.now.lock().unwrap();
+    b.app.bank.sign_in("admin", PASSWORD).unwrap();
+    b.app.bank.add_user("qm2", &[Role::QualityManager], PASSWORD, now).unwrap();
+    let policy = Config { tui_idle_lock_minutes: 5, recall_apply_second_person: true, ..Config::default() };
+    b.app.bank.set_policy(&policy, now).unwrap();
+    b.app.bank.sign_out();
+    b.sign_in("qm", PASSWORD);
+    b.tab(Tab::Recall);
+    b.key(KeyCode::Right); // by batch
+    b.key(KeyCode::Down);
+    b.app.update(Msg::Scan(b.batch.display()));
+    b.key(KeyCode::Down);
+    b.key(KeyCode::Down);
+    b.typed("sterility");
+    b.key(KeyCode::Enter);
+    b.key(KeyCode::Char('a'));
+    assert!(b.screen().contains("a second user countersigns next"), "{}", b.screen());
+    b.typed(PASSWORD);
+    b.key(KeyCode::Enter);
+    let asked = b.screen();
+    assert!(asked.contains("signed by qm. Four eyes"), "{asked}");
+    insta::assert_snapshot!("tui_access_countersign_a_recall", asked);
+
+    let countersign = |b: &mut Bench, user: &str, password: &str| {
+        b.key(KeyCode::BackTab);
+        for _ in 0..10 {
+            b.key(KeyCode::Backspace);
+        }
+        b.typed(user);
+        b.key(KeyCode::Tab);
+        b.typed(password);
+        b.key(KeyCode::Enter);
+        b.screen()
+    };
+    // Tab goes from the user name to the password and back: start on the password field for BackTab to return.
+    b.key(KeyCode::Tab);
+    for (user, password, why) in [
+        ("qm", PASSWORD, "qm signed it already"),
+        ("tech", PASSWORD, "tech (technician) may not apply recalls"),
+        ("qm2", "not the password", "wrong password"),
+    ] {
+        let s = countersign(&mut b, user, password);
+        assert!(s.contains("recall.four-eyes") && s.contains(why), "{user}: {s}");
+        assert_eq!(b.batch_status(), BatchStatus::Quarantined, "{user}: nothing is done");
+    }
+    // Esc cancels both: the next try asks the signer's password again, not the countersign.
+    b.key(KeyCode::Esc);
+    assert!(b.screen().contains("not signed: nothing was done"));
+    b.key(KeyCode::Char('a'));
+    assert!(b.screen().contains("qm's password"), "{}", b.screen());
+    b.typed(PASSWORD);
+    b.key(KeyCode::Enter);
+    b.key(KeyCode::Tab);
+    let s = countersign(&mut b, "qm2", PASSWORD);
+    assert!(s.contains("recall applied"), "{s}");
+    assert_eq!(b.batch_status(), BatchStatus::Recalled);
+    let c = rusqlite::Connection::open(b.app.bank.path()).unwrap();
+    let mut stmt = c.prepare("SELECT signer, meaning FROM signatures WHERE entity = 'recalls' ORDER BY id").unwrap();
+    let sigs: Vec<(String, String)> =
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+    assert_eq!(
+        sigs,
+        [
+            ("qm".to_string(), "recall applied: sterility".to_string()),
+            ("qm2".to_string(), "recall countersigned: sterility".to_string())
+        ]
+    );
+}

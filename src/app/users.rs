@@ -13,6 +13,7 @@ use super::identity::ViewerChange;
 use super::{record, Act, AppError, Bank, IdentityAccess, Result};
 use crate::core::access::{self, Actor, Operation, Role};
 use crate::core::config::{BenchPrefs, Config};
+use crate::core::rules::{self, Countersigner};
 use crate::store::users::{self, Signature, User};
 use crate::store::{audit, Store, StoreError, Tx};
 
@@ -65,6 +66,12 @@ impl Reopen {
 
 /// The signer of a signed act, taken before the act's transaction.
 pub(super) struct Signer(String);
+
+impl Signer {
+    pub(super) fn name(&self) -> &str {
+        &self.0
+    }
+}
 
 fn argon2() -> Argon2<'static> {
     // argon2id, version 19, the crate's default cost (19 MiB, 2 passes): OWASP's recommended minimum.
@@ -163,7 +170,7 @@ impl Bank {
         let user = self.check_password(name, password)?;
         let name = user.name.clone();
         self.session = Session::User { name: user.name, roles: user.roles };
-        self.signature_armed = false;
+        self.drop_signatures();
         Ok(self.identity_at_sign_in(&name, password))
     }
 
@@ -173,7 +180,59 @@ impl Bank {
             self.session = Session::SignedOut;
             self.lock_identity();
         }
+        self.drop_signatures();
+    }
+
+    /// Drops a signature and a countersign given for an act that is not going to be done (a cancelled signature
+    /// box): the next signed act asks again.
+    pub fn drop_signatures(&mut self) {
         self.signature_armed = false;
+        self.countersigned = None;
+    }
+
+    /// Whether a recall applied needs a second person's countersign under the bank's policy (a face asks for it).
+    pub fn needs_countersign(&self) -> bool {
+        self.access_control() && self.config.recall_apply_second_person
+    }
+
+    /// A second user countersigns the next recall applied with their own password (four eyes, rule
+    /// `recall.four-eyes`). Refused by that rule for an unknown, disabled or locked-out user, a wrong password
+    /// (counted toward that user's lockout, like any), the signed-in user themself, or a user whose roles may not
+    /// apply recalls. Used up by the next recall, applied or refused.
+    pub fn countersign(&mut self, name: &str, password: &str) -> Result<()> {
+        self.countersigned = None;
+        if !self.access_control() {
+            return Ok(());
+        }
+        self.authorize(Operation::RecallApply)?;
+        let signer = self.actor().to_string();
+        if name == signer {
+            let me = Countersigner { name, roles: self.roles(), disabled: false };
+            rules::check_recall_four_eyes(true, &signer, Some(&me))?;
+        }
+        let user = self.check_password(name, password).map_err(|e| match e {
+            AppError::SignIn(e) => {
+                let why = e.to_string();
+                AppError::Refused(rules::countersign_refused(why.trim_start_matches("sign-in refused: ")))
+            }
+            other => other,
+        })?;
+        let facts = Countersigner { name: &user.name, roles: &user.roles, disabled: user.disabled };
+        rules::check_recall_four_eyes(true, &signer, Some(&facts))?;
+        self.countersigned = Some(user);
+        Ok(())
+    }
+
+    /// Four eyes on a recall applied: the countersign given (used up here), checked by the core's rule; the
+    /// countersigner's signature to record, if any. Open banks (set-up mode) have nobody to countersign.
+    pub(super) fn countersigner(&mut self) -> Result<Option<Signer>> {
+        let given = self.countersigned.take();
+        if !self.access_control() {
+            return Ok(None);
+        }
+        let facts = given.as_ref().map(|u| Countersigner { name: &u.name, roles: &u.roles, disabled: u.disabled });
+        rules::check_recall_four_eyes(self.config.recall_apply_second_person, self.actor(), facts.as_ref())?;
+        Ok(given.map(|u| Signer(u.name)))
     }
 
     /// The signed-in user signs the next signed act with their password (re-entered at the bench; the CLI's
