@@ -288,11 +288,11 @@ fn four_eyes_and_signatures_bound_to_their_record() {
         ok_as(&b, "tom", &["donor", "screen", &d, "--kind", kind, "--date", &after, "--all-negative"]);
     }
     ok_as(&b, "ada", &["user", "set-roles", "tess", "--role", "technician", "--role", "quality-manager"]);
-    let audit = ok_as(&b, "ada", &["audit", "log", "--json", "--limit", "100000"]).len();
+    let before = counts_but_sign_ins(&b.db);
     let (code, err) = fail_as(&b, "tess", Some(PW), &["batch", "release", &batch]);
     assert_eq!(code, 3);
     assert!(err.contains("refused by rule release.four-eyes: tess entered QC pathogen-screen of this batch"), "{err}");
-    assert_eq!(ok_as(&b, "ada", &["audit", "log", "--json", "--limit", "100000"]).len(), audit, "nothing changed");
+    assert_eq!(counts_but_sign_ins(&b.db), before, "nothing changed but tess's sign-in, audited");
     ok_as(&b, "quinn", &["batch", "release", &batch]);
     let sigs = signatures(&b);
     assert_eq!(sigs.len(), 1);
@@ -428,7 +428,7 @@ fn every_operation_by_every_role_follows_the_access_table() {
             let command: Vec<String> = command.iter().map(|a| a.replace("{role}", role.as_str())).collect();
             let command: Vec<&str> = command.iter().map(String::as_str).collect();
             let allowed = permits(&Actor::User { name: user, roles: &[*role] }, *op, &[]).is_ok();
-            let before = table_counts(&b.db);
+            let before = counts_but_sign_ins(&b.db);
             let out = run_as(&b, user, Some(PW), &command);
             let err = String::from_utf8_lossy(&out.stderr);
             if allowed {
@@ -436,7 +436,7 @@ fn every_operation_by_every_role_follows_the_access_table() {
             } else {
                 assert_eq!(out.status.code(), Some(3), "{user} ({role}) {op}: {err}");
                 assert!(err.contains(&format!("refused by rule access.role: {user} ({role}) may not {op}")), "{err}");
-                assert_eq!(table_counts(&b.db), before, "{user} ({role}) {op}: a refusal changes nothing");
+                assert_eq!(counts_but_sign_ins(&b.db), before, "{user} ({role}) {op}: a refusal changes nothing");
             }
         }
     }
@@ -521,4 +521,71 @@ fn passwords_change_by_their_owner_or_an_admin_and_user_roles_prints_the_table()
     let table: serde_json::Value = serde_json::from_str(&ok_as(&b, "ivan", &["user", "roles", "--json"])).unwrap();
     let release = table.as_array().unwrap().iter().find(|r| r["operation"] == "release").unwrap();
     assert_eq!(release["roles"], serde_json::json!(["quality-manager"]));
+}
+
+/// The audit entries of `user`'s successful sign-ins.
+fn sign_ins(db: &std::path::Path, user: &str) -> i64 {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.query_row(
+        "SELECT count(*) FROM audit_log WHERE actor = ?1 AND action IN ('sign-in', 'sign-in-after-failures')",
+        [user],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn every_successful_sign_in_is_audited_without_a_secret_and_a_read_only_bank_still_signs_in() {
+    let b = staffed_cli();
+    let before = sign_ins(&b.db, "ivan");
+    // Reads open the bank read-only: the sign-in is recorded through a write of its own.
+    ok_as(&b, "ivan", &["donor", "list"]);
+    ok_as(&b, "ivan", &["audit", "verify"]);
+    assert_eq!(sign_ins(&b.db, "ivan"), before + 2, "one entry per sign-in");
+    let (code, _) = fail_as(&b, "ivan", Some("wrong password!"), &["donor", "list"]);
+    assert_eq!(code, 6);
+    assert_eq!(sign_ins(&b.db, "ivan"), before + 2, "a refused sign-in is a failure, not a sign-in");
+    ok_as(&b, "ivan", &["donor", "list"]);
+    assert_eq!(sign_ins(&b.db, "ivan"), before + 3, "after failures: one entry, which starts the count over");
+    let c = rusqlite::Connection::open(&b.db).unwrap();
+    let mut s = c
+        .prepare("SELECT actor, entity, entity_id, coalesce(before, ''), coalesce(after, '') FROM audit_log WHERE action LIKE 'sign-in%'")
+        .unwrap();
+    let rows: Vec<String> = s
+        .query_map([], |r| {
+            Ok(format!(
+                "{} {} {} {} {}",
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(rows.len() >= 3);
+    for row in &rows {
+        assert!(!row.contains(PW) && !row.contains("wrong password!") && !row.contains("$argon2id$"), "{row}");
+    }
+    drop(s);
+    drop(c);
+
+    // A copy on read-only media: the sign-in cannot be recorded, and stands (reads answer).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let archive = b.dir.path().join("archive");
+        std::fs::create_dir(&archive).unwrap();
+        let copy = archive.join("bank.db");
+        ok_as(&b, "ada", &["backup", copy.to_str().unwrap()]);
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o444)).unwrap();
+        std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o555)).unwrap();
+        let archived = Bench::on(tempfile::tempdir().unwrap(), copy);
+        let listed = ok_as(&archived, "ivan", &["donor", "list"]);
+        let traced = run_as(&archived, "ivan", Some(PW), &["audit", "verify"]);
+        std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(traced.status.success(), "{listed}: {}", String::from_utf8_lossy(&traced.stderr));
+    }
 }

@@ -167,7 +167,7 @@ impl Bank {
     /// The same password opens identity when the user's roles see it (an identity problem does not refuse the
     /// sign-in: identity stays locked, and the answer says why).
     pub fn sign_in(&mut self, name: &str, password: &str) -> Result<IdentityAccess> {
-        let user = self.check_password(name, password)?;
+        let user = self.check_password(name, password, true)?;
         let name = user.name.clone();
         self.session = Session::User { name: user.name, roles: user.roles };
         self.drop_signatures();
@@ -210,7 +210,7 @@ impl Bank {
             let me = Countersigner { name, roles: self.roles(), disabled: false };
             rules::check_recall_four_eyes(true, &signer, Some(&me))?;
         }
-        let user = self.check_password(name, password).map_err(|e| match e {
+        let user = self.check_password(name, password, false).map_err(|e| match e {
             AppError::SignIn(e) => {
                 let why = e.to_string();
                 AppError::Refused(rules::countersign_refused(why.trim_start_matches("sign-in refused: ")))
@@ -246,7 +246,7 @@ impl Bank {
             };
         };
         let name = name.clone();
-        self.check_password(&name, password)?;
+        self.check_password(&name, password, false)?;
         self.signature_armed = true;
         Ok(())
     }
@@ -272,7 +272,12 @@ impl Bank {
         Ok(None)
     }
 
-    fn check_password(&mut self, name: &str, password: &str) -> Result<User> {
+    /// Checks a user's password. A wrong one counts toward the lockout; with `sign_in`, a right one is recorded
+    /// in the audit trail (`sign-in`: who and when, never a secret). Both are written through a write of their
+    /// own on a bank opened read-only (a read command), as [`Bank::write_even_if_read_only`] does. A successful
+    /// sign-in that cannot be recorded (a bank on read-only media) still stands: what follows can only read,
+    /// since every write of a bank that cannot be written is refused anyway.
+    fn check_password(&mut self, name: &str, password: &str, sign_in: bool) -> Result<User> {
         let limit = self.config.lockout_after;
         let found = self.store.read(|tx| Ok::<_, AppError>(users::user(tx, name)?))?;
         let Some((user, phc)) = found else {
@@ -288,13 +293,14 @@ impl Bank {
             return Err(SignInError::NoPassword(user.name).into());
         }
         let ok = password_matches(&phc, password);
-        if ok && user.failed_attempts == 0 {
+        if ok && user.failed_attempts == 0 && !sign_in {
             return Ok(user);
         }
         let act = Act { actor: user.name.clone(), now: self.now() };
         let counted = self.write_even_if_read_only(|tx| count_attempt(tx, &act, &user.name, ok, limit));
         if ok {
-            // Starting the count over is not worth refusing a right password for (a bank on read-only media).
+            // Recording the sign-in, or starting the count over, is not worth refusing a right password for (a
+            // bank on read-only media).
             return Ok(user);
         }
         let counted = counted?;
@@ -472,11 +478,13 @@ impl Bank {
     }
 }
 
-/// Records a failed sign-in (the count, and a lockout when it reaches `limit`) or resets the count after a success.
+/// Records a failed sign-in (the count, and a lockout when it reaches `limit`), or a success (`sign-in`, or after
+/// failures `sign-in-after-failures`, which starts the count over).
 fn count_attempt(tx: &Tx, act: &Act, name: &str, ok: bool, limit: u32) -> Result<u32> {
     let (user, _) = users::user(tx, name)?.ok_or_else(|| StoreError::Corrupt(format!("user {name} vanished")))?;
     let n = if ok { 0 } else { user.failed_attempts.saturating_add(1) };
     let action = match (ok, n >= limit) {
+        (true, _) if user.failed_attempts == 0 => "sign-in",
         (true, _) => "sign-in-after-failures",
         (false, true) => "lock-out-user",
         (false, false) => "sign-in-failed",
