@@ -455,16 +455,18 @@ impl Bank {
         Ok(&self.policy)
     }
 
-    /// Stores a new version of the bank's policy (an administrator's act, audited) and puts it in force.
+    /// Stores a new version of the bank's policy (an administrator's act, audited) and puts it in force. Viewers
+    /// whose roles it no longer names in `identity_viewers` are revoked in the same act, as a role change revokes
+    /// them (refused, changing nothing, when one holds the only usable copy of the identity key).
     pub fn set_policy(&mut self, policy: &Config, at: DateTime<Utc>) -> Result<i64> {
         self.authorize(Operation::ConfigSet)?;
-        let act = self.act();
         let text = policy.to_toml();
         // What is stored must load again: a policy that does not round-trip is refused before it is in force.
         Config::from_toml(&text).map_err(|e| AppError::Invalid(e.to_string()))?;
-        let id = self.store.write(|tx| {
+        let losing = self.viewers_losing_sight(policy)?;
+        let id = self.write_with_viewers_revoked(&losing, |tx, act| {
             let id = users::insert_policy(tx, &text, act.now)?;
-            record(tx, &act, "set-policy", "policies", &id.to_string(), "policy", at, None)?;
+            record(tx, act, "set-policy", "policies", &id.to_string(), "policy", at, None)?;
             Ok::<_, AppError>(id)
         })?;
         self.load_policy()?;
