@@ -481,3 +481,42 @@ fn a_recall_applied_under_four_eyes_asks_a_second_users_countersign_after_the_si
         ]
     );
 }
+
+#[test]
+fn signing_in_as_an_identity_viewer_unlocks_identity_and_a_non_viewer_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = at("2024-02-10", 10);
+    let mut b = Bank::init(&dir.path().join("bank.db"), Some("G1517"), BenchPrefs::default(), "setup")
+        .unwrap()
+        .with_clock(move || now);
+    b.use_key_file(&dir.path().join("bank.key"), true).unwrap();
+    b.set_policy(&Config { identity_viewers: vec![Role::QualityManager], ..Config::default() }, now).unwrap();
+    let identity =
+        Identity { name: Some("Zhao Lei".into()), phone: Some("+86 138 0000 1111".into()), national_id: None };
+    let new = NewDonor { sex: Sex::F, birth_date: day("1990-01-01"), identity };
+    let donor = b.register_donor(new, at("2024-01-02", 9)).unwrap().id.into_value().unwrap();
+    b.add_user("admin", &[Role::Admin], PASSWORD, now).unwrap();
+    b.sign_in("admin", PASSWORD).unwrap();
+    b.add_user("qm", &[Role::QualityManager], PASSWORD, now).unwrap();
+    b.add_user("tech", &[Role::Technician], PASSWORD, now).unwrap();
+    b.sign_out();
+    // No batch in this bank: the bench's record is the donor.
+    let mut t =
+        Bench { app: App::new(b, "bank.db".into()), now: Arc::new(Mutex::new(now)), batch: donor.clone(), _dir: dir };
+
+    t.sign_in("qm", PASSWORD);
+    t.tab(Tab::Donors);
+    t.key(KeyCode::Char('i'));
+    t.key(KeyCode::Char('y'));
+    let shown = t.screen();
+    assert!(shown.contains("Zhao Lei") && shown.contains(&format!("identity of donor {donor} shown")), "{shown}");
+
+    t.press(KeyCode::Char('o'), KeyModifiers::CONTROL);
+    t.sign_in("tech", PASSWORD);
+    t.tab(Tab::Donors);
+    t.key(KeyCode::Char('i'));
+    t.key(KeyCode::Char('y'));
+    let refused = t.screen();
+    assert!(refused.contains("refused by rule identity.viewer"), "{refused}");
+    assert!(!refused.contains("Zhao Lei"), "{refused}");
+}
