@@ -99,6 +99,10 @@ fn the_first_user_is_an_admin_and_then_only_an_admin_adds_users() {
 
 /// The binary, signed in as `user` with `password` (None: no password in the environment).
 fn run_as(b: &Bench, user: &str, password: Option<&str>, args: &[&str]) -> Output {
+    command_as(b, user, password, args).output().unwrap()
+}
+
+fn command_as(b: &Bench, user: &str, password: Option<&str>, args: &[&str]) -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_stoolbank"));
     cmd.arg("--db").arg(&b.db).arg("--as").arg(user).args(args);
     cmd.env_remove("STOOLBANK_DB").env_remove("STOOLBANK_CONFIG").env_remove("STOOLBANK_USER");
@@ -108,9 +112,9 @@ fn run_as(b: &Bench, user: &str, password: Option<&str>, args: &[&str]) -> Outpu
         Some(p) => cmd.env("STOOLBANK_PASSWORD", p),
         None => cmd.env_remove("STOOLBANK_PASSWORD"),
     };
-    cmd.env("STOOLBANK_NEW_PASSWORD", PW);
+    cmd.env("STOOLBANK_NEW_PASSWORD", PW).env_remove("STOOLBANK_COUNTERSIGN_PASSWORD");
     cmd.stdin(std::process::Stdio::null());
-    cmd.output().unwrap()
+    cmd
 }
 
 fn ok_as(b: &Bench, user: &str, args: &[&str]) -> String {
@@ -131,7 +135,13 @@ fn fail_as(b: &Bench, user: &str, password: Option<&str>, args: &[&str]) -> (i32
 /// A bank staffed through the CLI: the first-run path (set-up mode, then the first admin), then one user a role.
 fn staffed_cli() -> Bench {
     let b = Bench::new();
-    ok_as(&b, "setup", &["user", "add", "ada", "--role", "admin"]);
+    add_staff(&b);
+    b
+}
+
+/// The first administrator (the first-run path) and one user a role, through the CLI.
+fn add_staff(b: &Bench) {
+    ok_as(b, "setup", &["user", "add", "ada", "--role", "admin"]);
     for (name, role) in [
         ("tom", "technician"),
         ("tess", "technician"),
@@ -140,9 +150,87 @@ fn staffed_cli() -> Bench {
         ("cleo", "clinician"),
         ("ivan", "investigator"),
     ] {
-        ok_as(&b, "ada", &["user", "add", name, "--role", role]);
+        ok_as(b, "ada", &["user", "add", name, "--role", role]);
     }
-    b
+}
+
+/// The bank's row counts, leaving out the audit entries of sign-ins (each sign-in, right or wrong, is audited):
+/// what a refused act leaves as it was.
+fn counts_but_sign_ins(db: &std::path::Path) -> Vec<(String, i64)> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let audited: i64 = c
+        .query_row(
+            "SELECT count(*) FROM audit_log
+             WHERE action NOT IN ('sign-in', 'sign-in-failed', 'lock-out-user', 'sign-in-after-failures')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let mut counts = table_counts(db);
+    for (table, n) in &mut counts {
+        if table == "audit_log" {
+            *n = audited;
+        }
+    }
+    counts
+}
+
+#[test]
+fn recall_apply_takes_a_second_persons_countersign_when_the_policy_asks() {
+    let b = Bench::new();
+    b.set_policy("recall_apply_second_person = true\n");
+    let donor = b.screened_donor(days_ago(40));
+    let (batch, _) = b.batch(&b.donation(&donor, days_ago(30)), days_ago(30), 2);
+    add_staff(&b);
+    assert!(ok_as(&b, "ivan", &["config", "show"]).contains("recall_apply_second_person = true"));
+    ok_as(&b, "ada", &["user", "add", "quill", "--role", "quality-manager"]);
+    ok_as(&b, "ada", &["user", "disable", "quill"]);
+    let apply = ["recall", "--batch", batch.as_str(), "--reason", "sterility", "--apply"];
+    let countersigned = |who: &str, password: &str| {
+        let mut args = apply.to_vec();
+        args.extend(["--countersign", who]);
+        let mut cmd = command_as(&b, "quinn", Some(PW), &args);
+        cmd.env("STOOLBANK_COUNTERSIGN_PASSWORD", password).output().unwrap()
+    };
+    let before = counts_but_sign_ins(&b.db);
+    let (code, err) = fail_as(&b, "quinn", Some(PW), &apply);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("refused by rule recall.four-eyes: the policy asks a second person"), "{err}");
+    assert!(err.contains("--countersign USER"), "the hint names the flag: {err}");
+    for (who, password, why) in [
+        ("quinn", PW, "quinn signed it already"),
+        ("tom", PW, "tom (technician) may not apply recalls; a countersign takes: quality-manager"),
+        ("quill", PW, "user quill is disabled"),
+        ("quincy", "wrong password!", "wrong password for quincy (1 failed in a row"),
+        ("nobody", PW, "no user nobody"),
+    ] {
+        let out = countersigned(who, password);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{who}: {err}");
+        assert!(err.contains("refused by rule recall.four-eyes") && err.contains(why), "{who}: {err}");
+        assert_eq!(counts_but_sign_ins(&b.db), before, "{who}: a refused countersign changes nothing");
+    }
+    // A wrong countersign password counts toward that user's lockout, like any wrong password.
+    assert!(ok_as(&b, "ada", &["user", "list"]).contains("quincy  quality-manager  enabled (1 failed sign-ins)"));
+    let out = countersigned("quincy", PW);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let c = rusqlite::Connection::open(&b.db).unwrap();
+    let mut s = c
+        .prepare(
+            "SELECT s.signer, s.meaning, a.action FROM signatures s JOIN audit_log a ON a.seq = s.audit_seq
+             WHERE s.entity = 'recalls' ORDER BY s.id",
+        )
+        .unwrap();
+    let sigs: Vec<(String, String, String)> =
+        s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect();
+    let expected = [
+        ("quinn", "recall applied: sterility", "recall"),
+        ("quincy", "recall countersigned: sterility", "countersign-recall"),
+    ];
+    let expected: Vec<(String, String, String)> =
+        expected.iter().map(|(a, b, c)| ((*a).to_string(), (*b).to_string(), (*c).to_string())).collect();
+    assert_eq!(sigs, expected, "each signature bound to an audit entry of the recall, its signer's");
+    ok_as(&b, "quinn", &["verify"]);
 }
 
 #[test]
@@ -200,11 +288,11 @@ fn four_eyes_and_signatures_bound_to_their_record() {
         ok_as(&b, "tom", &["donor", "screen", &d, "--kind", kind, "--date", &after, "--all-negative"]);
     }
     ok_as(&b, "ada", &["user", "set-roles", "tess", "--role", "technician", "--role", "quality-manager"]);
-    let audit = ok_as(&b, "ada", &["audit", "log", "--json", "--limit", "100000"]).len();
+    let before = counts_but_sign_ins(&b.db);
     let (code, err) = fail_as(&b, "tess", Some(PW), &["batch", "release", &batch]);
     assert_eq!(code, 3);
     assert!(err.contains("refused by rule release.four-eyes: tess entered QC pathogen-screen of this batch"), "{err}");
-    assert_eq!(ok_as(&b, "ada", &["audit", "log", "--json", "--limit", "100000"]).len(), audit, "nothing changed");
+    assert_eq!(counts_but_sign_ins(&b.db), before, "nothing changed but tess's sign-in, audited");
     ok_as(&b, "quinn", &["batch", "release", &batch]);
     let sigs = signatures(&b);
     assert_eq!(sigs.len(), 1);
@@ -340,7 +428,7 @@ fn every_operation_by_every_role_follows_the_access_table() {
             let command: Vec<String> = command.iter().map(|a| a.replace("{role}", role.as_str())).collect();
             let command: Vec<&str> = command.iter().map(String::as_str).collect();
             let allowed = permits(&Actor::User { name: user, roles: &[*role] }, *op, &[]).is_ok();
-            let before = table_counts(&b.db);
+            let before = counts_but_sign_ins(&b.db);
             let out = run_as(&b, user, Some(PW), &command);
             let err = String::from_utf8_lossy(&out.stderr);
             if allowed {
@@ -348,7 +436,7 @@ fn every_operation_by_every_role_follows_the_access_table() {
             } else {
                 assert_eq!(out.status.code(), Some(3), "{user} ({role}) {op}: {err}");
                 assert!(err.contains(&format!("refused by rule access.role: {user} ({role}) may not {op}")), "{err}");
-                assert_eq!(table_counts(&b.db), before, "{user} ({role}) {op}: a refusal changes nothing");
+                assert_eq!(counts_but_sign_ins(&b.db), before, "{user} ({role}) {op}: a refusal changes nothing");
             }
         }
     }
@@ -433,4 +521,71 @@ fn passwords_change_by_their_owner_or_an_admin_and_user_roles_prints_the_table()
     let table: serde_json::Value = serde_json::from_str(&ok_as(&b, "ivan", &["user", "roles", "--json"])).unwrap();
     let release = table.as_array().unwrap().iter().find(|r| r["operation"] == "release").unwrap();
     assert_eq!(release["roles"], serde_json::json!(["quality-manager"]));
+}
+
+/// The audit entries of `user`'s successful sign-ins.
+fn sign_ins(db: &std::path::Path, user: &str) -> i64 {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.query_row(
+        "SELECT count(*) FROM audit_log WHERE actor = ?1 AND action IN ('sign-in', 'sign-in-after-failures')",
+        [user],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn every_successful_sign_in_is_audited_without_a_secret_and_a_read_only_bank_still_signs_in() {
+    let b = staffed_cli();
+    let before = sign_ins(&b.db, "ivan");
+    // Reads open the bank read-only: the sign-in is recorded through a write of its own.
+    ok_as(&b, "ivan", &["donor", "list"]);
+    ok_as(&b, "ivan", &["audit", "verify"]);
+    assert_eq!(sign_ins(&b.db, "ivan"), before + 2, "one entry per sign-in");
+    let (code, _) = fail_as(&b, "ivan", Some("wrong password!"), &["donor", "list"]);
+    assert_eq!(code, 6);
+    assert_eq!(sign_ins(&b.db, "ivan"), before + 2, "a refused sign-in is a failure, not a sign-in");
+    ok_as(&b, "ivan", &["donor", "list"]);
+    assert_eq!(sign_ins(&b.db, "ivan"), before + 3, "after failures: one entry, which starts the count over");
+    let c = rusqlite::Connection::open(&b.db).unwrap();
+    let mut s = c
+        .prepare("SELECT actor, entity, entity_id, coalesce(before, ''), coalesce(after, '') FROM audit_log WHERE action LIKE 'sign-in%'")
+        .unwrap();
+    let rows: Vec<String> = s
+        .query_map([], |r| {
+            Ok(format!(
+                "{} {} {} {} {}",
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(rows.len() >= 3);
+    for row in &rows {
+        assert!(!row.contains(PW) && !row.contains("wrong password!") && !row.contains("$argon2id$"), "{row}");
+    }
+    drop(s);
+    drop(c);
+
+    // A copy on read-only media: the sign-in cannot be recorded, and stands (reads answer).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let archive = b.dir.path().join("archive");
+        std::fs::create_dir(&archive).unwrap();
+        let copy = archive.join("bank.db");
+        ok_as(&b, "ada", &["backup", copy.to_str().unwrap()]);
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o444)).unwrap();
+        std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o555)).unwrap();
+        let archived = Bench::on(tempfile::tempdir().unwrap(), copy);
+        let listed = ok_as(&archived, "ivan", &["donor", "list"]);
+        let traced = run_as(&archived, "ivan", Some(PW), &["audit", "verify"]);
+        std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(traced.status.success(), "{listed}: {}", String::from_utf8_lossy(&traced.stderr));
+    }
 }

@@ -702,3 +702,56 @@ fn only_an_administrator_changes_another_users_key_slot() {
     assert!(matches!(alice.enrol_identity_viewer("bob", "a password alice chose"), Err(AppError::Denied(_))));
     assert_eq!(common::table_counts(&db), before, "the refused changes changed nothing");
 }
+
+#[test]
+fn a_policy_that_drops_a_viewing_role_revokes_its_viewers_in_the_same_act() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bank.db");
+    let mut s = set_up_bank(dir.path());
+    let identity = Identity { name: Some(DONOR_NAME.into()), phone: Some(DONOR_PHONE.into()), national_id: None };
+    let new = NewDonor { sex: Sex::F, birth_date: d("1990-01-01"), identity: identity.clone() };
+    let donor = s.register_donor(new, s.now()).unwrap().id.into_value().unwrap();
+    s.add_user("ada", &[Role::Admin], PW, s.now()).unwrap();
+    drop(s);
+    let (mut ada, _) = signed_in(dir.path(), "ada", PW);
+    ada.add_user("alice", &[Role::QualityManager], ALICE_PW, ada.now()).unwrap();
+    ada.add_user("bob", &[Role::Clinician], BOB_PW, ada.now()).unwrap();
+    let (_alice, access) = signed_in(dir.path(), "alice", ALICE_PW);
+    assert_eq!(access, IdentityAccess::Unlocked, "alice's unlock makes bob's pending slot");
+    let (mut bob, access) = signed_in(dir.path(), "bob", BOB_PW);
+    assert_eq!(access, IdentityAccess::Unlocked);
+    assert_eq!(bob.donor_identity(&donor).unwrap(), identity);
+    let bob_wrapping = stored_wrapping(&db, "bob");
+    assert!(opens_any_slot(&db, &bob_wrapping, BOB_PW), "the attack below works while bob is a viewer");
+
+    // The administrator drops clinicians from the viewers: bob is revoked in the same act.
+    let qm_only = Config { identity_viewers: vec![Role::QualityManager], ..Config::default() };
+    ada.set_policy(&qm_only, ada.now()).unwrap();
+    assert!(!opens_any_slot(&db, &bob_wrapping, BOB_PW), "bob's old slot opens nothing");
+    let status = ada.identity_status().unwrap();
+    assert_eq!((status.viewers, status.rekey_due), (vec!["alice".to_string()], vec!["bob".to_string()]));
+    let log = ada.audit_log(None, 20).unwrap();
+    let set = log.iter().filter(|e| e.action == "set-policy").max_by_key(|e| e.seq).unwrap();
+    let ended = log.iter().filter(|e| e.entity == "identity_viewers" && e.subject == "bob").max_by_key(|e| e.seq);
+    let ended = ended.unwrap();
+    assert!(ended.seq > set.seq && ended.recorded_at == set.recorded_at, "one act: {set:?} {ended:?}");
+
+    // Dropping every viewing role while nobody here holds the key would leave no usable copy: refused whole, the
+    // policy not stored either.
+    let before = common::table_counts(&db);
+    let nobody = Config { identity_viewers: Vec::new(), ..Config::default() };
+    assert!(matches!(identity_error(ada.set_policy(&nobody, ada.now())), IdentityError::LastViewer { .. }));
+    assert_eq!(common::table_counts(&db), before, "neither the policy nor a revocation");
+    assert_eq!(ada.policy().unwrap().identity_viewers, vec![Role::QualityManager]);
+
+    // Alice's next unlock re-keys; bob signs in as no viewer; identity reads on for alice.
+    let key_before = current_public_key(&db);
+    let (mut alice, access) = signed_in(dir.path(), "alice", ALICE_PW);
+    assert_eq!(access, IdentityAccess::Unlocked);
+    assert_ne!(key_before, current_public_key(&db), "a new identity key");
+    assert!(!opens_any_slot(&db, &bob_wrapping, BOB_PW));
+    assert_eq!(alice.donor_identity(&donor).unwrap(), identity);
+    let (mut bob, access) = signed_in(dir.path(), "bob", BOB_PW);
+    assert_eq!(access, IdentityAccess::NotViewer);
+    assert!(matches!(bob.donor_identity(&donor), Err(AppError::Refused(_))));
+}

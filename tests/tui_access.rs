@@ -409,3 +409,114 @@ fn wrong_signatures_lock_the_user_out_and_sign_them_out() {
     b.app.bank.sign_in("tech", PASSWORD).unwrap();
     assert_eq!(b.batch_status(), BatchStatus::Quarantined);
 }
+
+#[test]
+fn a_recall_applied_under_four_eyes_asks_a_second_users_countersign_after_the_signature() {
+    let mut b = bench();
+    let now = *b.now.lock().unwrap();
+    b.app.bank.sign_in("admin", PASSWORD).unwrap();
+    b.app.bank.add_user("qm2", &[Role::QualityManager], PASSWORD, now).unwrap();
+    let policy = Config { tui_idle_lock_minutes: 5, recall_apply_second_person: true, ..Config::default() };
+    b.app.bank.set_policy(&policy, now).unwrap();
+    b.app.bank.sign_out();
+    b.sign_in("qm", PASSWORD);
+    b.tab(Tab::Recall);
+    b.key(KeyCode::Right); // by batch
+    b.key(KeyCode::Down);
+    b.app.update(Msg::Scan(b.batch.display()));
+    b.key(KeyCode::Down);
+    b.key(KeyCode::Down);
+    b.typed("sterility");
+    b.key(KeyCode::Enter);
+    b.key(KeyCode::Char('a'));
+    assert!(b.screen().contains("a second user countersigns next"), "{}", b.screen());
+    b.typed(PASSWORD);
+    b.key(KeyCode::Enter);
+    let asked = b.screen();
+    assert!(asked.contains("signed by qm. Four eyes"), "{asked}");
+    insta::assert_snapshot!("tui_access_countersign_a_recall", asked);
+
+    let countersign = |b: &mut Bench, user: &str, password: &str| {
+        b.key(KeyCode::BackTab);
+        for _ in 0..10 {
+            b.key(KeyCode::Backspace);
+        }
+        b.typed(user);
+        b.key(KeyCode::Tab);
+        b.typed(password);
+        b.key(KeyCode::Enter);
+        b.screen()
+    };
+    // Tab goes from the user name to the password and back: start on the password field for BackTab to return.
+    b.key(KeyCode::Tab);
+    for (user, password, why) in [
+        ("qm", PASSWORD, "qm signed it already"),
+        ("tech", PASSWORD, "tech (technician) may not apply recalls"),
+        ("qm2", "not the password", "wrong password"),
+    ] {
+        let s = countersign(&mut b, user, password);
+        assert!(s.contains("recall.four-eyes") && s.contains(why), "{user}: {s}");
+        assert_eq!(b.batch_status(), BatchStatus::Quarantined, "{user}: nothing is done");
+    }
+    // Esc cancels both: the next try asks the signer's password again, not the countersign.
+    b.key(KeyCode::Esc);
+    assert!(b.screen().contains("not signed: nothing was done"));
+    b.key(KeyCode::Char('a'));
+    assert!(b.screen().contains("qm's password"), "{}", b.screen());
+    b.typed(PASSWORD);
+    b.key(KeyCode::Enter);
+    b.key(KeyCode::Tab);
+    let s = countersign(&mut b, "qm2", PASSWORD);
+    assert!(s.contains("recall applied"), "{s}");
+    assert_eq!(b.batch_status(), BatchStatus::Recalled);
+    let c = rusqlite::Connection::open(b.app.bank.path()).unwrap();
+    let mut stmt = c.prepare("SELECT signer, meaning FROM signatures WHERE entity = 'recalls' ORDER BY id").unwrap();
+    let sigs: Vec<(String, String)> =
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+    assert_eq!(
+        sigs,
+        [
+            ("qm".to_string(), "recall applied: sterility".to_string()),
+            ("qm2".to_string(), "recall countersigned: sterility".to_string())
+        ]
+    );
+}
+
+#[test]
+fn signing_in_as_an_identity_viewer_unlocks_identity_and_a_non_viewer_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = at("2024-02-10", 10);
+    let mut b = Bank::init(&dir.path().join("bank.db"), Some("G1517"), BenchPrefs::default(), "setup")
+        .unwrap()
+        .with_clock(move || now);
+    b.use_key_file(&dir.path().join("bank.key"), true).unwrap();
+    b.set_policy(&Config { identity_viewers: vec![Role::QualityManager], ..Config::default() }, now).unwrap();
+    let identity =
+        Identity { name: Some("Zhao Lei".into()), phone: Some("+86 138 0000 1111".into()), national_id: None };
+    let new = NewDonor { sex: Sex::F, birth_date: day("1990-01-01"), identity };
+    let donor = b.register_donor(new, at("2024-01-02", 9)).unwrap().id.into_value().unwrap();
+    b.add_user("admin", &[Role::Admin], PASSWORD, now).unwrap();
+    b.sign_in("admin", PASSWORD).unwrap();
+    b.add_user("qm", &[Role::QualityManager], PASSWORD, now).unwrap();
+    b.add_user("tech", &[Role::Technician], PASSWORD, now).unwrap();
+    b.sign_out();
+    // No batch in this bank: the bench's record is the donor.
+    let mut t =
+        Bench { app: App::new(b, "bank.db".into()), now: Arc::new(Mutex::new(now)), batch: donor.clone(), _dir: dir };
+
+    t.sign_in("qm", PASSWORD);
+    t.tab(Tab::Donors);
+    t.key(KeyCode::Char('i'));
+    t.key(KeyCode::Char('y'));
+    let shown = t.screen();
+    assert!(shown.contains("Zhao Lei") && shown.contains(&format!("identity of donor {donor} shown")), "{shown}");
+
+    t.press(KeyCode::Char('o'), KeyModifiers::CONTROL);
+    t.sign_in("tech", PASSWORD);
+    t.tab(Tab::Donors);
+    t.key(KeyCode::Char('i'));
+    t.key(KeyCode::Char('y'));
+    let refused = t.screen();
+    assert!(refused.contains("refused by rule identity.viewer"), "{refused}");
+    assert!(!refused.contains("Zhao Lei"), "{refused}");
+}

@@ -54,6 +54,9 @@ pub struct Config {
     pub require_label_verification: bool,
     /// The roles whose users may see donor and recipient identity.
     pub identity_viewers: Vec<Role>,
+    /// Four eyes on a recall applied: a second, different user who may apply recalls countersigns it (rule
+    /// `recall.four-eyes`).
+    pub recall_apply_second_person: bool,
     /// The shortest password a user may set (in characters).
     pub password_min_length: usize,
     /// A user is locked out after this many failed sign-ins in a row, until an administrator re-enables them.
@@ -176,6 +179,7 @@ impl Default for Config {
             ]),
             require_label_verification: false,
             identity_viewers: Vec::new(),
+            recall_apply_second_person: false,
             password_min_length: 12,
             lockout_after: 5,
             tui_idle_lock_minutes: 10,
@@ -386,6 +390,10 @@ mod tests {
         assert!(Config::from_toml("tui_idle_lock_minutes = 0").is_err());
         assert_eq!(Config::from_toml("tui_idle_lock_minutes = 3").unwrap().tui_idle_lock_minutes, 3);
         assert!(Config::from_toml("identity_viewers = [\"nobody\"]").is_err());
+        assert!(!Config::default().recall_apply_second_person);
+        assert!(Config::from_toml("recall_apply_second_person = true").unwrap().recall_apply_second_person);
+        assert!(Config::from_toml("recall_apply_second_person = \"yes\"").is_err());
+        assert!(Config::default().to_toml().contains("recall_apply_second_person = false"));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::Serialize;
 
+use super::access::{Operation, Role};
 use super::config::{Config, Product};
 use super::input::age_on;
 use super::model::{DonorStatus, QcResult, ScreeningKind, TestResult, UnitKind, UnitStatus};
@@ -45,6 +46,8 @@ pub enum Rule {
     IdentityViewer,
     /// Whoever made a batch or entered its QC does not release it.
     FourEyes,
+    /// A recall applied is countersigned by a second user who may apply recalls (when the policy asks).
+    RecallFourEyes,
 }
 
 impl Rule {
@@ -80,6 +83,7 @@ impl Rule {
             Rule::PredictorsSeparation => "report.separation",
             Rule::IdentityViewer => "identity.viewer",
             Rule::FourEyes => "release.four-eyes",
+            Rule::RecallFourEyes => "recall.four-eyes",
         }
     }
 
@@ -115,6 +119,7 @@ impl Rule {
             Rule::PredictorsSeparation => "the model converges (no separation)",
             Rule::IdentityViewer => "only the policy's identity viewers see identity",
             Rule::FourEyes => "released by someone who neither made the batch nor entered its QC",
+            Rule::RecallFourEyes => "a recall applied is countersigned by a second user who may apply recalls",
         }
     }
 }
@@ -608,6 +613,56 @@ pub fn check_four_eyes(releaser: &str, workers: &[(String, String)]) -> Result<(
     )
 }
 
+/// Who countersigns a recall applied, as the bank knows them (their password already checked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Countersigner<'a> {
+    pub name: &'a str,
+    pub roles: &'a [Role],
+    pub disabled: bool,
+}
+
+/// Four eyes on a recall applied: when `required` (the policy's `recall_apply_second_person`), or whenever a
+/// countersign is given, a second user, not the signer, enabled, holding a role that may apply recalls.
+pub fn check_recall_four_eyes(
+    required: bool,
+    signer: &str,
+    countersigner: Option<&Countersigner>,
+) -> Result<(), Refusal> {
+    let allowed = Operation::RecallApply.roles(&[]);
+    let takes = allowed.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
+    let Some(c) = countersigner else {
+        if required {
+            return refuse(
+                Rule::RecallFourEyes,
+                format!("the policy asks a second person to countersign a recall applied: another user ({takes})"),
+            );
+        }
+        return Ok(());
+    };
+    if c.name == signer {
+        return refuse(
+            Rule::RecallFourEyes,
+            format!("{signer} signed it already; another user ({takes}) countersigns"),
+        );
+    }
+    if c.disabled {
+        return refuse(Rule::RecallFourEyes, format!("{} is disabled and may not countersign", c.name));
+    }
+    if !c.roles.iter().any(|r| allowed.contains(r)) {
+        let held = c.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
+        return refuse(
+            Rule::RecallFourEyes,
+            format!("{} ({held}) may not apply recalls; a countersign takes: {takes}", c.name),
+        );
+    }
+    Ok(())
+}
+
+/// A countersign whose sign-in was refused (an unknown user, a wrong password, a lockout), as the rule's refusal.
+pub fn countersign_refused(why: impl std::fmt::Display) -> Refusal {
+    Refusal { rule: Rule::RecallFourEyes, detail: format!("the countersign is refused: {why}") }
+}
+
 /// Deferrals, positive or indeterminate results and recalls touching the donor within [from, to].
 fn intervening_events(donor: &DonorFacts, from: NaiveDate, to: NaiveDate, config: &Config) -> Vec<String> {
     let mut found = Vec::new();
@@ -1034,6 +1089,28 @@ mod tests {
             r.to_string(),
             "refused by rule release.four-eyes: bob entered QC appearance of this batch; another quality manager must release it"
         );
+    }
+
+    #[test]
+    fn recall_four_eyes_takes_another_enabled_user_who_may_apply_recalls() {
+        let qm = [Role::QualityManager];
+        let tech = [Role::Technician];
+        let other = Countersigner { name: "quincy", roles: &qm, disabled: false };
+        assert_eq!(check_recall_four_eyes(true, "quinn", Some(&other)), Ok(()));
+        assert_eq!(check_recall_four_eyes(false, "quinn", None), Ok(()));
+        let code = |r: Result<(), Refusal>| r.unwrap_err().to_string();
+        let none = code(check_recall_four_eyes(true, "quinn", None));
+        assert!(none.starts_with("refused by rule recall.four-eyes: the policy asks a second person"), "{none}");
+        let same = Countersigner { name: "quinn", ..other.clone() };
+        assert!(code(check_recall_four_eyes(true, "quinn", Some(&same))).contains("quinn signed it already"));
+        let off = Countersigner { disabled: true, ..other.clone() };
+        assert!(code(check_recall_four_eyes(true, "quinn", Some(&off))).contains("quincy is disabled"));
+        let t = Countersigner { name: "tom", roles: &tech, disabled: false };
+        assert_eq!(
+            code(check_recall_four_eyes(true, "quinn", Some(&t))),
+            "refused by rule recall.four-eyes: tom (technician) may not apply recalls; a countersign takes: quality-manager"
+        );
+        assert_eq!(countersign_refused("wrong password").rule, Rule::RecallFourEyes);
     }
 
     #[test]

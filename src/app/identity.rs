@@ -363,6 +363,63 @@ impl Bank {
         Ok((out, changed))
     }
 
+    /// The enrolled viewers whose roles would no longer see identity under `policy` (its `identity_viewers`).
+    pub(super) fn viewers_losing_sight(&mut self, policy: &crate::core::config::Config) -> Result<Vec<String>> {
+        self.store.read(|tx| {
+            let mut losing = Vec::new();
+            for viewer in keys::viewers(tx)? {
+                let roles = crate::store::users::user(tx, &viewer.user)?.map(|(u, _)| u.roles).unwrap_or_default();
+                let actor = Actor::User { name: &viewer.user, roles: &roles };
+                if permits(&actor, Operation::ViewIdentity, &policy.identity_viewers).is_err() {
+                    losing.push(viewer.user);
+                }
+            }
+            Ok(losing)
+        })
+    }
+
+    /// Runs `f` and revokes each of `users` in the same transaction (a policy change that takes the viewing role
+    /// away from them: both, or neither), as [`Bank::revoke_identity_viewer`] does each: their slots erased, the
+    /// identity key replaced now when this session holds it open, else at the next unlock by a viewer; refused,
+    /// changing nothing, when one of them holds the only usable copy of the key and this session cannot open it.
+    pub(super) fn write_with_viewers_revoked<T>(
+        &mut self,
+        users: &[String],
+        f: impl FnOnce(&Tx, &Act) -> Result<T>,
+    ) -> Result<T> {
+        let setup = if users.is_empty() {
+            None
+        } else {
+            self.identity.key_file.as_deref().map(BankSecret::load_or_create).transpose()?
+        };
+        let act = self.act();
+        let open = self.identity.open.as_ref();
+        let (out, fresh) = self.store.write(|tx| {
+            let out = f(tx, &act)?;
+            let mut fresh: Option<OpenKey> = None;
+            for user in users {
+                // After a re-key, the next revocation re-keys from the key just made.
+                if let Some(new) = revoke(tx, &act, user, fresh.as_ref().or(open), setup.as_ref())? {
+                    fresh = Some(new);
+                }
+            }
+            Ok::<_, AppError>((out, fresh))
+        })?;
+        match fresh {
+            Some(mut new) => {
+                new.user = self.identity.open.take().and_then(|o| o.user).filter(|u| !users.contains(u));
+                self.identity.open = new.user.is_some().then_some(new);
+                self.store.purge_free_pages()?;
+            }
+            None => {
+                if self.identity.open.as_ref().and_then(|o| o.user.as_ref()).is_some_and(|u| users.contains(u)) {
+                    self.identity.open = None;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Opens the identity key for this session with `user`'s password (the password they signed in with), then
     /// makes any pending slots and any re-key that is due (when the bank is open for writing). In set-up mode
     /// there is nothing to unlock.

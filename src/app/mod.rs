@@ -135,6 +135,8 @@ pub struct Bank {
     session: Session,
     /// The signed-in user signed the next signed act (see [`Bank::sign`]).
     signature_armed: bool,
+    /// A second user countersigned the next recall applied (see [`Bank::countersign`]).
+    countersigned: Option<store::users::User>,
     clock: Clock,
     identity: identity::Session,
 }
@@ -160,6 +162,7 @@ impl Bank {
             bench,
             session: Session::SignedOut,
             signature_armed: false,
+            countersigned: None,
             clock: Box::new(time::now),
             identity: identity::Session::default(),
         };

@@ -112,6 +112,12 @@ impl Bank {
         at: DateTime<Utc>,
     ) -> Result<RecallSummary> {
         let signer = self.signer_if(apply, Operation::RecallApply, Operation::RecallDryRun)?;
+        let countersigner = if apply {
+            self.countersigner()?
+        } else {
+            self.countersigned = None;
+            None
+        };
         let reason = input::reason("recall", reason)?.to_string();
         // A safety act takes effect when recorded: a recall dated in the future would leave the stock dispensable.
         input::plausible_time("recall time", at, self.rules_now())?;
@@ -167,6 +173,17 @@ impl Bank {
                 let rid = rid.to_string();
                 let what = Signed { entity: "recalls", entity_id: &rid, subject: &subject, at };
                 super::users::sign(tx, &act, signer, &meaning, &what)?;
+            }
+            if let Some(second) = &countersigner {
+                // The countersigner's own entry on the recall, which their signature binds to (a signature signs
+                // an entry of its signer's; the signer's signature holds the recall's first).
+                let rid = rid.to_string();
+                let by = super::Act { actor: second.name().to_string(), now: act.now };
+                let before = audit::row_state(tx, "recalls", &rid)?;
+                record(tx, &by, "countersign-recall", "recalls", &rid, &subject, at, before)?;
+                let meaning = format!("recall countersigned: {reason}");
+                let what = Signed { entity: "recalls", entity_id: &rid, subject: &subject, at };
+                super::users::sign(tx, &by, second, &meaning, &what)?;
             }
             if let Some(donor) = donor {
                 let reason = format!("recall {rid}: {reason}");

@@ -13,6 +13,7 @@ use super::identity::ViewerChange;
 use super::{record, Act, AppError, Bank, IdentityAccess, Result};
 use crate::core::access::{self, Actor, Operation, Role};
 use crate::core::config::{BenchPrefs, Config};
+use crate::core::rules::{self, Countersigner};
 use crate::store::users::{self, Signature, User};
 use crate::store::{audit, Store, StoreError, Tx};
 
@@ -65,6 +66,12 @@ impl Reopen {
 
 /// The signer of a signed act, taken before the act's transaction.
 pub(super) struct Signer(String);
+
+impl Signer {
+    pub(super) fn name(&self) -> &str {
+        &self.0
+    }
+}
 
 fn argon2() -> Argon2<'static> {
     // argon2id, version 19, the crate's default cost (19 MiB, 2 passes): OWASP's recommended minimum.
@@ -160,10 +167,10 @@ impl Bank {
     /// The same password opens identity when the user's roles see it (an identity problem does not refuse the
     /// sign-in: identity stays locked, and the answer says why).
     pub fn sign_in(&mut self, name: &str, password: &str) -> Result<IdentityAccess> {
-        let user = self.check_password(name, password)?;
+        let user = self.check_password(name, password, true)?;
         let name = user.name.clone();
         self.session = Session::User { name: user.name, roles: user.roles };
-        self.signature_armed = false;
+        self.drop_signatures();
         Ok(self.identity_at_sign_in(&name, password))
     }
 
@@ -173,7 +180,59 @@ impl Bank {
             self.session = Session::SignedOut;
             self.lock_identity();
         }
+        self.drop_signatures();
+    }
+
+    /// Drops a signature and a countersign given for an act that is not going to be done (a cancelled signature
+    /// box): the next signed act asks again.
+    pub fn drop_signatures(&mut self) {
         self.signature_armed = false;
+        self.countersigned = None;
+    }
+
+    /// Whether a recall applied needs a second person's countersign under the bank's policy (a face asks for it).
+    pub fn needs_countersign(&self) -> bool {
+        self.access_control() && self.config.recall_apply_second_person
+    }
+
+    /// A second user countersigns the next recall applied with their own password (four eyes, rule
+    /// `recall.four-eyes`). Refused by that rule for an unknown, disabled or locked-out user, a wrong password
+    /// (counted toward that user's lockout, like any), the signed-in user themself, or a user whose roles may not
+    /// apply recalls. Used up by the next recall, applied or refused.
+    pub fn countersign(&mut self, name: &str, password: &str) -> Result<()> {
+        self.countersigned = None;
+        if !self.access_control() {
+            return Ok(());
+        }
+        self.authorize(Operation::RecallApply)?;
+        let signer = self.actor().to_string();
+        if name == signer {
+            let me = Countersigner { name, roles: self.roles(), disabled: false };
+            rules::check_recall_four_eyes(true, &signer, Some(&me))?;
+        }
+        let user = self.check_password(name, password, false).map_err(|e| match e {
+            AppError::SignIn(e) => {
+                let why = e.to_string();
+                AppError::Refused(rules::countersign_refused(why.trim_start_matches("sign-in refused: ")))
+            }
+            other => other,
+        })?;
+        let facts = Countersigner { name: &user.name, roles: &user.roles, disabled: user.disabled };
+        rules::check_recall_four_eyes(true, &signer, Some(&facts))?;
+        self.countersigned = Some(user);
+        Ok(())
+    }
+
+    /// Four eyes on a recall applied: the countersign given (used up here), checked by the core's rule; the
+    /// countersigner's signature to record, if any. Open banks (set-up mode) have nobody to countersign.
+    pub(super) fn countersigner(&mut self) -> Result<Option<Signer>> {
+        let given = self.countersigned.take();
+        if !self.access_control() {
+            return Ok(None);
+        }
+        let facts = given.as_ref().map(|u| Countersigner { name: &u.name, roles: &u.roles, disabled: u.disabled });
+        rules::check_recall_four_eyes(self.config.recall_apply_second_person, self.actor(), facts.as_ref())?;
+        Ok(given.map(|u| Signer(u.name)))
     }
 
     /// The signed-in user signs the next signed act with their password (re-entered at the bench; the CLI's
@@ -187,7 +246,7 @@ impl Bank {
             };
         };
         let name = name.clone();
-        self.check_password(&name, password)?;
+        self.check_password(&name, password, false)?;
         self.signature_armed = true;
         Ok(())
     }
@@ -213,7 +272,12 @@ impl Bank {
         Ok(None)
     }
 
-    fn check_password(&mut self, name: &str, password: &str) -> Result<User> {
+    /// Checks a user's password. A wrong one counts toward the lockout; with `sign_in`, a right one is recorded
+    /// in the audit trail (`sign-in`: who and when, never a secret). Both are written through a write of their
+    /// own on a bank opened read-only (a read command), as [`Bank::write_even_if_read_only`] does. A successful
+    /// sign-in that cannot be recorded (a bank on read-only media) still stands: what follows can only read,
+    /// since every write of a bank that cannot be written is refused anyway.
+    fn check_password(&mut self, name: &str, password: &str, sign_in: bool) -> Result<User> {
         let limit = self.config.lockout_after;
         let found = self.store.read(|tx| Ok::<_, AppError>(users::user(tx, name)?))?;
         let Some((user, phc)) = found else {
@@ -229,13 +293,14 @@ impl Bank {
             return Err(SignInError::NoPassword(user.name).into());
         }
         let ok = password_matches(&phc, password);
-        if ok && user.failed_attempts == 0 {
+        if ok && user.failed_attempts == 0 && !sign_in {
             return Ok(user);
         }
         let act = Act { actor: user.name.clone(), now: self.now() };
         let counted = self.write_even_if_read_only(|tx| count_attempt(tx, &act, &user.name, ok, limit));
         if ok {
-            // Starting the count over is not worth refusing a right password for (a bank on read-only media).
+            // Recording the sign-in, or starting the count over, is not worth refusing a right password for (a
+            // bank on read-only media).
             return Ok(user);
         }
         let counted = counted?;
@@ -390,16 +455,18 @@ impl Bank {
         Ok(&self.policy)
     }
 
-    /// Stores a new version of the bank's policy (an administrator's act, audited) and puts it in force.
+    /// Stores a new version of the bank's policy (an administrator's act, audited) and puts it in force. Viewers
+    /// whose roles it no longer names in `identity_viewers` are revoked in the same act, as a role change revokes
+    /// them (refused, changing nothing, when one holds the only usable copy of the identity key).
     pub fn set_policy(&mut self, policy: &Config, at: DateTime<Utc>) -> Result<i64> {
         self.authorize(Operation::ConfigSet)?;
-        let act = self.act();
         let text = policy.to_toml();
         // What is stored must load again: a policy that does not round-trip is refused before it is in force.
         Config::from_toml(&text).map_err(|e| AppError::Invalid(e.to_string()))?;
-        let id = self.store.write(|tx| {
+        let losing = self.viewers_losing_sight(policy)?;
+        let id = self.write_with_viewers_revoked(&losing, |tx, act| {
             let id = users::insert_policy(tx, &text, act.now)?;
-            record(tx, &act, "set-policy", "policies", &id.to_string(), "policy", at, None)?;
+            record(tx, act, "set-policy", "policies", &id.to_string(), "policy", at, None)?;
             Ok::<_, AppError>(id)
         })?;
         self.load_policy()?;
@@ -413,11 +480,13 @@ impl Bank {
     }
 }
 
-/// Records a failed sign-in (the count, and a lockout when it reaches `limit`) or resets the count after a success.
+/// Records a failed sign-in (the count, and a lockout when it reaches `limit`), or a success (`sign-in`, or after
+/// failures `sign-in-after-failures`, which starts the count over).
 fn count_attempt(tx: &Tx, act: &Act, name: &str, ok: bool, limit: u32) -> Result<u32> {
     let (user, _) = users::user(tx, name)?.ok_or_else(|| StoreError::Corrupt(format!("user {name} vanished")))?;
     let n = if ok { 0 } else { user.failed_attempts.saturating_add(1) };
     let action = match (ok, n >= limit) {
+        (true, _) if user.failed_attempts == 0 => "sign-in",
         (true, _) => "sign-in-after-failures",
         (false, true) => "lock-out-user",
         (false, false) => "sign-in-failed",

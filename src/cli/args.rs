@@ -461,6 +461,10 @@ pub struct RecallArgs {
     /// Apply a recall once more although an earlier one named the same material (refused otherwise)
     #[arg(long, requires = "apply")]
     pub again: bool,
+    /// A second user countersigns the recall applied (four eyes, when the bank's policy asks for it); their
+    /// password from $`STOOLBANK_COUNTERSIGN_PASSWORD`, else asked without echo
+    #[arg(long, value_name = "USER", requires = "apply")]
+    pub countersign: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

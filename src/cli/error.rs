@@ -110,6 +110,9 @@ fn hint(e: &CliError) -> Option<&'static str> {
             _ => None,
         },
         CliError::App(AppError::Refused(r)) if r.rule == Rule::LabelReprintReason => Some("give --reason TEXT"),
+        CliError::App(AppError::Refused(r)) if r.rule == Rule::RecallFourEyes => {
+            Some("give --countersign USER, that user's password in STOOLBANK_COUNTERSIGN_PASSWORD")
+        }
         CliError::App(AppError::Identity(IdentityError::Locked)) => {
             Some("sign in as an identity viewer (--as NAME with STOOLBANK_PASSWORD)")
         }

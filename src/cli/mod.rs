@@ -233,6 +233,9 @@ pub fn run(cli: &Cli, db: &Path, out: &mut Out<'_>) -> Result<()> {
                 let mut bank =
                     if writes(other) { Bank::open(db, bench, &name)? } else { Bank::open_read_only(db, bench, &name)? };
                 users::sign_in(&mut bank, &who(cli), signs(other))?;
+                if let Command::Recall(RecallArgs { countersign: Some(second), .. }) = other {
+                    users::countersign(&mut bank, second)?;
+                }
                 bank.use_key_file(&key_file(cli), writes(other))?;
                 run_on(&mut bank, cli, other, out)
             };

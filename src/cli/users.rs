@@ -40,6 +40,23 @@ pub fn sign_in(bank: &mut Bank, who: &SignIn, signs: bool) -> Result<()> {
     Ok(())
 }
 
+/// A second user countersigns the command's recall: their password from `$STOOLBANK_COUNTERSIGN_PASSWORD`, else
+/// asked on the terminal without echo.
+pub fn countersign(bank: &mut Bank, name: &str) -> Result<()> {
+    let password = match std::env::var("STOOLBANK_COUNTERSIGN_PASSWORD") {
+        Ok(p) => p,
+        Err(_) if std::io::stdin().is_terminal() => {
+            rpassword::prompt_password(format!("countersign: password for {name}: "))?
+        }
+        Err(_) => {
+            return Err(CliError::Usage(format!(
+            "no countersign password for {name}: set STOOLBANK_COUNTERSIGN_PASSWORD, or run on a terminal to be asked"
+        )))
+        }
+    };
+    Ok(bank.countersign(name, &password)?)
+}
+
 /// `$STOOLBANK_PASSWORD`, else asked on the terminal without echo.
 fn password(name: &str) -> Result<String> {
     if let Ok(p) = std::env::var("STOOLBANK_PASSWORD") {

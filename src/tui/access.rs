@@ -214,18 +214,29 @@ fn lines_rows(lines: &[Line], width: usize) -> usize {
     Paragraph::new(lines.to_vec()).wrap(Wrap { trim: false }).line_count(u16::try_from(width).unwrap_or(u16::MAX))
 }
 
-/// A signed act waiting for its signature: what it means (as the audit trail records it) and, when the act asks
-/// before it is done, its question.
+/// A signed act waiting for its signature: what it means (as the audit trail records it), when the act asks
+/// before it is done, its question, and whether a second user countersigns it (four eyes on a recall applied).
 #[derive(Debug, Clone)]
 pub struct SignRequest {
     pub meaning: String,
     pub question: Option<String>,
+    pub countersign: bool,
 }
 
-/// The box where the signer re-enters the password.
+/// The second user's name and password, asked after the signer's own signature.
+pub struct Countersign {
+    pub user: String,
+    pub password: Password,
+    focus: Field,
+}
+
+/// The box where the signer re-enters the password (and then, when the act takes four eyes, a second user
+/// countersigns with theirs).
 pub struct Signing {
     pub request: SignRequest,
     pub password: Password,
+    /// The countersign being asked, once the signer has signed.
+    pub second: Option<Countersign>,
     pub message: Option<String>,
 }
 
@@ -234,23 +245,57 @@ pub struct Signing {
 pub enum SignEvent {
     None,
     Sign,
+    Countersign,
     Cancel,
 }
 
 impl Signing {
     pub fn new(request: SignRequest) -> Signing {
-        Signing { request, password: Password::new(), message: None }
+        Signing { request, password: Password::new(), second: None, message: None }
+    }
+
+    /// The signer has signed: the box now asks the second user's name and password.
+    pub fn ask_countersign(&mut self) {
+        self.message = None;
+        self.second = Some(Countersign { user: String::new(), password: Password::new(), focus: Field::User });
     }
 
     pub fn key(&mut self, k: KeyEvent) -> SignEvent {
-        match keys::action(keys::GATE, &k) {
-            Some(Action::FieldEnter) => SignEvent::Sign,
-            Some(Action::Cancel | Action::Interrupt) => SignEvent::Cancel,
-            _ => {
-                self.password.key(&k);
-                SignEvent::None
-            }
+        let action = keys::action(keys::GATE, &k);
+        if matches!(action, Some(Action::Cancel | Action::Interrupt)) {
+            return SignEvent::Cancel;
         }
+        let Some(c) = self.second.as_mut() else {
+            if action == Some(Action::FieldEnter) {
+                return SignEvent::Sign;
+            }
+            self.password.key(&k);
+            return SignEvent::None;
+        };
+        match action {
+            Some(Action::FieldNext | Action::FieldPrev) => {
+                c.focus = if c.focus == Field::User { Field::Password } else { Field::User };
+            }
+            Some(Action::FieldEnter) if c.focus == Field::Password => return SignEvent::Countersign,
+            Some(Action::FieldEnter) => c.focus = Field::Password,
+            _ if c.focus == Field::Password => {
+                c.password.key(&k);
+            }
+            _ => match k.code {
+                KeyCode::Backspace => {
+                    c.user.pop();
+                }
+                KeyCode::Char(ch)
+                    if (ch.is_ascii_alphanumeric() || ".-_".contains(ch))
+                        && !k.modifiers.contains(KeyModifiers::CONTROL)
+                        && c.user.len() < 64 =>
+                {
+                    c.user.push(ch);
+                }
+                _ => {}
+            },
+        }
+        SignEvent::None
     }
 
     /// The box's lines, for the app's centred popup.
@@ -261,15 +306,44 @@ impl Signing {
             lines.push(Line::from(words::clean(q)));
         }
         lines.push(Line::from(""));
-        lines.push(Line::from(vec![
-            Span::styled(format!("{}'s password ", words::clean(signer)), theme::title()),
-            Span::styled(format!(" {} ", self.password.masked()), theme::selected()),
-        ]));
+        let Some(c) = &self.second else {
+            lines.push(Line::from(vec![
+                Span::styled(format!("{}'s password ", words::clean(signer)), theme::title()),
+                Span::styled(format!(" {} ", self.password.masked()), theme::selected()),
+            ]));
+            if let Some(m) = &self.message {
+                lines.push(Line::from(Span::styled(format!("✗ {}", words::clean(m)), theme::error())));
+            }
+            lines.push(Line::from(""));
+            let enter = if self.request.countersign {
+                "Enter signs; a second user countersigns next"
+            } else {
+                "Enter signs and does it"
+            };
+            lines.push(Line::from(Span::styled(format!("{enter} · Esc cancels (nothing is done)"), theme::dim())));
+            return lines;
+        };
+        lines.push(Line::from(format!(
+            "✓ signed by {}. Four eyes: a second user who may apply recalls countersigns.",
+            words::clean(signer)
+        )));
+        let field = |label: &str, value: String, focused: bool| {
+            let style = if focused { theme::selected() } else { ratatui::style::Style::new() };
+            Line::from(vec![
+                Span::styled(format!("{label:>9} "), theme::title()),
+                Span::styled(format!(" {value} "), style),
+            ])
+        };
+        lines.push(field("User", words::clean(&c.user), c.focus == Field::User));
+        lines.push(field("Password", c.password.masked(), c.focus == Field::Password));
         if let Some(m) = &self.message {
             lines.push(Line::from(Span::styled(format!("✗ {}", words::clean(m)), theme::error())));
         }
         lines.push(Line::from(""));
-        lines.push(Line::from(Span::styled("Enter signs and does it · Esc cancels (nothing is done)", theme::dim())));
+        lines.push(Line::from(Span::styled(
+            "Tab next field · Enter on the password countersigns and does it · Esc cancels (nothing is done)",
+            theme::dim(),
+        )));
         lines
     }
 }

@@ -288,25 +288,40 @@ impl App {
             SignEvent::Cancel => {
                 self.signing = None;
                 self.asked_by = None;
+                // A signature given before the countersign was cancelled signs nothing later.
+                self.bank.drop_signatures();
                 self.say(Level::Info, "not signed: nothing was done".into());
             }
             SignEvent::Sign => {
                 let result = self.bank.sign(s.password.as_str());
                 s.password.clear();
                 match result {
-                    Ok(()) => {
-                        self.signing = None;
-                        if let Some(key) = self.asked_by.take() {
-                            self.out.confirmed = true;
-                            with_screen!(self, self.tab, |s, ctx| s.on_key(&mut ctx, key));
-                            self.out.confirmed = false;
-                        }
-                    }
+                    Ok(()) if s.request.countersign => s.ask_countersign(),
+                    Ok(()) => self.signed(),
                     // Locked out by wrong signatures: nobody stays signed in as that user.
                     Err(e @ AppError::SignIn(SignInError::Locked { .. })) => self.sign_out(Some(words::error(&e))),
                     Err(e) => s.message = Some(words::error(&e)),
                 }
             }
+            SignEvent::Countersign => {
+                let Some(c) = s.second.as_mut() else { return };
+                let result = self.bank.countersign(&c.user, c.password.as_str());
+                c.password.clear();
+                match result {
+                    Ok(()) => self.signed(),
+                    Err(e) => s.message = Some(words::error(&e)),
+                }
+            }
+        }
+    }
+
+    /// The act is signed (and countersigned where it takes four eyes): the key that asked is delivered again.
+    fn signed(&mut self) {
+        self.signing = None;
+        if let Some(key) = self.asked_by.take() {
+            self.out.confirmed = true;
+            with_screen!(self, self.tab, |s, ctx| s.on_key(&mut ctx, key));
+            self.out.confirmed = false;
         }
     }
 

@@ -202,7 +202,8 @@ impl Ctx<'_> {
         if std::mem::take(&mut self.out.confirmed) {
             return true;
         }
-        self.out.signature = Some(SignRequest { meaning: meaning.into(), question });
+        let countersign = op == Operation::RecallApply && self.bank.needs_countersign();
+        self.out.signature = Some(SignRequest { meaning: meaning.into(), question, countersign });
         false
     }
 }
