@@ -107,6 +107,10 @@ CREATE TABLE donations (
 -- One donation per donor and collection moment: a second entry of the same donation is refused.
 CREATE UNIQUE INDEX donations_donor ON donations (donor_id, collected_at);
 CREATE INDEX donations_collected ON donations (collected_at);
+-- Donations whose collection time is not in the form stoolbank writes (empty in a sound bank): a window recall
+-- includes them, since they may fall inside it.
+CREATE INDEX donations_time_unreadable ON donations (id)
+    WHERE strftime('%Y-%m-%dT%H:%M:%SZ', collected_at) IS NOT collected_at;
 
 -- One washed preparation of one donation; material from different donors is never pooled.
 CREATE TABLE batches (

@@ -231,3 +231,34 @@ fn a_donor_show_lists_every_screening_and_deferral_and_marks_the_unreadable_valu
     let tattoo = deferrals.iter().find(|d| d["reason"] == "tattoo").unwrap();
     assert_eq!(tattoo["active"], true, "{v}");
 }
+
+#[test]
+fn a_window_recall_includes_a_donation_whose_collection_time_cannot_be_read() {
+    let b = Bench::new();
+    let (_, good, bad, r1, r2) = two_dispensed_batches(&b);
+    // The window holds only the good batch's collection day; the bad batch's time is damaged.
+    let from = days_ago(41).to_string();
+    let to = days_ago(39).to_string();
+    let args = ["--json", "recall", "--collected-from", &from, "--collected-to", &to, "--reason", "pathogen found"];
+    let names = |b: &Bench| {
+        let out = b.run(&args);
+        assert!(matches!(out.status.code(), Some(0 | 8)), "{out:?}");
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let batches: Vec<String> =
+            r["batches"].as_array().unwrap().iter().filter_map(|x| Some(x["id"].as_str()?.to_string())).collect();
+        let text = r["recipients"].to_string();
+        (batches, text.contains(&r1), text.contains(&r2))
+    };
+    assert_eq!(names(&b), (vec![good.clone()], true, false), "a sound bank: the window's batch alone");
+    let donation_of =
+        |batch: &str| format!("(SELECT donation_id FROM batches WHERE id = '{}')", &batch[..batch.len() - 1]);
+    // A time stoolbank did not write but can read, outside the window: still outside.
+    plant(
+        &b,
+        &format!("UPDATE donations SET collected_at = '2001-01-01T10:00:00+00:00' WHERE id = {}", donation_of(&bad)),
+    );
+    assert_eq!(names(&b), (vec![good.clone()], true, false), "a readable time outside the window");
+    // A time nobody can read may be inside the window: the recall names its batch and recipient too.
+    plant(&b, &format!("UPDATE donations SET collected_at = '2024-13-45T10:00:00Z' WHERE id = {}", donation_of(&bad)));
+    assert_eq!(names(&b), (vec![good, bad], true, true), "an unreadable time is included");
+}

@@ -19,6 +19,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ("0009_users", include_str!("../../migrations/0009_users.sql")),
     ("0010_followup_due_index", include_str!("../../migrations/0010_followup_due_index.sql")),
     ("0011_identity_keys", include_str!("../../migrations/0011_identity_keys.sql")),
+    ("0012_donations_time_unreadable", include_str!("../../migrations/0012_donations_time_unreadable.sql")),
 ];
 
 /// Rows per index that ANALYZE and `PRAGMA optimize` sample (`SQLite`'s advice for applications: a few hundred).

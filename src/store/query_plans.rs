@@ -267,6 +267,7 @@ fn interactive_queries_use_an_index() {
         ("trace, recall: units of batches", batches::units_of_batches_sql()),
         ("trace, recall: recipients by identifier", recipients::RECIPIENTS_BY_ID.to_string()),
         ("trace: recall contacts of recipients", recalls::CONTACTS_OF_RECIPIENTS.to_string()),
+        ("recall by window: donations whose time is unreadable", recalls::BATCHES_OF_UNREADABLE_TIMES.to_string()),
         (
             "follow-ups of a recipient",
             format!(

@@ -35,15 +35,33 @@ pub(crate) fn batches_of_donor_since(c: &Tx, donor: &Id, from: Option<DateTime<U
     Ok(out)
 }
 
-/// Batches of donations collected in [from, to) (UTC), across donors.
+/// Batches of donations collected in [from, to) (UTC), across donors. The window is a range of the stored text,
+/// which holds for times in the form stoolbank writes; a donation whose time is in another form (found through a
+/// partial index, empty in a sound bank) is selected too when that time cannot be read or falls in the window,
+/// after the others: a recall never misses a unit because a time is malformed.
 pub(crate) fn batches_collected_between(c: &Tx, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Stored<Id>>> {
-    ids(
+    let mut out = ids(
         c,
         "SELECT b.id FROM donations d JOIN batches b ON b.donation_id = d.id
          WHERE d.collected_at >= ?1 AND d.collected_at < ?2 ORDER BY d.collected_at, b.id",
         params![to_db(from), to_db(to)],
-    )
+    )?;
+    let mut stmt = c.prepare_cached(BATCHES_OF_UNREADABLE_TIMES)?;
+    let rows = stmt.query_map([], |r| Ok((stored::<Id>(r, 0)?, stored::<DateTime<Utc>>(r, 1)?)))?;
+    for row in rows {
+        let (batch, collected) = row?;
+        if collected.ok().is_none_or(|t| (from..to).contains(t)) && !out.contains(&batch) {
+            out.push(batch);
+        }
+    }
+    Ok(out)
 }
+
+/// The batches of donations whose collection time is not in the form stoolbank writes: the partial index
+/// `donations_time_unreadable` (the same expression) finds them without reading the others.
+pub(crate) const BATCHES_OF_UNREADABLE_TIMES: &str = "SELECT b.id, d.collected_at
+     FROM donations d INDEXED BY donations_time_unreadable JOIN batches b ON b.donation_id = d.id
+     WHERE strftime('%Y-%m-%dT%H:%M:%SZ', d.collected_at) IS NOT d.collected_at ORDER BY d.id, b.id";
 
 pub(crate) struct NewRecall<'a> {
     pub reason: &'a str,
@@ -184,12 +202,7 @@ pub(crate) fn contacts_of_recipients<'a>(
     let rows = stmt.query_map([super::sql::key_list(recipients)], |r| {
         Ok((
             r.get(0)?,
-            RecallContact {
-                recall: r.get(1)?,
-                unit: stored(r, 2)?,
-                reason: r.get(3)?,
-                recorded_at: stored(r, 4)?,
-            },
+            RecallContact { recall: r.get(1)?, unit: stored(r, 2)?, reason: r.get(3)?, recorded_at: stored(r, 4)? },
         ))
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
