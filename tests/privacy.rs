@@ -565,7 +565,8 @@ fn identity_stored_in_clear_by_an_older_version_is_sealed_on_upgrade() {
     let donor = b.ok(&["donor", "add", "--sex", "F", "--birth-date", "1990-04-02"]);
     let r = b.ok(&["recipient", "add", "--sex", "M", "--birth-date", "1955-03-03", "--indication", "rCDI"]);
     let b = staff(b, &[]);
-    // The bank as the previous version (schema 10: users, no identity keys) left it: identity in clear, no keys.
+    // The bank as an earlier version (schema 10: users, no identity keys, nor 0012's index) left it: identity in
+    // clear, no keys.
     let c = Connection::open(&b.db).unwrap();
     c.execute_batch(
         "DROP TRIGGER donor_identities_sealed; DROP TRIGGER recipient_identities_sealed;
@@ -574,6 +575,7 @@ fn identity_stored_in_clear_by_an_older_version_is_sealed_on_upgrade() {
          DROP INDEX donor_identities_clear; DROP INDEX recipient_identities_clear;
          DROP TABLE identity_key_slots; DROP TABLE identity_viewers; DROP TABLE identity_keys;
          ALTER TABLE donor_identities DROP COLUMN sealed; ALTER TABLE recipient_identities DROP COLUMN sealed;
+         DROP INDEX donations_time_unreadable;
          PRAGMA user_version = 10;",
     )
     .unwrap();
