@@ -589,3 +589,24 @@ fn every_successful_sign_in_is_audited_without_a_secret_and_a_read_only_bank_sti
         assert!(traced.status.success(), "{listed}: {}", String::from_utf8_lossy(&traced.stderr));
     }
 }
+
+#[test]
+fn a_read_is_not_held_up_behind_a_writer_to_record_its_sign_in_nor_upgrades_an_older_schema() {
+    let b = staffed_cli();
+    let before = sign_ins(&b.db, "ivan");
+    // Another bench holds the write lock for longer than the sign-in's record waits: the read still answers.
+    let writer = rusqlite::Connection::open(&b.db).unwrap();
+    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+    ok_as(&b, "ivan", &["donor", "list"]);
+    writer.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(sign_ins(&b.db, "ivan"), before, "a sign-in kept from the lock goes unrecorded, the read answers");
+    ok_as(&b, "ivan", &["donor", "list"]);
+    assert_eq!(sign_ins(&b.db, "ivan"), before + 1);
+    // A bank of an older schema (here: without migration 0012's index) is read as it is: a sign-in beside a read
+    // never upgrades it; a write command does.
+    writer.execute_batch("DROP INDEX donations_time_unreadable; PRAGMA user_version = 11;").unwrap();
+    ok_as(&b, "ivan", &["donor", "list"]);
+    let version = || -> i64 { writer.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap() };
+    assert_eq!(version(), 11, "a read left the schema as it was");
+    assert_eq!(sign_ins(&b.db, "ivan"), before + 1);
+}

@@ -17,6 +17,9 @@ use crate::core::rules::{self, Countersigner};
 use crate::store::users::{self, Signature, User};
 use crate::store::{audit, Store, StoreError, Tx};
 
+/// How long a sign-in beside a read waits for the write lock to record itself before the read goes on.
+const SIGN_IN_RECORD_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Who is acting on this bank.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Session {
@@ -274,9 +277,9 @@ impl Bank {
 
     /// Checks a user's password. A wrong one counts toward the lockout; with `sign_in`, a right one is recorded
     /// in the audit trail (`sign-in`: who and when, never a secret). Both are written through a write of their
-    /// own on a bank opened read-only (a read command), as [`Bank::write_even_if_read_only`] does. A successful
-    /// sign-in that cannot be recorded (a bank on read-only media) still stands: what follows can only read,
-    /// since every write of a bank that cannot be written is refused anyway.
+    /// own on a bank opened read-only (a read command). A successful sign-in that cannot be recorded (a bank on
+    /// read-only media, of an older schema, or kept busy by a writer past [`SIGN_IN_RECORD_WAIT`]) still stands:
+    /// a read goes on, and a write command's own write would wait for the lock or be refused anyway.
     fn check_password(&mut self, name: &str, password: &str, sign_in: bool) -> Result<User> {
         let limit = self.config.lockout_after;
         let found = self.store.read(|tx| Ok::<_, AppError>(users::user(tx, name)?))?;
@@ -297,13 +300,22 @@ impl Bank {
             return Ok(user);
         }
         let act = Act { actor: user.name.clone(), now: self.now() };
-        let counted = self.write_even_if_read_only(|tx| count_attempt(tx, &act, &user.name, ok, limit));
+        let record = |tx: &Tx| count_attempt(tx, &act, &user.name, ok, limit);
         if ok {
             // Recording the sign-in, or starting the count over, is not worth refusing a right password for (a
-            // bank on read-only media).
+            // bank on read-only media), nor holding a read up behind a writer for: beside a read it waits at most
+            // a second for the write lock (the bank's writes take milliseconds) and never upgrades the schema.
+            let _ = match self.store.write(record) {
+                Err(AppError::Store(StoreError::OpenedReadOnly { .. })) => {
+                    Store::open_beside_read(self.path(), SIGN_IN_RECORD_WAIT)
+                        .map_err(AppError::from)
+                        .and_then(|mut side| side.write(record))
+                }
+                other => other,
+            };
             return Ok(user);
         }
-        let counted = counted?;
+        let counted = self.write_even_if_read_only(record)?;
         if counted >= limit {
             Err(SignInError::Locked { name: user.name, failed: counted }.into())
         } else {

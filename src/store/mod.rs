@@ -145,15 +145,37 @@ impl Store {
 
     /// Opens a database, creating it if it does not exist (`init`, `demo`).
     pub fn open_or_create(path: &Path) -> Result<Store> {
-        let p = || path.to_path_buf();
         if !path.exists() {
             create_private(path)?;
         }
+        let mut store = Self::open_writable(path, Duration::from_secs(10))?;
+        migrate::migrate(&mut store.conn).map_err(|e| match e {
+            StoreError::Sql(e) => read_only_or(e, path),
+            other => other,
+        })?;
+        Ok(store)
+    }
+
+    /// Opens an existing database of this program's schema for one small write beside a read (a sign-in's
+    /// record), waiting at most `wait` for the write lock: never an upgrade, which is a write command's to make.
+    pub fn open_beside_read(path: &Path, wait: Duration) -> Result<Store> {
+        let store = Self::open_writable(path, wait)?;
+        let version: i64 = store.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version < LATEST_VERSION {
+            let why = format!(" with schema version {version}, older than this program's ({LATEST_VERSION})");
+            return Err(StoreError::OpenedReadOnly { path: path.into(), why });
+        }
+        Ok(store)
+    }
+
+    /// A read-write connection with the bank's pragmas, its schema as found.
+    fn open_writable(path: &Path, wait: Duration) -> Result<Store> {
+        let p = || path.to_path_buf();
         check_file(path)?;
         backup::refuse_if_damaged(path)?;
         let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)
             .map_err(|source| StoreError::Open { path: p(), source })?;
-        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.busy_timeout(wait)?;
         prepare_once(&conn)?;
         identify(&conn, path)?;
         // WAL lets two benches read while one writes; FULL makes each commit durable on power loss.
@@ -165,12 +187,7 @@ impl Store {
         backup::sync_wal_entry(path)?;
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
         secret::register_identity_digest(&conn, None, false)?;
-        let mut store = Store { conn, path: p(), read_only: None, bulk: false };
-        migrate::migrate(&mut store.conn).map_err(|e| match e {
-            StoreError::Sql(e) => read_only_or(e, path),
-            other => other,
-        })?;
-        Ok(store)
+        Ok(Store { conn, path: p(), read_only: None, bulk: false })
     }
 
     /// Opens an existing database for reading only: no migration, no journal switch, no write lock, so a read
