@@ -354,9 +354,7 @@ fn screening_views(rows: &[StoredScreening], config: &Config) -> Vec<ScreeningVi
 
 /// Whether a stored screening has a result for every test of its panel (its date plays no part).
 fn completeness(s: &StoredScreening, config: &Config) -> std::result::Result<bool, crate::store::Malformed> {
-    let results =
-        s.results.iter().map(|(t, r)| Ok((t.clone(), r.value()?))).collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(rules::screening_complete(s.kind.value()?, &results, config))
+    Ok(rules::screening_complete(s.kind.value()?, &s.results()?, config))
 }
 
 /// A donor's deferrals as stored on day `on`. A deferral whose own values, or (for one a re-screen lifts) the

@@ -358,7 +358,7 @@ impl Bank {
             })
         })?;
         if let ViewerChanged::Revoked(_) = &changed {
-            self.after_revocation(user, new)?;
+            self.after_revocation(&[user.to_string()], new)?;
         }
         Ok((out, changed))
     }
@@ -405,18 +405,7 @@ impl Bank {
             }
             Ok::<_, AppError>((out, fresh))
         })?;
-        match fresh {
-            Some(mut new) => {
-                new.user = self.identity.open.take().and_then(|o| o.user).filter(|u| !users.contains(u));
-                self.identity.open = new.user.is_some().then_some(new);
-                self.store.purge_free_pages()?;
-            }
-            None => {
-                if self.identity.open.as_ref().and_then(|o| o.user.as_ref()).is_some_and(|u| users.contains(u)) {
-                    self.identity.open = None;
-                }
-            }
-        }
+        self.after_revocation(users, fresh)?;
         Ok(out)
     }
 
@@ -503,14 +492,14 @@ impl Bank {
         }
     }
 
-    /// The session after `user`'s revocation: the new key when it was replaced now, unless the revoked viewer
+    /// The session after the revocation of `users`: the new key when it was replaced now, unless a revoked viewer
     /// held it (who no longer holds the key).
-    fn after_revocation(&mut self, user: &str, new: Option<OpenKey>) -> Result<()> {
+    fn after_revocation(&mut self, users: &[String], new: Option<OpenKey>) -> Result<()> {
         if let Some(mut new) = new {
-            new.user = self.identity.open.take().and_then(|o| o.user).filter(|u| u != user);
+            new.user = self.identity.open.take().and_then(|o| o.user).filter(|u| !users.contains(u));
             self.identity.open = new.user.is_some().then_some(new);
             self.store.purge_free_pages()?;
-        } else if self.identity.open.as_ref().and_then(|o| o.user.as_deref()) == Some(user) {
+        } else if self.identity.open.as_ref().and_then(|o| o.user.as_ref()).is_some_and(|u| users.contains(u)) {
             self.identity.open = None;
         }
         Ok(())

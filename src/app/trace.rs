@@ -198,7 +198,7 @@ fn trace(tx: &Tx, root: &Id, at: DateTime<Utc>, config: &Config) -> Result<Trace
         }
         IdKind::Batch => {
             c.up_from_batches(tx, &[&stored])?;
-            let b = batches::batch(tx, root)?.ok_or_else(|| not_found(IdKind::Batch, root))?;
+            let b = c.batches.get(stored.key()).cloned().ok_or_else(|| not_found(IdKind::Batch, root))?;
             c.down_from_batches(tx, vec![b])?;
         }
         IdKind::Unit => {

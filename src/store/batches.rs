@@ -174,12 +174,12 @@ pub(crate) fn donations_of_donor(c: &Tx, donor: &(impl Key + ?Sized)) -> Result<
 }
 
 /// Donations by identifier, in identifier order (one statement for a set: `sql::key_list`).
-pub(crate) const DONATIONS_BY_ID: &str =
-    "SELECT id, donor_id, collected_at, received_at, mass_g, bristol FROM donations
-     WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id";
+pub(crate) fn donations_by_id_sql() -> String {
+    format!("SELECT {DONATION_COLUMNS} FROM donations WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id")
+}
 
 pub(crate) fn donations_by_id<'a>(c: &Tx, ids: impl IntoIterator<Item = &'a str>) -> Result<Vec<Donation>> {
-    let mut stmt = c.prepare_cached(DONATIONS_BY_ID)?;
+    let mut stmt = c.prepare_cached(&donations_by_id_sql())?;
     let rows = stmt.query_map([key_list(ids)], donation_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -240,23 +240,26 @@ pub(crate) fn batches_of_donation(c: &Tx, donation: &(impl Key + ?Sized)) -> Res
 }
 
 /// Batches by identifier, in identifier order.
-pub(crate) const BATCHES_BY_ID: &str = "SELECT id, donation_id, product, prepared_at, volume_ml, expires_on,
-       released_at, discarded_at, discard_reason, recalled_at FROM batches
-     WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id";
+pub(crate) fn batches_by_id_sql() -> String {
+    format!("SELECT {BATCH_COLUMNS} FROM batches WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id")
+}
 
 pub(crate) fn batches_by_id<'a>(c: &Tx, ids: impl IntoIterator<Item = &'a str>) -> Result<Vec<Batch>> {
-    let mut stmt = c.prepare_cached(BATCHES_BY_ID)?;
+    let mut stmt = c.prepare_cached(&batches_by_id_sql())?;
     let rows = stmt.query_map([key_list(ids)], batch_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// The batches of a set of donations, by donation then identifier (each donation's as `batches_of_donation`).
-pub(crate) const BATCHES_OF_DONATIONS: &str = "SELECT id, donation_id, product, prepared_at, volume_ml, expires_on,
-       released_at, discarded_at, discard_reason, recalled_at FROM batches
-     WHERE donation_id IN (SELECT value FROM json_each(?1)) ORDER BY donation_id, id";
+pub(crate) fn batches_of_donations_sql() -> String {
+    format!(
+        "SELECT {BATCH_COLUMNS} FROM batches WHERE donation_id IN (SELECT value FROM json_each(?1))
+         ORDER BY donation_id, id"
+    )
+}
 
 pub(crate) fn batches_of_donations<'a>(c: &Tx, donations: impl IntoIterator<Item = &'a str>) -> Result<Vec<Batch>> {
-    let mut stmt = c.prepare_cached(BATCHES_OF_DONATIONS)?;
+    let mut stmt = c.prepare_cached(&batches_of_donations_sql())?;
     let rows = stmt.query_map([key_list(donations)], batch_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

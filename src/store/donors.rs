@@ -259,9 +259,12 @@ pub struct StoredScreening {
 impl StoredScreening {
     /// The screening as the rules read it, or its first malformed field.
     pub fn fact(&self) -> std::result::Result<ScreeningFact, Malformed> {
-        let results =
-            self.results.iter().map(|(t, r)| Ok((t.clone(), r.value()?))).collect::<std::result::Result<_, _>>()?;
-        Ok(ScreeningFact { id: self.id, kind: self.kind.value()?, date: self.date.value()?, results })
+        Ok(ScreeningFact { id: self.id, kind: self.kind.value()?, date: self.date.value()?, results: self.results()? })
+    }
+
+    /// The results as the rules read them, or the first malformed one.
+    pub fn results(&self) -> std::result::Result<Vec<(String, TestResult)>, Malformed> {
+        self.results.iter().map(|(t, r)| Ok((t.clone(), r.value()?))).collect()
     }
 }
 

@@ -261,11 +261,11 @@ fn interactive_queries_use_an_index() {
         ("follow-up work list", followups::DISPENSES_WITH_VISITS.to_string()),
         // Trace and recall read each kind of record of their answer in one statement, the keys bound as one JSON
         // array (`sql::key_list`): a seek per key, the list itself the only thing scanned.
-        ("trace, recall: donations by identifier", batches::DONATIONS_BY_ID.to_string()),
-        ("trace, recall: batches by identifier", batches::BATCHES_BY_ID.to_string()),
-        ("trace: batches of donations", batches::BATCHES_OF_DONATIONS.to_string()),
+        ("trace, recall: donations by identifier", batches::donations_by_id_sql()),
+        ("trace, recall: batches by identifier", batches::batches_by_id_sql()),
+        ("trace: batches of donations", batches::batches_of_donations_sql()),
         ("trace, recall: units of batches", batches::units_of_batches_sql()),
-        ("trace, recall: recipients by identifier", recipients::RECIPIENTS_BY_ID.to_string()),
+        ("trace, recall: recipients by identifier", recipients::recipients_by_id_sql()),
         ("trace: recall contacts of recipients", recalls::CONTACTS_OF_RECIPIENTS.to_string()),
         ("recall by window: donations whose time is unreadable", recalls::BATCHES_OF_UNREADABLE_TIMES.to_string()),
         (

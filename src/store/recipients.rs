@@ -77,11 +77,12 @@ pub(crate) fn recipient(c: &Tx, recipient: &(impl Key + ?Sized)) -> Result<Optio
 }
 
 /// Recipients by identifier, in identifier order.
-pub(crate) const RECIPIENTS_BY_ID: &str = "SELECT id, sex, birth_date, indication, cohort, consent, registered_at
-     FROM recipients WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id";
+pub(crate) fn recipients_by_id_sql() -> String {
+    format!("SELECT {COLUMNS} FROM recipients WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id")
+}
 
 pub(crate) fn recipients_by_id<'a>(c: &Tx, ids: impl IntoIterator<Item = &'a str>) -> Result<Vec<Recipient>> {
-    let mut stmt = c.prepare_cached(RECIPIENTS_BY_ID)?;
+    let mut stmt = c.prepare_cached(&recipients_by_id_sql())?;
     let rows = stmt.query_map([super::sql::key_list(ids)], from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

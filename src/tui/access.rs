@@ -129,20 +129,7 @@ impl Gate {
             _ if self.focus == Field::Password => {
                 self.password.key(&k);
             }
-            // A user name is what `check_user_name` takes; anything else typed there is not kept.
-            _ => match k.code {
-                KeyCode::Backspace => {
-                    self.user.pop();
-                }
-                KeyCode::Char(c)
-                    if (c.is_ascii_alphanumeric() || ".-_".contains(c))
-                        && !k.modifiers.contains(KeyModifiers::CONTROL)
-                        && self.user.len() < 64 =>
-                {
-                    self.user.push(c);
-                }
-                _ => {}
-            },
+            _ => type_user_name(&mut self.user, &k),
         }
         GateEvent::None
     }
@@ -281,19 +268,7 @@ impl Signing {
             _ if c.focus == Field::Password => {
                 c.password.key(&k);
             }
-            _ => match k.code {
-                KeyCode::Backspace => {
-                    c.user.pop();
-                }
-                KeyCode::Char(ch)
-                    if (ch.is_ascii_alphanumeric() || ".-_".contains(ch))
-                        && !k.modifiers.contains(KeyModifiers::CONTROL)
-                        && c.user.len() < 64 =>
-                {
-                    c.user.push(ch);
-                }
-                _ => {}
-            },
+            _ => type_user_name(&mut c.user, &k),
         }
         SignEvent::None
     }
@@ -345,6 +320,23 @@ impl Signing {
             theme::dim(),
         )));
         lines
+    }
+}
+
+/// A key typed into a user-name field: a user name is what `check_user_name` takes; anything else is not kept.
+fn type_user_name(user: &mut String, k: &KeyEvent) {
+    match k.code {
+        KeyCode::Backspace => {
+            user.pop();
+        }
+        KeyCode::Char(c)
+            if (c.is_ascii_alphanumeric() || ".-_".contains(c))
+                && !k.modifiers.contains(KeyModifiers::CONTROL)
+                && user.len() < 64 =>
+        {
+            user.push(c);
+        }
+        _ => {}
     }
 }
 
