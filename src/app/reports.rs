@@ -3,7 +3,7 @@
 //! identity. Outcomes, donors and predictors count the study-eligible recipients' first course.
 
 use crate::core::access::Operation;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -14,8 +14,7 @@ use crate::core::followup::{age_on, Course, Outcome, Relatedness, Timepoint};
 use crate::core::stats::{self, Term, TermValues};
 use crate::store::exports::Table as ExportTable;
 use crate::store::followups::{self as store, DispenseRow, Followup};
-use crate::store::recipients::{self, Recipient};
-use crate::store::Key;
+use crate::store::recipients::Recipient;
 use crate::time::local_day;
 
 /// What outcome rows are grouped by.
@@ -186,53 +185,37 @@ impl Tally {
 }
 
 impl Bank {
-    fn cases(&mut self) -> Result<Vec<Case>> {
+    /// Hands `f` each treated recipient's first course, one at a time (see `store::followups::each_treated`).
+    fn each_case(&mut self, mut f: impl FnMut(Case) -> Result<()>) -> Result<()> {
         let config = self.config.clone();
         self.store.read(|tx| {
-            let dispenses = store::dispenses(tx, None)?;
-            let mut visits: HashMap<&str, Vec<Followup>> = HashMap::new();
-            let all_visits = store::followups(tx, None)?;
-            for v in &all_visits {
-                visits.entry(v.recipient.data()).or_default().push(v.clone());
-            }
-            let study = store::study_records(tx, None)?;
-            let mut by_recipient: BTreeMap<&str, Vec<&DispenseRow>> = BTreeMap::new();
-            for d in &dispenses {
-                by_recipient.entry(d.recipient.data()).or_default().push(d);
-            }
-            let mut cases = Vec::new();
-            // One page holding every recipient (SQLite takes the limit as a 64-bit integer).
-            for r in recipients::recipients_page(tx, None, i64::MAX as usize)? {
-                let Some(ds) = by_recipient.get(r.id.key()) else { continue };
-                let courses = courses_of(&config, ds);
-                let Some(course) = courses.first().cloned() else { continue };
-                let Some(first) = ds.iter().find(|d| d.id == course.first_dispense).map(|d| (*d).clone()) else {
-                    continue;
+            store::each_treated(tx, |h| {
+                let ds: Vec<&DispenseRow> = h.dispenses.iter().collect();
+                let courses = courses_of(&config, &ds);
+                let Some(course) = courses.first().cloned() else { return Ok(()) };
+                let Some(first) = h.dispenses.iter().find(|d| d.id == course.first_dispense).cloned() else {
+                    return Ok(());
                 };
-                let eligible = eligibility(&config, &r, study.get(r.id.key()), &courses)?.eligible;
-                let visits = visits
-                    .remove(r.id.key())
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|v| course.includes(v.course))
-                    .collect();
-                cases.push(Case { recipient: r, eligible, course, first, visits });
-            }
-            Ok(cases)
+                let eligible = eligibility(&config, &h.recipient, h.study.as_ref(), &courses)?.eligible;
+                let visits = h.visits.into_iter().filter(|v| course.includes(v.course)).collect();
+                f(Case { recipient: h.recipient, eligible, course, first, visits })
+            })
         })
     }
 
     /// Remission by group and time point, as of `today` (a window closed without a visit counts as lost).
     pub fn report_outcomes(&mut self, by: GroupBy, period: Period, today: NaiveDate) -> Result<OutcomeReport> {
         self.authorize(Operation::Report)?;
-        let cases = self.cases()?;
         let policy = self.config.followup.clone();
         let mut tallies: BTreeMap<(String, Timepoint), Tally> = BTreeMap::new();
         let mut not_eligible = 0;
-        for c in cases.iter().filter(|c| period.contains(c.course.start)) {
+        self.each_case(|c| {
+            if !period.contains(c.course.start) {
+                return Ok(());
+            }
             if !c.eligible {
                 not_eligible += 1;
-                continue;
+                return Ok(());
             }
             for tp in Timepoint::ALL {
                 let window = policy.window(c.course.start, *tp);
@@ -257,7 +240,8 @@ impl Bank {
                     None => t.not_yet_due += 1,
                 }
             }
-        }
+            Ok(())
+        })?;
         let rows = tallies.into_iter().map(|((g, tp), t)| t.row(g, tp)).collect();
         Ok(OutcomeReport { rows, not_eligible })
     }
@@ -265,46 +249,50 @@ impl Bank {
     /// Adverse-event incidence per patient and per session, by grade, seriousness and relatedness.
     pub fn report_safety(&mut self, period: Period) -> Result<SafetyReport> {
         self.authorize(Operation::Report)?;
-        let (dispenses, events) = self
-            .store
-            .read(|tx| Ok::<_, super::AppError>((store::dispenses(tx, None)?, store::adverse_events(tx, None)?)))?;
-        let mut patients = BTreeSet::new();
-        let mut sessions = BTreeSet::new();
-        for d in dispenses.iter().filter(|d| period.contains(local_day(d.at))) {
-            patients.insert(d.recipient.data());
-            sessions.insert((d.recipient.data(), local_day(d.at)));
-        }
-        let events: Vec<_> = events.iter().filter(|e| period.contains(e.onset)).collect();
-        let with_ae: BTreeSet<&str> =
-            events.iter().map(|e| e.recipient.data()).filter(|r| patients.contains(r)).collect();
         let mut by_grade: BTreeMap<String, u64> = (1..=5).map(|g| (g.to_string(), 0)).collect();
         let mut by_relatedness: BTreeMap<String, u64> =
             Relatedness::ALL.iter().map(|r| (r.as_str().to_string(), 0)).collect();
         let mut serious_by_relatedness = by_relatedness.clone();
-        for e in &events {
-            *by_grade.entry(e.grade.to_string()).or_default() += 1;
-            *by_relatedness.entry(e.relatedness.to_string()).or_default() += 1;
-            if e.serious {
-                *serious_by_relatedness.entry(e.relatedness.to_string()).or_default() += 1;
-            }
-        }
-        let related = events
-            .iter()
-            .filter(|e| matches!(e.relatedness, Relatedness::Possible | Relatedness::Probable | Relatedness::Definite))
-            .count() as u64;
-        let (p, s) = (patients.len() as u64, sessions.len() as u64);
+        let (mut p, mut s, mut with_ae, mut events, mut serious, mut related) = (0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
+        // One recipient at a time (see `store::followups::each_exposed`): memory stays flat.
+        self.store.read(|tx| {
+            store::each_exposed(tx, |given, their_events| {
+                let days: BTreeSet<NaiveDate> =
+                    given.into_iter().map(local_day).filter(|d| period.contains(*d)).collect();
+                let their_events: Vec<_> = their_events.into_iter().filter(|e| period.contains(e.onset)).collect();
+                if !days.is_empty() {
+                    p += 1;
+                    s += days.len() as u64;
+                    with_ae += u64::from(!their_events.is_empty());
+                }
+                for e in &their_events {
+                    events += 1;
+                    *by_grade.entry(e.grade.to_string()).or_default() += 1;
+                    *by_relatedness.entry(e.relatedness.to_string()).or_default() += 1;
+                    if e.serious {
+                        serious += 1;
+                        *serious_by_relatedness.entry(e.relatedness.to_string()).or_default() += 1;
+                    }
+                    related += u64::from(matches!(
+                        e.relatedness,
+                        Relatedness::Possible | Relatedness::Probable | Relatedness::Definite
+                    ));
+                }
+                Ok::<_, super::AppError>(())
+            })
+        })?;
         Ok(SafetyReport {
             patients: p,
             sessions: s,
-            patients_with_ae: with_ae.len() as u64,
-            events: events.len() as u64,
-            serious: events.iter().filter(|e| e.serious).count() as u64,
+            patients_with_ae: with_ae,
+            events,
+            serious,
             related,
             by_grade,
             by_relatedness,
             serious_by_relatedness,
-            incidence_per_patient: Rate::of(with_ae.len() as u64, p),
-            events_per_session: (s > 0).then(|| events.len() as f64 / s as f64),
+            incidence_per_patient: Rate::of(with_ae, p),
+            events_per_session: (s > 0).then(|| events as f64 / s as f64),
         })
     }
 
@@ -359,15 +347,15 @@ impl Bank {
                 return invalid(format!("term {t} is named twice"));
             }
         }
-        let cases: Vec<(Case, bool)> = self
-            .cases()?
-            .into_iter()
-            .filter(|c| c.eligible)
-            .filter_map(|c| {
-                let y = c.visit(timepoint).filter(|v| v.outcome != Outcome::Lost)?.outcome == Outcome::Remission;
-                Some((c, y))
-            })
-            .collect();
+        // The model's rows: each eligible recipient assessed at the time point (a regression needs them all).
+        let mut cases: Vec<(Case, bool)> = Vec::new();
+        self.each_case(|c| {
+            if let Some(v) = c.visit(timepoint).filter(|v| c.eligible && v.outcome != Outcome::Lost) {
+                let y = v.outcome == Outcome::Remission;
+                cases.push((c, y));
+            }
+            Ok(())
+        })?;
         if cases.is_empty() {
             return invalid(format!("no recipient eligible for the study has a {timepoint} outcome yet"));
         }

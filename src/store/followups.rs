@@ -7,6 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
 
+use super::recipients::Recipient;
 use super::sql::{day, id, text, ts};
 use super::{Result, StoreError, Tx};
 use crate::core::followup::{ExclusionGround, Outcome, Relatedness, Timepoint};
@@ -34,28 +35,31 @@ pub struct DispenseRow {
     pub collected_at: DateTime<Utc>,
 }
 
+const DISPENSE_COLUMNS: &str = "p.id, p.unit_id, p.recipient_id, p.route, p.at, b.product, b.id, d.donor_id,
+     d.collected_at FROM dispenses p JOIN units u ON u.id = p.unit_id JOIN batches b ON b.id = u.batch_id
+     JOIN donations d ON d.id = b.donation_id";
+
+fn dispense_from_row(r: &Row) -> rusqlite::Result<DispenseRow> {
+    Ok(DispenseRow {
+        id: r.get(0)?,
+        unit: id(r, 1)?,
+        recipient: id(r, 2)?,
+        route: r.get(3)?,
+        at: ts(r, 4)?,
+        product: r.get(5)?,
+        batch: id(r, 6)?,
+        donor: id(r, 7)?,
+        collected_at: ts(r, 8)?,
+    })
+}
+
 /// Every dispense (of one recipient, or all), oldest first.
 pub(crate) fn dispenses(c: &Tx, recipient: Option<&Id>) -> Result<Vec<DispenseRow>> {
     let mut stmt = c.prepare_cached(&format!(
-        "SELECT p.id, p.unit_id, p.recipient_id, p.route, p.at, b.product, b.id, d.donor_id, d.collected_at
-         FROM dispenses p JOIN units u ON u.id = p.unit_id JOIN batches b ON b.id = u.batch_id
-         JOIN donations d ON d.id = b.donation_id
-         WHERE {} ORDER BY p.at, p.id",
+        "SELECT {DISPENSE_COLUMNS} WHERE {} ORDER BY p.at, p.id",
         of_recipient(recipient, "p.recipient_id")
     ))?;
-    let rows = stmt.query_map([recipient.map(Id::data)], |r| {
-        Ok(DispenseRow {
-            id: r.get(0)?,
-            unit: id(r, 1)?,
-            recipient: id(r, 2)?,
-            route: r.get(3)?,
-            at: ts(r, 4)?,
-            product: r.get(5)?,
-            batch: id(r, 6)?,
-            donor: id(r, 7)?,
-            collected_at: ts(r, 8)?,
-        })
-    })?;
+    let rows = stmt.query_map([recipient.map(Id::data)], dispense_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -321,4 +325,114 @@ pub(crate) fn adverse_event(c: &Tx, event: i64) -> Result<Option<(AdverseEvent, 
         |r| Ok((event_from_row(r)?, r.get(12)?)),
     )
     .optional()?)
+}
+
+/// The rows of one statement in recipient order, taken one recipient at a time (each row with its recipient).
+struct ByRecipient<T, I: Iterator<Item = rusqlite::Result<(String, T)>>>(std::iter::Peekable<I>);
+
+impl<T, I: Iterator<Item = rusqlite::Result<(String, T)>>> ByRecipient<T, I> {
+    fn new(rows: I) -> Self {
+        ByRecipient(rows.peekable())
+    }
+
+    /// The recipient of the next row, if any.
+    fn next_recipient(&mut self) -> Option<String> {
+        self.0.peek().and_then(|r| r.as_ref().ok()).map(|(k, _)| k.clone())
+    }
+
+    /// The rows of `recipient`, passing over those of recipients before it.
+    fn take(&mut self, recipient: &str) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        while let Some(row) = self.0.next_if(|r| r.as_ref().map_or(true, |(k, _)| k.as_str() <= recipient)) {
+            let (k, v) = row?;
+            if k == recipient {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One treated recipient, as the reports read them.
+pub(crate) struct History {
+    pub recipient: Recipient,
+    /// Oldest first.
+    pub dispenses: Vec<DispenseRow>,
+    /// The visits in force, by date.
+    pub visits: Vec<Followup>,
+    /// The study record in force.
+    pub study: Option<StudyRecord>,
+}
+
+/// Hands `each` every treated recipient in code order with their history. Four statements walk their tables'
+/// recipient indexes side by side (a merge on the recipient), so one recipient's rows are held at a time and a
+/// report's memory stays flat however large the bank.
+pub(crate) fn each_treated<E: From<StoreError>>(
+    c: &Tx,
+    mut each: impl FnMut(History) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    let keyed = |r: &Row, key: usize| r.get::<_, String>(key);
+    let mut d = c
+        .prepare_cached(&format!("SELECT {DISPENSE_COLUMNS} ORDER BY p.recipient_id, p.at, p.id"))
+        .map_err(StoreError::from)?;
+    let mut dispenses =
+        ByRecipient::new(d.query_map([], |r| Ok((keyed(r, 2)?, dispense_from_row(r)?))).map_err(StoreError::from)?);
+    let mut r = c.prepare_cached(&super::recipients::all_sql()).map_err(StoreError::from)?;
+    let mut recipients = ByRecipient::new(
+        r.query_map([], |r| Ok((keyed(r, 0)?, super::recipients::from_row(r)?))).map_err(StoreError::from)?,
+    );
+    let mut f = c.prepare_cached(&format!(
+        "SELECT {FOLLOWUP_COLUMNS} FROM followups f WHERE NOT EXISTS (SELECT 1 FROM followups g WHERE g.supersedes = f.id)
+         ORDER BY recipient_id, date, id"
+    ))
+    .map_err(StoreError::from)?;
+    let mut visits =
+        ByRecipient::new(f.query_map([], |r| Ok((keyed(r, 1)?, followup_from_row(r)?))).map_err(StoreError::from)?);
+    let mut s = c
+        .prepare_cached(&format!("SELECT {STUDY_COLUMNS} FROM study_records ORDER BY recipient_id, id"))
+        .map_err(StoreError::from)?;
+    let mut study =
+        ByRecipient::new(s.query_map([], |r| Ok((keyed(r, 1)?, study_from_row(r)?))).map_err(StoreError::from)?);
+    while let Some(rid) = dispenses.next_recipient() {
+        let dispenses = dispenses.take(&rid)?;
+        // Every dispense names a recipient (a foreign key); a row that could not be read was an error above.
+        let Some(recipient) = recipients.take(&rid)?.pop() else { continue };
+        each(History { recipient, dispenses, visits: visits.take(&rid)?, study: study.take(&rid)?.pop() })?;
+    }
+    // A row that could not be read ends the walk with its error, not silently.
+    dispenses.take("")?;
+    Ok(())
+}
+
+/// Hands `each` every recipient with a dispense or an adverse event, in code order: when each of their
+/// dispenses was given, and their adverse events in force by onset (a merge like [`each_treated`]'s).
+pub(crate) fn each_exposed<E: From<StoreError>>(
+    c: &Tx,
+    mut each: impl FnMut(Vec<DateTime<Utc>>, Vec<AdverseEvent>) -> std::result::Result<(), E>,
+) -> std::result::Result<(), E> {
+    let mut d = c
+        .prepare_cached("SELECT recipient_id, at FROM dispenses ORDER BY recipient_id, at")
+        .map_err(StoreError::from)?;
+    let mut given =
+        ByRecipient::new(d.query_map([], |r| Ok((r.get::<_, String>(0)?, ts(r, 1)?))).map_err(StoreError::from)?);
+    let mut e = c
+        .prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM adverse_events e
+         WHERE NOT EXISTS (SELECT 1 FROM adverse_events g WHERE g.supersedes = e.id) ORDER BY recipient_id, onset, id"
+        ))
+        .map_err(StoreError::from)?;
+    let mut events = ByRecipient::new(
+        e.query_map([], |r| Ok((r.get::<_, String>(1)?, event_from_row(r)?))).map_err(StoreError::from)?,
+    );
+    loop {
+        let next = match (given.next_recipient(), events.next_recipient()) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(k), None) | (None, Some(k)) => k,
+            (None, None) => break,
+        };
+        each(given.take(&next)?, events.take(&next)?)?;
+    }
+    given.take("")?;
+    events.take("")?;
+    Ok(())
 }

@@ -59,7 +59,7 @@ pub(crate) fn insert_recipient(c: &Tx, r: &Registration) -> Result<()> {
 
 const COLUMNS: &str = "id, sex, birth_date, indication, cohort, consent, registered_at";
 
-fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Recipient> {
+pub(super) fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Recipient> {
     Ok(Recipient {
         id: stored(r, 0)?,
         sex: stored(r, 1)?,
@@ -74,6 +74,11 @@ fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Recipient> {
 pub(crate) fn recipient(c: &Tx, recipient: &(impl Key + ?Sized)) -> Result<Option<Recipient>> {
     Ok(c.query_row(&format!("SELECT {COLUMNS} FROM recipients WHERE id = ?1"), [recipient.key()], from_row)
         .optional()?)
+}
+
+/// Every recipient, in code order.
+pub(super) fn all_sql() -> String {
+    format!("SELECT {COLUMNS} FROM recipients ORDER BY id")
 }
 
 /// Recipients by identifier, in identifier order.
