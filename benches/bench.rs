@@ -186,13 +186,75 @@ fn run(name: &str, scale: Scale) {
     );
 }
 
+/// What a person waits for in the TUI on a bank: the first frame (open the bank, build every screen, draw the
+/// home screen with its counts), a switch to each tab by its function key (the tab asks for its first page,
+/// then redraws), and, for the tabs that read the whole bank off the event loop, how long their answer takes.
+fn tui_frames(path: &Path) {
+    use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use stoolbank::tui::{screen::Tab, App, Msg};
+    let key = |tab: Tab| Msg::Key(KeyEvent::new(KeyCode::F(tab.function_key()), KeyModifiers::NONE));
+    let settle = Duration::from_mins(10);
+    let label = path.display().to_string();
+    show(
+        "TUI: first frame (open, home counts, draw; 120×40)",
+        &measure(30, |_| {
+            let bank = Bank::open(path, BenchPrefs::default(), "bench").expect("open");
+            let mut app = App::new(bank, label.clone());
+            let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).expect("terminal");
+            terminal.draw(|f| app.render(f)).expect("draw");
+        }),
+    );
+    let bank = Bank::open(path, BenchPrefs::default(), "bench").expect("open");
+    let mut app = App::new(bank, label);
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).expect("terminal");
+    for tab in Tab::ALL {
+        // From another tab each time (not timed), so that every timed key is a switch.
+        let away = if tab == Tab::Home { Tab::Trace } else { Tab::Home };
+        let mut times: Vec<Duration> = (0..40)
+            .map(|_| {
+                app.update(key(away));
+                app.settle(settle);
+                let t = Instant::now();
+                app.update(key(tab));
+                terminal.draw(|f| app.render(f)).expect("draw");
+                let took = t.elapsed();
+                app.settle(settle);
+                took
+            })
+            .collect();
+        times.sort();
+        let s =
+            Stats { median: times[times.len() / 2], p99: times[times.len() * 99 / 100], max: times[times.len() - 1] };
+        show(&format!("TUI: switch to the {} tab and redraw", tab.title()), &s);
+    }
+    for tab in [Tab::Followup, Tab::Reports] {
+        show(
+            &format!("TUI: the {} tab's answer, off the event loop", tab.title()),
+            &measure(5, |_| {
+                app.update(key(Tab::Home));
+                app.update(key(tab));
+                app.settle(settle);
+                terminal.draw(|f| app.render(f)).expect("draw");
+            }),
+        );
+    }
+    println!("resident memory after the TUI runs: {} KiB", rss_kib());
+}
+
 fn main() {
-    // `cargo bench` passes --bench; a filter argument, if any, picks one bank.
+    // `cargo bench` passes --bench; a filter argument, if any, picks one bank. STOOLBANK_BENCH_BANK names a bank
+    // already built (`stoolbank demo --scale large`) to time the TUI's frames on.
     let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let banks = [("demo-2y", Scale::DEMO), ("bank-6y", Scale { seed: 7, donors: 240, days: 6 * 365, ..Scale::DEMO })];
     for (name, scale) in banks {
         if filter.as_deref().is_none_or(|f| name.contains(f)) {
             run(name, scale);
+            tui_frames(&bank_file(name, scale));
         }
+    }
+    if let Some(path) = std::env::var_os("STOOLBANK_BENCH_BANK") {
+        let path = PathBuf::from(path);
+        println!("\n== {}", path.display());
+        tui_frames(&path);
     }
 }

@@ -90,8 +90,10 @@ fn bench() -> Bench {
 }
 
 impl Bench {
+    /// A key, and what it started off the event loop answered (as a person sees it a moment later).
     fn press(&mut self, code: KeyCode, modifiers: KeyModifiers) {
         self.app.update(Msg::Key(KeyEvent::new(code, modifiers)));
+        self.app.settle(std::time::Duration::from_secs(30));
     }
     fn key(&mut self, code: KeyCode) {
         self.press(code, KeyModifiers::NONE);
@@ -519,4 +521,22 @@ fn signing_in_as_an_identity_viewer_unlocks_identity_and_a_non_viewer_is_refused
     let refused = t.screen();
     assert!(refused.contains("refused by rule identity.viewer"), "{refused}");
     assert!(!refused.contains("Zhao Lei"), "{refused}");
+}
+
+#[test]
+fn a_report_answered_behind_the_idle_lock_is_not_shown_and_the_unlock_reads_it_again() {
+    let mut b = bench();
+    b.sign_in("qm", PASSWORD);
+    // The switch answers at once; the report is read off the event loop, and the lock comes before its answer.
+    b.app.update(Msg::Key(KeyEvent::new(KeyCode::F(Tab::Reports.function_key()), KeyModifiers::NONE)));
+    b.later(6);
+    b.app.update(Msg::Tick);
+    assert!(b.app.signed_out());
+    b.app.settle(std::time::Duration::from_secs(30));
+    let locked = b.screen();
+    assert!(!locked.contains("Remission") && locked.contains("Password"), "nothing shows behind the lock:\n{locked}");
+    b.typed(PASSWORD);
+    b.key(KeyCode::Enter);
+    let back = b.screen();
+    assert!(back.contains("Remission (%, 95% CI)") && !back.contains("loading"), "the unlock reads it again:\n{back}");
 }

@@ -49,7 +49,14 @@ impl Bench {
         Bench { app, now, _dir: dir }
     }
 
+    /// A key, and what it started off the event loop answered (as a person sees it a moment later).
     fn key(&mut self, code: KeyCode) {
+        self.key_at_once(code);
+        self.app.settle(std::time::Duration::from_secs(30));
+    }
+
+    /// A key, the screen looked at before what it started off the event loop has answered.
+    fn key_at_once(&mut self, code: KeyCode) {
         self.app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
     }
 
@@ -738,10 +745,10 @@ fn the_tui_words_its_own_messages_and_asks_why_a_label_is_reprinted() {
     b.key(KeyCode::F(4));
     b.scan(&batches[0].display());
     b.key(KeyCode::Char('p'));
-    b.key(KeyCode::Char('y'));
+    b.key_at_once(KeyCode::Char('y'));
     // The printer is driven off the event loop: the screen says so until the job reports.
     assert!(b.text().contains("printing"));
-    b.app.wait_for_prints(std::time::Duration::from_secs(30));
+    b.app.settle(std::time::Duration::from_secs(30));
     let s = b.text();
     assert!(s.contains("printed 3 label(s)") && !s.contains("Why print again"), "{s}");
     b.key(KeyCode::Char('p'));
@@ -752,7 +759,7 @@ fn the_tui_words_its_own_messages_and_asks_why_a_label_is_reprinted() {
     assert!(s.contains("a reprint needs a reason: say why in the form") && !s.contains("--reason"), "{s}");
     b.typed("smudged in the freezer");
     b.key(KeyCode::Enter);
-    b.app.wait_for_prints(std::time::Duration::from_secs(30));
+    b.app.settle(std::time::Duration::from_secs(30));
     let s = b.text();
     assert!(!s.contains("Why print again") && s.contains("reprinted 3 label(s)"), "{s}");
     let reprints = b.app.bank.audit_log(None, 1000).unwrap();
@@ -1038,7 +1045,11 @@ fn the_reports_tab_draws_remission_adverse_events_and_completeness_as_charts() {
         corrects: None,
     };
     b.app.bank.add_adverse_event(&r, event, at("2024-02-16", 9)).unwrap();
-    b.key(KeyCode::F(12));
+    // The reports read the whole bank off the event loop: the switch answers at once, the tab saying so.
+    b.key_at_once(KeyCode::F(12));
+    let s = b.screen(80, 24);
+    assert!(s.contains("Reading every treatment and visit…") && s.contains("loading…"), "{s}");
+    b.app.settle(std::time::Duration::from_secs(30));
     let s = b.screen(80, 24);
     // The tab bar has scrolled to show the selected tab; the bar of one remission in one reaches the full width.
     assert!(s.lines().next().unwrap().contains("Reports") && s.contains("‹"), "{s}");

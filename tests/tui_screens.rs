@@ -12,6 +12,9 @@ use stoolbank::core::model::{Consent, QcResult, ScreeningKind, Sex};
 use stoolbank::tui::screen::Tab;
 use stoolbank::tui::{App, Msg};
 
+/// Long enough for a load off the event loop (a report, the follow-up work list) on any machine.
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn at(day: &str, hour: u32) -> DateTime<Utc> {
     let d = NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap();
     Utc.from_utc_datetime(&d.and_hms_opt(hour, 0, 0).unwrap())
@@ -101,6 +104,7 @@ fn every_screen() {
     let mut app = App::new(bank.with_clock(move || *clock.lock().unwrap()), "bank.db".into());
     for (n, tab) in Tab::ALL.into_iter().enumerate() {
         app.update(Msg::Key(KeyEvent::new(KeyCode::F(tab.function_key()), KeyModifiers::NONE)));
+        app.settle(SETTLE);
         insta::assert_snapshot!(format!("tui_{n}_{}", tab.title().to_lowercase()), render(&mut app, 80, 24));
         if tab == Tab::Batches {
             // At 80×24 a failing rule's reason pushes the units down: Ctrl-D scrolls to them.
@@ -125,6 +129,7 @@ fn every_screen() {
     };
     app.bank.add_adverse_event(&due[0].recipient, event, at("2024-02-16", 9)).unwrap();
     app.update(Msg::Key(KeyEvent::new(KeyCode::F(Tab::Followup.function_key()), KeyModifiers::NONE)));
+    app.settle(SETTLE);
     insta::assert_snapshot!("tui_followup_work_list", render(&mut app, 80, 24));
     app.update(Msg::Key(KeyEvent::new(KeyCode::Char('e'), KeyModifiers::NONE)));
     insta::assert_snapshot!("tui_followup_adverse_event_form", render(&mut app, 80, 24));
@@ -137,6 +142,7 @@ fn every_screen() {
     };
     app.bank.add_followup(&due[0].recipient, visit, at("2024-05-20", 8)).unwrap();
     app.update(Msg::Key(KeyEvent::new(KeyCode::F(Tab::Reports.function_key()), KeyModifiers::NONE)));
+    app.settle(SETTLE);
     for report in ["remission", "adverse_events", "completeness"] {
         insta::assert_snapshot!(format!("tui_reports_{report}"), render(&mut app, 80, 24));
         app.update(Msg::Key(KeyEvent::new(KeyCode::Char('n'), KeyModifiers::NONE)));

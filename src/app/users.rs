@@ -65,6 +65,13 @@ impl Reopen {
         bank.session = self.session;
         Ok(bank)
     }
+
+    /// The same, for reading only (no write lock, no upgrade): a view's long read beside the bench's work.
+    pub fn open_read_only(self) -> Result<Bank> {
+        let mut bank = Bank::new(Store::open_read_only(&self.path)?, self.bench, "")?;
+        bank.session = self.session;
+        Ok(bank)
+    }
 }
 
 /// The signer of a signed act, taken before the act's transaction.

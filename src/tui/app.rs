@@ -15,6 +15,7 @@ use unicode_width::UnicodeWidthStr;
 
 use super::access::{self as gate, Gate, GateEvent, SignEvent, Signing};
 use super::keys::{self, Action, Binding};
+use super::loading::{Loaded, Loader};
 use super::printing::{Printed, Printer};
 use super::screen::{Ctx, Level, Outbox, Screen, Tab};
 use super::screens::{audit, batches, dispense, donations, donors, followup, home, inventory, recall, reports, trace};
@@ -32,6 +33,8 @@ pub enum Msg {
     Scanner(String),
     /// A print job finished (on its own thread).
     Printed(Printed),
+    /// A read of the whole bank finished (on its own thread), for the session numbered here.
+    Loaded(u64, Box<Loaded>),
     Tick,
     Resize,
 }
@@ -48,6 +51,9 @@ pub struct App {
     printer: Printer,
     /// Print jobs started and not yet reported.
     printing: usize,
+    loader: Loader,
+    /// Loads started in this session and not yet answered.
+    loading: usize,
     /// The key that asked the open question, delivered again after a yes.
     asked_by: Option<KeyEvent>,
     help: bool,
@@ -138,6 +144,7 @@ impl App {
         let config = bank.config().clone();
         let (tx, rx) = mpsc::channel();
         let printer = Printer::new(&bank);
+        let loader = Loader::new(&bank, 0);
         let signed_out = matches!(bank.session(), crate::app::Session::SignedOut);
         let last_input = bank.now();
         let mut app = App {
@@ -146,6 +153,8 @@ impl App {
             rx: Some(rx),
             printer,
             printing: 0,
+            loader,
+            loading: 0,
             tab: Tab::Home,
             db_label,
             scanner: "no scanner".into(),
@@ -228,6 +237,9 @@ impl App {
         self.screens = Screens::new(&self.bank.config().clone());
         self.out = Outbox::default();
         self.tab = Tab::Home;
+        // What the screens asked for before is no longer anyone's to see.
+        self.loader.session += 1;
+        self.loading = 0;
     }
 
     /// Checks the sign-in screen's name and password with the bank; the password is wiped either way.
@@ -244,8 +256,9 @@ impl App {
             }
         };
         let held = self.gate.take().and_then(|g| g.locked).map(|(user, _)| user);
-        // Print jobs run on their own connection, as the user signed in now.
+        // Print jobs and loads run on their own connections, as the user signed in now.
         self.printer = Printer::new(&self.bank);
+        self.loader = Loader::new(&self.bank, self.loader.session);
         self.last_input = self.now();
         match held {
             Some(user) if user == name => {
@@ -353,10 +366,11 @@ impl App {
         (self.tx.clone(), rx)
     }
 
-    /// Waits for the print jobs under way to report, up to `timeout` (for tests driving the app without `run`).
-    pub fn wait_for_prints(&mut self, timeout: Duration) {
+    /// Waits for the print jobs and loads under way to report, up to `timeout` (for tests and benchmarks driving
+    /// the app without `run`).
+    pub fn settle(&mut self, timeout: Duration) {
         let deadline = std::time::Instant::now() + timeout;
-        while self.printing > 0 {
+        while self.printing + self.loading > 0 {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match self.rx.as_ref().map(|rx| rx.recv_timeout(left)) {
                 Some(Ok(msg)) => self.update(msg),
@@ -368,6 +382,16 @@ impl App {
     /// Now, by the bank's clock (the wall clock at the bench, a frozen one in tests).
     pub fn now(&self) -> DateTime<Utc> {
         self.bank.now()
+    }
+
+    /// A load's answer, to the screen that asked for it.
+    fn loaded(&mut self, answer: Loaded) {
+        let now = self.now();
+        let mut ctx = Ctx { bank: &mut self.bank, now, out: &mut self.out };
+        match answer {
+            Loaded::Reports(r) => self.screens.reports.loaded(&mut ctx, r),
+            Loaded::FollowupsDue(r) => self.screens.followup.loaded(&mut ctx, r),
+        }
     }
 
     pub fn switch(&mut self, tab: Tab) {
@@ -407,11 +431,23 @@ impl App {
                 self.printing = self.printing.saturating_sub(1);
                 match report {
                     Printed::Done(m) => self.say(Level::Info, m),
-                    Printed::Failed { message, refused } => {
-                        if refused {
-                            self.out.popup = Some(message.clone());
+                    Printed::Failed(f) => {
+                        let now = self.now();
+                        Ctx { bank: &mut self.bank, now, out: &mut self.out }.failed(f);
+                    }
+                }
+            }
+            Msg::Loaded(session, answer) => {
+                if session == self.loader.session {
+                    self.loading = self.loading.saturating_sub(1);
+                    // Behind the idle lock nothing is shown; the unlock reloads the tab.
+                    if self.gate.is_none() {
+                        self.loaded(*answer);
+                    } else {
+                        match *answer {
+                            Loaded::Reports(_) => self.screens.reports.load_dropped(),
+                            Loaded::FollowupsDue(_) => self.screens.followup.load_dropped(),
                         }
-                        self.say(Level::Error, message);
                     }
                 }
             }
@@ -425,6 +461,10 @@ impl App {
         for job in std::mem::take(&mut self.out.prints) {
             self.printing += 1;
             self.printer.start(job, self.tx.clone());
+        }
+        for load in std::mem::take(&mut self.out.loads) {
+            self.loading += 1;
+            self.loader.start(load, self.tx.clone());
         }
         if let Some(id) = self.out.goto.take() {
             self.tab = Tab::Trace;
@@ -672,6 +712,7 @@ impl App {
             Span::styled(format!("⌁ {}", self.scanner), theme::dim()),
             Span::raw(if self.typed.is_empty() { String::new() } else { format!("   scan: {}▏", self.typed) }),
             Span::styled(if self.printing > 0 { "   printing…" } else { "" }, theme::warn()),
+            Span::styled(if self.loading > 0 { "   loading…" } else { "" }, theme::warn()),
         ]);
         let line2 = match &self.out.status {
             Some((level, m)) => {

@@ -6,6 +6,7 @@ mod access;
 pub mod app;
 mod form;
 pub mod keys;
+mod loading;
 mod picker;
 mod printing;
 pub mod screen;

@@ -5,15 +5,15 @@
 use std::sync::mpsc::Sender;
 
 use super::app::Msg;
+use super::loading::Failure;
 use super::screen::PrintJob;
-use super::words;
-use crate::app::{AppError, Reopen};
+use crate::app::Reopen;
 
-/// What a finished job reports: the message for the status line, and whether a rule refused it.
+/// What a finished job reports: the message for the status line, or why it failed.
 #[derive(Debug, Clone)]
 pub enum Printed {
     Done(String),
-    Failed { message: String, refused: bool },
+    Failed(Failure),
 }
 
 /// Where the worker opens the bank, and as whom.
@@ -38,7 +38,7 @@ impl Printer {
                 .and_then(|mut bank| bank.print_labels(&job.id, None, None, 1, job.reason.as_deref(), job.at));
             let report = match outcome {
                 Ok(p) => Printed::Done(p.to_string()),
-                Err(e) => Printed::Failed { refused: matches!(e, AppError::Refused(_)), message: words::error(&e) },
+                Err(e) => Printed::Failed(e.into()),
             };
             // The app may have quit meanwhile: nobody is left to tell.
             let _ = done.send(Msg::Printed(report));

@@ -9,7 +9,7 @@ use ratatui::Frame;
 
 use super::access::SignRequest;
 use super::keys::Binding;
-use super::words;
+use super::loading::{Failure, Load};
 use crate::app::{AppError, Bank};
 use crate::core::access::Operation;
 use crate::core::ids::Id;
@@ -123,6 +123,8 @@ pub struct Outbox {
     pub confirmed: bool,
     /// Print jobs to start on their own threads.
     pub prints: Vec<PrintJob>,
+    /// Reads of the whole bank to start on their own threads.
+    pub loads: Vec<Load>,
 }
 
 /// A donor's look-back from a day, with why.
@@ -166,12 +168,18 @@ impl Ctx<'_> {
     /// Reports an operation's failure in the TUI's words; a refusal (a safety rule's, or the access table's) also
     /// opens whole in a box.
     pub fn fail(&mut self, e: AppError) {
-        let refused = matches!(e, AppError::Refused(_) | AppError::Denied(_));
-        let m = words::error(&e);
-        if refused {
-            self.out.popup = Some(m.clone());
+        self.failed(Failure::from(e));
+    }
+    /// Says why something failed; a refusal by a rule also in a box the user dismisses.
+    pub fn failed(&mut self, f: Failure) {
+        if f.refused {
+            self.out.popup = Some(f.message.clone());
         }
-        self.error(m);
+        self.error(f.message);
+    }
+    /// Starts a read of the whole bank off the event loop; its answer comes back to the screen that asked.
+    pub fn load(&mut self, load: Load) {
+        self.out.loads.push(load);
     }
     /// Prints the labels of `id` off the event loop; the outcome comes to the status line when it is done.
     pub fn print(&mut self, id: Id, reason: Option<&str>) {

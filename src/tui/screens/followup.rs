@@ -9,13 +9,14 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::{list, move_selection, pane, Scroll};
+use super::{list_window, move_selection, pane, Scroll};
 use crate::app::{AppError, ClinicalView, DueVisit, NewAdverseEvent, SafetySignal, VisitInput};
 use crate::core::followup::{Outcome, Relatedness, Timepoint};
 use crate::core::ids::{Id, IdKind};
 use crate::time;
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
+use crate::tui::loading::{Failure, Load};
 use crate::tui::screen::{Ctx, RecallRequest, Screen};
 use crate::tui::{theme, words};
 
@@ -60,6 +61,8 @@ pub struct Followup {
     view: Option<ClinicalView>,
     scroll: Scroll,
     signal: Option<Signal>,
+    /// The work list is being read again (the last one shows meanwhile).
+    loading: bool,
 }
 
 fn names<T: Copy + std::fmt::Display>(all: &[T]) -> Vec<String> {
@@ -83,6 +86,28 @@ fn scores(s: &str) -> Result<Vec<(String, String)>, AppError> {
 }
 
 impl Followup {
+    /// The app dropped the answer (it came behind the idle lock): the next refresh asks again.
+    pub fn load_dropped(&mut self) {
+        self.loading = false;
+    }
+
+    /// A new work list: the selection stays on the visit it was on (or the nearest row when that one is done),
+    /// and the pane keeps what it shows, or shows the selected row's recipient.
+    pub fn loaded(&mut self, ctx: &mut Ctx, answer: Result<Vec<DueVisit>, Failure>) {
+        self.loading = false;
+        let due = match answer {
+            Ok(due) => due,
+            Err(f) => return ctx.failed(f),
+        };
+        let was = self.selected().map(|d| (d.recipient.clone(), d.timepoint));
+        self.due = due;
+        let same = was.and_then(|(r, t)| self.due.iter().position(|d| d.recipient == r && d.timepoint == t));
+        self.sel = same.unwrap_or(self.sel).min(self.due.len().saturating_sub(1));
+        if self.view.is_none() {
+            self.load_view(ctx);
+        }
+    }
+
     fn selected(&self) -> Option<&DueVisit> {
         self.due.get(self.sel)
     }
@@ -245,29 +270,25 @@ impl Followup {
         }
     }
 
-    fn due_lines(&self) -> Vec<Line<'static>> {
-        self.due
-            .iter()
-            .map(|d| {
-                let late = if d.overdue_days > 0 {
-                    Span::styled(format!("  {} d overdue", d.overdue_days), theme::warn())
-                } else {
-                    Span::raw("  due")
-                };
-                Line::from(vec![
-                    Span::raw(format!(
-                        "{} {:<2} {}  {}  {}–{}",
-                        d.due,
-                        d.timepoint,
-                        d.recipient,
-                        words::clean(&d.indication),
-                        d.window_from,
-                        d.window_to
-                    )),
-                    late,
-                ])
-            })
-            .collect()
+    fn due_line(&self, i: usize) -> Line<'static> {
+        let d = &self.due[i];
+        let late = if d.overdue_days > 0 {
+            Span::styled(format!("  {} d overdue", d.overdue_days), theme::warn())
+        } else {
+            Span::raw("  due")
+        };
+        Line::from(vec![
+            Span::raw(format!(
+                "{} {:<2} {}  {}  {}–{}",
+                d.due,
+                d.timepoint,
+                d.recipient,
+                words::clean(&d.indication),
+                d.window_from,
+                d.window_to
+            )),
+            late,
+        ])
     }
 }
 
@@ -349,13 +370,12 @@ impl Screen for Followup {
             None => false,
         }
     }
+    // The work list reads every dispense and visit: off the event loop (see `tui::loading`).
     fn refresh(&mut self, ctx: &mut Ctx) {
-        match ctx.bank.followups_due(time::local_day(ctx.now)) {
-            Ok(due) => self.due = due,
-            Err(e) => ctx.fail(e),
+        if !self.loading {
+            self.loading = true;
+            ctx.load(Load::FollowupsDue { by: time::local_day(ctx.now) });
         }
-        self.sel = self.sel.min(self.due.len().saturating_sub(1));
-        self.load_view(ctx);
     }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
         let event = match &mut self.form {
@@ -407,9 +427,10 @@ impl Screen for Followup {
                 top,
             );
         }
-        let title = format!("Visits due by today ({})", self.due.len());
+        let loading = if self.loading { " · loading…" } else { "" };
+        let title = format!("Visits due by today ({}){loading}", self.due.len());
         let sel = (!self.due.is_empty()).then_some(self.sel);
-        list(f, mid, &title, self.due_lines(), sel);
+        list_window(f, mid, &title, self.due.len(), sel, |i| self.due_line(i));
         match &self.form {
             Some(Editing::Visit(form)) => form.render(f, low, true),
             Some(Editing::Event(form)) => form.render(f, low, true),

@@ -27,8 +27,20 @@ use super::theme;
 /// Draws lines in a bordered box, scrolled so that the selected line is visible and highlighted; the title
 /// says where the selection is ("3 of 46"), or which lines show when nothing is selected and not all fit.
 pub fn list(f: &mut Frame, area: Rect, title: &str, lines: Vec<Line<'static>>, selected: Option<usize>) {
+    list_window(f, area, title, lines.len(), selected, |i| lines[i].clone());
+}
+
+/// A list of `total` rows of which only those that fit are made (`line(i)`), so a long list draws as fast as a
+/// short one.
+pub fn list_window(
+    f: &mut Frame,
+    area: Rect,
+    title: &str,
+    total: usize,
+    selected: Option<usize>,
+    line: impl Fn(usize) -> Line<'static>,
+) {
     let inner = (area.height.saturating_sub(2) as usize).max(1);
-    let total = lines.len();
     let sel = selected.unwrap_or(0).min(total.saturating_sub(1));
     let start = if sel >= inner { sel + 1 - inner } else { 0 };
     let place = match selected {
@@ -36,12 +48,8 @@ pub fn list(f: &mut Frame, area: Rect, title: &str, lines: Vec<Line<'static>>, s
         _ if total > inner => format!(" · {}–{} of {total}", start + 1, (start + inner).min(total)),
         _ => String::new(),
     };
-    let shown: Vec<Line> = lines
-        .into_iter()
-        .enumerate()
-        .skip(start)
-        .take(inner)
-        .map(|(i, l)| if Some(i) == selected { l.style(theme::selected()) } else { l })
+    let shown: Vec<Line> = (start..total.min(start + inner))
+        .map(|i| if Some(i) == selected { line(i).style(theme::selected()) } else { line(i) })
         .collect();
     f.render_widget(
         Paragraph::new(shown).block(Block::default().borders(Borders::ALL).title(format!("{title}{place}"))),

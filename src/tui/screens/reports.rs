@@ -9,10 +9,11 @@ use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Borders, Paragraph};
 use ratatui::Frame;
 
 use super::move_selection;
-use crate::app::{GroupBy, OutcomeReport, Period, SafetyReport};
+use crate::app::{OutcomeReport, SafetyReport};
 use crate::core::followup::Timepoint;
 use crate::time;
 use crate::tui::keys::{self, Action, Binding};
+use crate::tui::loading::{Failure, Load};
 use crate::tui::screen::{Ctx, Screen};
 use crate::tui::{theme, words};
 
@@ -26,6 +27,8 @@ pub struct Reports {
     safety: Option<SafetyReport>,
     /// The first remission bar shown.
     top: usize,
+    /// A reload is under way (the last answer, if any, shows meanwhile).
+    loading: bool,
 }
 
 fn pct(x: Option<f64>) -> String {
@@ -49,6 +52,23 @@ fn counts(title: &str, rows: &[(String, u64)]) -> BarChart<'static> {
 }
 
 impl Reports {
+    /// The app dropped the answer (it came behind the idle lock): the next refresh asks again.
+    pub fn load_dropped(&mut self) {
+        self.loading = false;
+    }
+
+    pub fn loaded(&mut self, ctx: &mut Ctx, answer: Result<(OutcomeReport, SafetyReport), Failure>) {
+        self.loading = false;
+        match answer {
+            Ok((outcomes, safety)) => {
+                self.top = self.top.min(outcomes.rows.len().saturating_sub(1));
+                self.outcomes = Some(outcomes);
+                self.safety = Some(safety);
+            }
+            Err(f) => ctx.failed(f),
+        }
+    }
+
     fn remission(&self, f: &mut Frame, area: Rect) {
         let Some(report) = &self.outcomes else { return };
         let rows: Vec<Bar> = report
@@ -159,15 +179,11 @@ impl Screen for Reports {
     fn editing(&self) -> bool {
         false
     }
+    // The reports read every treatment and visit: off the event loop (see `tui::loading`).
     fn refresh(&mut self, ctx: &mut Ctx) {
-        let today = time::local_day(ctx.now);
-        match ctx.bank.report_outcomes(GroupBy::Indication, Period::default(), today) {
-            Ok(r) => self.outcomes = Some(r),
-            Err(e) => ctx.fail(e),
-        }
-        match ctx.bank.report_safety(Period::default()) {
-            Ok(r) => self.safety = Some(r),
-            Err(e) => ctx.fail(e),
+        if !self.loading {
+            self.loading = true;
+            ctx.load(Load::Reports { today: time::local_day(ctx.now) });
         }
     }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
@@ -189,7 +205,16 @@ impl Screen for Reports {
             .enumerate()
             .map(|(i, t)| if i == self.shown { format!("[{t}]") } else { t.to_string() })
             .collect();
-        f.render_widget(Paragraph::new(format!("{} · n/p: switch", names.join(" "))).style(theme::dim()), head);
+        let loading = if self.loading { " · loading…" } else { "" };
+        f.render_widget(
+            Paragraph::new(format!("{} · n/p: switch{loading}", names.join(" "))).style(theme::dim()),
+            head,
+        );
+        if self.outcomes.is_none() {
+            let what =
+                if self.loading { "Reading every treatment and visit…" } else { "No report loaded: r reloads." };
+            return f.render_widget(Paragraph::new(what).block(boxed(TITLES[self.shown].into())), body);
+        }
         match self.shown {
             0 => self.remission(f, body),
             1 => self.adverse(f, body),
