@@ -83,14 +83,46 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
                               + substr(t, length(t) - 2, 2)::bigint) * 1000)
 $$;
 
--- SQLite's json_valid(t): t is RFC 8259 JSON text (json, not jsonb: the text is kept as written, \u0000 allowed).
+-- SQLite's json_valid(t): t is RFC 8259 JSON text (json, not jsonb: the text is kept as written, \u0000 allowed),
+-- nested at most 1000 deep (SQLite's JSON_MAX_DEPTH). The depth is counted only when the text holds more than 1000
+-- brackets, which no record stoolbank writes does.
 CREATE FUNCTION json_is(t text) RETURNS boolean
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+DECLARE
+    depth int := 0;
+    in_string boolean := false;
+    escaped boolean := false;
+    c text;
 BEGIN
-    PERFORM t::json;
+    BEGIN
+        PERFORM t::json;
+    EXCEPTION WHEN data_exception THEN
+        RETURN false;
+    END;
+    IF length(t) - length(translate(t, '[{', '')) <= 1000 THEN
+        RETURN true;
+    END IF;
+    FOREACH c IN ARRAY regexp_split_to_array(t, '') LOOP
+        IF escaped THEN
+            escaped := false;
+        ELSIF in_string THEN
+            IF c = '\' THEN
+                escaped := true;
+            ELSIF c = '"' THEN
+                in_string := false;
+            END IF;
+        ELSIF c = '"' THEN
+            in_string := true;
+        ELSIF c IN ('[', '{') THEN
+            depth := depth + 1;
+            IF depth > 1000 THEN
+                RETURN false;
+            END IF;
+        ELSIF c IN (']', '}') THEN
+            depth := depth - 1;
+        END IF;
+    END LOOP;
     RETURN true;
-EXCEPTION WHEN data_exception THEN
-    RETURN false;
 END
 $$;
 

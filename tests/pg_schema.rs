@@ -575,6 +575,17 @@ impl V {
         }
     }
 
+    /// The value for a message: long text cut short, with its length.
+    fn shown(&self) -> String {
+        match self {
+            V::T(s) if s.chars().count() > 40 => {
+                format!("{:?}... ({} characters)", s.chars().take(20).collect::<String>(), s.chars().count())
+            }
+            V::B(b) => format!("{} bytes", b.len()),
+            other => format!("{other:?}"),
+        }
+    }
+
     /// The value as an enumeration lists it (text as is, an integer in decimal).
     fn listed(&self) -> Option<String> {
         match self {
@@ -1092,8 +1103,12 @@ fn text_probes() -> Vec<String> {
         "\"\\x41\"",
         "'x'",
     ];
-    let long = ["u".repeat(64), "u".repeat(65)];
-    p.extend(long.iter().map(String::as_str));
+    // SQLite's JSON parser nests at most 1000 deep (JSON_MAX_DEPTH).
+    let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+    let long = ["u".repeat(64), "u".repeat(65), nested(999), nested(1000), nested(1001), nested(2000)];
+    // Brackets inside strings (one after an escaped quote) do not nest.
+    let in_strings = [format!("[\"{}\"]", "[".repeat(1001)), format!("[\"\\\"{}\"]", "{".repeat(1001))];
+    p.extend(long.iter().chain(&in_strings).map(String::as_str));
     p.into_iter().map(String::from).collect()
 }
 
@@ -1306,7 +1321,7 @@ fn checks_behave_as_on_sqlite() {
                 let s = lite_update.execute([v.sqlite(), k.sqlite()]).map_err(|e| e.to_string());
                 let (value, key_value) = (v.pg(ty), k.pg(key_ty));
                 let p = pg.execute(&pg_update, &[value.as_ref(), key_value.as_ref()]).map_err(|e| pg_error(&e));
-                let shown = format!("{table}.{col} = {v:?} (row {key} = {k:?})");
+                let shown = format!("{table}.{col} = {} (row {key} = {k:?})", v.shown());
                 match (&s, &p) {
                     (Ok(_), Err(e)) => diffs.push(format!("{shown}: SQLite accepts, PostgreSQL refuses: {e}")),
                     (Err(e), Ok(_)) => diffs.push(format!("{shown}: SQLite refuses ({e}), PostgreSQL accepts")),
