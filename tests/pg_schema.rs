@@ -1406,6 +1406,25 @@ fn deletes_and_log_updates_are_refused_as_on_sqlite() {
             "INSERT INTO recipient_identities (recipient_id, recorded_at) VALUES ('R000001', 'x')".into(),
             Some("identity is stored sealed, never in clear"),
         ),
+        // Sealed, but with a column in clear: each branch of the trigger's WHEN.
+        (
+            "INSERT INTO donor_identities (donor_id, name, recorded_at, sealed) \
+             SELECT donor_id, 'A Name', recorded_at, sealed FROM donor_identities"
+                .into(),
+            Some("identity is stored sealed, never in clear"),
+        ),
+        (
+            "INSERT INTO recipient_identities (recipient_id, phone, recorded_at, sealed) \
+             SELECT recipient_id, '555', recorded_at, sealed FROM recipient_identities"
+                .into(),
+            Some("identity is stored sealed, never in clear"),
+        ),
+        (
+            "INSERT INTO recipient_identities (recipient_id, national_id, recorded_at, sealed) \
+             SELECT recipient_id, 'X1', recorded_at, sealed FROM recipient_identities"
+                .into(),
+            Some("identity is stored sealed, never in clear"),
+        ),
         ("UPDATE label_claims SET outcome = 'printed', closed_at = '2026-01-02T09:00:00Z'".into(), None),
         ("UPDATE label_claims SET target = 'printer'".into(), Some("a closed claim is never changed")),
     ]);
