@@ -32,8 +32,8 @@
 -- The database must be UTF8 (what SQLite stores): json_is and the regular expressions read characters.
 
 DO $$ BEGIN
-    IF pg_encoding_to_char(encoding) <> 'UTF8' FROM pg_database WHERE datname = current_database() THEN
-        RAISE EXCEPTION 'a stoolbank database must be UTF8';
+    IF current_setting('server_encoding') <> 'UTF8' THEN  -- the current database's encoding
+        RAISE EXCEPTION 'a stoolbank database must be UTF8, not %', current_setting('server_encoding');
     END IF;
 END $$;
 
