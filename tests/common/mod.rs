@@ -1,6 +1,8 @@
 //! A bench for end-to-end tests: a fresh database file in a temporary directory, and the real binary.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
