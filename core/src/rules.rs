@@ -274,6 +274,15 @@ pub fn screening_window(on: NaiveDate, config: &Config) -> (NaiveDate, NaiveDate
     (plus_days(on, -config.screening_validity_days), on)
 }
 
+/// The days whose screenings [`release_checks`] reads for a donation collected on `collected_on`, released on
+/// `on`: the validity window before the collection to the one after it (as far as `on`), both inclusive. Facts
+/// holding the screenings of these days, the deferrals with the screening lifting each one begun by the window's
+/// end, and the recall days judge a release exactly as the whole history does.
+pub fn release_window(collected_on: NaiveDate, on: NaiveDate, config: &Config) -> (NaiveDate, NaiveDate) {
+    let days = config.screening_validity_days;
+    (plus_days(collected_on, -days), plus_days(collected_on, days).min(on).max(collected_on))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "kebab-case")]
 pub enum Eligibility {
@@ -480,8 +489,9 @@ pub fn release_checks(f: &ReleaseFacts, config: &Config) -> Vec<Check> {
     let days = config.screening_validity_days;
     let c = f.collected_on;
     let donor = f.donor;
-    let before_from = plus_days(c, -days);
-    let after_to = plus_days(c, days).min(f.on);
+    let (before_from, window_to) = release_window(c, f.on, config);
+    // The post-donation screenings count from the day after, up to `on` (before the collection: none).
+    let after_to = window_to.min(f.on);
 
     let mut pre_dates = Vec::new();
     let pre =
@@ -929,9 +939,10 @@ mod tests {
         DonorFacts { birth_date: full.birth_date, screenings, deferrals: full.deferrals.clone(), recalls: Vec::new() }
     }
 
-    #[test]
-    fn eligibility_from_the_window_and_the_lifting_screenings_equals_eligibility_from_the_whole_history() {
-        let c = Config::default();
+    /// Two years of a donor: clean rounds every 45 days from 2024-01-01 (a panel skipped now and then), a
+    /// positive stool result lifted by a clean screening a year later, a dated deferral, a recall's deferral
+    /// lifted, and at last a permanent one.
+    fn history(c: &Config) -> DonorFacts {
         let mut donor = DonorFacts { birth_date: Some(day("1990-01-01")), ..Default::default() };
         let start = day("2024-01-01");
         let deferral = |id, starts_on: &str, screening, recall, until: Option<&str>, permanent| DeferralFact {
@@ -951,7 +962,7 @@ mod tests {
             let date = start + Days::new(n * 45);
             for (i, kind) in ScreeningKind::DONOR_PANELS.iter().enumerate() {
                 if (n + i as u64) % 7 != 6 {
-                    donor.screenings.push(screening(id, *kind, &date.to_string(), None, &c));
+                    donor.screenings.push(screening(id, *kind, &date.to_string(), None, c));
                 }
                 id += 1;
             }
@@ -960,7 +971,7 @@ mod tests {
         donor
             .screenings
             .retain(|s| !(s.kind == ScreeningKind::Stool && s.date > day("2024-02-01") && s.date < day("2025-03-01")));
-        donor.screenings.push(screening(500, ScreeningKind::Stool, "2024-02-10", Some("norovirus"), &c));
+        donor.screenings.push(screening(500, ScreeningKind::Stool, "2024-02-10", Some("norovirus"), c));
         donor.deferrals.push(deferral(1, "2024-02-10", Some((500, ScreeningKind::Stool)), None, None, false));
         // A dated deferral, a recall's deferral lifted later, and at last a permanent one.
         donor.deferrals.push(deferral(2, "2025-04-01", None, None, Some("2025-04-20"), false));
@@ -968,7 +979,14 @@ mod tests {
         recall.lifted_on = Some(day("2025-07-15"));
         donor.deferrals.push(recall);
         donor.deferrals.push(deferral(4, "2025-11-01", None, None, None, true));
+        donor
+    }
 
+    #[test]
+    fn eligibility_from_the_window_and_the_lifting_screenings_equals_eligibility_from_the_whole_history() {
+        let c = Config::default();
+        let donor = history(&c);
+        let start = day("2024-01-01");
         let mut seen = std::collections::HashSet::new();
         for n in 0..760 {
             let on = start + Days::new(n);
@@ -977,6 +995,80 @@ mod tests {
             seen.insert(std::mem::discriminant(&whole));
         }
         assert_eq!(seen.len(), 3, "the history passes through eligible, deferred and not eligible");
+    }
+
+    /// What a loader gives for a release (see [`release_window`]): the window's screenings, the first clean
+    /// screening lifting each deferral begun by the window's end, the deferrals and the recall days.
+    fn reduced_for_release(full: &DonorFacts, collected_on: NaiveDate, on: NaiveDate, c: &Config) -> DonorFacts {
+        let (from, to) = release_window(collected_on, on, c);
+        let mut screenings: Vec<ScreeningFact> =
+            full.screenings.iter().filter(|s| s.date >= from && s.date <= to).cloned().collect();
+        for d in full.deferrals.iter().filter(|d| d.starts_on <= to) {
+            let Some((cause, kind)) = d.lifted_by_screening() else { continue };
+            let first = full
+                .screenings
+                .iter()
+                .filter(|s| s.kind == kind && (s.date, s.id) > (d.starts_on, cause) && s.is_clean(c))
+                .min_by_key(|s| (s.date, s.id));
+            if let Some(s) = first.filter(|s| !screenings.contains(s)) {
+                screenings.push(s.clone());
+            }
+        }
+        DonorFacts { screenings, ..full.clone() }
+    }
+
+    #[test]
+    fn a_release_judged_on_the_window_and_the_lifting_screenings_equals_one_judged_on_the_whole_history() {
+        let c = Config::default();
+        let mut donor = history(&c);
+        donor.recalls = vec![day("2025-06-01")];
+        // A round soon after the one of 2025-09-22, so that a collection that day is sandwiched and releases.
+        donor.screenings.extend(clean_round(900, "2025-10-01", &c));
+        let start = day("2024-01-01");
+        let mut seen = std::collections::HashSet::new();
+        for n in (0..720).step_by(3) {
+            let collected_on = start + Days::new(n);
+            let mut full = donor.clone();
+            full.screenings.push(screening(
+                10_000 + n as i64,
+                ScreeningKind::DonationDay,
+                &collected_on.to_string(),
+                None,
+                &c,
+            ));
+            let collected = collected_on.and_hms_opt(8, 0, 0).unwrap().and_utc();
+            let qc: Vec<QcFact> = c
+                .qc_required
+                .iter()
+                .enumerate()
+                .map(|(i, t)| QcFact { id: i as i64, test: t.clone(), result: QcResult::Pass, at: collected })
+                .collect();
+            for later in [0, 1, 20, 45, 70, 200] {
+                let on = collected_on + Days::new(later);
+                let reduced = reduced_for_release(&full, collected_on, on, &c);
+                let facts = |donor| ReleaseFacts {
+                    donor,
+                    collected_at: collected,
+                    collected_on,
+                    prepared_at: collected + chrono::Duration::hours(2),
+                    qc: &qc,
+                    released_at: None,
+                    discarded_at: None,
+                    recalled_at: None,
+                    expires_on: collected_on + Days::new(365),
+                    units_unverified: 0,
+                    at: on.and_hms_opt(12, 0, 0).unwrap().and_utc(),
+                    on,
+                };
+                let whole = release_checks(&facts(&full), &c);
+                assert_eq!(release_checks(&facts(&reduced), &c), whole, "collected {collected_on}, released {on}");
+                seen.insert(whole.iter().find(|k| !k.passed).map(|k| k.rule));
+            }
+        }
+        assert!(seen.contains(&None), "some releases pass: {seen:?}");
+        for rule in [Rule::PreDonationScreening, Rule::PostDonationScreening, Rule::NoInterveningEvent] {
+            assert!(seen.contains(&Some(rule)), "some releases are refused by {rule:?}");
+        }
     }
 
     #[test]

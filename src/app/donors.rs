@@ -276,11 +276,32 @@ impl Bank {
 /// The facts eligibility on day `on` reads (see [`DonorFacts`]): the deferrals, the screenings of the validity
 /// window, and the screening lifting each deferral that one lifts; a few indexed lookups, not the whole history.
 pub(super) fn eligibility_facts(tx: &Tx, d: &Donor, on: NaiveDate, config: &Config) -> Result<DonorFacts> {
+    let (from, to) = rules::screening_window(on, config);
+    facts_within(tx, d, from, to, config)
+}
+
+/// The facts a release of a donation collected on `collected_on` reads on day `on` (see
+/// [`rules::release_window`]): those of its window, and the recall days.
+pub(super) fn release_facts(
+    tx: &Tx,
+    d: &Donor,
+    collected_on: NaiveDate,
+    on: NaiveDate,
+    config: &Config,
+) -> Result<DonorFacts> {
+    let (from, to) = rules::release_window(collected_on, on, config);
+    let mut facts = facts_within(tx, d, from, to, config)?;
+    facts.recalls = donors::recall_days(tx, d.id.get()?)?.into_iter().map(local_day).collect();
+    Ok(facts)
+}
+
+/// The deferrals, the screenings dated `from..=to`, and for each deferral begun by `to` that a screening lifts,
+/// the first clean screening of its panel after its cause (read one screening at a time, stopping there).
+fn facts_within(tx: &Tx, d: &Donor, from: NaiveDate, to: NaiveDate, config: &Config) -> Result<DonorFacts> {
     let id = d.id.get()?;
     let deferrals = donors::deferrals(tx, id)?;
-    let (from, to) = rules::screening_window(on, config);
     let mut screenings = donors::screenings_between(tx, id, from, to)?;
-    for deferral in deferrals.iter().filter(|x| x.starts_on <= on) {
+    for deferral in deferrals.iter().filter(|x| x.starts_on <= to) {
         let Some((cause, kind)) = deferral.lifted_by_screening() else { continue };
         let lifting = donors::first_screening_after(tx, id, kind, (deferral.starts_on, cause), |s| s.is_clean(config))?;
         if let Some(s) = lifting.filter(|s| !screenings.contains(s)) {

@@ -4,7 +4,7 @@ use super::users::Signed;
 use crate::core::access::Operation;
 use chrono::{DateTime, Days, Utc};
 
-use super::donors::{load_donor, screen, Screening, ScreeningInput, ScreeningRecorded};
+use super::donors::{load_donor, release_facts, screen, Screening, ScreeningInput, ScreeningRecorded};
 use super::views::{dangling, marked, BatchView, DonationView, UnitView};
 use super::{invalid, not_found, record, record_group, AppError, Bank, Result};
 use crate::core::config::Config;
@@ -211,7 +211,7 @@ impl Bank {
         // Four eyes needs people told apart: in set-up mode (free-text names, no sign-in) it is not judged.
         let four_eyes = self.access_control();
         self.store.write(|tx| {
-            rules::check_release(&ReleaseInputs::load(tx, batch)?.facts(at)?, config)?;
+            rules::check_release(&ReleaseInputs::load(tx, batch, at, config)?.facts(at)?, config)?;
             if four_eyes {
                 rules::check_four_eyes(&act.actor, &users::batch_workers(tx, batch.data())?)?;
             }
@@ -291,17 +291,19 @@ struct ReleaseInputs {
 }
 
 impl ReleaseInputs {
-    fn load(tx: &Tx, id: &Id) -> Result<ReleaseInputs> {
+    /// What a release at `at` reads: of the donor, the facts of the release's window (the whole history when
+    /// the collection time cannot be read, so that the check names that value as before).
+    fn load(tx: &Tx, id: &Id, at: DateTime<Utc>, config: &Config) -> Result<ReleaseInputs> {
         let batch = load_batch(tx, id)?;
         let donation =
             batches::donation(tx, &batch.donation)?.ok_or_else(|| dangling(IdKind::Donation, &batch.donation))?;
-        let donor = marked(
-            donation
-                .donor
-                .get()
-                .map_err(AppError::from)
-                .and_then(|donor| Ok(donors::facts(tx, &load_donor(tx, donor)?)?)),
-        )?;
+        let donor = marked(donation.donor.get().map_err(AppError::from).and_then(|donor| {
+            let d = load_donor(tx, donor)?;
+            match donation.collected_at.ok() {
+                Some(c) => release_facts(tx, &d, local_day(*c), local_day(at), config),
+                None => Ok(donors::facts(tx, &d)?),
+            }
+        }))?;
         let qc = batches::qc_of_batch(tx, id)?;
         let qc = qc.iter().map(batches::QcRow::fact).collect::<std::result::Result<_, _>>().into();
         let units = batches::units_of_batch(tx, id)?;
@@ -386,7 +388,7 @@ fn donate(
 }
 
 pub(super) fn batch_view(tx: &Tx, id: &Id, at: DateTime<Utc>, config: &Config) -> Result<BatchView> {
-    let inputs = ReleaseInputs::load(tx, id)?;
+    let inputs = ReleaseInputs::load(tx, id, at, config)?;
     let checks = inputs.facts(at).map(|f| rules::release_checks(&f, config)).into();
     let ReleaseInputs { batch: b, donation: d, units: all_units, .. } = &inputs;
     let qc = batches::qc_of_batch(tx, id)?;
