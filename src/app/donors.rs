@@ -10,9 +10,9 @@ use crate::core::config::Config;
 use crate::core::ids::{Id, IdKind};
 use crate::core::input::{self, Now};
 use crate::core::model::{DonorStatus, ScreeningKind, Sex, TestResult};
-use crate::core::rules::{self, DonorFacts, Eligibility};
+use crate::core::rules::{self, DeferralFact, DonorFacts, Eligibility, ScreeningFact};
 use crate::store::donors::{self, Donor, Identity, NewDeferral, StoredDeferral, StoredScreening};
-use crate::store::{batches, Stored, Tx};
+use crate::store::{batches, Key, StoreError, Stored, Tx};
 use crate::time::local_day;
 
 pub struct NewDonor {
@@ -263,13 +263,7 @@ impl Bank {
     pub fn donors(&mut self, after: Option<&Stored<Id>>, limit: usize, at: DateTime<Utc>) -> Result<Vec<DonorSummary>> {
         self.authorize(Operation::Read)?;
         let config = self.config.clone();
-        self.store.read(|tx| {
-            let mut out = Vec::new();
-            for d in donors::donors_page(tx, after, limit)? {
-                out.push(summary(tx, d, local_day(at), &config)?);
-            }
-            Ok::<_, AppError>(out)
-        })
+        self.store.read(|tx| summaries(tx, donors::donors_page(tx, after, limit)?, local_day(at), &config))
     }
 }
 
@@ -300,7 +294,21 @@ pub(super) fn release_facts(
 fn facts_within(tx: &Tx, d: &Donor, from: NaiveDate, to: NaiveDate, config: &Config) -> Result<DonorFacts> {
     let id = d.id.get()?;
     let deferrals = donors::deferrals(tx, id)?;
-    let mut screenings = donors::screenings_between(tx, id, from, to)?;
+    let screenings = donors::screenings_between(tx, id, from, to)?;
+    with_lifting(tx, d, deferrals, screenings, to, config)
+}
+
+/// A donor's facts from their deferrals and the screenings of a window ending on `to`, with the screening lifting
+/// each deferral begun by `to` that one lifts.
+fn with_lifting(
+    tx: &Tx,
+    d: &Donor,
+    deferrals: Vec<DeferralFact>,
+    mut screenings: Vec<ScreeningFact>,
+    to: NaiveDate,
+    config: &Config,
+) -> Result<DonorFacts> {
+    let id = d.id.get()?;
     for deferral in deferrals.iter().filter(|x| x.starts_on <= to) {
         let Some((cause, kind)) = deferral.lifted_by_screening() else { continue };
         let lifting = donors::first_screening_after(tx, id, kind, (deferral.starts_on, cause), |s| s.is_clean(config))?;
@@ -309,6 +317,36 @@ fn facts_within(tx: &Tx, d: &Donor, from: NaiveDate, to: NaiveDate, config: &Con
         }
     }
     Ok(DonorFacts { birth_date: Some(d.birth_date.value()?), screenings, deferrals, recalls: Vec::new() })
+}
+
+/// Each donor's eligibility on day `on`, in order. Their deferrals and the screenings of the window are read for
+/// all of them in two statements; when a value among those cannot be read, the donors are judged one at a time,
+/// so that only the donor holding it is marked.
+pub(super) fn judge_all(tx: &Tx, ds: &[Donor], on: NaiveDate, config: &Config) -> Result<Vec<Stored<Eligibility>>> {
+    let together = || -> Result<Vec<Stored<Eligibility>>> {
+        let (from, to) = rules::screening_window(on, config);
+        let ids = ds.iter().map(|d| d.id.key());
+        let mut deferrals = donors::deferrals_of(tx, ids.clone())?;
+        let mut screenings = donors::screenings_between_of(tx, ids, from, to)?;
+        ds.iter()
+            .map(|d| {
+                let key = d.id.key();
+                let facts = with_lifting(
+                    tx,
+                    d,
+                    deferrals.remove(key).unwrap_or_default(),
+                    screenings.remove(key).unwrap_or_default(),
+                    to,
+                    config,
+                )?;
+                Ok(Stored::Read(facts.eligibility(on, config)))
+            })
+            .collect()
+    };
+    match together() {
+        Err(AppError::Store(StoreError::Malformed(_))) => ds.iter().map(|d| judge(tx, d, on, config)).collect(),
+        judged => judged,
+    }
 }
 
 /// A donor's eligibility on day `on`, or the malformed stored value it cannot be judged on.
@@ -327,10 +365,17 @@ pub(super) fn status_of(judged: &Stored<Eligibility>) -> (Stored<DonorStatus>, S
     }
 }
 
-/// One line of the donor list.
-pub(super) fn summary(tx: &Tx, d: Donor, on: NaiveDate, config: &Config) -> Result<DonorSummary> {
-    let (status, reason) = status_of(&judge(tx, &d, on, config)?);
-    Ok(DonorSummary { id: d.id, sex: d.sex, birth_date: d.birth_date, status, reason })
+/// The lines of the donor list for `ds`.
+pub(super) fn summaries(tx: &Tx, ds: Vec<Donor>, on: NaiveDate, config: &Config) -> Result<Vec<DonorSummary>> {
+    let judged = judge_all(tx, &ds, on, config)?;
+    Ok(ds
+        .into_iter()
+        .zip(judged)
+        .map(|(d, judged)| {
+            let (status, reason) = status_of(&judged);
+            DonorSummary { id: d.id, sex: d.sex, birth_date: d.birth_date, status, reason }
+        })
+        .collect())
 }
 
 /// Identity as typed: each given field trimmed, not blank and of a bounded length.

@@ -4,7 +4,7 @@
 use crate::core::access::Operation;
 use chrono::{DateTime, Utc};
 
-use super::donors::summary;
+use super::donors::summaries;
 use super::recall::RecallSelector;
 use super::views::{DonorSummary, UnitView};
 use super::{Bank, Result};
@@ -61,12 +61,11 @@ impl Bank {
         let config = self.config.clone();
         self.store.read(|tx| {
             let ids = lists::by_code(tx, lists::Coded::Donors, &code, after, limit)?;
-            let mut rows = Vec::with_capacity(ids.len());
+            let mut found = Vec::with_capacity(ids.len());
             for id in &ids {
-                if let Some(d) = donors::donor(tx, id)? {
-                    rows.push(summary(tx, d, local_day(at), &config)?);
-                }
+                found.extend(donors::donor(tx, id)?);
             }
+            let rows = summaries(tx, found, local_day(at), &config)?;
             Ok(Page { next: if ids.len() < limit { None } else { ids.last().cloned() }, rows, total: None })
         })
     }

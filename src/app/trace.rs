@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::donors::{judge, status_of};
+use super::donors::{judge_all, status_of};
 use super::views::{dangling, DonationView, RecipientView, UnitView};
 use super::{invalid, not_found, Bank, Result};
 use crate::core::config::Config;
@@ -223,16 +223,15 @@ fn trace(tx: &Tx, root: &Id, at: DateTime<Utc>, config: &Config) -> Result<Trace
     assemble(tx, root, c, at, config)
 }
 
-/// Reads the chain's records whole, each kind in one statement (a donor's status is judged one donor at a time:
-/// a chain names few donors).
+/// Reads the chain's records whole, each kind in one statement.
 fn assemble(tx: &Tx, root: &Id, c: Collect, at: DateTime<Utc>, config: &Config) -> Result<Trace> {
-    let on = local_day(at);
-    let mut donors_out = Vec::new();
+    let mut found = Vec::new();
     for id in c.donors.values() {
-        let d = donors::donor(tx, id)?.ok_or_else(|| dangling(IdKind::Donor, id))?;
-        let (status, _) = status_of(&judge(tx, &d, on, config)?);
-        donors_out.push(TraceDonor { id: id.clone(), status });
+        found.push(donors::donor(tx, id)?.ok_or_else(|| dangling(IdKind::Donor, id))?);
     }
+    let judged = judge_all(tx, &found, local_day(at), config)?;
+    let donors_out =
+        c.donors.values().zip(judged).map(|(id, j)| TraceDonor { id: id.clone(), status: status_of(&j).0 }).collect();
     let keys = c.donations.keys().map(String::as_str);
     let mut found: BTreeMap<String, Donation> =
         batches::donations_by_id(tx, keys.clone())?.into_iter().map(|d| (d.id.key().into(), d)).collect();

@@ -1,5 +1,7 @@
 //! Donors, their identity (kept apart), screenings, results and deferrals.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use crypto_box::{PublicKey, SecretKey};
 use rusqlite::{params, OptionalExtension};
@@ -217,11 +219,17 @@ pub(crate) fn insert_lift(
 /// A donor's screenings not superseded by a correction, with their results, oldest first, among those `which`
 /// keeps (a condition on `s`, its parameters from ?2).
 fn screenings_where(which: &str) -> String {
+    screenings_of("s.donor_id = ?1", which)
+}
+
+/// The same for the donors `donors` selects (a condition on `s.donor_id`), the donor's code in column 5, in donor
+/// order.
+fn screenings_of(donors: &str, which: &str) -> String {
     format!(
-        "SELECT s.id, s.kind, s.date, r.test, r.result
+        "SELECT s.id, s.kind, s.date, r.test, r.result, s.donor_id
          FROM screenings s LEFT JOIN screening_results r ON r.screening_id = s.id
-         WHERE s.donor_id = ?1 AND {which} AND NOT EXISTS (SELECT 1 FROM screenings n WHERE n.supersedes = s.id)
-         ORDER BY s.date, s.id, r.id"
+         WHERE {donors} AND {which} AND NOT EXISTS (SELECT 1 FROM screenings n WHERE n.supersedes = s.id)
+         ORDER BY s.donor_id, s.date, s.id, r.id"
     )
 }
 
@@ -304,6 +312,35 @@ pub(crate) fn screenings_between(c: &Tx, donor: &Id, from: NaiveDate, to: NaiveD
     Ok(found)
 }
 
+pub(super) fn screenings_between_of_sql() -> String {
+    screenings_of("s.donor_id IN (SELECT value FROM json_each(?1))", "s.date BETWEEN ?2 AND ?3")
+}
+
+/// The screenings dated within [from, to] of each of `donors` (codes as stored), by donor: one statement, a seek
+/// on `screenings_donor` per donor.
+pub(crate) fn screenings_between_of<'a>(
+    c: &Tx,
+    donors: impl IntoIterator<Item = &'a str>,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<BTreeMap<String, Vec<ScreeningFact>>> {
+    let mut stmt = c.prepare_cached(&screenings_between_of_sql())?;
+    let mut rows = stmt.query(params![super::sql::key_list(donors), from.to_string(), to.to_string()])?;
+    let mut out: BTreeMap<String, Vec<ScreeningFact>> = BTreeMap::new();
+    while let Some(r) = rows.next()? {
+        let donor: String = r.get(5)?;
+        let of_donor = out.entry(donor).or_default();
+        let sid: i64 = r.get(0)?;
+        if of_donor.last().is_none_or(|s| s.id != sid) {
+            of_donor.push(ScreeningFact { id: sid, kind: text(r, 1)?, date: day(r, 2)?, results: Vec::new() });
+        }
+        if let (Some(test), Some(s)) = (r.get::<_, Option<String>>(3)?, of_donor.last_mut()) {
+            s.results.push((test, r.get::<_, Text<TestResult>>(4)?.0));
+        }
+    }
+    Ok(out)
+}
+
 pub(super) fn screenings_after_sql() -> String {
     screenings_where("s.kind = ?2 AND s.date >= ?3 AND (s.date, s.id) > (?3, ?4)")
 }
@@ -364,17 +401,47 @@ impl StoredDeferral {
 
 /// A donor's deferrals as stored, in order: one whose values cannot be read is listed with them marked.
 pub(crate) fn stored_deferrals(c: &Tx, donor: &Id) -> Result<Vec<StoredDeferral>> {
-    let mut stmt = c.prepare_cached(
+    let mut stmt = c.prepare_cached(&deferrals_where("d.donor_id = ?1"))?;
+    let rows = stmt.query_map([donor.data()], deferral_from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The deferrals of the donors `donors` selects (a condition on `d.donor_id`), the donor's code in column 10, in
+/// donor order.
+fn deferrals_where(donors: &str) -> String {
+    format!(
         "SELECT d.id, d.starts_on, d.until, d.permanent, d.reason, d.screening_id, s.kind, d.recall_id, l.lifted_on,
-                d.adverse_event_id
+                d.adverse_event_id, d.donor_id
          FROM deferrals d LEFT JOIN screenings s ON s.id = d.screening_id
               LEFT JOIN deferral_lifts l ON l.deferral_id = d.id
-         WHERE d.donor_id = ?1
+         WHERE {donors}
            -- a deferral caused by a result that was since corrected no longer stands
            AND NOT EXISTS (SELECT 1 FROM screenings n WHERE n.supersedes = d.screening_id)
-         ORDER BY d.starts_on, d.id",
-    )?;
-    let rows = stmt.query_map([donor.data()], |r| {
+         ORDER BY d.donor_id, d.starts_on, d.id"
+    )
+}
+
+pub(super) fn deferrals_of_sql() -> String {
+    deferrals_where("d.donor_id IN (SELECT value FROM json_each(?1))")
+}
+
+/// The deferrals of each of `donors` (codes as stored) as the rules read them, by donor: one statement.
+pub(crate) fn deferrals_of<'a>(
+    c: &Tx,
+    donors: impl IntoIterator<Item = &'a str>,
+) -> Result<BTreeMap<String, Vec<DeferralFact>>> {
+    let mut stmt = c.prepare_cached(&deferrals_of_sql())?;
+    let mut rows = stmt.query([super::sql::key_list(donors)])?;
+    let mut out: BTreeMap<String, Vec<DeferralFact>> = BTreeMap::new();
+    while let Some(r) = rows.next()? {
+        let fact = deferral_from_row(r)?.fact()?;
+        out.entry(r.get(10)?).or_default().push(fact);
+    }
+    Ok(out)
+}
+
+fn deferral_from_row(r: &rusqlite::Row) -> rusqlite::Result<StoredDeferral> {
+    {
         let screening = match r.get::<_, Option<i64>>(5)? {
             Some(sid) => Some((sid, stored(r, 6)?)),
             None => None,
@@ -393,8 +460,7 @@ pub(crate) fn stored_deferrals(c: &Tx, donor: &Id) -> Result<Vec<StoredDeferral>
             adverse_event,
             lifted_on: stored(r, 8)?,
         })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
 }
 
 /// A donor's deferrals as the rules read them (a malformed value among them is an error).

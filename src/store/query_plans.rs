@@ -151,6 +151,40 @@ fn reshaped_queries_answer_as_the_old_ones_did() {
         })
         .unwrap();
 
+    // The donor list and a trace judge their donors on facts read for all of them at once, as one by one.
+    let donor_ids: Vec<Id> = column(&mut store, "SELECT id FROM donors ORDER BY id")
+        .into_iter()
+        .map(|v| match v {
+            Value::Text(t) => Id::from_data(&t).unwrap(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let (mut screened, mut deferred) = (0, 0);
+    store
+        .read(|tx| {
+            for chunk in donor_ids.chunks(5) {
+                let keys = || chunk.iter().map(Id::data);
+                for day in (0..3000).step_by(60).map(|d| NaiveDate::from_ymd_opt(2020, 1, 1).unwrap() + Days::new(d)) {
+                    let from = day - Days::new(60);
+                    let mut together = donors::screenings_between_of(tx, keys(), from, day)?;
+                    for d in chunk {
+                        let one = donors::screenings_between(tx, d, from, day)?;
+                        screened += one.len();
+                        assert_eq!(together.remove(d.data()).unwrap_or_default(), one, "{d} on {day}");
+                    }
+                }
+                let mut together = donors::deferrals_of(tx, keys())?;
+                for d in chunk {
+                    let one = donors::deferrals(tx, d)?;
+                    deferred += one.len();
+                    assert_eq!(together.remove(d.data()).unwrap_or_default(), one, "{d}");
+                }
+            }
+            Ok::<_, super::StoreError>(())
+        })
+        .unwrap();
+    assert!(screened > 100 && deferred >= 5, "{screened} screenings and {deferred} deferrals compared");
+
     let today = NaiveDate::from_ymd_opt(2020, 1, 1).unwrap();
     for day in (0..3000).step_by(90).map(|d| today + Days::new(d)) {
         let p = [text(&day.to_string())];
@@ -258,6 +292,8 @@ fn interactive_queries_use_an_index() {
         // Eligibility's facts (`app::donors::eligibility_facts`): the validity window, a deferral's lifting screen.
         ("eligibility: screenings of the window", donors::screenings_between_sql()),
         ("eligibility: the screening lifting a deferral", donors::screenings_after_sql()),
+        ("donor list, trace: deferrals of donors", donors::deferrals_of_sql()),
+        ("donor list, trace: screenings of the window of donors", donors::screenings_between_of_sql()),
         ("follow-up work list", followups::DISPENSES_WITH_VISITS.to_string()),
         // Trace and recall read each kind of record of their answer in one statement, the keys bound as one JSON
         // array (`sql::key_list`): a seek per key, the list itself the only thing scanned.
