@@ -108,6 +108,11 @@ fn group_id(column: &str, value: &str) -> String {
     format!("{column}={value}")
 }
 
+/// Whether `entity_id` names a group of `table`'s rows rather than one row.
+fn is_group_id(table: &str, entity_id: &str) -> bool {
+    group_column(table).and_then(|c| entity_id.strip_prefix(c)).is_some_and(|rest| rest.starts_with('='))
+}
+
 /// A key bound with its column's type, so that the primary key is used.
 fn key_value(table: &str, id: &str) -> rusqlite::types::Value {
     match id.parse::<i64>() {
@@ -302,26 +307,63 @@ struct Hashed<'a> {
 
 impl Hashed<'_> {
     /// SHA-256 of the entry as one canonical JSON object (compact, keys sorted), the payloads embedded as given;
-    /// format 2 adds `"format":2`, so that no entry of one format can pass for one of the other.
+    /// format 2 adds `"format":2`, so that no entry of one format can pass for one of the other. The text is fed to
+    /// the hash as it is written, strings escaped as `serde_json` writes them, with no copy of the payloads.
     fn digest(&self) -> [u8; 32] {
-        let q = |s: &str| Value::from(s).to_string();
-        let format = if self.format == 1 { String::new() } else { format!(",\"format\":{}", self.format) };
-        let text = format!(
-            "{{\"action\":{},\"actor\":{},\"after\":{},\"at\":{},\"before\":{},\"entity\":{},\"entity_id\":{}{format},\
-             \"prev_hash\":{},\"recorded_at\":{},\"seq\":{},\"subject\":{}}}",
-            q(self.action),
-            q(self.actor),
-            self.after.unwrap_or("null"),
-            q(self.at),
-            self.before.unwrap_or("null"),
-            q(self.entity),
-            q(self.entity_id),
-            q(self.prev_hash),
-            q(self.recorded_at),
-            self.seq,
-            q(self.subject),
-        );
-        Sha256::digest(text.as_bytes()).into()
+        use std::io::Write as _;
+        let mut h = HashWriter(Sha256::new());
+        h.raw("{\"action\":");
+        h.string(self.action);
+        h.raw(",\"actor\":");
+        h.string(self.actor);
+        h.raw(",\"after\":");
+        h.raw(self.after.unwrap_or("null"));
+        h.raw(",\"at\":");
+        h.string(self.at);
+        h.raw(",\"before\":");
+        h.raw(self.before.unwrap_or("null"));
+        h.raw(",\"entity\":");
+        h.string(self.entity);
+        h.raw(",\"entity_id\":");
+        h.string(self.entity_id);
+        if self.format != 1 {
+            let _ = write!(h, ",\"format\":{}", self.format);
+        }
+        h.raw(",\"prev_hash\":");
+        h.string(self.prev_hash);
+        h.raw(",\"recorded_at\":");
+        h.string(self.recorded_at);
+        let _ = write!(h, ",\"seq\":{}", self.seq);
+        h.raw(",\"subject\":");
+        h.string(self.subject);
+        h.raw("}");
+        h.0.finalize().into()
+    }
+}
+
+/// Text written straight into a hash.
+struct HashWriter(Sha256);
+
+impl HashWriter {
+    fn raw(&mut self, text: &str) {
+        self.0.update(text.as_bytes());
+    }
+
+    /// A JSON string, escaped as `serde_json` escapes it.
+    fn string(&mut self, text: &str) {
+        // Writing to a hash cannot fail.
+        let _ = serde_json::to_writer(&mut *self, text);
+    }
+}
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -491,9 +533,24 @@ impl<'r> StoredEntry<'r> {
     }
 
     fn hash_hex(&self) -> String {
+        let mut hex = String::new();
+        self.write_hash_hex(&mut hex);
+        hex
+    }
+
+    /// The stored hash as hex, in place of `out`'s text (the chain walk reuses one buffer).
+    fn write_hash_hex(&self, out: &mut String) {
+        out.clear();
         match self.hash {
-            StoredHash::Hex(h) => h.to_string(),
-            StoredHash::Bytes(b) => hex::encode(b),
+            StoredHash::Hex(h) => out.push_str(h),
+            StoredHash::Bytes(b) => {
+                let mut hex = [0u8; 64];
+                match hex::encode_to_slice(b, &mut hex) {
+                    Ok(()) => out.push_str(std::str::from_utf8(&hex).unwrap_or_default()),
+                    // Not 32 bytes: tampered (its digest cannot match), written out all the same.
+                    Err(_) => out.push_str(&hex::encode(b)),
+                }
+            }
         }
     }
 }
@@ -576,24 +633,24 @@ impl Verification {
 }
 
 /// Walks the whole hash chain, compares every record with the state its last audit entry recorded, and names
-/// the records the log knows of that the tables lack. Every pass streams (the tables in storage order, the log
-/// by its indexes), so memory stays flat however large the bank grows.
+/// the records the log knows of that the tables lack. Every pass streams (each table in key order beside the log's
+/// last entries in the same order, the log by its indexes), so memory stays flat however large the bank grows.
 pub(crate) fn verify(conn: &Tx) -> Result<Verification> {
     let mut v = Verification::default();
     walk_chain(conn, 0, GENESIS, &mut v)?;
     let mut records = Records::new(conn)?;
+    let mut missing = Vec::new();
     for table in records.held.clone() {
-        let mut stmt = conn.prepare(&format!("SELECT * FROM {table}"))?;
-        let layout = Layout::of(&stmt, table);
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            records.compare(table, &layout.read(conn, r)?, &mut v)?;
+        records.table(table, &mut v, &mut missing)?;
+        if let Some(column) = group_column(table) {
+            records.groups_present(table, column, &mut missing)?;
         }
     }
-    let mut known = conn.prepare("SELECT DISTINCT entity, entity_id FROM audit_log ORDER BY entity, entity_id")?;
-    let mut pairs = known.query([])?;
-    while let Some(r) = pairs.next()? {
-        records.present(&lossy(r.get_ref(0)?), &lossy(r.get_ref(1)?), &mut v)?;
+    // Named after the records that differ, in the log's (entity, entity_id) order (a stable sort keeps a group's
+    // members in the order its entries name them).
+    missing.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    for (_, _, what) in missing {
+        v.found(what);
     }
     for what in verify_signatures(conn)? {
         v.found(what.what);
@@ -662,13 +719,39 @@ fn walk_chain(conn: &Tx, from: i64, prev: &str, v: &mut Verification) -> Result<
             }
         }
         expected_seq = seq + 1;
-        prev = e.hash_hex();
+        e.write_hash_hex(&mut prev);
     }
     Ok(())
 }
 
-/// The newest entry about a record: its sequence number, `entity_id`, `after`, and whether it is of format 2.
-type LastEntry = (i64, String, Option<String>, bool);
+/// The newest entry about a record: its sequence number, `after`, and whether it is of format 2.
+type LastEntry = (i64, Option<String>, bool);
+
+/// A record the log names that its table lacks: the table, the entry's `entity_id` (raw, for the log's order) and
+/// the finding.
+type Missing = (&'static str, Vec<u8>, String);
+
+/// A record's newest entry as the merged pass reads it: the key as the log orders it (the `entity_id` cast to an
+/// integer for integer-keyed tables, else 0; then its bytes), and the entry.
+struct Logged {
+    n: i64,
+    id: Vec<u8>,
+    entry: LastEntry,
+}
+
+impl Logged {
+    fn next(rows: &mut rusqlite::Rows) -> Result<Option<Logged>> {
+        let Some(r) = rows.next()? else { return Ok(None) };
+        let after = bytes(r.get_ref(3)?)?.map(|b| String::from_utf8_lossy(b).into_owned());
+        let id = bytes(r.get_ref(1)?)?.unwrap_or_default().to_vec();
+        Ok(Some(Logged { n: r.get(0)?, id, entry: (r.get(2)?, after, r.get(4)?) }))
+    }
+}
+
+/// A text or blob value's bytes (None for NULL).
+fn bytes(v: ValueRef<'_>) -> Result<Option<&[u8]>> {
+    Ok(v.as_bytes_or_null().map_err(rusqlite::Error::from)?)
+}
 
 /// Records against their last entries.
 struct Records<'c> {
@@ -677,6 +760,9 @@ struct Records<'c> {
     /// named by the schema check).
     held: Vec<&'static str>,
     last: rusqlite::Statement<'c>,
+    /// The group whose newest entry was looked up last (table, `entity_id`, the entry's sequence number): a
+    /// group's rows are read one after another, so its entry is looked up once for all of them.
+    last_group: Option<(&'static str, String, Option<i64>)>,
     /// The group entry read last (its sequence number and members).
     group: Option<(i64, std::collections::HashMap<String, String>)>,
 }
@@ -690,44 +776,160 @@ impl<'c> Records<'c> {
         let held = TABLES.iter().copied().filter(|t| names.iter().any(|n| n == t)).collect();
         // One lookup down the (entity, entity_id) index: its last row is the newest entry.
         let last = conn.prepare(
-            "SELECT seq, entity_id, after, typeof(hash) = 'blob' FROM audit_log
+            "SELECT seq, after, typeof(hash) = 'blob' FROM audit_log
              WHERE entity = ?1 AND entity_id = ?2 ORDER BY seq DESC LIMIT 1",
         )?;
-        Ok(Records { conn, held, last, group: None })
+        Ok(Records { conn, held, last, last_group: None, group: None })
     }
 
-    /// One record against its last entry.
-    fn compare(&mut self, table: &str, row: &RowNow, v: &mut Verification) -> Result<()> {
+    /// The newest entry whose `entity_id` is `entity_id`, looked up.
+    fn lookup(&mut self, table: &str, entity_id: &str) -> Result<Option<LastEntry>> {
+        Ok(self
+            .last
+            .query_row(params![table, entity_id], |r| {
+                let after = r.get_ref(1)?.as_bytes_or_null()?.map(|b| String::from_utf8_lossy(b).into_owned());
+                Ok((r.get(0)?, after, r.get(2)?))
+            })
+            .optional()?)
+    }
+
+    /// Every row of `table` against its last entry, and every record the log names there (a group aside) against
+    /// the table: one pass over the rows in key order merged with one over the records' newest entries in the
+    /// same order, rather than one lookup per record. Integer keys are ordered as numbers on both sides (the log's
+    /// text keys cast, through SQLite's sorter, which spills to disk past its cache). A row out of that order (a
+    /// text key that is not UTF-8) has its entry looked up, and a logged record no row met is looked up in the table.
+    fn table(&mut self, table: &'static str, v: &mut Verification, missing: &mut Vec<Missing>) -> Result<()> {
+        let conn = self.conn;
+        let integer = INTEGER_KEYS.contains(&table);
+        let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY {}", key_column(table)))?;
+        let layout = Layout::of(&stmt, table);
+        let (n, order) = if integer { ("CAST(entity_id AS INTEGER)", "n, entity_id") } else { ("0", "entity_id") };
+        // `after` and `hash` are bare columns beside max(seq): SQLite takes them from the row holding the maximum.
+        let mut newest = conn.prepare(&format!(
+            "SELECT {n} AS n, entity_id, max(seq), after, typeof(hash) = 'blob' FROM audit_log WHERE entity = ?1
+             GROUP BY entity_id ORDER BY {order}"
+        ))?;
+        let mut log = newest.query([table])?;
+        let mut next = Logged::next(&mut log)?;
+        let mut previous: Option<(i64, String)> = None;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let row = layout.read(conn, r)?;
+            let n = match r.get_ref(layout.key)? {
+                ValueRef::Integer(n) if integer => n,
+                _ => 0,
+            };
+            let in_order = previous.as_ref().is_none_or(|(pn, pid)| (*pn, pid.as_bytes()) < (n, row.id.as_bytes()));
+            let own = if in_order {
+                while let Some(e) = next.take_if(|e| (e.n, e.id.as_slice()) < (n, row.id.as_bytes())) {
+                    self.unmatched(table, &e.id, missing)?;
+                    next = Logged::next(&mut log)?;
+                }
+                match next.take_if(|e| e.n == n && e.id == row.id.as_bytes()) {
+                    Some(e) => {
+                        next = Logged::next(&mut log)?;
+                        Some(e.entry)
+                    }
+                    None => None,
+                }
+            } else {
+                self.lookup(table, &row.id)?
+            };
+            self.compare(table, &row, own, v)?;
+            previous = Some((n, row.id));
+        }
+        while let Some(e) = next {
+            self.unmatched(table, &e.id, missing)?;
+            next = Logged::next(&mut log)?;
+        }
+        Ok(())
+    }
+
+    /// A record the log names that no row met in the merged pass: named missing unless its table holds it (a group
+    /// entry's members are checked by [`Records::groups_present`]).
+    fn unmatched(&mut self, table: &'static str, entity_id: &[u8], missing: &mut Vec<Missing>) -> Result<()> {
+        let id = String::from_utf8_lossy(entity_id);
+        if is_group_id(table, &id) {
+            return Ok(());
+        }
+        let mut exists =
+            self.conn.prepare_cached(&format!("SELECT 1 FROM {table} WHERE {} = ?1", key_column(table)))?;
+        if !exists.exists([key_value(table, &id)])? {
+            missing.push((
+                table,
+                entity_id.to_vec(),
+                format!("{table} {id} is in the audit log but missing from the database"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Each record a group entry names must be in its table: the group's rows are read through the group column's
+    /// index, and only a member not among them is looked up by its key.
+    fn groups_present(&mut self, table: &'static str, column: &str, missing: &mut Vec<Missing>) -> Result<()> {
+        let conn = self.conn;
+        let key = key_column(table);
+        // Every `entity_id` that starts `column=`, in the log's order; a group's entries one after another.
+        let mut entries = conn.prepare(
+            "SELECT entity_id, after FROM audit_log WHERE entity = ?1 AND entity_id >= ?2 AND entity_id < ?3
+             ORDER BY entity_id",
+        )?;
+        let mut rows_of = conn.prepare(&format!("SELECT {key} FROM {table} WHERE {column} = ?1"))?;
+        let mut exists = conn.prepare_cached(&format!("SELECT 1 FROM {table} WHERE {key} = ?1"))?;
+        let mut log = entries.query(params![table, format!("{column}="), format!("{column}>")])?;
+        let mut group: Option<(Vec<u8>, Vec<String>)> = None;
+        loop {
+            let r = log.next()?;
+            let entity_id = match r {
+                Some(r) => Some(bytes(r.get_ref(0)?)?.unwrap_or_default()),
+                None => None,
+            };
+            if group.as_ref().is_some_and(|(g, _)| Some(g.as_slice()) != entity_id) {
+                let (g, members) = group.take().unwrap_or_default();
+                let name = String::from_utf8_lossy(&g);
+                let value = name.split_once('=').map_or("", |(_, v)| v);
+                let held = rows_of
+                    .query_map([value], |r| Ok(lossy(r.get_ref(0)?)))?
+                    .collect::<rusqlite::Result<std::collections::HashSet<_>>>()?;
+                for id in members.iter().filter(|id| !held.contains(*id)) {
+                    if !exists.exists([key_value(table, id)])? {
+                        missing.push((
+                            table,
+                            g.clone(),
+                            format!("{table} {id} is in the audit log but missing from the database"),
+                        ));
+                    }
+                }
+            }
+            let (Some(r), Some(entity_id)) = (r, entity_id) else { break };
+            let (_, members) = group.get_or_insert_with(|| (entity_id.to_vec(), Vec::new()));
+            if let Some(Value::Object(m)) = parse_json(&lossy(r.get_ref(1)?)) {
+                members.extend(m.into_iter().map(|(k, _)| k));
+            }
+        }
+        Ok(())
+    }
+
+    /// One record against its last entry: its own newest entry (`own`), or its group's when newer.
+    fn compare(
+        &mut self,
+        table: &'static str,
+        row: &RowNow,
+        own: Option<LastEntry>,
+        v: &mut Verification,
+    ) -> Result<()> {
         v.records += 1;
         let (id, state) = (row.id.as_str(), row.state.as_str());
-        // The record's own entries and its group's: the newest of them holds its state.
-        let mut newest = |entity_id: &str| -> Result<Option<LastEntry>> {
-            Ok(self
-                .last
-                .query_row(params![table, entity_id], |r| {
-                    let after = r.get_ref(2)?.as_bytes_or_null()?.map(|b| String::from_utf8_lossy(b).into_owned());
-                    Ok((r.get(0)?, lossy(r.get_ref(1)?), after, r.get(3)?))
-                })
-                .optional()?)
-        };
-        let own = newest(id)?;
-        let last = if row.group == id {
-            own
-        } else {
-            match (own, newest(&row.group)?) {
-                (Some(a), Some(b)) => Some(if a.0 > b.0 { a } else { b }),
-                (a, b) => a.or(b),
-            }
-        };
-        let recorded = match last {
-            None => None,
+        let group = if row.group == id { None } else { self.group_entry(table, &row.group)? };
+        let recorded = match (own, group) {
             // A group entry: the record's state is its member, which leaves out the group column the entry names.
-            Some((seq, entity_id, after, _)) if entity_id != id => {
-                let member = self.member(seq, after.as_deref(), id);
+            (own, Some(seq)) if own.as_ref().is_none_or(|o| o.0 < seq) => {
+                let member = self.group.as_ref().filter(|(s, _)| *s == seq).and_then(|(_, m)| m.get(id).cloned());
                 member.map(|m| Some(if Some(&m) == row.member.as_ref() { state.to_string() } else { m }))
             }
-            Some((_, _, Some(after), false)) => Some(parse_json(&after).map(|a| compacted(table, a))),
-            Some((_, _, after, _)) => Some(after),
+            (None, _) => None,
+            (Some((_, Some(after), false)), _) => Some(parse_json(&after).map(|a| compacted(table, a))),
+            (Some((_, after, _)), _) => Some(after),
         };
         match recorded {
             None => v.found(format!("{table} {id} has no audit entry: written outside stoolbank")),
@@ -742,9 +944,24 @@ impl<'c> Records<'c> {
         Ok(())
     }
 
-    /// Member `id` of group entry `seq` (canonical), the entry's payload parsed once for all its members: the
-    /// tables are read in storage order, where a group's rows follow one another.
-    fn member(&mut self, seq: i64, after: Option<&str>, id: &str) -> Option<String> {
+    /// The sequence number of group `entity_id`'s newest entry, its members parsed once for all the group's rows.
+    fn group_entry(&mut self, table: &'static str, entity_id: &str) -> Result<Option<i64>> {
+        if let Some((t, g, seq)) = &self.last_group {
+            if *t == table && g == entity_id {
+                return Ok(*seq);
+            }
+        }
+        let found = self.lookup(table, entity_id)?;
+        let seq = found.as_ref().map(|e| e.0);
+        if let Some((seq, after, _)) = found {
+            self.member(seq, after.as_deref());
+        }
+        self.last_group = Some((table, entity_id.to_string(), seq));
+        Ok(seq)
+    }
+
+    /// Parses group entry `seq`'s members (canonical), unless it was the last one parsed.
+    fn member(&mut self, seq: i64, after: Option<&str>) {
         if self.group.as_ref().is_none_or(|(s, _)| *s != seq) {
             let members = match after.and_then(parse_json) {
                 Some(Value::Object(m)) => m.into_iter().map(|(k, v)| (k, canonical(v))).collect(),
@@ -752,20 +969,6 @@ impl<'c> Records<'c> {
             };
             self.group = Some((seq, members));
         }
-        self.group.as_ref().and_then(|(_, m)| m.get(id).cloned())
-    }
-
-    /// Each record an entry names (itself, or a group's members) must be in its table.
-    fn present(&mut self, table: &str, entity_id: &str, v: &mut Verification) -> Result<()> {
-        let Some(table) = self.held.iter().copied().find(|t| *t == table) else { return Ok(()) };
-        let conn = self.conn;
-        let mut exists = conn.prepare_cached(&format!("SELECT 1 FROM {table} WHERE {} = ?1", key_column(table)))?;
-        for id in self.members(table, entity_id)? {
-            if !exists.exists([key_value(table, &id)])? {
-                v.found(format!("{table} {id} is in the audit log but missing from the database"));
-            }
-        }
-        Ok(())
     }
 
     /// Each record an entry names, against its last entry (or named missing).
@@ -777,7 +980,10 @@ impl<'c> Records<'c> {
         for id in self.members(table, entity_id)? {
             let row = stmt.query([key_value(table, &id)])?.next()?.map(|r| layout.read(conn, r)).transpose()?;
             match row {
-                Some(row) => self.compare(table, &row, v)?,
+                Some(row) => {
+                    let own = self.lookup(table, &row.id)?;
+                    self.compare(table, &row, own, v)?;
+                }
                 None => v.found(format!("{table} {id} is in the audit log but missing from the database")),
             }
         }
@@ -786,9 +992,7 @@ impl<'c> Records<'c> {
 
     /// The records an entry's `entity_id` names: the record itself, or the members of the group entries it names.
     fn members(&self, table: &str, entity_id: &str) -> Result<Vec<String>> {
-        let grouped =
-            group_column(table).and_then(|c| entity_id.strip_prefix(c)).is_some_and(|rest| rest.starts_with('='));
-        if !grouped {
+        if !is_group_id(table, entity_id) {
             return Ok(vec![entity_id.to_string()]);
         }
         let mut stmt = self.conn.prepare_cached("SELECT after FROM audit_log WHERE entity = ?1 AND entity_id = ?2")?;
