@@ -13,13 +13,17 @@
 //!   `verify` checks every row against it. The hashed text embeds the payloads as stored, so checking the chain
 //!   hashes bytes without parsing them.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use rusqlite::types::ValueRef;
 use rusqlite::{params, OptionalExtension};
+use serde::de::IgnoredAny;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::schema_check::LogValues;
 use super::{Result, StoreError, Tx};
 use crate::time;
 
@@ -125,6 +129,8 @@ fn key_value(table: &str, id: &str) -> rusqlite::types::Value {
 struct Layout {
     table: &'static str,
     names: Vec<String>,
+    /// Each name as a JSON key (`"name":`), written once for every row.
+    keys: Vec<String>,
     by_name: Vec<usize>,
     key: usize,
     group: Option<(&'static str, usize)>,
@@ -133,33 +139,40 @@ struct Layout {
 impl Layout {
     fn of(stmt: &rusqlite::Statement, table: &'static str) -> Layout {
         let names: Vec<String> = stmt.column_names().map(ToString::to_string).collect();
+        let keys = names.iter().map(|n| format!("{}:", Value::from(n.as_str()))).collect();
         let mut by_name: Vec<usize> = (0..names.len()).collect();
         by_name.sort_by(|a, b| names[*a].cmp(&names[*b]));
         let position = |column: &str| names.iter().position(|n| n == column);
         let key = position(key_column(table)).unwrap_or(usize::MAX);
         let group = group_column(table).and_then(|c| Some((c, position(c)?)));
-        Layout { table, names, by_name, key, group }
+        Layout { table, names, keys, by_name, key, group }
     }
 
     /// What `verify` compares of a row.
     fn read(&self, conn: &Tx, r: &rusqlite::Row) -> Result<RowNow> {
         let id = lossy(r.get_ref(self.key)?);
-        let (group, member) = match self.group {
-            Some((column, i)) => (group_id(column, &lossy(r.get_ref(i)?)), Some(self.state_in(conn, r, true)?)),
-            None => (id.clone(), None),
+        let (state, member) = self.states(conn, r, self.group.is_some())?;
+        let group = match self.group {
+            Some((column, i)) => group_id(column, &lossy(r.get_ref(i)?)),
+            None => id.clone(),
         };
-        Ok(RowNow { state: self.state(conn, r)?, id, group, member })
+        Ok(RowNow { state, id, group, member })
     }
 
     /// The row as a format-2 entry holds it: compact canonical JSON, or for an identity table the keyed digest
     /// of the whole row (made as format 1 made it, so that both formats compare alike).
     fn state(&self, conn: &Tx, r: &rusqlite::Row) -> Result<String> {
-        self.state_in(conn, r, false)
+        Ok(self.states(conn, r, false)?.0)
     }
 
-    /// The state, and in a group entry without the group column (the entry names it).
-    fn state_in(&self, conn: &Tx, r: &rusqlite::Row, in_group: bool) -> Result<String> {
-        let group = self.group.filter(|_| in_group).map(|(_, i)| i);
+    /// The state in a group entry: without the group column (the entry names it).
+    fn member_state(&self, conn: &Tx, r: &rusqlite::Row) -> Result<String> {
+        let (state, member) = self.states(conn, r, true)?;
+        Ok(member.unwrap_or(state))
+    }
+
+    /// The state, and with `member` the state in a group entry too, both written in one pass over the columns.
+    fn states(&self, conn: &Tx, r: &rusqlite::Row, member: bool) -> Result<(String, Option<String>)> {
         if DIGEST_ONLY.contains(&self.table) {
             let mut row = Map::new();
             for (i, name) in self.names.iter().enumerate() {
@@ -167,31 +180,61 @@ impl Layout {
             }
             let digest: String =
                 conn.query_row("SELECT stoolbank_identity_digest(?1)", [canonical(Value::Object(row))], |r| r.get(0))?;
-            return Ok(canonical(serde_json::from_str(&digest)?));
+            let digest = canonical(serde_json::from_str(&digest)?);
+            return Ok((digest.clone(), member.then_some(digest)));
         }
-        let mut s = String::from("{");
+        let group = self.group.filter(|_| member).map(|(_, i)| i);
+        let mut state = Vec::with_capacity(256);
+        let mut in_group = member.then(|| Vec::with_capacity(256));
+        state.push(b'{');
+        if let Some(m) = &mut in_group {
+            m.push(b'{');
+        }
         for &i in &self.by_name {
             let v = r.get_ref(i)?;
-            if i == self.key || Some(i) == group || matches!(v, ValueRef::Null) {
+            if i == self.key || matches!(v, ValueRef::Null) {
                 continue;
             }
-            if s.len() > 1 {
-                s.push(',');
+            if state.len() > 1 {
+                state.push(b',');
             }
-            s.push_str(&Value::from(self.names[i].as_str()).to_string());
-            s.push(':');
+            let start = state.len();
+            state.extend_from_slice(self.keys[i].as_bytes());
             if self.table == "users" && self.names[i] == "password_hash" {
                 // The password hash never enters the audit trail: its SHA-256 does, which tells a changed hash
                 // and verifies the row, but tests no guessed password (the argon2 salt is inside what it digests).
                 let digest = hex::encode(Sha256::digest(lossy(v).as_bytes()));
-                s.push_str(&Value::from(format!("sha256:{digest}")).to_string());
-                continue;
+                serde_json::to_writer(&mut state, &format!("sha256:{digest}"))?;
+            } else {
+                write_json(&mut state, v)?;
             }
-            s.push_str(&json_of(v).to_string());
+            if let Some(m) = in_group.as_mut().filter(|_| Some(i) != group) {
+                if m.len() > 1 {
+                    m.push(b',');
+                }
+                m.extend_from_slice(&state[start..]);
+            }
         }
-        s.push('}');
-        Ok(s)
+        let text = |mut bytes: Vec<u8>| {
+            bytes.push(b'}');
+            String::from_utf8(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+        };
+        Ok((text(state)?, in_group.map(text).transpose()?))
     }
+}
+
+/// A column's value as JSON, written as `json_of(v).to_string()` writes it, without building the value.
+fn write_json(out: &mut Vec<u8>, v: ValueRef) -> Result<()> {
+    use std::io::Write as _;
+    match v {
+        ValueRef::Integer(n) => write!(out, "{n}").map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(text) => serde_json::to_writer(out, text)?,
+            Err(_) => serde_json::to_writer(out, &String::from_utf8_lossy(t))?,
+        },
+        other => serde_json::to_writer(out, &json_of(other))?,
+    }
+    Ok(())
 }
 
 /// A row as it is now, for `verify`.
@@ -311,7 +354,8 @@ impl Hashed<'_> {
     /// the hash as it is written, strings escaped as `serde_json` writes them, with no copy of the payloads.
     fn digest(&self) -> [u8; 32] {
         use std::io::Write as _;
-        let mut h = HashWriter(Sha256::new());
+        let payloads = self.after.map_or(0, str::len) + self.before.map_or(0, str::len);
+        let mut h = HashText(Vec::with_capacity(payloads + 512));
         h.raw("{\"action\":");
         h.string(self.action);
         h.raw(",\"actor\":");
@@ -337,28 +381,34 @@ impl Hashed<'_> {
         h.raw(",\"subject\":");
         h.string(self.subject);
         h.raw("}");
-        h.0.finalize().into()
+        Sha256::digest(&h.0).into()
     }
 }
 
-/// Text written straight into a hash.
-struct HashWriter(Sha256);
+/// The text an entry's hash covers, written once and hashed in one call.
+struct HashText(Vec<u8>);
 
-impl HashWriter {
+impl HashText {
     fn raw(&mut self, text: &str) {
-        self.0.update(text.as_bytes());
+        self.0.extend_from_slice(text.as_bytes());
     }
 
-    /// A JSON string, escaped as `serde_json` escapes it.
+    /// A JSON string, escaped as `serde_json` escapes it (most need no escaping: copied as they are).
     fn string(&mut self, text: &str) {
-        // Writing to a hash cannot fail.
-        let _ = serde_json::to_writer(&mut *self, text);
+        if text.bytes().any(|c| c < 0x20 || c == b'"' || c == b'\\') {
+            // Writing to a vector cannot fail.
+            let _ = serde_json::to_writer(&mut self.0, text);
+        } else {
+            self.0.push(b'"');
+            self.0.extend_from_slice(text.as_bytes());
+            self.0.push(b'"');
+        }
     }
 }
 
-impl std::io::Write for HashWriter {
+impl std::io::Write for HashText {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
+        self.0.extend_from_slice(buf);
         Ok(buf.len())
     }
 
@@ -385,7 +435,7 @@ pub(crate) fn record_group(conn: &Tx, c: Change) -> Result<()> {
         let layout = Layout::of(&stmt, table);
         let mut found = stmt.query([c.id])?;
         while let Some(r) = found.next()? {
-            rows.insert(lossy(r.get_ref(layout.key)?), layout.state_in(conn, r, true)?);
+            rows.insert(lossy(r.get_ref(layout.key)?), layout.member_state(conn, r)?);
         }
     }
     let members: Vec<String> = rows.iter().map(|(id, state)| format!("{}:{state}", Value::from(id.as_str()))).collect();
@@ -636,8 +686,18 @@ impl Verification {
 /// the records the log knows of that the tables lack. Every pass streams (each table in key order beside the log's
 /// last entries in the same order, the log by its indexes), so memory stays flat however large the bank grows.
 pub(crate) fn verify(conn: &Tx) -> Result<Verification> {
+    verify_reading(conn, None)
+}
+
+/// [`verify`], checking the log's timestamps too as its walk reads every entry (for the values pass).
+pub(crate) fn verify_with_log_values(conn: &Tx) -> Result<(Verification, LogValues)> {
+    let mut values = LogValues::default();
+    Ok((verify_reading(conn, Some(&mut values))?, values))
+}
+
+fn verify_reading(conn: &Tx, values: Option<&mut LogValues>) -> Result<Verification> {
     let mut v = Verification::default();
-    walk_chain(conn, 0, GENESIS, &mut v)?;
+    walk_chain(conn, 0, GENESIS, &mut v, values)?;
     let mut records = Records::new(conn)?;
     let mut missing = Vec::new();
     for table in records.held.clone() {
@@ -673,7 +733,7 @@ pub(crate) fn verify_since(conn: &Tx, seq: i64, hash: &str) -> Result<Verificati
         }
         _ => {}
     }
-    walk_chain(conn, seq, hash, &mut v)?;
+    walk_chain(conn, seq, hash, &mut v, None)?;
     let mut records = Records::new(conn)?;
     let mut touched =
         conn.prepare("SELECT DISTINCT entity, entity_id FROM audit_log WHERE seq > ?1 ORDER BY entity, entity_id")?;
@@ -685,7 +745,13 @@ pub(crate) fn verify_since(conn: &Tx, seq: i64, hash: &str) -> Result<Verificati
 }
 
 /// Walks the chain from the entry after `from`, whose hash is `prev`.
-fn walk_chain(conn: &Tx, from: i64, prev: &str, v: &mut Verification) -> Result<()> {
+fn walk_chain(
+    conn: &Tx,
+    from: i64,
+    prev: &str,
+    v: &mut Verification,
+    mut values: Option<&mut LogValues>,
+) -> Result<()> {
     let mut stmt = conn.prepare(&format!("SELECT {STORED_COLUMNS} FROM audit_log WHERE seq > ?1 ORDER BY seq"))?;
     let mut rows = stmt.query([from])?;
     let mut prev = prev.to_string();
@@ -694,6 +760,9 @@ fn walk_chain(conn: &Tx, from: i64, prev: &str, v: &mut Verification) -> Result<
     while let Some(r) = rows.next()? {
         v.entries += 1;
         let seq: i64 = r.get(0)?;
+        if let Some(values) = values.as_deref_mut() {
+            values.check(seq, r.get_ref(1)?, r.get_ref(2)?);
+        }
         let e = match StoredEntry::read(r, seq) {
             Err(StoreError::Tampered(what)) => {
                 v.found(what);
@@ -742,7 +811,7 @@ struct Logged {
 impl Logged {
     fn next(rows: &mut rusqlite::Rows) -> Result<Option<Logged>> {
         let Some(r) = rows.next()? else { return Ok(None) };
-        let after = bytes(r.get_ref(3)?)?.map(|b| String::from_utf8_lossy(b).into_owned());
+        let after = bytes(r.get_ref(3)?)?.map(text_of);
         let id = bytes(r.get_ref(1)?)?.unwrap_or_default().to_vec();
         Ok(Some(Logged { n: r.get(0)?, id, entry: (r.get(2)?, after, r.get(4)?) }))
     }
@@ -787,7 +856,7 @@ impl<'c> Records<'c> {
         Ok(self
             .last
             .query_row(params![table, entity_id], |r| {
-                let after = r.get_ref(1)?.as_bytes_or_null()?.map(|b| String::from_utf8_lossy(b).into_owned());
+                let after = r.get_ref(1)?.as_bytes_or_null()?.map(text_of);
                 Ok((r.get(0)?, after, r.get(2)?))
             })
             .optional()?)
@@ -903,9 +972,9 @@ impl<'c> Records<'c> {
             }
             let (Some(r), Some(entity_id)) = (r, entity_id) else { break };
             let (_, members) = group.get_or_insert_with(|| (entity_id.to_vec(), Vec::new()));
-            if let Some(Value::Object(m)) = parse_json(&lossy(r.get_ref(1)?)) {
-                members.extend(m.into_iter().map(|(k, _)| k));
-            }
+            // Only the keys: the values are skipped, not built (in key order, as `serde_json`'s map keeps them).
+            let keys = serde_json::from_str::<std::collections::BTreeMap<String, IgnoredAny>>(&lossy(r.get_ref(1)?));
+            members.extend(keys.into_iter().flat_map(std::collections::BTreeMap::into_keys));
         }
         Ok(())
     }
@@ -921,15 +990,19 @@ impl<'c> Records<'c> {
         v.records += 1;
         let (id, state) = (row.id.as_str(), row.state.as_str());
         let group = if row.group == id { None } else { self.group_entry(table, &row.group)? };
-        let recorded = match (own, group) {
+        let recorded: Option<Option<Cow<str>>> = match (own, group) {
             // A group entry: the record's state is its member, which leaves out the group column the entry names.
             (own, Some(seq)) if own.as_ref().is_none_or(|o| o.0 < seq) => {
-                let member = self.group.as_ref().filter(|(s, _)| *s == seq).and_then(|(_, m)| m.get(id).cloned());
-                member.map(|m| Some(if Some(&m) == row.member.as_ref() { state.to_string() } else { m }))
+                let member = self.group.as_ref().filter(|(s, _)| *s == seq).and_then(|(_, m)| m.get(id));
+                // Text as the row's is canonical: when equal, so are both parsed; else compared canonical.
+                member.map(|m| match row.member.as_ref() {
+                    Some(now) if now == m => Some(Cow::Borrowed(state)),
+                    _ => serde_json::from_str(m).ok().map(|m| Cow::Owned(canonical(m))),
+                })
             }
             (None, _) => None,
-            (Some((_, Some(after), false)), _) => Some(parse_json(&after).map(|a| compacted(table, a))),
-            (Some((_, after, _)), _) => Some(after),
+            (Some((_, Some(after), false)), _) => Some(parse_json(&after).map(|a| Cow::Owned(compacted(table, a)))),
+            (Some((_, after, _)), _) => Some(after.map(Cow::Owned)),
         };
         match recorded {
             None => v.found(format!("{table} {id} has no audit entry: written outside stoolbank")),
@@ -960,13 +1033,15 @@ impl<'c> Records<'c> {
         Ok(seq)
     }
 
-    /// Parses group entry `seq`'s members (canonical), unless it was the last one parsed.
+    /// Reads group entry `seq`'s members, unless it was the last one read: each member's text as stored.
     fn member(&mut self, seq: i64, after: Option<&str>) {
         if self.group.as_ref().is_none_or(|(s, _)| *s != seq) {
-            let members = match after.and_then(parse_json) {
-                Some(Value::Object(m)) => m.into_iter().map(|(k, v)| (k, canonical(v))).collect(),
-                _ => std::collections::HashMap::new(),
+            // A key with escapes (never written by this program) is read through the parser.
+            let parsed = |after: &str| match parse_json(after) {
+                Some(Value::Object(m)) => Some(m.into_iter().map(|(k, v)| (k, canonical(v))).collect()),
+                _ => None,
             };
+            let members = after.and_then(|a| members_as_stored(a).or_else(|| parsed(a))).unwrap_or_default();
             self.group = Some((seq, members));
         }
     }
@@ -1042,10 +1117,95 @@ fn verify_signatures(conn: &Tx) -> Result<Vec<Finding>> {
     Ok(findings)
 }
 
+/// Bytes as text, invalid UTF-8 replaced (checked first the fast way: stored text is valid).
+fn text_of(b: &[u8]) -> String {
+    match std::str::from_utf8(b) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(b).into_owned(),
+    }
+}
+
+/// A group entry's members (`{"key":{…},…}`): each key with its value's text as stored, without parsing the
+/// values. None unless the whole payload is a valid JSON object whose keys need no unescaping; a key named twice
+/// keeps its last value, as `serde_json` does.
+fn members_as_stored(after: &str) -> Option<std::collections::HashMap<String, String>> {
+    serde_json::from_str::<std::collections::BTreeMap<String, IgnoredAny>>(after).ok()?;
+    let mut members = std::collections::HashMap::new();
+    let b = after.as_bytes();
+    let mut i = 1;
+    if b.first() != Some(&b'{') {
+        return None;
+    }
+    loop {
+        i += b[i..].iter().position(|c| !c.is_ascii_whitespace())?;
+        if b[i] == b'}' {
+            return Some(members);
+        }
+        if b[i] == b',' {
+            i += 1;
+            continue;
+        }
+        // A key: a string without escapes.
+        if b[i] != b'"' {
+            return None;
+        }
+        let end = i + 1 + b[i + 1..].iter().position(|c| *c == b'"' || *c == b'\\')?;
+        if b[end] != b'"' {
+            return None;
+        }
+        let key = &after[i + 1..end];
+        i = end + 1;
+        i += b[i..].iter().position(|c| !c.is_ascii_whitespace())?;
+        if b[i] != b':' {
+            return None;
+        }
+        i += 1;
+        i += b[i..].iter().position(|c| !c.is_ascii_whitespace())?;
+        let start = i;
+        i = value_end(b, i)?;
+        members.insert(key.to_string(), after[start..i].to_string());
+    }
+}
+
+/// Where the JSON value starting at `i` of valid JSON text ends.
+fn value_end(b: &[u8], mut i: usize) -> Option<usize> {
+    let (mut depth, mut in_string) = (0usize, false);
+    loop {
+        let c = *b.get(i)?;
+        i += 1;
+        if in_string {
+            match c {
+                b'\\' => i += 1,
+                b'"' => {
+                    in_string = false;
+                    if depth == 0 {
+                        return Some(i);
+                    }
+                }
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' if depth == 0 => return Some(i - 1),
+            b'}' | b']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            b',' if depth == 0 => return Some(i - 1),
+            _ => {}
+        }
+    }
+}
+
 /// A stored key as text, whatever bytes it holds (tampered bytes are named elsewhere, not a reason to stop).
 pub(super) fn lossy(v: ValueRef) -> String {
     match v {
-        ValueRef::Text(t) | ValueRef::Blob(t) => String::from_utf8_lossy(t).into_owned(),
+        ValueRef::Text(t) | ValueRef::Blob(t) => text_of(t),
         ValueRef::Integer(n) => n.to_string(),
         ValueRef::Real(f) => f.to_string(),
         ValueRef::Null => String::new(),
