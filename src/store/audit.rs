@@ -884,11 +884,13 @@ impl<'c> Records<'c> {
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let row = layout.read(conn, r)?;
-            let n = match r.get_ref(layout.key)? {
-                ValueRef::Integer(n) if integer => n,
-                _ => 0,
+            // An integer table's key that is not an integer (its schema changed) is not in the log's order.
+            let (n, ordered) = match r.get_ref(layout.key)? {
+                ValueRef::Integer(n) if integer => (n, true),
+                _ => (0, !integer),
             };
-            let in_order = previous.as_ref().is_none_or(|(pn, pid)| (*pn, pid.as_bytes()) < (n, row.id.as_bytes()));
+            let in_order =
+                ordered && previous.as_ref().is_none_or(|(pn, pid)| (*pn, pid.as_bytes()) < (n, row.id.as_bytes()));
             let own = if in_order {
                 while let Some(e) = next.take_if(|e| (e.n, e.id.as_slice()) < (n, row.id.as_bytes())) {
                     self.unmatched(table, &e.id, missing)?;
@@ -905,7 +907,10 @@ impl<'c> Records<'c> {
                 self.lookup(table, &row.id)?
             };
             self.compare(table, &row, own, v)?;
-            previous = Some((n, row.id));
+            if in_order {
+                // The cursor has passed every key up to this one: a row below it is looked up.
+                previous = Some((n, row.id));
+            }
         }
         while let Some(e) = next {
             self.unmatched(table, &e.id, missing)?;
@@ -1351,6 +1356,60 @@ mod tests {
             .unwrap();
         let v = verify(&tx).unwrap();
         assert_eq!(v.findings[0].what, "audit entry 1 (set-setting settings facility) was altered");
+    }
+
+    /// The merged pass reads integer keys in the log's order on both sides: ids across digit lengths (9, 10, 99,
+    /// 100, …) verify, and a deleted record, a deleted group member and a row without an entry are each named, the
+    /// missing ones in the log's (entity, entity_id) order.
+    #[test]
+    fn integer_keys_across_digit_lengths_merge_with_the_log() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::migrate::migrate(&mut conn).unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+        let t = conn.transaction().unwrap();
+        let tx = Tx(&t);
+        fn change<'a>(action: &'a str, table: &'a str, id: &'a str) -> Change<'a> {
+            let now = chrono::Utc::now();
+            Change { actor: "tester", action, table, id, subject: "D000001", at: now, recorded_at: now, before: None }
+        }
+        for n in 1..=120 {
+            let id = n.to_string();
+            tx.execute(
+                "INSERT INTO screenings (id, donor_id, kind, date, recorded_at)
+                 VALUES (?1, 'D000001', 'blood', '2026-01-01', '2026-01-01T00:00:00Z')",
+                [n],
+            )
+            .unwrap();
+            record(&tx, change("screen", "screenings", &id)).unwrap();
+            for test in ["hav", "hbv"] {
+                tx.execute(
+                    "INSERT INTO screening_results (screening_id, test, result) VALUES (?1, ?2, 'negative')",
+                    params![n, test],
+                )
+                .unwrap();
+            }
+            record_group(&tx, change("record-results", "screening_results", &id)).unwrap();
+        }
+        let v = verify(&tx).unwrap();
+        assert_eq!((v.records, v.findings), (360, vec![]), "120 screenings and their 240 results verify");
+        tx.0.execute_batch(
+            "DROP TRIGGER screenings_no_delete; DROP TRIGGER screening_results_no_delete;
+             DELETE FROM screenings WHERE id IN (10, 100);
+             DELETE FROM screening_results WHERE screening_id = 7 AND test = 'hbv';
+             INSERT INTO screenings (id, donor_id, kind, date, recorded_at)
+             VALUES (121, 'D000001', 'blood', '2026-01-01', '2026-01-01T00:00:00Z');",
+        )
+        .unwrap();
+        let found: Vec<String> = verify(&tx).unwrap().findings.into_iter().map(|f| f.what).collect();
+        assert_eq!(
+            found,
+            [
+                "screenings 121 has no audit entry: written outside stoolbank",
+                "screening_results 14 is in the audit log but missing from the database",
+                "screenings 10 is in the audit log but missing from the database",
+                "screenings 100 is in the audit log but missing from the database",
+            ]
+        );
     }
 
     /// Every table of the schema is audited with the column that identifies its rows (the audit log itself
