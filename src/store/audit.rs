@@ -156,7 +156,7 @@ impl Layout {
             Some((column, i)) => group_id(column, &lossy(r.get_ref(i)?)),
             None => id.clone(),
         };
-        Ok(RowNow { state, id, group, member })
+        Ok(RowNow { id, group, state, member })
     }
 
     /// The row as a format-2 entry holds it: compact canonical JSON, or for an identity table the keyed digest
@@ -865,7 +865,7 @@ impl<'c> Records<'c> {
     /// Every row of `table` against its last entry, and every record the log names there (a group aside) against
     /// the table: one pass over the rows in key order merged with one over the records' newest entries in the
     /// same order, rather than one lookup per record. Integer keys are ordered as numbers on both sides (the log's
-    /// text keys cast, through SQLite's sorter, which spills to disk past its cache). A row out of that order (a
+    /// text keys cast, through `SQLite`'s sorter, which spills to disk past its cache). A row out of that order (a
     /// text key that is not UTF-8) has its entry looked up, and a logged record no row met is looked up in the table.
     fn table(&mut self, table: &'static str, v: &mut Verification, missing: &mut Vec<Missing>) -> Result<()> {
         let conn = self.conn;
@@ -977,9 +977,7 @@ impl<'c> Records<'c> {
             }
             let (Some(r), Some(entity_id)) = (r, entity_id) else { break };
             let (_, members) = group.get_or_insert_with(|| (entity_id.to_vec(), Vec::new()));
-            // Only the keys: the values are skipped, not built (in key order, as `serde_json`'s map keeps them).
-            let keys = serde_json::from_str::<std::collections::BTreeMap<String, IgnoredAny>>(&lossy(r.get_ref(1)?));
-            members.extend(keys.into_iter().flat_map(std::collections::BTreeMap::into_keys));
+            members.extend(group_keys(&lossy(r.get_ref(1)?)));
         }
         Ok(())
     }
@@ -1041,12 +1039,7 @@ impl<'c> Records<'c> {
     /// Reads group entry `seq`'s members, unless it was the last one read: each member's text as stored.
     fn member(&mut self, seq: i64, after: Option<&str>) {
         if self.group.as_ref().is_none_or(|(s, _)| *s != seq) {
-            // A key with escapes (never written by this program) is read through the parser.
-            let parsed = |after: &str| match parse_json(after) {
-                Some(Value::Object(m)) => Some(m.into_iter().map(|(k, v)| (k, canonical(v))).collect()),
-                _ => None,
-            };
-            let members = after.and_then(|a| members_as_stored(a).or_else(|| parsed(a))).unwrap_or_default();
+            let members = after.and_then(group_members).unwrap_or_default();
             self.group = Some((seq, members));
         }
     }
@@ -1131,11 +1124,10 @@ fn text_of(b: &[u8]) -> String {
 }
 
 /// A group entry's members (`{"key":{…},…}`): each key with its value's text as stored, without parsing the
-/// values. None unless the whole payload is a valid JSON object whose keys need no unescaping; a key named twice
-/// keeps its last value, as `serde_json` does.
-fn members_as_stored(after: &str) -> Option<std::collections::HashMap<String, String>> {
-    serde_json::from_str::<std::collections::BTreeMap<String, IgnoredAny>>(after).ok()?;
-    let mut members = std::collections::HashMap::new();
+/// values. None unless the whole payload is valid JSON and an object whose keys need no unescaping.
+fn object_members(after: &str) -> Option<Vec<(&str, &str)>> {
+    serde_json::from_str::<IgnoredAny>(after).ok()?;
+    let mut members = Vec::new();
     let b = after.as_bytes();
     let mut i = 1;
     if b.first() != Some(&b'{') {
@@ -1168,7 +1160,35 @@ fn members_as_stored(after: &str) -> Option<std::collections::HashMap<String, St
         i += b[i..].iter().position(|c| !c.is_ascii_whitespace())?;
         let start = i;
         i = value_end(b, i)?;
-        members.insert(key.to_string(), after[start..i].to_string());
+        members.push((key, &after[start..i]));
+    }
+}
+
+/// The members of a group entry by key, as stored (a key named twice keeps its last value, as `serde_json` does),
+/// or as parsed and written canonical when the payload's keys need unescaping.
+fn group_members(after: &str) -> Option<std::collections::HashMap<String, String>> {
+    match object_members(after) {
+        Some(members) => Some(members.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()),
+        None => match parse_json(after) {
+            Some(Value::Object(m)) => Some(m.into_iter().map(|(k, v)| (k, canonical(v))).collect()),
+            _ => None,
+        },
+    }
+}
+
+/// The keys of a group entry, in order and once each, as `serde_json`'s map holds them.
+fn group_keys(after: &str) -> Vec<String> {
+    match object_members(after) {
+        Some(members) => {
+            let mut keys: Vec<&str> = members.into_iter().map(|(k, _)| k).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            keys.into_iter().map(str::to_owned).collect()
+        }
+        None => match parse_json(after) {
+            Some(Value::Object(m)) => m.into_iter().map(|(k, _)| k).collect(),
+            _ => Vec::new(),
+        },
     }
 }
 
@@ -1360,7 +1380,7 @@ mod tests {
 
     /// The merged pass reads integer keys in the log's order on both sides: ids across digit lengths (9, 10, 99,
     /// 100, …) verify, and a deleted record, a deleted group member and a row without an entry are each named, the
-    /// missing ones in the log's (entity, entity_id) order.
+    /// missing ones in the log's (`entity`, `entity_id`) order.
     #[test]
     fn integer_keys_across_digit_lengths_merge_with_the_log() {
         let mut conn = Connection::open_in_memory().unwrap();
