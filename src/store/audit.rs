@@ -808,12 +808,35 @@ struct Logged {
     entry: LastEntry,
 }
 
-impl Logged {
-    fn next(rows: &mut rusqlite::Rows) -> Result<Option<Logged>> {
-        let Some(r) = rows.next()? else { return Ok(None) };
+/// The newest entries of one table's records, checked to come in the order the merge relies on.
+struct Newest<'s> {
+    rows: rusqlite::Rows<'s>,
+    table: &'static str,
+    /// The key read last.
+    last: Option<(i64, Vec<u8>)>,
+}
+
+impl Newest<'_> {
+    fn next(&mut self) -> Result<Option<Logged>> {
+        let Some(r) = self.rows.next()? else { return Ok(None) };
         let after = bytes(r.get_ref(3)?)?.map(text_of);
-        let id = bytes(r.get_ref(1)?)?.unwrap_or_default().to_vec();
-        Ok(Some(Logged { n: r.get(0)?, id, entry: (r.get(2)?, after, r.get(4)?) }))
+        let e = Logged {
+            n: r.get(0)?,
+            id: bytes(r.get_ref(1)?)?.unwrap_or_default().to_vec(),
+            entry: (r.get(2)?, after, r.get(4)?),
+        };
+        // Out of order, records would be named falsely: refused instead.
+        if self.last.as_ref().is_some_and(|(n, id)| (*n, id.as_slice()) >= (e.n, e.id.as_slice())) {
+            return Err(StoreError::Corrupt(format!(
+                "the audit log's entries of {} were read out of order",
+                self.table
+            )));
+        }
+        let last = self.last.get_or_insert_with(Default::default);
+        last.0 = e.n;
+        last.1.clear();
+        last.1.extend_from_slice(&e.id);
+        Ok(Some(e))
     }
 }
 
@@ -873,13 +896,19 @@ impl<'c> Records<'c> {
         let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY {}", key_column(table)))?;
         let layout = Layout::of(&stmt, table);
         let (n, order) = if integer { ("CAST(entity_id AS INTEGER)", "n, entity_id") } else { ("0", "entity_id") };
-        // `after` and `hash` are bare columns beside max(seq): SQLite takes them from the row holding the maximum.
+        // A group's entries are read by `group_entry` and `groups_present`, not here (filtered on the index).
+        let groups = group_column(table)
+            .map(|c| format!("AND NOT (entity_id >= '{c}=' AND entity_id < '{c}>')"))
+            .unwrap_or_default();
+        // The keys and newest sequence numbers in order (from the index, sorted when cast), then each entry read.
         let mut newest = conn.prepare(&format!(
-            "SELECT {n} AS n, entity_id, max(seq), after, typeof(hash) = 'blob' FROM audit_log WHERE entity = ?1
-             GROUP BY entity_id ORDER BY {order}"
+            "SELECT l.n, l.entity_id, a.seq, a.after, typeof(a.hash) = 'blob'
+             FROM (SELECT {n} AS n, entity_id, max(seq) AS seq FROM audit_log WHERE entity = ?1 {groups}
+                   GROUP BY entity_id ORDER BY {order}) AS l
+             CROSS JOIN audit_log AS a ON a.seq = l.seq"
         ))?;
-        let mut log = newest.query([table])?;
-        let mut next = Logged::next(&mut log)?;
+        let mut log = Newest { rows: newest.query([table])?, table, last: None };
+        let mut next = log.next()?;
         let mut previous: Option<(i64, String)> = None;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
@@ -894,11 +923,11 @@ impl<'c> Records<'c> {
             let own = if in_order {
                 while let Some(e) = next.take_if(|e| (e.n, e.id.as_slice()) < (n, row.id.as_bytes())) {
                     self.unmatched(table, &e.id, missing)?;
-                    next = Logged::next(&mut log)?;
+                    next = log.next()?;
                 }
                 match next.take_if(|e| e.n == n && e.id == row.id.as_bytes()) {
                     Some(e) => {
-                        next = Logged::next(&mut log)?;
+                        next = log.next()?;
                         Some(e.entry)
                     }
                     None => None,
@@ -914,18 +943,14 @@ impl<'c> Records<'c> {
         }
         while let Some(e) = next {
             self.unmatched(table, &e.id, missing)?;
-            next = Logged::next(&mut log)?;
+            next = log.next()?;
         }
         Ok(())
     }
 
-    /// A record the log names that no row met in the merged pass: named missing unless its table holds it (a group
-    /// entry's members are checked by [`Records::groups_present`]).
+    /// A record the log names that no row met in the merged pass: named missing unless its table holds it.
     fn unmatched(&mut self, table: &'static str, entity_id: &[u8], missing: &mut Vec<Missing>) -> Result<()> {
         let id = String::from_utf8_lossy(entity_id);
-        if is_group_id(table, &id) {
-            return Ok(());
-        }
         let mut exists =
             self.conn.prepare_cached(&format!("SELECT 1 FROM {table} WHERE {} = ?1", key_column(table)))?;
         if !exists.exists([key_value(table, &id)])? {
