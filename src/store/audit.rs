@@ -350,8 +350,9 @@ struct Hashed<'a> {
 
 impl Hashed<'_> {
     /// SHA-256 of the entry as one canonical JSON object (compact, keys sorted), the payloads embedded as given;
-    /// format 2 adds `"format":2`, so that no entry of one format can pass for one of the other. The text is fed to
-    /// the hash as it is written, strings escaped as `serde_json` writes them, with no copy of the payloads.
+    /// format 2 adds `"format":2`, so that no entry of one format can pass for one of the other. The text is
+    /// written once into one buffer (strings escaped as `serde_json` escapes them, no JSON values built) and hashed
+    /// in one call.
     fn digest(&self) -> [u8; 32] {
         use std::io::Write as _;
         let payloads = self.after.map_or(0, str::len) + self.before.map_or(0, str::len);
