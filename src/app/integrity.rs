@@ -64,13 +64,15 @@ impl Bank {
                     .inspect(|tx| Ok::<_, AppError>((settings::integrity_check(tx)?, settings::foreign_key_check(tx)?)))
             });
             let v = self.store.inspect(|tx| {
+                // The audit chain's walk checks the log's timestamps as it reads every entry.
+                let (audit, log_values) = audit::verify_with_log_values(tx)?;
                 Ok::<_, AppError>(views::Integrity {
                     integrity: Vec::new(),
                     foreign_keys: Vec::new(),
                     schema: schema_check::differences(tx)?,
                     older_schema: schema_check::older_schema(tx)?,
-                    values: schema_check::unreadable_values(tx)?,
-                    audit: audit::verify(tx)?,
+                    values: schema_check::unreadable_values(tx, Some(log_values))?,
+                    audit,
                 })
             });
             (sqlite.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), v)

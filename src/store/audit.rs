@@ -13,13 +13,17 @@
 //!   `verify` checks every row against it. The hashed text embeds the payloads as stored, so checking the chain
 //!   hashes bytes without parsing them.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use rusqlite::types::ValueRef;
 use rusqlite::{params, OptionalExtension};
+use serde::de::IgnoredAny;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::schema_check::LogValues;
 use super::{Result, StoreError, Tx};
 use crate::time;
 
@@ -108,6 +112,11 @@ fn group_id(column: &str, value: &str) -> String {
     format!("{column}={value}")
 }
 
+/// Whether `entity_id` names a group of `table`'s rows rather than one row.
+fn is_group_id(table: &str, entity_id: &str) -> bool {
+    group_column(table).and_then(|c| entity_id.strip_prefix(c)).is_some_and(|rest| rest.starts_with('='))
+}
+
 /// A key bound with its column's type, so that the primary key is used.
 fn key_value(table: &str, id: &str) -> rusqlite::types::Value {
     match id.parse::<i64>() {
@@ -120,6 +129,8 @@ fn key_value(table: &str, id: &str) -> rusqlite::types::Value {
 struct Layout {
     table: &'static str,
     names: Vec<String>,
+    /// Each name as a JSON key (`"name":`), written once for every row.
+    keys: Vec<String>,
     by_name: Vec<usize>,
     key: usize,
     group: Option<(&'static str, usize)>,
@@ -128,33 +139,40 @@ struct Layout {
 impl Layout {
     fn of(stmt: &rusqlite::Statement, table: &'static str) -> Layout {
         let names: Vec<String> = stmt.column_names().map(ToString::to_string).collect();
+        let keys = names.iter().map(|n| format!("{}:", Value::from(n.as_str()))).collect();
         let mut by_name: Vec<usize> = (0..names.len()).collect();
         by_name.sort_by(|a, b| names[*a].cmp(&names[*b]));
         let position = |column: &str| names.iter().position(|n| n == column);
         let key = position(key_column(table)).unwrap_or(usize::MAX);
         let group = group_column(table).and_then(|c| Some((c, position(c)?)));
-        Layout { table, names, by_name, key, group }
+        Layout { table, names, keys, by_name, key, group }
     }
 
     /// What `verify` compares of a row.
     fn read(&self, conn: &Tx, r: &rusqlite::Row) -> Result<RowNow> {
         let id = lossy(r.get_ref(self.key)?);
-        let (group, member) = match self.group {
-            Some((column, i)) => (group_id(column, &lossy(r.get_ref(i)?)), Some(self.state_in(conn, r, true)?)),
-            None => (id.clone(), None),
+        let (state, member) = self.states(conn, r, self.group.is_some())?;
+        let group = match self.group {
+            Some((column, i)) => group_id(column, &lossy(r.get_ref(i)?)),
+            None => id.clone(),
         };
-        Ok(RowNow { state: self.state(conn, r)?, id, group, member })
+        Ok(RowNow { id, group, state, member })
     }
 
     /// The row as a format-2 entry holds it: compact canonical JSON, or for an identity table the keyed digest
     /// of the whole row (made as format 1 made it, so that both formats compare alike).
     fn state(&self, conn: &Tx, r: &rusqlite::Row) -> Result<String> {
-        self.state_in(conn, r, false)
+        Ok(self.states(conn, r, false)?.0)
     }
 
-    /// The state, and in a group entry without the group column (the entry names it).
-    fn state_in(&self, conn: &Tx, r: &rusqlite::Row, in_group: bool) -> Result<String> {
-        let group = self.group.filter(|_| in_group).map(|(_, i)| i);
+    /// The state in a group entry: without the group column (the entry names it).
+    fn member_state(&self, conn: &Tx, r: &rusqlite::Row) -> Result<String> {
+        let (state, member) = self.states(conn, r, true)?;
+        Ok(member.unwrap_or(state))
+    }
+
+    /// The state, and with `member` the state in a group entry too, both written in one pass over the columns.
+    fn states(&self, conn: &Tx, r: &rusqlite::Row, member: bool) -> Result<(String, Option<String>)> {
         if DIGEST_ONLY.contains(&self.table) {
             let mut row = Map::new();
             for (i, name) in self.names.iter().enumerate() {
@@ -162,31 +180,61 @@ impl Layout {
             }
             let digest: String =
                 conn.query_row("SELECT stoolbank_identity_digest(?1)", [canonical(Value::Object(row))], |r| r.get(0))?;
-            return Ok(canonical(serde_json::from_str(&digest)?));
+            let digest = canonical(serde_json::from_str(&digest)?);
+            return Ok((digest.clone(), member.then_some(digest)));
         }
-        let mut s = String::from("{");
+        let group = self.group.filter(|_| member).map(|(_, i)| i);
+        let mut state = Vec::with_capacity(256);
+        let mut in_group = member.then(|| Vec::with_capacity(256));
+        state.push(b'{');
+        if let Some(m) = &mut in_group {
+            m.push(b'{');
+        }
         for &i in &self.by_name {
             let v = r.get_ref(i)?;
-            if i == self.key || Some(i) == group || matches!(v, ValueRef::Null) {
+            if i == self.key || matches!(v, ValueRef::Null) {
                 continue;
             }
-            if s.len() > 1 {
-                s.push(',');
+            if state.len() > 1 {
+                state.push(b',');
             }
-            s.push_str(&Value::from(self.names[i].as_str()).to_string());
-            s.push(':');
+            let start = state.len();
+            state.extend_from_slice(self.keys[i].as_bytes());
             if self.table == "users" && self.names[i] == "password_hash" {
                 // The password hash never enters the audit trail: its SHA-256 does, which tells a changed hash
                 // and verifies the row, but tests no guessed password (the argon2 salt is inside what it digests).
                 let digest = hex::encode(Sha256::digest(lossy(v).as_bytes()));
-                s.push_str(&Value::from(format!("sha256:{digest}")).to_string());
-                continue;
+                serde_json::to_writer(&mut state, &format!("sha256:{digest}"))?;
+            } else {
+                write_json(&mut state, v)?;
             }
-            s.push_str(&json_of(v).to_string());
+            if let Some(m) = in_group.as_mut().filter(|_| Some(i) != group) {
+                if m.len() > 1 {
+                    m.push(b',');
+                }
+                m.extend_from_slice(&state[start..]);
+            }
         }
-        s.push('}');
-        Ok(s)
+        let text = |mut bytes: Vec<u8>| {
+            bytes.push(b'}');
+            String::from_utf8(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+        };
+        Ok((text(state)?, in_group.map(text).transpose()?))
     }
+}
+
+/// A column's value as JSON, written as `json_of(v).to_string()` writes it, without building the value.
+fn write_json(out: &mut Vec<u8>, v: ValueRef) -> Result<()> {
+    use std::io::Write as _;
+    match v {
+        ValueRef::Integer(n) => write!(out, "{n}").map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(text) => serde_json::to_writer(out, text)?,
+            Err(_) => serde_json::to_writer(out, &String::from_utf8_lossy(t))?,
+        },
+        other => serde_json::to_writer(out, &json_of(other))?,
+    }
+    Ok(())
 }
 
 /// A row as it is now, for `verify`.
@@ -302,26 +350,71 @@ struct Hashed<'a> {
 
 impl Hashed<'_> {
     /// SHA-256 of the entry as one canonical JSON object (compact, keys sorted), the payloads embedded as given;
-    /// format 2 adds `"format":2`, so that no entry of one format can pass for one of the other.
+    /// format 2 adds `"format":2`, so that no entry of one format can pass for one of the other. The text is
+    /// written once into one buffer (strings escaped as `serde_json` escapes them, no JSON values built) and hashed
+    /// in one call.
     fn digest(&self) -> [u8; 32] {
-        let q = |s: &str| Value::from(s).to_string();
-        let format = if self.format == 1 { String::new() } else { format!(",\"format\":{}", self.format) };
-        let text = format!(
-            "{{\"action\":{},\"actor\":{},\"after\":{},\"at\":{},\"before\":{},\"entity\":{},\"entity_id\":{}{format},\
-             \"prev_hash\":{},\"recorded_at\":{},\"seq\":{},\"subject\":{}}}",
-            q(self.action),
-            q(self.actor),
-            self.after.unwrap_or("null"),
-            q(self.at),
-            self.before.unwrap_or("null"),
-            q(self.entity),
-            q(self.entity_id),
-            q(self.prev_hash),
-            q(self.recorded_at),
-            self.seq,
-            q(self.subject),
-        );
-        Sha256::digest(text.as_bytes()).into()
+        use std::io::Write as _;
+        let payloads = self.after.map_or(0, str::len) + self.before.map_or(0, str::len);
+        let mut h = HashText(Vec::with_capacity(payloads + 512));
+        h.raw("{\"action\":");
+        h.string(self.action);
+        h.raw(",\"actor\":");
+        h.string(self.actor);
+        h.raw(",\"after\":");
+        h.raw(self.after.unwrap_or("null"));
+        h.raw(",\"at\":");
+        h.string(self.at);
+        h.raw(",\"before\":");
+        h.raw(self.before.unwrap_or("null"));
+        h.raw(",\"entity\":");
+        h.string(self.entity);
+        h.raw(",\"entity_id\":");
+        h.string(self.entity_id);
+        if self.format != 1 {
+            let _ = write!(h, ",\"format\":{}", self.format);
+        }
+        h.raw(",\"prev_hash\":");
+        h.string(self.prev_hash);
+        h.raw(",\"recorded_at\":");
+        h.string(self.recorded_at);
+        let _ = write!(h, ",\"seq\":{}", self.seq);
+        h.raw(",\"subject\":");
+        h.string(self.subject);
+        h.raw("}");
+        Sha256::digest(&h.0).into()
+    }
+}
+
+/// The text an entry's hash covers, written once and hashed in one call.
+struct HashText(Vec<u8>);
+
+impl HashText {
+    fn raw(&mut self, text: &str) {
+        self.0.extend_from_slice(text.as_bytes());
+    }
+
+    /// A JSON string, escaped as `serde_json` escapes it (most need no escaping: copied as they are).
+    fn string(&mut self, text: &str) {
+        if text.bytes().any(|c| c < 0x20 || c == b'"' || c == b'\\') {
+            // Writing to a vector cannot fail.
+            let _ = serde_json::to_writer(&mut self.0, text);
+        } else {
+            self.0.push(b'"');
+            self.0.extend_from_slice(text.as_bytes());
+            self.0.push(b'"');
+        }
+    }
+}
+
+impl std::io::Write for HashText {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -343,7 +436,7 @@ pub(crate) fn record_group(conn: &Tx, c: Change) -> Result<()> {
         let layout = Layout::of(&stmt, table);
         let mut found = stmt.query([c.id])?;
         while let Some(r) = found.next()? {
-            rows.insert(lossy(r.get_ref(layout.key)?), layout.state_in(conn, r, true)?);
+            rows.insert(lossy(r.get_ref(layout.key)?), layout.member_state(conn, r)?);
         }
     }
     let members: Vec<String> = rows.iter().map(|(id, state)| format!("{}:{state}", Value::from(id.as_str()))).collect();
@@ -491,9 +584,24 @@ impl<'r> StoredEntry<'r> {
     }
 
     fn hash_hex(&self) -> String {
+        let mut hex = String::new();
+        self.write_hash_hex(&mut hex);
+        hex
+    }
+
+    /// The stored hash as hex, in place of `out`'s text (the chain walk reuses one buffer).
+    fn write_hash_hex(&self, out: &mut String) {
+        out.clear();
         match self.hash {
-            StoredHash::Hex(h) => h.to_string(),
-            StoredHash::Bytes(b) => hex::encode(b),
+            StoredHash::Hex(h) => out.push_str(h),
+            StoredHash::Bytes(b) => {
+                let mut hex = [0u8; 64];
+                match hex::encode_to_slice(b, &mut hex) {
+                    Ok(()) => out.push_str(std::str::from_utf8(&hex).unwrap_or_default()),
+                    // Not 32 bytes: tampered (its digest cannot match), written out all the same.
+                    Err(_) => out.push_str(&hex::encode(b)),
+                }
+            }
         }
     }
 }
@@ -576,24 +684,34 @@ impl Verification {
 }
 
 /// Walks the whole hash chain, compares every record with the state its last audit entry recorded, and names
-/// the records the log knows of that the tables lack. Every pass streams (the tables in storage order, the log
-/// by its indexes), so memory stays flat however large the bank grows.
+/// the records the log knows of that the tables lack. Every pass streams (each table in key order beside the log's
+/// last entries in the same order, the log by its indexes), so memory stays flat however large the bank grows.
 pub(crate) fn verify(conn: &Tx) -> Result<Verification> {
+    verify_reading(conn, None)
+}
+
+/// [`verify`], checking the log's timestamps too as its walk reads every entry (for the values pass).
+pub(crate) fn verify_with_log_values(conn: &Tx) -> Result<(Verification, LogValues)> {
+    let mut values = LogValues::default();
+    Ok((verify_reading(conn, Some(&mut values))?, values))
+}
+
+fn verify_reading(conn: &Tx, values: Option<&mut LogValues>) -> Result<Verification> {
     let mut v = Verification::default();
-    walk_chain(conn, 0, GENESIS, &mut v)?;
+    walk_chain(conn, 0, GENESIS, &mut v, values)?;
     let mut records = Records::new(conn)?;
+    let mut missing = Vec::new();
     for table in records.held.clone() {
-        let mut stmt = conn.prepare(&format!("SELECT * FROM {table}"))?;
-        let layout = Layout::of(&stmt, table);
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            records.compare(table, &layout.read(conn, r)?, &mut v)?;
+        records.table(table, &mut v, &mut missing)?;
+        if let Some(column) = group_column(table) {
+            records.groups_present(table, column, &mut missing)?;
         }
     }
-    let mut known = conn.prepare("SELECT DISTINCT entity, entity_id FROM audit_log ORDER BY entity, entity_id")?;
-    let mut pairs = known.query([])?;
-    while let Some(r) = pairs.next()? {
-        records.present(&lossy(r.get_ref(0)?), &lossy(r.get_ref(1)?), &mut v)?;
+    // Named after the records that differ, in the log's (entity, entity_id) order (a stable sort keeps a group's
+    // members in the order its entries name them).
+    missing.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    for (_, _, what) in missing {
+        v.found(what);
     }
     for what in verify_signatures(conn)? {
         v.found(what.what);
@@ -616,7 +734,7 @@ pub(crate) fn verify_since(conn: &Tx, seq: i64, hash: &str) -> Result<Verificati
         }
         _ => {}
     }
-    walk_chain(conn, seq, hash, &mut v)?;
+    walk_chain(conn, seq, hash, &mut v, None)?;
     let mut records = Records::new(conn)?;
     let mut touched =
         conn.prepare("SELECT DISTINCT entity, entity_id FROM audit_log WHERE seq > ?1 ORDER BY entity, entity_id")?;
@@ -628,7 +746,13 @@ pub(crate) fn verify_since(conn: &Tx, seq: i64, hash: &str) -> Result<Verificati
 }
 
 /// Walks the chain from the entry after `from`, whose hash is `prev`.
-fn walk_chain(conn: &Tx, from: i64, prev: &str, v: &mut Verification) -> Result<()> {
+fn walk_chain(
+    conn: &Tx,
+    from: i64,
+    prev: &str,
+    v: &mut Verification,
+    mut values: Option<&mut LogValues>,
+) -> Result<()> {
     let mut stmt = conn.prepare(&format!("SELECT {STORED_COLUMNS} FROM audit_log WHERE seq > ?1 ORDER BY seq"))?;
     let mut rows = stmt.query([from])?;
     let mut prev = prev.to_string();
@@ -637,6 +761,9 @@ fn walk_chain(conn: &Tx, from: i64, prev: &str, v: &mut Verification) -> Result<
     while let Some(r) = rows.next()? {
         v.entries += 1;
         let seq: i64 = r.get(0)?;
+        if let Some(values) = values.as_deref_mut() {
+            values.check(seq, r.get_ref(1)?, r.get_ref(2)?);
+        }
         let e = match StoredEntry::read(r, seq) {
             Err(StoreError::Tampered(what)) => {
                 v.found(what);
@@ -662,13 +789,62 @@ fn walk_chain(conn: &Tx, from: i64, prev: &str, v: &mut Verification) -> Result<
             }
         }
         expected_seq = seq + 1;
-        prev = e.hash_hex();
+        e.write_hash_hex(&mut prev);
     }
     Ok(())
 }
 
-/// The newest entry about a record: its sequence number, `entity_id`, `after`, and whether it is of format 2.
-type LastEntry = (i64, String, Option<String>, bool);
+/// The newest entry about a record: its sequence number, `after`, and whether it is of format 2.
+type LastEntry = (i64, Option<String>, bool);
+
+/// A record the log names that its table lacks: the table, the entry's `entity_id` (raw, for the log's order) and
+/// the finding.
+type Missing = (&'static str, Vec<u8>, String);
+
+/// A record's newest entry as the merged pass reads it: the key as the log orders it (the `entity_id` cast to an
+/// integer for integer-keyed tables, else 0; then its bytes), and the entry.
+struct Logged {
+    n: i64,
+    id: Vec<u8>,
+    entry: LastEntry,
+}
+
+/// The newest entries of one table's records, checked to come in the order the merge relies on.
+struct Newest<'s> {
+    rows: rusqlite::Rows<'s>,
+    table: &'static str,
+    /// The key read last.
+    last: Option<(i64, Vec<u8>)>,
+}
+
+impl Newest<'_> {
+    fn next(&mut self) -> Result<Option<Logged>> {
+        let Some(r) = self.rows.next()? else { return Ok(None) };
+        let after = bytes(r.get_ref(3)?)?.map(text_of);
+        let e = Logged {
+            n: r.get(0)?,
+            id: bytes(r.get_ref(1)?)?.unwrap_or_default().to_vec(),
+            entry: (r.get(2)?, after, r.get(4)?),
+        };
+        // Out of order, records would be named falsely: refused instead.
+        if self.last.as_ref().is_some_and(|(n, id)| (*n, id.as_slice()) >= (e.n, e.id.as_slice())) {
+            return Err(StoreError::Corrupt(format!(
+                "the audit log's entries of {} were read out of order",
+                self.table
+            )));
+        }
+        let last = self.last.get_or_insert_with(Default::default);
+        last.0 = e.n;
+        last.1.clear();
+        last.1.extend_from_slice(&e.id);
+        Ok(Some(e))
+    }
+}
+
+/// A text or blob value's bytes (None for NULL).
+fn bytes(v: ValueRef<'_>) -> Result<Option<&[u8]>> {
+    Ok(v.as_bytes_or_null().map_err(rusqlite::Error::from)?)
+}
 
 /// Records against their last entries.
 struct Records<'c> {
@@ -677,6 +853,9 @@ struct Records<'c> {
     /// named by the schema check).
     held: Vec<&'static str>,
     last: rusqlite::Statement<'c>,
+    /// The group whose newest entry was looked up last (table, `entity_id`, the entry's sequence number): a
+    /// group's rows are read one after another, so its entry is looked up once for all of them.
+    last_group: Option<(&'static str, String, Option<i64>)>,
     /// The group entry read last (its sequence number and members).
     group: Option<(i64, std::collections::HashMap<String, String>)>,
 }
@@ -690,44 +869,169 @@ impl<'c> Records<'c> {
         let held = TABLES.iter().copied().filter(|t| names.iter().any(|n| n == t)).collect();
         // One lookup down the (entity, entity_id) index: its last row is the newest entry.
         let last = conn.prepare(
-            "SELECT seq, entity_id, after, typeof(hash) = 'blob' FROM audit_log
+            "SELECT seq, after, typeof(hash) = 'blob' FROM audit_log
              WHERE entity = ?1 AND entity_id = ?2 ORDER BY seq DESC LIMIT 1",
         )?;
-        Ok(Records { conn, held, last, group: None })
+        Ok(Records { conn, held, last, last_group: None, group: None })
     }
 
-    /// One record against its last entry.
-    fn compare(&mut self, table: &str, row: &RowNow, v: &mut Verification) -> Result<()> {
+    /// The newest entry whose `entity_id` is `entity_id`, looked up.
+    fn lookup(&mut self, table: &str, entity_id: &str) -> Result<Option<LastEntry>> {
+        Ok(self
+            .last
+            .query_row(params![table, entity_id], |r| {
+                let after = r.get_ref(1)?.as_bytes_or_null()?.map(text_of);
+                Ok((r.get(0)?, after, r.get(2)?))
+            })
+            .optional()?)
+    }
+
+    /// Every row of `table` against its last entry, and every record the log names there (a group aside) against
+    /// the table: one pass over the rows in key order merged with one over the records' newest entries in the
+    /// same order, rather than one lookup per record. Integer keys are ordered as numbers on both sides (the log's
+    /// text keys cast, through `SQLite`'s sorter, which spills to disk past its cache). A row out of that order (a
+    /// text key that is not UTF-8) has its entry looked up, and a logged record no row met is looked up in the table.
+    fn table(&mut self, table: &'static str, v: &mut Verification, missing: &mut Vec<Missing>) -> Result<()> {
+        let conn = self.conn;
+        let integer = INTEGER_KEYS.contains(&table);
+        let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY {}", key_column(table)))?;
+        let layout = Layout::of(&stmt, table);
+        let (n, order) = if integer { ("CAST(entity_id AS INTEGER)", "n, entity_id") } else { ("0", "entity_id") };
+        // A group's entries are read by `group_entry` and `groups_present`, not here (filtered on the index).
+        let groups = group_column(table)
+            .map(|c| format!("AND NOT (entity_id >= '{c}=' AND entity_id < '{c}>')"))
+            .unwrap_or_default();
+        // The keys and newest sequence numbers in order (from the index, sorted when cast), then each entry read.
+        let mut newest = conn.prepare(&format!(
+            "SELECT l.n, l.entity_id, a.seq, a.after, typeof(a.hash) = 'blob'
+             FROM (SELECT {n} AS n, entity_id, max(seq) AS seq FROM audit_log WHERE entity = ?1 {groups}
+                   GROUP BY entity_id ORDER BY {order}) AS l
+             CROSS JOIN audit_log AS a ON a.seq = l.seq"
+        ))?;
+        let mut log = Newest { rows: newest.query([table])?, table, last: None };
+        let mut next = log.next()?;
+        let mut previous: Option<(i64, String)> = None;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let row = layout.read(conn, r)?;
+            // An integer table's key that is not an integer (its schema changed) is not in the log's order.
+            let (n, ordered) = match r.get_ref(layout.key)? {
+                ValueRef::Integer(n) if integer => (n, true),
+                _ => (0, !integer),
+            };
+            let in_order =
+                ordered && previous.as_ref().is_none_or(|(pn, pid)| (*pn, pid.as_bytes()) < (n, row.id.as_bytes()));
+            let own = if in_order {
+                while let Some(e) = next.take_if(|e| (e.n, e.id.as_slice()) < (n, row.id.as_bytes())) {
+                    self.unmatched(table, &e.id, missing)?;
+                    next = log.next()?;
+                }
+                match next.take_if(|e| e.n == n && e.id == row.id.as_bytes()) {
+                    Some(e) => {
+                        next = log.next()?;
+                        Some(e.entry)
+                    }
+                    None => None,
+                }
+            } else {
+                self.lookup(table, &row.id)?
+            };
+            self.compare(table, &row, own, v)?;
+            if in_order {
+                // The cursor has passed every key up to this one: a row below it is looked up.
+                previous = Some((n, row.id));
+            }
+        }
+        while let Some(e) = next {
+            self.unmatched(table, &e.id, missing)?;
+            next = log.next()?;
+        }
+        Ok(())
+    }
+
+    /// A record the log names that no row met in the merged pass: named missing unless its table holds it.
+    fn unmatched(&mut self, table: &'static str, entity_id: &[u8], missing: &mut Vec<Missing>) -> Result<()> {
+        let id = String::from_utf8_lossy(entity_id);
+        let mut exists =
+            self.conn.prepare_cached(&format!("SELECT 1 FROM {table} WHERE {} = ?1", key_column(table)))?;
+        if !exists.exists([key_value(table, &id)])? {
+            missing.push((
+                table,
+                entity_id.to_vec(),
+                format!("{table} {id} is in the audit log but missing from the database"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Each record a group entry names must be in its table: the group's rows are read through the group column's
+    /// index, and only a member not among them is looked up by its key.
+    fn groups_present(&mut self, table: &'static str, column: &str, missing: &mut Vec<Missing>) -> Result<()> {
+        let conn = self.conn;
+        let key = key_column(table);
+        // Every `entity_id` that starts `column=`, in the log's order; a group's entries one after another.
+        let mut entries = conn.prepare(
+            "SELECT entity_id, after FROM audit_log WHERE entity = ?1 AND entity_id >= ?2 AND entity_id < ?3
+             ORDER BY entity_id",
+        )?;
+        let mut rows_of = conn.prepare(&format!("SELECT {key} FROM {table} WHERE {column} = ?1"))?;
+        let mut exists = conn.prepare_cached(&format!("SELECT 1 FROM {table} WHERE {key} = ?1"))?;
+        let mut log = entries.query(params![table, format!("{column}="), format!("{column}>")])?;
+        let mut group: Option<(Vec<u8>, Vec<String>)> = None;
+        loop {
+            let r = log.next()?;
+            let entity_id = match r {
+                Some(r) => Some(bytes(r.get_ref(0)?)?.unwrap_or_default()),
+                None => None,
+            };
+            if group.as_ref().is_some_and(|(g, _)| Some(g.as_slice()) != entity_id) {
+                let (g, members) = group.take().unwrap_or_default();
+                let name = String::from_utf8_lossy(&g);
+                let value = name.split_once('=').map_or("", |(_, v)| v);
+                let held = rows_of
+                    .query_map([value], |r| Ok(lossy(r.get_ref(0)?)))?
+                    .collect::<rusqlite::Result<std::collections::HashSet<_>>>()?;
+                for id in members.iter().filter(|id| !held.contains(*id)) {
+                    if !exists.exists([key_value(table, id)])? {
+                        missing.push((
+                            table,
+                            g.clone(),
+                            format!("{table} {id} is in the audit log but missing from the database"),
+                        ));
+                    }
+                }
+            }
+            let (Some(r), Some(entity_id)) = (r, entity_id) else { break };
+            let (_, members) = group.get_or_insert_with(|| (entity_id.to_vec(), Vec::new()));
+            members.extend(group_keys(&lossy(r.get_ref(1)?)));
+        }
+        Ok(())
+    }
+
+    /// One record against its last entry: its own newest entry (`own`), or its group's when newer.
+    fn compare(
+        &mut self,
+        table: &'static str,
+        row: &RowNow,
+        own: Option<LastEntry>,
+        v: &mut Verification,
+    ) -> Result<()> {
         v.records += 1;
         let (id, state) = (row.id.as_str(), row.state.as_str());
-        // The record's own entries and its group's: the newest of them holds its state.
-        let mut newest = |entity_id: &str| -> Result<Option<LastEntry>> {
-            Ok(self
-                .last
-                .query_row(params![table, entity_id], |r| {
-                    let after = r.get_ref(2)?.as_bytes_or_null()?.map(|b| String::from_utf8_lossy(b).into_owned());
-                    Ok((r.get(0)?, lossy(r.get_ref(1)?), after, r.get(3)?))
-                })
-                .optional()?)
-        };
-        let own = newest(id)?;
-        let last = if row.group == id {
-            own
-        } else {
-            match (own, newest(&row.group)?) {
-                (Some(a), Some(b)) => Some(if a.0 > b.0 { a } else { b }),
-                (a, b) => a.or(b),
-            }
-        };
-        let recorded = match last {
-            None => None,
+        let group = if row.group == id { None } else { self.group_entry(table, &row.group)? };
+        let recorded: Option<Option<Cow<str>>> = match (own, group) {
             // A group entry: the record's state is its member, which leaves out the group column the entry names.
-            Some((seq, entity_id, after, _)) if entity_id != id => {
-                let member = self.member(seq, after.as_deref(), id);
-                member.map(|m| Some(if Some(&m) == row.member.as_ref() { state.to_string() } else { m }))
+            (own, Some(seq)) if own.as_ref().is_none_or(|o| o.0 < seq) => {
+                let member = self.group.as_ref().filter(|(s, _)| *s == seq).and_then(|(_, m)| m.get(id));
+                // Text as the row's is canonical: when equal, so are both parsed; else compared canonical.
+                member.map(|m| match row.member.as_ref() {
+                    Some(now) if now == m => Some(Cow::Borrowed(state)),
+                    _ => serde_json::from_str(m).ok().map(|m| Cow::Owned(canonical(m))),
+                })
             }
-            Some((_, _, Some(after), false)) => Some(parse_json(&after).map(|a| compacted(table, a))),
-            Some((_, _, after, _)) => Some(after),
+            (None, _) => None,
+            (Some((_, Some(after), false)), _) => Some(parse_json(&after).map(|a| Cow::Owned(compacted(table, a)))),
+            (Some((_, after, _)), _) => Some(after.map(Cow::Owned)),
         };
         match recorded {
             None => v.found(format!("{table} {id} has no audit entry: written outside stoolbank")),
@@ -742,30 +1046,28 @@ impl<'c> Records<'c> {
         Ok(())
     }
 
-    /// Member `id` of group entry `seq` (canonical), the entry's payload parsed once for all its members: the
-    /// tables are read in storage order, where a group's rows follow one another.
-    fn member(&mut self, seq: i64, after: Option<&str>, id: &str) -> Option<String> {
-        if self.group.as_ref().is_none_or(|(s, _)| *s != seq) {
-            let members = match after.and_then(parse_json) {
-                Some(Value::Object(m)) => m.into_iter().map(|(k, v)| (k, canonical(v))).collect(),
-                _ => std::collections::HashMap::new(),
-            };
-            self.group = Some((seq, members));
-        }
-        self.group.as_ref().and_then(|(_, m)| m.get(id).cloned())
-    }
-
-    /// Each record an entry names (itself, or a group's members) must be in its table.
-    fn present(&mut self, table: &str, entity_id: &str, v: &mut Verification) -> Result<()> {
-        let Some(table) = self.held.iter().copied().find(|t| *t == table) else { return Ok(()) };
-        let conn = self.conn;
-        let mut exists = conn.prepare_cached(&format!("SELECT 1 FROM {table} WHERE {} = ?1", key_column(table)))?;
-        for id in self.members(table, entity_id)? {
-            if !exists.exists([key_value(table, &id)])? {
-                v.found(format!("{table} {id} is in the audit log but missing from the database"));
+    /// The sequence number of group `entity_id`'s newest entry, its members parsed once for all the group's rows.
+    fn group_entry(&mut self, table: &'static str, entity_id: &str) -> Result<Option<i64>> {
+        if let Some((t, g, seq)) = &self.last_group {
+            if *t == table && g == entity_id {
+                return Ok(*seq);
             }
         }
-        Ok(())
+        let found = self.lookup(table, entity_id)?;
+        let seq = found.as_ref().map(|e| e.0);
+        if let Some((seq, after, _)) = found {
+            self.member(seq, after.as_deref());
+        }
+        self.last_group = Some((table, entity_id.to_string(), seq));
+        Ok(seq)
+    }
+
+    /// Reads group entry `seq`'s members, unless it was the last one read: each member's text as stored.
+    fn member(&mut self, seq: i64, after: Option<&str>) {
+        if self.group.as_ref().is_none_or(|(s, _)| *s != seq) {
+            let members = after.and_then(group_members).unwrap_or_default();
+            self.group = Some((seq, members));
+        }
     }
 
     /// Each record an entry names, against its last entry (or named missing).
@@ -777,7 +1079,10 @@ impl<'c> Records<'c> {
         for id in self.members(table, entity_id)? {
             let row = stmt.query([key_value(table, &id)])?.next()?.map(|r| layout.read(conn, r)).transpose()?;
             match row {
-                Some(row) => self.compare(table, &row, v)?,
+                Some(row) => {
+                    let own = self.lookup(table, &row.id)?;
+                    self.compare(table, &row, own, v)?;
+                }
                 None => v.found(format!("{table} {id} is in the audit log but missing from the database")),
             }
         }
@@ -786,9 +1091,7 @@ impl<'c> Records<'c> {
 
     /// The records an entry's `entity_id` names: the record itself, or the members of the group entries it names.
     fn members(&self, table: &str, entity_id: &str) -> Result<Vec<String>> {
-        let grouped =
-            group_column(table).and_then(|c| entity_id.strip_prefix(c)).is_some_and(|rest| rest.starts_with('='));
-        if !grouped {
+        if !is_group_id(table, entity_id) {
             return Ok(vec![entity_id.to_string()]);
         }
         let mut stmt = self.conn.prepare_cached("SELECT after FROM audit_log WHERE entity = ?1 AND entity_id = ?2")?;
@@ -838,10 +1141,122 @@ fn verify_signatures(conn: &Tx) -> Result<Vec<Finding>> {
     Ok(findings)
 }
 
+/// Bytes as text, invalid UTF-8 replaced (checked first the fast way: stored text is valid).
+fn text_of(b: &[u8]) -> String {
+    match std::str::from_utf8(b) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(b).into_owned(),
+    }
+}
+
+/// A group entry's members (`{"key":{…},…}`): each key with its value's text as stored, without parsing the
+/// values. None unless the whole payload is valid JSON and an object whose keys need no unescaping.
+fn object_members(after: &str) -> Option<Vec<(&str, &str)>> {
+    serde_json::from_str::<IgnoredAny>(after).ok()?;
+    let mut members = Vec::new();
+    let b = after.as_bytes();
+    let mut i = 1;
+    if b.first() != Some(&b'{') {
+        return None;
+    }
+    loop {
+        i += b[i..].iter().position(|c| !c.is_ascii_whitespace())?;
+        if b[i] == b'}' {
+            return Some(members);
+        }
+        if b[i] == b',' {
+            i += 1;
+            continue;
+        }
+        // A key: a string without escapes.
+        if b[i] != b'"' {
+            return None;
+        }
+        let end = i + 1 + b[i + 1..].iter().position(|c| *c == b'"' || *c == b'\\')?;
+        if b[end] != b'"' {
+            return None;
+        }
+        let key = &after[i + 1..end];
+        i = end + 1;
+        i += b[i..].iter().position(|c| !c.is_ascii_whitespace())?;
+        if b[i] != b':' {
+            return None;
+        }
+        i += 1;
+        i += b[i..].iter().position(|c| !c.is_ascii_whitespace())?;
+        let start = i;
+        i = value_end(b, i)?;
+        members.push((key, &after[start..i]));
+    }
+}
+
+/// The members of a group entry by key, as stored (a key named twice keeps its last value, as `serde_json` does),
+/// or as parsed and written canonical when the payload's keys need unescaping.
+fn group_members(after: &str) -> Option<std::collections::HashMap<String, String>> {
+    match object_members(after) {
+        Some(members) => Some(members.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()),
+        None => match parse_json(after) {
+            Some(Value::Object(m)) => Some(m.into_iter().map(|(k, v)| (k, canonical(v))).collect()),
+            _ => None,
+        },
+    }
+}
+
+/// The keys of a group entry, in order and once each, as `serde_json`'s map holds them.
+fn group_keys(after: &str) -> Vec<String> {
+    match object_members(after) {
+        Some(members) => {
+            let mut keys: Vec<&str> = members.into_iter().map(|(k, _)| k).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            keys.into_iter().map(str::to_owned).collect()
+        }
+        None => match parse_json(after) {
+            Some(Value::Object(m)) => m.into_iter().map(|(k, _)| k).collect(),
+            _ => Vec::new(),
+        },
+    }
+}
+
+/// Where the JSON value starting at `i` of valid JSON text ends.
+fn value_end(b: &[u8], mut i: usize) -> Option<usize> {
+    let (mut depth, mut in_string) = (0usize, false);
+    loop {
+        let c = *b.get(i)?;
+        i += 1;
+        if in_string {
+            match c {
+                b'\\' => i += 1,
+                b'"' => {
+                    in_string = false;
+                    if depth == 0 {
+                        return Some(i);
+                    }
+                }
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' if depth == 0 => return Some(i - 1),
+            b'}' | b']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            b',' if depth == 0 => return Some(i - 1),
+            _ => {}
+        }
+    }
+}
+
 /// A stored key as text, whatever bytes it holds (tampered bytes are named elsewhere, not a reason to stop).
 pub(super) fn lossy(v: ValueRef) -> String {
     match v {
-        ValueRef::Text(t) | ValueRef::Blob(t) => String::from_utf8_lossy(t).into_owned(),
+        ValueRef::Text(t) | ValueRef::Blob(t) => text_of(t),
         ValueRef::Integer(n) => n.to_string(),
         ValueRef::Real(f) => f.to_string(),
         ValueRef::Null => String::new(),
@@ -987,6 +1402,60 @@ mod tests {
             .unwrap();
         let v = verify(&tx).unwrap();
         assert_eq!(v.findings[0].what, "audit entry 1 (set-setting settings facility) was altered");
+    }
+
+    /// The merged pass reads integer keys in the log's order on both sides: ids across digit lengths (9, 10, 99,
+    /// 100, …) verify, and a deleted record, a deleted group member and a row without an entry are each named, the
+    /// missing ones in the log's (`entity`, `entity_id`) order.
+    #[test]
+    fn integer_keys_across_digit_lengths_merge_with_the_log() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::migrate::migrate(&mut conn).unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+        let t = conn.transaction().unwrap();
+        let tx = Tx(&t);
+        fn change<'a>(action: &'a str, table: &'a str, id: &'a str) -> Change<'a> {
+            let now = chrono::Utc::now();
+            Change { actor: "tester", action, table, id, subject: "D000001", at: now, recorded_at: now, before: None }
+        }
+        for n in 1..=120 {
+            let id = n.to_string();
+            tx.execute(
+                "INSERT INTO screenings (id, donor_id, kind, date, recorded_at)
+                 VALUES (?1, 'D000001', 'blood', '2026-01-01', '2026-01-01T00:00:00Z')",
+                [n],
+            )
+            .unwrap();
+            record(&tx, change("screen", "screenings", &id)).unwrap();
+            for test in ["hav", "hbv"] {
+                tx.execute(
+                    "INSERT INTO screening_results (screening_id, test, result) VALUES (?1, ?2, 'negative')",
+                    params![n, test],
+                )
+                .unwrap();
+            }
+            record_group(&tx, change("record-results", "screening_results", &id)).unwrap();
+        }
+        let v = verify(&tx).unwrap();
+        assert_eq!((v.records, v.findings), (360, vec![]), "120 screenings and their 240 results verify");
+        tx.0.execute_batch(
+            "DROP TRIGGER screenings_no_delete; DROP TRIGGER screening_results_no_delete;
+             DELETE FROM screenings WHERE id IN (10, 100);
+             DELETE FROM screening_results WHERE screening_id = 7 AND test = 'hbv';
+             INSERT INTO screenings (id, donor_id, kind, date, recorded_at)
+             VALUES (121, 'D000001', 'blood', '2026-01-01', '2026-01-01T00:00:00Z');",
+        )
+        .unwrap();
+        let found: Vec<String> = verify(&tx).unwrap().findings.into_iter().map(|f| f.what).collect();
+        assert_eq!(
+            found,
+            [
+                "screenings 121 has no audit entry: written outside stoolbank",
+                "screening_results 14 is in the audit log but missing from the database",
+                "screenings 10 is in the audit log but missing from the database",
+                "screenings 100 is in the audit log but missing from the database",
+            ]
+        );
     }
 
     /// Every table of the schema is audited with the column that identifies its rows (the audit log itself

@@ -136,34 +136,96 @@ fn shape_of(column: &str) -> Option<Shape> {
     }
 }
 
+/// The audit log's timestamps no reader can parse (`at`, then `recorded_at`), named as the audit chain's walk
+/// reads each entry, so that the values pass need not read the log again.
+#[derive(Default)]
+pub(crate) struct LogValues {
+    at: Vec<String>,
+    recorded_at: Vec<String>,
+}
+
+/// The audit log's shaped columns, whose values [`LogValues`] checks.
+const LOG_SHAPED: [&str; 2] = ["at", "recorded_at"];
+
+impl LogValues {
+    /// Entry `seq`'s `at` and `recorded_at`.
+    pub(crate) fn check(&mut self, seq: i64, at: ValueRef, recorded_at: ValueRef) {
+        for (found, column, v) in
+            [(&mut self.at, LOG_SHAPED[0], at), (&mut self.recorded_at, LOG_SHAPED[1], recorded_at)]
+        {
+            if let Some(shape) = shape_of(column) {
+                found.extend(unreadable("audit_log", column, shape, v, seq));
+            }
+        }
+    }
+}
+
 /// Every stored timestamp or date no reader can parse (for instance a negative year an old version accepted).
-pub(crate) fn unreadable_values(conn: &Tx) -> Result<Vec<String>> {
+/// A table's shaped columns are read in one scan and named column by column; the audit log's entries after 0 (the
+/// chain) were checked by its walk when `log` is given.
+pub(crate) fn unreadable_values(conn: &Tx, log: Option<LogValues>) -> Result<Vec<String>> {
     let mut want_db = expected(version_of(conn)?)?;
     let want_tx = want_db.transaction()?;
     let want = Tx(&want_tx);
     let mut found = Vec::new();
+    let mut log = log.map(|l| [l.at, l.recorded_at]);
     for (name, o) in objects(&want)? {
         if o.kind != "table" {
             continue;
         }
-        for column in columns(&want, &name)?.into_keys() {
-            let Some((what, readable)) = shape_of(&column) else { continue };
-            // A table or column that is not there is a schema difference, named by `differences`.
-            let sql = format!("SELECT rowid, \"{column}\" FROM \"{name}\" WHERE \"{column}\" IS NOT NULL");
-            let Ok(mut stmt) = conn.prepare(&sql) else { continue };
-            let mut rows = stmt.query([])?;
-            while let Some(r) = rows.next()? {
-                let ok = match r.get_ref(1)? {
-                    ValueRef::Text(t) => std::str::from_utf8(t).is_ok_and(readable),
-                    _ => false,
-                };
-                if !ok {
-                    let shown = super::audit::lossy(r.get_ref(1)?);
+        let shaped: Vec<(String, Shape)> =
+            columns(&want, &name)?.into_keys().filter_map(|c| Some((c.clone(), shape_of(&c)?))).collect();
+        if shaped.is_empty() {
+            continue;
+        }
+        let walked = if name == "audit_log" && shaped.iter().map(|(c, _)| c.as_str()).eq(LOG_SHAPED) {
+            log.take()
+        } else {
+            None
+        };
+        let list = shaped.iter().map(|(c, _)| format!("\"{c}\"")).collect::<Vec<_>>().join(", ");
+        let only = if walked.is_some() { " WHERE rowid <= 0" } else { "" };
+        match conn.prepare(&format!("SELECT rowid, {list} FROM \"{name}\"{only}")) {
+            Ok(mut stmt) => {
+                let mut by_column = vec![Vec::new(); shaped.len()];
+                let mut rows = stmt.query([])?;
+                while let Some(r) = rows.next()? {
                     let rowid: i64 = r.get(0)?;
-                    found.push(format!("{name} row {rowid}: {column} `{shown}` is not a {what} this program can read"));
+                    for (i, (column, shape)) in shaped.iter().enumerate() {
+                        by_column[i].extend(unreadable(&name, column, *shape, r.get_ref(i + 1)?, rowid));
+                    }
+                }
+                for (column, walked) in by_column.iter_mut().zip(walked.into_iter().flatten()) {
+                    column.extend(walked);
+                }
+                found.extend(by_column.into_iter().flatten());
+            }
+            // A table or column that is not there is a schema difference, named by `differences`; the columns
+            // that are there are read one by one.
+            Err(_) => {
+                for (column, shape) in &shaped {
+                    let sql = format!("SELECT rowid, \"{column}\" FROM \"{name}\"");
+                    let Ok(mut stmt) = conn.prepare(&sql) else { continue };
+                    let mut rows = stmt.query([])?;
+                    while let Some(r) = rows.next()? {
+                        found.extend(unreadable(&name, column, *shape, r.get_ref(1)?, r.get(0)?));
+                    }
                 }
             }
         }
     }
     Ok(found)
+}
+
+/// A value of the shape no reader can parse, named (NULL is no value).
+fn unreadable(table: &str, column: &str, (what, readable): Shape, v: ValueRef, rowid: i64) -> Option<String> {
+    let ok = match v {
+        ValueRef::Null => true,
+        ValueRef::Text(t) => std::str::from_utf8(t).is_ok_and(readable),
+        _ => false,
+    };
+    (!ok).then(|| {
+        let shown = super::audit::lossy(v);
+        format!("{table} row {rowid}: {column} `{shown}` is not a {what} this program can read")
+    })
 }
