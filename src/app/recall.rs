@@ -254,7 +254,7 @@ pub(super) fn restate_answer(tx: &Tx, act: &super::Act, rid: i64) -> Result<()> 
 }
 
 fn malformed_id(raw: &str) -> Stored<Id> {
-    Stored::Malformed(Malformed { what: "identifier", raw: raw.to_string() })
+    Stored::Malformed(Malformed::new("identifier", raw.to_string()))
 }
 
 /// The batches and units a recall's answer names, in its order: what "the same answer" compares.
