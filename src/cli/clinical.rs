@@ -225,7 +225,13 @@ pub fn followup(bank: &mut Bank, cmd: &FollowupCmd, json: bool, at: DateTime<Utc
                 None => local_day(at),
             };
             let due = bank.followups_due(by)?;
-            emit(out, json, &serde_json::json!({ "due": due }), || {
+            // Serialized from the list itself: a JSON tree of a national bank's work list would take ten times
+            // its memory.
+            #[derive(serde::Serialize)]
+            struct Due<'a> {
+                due: &'a [crate::app::DueVisit],
+            }
+            emit(out, json, &Due { due: &due }, || {
                 if due.is_empty() {
                     return format!("no follow-up visit due by {by}");
                 }
