@@ -1121,3 +1121,14 @@ fn a_donor_recall_dry_run_names_the_earlier_material_it_leaves_out() {
     assert!(s.contains("not included: 1 earlier batches"), "{s}");
     assert!(s.contains("set From to 2024-01-10") && s.contains(&batches[0].display()), "{s}");
 }
+
+#[test]
+fn the_home_screen_opens_at_once_and_its_counts_follow() {
+    let mut b = Bench::new();
+    // The counts walk indexes of the whole bank: they are read off the event loop, the screen saying so.
+    let s = b.screen(80, 24);
+    assert!(s.contains("counting the records…") && s.contains("loading…"), "{s}");
+    b.app.settle(std::time::Duration::from_secs(30));
+    let s = b.screen(80, 24);
+    assert!(s.contains("0  donors") && s.contains("0  recalls") && !s.contains("counting"), "{s}");
+}

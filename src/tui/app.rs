@@ -174,6 +174,7 @@ impl App {
         };
         if app.gate.is_none() {
             app.switch(Tab::Home);
+            app.start_jobs();
         }
         app
     }
@@ -384,11 +385,24 @@ impl App {
         self.bank.now()
     }
 
+    /// Starts the print jobs and loads the screens asked for, each on its own thread.
+    fn start_jobs(&mut self) {
+        for job in std::mem::take(&mut self.out.prints) {
+            self.printing += 1;
+            self.printer.start(job, self.tx.clone());
+        }
+        for load in std::mem::take(&mut self.out.loads) {
+            self.loading += 1;
+            self.loader.start(load, self.tx.clone());
+        }
+    }
+
     /// A load's answer, to the screen that asked for it.
     fn loaded(&mut self, answer: Loaded) {
         let now = self.now();
         let mut ctx = Ctx { bank: &mut self.bank, now, out: &mut self.out };
         match answer {
+            Loaded::Counts(r) => self.screens.home.loaded(&mut ctx, r),
             Loaded::Reports(r) => self.screens.reports.loaded(&mut ctx, r),
             Loaded::FollowupsDue(r) => self.screens.followup.loaded(&mut ctx, r),
         }
@@ -445,6 +459,7 @@ impl App {
                         self.loaded(*answer);
                     } else {
                         match *answer {
+                            Loaded::Counts(_) => self.screens.home.load_dropped(),
                             Loaded::Reports(_) => self.screens.reports.load_dropped(),
                             Loaded::FollowupsDue(_) => self.screens.followup.load_dropped(),
                         }
@@ -458,14 +473,6 @@ impl App {
                 }
             }
         }
-        for job in std::mem::take(&mut self.out.prints) {
-            self.printing += 1;
-            self.printer.start(job, self.tx.clone());
-        }
-        for load in std::mem::take(&mut self.out.loads) {
-            self.loading += 1;
-            self.loader.start(load, self.tx.clone());
-        }
         if let Some(id) = self.out.goto.take() {
             self.tab = Tab::Trace;
             let now = self.now();
@@ -478,6 +485,7 @@ impl App {
             let mut ctx = Ctx { bank: &mut self.bank, now, out: &mut self.out };
             self.screens.recall.prepare(&mut ctx, &r);
         }
+        self.start_jobs();
     }
 
     fn scan(&mut self, data: &str) {

@@ -1,19 +1,23 @@
 //! Reads of the whole bank off the event loop. A report or the follow-up work list reads every dispense and visit
-//! (seconds on a national bank), so the tab that shows one asks for it here: it runs on its own thread, on a
+//! (seconds on a national bank), and the home screen's counts walk indexes of a million entries, so the tab that
+//! shows one asks for it here: it runs on its own thread, on a
 //! read-only connection of its own as the signed-in user, and posts the answer back as a message. The tab switch
 //! itself stays within a frame, and the tab says "loading…" meanwhile.
 
 use std::sync::mpsc::Sender;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::app::Msg;
 use super::words;
+use crate::app::records::Counts;
 use crate::app::{AppError, DueVisit, GroupBy, OutcomeReport, Period, Reopen, SafetyReport};
 
 /// A read a tab asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Load {
+    /// The home screen's counts as of `at` (each count walks an index: tens of milliseconds on a national bank).
+    Counts { at: DateTime<Utc> },
     /// Remission by indication as of `today`, and the safety report.
     Reports { today: NaiveDate },
     /// The visits due by `by`.
@@ -23,6 +27,7 @@ pub enum Load {
 /// Its answer.
 #[derive(Debug, Clone)]
 pub enum Loaded {
+    Counts(Result<Counts, Failure>),
     Reports(Result<(OutcomeReport, SafetyReport), Failure>),
     FollowupsDue(Result<Vec<DueVisit>, Failure>),
 }
@@ -58,6 +63,9 @@ impl Loader {
         let session = self.session;
         std::thread::spawn(move || {
             let answer = match load {
+                Load::Counts { at } => {
+                    Loaded::Counts(bank.open_read_only().and_then(|mut bank| bank.counts(at)).map_err(Failure::from))
+                }
                 Load::Reports { today } => Loaded::Reports(
                     bank.open_read_only()
                         .and_then(|mut bank| {

@@ -8,13 +8,32 @@ use ratatui::Frame;
 use super::{pane, Scroll};
 use crate::app::records::Counts;
 use crate::tui::keys::{self, Action, Binding};
+use crate::tui::loading::{Failure, Load};
 use crate::tui::screen::{Ctx, Screen};
 
 #[derive(Default)]
 pub struct Home {
-    counts: Counts,
+    /// The last counts read (none before the first answer).
+    counts: Option<Counts>,
+    /// A count is under way (see `tui::loading`).
+    loading: bool,
     facility: String,
     scroll: Scroll,
+}
+
+impl Home {
+    /// The app dropped the answer (it came behind the idle lock): the next refresh asks again.
+    pub fn load_dropped(&mut self) {
+        self.loading = false;
+    }
+
+    pub fn loaded(&mut self, ctx: &mut Ctx, answer: Result<Counts, Failure>) {
+        self.loading = false;
+        match answer {
+            Ok(c) => self.counts = Some(c),
+            Err(f) => ctx.failed(f),
+        }
+    }
 }
 
 impl Screen for Home {
@@ -28,9 +47,9 @@ impl Screen for Home {
         false
     }
     fn refresh(&mut self, ctx: &mut Ctx) {
-        match ctx.bank.counts(ctx.now) {
-            Ok(c) => self.counts = c,
-            Err(e) => ctx.fail(e),
+        if !self.loading {
+            self.loading = true;
+            ctx.load(Load::Counts { at: ctx.now });
         }
         self.facility = ctx.bank.facility().map(|f| f.as_str().to_string()).unwrap_or_default();
     }
@@ -43,20 +62,23 @@ impl Screen for Home {
         }
     }
     fn render(&self, f: &mut Frame, area: Rect) {
-        let c = &self.counts;
-        let lines = vec![
-            Line::from(format!("Facility {}", self.facility)),
-            Line::from(""),
-            Line::from(format!("{:>8}  donors", c.donors)),
-            Line::from(format!("{:>8}  donations", c.donations)),
-            Line::from(format!("{:>8}  batches, {} in quarantine", c.batches, c.batches_in_quarantine)),
-            Line::from(format!("{:>8}  units in stock", c.units_in_stock)),
-            Line::from(format!("{:>8}  units dispensed to {} recipients", c.units_dispensed, c.recipients)),
-            Line::from(format!("{:>8}  recalls", c.recalls)),
+        let mut lines = vec![Line::from(format!("Facility {}", self.facility)), Line::from("")];
+        match &self.counts {
+            Some(c) => lines.extend([
+                Line::from(format!("{:>8}  donors", c.donors)),
+                Line::from(format!("{:>8}  donations", c.donations)),
+                Line::from(format!("{:>8}  batches, {} in quarantine", c.batches, c.batches_in_quarantine)),
+                Line::from(format!("{:>8}  units in stock", c.units_in_stock)),
+                Line::from(format!("{:>8}  units dispensed to {} recipients", c.units_dispensed, c.recipients)),
+                Line::from(format!("{:>8}  recalls", c.recalls)),
+            ]),
+            None => lines.push(Line::from("counting the records…")),
+        }
+        lines.extend([
             Line::from(""),
             Line::from("Scan any label (or type an identifier and Enter) to open its trace."),
             Line::from("F2 Donors · F3 Donations · F4 Batches · F6 Dispense · F8 Recall · F1 or ? keys"),
-        ];
+        ]);
         pane(f, area, "stoolbank", lines, &self.scroll);
     }
 }
