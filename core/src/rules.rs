@@ -919,13 +919,12 @@ mod tests {
         assert_eq!(donor.check_can_donate(day("2026-01-28"), &c), Ok(()));
     }
 
-    /// What a loader gives for eligibility on `on` (see [`DonorFacts`]): the screenings within the window, and the
-    /// first clean screening lifting each deferral begun by then.
-    fn reduced(full: &DonorFacts, on: NaiveDate, c: &Config) -> DonorFacts {
-        let (from, to) = screening_window(on, c);
+    /// What a loader gives for the days `from..=to`: the screenings dated within, and the first clean screening
+    /// lifting each deferral begun by `to` (the other facts whole).
+    fn within(full: &DonorFacts, from: NaiveDate, to: NaiveDate, c: &Config) -> DonorFacts {
         let mut screenings: Vec<ScreeningFact> =
             full.screenings.iter().filter(|s| s.date >= from && s.date <= to).cloned().collect();
-        for d in full.deferrals.iter().filter(|d| d.starts_on <= on) {
+        for d in full.deferrals.iter().filter(|d| d.starts_on <= to) {
             let Some((cause, kind)) = d.lifted_by_screening() else { continue };
             let first = full
                 .screenings
@@ -936,7 +935,13 @@ mod tests {
                 screenings.push(s.clone());
             }
         }
-        DonorFacts { birth_date: full.birth_date, screenings, deferrals: full.deferrals.clone(), recalls: Vec::new() }
+        DonorFacts { screenings, ..full.clone() }
+    }
+
+    /// What a loader gives for eligibility on `on` (see [`DonorFacts`]): the window's, and no recall days.
+    fn reduced(full: &DonorFacts, on: NaiveDate, c: &Config) -> DonorFacts {
+        let (from, to) = screening_window(on, c);
+        DonorFacts { recalls: Vec::new(), ..within(full, from, to, c) }
     }
 
     /// Two years of a donor: clean rounds every 45 days from 2024-01-01 (a panel skipped now and then), a
@@ -997,24 +1002,10 @@ mod tests {
         assert_eq!(seen.len(), 3, "the history passes through eligible, deferred and not eligible");
     }
 
-    /// What a loader gives for a release (see [`release_window`]): the window's screenings, the first clean
-    /// screening lifting each deferral begun by the window's end, the deferrals and the recall days.
+    /// What a loader gives for a release (see [`release_window`]): the window's, with the recall days.
     fn reduced_for_release(full: &DonorFacts, collected_on: NaiveDate, on: NaiveDate, c: &Config) -> DonorFacts {
         let (from, to) = release_window(collected_on, on, c);
-        let mut screenings: Vec<ScreeningFact> =
-            full.screenings.iter().filter(|s| s.date >= from && s.date <= to).cloned().collect();
-        for d in full.deferrals.iter().filter(|d| d.starts_on <= to) {
-            let Some((cause, kind)) = d.lifted_by_screening() else { continue };
-            let first = full
-                .screenings
-                .iter()
-                .filter(|s| s.kind == kind && (s.date, s.id) > (d.starts_on, cause) && s.is_clean(c))
-                .min_by_key(|s| (s.date, s.id));
-            if let Some(s) = first.filter(|s| !screenings.contains(s)) {
-                screenings.push(s.clone());
-            }
-        }
-        DonorFacts { screenings, ..full.clone() }
+        within(full, from, to, c)
     }
 
     #[test]

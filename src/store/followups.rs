@@ -35,9 +35,10 @@ pub struct DispenseRow {
     pub collected_at: DateTime<Utc>,
 }
 
-const DISPENSE_COLUMNS: &str = "p.id, p.unit_id, p.recipient_id, p.route, p.at, b.product, b.id, d.donor_id,
-     d.collected_at FROM dispenses p JOIN units u ON u.id = p.unit_id JOIN batches b ON b.id = u.batch_id
-     JOIN donations d ON d.id = b.donation_id";
+/// Dispenses with what the reports group them by, read by [`dispense_from_row`].
+const DISPENSES_SELECT: &str = "SELECT p.id, p.unit_id, p.recipient_id, p.route, p.at, b.product, b.id,
+     d.donor_id, d.collected_at FROM dispenses p JOIN units u ON u.id = p.unit_id
+     JOIN batches b ON b.id = u.batch_id JOIN donations d ON d.id = b.donation_id";
 
 fn dispense_from_row(r: &Row) -> rusqlite::Result<DispenseRow> {
     Ok(DispenseRow {
@@ -56,7 +57,7 @@ fn dispense_from_row(r: &Row) -> rusqlite::Result<DispenseRow> {
 /// Every dispense (of one recipient, or all), oldest first.
 pub(crate) fn dispenses(c: &Tx, recipient: Option<&Id>) -> Result<Vec<DispenseRow>> {
     let mut stmt = c.prepare_cached(&format!(
-        "SELECT {DISPENSE_COLUMNS} WHERE {} ORDER BY p.at, p.id",
+        "{DISPENSES_SELECT} WHERE {} ORDER BY p.at, p.id",
         of_recipient(recipient, "p.recipient_id")
     ))?;
     let rows = stmt.query_map([recipient.map(Id::data)], dispense_from_row)?;
@@ -373,7 +374,7 @@ pub(crate) fn each_treated<E: From<StoreError>>(
 ) -> std::result::Result<(), E> {
     let keyed = |r: &Row, key: usize| r.get::<_, String>(key);
     let mut d = c
-        .prepare_cached(&format!("SELECT {DISPENSE_COLUMNS} ORDER BY p.recipient_id, p.at, p.id"))
+        .prepare_cached(&format!("{DISPENSES_SELECT} ORDER BY p.recipient_id, p.at, p.id"))
         .map_err(StoreError::from)?;
     let mut dispenses =
         ByRecipient::new(d.query_map([], |r| Ok((keyed(r, 2)?, dispense_from_row(r)?))).map_err(StoreError::from)?);
