@@ -1,8 +1,8 @@
 //! Reads of the whole bank off the event loop. A report or the follow-up work list reads every dispense and visit
 //! (seconds on a national bank), and the home screen's counts walk indexes of a million entries, so the tab that
-//! shows one asks for it here: it runs on its own thread, on a
-//! read-only connection of its own as the signed-in user, and posts the answer back as a message. The tab switch
-//! itself stays within a frame, and the tab says "loading…" meanwhile.
+//! shows one asks for it here: it runs on its own thread, on a read-only connection of its own as the signed-in
+//! user, and posts the answer back as a message. The tab switch itself stays within a frame, and the tab says
+//! "loading…" meanwhile.
 
 use std::sync::mpsc::Sender;
 

@@ -92,7 +92,7 @@ impl Followup {
     }
 
     /// A new work list: the selection stays on the visit it was on (or the nearest row when that one is done),
-    /// and the pane keeps what it shows, or shows the selected row's recipient.
+    /// and the pane shows the recipient it showed, read again, or the selected row's.
     pub fn loaded(&mut self, ctx: &mut Ctx, answer: Result<Vec<DueVisit>, Failure>) {
         self.loading = false;
         let due = match answer {
@@ -103,8 +103,10 @@ impl Followup {
         self.due = due;
         let same = was.and_then(|(r, t)| self.due.iter().position(|d| d.recipient == r && d.timepoint == t));
         self.sel = same.unwrap_or(self.sel).min(self.due.len().saturating_sub(1));
-        if self.view.is_none() {
-            self.load_view(ctx);
+        let shown = self.view.as_ref().and_then(|v| v.recipient.id.ok().cloned());
+        match shown {
+            Some(id) => self.show(ctx, Some(id)),
+            None => self.load_view(ctx),
         }
     }
 
