@@ -919,6 +919,12 @@ mod tests {
         assert_eq!(donor.check_can_donate(day("2026-01-28"), &c), Ok(()));
     }
 
+    /// A pass for every QC test the policy requires, recorded at `at`.
+    fn passing_qc(c: &Config, at: DateTime<Utc>) -> Vec<QcFact> {
+        let pass = |(i, t): (usize, &String)| QcFact { id: i as i64, test: t.clone(), result: QcResult::Pass, at };
+        c.qc_required.iter().enumerate().map(pass).collect()
+    }
+
     /// What a loader gives for the days `from..=to`: the screenings dated within, and the first clean screening
     /// lifting each deferral begun by `to` (the other facts whole).
     fn within(full: &DonorFacts, from: NaiveDate, to: NaiveDate, c: &Config) -> DonorFacts {
@@ -1028,12 +1034,7 @@ mod tests {
                 &c,
             ));
             let collected = collected_on.and_hms_opt(8, 0, 0).unwrap().and_utc();
-            let qc: Vec<QcFact> = c
-                .qc_required
-                .iter()
-                .enumerate()
-                .map(|(i, t)| QcFact { id: i as i64, test: t.clone(), result: QcResult::Pass, at: collected })
-                .collect();
+            let qc = passing_qc(&c, collected);
             for later in [0, 1, 20, 45, 70, 200] {
                 let on = collected_on + Days::new(later);
                 let reduced = reduced_for_release(&full, collected_on, on, &c);
@@ -1090,12 +1091,7 @@ mod tests {
         donor.screenings.push(screening(5, ScreeningKind::DonationDay, "2026-01-15", None, &c));
         let collected = DateTime::parse_from_rfc3339("2026-01-15T08:00:00Z").unwrap().to_utc();
         let release = DateTime::parse_from_rfc3339("2026-02-20T08:00:00Z").unwrap().to_utc();
-        let qc: Vec<QcFact> = c
-            .qc_required
-            .iter()
-            .enumerate()
-            .map(|(i, t)| QcFact { id: i as i64, test: t.clone(), result: QcResult::Pass, at: collected })
-            .collect();
+        let qc = passing_qc(&c, collected);
         fn facts<'a>(
             d: &'a DonorFacts,
             qc: &'a [QcFact],

@@ -249,7 +249,7 @@ impl Bank {
         let act = self.act();
         self.store.write(|tx| {
             let r = recipient(tx, id)?;
-            let current = store::study_records(tx, Some(id))?.remove(id.data());
+            let current = store::study_record(tx, id)?;
             let keep = |f: fn(&StudyRecord) -> Option<String>| current.as_ref().and_then(f);
             let (exclusion, exclusion_reason) = match (&update.exclude, update.include) {
                 (Some((g, why)), _) => (Some(*g), Some(why.trim().to_string())),
@@ -291,12 +291,12 @@ impl Bank {
         let config = self.config.clone();
         self.store.write(|tx| {
             recipient(tx, id)?;
-            let dispenses = store::dispenses(tx, Some(id))?;
+            let dispenses = store::dispenses(tx, id)?;
             let courses = courses_of(&config, &dispenses.iter().collect::<Vec<_>>());
             let course = followup::course_on(&courses, date).ok_or_else(|| {
                 AppError::Invalid(format!("{id} had no FMT on or before {date}: a follow-up follows a course"))
             })?;
-            let existing = store::followups(tx, Some(id))?
+            let existing = store::followups(tx, id)?
                 .into_iter()
                 .find(|f| course.includes(f.course) && f.timepoint == input.timepoint);
             if let Some(n) = input.corrects {
@@ -362,7 +362,7 @@ impl Bank {
         let act = self.act();
         self.store.write(|tx| {
             recipient(tx, id)?;
-            let dispenses = store::dispenses(tx, Some(id))?;
+            let dispenses = store::dispenses(tx, id)?;
             let suspected = match &new.unit {
                 Some(u) => Some(dispenses.iter().find(|d| &d.unit == u).ok_or_else(|| {
                     AppError::Invalid(format!("unit {u} was not given to {id}; name a unit the recipient received"))
@@ -455,10 +455,10 @@ impl Bank {
         let config = self.config.clone();
         self.store.read(|tx| {
             let r = recipient(tx, id)?;
-            let study = store::study_records(tx, Some(id))?.remove(id.data());
-            let dispenses = store::dispenses(tx, Some(id))?;
+            let study = store::study_record(tx, id)?;
+            let dispenses = store::dispenses(tx, id)?;
             let courses = courses_of(&config, &dispenses.iter().collect::<Vec<_>>());
-            let followups = store::followups(tx, Some(id))?
+            let followups = store::followups(tx, id)?
                 .into_iter()
                 .map(|v| {
                     let start = courses.iter().find(|c| c.includes(v.course)).map(|c| c.start);
@@ -468,7 +468,7 @@ impl Bank {
                 .collect();
             Ok(ClinicalView {
                 eligibility: eligibility(&config, &r, study.as_ref(), &courses)?,
-                adverse_events: store::adverse_events(tx, Some(id))?,
+                adverse_events: store::adverse_events(tx, id)?,
                 recipient: r,
                 study,
                 courses,

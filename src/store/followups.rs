@@ -14,12 +14,6 @@ use crate::core::followup::{ExclusionGround, Outcome, Relatedness, Timepoint};
 use crate::core::ids::Id;
 use crate::time::to_db;
 
-/// The condition that keeps one recipient's rows (bound as ?1), or every row: two statements rather than
-/// `?1 IS NULL OR recipient_id = ?1`, which no index can answer, so one recipient's rows are a seek, not a scan.
-pub(super) fn of_recipient(recipient: Option<&Id>, column: &str) -> String {
-    recipient.map_or_else(|| "?1 IS NULL".to_string(), |_| format!("{column} = ?1"))
-}
-
 /// A dispense with the facts the clinical side groups by.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DispenseRow {
@@ -54,13 +48,10 @@ fn dispense_from_row(r: &Row) -> rusqlite::Result<DispenseRow> {
     })
 }
 
-/// Every dispense (of one recipient, or all), oldest first.
-pub(crate) fn dispenses(c: &Tx, recipient: Option<&Id>) -> Result<Vec<DispenseRow>> {
-    let mut stmt = c.prepare_cached(&format!(
-        "{DISPENSES_SELECT} WHERE {} ORDER BY p.at, p.id",
-        of_recipient(recipient, "p.recipient_id")
-    ))?;
-    let rows = stmt.query_map([recipient.map(Id::data)], dispense_from_row)?;
+/// A recipient's dispenses, oldest first (the whole cohort is read by [`each_treated`]).
+pub(crate) fn dispenses(c: &Tx, recipient: &Id) -> Result<Vec<DispenseRow>> {
+    let mut stmt = c.prepare_cached(&format!("{DISPENSES_SELECT} WHERE p.recipient_id = ?1 ORDER BY p.at, p.id"))?;
+    let rows = stmt.query_map([recipient.data()], dispense_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -158,19 +149,14 @@ fn study_from_row(r: &Row) -> rusqlite::Result<StudyRecord> {
 
 const STUDY_COLUMNS: &str = "id, recipient_id, diagnosis_date, prior_therapies, exclusion, exclusion_reason, at";
 
-/// The study record in force for each recipient that has one (all, or one recipient's).
-pub(crate) fn study_records(c: &Tx, recipient: Option<&Id>) -> Result<BTreeMap<String, StudyRecord>> {
-    let mut stmt = c.prepare_cached(&format!(
-        "SELECT {STUDY_COLUMNS} FROM study_records WHERE {} ORDER BY id",
-        of_recipient(recipient, "recipient_id")
-    ))?;
-    let rows = stmt.query_map([recipient.map(Id::data)], study_from_row)?;
-    let mut out = BTreeMap::new();
-    for r in rows {
-        let r = r?;
-        out.insert(r.recipient.data().to_string(), r);
-    }
-    Ok(out)
+/// A recipient's study record in force (its latest row), if any.
+pub(crate) fn study_record(c: &Tx, recipient: &Id) -> Result<Option<StudyRecord>> {
+    Ok(c.query_row(
+        &format!("SELECT {STUDY_COLUMNS} FROM study_records WHERE recipient_id = ?1 ORDER BY id DESC LIMIT 1"),
+        [recipient.data()],
+        study_from_row,
+    )
+    .optional()?)
 }
 
 /// A follow-up visit. `course` is the first dispense of the course it follows.
@@ -224,14 +210,13 @@ fn followup_from_row(r: &Row) -> rusqlite::Result<Followup> {
 
 const FOLLOWUP_COLUMNS: &str = "id, recipient_id, course_id, timepoint, date, outcome, scores, recorded_at, supersedes";
 
-/// Visits in force (not superseded by a correction), of one recipient or all, by date.
-pub(crate) fn followups(c: &Tx, recipient: Option<&Id>) -> Result<Vec<Followup>> {
+/// A recipient's visits in force (not superseded by a correction), by date.
+pub(crate) fn followups(c: &Tx, recipient: &Id) -> Result<Vec<Followup>> {
     let mut stmt = c.prepare_cached(&format!(
-        "SELECT {FOLLOWUP_COLUMNS} FROM followups f WHERE {}
-         AND NOT EXISTS (SELECT 1 FROM followups g WHERE g.supersedes = f.id) ORDER BY date, id",
-        of_recipient(recipient, "recipient_id")
+        "SELECT {FOLLOWUP_COLUMNS} FROM followups f WHERE recipient_id = ?1
+         AND NOT EXISTS (SELECT 1 FROM followups g WHERE g.supersedes = f.id) ORDER BY date, id"
     ))?;
-    let rows = stmt.query_map([recipient.map(Id::data)], followup_from_row)?;
+    let rows = stmt.query_map([recipient.data()], followup_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -305,14 +290,13 @@ fn event_from_row(r: &Row) -> rusqlite::Result<AdverseEvent> {
 const EVENT_COLUMNS: &str = "id, recipient_id, onset, term, grade, serious, relatedness, unit_id, outcome, \
                              resolved_on, recorded_at, supersedes";
 
-/// Adverse events in force (not superseded), of one recipient or all, by onset.
-pub(crate) fn adverse_events(c: &Tx, recipient: Option<&Id>) -> Result<Vec<AdverseEvent>> {
+/// A recipient's adverse events in force (not superseded), by onset.
+pub(crate) fn adverse_events(c: &Tx, recipient: &Id) -> Result<Vec<AdverseEvent>> {
     let mut stmt = c.prepare_cached(&format!(
-        "SELECT {EVENT_COLUMNS} FROM adverse_events e WHERE {}
-         AND NOT EXISTS (SELECT 1 FROM adverse_events g WHERE g.supersedes = e.id) ORDER BY onset, id",
-        of_recipient(recipient, "recipient_id")
+        "SELECT {EVENT_COLUMNS} FROM adverse_events e WHERE recipient_id = ?1
+         AND NOT EXISTS (SELECT 1 FROM adverse_events g WHERE g.supersedes = e.id) ORDER BY onset, id"
     ))?;
-    let rows = stmt.query_map([recipient.map(Id::data)], event_from_row)?;
+    let rows = stmt.query_map([recipient.data()], event_from_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 

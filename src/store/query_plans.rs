@@ -76,10 +76,6 @@ fn column(store: &mut Store, sql: &str) -> Vec<Value> {
     rows(store, sql, &[]).into_iter().map(|mut r| r.remove(0)).collect()
 }
 
-fn rid() -> crate::core::ids::Id {
-    crate::core::ids::Id::recipient(1)
-}
-
 fn text(s: &str) -> Value {
     Value::Text(s.into())
 }
@@ -199,8 +195,13 @@ fn old_followups_due(store: &mut Store, by: NaiveDate, config: &Config) -> Vec<D
     use std::collections::HashMap;
     store
         .read(|tx| {
-            let dispenses = followups::dispenses(tx, None)?;
-            let visits = followups::followups(tx, None)?;
+            // Every dispense and every visit in force (all of them belong to treated recipients).
+            let (mut dispenses, mut visits) = (Vec::new(), Vec::new());
+            followups::each_treated(tx, |h| {
+                dispenses.extend(h.dispenses);
+                visits.extend(h.visits);
+                Ok::<_, super::StoreError>(())
+            })?;
             let mut by_recipient: HashMap<&Id, Vec<&followups::DispenseRow>> = HashMap::new();
             for d in &dispenses {
                 by_recipient.entry(&d.recipient).or_default().push(d);
@@ -284,10 +285,7 @@ fn interactive_queries_use_an_index() {
         // One recipient's dispenses and visits (`store::followups`, read by every follow-up and adverse event).
         (
             "dispenses of a recipient",
-            format!(
-                "SELECT p.id FROM dispenses p WHERE {} ORDER BY p.at",
-                followups::of_recipient(Some(&rid()), "p.recipient_id")
-            ),
+            "SELECT p.id FROM dispenses p WHERE p.recipient_id = ?1 ORDER BY p.at".to_string(),
         ),
         // Eligibility's facts (`app::donors::eligibility_facts`): the validity window, a deferral's lifting screen.
         ("eligibility: screenings of the window", donors::screenings_between_sql()),
@@ -306,10 +304,7 @@ fn interactive_queries_use_an_index() {
         ("recall by window: donations whose time is unreadable", recalls::BATCHES_OF_UNREADABLE_TIMES.to_string()),
         (
             "follow-ups of a recipient",
-            format!(
-                "SELECT id FROM followups WHERE {} ORDER BY date",
-                followups::of_recipient(Some(&rid()), "recipient_id")
-            ),
+            "SELECT id FROM followups WHERE recipient_id = ?1 ORDER BY date".to_string(),
         ),
     ];
     for (what, sql) in queries {
