@@ -18,8 +18,8 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 use rusqlite::types::ValueRef;
 use rusqlite::{params, OptionalExtension};
-use serde::de::IgnoredAny;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -1149,52 +1149,18 @@ fn text_of(b: &[u8]) -> String {
     }
 }
 
-/// A group entry's members (`{"key":{…},…}`): each key with its value's text as stored, without parsing the
-/// values. None unless the whole payload is valid JSON and an object whose keys need no unescaping.
-fn object_members(after: &str) -> Option<Vec<(&str, &str)>> {
-    serde_json::from_str::<IgnoredAny>(after).ok()?;
-    let mut members = Vec::new();
-    let b = after.as_bytes();
-    let mut i = 1;
-    if b.first() != Some(&b'{') {
-        return None;
-    }
-    loop {
-        i += b[i..].iter().position(|c| !c.is_ascii_whitespace())?;
-        if b[i] == b'}' {
-            return Some(members);
-        }
-        if b[i] == b',' {
-            i += 1;
-            continue;
-        }
-        // A key: a string without escapes.
-        if b[i] != b'"' {
-            return None;
-        }
-        let end = i + 1 + b[i + 1..].iter().position(|c| *c == b'"' || *c == b'\\')?;
-        if b[end] != b'"' {
-            return None;
-        }
-        let key = &after[i + 1..end];
-        i = end + 1;
-        i += b[i..].iter().position(|c| !c.is_ascii_whitespace())?;
-        if b[i] != b':' {
-            return None;
-        }
-        i += 1;
-        i += b[i..].iter().position(|c| !c.is_ascii_whitespace())?;
-        let start = i;
-        i = value_end(b, i)?;
-        members.push((key, &after[start..i]));
-    }
+/// A group entry's members (`{"key":{…},…}`) by key, each value's text as stored (for a key named twice its last
+/// value, as `serde_json` keeps), without parsing the values. None unless the whole payload is valid JSON and an
+/// object whose keys need no unescaping.
+fn object_members(after: &str) -> Option<std::collections::BTreeMap<&str, &RawValue>> {
+    serde_json::from_str(after).ok()
 }
 
-/// The members of a group entry by key, as stored (a key named twice keeps its last value, as `serde_json` does),
-/// or as parsed and written canonical when the payload's keys need unescaping.
+/// The members of a group entry by key, as stored, or as parsed and written canonical when the payload's keys
+/// need unescaping.
 fn group_members(after: &str) -> Option<std::collections::HashMap<String, String>> {
     match object_members(after) {
-        Some(members) => Some(members.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()),
+        Some(members) => Some(members.into_iter().map(|(k, v)| (k.to_owned(), v.get().to_owned())).collect()),
         None => match parse_json(after) {
             Some(Value::Object(m)) => Some(m.into_iter().map(|(k, v)| (k, canonical(v))).collect()),
             _ => None,
@@ -1205,51 +1171,11 @@ fn group_members(after: &str) -> Option<std::collections::HashMap<String, String
 /// The keys of a group entry, in order and once each, as `serde_json`'s map holds them.
 fn group_keys(after: &str) -> Vec<String> {
     match object_members(after) {
-        Some(members) => {
-            let mut keys: Vec<&str> = members.into_iter().map(|(k, _)| k).collect();
-            keys.sort_unstable();
-            keys.dedup();
-            keys.into_iter().map(str::to_owned).collect()
-        }
+        Some(members) => members.into_keys().map(str::to_owned).collect(),
         None => match parse_json(after) {
             Some(Value::Object(m)) => m.into_iter().map(|(k, _)| k).collect(),
             _ => Vec::new(),
         },
-    }
-}
-
-/// Where the JSON value starting at `i` of valid JSON text ends.
-fn value_end(b: &[u8], mut i: usize) -> Option<usize> {
-    let (mut depth, mut in_string) = (0usize, false);
-    loop {
-        let c = *b.get(i)?;
-        i += 1;
-        if in_string {
-            match c {
-                b'\\' => i += 1,
-                b'"' => {
-                    in_string = false;
-                    if depth == 0 {
-                        return Some(i);
-                    }
-                }
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            b'"' => in_string = true,
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' if depth == 0 => return Some(i - 1),
-            b'}' | b']' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(i);
-                }
-            }
-            b',' if depth == 0 => return Some(i - 1),
-            _ => {}
-        }
     }
 }
 

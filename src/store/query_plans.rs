@@ -302,10 +302,7 @@ fn interactive_queries_use_an_index() {
         ("trace, recall: recipients by identifier", recipients::recipients_by_id_sql()),
         ("trace: recall contacts of recipients", recalls::CONTACTS_OF_RECIPIENTS.to_string()),
         ("recall by window: donations whose time is unreadable", recalls::BATCHES_OF_UNREADABLE_TIMES.to_string()),
-        (
-            "follow-ups of a recipient",
-            "SELECT id FROM followups WHERE recipient_id = ?1 ORDER BY date".to_string(),
-        ),
+        ("follow-ups of a recipient", "SELECT id FROM followups WHERE recipient_id = ?1 ORDER BY date".to_string()),
     ];
     for (what, sql) in queries {
         assert_eq!(whole_scans(&mut store, &sql), Vec::<String>::new(), "{what} walks a whole table:\n{sql}");
