@@ -23,6 +23,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::Row;
 use super::schema_check::LogValues;
 use super::{Result, StoreError, Tx};
 use crate::time;
@@ -137,8 +138,8 @@ struct Layout {
 }
 
 impl Layout {
-    fn of(stmt: &rusqlite::Statement, table: &'static str) -> Layout {
-        let names: Vec<String> = stmt.column_names().map(ToString::to_string).collect();
+    fn of(stmt: &super::engine::Stmt, table: &'static str) -> Layout {
+        let names: Vec<String> = stmt.column_names();
         let keys = names.iter().map(|n| format!("{}:", Value::from(n.as_str()))).collect();
         let mut by_name: Vec<usize> = (0..names.len()).collect();
         by_name.sort_by(|a, b| names[*a].cmp(&names[*b]));
@@ -149,7 +150,7 @@ impl Layout {
     }
 
     /// What `verify` compares of a row.
-    fn read(&self, conn: &Tx, r: &rusqlite::Row) -> Result<RowNow> {
+    fn read(&self, conn: &Tx, r: &Row) -> Result<RowNow> {
         let id = lossy(r.get_ref(self.key)?);
         let (state, member) = self.states(conn, r, self.group.is_some())?;
         let group = match self.group {
@@ -161,25 +162,24 @@ impl Layout {
 
     /// The row as a format-2 entry holds it: compact canonical JSON, or for an identity table the keyed digest
     /// of the whole row (made as format 1 made it, so that both formats compare alike).
-    fn state(&self, conn: &Tx, r: &rusqlite::Row) -> Result<String> {
+    fn state(&self, conn: &Tx, r: &Row) -> Result<String> {
         Ok(self.states(conn, r, false)?.0)
     }
 
     /// The state in a group entry: without the group column (the entry names it).
-    fn member_state(&self, conn: &Tx, r: &rusqlite::Row) -> Result<String> {
+    fn member_state(&self, conn: &Tx, r: &Row) -> Result<String> {
         let (state, member) = self.states(conn, r, true)?;
         Ok(member.unwrap_or(state))
     }
 
     /// The state, and with `member` the state in a group entry too, both written in one pass over the columns.
-    fn states(&self, conn: &Tx, r: &rusqlite::Row, member: bool) -> Result<(String, Option<String>)> {
+    fn states(&self, conn: &Tx, r: &Row, member: bool) -> Result<(String, Option<String>)> {
         if DIGEST_ONLY.contains(&self.table) {
             let mut row = Map::new();
             for (i, name) in self.names.iter().enumerate() {
                 row.insert(name.clone(), json_of(r.get_ref(i)?));
             }
-            let digest: String =
-                conn.query_row("SELECT stoolbank_identity_digest(?1)", [canonical(Value::Object(row))], |r| r.get(0))?;
+            let digest = conn.identity_digest(&canonical(Value::Object(row)))?;
             let digest = canonical(serde_json::from_str(&digest)?);
             return Ok((digest.clone(), member.then_some(digest)));
         }
@@ -519,7 +519,7 @@ enum StoredHash<'r> {
 
 impl<'r> StoredEntry<'r> {
     /// The program writes text in the text columns and a hash of the format's type, so anything else is tampering.
-    fn read(r: &'r rusqlite::Row, seq: i64) -> Result<StoredEntry<'r>> {
+    fn read(r: &'r Row, seq: i64) -> Result<StoredEntry<'r>> {
         let column = |i: usize| STORED_COLUMNS.split(", ").nth(i).unwrap_or("?");
         let text = |i: usize| -> Result<Option<&'r str>> {
             match r.get_ref(i)? {
@@ -617,7 +617,7 @@ const ENTRY_COLUMNS: &str = "a.seq, a.at, a.recorded_at, a.actor, a.action, a.en
      ELSE p.hash END FROM audit_log p WHERE p.seq = a.seq - 1)), a.hash";
 
 /// An audit entry as stored, for reading.
-fn entry_from_row(r: &rusqlite::Row) -> Result<Entry> {
+fn entry_from_row(r: &Row) -> Result<Entry> {
     let seq: i64 = r.get(0)?;
     let stored = StoredEntry::read(r, seq)?;
     let f = &stored.fields;
@@ -811,7 +811,7 @@ struct Logged {
 
 /// The newest entries of one table's records, checked to come in the order the merge relies on.
 struct Newest<'s> {
-    rows: rusqlite::Rows<'s>,
+    rows: super::engine::Rows<'s>,
     table: &'static str,
     /// The key read last.
     last: Option<(i64, Vec<u8>)>,
@@ -852,7 +852,7 @@ struct Records<'c> {
     /// The audited tables the file holds (a file of an older schema lacks the later ones; a table dropped is
     /// named by the schema check).
     held: Vec<&'static str>,
-    last: rusqlite::Statement<'c>,
+    last: super::engine::Stmt<'c>,
     /// The group whose newest entry was looked up last (table, `entity_id`, the entry's sequence number): a
     /// group's rows are read one after another, so its entry is looked up once for all of them.
     last_group: Option<(&'static str, String, Option<i64>)>,
@@ -864,7 +864,7 @@ impl<'c> Records<'c> {
     fn new(conn: &'c Tx<'c>) -> Result<Records<'c>> {
         let names = conn
             .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?
-            .query_map([], |r| r.get::<_, String>(0))?
+            .query_map((), |r| r.get::<_, String>(0))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let held = TABLES.iter().copied().filter(|t| names.iter().any(|n| n == t)).collect();
         // One lookup down the (entity, entity_id) index: its last row is the newest entry.
@@ -911,7 +911,7 @@ impl<'c> Records<'c> {
         let mut log = Newest { rows: newest.query([table])?, table, last: None };
         let mut next = log.next()?;
         let mut previous: Option<(i64, String)> = None;
-        let mut rows = stmt.query([])?;
+        let mut rows = stmt.query(())?;
         while let Some(r) = rows.next()? {
             let row = layout.read(conn, r)?;
             // An integer table's key that is not an integer (its schema changed) is not in the log's order.
@@ -1110,7 +1110,7 @@ impl<'c> Records<'c> {
 /// to another record (or its entry rewritten) no longer matches.
 fn verify_signatures(conn: &Tx) -> Result<Vec<Finding>> {
     let held: i64 =
-        conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'signatures'", [], |r| {
+        conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'signatures'", (), |r| {
             r.get(0)
         })?;
     if held == 0 {
@@ -1121,7 +1121,7 @@ fn verify_signatures(conn: &Tx) -> Result<Vec<Finding>> {
                 a.entity, a.entity_id, a.actor, a.hash
          FROM signatures s LEFT JOIN audit_log a ON a.seq = s.audit_seq ORDER BY s.id",
     )?;
-    let mut rows = stmt.query([])?;
+    let mut rows = stmt.query(())?;
     let mut findings = Vec::new();
     while let Some(r) = rows.next()? {
         let text = |i: usize| -> rusqlite::Result<String> { Ok(lossy(r.get_ref(i)?)) };
@@ -1299,9 +1299,10 @@ mod tests {
         }
         super::super::migrate::migrate(&mut conn).unwrap();
         let t = conn.transaction().unwrap();
-        let tx = Tx(&t);
+        let digest = crate::store::secret::IdentityDigest::default();
+        let tx = Tx::new(crate::store::Conn::Lite(&t), &digest);
         let before = row_state(&tx, "settings", "facility").unwrap();
-        tx.execute("UPDATE settings SET value = 'G1518' WHERE key = 'facility'", []).unwrap();
+        tx.execute("UPDATE settings SET value = 'G1518' WHERE key = 'facility'", ()).unwrap();
         let now = chrono::Utc::now();
         let change = Change {
             actor: "tester",
@@ -1319,12 +1320,12 @@ mod tests {
         let formats: Vec<String> = tx
             .prepare("SELECT typeof(hash) FROM audit_log ORDER BY seq")
             .unwrap()
-            .query_map([], |r| r.get(0))
+            .query_map((), |r| r.get(0))
             .unwrap()
             .map(std::result::Result::unwrap)
             .collect();
         assert_eq!(formats, ["text", "text", "blob"]);
-        tx.0.execute_batch("DROP TRIGGER audit_log_no_update; UPDATE audit_log SET actor = 'mallory' WHERE seq = 1")
+        t.execute_batch("DROP TRIGGER audit_log_no_update; UPDATE audit_log SET actor = 'mallory' WHERE seq = 1")
             .unwrap();
         let v = verify(&tx).unwrap();
         assert_eq!(v.findings[0].what, "audit entry 1 (set-setting settings facility) was altered");
@@ -1339,7 +1340,8 @@ mod tests {
         super::super::migrate::migrate(&mut conn).unwrap();
         conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
         let t = conn.transaction().unwrap();
-        let tx = Tx(&t);
+        let digest = crate::store::secret::IdentityDigest::default();
+        let tx = Tx::new(crate::store::Conn::Lite(&t), &digest);
         fn change<'a>(action: &'a str, table: &'a str, id: &'a str) -> Change<'a> {
             let now = chrono::Utc::now();
             Change { actor: "tester", action, table, id, subject: "D000001", at: now, recorded_at: now, before: None }
@@ -1364,7 +1366,7 @@ mod tests {
         }
         let v = verify(&tx).unwrap();
         assert_eq!((v.records, v.findings), (360, vec![]), "120 screenings and their 240 results verify");
-        tx.0.execute_batch(
+        t.execute_batch(
             "DROP TRIGGER screenings_no_delete; DROP TRIGGER screening_results_no_delete;
              DELETE FROM screenings WHERE id IN (10, 100);
              DELETE FROM screening_results WHERE screening_id = 7 AND test = 'hbv';
@@ -1393,7 +1395,7 @@ mod tests {
         let mut stmt = conn
             .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
             .unwrap();
-        let tables: Vec<String> = stmt.query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect();
+        let tables: Vec<String> = stmt.query_map((), |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect();
         for table in tables.iter().filter(|t| *t != "audit_log") {
             assert!(TABLES.contains(&table.as_str()), "table {table} is not in the audit chain's TABLES");
             let (key_type, pk): (String, i64) = conn

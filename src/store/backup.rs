@@ -83,15 +83,16 @@ impl Store {
         &mut self,
         f: impl FnOnce(&super::Tx) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
-        let tx =
-            self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Deferred).map_err(StoreError::from)?;
-        f(&super::Tx(&tx))
+        let conn = self.lite()?;
+        let _tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Deferred)
+            .map_err(StoreError::from)?;
+        f(&super::Tx::new(super::Conn::Lite(conn), &self.digest))
     }
 
     /// A consistent copy of the whole database at `dest` (a new file), taken in one read transaction: in WAL
     /// mode benches keep writing meanwhile, and the copy is the state of one moment.
     pub fn backup_to(&self, dest: &Path) -> Result<()> {
-        copy_to(&self.conn, dest)
+        copy_to(self.lite()?, dest)
     }
 }
 
@@ -146,7 +147,7 @@ pub(crate) fn restore(backup: &Store, target: &Path, stamp: &str) -> Result<Rest
     if let Some(mut conn) = locked {
         copy_to(&conn, &aside(target))?;
         replaced.insert(0, aside(target));
-        Backup::new(&backup.conn, &mut conn)?.step(-1)?;
+        Backup::new(backup.lite()?, &mut conn)?.step(-1)?;
     } else {
         // No bank there, or a damaged or foreign file (moved aside whole, since `SQLite` cannot copy it).
         if target.exists() {

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use rusqlite::types::ValueRef;
 
+use super::Row;
 use super::sql::{key_list, stored};
 use super::{Key, Malformed, Result, Stored, Tx};
 use crate::core::ids::Id;
@@ -145,7 +146,7 @@ pub(crate) fn insert_donation(c: &Tx, d: &Collection, year: i32, seq: u32, recor
 
 const DONATION_COLUMNS: &str = "id, donor_id, collected_at, received_at, mass_g, bristol";
 
-fn donation_from_row(r: &rusqlite::Row) -> rusqlite::Result<Donation> {
+fn donation_from_row(r: &Row) -> rusqlite::Result<Donation> {
     Ok(Donation {
         id: stored(r, 0)?,
         donor: stored(r, 1)?,
@@ -212,7 +213,7 @@ pub(crate) fn insert_unit(c: &Tx, unit: &Id, batch: &Id, kind: UnitKind) -> Resu
 const BATCH_COLUMNS: &str =
     "id, donation_id, product, prepared_at, volume_ml, expires_on, released_at, discarded_at, discard_reason, recalled_at";
 
-fn batch_from_row(r: &rusqlite::Row) -> rusqlite::Result<Batch> {
+fn batch_from_row(r: &Row) -> rusqlite::Result<Batch> {
     Ok(Batch {
         id: stored(r, 0)?,
         donation: stored(r, 1)?,
@@ -304,7 +305,7 @@ const UNIT_SELECT: &str = "SELECT u.id, u.batch_id, u.kind, u.location, b.releas
         u.label_verified_at, b.expires_on, d.recipient_id, d.route, d.at, d.clinician
      FROM units u JOIN batches b ON b.id = u.batch_id LEFT JOIN dispenses d ON d.unit_id = u.id";
 
-fn unit_from_row(r: &rusqlite::Row) -> rusqlite::Result<Unit> {
+fn unit_from_row(r: &Row) -> rusqlite::Result<Unit> {
     let unit: Stored<Id> = stored(r, 0)?;
     // A dispense is there when its row is (its recipient is NOT NULL in the schema), whatever its values read as.
     let dispense = match r.get_ref(9)? {
@@ -388,7 +389,7 @@ pub(crate) fn insert_qc(
         "INSERT INTO qc_results (batch_id, test, result, value, at, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![batch.data(), test, result.as_str(), value, to_db(at), to_db(recorded_at)],
     )?;
-    Ok(c.last_insert_rowid())
+    Ok(c.last_insert_rowid()?)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -65,7 +65,7 @@ impl Anchor {
 /// The last entry of the chain (0 and the genesis hash for an empty log).
 pub(crate) fn head(conn: &Tx) -> Result<(i64, String)> {
     let last = conn
-        .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| {
+        .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", (), |r| {
             Ok((r.get(0)?, audit::hash_hex(r.get_ref(1)?)))
         })
         .optional()?;

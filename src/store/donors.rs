@@ -8,6 +8,7 @@ use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use super::Row;
 use super::identity_keys;
 use super::sql::{day, stored, text, ts, Text};
 use super::{Key, Malformed, Result, StoreError, Stored, Tx};
@@ -44,7 +45,7 @@ pub(super) const NEXT_DONOR: &str =
 /// Codes are fixed-width (`D000042`), so the last one in primary-key order is the highest: one seek, however
 /// many donors the bank holds.
 pub(crate) fn next_donor_seq(c: &Tx) -> Result<u32> {
-    Ok(c.query_row(NEXT_DONOR, [], |r| r.get(0))?)
+    Ok(c.query_row(NEXT_DONOR, (), |r| r.get(0))?)
 }
 
 pub(crate) fn insert_donor(c: &Tx, id: &Id, sex: Sex, birth_date: NaiveDate, at: DateTime<Utc>) -> Result<()> {
@@ -94,7 +95,7 @@ pub(crate) fn insert_identity(c: &Tx, table: &str, owner: &Id, sealed: &[u8], at
         &format!("INSERT INTO {table} ({owner_col}, sealed, recorded_at, supersedes) VALUES (?1, ?2, ?3, ?4)"),
         params![owner.data(), sealed, to_db(at), previous],
     )?;
-    Ok(c.last_insert_rowid())
+    Ok(c.last_insert_rowid()?)
 }
 
 /// The current identity row (the one no other supersedes) of a person, still sealed: its row id and bytes.
@@ -110,7 +111,7 @@ pub(crate) fn sealed_identity(c: &Tx, table: &str, owner: &Id) -> Result<Option<
     .optional()?)
 }
 
-fn donor_from_row(r: &rusqlite::Row) -> rusqlite::Result<Donor> {
+fn donor_from_row(r: &Row) -> rusqlite::Result<Donor> {
     Ok(Donor { id: stored(r, 0)?, sex: stored(r, 1)?, birth_date: stored(r, 2)?, registered_at: stored(r, 3)? })
 }
 
@@ -144,7 +145,7 @@ pub(crate) fn insert_screening(
         "INSERT INTO screenings (donor_id, kind, date, supersedes, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![donor.data(), kind.as_str(), date.to_string(), supersedes, to_db(at)],
     )?;
-    Ok(c.last_insert_rowid())
+    Ok(c.last_insert_rowid()?)
 }
 
 /// A screening's donor and kind, and the screening that already corrects it, if any.
@@ -163,7 +164,7 @@ pub(crate) fn insert_result(c: &Tx, screening: i64, test: &str, result: TestResu
         "INSERT INTO screening_results (screening_id, test, result) VALUES (?1, ?2, ?3)",
         params![screening, test, result.as_str()],
     )?;
-    Ok(c.last_insert_rowid())
+    Ok(c.last_insert_rowid()?)
 }
 
 pub(crate) struct NewDeferral<'a> {
@@ -198,7 +199,7 @@ pub(crate) fn insert_deferral(c: &Tx, d: &NewDeferral) -> Result<i64> {
             to_db(d.recorded_at)
         ],
     )?;
-    Ok(c.last_insert_rowid())
+    Ok(c.last_insert_rowid()?)
 }
 
 /// Lifts a recall's deferral from `lifted_on`.
@@ -213,7 +214,7 @@ pub(crate) fn insert_lift(
         "INSERT INTO deferral_lifts (deferral_id, lifted_on, reason, recorded_at) VALUES (?1, ?2, ?3, ?4)",
         params![deferral, lifted_on.to_string(), reason, to_db(recorded_at)],
     )?;
-    Ok(c.last_insert_rowid())
+    Ok(c.last_insert_rowid()?)
 }
 
 /// A donor's screenings not superseded by a correction, with their results, oldest first, among those `which`
@@ -235,7 +236,7 @@ fn screenings_of(donors: &str, which: &str) -> String {
 
 /// Screenings from rows of (id, kind, date, test, result) in screening order, read until the end or until a
 /// screening that `enough` accepts, which is the last one returned.
-fn collect_screenings(mut rows: rusqlite::Rows, enough: impl Fn(&ScreeningFact) -> bool) -> Result<Vec<ScreeningFact>> {
+fn collect_screenings(mut rows: super::engine::Rows, enough: impl Fn(&ScreeningFact) -> bool) -> Result<Vec<ScreeningFact>> {
     let mut out: Vec<ScreeningFact> = Vec::new();
     while let Some(r) = rows.next()? {
         let sid: i64 = r.get(0)?;
@@ -440,7 +441,7 @@ pub(crate) fn deferrals_of<'a>(
     Ok(out)
 }
 
-fn deferral_from_row(r: &rusqlite::Row) -> rusqlite::Result<StoredDeferral> {
+fn deferral_from_row(r: &Row) -> rusqlite::Result<StoredDeferral> {
     {
         let screening = match r.get::<_, Option<i64>>(5)? {
             Some(sid) => Some((sid, stored(r, 6)?)),

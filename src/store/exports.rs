@@ -33,11 +33,11 @@ pub(crate) fn table(c: &Tx, name: &'static str) -> Result<Table> {
     let mut stmt = c.prepare(&format!("SELECT * FROM {name} ORDER BY 1"))?;
     let kept: Vec<(usize, String)> = stmt
         .column_names()
+        .into_iter()
         .enumerate()
-        .filter(|(_, c)| !LEFT_OUT.contains(&(name, *c)))
-        .map(|(i, c)| (i, c.to_string()))
+        .filter(|(_, c)| !LEFT_OUT.contains(&(name, c.as_str())))
         .collect();
-    let rows = stmt.query_map([], |r| {
+    let rows = stmt.query_map((), |r| {
         kept.iter()
             .map(|(i, _)| {
                 let i = *i;

@@ -14,6 +14,7 @@ use crypto_box::{PublicKey, SecretKey};
 use rusqlite::{params, OptionalExtension};
 use zeroize::Zeroizing;
 
+use super::Row;
 use super::{Result, Store, StoreError, Tx};
 use crate::time::to_db;
 
@@ -122,7 +123,7 @@ pub(crate) struct IdentityKey {
     pub public: PublicKey,
 }
 
-fn public_key(r: &rusqlite::Row, i: usize) -> rusqlite::Result<PublicKey> {
+fn public_key(r: &Row, i: usize) -> rusqlite::Result<PublicKey> {
     let bytes: Vec<u8> = r.get(i)?;
     PublicKey::from_slice(&bytes).map_err(|_| {
         rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Blob, "a public key of 32 bytes".into())
@@ -131,7 +132,7 @@ fn public_key(r: &rusqlite::Row, i: usize) -> rusqlite::Result<PublicKey> {
 
 /// The current identity key: the latest generation.
 pub(crate) fn current_key(c: &Tx) -> Result<Option<IdentityKey>> {
-    Ok(c.query_row("SELECT id, public_key FROM identity_keys ORDER BY id DESC LIMIT 1", [], |r| {
+    Ok(c.query_row("SELECT id, public_key FROM identity_keys ORDER BY id DESC LIMIT 1", (), |r| {
         Ok(IdentityKey { id: r.get(0)?, public: public_key(r, 1)? })
     })
     .optional()?)
@@ -142,7 +143,7 @@ pub(crate) fn insert_key(c: &Tx, public: &PublicKey, reason: &str, at: chrono::D
         "INSERT INTO identity_keys (public_key, created_at, reason) VALUES (?1, ?2, ?3)",
         params![public.as_bytes().as_slice(), to_db(at), reason],
     )?;
-    Ok(c.last_insert_rowid())
+    Ok(c.last_insert_rowid()?)
 }
 
 /// A user enrolled to read identity.
@@ -156,7 +157,7 @@ pub(crate) struct Viewer {
 const VIEWER: &str = "SELECT id, user_name, public_key, kdf_salt, kdf_m_kib, kdf_t, kdf_p, wrapped_key
                       FROM identity_viewers WHERE ended_at IS NULL";
 
-fn viewer_from(r: &rusqlite::Row) -> rusqlite::Result<Viewer> {
+fn viewer_from(r: &Row) -> rusqlite::Result<Viewer> {
     let salt: Vec<u8> = r.get(3)?;
     let salt = salt.try_into().map_err(|_| {
         rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Blob, "a salt of 16 bytes".into())
@@ -172,7 +173,7 @@ fn viewer_from(r: &rusqlite::Row) -> rusqlite::Result<Viewer> {
 /// The viewers enrolled now, in enrolment order.
 pub(crate) fn viewers(c: &Tx) -> Result<Vec<Viewer>> {
     let mut stmt = c.prepare_cached(&format!("{VIEWER} ORDER BY id"))?;
-    let rows = stmt.query_map([], viewer_from)?;
+    let rows = stmt.query_map((), viewer_from)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -193,7 +194,7 @@ pub(crate) fn insert_viewer(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![user, public.as_bytes().as_slice(), w.salt.as_slice(), w.m_kib, w.t, w.p, w.blob, to_db(at)],
     )?;
-    Ok(c.last_insert_rowid())
+    Ok(c.last_insert_rowid()?)
 }
 
 /// Replaces a viewer's wrapping (a new password): the old one is overwritten, and with `secure_delete` on,
@@ -263,7 +264,7 @@ pub(crate) fn insert_slot(
         "INSERT INTO identity_key_slots (key_id, viewer_id, sealed_key, made_at) VALUES (?1, ?2, ?3, ?4)",
         params![key, viewer, sealed, to_db(at)],
     )?;
-    Ok(c.last_insert_rowid())
+    Ok(c.last_insert_rowid()?)
 }
 
 /// Removes a slot: its row stays, its key material is erased.
@@ -293,7 +294,7 @@ pub(crate) fn any_in_clear(c: &Tx) -> Result<bool> {
     Ok(c.query_row(
         "SELECT EXISTS (SELECT 1 FROM donor_identities WHERE sealed IS NULL)
              OR EXISTS (SELECT 1 FROM recipient_identities WHERE sealed IS NULL)",
-        [],
+        (),
         |r| r.get(0),
     )?)
 }
@@ -306,7 +307,7 @@ pub(crate) fn identity_rows(c: &Tx, only_clear: bool) -> Result<Vec<IdentityRow>
         let mut stmt = c.prepare(&format!(
             "SELECT id, {owner}, sealed, name, phone, national_id FROM {table} {filter} ORDER BY id"
         ))?;
-        let rows = stmt.query_map([], |r| {
+        let rows = stmt.query_map((), |r| {
             Ok(IdentityRow {
                 table,
                 id: r.get(0)?,
@@ -336,20 +337,22 @@ impl Store {
     /// clear-text identity is not left in the free part of a page (`FAST`: where that costs no extra I/O; pages
     /// freed whole are dropped by [`Store::purge_free_pages`]).
     pub fn erase_replaced_content(&self) -> Result<()> {
-        Ok(self.conn.execute_batch("PRAGMA secure_delete = FAST;")?)
+        // A server keeps no pages of its own here: its administrators own its storage.
+        let Ok(conn) = self.lite() else { return Ok(()) };
+        Ok(conn.execute_batch("PRAGMA secure_delete = FAST;")?)
     }
 
     /// Rebuilds the file without free pages and empties the write-ahead log into it, so that neither keeps a
     /// page that held clear text or a replaced key. A reader holding an old snapshot can keep the log from
     /// emptying: then it is emptied at a later write's checkpoint.
     pub fn purge_free_pages(&self) -> Result<()> {
-        self.conn.execute_batch("VACUUM;")?;
+        self.lite()?.execute_batch("VACUUM;")?;
         self.empty_log()
     }
 
     /// Copies the write-ahead log into the file and truncates it.
     pub fn empty_log(&self) -> Result<()> {
-        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        self.lite()?.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
     }
 

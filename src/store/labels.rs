@@ -33,7 +33,7 @@ pub(crate) fn insert_print(c: &Tx, p: &Print) -> Result<i64> {
          VALUES (?1, 'zpl', ?2, ?3, ?4, ?5, ?6, ?7)",
         params![p.entity.data(), p.target, p.copies, i64::from(p.reprint), p.reason, to_db(p.at), to_db(p.recorded_at)],
     )?;
-    Ok(c.last_insert_rowid())
+    Ok(c.last_insert_rowid()?)
 }
 
 /// A label claimed for printing and not yet closed: its row and when it was claimed.
@@ -59,7 +59,7 @@ pub(crate) fn insert_claim(c: &Tx, entity: &Id, target: &str, reprint: bool, at:
         "INSERT INTO label_claims (entity_id, target, reprint, claimed_at) VALUES (?1, ?2, ?3, ?4)",
         params![entity.data(), target, i64::from(reprint), to_db(at)],
     )?;
-    Ok(c.last_insert_rowid())
+    Ok(c.last_insert_rowid()?)
 }
 
 /// Closes a claim with what became of it (printed, failed and why, abandoned).

@@ -9,7 +9,7 @@ use super::{Key, Result, Stored, Tx};
 use crate::core::ids::Id;
 
 /// Identifiers as stored: one no reader can parse is kept (and listed, marked), never dropped.
-fn ids(c: &Tx, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Stored<Id>>> {
+fn ids(c: &Tx, sql: &str, p: impl super::engine::Args) -> Result<Vec<Stored<Id>>> {
     let mut stmt = c.prepare_cached(sql)?;
     let rows = stmt.query_map(p, |r| super::sql::stored(r, 0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -80,7 +80,7 @@ pub(crate) fn batches_in_quarantine(c: &Tx, after: Option<&Stored<Id>>, limit: u
 
 /// How many batches are in quarantine.
 pub(crate) fn batches_in_quarantine_count(c: &Tx) -> Result<usize> {
-    let n: i64 = c.query_row(&format!("SELECT count(*) FROM batches WHERE {QUARANTINED}"), [], |r| r.get(0))?;
+    let n: i64 = c.query_row(&format!("SELECT count(*) FROM batches WHERE {QUARANTINED}"), (), |r| r.get(0))?;
     Ok(usize::try_from(n).unwrap_or(0))
 }
 

@@ -6,6 +6,10 @@ pub mod backup;
 pub mod batches;
 pub mod checkpoint;
 pub mod donors;
+mod engine;
+pub(crate) use engine::{Row, Tx};
+pub(crate) use engine::Conn;
+use engine::Server;
 pub mod exports;
 pub mod followups;
 pub(crate) mod identity_keys;
@@ -27,7 +31,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{CachedStatement, Connection, OpenFlags, Params, Row, Statement, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use migrate::LATEST_VERSION;
 
@@ -36,6 +40,12 @@ const STATEMENT_CACHE: usize = 256;
 
 /// `PRAGMA application_id` of a stoolbank database: "STB1".
 const APPLICATION_ID: i32 = 0x5354_4231;
+
+/// How a write begins on a server: one writer at a time across every bench, as `SQLite`'s `BEGIN IMMEDIATE`
+/// gives on a file (the lock is the bank's application id, held until the transaction ends). Identifiers, the
+/// audit chain's sequence and hash, and a unit's one dispense are then decided by one writer that sees every
+/// commit before it (READ COMMITTED reads the latest committed state at each statement).
+const SERVER_WRITE: &str = "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(1398030897)";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -54,6 +64,13 @@ pub enum StoreError {
     Upgrade { migration: &'static str, why: String },
     #[error("the database is busy (another bench is writing); try again")]
     Busy,
+    /// What only a bank in a file has (its pages, a copy of the file) asked of a bank on a server.
+    #[error("{path}: a bank on a PostgreSQL server has no file to do this with; use the server's own tools (pg_dump, VACUUM)")]
+    OnServer { path: PathBuf },
+    #[error("{path}: {source}")]
+    Connect { path: PathBuf, source: postgres::Error },
+    #[error("server: {0}")]
+    Server(postgres::Error),
     #[error("database: {0}")]
     Sql(rusqlite::Error),
     #[error("the database holds a malformed value: {0}")]
@@ -83,6 +100,14 @@ pub enum StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
+        // A server's failure, carried in rusqlite's error by the engine's statements.
+        let e = match e {
+            rusqlite::Error::UserFunctionError(inner) => match inner.downcast::<postgres::Error>() {
+                Ok(pg) => return StoreError::from(*pg),
+                Err(inner) => rusqlite::Error::UserFunctionError(inner),
+            },
+            e => e,
+        };
         // A stored value no reader can parse: say which, and where to find every other one.
         if let rusqlite::Error::FromSqlConversionFailure(_, _, why) = &e {
             return match why.downcast_ref::<Malformed>() {
@@ -93,6 +118,20 @@ impl From<rusqlite::Error> for StoreError {
         match e.sqlite_error_code() {
             Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => StoreError::Busy,
             _ => StoreError::Sql(e),
+        }
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        use postgres::error::SqlState;
+        match e.code() {
+            Some(c) if [SqlState::LOCK_NOT_AVAILABLE, SqlState::T_R_SERIALIZATION_FAILURE, SqlState::T_R_DEADLOCK_DETECTED]
+                .contains(c) =>
+            {
+                StoreError::Busy
+            }
+            _ => StoreError::Server(e),
         }
     }
 }
@@ -126,12 +165,21 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// An open stoolbank database.
 pub(crate) struct Store {
-    conn: Connection,
+    engine: Engine,
+    /// The file, or for a server the address it was opened by (without a password).
     path: PathBuf,
     /// The schema version found at open, when opened read-only (writes refused); None when writable.
     read_only: Option<i64>,
     /// Inside [`Store::begin_bulk`]: one open transaction holds many operations, each in its own savepoint.
     bulk: bool,
+    /// What the audit trail holds of an identity row: its keyed digest.
+    digest: secret::IdentityDigest,
+}
+
+/// The database engine a store runs on.
+enum Engine {
+    Lite(Connection),
+    Server(Server),
 }
 
 impl Store {
@@ -149,7 +197,7 @@ impl Store {
             create_private(path)?;
         }
         let mut store = Self::open_writable(path, Duration::from_secs(10))?;
-        migrate::migrate(&mut store.conn).map_err(|e| match e {
+        migrate::migrate(store.lite_mut()?).map_err(|e| match e {
             StoreError::Sql(e) => read_only_or(e, path),
             other => other,
         })?;
@@ -160,7 +208,7 @@ impl Store {
     /// record), waiting at most `wait` for the write lock: never an upgrade, which is a write command's to make.
     pub fn open_beside_read(path: &Path, wait: Duration) -> Result<Store> {
         let store = Self::open_writable(path, wait)?;
-        let version: i64 = store.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let version: i64 = store.lite()?.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version < LATEST_VERSION {
             let why = format!(" with schema version {version}, older than this program's ({LATEST_VERSION})");
             return Err(StoreError::OpenedReadOnly { path: path.into(), why });
@@ -188,8 +236,7 @@ impl Store {
         }
         backup::sync_wal_entry(path)?;
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
-        secret::register_identity_digest(&conn, None, false)?;
-        Ok(Store { conn, path: p(), read_only: None, bulk: false })
+        Ok(Store::on(Engine::Lite(conn), p(), None))
     }
 
     /// Opens an existing database for reading only: no migration, no journal switch, no write lock, so a read
@@ -222,8 +269,35 @@ impl Store {
             Err(e) => return Err(e),
         };
         conn.execute_batch("PRAGMA query_only = ON;")?;
-        secret::register_identity_digest(&conn, None, false)?;
-        Ok(Store { conn, path: path.into(), read_only: Some(version), bulk: false })
+        Ok(Store::on(Engine::Lite(conn), path.into(), Some(version)))
+    }
+
+    fn on(engine: Engine, path: PathBuf, read_only: Option<i64>) -> Store {
+        Store { engine, path, read_only, bulk: false, digest: secret::IdentityDigest::default() }
+    }
+
+    /// The `SQLite` connection, for what only a file has (its pragmas, its pages, a copy of it).
+    fn lite(&self) -> Result<&Connection> {
+        match &self.engine {
+            Engine::Lite(c) => Ok(c),
+            Engine::Server(_) => Err(StoreError::OnServer { path: self.path.clone() }),
+        }
+    }
+
+    fn lite_mut(&mut self) -> Result<&mut Connection> {
+        match &mut self.engine {
+            Engine::Lite(c) => Ok(c),
+            Engine::Server(_) => Err(StoreError::OnServer { path: self.path.clone() }),
+        }
+    }
+
+    /// The store's connection as a transaction's statements see it.
+    fn tx(&self) -> Tx<'_> {
+        let conn = match &self.engine {
+            Engine::Lite(c) => Conn::Lite(c),
+            Engine::Server(s) => Conn::Server(s),
+        };
+        Tx::new(conn, &self.digest)
     }
 
     pub fn path(&self) -> &Path {
@@ -232,8 +306,9 @@ impl Store {
 
     /// Digests identity rows with the bank secret in `key_file` from now on (created there at the first identity
     /// row when `create`); without a key they are withheld from the audit.
-    pub fn use_key_file(&self, key_file: &Path, create: bool) -> Result<()> {
-        Ok(secret::register_identity_digest(&self.conn, Some(key_file), create)?)
+    pub fn use_key_file(&mut self, key_file: &Path, create: bool) -> Result<()> {
+        self.digest = secret::IdentityDigest::keyed(key_file, create);
+        Ok(())
     }
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction: committed if it returns Ok, rolled back otherwise. Inside a
@@ -246,10 +321,10 @@ impl Store {
         self.writable()?;
         if self.bulk {
             // Savepoint statements prepared once, like every other: a load runs millions of them.
-            let run =
-                |sql: &str| self.conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map_err(StoreError::from);
+            let tx = self.tx();
+            let run = |sql: &str| tx.execute(sql, ()).map_err(StoreError::from);
             run("SAVEPOINT operation")?;
-            return match f(&Tx(&self.conn)) {
+            return match f(&tx) {
                 Ok(out) => run("RELEASE operation").map(|_| out).map_err(E::from),
                 Err(e) => {
                     run("ROLLBACK TO operation")?;
@@ -258,10 +333,23 @@ impl Store {
                 }
             };
         }
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(StoreError::from)?;
-        let out = f(&Tx(&tx))?;
-        tx.commit().map_err(StoreError::from)?;
-        Ok(out)
+        match &self.engine {
+            Engine::Lite(conn) => {
+                let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
+                    .map_err(StoreError::from)?;
+                let out = f(&self.tx())?;
+                tx.commit().map_err(StoreError::from)?;
+                Ok(out)
+            }
+            Engine::Server(server) => {
+                server.batch(SERVER_WRITE)?;
+                let out = f(&self.tx());
+                let ended = server.batch(if out.is_ok() { "COMMIT" } else { "ROLLBACK" });
+                let out = out?;
+                ended?;
+                Ok(out)
+            }
+        }
     }
 
     fn writable(&self) -> Result<()> {
@@ -280,7 +368,10 @@ impl Store {
     /// its own savepoint, through the same rules and audit chain) until [`Store::end_bulk`].
     pub fn begin_bulk(&mut self) -> Result<()> {
         self.writable()?;
-        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        match &self.engine {
+            Engine::Lite(c) => c.execute_batch("BEGIN IMMEDIATE")?,
+            Engine::Server(s) => s.batch(SERVER_WRITE)?,
+        }
         self.bulk = true;
         Ok(())
     }
@@ -288,7 +379,11 @@ impl Store {
     /// Ends a bulk load: commits its transaction, or rolls it back whole.
     pub fn end_bulk(&mut self, commit: bool) -> Result<()> {
         self.bulk = false;
-        self.conn.execute_batch(if commit { "COMMIT" } else { "ROLLBACK" })?;
+        let end = if commit { "COMMIT" } else { "ROLLBACK" };
+        match &self.engine {
+            Engine::Lite(c) => c.execute_batch(end)?,
+            Engine::Server(s) => s.batch(end)?,
+        }
         Ok(())
     }
 
@@ -301,43 +396,22 @@ impl Store {
             return Err(StoreError::OlderSchema { path: self.path.clone(), found, known: LATEST_VERSION }.into());
         }
         if self.bulk {
-            return f(&Tx(&self.conn));
+            return f(&self.tx());
         }
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(StoreError::from)?;
-        f(&Tx(&tx))
-    }
-}
-
-/// One open transaction, handed by [`Store::read`] and [`Store::write`] to the operations, which pass it to the
-/// store's functions. Its SQL methods are private to `store`, so that no statement is written anywhere else and
-/// no caller depends on which database engine is underneath.
-pub(crate) struct Tx<'c>(&'c Connection);
-
-impl Tx<'_> {
-    // Every statement is prepared once per connection and kept: a bulk load runs each of them a million times.
-    fn execute<P: Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
-        self.0.prepare_cached(sql)?.execute(params)
-    }
-
-    fn prepare(&self, sql: &str) -> rusqlite::Result<Statement<'_>> {
-        self.0.prepare(sql)
-    }
-
-    fn prepare_cached(&self, sql: &str) -> rusqlite::Result<CachedStatement<'_>> {
-        self.0.prepare_cached(sql)
-    }
-
-    fn query_row<T, P: Params, F: FnOnce(&Row<'_>) -> rusqlite::Result<T>>(
-        &self,
-        sql: &str,
-        params: P,
-        f: F,
-    ) -> rusqlite::Result<T> {
-        self.0.prepare_cached(sql)?.query_row(params, f)
-    }
-
-    fn last_insert_rowid(&self) -> i64 {
-        self.0.last_insert_rowid()
+        match &self.engine {
+            Engine::Lite(conn) => {
+                let _tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Deferred)
+                    .map_err(StoreError::from)?;
+                f(&self.tx())
+            }
+            Engine::Server(server) => {
+                // One snapshot for the whole read, as `SQLite`'s read transaction gives.
+                server.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+                let out = f(&self.tx());
+                server.batch("ROLLBACK")?;
+                out
+            }
+        }
     }
 }
 
@@ -446,8 +520,10 @@ impl Drop for Store {
     fn drop(&mut self) {
         if self.read_only.is_none() {
             // Best effort: a failure here loses nothing but fresher statistics.
-            let _ = self.conn.pragma_update(None, "analysis_limit", migrate::ANALYSIS_LIMIT);
-            let _ = self.conn.execute_batch("PRAGMA optimize;");
+            if let Engine::Lite(conn) = &self.engine {
+                let _ = conn.pragma_update(None, "analysis_limit", migrate::ANALYSIS_LIMIT);
+                let _ = conn.execute_batch("PRAGMA optimize;");
+            }
         }
     }
 }
@@ -460,10 +536,11 @@ impl Store {
     /// files, and the WAL is copied back into the file every 64 MiB rather than every 4 MiB, so that a page the
     /// load changes again and again is written back once.
     pub fn set_durable(&self, durable: bool) -> Result<()> {
-        self.conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
-        self.conn.pragma_update(None, "cache_size", if durable { -2_000 } else { -262_144 })?;
-        self.conn.pragma_update(None, "temp_store", if durable { "DEFAULT" } else { "MEMORY" })?;
-        self.conn.pragma_update(None, "wal_autocheckpoint", if durable { 1_000 } else { 16_000 })?;
+        let Engine::Lite(conn) = &self.engine else { return Ok(()) };
+        conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
+        conn.pragma_update(None, "cache_size", if durable { -2_000 } else { -262_144 })?;
+        conn.pragma_update(None, "temp_store", if durable { "DEFAULT" } else { "MEMORY" })?;
+        conn.pragma_update(None, "wal_autocheckpoint", if durable { 1_000 } else { 16_000 })?;
         Ok(())
     }
 }

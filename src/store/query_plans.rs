@@ -59,7 +59,8 @@ fn seeded() -> (tempfile::TempDir, Store) {
 fn rows(store: &mut Store, sql: &str, params: &[Value]) -> Vec<Vec<Value>> {
     store
         .read(|tx| {
-            let mut stmt = tx.0.prepare(sql)?;
+            let super::Conn::Lite(conn) = tx.conn() else { unreachable!("a file") };
+            let mut stmt = conn.prepare(sql)?;
             let width = stmt.column_count();
             // A plan is asked with its parameters unbound: NULL stands for each.
             let nulls = vec![Value::Null; stmt.parameter_count()];

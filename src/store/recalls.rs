@@ -11,7 +11,7 @@ use crate::time::to_db;
 
 // Batch identifiers are read as stored: a malformed one is still selected (and shown marked), never an error
 // that would stop the recall's answer for every well-formed batch beside it.
-fn ids(c: &Tx, sql: &str, p: impl rusqlite::Params) -> Result<Vec<Stored<Id>>> {
+fn ids(c: &Tx, sql: &str, p: impl super::engine::Args) -> Result<Vec<Stored<Id>>> {
     let mut stmt = c.prepare_cached(sql)?;
     let rows = stmt.query_map(p, |r| stored(r, 0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -47,7 +47,7 @@ pub(crate) fn batches_collected_between(c: &Tx, from: DateTime<Utc>, to: DateTim
         params![to_db(from), to_db(to)],
     )?;
     let mut stmt = c.prepare_cached(BATCHES_OF_UNREADABLE_TIMES)?;
-    let rows = stmt.query_map([], |r| Ok((stored::<Id>(r, 0)?, stored::<DateTime<Utc>>(r, 1)?)))?;
+    let rows = stmt.query_map((), |r| Ok((stored::<Id>(r, 0)?, stored::<DateTime<Utc>>(r, 1)?)))?;
     for row in rows {
         let (batch, collected) = row?;
         if collected.ok().is_none_or(|t| (from..to).contains(t)) && !out.contains(&batch) {
@@ -91,7 +91,7 @@ pub(crate) fn insert_recall(c: &Tx, r: &NewRecall) -> Result<i64> {
             to_db(r.recorded_at)
         ],
     )?;
-    Ok(c.last_insert_rowid())
+    Ok(c.last_insert_rowid()?)
 }
 
 /// Recalls applied earlier with the same selector (kind, donor, batch, dates): (record, when, answer).
@@ -177,7 +177,7 @@ pub(crate) fn insert_contact(c: &Tx, recipient: &Id, contact: &RecallContact) ->
             to_db(contact.recorded_at.value()?)
         ],
     )?;
-    Ok(c.last_insert_rowid())
+    Ok(c.last_insert_rowid()?)
 }
 
 pub(crate) fn contacts_of_recipient(c: &Tx, recipient: &(impl super::Key + ?Sized)) -> Result<Vec<RecallContact>> {

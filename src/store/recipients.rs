@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
+use super::Row;
 use super::sql::stored;
 use super::{Key, Result, Stored, Tx};
 use crate::core::ids::Id;
@@ -37,7 +38,7 @@ pub(super) const NEXT_RECIPIENT: &str =
 
 /// Codes are fixed-width (`R000042`): the last in primary-key order is the highest, found in one seek.
 pub(crate) fn next_recipient_seq(c: &Tx) -> Result<u32> {
-    Ok(c.query_row(NEXT_RECIPIENT, [], |r| r.get(0))?)
+    Ok(c.query_row(NEXT_RECIPIENT, (), |r| r.get(0))?)
 }
 
 pub(crate) fn insert_recipient(c: &Tx, r: &Registration) -> Result<()> {
@@ -59,7 +60,7 @@ pub(crate) fn insert_recipient(c: &Tx, r: &Registration) -> Result<()> {
 
 const COLUMNS: &str = "id, sex, birth_date, indication, cohort, consent, registered_at";
 
-pub(super) fn from_row(r: &rusqlite::Row) -> rusqlite::Result<Recipient> {
+pub(super) fn from_row(r: &Row) -> rusqlite::Result<Recipient> {
     Ok(Recipient {
         id: stored(r, 0)?,
         sex: stored(r, 1)?,
@@ -113,5 +114,5 @@ pub(crate) fn insert_dispense(c: &Tx, d: &NewDispense) -> Result<i64> {
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![d.unit.data(), d.recipient.data(), d.route, to_db(d.at), d.clinician, to_db(d.recorded_at)],
     )?;
-    Ok(c.last_insert_rowid())
+    Ok(c.last_insert_rowid()?)
 }

@@ -21,7 +21,7 @@ struct Object {
 
 fn objects(conn: &Tx) -> Result<BTreeMap<String, Object>> {
     let mut stmt = conn.prepare("SELECT type, name, tbl_name, sql FROM sqlite_master")?;
-    let mut rows = stmt.query([])?;
+    let mut rows = stmt.query(())?;
     let mut all = BTreeMap::new();
     while let Some(r) = rows.next()? {
         let text = |i| -> rusqlite::Result<String> {
@@ -35,7 +35,7 @@ fn objects(conn: &Tx) -> Result<BTreeMap<String, Object>> {
 
 /// The schema version a file holds (`PRAGMA user_version`).
 fn version_of(conn: &Tx) -> Result<i64> {
-    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    Ok(conn.query_row("PRAGMA user_version", (), |r| r.get(0))?)
 }
 
 /// The schema the first `version` embedded migrations build, in memory: what a file of that version holds.
@@ -83,7 +83,8 @@ fn columns(conn: &Tx, table: &str) -> Result<BTreeMap<String, String>> {
 pub(crate) fn differences(live: &Tx) -> Result<Vec<String>> {
     let mut want_db = expected(version_of(live)?)?;
     let want_tx = want_db.transaction()?;
-    let want_conn = Tx(&want_tx);
+    let digest = super::secret::IdentityDigest::default();
+    let want_conn = Tx::new(super::Conn::Lite(&want_tx), &digest);
     let (want, have) = (objects(&want_conn)?, objects(live)?);
     let mut found = Vec::new();
     for (name, w) in &want {
@@ -166,7 +167,8 @@ impl LogValues {
 pub(crate) fn unreadable_values(conn: &Tx, log: Option<LogValues>) -> Result<Vec<String>> {
     let mut want_db = expected(version_of(conn)?)?;
     let want_tx = want_db.transaction()?;
-    let want = Tx(&want_tx);
+    let digest = super::secret::IdentityDigest::default();
+    let want = Tx::new(super::Conn::Lite(&want_tx), &digest);
     let mut found = Vec::new();
     let mut log = log.map(|l| [l.at, l.recorded_at]);
     for (name, o) in objects(&want)? {
@@ -188,7 +190,7 @@ pub(crate) fn unreadable_values(conn: &Tx, log: Option<LogValues>) -> Result<Vec
         match conn.prepare(&format!("SELECT rowid, {list} FROM \"{name}\"{only}")) {
             Ok(mut stmt) => {
                 let mut by_column = vec![Vec::new(); shaped.len()];
-                let mut rows = stmt.query([])?;
+                let mut rows = stmt.query(())?;
                 while let Some(r) = rows.next()? {
                     let rowid: i64 = r.get(0)?;
                     for (i, (column, shape)) in shaped.iter().enumerate() {
@@ -206,7 +208,7 @@ pub(crate) fn unreadable_values(conn: &Tx, log: Option<LogValues>) -> Result<Vec
                 for (column, shape) in &shaped {
                     let sql = format!("SELECT rowid, \"{column}\" FROM \"{name}\"");
                     let Ok(mut stmt) = conn.prepare(&sql) else { continue };
-                    let mut rows = stmt.query([])?;
+                    let mut rows = stmt.query(())?;
                     while let Some(r) = rows.next()? {
                         found.extend(unreadable(&name, column, *shape, r.get_ref(1)?, r.get(0)?));
                     }

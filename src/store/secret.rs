@@ -104,35 +104,36 @@ impl Drop for BankSecret {
     }
 }
 
-/// The SQL function `stoolbank_identity_digest(row_json)` the audit trail digests identity rows with: keyed by
-/// the bank secret in `key_file` (read, or with `create` created, at the first identity row), else withheld: an
-/// unkeyed digest of a name is guessable.
-pub(super) fn register_identity_digest(
-    conn: &rusqlite::Connection,
-    key_file: Option<&Path>,
-    create: bool,
-) -> rusqlite::Result<()> {
-    use rusqlite::functions::FunctionFlags;
-    let key_file = key_file.map(Path::to_path_buf);
-    let key = std::sync::OnceLock::new();
-    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
-    conn.create_scalar_function("stoolbank_identity_digest", 1, flags, move |ctx| {
-        let row: String = ctx.get(0)?;
-        if key.get().is_none() {
-            let secret = match &key_file {
-                Some(path) if create => BankSecret::load_or_create(path).map(Some),
-                Some(path) => BankSecret::load(path),
+/// The keyed digest the audit trail holds of an identity row instead of the row: keyed by the bank secret in
+/// its key file (read, or with `create` created, at the first identity row), else withheld: an unkeyed digest of
+/// a name is guessable.
+#[derive(Default)]
+pub(crate) struct IdentityDigest {
+    key_file: Option<(PathBuf, bool)>,
+    key: std::sync::OnceLock<Option<([u8; 32], String)>>,
+}
+
+impl IdentityDigest {
+    pub fn keyed(key_file: &Path, create: bool) -> IdentityDigest {
+        IdentityDigest { key_file: Some((key_file.to_path_buf(), create)), key: std::sync::OnceLock::new() }
+    }
+
+    /// The digest of a row (its canonical JSON) as the audit entry's state.
+    pub fn digest(&self, row: &str) -> super::Result<String> {
+        if self.key.get().is_none() {
+            let secret = match &self.key_file {
+                Some((path, true)) => BankSecret::load_or_create(path).map(Some),
+                Some((path, false)) => BankSecret::load(path),
                 None => Ok(None),
-            };
-            let secret = secret.map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
-            let _ = key.set(secret.as_ref().map(BankSecret::identity_key));
+            }?;
+            let _ = self.key.set(secret.as_ref().map(BankSecret::identity_key));
         }
-        let state = match key.get() {
+        let state = match self.key.get() {
             Some(Some((k, id))) => {
                 serde_json::json!({ "hmac_sha256": hex::encode(hmac_sha256(k, row.as_bytes())), "key": id })
             }
             _ => serde_json::json!({ "withheld": "no bank key" }),
         };
         Ok(state.to_string())
-    })
+    }
 }

@@ -19,7 +19,7 @@ pub(crate) fn set(c: &Tx, key: &str, value: &str) -> Result<()> {
 }
 
 pub(crate) fn donation_count(c: &Tx) -> Result<i64> {
-    Ok(c.query_row("SELECT count(*) FROM donations", [], |r| r.get(0))?)
+    Ok(c.query_row("SELECT count(*) FROM donations", (), |r| r.get(0))?)
 }
 
 pub(crate) fn exists(c: &Tx, id: &Id) -> Result<bool> {
@@ -36,7 +36,7 @@ pub(crate) fn exists(c: &Tx, id: &Id) -> Result<bool> {
 /// `PRAGMA integrity_check`: empty when the file is sound.
 pub(crate) fn integrity_check(c: &Tx) -> Result<Vec<String>> {
     let mut stmt = c.prepare("PRAGMA integrity_check")?;
-    let rows: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    let rows: Vec<String> = stmt.query_map((), |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
     // A page the disk failed to read is no verdict on the file (and makes the check report false damage
     // beside it): the check did not run whole, which is an error of the read.
     if let Some(code) = rows.iter().find_map(|r| unread_page(r)) {
@@ -55,7 +55,7 @@ fn unread_page(row: &str) -> Option<std::ffi::c_int> {
 /// `PRAGMA foreign_key_check`: each row that points at a missing parent.
 pub(crate) fn foreign_key_check(c: &Tx) -> Result<Vec<String>> {
     let mut stmt = c.prepare("PRAGMA foreign_key_check")?;
-    let rows = stmt.query_map([], |r| {
+    let rows = stmt.query_map((), |r| {
         Ok(format!(
             "{} row {} points at a missing {}",
             r.get::<_, String>(0)?,
@@ -108,12 +108,12 @@ pub(crate) fn counts(c: &Tx, today: NaiveDate) -> Result<Counts> {
 
 /// The most recent recall's selector (donor or batch), for showing a newcomer an example.
 pub(crate) fn latest_recall_subject(c: &Tx) -> Result<Option<String>> {
-    Ok(c.query_row("SELECT COALESCE(donor_id, batch_id) FROM recalls ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
+    Ok(c.query_row("SELECT COALESCE(donor_id, batch_id) FROM recalls ORDER BY id DESC LIMIT 1", (), |r| r.get(0))
         .optional()?
         .flatten())
 }
 
 /// Some dispensed unit, for showing a newcomer a trace.
 pub(crate) fn some_dispensed_unit(c: &Tx) -> Result<Option<String>> {
-    Ok(c.query_row("SELECT unit_id FROM dispenses ORDER BY id LIMIT 1", [], |r| r.get(0)).optional()?)
+    Ok(c.query_row("SELECT unit_id FROM dispenses ORDER BY id LIMIT 1", (), |r| r.get(0)).optional()?)
 }

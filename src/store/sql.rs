@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
-use rusqlite::Row;
+use super::Row;
 
 use crate::core::ids::Id;
 use crate::core::model::{Cohort, Consent, QcResult, ScreeningKind, Sex, TestResult, UnitKind};

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
+use super::Row;
 use super::sql::ts;
 use super::{Result, StoreError, Tx};
 use crate::core::access::Role;
@@ -36,7 +37,7 @@ fn parse_roles(s: &str) -> Result<Vec<Role>> {
 
 const COLUMNS: &str = "id, roles, disabled, failed_attempts, created_at, password_hash";
 
-fn from_row(r: &rusqlite::Row) -> rusqlite::Result<(User, String, String)> {
+fn from_row(r: &Row) -> rusqlite::Result<(User, String, String)> {
     Ok((
         User {
             name: r.get(0)?,
@@ -58,8 +59,8 @@ fn finish((mut user, roles, hash): (User, String, String)) -> Result<(User, Stri
 /// Whether the bank has any user (a file of a schema before users has none: it runs in set-up mode).
 pub(crate) fn any(c: &Tx) -> Result<bool> {
     let held: i64 =
-        c.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'users'", [], |r| r.get(0))?;
-    Ok(held > 0 && c.query_row("SELECT EXISTS (SELECT 1 FROM users)", [], |r| r.get(0))?)
+        c.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'users'", (), |r| r.get(0))?;
+    Ok(held > 0 && c.query_row("SELECT EXISTS (SELECT 1 FROM users)", (), |r| r.get(0))?)
 }
 
 /// A user and their password hash.
@@ -73,7 +74,7 @@ pub(crate) fn user(c: &Tx, name: &str) -> Result<Option<(User, String)>> {
 
 pub(crate) fn users(c: &Tx) -> Result<Vec<User>> {
     let mut stmt = c.prepare(&format!("SELECT {COLUMNS} FROM users ORDER BY id"))?;
-    let rows = stmt.query_map([], from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let rows = stmt.query_map((), from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
     rows.into_iter().map(|r| finish(r).map(|(u, _)| u)).collect()
 }
 
@@ -127,7 +128,7 @@ pub(crate) fn insert_signature(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![signer, meaning, entity, entity_id, seq, hash, to_db(at)],
     )?;
-    Ok(c.last_insert_rowid())
+    Ok(c.last_insert_rowid()?)
 }
 
 /// A signature as the faces show it.
@@ -179,15 +180,15 @@ pub(crate) fn batch_workers(c: &Tx, batch: &str) -> Result<Vec<(String, String)>
 /// The policy in force (the newest version), as TOML; None when the bank never stored one.
 pub(crate) fn policy(c: &Tx) -> Result<Option<(i64, String)>> {
     let held: i64 =
-        c.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'policies'", [], |r| r.get(0))?;
+        c.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'policies'", (), |r| r.get(0))?;
     if held == 0 {
         return Ok(None);
     }
-    Ok(c.query_row("SELECT id, toml FROM policies ORDER BY id DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+    Ok(c.query_row("SELECT id, toml FROM policies ORDER BY id DESC LIMIT 1", (), |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?)
 }
 
 pub(crate) fn insert_policy(c: &Tx, toml: &str, at: DateTime<Utc>) -> Result<i64> {
     c.execute("INSERT INTO policies (toml, set_at) VALUES (?1, ?2)", params![toml, to_db(at)])?;
-    Ok(c.last_insert_rowid())
+    Ok(c.last_insert_rowid()?)
 }

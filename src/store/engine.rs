@@ -1,0 +1,480 @@
+//! The two database engines behind the store's one interface: `SQLite` (a file, the embedded default) and a
+//! PostgreSQL server. The store's modules write their statements once, in `SQLite`'s words; a statement for the
+//! server is translated here (placeholders, the JSON key lists), and its rows and values are read through the
+//! same vocabulary as `SQLite`'s (`rusqlite`'s `ValueRef`), so every column decoder (`sql.rs`) serves both.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::error::Error as StdError;
+
+use postgres::types::{FromSql as PgFromSql, IsNull, ToSql as PgToSql, Type};
+use rusqlite::types::{FromSql, FromSqlError, ToSqlOutput, Value, ValueRef};
+use rusqlite::ToSql;
+
+use super::secret::IdentityDigest;
+
+/// Parameters of a statement: `params![…]`, an array of values, or `()` for none.
+pub(crate) trait Args {
+    fn with<R>(&self, f: impl FnOnce(&[&dyn ToSql]) -> R) -> R;
+}
+
+impl Args for () {
+    fn with<R>(&self, f: impl FnOnce(&[&dyn ToSql]) -> R) -> R {
+        f(&[])
+    }
+}
+
+impl Args for &[&dyn ToSql] {
+    fn with<R>(&self, f: impl FnOnce(&[&dyn ToSql]) -> R) -> R {
+        f(self)
+    }
+}
+
+impl<T: ToSql, const N: usize> Args for [T; N] {
+    fn with<R>(&self, f: impl FnOnce(&[&dyn ToSql]) -> R) -> R {
+        f(&self.each_ref().map(|v| v as &dyn ToSql))
+    }
+}
+
+/// A connection to a PostgreSQL server, with the statements it has prepared (each once, as for `SQLite`).
+pub(crate) struct Server {
+    client: RefCell<postgres::Client>,
+    prepared: RefCell<HashMap<String, postgres::Statement>>,
+}
+
+impl Server {
+    pub fn new(client: postgres::Client) -> Server {
+        Server { client: RefCell::new(client), prepared: RefCell::new(HashMap::new()) }
+    }
+
+    /// Runs statements without parameters or rows (transaction control, the schema).
+    pub fn batch(&self, sql: &str) -> super::Result<()> {
+        Ok(self.client.borrow_mut().batch_execute(sql)?)
+    }
+
+    fn prepare(&self, sql: &str) -> rusqlite::Result<postgres::Statement> {
+        if let Some(found) = self.prepared.borrow().get(sql) {
+            return Ok(found.clone());
+        }
+        let stmt = self.client.borrow_mut().prepare(&for_server(sql)).map_err(server_error)?;
+        self.prepared.borrow_mut().insert(sql.to_string(), stmt.clone());
+        Ok(stmt)
+    }
+
+    fn rows(&self, stmt: &postgres::Statement, args: &[&dyn ToSql]) -> rusqlite::Result<Vec<postgres::Row>> {
+        let bound = bind(args)?;
+        let refs: Vec<&(dyn PgToSql + Sync)> = bound.iter().map(|a| a as &(dyn PgToSql + Sync)).collect();
+        self.client.borrow_mut().query(stmt, &refs).map_err(server_error)
+    }
+
+    fn execute(&self, stmt: &postgres::Statement, args: &[&dyn ToSql]) -> rusqlite::Result<usize> {
+        let bound = bind(args)?;
+        let refs: Vec<&(dyn PgToSql + Sync)> = bound.iter().map(|a| a as &(dyn PgToSql + Sync)).collect();
+        let n = self.client.borrow_mut().execute(stmt, &refs).map_err(server_error)?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+}
+
+/// One engine's open connection, as a transaction's statements see it.
+#[derive(Clone, Copy)]
+pub(crate) enum Conn<'c> {
+    Lite(&'c rusqlite::Connection),
+    Server(&'c Server),
+}
+
+/// One open transaction, handed by [`super::Store::read`] and [`super::Store::write`] to the operations, which
+/// pass it to the store's functions. Its SQL methods are private to `store`, so that no statement is written
+/// anywhere else and no caller depends on which engine is underneath.
+pub(crate) struct Tx<'c> {
+    conn: Conn<'c>,
+    digest: &'c IdentityDigest,
+}
+
+impl<'c> Tx<'c> {
+    pub(super) fn new(conn: Conn<'c>, digest: &'c IdentityDigest) -> Tx<'c> {
+        Tx { conn, digest }
+    }
+
+    /// The engine's connection, for what only one engine does (its schema, its file).
+    pub(super) fn conn(&self) -> Conn<'c> {
+        self.conn
+    }
+
+    pub(super) fn on_server(&self) -> bool {
+        matches!(self.conn, Conn::Server(_))
+    }
+
+    /// The keyed digest the audit trail holds of an identity row.
+    pub(super) fn identity_digest(&self, row: &str) -> super::Result<String> {
+        self.digest.digest(row)
+    }
+
+    // Every statement is prepared once per connection and kept: a bulk load runs each of them a million times.
+    pub(super) fn execute(&self, sql: &str, args: impl Args) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(args)
+    }
+
+    /// A statement prepared for one use (one whose text is made for the occasion).
+    pub(super) fn prepare(&self, sql: &str) -> rusqlite::Result<Stmt<'c>> {
+        match self.conn {
+            Conn::Lite(c) => c.prepare(sql).map(Stmt::Lite),
+            Conn::Server(s) => Ok(Stmt::Server(s, s.prepare(sql)?)),
+        }
+    }
+
+    pub(super) fn prepare_cached(&self, sql: &str) -> rusqlite::Result<Stmt<'c>> {
+        match self.conn {
+            Conn::Lite(c) => c.prepare_cached(sql).map(Stmt::LiteCached),
+            Conn::Server(s) => Ok(Stmt::Server(s, s.prepare(sql)?)),
+        }
+    }
+
+    pub(super) fn query_row<T>(
+        &self,
+        sql: &str,
+        args: impl Args,
+        f: impl FnOnce(&Row) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.prepare_cached(sql)?.query_row(args, f)
+    }
+
+    /// The key the last INSERT gave its row (`SQLite`'s rowid; the server's identity column).
+    pub(super) fn last_insert_rowid(&self) -> rusqlite::Result<i64> {
+        match self.conn {
+            Conn::Lite(c) => Ok(c.last_insert_rowid()),
+            Conn::Server(_) => self.query_row("SELECT lastval()", (), |r| r.get(0)),
+        }
+    }
+}
+
+/// A prepared statement of either engine.
+pub(crate) enum Stmt<'c> {
+    Lite(rusqlite::Statement<'c>),
+    LiteCached(rusqlite::CachedStatement<'c>),
+    Server(&'c Server, postgres::Statement),
+}
+
+impl<'c> Stmt<'c> {
+    fn lite(&mut self) -> Option<&mut rusqlite::Statement<'c>> {
+        match self {
+            Stmt::Lite(s) => Some(s),
+            Stmt::LiteCached(s) => Some(s),
+            Stmt::Server(..) => None,
+        }
+    }
+
+    pub fn execute(&mut self, args: impl Args) -> rusqlite::Result<usize> {
+        match self {
+            Stmt::Server(server, stmt) => args.with(|a| server.execute(stmt, a)),
+            lite => args.with(|a| lite.lite().expect("a SQLite statement").execute(a)),
+        }
+    }
+
+    pub fn exists(&mut self, args: impl Args) -> rusqlite::Result<bool> {
+        Ok(self.query(args)?.next()?.is_some())
+    }
+
+    pub fn column_names(&self) -> Vec<String> {
+        match self {
+            Stmt::Lite(s) => s.column_names().into_iter().map(String::from).collect(),
+            Stmt::LiteCached(s) => s.column_names().into_iter().map(String::from).collect(),
+            Stmt::Server(_, s) => s.columns().iter().map(|c| c.name().to_string()).collect(),
+        }
+    }
+
+    /// The rows, read one at a time (on the server, read whole by this version).
+    pub fn query(&mut self, args: impl Args) -> rusqlite::Result<Rows<'_>> {
+        match self {
+            Stmt::Server(server, stmt) => {
+                let rows = args.with(|a| server.rows(stmt, a))?;
+                Ok(Rows::Server(rows.into_iter(), None))
+            }
+            lite => {
+                let stmt = lite.lite().expect("a SQLite statement");
+                args.with(|a| stmt.query(a)).map(Rows::Lite)
+            }
+        }
+    }
+
+    pub fn query_map<'s, T, F: FnMut(&Row) -> rusqlite::Result<T> + 's>(
+        &'s mut self,
+        args: impl Args,
+        mut f: F,
+    ) -> rusqlite::Result<impl Iterator<Item = rusqlite::Result<T>> + 's> {
+        let mut rows = self.query(args)?;
+        Ok(std::iter::from_fn(move || match rows.next() {
+            Ok(Some(r)) => Some(f(r)),
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
+        }))
+    }
+
+    pub fn query_row<T>(&mut self, args: impl Args, f: impl FnOnce(&Row) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+        let mut rows = self.query(args)?;
+        match rows.next()? {
+            Some(r) => f(r),
+            None => Err(rusqlite::Error::QueryReturnedNoRows),
+        }
+    }
+}
+
+/// The rows of a query, one at a time.
+pub(crate) enum Rows<'s> {
+    Lite(rusqlite::Rows<'s>),
+    Server(std::vec::IntoIter<postgres::Row>, Option<postgres::Row>),
+}
+
+impl Rows<'_> {
+    #[allow(clippy::should_implement_trait)] // a lending iterator: each row borrows the rows
+    pub fn next(&mut self) -> rusqlite::Result<Option<&Row<'_>>> {
+        match self {
+            Rows::Lite(rows) => Ok(rows.next()?.map(|r| r as &Row)),
+            Rows::Server(rows, current) => {
+                *current = rows.next();
+                Ok(current.as_ref().map(|r| r as &Row))
+            }
+        }
+    }
+}
+
+/// A row's values as `SQLite` holds them, whichever engine read it.
+pub(crate) trait Values {
+    fn value(&self, i: usize) -> rusqlite::Result<ValueRef<'_>>;
+}
+
+/// One row of either engine.
+pub(crate) type Row<'r> = dyn Values + 'r;
+
+impl Values for rusqlite::Row<'_> {
+    fn value(&self, i: usize) -> rusqlite::Result<ValueRef<'_>> {
+        self.get_ref(i)
+    }
+}
+
+impl Values for postgres::Row {
+    fn value(&self, i: usize) -> rusqlite::Result<ValueRef<'_>> {
+        server_value(self, i)
+    }
+}
+
+/// A column's position (what `rusqlite`'s `RowIndex` is for positions, so that `r.get(0)` reads as before).
+pub(crate) trait Column {
+    fn at(self) -> usize;
+}
+
+impl Column for usize {
+    fn at(self) -> usize {
+        self
+    }
+}
+
+impl Row<'_> {
+    /// The value at `i` as `T` (the conversion errors `rusqlite` gives).
+    pub fn get<I: Column, T: FromSql>(&self, i: I) -> rusqlite::Result<T> {
+        let i = i.at();
+        let v = self.value(i)?;
+        T::column_result(v).map_err(|e| match e {
+            FromSqlError::InvalidType => rusqlite::Error::InvalidColumnType(i, String::new(), v.data_type()),
+            FromSqlError::OutOfRange(n) => rusqlite::Error::IntegralValueOutOfRange(i, n),
+            FromSqlError::Other(why) => rusqlite::Error::FromSqlConversionFailure(i, v.data_type(), why),
+            other => rusqlite::Error::FromSqlConversionFailure(i, v.data_type(), Box::new(other)),
+        })
+    }
+
+    pub fn get_ref(&self, i: usize) -> rusqlite::Result<ValueRef<'_>> {
+        self.value(i)
+    }
+}
+
+/// A server's value as `SQLite` holds it: integers (and booleans, 0 or 1), reals, text (JSON included) and blobs.
+fn server_value(r: &postgres::Row, i: usize) -> rusqlite::Result<ValueRef<'_>> {
+    let column = r.columns().get(i).ok_or(rusqlite::Error::InvalidColumnIndex(i))?;
+    let ty = column.type_().clone();
+    let failed = |e: postgres::Error| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Null, Box::new(e));
+    let v = match ty {
+        Type::INT8 => r.try_get::<_, Option<i64>>(i).map_err(failed)?.map(ValueRef::Integer),
+        Type::INT4 => r.try_get::<_, Option<i32>>(i).map_err(failed)?.map(|v| ValueRef::Integer(v.into())),
+        Type::INT2 => r.try_get::<_, Option<i16>>(i).map_err(failed)?.map(|v| ValueRef::Integer(v.into())),
+        Type::BOOL => r.try_get::<_, Option<bool>>(i).map_err(failed)?.map(|v| ValueRef::Integer(v.into())),
+        Type::FLOAT8 => r.try_get::<_, Option<f64>>(i).map_err(failed)?.map(ValueRef::Real),
+        Type::FLOAT4 => r.try_get::<_, Option<f32>>(i).map_err(failed)?.map(|v| ValueRef::Real(v.into())),
+        Type::BYTEA => r.try_get::<_, Option<&[u8]>>(i).map_err(failed)?.map(ValueRef::Blob),
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::JSON | Type::UNKNOWN => {
+            r.try_get::<_, Option<Raw>>(i).map_err(failed)?.map(|v| ValueRef::Text(v.0))
+        }
+        // A binary JSONB value is its text after a version byte.
+        Type::JSONB => r.try_get::<_, Option<Raw>>(i).map_err(failed)?.map(|v| ValueRef::Text(v.0.get(1..).unwrap_or(&[]))),
+        other => {
+            let why = format!("column `{}` is of server type {other}, which stoolbank does not read", column.name());
+            return Err(rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Null, why.into()));
+        }
+    };
+    Ok(v.unwrap_or(ValueRef::Null))
+}
+
+/// A value's bytes as the server sent them.
+struct Raw<'a>(&'a [u8]);
+
+impl<'a> PgFromSql<'a> for Raw<'a> {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn StdError + Sync + Send>> {
+        Ok(Raw(raw))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+/// A parameter as `SQLite` would bind it, written in the type the server expects at its place.
+#[derive(Debug)]
+struct Arg(Value);
+
+fn bind(args: &[&dyn ToSql]) -> rusqlite::Result<Vec<Arg>> {
+    args.iter()
+        .map(|a| {
+            Ok(Arg(match a.to_sql()? {
+                ToSqlOutput::Borrowed(v) => match v {
+                    ValueRef::Null => Value::Null,
+                    ValueRef::Integer(i) => Value::Integer(i),
+                    ValueRef::Real(f) => Value::Real(f),
+                    ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+                },
+                ToSqlOutput::Owned(v) => v,
+                other => {
+                    let why = format!("a parameter of a kind the server is not sent ({other:?})");
+                    return Err(rusqlite::Error::ToSqlConversionFailure(why.into()));
+                }
+            }))
+        })
+        .collect()
+}
+
+impl PgToSql for Arg {
+    fn to_sql(&self, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
+        match (&self.0, ty) {
+            (Value::Null, _) => Ok(IsNull::Yes),
+            (Value::Integer(i), &Type::INT8) => PgToSql::to_sql(&i, ty, out),
+            (Value::Integer(i), &Type::INT4) => PgToSql::to_sql(&i32::try_from(*i)?, ty, out),
+            (Value::Integer(i), &Type::INT2) => PgToSql::to_sql(&i16::try_from(*i)?, ty, out),
+            (Value::Integer(i), &Type::BOOL) => PgToSql::to_sql(&(*i != 0), ty, out),
+            (Value::Integer(i), &Type::FLOAT8) => PgToSql::to_sql(&(*i as f64), ty, out),
+            (Value::Integer(i), t) if is_text(t) => PgToSql::to_sql(&i.to_string(), ty, out),
+            (Value::Real(f), &Type::FLOAT8) => PgToSql::to_sql(&f, ty, out),
+            (Value::Real(f), &Type::FLOAT4) => PgToSql::to_sql(&(*f as f32), ty, out),
+            (Value::Real(f), t) if is_text(t) => PgToSql::to_sql(&f.to_string(), ty, out),
+            (Value::Text(s), t) if is_text(t) => PgToSql::to_sql(&s.as_str(), &Type::TEXT, out),
+            (Value::Text(s), &Type::JSON) => {
+                out.extend_from_slice(s.as_bytes());
+                Ok(IsNull::No)
+            }
+            (Value::Text(s), &Type::JSONB) => {
+                out.extend_from_slice(&[1]);
+                out.extend_from_slice(s.as_bytes());
+                Ok(IsNull::No)
+            }
+            (Value::Blob(b), &Type::BYTEA) => PgToSql::to_sql(&b.as_slice(), ty, out),
+            (v, t) => Err(format!("a {:?} value cannot be sent where the server expects {t}", v.data_type()).into()),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    postgres::types::to_sql_checked!();
+}
+
+fn is_text(t: &Type) -> bool {
+    [Type::TEXT, Type::VARCHAR, Type::BPCHAR, Type::NAME, Type::UNKNOWN].contains(t)
+}
+
+/// A server's failure, carried in `rusqlite`'s error as the store's statements return it (see
+/// [`super::StoreError`]'s conversion, which takes it out again).
+pub(super) fn server_error(e: postgres::Error) -> rusqlite::Error {
+    rusqlite::Error::UserFunctionError(Box::new(e))
+}
+
+/// A statement in `SQLite`'s words said in the server's: `?N` placeholders become `$N` (a bare `?` the next
+/// number), and a JSON list of keys is read with `jsonb_array_elements_text` where `SQLite` reads it with
+/// `json_each`. Quoted text is left as it is.
+pub(crate) fn for_server(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut next = 0u32;
+    let mut chars = sql.char_indices().peekable();
+    let mut quote: Option<char> = None;
+    while let Some((at, c)) = chars.next() {
+        if let Some(q) = quote {
+            out.push(c);
+            if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '\'' | '"' => {
+                quote = Some(c);
+                out.push(c);
+            }
+            '?' => {
+                let mut digits = String::new();
+                while let Some((_, d)) = chars.peek().filter(|(_, d)| d.is_ascii_digit()) {
+                    digits.push(*d);
+                    chars.next();
+                }
+                next = if digits.is_empty() { next + 1 } else { digits.parse().unwrap_or(next) };
+                out.push('$');
+                out.push_str(&next.to_string());
+            }
+            _ if sql[at..].starts_with("json_each(") => {
+                // `json_each(X)` → `jsonb_array_elements_text((X)::jsonb)`: X is a parameter or a column.
+                let inner_start = at + "json_each(".len();
+                let close = matching_paren(sql, inner_start).unwrap_or(sql.len());
+                let inner = for_server(&sql[inner_start..close]);
+                // Keep the placeholder count past the inner text.
+                next = next.max(highest_placeholder(&inner));
+                out.push_str("jsonb_array_elements_text((");
+                out.push_str(&inner);
+                out.push_str(")::jsonb)");
+                while chars.peek().is_some_and(|(i, _)| *i <= close) {
+                    chars.next();
+                }
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn matching_paren(sql: &str, from: usize) -> Option<usize> {
+    let mut depth = 0i32;
+    for (i, c) in sql[from..].char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' if depth == 0 => return Some(from + i),
+            ')' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
+fn highest_placeholder(sql: &str) -> u32 {
+    sql.split('$').skip(1).filter_map(|s| s.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()).max().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::for_server;
+
+    #[test]
+    fn a_statement_is_said_in_the_servers_words() {
+        assert_eq!(for_server("SELECT a FROM t WHERE b = ?1 AND c = ?2"), "SELECT a FROM t WHERE b = $1 AND c = $2");
+        assert_eq!(for_server("VALUES (?, ?, '?')"), "VALUES ($1, $2, '?')");
+        assert_eq!(
+            for_server("WHERE id IN (SELECT value FROM json_each(?1)) AND x = ?2"),
+            "WHERE id IN (SELECT value FROM jsonb_array_elements_text(($1)::jsonb)) AND x = $2"
+        );
+        assert_eq!(for_server("json_each(?) , ?"), "jsonb_array_elements_text(($1)::jsonb) , $2");
+    }
+}
