@@ -19,7 +19,9 @@ fn main() -> ExitCode {
         },
     };
     let db = if cli.demo { cli::demo_db() } else { cli.db.clone().unwrap_or_else(cli::default_db) };
-    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+    // A file's folder is made for it; a server address (`postgres://…`) names no folder.
+    let server = cli::names_server(&db);
+    if let Some(dir) = db.parent().filter(|d| !server && !d.as_os_str().is_empty()) {
         if let Err(e) = std::fs::create_dir_all(dir) {
             eprintln!("stoolbank: cannot create {}: {e}", dir.display());
             return ExitCode::from(1);

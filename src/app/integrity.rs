@@ -58,6 +58,10 @@ impl Bank {
     pub fn verify(&mut self) -> Result<views::Integrity> {
         self.authorize(Operation::AuditVerify)?;
         let path = self.path().to_path_buf();
+        // The checks of a file's pages, keys and schema are a server's own (`audit verify` checks the chain).
+        if crate::store::server_address(&path).is_some() {
+            return Err(StoreError::OnServer { path }.into());
+        }
         let (sqlite, v) = std::thread::scope(|s| {
             let sqlite = s.spawn(|| {
                 Store::open_read_only(&path)?

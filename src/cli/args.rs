@@ -37,7 +37,8 @@ where
 #[derive(Debug, Parser)]
 #[command(name = "stoolbank", version, about = "Traceability for stool banks: donors to recipients, trace and recall")]
 pub struct Cli {
-    /// Database file [default: $`STOOLBANK_DB`, else stoolbank.db in the user's data directory]
+    /// Database: a file, or a PostgreSQL server as `postgres://USER@HOST/DB` [default: $`STOOLBANK_DB`, else
+    /// stoolbank.db in the user's data directory]
     #[arg(long, global = true, env = "STOOLBANK_DB")]
     pub db: Option<PathBuf>,
     /// Who is acting: the user who signs in (password from $`STOOLBANK_PASSWORD`, else asked on a terminal); in a

@@ -40,6 +40,11 @@ pub fn demo_db() -> PathBuf {
     data_dir().join("demo.db")
 }
 
+/// Whether `--db` names a PostgreSQL server (`postgres://…`) rather than a file.
+pub fn names_server(db: &Path) -> bool {
+    crate::store::server_address(db).is_some()
+}
+
 fn key_file(cli: &Cli) -> PathBuf {
     cli.key.clone().unwrap_or_else(BankSecret::default_path)
 }

@@ -611,10 +611,18 @@ fn reparsed(text: Option<&str>) -> Option<String> {
 }
 
 /// The columns of an entry for reading, from a query aliased `a`: a format-2 entry's previous hash is the
-/// entry before's (as hex text, whatever its format).
-const ENTRY_COLUMNS: &str = "a.seq, a.at, a.recorded_at, a.actor, a.action, a.entity, a.entity_id, a.subject, \
-     a.before, a.after, coalesce(a.prev_hash, (SELECT CASE typeof(p.hash) WHEN 'blob' THEN lower(hex(p.hash)) \
-     ELSE p.hash END FROM audit_log p WHERE p.seq = a.seq - 1)), a.hash";
+/// entry before's (as hex text, whatever its format; on a server every entry is of format 2).
+fn entry_columns(conn: &Tx) -> String {
+    let previous = if conn.on_server() {
+        "encode(p.hash, 'hex')"
+    } else {
+        "CASE typeof(p.hash) WHEN 'blob' THEN lower(hex(p.hash)) ELSE p.hash END"
+    };
+    format!(
+        "a.seq, a.at, a.recorded_at, a.actor, a.action, a.entity, a.entity_id, a.subject, a.before, a.after, \
+         coalesce(a.prev_hash, (SELECT {previous} FROM audit_log p WHERE p.seq = a.seq - 1)), a.hash"
+    )
+}
 
 /// An audit entry as stored, for reading.
 fn entry_from_row(r: &Row) -> Result<Entry> {
@@ -645,14 +653,21 @@ pub(super) const LOG_OF_RECORD: &str = "SELECT * FROM audit_log WHERE subject = 
 
 /// The log, newest last; filtered to entries whose record or subject is `id` when given.
 pub(crate) fn log(conn: &Tx, id: Option<&str>, limit: usize) -> Result<Vec<Entry>> {
-    let sql = match id {
-        Some(_) => format!("SELECT {ENTRY_COLUMNS} FROM ({LOG_OF_RECORD}) AS a ORDER BY seq"),
-        None => format!(
-            "SELECT {ENTRY_COLUMNS} FROM (SELECT * FROM audit_log ORDER BY seq DESC LIMIT ?2) AS a ORDER BY seq"
-        ),
+    let columns = entry_columns(conn);
+    let limit = limit as i64;
+    let mut stmt;
+    let mut rows = match id {
+        Some(id) => {
+            stmt = conn.prepare(&format!("SELECT {columns} FROM ({LOG_OF_RECORD}) AS a ORDER BY seq"))?;
+            stmt.query(params![id, limit])?
+        }
+        None => {
+            stmt = conn.prepare(&format!(
+                "SELECT {columns} FROM (SELECT * FROM audit_log ORDER BY seq DESC LIMIT ?1) AS a ORDER BY seq"
+            ))?;
+            stmt.query([limit])?
+        }
     };
-    let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query(params![id.unwrap_or(""), limit as i64])?;
     let mut entries = Vec::new();
     while let Some(r) = rows.next()? {
         entries.push(entry_from_row(r)?);
@@ -862,10 +877,7 @@ struct Records<'c> {
 
 impl<'c> Records<'c> {
     fn new(conn: &'c Tx<'c>) -> Result<Records<'c>> {
-        let names = conn
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")?
-            .query_map((), |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let names = conn.tables()?;
         let held = TABLES.iter().copied().filter(|t| names.iter().any(|n| n == t)).collect();
         // One lookup down the (entity, entity_id) index: its last row is the newest entry.
         let last = conn.prepare(
@@ -1109,11 +1121,7 @@ impl<'c> Records<'c> {
 /// Every signature against the audit entry it signs: the same record, signer and entry hash. A signature row moved
 /// to another record (or its entry rewritten) no longer matches.
 fn verify_signatures(conn: &Tx) -> Result<Vec<Finding>> {
-    let held: i64 =
-        conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'signatures'", (), |r| {
-            r.get(0)
-        })?;
-    if held == 0 {
+    if !conn.has_table("signatures")? {
         return Ok(Vec::new());
     }
     let mut stmt = conn.prepare(

@@ -280,7 +280,7 @@ impl StoredScreening {
 /// Every screening of a donor (those not superseded by a correction) as stored, oldest first: one whose values
 /// cannot be read is listed with them marked, never an error that empties the list.
 pub(crate) fn stored_screenings(c: &Tx, donor: &Id) -> Result<Vec<StoredScreening>> {
-    let mut stmt = c.prepare_cached(&screenings_where("1"))?;
+    let mut stmt = c.prepare_cached(&screenings_where("TRUE"))?;
     let mut rows = stmt.query([donor.data()])?;
     let mut out: Vec<StoredScreening> = Vec::new();
     while let Some(r) = rows.next()? {
@@ -297,7 +297,7 @@ pub(crate) fn stored_screenings(c: &Tx, donor: &Id) -> Result<Vec<StoredScreenin
 
 /// Every screening of a donor (those not superseded by a correction), with their results, oldest first.
 pub(crate) fn screenings(c: &Tx, donor: &Id) -> Result<Vec<ScreeningFact>> {
-    let mut stmt = c.prepare_cached(&screenings_where("1"))?;
+    let mut stmt = c.prepare_cached(&screenings_where("TRUE"))?;
     let all = collect_screenings(stmt.query([donor.data()])?, |_| false)?;
     Ok(all)
 }

@@ -56,7 +56,12 @@ impl Server {
         if let Some(found) = self.prepared.borrow().get(sql) {
             return Ok(found.clone());
         }
-        let stmt = self.client.borrow_mut().prepare(&for_server(sql)).map_err(server_error)?;
+        let stmt = self.client.borrow_mut().prepare(&for_server(sql)).map_err(|e| {
+            if std::env::var_os("STOOLBANK_DEBUG_SQL").is_some() {
+                eprintln!("{}", for_server(sql));
+            }
+            server_error(e)
+        })?;
         self.prepared.borrow_mut().insert(sql.to_string(), stmt.clone());
         Ok(stmt)
     }
@@ -102,6 +107,23 @@ impl<'c> Tx<'c> {
 
     pub(super) fn on_server(&self) -> bool {
         matches!(self.conn, Conn::Server(_))
+    }
+
+    /// The bank's tables (a file of an older schema version has fewer).
+    pub(super) fn tables(&self) -> rusqlite::Result<Vec<String>> {
+        let sql = match self.conn {
+            Conn::Lite(_) => "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+            Conn::Server(_) => "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1",
+        };
+        self.prepare_cached(sql)?.query_map((), |r| r.get(0))?.collect()
+    }
+
+    pub(super) fn has_table(&self, name: &str) -> rusqlite::Result<bool> {
+        let sql = match self.conn {
+            Conn::Lite(_) => "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+            Conn::Server(_) => "SELECT to_regclass(?1) IS NOT NULL",
+        };
+        self.query_row(sql, [name], |r| r.get(0))
     }
 
     /// The keyed digest the audit trail holds of an identity row.
@@ -364,6 +386,12 @@ impl PgToSql for Arg {
             (Value::Real(f), &Type::FLOAT4) => PgToSql::to_sql(&(*f as f32), ty, out),
             (Value::Real(f), t) if is_text(t) => PgToSql::to_sql(&f.to_string(), ty, out),
             (Value::Text(s), t) if is_text(t) => PgToSql::to_sql(&s.as_str(), &Type::TEXT, out),
+            // A column of integers compared with text: `SQLite` converts text that reads as an integer (its type
+            // affinity), and so does this.
+            (Value::Text(s), &Type::INT8 | &Type::INT4 | &Type::INT2) => match s.trim().parse::<i64>() {
+                Ok(i) => Arg(Value::Integer(i)).to_sql(ty, out),
+                Err(_) => Err(format!("`{s}` is not an integer, which the server expects here").into()),
+            },
             (Value::Text(s), &Type::JSON) => {
                 out.extend_from_slice(s.as_bytes());
                 Ok(IsNull::No)
@@ -395,72 +423,157 @@ pub(super) fn server_error(e: postgres::Error) -> rusqlite::Error {
     rusqlite::Error::UserFunctionError(Box::new(e))
 }
 
-/// A statement in `SQLite`'s words said in the server's: `?N` placeholders become `$N` (a bare `?` the next
-/// number), and a JSON list of keys is read with `jsonb_array_elements_text` where `SQLite` reads it with
-/// `json_each`. Quoted text is left as it is.
+/// A statement in `SQLite`'s words said in the server's. Each rule is one `SQLite` idiom the store's statements
+/// use; quoted text is left as it is.
+/// - `?N` becomes `$N` (a bare `?` the next number); `IS ?N` / `IS NOT ?N` (`SQLite`'s NULL-safe comparison)
+///   become `IS NOT DISTINCT FROM $N` / `IS DISTINCT FROM $N`.
+/// - `json_each(X)`, a JSON list of keys, becomes `jsonb_array_elements_text((X)::jsonb)` (its column is `value`
+///   in both).
+/// - `group_concat(X[, S])` becomes `string_agg((X)::text, S or ',')`.
+/// - `typeof(X) = 'blob'` becomes `pg_typeof(X) = 'bytea'::regtype`.
+/// - `strftime('%Y-%m-%dT%H:%M:%SZ', X) IS NOT X` becomes `NOT sqlite_timestamp_is(X)`, the server schema's
+///   function for the same test (see `schema.pg.sql`).
+/// - `INDEXED BY name` (a plan `SQLite` is held to) is dropped, and `CROSS JOIN … ON` (`SQLite`'s way of fixing
+///   the join order; the store's all have ON) becomes `JOIN … ON`: the server's planner chooses.
 pub(crate) fn for_server(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len() + 16);
-    let mut next = 0u32;
-    let mut chars = sql.char_indices().peekable();
-    let mut quote: Option<char> = None;
-    while let Some((at, c)) = chars.next() {
-        if let Some(q) = quote {
-            out.push(c);
-            if c == q {
-                quote = None;
-            }
+    said_for_server(&numbered(sql))
+}
+
+/// [`for_server`] on a statement whose placeholders are all numbered.
+fn said_for_server(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 32);
+    let mut at = 0;
+    while at < sql.len() {
+        let rest = &sql[at..];
+        let c = rest.chars().next().unwrap_or(' ');
+        if c == '\'' || c == '"' {
+            let end = rest[1..].find(c).map_or(rest.len(), |i| i + 2);
+            out.push_str(&rest[..end]);
+            at += end;
             continue;
         }
-        match c {
-            '\'' | '"' => {
-                quote = Some(c);
-                out.push(c);
+        let word_start = !out.ends_with(|p: char| p.is_ascii_alphanumeric() || p == '_');
+        let call = |name: &str| -> Option<(Vec<String>, usize)> {
+            let args_at = name.len() + 1;
+            (word_start && rest.starts_with(name) && rest[name.len()..].starts_with('(')).then_some(())?;
+            let close = args_at + matching_paren(&rest[args_at..])?;
+            Some((split_args(&rest[args_at..close]), close + 1))
+        };
+        if c == '?' {
+            let digits: String = rest[1..].chars().take_while(char::is_ascii_digit).collect();
+            if out.ends_with("IS NOT ") {
+                out.truncate(out.len() - "NOT ".len());
+                out.push_str("DISTINCT FROM ");
+            } else if out.ends_with("IS ") {
+                out.push_str("NOT DISTINCT FROM ");
             }
-            '?' => {
-                let mut digits = String::new();
-                while let Some((_, d)) = chars.peek().filter(|(_, d)| d.is_ascii_digit()) {
-                    digits.push(*d);
-                    chars.next();
-                }
-                next = if digits.is_empty() { next + 1 } else { digits.parse().unwrap_or(next) };
-                out.push('$');
-                out.push_str(&next.to_string());
+            out.push('$');
+            out.push_str(&digits);
+            at += 1 + digits.len();
+        } else if let Some((args, len)) = call("json_each") {
+            let inner = said_for_server(&args[0]);
+            out.push_str(&format!("jsonb_array_elements_text(({inner})::jsonb)"));
+            at += len;
+        } else if let Some((args, len)) = call("group_concat") {
+            let inner = said_for_server(&args[0]);
+            let separator = args.get(1).map_or("','".to_string(), |s| said_for_server(s));
+            out.push_str(&format!("string_agg(({inner})::text, {separator})"));
+            at += len;
+        } else if let Some((args, len)) = call("typeof").filter(|(_, len)| rest[*len..].starts_with(" = 'blob'")) {
+            let inner = said_for_server(&args[0]);
+            out.push_str(&format!("pg_typeof({inner}) = 'bytea'::regtype"));
+            at += len + " = 'blob'".len();
+        } else if let Some((args, len)) = call("strftime").filter(|(args, _)| args.len() == 2) {
+            let column = args[1].trim();
+            let tail = format!(" IS NOT {column}");
+            if rest[len..].starts_with(&tail) {
+                out.push_str(&format!("NOT sqlite_timestamp_is({column})"));
+                at += len + tail.len();
+            } else {
+                out.push_str(&rest[..len]);
+                at += len;
             }
-            _ if sql[at..].starts_with("json_each(") => {
-                // `json_each(X)` → `jsonb_array_elements_text((X)::jsonb)`: X is a parameter or a column.
-                let inner_start = at + "json_each(".len();
-                let close = matching_paren(sql, inner_start).unwrap_or(sql.len());
-                let inner = for_server(&sql[inner_start..close]);
-                // Keep the placeholder count past the inner text.
-                next = next.max(highest_placeholder(&inner));
-                out.push_str("jsonb_array_elements_text((");
-                out.push_str(&inner);
-                out.push_str(")::jsonb)");
-                while chars.peek().is_some_and(|(i, _)| *i <= close) {
-                    chars.next();
-                }
-            }
-            _ => out.push(c),
+        } else if word_start && rest.starts_with("CROSS JOIN ") {
+            out.push_str("JOIN ");
+            at += "CROSS JOIN ".len();
+        } else if word_start && rest.starts_with("INDEXED BY ") {
+            let name_len = rest["INDEXED BY ".len()..].find(char::is_whitespace).unwrap_or(rest.len() - "INDEXED BY ".len());
+            at += "INDEXED BY ".len() + name_len;
+        } else {
+            out.push(c);
+            at += c.len_utf8();
         }
     }
     out
 }
 
-fn matching_paren(sql: &str, from: usize) -> Option<usize> {
+/// Bare `?` placeholders numbered as `SQLite` numbers them: one past the highest so far.
+fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let (mut highest, mut quote) = (0u32, None);
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '?') => {
+                let mut digits = String::new();
+                while let Some(d) = chars.next_if(char::is_ascii_digit) {
+                    digits.push(d);
+                }
+                let n = if digits.is_empty() { highest + 1 } else { digits.parse().unwrap_or(u32::MAX) };
+                highest = highest.max(n);
+                out.push_str(&n.to_string());
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Where the parenthesis closing an opened one is, in `sql` after the opening.
+fn matching_paren(sql: &str) -> Option<usize> {
     let mut depth = 0i32;
-    for (i, c) in sql[from..].char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' if depth == 0 => return Some(from + i),
-            ')' => depth -= 1,
+    let mut quote = None;
+    for (i, c) in sql.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') if depth == 0 => return Some(i),
+            (None, ')') => depth -= 1,
             _ => {}
         }
     }
     None
 }
 
-fn highest_placeholder(sql: &str) -> u32 {
-    sql.split('$').skip(1).filter_map(|s| s.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()).max().unwrap_or(0)
+/// A call's arguments, split at its top-level commas.
+fn split_args(args: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut depth = 0i32;
+    let mut quote = None;
+    for c in args.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') => depth -= 1,
+            (None, ',') if depth == 0 => {
+                out.push(String::new());
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(last) = out.last_mut() {
+            last.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -337,22 +337,25 @@ impl Store {
     /// clear-text identity is not left in the free part of a page (`FAST`: where that costs no extra I/O; pages
     /// freed whole are dropped by [`Store::purge_free_pages`]).
     pub fn erase_replaced_content(&self) -> Result<()> {
-        // A server keeps no pages of its own here: its administrators own its storage.
-        let Ok(conn) = self.lite() else { return Ok(()) };
+        let Some(conn) = self.file() else { return Ok(()) };
         Ok(conn.execute_batch("PRAGMA secure_delete = FAST;")?)
     }
 
     /// Rebuilds the file without free pages and empties the write-ahead log into it, so that neither keeps a
     /// page that held clear text or a replaced key. A reader holding an old snapshot can keep the log from
     /// emptying: then it is emptied at a later write's checkpoint.
+    /// On a server, the dead row versions, its write-ahead log and its backups are its administrators' to
+    /// purge (`VACUUM FULL`, their retention): stoolbank does not reach the server's storage.
     pub fn purge_free_pages(&self) -> Result<()> {
-        self.lite()?.execute_batch("VACUUM;")?;
+        let Some(conn) = self.file() else { return Ok(()) };
+        conn.execute_batch("VACUUM;")?;
         self.empty_log()
     }
 
-    /// Copies the write-ahead log into the file and truncates it.
+    /// Copies the write-ahead log into the file and truncates it (a server's log is the server's).
     pub fn empty_log(&self) -> Result<()> {
-        self.lite()?.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        let Some(conn) = self.file() else { return Ok(()) };
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
     }
 

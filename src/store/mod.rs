@@ -22,6 +22,8 @@ pub mod recalls;
 pub mod recipients;
 pub mod schema_check;
 pub mod secret;
+mod server;
+pub(crate) use server::address as server_address;
 pub mod settings;
 mod sql;
 pub use sql::{malformed_in, Key, Malformed, Stored};
@@ -67,9 +69,9 @@ pub enum StoreError {
     /// What only a bank in a file has (its pages, a copy of the file) asked of a bank on a server.
     #[error("{path}: a bank on a PostgreSQL server has no file to do this with; use the server's own tools (pg_dump, VACUUM)")]
     OnServer { path: PathBuf },
-    #[error("{path}: {source}")]
+    #[error("{path}: cannot connect: {}", server_says(source))]
     Connect { path: PathBuf, source: postgres::Error },
-    #[error("server: {0}")]
+    #[error("server: {}", server_says(.0))]
     Server(postgres::Error),
     #[error("database: {0}")]
     Sql(rusqlite::Error),
@@ -120,6 +122,18 @@ impl From<rusqlite::Error> for StoreError {
             _ => StoreError::Sql(e),
         }
     }
+}
+
+/// A server's error in its own words: its message, detail and SQLSTATE (`postgres::Error` alone says "db error").
+fn server_says(e: &postgres::Error) -> String {
+    let Some(db) = e.as_db_error() else {
+        return std::error::Error::source(e).map_or_else(|| e.to_string(), |s| format!("{e}: {s}"));
+    };
+    let mut said = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+    if let Some(detail) = db.detail() {
+        let _ = write!(said, "; {detail}");
+    }
+    said
 }
 
 impl From<postgres::Error> for StoreError {
@@ -185,6 +199,9 @@ enum Engine {
 impl Store {
     /// Opens an existing database, upgrading its schema if it is older than this program's.
     pub fn open(path: &Path) -> Result<Store> {
+        if let Some(address) = server::address(path) {
+            return Self::connect(address, server::Opening::Existing);
+        }
         if !path.exists() {
             return Err(StoreError::Missing { path: path.into() });
         }
@@ -193,6 +210,9 @@ impl Store {
 
     /// Opens a database, creating it if it does not exist (`init`, `demo`).
     pub fn open_or_create(path: &Path) -> Result<Store> {
+        if let Some(address) = server::address(path) {
+            return Self::connect(address, server::Opening::Create);
+        }
         if !path.exists() {
             create_private(path)?;
         }
@@ -207,6 +227,9 @@ impl Store {
     /// Opens an existing database of this program's schema for one small write beside a read (a sign-in's
     /// record), waiting at most `wait` for the write lock: never an upgrade, which is a write command's to make.
     pub fn open_beside_read(path: &Path, wait: Duration) -> Result<Store> {
+        if let Some(address) = server::address(path) {
+            return Self::connect(address, server::Opening::Existing);
+        }
         let store = Self::open_writable(path, wait)?;
         let version: i64 = store.lite()?.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version < LATEST_VERSION {
@@ -242,6 +265,9 @@ impl Store {
     /// Opens an existing database for reading only: no migration, no journal switch, no write lock, so a read
     /// never waits behind a writer and works on read-only files, folders and mounts.
     pub fn open_read_only(path: &Path) -> Result<Store> {
+        if let Some(address) = server::address(path) {
+            return Self::connect(address, server::Opening::ReadOnly);
+        }
         if !path.exists() {
             return Err(StoreError::Missing { path: path.into() });
         }
@@ -281,6 +307,14 @@ impl Store {
         match &self.engine {
             Engine::Lite(c) => Ok(c),
             Engine::Server(_) => Err(StoreError::OnServer { path: self.path.clone() }),
+        }
+    }
+
+    /// The `SQLite` connection of a bank in a file; None on a server.
+    fn file(&self) -> Option<&Connection> {
+        match &self.engine {
+            Engine::Lite(c) => Some(c),
+            Engine::Server(_) => None,
         }
     }
 

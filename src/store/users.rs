@@ -58,9 +58,7 @@ fn finish((mut user, roles, hash): (User, String, String)) -> Result<(User, Stri
 
 /// Whether the bank has any user (a file of a schema before users has none: it runs in set-up mode).
 pub(crate) fn any(c: &Tx) -> Result<bool> {
-    let held: i64 =
-        c.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'users'", (), |r| r.get(0))?;
-    Ok(held > 0 && c.query_row("SELECT EXISTS (SELECT 1 FROM users)", (), |r| r.get(0))?)
+    Ok(c.has_table("users")? && c.query_row("SELECT EXISTS (SELECT 1 FROM users)", (), |r| r.get(0))?)
 }
 
 /// A user and their password hash.
@@ -179,9 +177,7 @@ pub(crate) fn batch_workers(c: &Tx, batch: &str) -> Result<Vec<(String, String)>
 
 /// The policy in force (the newest version), as TOML; None when the bank never stored one.
 pub(crate) fn policy(c: &Tx) -> Result<Option<(i64, String)>> {
-    let held: i64 =
-        c.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'policies'", (), |r| r.get(0))?;
-    if held == 0 {
+    if !c.has_table("policies")? {
         return Ok(None);
     }
     Ok(c.query_row("SELECT id, toml FROM policies ORDER BY id DESC LIMIT 1", (), |r| Ok((r.get(0)?, r.get(1)?)))

@@ -1,0 +1,182 @@
+//! A bank on a PostgreSQL server: `--db postgres://USER@HOST/DB` (or `postgresql://…`). Connecting as libpq
+//! users expect (a password from the address, `PGPASSWORD` or `~/.pgpass`), and refusing a database that is
+//! not a stoolbank bank, as a file is refused.
+
+use std::path::{Path, PathBuf};
+
+use super::engine::Server;
+use super::migrate::LATEST_VERSION;
+use super::{Engine, Result, Store, StoreError, APPLICATION_ID};
+
+/// The schema a new bank on a server is made with (the translation of `schema.sql` at its latest version,
+/// compared with it table by table by `tests/pg_schema.rs`).
+const SCHEMA: &str = include_str!("../../schema.pg.sql");
+
+/// The server address a `--db` value names, if it names one rather than a file.
+pub(crate) fn address(db: &Path) -> Option<&str> {
+    let s = db.to_str()?;
+    (s.starts_with("postgres://") || s.starts_with("postgresql://")).then_some(s)
+}
+
+/// How a store opens a server bank.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Opening {
+    /// Writable; an empty database becomes a new bank (`init`, `demo`).
+    Create,
+    /// Writable; the bank must exist.
+    Existing,
+    /// Reading only: every transaction is read-only on the server too.
+    ReadOnly,
+}
+
+impl Store {
+    pub(super) fn connect(address: &str, opening: Opening) -> Result<Store> {
+        let path = PathBuf::from(shown(address));
+        let connect_err = |source| StoreError::Connect { path: path.clone(), source };
+        let mut config: postgres::Config = address
+            .parse()
+            .map_err(|e: postgres::Error| StoreError::Io(format!("{}: not a PostgreSQL address: {e}", path.display())))?;
+        if config.get_password().is_none() {
+            if let Some(password) = password_for(&config) {
+                config.password(password);
+            }
+        }
+        let mut client = config.connect(postgres::NoTls).map_err(connect_err)?;
+        // A writer waits for another bench's write as long as on a file (10 s), then says the bank is busy.
+        client.batch_execute("SET lock_timeout = '10s'").map_err(connect_err)?;
+        let version = match identify(&mut client, &path)? {
+            Some(version) => version,
+            None if opening == Opening::Create => create(&mut client)?,
+            None => return Err(StoreError::Missing { path }),
+        };
+        if version > LATEST_VERSION {
+            return Err(StoreError::TooNew { path, found: version, known: LATEST_VERSION });
+        }
+        if version < LATEST_VERSION {
+            // Only the latest schema was ever made on a server; an older one is not a bank this program made.
+            let why = format!("schema version {version}; a server bank is made at version {LATEST_VERSION}");
+            return Err(StoreError::NotStoolbank { path, why });
+        }
+        let read_only = (opening == Opening::ReadOnly).then_some(version);
+        if read_only.is_some() {
+            client.batch_execute("SET default_transaction_read_only = on")?;
+        }
+        Ok(Store::on(Engine::Server(Server::new(client)), path, read_only))
+    }
+}
+
+/// The bank's schema version, None for an empty database; a database holding anything else is refused.
+fn identify(client: &mut postgres::Client, path: &Path) -> Result<Option<i64>> {
+    let marked: bool = client.query_one("SELECT to_regclass('stoolbank_schema') IS NOT NULL", &[])?.get(0);
+    if !marked {
+        let tables: i64 = client
+            .query_one("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()", &[])?
+            .get(0);
+        if tables > 0 {
+            let why = format!("no stoolbank_schema marker, {tables} other tables");
+            return Err(StoreError::NotStoolbank { path: path.into(), why });
+        }
+        return Ok(None);
+    }
+    let row = client.query_opt("SELECT application_id, version FROM stoolbank_schema", &[])?;
+    match row.map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1))) {
+        Some((id, version)) if id == i64::from(APPLICATION_ID) => Ok(Some(version)),
+        other => Err(StoreError::NotStoolbank { path: path.into(), why: format!("marker {other:?}") }),
+    }
+}
+
+/// Makes the schema in an empty database, in one transaction; two benches creating at once make it once.
+fn create(client: &mut postgres::Client) -> Result<i64> {
+    let mut tx = client.transaction()?;
+    tx.batch_execute("SELECT pg_advisory_xact_lock(1398030897)")?;
+    let marked: bool = tx.query_one("SELECT to_regclass('stoolbank_schema') IS NOT NULL", &[])?.get(0);
+    if !marked {
+        tx.batch_execute(SCHEMA)?;
+    }
+    let version: i64 = tx.query_one("SELECT version FROM stoolbank_schema", &[])?.get(0);
+    tx.commit()?;
+    Ok(version)
+}
+
+/// The address as shown in messages: without its password.
+fn shown(address: &str) -> String {
+    let Some((scheme, rest)) = address.split_once("://") else { return address.to_string() };
+    let (authority, tail) = rest.split_once('/').map_or((rest, None), |(a, t)| (a, Some(t)));
+    let authority = match authority.rsplit_once('@') {
+        Some((user, host)) => format!("{}@{host}", user.split_once(':').map_or(user, |(u, _)| u)),
+        None => authority.to_string(),
+    };
+    match tail {
+        Some(t) => format!("{scheme}://{authority}/{}", t.split('?').next().unwrap_or(t)),
+        None => format!("{scheme}://{authority}"),
+    }
+}
+
+/// A password as libpq finds one: `PGPASSWORD`, else the first matching line of `PGPASSFILE` or `~/.pgpass`
+/// (`host:port:database:user:password`, `*` matching anything, `\` escaping; ignored unless private to its
+/// owner, as libpq ignores it).
+fn password_for(config: &postgres::Config) -> Option<String> {
+    if let Some(p) = std::env::var_os("PGPASSWORD") {
+        return p.into_string().ok();
+    }
+    let file = std::env::var_os("PGPASSFILE").map(PathBuf::from).or_else(|| dirs::home_dir().map(|h| h.join(".pgpass")))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if std::fs::metadata(&file).ok()?.permissions().mode() & 0o077 != 0 {
+            return None;
+        }
+    }
+    let host = match config.get_hosts().first()? {
+        postgres::config::Host::Tcp(h) => h.clone(),
+        #[cfg(unix)]
+        postgres::config::Host::Unix(_) => "localhost".to_string(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432).to_string();
+    let database = config.get_dbname().or(config.get_user())?;
+    let user = config.get_user()?;
+    pgpass_lookup(&std::fs::read_to_string(file).ok()?, [&host, &port, database, user])
+}
+
+fn pgpass_lookup(text: &str, wanted: [&str; 4]) -> Option<String> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
+        let fields = pgpass_fields(line);
+        if fields.len() != 5 {
+            return None;
+        }
+        let matches = fields.iter().zip(wanted).all(|(f, w)| f == "*" || f == w);
+        matches.then(|| fields[4].clone())
+    })
+}
+
+fn pgpass_fields(line: &str) -> Vec<String> {
+    let mut fields = vec![String::new()];
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => fields.last_mut().into_iter().for_each(|f| f.extend(chars.next())),
+            ':' => fields.push(String::new()),
+            c => fields.last_mut().into_iter().for_each(|f| f.push(c)),
+        }
+    }
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{pgpass_lookup, shown};
+
+    #[test]
+    fn an_address_is_shown_without_its_password() {
+        assert_eq!(shown("postgres://bench:s3cret@db.example:5432/bank?sslmode=require"), "postgres://bench@db.example:5432/bank");
+        assert_eq!(shown("postgresql://bench@%2Ftmp%2Fpg/bank"), "postgresql://bench@%2Ftmp%2Fpg/bank");
+    }
+
+    #[test]
+    fn a_pgpass_line_is_matched_as_libpq_matches_it() {
+        let file = "# comment\nother:5432:bank:bench:no\ndb.example:*:bank:bench:pa\\:ss\n*:*:*:*:any\n";
+        assert_eq!(pgpass_lookup(file, ["db.example", "5432", "bank", "bench"]).as_deref(), Some("pa:ss"));
+        assert_eq!(pgpass_lookup(file, ["elsewhere", "5432", "bank", "bench"]).as_deref(), Some("any"));
+        assert_eq!(pgpass_lookup("db:1:b:u:p\n", ["db", "2", "b", "u"]), None);
+    }
+}
