@@ -3,7 +3,6 @@
 mod common;
 
 use common::{days_ago, Bench};
-use rusqlite::Connection;
 
 fn verify_fails(b: &Bench, expect: &str) {
     let out = b.run(&["audit", "verify"]);
@@ -30,9 +29,9 @@ fn a_clean_bank_verifies() {
 #[test]
 fn an_edited_record_is_named() {
     let (b, donor, donation) = banked();
-    let c = Connection::open(&b.db).unwrap();
+    let mut c = b.outside();
     let din = &donation[..13];
-    c.execute("UPDATE donations SET mass_g = 999 WHERE id = ?1", [din]).unwrap();
+    c.execute("UPDATE donations SET mass_g = 999 WHERE id = $1", &[din]).unwrap();
     verify_fails(&b, &format!("donations {din} differs"));
     let _ = donor;
 }
@@ -40,11 +39,11 @@ fn an_edited_record_is_named() {
 #[test]
 fn a_row_written_outside_is_named() {
     let (b, donor, _) = banked();
-    let c = Connection::open(&b.db).unwrap();
+    let mut c = b.outside();
     c.execute(
         "INSERT INTO deferrals (donor_id, reason, starts_on, until, permanent, recorded_at)
-         VALUES (?1, 'x', '2020-01-01', '2020-02-01', 0, '2020-01-01T00:00:00Z')",
-        [&donor[..7]],
+         VALUES ($1, 'x', '2020-01-01', '2020-02-01', 0, '2020-01-01T00:00:00Z')",
+        &[&donor[..7]],
     )
     .unwrap();
     verify_fails(&b, "has no audit entry");
@@ -53,26 +52,28 @@ fn a_row_written_outside_is_named() {
 #[test]
 fn the_audit_log_refuses_update_and_delete() {
     let (b, _, _) = banked();
-    let c = Connection::open(&b.db).unwrap();
-    assert!(c.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 1", []).is_err());
-    assert!(c.execute("DELETE FROM audit_log WHERE seq = 1", []).is_err());
-    assert!(c.execute("DELETE FROM donors", []).is_err(), "records are never deleted");
+    let mut c = b.outside();
+    assert!(c.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 1", &[]).is_err());
+    assert!(c.execute("DELETE FROM audit_log WHERE seq = 1", &[]).is_err());
+    assert!(c.execute("DELETE FROM donors", &[]).is_err(), "records are never deleted");
 }
 
 #[test]
 fn an_altered_audit_entry_is_named() {
     let (b, _, _) = banked();
-    let c = Connection::open(&b.db).unwrap();
+    let mut c = b.outside();
     // Someone who drops the trigger can rewrite history; the hash chain still tells.
-    c.execute_batch("DROP TRIGGER audit_log_no_update; UPDATE audit_log SET actor = 'mallory' WHERE seq = 3;").unwrap();
+    c.drop_trigger("audit_log_no_update", "audit_log");
+    c.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 3", &[]).unwrap();
     verify_fails(&b, "audit entry 3");
 }
 
 #[test]
 fn a_deleted_audit_entry_is_named() {
     let (b, _, _) = banked();
-    let c = Connection::open(&b.db).unwrap();
-    c.execute_batch("DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE seq = 4;").unwrap();
+    let mut c = b.outside();
+    c.drop_trigger("audit_log_no_delete", "audit_log");
+    c.execute("DELETE FROM audit_log WHERE seq = 4", &[]).unwrap();
     verify_fails(&b, "entries are missing");
 }
 
@@ -83,8 +84,9 @@ fn a_record_deleted_behind_the_programs_back_is_named() {
     let made = b.json(&["batch", "make", &donation, "--product", "F0001", "--units", "1", "--at", &common::at(day, 9)]);
     let batch = made["id"].as_str().unwrap().to_string();
     b.ok(&["qc", "add", &batch, "--test", "appearance=pass", "--at", &common::at(day, 10)]);
-    let c = Connection::open(&b.db).unwrap();
-    c.execute_batch("DROP TRIGGER qc_results_no_delete; DELETE FROM qc_results;").unwrap();
+    let mut c = b.outside();
+    c.drop_trigger("qc_results_no_delete", "qc_results");
+    c.execute("DELETE FROM qc_results", &[]).unwrap();
     verify_fails(&b, "qc_results 1 is in the audit log but missing from the database");
 }
 
@@ -93,14 +95,8 @@ fn batch_of_units(b: &Bench, donation: &str) -> (String, Vec<String>) {
     let day = days_ago(19);
     let made = b.json(&["batch", "make", donation, "--product", "F0001", "--units", "3", "--at", &common::at(day, 9)]);
     let batch = made["id"].as_str().unwrap().to_string();
-    let c = Connection::open(&b.db).unwrap();
-    let units: Vec<String> = c
-        .prepare("SELECT id FROM units WHERE batch_id = ?1 ORDER BY id")
-        .unwrap()
-        .query_map([&batch[..18]], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let mut c = b.outside();
+    let units = c.texts("SELECT id FROM units WHERE batch_id = $1 ORDER BY id", &[&batch[..18]]);
     (batch, units)
 }
 
@@ -120,12 +116,12 @@ fn a_batch_s_units_are_one_entry_and_each_is_checked_against_it() {
         .collect();
     b.ok(&["locate", &shown[0], "freezer 2"]);
     assert!(b.ok(&["audit", "verify"]).contains("intact"));
-    let c = Connection::open(&b.db).unwrap();
+    let mut c = b.outside();
     let (located, other) = (&shown[0][..20], &shown[1][..20]);
-    c.execute("UPDATE units SET location = 'freezer 9' WHERE id = ?1", [other]).unwrap();
+    c.execute("UPDATE units SET location = 'freezer 9' WHERE id = $1", &[other]).unwrap();
     verify_fails(&b, &format!("units {other} differs from its last audit entry"));
-    c.execute("UPDATE units SET location = NULL WHERE id = ?1", [other]).unwrap();
-    c.execute("UPDATE units SET location = 'freezer 9' WHERE id = ?1", [located]).unwrap();
+    c.execute("UPDATE units SET location = NULL WHERE id = $1", &[other]).unwrap();
+    c.execute("UPDATE units SET location = 'freezer 9' WHERE id = $1", &[located]).unwrap();
     verify_fails(&b, &format!("units {located} differs from its last audit entry"));
 }
 
@@ -133,10 +129,9 @@ fn a_batch_s_units_are_one_entry_and_each_is_checked_against_it() {
 fn a_unit_slipped_into_a_batch_after_its_entry_is_named() {
     let (b, _, donation) = banked();
     let (batch, _) = batch_of_units(&b, &donation);
-    let c = Connection::open(&b.db).unwrap();
+    let mut c = b.outside();
     let slipped = format!("{}Z9", &batch[..18]);
-    c.execute("INSERT INTO units (id, batch_id, kind) VALUES (?1, ?2, 'dose')", [&slipped, &batch[..18].to_string()])
-        .unwrap();
+    c.execute("INSERT INTO units (id, batch_id, kind) VALUES ($1, $2, 'dose')", &[&slipped, &batch[..18]]).unwrap();
     verify_fails(&b, &format!("units {slipped} has no audit entry"));
 }
 
@@ -144,8 +139,8 @@ fn a_unit_slipped_into_a_batch_after_its_entry_is_named() {
 fn a_unit_of_a_batch_entry_deleted_behind_the_programs_back_is_named() {
     let (b, _, donation) = banked();
     let (_, units) = batch_of_units(&b, &donation);
-    let c = Connection::open(&b.db).unwrap();
-    c.execute_batch("DROP TRIGGER units_no_delete").unwrap();
-    c.execute("DELETE FROM units WHERE id = ?1", [&units[0]]).unwrap();
+    let mut c = b.outside();
+    c.drop_trigger("units_no_delete", "units");
+    c.execute("DELETE FROM units WHERE id = $1", &[&units[0]]).unwrap();
     verify_fails(&b, &format!("units {} is in the audit log but missing from the database", units[0]));
 }

@@ -44,7 +44,7 @@ impl Bank {
     /// also keeps the identity key while no identity viewer is enrolled; a bank opened for writing (`create`) has
     /// its identity readied (see `identity.rs`).
     pub fn use_key_file(&mut self, key_file: &Path, create: bool) -> Result<()> {
-        self.store.use_key_file(key_file, create)?;
+        self.store.use_key_file(key_file, create);
         self.use_identity_key_file(key_file, create)
     }
 
@@ -58,9 +58,22 @@ impl Bank {
     pub fn verify(&mut self) -> Result<views::Integrity> {
         self.authorize(Operation::AuditVerify)?;
         let path = self.path().to_path_buf();
-        // The checks of a file's pages, keys and schema are a server's own (`audit verify` checks the chain).
         if crate::store::server_address(&path).is_some() {
-            return Err(StoreError::OnServer { path }.into());
+            return self.store.inspect(|tx| {
+                Ok(views::Integrity {
+                    integrity: Vec::new(),
+                    foreign_keys: settings::foreign_key_check(tx)?,
+                    schema: Vec::new(),
+                    older_schema: None,
+                    values: Vec::new(),
+                    audit: audit::verify(tx)?,
+                    left_to_server: Some(
+                        "on a PostgreSQL server: its pages (data checksums, amcheck), and every value's shape, which \
+                         its schema's constraints check at each write"
+                            .into(),
+                    ),
+                })
+            });
         }
         let (sqlite, v) = std::thread::scope(|s| {
             let sqlite = s.spawn(|| {
@@ -77,6 +90,7 @@ impl Bank {
                     older_schema: schema_check::older_schema(tx)?,
                     values: schema_check::unreadable_values(tx, Some(log_values))?,
                     audit,
+                    left_to_server: None,
                 })
             });
             (sqlite.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), v)

@@ -232,6 +232,10 @@ pub struct Integrity {
     /// Stored values no reader can parse.
     pub values: Vec<String>,
     pub audit: Verification,
+    /// On a PostgreSQL server: the checks the server makes itself (its pages, its schema's constraints on every
+    /// value), not repeated here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left_to_server: Option<String>,
 }
 
 impl Integrity {

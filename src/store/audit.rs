@@ -23,8 +23,8 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::Row;
 use super::schema_check::LogValues;
+use super::Row;
 use super::{Result, StoreError, Tx};
 use crate::time;
 
@@ -656,17 +656,14 @@ pub(crate) fn log(conn: &Tx, id: Option<&str>, limit: usize) -> Result<Vec<Entry
     let columns = entry_columns(conn);
     let limit = limit as i64;
     let mut stmt;
-    let mut rows = match id {
-        Some(id) => {
-            stmt = conn.prepare(&format!("SELECT {columns} FROM ({LOG_OF_RECORD}) AS a ORDER BY seq"))?;
-            stmt.query(params![id, limit])?
-        }
-        None => {
-            stmt = conn.prepare(&format!(
-                "SELECT {columns} FROM (SELECT * FROM audit_log ORDER BY seq DESC LIMIT ?1) AS a ORDER BY seq"
-            ))?;
-            stmt.query([limit])?
-        }
+    let mut rows = if let Some(id) = id {
+        stmt = conn.prepare(&format!("SELECT {columns} FROM ({LOG_OF_RECORD}) AS a ORDER BY seq"))?;
+        stmt.query(params![id, limit])?
+    } else {
+        stmt = conn.prepare(&format!(
+            "SELECT {columns} FROM (SELECT * FROM audit_log ORDER BY seq DESC LIMIT ?1) AS a ORDER BY seq"
+        ))?;
+        stmt.query([limit])?
     };
     let mut entries = Vec::new();
     while let Some(r) = rows.next()? {

@@ -6,8 +6,8 @@ use serde::Serialize;
 
 use rusqlite::types::ValueRef;
 
-use super::Row;
 use super::sql::{key_list, stored};
+use super::Row;
 use super::{Key, Malformed, Result, Stored, Tx};
 use crate::core::ids::Id;
 use crate::core::model::{BatchStatus, QcResult, UnitKind, UnitStatus};

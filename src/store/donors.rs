@@ -8,9 +8,9 @@ use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::Row;
 use super::identity_keys;
 use super::sql::{day, stored, text, ts, Text};
+use super::Row;
 use super::{Key, Malformed, Result, StoreError, Stored, Tx};
 use crate::core::ids::Id;
 use crate::core::model::{ScreeningKind, Sex, TestResult};
@@ -236,7 +236,10 @@ fn screenings_of(donors: &str, which: &str) -> String {
 
 /// Screenings from rows of (id, kind, date, test, result) in screening order, read until the end or until a
 /// screening that `enough` accepts, which is the last one returned.
-fn collect_screenings(mut rows: super::engine::Rows, enough: impl Fn(&ScreeningFact) -> bool) -> Result<Vec<ScreeningFact>> {
+fn collect_screenings(
+    mut rows: super::engine::Rows,
+    enough: impl Fn(&ScreeningFact) -> bool,
+) -> Result<Vec<ScreeningFact>> {
     let mut out: Vec<ScreeningFact> = Vec::new();
     while let Some(r) = rows.next()? {
         let sid: i64 = r.get(0)?;

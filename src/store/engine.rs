@@ -6,6 +6,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::error::Error as StdError;
+use std::fmt::Write as _;
 
 use postgres::types::{FromSql as PgFromSql, IsNull, ToSql as PgToSql, Type};
 use rusqlite::types::{FromSql, FromSqlError, ToSqlOutput, Value, ValueRef};
@@ -56,12 +57,7 @@ impl Server {
         if let Some(found) = self.prepared.borrow().get(sql) {
             return Ok(found.clone());
         }
-        let stmt = self.client.borrow_mut().prepare(&for_server(sql)).map_err(|e| {
-            if std::env::var_os("STOOLBANK_DEBUG_SQL").is_some() {
-                eprintln!("{}", for_server(sql));
-            }
-            server_error(e)
-        })?;
+        let stmt = self.client.borrow_mut().prepare(&for_server(sql)).map_err(server_error)?;
         self.prepared.borrow_mut().insert(sql.to_string(), stmt.clone());
         Ok(stmt)
     }
@@ -101,6 +97,7 @@ impl<'c> Tx<'c> {
     }
 
     /// The engine's connection, for what only one engine does (its schema, its file).
+    #[cfg(test)]
     pub(super) fn conn(&self) -> Conn<'c> {
         self.conn
     }
@@ -112,7 +109,9 @@ impl<'c> Tx<'c> {
     /// The bank's tables (a file of an older schema version has fewer).
     pub(super) fn tables(&self) -> rusqlite::Result<Vec<String>> {
         let sql = match self.conn {
-            Conn::Lite(_) => "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+            Conn::Lite(_) => {
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            }
             Conn::Server(_) => "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1",
         };
         self.prepare_cached(sql)?.query_map((), |r| r.get(0))?.collect()
@@ -198,8 +197,8 @@ impl<'c> Stmt<'c> {
 
     pub fn column_names(&self) -> Vec<String> {
         match self {
-            Stmt::Lite(s) => s.column_names().into_iter().map(String::from).collect(),
-            Stmt::LiteCached(s) => s.column_names().into_iter().map(String::from).collect(),
+            Stmt::Lite(s) => s.column_names().map(String::from).collect(),
+            Stmt::LiteCached(s) => s.column_names().map(String::from).collect(),
             Stmt::Server(_, s) => s.columns().iter().map(|c| c.name().to_string()).collect(),
         }
     }
@@ -231,7 +230,11 @@ impl<'c> Stmt<'c> {
         }))
     }
 
-    pub fn query_row<T>(&mut self, args: impl Args, f: impl FnOnce(&Row) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    pub fn query_row<T>(
+        &mut self,
+        args: impl Args,
+        f: impl FnOnce(&Row) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
         let mut rows = self.query(args)?;
         match rows.next()? {
             Some(r) => f(r),
@@ -312,7 +315,8 @@ impl Row<'_> {
 fn server_value(r: &postgres::Row, i: usize) -> rusqlite::Result<ValueRef<'_>> {
     let column = r.columns().get(i).ok_or(rusqlite::Error::InvalidColumnIndex(i))?;
     let ty = column.type_().clone();
-    let failed = |e: postgres::Error| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Null, Box::new(e));
+    let failed =
+        |e: postgres::Error| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Null, Box::new(e));
     let v = match ty {
         Type::INT8 => r.try_get::<_, Option<i64>>(i).map_err(failed)?.map(ValueRef::Integer),
         Type::INT4 => r.try_get::<_, Option<i32>>(i).map_err(failed)?.map(|v| ValueRef::Integer(v.into())),
@@ -325,7 +329,9 @@ fn server_value(r: &postgres::Row, i: usize) -> rusqlite::Result<ValueRef<'_>> {
             r.try_get::<_, Option<Raw>>(i).map_err(failed)?.map(|v| ValueRef::Text(v.0))
         }
         // A binary JSONB value is its text after a version byte.
-        Type::JSONB => r.try_get::<_, Option<Raw>>(i).map_err(failed)?.map(|v| ValueRef::Text(v.0.get(1..).unwrap_or(&[]))),
+        Type::JSONB => {
+            r.try_get::<_, Option<Raw>>(i).map_err(failed)?.map(|v| ValueRef::Text(v.0.get(1..).unwrap_or(&[])))
+        }
         other => {
             let why = format!("column `{}` is of server type {other}, which stoolbank does not read", column.name());
             return Err(rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Null, why.into()));
@@ -472,22 +478,22 @@ fn said_for_server(sql: &str) -> String {
             at += 1 + digits.len();
         } else if let Some((args, len)) = call("json_each") {
             let inner = said_for_server(&args[0]);
-            out.push_str(&format!("jsonb_array_elements_text(({inner})::jsonb)"));
+            let _ = write!(out, "jsonb_array_elements_text(({inner})::jsonb)");
             at += len;
         } else if let Some((args, len)) = call("group_concat") {
             let inner = said_for_server(&args[0]);
             let separator = args.get(1).map_or("','".to_string(), |s| said_for_server(s));
-            out.push_str(&format!("string_agg(({inner})::text, {separator})"));
+            let _ = write!(out, "string_agg(({inner})::text, {separator})");
             at += len;
         } else if let Some((args, len)) = call("typeof").filter(|(_, len)| rest[*len..].starts_with(" = 'blob'")) {
             let inner = said_for_server(&args[0]);
-            out.push_str(&format!("pg_typeof({inner}) = 'bytea'::regtype"));
+            let _ = write!(out, "pg_typeof({inner}) = 'bytea'::regtype");
             at += len + " = 'blob'".len();
         } else if let Some((args, len)) = call("strftime").filter(|(args, _)| args.len() == 2) {
             let column = args[1].trim();
             let tail = format!(" IS NOT {column}");
             if rest[len..].starts_with(&tail) {
-                out.push_str(&format!("NOT sqlite_timestamp_is({column})"));
+                let _ = write!(out, "NOT sqlite_timestamp_is({column})");
                 at += len + tail.len();
             } else {
                 out.push_str(&rest[..len]);
@@ -497,7 +503,8 @@ fn said_for_server(sql: &str) -> String {
             out.push_str("JOIN ");
             at += "CROSS JOIN ".len();
         } else if word_start && rest.starts_with("INDEXED BY ") {
-            let name_len = rest["INDEXED BY ".len()..].find(char::is_whitespace).unwrap_or(rest.len() - "INDEXED BY ".len());
+            let name_len =
+                rest["INDEXED BY ".len()..].find(char::is_whitespace).unwrap_or(rest.len() - "INDEXED BY ".len());
             at += "INDEXED BY ".len() + name_len;
         } else {
             out.push(c);

@@ -31,12 +31,8 @@ pub(crate) fn table(c: &Tx, name: &'static str) -> Result<Table> {
     // Only the fixed names above reach the SQL text.
     let name = EXPORTED.iter().find(|t| **t == name).copied().unwrap_or("recipients");
     let mut stmt = c.prepare(&format!("SELECT * FROM {name} ORDER BY 1"))?;
-    let kept: Vec<(usize, String)> = stmt
-        .column_names()
-        .into_iter()
-        .enumerate()
-        .filter(|(_, c)| !LEFT_OUT.contains(&(name, c.as_str())))
-        .collect();
+    let kept: Vec<(usize, String)> =
+        stmt.column_names().into_iter().enumerate().filter(|(_, c)| !LEFT_OUT.contains(&(name, c.as_str()))).collect();
     let rows = stmt.query_map((), |r| {
         kept.iter()
             .map(|(i, _)| {

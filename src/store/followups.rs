@@ -7,9 +7,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
-use super::Row;
 use super::recipients::Recipient;
 use super::sql::{day, id, text, ts};
+use super::Row;
 use super::{Result, StoreError, Tx};
 use crate::core::followup::{ExclusionGround, Outcome, Relatedness, Timepoint};
 use crate::core::ids::Id;

@@ -7,9 +7,9 @@ pub mod batches;
 pub mod checkpoint;
 pub mod donors;
 mod engine;
-pub(crate) use engine::{Row, Tx};
 pub(crate) use engine::Conn;
 use engine::Server;
+pub(crate) use engine::{Row, Tx};
 pub mod exports;
 pub mod followups;
 pub(crate) mod identity_keys;
@@ -140,7 +140,12 @@ impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
         use postgres::error::SqlState;
         match e.code() {
-            Some(c) if [SqlState::LOCK_NOT_AVAILABLE, SqlState::T_R_SERIALIZATION_FAILURE, SqlState::T_R_DEADLOCK_DETECTED]
+            Some(c)
+                if [
+                    SqlState::LOCK_NOT_AVAILABLE,
+                    SqlState::T_R_SERIALIZATION_FAILURE,
+                    SqlState::T_R_DEADLOCK_DETECTED,
+                ]
                 .contains(c) =>
             {
                 StoreError::Busy
@@ -193,7 +198,7 @@ pub(crate) struct Store {
 /// The database engine a store runs on.
 enum Engine {
     Lite(Connection),
-    Server(Server),
+    Server(Box<Server>),
 }
 
 impl Store {
@@ -340,9 +345,8 @@ impl Store {
 
     /// Digests identity rows with the bank secret in `key_file` from now on (created there at the first identity
     /// row when `create`); without a key they are withheld from the audit.
-    pub fn use_key_file(&mut self, key_file: &Path, create: bool) -> Result<()> {
+    pub fn use_key_file(&mut self, key_file: &Path, create: bool) {
         self.digest = secret::IdentityDigest::keyed(key_file, create);
-        Ok(())
     }
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction: committed if it returns Ok, rolled back otherwise. Inside a

@@ -4,8 +4,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
-use super::Row;
 use super::sql::stored;
+use super::Row;
 use super::{Key, Result, Stored, Tx};
 use crate::core::ids::Id;
 use crate::core::model::{Cohort, Consent, Sex};

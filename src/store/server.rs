@@ -33,9 +33,9 @@ impl Store {
     pub(super) fn connect(address: &str, opening: Opening) -> Result<Store> {
         let path = PathBuf::from(shown(address));
         let connect_err = |source| StoreError::Connect { path: path.clone(), source };
-        let mut config: postgres::Config = address
-            .parse()
-            .map_err(|e: postgres::Error| StoreError::Io(format!("{}: not a PostgreSQL address: {e}", path.display())))?;
+        let mut config: postgres::Config = address.parse().map_err(|e: postgres::Error| {
+            StoreError::Io(format!("{}: not a PostgreSQL address: {e}", path.display()))
+        })?;
         if config.get_password().is_none() {
             if let Some(password) = password_for(&config) {
                 config.password(password);
@@ -61,7 +61,7 @@ impl Store {
         if read_only.is_some() {
             client.batch_execute("SET default_transaction_read_only = on")?;
         }
-        Ok(Store::on(Engine::Server(Server::new(client)), path, read_only))
+        Ok(Store::on(Engine::Server(Box::new(Server::new(client))), path, read_only))
     }
 }
 
@@ -69,9 +69,8 @@ impl Store {
 fn identify(client: &mut postgres::Client, path: &Path) -> Result<Option<i64>> {
     let marked: bool = client.query_one("SELECT to_regclass('stoolbank_schema') IS NOT NULL", &[])?.get(0);
     if !marked {
-        let tables: i64 = client
-            .query_one("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()", &[])?
-            .get(0);
+        let tables: i64 =
+            client.query_one("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()", &[])?.get(0);
         if tables > 0 {
             let why = format!("no stoolbank_schema marker, {tables} other tables");
             return Err(StoreError::NotStoolbank { path: path.into(), why });
@@ -119,7 +118,8 @@ fn password_for(config: &postgres::Config) -> Option<String> {
     if let Some(p) = std::env::var_os("PGPASSWORD") {
         return p.into_string().ok();
     }
-    let file = std::env::var_os("PGPASSFILE").map(PathBuf::from).or_else(|| dirs::home_dir().map(|h| h.join(".pgpass")))?;
+    let file =
+        std::env::var_os("PGPASSFILE").map(PathBuf::from).or_else(|| dirs::home_dir().map(|h| h.join(".pgpass")))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -168,7 +168,10 @@ mod tests {
 
     #[test]
     fn an_address_is_shown_without_its_password() {
-        assert_eq!(shown("postgres://bench:s3cret@db.example:5432/bank?sslmode=require"), "postgres://bench@db.example:5432/bank");
+        assert_eq!(
+            shown("postgres://bench:s3cret@db.example:5432/bank?sslmode=require"),
+            "postgres://bench@db.example:5432/bank"
+        );
         assert_eq!(shown("postgresql://bench@%2Ftmp%2Fpg/bank"), "postgresql://bench@%2Ftmp%2Fpg/bank");
     }
 

@@ -54,6 +54,9 @@ fn unread_page(row: &str) -> Option<std::ffi::c_int> {
 
 /// `PRAGMA foreign_key_check`: each row that points at a missing parent.
 pub(crate) fn foreign_key_check(c: &Tx) -> Result<Vec<String>> {
+    if c.on_server() {
+        return server_foreign_key_check(c);
+    }
     let mut stmt = c.prepare("PRAGMA foreign_key_check")?;
     let rows = stmt.query_map((), |r| {
         Ok(format!(
@@ -64,6 +67,34 @@ pub(crate) fn foreign_key_check(c: &Tx) -> Result<Vec<String>> {
         ))
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The same on a server, which enforces its foreign keys at each write but can be told not to (a superuser's
+/// `session_replication_role`): each row whose key names no row of the table it points at.
+fn server_foreign_key_check(c: &Tx) -> Result<Vec<String>> {
+    let keys: Vec<(String, String, String, String)> = c
+        .prepare_cached(
+            "SELECT k.conrelid::regclass::text, a.attname::text, k.confrelid::regclass::text, f.attname::text
+             FROM pg_constraint k
+             JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1]
+             JOIN pg_attribute f ON f.attrelid = k.confrelid AND f.attnum = k.confkey[1]
+             WHERE k.contype = 'f' AND k.connamespace = current_schema()::regnamespace
+             ORDER BY 1, 2",
+        )?
+        .query_map((), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut found = Vec::new();
+    for (table, column, parent, key) in keys {
+        // Names from the server's own catalog, not from input.
+        let sql = format!(
+            "SELECT c.{column}::text FROM {table} c WHERE c.{column} IS NOT NULL
+             AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE p.{key} = c.{column}) ORDER BY 1"
+        );
+        for missing in c.prepare(&sql)?.query_map((), |r| r.get::<_, String>(0))? {
+            found.push(format!("{table} row with {column} {} points at a missing {parent}", missing?));
+        }
+    }
+    Ok(found)
 }
 
 /// Record counts for the bank's overview.

@@ -1,9 +1,9 @@
 //! Column helpers: stored text back into domain types. A malformed value is never a panic: the strict helpers
 //! make it an error, [`Stored`] keeps it as text to be shown marked.
 
+use super::Row;
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
-use super::Row;
 
 use crate::core::ids::Id;
 use crate::core::model::{Cohort, Consent, QcResult, ScreeningKind, Sex, TestResult, UnitKind};

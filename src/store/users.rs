@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
-use super::Row;
 use super::sql::ts;
+use super::Row;
 use super::{Result, StoreError, Tx};
 use crate::core::access::Role;
 use crate::time::to_db;

@@ -11,7 +11,10 @@ use serde_json::Value;
 
 pub struct Bench {
     pub dir: tempfile::TempDir,
+    /// The bank: a file in `dir`, or with `STOOLBANK_TEST_STORE=postgres` a server database's address.
     pub db: PathBuf,
+    /// The server database the bank is in, dropped with the bench.
+    pub server: Option<std::sync::Mutex<pg::PgDb>>,
     /// Who signs in, with which password, on a bank with users (None: "tester", for a bank in set-up mode).
     pub user: Option<(String, String)>,
 }
@@ -19,21 +22,47 @@ pub struct Bench {
 impl Bench {
     pub fn new() -> Bench {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db = dir.path().join("bank.db");
-        let b = Bench::on(dir, db);
+        let b = match new_db(&dir) {
+            (db, Some(server)) => Bench { server: Some(std::sync::Mutex::new(server)), ..Bench::on(dir, db) },
+            (db, None) => Bench::on(dir, db),
+        };
         b.ok(&["init", "--facility", "G1517"]);
         b
     }
 
     /// A bench on an existing bank file (`dir` holds its key and anchor log).
     pub fn on(dir: tempfile::TempDir, db: PathBuf) -> Bench {
-        Bench { dir, db, user: None }
+        Bench { dir, db, server: None, user: None }
     }
 
     /// From now on signs in as `name` with `password`.
     pub fn signed_in(mut self, name: &str, password: &str) -> Bench {
         self.user = Some((name.into(), password.into()));
         self
+    }
+
+    /// A connection straight to the bank, as a program other than stoolbank would open it.
+    pub fn outside(&self) -> Outside {
+        match &self.server {
+            Some(server) => {
+                let url = server.lock().unwrap().url();
+                Outside::Server(postgres::Client::connect(&url, postgres::NoTls).expect("connect to the bank"))
+            }
+            None => Outside::File(rusqlite::Connection::open(&self.db).expect("open bank")),
+        }
+    }
+
+    /// Runs one statement straight on the bank (`$1` its one parameter): the rows it changed, or the refusal.
+    pub fn execute_outside(&self, sql: &str, param: &str) -> Result<u64, String> {
+        self.outside().execute(sql, &[param])
+    }
+
+    /// A count read straight from the bank (`$1` its one parameter).
+    pub fn count_outside(&self, sql: &str, param: &str) -> i64 {
+        match self.outside() {
+            Outside::Server(mut c) => c.query_one(sql, &[&param]).expect("count").get(0),
+            Outside::File(c) => c.query_row(sql, [param], |r| r.get(0)).expect("count"),
+        }
     }
 
     /// Writes a policy file (for `config set`); returns its path.
@@ -170,8 +199,82 @@ pub fn ids(v: &Value, key: &str) -> Vec<String> {
     out
 }
 
+/// A connection straight to a bank, on either store; statements take `$1`, `$2`… (both engines read them).
+pub enum Outside {
+    File(rusqlite::Connection),
+    Server(postgres::Client),
+}
+
+impl Outside {
+    pub fn execute(&mut self, sql: &str, params: &[&str]) -> Result<u64, String> {
+        match self {
+            Outside::Server(c) => {
+                let params: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                    params.iter().map(|p| p as &(dyn postgres::types::ToSql + Sync)).collect();
+                c.execute(sql, &params).map_err(|e| e.as_db_error().map_or(e.to_string(), |d| d.message().to_string()))
+            }
+            Outside::File(c) => {
+                c.execute(sql, rusqlite::params_from_iter(params)).map(|n| n as u64).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// Drops one of the schema's triggers (the way a tamperer gets past it).
+    pub fn drop_trigger(&mut self, name: &str, table: &str) {
+        let sql = match self {
+            Outside::Server(_) => format!("DROP TRIGGER {name} ON {table}"),
+            Outside::File(_) => format!("DROP TRIGGER {name}"),
+        };
+        self.execute(&sql, &[]).expect("drop the trigger");
+    }
+
+    /// The first column of each row, as text.
+    pub fn texts(&mut self, sql: &str, params: &[&str]) -> Vec<String> {
+        match self {
+            Outside::Server(c) => {
+                let params: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                    params.iter().map(|p| p as &(dyn postgres::types::ToSql + Sync)).collect();
+                c.query(sql, &params).expect("query").iter().map(|r| r.get(0)).collect()
+            }
+            Outside::File(c) => c
+                .prepare(sql)
+                .and_then(|mut s| s.query_map(rusqlite::params_from_iter(params), |r| r.get(0))?.collect())
+                .expect("query"),
+        }
+    }
+}
+
+/// A new bank's place: `bank.db` in `dir`, or with `STOOLBANK_TEST_STORE=postgres` a new database on the
+/// server (kept alive by the returned handle).
+pub fn new_db(dir: &tempfile::TempDir) -> (PathBuf, Option<pg::PgDb>) {
+    if pg::store_is_server() {
+        let admin = pg::server("a bench on PostgreSQL").expect("STOOLBANK_TEST_STORE=postgres needs STOOLBANK_TEST_PG");
+        let server = pg::PgDb::new(admin);
+        (PathBuf::from(server.url()), Some(server))
+    } else {
+        (dir.path().join("bank.db"), None)
+    }
+}
+
 /// Every table's row count, by name: a refused operation leaves all of them as they were.
 pub fn table_counts(db: &std::path::Path) -> Vec<(String, i64)> {
+    if let Some(url) = db.to_str().filter(|s| s.starts_with("postgresql://")) {
+        let mut c = postgres::Client::connect(url, postgres::NoTls).expect("connect to the bank's server");
+        let names: Vec<String> = c
+            .query("SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1", &[])
+            .expect("list tables")
+            .iter()
+            .map(|r| r.get(0))
+            .filter(|t: &String| t != "stoolbank_schema")
+            .collect();
+        return names
+            .into_iter()
+            .map(|t| {
+                let n: i64 = c.query_one(&format!("SELECT count(*) FROM {t}"), &[]).expect("count").get(0);
+                (t, n)
+            })
+            .collect();
+    }
     let c = rusqlite::Connection::open(db).expect("open bank");
     let names: Vec<String> = c
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")

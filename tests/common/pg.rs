@@ -50,6 +50,37 @@ impl PgDb {
     }
 }
 
+impl PgDb {
+    /// The database's address as `--db` takes it: `postgresql://USER@HOST/NAME` (a socket folder as the host,
+    /// percent-encoded).
+    pub fn url(&self) -> String {
+        let host = match self.admin.get_hosts().first() {
+            Some(postgres::config::Host::Tcp(h)) => h.clone(),
+            Some(postgres::config::Host::Unix(dir)) => dir.display().to_string(),
+            None => "localhost".into(),
+        };
+        let host: String = host
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        let port = self.admin.get_ports().first().map_or(String::new(), |p| format!(":{p}"));
+        let user = self.admin.get_user().unwrap_or("postgres");
+        format!("postgresql://{user}@{host}{port}/{}", self.name)
+    }
+}
+
+/// Whether this run's benches are on the PostgreSQL server `STOOLBANK_TEST_PG` names rather than in files
+/// (`STOOLBANK_TEST_STORE=postgres`): the suites that run on both stores are one suite, run twice.
+pub fn store_is_server() -> bool {
+    std::env::var("STOOLBANK_TEST_STORE").is_ok_and(|s| s == "postgres")
+}
+
 impl Drop for PgDb {
     fn drop(&mut self) {
         // FORCE ends this test's own connection too (PostgreSQL 13 and later).
