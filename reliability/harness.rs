@@ -50,7 +50,7 @@ impl fmt::Display for Figures {
 
 pub type Result<T> = std::result::Result<T, String>;
 
-/// A bank file and the binary that works on it.
+/// A bank (a file, or a PostgreSQL server's database) and the binary that works on it.
 #[derive(Clone)]
 pub struct Bank {
     pub bin: PathBuf,
@@ -65,8 +65,13 @@ fn day(days_ago: i64) -> NaiveDate {
 impl Bank {
     /// A fresh bank in `dir` with a screened donor; returns the bank and the donor.
     pub fn create(bin: &Path, dir: &Path) -> Result<(Bank, String)> {
+        Bank::create_at(bin, dir, dir.join("bank.db"))
+    }
+
+    /// The same at `db`: a file, or an empty database on a server (`postgresql://…`); `dir` holds its key.
+    pub fn create_at(bin: &Path, dir: &Path, db: PathBuf) -> Result<(Bank, String)> {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-        let bank = Bank { bin: bin.into(), dir: dir.into(), db: dir.join("bank.db") };
+        let bank = Bank { bin: bin.into(), dir: dir.into(), db };
         bank.ok(&["init", "--facility", "G1517"])?;
         let donor = bank.ok(&["donor", "add", "--sex", "F", "--birth-date", "1990-04-02"])?;
         for kind in ["questionnaire", "blood", "stool"] {
@@ -113,6 +118,17 @@ impl Bank {
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
             )),
+        }
+    }
+
+    /// The first column of each row as text, read straight from the bank on either store.
+    fn texts(&self, sql: &str) -> Result<Vec<String>> {
+        match self.db.to_str().filter(|s| s.starts_with("postgres")) {
+            Some(url) => {
+                let mut c = postgres::Client::connect(url, postgres::NoTls).map_err(|e| e.to_string())?;
+                Ok(c.query(sql, &[]).map_err(|e| e.to_string())?.iter().map(|r| r.get(0)).collect())
+            }
+            None => self.sql(sql),
         }
     }
 
@@ -188,8 +204,8 @@ pub fn crash(bin: &Path, dir: &Path, trials: u64, seed: u64) -> Result<Figures> 
 }
 
 /// A bank with a released batch of `units` doses; returns it, the donor, the batch and its units.
-fn stocked(bin: &Path, dir: &Path, units: usize) -> Result<(Bank, String, String, Vec<String>)> {
-    let (bank, donor) = Bank::create(bin, dir)?;
+fn stocked(bin: &Path, dir: &Path, db: Option<PathBuf>, units: usize) -> Result<(Bank, String, String, Vec<String>)> {
+    let (bank, donor) = Bank::create_at(bin, dir, db.unwrap_or_else(|| dir.join("bank.db")))?;
     let donation = bank.donation(&donor, 20)?;
     let units = units.to_string();
     let at = format!("{} 09:00", day(20));
@@ -216,10 +232,20 @@ fn stocked(bin: &Path, dir: &Path, units: usize) -> Result<(Bank, String, String
 
 /// `writers` processes registering recipients and dispensing random units at once, readers tracing and
 /// dry-running recalls meanwhile: no lost write, no unit dispensed twice, no identifier given twice.
-pub fn concurrency(bin: &Path, dir: &Path, writers: u64, rounds: u64, seed: u64) -> Result<Figures> {
-    let (bank, _, batch, units) = stocked(bin, dir, 200)?;
+/// `writers` bench processes each registering a recipient and dispensing a random unit of one released batch,
+/// and every fourth round collecting a donation and making a batch of it (identifiers of every kind issued
+/// at once), while two readers trace and dry-run recalls; on the bank at `db` (a file in `dir` when None).
+pub fn concurrency(
+    bin: &Path,
+    dir: &Path,
+    db: Option<PathBuf>,
+    writers: u64,
+    rounds: u64,
+    seed: u64,
+) -> Result<Figures> {
+    let (bank, donor, batch, units) = stocked(bin, dir, db, 200)?;
     let units = Arc::new(units);
-    let acked = Arc::new(Mutex::new((Vec::<String>::new(), Vec::<(String, String)>::new())));
+    let acked = Arc::new(Mutex::new((Vec::<String>::new(), Vec::<(String, String)>::new(), Vec::<String>::new())));
     let failures = Arc::new(Mutex::new(Vec::<String>::new()));
     let mut fig =
         Figures::new("concurrency: writer processes (recipient add + dispense) and readers (trace, recall dry run)");
@@ -229,10 +255,26 @@ pub fn concurrency(bin: &Path, dir: &Path, writers: u64, rounds: u64, seed: u64)
     let mut threads = Vec::new();
     for w in 0..writers {
         let (bank, units, acked, failures) = (bank.clone(), units.clone(), acked.clone(), failures.clone());
-        let (busy, refused) = (busy.clone(), refused.clone());
+        let (busy, refused, donor) = (busy.clone(), refused.clone(), donor.clone());
         threads.push(std::thread::spawn(move || {
             let mut rng = StdRng::seed_from_u64(seed + w);
-            for _ in 0..rounds {
+            for round in 0..rounds {
+                if round % 4 == w % 4 {
+                    // A moment of its own for each writer's round (one donor's donations at one moment are one).
+                    let d = day(3 + (round as i64 / 60) % 25).to_string();
+                    let at = format!("{d} {:02}:{:02}", 8 + w % 12, round % 60);
+                    let made = bank
+                        .ok(&["donor", "screen", &donor, "--kind", "donation-day", "--date", &d, "--all-negative"])
+                        .and_then(|_| bank.ok(&["donation", "add", &donor, "--collected-at", &at]))
+                        .and_then(|donation| {
+                            bank.ok(&["--json", "batch", "make", &donation, "--product", "F0001", "--units", "2"])
+                        });
+                    match made {
+                        Ok(made) => acked.lock().unwrap().2.push(made),
+                        Err(e) if e.contains("busy") => *busy.lock().unwrap() += 1,
+                        Err(e) => return failures.lock().unwrap().push(e),
+                    }
+                }
                 let add = ["recipient", "add", "--sex", "M", "--birth-date", "1970-01-01", "--indication", "rCDI"];
                 let out = match bank.run(&add) {
                     Ok(o) => o,
@@ -299,15 +341,26 @@ pub fn concurrency(bin: &Path, dir: &Path, writers: u64, rounds: u64, seed: u64)
     if let Some(f) = failures.lock().unwrap().first() {
         return Err(f.clone());
     }
-    let (recipients, dispenses) = std::mem::take(&mut *acked.lock().unwrap());
-    let stored_recipients: BTreeSet<String> = bank.sql("SELECT id FROM recipients")?.into_iter().collect();
-    let stored: BTreeMap<String, String> = {
-        let c = Connection::open_with_flags(&bank.db, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| e.to_string())?;
-        let mut stmt = c.prepare("SELECT unit_id, recipient_id FROM dispenses").map_err(|e| e.to_string())?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| e.to_string())?;
-        rows.collect::<rusqlite::Result<_>>().map_err(|e| e.to_string())?
-    };
+    let (recipients, dispenses, batches) = std::mem::take(&mut *acked.lock().unwrap());
+    let stored_recipients: BTreeSet<String> = bank.texts("SELECT id FROM recipients")?.into_iter().collect();
+    let stored: BTreeMap<String, String> = bank
+        .texts("SELECT unit_id || ' ' || recipient_id FROM dispenses")?
+        .into_iter()
+        .filter_map(|row| row.split_once(' ').map(|(u, r)| (u.to_string(), r.to_string())))
+        .collect();
+    let stored_units: BTreeSet<String> = bank.texts("SELECT id FROM units")?.into_iter().collect();
     let unique: BTreeSet<&String> = recipients.iter().collect();
+    // Each batch made as acknowledged: its identifier and its units', none issued twice.
+    let (mut made, mut made_units) = (Vec::new(), Vec::new());
+    for answer in &batches {
+        let v: serde_json::Value =
+            serde_json::from_str(answer).map_err(|e| format!("batch make answered {answer}: {e}"))?;
+        made.push(v["id"].as_str().unwrap_or_default().to_string());
+        made_units
+            .extend(v["units"].as_array().into_iter().flatten().filter_map(|u| u["id"].as_str().map(String::from)));
+    }
+    made.extend(made_units.iter().cloned());
+    let unique_made: BTreeSet<&String> = made.iter().collect();
     // The CLI prints identifiers with their check character; the database keeps the data.
     let data = |id: &str| Id::parse(id).map(|i| i.data().to_string()).unwrap_or_default();
     let lost_recipients = recipients.iter().filter(|r| !stored_recipients.contains(&data(r))).count();
@@ -316,14 +369,17 @@ pub fn concurrency(bin: &Path, dir: &Path, writers: u64, rounds: u64, seed: u64)
         *per_unit.entry(u).or_default() += 1;
     }
     let lost_dispenses = dispenses.iter().filter(|(u, r)| stored.get(&data(u)) != Some(&data(r))).count();
+    // A batch's units are stored as made (the batch's own identifier is checked by `verify`'s walk).
+    let lost_units = made_units.iter().filter(|id| !stored_units.contains(&data(id))).count();
     fig.add("recipients acknowledged", recipients.len() as u64);
     fig.add("dispenses acknowledged", dispenses.len() as u64);
     fig.add("dispenses refused (unit already dispensed)", *refused.lock().unwrap());
     fig.add("busy (clear message, nothing written)", *busy.lock().unwrap());
     fig.add("reads answered", *reads.lock().unwrap());
-    fig.add("lost writes", (lost_recipients + lost_dispenses) as u64);
+    fig.add("batches made (donation and batch make)", batches.len() as u64);
+    fig.add("lost writes", (lost_recipients + lost_dispenses + lost_units) as u64);
     fig.add("double dispenses", per_unit.values().filter(|n| **n > 1).count() as u64);
-    fig.add("duplicate identifiers", (recipients.len() - unique.len()) as u64);
+    fig.add("duplicate identifiers", (recipients.len() - unique.len() + made.len() - unique_made.len()) as u64);
     bank.verified()?;
     if fig.get("lost writes") + fig.get("double dispenses") + fig.get("duplicate identifiers") > 0 {
         return Err(format!("{fig}"));
@@ -444,7 +500,7 @@ pub fn flipped_bytes(bin: &Path, dir: &Path, trials: u64, seed: u64) -> Result<F
 /// hang, every exit code in the documented set.
 pub fn argv_fuzz(bin: &Path, dir: &Path, trials: u64, seed: u64) -> Result<Figures> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let (bank, _, batch, units) = stocked(bin, dir, 10)?;
+    let (bank, _, batch, units) = stocked(bin, dir, None, 10)?;
     let ids: Vec<String> = std::iter::once(batch.clone()).chain(units.iter().take(3).cloned()).collect();
     let words: Vec<String> = [
         "donor",
@@ -912,7 +968,7 @@ fn read_fault_every_call(bank: &Bank, args: &[&str], fig: &mut Figures) -> Resul
 /// reads go to both files.
 pub fn read_faults(bin: &Path, dir: &Path, steps: usize) -> Result<Figures> {
     let mut fig = Figures::new("faults: EIO at every read system call of each command on the database and its -wal");
-    let (bank, donor, batch, units) = stocked(bin, dir, 4)?;
+    let (bank, donor, batch, units) = stocked(bin, dir, None, 4)?;
     let holder = Connection::open(&bank.db).map_err(|e| e.to_string())?;
     holder.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(())).map_err(|e| e.to_string())?;
     let recipient =

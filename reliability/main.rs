@@ -1,6 +1,6 @@
 //! The long reliability harnesses, one command each (see RELIABILITY.md):
 //!
-//!     cargo run --release --example reliability -- crash|concurrency|disk-full|flipped-bytes|argv|kill-every-write|eio-every-write|enospc-every-write|eio-every-read|all [TRIALS] [SEED]
+//!     cargo run --release --example reliability -- crash|concurrency|concurrency-server|disk-full|flipped-bytes|argv|kill-every-write|eio-every-write|enospc-every-write|eio-every-read|all [TRIALS] [SEED]
 //!
 //! Each works in a fresh temporary directory with the release binary, and prints its figures; it exits 1 naming
 //! the first broken property.
@@ -39,7 +39,16 @@ fn main() -> ExitCode {
     };
     let runs: Vec<(&str, Run)> = vec![
         ("crash", Box::new(|d| harness::crash(&bin, d, trials.unwrap_or(300), seed))),
-        ("concurrency", Box::new(|d| harness::concurrency(&bin, d, 4, trials.unwrap_or(150), seed))),
+        ("concurrency", Box::new(|d| harness::concurrency(&bin, d, None, 4, trials.unwrap_or(150), seed))),
+        // Eight benches on one bank on a PostgreSQL server: an empty database's address in STOOLBANK_HARNESS_PG.
+        (
+            "concurrency-server",
+            Box::new(|d| {
+                let db = std::env::var_os("STOOLBANK_HARNESS_PG")
+                    .ok_or("set STOOLBANK_HARNESS_PG to an empty database's postgresql:// address")?;
+                harness::concurrency(&bin, d, Some(db.into()), 8, trials.unwrap_or(60), seed)
+            }),
+        ),
         ("disk-full", Box::new(|d| harness::disk_full(&bin, d, trials.unwrap_or(100), seed))),
         ("flipped-bytes", Box::new(|d| harness::flipped_bytes(&bin, d, trials.unwrap_or(1000), seed))),
         ("argv", Box::new(|d| harness::argv_fuzz(&bin, d, trials.unwrap_or(5000), seed))),
@@ -65,7 +74,7 @@ fn main() -> ExitCode {
         }
     }
     if !ran {
-        eprintln!("unknown harness `{which}`: crash, concurrency, disk-full, flipped-bytes, argv, kill-every-write, eio-every-write, enospc-every-write, eio-every-read or all");
+        eprintln!("unknown harness `{which}`: crash, concurrency, concurrency-server, disk-full, flipped-bytes, argv, kill-every-write, eio-every-write, enospc-every-write, eio-every-read or all");
         return ExitCode::from(2);
     }
     if failed {
