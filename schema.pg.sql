@@ -5,7 +5,7 @@
 -- here too, and the version below raised. tests/pg_schema.rs proves the two equal: it builds a bank with the
 -- program, compares its SQLite schema with this one table by table, column by column and constraint by
 -- constraint, and runs the same probes (every enumerated value and values outside, dates, JSON, shapes) against
--- both, requiring the same accept or refuse. The PostgreSQL store itself is not built yet (issue 14).
+-- both, requiring the same accept or refuse. The program makes a new server bank from this file (src/store/server.rs).
 --
 -- Translation
 -- - Types: TEXT -> text COLLATE "C", INTEGER -> bigint, REAL -> double precision, BLOB -> bytea. COLLATE "C" on

@@ -144,3 +144,13 @@ fn a_unit_of_a_batch_entry_deleted_behind_the_programs_back_is_named() {
     c.execute("DELETE FROM units WHERE id = $1", &[&units[0]]).unwrap();
     verify_fails(&b, &format!("units {} is in the audit log but missing from the database", units[0]));
 }
+
+#[test]
+fn a_dropped_trigger_is_named_by_verify() {
+    let (b, _, _) = banked();
+    b.outside().drop_trigger("units_no_delete", "units");
+    let out = b.run(&["verify"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(5), "verify must fail: {stdout}");
+    assert!(stdout.contains("units_no_delete"), "the trigger is named: {stdout}");
+}

@@ -355,13 +355,14 @@ fn racing_corrections_of_one_screening_leave_one() {
         let err = String::from_utf8_lossy(&lost.stderr);
         assert!(err.contains("already corrected"), "{err}");
     }
-    assert_eq!(b.count_outside("SELECT count(*) FROM screenings WHERE CAST(supersedes AS TEXT) = $1", &sid), 1);
+    let mut c = b.outside();
+    assert_eq!(c.count("SELECT count(*) FROM screenings WHERE CAST(supersedes AS TEXT) = $1", &[&sid]), 1);
     // The schema holds it too, whatever writes the bank.
-    let err = b
-        .execute_outside(
+    let err = c
+        .execute(
             "INSERT INTO screenings (donor_id, kind, date, recorded_at, supersedes)
              SELECT donor_id, kind, date, recorded_at, supersedes FROM screenings WHERE CAST(supersedes AS TEXT) = $1",
-            &sid,
+            &[&sid],
         )
         .unwrap_err();
     assert!(err.to_lowercase().contains("unique"), "{err}");

@@ -58,18 +58,18 @@ impl Bank {
     pub fn verify(&mut self) -> Result<views::Integrity> {
         self.authorize(Operation::AuditVerify)?;
         let path = self.path().to_path_buf();
-        if crate::store::server_address(&path).is_some() {
+        if self.store.on_server() {
             return self.store.inspect(|tx| {
                 Ok(views::Integrity {
                     integrity: Vec::new(),
                     foreign_keys: settings::foreign_key_check(tx)?,
-                    schema: Vec::new(),
+                    schema: schema_check::server_trigger_differences(tx)?,
                     older_schema: None,
                     values: Vec::new(),
                     audit: audit::verify(tx)?,
                     left_to_server: Some(
-                        "on a PostgreSQL server: its pages (data checksums, amcheck), and every value's shape, which \
-                         its schema's constraints check at each write"
+                        "on a PostgreSQL server: its pages (data checksums, amcheck), and the shape of every value, \
+                         which its schema's constraints check at each write"
                             .into(),
                     ),
                 })
@@ -226,12 +226,18 @@ pub fn restore(
 ) -> Result<(Bank, BackupReport)> {
     let current = match current {
         Some(bank) => Some(bank),
-        None if target.exists() => Some(Bank::open_read_only(target, bench.clone(), actor)?),
+        None if target.exists() || crate::store::server_address(target).is_some() => {
+            Some(Bank::open_read_only(target, bench.clone(), actor)?)
+        }
         None => None,
     };
-    let session = match current {
+    let session = match &current {
         Some(bank) => {
             bank.authorize(Operation::Restore)?;
+            // A server's bank is restored with the server's own tools (pg_restore), not from a file copy.
+            if bank.store.on_server() {
+                return Err(StoreError::OnServer { path: bank.path().to_path_buf() }.into());
+            }
             bank.session.clone()
         }
         None => super::Session::SetUp { name: actor.to_string() },

@@ -16,7 +16,7 @@ mod trace;
 mod users;
 pub mod views;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
@@ -250,8 +250,14 @@ impl Bank {
         &self.config
     }
 
+    /// The bank as shown in messages.
     pub fn path(&self) -> &Path {
         self.store.path()
+    }
+
+    /// What opens this bank again: its file, or its server's address as given.
+    pub fn location(&self) -> PathBuf {
+        self.store.location()
     }
 
     /// See [`Store::set_durable`]: only the demo loader turns durability down, and back up.

@@ -169,7 +169,7 @@ impl Bank {
 
     /// What a face needs to open this bank again elsewhere as the same session.
     pub fn reopener(&self) -> Reopen {
-        Reopen { path: self.path().to_path_buf(), bench: self.bench.clone(), session: self.session.clone() }
+        Reopen { path: self.location(), bench: self.bench.clone(), session: self.session.clone() }
     }
 
     /// Signs `name` in with `password`. A wrong password counts toward the lockout (recorded in the audit trail,
@@ -314,7 +314,7 @@ impl Bank {
             // a second for the write lock (the bank's writes take milliseconds) and never upgrades the schema.
             let _ = match self.store.write(record) {
                 Err(AppError::Store(StoreError::OpenedReadOnly { .. })) => {
-                    Store::open_beside_read(self.path(), SIGN_IN_RECORD_WAIT)
+                    Store::open_beside_read(&self.location(), SIGN_IN_RECORD_WAIT)
                         .map_err(AppError::from)
                         .and_then(|mut side| side.write(record))
                 }
@@ -333,7 +333,7 @@ impl Bank {
     /// A write a read-only open must still make (a failed sign-in's count): through a connection of its own.
     fn write_even_if_read_only<T>(&mut self, f: impl Fn(&Tx) -> Result<T>) -> Result<T> {
         match self.store.write(&f) {
-            Err(AppError::Store(StoreError::OpenedReadOnly { .. })) => Store::open(self.path())?.write(f),
+            Err(AppError::Store(StoreError::OpenedReadOnly { .. })) => Store::open(&self.location())?.write(f),
             other => other,
         }
     }

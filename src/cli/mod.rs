@@ -45,6 +45,11 @@ pub fn names_server(db: &Path) -> bool {
     crate::store::server_address(db).is_some()
 }
 
+/// Whether there is a bank at `db` to open: its file exists, or it is on a server (which says if it is not).
+fn bank_exists(db: &Path) -> bool {
+    names_server(db) || db.exists()
+}
+
 fn key_file(cli: &Cli) -> PathBuf {
     cli.key.clone().unwrap_or_else(BankSecret::default_path)
 }
@@ -210,7 +215,7 @@ pub fn run(cli: &Cli, db: &Path, out: &mut Out<'_>) -> Result<()> {
             })
         }
         // The defaults, before there is a bank: a starting point for its policy.
-        Command::Config(ConfigCmd::Show) if !db.exists() => {
+        Command::Config(ConfigCmd::Show) if !bank_exists(db) => {
             write!(out, "{}", crate::core::config::Config::default().to_toml())?;
             Ok(())
         }
@@ -223,7 +228,7 @@ pub fn run(cli: &Cli, db: &Path, out: &mut Out<'_>) -> Result<()> {
             Ok(scanners::cli::listen(profile, device.as_deref(), *baud, json, out, &mut err, stop)?)
         }
         Command::Restore { file } => {
-            let current = if db.exists() {
+            let current = if bank_exists(db) {
                 let mut bank = Bank::open_read_only(db, bench.clone(), &name)?;
                 users::sign_in(&mut bank, &who(cli), false)?;
                 Some(bank)

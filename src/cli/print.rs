@@ -321,7 +321,8 @@ pub fn integrity(v: &Integrity) -> String {
         ("stored values readable", &v.values, None),
     ];
     for (what, problems, note) in checks {
-        if let (Some(server), true) = (&v.left_to_server, what != "foreign keys") {
+        let file_only = what == "SQLite integrity check" || what == "stored values readable";
+        if let (Some(server), true) = (&v.left_to_server, file_only) {
             let _ = writeln!(s, "– {what}: left to the server ({server})");
             continue;
         }

@@ -766,7 +766,7 @@ fn walk_chain(
     mut values: Option<&mut LogValues>,
 ) -> Result<()> {
     let mut stmt = conn.prepare(&format!("SELECT {STORED_COLUMNS} FROM audit_log WHERE seq > ?1 ORDER BY seq"))?;
-    let mut rows = stmt.query([from])?;
+    let mut rows = stmt.stream([from])?;
     let mut prev = prev.to_string();
     let mut expected_seq = from + 1;
     let mut chain_broken = false;
@@ -911,16 +911,22 @@ impl<'c> Records<'c> {
             .map(|c| format!("AND NOT (entity_id >= '{c}=' AND entity_id < '{c}>')"))
             .unwrap_or_default();
         // The keys and newest sequence numbers in order (from the index, sorted when cast), then each entry read.
+        // `SQLite` keeps the subquery's order through the CROSS JOIN; a server keeps only an order it is given.
+        let outer = match (conn.on_server(), integer) {
+            (false, _) => "",
+            (true, true) => "ORDER BY l.n, l.entity_id",
+            (true, false) => "ORDER BY l.entity_id",
+        };
         let mut newest = conn.prepare(&format!(
             "SELECT l.n, l.entity_id, a.seq, a.after, typeof(a.hash) = 'blob'
              FROM (SELECT {n} AS n, entity_id, max(seq) AS seq FROM audit_log WHERE entity = ?1 {groups}
                    GROUP BY entity_id ORDER BY {order}) AS l
-             CROSS JOIN audit_log AS a ON a.seq = l.seq"
+             CROSS JOIN audit_log AS a ON a.seq = l.seq {outer}"
         ))?;
-        let mut log = Newest { rows: newest.query([table])?, table, last: None };
+        let mut log = Newest { rows: newest.stream([table])?, table, last: None };
         let mut next = log.next()?;
         let mut previous: Option<(i64, String)> = None;
-        let mut rows = stmt.query(())?;
+        let mut rows = stmt.stream(())?;
         while let Some(r) = rows.next()? {
             let row = layout.read(conn, r)?;
             // An integer table's key that is not an integer (its schema changed) is not in the log's order.
@@ -985,7 +991,7 @@ impl<'c> Records<'c> {
         )?;
         let mut rows_of = conn.prepare(&format!("SELECT {key} FROM {table} WHERE {column} = ?1"))?;
         let mut exists = conn.prepare_cached(&format!("SELECT 1 FROM {table} WHERE {key} = ?1"))?;
-        let mut log = entries.query(params![table, format!("{column}="), format!("{column}>")])?;
+        let mut log = entries.stream(params![table, format!("{column}="), format!("{column}>")])?;
         let mut group: Option<(Vec<u8>, Vec<String>)> = None;
         loop {
             let r = log.next()?;
@@ -1126,7 +1132,7 @@ fn verify_signatures(conn: &Tx) -> Result<Vec<Finding>> {
                 a.entity, a.entity_id, a.actor, a.hash
          FROM signatures s LEFT JOIN audit_log a ON a.seq = s.audit_seq ORDER BY s.id",
     )?;
-    let mut rows = stmt.query(())?;
+    let mut rows = stmt.stream(())?;
     let mut findings = Vec::new();
     while let Some(r) = rows.next()? {
         let text = |i: usize| -> rusqlite::Result<String> { Ok(lossy(r.get_ref(i)?)) };

@@ -84,7 +84,7 @@ impl Store {
         f: impl FnOnce(&super::Tx) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         // A server bank is always of this program's schema version: its read is the same.
-        let Some(conn) = self.file() else { return self.read(f) };
+        let Some(conn) = self.lite().ok() else { return self.read(f) };
         let _tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Deferred)
             .map_err(StoreError::from)?;
         f(&super::Tx::new(super::Conn::Lite(conn), &self.digest))

@@ -41,16 +41,56 @@ impl<T: ToSql, const N: usize> Args for [T; N] {
 pub(crate) struct Server {
     client: RefCell<postgres::Client>,
     prepared: RefCell<HashMap<String, postgres::Statement>>,
+    /// Cursors declared so far: each streamed read's is named by its number.
+    cursors: std::cell::Cell<u64>,
 }
+
+/// Rows a streamed read fetches from its cursor at a time: few enough to keep memory flat, enough that the
+/// round trips cost little beside the rows.
+const FETCH: usize = 512;
 
 impl Server {
     pub fn new(client: postgres::Client) -> Server {
-        Server { client: RefCell::new(client), prepared: RefCell::new(HashMap::new()) }
+        Server {
+            client: RefCell::new(client),
+            prepared: RefCell::new(HashMap::new()),
+            cursors: std::cell::Cell::new(0),
+        }
     }
 
     /// Runs statements without parameters or rows (transaction control, the schema).
     pub fn batch(&self, sql: &str) -> super::Result<()> {
         Ok(self.client.borrow_mut().batch_execute(sql)?)
+    }
+
+    /// Begins a transaction. A write takes the bank's write lock first (its application id, held until the
+    /// transaction ends): one writer at a time across every bench, as `SQLite`'s `BEGIN IMMEDIATE` gives on a
+    /// file, so identifiers, the audit chain's sequence and hash, and a unit's one dispense are decided by one
+    /// writer that sees every commit before it (READ COMMITTED reads the latest commit at each statement). A
+    /// read is one snapshot, as `SQLite`'s read transaction.
+    pub fn begin(&self, write: bool) -> super::Result<()> {
+        let begin = if write {
+            format!("BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({})", super::APPLICATION_ID)
+        } else {
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY".to_string()
+        };
+        // A lock not had in time leaves the transaction begun and spoilt: end it, so the session stays usable.
+        self.batch(&begin).inspect_err(|_| {
+            let _ = self.batch("ROLLBACK");
+        })
+    }
+
+    /// Ends the transaction: commits it, or rolls it back. The server answers a COMMIT of a transaction spoilt
+    /// by a failed statement with a silent rollback: asked first, so that no write is reported as kept.
+    pub fn end(&self, commit: bool) -> super::Result<()> {
+        if commit {
+            if let Err(spoilt) = self.batch("SELECT 1") {
+                let _ = self.batch("ROLLBACK");
+                return Err(spoilt);
+            }
+            return self.batch("COMMIT");
+        }
+        self.batch("ROLLBACK")
     }
 
     fn prepare(&self, sql: &str) -> rusqlite::Result<postgres::Statement> {
@@ -63,15 +103,11 @@ impl Server {
     }
 
     fn rows(&self, stmt: &postgres::Statement, args: &[&dyn ToSql]) -> rusqlite::Result<Vec<postgres::Row>> {
-        let bound = bind(args)?;
-        let refs: Vec<&(dyn PgToSql + Sync)> = bound.iter().map(|a| a as &(dyn PgToSql + Sync)).collect();
-        self.client.borrow_mut().query(stmt, &refs).map_err(server_error)
+        with_bound(args, |a| self.client.borrow_mut().query(stmt, a))
     }
 
     fn execute(&self, stmt: &postgres::Statement, args: &[&dyn ToSql]) -> rusqlite::Result<usize> {
-        let bound = bind(args)?;
-        let refs: Vec<&(dyn PgToSql + Sync)> = bound.iter().map(|a| a as &(dyn PgToSql + Sync)).collect();
-        let n = self.client.borrow_mut().execute(stmt, &refs).map_err(server_error)?;
+        let n = with_bound(args, |a| self.client.borrow_mut().execute(stmt, a))?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 }
@@ -135,18 +171,18 @@ impl<'c> Tx<'c> {
         self.prepare_cached(sql)?.execute(args)
     }
 
-    /// A statement prepared for one use (one whose text is made for the occasion).
+    /// A statement whose text is made for the occasion (on a file prepared for this use; a server keeps each).
     pub(super) fn prepare(&self, sql: &str) -> rusqlite::Result<Stmt<'c>> {
         match self.conn {
             Conn::Lite(c) => c.prepare(sql).map(Stmt::Lite),
-            Conn::Server(s) => Ok(Stmt::Server(s, s.prepare(sql)?)),
+            Conn::Server(s) => Ok(Stmt::Server(s, s.prepare(sql)?, sql.to_string())),
         }
     }
 
     pub(super) fn prepare_cached(&self, sql: &str) -> rusqlite::Result<Stmt<'c>> {
         match self.conn {
             Conn::Lite(c) => c.prepare_cached(sql).map(Stmt::LiteCached),
-            Conn::Server(s) => Ok(Stmt::Server(s, s.prepare(sql)?)),
+            Conn::Server(s) => Ok(Stmt::Server(s, s.prepare(sql)?, sql.to_string())),
         }
     }
 
@@ -172,7 +208,8 @@ impl<'c> Tx<'c> {
 pub(crate) enum Stmt<'c> {
     Lite(rusqlite::Statement<'c>),
     LiteCached(rusqlite::CachedStatement<'c>),
-    Server(&'c Server, postgres::Statement),
+    /// The server's prepared statement, and its text in `SQLite`'s words (a streamed read declares a cursor of it).
+    Server(&'c Server, postgres::Statement, String),
 }
 
 impl<'c> Stmt<'c> {
@@ -186,7 +223,7 @@ impl<'c> Stmt<'c> {
 
     pub fn execute(&mut self, args: impl Args) -> rusqlite::Result<usize> {
         match self {
-            Stmt::Server(server, stmt) => args.with(|a| server.execute(stmt, a)),
+            Stmt::Server(server, stmt, _) => args.with(|a| server.execute(stmt, a)),
             lite => args.with(|a| lite.lite().expect("a SQLite statement").execute(a)),
         }
     }
@@ -199,16 +236,16 @@ impl<'c> Stmt<'c> {
         match self {
             Stmt::Lite(s) => s.column_names().map(String::from).collect(),
             Stmt::LiteCached(s) => s.column_names().map(String::from).collect(),
-            Stmt::Server(_, s) => s.columns().iter().map(|c| c.name().to_string()).collect(),
+            Stmt::Server(_, s, _) => s.columns().iter().map(|c| c.name().to_string()).collect(),
         }
     }
 
-    /// The rows, read one at a time (on the server, read whole by this version).
+    /// The rows, read one at a time (on a server, received whole: for an answer a person waits for).
     pub fn query(&mut self, args: impl Args) -> rusqlite::Result<Rows<'_>> {
         match self {
-            Stmt::Server(server, stmt) => {
+            Stmt::Server(server, stmt, _) => {
                 let rows = args.with(|a| server.rows(stmt, a))?;
-                Ok(Rows::Server(rows.into_iter(), None))
+                Ok(Rows::Server { rows: rows.into_iter(), current: None, cursor: None })
             }
             lite => {
                 let stmt = lite.lite().expect("a SQLite statement");
@@ -217,19 +254,39 @@ impl<'c> Stmt<'c> {
         }
     }
 
+    /// The rows of a walk over a whole table or cohort, read one at a time: on a server from a cursor, a few
+    /// hundred rows per round trip, so that memory stays flat however large the bank (`query` receives a whole
+    /// answer in one round trip, which is quicker for the small answers a person waits for).
+    pub fn stream(&mut self, args: impl Args) -> rusqlite::Result<Rows<'_>> {
+        let Stmt::Server(server, _, sql) = self else { return self.query(args) };
+        let n = server.cursors.get() + 1;
+        server.cursors.set(n);
+        let name = format!("stoolbank_rows_{n}");
+        let declare = format!("DECLARE {name} NO SCROLL CURSOR FOR {}", for_server(sql));
+        args.with(|a| with_bound(a, |a| server.client.borrow_mut().execute(declare.as_str(), a)))?;
+        Ok(Rows::Server {
+            rows: Vec::new().into_iter(),
+            current: None,
+            cursor: Some(Cursor { server, name, done: false }),
+        })
+    }
+
+    /// [`Stmt::stream`], each row mapped by `f`.
+    pub fn stream_map<'s, T, F: FnMut(&Row) -> rusqlite::Result<T> + 's>(
+        &'s mut self,
+        args: impl Args,
+        f: F,
+    ) -> rusqlite::Result<impl Iterator<Item = rusqlite::Result<T>> + 's> {
+        Ok(mapped(self.stream(args)?, f))
+    }
+
     pub fn query_map<'s, T, F: FnMut(&Row) -> rusqlite::Result<T> + 's>(
         &'s mut self,
         args: impl Args,
-        mut f: F,
+        f: F,
     ) -> rusqlite::Result<impl Iterator<Item = rusqlite::Result<T>> + 's> {
-        let mut rows = self.query(args)?;
-        Ok(std::iter::from_fn(move || match rows.next() {
-            Ok(Some(r)) => Some(f(r)),
-            Ok(None) => None,
-            Err(e) => Some(Err(e)),
-        }))
+        Ok(mapped(self.query(args)?, f))
     }
-
     pub fn query_row<T>(
         &mut self,
         args: impl Args,
@@ -243,10 +300,42 @@ impl<'c> Stmt<'c> {
     }
 }
 
+/// Rows mapped by `f`, one at a time.
+fn mapped<'s, T>(
+    mut rows: Rows<'s>,
+    mut f: impl FnMut(&Row) -> rusqlite::Result<T> + 's,
+) -> impl Iterator<Item = rusqlite::Result<T>> + 's {
+    std::iter::from_fn(move || match rows.next() {
+        Ok(Some(r)) => Some(f(r)),
+        Ok(None) => None,
+        Err(e) => Some(Err(e)),
+    })
+}
+
 /// The rows of a query, one at a time.
 pub(crate) enum Rows<'s> {
     Lite(rusqlite::Rows<'s>),
-    Server(std::vec::IntoIter<postgres::Row>, Option<postgres::Row>),
+    /// The rows received and not yet read, the row being read, and for a streamed read its cursor.
+    Server {
+        rows: std::vec::IntoIter<postgres::Row>,
+        current: Option<postgres::Row>,
+        cursor: Option<Cursor<'s>>,
+    },
+}
+
+/// A streamed read's cursor on the server, closed when its rows are dropped (the transaction's end would close
+/// it too, but a bulk load's transaction holds millions of operations).
+pub(crate) struct Cursor<'s> {
+    server: &'s Server,
+    name: String,
+    done: bool,
+}
+
+impl Drop for Cursor<'_> {
+    fn drop(&mut self) {
+        // Nothing is lost if this fails: the cursor ends with its transaction.
+        let _ = self.server.batch(&format!("CLOSE {}", self.name));
+    }
 }
 
 impl Rows<'_> {
@@ -254,8 +343,19 @@ impl Rows<'_> {
     pub fn next(&mut self) -> rusqlite::Result<Option<&Row<'_>>> {
         match self {
             Rows::Lite(rows) => Ok(rows.next()?.map(|r| r as &Row)),
-            Rows::Server(rows, current) => {
+            Rows::Server { rows, current, cursor } => {
                 *current = rows.next();
+                if let (None, Some(c)) = (&current, cursor.as_mut().filter(|c| !c.done)) {
+                    let fetched = c
+                        .server
+                        .client
+                        .borrow_mut()
+                        .query(&format!("FETCH {FETCH} FROM {}", c.name), &[])
+                        .map_err(server_error)?;
+                    c.done = fetched.len() < FETCH;
+                    *rows = fetched.into_iter();
+                    *current = rows.next();
+                }
                 Ok(current.as_ref().map(|r| r as &Row))
             }
         }
@@ -325,16 +425,17 @@ fn server_value(r: &postgres::Row, i: usize) -> rusqlite::Result<ValueRef<'_>> {
         Type::FLOAT8 => r.try_get::<_, Option<f64>>(i).map_err(failed)?.map(ValueRef::Real),
         Type::FLOAT4 => r.try_get::<_, Option<f32>>(i).map_err(failed)?.map(|v| ValueRef::Real(v.into())),
         Type::BYTEA => r.try_get::<_, Option<&[u8]>>(i).map_err(failed)?.map(ValueRef::Blob),
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::JSON | Type::UNKNOWN => {
+        ref t if is_text(t) || *t == Type::JSON => {
             r.try_get::<_, Option<Raw>>(i).map_err(failed)?.map(|v| ValueRef::Text(v.0))
         }
         // A binary JSONB value is its text after a version byte.
         Type::JSONB => {
             r.try_get::<_, Option<Raw>>(i).map_err(failed)?.map(|v| ValueRef::Text(v.0.get(1..).unwrap_or(&[])))
         }
+        // A type none of the store's statements reads: the statement's fault, not a stored value's.
         other => {
-            let why = format!("column `{}` is of server type {other}, which stoolbank does not read", column.name());
-            return Err(rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Null, why.into()));
+            let what = format!("{} (server type {other})", column.name());
+            return Err(rusqlite::Error::InvalidColumnType(i, what, rusqlite::types::Type::Null));
         }
     };
     Ok(v.unwrap_or(ValueRef::Null))
@@ -356,6 +457,16 @@ impl<'a> PgFromSql<'a> for Raw<'a> {
 /// A parameter as `SQLite` would bind it, written in the type the server expects at its place.
 #[derive(Debug)]
 struct Arg(Value);
+
+/// Runs `f` with `args` bound as the server takes them.
+fn with_bound<T>(
+    args: &[&dyn ToSql],
+    f: impl FnOnce(&[&(dyn PgToSql + Sync)]) -> Result<T, postgres::Error>,
+) -> rusqlite::Result<T> {
+    let bound = bind(args)?;
+    let refs: Vec<&(dyn PgToSql + Sync)> = bound.iter().map(|a| a as &(dyn PgToSql + Sync)).collect();
+    f(&refs).map_err(server_error)
+}
 
 fn bind(args: &[&dyn ToSql]) -> rusqlite::Result<Vec<Arg>> {
     args.iter()
@@ -419,8 +530,9 @@ impl PgToSql for Arg {
     postgres::types::to_sql_checked!();
 }
 
+/// The server's text types: read and written as `SQLite`'s text.
 fn is_text(t: &Type) -> bool {
-    [Type::TEXT, Type::VARCHAR, Type::BPCHAR, Type::NAME, Type::UNKNOWN].contains(t)
+    [Type::TEXT, Type::VARCHAR, Type::BPCHAR, Type::NAME].contains(t)
 }
 
 /// A server's failure, carried in `rusqlite`'s error as the store's statements return it (see
@@ -459,18 +571,22 @@ fn said_for_server(sql: &str) -> String {
             continue;
         }
         let word_start = !out.ends_with(|p: char| p.is_ascii_alphanumeric() || p == '_');
+        // A call of `name` here: its arguments, and its length to the closing parenthesis.
         let call = |name: &str| -> Option<(Vec<String>, usize)> {
             let args_at = name.len() + 1;
             (word_start && rest.starts_with(name) && rest[name.len()..].starts_with('(')).then_some(())?;
-            let close = args_at + matching_paren(&rest[args_at..])?;
-            Some((split_args(&rest[args_at..close]), close + 1))
+            let (args, close) = call_args(&rest[args_at..])?;
+            Some((args, args_at + close + 1))
+        };
+        let after_word = |word: &str| {
+            out.strip_suffix(word).is_some_and(|before| !before.ends_with(|p: char| p.is_ascii_alphanumeric()))
         };
         if c == '?' {
             let digits: String = rest[1..].chars().take_while(char::is_ascii_digit).collect();
-            if out.ends_with("IS NOT ") {
+            if after_word("IS NOT ") {
                 out.truncate(out.len() - "NOT ".len());
                 out.push_str("DISTINCT FROM ");
-            } else if out.ends_with("IS ") {
+            } else if after_word("IS ") {
                 out.push_str("NOT DISTINCT FROM ");
             }
             out.push('$');
@@ -496,7 +612,8 @@ fn said_for_server(sql: &str) -> String {
                 let _ = write!(out, "NOT sqlite_timestamp_is({column})");
                 at += len + tail.len();
             } else {
-                out.push_str(&rest[..len]);
+                let args: Vec<String> = args.iter().map(|a| said_for_server(a)).collect();
+                let _ = write!(out, "strftime({})", args.join(","));
                 at += len;
             }
         } else if word_start && rest.starts_with("CROSS JOIN ") {
@@ -514,73 +631,56 @@ fn said_for_server(sql: &str) -> String {
     out
 }
 
+/// The characters of a statement with where each stands: its byte position, the depth of parentheses around
+/// it, and whether it is inside quotes (where nothing is a placeholder, a parenthesis or a comma).
+fn scan(sql: &str) -> impl Iterator<Item = (usize, char, u32, bool)> + '_ {
+    let (mut depth, mut quote) = (0u32, None);
+    sql.char_indices().map(move |(i, c)| {
+        let here = (i, c, depth, quote.is_some());
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        here
+    })
+}
+
 /// Bare `?` placeholders numbered as `SQLite` numbers them: one past the highest so far.
 fn numbered(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 8);
-    let (mut highest, mut quote) = (0u32, None);
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
+    let mut highest = 0u32;
+    let mut chars = scan(sql).peekable();
+    while let Some((_, c, _, quoted)) = chars.next() {
         out.push(c);
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '\'' | '"') => quote = Some(c),
-            (None, '?') => {
-                let mut digits = String::new();
-                while let Some(d) = chars.next_if(char::is_ascii_digit) {
-                    digits.push(d);
-                }
-                let n = if digits.is_empty() { highest + 1 } else { digits.parse().unwrap_or(u32::MAX) };
-                highest = highest.max(n);
-                out.push_str(&n.to_string());
+        if c == '?' && !quoted {
+            let mut digits = String::new();
+            while let Some((_, d, _, _)) = chars.next_if(|(_, d, _, _)| d.is_ascii_digit()) {
+                digits.push(d);
             }
-            _ => {}
+            let n = if digits.is_empty() { highest + 1 } else { digits.parse().unwrap_or(u32::MAX) };
+            highest = highest.max(n);
+            out.push_str(&n.to_string());
         }
     }
     out
 }
 
-/// Where the parenthesis closing an opened one is, in `sql` after the opening.
-fn matching_paren(sql: &str) -> Option<usize> {
-    let mut depth = 0i32;
-    let mut quote = None;
-    for (i, c) in sql.char_indices() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '\'' | '"') => quote = Some(c),
-            (None, '(') => depth += 1,
-            (None, ')') if depth == 0 => return Some(i),
-            (None, ')') => depth -= 1,
-            _ => {}
+/// A call's arguments, split at its top-level commas, and the position of its closing parenthesis, in `sql`
+/// after the opening one.
+fn call_args(sql: &str) -> Option<(Vec<String>, usize)> {
+    let mut args = vec![String::new()];
+    for (i, c, depth, quoted) in scan(sql) {
+        match c {
+            ')' if depth == 0 && !quoted => return Some((args, i)),
+            ',' if depth == 0 && !quoted => args.push(String::new()),
+            c => args.last_mut()?.push(c),
         }
     }
     None
-}
-
-/// A call's arguments, split at its top-level commas.
-fn split_args(args: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
-    let mut depth = 0i32;
-    let mut quote = None;
-    for c in args.chars() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '\'' | '"') => quote = Some(c),
-            (None, '(') => depth += 1,
-            (None, ')') => depth -= 1,
-            (None, ',') if depth == 0 => {
-                out.push(String::new());
-                continue;
-            }
-            _ => {}
-        }
-        if let Some(last) = out.last_mut() {
-            last.push(c);
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -596,5 +696,20 @@ mod tests {
             "WHERE id IN (SELECT value FROM jsonb_array_elements_text(($1)::jsonb)) AND x = $2"
         );
         assert_eq!(for_server("json_each(?) , ?"), "jsonb_array_elements_text(($1)::jsonb) , $2");
+        assert_eq!(
+            for_server("a IS ?2 AND b IS NOT ?3 AND THIS ?4"),
+            "a IS NOT DISTINCT FROM $2 AND b IS DISTINCT FROM $3 AND THIS $4"
+        );
+        assert_eq!(
+            for_server(
+                "SELECT group_concat(f.t), group_concat(id, ', ') FROM x INDEXED BY x_i CROSS JOIN y ON y.a = x.a"
+            ),
+            "SELECT string_agg((f.t)::text, ','), string_agg((id)::text,  ', ') FROM x  JOIN y ON y.a = x.a"
+        );
+        assert_eq!(
+            for_server("WHERE typeof(a.hash) = 'blob' AND strftime('%Y-%m-%dT%H:%M:%SZ', d.at) IS NOT d.at"),
+            "WHERE pg_typeof(a.hash) = 'bytea'::regtype AND NOT sqlite_timestamp_is(d.at)"
+        );
+        assert_eq!(for_server("strftime('%Y', ?1)"), "strftime('%Y', $1)");
     }
 }

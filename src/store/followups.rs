@@ -78,7 +78,7 @@ pub(super) const DISPENSES_WITH_VISITS: &str = "SELECT p.recipient_id, r.indicat
 /// (holding one recipient's rows at a time, so memory stays flat however large the bank).
 pub(crate) fn dispenses_by_recipient(c: &Tx, mut each: impl FnMut(Id, String, Vec<CourseDispense>)) -> Result<()> {
     let mut stmt = c.prepare_cached(DISPENSES_WITH_VISITS)?;
-    let mut rows = stmt.query(())?;
+    let mut rows = stmt.stream(())?;
     let mut current: Option<(Id, String, Vec<CourseDispense>)> = None;
     while let Some(r) = rows.next()? {
         let recipient = id(r, 0)?;
@@ -362,10 +362,10 @@ pub(crate) fn each_treated<E: From<StoreError>>(
         .prepare_cached(&format!("{DISPENSES_SELECT} ORDER BY p.recipient_id, p.at, p.id"))
         .map_err(StoreError::from)?;
     let mut dispenses =
-        ByRecipient::new(d.query_map((), |r| Ok((keyed(r, 2)?, dispense_from_row(r)?))).map_err(StoreError::from)?);
+        ByRecipient::new(d.stream_map((), |r| Ok((keyed(r, 2)?, dispense_from_row(r)?))).map_err(StoreError::from)?);
     let mut r = c.prepare_cached(&super::recipients::all_sql()).map_err(StoreError::from)?;
     let mut recipients = ByRecipient::new(
-        r.query_map((), |r| Ok((keyed(r, 0)?, super::recipients::from_row(r)?))).map_err(StoreError::from)?,
+        r.stream_map((), |r| Ok((keyed(r, 0)?, super::recipients::from_row(r)?))).map_err(StoreError::from)?,
     );
     let mut f = c.prepare_cached(&format!(
         "SELECT {FOLLOWUP_COLUMNS} FROM followups f WHERE NOT EXISTS (SELECT 1 FROM followups g WHERE g.supersedes = f.id)
@@ -373,12 +373,12 @@ pub(crate) fn each_treated<E: From<StoreError>>(
     ))
     .map_err(StoreError::from)?;
     let mut visits =
-        ByRecipient::new(f.query_map((), |r| Ok((keyed(r, 1)?, followup_from_row(r)?))).map_err(StoreError::from)?);
+        ByRecipient::new(f.stream_map((), |r| Ok((keyed(r, 1)?, followup_from_row(r)?))).map_err(StoreError::from)?);
     let mut s = c
         .prepare_cached(&format!("SELECT {STUDY_COLUMNS} FROM study_records ORDER BY recipient_id, id"))
         .map_err(StoreError::from)?;
     let mut study =
-        ByRecipient::new(s.query_map((), |r| Ok((keyed(r, 1)?, study_from_row(r)?))).map_err(StoreError::from)?);
+        ByRecipient::new(s.stream_map((), |r| Ok((keyed(r, 1)?, study_from_row(r)?))).map_err(StoreError::from)?);
     while let Some(rid) = dispenses.next_recipient() {
         let dispenses = dispenses.take(&rid)?;
         // Every dispense names a recipient (a foreign key); a row that could not be read was an error above.
@@ -400,7 +400,7 @@ pub(crate) fn each_exposed<E: From<StoreError>>(
         .prepare_cached("SELECT recipient_id, at FROM dispenses ORDER BY recipient_id, at")
         .map_err(StoreError::from)?;
     let mut given =
-        ByRecipient::new(d.query_map((), |r| Ok((r.get::<_, String>(0)?, ts(r, 1)?))).map_err(StoreError::from)?);
+        ByRecipient::new(d.stream_map((), |r| Ok((r.get::<_, String>(0)?, ts(r, 1)?))).map_err(StoreError::from)?);
     let mut e = c
         .prepare_cached(&format!(
             "SELECT {EVENT_COLUMNS} FROM adverse_events e
@@ -408,7 +408,7 @@ pub(crate) fn each_exposed<E: From<StoreError>>(
         ))
         .map_err(StoreError::from)?;
     let mut events = ByRecipient::new(
-        e.query_map((), |r| Ok((r.get::<_, String>(1)?, event_from_row(r)?))).map_err(StoreError::from)?,
+        e.stream_map((), |r| Ok((r.get::<_, String>(1)?, event_from_row(r)?))).map_err(StoreError::from)?,
     );
     loop {
         let next = match (given.next_recipient(), events.next_recipient()) {

@@ -337,7 +337,7 @@ impl Store {
     /// clear-text identity is not left in the free part of a page (`FAST`: where that costs no extra I/O; pages
     /// freed whole are dropped by [`Store::purge_free_pages`]).
     pub fn erase_replaced_content(&self) -> Result<()> {
-        let Some(conn) = self.file() else { return Ok(()) };
+        let Some(conn) = self.lite().ok() else { return Ok(()) };
         Ok(conn.execute_batch("PRAGMA secure_delete = FAST;")?)
     }
 
@@ -347,14 +347,14 @@ impl Store {
     /// On a server, the dead row versions, its write-ahead log and its backups are its administrators' to
     /// purge (`VACUUM FULL`, their retention): stoolbank does not reach the server's storage.
     pub fn purge_free_pages(&self) -> Result<()> {
-        let Some(conn) = self.file() else { return Ok(()) };
+        let Some(conn) = self.lite().ok() else { return Ok(()) };
         conn.execute_batch("VACUUM;")?;
         self.empty_log()
     }
 
     /// Copies the write-ahead log into the file and truncates it (a server's log is the server's).
     pub fn empty_log(&self) -> Result<()> {
-        let Some(conn) = self.file() else { return Ok(()) };
+        let Some(conn) = self.lite().ok() else { return Ok(()) };
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
     }

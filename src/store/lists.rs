@@ -107,10 +107,10 @@ pub(crate) fn units_on_shelf(
     after: Option<&Stored<Id>>,
     limit: usize,
 ) -> Result<Vec<Stored<Id>>> {
-    // Every form binds ?3, the day, null where the filter needs none.
+    // Every form binds ?3, the day, null where the filter needs none (typed, so that a server can prepare it).
     let (narrow, day) = match shelf {
-        Shelf::All => ("?3 IS NULL", None),
-        Shelf::NotReleased => ("?3 IS NULL AND b.released_at IS NULL", None),
+        Shelf::All => ("CAST(?3 AS TEXT) IS NULL", None),
+        Shelf::NotReleased => ("CAST(?3 AS TEXT) IS NULL AND b.released_at IS NULL", None),
         Shelf::ReleasedInDate(d) => ("b.released_at IS NOT NULL AND b.expires_on >= ?3", Some(d)),
         Shelf::PastExpiry(d) => ("b.expires_on < ?3", Some(d)),
     };
@@ -142,8 +142,8 @@ pub(crate) fn recalls_like(
 ) -> Result<Vec<EarlierRecall>> {
     let mut stmt = c.prepare_cached(
         "SELECT at, reason FROM recalls WHERE selector = ?1
-           AND (?2 IS NULL OR donor_id = ?2 OR batch_id = ?2)
-           AND (?3 IS NULL OR (from_date = ?3 AND to_date = ?4))
+           AND (CAST(?2 AS TEXT) IS NULL OR donor_id = ?2 OR batch_id = ?2)
+           AND (CAST(?3 AS TEXT) IS NULL OR (from_date = ?3 AND to_date = ?4))
          ORDER BY at",
     )?;
     let rows = stmt.query_map(

@@ -43,12 +43,6 @@ const STATEMENT_CACHE: usize = 256;
 /// `PRAGMA application_id` of a stoolbank database: "STB1".
 const APPLICATION_ID: i32 = 0x5354_4231;
 
-/// How a write begins on a server: one writer at a time across every bench, as `SQLite`'s `BEGIN IMMEDIATE`
-/// gives on a file (the lock is the bank's application id, held until the transaction ends). Identifiers, the
-/// audit chain's sequence and hash, and a unit's one dispense are then decided by one writer that sees every
-/// commit before it (READ COMMITTED reads the latest committed state at each statement).
-const SERVER_WRITE: &str = "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock(1398030897)";
-
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("{path}: not a stoolbank database ({why}); refusing to open it")]
@@ -185,8 +179,10 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// An open stoolbank database.
 pub(crate) struct Store {
     engine: Engine,
-    /// The file, or for a server the address it was opened by (without a password).
+    /// The file, or for a server its address as shown (without a password or options).
     path: PathBuf,
+    /// A server's address as given, to open the bank again by (a reader thread, a sign-in's record).
+    address: Option<String>,
     /// The schema version found at open, when opened read-only (writes refused); None when writable.
     read_only: Option<i64>,
     /// Inside [`Store::begin_bulk`]: one open transaction holds many operations, each in its own savepoint.
@@ -205,7 +201,7 @@ impl Store {
     /// Opens an existing database, upgrading its schema if it is older than this program's.
     pub fn open(path: &Path) -> Result<Store> {
         if let Some(address) = server::address(path) {
-            return Self::connect(address, server::Opening::Existing);
+            return Self::connect(address, server::Opening::Existing, Duration::from_secs(10));
         }
         if !path.exists() {
             return Err(StoreError::Missing { path: path.into() });
@@ -216,7 +212,7 @@ impl Store {
     /// Opens a database, creating it if it does not exist (`init`, `demo`).
     pub fn open_or_create(path: &Path) -> Result<Store> {
         if let Some(address) = server::address(path) {
-            return Self::connect(address, server::Opening::Create);
+            return Self::connect(address, server::Opening::Create, Duration::from_secs(10));
         }
         if !path.exists() {
             create_private(path)?;
@@ -233,7 +229,7 @@ impl Store {
     /// record), waiting at most `wait` for the write lock: never an upgrade, which is a write command's to make.
     pub fn open_beside_read(path: &Path, wait: Duration) -> Result<Store> {
         if let Some(address) = server::address(path) {
-            return Self::connect(address, server::Opening::Existing);
+            return Self::connect(address, server::Opening::Existing, wait);
         }
         let store = Self::open_writable(path, wait)?;
         let version: i64 = store.lite()?.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -271,7 +267,7 @@ impl Store {
     /// never waits behind a writer and works on read-only files, folders and mounts.
     pub fn open_read_only(path: &Path) -> Result<Store> {
         if let Some(address) = server::address(path) {
-            return Self::connect(address, server::Opening::ReadOnly);
+            return Self::connect(address, server::Opening::ReadOnly, Duration::from_secs(10));
         }
         if !path.exists() {
             return Err(StoreError::Missing { path: path.into() });
@@ -304,7 +300,7 @@ impl Store {
     }
 
     fn on(engine: Engine, path: PathBuf, read_only: Option<i64>) -> Store {
-        Store { engine, path, read_only, bulk: false, digest: secret::IdentityDigest::default() }
+        Store { engine, path, address: None, read_only, bulk: false, digest: secret::IdentityDigest::default() }
     }
 
     /// The `SQLite` connection, for what only a file has (its pragmas, its pages, a copy of it).
@@ -312,14 +308,6 @@ impl Store {
         match &self.engine {
             Engine::Lite(c) => Ok(c),
             Engine::Server(_) => Err(StoreError::OnServer { path: self.path.clone() }),
-        }
-    }
-
-    /// The `SQLite` connection of a bank in a file; None on a server.
-    fn file(&self) -> Option<&Connection> {
-        match &self.engine {
-            Engine::Lite(c) => Some(c),
-            Engine::Server(_) => None,
         }
     }
 
@@ -339,8 +327,18 @@ impl Store {
         Tx::new(conn, &self.digest)
     }
 
+    /// The bank as shown in messages.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// What opens this bank again: the file, or the server's address as given.
+    pub fn location(&self) -> PathBuf {
+        self.address.as_ref().map_or_else(|| self.path.clone(), PathBuf::from)
+    }
+
+    pub fn on_server(&self) -> bool {
+        matches!(self.engine, Engine::Server(_))
     }
 
     /// Digests identity rows with the bank secret in `key_file` from now on (created there at the first identity
@@ -380,9 +378,9 @@ impl Store {
                 Ok(out)
             }
             Engine::Server(server) => {
-                server.batch(SERVER_WRITE)?;
+                server.begin(true)?;
                 let out = f(&self.tx());
-                let ended = server.batch(if out.is_ok() { "COMMIT" } else { "ROLLBACK" });
+                let ended = server.end(out.is_ok());
                 let out = out?;
                 ended?;
                 Ok(out)
@@ -408,7 +406,7 @@ impl Store {
         self.writable()?;
         match &self.engine {
             Engine::Lite(c) => c.execute_batch("BEGIN IMMEDIATE")?,
-            Engine::Server(s) => s.batch(SERVER_WRITE)?,
+            Engine::Server(s) => s.begin(true)?,
         }
         self.bulk = true;
         Ok(())
@@ -420,7 +418,7 @@ impl Store {
         let end = if commit { "COMMIT" } else { "ROLLBACK" };
         match &self.engine {
             Engine::Lite(c) => c.execute_batch(end)?,
-            Engine::Server(s) => s.batch(end)?,
+            Engine::Server(s) => s.end(commit)?,
         }
         Ok(())
     }
@@ -433,20 +431,24 @@ impl Store {
         if let Some(found) = self.read_only.filter(|v| *v < migrate::READS_FROM) {
             return Err(StoreError::OlderSchema { path: self.path.clone(), found, known: LATEST_VERSION }.into());
         }
-        if self.bulk {
-            return f(&self.tx());
-        }
         match &self.engine {
+            Engine::Lite(_) if self.bulk => f(&self.tx()),
             Engine::Lite(conn) => {
                 let _tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Deferred)
                     .map_err(StoreError::from)?;
                 f(&self.tx())
             }
-            Engine::Server(server) => {
-                // One snapshot for the whole read, as `SQLite`'s read transaction gives.
-                server.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+            // On a server a failed statement spoils its whole transaction: a read inside a load has a savepoint.
+            Engine::Server(server) if self.bulk => {
+                server.batch("SAVEPOINT read")?;
                 let out = f(&self.tx());
-                server.batch("ROLLBACK")?;
+                server.batch(if out.is_ok() { "RELEASE read" } else { "ROLLBACK TO read; RELEASE read" })?;
+                out
+            }
+            Engine::Server(server) => {
+                server.begin(false)?;
+                let out = f(&self.tx());
+                server.end(false)?;
                 out
             }
         }

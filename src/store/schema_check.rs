@@ -2,7 +2,7 @@
 //! writes. A dropped append-only trigger, a planted trigger, an extra index or a changed column is named, as is a
 //! timestamp no reader can parse.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use rusqlite::types::ValueRef;
@@ -76,6 +76,28 @@ fn columns(conn: &Tx, table: &str) -> Result<BTreeMap<String, String>> {
         Ok((r.get::<_, String>(0)?, shape))
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// On a server: each of the schema's triggers (the refusals of DELETE, TRUNCATE and rewriting the audit log, and
+/// the rules they hold) that is missing or disabled, one sentence each. Its constraints the server keeps itself;
+/// its triggers an owner can drop or disable, as a tamperer drops them in a file.
+pub(crate) fn server_trigger_differences(live: &Tx) -> Result<Vec<String>> {
+    let mut expected: BTreeSet<String> = super::server::SCHEMA
+        .split("CREATE TRIGGER ")
+        .skip(1)
+        .filter_map(|s| s.split_whitespace().next())
+        .filter(|name| name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .map(String::from)
+        .collect();
+    for table in live.tables()? {
+        expected.extend(["no_delete", "no_truncate"].map(|t| format!("{table}_{t}")));
+    }
+    let mut stmt = live.prepare_cached(
+        "SELECT t.tgname::text FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+         WHERE NOT t.tgisinternal AND t.tgenabled <> 'D' AND c.relnamespace = current_schema()::regnamespace",
+    )?;
+    let live: BTreeSet<String> = stmt.query_map((), |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    Ok(expected.difference(&live).map(|name| format!("trigger {name} is missing or disabled")).collect())
 }
 
 /// Every difference between the live schema and the one the program builds for the file's own schema version,

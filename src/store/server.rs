@@ -3,6 +3,7 @@
 //! not a stoolbank bank, as a file is refused.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::engine::Server;
 use super::migrate::LATEST_VERSION;
@@ -10,7 +11,7 @@ use super::{Engine, Result, Store, StoreError, APPLICATION_ID};
 
 /// The schema a new bank on a server is made with (the translation of `schema.sql` at its latest version,
 /// compared with it table by table by `tests/pg_schema.rs`).
-const SCHEMA: &str = include_str!("../../schema.pg.sql");
+pub(super) const SCHEMA: &str = include_str!("../../schema.pg.sql");
 
 /// The server address a `--db` value names, if it names one rather than a file.
 pub(crate) fn address(db: &Path) -> Option<&str> {
@@ -30,7 +31,8 @@ pub(super) enum Opening {
 }
 
 impl Store {
-    pub(super) fn connect(address: &str, opening: Opening) -> Result<Store> {
+    /// Connects to the bank at `address`; a write waits at most `wait` for another bench's.
+    pub(super) fn connect(address: &str, opening: Opening, wait: Duration) -> Result<Store> {
         let path = PathBuf::from(shown(address));
         let connect_err = |source| StoreError::Connect { path: path.clone(), source };
         let mut config: postgres::Config = address.parse().map_err(|e: postgres::Error| {
@@ -42,8 +44,8 @@ impl Store {
             }
         }
         let mut client = config.connect(postgres::NoTls).map_err(connect_err)?;
-        // A writer waits for another bench's write as long as on a file (10 s), then says the bank is busy.
-        client.batch_execute("SET lock_timeout = '10s'").map_err(connect_err)?;
+        // A writer waits for another bench's write as long as on a file, then says the bank is busy.
+        client.batch_execute(&format!("SET lock_timeout = '{}ms'", wait.as_millis())).map_err(connect_err)?;
         let version = match identify(&mut client, &path)? {
             Some(version) => version,
             None if opening == Opening::Create => create(&mut client)?,
@@ -61,7 +63,9 @@ impl Store {
         if read_only.is_some() {
             client.batch_execute("SET default_transaction_read_only = on")?;
         }
-        Ok(Store::on(Engine::Server(Box::new(Server::new(client))), path, read_only))
+        let mut store = Store::on(Engine::Server(Box::new(Server::new(client))), path, read_only);
+        store.address = Some(address.to_string());
+        Ok(store)
     }
 }
 
@@ -87,7 +91,7 @@ fn identify(client: &mut postgres::Client, path: &Path) -> Result<Option<i64>> {
 /// Makes the schema in an empty database, in one transaction; two benches creating at once make it once.
 fn create(client: &mut postgres::Client) -> Result<i64> {
     let mut tx = client.transaction()?;
-    tx.batch_execute("SELECT pg_advisory_xact_lock(1398030897)")?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&i64::from(APPLICATION_ID)])?;
     let marked: bool = tx.query_one("SELECT to_regclass('stoolbank_schema') IS NOT NULL", &[])?.get(0);
     if !marked {
         tx.batch_execute(SCHEMA)?;
@@ -97,25 +101,25 @@ fn create(client: &mut postgres::Client) -> Result<i64> {
     Ok(version)
 }
 
-/// The address as shown in messages: without its password.
+/// The address as shown in messages: without its password, and without its options (`?…`, which can hold one).
 fn shown(address: &str) -> String {
     let Some((scheme, rest)) = address.split_once("://") else { return address.to_string() };
-    let (authority, tail) = rest.split_once('/').map_or((rest, None), |(a, t)| (a, Some(t)));
-    let authority = match authority.rsplit_once('@') {
-        Some((user, host)) => format!("{}@{host}", user.split_once(':').map_or(user, |(u, _)| u)),
-        None => authority.to_string(),
-    };
-    match tail {
-        Some(t) => format!("{scheme}://{authority}/{}", t.split('?').next().unwrap_or(t)),
-        None => format!("{scheme}://{authority}"),
+    let rest = rest.split('?').next().unwrap_or(rest);
+    // A password is percent-encoded in a URL, so the first `/` after the credentials starts the database.
+    let (credentials, place) = rest.rsplit_once('@').map_or((None, rest), |(c, p)| (Some(c), p));
+    let user = credentials.map(|c| c.split(':').next().unwrap_or(c));
+    match user {
+        Some(user) => format!("{scheme}://{user}@{place}"),
+        None => format!("{scheme}://{place}"),
     }
 }
 
-/// A password as libpq finds one: `PGPASSWORD`, else the first matching line of `PGPASSFILE` or `~/.pgpass`
-/// (`host:port:database:user:password`, `*` matching anything, `\` escaping; ignored unless private to its
-/// owner, as libpq ignores it).
+/// A password as libpq finds one: a non-empty `PGPASSWORD`, else the first matching line of `PGPASSFILE` or
+/// `~/.pgpass` (`host:port:database:user:password`; `*` matches anything, `\` escapes `:`, `\` and a literal `*`;
+/// a socket connection matches its directory, or `localhost` for the default ones). The file is ignored unless
+/// private to its owner, as libpq ignores it.
 fn password_for(config: &postgres::Config) -> Option<String> {
-    if let Some(p) = std::env::var_os("PGPASSWORD") {
+    if let Some(p) = std::env::var_os("PGPASSWORD").filter(|p| !p.is_empty()) {
         return p.into_string().ok();
     }
     let file =
@@ -127,38 +131,55 @@ fn password_for(config: &postgres::Config) -> Option<String> {
             return None;
         }
     }
-    let host = match config.get_hosts().first()? {
-        postgres::config::Host::Tcp(h) => h.clone(),
+    let hosts: Vec<String> = match config.get_hosts().first()? {
+        postgres::config::Host::Tcp(h) => vec![h.clone()],
         #[cfg(unix)]
-        postgres::config::Host::Unix(_) => "localhost".to_string(),
+        postgres::config::Host::Unix(dir) => {
+            let default = ["/var/run/postgresql", "/run/postgresql", "/tmp"].iter().any(|d| dir == Path::new(d));
+            let mut names = vec![dir.display().to_string()];
+            names.extend(default.then(|| "localhost".to_string()));
+            names
+        }
     };
     let port = config.get_ports().first().copied().unwrap_or(5432).to_string();
-    let database = config.get_dbname().or(config.get_user())?;
     let user = config.get_user()?;
-    pgpass_lookup(&std::fs::read_to_string(file).ok()?, [&host, &port, database, user])
+    let database = config.get_dbname().unwrap_or(user);
+    let text = std::fs::read_to_string(file).ok()?;
+    hosts.iter().find_map(|host| pgpass_lookup(&text, [host, &port, database, user]))
 }
 
 fn pgpass_lookup(text: &str, wanted: [&str; 4]) -> Option<String> {
     text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
         let fields = pgpass_fields(line);
-        if fields.len() != 5 {
+        if fields.len() < 5 {
             return None;
         }
-        let matches = fields.iter().zip(wanted).all(|(f, w)| f == "*" || f == w);
-        matches.then(|| fields[4].clone())
+        let matches = fields.iter().zip(wanted).all(|((f, any), w)| *any || f == w);
+        matches.then(|| fields[4].0.clone())
     })
 }
 
-fn pgpass_fields(line: &str) -> Vec<String> {
-    let mut fields = vec![String::new()];
+/// A line's fields, each with whether it is the wildcard `*` (an escaped `\*` is a literal star).
+fn pgpass_fields(line: &str) -> Vec<(String, bool)> {
+    let mut fields = Vec::new();
+    let (mut field, mut escaped_any) = (String::new(), false);
     let mut chars = line.chars();
     while let Some(c) = chars.next() {
         match c {
-            '\\' => fields.last_mut().into_iter().for_each(|f| f.extend(chars.next())),
-            ':' => fields.push(String::new()),
-            c => fields.last_mut().into_iter().for_each(|f| f.push(c)),
+            '\\' => {
+                field.extend(chars.next());
+                escaped_any = true;
+            }
+            ':' => {
+                let wildcard = field == "*" && !escaped_any;
+                fields.push((std::mem::take(&mut field), wildcard));
+                escaped_any = false;
+            }
+            c => field.push(c),
         }
     }
+    let wildcard = field == "*" && !escaped_any;
+    fields.push((field, wildcard));
     fields
 }
 
@@ -181,5 +202,8 @@ mod tests {
         assert_eq!(pgpass_lookup(file, ["db.example", "5432", "bank", "bench"]).as_deref(), Some("pa:ss"));
         assert_eq!(pgpass_lookup(file, ["elsewhere", "5432", "bank", "bench"]).as_deref(), Some("any"));
         assert_eq!(pgpass_lookup("db:1:b:u:p\n", ["db", "2", "b", "u"]), None);
+        // An escaped star is a literal star, not a wildcard.
+        assert_eq!(pgpass_lookup("\\*:*:*:*:p\n", ["db", "1", "b", "u"]), None);
+        assert_eq!(pgpass_lookup("\\*:*:*:*:p\n", ["*", "1", "b", "u"]).as_deref(), Some("p"));
     }
 }

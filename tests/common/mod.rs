@@ -43,26 +43,7 @@ impl Bench {
 
     /// A connection straight to the bank, as a program other than stoolbank would open it.
     pub fn outside(&self) -> Outside {
-        match &self.server {
-            Some(server) => {
-                let url = server.lock().unwrap().url();
-                Outside::Server(postgres::Client::connect(&url, postgres::NoTls).expect("connect to the bank"))
-            }
-            None => Outside::File(rusqlite::Connection::open(&self.db).expect("open bank")),
-        }
-    }
-
-    /// Runs one statement straight on the bank (`$1` its one parameter): the rows it changed, or the refusal.
-    pub fn execute_outside(&self, sql: &str, param: &str) -> Result<u64, String> {
-        self.outside().execute(sql, &[param])
-    }
-
-    /// A count read straight from the bank (`$1` its one parameter).
-    pub fn count_outside(&self, sql: &str, param: &str) -> i64 {
-        match self.outside() {
-            Outside::Server(mut c) => c.query_one(sql, &[&param]).expect("count").get(0),
-            Outside::File(c) => c.query_row(sql, [param], |r| r.get(0)).expect("count"),
-        }
+        Outside::open(&self.db)
     }
 
     /// Writes a policy file (for `config set`); returns its path.
@@ -205,14 +186,25 @@ pub enum Outside {
     Server(postgres::Client),
 }
 
+/// Text parameters as the server's client takes them.
+fn server_params<'a>(params: &'a [&'a str]) -> Vec<&'a (dyn postgres::types::ToSql + Sync)> {
+    params.iter().map(|p| p as &(dyn postgres::types::ToSql + Sync)).collect()
+}
+
 impl Outside {
+    pub fn open(db: &std::path::Path) -> Outside {
+        match db.to_str().filter(|s| s.starts_with("postgres")) {
+            Some(url) => Outside::Server(postgres::Client::connect(url, postgres::NoTls).expect("connect to the bank")),
+            None => Outside::File(rusqlite::Connection::open(db).expect("open bank")),
+        }
+    }
+
+    /// The rows a statement changed, or the database's refusal.
     pub fn execute(&mut self, sql: &str, params: &[&str]) -> Result<u64, String> {
         match self {
-            Outside::Server(c) => {
-                let params: Vec<&(dyn postgres::types::ToSql + Sync)> =
-                    params.iter().map(|p| p as &(dyn postgres::types::ToSql + Sync)).collect();
-                c.execute(sql, &params).map_err(|e| e.as_db_error().map_or(e.to_string(), |d| d.message().to_string()))
-            }
+            Outside::Server(c) => c
+                .execute(sql, &server_params(params))
+                .map_err(|e| e.as_db_error().map_or(e.to_string(), |d| d.message().to_string())),
             Outside::File(c) => {
                 c.execute(sql, rusqlite::params_from_iter(params)).map(|n| n as u64).map_err(|e| e.to_string())
             }
@@ -232,15 +224,35 @@ impl Outside {
     pub fn texts(&mut self, sql: &str, params: &[&str]) -> Vec<String> {
         match self {
             Outside::Server(c) => {
-                let params: Vec<&(dyn postgres::types::ToSql + Sync)> =
-                    params.iter().map(|p| p as &(dyn postgres::types::ToSql + Sync)).collect();
-                c.query(sql, &params).expect("query").iter().map(|r| r.get(0)).collect()
+                c.query(sql, &server_params(params)).expect("query").iter().map(|r| r.get(0)).collect()
             }
             Outside::File(c) => c
                 .prepare(sql)
                 .and_then(|mut s| s.query_map(rusqlite::params_from_iter(params), |r| r.get(0))?.collect())
                 .expect("query"),
         }
+    }
+
+    /// A count.
+    pub fn count(&mut self, sql: &str, params: &[&str]) -> i64 {
+        match self {
+            Outside::Server(c) => c.query_one(sql, &server_params(params)).expect("count").get(0),
+            Outside::File(c) => c.query_row(sql, rusqlite::params_from_iter(params), |r| r.get(0)).expect("count"),
+        }
+    }
+
+    /// The bank's tables (the server's marker left out: a file keeps it in its header).
+    pub fn tables(&mut self) -> Vec<String> {
+        let sql = match self {
+            Outside::Server(_) => {
+                "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema()
+                 AND tablename <> 'stoolbank_schema' ORDER BY 1"
+            }
+            Outside::File(_) => {
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            }
+        };
+        self.texts(sql, &[])
     }
 }
 
@@ -258,35 +270,8 @@ pub fn new_db(dir: &tempfile::TempDir) -> (PathBuf, Option<pg::PgDb>) {
 
 /// Every table's row count, by name: a refused operation leaves all of them as they were.
 pub fn table_counts(db: &std::path::Path) -> Vec<(String, i64)> {
-    if let Some(url) = db.to_str().filter(|s| s.starts_with("postgresql://")) {
-        let mut c = postgres::Client::connect(url, postgres::NoTls).expect("connect to the bank's server");
-        let names: Vec<String> = c
-            .query("SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() ORDER BY 1", &[])
-            .expect("list tables")
-            .iter()
-            .map(|r| r.get(0))
-            .filter(|t: &String| t != "stoolbank_schema")
-            .collect();
-        return names
-            .into_iter()
-            .map(|t| {
-                let n: i64 = c.query_one(&format!("SELECT count(*) FROM {t}"), &[]).expect("count").get(0);
-                (t, n)
-            })
-            .collect();
-    }
-    let c = rusqlite::Connection::open(db).expect("open bank");
-    let names: Vec<String> = c
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
-        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-        .expect("list tables");
-    names
-        .into_iter()
-        .map(|t| {
-            let n = c.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0)).expect("count");
-            (t, n)
-        })
-        .collect()
+    let mut c = Outside::open(db);
+    c.tables().into_iter().map(|t| (t.clone(), c.count(&format!("SELECT count(*) FROM {t}"), &[]))).collect()
 }
 
 /// A bank opened through the library with its clock fixed at `now`, as the TUI or a test gives it.
