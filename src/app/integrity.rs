@@ -231,7 +231,8 @@ pub fn restore(
         }
         None => None,
     };
-    let session = match &current {
+    // The bank is closed once its session is taken: the file is about to be replaced.
+    let session = match current {
         Some(bank) => {
             bank.authorize(Operation::Restore)?;
             // A server's bank is restored with the server's own tools (pg_restore), not from a file copy.
