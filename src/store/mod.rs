@@ -61,7 +61,7 @@ pub enum StoreError {
     #[error("the database is busy (another bench is writing); try again")]
     Busy,
     /// What only a bank in a file has (its pages, a copy of the file) asked of a bank on a server.
-    #[error("{path}: a bank on a PostgreSQL server has no file to do this with; use the server's own tools (pg_dump, VACUUM)")]
+    #[error("{path}: a bank on a PostgreSQL server has no file to do this with; use the server's own tools (pg_dump, pg_restore, VACUUM FULL)")]
     OnServer { path: PathBuf },
     #[error("{path}: cannot connect: {}", server_says(source))]
     Connect { path: PathBuf, source: postgres::Error },
