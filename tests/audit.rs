@@ -69,6 +69,27 @@ fn an_altered_audit_entry_is_named() {
 }
 
 #[test]
+fn a_forged_entry_for_a_record_that_cannot_exist_is_named() {
+    let (b, _, _) = banked();
+    let mut c = b.outside();
+    // An entry slipped in at the log's end for a deferral whose key is not a number.
+    let hash = match c {
+        common::Outside::Server(_) => "sha256(convert_to('forged', 'UTF8'))",
+        common::Outside::File(_) => "randomblob(32)",
+    };
+    c.execute(
+        &format!(
+            "INSERT INTO audit_log (seq, at, recorded_at, actor, action, entity, entity_id, subject, after, hash)
+             SELECT seq + 1, at, recorded_at, 'mallory', 'create', 'deferrals', 'x1', subject, '{{}}', {hash}
+             FROM audit_log ORDER BY seq DESC LIMIT 1"
+        ),
+        &[],
+    )
+    .unwrap();
+    verify_fails(&b, "deferrals x1");
+}
+
+#[test]
 fn a_deleted_audit_entry_is_named() {
     let (b, _, _) = banked();
     let mut c = b.outside();

@@ -118,11 +118,20 @@ fn is_group_id(table: &str, entity_id: &str) -> bool {
     group_column(table).and_then(|c| entity_id.strip_prefix(c)).is_some_and(|rest| rest.starts_with('='))
 }
 
-/// A key bound with its column's type, so that the primary key is used.
-fn key_value(table: &str, id: &str) -> rusqlite::types::Value {
-    match id.parse::<i64>() {
-        Ok(n) if INTEGER_KEYS.contains(&table) => n.into(),
-        _ => id.to_string().into(),
+/// A key bound with its column's type, so that the primary key is used; None when no row can have it (an
+/// integer key that is not a number: a file would compare and find nothing, a server would refuse the text).
+fn key_value(table: &str, id: &str) -> Option<rusqlite::types::Value> {
+    if !INTEGER_KEYS.contains(&table) {
+        return Some(id.to_string().into());
+    }
+    id.parse::<i64>().ok().map(Into::into)
+}
+
+/// Whether `table` holds a row keyed `id` (`exists` selects by the key).
+fn key_exists(exists: &mut super::engine::Stmt, table: &str, id: &str) -> Result<bool> {
+    match key_value(table, id) {
+        Some(key) => Ok(exists.exists([key])?),
+        None => Ok(false),
     }
 }
 
@@ -277,7 +286,8 @@ fn row_text(conn: &Tx, table: &str, id: &str) -> Result<Option<String>> {
     let table = audited(table).ok_or_else(|| StoreError::Corrupt(format!("{table} is not an audited table")))?;
     let mut stmt = conn.prepare_cached(&format!("SELECT * FROM {table} WHERE {} = ?1", key_column(table)))?;
     let layout = Layout::of(&stmt, table);
-    let mut rows = stmt.query([key_value(table, id)])?;
+    let Some(key) = key_value(table, id) else { return Ok(None) };
+    let mut rows = stmt.query([key])?;
     rows.next()?.map(|r| layout.state(conn, r)).transpose()
 }
 
@@ -905,7 +915,15 @@ impl<'c> Records<'c> {
         let integer = INTEGER_KEYS.contains(&table);
         let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY {}", key_column(table)))?;
         let layout = Layout::of(&stmt, table);
-        let (n, order) = if integer { ("CAST(entity_id AS INTEGER)", "n, entity_id") } else { ("0", "entity_id") };
+        // A key that is not a number (a forged entry) sorts as 0 on both: `SQLite`'s CAST gives 0 where a
+        // server's would stop the walk with an error.
+        let (n, order) = match (integer, conn.on_server()) {
+            (true, false) => ("CAST(entity_id AS INTEGER)", "n, entity_id"),
+            (true, true) => {
+                ("CASE WHEN entity_id ~ '^-?[0-9]{1,18}$' THEN CAST(entity_id AS bigint) ELSE 0 END", "n, entity_id")
+            }
+            (false, _) => ("0", "entity_id"),
+        };
         // A group's entries are read by `group_entry` and `groups_present`, not here (filtered on the index).
         let groups = group_column(table)
             .map(|c| format!("AND NOT (entity_id >= '{c}=' AND entity_id < '{c}>')"))
@@ -969,7 +987,7 @@ impl<'c> Records<'c> {
         let id = String::from_utf8_lossy(entity_id);
         let mut exists =
             self.conn.prepare_cached(&format!("SELECT 1 FROM {table} WHERE {} = ?1", key_column(table)))?;
-        if !exists.exists([key_value(table, &id)])? {
+        if !key_exists(&mut exists, table, &id)? {
             missing.push((
                 table,
                 entity_id.to_vec(),
@@ -1007,7 +1025,7 @@ impl<'c> Records<'c> {
                     .query_map([value], |r| Ok(lossy(r.get_ref(0)?)))?
                     .collect::<rusqlite::Result<std::collections::HashSet<_>>>()?;
                 for id in members.iter().filter(|id| !held.contains(*id)) {
-                    if !exists.exists([key_value(table, id)])? {
+                    if !key_exists(&mut exists, table, id)? {
                         missing.push((
                             table,
                             g.clone(),
@@ -1092,7 +1110,10 @@ impl<'c> Records<'c> {
         let mut stmt = conn.prepare_cached(&format!("SELECT * FROM {table} WHERE {} = ?1", key_column(table)))?;
         let layout = Layout::of(&stmt, table);
         for id in self.members(table, entity_id)? {
-            let row = stmt.query([key_value(table, &id)])?.next()?.map(|r| layout.read(conn, r)).transpose()?;
+            let row = match key_value(table, &id) {
+                Some(key) => stmt.query([key])?.next()?.map(|r| layout.read(conn, r)).transpose()?,
+                None => None,
+            };
             match row {
                 Some(row) => {
                     let own = self.lookup(table, &row.id)?;
