@@ -175,3 +175,34 @@ fn a_dropped_trigger_is_named_by_verify() {
     assert_eq!(out.status.code(), Some(5), "verify must fail: {stdout}");
     assert!(stdout.contains("units_no_delete"), "the trigger is named: {stdout}");
 }
+
+#[test]
+fn a_bench_login_on_a_server_cannot_undo_what_guards_the_history() {
+    // A file has no logins: whoever can write it can do anything, which `verify` then names (the tests above).
+    if !common::pg::store_is_server() {
+        return;
+    }
+    let (b, donor, _) = banked();
+    // The bench's own login, as schema.pg.grants.sql leaves it (the owner made the bank).
+    let mut bench = common::Outside::open(&b.db);
+    for sql in [
+        "DROP TRIGGER audit_log_no_update ON audit_log",
+        "ALTER TABLE audit_log DISABLE TRIGGER ALL",
+        "UPDATE audit_log SET actor = 'mallory'",
+        "DELETE FROM donors",
+        "TRUNCATE donors CASCADE",
+        "ALTER TABLE donors ADD COLUMN x text",
+        "UPDATE stoolbank_schema SET version = 13",
+    ] {
+        let refused = bench.execute(sql, &[]).expect_err(sql);
+        assert!(refused.contains("must be owner") || refused.contains("permission denied"), "{sql}: {refused}");
+    }
+    // And it works the bank: the donor was registered, screened and gave, as that login.
+    assert!(b.ok(&["donor", "show", &donor]).contains(&donor[..7]));
+    assert!(!b.ok(&["verify"]).contains("login"), "a bench's login is what it should be");
+    // `verify` as the owner's login passes, with a warning that benches should not use it.
+    let mut b = b;
+    let owner = b.server.as_ref().map(|s| s.lock().expect("server").url()).expect("on a server");
+    b.db = owner.into();
+    assert!(b.ok(&["verify"]).contains("! login: this login owns the bank's tables"));
+}

@@ -72,6 +72,12 @@ impl Bank {
                          which its schema's constraints check at each write"
                             .into(),
                     ),
+                    owner_login: settings::login_owns_bank(tx)?.then(|| {
+                        "this login owns the bank's tables (or is a superuser): it could drop or disable the \
+                         triggers that keep history append-only; benches should use logins made as \
+                         schema.pg.grants.sql describes"
+                            .into()
+                    }),
                 })
             });
         }
@@ -91,6 +97,7 @@ impl Bank {
                     values: schema_check::unreadable_values(tx, Some(log_values))?,
                     audit,
                     left_to_server: None,
+                    owner_login: None,
                 })
             });
             (sqlite.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)), v)

@@ -236,6 +236,10 @@ pub struct Integrity {
     /// value), not repeated here.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub left_to_server: Option<String>,
+    /// On a server, when the login verifying owns the bank's tables: a warning, not a fault (an owner's login at
+    /// a bench could drop the triggers that guard the history).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_login: Option<String>,
 }
 
 impl Integrity {

@@ -334,6 +334,9 @@ pub fn integrity(v: &Integrity) -> String {
             let _ = writeln!(s, "  {note}");
         }
     }
+    if let Some(warning) = &v.owner_login {
+        let _ = writeln!(s, "! login: {warning}");
+    }
     let _ = writeln!(s, "{} audit chain and records", mark(v.audit.findings.is_empty()));
     s.push_str(&verification(&v.audit));
     s

@@ -52,6 +52,16 @@ fn unread_page(row: &str) -> Option<std::ffi::c_int> {
     (code & 0xff == rusqlite::ffi::SQLITE_IOERR).then_some(code)
 }
 
+/// On a server: whether this session's login owns the bank's tables (or is a superuser), and so could drop or
+/// disable the triggers that keep history append-only (see `schema.pg.grants.sql`).
+pub(crate) fn login_owns_bank(c: &Tx) -> Result<bool> {
+    Ok(c.query_row(
+        "SELECT pg_has_role(current_user, relowner, 'MEMBER') FROM pg_class WHERE oid = 'audit_log'::regclass",
+        (),
+        |r| r.get(0),
+    )?)
+}
+
 /// `PRAGMA foreign_key_check`: each row that points at a missing parent.
 pub(crate) fn foreign_key_check(c: &Tx) -> Result<Vec<String>> {
     if c.on_server() {

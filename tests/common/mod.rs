@@ -22,11 +22,14 @@ pub struct Bench {
 impl Bench {
     pub fn new() -> Bench {
         let dir = tempfile::tempdir().expect("temp dir");
-        let b = match new_db(&dir) {
-            (db, Some(server)) => Bench { server: Some(std::sync::Mutex::new(server)), ..Bench::on(dir, db) },
-            (db, None) => Bench::on(dir, db),
-        };
+        let (db, server) = new_db(&dir);
+        let mut b = Bench::on(dir, db);
         b.ok(&["init", "--facility", "G1517"]);
+        if let Some(mut server) = server {
+            // The owner made the bank; the bench works it without owning it.
+            b.db = PathBuf::from(server.bench_login());
+            b.server = Some(std::sync::Mutex::new(server));
+        }
         b
     }
 
@@ -41,9 +44,13 @@ impl Bench {
         self
     }
 
-    /// A connection straight to the bank, as a program other than stoolbank would open it.
+    /// A connection straight to the bank, as a program other than stoolbank would open it (on a server, as the
+    /// tables' owner: a tamperer with the most a login can have).
     pub fn outside(&self) -> Outside {
-        Outside::open(&self.db)
+        match &self.server {
+            Some(server) => Outside::open(&PathBuf::from(server.lock().expect("server").url())),
+            None => Outside::open(&self.db),
+        }
     }
 
     /// Writes a policy file (for `config set`); returns its path.

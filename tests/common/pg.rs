@@ -75,6 +75,26 @@ impl PgDb {
     }
 }
 
+impl PgDb {
+    /// After `stoolbank init` made the bank (as the owner, this test's admin): the address of a login that works
+    /// it as a bench does, with only what `schema.pg.grants.sql` grants, so that every suite run on the server
+    /// proves those grants enough for every command.
+    pub fn bench_login(&mut self) -> String {
+        // Roles are the cluster's, shared by every test: made once, whichever test gets there first.
+        for role in ["stoolbank_bench NOLOGIN", "stoolbank_bench_login LOGIN IN ROLE stoolbank_bench"] {
+            self.client
+                .batch_execute(&format!(
+                    "DO $$ BEGIN CREATE ROLE {role};
+                     EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+                ))
+                .expect("make the bench roles");
+        }
+        self.client.batch_execute(include_str!("../../schema.pg.grants.sql")).expect("schema.pg.grants.sql");
+        let owner = self.admin.get_user().unwrap_or("postgres").to_string();
+        self.url().replacen(&format!("//{owner}@"), "//stoolbank_bench_login@", 1)
+    }
+}
+
 /// Whether this run's benches are on the PostgreSQL server `STOOLBANK_TEST_PG` names rather than in files
 /// (`STOOLBANK_TEST_STORE=postgres`): the suites that run on both stores are one suite, run twice.
 pub fn store_is_server() -> bool {
