@@ -197,9 +197,8 @@ fn a_back_dated_dispense_of_a_recalled_unit_must_be_stated_and_reaches_the_recal
     let traced = b.json(&["trace", &r]);
     assert_eq!(traced["recipients"][0]["contact_for_recall"][0]["recall"].as_i64(), Some(rid));
     // The recall's answer now names the recipient.
-    let c = rusqlite::Connection::open(&b.db).unwrap();
-    let answer: String = c.query_row("SELECT answer FROM recalls WHERE id = ?1", [rid], |row| row.get(0)).unwrap();
-    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    let answer = b.outside().texts("SELECT answer FROM recalls WHERE CAST(id AS TEXT) = $1", &[&rid.to_string()]);
+    let answer: serde_json::Value = serde_json::from_str(&answer[0]).unwrap();
     assert_eq!(answer["recipients"][0]["id"], r.as_str());
     b.ok(&["audit", "verify"]);
 }

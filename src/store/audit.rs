@@ -915,15 +915,7 @@ impl<'c> Records<'c> {
         let integer = INTEGER_KEYS.contains(&table);
         let mut stmt = conn.prepare(&format!("SELECT * FROM {table} ORDER BY {}", key_column(table)))?;
         let layout = Layout::of(&stmt, table);
-        // A key that is not a number (a forged entry) sorts as 0 on both: `SQLite`'s CAST gives 0 where a
-        // server's would stop the walk with an error.
-        let (n, order) = match (integer, conn.on_server()) {
-            (true, false) => ("CAST(entity_id AS INTEGER)", "n, entity_id"),
-            (true, true) => {
-                ("CASE WHEN entity_id ~ '^-?[0-9]{1,18}$' THEN CAST(entity_id AS bigint) ELSE 0 END", "n, entity_id")
-            }
-            (false, _) => ("0", "entity_id"),
-        };
+        let (n, order) = if integer { ("CAST(entity_id AS INTEGER)", "n, entity_id") } else { ("0", "entity_id") };
         // A group's entries are read by `group_entry` and `groups_present`, not here (filtered on the index).
         let groups = group_column(table)
             .map(|c| format!("AND NOT (entity_id >= '{c}=' AND entity_id < '{c}>')"))

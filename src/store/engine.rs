@@ -551,6 +551,10 @@ pub(super) fn server_error(e: postgres::Error) -> rusqlite::Error {
 /// - `typeof(X) = 'blob'` becomes `pg_typeof(X) = 'bytea'::regtype`.
 /// - `strftime('%Y-%m-%dT%H:%M:%SZ', X) IS NOT X` becomes `NOT sqlite_timestamp_is(X)`, the server schema's
 ///   function for the same test (see `schema.pg.sql`).
+/// - `CAST(X AS INTEGER)` takes the leading integer of X's text, 0 when there is none, as `SQLite` does, where
+///   the server's cast would fail the statement (a text key such as a batch code met in the same column).
+/// - `LIKE` becomes `ILIKE`: `SQLite`'s LIKE ignores ASCII case, as ILIKE does under the schema's `C` collation
+///   (the store's patterns name their ESCAPE, since the two default escapes differ).
 /// - `INDEXED BY name` (a plan `SQLite` is held to) is dropped, and `CROSS JOIN … ON` (`SQLite`'s way of fixing
 ///   the join order; the store's all have ON) becomes `JOIN … ON`: the server's planner chooses.
 pub(crate) fn for_server(sql: &str) -> String {
@@ -616,6 +620,19 @@ fn said_for_server(sql: &str) -> String {
                 let _ = write!(out, "strftime({})", args.join(","));
                 at += len;
             }
+        } else if let Some((args, len)) =
+            call("CAST").filter(|(args, _)| args.len() == 1 && args[0].ends_with(" AS INTEGER"))
+        {
+            let inner = said_for_server(args[0].trim_end_matches(" AS INTEGER"));
+            let _ = write!(
+                out,
+                "CASE WHEN ({inner}) IS NULL THEN NULL \
+                 ELSE COALESCE(CAST(substring(({inner})::text from '^\\s*([-+]?[0-9]{{1,18}})') AS bigint), 0) END"
+            );
+            at += len;
+        } else if word_start && rest.starts_with("LIKE ") {
+            out.push_str("ILIKE ");
+            at += "LIKE ".len();
         } else if word_start && rest.starts_with("CROSS JOIN ") {
             out.push_str("JOIN ");
             at += "CROSS JOIN ".len();
@@ -711,5 +728,14 @@ mod tests {
             "WHERE pg_typeof(a.hash) = 'bytea'::regtype AND NOT sqlite_timestamp_is(d.at)"
         );
         assert_eq!(for_server("strftime('%Y', ?1)"), "strftime('%Y', $1)");
+        assert_eq!(
+            for_server("q.id = CAST(a.entity_id AS INTEGER)"),
+            "q.id = CASE WHEN (a.entity_id) IS NULL THEN NULL \
+             ELSE COALESCE(CAST(substring((a.entity_id)::text from '^\\s*([-+]?[0-9]{1,18})') AS bigint), 0) END"
+        );
+        assert_eq!(
+            for_server("a LIKE ?1 ESCAPE '\\' OR a NOT LIKE 'x' OR UNLIKELY(b) OR 'LIKE '"),
+            "a ILIKE $1 ESCAPE '\\' OR a NOT ILIKE 'x' OR UNLIKELY(b) OR 'LIKE '"
+        );
     }
 }
