@@ -1,13 +1,17 @@
 //! A bank on a PostgreSQL server: `--db postgres://USER@HOST/DB` (or `postgresql://…`). Connecting as libpq
-//! users expect (a password from the address, `PGPASSWORD` or `~/.pgpass`), and refusing a database that is
-//! not a stoolbank bank, as a file is refused.
+//! users expect (a password from the address, `PGPASSWORD` or `~/.pgpass`; TLS by `sslmode` and certificates, see
+//! `tls`), and refusing a database that is not a stoolbank bank, as a file is refused.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use postgres::config::{Host, SslMode as PgSslMode};
+
 use super::engine::Server;
 use super::migrate::LATEST_VERSION;
 use super::{Engine, Result, Store, StoreError, APPLICATION_ID};
+
+mod tls;
 
 /// The schema a new bank on a server is made with (the translation of `schema.sql` at its latest version,
 /// compared with it table by table by `tests/pg_schema.rs`).
@@ -35,15 +39,16 @@ impl Store {
     pub(super) fn connect(address: &str, opening: Opening, wait: Duration) -> Result<Store> {
         let path = PathBuf::from(shown(address));
         let connect_err = |source| StoreError::Connect { path: path.clone(), source };
-        let mut config: postgres::Config = address.parse().map_err(|e: postgres::Error| {
-            StoreError::Io(format!("{}: not a PostgreSQL address: {e}", path.display()))
-        })?;
+        let refused = |why: &dyn std::fmt::Display| StoreError::Io(format!("{}: {why}", path.display()));
+        let (rest, tls_options) = tls::split(address, |k| std::env::var(k).ok()).map_err(|e| refused(&e))?;
+        let mut config: postgres::Config =
+            rest.parse().map_err(|e: postgres::Error| refused(&format!("not a PostgreSQL address: {e}")))?;
         if config.get_password().is_none() {
             if let Some(password) = password_for(&config) {
                 config.password(password);
             }
         }
-        let mut client = config.connect(postgres::NoTls).map_err(connect_err)?;
+        let mut client = connect_over(&mut config, &tls_options, &path)?;
         // A writer waits for another bench's write as long as on a file, then says the bank is busy.
         client.batch_execute(&format!("SET lock_timeout = '{}ms'", wait.as_millis())).map_err(connect_err)?;
         let version = match identify(&mut client, &path)? {
@@ -67,6 +72,41 @@ impl Store {
         store.address = Some(address.to_string());
         Ok(store)
     }
+}
+
+/// The session, in TLS as the options ask: over TCP only, since libpq never uses TLS on a Unix socket (there
+/// every sslmode connects as before, and no certificate file is read).
+fn connect_over(config: &mut postgres::Config, options: &tls::Options, path: &Path) -> Result<postgres::Client> {
+    let connect_err = |source| StoreError::Connect { path: path.into(), source };
+    let on_socket = !config.get_hosts().iter().any(|h| matches!(h, Host::Tcp(_)));
+    if on_socket {
+        return config.connect(postgres::NoTls).map_err(connect_err);
+    }
+    let plan =
+        options.plan(dirs::home_dir().as_deref()).map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))?;
+    let Some(plan) = plan else {
+        return config.ssl_mode(PgSslMode::Disable).connect(postgres::NoTls).map_err(connect_err);
+    };
+    let host = config.get_hosts().iter().find_map(|h| match h {
+        Host::Tcp(name) => Some(name.clone()),
+        #[cfg(unix)]
+        Host::Unix(_) => None,
+    });
+    let tls_err = |e: postgres::Error| match tls::explain(&e, &plan, host.as_deref().unwrap_or("")) {
+        Some(why) => StoreError::Io(format!("{}: cannot connect: {why}", path.display())),
+        None => connect_err(e),
+    };
+    let mode = match plan.mode {
+        tls::SslMode::Disable => PgSslMode::Disable,
+        // allow: clear first; TLS only if the server refuses the clear connection (as libpq retries).
+        tls::SslMode::Allow => match config.ssl_mode(PgSslMode::Disable).connect(postgres::NoTls) {
+            Err(e) if e.as_db_error().is_some() => PgSslMode::Require,
+            clear => return clear.map_err(connect_err),
+        },
+        tls::SslMode::Prefer => PgSslMode::Prefer,
+        tls::SslMode::Require | tls::SslMode::VerifyCa | tls::SslMode::VerifyFull => PgSslMode::Require,
+    };
+    config.ssl_mode(mode).connect(plan.tls.clone()).map_err(tls_err)
 }
 
 /// The bank's schema version, None for an empty database; a database holding anything else is refused.
