@@ -348,3 +348,48 @@ fn the_home_counts_follow_another_benchs_work() {
     assert!(after.contains("3  donors") && after.contains("2  units in stock"), "{after}");
     assert!(after.contains("1  units dispensed to 1 recipients"), "{after}");
 }
+
+#[test]
+fn an_open_batch_shows_another_benchs_qc_result_and_the_work_list_its_new_batch() {
+    let (mut b, _) = benches();
+    let now = *b.now.lock().unwrap();
+    let clean = ScreeningInput { all_negative: true, tests: vec![] };
+    let donor = new_donor(&mut b.other);
+    for k in ScreeningKind::ALL {
+        b.other.record_screening(&donor, *k, day("2024-02-01"), &clean, at("2024-02-01", 9)).unwrap();
+    }
+    let new =
+        |at| NewDonation { donor: donor.clone(), collected_at: at, received_at: None, mass_g: None, bristol: None };
+    let first = b.other.add_donation(new(at("2024-02-02", 8))).unwrap().id.into_value().unwrap();
+    let second = b.other.add_donation(new(at("2024-02-03", 8))).unwrap().id.into_value().unwrap();
+    let batch = b.other.make_batch(&first, "F0001", 2, None, at("2024-02-02", 10)).unwrap().id.into_value().unwrap();
+    b.tab(Tab::Batches);
+    b.poll();
+    let before = b.screen();
+    assert!(before.contains(&format!("{batch}  F0001  quarantined")), "{before}");
+    assert!(!before.contains("appearance pass"), "{before}");
+
+    b.other.add_qc(&batch, "appearance", QcResult::Pass, None, now).unwrap();
+    let made = b.other.make_batch(&second, "F0001", 2, None, at("2024-02-03", 10)).unwrap().id.into_value().unwrap();
+    b.poll();
+    let after = b.screen();
+    assert!(after.contains("appearance pass"), "the open batch read again:\n{after}");
+    assert!(after.contains("Batch · changed by another bench"), "{after}");
+    assert!(after.contains(&made.to_string()), "the new batch in the work list:\n{after}");
+    assert!(status(&after).contains(&format!("another bench changed batch {batch}, open here")), "{after}");
+}
+
+#[test]
+fn the_follow_up_work_list_shows_a_dispense_made_at_another_bench() {
+    let (mut b, stock) = benches();
+    b.tab(Tab::Followup);
+    b.poll();
+    assert!(b.screen().contains("Visits due by today (0)"));
+    let recipient = b.dispense(&stock.units[0]).to_string();
+    // Both benches' clock a season later: the first visits are due.
+    *b.now.lock().unwrap() += Duration::days(120);
+    b.poll();
+    let after = b.screen();
+    assert!(!after.contains("Visits due by today (0)") && after.contains(&recipient), "{after}");
+    assert!(status(&after).contains("updated: another bench changed the bank"), "{after}");
+}
