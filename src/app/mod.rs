@@ -307,6 +307,14 @@ impl Bank {
         self.store.read(|tx| Ok(audit::log(tx, id.map(Id::data), limit)?))
     }
 
+    /// Where the bank's history stands: the audit chain's newest entry, which moves with every change made by
+    /// any bench (a face polls it to see other benches' work). Not a record read, but only for a session that may
+    /// read something: nobody signed out polls the bank.
+    pub fn last_change(&mut self) -> Result<i64> {
+        self.authorize(Operation::Read).or_else(|_| self.authorize(Operation::AuditRead))?;
+        self.store.read(|tx| Ok(audit::head_seq(tx)?))
+    }
+
     /// Record counts; stock as of `at`: expired units are not stock.
     pub fn counts(&mut self, at: DateTime<Utc>) -> Result<store::settings::Counts> {
         self.authorize(Operation::Read)?;

@@ -682,6 +682,13 @@ pub(crate) fn log(conn: &Tx, id: Option<&str>, limit: usize) -> Result<Vec<Entry
     Ok(entries)
 }
 
+/// The newest entry's number (0 for an empty log): it moves exactly when the bank changes, since every change is
+/// one transaction with its entry. One primary-key lookup, the same on a file and on a server.
+pub(crate) fn head_seq(conn: &Tx) -> Result<i64> {
+    let seq = conn.query_row("SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 1", (), |r| r.get(0)).optional()?;
+    Ok(seq.unwrap_or(0))
+}
+
 /// A discrepancy `verify` found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {

@@ -15,10 +15,11 @@ use unicode_width::UnicodeWidthStr;
 
 use super::access::{self as gate, Gate, GateEvent, SignEvent, Signing};
 use super::keys::{self, Action, Binding};
-use super::loading::{Loaded, Loader};
+use super::loading::{Failure, Loaded, Loader};
 use super::printing::{Printed, Printer};
-use super::screen::{Ctx, Level, Outbox, Screen, Tab};
+use super::screen::{Ctx, Level, Outbox, Reload, Screen, Tab};
 use super::screens::{audit, batches, dispense, donations, donors, followup, home, inventory, recall, reports, trace};
+use super::watch::Watch;
 use super::{theme, words};
 use crate::app::{AppError, Bank, IdentityAccess, Session, SignInError};
 use scanners::wedge::WedgeOutput;
@@ -33,8 +34,14 @@ pub enum Msg {
     Scanner(String),
     /// A print job finished (on its own thread).
     Printed(Printed),
-    /// A read of the whole bank finished (on its own thread), for the session numbered here.
-    Loaded(u64, Box<Loaded>),
+    /// A read of the whole bank finished (on its own thread), for the session numbered here; true when it was
+    /// asked for quietly (a refresh after a change to the bank).
+    Loaded(u64, Box<Loaded>, bool),
+    /// Time to ask whether the bank changed: the event loop sends it about once a second (tests send it when
+    /// they mean it). See `tui::watch`.
+    Poll,
+    /// Where the bank stands (its audit chain's newest entry), for the watcher numbered here.
+    Head(u64, Result<i64, Failure>),
     Tick,
     Resize,
 }
@@ -52,8 +59,21 @@ pub struct App {
     /// Print jobs started and not yet reported.
     printing: usize,
     loader: Loader,
-    /// Loads started in this session and not yet answered.
+    /// Loads started in this session and not yet answered, and how many of them were asked for quietly.
     loading: usize,
+    quiet: usize,
+    /// Asks where the bank stands, off the event loop, while someone is signed in.
+    watch: Watch,
+    /// An ask is under way.
+    polling: bool,
+    /// Where the bank stood when the tab last read it (None: not asked yet this session).
+    seen: Option<i64>,
+    /// This bench may have changed the bank itself (a key, a scan, a print job) since the last ask was sent, and
+    /// before the ask under way was sent: a change then is not announced as another bench's.
+    acted: bool,
+    acted_before_ask: bool,
+    /// Why the last ask failed, said once rather than every second.
+    watch_failed: Option<String>,
     /// The key that asked the open question, delivered again after a yes.
     asked_by: Option<KeyEvent>,
     help: bool,
@@ -146,6 +166,7 @@ impl App {
         let printer = Printer::new(&bank);
         let loader = Loader::new(&bank, 0);
         let signed_out = matches!(bank.session(), crate::app::Session::SignedOut);
+        let watch = if signed_out { Watch::off(0) } else { Watch::start(&bank, 0, tx.clone()) };
         let last_input = bank.now();
         let mut app = App {
             bank,
@@ -155,6 +176,13 @@ impl App {
             printing: 0,
             loader,
             loading: 0,
+            quiet: 0,
+            watch,
+            polling: false,
+            seen: None,
+            acted: false,
+            acted_before_ask: false,
+            watch_failed: None,
             tab: Tab::Home,
             db_label,
             scanner: "no scanner".into(),
@@ -188,6 +216,11 @@ impl App {
         }
     }
 
+    /// Whether the app asks the bank whether other benches changed it (only while someone is signed in).
+    pub fn watching(&self) -> bool {
+        self.watch.watching()
+    }
+
     /// Whether the sign-in or lock screen shows.
     pub fn signed_out(&self) -> bool {
         self.gate.is_some()
@@ -207,6 +240,7 @@ impl App {
         }
         let user = self.bank.actor().to_string();
         self.bank.sign_out();
+        self.stop_watching();
         self.close_overlays();
         self.gate = Some(Gate::lock(&user, minutes));
     }
@@ -227,6 +261,7 @@ impl App {
     /// Signs out to the sign-in screen: the screens start over, and the session's messages go with them.
     fn sign_out(&mut self, why: Option<String>) {
         self.bank.sign_out();
+        self.stop_watching();
         self.close_overlays();
         self.start_over();
         let mut g = Gate::sign_in(None);
@@ -241,6 +276,16 @@ impl App {
         // What the screens asked for before is no longer anyone's to see.
         self.loader.session += 1;
         self.loading = 0;
+        self.quiet = 0;
+    }
+
+    /// Nobody is signed in: nothing asks the bank where it stands until the next sign-in.
+    fn stop_watching(&mut self) {
+        self.watch.stop();
+        self.polling = false;
+        self.seen = None;
+        self.acted = false;
+        self.acted_before_ask = false;
     }
 
     /// Checks the sign-in screen's name and password with the bank; the password is wiped either way.
@@ -260,6 +305,8 @@ impl App {
         // Print jobs and loads run on their own connections, as the user signed in now.
         self.printer = Printer::new(&self.bank);
         self.loader = Loader::new(&self.bank, self.loader.session);
+        self.watch = Watch::start(&self.bank, self.watch.session + 1, self.tx.clone());
+        self.watch_failed = None;
         self.last_input = self.now();
         match held {
             Some(user) if user == name => {
@@ -367,11 +414,11 @@ impl App {
         (self.tx.clone(), rx)
     }
 
-    /// Waits for the print jobs and loads under way to report, up to `timeout` (for tests and benchmarks driving
-    /// the app without `run`).
+    /// Waits for the print jobs, loads and asks under way to report, up to `timeout` (for tests and benchmarks
+    /// driving the app without `run`).
     pub fn settle(&mut self, timeout: Duration) {
         let deadline = std::time::Instant::now() + timeout;
-        while self.printing + self.loading > 0 {
+        while self.printing + self.loading + usize::from(self.polling) > 0 {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match self.rx.as_ref().map(|rx| rx.recv_timeout(left)) {
                 Some(Ok(msg)) => self.update(msg),
@@ -391,9 +438,10 @@ impl App {
             self.printing += 1;
             self.printer.start(job, self.tx.clone());
         }
-        for load in std::mem::take(&mut self.out.loads) {
+        for (load, quiet) in std::mem::take(&mut self.out.loads) {
             self.loading += 1;
-            self.loader.start(load, self.tx.clone());
+            self.quiet += usize::from(quiet);
+            self.loader.start(load, quiet, self.tx.clone());
         }
     }
 
@@ -405,6 +453,72 @@ impl App {
             Loaded::Counts(r) => self.screens.home.loaded(&mut ctx, r),
             Loaded::Reports(r) => self.screens.reports.loaded(&mut ctx, r),
             Loaded::FollowupsDue(r) => self.screens.followup.loaded(&mut ctx, r),
+        }
+    }
+
+    /// Whether a message may change the bank through this bench: a key (other than moving in a list), a scan, a
+    /// print job's record.
+    fn may_act(&mut self, msg: &Msg) -> bool {
+        match msg {
+            Msg::Key(k) => {
+                let editing = with_screen!(self, self.tab, |s, ctx| s.editing());
+                editing || self.gate.is_some() || keys::action(keys::NAV, k).is_none()
+            }
+            Msg::Scan(_) | Msg::Printed(_) => true,
+            _ => false,
+        }
+    }
+
+    /// Asks where the bank stands (off the event loop), unless an ask is under way or nobody is signed in.
+    fn poll(&mut self) {
+        if self.gate.is_none() && !self.polling && self.watch.ask() {
+            self.polling = true;
+            self.acted_before_ask = std::mem::take(&mut self.acted);
+        }
+    }
+
+    /// Where the bank stands: when it moved since the tab read it, the tab reads again. A change while this bench
+    /// may have made one itself is reloaded without a word; otherwise a quiet note says another bench's change
+    /// was loaded, and a message names the open record when that changed.
+    fn head(&mut self, answer: Result<i64, Failure>) {
+        // What this bench did while the ask was under way may or may not be in its answer: it counts for the next
+        // answer too.
+        let acted = std::mem::take(&mut self.acted_before_ask) || self.acted;
+        let seq = match answer {
+            Ok(seq) => seq,
+            // A session that may read nothing has nothing to refresh: it stops asking.
+            Err(f) if f.refused => return self.watch.stop(),
+            Err(f) => {
+                self.acted |= acted;
+                if self.watch_failed.as_ref() != Some(&f.message) {
+                    self.error(format!("cannot see other benches' changes: {}", f.message));
+                    self.watch_failed = Some(f.message);
+                }
+                return;
+            }
+        };
+        self.watch_failed = None;
+        // A question or a signature box asks about what the tab shows now: it is read again once answered.
+        let asking = self.out.question.is_some() || self.signing.is_some() || self.confirm_leave.is_some();
+        if self.seen == Some(seq) || self.gate.is_some() {
+            return;
+        }
+        if asking {
+            // Not read yet: what this bench did counts when it is.
+            self.acted |= acted;
+            return;
+        }
+        let first = self.seen.replace(seq).is_none();
+        // The first answer of a session reads again without a word: the tab was read at the sign-in, and this
+        // covers what changed since.
+        let other = !acted && !first;
+        let now = self.now();
+        let reloaded = with_screen!(self, self.tab, |s, ctx| s.reload(&mut ctx, other));
+        let mut ctx = Ctx { bank: &mut self.bank, now, out: &mut self.out };
+        match reloaded {
+            Reload::Changed(what) if other => ctx.info(format!("updated: another bench changed {what}, open here")),
+            Reload::Read | Reload::Changed(_) if other => ctx.note("updated: another bench changed the bank"),
+            _ => {}
         }
     }
 
@@ -437,6 +551,9 @@ impl App {
         if matches!(msg, Msg::Key(_) | Msg::Scan(_)) {
             self.last_input = self.now();
         }
+        if self.may_act(&msg) {
+            self.acted = true;
+        }
         match msg {
             Msg::Key(k) => self.wedge_key(k),
             Msg::Scan(data) => self.scan(&data),
@@ -451,9 +568,12 @@ impl App {
                     }
                 }
             }
-            Msg::Loaded(session, answer) => {
+            Msg::Loaded(session, answer, quiet) => {
                 if session == self.loader.session {
                     self.loading = self.loading.saturating_sub(1);
+                    if quiet {
+                        self.quiet = self.quiet.saturating_sub(1);
+                    }
                     // Behind the idle lock nothing is shown; the unlock reloads the tab.
                     if self.gate.is_none() {
                         self.loaded(*answer);
@@ -464,6 +584,13 @@ impl App {
                             Loaded::FollowupsDue(_) => self.screens.followup.load_dropped(),
                         }
                     }
+                }
+            }
+            Msg::Poll => self.poll(),
+            Msg::Head(session, answer) => {
+                if session == self.watch.session {
+                    self.polling = false;
+                    self.head(answer);
                 }
             }
             Msg::Tick | Msg::Resize => {
@@ -720,7 +847,7 @@ impl App {
             Span::styled(format!("⌁ {}", self.scanner), theme::dim()),
             Span::raw(if self.typed.is_empty() { String::new() } else { format!("   scan: {}▏", self.typed) }),
             Span::styled(if self.printing > 0 { "   printing…" } else { "" }, theme::warn()),
-            Span::styled(if self.loading > 0 { "   loading…" } else { "" }, theme::warn()),
+            Span::styled(if self.loading > self.quiet { "   loading…" } else { "" }, theme::warn()),
         ]);
         let line2 = match &self.out.status {
             Some((level, m)) => {

@@ -57,8 +57,9 @@ impl Loader {
         Loader { bank: bank.reopener(), session }
     }
 
-    /// Starts `load` on its own thread; its answer arrives on `done` as [`Msg::Loaded`].
-    pub fn start(&self, load: Load, done: Sender<Msg>) {
+    /// Starts `load` on its own thread; its answer arrives on `done` as [`Msg::Loaded`] (`quiet`: asked by a
+    /// refresh after a change to the bank, which the status bar does not announce).
+    pub fn start(&self, load: Load, quiet: bool, done: Sender<Msg>) {
         let bank = self.bank.clone();
         let session = self.session;
         std::thread::spawn(move || {
@@ -79,7 +80,7 @@ impl Loader {
                 ),
             };
             // The app may have quit meanwhile: nobody is left to tell.
-            let _ = done.send(Msg::Loaded(session, Box::new(answer)));
+            let _ = done.send(Msg::Loaded(session, Box::new(answer), quiet));
         });
     }
 }

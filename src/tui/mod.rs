@@ -12,6 +12,7 @@ mod printing;
 pub mod screen;
 mod screens;
 mod theme;
+mod watch;
 mod words;
 
 use std::sync::Arc;
@@ -52,6 +53,8 @@ pub fn wedge_rules(p: &scanners::Profile) -> scanners::wedge::WedgeRules {
 }
 
 const TICK: Duration = Duration::from_millis(250);
+/// How often the bank is asked whether another bench changed it (see `watch`): a change shows within about this.
+const POLL: Duration = Duration::from_secs(1);
 
 /// Runs the TUI until the user quits. The terminal is restored on every exit path, panics included.
 pub fn run(bank: Bank, options: TuiOptions) -> Result<(), TuiError> {
@@ -104,6 +107,7 @@ pub fn run(bank: Bank, options: TuiOptions) -> Result<(), TuiError> {
         }
     });
     let result = (|| -> Result<(), TuiError> {
+        let mut polled = std::time::Instant::now();
         loop {
             terminal.draw(|f| app.render(f))?;
             let msg = rx.recv_timeout(TICK).unwrap_or(Msg::Tick);
@@ -111,6 +115,11 @@ pub fn run(bank: Bank, options: TuiOptions) -> Result<(), TuiError> {
             // Drain what queued meanwhile (a scanner burst) before drawing again.
             while let Ok(m) = rx.try_recv() {
                 app.update(m);
+            }
+            // Checked at every turn, ticks and keys alike, so that typing does not hold it off.
+            if polled.elapsed() >= POLL {
+                polled = std::time::Instant::now();
+                app.update(Msg::Poll);
             }
             if app.quit {
                 return Ok(());

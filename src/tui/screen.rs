@@ -123,8 +123,8 @@ pub struct Outbox {
     pub confirmed: bool,
     /// Print jobs to start on their own threads.
     pub prints: Vec<PrintJob>,
-    /// Reads of the whole bank to start on their own threads.
-    pub loads: Vec<Load>,
+    /// Reads of the whole bank to start on their own threads (true: quietly, for a refresh after a change).
+    pub loads: Vec<(Load, bool)>,
 }
 
 /// A donor's look-back from a day, with why.
@@ -179,7 +179,18 @@ impl Ctx<'_> {
     }
     /// Starts a read of the whole bank off the event loop; its answer comes back to the screen that asked.
     pub fn load(&mut self, load: Load) {
-        self.out.loads.push(load);
+        self.out.loads.push((load, false));
+    }
+    /// [`Ctx::load`] for a refresh after a change to the bank: the status bar does not say "loading…" for it.
+    pub fn load_quietly(&mut self, load: Load) {
+        self.out.loads.push((load, true));
+    }
+    /// A note on the status line that is not kept in the message log (it comes every time the bank changes), and
+    /// that does not hide an error still shown there.
+    pub fn note(&mut self, m: impl Into<String>) {
+        if !matches!(self.out.status, Some((Level::Error, _))) {
+            self.out.status = Some((Level::Info, m.into()));
+        }
     }
     /// Prints the labels of `id` off the event loop; the outcome comes to the status line when it is done.
     pub fn print(&mut self, id: Id, reason: Option<&str>) {
@@ -216,6 +227,17 @@ impl Ctx<'_> {
     }
 }
 
+/// What a tab read again after a change to the bank.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reload {
+    /// The tab shows nothing read from the bank (a form), or nothing it could read again now.
+    Nothing,
+    /// Read again (or asked for, off the event loop).
+    Read,
+    /// Read again, and the record open on the tab changed: named here.
+    Changed(String),
+}
+
 /// One tab of the TUI.
 pub trait Screen {
     /// The screen's table in [`super::keys`]: its dispatch reads it, and so does help.
@@ -243,6 +265,12 @@ pub trait Screen {
     }
     /// Called when the tab is shown: reload what it shows.
     fn refresh(&mut self, _ctx: &mut Ctx) {}
+    /// The bank changed (another bench's work, or this bench's own): read again what the tab shows, through the
+    /// same operations, saying nothing, keeping the selection on its record, the scroll, and whatever is being
+    /// typed. `other`: another bench's change, marked on the open record when that changed.
+    fn reload(&mut self, _ctx: &mut Ctx, _other: bool) -> Reload {
+        Reload::Nothing
+    }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent);
     /// A scan arrived: true when the screen took it (it fills a waiting field).
     fn on_scan(&mut self, _ctx: &mut Ctx, _data: &str) -> bool {

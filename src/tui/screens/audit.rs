@@ -10,7 +10,7 @@ use crate::app::records::Entry;
 use crate::core::ids::Id;
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
-use crate::tui::screen::{Ctx, Screen};
+use crate::tui::screen::{Ctx, Reload, Screen};
 use crate::tui::words;
 
 pub struct Audit {
@@ -72,6 +72,35 @@ impl Screen for Audit {
         self.rows.clear();
         self.limit = PAGE;
         self.load(ctx);
+    }
+    // A filter being typed is the user's: the log is read again once it is entered. Otherwise the newest entries
+    // come in at the end; the selection stays on its entry, or on the newest when it was there.
+    fn reload(&mut self, ctx: &mut Ctx, _other: bool) -> Reload {
+        if self.typing {
+            return Reload::Nothing;
+        }
+        let at_end = self.sel + 1 >= self.rows.len();
+        let kept = self.rows.get(self.sel).map(|e| e.seq);
+        let id = match self.filter.get(()) {
+            "" => None,
+            s => match ctx.bank.lookup(s) {
+                Ok(id) => Some(id),
+                Err(_) => return Reload::Nothing,
+            },
+        };
+        match ctx.bank.audit_log(id.as_ref(), self.limit) {
+            Ok(rows) => self.rows = rows,
+            Err(e) => {
+                ctx.fail(e);
+                return Reload::Nothing;
+            }
+        }
+        let last = self.rows.len().saturating_sub(1);
+        self.sel = match kept.and_then(|seq| self.rows.iter().position(|e| e.seq == seq)) {
+            Some(i) if !at_end => i,
+            _ => last,
+        };
+        Reload::Read
     }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
         if self.typing {

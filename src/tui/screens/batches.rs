@@ -21,7 +21,7 @@ use crate::store::Stored;
 use crate::time;
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
-use crate::tui::screen::{Ctx, Screen};
+use crate::tui::screen::{Ctx, Reload, Screen};
 use crate::tui::{theme, words};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +59,8 @@ pub struct Batches {
     editing: Option<Editing>,
     /// The batch pane scrolls (a long failing rule can push units off an 80×24 screen).
     scroll: Scroll,
+    /// Another bench changed the batch shown since it was opened.
+    changed: bool,
 }
 
 /// Batches read from the bank at a time.
@@ -82,6 +84,7 @@ impl Batches {
             view: None,
             editing: None,
             scroll: Scroll::default(),
+            changed: false,
         }
     }
 
@@ -90,6 +93,7 @@ impl Batches {
             Ok(v) => {
                 if self.view.as_ref().is_none_or(|old| old.id != v.id) {
                     self.scroll.reset();
+                    self.changed = false;
                 }
                 self.view = Some(v);
             }
@@ -233,6 +237,24 @@ impl Screen for Batches {
             self.show(ctx, &id);
         }
     }
+    // A form, when open, is the user's and stays as typed; the batch it acts on is read again beside it (a
+    // release rule another bench's QC result changed shows at once).
+    fn reload(&mut self, ctx: &mut Ctx, other: bool) -> Reload {
+        let kept = self.queue.rows.get(self.sel).and_then(|b| b.id.ok().cloned());
+        let limit = self.queue.rows.len().max(PAGE);
+        self.queue.load(ctx, false, "", &mut self.sel, |bank, _| bank.quarantine_page(None, limit));
+        if let Some(i) = kept.and_then(|id| self.queue.rows.iter().position(|b| b.id.ok() == Some(&id))) {
+            self.sel = i;
+        }
+        let Some(id) = self.current() else { return Reload::Read };
+        let before = self.view.as_ref().map(batch_lines);
+        self.show(ctx, &id);
+        if self.view.as_ref().map(batch_lines) == before {
+            return Reload::Read;
+        }
+        self.changed |= other;
+        Reload::Changed(format!("batch {id}"))
+    }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
         let event = match &mut self.editing {
             Some(Editing::Make(f)) => Some(f.key(key)),
@@ -360,43 +382,53 @@ impl Screen for Batches {
         let Some(v) = &self.view else {
             return panel(f, right, "Batch", vec![Line::from("m makes a batch from a scanned donation.")]);
         };
-        let mut l = vec![
-            Line::from(Span::styled(format!("{}  {}  {}", v.id, v.product, v.status), theme::title())),
-            Line::from(format!("donation {}  expires {}", v.donation, v.expires_on)),
-            Line::from(Span::styled("Release rules", theme::title())),
-        ];
-        // A passing rule is one line; a failing one also says why.
-        if let Stored::Malformed(_) = &v.release_checks {
-            let text = format!("  cannot be judged: {}", v.release_checks.shown(|_| String::new()));
-            l.push(Line::from(Span::styled(text, theme::error())));
-        }
-        for c in v.release_checks.ok().into_iter().flatten() {
-            let style = if c.passed { theme::ok() } else { theme::error() };
-            let text = if c.passed { c.title.to_string() } else { format!("{} — {}", c.title, c.detail) };
-            l.push(Line::from(vec![Span::styled(format!("{} ", mark(c.passed)), style), Span::raw(text)]));
-        }
-        l.push(Line::from(Span::styled("QC", theme::title())));
-        for (i, q) in v.qc.iter().enumerate() {
-            // A later result of the same test supersedes this one.
-            let superseded = v.qc[i + 1..].iter().any(|later| later.test == q.test);
-            let line = format!(
-                "  {} {} {} {}",
-                words::clean(&q.test),
-                q.result,
-                words::clean(q.value.as_deref().unwrap_or("")),
-                q.at.shown(|t| time::show(*t))
-            );
-            l.push(if superseded {
-                Line::from(Span::styled(format!("{line}  superseded"), theme::dim()))
-            } else {
-                Line::from(line)
-            });
-        }
-        l.push(Line::from(Span::styled("Units", theme::title())));
-        for u in v.units.iter().chain(&v.retained_sample) {
-            let label = u.label_verified.shown(|v| if *v { "label ✓".into() } else { String::new() });
-            l.push(Line::from(format!("  {} {} {label}", u.id, u.status)));
-        }
-        pane(f, right, "Batch · Ctrl-D/Ctrl-U scroll", l, &self.scroll);
+        let title = if self.changed {
+            "Batch · changed by another bench · Ctrl-D/Ctrl-U scroll"
+        } else {
+            "Batch · Ctrl-D/Ctrl-U scroll"
+        };
+        pane(f, right, title, batch_lines(v), &self.scroll);
     }
+}
+
+/// The batch pane: its release rules, QC results and units.
+fn batch_lines(v: &BatchView) -> Vec<Line<'static>> {
+    let mut l = vec![
+        Line::from(Span::styled(format!("{}  {}  {}", v.id, v.product, v.status), theme::title())),
+        Line::from(format!("donation {}  expires {}", v.donation, v.expires_on)),
+        Line::from(Span::styled("Release rules", theme::title())),
+    ];
+    // A passing rule is one line; a failing one also says why.
+    if let Stored::Malformed(_) = &v.release_checks {
+        let text = format!("  cannot be judged: {}", v.release_checks.shown(|_| String::new()));
+        l.push(Line::from(Span::styled(text, theme::error())));
+    }
+    for c in v.release_checks.ok().into_iter().flatten() {
+        let style = if c.passed { theme::ok() } else { theme::error() };
+        let text = if c.passed { c.title.to_string() } else { format!("{} — {}", c.title, c.detail) };
+        l.push(Line::from(vec![Span::styled(format!("{} ", mark(c.passed)), style), Span::raw(text)]));
+    }
+    l.push(Line::from(Span::styled("QC", theme::title())));
+    for (i, q) in v.qc.iter().enumerate() {
+        // A later result of the same test supersedes this one.
+        let superseded = v.qc[i + 1..].iter().any(|later| later.test == q.test);
+        let line = format!(
+            "  {} {} {} {}",
+            words::clean(&q.test),
+            q.result,
+            words::clean(q.value.as_deref().unwrap_or("")),
+            q.at.shown(|t| time::show(*t))
+        );
+        l.push(if superseded {
+            Line::from(Span::styled(format!("{line}  superseded"), theme::dim()))
+        } else {
+            Line::from(line)
+        });
+    }
+    l.push(Line::from(Span::styled("Units", theme::title())));
+    for u in v.units.iter().chain(&v.retained_sample) {
+        let label = u.label_verified.shown(|v| if *v { "label ✓".into() } else { String::new() });
+        l.push(Line::from(format!("  {} {} {label}", u.id, u.status)));
+    }
+    l
 }

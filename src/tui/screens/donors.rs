@@ -17,7 +17,7 @@ use crate::store::Stored;
 use crate::time;
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
-use crate::tui::screen::{Ctx, Screen};
+use crate::tui::screen::{Ctx, Reload, Screen};
 use crate::tui::{theme, words};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +61,8 @@ pub struct Donors {
     revealed: Option<(Id, Identity)>,
     scroll: Scroll,
     editing: Option<Editing>,
+    /// Another bench changed the donor shown since it was opened.
+    changed: bool,
 }
 
 const PAGE: usize = 200;
@@ -93,6 +95,7 @@ impl Donors {
 
     fn load_detail(&mut self, ctx: &mut Ctx) {
         self.scroll.reset();
+        self.changed = false;
         // Identity stays on screen only for the donor it was revealed for.
         self.revealed = self.revealed.take().filter(|(id, _)| Some(id) == self.selected().as_ref());
         self.detail = match self.selected() {
@@ -203,6 +206,34 @@ impl Screen for Donors {
     fn refresh(&mut self, ctx: &mut Ctx) {
         self.load(ctx, false);
         self.load_detail(ctx);
+    }
+
+    fn reload(&mut self, ctx: &mut Ctx, other: bool) -> Reload {
+        let kept = self.selected();
+        // As many rows as were loaded, in one read, so that a reload keeps the pages read; the search as it stands
+        // (a search being typed is the user's: it is read, never changed).
+        let (search, now, limit) = (&self.search, ctx.now, self.list.rows.len().max(PAGE));
+        self.list.load(ctx, false, "", &mut self.sel, |bank, _| bank.find_donors(search, None, limit, now));
+        if let Some(i) = kept.as_ref().and_then(|id| self.list.rows.iter().position(|d| d.id.ok() == Some(id))) {
+            self.sel = i;
+        }
+        let shown = self.detail.as_ref().and_then(|v| v.id.ok().cloned());
+        if shown.is_none() || shown != self.selected() {
+            // The donor selected is no longer in the list (or none was shown): the pane follows the selection.
+            self.load_detail(ctx);
+            return Reload::Read;
+        }
+        let Some(id) = shown else { return Reload::Read };
+        let before = self.detail.as_ref().map(|v| detail_lines(v, None));
+        match ctx.bank.donor_view(&id, ctx.now) {
+            Ok(v) => self.detail = Some(v),
+            Err(e) => ctx.fail(e),
+        }
+        if self.detail.as_ref().map(|v| detail_lines(v, None)) == before {
+            return Reload::Read;
+        }
+        self.changed |= other;
+        Reload::Changed(format!("donor {id}"))
     }
 
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
@@ -411,7 +442,12 @@ impl Screen for Donors {
                     None => vec![Line::from("No donor selected. a registers one.")],
                     Some(v) => detail_lines(v, self.revealed.as_ref().map(|(_, i)| i)),
                 };
-                pane(f, right, "Donor · Ctrl-D/Ctrl-U scroll", lines, &self.scroll);
+                let title = if self.changed {
+                    "Donor · changed by another bench · Ctrl-D/Ctrl-U scroll"
+                } else {
+                    "Donor · Ctrl-D/Ctrl-U scroll"
+                };
+                pane(f, right, title, lines, &self.scroll);
             }
         }
     }

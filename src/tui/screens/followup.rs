@@ -17,7 +17,7 @@ use crate::time;
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
 use crate::tui::loading::{Failure, Load};
-use crate::tui::screen::{Ctx, RecallRequest, Screen};
+use crate::tui::screen::{Ctx, RecallRequest, Reload, Screen};
 use crate::tui::{theme, words};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +63,10 @@ pub struct Followup {
     signal: Option<Signal>,
     /// The work list is being read again (the last one shows meanwhile).
     loading: bool,
+    /// The read under way was asked after another bench's change.
+    other: bool,
+    /// Another bench changed the recipient shown since it was opened.
+    changed: bool,
 }
 
 fn names<T: Copy + std::fmt::Display>(all: &[T]) -> Vec<String> {
@@ -95,6 +99,7 @@ impl Followup {
     /// and the pane shows the recipient it showed, read again, or the selected row's.
     pub fn loaded(&mut self, ctx: &mut Ctx, answer: Result<Vec<DueVisit>, Failure>) {
         self.loading = false;
+        let other = std::mem::take(&mut self.other);
         let due = match answer {
             Ok(due) => due,
             Err(f) => return ctx.failed(f),
@@ -104,9 +109,16 @@ impl Followup {
         let same = was.and_then(|(r, t)| self.due.iter().position(|d| d.recipient == r && d.timepoint == t));
         self.sel = same.unwrap_or(self.sel).min(self.due.len().saturating_sub(1));
         let shown = self.view.as_ref().and_then(|v| v.recipient.id.ok().cloned());
-        match shown {
+        let before = self.view.as_ref().map(clinical_lines);
+        match shown.clone() {
             Some(id) => self.show(ctx, Some(id)),
             None => self.load_view(ctx),
+        }
+        if let Some(id) =
+            shown.filter(|_| other && before.is_some() && self.view.as_ref().map(clinical_lines) != before)
+        {
+            self.changed = true;
+            ctx.info(format!("updated: another bench changed recipient {id}, open here"));
         }
     }
 
@@ -120,8 +132,12 @@ impl Followup {
         self.show(ctx, id);
     }
 
+    /// Shows a recipient's view, read again; the pane stays scrolled where it was when it is the same recipient.
     fn show(&mut self, ctx: &mut Ctx, id: Option<Id>) {
-        self.scroll.reset();
+        if self.view.as_ref().and_then(|v| v.recipient.id.ok()) != id.as_ref() {
+            self.scroll.reset();
+            self.changed = false;
+        }
         self.view = match id {
             Some(id) => match ctx.bank.clinical_view(&id) {
                 Ok(v) => Some(v),
@@ -379,6 +395,15 @@ impl Screen for Followup {
             ctx.load(Load::FollowupsDue { by: time::local_day(ctx.now) });
         }
     }
+    // Read again off the event loop (a form, when open, stays as typed); the selection stays on its visit.
+    fn reload(&mut self, ctx: &mut Ctx, other: bool) -> Reload {
+        if !self.loading {
+            self.loading = true;
+            self.other |= other;
+            ctx.load_quietly(Load::FollowupsDue { by: time::local_day(ctx.now) });
+        }
+        Reload::Read
+    }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
         let event = match &mut self.form {
             Some(Editing::Visit(f)) => Some(f.key(key)),
@@ -438,7 +463,8 @@ impl Screen for Followup {
             Some(Editing::Event(form)) => form.render(f, low, true),
             None => {
                 let lines = self.view.as_ref().map(clinical_lines).unwrap_or_default();
-                pane(f, low, "Recipient", lines, &self.scroll);
+                let title = if self.changed { "Recipient · changed by another bench" } else { "Recipient" };
+                pane(f, low, title, lines, &self.scroll);
             }
         }
     }

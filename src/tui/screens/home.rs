@@ -9,7 +9,7 @@ use super::{pane, Scroll};
 use crate::app::records::Counts;
 use crate::tui::keys::{self, Action, Binding};
 use crate::tui::loading::{Failure, Load};
-use crate::tui::screen::{Ctx, Screen};
+use crate::tui::screen::{Ctx, Reload, Screen};
 
 #[derive(Default)]
 pub struct Home {
@@ -52,6 +52,14 @@ impl Screen for Home {
             ctx.load(Load::Counts { at: ctx.now });
         }
         self.facility = ctx.bank.facility().map(|f| f.as_str().to_string()).unwrap_or_default();
+    }
+    // Counted again off the event loop; the last counts show meanwhile, without "loading…".
+    fn reload(&mut self, ctx: &mut Ctx, _other: bool) -> Reload {
+        if !self.loading {
+            self.loading = true;
+            ctx.load_quietly(Load::Counts { at: ctx.now });
+        }
+        Reload::Read
     }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
         if self.scroll.key(&key) {

@@ -15,7 +15,7 @@ use crate::store::Stored;
 use crate::time;
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
-use crate::tui::screen::{Ctx, Screen};
+use crate::tui::screen::{Ctx, Reload, Screen};
 use crate::tui::{theme, words};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +89,17 @@ impl Screen for Inventory {
     fn refresh(&mut self, ctx: &mut Ctx) {
         self.today = Some(time::local_day(ctx.now));
         self.load(ctx, false);
+    }
+    // The location form, when open, is the user's and stays as typed.
+    fn reload(&mut self, ctx: &mut Ctx, _other: bool) -> Reload {
+        let kept = self.list.rows.get(self.sel).and_then(|u| u.id.ok().cloned());
+        // As many rows as were loaded, in one read, so that the pages read stay.
+        let (only, now, limit) = (self.only, ctx.now, self.list.rows.len().max(PAGE));
+        self.list.load(ctx, false, "", &mut self.sel, |bank, _| bank.shelf(only, None, limit, now));
+        if let Some(i) = kept.and_then(|id| self.list.rows.iter().position(|u| u.id.ok() == Some(&id))) {
+            self.sel = i;
+        }
+        Reload::Read
     }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
         if let Some(form) = &mut self.location {

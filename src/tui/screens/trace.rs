@@ -13,7 +13,7 @@ use crate::app::{ClinicalView, Trace as TraceView};
 use crate::core::ids::{Id, IdKind};
 use crate::tui::form::{Field, Form, FormEvent};
 use crate::tui::keys::{self, Action, Binding};
-use crate::tui::screen::{Ctx, Screen};
+use crate::tui::screen::{Ctx, Reload, Screen};
 use crate::tui::theme;
 
 pub struct Trace {
@@ -26,6 +26,8 @@ pub struct Trace {
     back: Vec<Id>,
     /// A recipient traced: their courses, visits and adverse events.
     clinical: Option<ClinicalView>,
+    /// Another bench changed the chain shown since it was traced.
+    changed: bool,
 }
 
 impl Default for Trace {
@@ -38,6 +40,7 @@ impl Default for Trace {
             root: None,
             back: Vec::new(),
             clinical: None,
+            changed: false,
         }
     }
 }
@@ -68,6 +71,7 @@ impl Trace {
                     }
                 }
                 self.root = Some(id);
+                self.changed = false;
                 true
             }
             Err(e) => {
@@ -124,6 +128,44 @@ impl Screen for Trace {
     fn typing_text(&self) -> bool {
         false
     }
+    // Shown again (the tab is not read when it is left): the chain traced last, as it stands now.
+    fn refresh(&mut self, ctx: &mut Ctx) {
+        self.reload(ctx, false);
+    }
+    // The identifier being typed stays as it is; the chain shown is traced again, the selection kept on its line.
+    fn reload(&mut self, ctx: &mut Ctx, other: bool) -> Reload {
+        let Some(root) = self.root.clone() else { return Reload::Nothing };
+        let t = match ctx.bank.trace(&root, ctx.now) {
+            Ok(t) => t,
+            Err(e) => {
+                ctx.fail(e);
+                return Reload::Nothing;
+            }
+        };
+        let tree = tree(&t);
+        let clinical = match root.kind() {
+            IdKind::Recipient => ctx.bank.clinical_view(&root).map_err(|e| ctx.fail(e)).ok(),
+            _ => None,
+        };
+        let lines = |c: &Option<ClinicalView>| c.as_ref().map(clinical_lines);
+        if tree == self.tree && lines(&clinical) == lines(&self.clinical) {
+            return Reload::Read;
+        }
+        let kept = self.tree.get(self.sel).map(|(line, id, _)| (line.clone(), id.clone()));
+        // The same line, else the line of the same record (its status changed), else where it was.
+        self.sel = kept
+            .and_then(|(line, id)| {
+                tree.iter()
+                    .position(|(l, _, _)| *l == line)
+                    .or_else(|| id.and_then(|id| tree.iter().position(|(_, i, _)| i.as_ref() == Some(&id))))
+            })
+            .unwrap_or(self.sel)
+            .min(tree.len().saturating_sub(1));
+        self.tree = tree;
+        self.clinical = clinical;
+        self.changed |= other;
+        Reload::Changed(format!("the chain of {} {root}", root.kind()))
+    }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
         if self.typing {
             match self.input.key(key) {
@@ -175,7 +217,8 @@ impl Screen for Trace {
         let title = if self.tree.is_empty() {
             "Chain (scan or type an identifier)".to_string()
         } else {
-            format!("Chain · Enter re-roots · Bksp back ({} earlier)", self.back.len())
+            let changed = if self.changed { " · changed by another bench" } else { "" };
+            format!("Chain{changed} · Enter re-roots · Bksp back ({} earlier)", self.back.len())
         };
         let chain = match &self.clinical {
             Some(v) => {

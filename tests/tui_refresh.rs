@@ -1,0 +1,395 @@
+//! Two benches on one bank: the TUI, driven by key events, sees the other bench's work once it has asked the bank
+//! where it stands (`Msg::Poll`, which the event loop sends about once a second), without the user moving away
+//! and back; what the user selected and what they are typing stay. On a file, or with
+//! `STOOLBANK_TEST_STORE=postgres` on a PostgreSQL server.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration as Wait;
+
+use chrono::{DateTime, Duration, Local, NaiveDate, TimeZone, Utc};
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use stoolbank::app::records::Identity;
+use stoolbank::app::{AppError, Bank, NewDonation, NewDonor, NewRecipient, ScreeningInput, SignInError};
+use stoolbank::core::access::Role;
+use stoolbank::core::config::{BenchPrefs, Config};
+use stoolbank::core::ids::Id;
+use stoolbank::core::model::{Consent, QcResult, ScreeningKind, Sex};
+use stoolbank::tui::screen::Tab;
+use stoolbank::tui::{App, Msg};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A moment in the bank's local time: the tests hold in any zone.
+fn at(day: &str, hour: u32) -> DateTime<Utc> {
+    let d = NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap();
+    Local.from_local_datetime(&d.and_hms_opt(hour, 0, 0).unwrap()).earliest().unwrap().with_timezone(&Utc)
+}
+
+fn day(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+struct Benches {
+    /// This bench's TUI.
+    app: App,
+    /// The other bench, on the same bank.
+    other: Bank,
+    /// Both benches' clock, frozen.
+    now: Arc<Mutex<DateTime<Utc>>>,
+    _dir: tempfile::TempDir,
+    _server: Option<common::pg::PgDb>,
+}
+
+/// Stock in the bank: donors `donors`, and a released batch of three units.
+struct Stock {
+    donors: Vec<Id>,
+    units: Vec<Id>,
+}
+
+fn clock(now: &Arc<Mutex<DateTime<Utc>>>) -> impl Fn() -> DateTime<Utc> + Send + 'static {
+    let now = Arc::clone(now);
+    move || *now.lock().unwrap()
+}
+
+fn new_donor(b: &mut Bank) -> Id {
+    let new = NewDonor { sex: Sex::F, birth_date: day("1990-01-01"), identity: Identity::default() };
+    b.register_donor(new, at("2024-01-02", 9)).unwrap().id.into_value().unwrap()
+}
+
+/// Two benches on a new bank in set-up mode (no users), with stock made by the other bench.
+fn benches() -> (Benches, Stock) {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, server) = common::new_db(&dir);
+    let now = Arc::new(Mutex::new(at("2024-02-10", 10)));
+    let mut other =
+        Bank::init(&db, Some("G1517"), BenchPrefs::default(), "other bench").unwrap().with_clock(clock(&now));
+    let clean = ScreeningInput { all_negative: true, tests: vec![] };
+    let donor = new_donor(&mut other);
+    for k in ScreeningKind::ALL {
+        other.record_screening(&donor, *k, day("2024-01-10"), &clean, at("2024-01-10", 9)).unwrap();
+    }
+    let donation = other
+        .add_donation(NewDonation {
+            donor: donor.clone(),
+            collected_at: at("2024-01-10", 8),
+            received_at: None,
+            mass_g: Some(120.0),
+            bristol: Some(4),
+        })
+        .unwrap();
+    let view = other.make_batch(donation.id.get().unwrap(), "F0001", 3, Some(50.0), at("2024-01-10", 10)).unwrap();
+    let batch = view.id.into_value().unwrap();
+    let units: Vec<Id> = view.units.iter().map(|u| u.id.clone().into_value().unwrap()).collect();
+    for test in ["appearance", "viable-count", "pathogen-screen"] {
+        other.add_qc(&batch, test, QcResult::Pass, None, at("2024-01-11", 9)).unwrap();
+    }
+    for k in [ScreeningKind::Questionnaire, ScreeningKind::Blood, ScreeningKind::Stool] {
+        other.record_screening(&donor, k, day("2024-02-09"), &clean, at("2024-02-09", 9)).unwrap();
+    }
+    other.release_batch(&batch, at("2024-02-10", 10)).unwrap();
+    let second = new_donor(&mut other);
+    let bank = Bank::open(&db, BenchPrefs::default(), "this bench").unwrap().with_clock(clock(&now));
+    let app = App::new(bank, "bank".into());
+    let b = Benches { app, other, now, _dir: dir, _server: server };
+    (b, Stock { donors: vec![donor, second], units })
+}
+
+impl Benches {
+    /// A key, and what it started off the event loop answered.
+    fn press(&mut self, code: KeyCode, modifiers: KeyModifiers) {
+        self.app.update(Msg::Key(KeyEvent::new(code, modifiers)));
+        self.app.settle(Wait::from_secs(30));
+    }
+    fn key(&mut self, code: KeyCode) {
+        self.press(code, KeyModifiers::NONE);
+    }
+    fn typed(&mut self, text: &str) {
+        text.chars().for_each(|c| self.key(KeyCode::Char(c)));
+    }
+    fn tab(&mut self, tab: Tab) {
+        self.key(KeyCode::F(tab.function_key()));
+    }
+    /// The event loop's second: the app asks where the bank stands, and reads again what changed.
+    fn poll(&mut self) {
+        self.app.update(Msg::Poll);
+        self.app.settle(Wait::from_secs(30));
+    }
+    fn screen(&mut self) -> String {
+        let (w, h) = (100, 30);
+        let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+        t.draw(|f| self.app.render(f)).unwrap();
+        let buf = t.backend().buffer();
+        (0..h).map(|y| (0..w).map(|x| buf[(x, y)].symbol()).collect::<String>().trim_end().to_string() + "\n").collect()
+    }
+    fn dispense(&mut self, unit: &Id) -> Id {
+        let now = *self.now.lock().unwrap();
+        let recipient = self
+            .other
+            .register_recipient(
+                NewRecipient {
+                    sex: Sex::M,
+                    birth_date: day("1970-05-05"),
+                    indication: "rCDI".into(),
+                    consent: Consent::Signed,
+                    cohort: None,
+                    identity: Identity::default(),
+                },
+                now,
+            )
+            .unwrap()
+            .id
+            .into_value()
+            .unwrap();
+        self.other.dispense(unit, &recipient, "colonoscopy", None, now).unwrap();
+        recipient
+    }
+}
+
+/// The status line (the screen's last line).
+fn status(screen: &str) -> &str {
+    screen.lines().last().unwrap_or("")
+}
+
+#[test]
+fn a_unit_dispensed_at_another_bench_leaves_the_inventory_and_the_selection_stays_on_its_unit() {
+    let (mut b, stock) = benches();
+    b.tab(Tab::Inventory);
+    b.key(KeyCode::Down);
+    b.poll();
+    let before = b.screen();
+    assert!(before.contains(&stock.units[0].to_string()) && before.contains("2 of 3"), "{before}");
+
+    b.dispense(&stock.units[0]);
+    assert!(b.screen().contains(&stock.units[0].to_string()), "nothing is read before the poll");
+    b.poll();
+    let after = b.screen();
+    assert!(!after.contains(&stock.units[0].to_string()), "the dispensed unit left the stock:\n{after}");
+    assert!(after.contains("1 of 2"), "the selection moved with its unit:\n{after}");
+    assert!(status(&after).contains("updated: another bench changed the bank"), "{after}");
+
+    // The selection is the unit it was on: Enter traces it.
+    b.key(KeyCode::Enter);
+    let trace = b.screen();
+    assert!(status(&trace).contains(&format!("trace of unit {}", stock.units[1])), "{trace}");
+}
+
+#[test]
+fn an_open_trace_shows_a_unit_dispensed_at_another_bench_and_says_it_changed() {
+    let (mut b, stock) = benches();
+    let unit = stock.units[0].to_string();
+    b.app.update(Msg::Scan(unit.clone()));
+    b.poll();
+    let before = b.screen();
+    assert!(before.contains(&format!("unit {unit}  released")) && !before.contains("changed by"), "{before}");
+
+    let recipient = b.dispense(&stock.units[0]);
+    b.poll();
+    let after = b.screen();
+    assert!(after.contains(&format!("unit {unit}  dispensed")), "the unit's new state:\n{after}");
+    assert!(after.contains(&format!("→ recipient {recipient}")), "{after}");
+    assert!(after.contains("Chain · changed by another bench"), "{after}");
+    assert!(status(&after).contains(&format!("another bench changed the chain of unit {unit}, open here")), "{after}");
+
+    // Nothing changed since: the next second reads nothing again and says nothing new.
+    b.key(KeyCode::Char('k'));
+    b.poll();
+    assert!(status(&b.screen()).contains("open here"));
+}
+
+#[test]
+fn a_donor_registered_and_deferred_at_another_bench_show_in_the_list_and_the_open_donor() {
+    let (mut b, stock) = benches();
+    b.tab(Tab::Donors);
+    b.key(KeyCode::Down);
+    b.poll();
+    let second = stock.donors[1].to_string();
+    assert!(b.screen().contains("2 of 2"));
+
+    let third = new_donor(&mut b.other).to_string();
+    b.poll();
+    let after = b.screen();
+    assert!(after.contains(&third) && after.contains("2 of 3"), "the new donor, the selection kept:\n{after}");
+    assert!(after.contains(&format!("{second}  F  born")), "the open donor is still shown:\n{after}");
+    assert!(!after.contains("changed by another bench"), "the donor shown did not change:\n{after}");
+
+    let now = *b.now.lock().unwrap();
+    b.other.defer_donor(&stock.donors[1], "travel abroad", Some(day("2024-06-01")), false, now).unwrap();
+    b.poll();
+    let deferred = b.screen();
+    assert!(deferred.contains("deferred since") && deferred.contains("travel abroad"), "{deferred}");
+    assert!(deferred.contains("Donor · changed by another bench"), "{deferred}");
+    assert!(status(&deferred).contains(&format!("another bench changed donor {second}, open here")), "{deferred}");
+
+    // Moving to another donor drops the mark: it was about the donor that was open.
+    b.key(KeyCode::Up);
+    assert!(!b.screen().contains("changed by another bench"));
+}
+
+#[test]
+fn a_form_being_typed_is_not_disturbed_by_a_refresh() {
+    let (mut b, stock) = benches();
+    b.tab(Tab::Donors);
+    b.key(KeyCode::Char('d'));
+    b.key(KeyCode::Char('y'));
+    b.typed("fever last wee");
+    b.poll();
+    let third = new_donor(&mut b.other).to_string();
+    let now = *b.now.lock().unwrap();
+    b.other.defer_donor(&stock.donors[0], "from the other bench", None, true, now).unwrap();
+    b.poll();
+    let during = b.screen();
+    assert!(during.contains("Defer a donor") && during.contains("fever last wee"), "the form as typed:\n{during}");
+    assert!(during.contains(&third), "the list beside it is read again:\n{during}");
+    // The typing goes on where it was, and the form saves what was typed.
+    b.typed("k");
+    assert!(b.screen().contains("fever last week"));
+
+    // A search being typed stays too, and the list it filters is read again.
+    b.key(KeyCode::Esc);
+    b.key(KeyCode::Char('/'));
+    b.typed("D");
+    b.poll();
+    let fourth = new_donor(&mut b.other).to_string();
+    b.poll();
+    let searching = b.screen();
+    assert!(searching.contains("Donors /D") && searching.contains(&fourth), "{searching}");
+}
+
+#[test]
+fn this_benchs_own_change_is_read_again_without_a_word() {
+    let (mut b, stock) = benches();
+    b.tab(Tab::Inventory);
+    b.key(KeyCode::Down);
+    b.poll();
+    // An ask under way while the change is made may or may not see it: either way, no word of another bench.
+    b.app.update(Msg::Poll);
+    for c in "ly".chars() {
+        b.app.update(Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)));
+    }
+    for c in "freezer 2".chars() {
+        b.app.update(Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)));
+    }
+    b.app.update(Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    b.app.settle(Wait::from_secs(30));
+    let saved = b.screen();
+    assert!(status(&saved).contains(&format!("unit {} is at freezer 2", stock.units[1])), "{saved}");
+    b.poll();
+    b.poll();
+    let after = b.screen();
+    assert_eq!(status(&after), status(&saved), "no note for this bench's own change:\n{after}");
+    assert!(after.contains("2 of 3") && after.contains("freezer 2"), "{after}");
+}
+
+#[test]
+fn nothing_asks_the_bank_while_signed_out_or_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, server) = common::new_db(&dir);
+    let now = Arc::new(Mutex::new(at("2024-02-10", 10)));
+    let mut other = Bank::init(&db, Some("G1517"), BenchPrefs::default(), "setup").unwrap().with_clock(clock(&now));
+    let t = *now.lock().unwrap();
+    other.add_user("admin", &[Role::Admin], PASSWORD, t).unwrap();
+    other.sign_in("admin", PASSWORD).unwrap();
+    other.add_user("tech", &[Role::Technician], PASSWORD, t).unwrap();
+    other.set_policy(&Config { tui_idle_lock_minutes: 5, ..Config::default() }, t).unwrap();
+    other.sign_in("tech", PASSWORD).unwrap();
+    let first = new_donor(&mut other).to_string();
+
+    let mut bank = Bank::open(&db, BenchPrefs::default(), "").unwrap().with_clock(clock(&now));
+    // The operation itself refuses a session nobody is signed in to.
+    assert!(matches!(bank.last_change(), Err(AppError::SignIn(SignInError::SignedOut))));
+    let app = App::new(bank, "bank".into());
+    let mut b = Benches { app, other, now, _dir: dir, _server: server };
+    assert!(b.app.signed_out() && !b.app.watching());
+    b.poll();
+
+    b.typed("tech");
+    b.key(KeyCode::Tab);
+    b.typed(PASSWORD);
+    b.key(KeyCode::Enter);
+    assert!(b.app.watching(), "signed in, the bench watches the bank");
+    b.tab(Tab::Donors);
+    b.poll();
+    assert!(b.screen().contains(&first));
+
+    // Idle: the lock stops the watching; another bench's change is not read behind it.
+    *b.now.lock().unwrap() += Duration::minutes(6);
+    b.app.update(Msg::Tick);
+    assert!(b.app.signed_out() && !b.app.watching());
+    let second = new_donor(&mut b.other).to_string();
+    b.poll();
+    let locked = b.screen();
+    assert!(!locked.contains(&second) && !locked.contains("updated"), "{locked}");
+
+    // Unlocked, the tab is read again, and the watching goes on.
+    b.typed(PASSWORD);
+    b.key(KeyCode::Enter);
+    assert!(b.app.watching());
+    assert!(b.screen().contains(&second));
+    let third = new_donor(&mut b.other).to_string();
+    b.poll();
+    b.poll();
+    assert!(b.screen().contains(&third));
+}
+
+#[test]
+fn the_home_counts_follow_another_benchs_work() {
+    let (mut b, stock) = benches();
+    b.poll();
+    let before = b.screen();
+    assert!(before.contains("2  donors") && before.contains("3  units in stock"), "{before}");
+    b.dispense(&stock.units[2]);
+    new_donor(&mut b.other);
+    b.poll();
+    let after = b.screen();
+    assert!(after.contains("3  donors") && after.contains("2  units in stock"), "{after}");
+    assert!(after.contains("1  units dispensed to 1 recipients"), "{after}");
+}
+
+#[test]
+fn an_open_batch_shows_another_benchs_qc_result_and_the_work_list_its_new_batch() {
+    let (mut b, _) = benches();
+    let now = *b.now.lock().unwrap();
+    let clean = ScreeningInput { all_negative: true, tests: vec![] };
+    let donor = new_donor(&mut b.other);
+    for k in ScreeningKind::ALL {
+        b.other.record_screening(&donor, *k, day("2024-02-01"), &clean, at("2024-02-01", 9)).unwrap();
+    }
+    let new =
+        |at| NewDonation { donor: donor.clone(), collected_at: at, received_at: None, mass_g: None, bristol: None };
+    let first = b.other.add_donation(new(at("2024-02-02", 8))).unwrap().id.into_value().unwrap();
+    let second = b.other.add_donation(new(at("2024-02-03", 8))).unwrap().id.into_value().unwrap();
+    let batch = b.other.make_batch(&first, "F0001", 2, None, at("2024-02-02", 10)).unwrap().id.into_value().unwrap();
+    b.tab(Tab::Batches);
+    b.poll();
+    let before = b.screen();
+    assert!(before.contains(&format!("{batch}  F0001  quarantined")), "{before}");
+    assert!(!before.contains("appearance pass"), "{before}");
+
+    b.other.add_qc(&batch, "appearance", QcResult::Pass, None, now).unwrap();
+    let made = b.other.make_batch(&second, "F0001", 2, None, at("2024-02-03", 10)).unwrap().id.into_value().unwrap();
+    b.poll();
+    let after = b.screen();
+    assert!(after.contains("appearance pass"), "the open batch read again:\n{after}");
+    assert!(after.contains("Batch · changed by another bench"), "{after}");
+    assert!(after.contains(&made.to_string()), "the new batch in the work list:\n{after}");
+    assert!(status(&after).contains(&format!("another bench changed batch {batch}, open here")), "{after}");
+}
+
+#[test]
+fn the_follow_up_work_list_shows_a_dispense_made_at_another_bench() {
+    let (mut b, stock) = benches();
+    b.tab(Tab::Followup);
+    b.poll();
+    assert!(b.screen().contains("Visits due by today (0)"));
+    let recipient = b.dispense(&stock.units[0]).to_string();
+    // Both benches' clock a season later: the first visits are due.
+    *b.now.lock().unwrap() += Duration::days(120);
+    b.poll();
+    let after = b.screen();
+    assert!(!after.contains("Visits due by today (0)") && after.contains(&recipient), "{after}");
+    assert!(status(&after).contains("updated: another bench changed the bank"), "{after}");
+}
