@@ -337,3 +337,25 @@ fn format_1_entries_cross_to_a_server_and_back_and_verify() {
     let text_hashes = Outside::open(&back).count("SELECT count(*) FROM audit_log WHERE typeof(hash) = 'text'", &[]);
     assert_eq!(text_hashes, old);
 }
+
+#[test]
+fn an_older_file_is_copied_once_it_is_upgraded() {
+    let b = file_bench();
+    let d = b.dir.path();
+    b.ok(&["donor", "add", "--sex", "F", "--birth-date", "1990-04-02"]);
+    // Schema version 11 exactly: the last migration's only object taken out again.
+    let c = rusqlite::Connection::open(&b.db).expect("open");
+    c.execute_batch("DROP INDEX donations_time_unreadable; PRAGMA user_version = 11;").expect("version 11");
+    drop(c);
+    let db = b.db.display().to_string();
+    let copy = d.join("copy.db").display().to_string();
+    let (code, err) = refused(d, &db, "tester", &["migrate", "--to", &copy]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("schema version 11") && err.contains("`stoolbank init` upgrades it"), "{err}");
+    assert!(!Path::new(&copy).exists(), "nothing made");
+    b.ok(&["init"]);
+    ok(d, &db, "tester", &["migrate", "--to", &copy]);
+    assert!(ok(d, &copy, "tester", &["verify"]).contains("intact"));
+    let (source_log, copy_log) = counts_equal_but_log(&b.db, Path::new(&copy));
+    assert_eq!(copy_log, source_log + 1, "the copy's own entry");
+}
