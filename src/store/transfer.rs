@@ -55,7 +55,12 @@ impl Store {
         if let Some(found) = self.read_only.filter(|v| *v < LATEST_VERSION) {
             return Err(StoreError::OlderSchema { path: self.path.clone(), found, known: LATEST_VERSION });
         }
-        let from = self.path.display().to_string();
+        // A file named as it is found from anywhere; a server by its address without password.
+        let from = if self.on_server() {
+            self.path.display().to_string()
+        } else {
+            std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone()).display().to_string()
+        };
         let mut dest = Target::open(target)?;
         if let Some(key) = how.key_file {
             dest.store.use_key_file(key, false);
@@ -76,7 +81,10 @@ struct Target {
 impl Target {
     fn open(target: &Path) -> Result<Target> {
         if let Some(address) = server::address(target) {
-            return Ok(Target { store: connect_empty(address)?, file: None, shown: server::shown(address) });
+            let target = Target { store: connect_empty(address)?, file: None, shown: server::shown(address) };
+            // Told at once, before the source is verified (and again inside the transaction that fills it).
+            target.refuse_tables()?;
+            return Ok(target);
         }
         let shown = target.display().to_string();
         if target.exists() || backup::wal_path(target).exists() {
@@ -104,21 +112,23 @@ impl Target {
             Engine::Lite(conn) => Ok(conn.execute_batch("BEGIN IMMEDIATE")?),
             Engine::Server(server) => {
                 server.begin(true)?;
-                let tx = self.store.tx();
-                let tables: i64 =
-                    tx.query_row("SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()", (), |r| {
-                        r.get(0)
-                    })?;
-                if tables > 0 {
-                    return Err(StoreError::Io(format!(
-                        "{}: the database holds {tables} tables; a bank is copied only into an empty database \
-                         (never over one)",
-                        self.shown
-                    )));
-                }
+                self.refuse_tables()?;
                 server.batch(server::SCHEMA)
             }
         }
+    }
+
+    /// A server database holding any table is no target.
+    fn refuse_tables(&self) -> Result<()> {
+        let sql = "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()";
+        let tables: i64 = self.store.tx().query_row(sql, (), |r| r.get(0))?;
+        if tables > 0 {
+            return Err(StoreError::Io(format!(
+                "{}: the database holds {tables} tables; a bank is copied only into an empty database (never over one)",
+                self.shown
+            )));
+        }
+        Ok(())
     }
 
     fn fill(&self, src: &Tx, from: &str, how: &mut Copying) -> Result<Copied> {
@@ -325,8 +335,9 @@ fn order_of(src: &Tx, table: &str) -> Result<String> {
 /// Copies one table's rows, streamed from the source and written in batches of one prepared INSERT; returns
 /// how many.
 fn copy_table(src: &Tx, dst: &Tx, table: &str, progress: &mut dyn FnMut(u64)) -> Result<i64> {
-    let mut read = src.prepare(&format!("SELECT * FROM {table} ORDER BY {}", order_of(src, table)?))?;
+    let mut read = src.prepare(&format!("SELECT * FROM \"{table}\" ORDER BY {}", order_of(src, table)?))?;
     let columns = read.column_names();
+    let quoted: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
     let width = columns.len();
     // The audit log's hash column and its previous-hash column: a format-1 entry's hash changes form between
     // the engines (see `audit.rs`).
@@ -341,7 +352,7 @@ fn copy_table(src: &Tx, dst: &Tx, table: &str, progress: &mut dyn FnMut(u64)) ->
                 format!("({})", marks.join(", "))
             })
             .collect();
-        format!("INSERT INTO {table} ({}) VALUES {}", columns.join(", "), tuples.join(", "))
+        format!("INSERT INTO \"{table}\" ({}) VALUES {}", quoted.join(", "), tuples.join(", "))
     };
     let mut full = dst.prepare(&insert(per))?;
     let mut values: Vec<Value> = Vec::with_capacity(per * width);
