@@ -19,7 +19,10 @@
 --   `strftime('%Y-%m-%dT%H:%M:%SZ', x) IS x` -> sqlite_timestamp_is(x), `json_valid(x)` -> json_is(x);
 --   GLOB and LIKE become anchored regular expressions (LIKE ignores ASCII case, so the pattern spells both).
 -- - audit_log.hash is ANY on SQLite (format 1's 64 hex digits as text, format 2's 32 bytes as a blob): here bytea
---   of exactly 32 bytes, format 2 only. A PostgreSQL bank starts at schema 12, after format 1 ended (0008).
+--   of exactly 32 bytes. A bank made here writes format 2 only (it starts at schema 12, after format 1 ended in
+--   0008); a file's format-1 entries copied here (`migrate --to`) hold the 32 bytes their hex hash spells and keep
+--   prev_hash as its 64 hex digits, so an entry is of format 1 exactly when prev_hash IS NOT NULL (the first
+--   format-1 entry's is the genesis, 64 zeros). The chain check compares prev_hash with the entry before's hash.
 -- - Triggers call refuse(message), which raises SQLite's message (SQLSTATE 23001, restrict_violation). TRUNCATE,
 --   which skips DELETE triggers, is refused on every table as well (`<table>_no_truncate`).
 -- - Foreign keys to a table made further down (deferrals -> recalls, adverse_events; recall_contacts ->
@@ -370,8 +373,9 @@ CREATE TABLE audit_log (
     subject     text COLLATE "C" NOT NULL,
     before      text COLLATE "C" CHECK (before IS NULL OR json_is(before)),
     after       text COLLATE "C" CHECK (after IS NULL OR json_is(after)),
+    -- Format 1 (copied from a file): the previous entry's hash (hex); format 2: NULL.
     prev_hash   text COLLATE "C",
-    -- SQLite: ANY, typeof(hash) IN ('text', 'blob'). Here format 2 only (the header says why).
+    -- SQLite: ANY, typeof(hash) IN ('text', 'blob'). Here always 32 bytes (the header says why).
     hash        bytea NOT NULL UNIQUE CHECK (octet_length(hash) = 32)
 );
 CREATE INDEX audit_log_entity ON audit_log (entity, entity_id);

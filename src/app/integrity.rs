@@ -10,7 +10,7 @@ use super::{views, AppError, Bank, Result};
 use crate::core::config::BenchPrefs;
 use crate::store::checkpoint::{self, Anchor};
 use crate::store::secret::BankSecret;
-use crate::store::{audit, backup, schema_check, settings, Store, StoreError};
+use crate::store::{audit, backup, schema_check, settings, transfer, Store, StoreError};
 use crate::time;
 
 /// Where an incremental `audit verify` starts: a signed checkpoint of that entry, or the newest verified one.
@@ -196,6 +196,23 @@ impl Bank {
         let report = check_copy(dest)?;
         self.record_backup("backup", &report)?;
         Ok(report)
+    }
+
+    /// Copies the whole bank, audit trail included, to `target` (an empty PostgreSQL database, or a new file):
+    /// read in one snapshot, refused unless it verifies, and the copy verified (identity digests with the bank key
+    /// in `key_file`) and recorded in its own trail by this session's user before it is kept. A copy carries every
+    /// record, identities and users included, into a bank of its own: only who may back up and restore a bank.
+    pub fn copy_to(
+        &mut self,
+        target: &Path,
+        key_file: Option<&Path>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<transfer::Copied> {
+        self.authorize(Operation::Backup)?;
+        self.authorize(Operation::Restore)?;
+        let act = self.act();
+        let how = transfer::Copying { actor: &act.actor, now: act.now, key_file, progress };
+        Ok(self.store.copy_bank(target, how)?)
     }
 
     /// Records a backup taken or restored (the file, its size and the head of its chain) in the trail.

@@ -197,6 +197,13 @@ pub enum Command {
         /// The backup to bring back
         file: PathBuf,
     },
+    /// Copy the whole bank (--db), audit trail included, into an empty PostgreSQL database or a new file: the
+    /// bank must verify, the copy is verified and records itself in its audit trail
+    Migrate {
+        /// Where the copy goes: `postgres://USER@HOST/DB` (an empty database) or a new file
+        #[arg(long, value_name = "TARGET")]
+        to: PathBuf,
+    },
     /// The bank's policy
     #[command(subcommand)]
     Config(ConfigCmd),

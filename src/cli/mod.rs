@@ -81,7 +81,8 @@ fn writes(command: &Command) -> bool {
         | Command::Restore { .. }
         | Command::Init { .. }
         | Command::Demo { .. } => true,
-        Command::Trace { .. } | Command::Verify | Command::Scanners(_) => false,
+        // The source is only read (in one snapshot); the copy is written elsewhere.
+        Command::Trace { .. } | Command::Verify | Command::Scanners(_) | Command::Migrate { .. } => false,
         Command::Config(c) => matches!(c, ConfigCmd::Set { .. }),
         Command::User(c) => !matches!(c, UserCmd::List | UserCmd::Roles),
         Command::Followup(c) => {
@@ -504,6 +505,35 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                     r.bytes,
                     r.head_seq,
                     r.head_hash
+                )
+            })
+        }
+        Command::Migrate { to } => {
+            // On stderr, hidden by indicatif when stderr is not a terminal.
+            let progress = indicatif::ProgressBar::new(0).with_style(
+                indicatif::ProgressStyle::with_template(
+                    "copying [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} rows (eta {eta})",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let key = key_file(cli);
+            let copied = bank.copy_to(to, Some(&key), &mut |done, total| {
+                progress.set_length(total);
+                progress.set_position(done);
+            });
+            progress.finish_and_clear();
+            let c = copied?;
+            emit(out, json, &c, || {
+                format!(
+                    "{}: {} rows of {} tables copied from {}, verified; audit entry {} records the copy, chained to \
+                     entry {} ({})",
+                    shown(&c.to),
+                    c.rows,
+                    c.tables.len(),
+                    shown(&c.from),
+                    c.copy_seq,
+                    c.head_seq,
+                    c.head_hash
                 )
             })
         }

@@ -6,6 +6,10 @@
 //! that neither passes as the other):
 //! - format 1 (written before migration 0008): the hash and the previous entry's hash as 64 hex digits, rows as
 //!   whole canonical JSON objects. These entries verify exactly as they always did.
+//!   On a PostgreSQL server (whose `hash` is `bytea`), a format-1 entry copied there from a file (`migrate --to`)
+//!   holds its hash as the 32 bytes its hex digits spell and keeps `prev_hash` as hex text: there an entry is of
+//!   format 1 exactly when `prev_hash` is not NULL (the first format-1 entry's is the genesis, 64 zeros, never
+//!   NULL), and it is checked on its hash re-written as hex, as on a file.
 //! - format 2: the hash as its 32 bytes, the previous hash not stored again (the chain holds it), rows as compact
 //!   canonical JSON: keys sorted, without the key column (the entry names the record) and without NULL columns (a
 //!   column the entry does not name is NULL). Rows made together (a batch's units, a screening's results) are one
@@ -525,11 +529,13 @@ struct StoredEntry<'r> {
 enum StoredHash<'r> {
     Hex(&'r str),
     Bytes(&'r [u8]),
+    /// A format-1 hash on a server: its 64 hex digits as the 32 bytes they spell.
+    HexBytes(&'r [u8]),
 }
 
 impl<'r> StoredEntry<'r> {
     /// The program writes text in the text columns and a hash of the format's type, so anything else is tampering.
-    fn read(r: &'r Row, seq: i64) -> Result<StoredEntry<'r>> {
+    fn read(r: &'r Row, seq: i64, on_server: bool) -> Result<StoredEntry<'r>> {
         let column = |i: usize| STORED_COLUMNS.split(", ").nth(i).unwrap_or("?");
         let text = |i: usize| -> Result<Option<&'r str>> {
             match r.get_ref(i)? {
@@ -547,12 +553,14 @@ impl<'r> StoredEntry<'r> {
             }
         };
         let required = |i: usize| -> Result<&'r str> { Ok(text(i)?.unwrap_or_default()) };
+        let stored_prev = text(10)?;
         let hash = match r.get_ref(11)? {
+            ValueRef::Blob(b) if on_server && stored_prev.is_some() => StoredHash::HexBytes(b),
             ValueRef::Blob(b) => StoredHash::Bytes(b),
             _ => StoredHash::Hex(required(11)?),
         };
         let format = match hash {
-            StoredHash::Hex(_) => 1,
+            StoredHash::Hex(_) | StoredHash::HexBytes(_) => 1,
             StoredHash::Bytes(_) => 2,
         };
         Ok(StoredEntry {
@@ -570,7 +578,7 @@ impl<'r> StoredEntry<'r> {
                 after: text(9)?,
                 prev_hash: "",
             },
-            stored_prev: text(10)?,
+            stored_prev,
             hash,
         })
     }
@@ -580,7 +588,8 @@ impl<'r> StoredEntry<'r> {
         let fields = Hashed { prev_hash: prev, ..self.fields };
         match self.hash {
             StoredHash::Bytes(stored) => self.stored_prev.is_none() && fields.digest().as_slice() == stored,
-            StoredHash::Hex(stored) => {
+            StoredHash::Hex(_) | StoredHash::HexBytes(_) => {
+                let stored = self.hash_hex();
                 if hex::encode(fields.digest()) == stored {
                     return true;
                 }
@@ -604,7 +613,7 @@ impl<'r> StoredEntry<'r> {
         out.clear();
         match self.hash {
             StoredHash::Hex(h) => out.push_str(h),
-            StoredHash::Bytes(b) => {
+            StoredHash::Bytes(b) | StoredHash::HexBytes(b) => {
                 let mut hex = [0u8; 64];
                 match hex::encode_to_slice(b, &mut hex) {
                     Ok(()) => out.push_str(std::str::from_utf8(&hex).unwrap_or_default()),
@@ -620,8 +629,9 @@ fn reparsed(text: Option<&str>) -> Option<String> {
     text.and_then(parse_json).map(canonical)
 }
 
-/// The columns of an entry for reading, from a query aliased `a`: a format-2 entry's previous hash is the
-/// entry before's (as hex text, whatever its format; on a server every entry is of format 2).
+/// The columns of an entry for reading, from a query aliased `a`: as stored (which tell its format), then the
+/// previous hash, for a format-2 entry the entry before's (as hex text, whatever its format; on a server every
+/// hash is bytes, a format-1 one included).
 fn entry_columns(conn: &Tx) -> String {
     let previous = if conn.on_server() {
         "encode(p.hash, 'hex')"
@@ -630,14 +640,24 @@ fn entry_columns(conn: &Tx) -> String {
     };
     format!(
         "a.seq, a.at, a.recorded_at, a.actor, a.action, a.entity, a.entity_id, a.subject, a.before, a.after, \
-         coalesce(a.prev_hash, (SELECT {previous} FROM audit_log p WHERE p.seq = a.seq - 1)), a.hash"
+         a.prev_hash, a.hash, coalesce(a.prev_hash, (SELECT {previous} FROM audit_log p WHERE p.seq = a.seq - 1))"
     )
 }
 
+/// Whether the entry aliased `alias` is of format 2: its hash stored as bytes on a file; on a server (where every
+/// hash is bytes), no previous hash stored.
+fn format_2(conn: &Tx, alias: &str) -> String {
+    if conn.on_server() {
+        format!("{alias}.prev_hash IS NULL")
+    } else {
+        format!("typeof({alias}.hash) = 'blob'")
+    }
+}
+
 /// An audit entry as stored, for reading.
-fn entry_from_row(r: &Row) -> Result<Entry> {
+fn entry_from_row(r: &Row, on_server: bool) -> Result<Entry> {
     let seq: i64 = r.get(0)?;
-    let stored = StoredEntry::read(r, seq)?;
+    let stored = StoredEntry::read(r, seq, on_server)?;
     let f = &stored.fields;
     Ok(Entry {
         seq,
@@ -651,7 +671,7 @@ fn entry_from_row(r: &Row) -> Result<Entry> {
         subject: f.subject.into(),
         before: f.before.and_then(parse_json),
         after: f.after.and_then(parse_json),
-        prev_hash: hash_hex(r.get_ref(10)?),
+        prev_hash: hash_hex(r.get_ref(12)?),
         hash: stored.hash_hex(),
     })
 }
@@ -677,7 +697,7 @@ pub(crate) fn log(conn: &Tx, id: Option<&str>, limit: usize) -> Result<Vec<Entry
     };
     let mut entries = Vec::new();
     while let Some(r) = rows.next()? {
-        entries.push(entry_from_row(r)?);
+        entries.push(entry_from_row(r, conn.on_server())?);
     }
     Ok(entries)
 }
@@ -793,7 +813,7 @@ fn walk_chain(
         if let Some(values) = values.as_deref_mut() {
             values.check(seq, r.get_ref(1)?, r.get_ref(2)?);
         }
-        let e = match StoredEntry::read(r, seq) {
+        let e = match StoredEntry::read(r, seq, conn.on_server()) {
             Err(StoreError::Tampered(what)) => {
                 v.found(what);
                 chain_broken = true;
@@ -894,10 +914,11 @@ impl<'c> Records<'c> {
         let names = conn.tables()?;
         let held = TABLES.iter().copied().filter(|t| names.iter().any(|n| n == t)).collect();
         // One lookup down the (entity, entity_id) index: its last row is the newest entry.
-        let last = conn.prepare(
-            "SELECT seq, after, typeof(hash) = 'blob' FROM audit_log
+        let last = conn.prepare(&format!(
+            "SELECT seq, after, {} FROM audit_log
              WHERE entity = ?1 AND entity_id = ?2 ORDER BY seq DESC LIMIT 1",
-        )?;
+            format_2(conn, "audit_log")
+        ))?;
         Ok(Records { conn, held, last, last_group: None, group: None })
     }
 
@@ -935,10 +956,11 @@ impl<'c> Records<'c> {
             (true, false) => "ORDER BY l.entity_id",
         };
         let mut newest = conn.prepare(&format!(
-            "SELECT l.n, l.entity_id, a.seq, a.after, typeof(a.hash) = 'blob'
+            "SELECT l.n, l.entity_id, a.seq, a.after, {}
              FROM (SELECT {n} AS n, entity_id, max(seq) AS seq FROM audit_log WHERE entity = ?1 {groups}
                    GROUP BY entity_id ORDER BY {order}) AS l
-             CROSS JOIN audit_log AS a ON a.seq = l.seq {outer}"
+             CROSS JOIN audit_log AS a ON a.seq = l.seq {outer}",
+            format_2(conn, "a")
         ))?;
         let mut log = Newest { rows: newest.stream([table])?, table, last: None };
         let mut next = log.next()?;

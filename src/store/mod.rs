@@ -26,6 +26,7 @@ mod server;
 pub(crate) use server::address as server_address;
 pub mod settings;
 mod sql;
+pub mod transfer;
 pub use sql::{malformed_in, Key, Malformed, Stored};
 pub mod users;
 

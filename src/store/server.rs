@@ -142,7 +142,7 @@ fn create(client: &mut postgres::Client) -> Result<i64> {
 }
 
 /// The address as shown in messages: without its password, and without its options (`?…`, which can hold one).
-fn shown(address: &str) -> String {
+pub(super) fn shown(address: &str) -> String {
     let Some((scheme, rest)) = address.split_once("://") else { return address.to_string() };
     let rest = rest.split('?').next().unwrap_or(rest);
     // A password is percent-encoded in a URL, so the first `/` after the credentials starts the database.
@@ -158,7 +158,7 @@ fn shown(address: &str) -> String {
 /// `~/.pgpass` (`host:port:database:user:password`; `*` matches anything, `\` escapes `:`, `\` and a literal `*`;
 /// a socket connection matches its directory, or `localhost` for the default ones). The file is ignored unless
 /// private to its owner, as libpq ignores it.
-fn password_for(config: &postgres::Config) -> Option<String> {
+pub(super) fn password_for(config: &postgres::Config) -> Option<String> {
     if let Some(p) = std::env::var_os("PGPASSWORD").filter(|p| !p.is_empty()) {
         return p.into_string().ok();
     }
