@@ -227,6 +227,19 @@ fn an_untrusted_or_misnamed_server_is_refused_with_what_failed() {
     );
     assert!(!err.contains("s3cret"), "{err}");
 
+    // A root certificate file turns the chain check on in every mode that uses TLS: none of them goes on with a
+    // server its roots did not sign (allow after the server refused the clear attempt; prefer is not retried clear).
+    for mode in ["verify-ca", "require", "prefer", "allow"] {
+        let (code, err) = run.fail(
+            &at("localhost", &format!("sslmode={mode}&sslrootcert={}", path(&tls.other_ca))),
+            &[],
+            &["donor", "list"],
+        );
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("the server's certificate is not trusted"), "{mode}: {err}");
+        assert!(err.contains(&format!("(sslmode={mode})")), "{mode}: {err}");
+    }
+
     // A root certificate file named but missing is not silently skipped.
     let (_, err) =
         run.fail(&at("localhost", "sslmode=require&sslrootcert=/nonexistent/ca.crt"), &[], &["donor", "list"]);
@@ -234,9 +247,34 @@ fn an_untrusted_or_misnamed_server_is_refused_with_what_failed() {
 }
 
 #[test]
-fn require_refuses_a_server_that_does_not_offer_tls() {
-    let Some(_) = tls("require_refuses_a_server_that_does_not_offer_tls") else { return };
-    // A server without TLS answers the client's SSLRequest with a single 'N' (as PostgreSQL with ssl=off does).
+fn a_hostaddr_is_reached_in_tls_or_refused_never_in_clear() {
+    let Some((tls, admin)) = tls("a_hostaddr_is_reached_in_tls_or_refused_never_in_clear") else { return };
+    let db = PgDb::new(admin);
+    let run = Run::new();
+    let port = &tls.port;
+    // tokio-postgres reaches hostaddr over TCP even without a host name: there is then no name for TLS to check.
+    for mode in ["verify-full", "require", "prefer"] {
+        let address = format!("postgresql://stoolbank:s3cret@/postgres?hostaddr=127.0.0.1&port={port}&sslmode={mode}");
+        let (code, err) = run.fail(&address, &[], &["donor", "list"]);
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("give host=NAME with hostaddr= for TLS"), "{mode}: {err}");
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+    // With the name beside it: TLS, the certificate checked against that name.
+    let app = app_name("hostaddr");
+    let address = format!(
+        "postgresql://stoolbank@/{}?host=localhost&hostaddr=127.0.0.1&port={port}&application_name={app}\
+         &sslmode=verify-full&sslrootcert={}",
+        db.name,
+        path(&tls.ca)
+    );
+    run.ok(&address, &[], &["init", "--facility", "G1517"]);
+    assert!(encrypted(&tls, &app));
+}
+
+/// A server without TLS: it answers one client's `SSLRequest` with a single 'N' (as PostgreSQL with ssl=off does).
+/// The thread fails if the client sent anything before asking for TLS.
+fn server_without_tls() -> (u16, std::thread::JoinHandle<()>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
     let port = listener.local_addr().expect("port").port();
     let server = std::thread::spawn(move || {
@@ -247,21 +285,34 @@ fn require_refuses_a_server_that_does_not_offer_tls() {
         assert_eq!(request, [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f], "an SSLRequest");
         socket.write_all(b"N").expect("answer");
     });
+    (port, server)
+}
+
+#[test]
+fn require_refuses_a_server_that_does_not_offer_tls() {
+    let Some(_) = tls("require_refuses_a_server_that_does_not_offer_tls") else { return };
     let run = Run::new();
-    let (code, err) = run.fail(
-        &format!("postgresql://stoolbank:s3cret@127.0.0.1:{port}/bank?sslmode=require"),
-        &[],
-        &["donor", "list"],
-    );
-    server.join().expect("the server side");
-    assert_eq!(code, 1, "{err}");
-    assert_eq!(
-        err,
-        format!(
-            "stoolbank: postgresql://stoolbank@127.0.0.1:{port}/bank: cannot connect: the server does not offer TLS, \
-             and sslmode=require requires it"
-        )
-    );
+    // As written plainly; with a `?` in the password; with the key percent-encoded (as the postgres crate reads
+    // keys): each is require, none falls back to prefer and a clear session.
+    for (credentials, options) in
+        [("s3cret", "sslmode=require"), ("s3?cret", "sslmode=require"), ("s3cret", "ssl%6Dode=require")]
+    {
+        let (port, server) = server_without_tls();
+        let (code, err) = run.fail(
+            &format!("postgresql://stoolbank:{credentials}@127.0.0.1:{port}/bank?{options}"),
+            &[],
+            &["donor", "list"],
+        );
+        server.join().expect("the server side");
+        assert_eq!(code, 1, "{err}");
+        assert_eq!(
+            err,
+            format!(
+                "stoolbank: postgresql://stoolbank@127.0.0.1:{port}/bank: cannot connect: the server does not offer \
+                 TLS, and sslmode=require requires it"
+            )
+        );
+    }
 }
 
 #[test]
@@ -306,6 +357,17 @@ fn a_client_certificate_signs_in_and_its_key_must_be_private() {
         "{err}"
     );
 
+    // A key that is a directory, or not a PEM key.
+    let (_, err) =
+        run.fail(&at(&format!("&sslcert={}&sslkey={}", path(&tls.cert), path(&dot))), &[], &["donor", "list"]);
+    assert!(err.contains(&format!("private key file \"{}\" is not a regular file", dot.display())), "{err}");
+    let not_a_key = dot.join("not-a-key.pem");
+    std::fs::copy(&tls.cert, &not_a_key).expect("copy the certificate");
+    set_mode(&not_a_key, 0o600);
+    let (_, err) =
+        run.fail(&at(&format!("&sslcert={}&sslkey={}", path(&tls.cert), path(&not_a_key))), &[], &["donor", "list"]);
+    assert!(err.contains("no PEM private key in it"), "{err}");
+
     // A certificate without its key, and a certificate file that is not there.
     let (_, err) =
         run.fail(&at(&format!("&sslcert={}&sslkey=/nonexistent/me.key", path(&tls.cert))), &[], &["donor", "list"]);
@@ -324,9 +386,11 @@ fn a_unix_socket_ignores_the_tls_options_as_libpq_does() {
     let at = |options: &str| format!("{}?{options}", db.url());
     run.ok(&at("sslmode=verify-full"), &[], &["init", "--facility", "G1517"]);
     run.ok(&at("sslmode=require&sslrootcert=/nonexistent/ca.crt"), &[], &["donor", "list"]);
-    // An unknown mode is still an error there.
+    // An unknown mode is still an error there, and so are options libpq refuses together.
     let (_, err) = run.fail(&at("sslmode=on"), &[], &["donor", "list"]);
     assert!(err.contains("sslmode \"on\" is not one of"), "{err}");
+    let (_, err) = run.fail(&at("sslmode=disable&sslrootcert=system"), &[], &["donor", "list"]);
+    assert!(err.contains("weak sslmode \"disable\" may not be used with sslrootcert=system"), "{err}");
 }
 
 #[cfg(unix)]

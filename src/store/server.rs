@@ -37,20 +37,7 @@ pub(super) enum Opening {
 impl Store {
     /// Connects to the bank at `address`; a write waits at most `wait` for another bench's.
     pub(super) fn connect(address: &str, opening: Opening, wait: Duration) -> Result<Store> {
-        let path = PathBuf::from(shown(address));
-        let connect_err = |source| StoreError::Connect { path: path.clone(), source };
-        let refused = |why: &dyn std::fmt::Display| StoreError::Io(format!("{}: {why}", path.display()));
-        let (rest, tls_options) = tls::split(address, |k| std::env::var(k).ok()).map_err(|e| refused(&e))?;
-        let mut config: postgres::Config =
-            rest.parse().map_err(|e: postgres::Error| refused(&format!("not a PostgreSQL address: {e}")))?;
-        if config.get_password().is_none() {
-            if let Some(password) = password_for(&config) {
-                config.password(password);
-            }
-        }
-        let mut client = connect_over(&mut config, &tls_options, &path)?;
-        // A writer waits for another bench's write as long as on a file, then says the bank is busy.
-        client.batch_execute(&format!("SET lock_timeout = '{}ms'", wait.as_millis())).map_err(connect_err)?;
+        let (mut client, path) = client(address, wait)?;
         let version = match identify(&mut client, &path)? {
             Some(version) => version,
             None if opening == Opening::Create => create(&mut client)?,
@@ -74,37 +61,59 @@ impl Store {
     }
 }
 
-/// The session, in TLS as the options ask: over TCP only, since libpq never uses TLS on a Unix socket (there
-/// every sslmode connects as before, and no certificate file is read).
-fn connect_over(config: &mut postgres::Config, options: &tls::Options, path: &Path) -> Result<postgres::Client> {
-    let connect_err = |source| StoreError::Connect { path: path.into(), source };
-    let on_socket = !config.get_hosts().iter().any(|h| matches!(h, Host::Tcp(_)));
-    if on_socket {
-        return config.connect(postgres::NoTls).map_err(connect_err);
+/// A session with the server `address` names (TLS and password as libpq users expect), and the address as shown;
+/// a write waits at most `wait` for another bench's, as on a file, then says the bank is busy.
+pub(super) fn client(address: &str, wait: Duration) -> Result<(postgres::Client, PathBuf)> {
+    let path = PathBuf::from(shown(address));
+    let (mut config, tls_options) = tls::read(address, |k| std::env::var_os(k)).map_err(|e| refused(&path, e))?;
+    if config.get_password().is_none() {
+        if let Some(password) = password_for(&config) {
+            config.password(password);
+        }
     }
-    let plan =
-        options.plan(dirs::home_dir().as_deref()).map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))?;
-    let Some(plan) = plan else {
-        return config.ssl_mode(PgSslMode::Disable).connect(postgres::NoTls).map_err(connect_err);
-    };
+    let mut client = connect_over(&mut config, &tls_options, &path)?;
+    client.batch_execute(&format!("SET lock_timeout = '{}ms'", wait.as_millis())).map_err(connect_err(&path))?;
+    Ok((client, path))
+}
+
+fn connect_err(path: &Path) -> impl Fn(postgres::Error) -> StoreError + '_ {
+    move |source| StoreError::Connect { path: path.into(), source }
+}
+
+fn refused(path: &Path, why: impl std::fmt::Display) -> StoreError {
+    StoreError::Io(format!("{}: {why}", path.display()))
+}
+
+/// The session, in TLS as the options ask: over TCP only (a host name, or a `hostaddr`, which tokio-postgres
+/// always reaches over TCP), since libpq never uses TLS on a Unix socket (there every sslmode connects as before,
+/// and no certificate file is read).
+fn connect_over(config: &mut postgres::Config, options: &tls::Options, path: &Path) -> Result<postgres::Client> {
+    let tcp = config.get_hosts().iter().any(|h| matches!(h, Host::Tcp(_))) || !config.get_hostaddrs().is_empty();
+    if !tcp {
+        return config.connect(postgres::NoTls).map_err(connect_err(path));
+    }
+    if options.mode == tls::SslMode::Disable {
+        return config.ssl_mode(PgSslMode::Disable).connect(postgres::NoTls).map_err(connect_err(path));
+    }
+    let plan = options.plan(dirs::home_dir().as_deref()).map_err(|e| refused(path, e))?;
     let host = config.get_hosts().iter().find_map(|h| match h {
         Host::Tcp(name) => Some(name.clone()),
         #[cfg(unix)]
         Host::Unix(_) => None,
     });
     let tls_err = |e: postgres::Error| match tls::explain(&e, &plan, host.as_deref().unwrap_or("")) {
-        Some(why) => StoreError::Io(format!("{}: cannot connect: {why}", path.display())),
-        None => connect_err(e),
+        Some(why) => refused(path, format!("cannot connect: {why}")),
+        None => connect_err(path)(e),
     };
     let mode = match plan.mode {
-        tls::SslMode::Disable => PgSslMode::Disable,
         // allow: clear first; TLS only if the server refuses the clear connection (as libpq retries).
         tls::SslMode::Allow => match config.ssl_mode(PgSslMode::Disable).connect(postgres::NoTls) {
             Err(e) if e.as_db_error().is_some() => PgSslMode::Require,
-            clear => return clear.map_err(connect_err),
+            clear => return clear.map_err(connect_err(path)),
         },
         tls::SslMode::Prefer => PgSslMode::Prefer,
-        tls::SslMode::Require | tls::SslMode::VerifyCa | tls::SslMode::VerifyFull => PgSslMode::Require,
+        // require and the verify modes: TLS or nothing (disable connected in clear above).
+        _ => PgSslMode::Require,
     };
     config.ssl_mode(mode).connect(plan.tls.clone()).map_err(tls_err)
 }
@@ -142,12 +151,17 @@ fn create(client: &mut postgres::Client) -> Result<i64> {
 }
 
 /// The address as shown in messages: without its password, and without its options (`?…`, which can hold one).
+/// Read as the address is read: the credentials run to the first `@` (a password may hold `?` or `/`), the user
+/// to their first `:` (or `?`, so that nothing of an option is shown either), the options from the next `?`.
 pub(super) fn shown(address: &str) -> String {
     let Some((scheme, rest)) = address.split_once("://") else { return address.to_string() };
-    let rest = rest.split('?').next().unwrap_or(rest);
-    // A password is percent-encoded in a URL, so the first `/` after the credentials starts the database.
-    let (credentials, place) = rest.rsplit_once('@').map_or((None, rest), |(c, p)| (Some(c), p));
-    let user = credentials.map(|c| c.split(':').next().unwrap_or(c));
+    let (user, place) = match rest.split_once('@') {
+        Some((credentials, place)) => (credentials.split([':', '?']).next(), place),
+        None => (None, rest),
+    };
+    let place = place.split('?').next().unwrap_or(place);
+    // A password with an `@` left unencoded: its tail is read as part of the host, but still not shown.
+    let place = place.rsplit_once('@').map_or(place, |(_, p)| p);
     match user {
         Some(user) => format!("{scheme}://{user}@{place}"),
         None => format!("{scheme}://{place}"),
@@ -234,6 +248,14 @@ mod tests {
             "postgres://bench@db.example:5432/bank"
         );
         assert_eq!(shown("postgresql://bench@%2Ftmp%2Fpg/bank"), "postgresql://bench@%2Ftmp%2Fpg/bank");
+        // A `?` or `/` in the password: the credentials end at the first `@`; an unencoded `@` hides what follows.
+        assert_eq!(shown("postgres://bench:p?w@db.example/bank"), "postgres://bench@db.example/bank");
+        assert_eq!(shown("postgres://bench:p/w?x@db.example/bank?sslmode=require"), "postgres://bench@db.example/bank");
+        assert_eq!(shown("postgres://db.example/bank?password=s3cret"), "postgres://db.example/bank");
+        // An `@` in an option: what the postgres crate takes for credentials shows no option either.
+        assert_eq!(shown("postgres://db.example/bank?password=s3cret@x"), "postgres://db.example/bank@x");
+        assert_eq!(shown("postgres://@/bank?hostaddr=127.0.0.1"), "postgres://@/bank");
+        assert_eq!(shown("postgres://bench:s@cret@db.example/bank"), "postgres://bench@db.example/bank");
     }
 
     #[test]

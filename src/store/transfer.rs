@@ -440,18 +440,7 @@ fn identities_past_copied(dst: &Tx) -> Result<()> {
 /// A connection to a server database that need not hold a bank yet (the target of a copy, which checks it is
 /// empty inside the transaction that fills it).
 fn connect_empty(address: &str) -> Result<Store> {
-    let path = PathBuf::from(server::shown(address));
-    let mut config: postgres::Config = address
-        .parse()
-        .map_err(|e: postgres::Error| StoreError::Io(format!("{}: not a PostgreSQL address: {e}", path.display())))?;
-    if config.get_password().is_none() {
-        if let Some(password) = server::password_for(&config) {
-            config.password(password);
-        }
-    }
-    let connect_err = |source| StoreError::Connect { path: path.clone(), source };
-    let mut client = config.connect(postgres::NoTls).map_err(connect_err)?;
-    client.batch_execute("SET lock_timeout = '10s'").map_err(connect_err)?;
+    let (client, path) = server::client(address, std::time::Duration::from_secs(10))?;
     let mut store = Store::on(Engine::Server(Box::new(Server::new(client))), path, None);
     store.address = Some(address.to_string());
     Ok(store)

@@ -4,22 +4,26 @@
 //! knows only disable/prefer/require and none of the files, so these options are taken out of the address here
 //! and the rest is handed to `postgres::Config`. rustls on ring does the TLS: nothing to install but Rust.
 
+use std::ffi::OsString;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use postgres::config::{Host, SslMode as PgSslMode, SslNegotiation};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{AlertDescription, CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 /// libpq's `sslmode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) enum SslMode {
     Disable,
     /// Clear first; TLS only if the server refuses a clear connection.
     Allow,
     /// TLS if the server offers it, else clear.
+    #[default]
     Prefer,
     /// TLS or nothing; the certificate is checked only against a root certificate file that exists.
     Require,
@@ -52,10 +56,11 @@ impl SslMode {
     }
 }
 
-/// The TLS options of one address, as given (in the address or the environment); None: not given.
+/// The TLS options of one address: the mode in effect, and the files as given (in the address or the
+/// environment); None: not given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Options {
-    pub mode: Option<SslMode>,
+    pub mode: SslMode,
     /// A PEM file, or `system` (the system's trusted roots, libpq 16's meaning).
     pub rootcert: Option<String>,
     pub cert: Option<PathBuf>,
@@ -64,13 +69,25 @@ pub(crate) struct Options {
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TlsError {
+    #[error("not a PostgreSQL address: {0}")]
+    Address(String),
     #[error("sslmode \"{0}\" is not one of disable, allow, prefer, require, verify-ca, verify-full")]
     UnknownMode(String),
-    #[error("option {0} has a malformed percent-encoding")]
-    Encoding(String),
+    #[error("option {key} {why}")]
+    Encoding { key: String, why: &'static str },
+    #[error("{0} is not UTF-8")]
+    EnvNotUtf8(&'static str),
+    #[error("option {0} is not supported by stoolbank")]
+    Unsupported(String),
+    #[error("the address sets an sslmode stoolbank did not read; write it as ?sslmode=MODE after the host")]
+    Unread,
+    #[error("hostaddr= without a host name leaves TLS nothing to check: give host=NAME with hostaddr= for TLS (or sslmode=disable)")]
+    HostaddrWithoutHost,
     #[error("weak sslmode \"{0}\" may not be used with sslrootcert=system (use \"verify-full\")")]
     WeakWithSystem(&'static str),
-    #[error("root certificate file \"{0}\" does not exist; give one with sslrootcert=FILE, use the system's trusted roots with sslrootcert=system, or choose an sslmode that does not verify the server (require)")]
+    #[error("weak sslmode \"{0}\" may not be used with sslnegotiation=direct (use \"require\", \"verify-ca\", or \"verify-full\")")]
+    WeakWithDirect(&'static str),
+    #[error("root certificate file \"{}\" does not exist; give one with sslrootcert=FILE, use the system's trusted roots with sslrootcert=system, or choose an sslmode that does not verify the server (require)", .0.display())]
     NoRootCert(PathBuf),
     #[error("no home directory to find ~/.postgresql/root.crt in; give sslrootcert=FILE or sslrootcert=system")]
     NoHome,
@@ -84,6 +101,8 @@ pub(crate) enum TlsError {
     KeyAccess(PathBuf),
     #[error("private key file \"{}\" is not a regular file", .0.display())]
     KeyNotFile(PathBuf),
+    #[error("private key file \"{}\" is encrypted: encrypted keys (sslpassword) are not supported", .0.display())]
+    EncryptedKey(PathBuf),
     #[error("the system's trusted root certificates could not be loaded: {0}")]
     NoSystemRoots(String),
     #[error("client certificate and key: {0}")]
@@ -96,47 +115,131 @@ pub(crate) enum TlsError {
 const KEYS: [(&str, &str); 4] =
     [("sslmode", "PGSSLMODE"), ("sslrootcert", "PGSSLROOTCERT"), ("sslcert", "PGSSLCERT"), ("sslkey", "PGSSLKEY")];
 
-/// Takes the TLS options out of `address` (a `postgres://` URL); the rest is returned for `postgres::Config`. An
-/// option the address leaves out is taken from `env` (libpq's variables); the address wins.
-pub(crate) fn split(address: &str, env: impl Fn(&str) -> Option<String>) -> Result<(String, Options), TlsError> {
-    let (base, query) = address.split_once('?').unwrap_or((address, ""));
+/// libpq's other TLS and security options, which the `postgres` crate does not know: refused by name, since
+/// ignoring one would weaken a check asked for (a CRL, a protocol floor, a client certificate mode, an
+/// authentication requirement) or fail later for an unclear reason (an encrypted key's password).
+const UNSUPPORTED: [&str; 14] = [
+    "sslcrl",
+    "sslcrldir",
+    "sslcertmode",
+    "sslpassword",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
+    "sslsni",
+    "sslcompression",
+    "sslkeylogfile",
+    "requiressl",
+    "gssencmode",
+    "gsslib",
+    "require_auth",
+    "requirepeer",
+];
+
+/// Values of those that ask for what is done anyway: accepted and dropped.
+const HARMLESS: [(&str, &str); 4] =
+    [("sslsni", "1"), ("sslcompression", "0"), ("gssencmode", "disable"), ("ssl_min_protocol_version", "TLSv1.2")];
+
+/// Reads `address` (a `postgres://` URL) as libpq would: the TLS options taken out, an option the address leaves
+/// out taken from `env` (libpq's variables; the address wins), the rest parsed by `postgres::Config`. The address
+/// is split where tokio-postgres splits it, so that no option it reads can be missed here.
+pub(crate) fn read(
+    address: &str,
+    env: impl Fn(&str) -> Option<OsString>,
+) -> Result<(postgres::Config, Options), TlsError> {
+    // tokio-postgres takes the credentials up to the first `@` (a password may hold a `?`), then the host and
+    // database up to the first `?`.
+    let after_credentials = address.find('@').map_or(0, |at| at + 1);
+    let (base, query) = match address[after_credentials..].find('?') {
+        Some(q) => (&address[..after_credentials + q], &address[after_credentials + q + 1..]),
+        None => (address, ""),
+    };
     let mut given: [Option<String>; 4] = Default::default();
     let mut rest = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        match KEYS.iter().position(|(k, _)| *k == key) {
-            Some(i) => given[i] = Some(decode(value).ok_or_else(|| TlsError::Encoding(key.into()))?),
-            None => rest.push(pair),
+        let (raw_key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        // Keys are percent-decoded as tokio-postgres decodes them; one that does not decode is none of ours.
+        let Ok(key) = decode(raw_key) else {
+            rest.push(pair);
+            continue;
+        };
+        if let Some(i) = KEYS.iter().position(|(k, _)| *k == key) {
+            given[i] = Some(decode(value).map_err(|why| TlsError::Encoding { key, why })?);
+        } else if UNSUPPORTED.contains(&key.as_str()) {
+            if !HARMLESS.iter().any(|(k, v)| *k == key && decode(value).is_ok_and(|value| value == *v)) {
+                return Err(TlsError::Unsupported(key));
+            }
+        } else {
+            rest.push(pair);
         }
     }
-    let [mode, rootcert, cert, key] =
-        std::array::from_fn(|i| given[i].take().or_else(|| env(KEYS[i].1).filter(|v| !v.is_empty())));
-    let options = Options {
-        mode: mode.as_deref().map(SslMode::parse).transpose()?,
-        rootcert,
-        cert: cert.map(PathBuf::from),
-        key: key.map(PathBuf::from),
+    let rest = if rest.is_empty() { base.to_string() } else { format!("{base}?{}", rest.join("&")) };
+    let config: postgres::Config = rest.parse().map_err(|e: postgres::Error| {
+        let cause = std::error::Error::source(&e).map(|s| format!(": {s}")).unwrap_or_default();
+        TlsError::Address(format!("{e}{cause}"))
+    })?;
+    // A safety net: tokio-postgres saw an sslmode this reading missed (its own default is prefer).
+    if config.get_ssl_mode() != PgSslMode::Prefer {
+        return Err(TlsError::Unread);
+    }
+
+    // As libpq, an empty variable is as good as unset; an empty option in the address is given, and empty.
+    let mut values: [Option<String>; 4] = Default::default();
+    for (i, (_, var)) in KEYS.iter().enumerate() {
+        values[i] = match given[i].take() {
+            Some(v) => Some(v),
+            None => env(var)
+                .map(|v| v.into_string().map_err(|_| TlsError::EnvNotUtf8(var)))
+                .transpose()?
+                .filter(|v| !v.is_empty()),
+        };
+    }
+    let [mode, rootcert, cert, key] = values;
+    // An empty file name is no file: the default one is used (an empty sslmode is refused, as by libpq).
+    let file = |v: Option<String>| v.filter(|v| !v.is_empty());
+    let rootcert = file(rootcert);
+    let system = rootcert.as_deref() == Some("system");
+    let mode = match mode {
+        Some(m) => SslMode::parse(&m)?,
+        // libpq 16: the system's roots make verify-full the default.
+        None if system => SslMode::VerifyFull,
+        None => SslMode::Prefer,
     };
-    let address = if rest.is_empty() { base.to_string() } else { format!("{base}?{}", rest.join("&")) };
-    Ok((address, options))
+    // libpq's checks of the options together, before any connection (on a socket too).
+    if system && mode != SslMode::VerifyFull {
+        return Err(TlsError::WeakWithSystem(mode.name()));
+    }
+    let tls_only = matches!(mode, SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull);
+    if config.get_ssl_negotiation() == SslNegotiation::Direct && !tls_only {
+        return Err(TlsError::WeakWithDirect(mode.name()));
+    }
+    // tokio-postgres connects to hostaddr over TCP, and checks TLS against the host name beside it: without one
+    // there is no name to check (it would fail, or fall back to clear).
+    let named = |i: usize| matches!(config.get_hosts().get(i), Some(Host::Tcp(_)));
+    if mode != SslMode::Disable && (0..config.get_hostaddrs().len()).any(|i| !named(i)) {
+        return Err(TlsError::HostaddrWithoutHost);
+    }
+    let options = Options { mode, rootcert, cert: file(cert).map(PathBuf::from), key: file(key).map(PathBuf::from) };
+    Ok((config, options))
 }
 
-/// A URL's percent-decoding; None for a malformed escape or text that is not UTF-8.
-fn decode(value: &str) -> Option<String> {
+/// A URL's percent-decoding, each escape two hex digits; what is wrong with it otherwise.
+fn decode(value: &str) -> Result<String, &'static str> {
+    const MALFORMED: &str = "has a malformed percent-encoding";
     let bytes = value.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            let hex = bytes.get(i + 1..i + 3).filter(|h| h.iter().all(u8::is_ascii_hexdigit)).ok_or(MALFORMED)?;
+            let hex = std::str::from_utf8(hex).map_err(|_| MALFORMED)?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| MALFORMED)?);
             i += 3;
         } else {
             out.push(bytes[i]);
             i += 1;
         }
     }
-    String::from_utf8(out).ok()
+    String::from_utf8(out).map_err(|_| "is not UTF-8")
 }
 
 /// What is checked of the server's certificate.
@@ -150,7 +253,7 @@ pub(crate) enum Check {
     ChainAndName { from: String },
 }
 
-/// How to connect over TCP: the mode asked for, what is checked of the server, and the TLS client.
+/// How to connect over TCP in TLS: the mode asked for, what is checked of the server, and the TLS client.
 pub(crate) struct Plan {
     pub mode: SslMode,
     pub check: Check,
@@ -158,40 +261,26 @@ pub(crate) struct Plan {
 }
 
 impl Options {
-    /// The TLS client these options ask for, its files read now (under `home`'s `.postgresql` where not named);
-    /// None for `disable`.
-    pub(crate) fn plan(&self, home: Option<&Path>) -> Result<Option<Plan>, TlsError> {
-        let system = self.rootcert.as_deref() == Some("system");
-        // libpq 16: the system's roots make verify-full the default, and refuse anything weaker.
-        let mode = self.mode.unwrap_or(if system { SslMode::VerifyFull } else { SslMode::Prefer });
-        if mode == SslMode::Disable {
-            return Ok(None);
-        }
-        if system && mode != SslMode::VerifyFull {
-            return Err(TlsError::WeakWithSystem(mode.name()));
-        }
+    /// The TLS client these options ask for, its files read now (under `home`'s `.postgresql` where not named).
+    /// Not for `disable`, which connects without one.
+    pub(crate) fn plan(&self, home: Option<&Path>) -> Result<Plan, TlsError> {
+        let mode = self.mode;
         let dot = home.map(|h| h.join(".postgresql"));
-        let verify = matches!(mode, SslMode::VerifyCa | SslMode::VerifyFull);
-        let roots = if system {
+        let file = match (&self.rootcert, &dot) {
+            (Some(file), _) => Some((PathBuf::from(file), true)),
+            (None, Some(dot)) => Some((dot.join("root.crt"), false)),
+            (None, None) => None,
+        };
+        let roots = if self.rootcert.as_deref() == Some("system") {
             Some((system_roots()?, "the system's trusted roots".to_string()))
         } else {
-            let file = match (&self.rootcert, &dot) {
-                (Some(file), _) => Some((PathBuf::from(file), true)),
-                (None, Some(dot)) => Some((dot.join("root.crt"), false)),
-                (None, None) if verify => return Err(TlsError::NoHome),
-                (None, None) => None,
-            };
-            match file {
-                // As libpq: a root certificate file that exists is used whatever the mode (require then checks
-                // the chain as verify-ca). Unlike libpq, one named that does not exist is an error, never a
-                // silent connection without the check that was asked for.
-                Some((file, _)) if file.exists() => {
-                    let shown = format!("\"{}\"", file.display());
-                    Some((file_roots(&file)?, shown))
-                }
-                Some((file, named)) if verify || named => {
-                    return Err(if verify { TlsError::NoRootCert(file) } else { missing("root certificate", file) });
-                }
+            match &file {
+                // As libpq: a root certificate file that exists is used whatever the mode (require, prefer and
+                // allow then check the chain as verify-ca).
+                Some((file, _)) if file.exists() => Some((file_roots(file)?, format!("\"{}\"", file.display()))),
+                // Unlike libpq, one named that does not exist is an error, never a silent connection without the
+                // check that was asked for.
+                Some((file, true)) => return Err(missing("root certificate", file.clone())),
                 _ => None,
             }
         };
@@ -203,24 +292,29 @@ impl Options {
             .with_safe_default_protocol_versions()
             .map_err(TlsError::Setup)?;
         let algorithms = provider.signature_verification_algorithms;
-        let (builder, check) = match roots {
-            Some((roots, from)) if mode == SslMode::VerifyFull => {
+        let (builder, check) = match (mode, roots) {
+            (SslMode::VerifyFull, Some((roots, from))) => {
                 (builder.with_root_certificates(roots), Check::ChainAndName { from })
             }
-            Some((roots, from)) => {
+            (SslMode::VerifyCa | SslMode::VerifyFull, None) => {
+                return Err(file.map_or(TlsError::NoHome, |(file, _)| TlsError::NoRootCert(file)));
+            }
+            (_, Some((roots, from))) => {
                 let verifier = Verifier { roots: Some(Arc::new(roots)), algorithms };
                 (builder.dangerous().with_custom_certificate_verifier(Arc::new(verifier)), Check::Chain { from })
             }
-            None => {
+            (_, None) => {
                 let verifier = Verifier { roots: None, algorithms };
                 (builder.dangerous().with_custom_certificate_verifier(Arc::new(verifier)), Check::Nothing)
             }
         };
-        let config = match self.client_cert(dot.as_deref())? {
+        let mut config = match self.client_cert(dot.as_deref())? {
             Some((chain, key)) => builder.with_client_auth_cert(chain, key).map_err(TlsError::ClientCert)?,
             None => builder.with_no_client_auth(),
         };
-        Ok(Some(Plan { mode, check, tls: tokio_postgres_rustls::MakeRustlsConnect::new(config) }))
+        // As libpq 17: PostgreSQL 17 requires this ALPN for sslnegotiation=direct; older servers ignore it.
+        config.alpn_protocols = vec![b"postgresql".to_vec()];
+        Ok(Plan { mode, check, tls: tokio_postgres_rustls::MakeRustlsConnect::new(config) })
     }
 
     /// The client certificate and its key: the files named, else `~/.postgresql/postgresql.crt` and `.key` when
@@ -241,27 +335,48 @@ impl Options {
             (None, None) => return Err(TlsError::NoKey(PathBuf::from("~/.postgresql/postgresql.key"))),
         };
         let chain = certificates(&cert, "client certificate")?;
-        let meta = std::fs::metadata(&key).map_err(|_| TlsError::NoKey(key.clone()))?;
-        if !meta.is_file() {
-            return Err(TlsError::KeyNotFile(key));
-        }
-        if private_key_exposed(&meta) {
-            return Err(TlsError::KeyAccess(key));
-        }
-        let der = PrivateKeyDer::from_pem_file(&key).map_err(|e| unreadable("private key", &key, &e))?;
-        Ok(Some((chain, der)))
+        Ok(Some((chain, private_key(&key)?)))
     }
 }
 
-/// libpq's test of a key file: private to its owner, or readable by a group too when root owns it.
+/// A private key as libpq accepts one: a regular file, private as `private_key_exposed` says, not encrypted. The
+/// file is opened once and checked and read through that one handle.
+fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let io_err = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::NotFound => TlsError::NoKey(path.into()),
+        _ => TlsError::Unreadable { what: "private key", path: path.into(), why: e.to_string() },
+    };
+    let mut open = std::fs::OpenOptions::new();
+    open.read(true);
+    // Not blocking on a FIFO named as the key: it is refused below as not a regular file.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut open, rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    let mut file = open.open(path).map_err(io_err)?;
+    let meta = file.metadata().map_err(io_err)?;
+    if !meta.is_file() {
+        return Err(TlsError::KeyNotFile(path.into()));
+    }
+    if private_key_exposed(&meta) {
+        return Err(TlsError::KeyAccess(path.into()));
+    }
+    let mut pem = Vec::new();
+    file.read_to_end(&mut pem).map_err(io_err)?;
+    // PKCS#8's encrypted form, and the traditional one's header.
+    let text = String::from_utf8_lossy(&pem);
+    if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") || text.contains("Proc-Type: 4,ENCRYPTED") {
+        return Err(TlsError::EncryptedKey(path.into()));
+    }
+    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| unreadable("private key", path, &e))
+}
+
+/// libpq's test of a key file: private to its owner when the process's effective user owns it, and readable by
+/// a group at most when root owns it.
 #[cfg(unix)]
 fn private_key_exposed(meta: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt;
-    // The process's own user owns its /proc/self (std has no geteuid).
-    let me = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+    let me = rustix::process::geteuid().as_raw();
     let mode = meta.mode();
-    let mine = me.is_none_or(|me| me == meta.uid());
-    (mine && mode & 0o077 != 0) || (meta.uid() == 0 && mode & 0o037 != 0)
+    (meta.uid() == me && mode & 0o077 != 0) || (meta.uid() == 0 && mode & 0o037 != 0)
 }
 
 #[cfg(not(unix))]
@@ -275,7 +390,7 @@ fn missing(what: &'static str, path: PathBuf) -> TlsError {
 
 fn unreadable(what: &'static str, path: &Path, e: &rustls::pki_types::pem::Error) -> TlsError {
     let why = match e {
-        rustls::pki_types::pem::Error::NoItemsFound => "no PEM item of that kind in it".to_string(),
+        rustls::pki_types::pem::Error::NoItemsFound => format!("no PEM {what} in it"),
         rustls::pki_types::pem::Error::Io(e) => e.to_string(),
         e => format!("not PEM ({e:?})"),
     };
@@ -380,6 +495,7 @@ pub(crate) fn explain(e: &postgres::Error, plan: &Plan, host: &str) -> Option<St
             if let Some(tls) = candidate.downcast_ref::<rustls::Error>() {
                 return Some(explain_rustls(tls, plan, host));
             }
+            // tokio-postgres's own words for a server that answered the TLS request with no.
             if candidate.to_string() == "server does not support TLS" {
                 return Some(format!("the server does not offer TLS, and sslmode={mode} requires it"));
             }
@@ -411,102 +527,293 @@ fn explain_rustls(e: &rustls::Error, plan: &Plan, host: &str) -> String {
             }
             other => format!("the server's certificate is refused ({other:?}, sslmode={mode})"),
         },
-        rustls::Error::AlertReceived(alert) => {
-            format!("the server ended the TLS handshake ({alert:?}): check the client certificate (sslcert, sslkey)")
-        }
+        // The alerts a server sends about the client's certificate (missing, unsigned by its CA, or refused).
+        rustls::Error::AlertReceived(
+            alert @ (AlertDescription::BadCertificate
+            | AlertDescription::CertificateRequired
+            | AlertDescription::UnknownCA
+            | AlertDescription::AccessDenied
+            | AlertDescription::CertificateUnknown),
+        ) => format!("the server ended the TLS handshake ({alert:?}): check the client certificate (sslcert, sslkey)"),
+        rustls::Error::AlertReceived(alert) => format!("the server ended the TLS handshake ({alert:?})"),
         other => format!("TLS handshake failed: {other}"),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{split, Options, SslMode, TlsError};
-    use std::path::PathBuf;
+    use super::{read, Check, Options, SslMode, TlsError, Verifier};
+    use std::ffi::OsString;
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
 
-    fn env<'a>(vars: &'a [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_string())
+    fn env<'a>(vars: &'a [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
+        move |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| OsString::from(v))
+    }
+
+    fn options(address: &str) -> Result<Options, TlsError> {
+        read(address, env(&[])).map(|(_, o)| o)
     }
 
     #[test]
     fn the_tls_options_are_taken_out_of_the_address() {
-        let (rest, o) = split(
+        let (config, o) = read(
             "postgres://u@db/bank?application_name=x&sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem&sslcert=c.pem&sslkey=k.pem",
             env(&[]),
         )
         .unwrap();
-        assert_eq!(rest, "postgres://u@db/bank?application_name=x");
+        assert_eq!(config.get_application_name(), Some("x"));
+        assert_eq!(config.get_dbname(), Some("bank"));
         assert_eq!(
             o,
             Options {
-                mode: Some(SslMode::VerifyFull),
+                mode: SslMode::VerifyFull,
                 rootcert: Some("/etc/ca.pem".into()),
                 cert: Some(PathBuf::from("c.pem")),
                 key: Some(PathBuf::from("k.pem")),
             }
         );
-        let (rest, o) = split("postgres://u@db/bank", env(&[])).unwrap();
-        assert_eq!((rest.as_str(), o), ("postgres://u@db/bank", Options::default()));
+        assert_eq!(options("postgres://u@db/bank").unwrap(), Options::default());
+    }
+
+    #[test]
+    fn the_address_is_split_where_the_postgres_crate_splits_it() {
+        // A `?` in the password: the options still start after the host.
+        let (config, o) = read("postgres://u:p?w@db/bank?sslmode=require", env(&[])).unwrap();
+        assert_eq!(o.mode, SslMode::Require);
+        assert_eq!(config.get_password(), Some(&b"p?w"[..]));
+        // A percent-encoded key is the same key.
+        assert_eq!(options("postgres://u@db/bank?ssl%6Dode=require").unwrap().mode, SslMode::Require);
+        assert_eq!(options("postgres://u@db/bank?ssl%6dode=verify-full").unwrap().mode, SslMode::VerifyFull);
+        let o = options("postgres://u@db/bank?%73slrootcert=%2Fca.pem").unwrap();
+        assert_eq!(o.rootcert.as_deref(), Some("/ca.pem"));
+        // A key that does not decode is not one of these, and the postgres crate names it.
+        let e = options("postgres://u@db/bank?ssl%+6dode=require").unwrap_err();
+        assert_eq!(e.to_string(), "not a PostgreSQL address: invalid connection string: unknown option `ssl%+6dode`");
+    }
+
+    #[test]
+    fn other_libpq_options_are_named_when_refused() {
+        for option in ["sslcrl=/crl.pem", "sslcertmode=require", "sslpassword=x", "ssl_min_protocol_version=TLSv1.3"] {
+            let e = options(&format!("postgres://u@db/bank?{option}")).unwrap_err();
+            let name = option.split('=').next().unwrap();
+            assert_eq!(e.to_string(), format!("option {name} is not supported by stoolbank"));
+        }
+        assert!(matches!(options("postgres://u@db/b?ssl%63rl=x"), Err(TlsError::Unsupported(k)) if k == "sslcrl"));
+        assert!(matches!(options("postgres://u@db/b?sslsni=0"), Err(TlsError::Unsupported(k)) if k == "sslsni"));
+        // Values asking for what is done anyway are accepted.
+        let o = options("postgres://u@db/bank?sslsni=1&sslcompression=0&gssencmode=disable&sslmode=require").unwrap();
+        assert_eq!(o.mode, SslMode::Require);
+        // Any other option the postgres crate does not know is named by it.
+        let e = options("postgres://u@db/bank?service=bank").unwrap_err();
+        assert_eq!(e.to_string(), "not a PostgreSQL address: invalid connection string: unknown option `service`");
     }
 
     #[test]
     fn the_address_wins_over_the_environment() {
-        let vars = [("PGSSLMODE", "require"), ("PGSSLROOTCERT", "system"), ("PGSSLCERT", ""), ("PGSSLKEY", "k")];
-        let (_, o) = split("postgres://u@db/bank?sslmode=disable", env(&vars)).unwrap();
-        assert_eq!(o.mode, Some(SslMode::Disable));
-        assert_eq!(o.rootcert.as_deref(), Some("system"));
+        let vars = [("PGSSLMODE", "require"), ("PGSSLROOTCERT", "/ca.pem"), ("PGSSLCERT", ""), ("PGSSLKEY", "k")];
+        let (_, o) = read("postgres://u@db/bank?sslmode=disable", env(&vars)).unwrap();
+        assert_eq!(o.mode, SslMode::Disable);
+        assert_eq!(o.rootcert.as_deref(), Some("/ca.pem"));
         // An empty variable is as good as unset, as in libpq.
         assert_eq!(o.cert, None);
         assert_eq!(o.key, Some(PathBuf::from("k")));
+        // An empty file in the address is no file: the default, not the variable's.
+        let (_, o) = read("postgres://u@db/bank?sslrootcert=&sslkey=", env(&vars)).unwrap();
+        assert_eq!((o.rootcert, o.key, o.mode), (None, None, SslMode::Require));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_variable_that_is_not_utf8_is_refused_by_name() {
+        use std::os::unix::ffi::OsStringExt;
+        let env = |k: &str| (k == "PGSSLROOTCERT").then(|| OsString::from_vec(b"/ca\xff.pem".to_vec()));
+        let e = read("postgres://u@db/bank?sslmode=verify-full", env).unwrap_err();
+        assert_eq!(e.to_string(), "PGSSLROOTCERT is not UTF-8");
     }
 
     #[test]
-    fn an_unknown_sslmode_is_named_with_the_accepted_ones() {
-        let e = split("postgres://u@db/bank?sslmode=verify_full", env(&[])).unwrap_err();
+    fn an_unknown_sslmode_or_a_bad_encoding_is_named() {
+        let e = options("postgres://u@db/bank?sslmode=verify_full").unwrap_err();
         assert_eq!(
             e.to_string(),
             "sslmode \"verify_full\" is not one of disable, allow, prefer, require, verify-ca, verify-full"
         );
-        let e = split("postgres://u@db/bank", env(&[("PGSSLMODE", "on")])).unwrap_err();
+        let e = read("postgres://u@db/bank", env(&[("PGSSLMODE", "on")])).unwrap_err();
         assert!(matches!(e, TlsError::UnknownMode(m) if m == "on"));
-        assert!(
-            matches!(split("postgres://u@db/b?sslcert=%zz", env(&[])), Err(TlsError::Encoding(k)) if k == "sslcert")
-        );
+        assert!(matches!(options("postgres://u@db/bank?sslmode="), Err(TlsError::UnknownMode(m)) if m.is_empty()));
+        for (value, why) in [("%zz", "has a malformed percent-encoding"), ("%+1", "has a malformed percent-encoding")] {
+            let e = options(&format!("postgres://u@db/b?sslcert={value}")).unwrap_err();
+            assert_eq!(e.to_string(), format!("option sslcert {why}"));
+        }
+        let e = options("postgres://u@db/b?sslcert=%ff").unwrap_err();
+        assert_eq!(e.to_string(), "option sslcert is not UTF-8");
     }
 
     #[test]
-    fn the_system_roots_make_verify_full_the_default_and_refuse_weaker_modes() {
-        let o = Options { rootcert: Some("system".into()), mode: Some(SslMode::Require), ..Options::default() };
-        let e = o.plan(None).err().expect("refused");
-        assert_eq!(
-            e.to_string(),
-            "weak sslmode \"require\" may not be used with sslrootcert=system (use \"verify-full\")"
-        );
+    fn a_hostaddr_without_a_host_name_is_refused_for_tls() {
+        for mode in ["", "&sslmode=prefer", "&sslmode=require", "&sslmode=verify-full", "&sslmode=allow"] {
+            let e = options(&format!("postgres://u:pw@/bank?hostaddr=127.0.0.1{mode}")).unwrap_err();
+            assert!(matches!(e, TlsError::HostaddrWithoutHost), "{mode}: {e}");
+            assert!(e.to_string().contains("give host=NAME with hostaddr= for TLS"), "{e}");
+        }
+        let e = options("postgres://u@%2Ftmp/bank?hostaddr=127.0.0.1&sslmode=require").unwrap_err();
+        assert!(matches!(e, TlsError::HostaddrWithoutHost), "{e}");
+        // With the name beside it, TLS checks that name; sslmode=disable asks for no TLS.
+        let (config, o) =
+            read("postgres://u@db.example/bank?hostaddr=127.0.0.1&sslmode=verify-full", env(&[])).unwrap();
+        assert_eq!((config.get_hostaddrs().len(), o.mode), (1, SslMode::VerifyFull));
+        assert_eq!(options("postgres://u@/bank?hostaddr=127.0.0.1&sslmode=disable").unwrap().mode, SslMode::Disable);
+    }
+
+    #[test]
+    fn libpqs_checks_of_options_together_hold_on_every_host() {
+        for mode in ["require", "disable", "prefer"] {
+            let e = options(&format!("postgres://u@%2Ftmp/bank?sslrootcert=system&sslmode={mode}")).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("weak sslmode \"{mode}\" may not be used with sslrootcert=system (use \"verify-full\")")
+            );
+        }
+        assert_eq!(options("postgres://u@db/bank?sslrootcert=system").unwrap().mode, SslMode::VerifyFull);
+        for mode in ["", "&sslmode=prefer", "&sslmode=allow", "&sslmode=disable"] {
+            let e = options(&format!("postgres://u@db/bank?sslnegotiation=direct{mode}")).unwrap_err();
+            assert!(matches!(e, TlsError::WeakWithDirect(_)), "{mode}: {e}");
+        }
+        assert!(options("postgres://u@db/bank?sslnegotiation=direct&sslmode=require").is_ok());
     }
 
     #[test]
     fn verification_without_a_root_certificate_file_is_refused() {
         let home = tempfile::tempdir().unwrap();
         for mode in [SslMode::VerifyCa, SslMode::VerifyFull] {
-            let o = Options { mode: Some(mode), ..Options::default() };
+            let o = Options { mode, ..Options::default() };
             let e = o.plan(Some(home.path())).err().expect("refused");
             let expected = home.path().join(".postgresql/root.crt");
             assert!(matches!(&e, TlsError::NoRootCert(p) if *p == expected), "{e}");
+            assert!(matches!(o.plan(None), Err(TlsError::NoHome)));
         }
         // Without verification and without the default file: TLS unverified, as libpq.
-        let o = Options { mode: Some(SslMode::Require), ..Options::default() };
-        let plan = o.plan(Some(home.path())).unwrap().expect("TLS");
-        assert_eq!(plan.check, super::Check::Nothing);
+        let o = Options { mode: SslMode::Require, ..Options::default() };
+        assert_eq!(o.plan(Some(home.path())).unwrap().check, Check::Nothing);
         // A file named but missing is an error whatever the mode.
-        let o = Options {
-            mode: Some(SslMode::Require),
-            rootcert: Some("/nonexistent/ca.crt".into()),
-            ..Options::default()
-        };
-        let e = o.plan(Some(home.path())).err().expect("refused");
-        assert_eq!(e.to_string(), "root certificate file \"/nonexistent/ca.crt\" does not exist");
+        for mode in [SslMode::Require, SslMode::VerifyFull] {
+            let o = Options { mode, rootcert: Some("/nonexistent/ca.crt".into()), ..Options::default() };
+            let e = o.plan(Some(home.path())).err().expect("refused");
+            assert_eq!(e.to_string(), "root certificate file \"/nonexistent/ca.crt\" does not exist");
+        }
         let o = Options { cert: Some("/nonexistent/me.crt".into()), ..Options::default() };
         let e = o.plan(Some(home.path())).err().expect("refused");
         assert_eq!(e.to_string(), "client certificate file \"/nonexistent/me.crt\" does not exist");
-        assert!(Options { mode: Some(SslMode::Disable), ..Options::default() }.plan(None).unwrap().is_none());
+    }
+
+    /// Runs openssl in `dir`; CI must have it (`scripts/pg-cluster` needs it too).
+    fn openssl(dir: &Path, args: &[&str]) -> bool {
+        match Command::new("openssl").args(args).current_dir(dir).output() {
+            Ok(out) => {
+                assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+                true
+            }
+            Err(e) => {
+                assert!(std::env::var_os("CI").is_none(), "openssl: {e}; CI must not skip this test");
+                eprintln!("skipped: no openssl command ({e})");
+                false
+            }
+        }
+    }
+
+    /// A CA, and a server certificate with its key that the CA signs, valid for one day from now.
+    fn make_certificates(dir: &Path) -> bool {
+        [
+            "genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ca.key",
+            "req -x509 -new -key ca.key -subj /CN=ca -days 30 -out ca.crt",
+            "genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out server.key",
+            "req -x509 -new -key server.key -subj /CN=localhost -CA ca.crt -CAkey ca.key -days 1 \
+             -addext basicConstraints=critical,CA:FALSE -out server.crt",
+        ]
+        .iter()
+        .all(|args| openssl(dir, &args.split_whitespace().collect::<Vec<_>>()))
+    }
+
+    #[test]
+    fn verify_ca_refuses_an_expired_certificate() {
+        use rustls::client::danger::ServerCertVerifier as _;
+        use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+        let dir = tempfile::tempdir().unwrap();
+        if !make_certificates(dir.path()) {
+            return;
+        }
+        #[allow(deprecated)]
+        let algorithms = rustls::crypto::ring::default_provider().signature_verification_algorithms;
+        let roots = super::file_roots(&dir.path().join("ca.crt")).unwrap();
+        let verifier = Verifier { roots: Some(std::sync::Arc::new(roots)), algorithms };
+        let cert = super::certificates(&dir.path().join("server.crt"), "server certificate").unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        let at = |days: u64| UnixTime::since_unix_epoch(now + std::time::Duration::from_secs(days * 86_400));
+        let verify = |at| verifier.verify_server_cert(&CertificateDer::from(cert[0].to_vec()), &[], &name, &[], at);
+        assert!(verify(at(0)).is_ok());
+        // Two days on, the one-day certificate has expired.
+        let e = verify(at(2)).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::Expired | rustls::CertificateError::ExpiredContext { .. }
+                )
+            ),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_client_key_must_be_a_private_unencrypted_pem_file() {
+        let dir = tempfile::tempdir().unwrap();
+        if !make_certificates(dir.path()) {
+            return;
+        }
+        let file = |name: &str| dir.path().join(name);
+        let plan = |key: PathBuf| {
+            let o = Options {
+                mode: SslMode::Require,
+                cert: Some(file("server.crt")),
+                key: Some(key),
+                ..Options::default()
+            };
+            o.plan(Some(dir.path())).map(|_| ())
+        };
+        set_mode(&file("server.key"), 0o600);
+        plan(file("server.key")).expect("a private key");
+
+        let e = plan(dir.path().to_path_buf()).unwrap_err();
+        assert!(matches!(&e, TlsError::KeyNotFile(p) if p == dir.path()), "{e}");
+        // A FIFO is refused without waiting for a writer.
+        assert!(Command::new("mkfifo").arg(file("fifo.key")).status().unwrap().success());
+        let e = plan(file("fifo.key")).unwrap_err();
+        assert!(matches!(&e, TlsError::KeyNotFile(_)), "{e}");
+
+        std::fs::write(file("text.key"), "not a key\n").unwrap();
+        set_mode(&file("text.key"), 0o600);
+        let e = plan(file("text.key")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("cannot read private key file \"{}\": no PEM private key in it", file("text.key").display())
+        );
+
+        assert!(openssl(
+            dir.path(),
+            &["pkcs8", "-topk8", "-in", "server.key", "-passout", "pass:x", "-out", "encrypted.key"]
+        ));
+        set_mode(&file("encrypted.key"), 0o600);
+        let e = plan(file("encrypted.key")).unwrap_err();
+        assert!(e.to_string().contains("encrypted keys (sslpassword) are not supported"), "{e}");
+
+        let e = plan(file("absent.key")).unwrap_err();
+        assert!(matches!(&e, TlsError::NoKey(_)), "{e}");
+    }
+
+    fn set_mode(file: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode)).unwrap();
     }
 }
