@@ -11,6 +11,7 @@ use super::engine::Server;
 use super::migrate::LATEST_VERSION;
 use super::{Engine, Result, Store, StoreError, APPLICATION_ID};
 
+mod migrate;
 mod tls;
 
 /// The schema a new bank on a server is made with (the translation of `schema.sql` at its latest version,
@@ -46,11 +47,17 @@ impl Store {
         if version > LATEST_VERSION {
             return Err(StoreError::TooNew { path, found: version, known: LATEST_VERSION });
         }
-        if version < LATEST_VERSION {
-            // Only the latest schema was ever made on a server; an older one is not a bank this program made.
-            let why = format!("schema version {version}; a server bank is made at version {LATEST_VERSION}");
+        if version < migrate::FIRST_VERSION {
+            // A server bank was never made before this version: not a bank this program made.
+            let why = format!("schema version {version}; a server bank is made at version {}", migrate::FIRST_VERSION);
             return Err(StoreError::NotStoolbank { path, why });
         }
+        // An older bank is read as it is and upgraded by a writer, as a file is.
+        let version = if version < LATEST_VERSION && opening != Opening::ReadOnly {
+            migrate::upgrade(&mut client, &path, migrate::MIGRATIONS)?
+        } else {
+            version
+        };
         let read_only = (opening == Opening::ReadOnly).then_some(version);
         if read_only.is_some() {
             client.batch_execute("SET default_transaction_read_only = on")?;
