@@ -478,3 +478,168 @@ fn an_older_file_is_copied_once_it_is_upgraded() {
     assert_eq!(copy_log, copied as i64 + 1, "the copy's own entry");
     assert_eq!(source_log, copied as i64 + 1, "and the source's");
 }
+
+/// The names in `dir` holding `part`.
+fn names_with(dir: &Path, part: &str) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(part))
+        .collect()
+}
+
+#[test]
+fn without_the_bank_key_identity_rows_are_not_copied_unchecked() {
+    let Some(pg) = empty_database("without_the_bank_key_identity_rows_are_not_copied_unchecked") else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let demo = d.join("demo.db");
+    let demo_s = demo.display().to_string();
+    ok(d, &demo_s, "qm", &["demo"]);
+    let url = pg.url();
+    let copy = d.join("copy.db");
+    let no_key = d.join("no.key");
+    let log_before = Outside::open(&demo).count("SELECT count(*) FROM audit_log", &[]);
+
+    // Sound, but its identity rows cannot be checked without the key: refused, to a server and to a file.
+    for target in [url.as_str(), &copy.display().to_string()] {
+        let out = run_with_key(d, &no_key, &demo_s, "admin", &["migrate", "--to", target]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("identity rows cannot be checked") && err.contains("bank key"), "{err}");
+    }
+    assert_eq!(tables_on(&pg), 0, "nothing created on the server");
+    assert!(names_with(d, "copy").is_empty(), "no file made");
+
+    // One identity's sealed row swapped for another's: without the key it is refused all the same; with it, the
+    // check names the tampering.
+    let mut c = Outside::open(&demo);
+    let swapped = c.execute(
+        "UPDATE donor_identities SET sealed = (SELECT sealed FROM donor_identities WHERE id = 2) WHERE id = 1",
+        &[],
+    );
+    assert_eq!(swapped, Ok(1), "tampered behind the program's back");
+    let out = run_with_key(d, &no_key, &demo_s, "admin", &["migrate", "--to", &url]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("bank key") && !err.contains("verified"), "{err}");
+    let (code, err) = refused(d, &demo_s, "admin", &["migrate", "--to", &url]);
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("does not verify") && err.contains("donor_identities"), "{err}");
+    assert_eq!(tables_on(&pg), 0, "the server stays empty");
+    assert!(names_with(d, "copy").is_empty(), "no file made");
+    // No copy entry in the source's trail: nothing was copied (sign-ins are the only entries added).
+    let copies = Outside::open(&demo).count("SELECT count(*) FROM audit_log WHERE action = 'copy'", &[]);
+    assert_eq!(copies, 0);
+    assert!(Outside::open(&demo).count("SELECT count(*) FROM audit_log", &[]) >= log_before);
+}
+
+#[test]
+fn an_interrupted_copys_file_is_named_and_never_overwritten() {
+    let b = file_bench();
+    let d = b.dir.path();
+    b.ok(&["donor", "add", "--sex", "F", "--birth-date", "1990-04-02"]);
+    let db = b.db.display().to_string();
+    let copy = d.join("copy.db");
+    let copy_s = copy.display().to_string();
+    // Whatever a crash left under the temporary name (the file, or its journal alone) is named, and kept.
+    for left in [".copy.db.copying", ".copy.db.copying-wal", ".copy.db.copying-journal", ".copy.db.copying-shm"] {
+        std::fs::write(d.join(left), "left by a crash").expect("write");
+        let (code, err) = refused(d, &db, "tester", &["migrate", "--to", &copy_s]);
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains(left) && err.contains("left by an interrupted copy; remove it after checking"), "{err}");
+        assert_eq!(std::fs::read_to_string(d.join(left)).expect("kept"), "left by a crash");
+        assert!(!copy.exists(), "no copy made");
+        std::fs::remove_file(d.join(left)).expect("remove");
+    }
+    // A target's journal alone is a bank's too: never written over.
+    for beside in ["copy.db-wal", "copy.db-journal", "copy.db-shm"] {
+        std::fs::write(d.join(beside), "a bank's").expect("write");
+        let (code, err) = refused(d, &db, "tester", &["migrate", "--to", &copy_s]);
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains(beside) && err.contains("already exists"), "{err}");
+        std::fs::remove_file(d.join(beside)).expect("remove");
+    }
+    // `backup` refuses the same.
+    std::fs::write(d.join("backup.db-journal"), "a bank's").expect("write");
+    let (code, err) = b.fail(&["backup", &d.join("backup.db").display().to_string()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("backup.db-journal") && err.contains("already exists"), "{err}");
+    // With nothing left over, the copy is made, and its temporary name is gone.
+    ok(d, &db, "tester", &["migrate", "--to", &copy_s]);
+    assert!(ok(d, &copy_s, "tester", &["verify"]).contains("intact"));
+    assert!(names_with(d, "copying").is_empty(), "{:?}", names_with(d, "copying"));
+}
+
+#[test]
+fn a_copy_refused_after_rows_were_written_leaves_the_server_empty() {
+    let Some(pg) = empty_database("a_copy_refused_after_rows_were_written_leaves_the_server_empty") else { return };
+    let b = file_bench();
+    let d = b.dir.path();
+    let donor = b.screened_donor(days_ago(10));
+    b.donation(&donor, days_ago(5));
+    let db = b.db.display().to_string();
+    let url = pg.url();
+    let log_before = Outside::open(&b.db).count("SELECT count(*) FROM audit_log", &[]);
+    // The server refuses a late row: an event trigger (no table: the database is still empty) plants, as the
+    // schema makes `screening_results`, a trigger refusing its third row.
+    let mut admin = Outside::open(Path::new(&url));
+    admin
+        .execute(
+            "CREATE FUNCTION test_refuse_row() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN IF NEW.id = 3 THEN RAISE EXCEPTION 'row 3 refused by the test'; END IF; RETURN NEW; END $$",
+            &[],
+        )
+        .expect("function");
+    admin
+        .execute(
+            "CREATE FUNCTION test_plant() RETURNS event_trigger LANGUAGE plpgsql AS $$
+             BEGIN
+               IF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands()
+                          WHERE command_tag = 'CREATE TABLE' AND object_identity LIKE '%.screening_results') THEN
+                 EXECUTE 'CREATE TRIGGER test_refuse BEFORE INSERT ON screening_results
+                          FOR EACH ROW EXECUTE FUNCTION test_refuse_row()';
+               END IF;
+             END $$",
+            &[],
+        )
+        .expect("event function");
+    admin
+        .execute("CREATE EVENT TRIGGER test_plant ON ddl_command_end WHEN TAG IN ('CREATE TABLE') EXECUTE FUNCTION test_plant()", &[])
+        .expect("event trigger");
+    assert_eq!(tables_on(&pg), 0);
+
+    let (code, err) = refused(d, &db, "tester", &["migrate", "--to", &url]);
+    assert_eq!(code, 1, "{err}");
+    // Named: the table, the first row of the batch refused, and the server's reason.
+    assert!(err.contains("screening_results: the rows from 1 on could not be written"), "{err}");
+    assert!(err.contains("row 3 refused by the test"), "{err}");
+    assert_eq!(tables_on(&pg), 0, "the rows written before (donors, screenings) are gone with the schema");
+    let copies = Outside::open(&b.db).count("SELECT count(*) FROM audit_log WHERE action = 'copy'", &[]);
+    assert_eq!(copies, 0, "the source records no copy");
+    assert_eq!(Outside::open(&b.db).count("SELECT count(*) FROM audit_log", &[]), log_before);
+
+    // Without the planted trigger the same database takes the copy.
+    admin.execute("DROP EVENT TRIGGER test_plant", &[]).expect("drop");
+    ok(d, &db, "tester", &["migrate", "--to", &url]);
+    assert!(ok(d, &url, "tester", &["verify"]).contains("intact"));
+}
+
+#[test]
+fn a_tampered_server_bank_is_not_copied() {
+    let Some(pg) = empty_database("a_tampered_server_bank_is_not_copied") else { return };
+    let b = file_bench();
+    let d = b.dir.path();
+    b.ok(&["donor", "add", "--sex", "F", "--birth-date", "1990-04-02"]);
+    let url = pg.url();
+    ok(d, &b.db.display().to_string(), "tester", &["migrate", "--to", &url]);
+    let mut server = Outside::open(Path::new(&url));
+    assert_eq!(server.execute("UPDATE donors SET sex = 'M'", &[]), Ok(1), "tampered behind the program's back");
+    let copy = d.join("copy.db");
+    let (code, err) = refused(d, &url, "tester", &["migrate", "--to", &copy.display().to_string()]);
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("does not verify") && err.contains("donors"), "{err}");
+    assert!(names_with(d, "copy").is_empty(), "nothing made: {:?}", names_with(d, "copy"));
+    let copies = server.count("SELECT count(*) FROM audit_log WHERE action = 'copy'", &[]);
+    assert_eq!(copies, 1, "only the copy that made it: the refused one is not recorded");
+}
