@@ -526,6 +526,13 @@ fn without_the_bank_key_identity_rows_are_not_copied_unchecked() {
     let (code, err) = refused(d, &demo_s, "admin", &["migrate", "--to", &url]);
     assert_eq!(code, 5, "{err}");
     assert!(err.contains("does not verify") && err.contains("donor_identities"), "{err}");
+    // The file's own checks come first, as in `verify`: a row pointing at no row is named as such.
+    c.execute("PRAGMA foreign_keys = OFF", &[]).expect("as a tamperer would");
+    let pointed = c.execute("UPDATE donor_identities SET donor_id = 'D999999' WHERE id = 1", &[]);
+    assert_eq!(pointed, Ok(1));
+    let (code, err) = refused(d, &demo_s, "admin", &["migrate", "--to", &url]);
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("not copied: donor_identities row 1 points at a missing donors"), "{err}");
     assert_eq!(tables_on(&pg), 0, "the server stays empty");
     assert!(names_with(d, "copy").is_empty(), "no file made");
     // No copy entry in the source's trail: nothing was copied (sign-ins are the only entries added).
@@ -612,7 +619,7 @@ fn a_copy_refused_after_rows_were_written_leaves_the_server_empty() {
     let (code, err) = refused(d, &db, "tester", &["migrate", "--to", &url]);
     assert_eq!(code, 1, "{err}");
     // Named: the table, the first row of the batch refused, and the server's reason.
-    assert!(err.contains("screening_results: the rows from 1 on could not be written"), "{err}");
+    assert!(err.contains("screening_results: the rows from key 1 on could not be written"), "{err}");
     assert!(err.contains("row 3 refused by the test"), "{err}");
     assert_eq!(tables_on(&pg), 0, "the rows written before (donors, screenings) are gone with the schema");
     let copies = Outside::open(&b.db).count("SELECT count(*) FROM audit_log WHERE action = 'copy'", &[]);
@@ -642,4 +649,10 @@ fn a_tampered_server_bank_is_not_copied() {
     assert!(names_with(d, "copy").is_empty(), "nothing made: {:?}", names_with(d, "copy"));
     let copies = server.count("SELECT count(*) FROM audit_log WHERE action = 'copy'", &[]);
     assert_eq!(copies, 1, "only the copy that made it: the refused one is not recorded");
+    // A column the schema does not make is not copied into one that lacks it.
+    server.execute("UPDATE donors SET sex = 'F'", &[]).expect("undo");
+    server.execute("ALTER TABLE donors ADD COLUMN note text", &[]).expect("add a column");
+    let (_, err) = refused(d, &url, "tester", &["migrate", "--to", &copy.display().to_string()]);
+    assert!(err.contains("donors: the source's columns (birth_date, id, note, registered_at, sex) differ"), "{err}");
+    assert!(names_with(d, "copy").is_empty(), "nothing made: {:?}", names_with(d, "copy"));
 }

@@ -284,11 +284,10 @@ impl Target {
 /// rows that cannot be checked (no bank key, or another) refuse it too: a copy is only made of a bank verified
 /// whole.
 fn refuse_unsound(src: &Tx, from: &str) -> Result<()> {
-    let audit = if src.on_server() {
+    let (mut problems, audit) = if src.on_server() {
         let mut problems = settings::foreign_key_check(src)?;
         problems.extend(schema_check::server_trigger_differences(src)?);
-        let audit = audit::verify(src)?;
-        (problems, audit)
+        (problems, audit::verify(src)?)
     } else {
         let mut problems = settings::integrity_check(src)?;
         problems.extend(settings::foreign_key_check(src)?);
@@ -297,7 +296,6 @@ fn refuse_unsound(src: &Tx, from: &str) -> Result<()> {
         problems.extend(schema_check::unreadable_values(src, Some(log_values))?);
         (problems, audit)
     };
-    let (mut problems, audit) = audit;
     problems.extend(audit.findings.into_iter().map(|f| f.what));
     if let Some(first) = problems.first() {
         return Err(StoreError::Tampered(format!(
@@ -400,7 +398,7 @@ fn row_key(r: &super::engine::Row, key: &[usize], n: i64) -> Result<String> {
             ValueRef::Text(t) | ValueRef::Blob(t) => String::from_utf8_lossy(t).into_owned(),
         });
     }
-    Ok(parts.join("/"))
+    Ok(format!("key {}", parts.join("/")))
 }
 
 /// Copies one table's rows, streamed from the source and written in batches of one prepared INSERT; returns
@@ -415,8 +413,9 @@ fn copy_table(src: &Tx, dst: &Tx, table: &str, progress: &mut dyn FnMut(u64)) ->
     found.sort();
     want.sort();
     if found != want {
-        return Err(StoreError::Corrupt(format!(
-            "{table}: the source's columns ({}) differ from the schema this program makes ({})",
+        return Err(StoreError::Io(format!(
+            "{table}: the source's columns ({}) differ from those of the schema this program makes ({}); nothing was \
+             copied",
             found.join(", "),
             want.join(", ")
         )));
@@ -447,25 +446,29 @@ fn copy_table(src: &Tx, dst: &Tx, table: &str, progress: &mut dyn FnMut(u64)) ->
     let mut copied = 0i64;
     let mut rows = read.stream(())?;
     while let Some(r) = rows.next()? {
-        let at = row_key(r, &key, copied + 1)?;
+        // Named only where a message needs it: the first row of a batch, a row refused.
+        if values.is_empty() {
+            first = row_key(r, &key, copied + 1)?;
+        }
         for (i, column) in columns.iter().enumerate() {
             let v = r.get_ref(i)?;
             let rehashed = match hash {
-                Some((prev, h)) if h == i => {
-                    hash_for(v, !matches!(r.get_ref(prev)?, ValueRef::Null), to_server, table, &at)?
-                }
-                _ => None,
+                Some((prev, h)) if h == i => hash_for(v, !matches!(r.get_ref(prev)?, ValueRef::Null), to_server),
+                _ => Ok(None),
             };
-            let value = match rehashed {
-                Some(value) => value,
-                None => held(v, to_server).ok_or_else(|| {
-                    StoreError::Corrupt(format!("{table} {at}: column {column} holds bytes that are not text"))
-                })?,
+            let value = match rehashed.map(|h| h.or_else(|| held(v, to_server))) {
+                Ok(Some(value)) => value,
+                Ok(None) => {
+                    let at = row_key(r, &key, copied + 1)?;
+                    return Err(StoreError::Corrupt(format!(
+                        "{table} {at}: column {column} holds bytes that are not text"
+                    )));
+                }
+                Err(what) => {
+                    return Err(StoreError::Corrupt(format!("{table} {}: {what}", row_key(r, &key, copied + 1)?)))
+                }
             };
             values.push(value);
-        }
-        if values.len() == width {
-            first = at;
         }
         copied += 1;
         if values.len() == per * width {
@@ -532,16 +535,14 @@ fn execute(stmt: &mut Stmt, values: &[Held], table: &str, first: &str) -> Result
 /// An audit entry's hash in the form the target holds it: a format-1 entry's 64 hex digits become the 32 bytes
 /// they spell on a server (whose column is bytes), and the bytes of a server's format-1 entry (one with a
 /// previous hash) become hex text again in a file; None when it is copied as it is.
-fn hash_for(v: ValueRef, format_1: bool, to_server: bool, table: &str, at: &str) -> Result<Option<Held>> {
+fn hash_for(v: ValueRef, format_1: bool, to_server: bool) -> std::result::Result<Option<Held>, &'static str> {
     match v {
         ValueRef::Text(digits) if to_server => {
             let bytes = std::str::from_utf8(digits)
                 .ok()
                 .filter(|h| h.len() == 64 && h.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)))
                 .and_then(|h| hex::decode(h).ok())
-                .ok_or_else(|| {
-                    StoreError::Corrupt(format!("{table} {at}: a format-1 hash that is not 64 lowercase hex digits"))
-                })?;
+                .ok_or("a format-1 hash that is not 64 lowercase hex digits")?;
             Ok(Some(Held::Moved(RefCell::new(Some(Value::Blob(bytes))))))
         }
         ValueRef::Blob(b) if format_1 && !to_server => Ok(Some(Held::Kept(Value::Text(hex::encode(b))))),
