@@ -203,7 +203,8 @@ impl Bank {
 
     /// Copies the whole bank, audit trail included, to `target` (an empty PostgreSQL database, or a new file):
     /// read in one snapshot, refused unless it verifies, and the copy verified (identity digests with the bank key
-    /// in `key_file`) and recorded in its own trail by this session's user before it is kept. A copy carries every
+    /// in `key_file`) and recorded in its own trail by this session's user before it is kept, then recorded in this
+    /// bank's trail too (beside the read, as a sign-in is). A copy carries every
     /// record, identities and users included, into a bank of its own: only who may back up and restore a bank.
     pub fn copy_to(
         &mut self,

@@ -22,7 +22,7 @@ pub fn wal_path(db: &Path) -> PathBuf {
 }
 
 /// The shared-memory index `SQLite` keeps beside a database in WAL mode.
-pub(super) fn shm_path(db: &Path) -> PathBuf {
+fn shm_path(db: &Path) -> PathBuf {
     beside(db, "-shm")
 }
 
