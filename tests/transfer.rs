@@ -20,6 +20,11 @@ const PASSWORD: &str = "stoolbank-demo";
 
 /// Runs stoolbank on `db` with the bank key and anchor log in `dir`, as `user` (with the demo password).
 fn run(dir: &Path, db: &str, user: &str, args: &[&str]) -> Output {
+    run_with_key(dir, &dir.join("bank.key"), db, user, args)
+}
+
+/// The same with the bank key file `key` (which need not exist).
+fn run_with_key(dir: &Path, key: &Path, db: &str, user: &str, args: &[&str]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_stoolbank"))
         .arg("--db")
         .arg(db)
@@ -29,7 +34,7 @@ fn run(dir: &Path, db: &str, user: &str, args: &[&str]) -> Output {
         .env_remove("STOOLBANK_DB")
         .env_remove("STOOLBANK_CONFIG")
         .env("STOOLBANK_PASSWORD", PASSWORD)
-        .env("STOOLBANK_KEY", dir.join("bank.key"))
+        .env("STOOLBANK_KEY", key)
         .env("STOOLBANK_ANCHOR", dir.join("anchors.log"))
         .output()
         .expect("run stoolbank")
@@ -91,6 +96,84 @@ fn dump(file: &Path) -> BTreeMap<String, Vec<Vec<Value>>> {
         .collect()
 }
 
+/// Every row of every table of a server's bank (its marker aside), each table in its primary key's order, each
+/// value as a file holds it (booleans as 0 or 1); a format-1 entry's hash (bytes on a server) as its hex text.
+fn server_dump(url: &str) -> BTreeMap<String, Vec<Vec<Value>>> {
+    use postgres::types::Type;
+    let mut c = postgres::Client::connect(url, postgres::NoTls).expect("connect");
+    let tables: Vec<String> = c
+        .query(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'stoolbank_schema'",
+            &[],
+        )
+        .expect("tables")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut dumped = BTreeMap::new();
+    for t in tables {
+        let key: Vec<String> = c
+            .query(
+                "SELECT a.attname::text FROM pg_index i
+                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+                 WHERE i.indrelid = to_regclass($1) AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum)",
+                &[&t],
+            )
+            .expect("key")
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let rows = c.query(&format!("SELECT * FROM {t} ORDER BY {}", key.join(", ")), &[]).expect("rows");
+        let rows: Vec<Vec<Value>> = rows
+            .iter()
+            .map(|r| {
+                let mut row: Vec<Value> = r
+                    .columns()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, col)| {
+                        let v = match *col.type_() {
+                            Type::INT8 => r.get::<_, Option<i64>>(i).map(Value::Integer),
+                            Type::INT4 => r.get::<_, Option<i32>>(i).map(|n| Value::Integer(n.into())),
+                            Type::BOOL => r.get::<_, Option<bool>>(i).map(|b| Value::Integer(b.into())),
+                            Type::FLOAT8 => r.get::<_, Option<f64>>(i).map(Value::Real),
+                            Type::BYTEA => r.get::<_, Option<Vec<u8>>>(i).map(Value::Blob),
+                            _ => r.get::<_, Option<String>>(i).map(Value::Text),
+                        };
+                        v.unwrap_or(Value::Null)
+                    })
+                    .collect();
+                if t == "audit_log" {
+                    let at = |name: &str| r.columns().iter().position(|c| c.name() == name).expect("column");
+                    if let (Value::Text(_), Value::Blob(h)) = (&row[at("prev_hash")], &row[at("hash")]) {
+                        row[at("hash")] = Value::Text(hex::encode(h));
+                    }
+                }
+                row
+            })
+            .collect();
+        dumped.insert(t, rows);
+    }
+    dumped
+}
+
+/// The source's entries copied, then the source's own entry of the copy to `to` (its last, read before any
+/// other command signs in there): how many were copied.
+fn source_records_its_copy(d: &Path, source: &str, user: &str, to: &str) -> usize {
+    let mut c = Outside::open(Path::new(source));
+    let last =
+        c.texts("SELECT action || ' by ' || actor || ': ' || after FROM audit_log ORDER BY seq DESC LIMIT 1", &[]);
+    let seq = c.count("SELECT max(seq) FROM audit_log", &[]);
+    let (head, after) = last[0].split_once(": ").expect("entry");
+    assert_eq!(head, format!("copy by {user}"), "{last:?}");
+    let after: Json = serde_json::from_str(after).expect("json");
+    assert_eq!(after["to"].as_str(), Some(to), "the target as shown, without password: {after}");
+    assert!(!after.to_string().contains(PASSWORD));
+    assert_eq!(after["head_seq"].as_i64(), Some(seq - 1), "{after}");
+    assert!(ok(d, source, user, &["audit", "verify"]).contains("intact"), "the source still verifies");
+    usize::try_from(seq - 1).expect("count")
+}
+
 /// The counts of every table of `a` and `b`, the audit log's aside, must be equal; returns the two logs' counts.
 fn counts_equal_but_log(a: &Path, b: &Path) -> (i64, i64) {
     let (a, b): (BTreeMap<_, _>, BTreeMap<_, _>) =
@@ -116,9 +199,20 @@ fn the_demo_bank_goes_to_a_server_and_back_whole() {
 
     let said = ok(d, &demo_s, "admin", &["migrate", "--to", &url]);
     assert!(said.contains("verified") && said.contains("records the copy"), "{said}");
-    // Every table holds the same rows; the server's log one more: the copy's own entry.
-    let (source_log, copy_log) = counts_equal_but_log(&demo, Path::new(&url));
-    assert_eq!(copy_log, source_log + 1);
+    // The source's trail records the copy too (beside its read): the target shown without password.
+    let copied = source_records_its_copy(d, &demo_s, "admin", &url);
+    // Every table holds the same rows, row by row; each log one more: the copy's own entry on each side.
+    let (_, copy_log) = counts_equal_but_log(&demo, Path::new(&url));
+    assert_eq!(copy_log, copied as i64 + 1, "the copy's own entry on the server");
+    let (file_rows, server_rows) = (dump(&demo), server_dump(&url));
+    assert_eq!(file_rows.keys().collect::<Vec<_>>(), server_rows.keys().collect::<Vec<_>>());
+    for (table, rows) in &file_rows {
+        if table == "audit_log" {
+            assert!(rows[..copied] == server_rows[table][..copied], "the log, entry by entry");
+        } else {
+            assert!(rows == &server_rows[table], "{table}: row by row on the server");
+        }
+    }
     let mut server = Outside::open(Path::new(&url));
     let last =
         server.texts("SELECT action || ' by ' || actor || ': ' || after FROM audit_log ORDER BY seq DESC LIMIT 1", &[]);
@@ -155,7 +249,6 @@ fn the_demo_bank_goes_to_a_server_and_back_whole() {
         match table.as_str() {
             // The source's log as copied (its later sign-ins are its own), entry by entry, then the server's.
             "audit_log" => {
-                let copied = usize::try_from(source_log).expect("count");
                 assert!(rows[..copied] == returned[table][..copied], "the source's log, entry by entry");
                 assert!(returned[table].len() > copied + 1, "the copy's entry and the server's own follow");
             }
@@ -302,6 +395,12 @@ fn format_1_entries_cross_to_a_server_and_back_and_verify() {
     let url = pg.url();
 
     ok(d, &db, "tester", &["migrate", "--to", &url]);
+    let copied = source_records_its_copy(d, &db, "tester", &url);
+    let (file_rows, server_rows) = (dump(&b.db), server_dump(&url));
+    for (table, rows) in &file_rows {
+        let n = if table == "audit_log" { copied } else { rows.len() };
+        assert!(rows[..n] == server_rows[table][..n], "{table}: row by row on the server");
+    }
     let mut server = Outside::open(Path::new(&url));
     assert_eq!(server.count("SELECT count(*) FROM audit_log WHERE prev_hash IS NOT NULL", &[]), old);
     assert_eq!(server.count("SELECT count(*) FROM audit_log WHERE octet_length(hash) <> 32", &[]), 0);
@@ -320,6 +419,23 @@ fn format_1_entries_cross_to_a_server_and_back_and_verify() {
     let (code, err) = refused(d, &url, "tester", &["audit", "verify"]);
     assert_eq!(code, 5, "{err}");
     tamper.execute("UPDATE audit_log SET actor = 'tester' WHERE seq = 2", &[]).expect("undo");
+    // The formats swapped: a format-2 entry given a previous hash reads as format 1 after format 2 (forged), and a
+    // format-1 entry's previous hash taken away makes it read as format 2; both are caught.
+    let late = (old + 2).to_string();
+    let prev = server.texts("SELECT encode(hash, 'hex') FROM audit_log WHERE seq = $1::text::bigint - 1", &[&late]);
+    tamper
+        .execute("UPDATE audit_log SET prev_hash = $1 WHERE seq = $2::text::bigint", &[&prev[0], &late])
+        .expect("swap");
+    let out = run(d, &url, "tester", &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(5));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains(&format!("audit entry {late} is of format 1 after an entry of format 2")), "{said}");
+    tamper.execute("UPDATE audit_log SET prev_hash = NULL WHERE seq = $1::text::bigint", &[&late]).expect("undo");
+    let prev_2 = server.texts("SELECT prev_hash FROM audit_log WHERE seq = 2", &[]);
+    tamper.execute("UPDATE audit_log SET prev_hash = NULL WHERE seq = 2", &[]).expect("swap");
+    let (code, _) = refused(d, &url, "tester", &["audit", "verify"]);
+    assert_eq!(code, 5);
+    tamper.execute("UPDATE audit_log SET prev_hash = $1 WHERE seq = 2", &[&prev_2[0]]).expect("undo");
     tamper
         .execute(
             "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log FOR EACH ROW EXECUTE FUNCTION refuse('audit_log is append-only')",
@@ -333,7 +449,7 @@ fn format_1_entries_cross_to_a_server_and_back_and_verify() {
     ok(d, &url, "tester", &["migrate", "--to", &back.display().to_string()]);
     assert!(ok(d, &back.display().to_string(), "tester", &["verify"]).contains("intact"));
     let (original, returned) = (dump(&b.db), dump(&back));
-    assert_eq!(original["audit_log"][..], returned["audit_log"][..original["audit_log"].len()]);
+    assert_eq!(original["audit_log"][..copied], returned["audit_log"][..copied]);
     let text_hashes = Outside::open(&back).count("SELECT count(*) FROM audit_log WHERE typeof(hash) = 'text'", &[]);
     assert_eq!(text_hashes, old);
 }
@@ -356,6 +472,212 @@ fn an_older_file_is_copied_once_it_is_upgraded() {
     b.ok(&["init"]);
     ok(d, &db, "tester", &["migrate", "--to", &copy]);
     assert!(ok(d, &copy, "tester", &["verify"]).contains("intact"));
+    let copied =
+        source_records_its_copy(d, &db, "tester", &std::fs::canonicalize(&copy).expect("copy").display().to_string());
     let (source_log, copy_log) = counts_equal_but_log(&b.db, Path::new(&copy));
-    assert_eq!(copy_log, source_log + 1, "the copy's own entry");
+    assert_eq!(copy_log, copied as i64 + 1, "the copy's own entry");
+    assert_eq!(source_log, copied as i64 + 1, "and the source's");
+}
+
+/// The names in `dir` holding `part`.
+fn names_with(dir: &Path, part: &str) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(part))
+        .collect()
+}
+
+#[test]
+fn without_the_bank_key_identity_rows_are_not_copied_unchecked() {
+    let Some(pg) = empty_database("without_the_bank_key_identity_rows_are_not_copied_unchecked") else { return };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let demo = d.join("demo.db");
+    let demo_s = demo.display().to_string();
+    ok(d, &demo_s, "qm", &["demo"]);
+    let url = pg.url();
+    let copy = d.join("copy.db");
+    let no_key = d.join("no.key");
+    let log_before = Outside::open(&demo).count("SELECT count(*) FROM audit_log", &[]);
+
+    // Sound, but its identity rows cannot be checked without the key: refused, to a server and to a file.
+    for target in [url.as_str(), &copy.display().to_string()] {
+        let out = run_with_key(d, &no_key, &demo_s, "admin", &["migrate", "--to", target]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("identity rows cannot be checked") && err.contains("bank key"), "{err}");
+    }
+    assert_eq!(tables_on(&pg), 0, "nothing created on the server");
+    assert!(names_with(d, "copy").is_empty(), "no file made");
+
+    // One identity's sealed row swapped for another's: without the key it is refused all the same; with it, the
+    // check names the tampering.
+    let mut c = Outside::open(&demo);
+    let swapped = c.execute(
+        "UPDATE donor_identities SET sealed = (SELECT sealed FROM donor_identities WHERE id = 2) WHERE id = 1",
+        &[],
+    );
+    assert_eq!(swapped, Ok(1), "tampered behind the program's back");
+    let out = run_with_key(d, &no_key, &demo_s, "admin", &["migrate", "--to", &url]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("bank key") && !err.contains("verified"), "{err}");
+    let (code, err) = refused(d, &demo_s, "admin", &["migrate", "--to", &url]);
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("does not verify") && err.contains("donor_identities"), "{err}");
+    // The file's own checks come first, as in `verify`: a row pointing at no row is named as such.
+    c.execute("PRAGMA foreign_keys = OFF", &[]).expect("as a tamperer would");
+    let pointed = c.execute("UPDATE donor_identities SET donor_id = 'D999999' WHERE id = 1", &[]);
+    assert_eq!(pointed, Ok(1));
+    let (code, err) = refused(d, &demo_s, "admin", &["migrate", "--to", &url]);
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("not copied: donor_identities row 1 points at a missing donors"), "{err}");
+    assert_eq!(tables_on(&pg), 0, "the server stays empty");
+    assert!(names_with(d, "copy").is_empty(), "no file made");
+    // No copy entry in the source's trail: nothing was copied (sign-ins are the only entries added).
+    let copies = Outside::open(&demo).count("SELECT count(*) FROM audit_log WHERE action = 'copy'", &[]);
+    assert_eq!(copies, 0);
+    assert!(Outside::open(&demo).count("SELECT count(*) FROM audit_log", &[]) >= log_before);
+}
+
+#[test]
+fn an_interrupted_copys_file_is_named_and_never_overwritten() {
+    let b = file_bench();
+    let d = b.dir.path();
+    b.ok(&["donor", "add", "--sex", "F", "--birth-date", "1990-04-02"]);
+    let db = b.db.display().to_string();
+    let copy = d.join("copy.db");
+    let copy_s = copy.display().to_string();
+    // Whatever a crash left under the temporary name (the file, or its journal alone) is named, and kept.
+    for left in [".copy.db.copying", ".copy.db.copying-wal", ".copy.db.copying-journal", ".copy.db.copying-shm"] {
+        std::fs::write(d.join(left), "left by a crash").expect("write");
+        let (code, err) = refused(d, &db, "tester", &["migrate", "--to", &copy_s]);
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains(left) && err.contains("left by an interrupted copy; remove it after checking"), "{err}");
+        assert_eq!(std::fs::read_to_string(d.join(left)).expect("kept"), "left by a crash");
+        assert!(!copy.exists(), "no copy made");
+        std::fs::remove_file(d.join(left)).expect("remove");
+    }
+    // A target's journal alone is a bank's too: never written over.
+    for beside in ["copy.db-wal", "copy.db-journal", "copy.db-shm"] {
+        std::fs::write(d.join(beside), "a bank's").expect("write");
+        let (code, err) = refused(d, &db, "tester", &["migrate", "--to", &copy_s]);
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains(beside) && err.contains("already exists"), "{err}");
+        std::fs::remove_file(d.join(beside)).expect("remove");
+    }
+    // `backup` refuses the same.
+    std::fs::write(d.join("backup.db-journal"), "a bank's").expect("write");
+    let (code, err) = b.fail(&["backup", &d.join("backup.db").display().to_string()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("backup.db-journal") && err.contains("already exists"), "{err}");
+    // With nothing left over, the copy is made, and its temporary name is gone.
+    ok(d, &db, "tester", &["migrate", "--to", &copy_s]);
+    assert!(ok(d, &copy_s, "tester", &["verify"]).contains("intact"));
+    assert!(names_with(d, "copying").is_empty(), "{:?}", names_with(d, "copying"));
+}
+
+#[test]
+fn a_copy_refused_after_rows_were_written_leaves_the_server_empty() {
+    let Some(pg) = empty_database("a_copy_refused_after_rows_were_written_leaves_the_server_empty") else { return };
+    let b = file_bench();
+    let d = b.dir.path();
+    let donor = b.screened_donor(days_ago(10));
+    b.donation(&donor, days_ago(5));
+    let db = b.db.display().to_string();
+    let url = pg.url();
+    let log_before = Outside::open(&b.db).count("SELECT count(*) FROM audit_log", &[]);
+    // The server refuses a late row: an event trigger (no table: the database is still empty) plants, as the
+    // schema makes `screening_results`, a trigger refusing its third row.
+    let mut admin = Outside::open(Path::new(&url));
+    admin
+        .execute(
+            "CREATE FUNCTION test_refuse_row() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN IF NEW.id = 3 THEN RAISE EXCEPTION 'row 3 refused by the test'; END IF; RETURN NEW; END $$",
+            &[],
+        )
+        .expect("function");
+    admin
+        .execute(
+            "CREATE FUNCTION test_plant() RETURNS event_trigger LANGUAGE plpgsql AS $$
+             BEGIN
+               IF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands()
+                          WHERE command_tag = 'CREATE TABLE' AND object_identity LIKE '%.screening_results') THEN
+                 EXECUTE 'CREATE TRIGGER test_refuse BEFORE INSERT ON screening_results
+                          FOR EACH ROW EXECUTE FUNCTION test_refuse_row()';
+               END IF;
+             END $$",
+            &[],
+        )
+        .expect("event function");
+    admin
+        .execute("CREATE EVENT TRIGGER test_plant ON ddl_command_end WHEN TAG IN ('CREATE TABLE') EXECUTE FUNCTION test_plant()", &[])
+        .expect("event trigger");
+    assert_eq!(tables_on(&pg), 0);
+
+    let (code, err) = refused(d, &db, "tester", &["migrate", "--to", &url]);
+    assert_eq!(code, 1, "{err}");
+    // Named: the table, the first row of the batch refused, and the server's reason.
+    assert!(err.contains("screening_results: the rows from key 1 on could not be written"), "{err}");
+    assert!(err.contains("row 3 refused by the test"), "{err}");
+    assert_eq!(tables_on(&pg), 0, "the rows written before (donors, screenings) are gone with the schema");
+    let copies = Outside::open(&b.db).count("SELECT count(*) FROM audit_log WHERE action = 'copy'", &[]);
+    assert_eq!(copies, 0, "the source records no copy");
+    assert_eq!(Outside::open(&b.db).count("SELECT count(*) FROM audit_log", &[]), log_before);
+
+    // Without the planted trigger the same database takes the copy.
+    admin.execute("DROP EVENT TRIGGER test_plant", &[]).expect("drop");
+    ok(d, &db, "tester", &["migrate", "--to", &url]);
+    assert!(ok(d, &url, "tester", &["verify"]).contains("intact"));
+}
+
+#[test]
+fn a_tampered_server_bank_is_not_copied() {
+    let Some(pg) = empty_database("a_tampered_server_bank_is_not_copied") else { return };
+    let b = file_bench();
+    let d = b.dir.path();
+    b.ok(&["donor", "add", "--sex", "F", "--birth-date", "1990-04-02"]);
+    let url = pg.url();
+    ok(d, &b.db.display().to_string(), "tester", &["migrate", "--to", &url]);
+    let mut server = Outside::open(Path::new(&url));
+    assert_eq!(server.execute("UPDATE donors SET sex = 'M'", &[]), Ok(1), "tampered behind the program's back");
+    let copy = d.join("copy.db");
+    let (code, err) = refused(d, &url, "tester", &["migrate", "--to", &copy.display().to_string()]);
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("does not verify") && err.contains("donors"), "{err}");
+    assert!(names_with(d, "copy").is_empty(), "nothing made: {:?}", names_with(d, "copy"));
+    let copies = server.count("SELECT count(*) FROM audit_log WHERE action = 'copy'", &[]);
+    assert_eq!(copies, 1, "only the copy that made it: the refused one is not recorded");
+    // A column the schema does not make is not copied into one that lacks it.
+    server.execute("UPDATE donors SET sex = 'F'", &[]).expect("undo");
+    server.execute("ALTER TABLE donors ADD COLUMN note text", &[]).expect("add a column");
+    let (_, err) = refused(d, &url, "tester", &["migrate", "--to", &copy.display().to_string()]);
+    assert!(err.contains("donors: the source's columns (birth_date, id, note, registered_at, sex) differ"), "{err}");
+    assert!(names_with(d, "copy").is_empty(), "nothing made: {:?}", names_with(d, "copy"));
+}
+
+#[test]
+fn bytes_that_are_not_text_never_go_to_a_server_and_go_to_a_file_unchanged() {
+    let Some(pg) = empty_database("bytes_that_are_not_text_never_go_to_a_server_and_go_to_a_file_unchanged") else {
+        return;
+    };
+    let b = file_bench();
+    let d = b.dir.path();
+    let donor = b.ok(&["donor", "add", "--sex", "F", "--birth-date", "1990-04-02"]);
+    b.ok(&["donor", "defer", "--permanent", "--reason", "x\u{FFFD}y", &donor]);
+    // The replacement character's bytes swapped for one that is no UTF-8: a reader decoding leniently sees the
+    // same text, so the record still matches its entry.
+    let mut c = Outside::open(&b.db);
+    assert_eq!(c.execute("UPDATE deferrals SET reason = CAST(X'78FF79' AS TEXT)", &[]), Ok(1));
+    let db = b.db.display().to_string();
+    let url = pg.url();
+    let (_, err) = refused(d, &db, "tester", &["migrate", "--to", &url]);
+    assert!(err.contains("deferrals key 1: column reason holds bytes that are not text"), "{err}");
+    assert_eq!(tables_on(&pg), 0, "the server stays empty");
+    // To a file, the bytes as they are (never replaced by what a lenient reader shows).
+    let copy = d.join("copy.db");
+    ok(d, &db, "tester", &["migrate", "--to", &copy.display().to_string()]);
+    let held = Outside::open(&copy).texts("SELECT hex(reason) FROM deferrals", &[]);
+    assert_eq!(held, ["78FF79"]);
 }

@@ -13,6 +13,9 @@ use crate::store::secret::BankSecret;
 use crate::store::{audit, backup, schema_check, settings, transfer, Store, StoreError};
 use crate::time;
 
+/// How long the record of a copy waits for the source's write lock (benches' writes take milliseconds).
+const COPY_RECORD_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Where an incremental `audit verify` starts: a signed checkpoint of that entry, or the newest verified one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Since {
@@ -200,7 +203,8 @@ impl Bank {
 
     /// Copies the whole bank, audit trail included, to `target` (an empty PostgreSQL database, or a new file):
     /// read in one snapshot, refused unless it verifies, and the copy verified (identity digests with the bank key
-    /// in `key_file`) and recorded in its own trail by this session's user before it is kept. A copy carries every
+    /// in `key_file`) and recorded in its own trail by this session's user before it is kept, then recorded in this
+    /// bank's trail too (beside the read, as a sign-in is). A copy carries every
     /// record, identities and users included, into a bank of its own: only who may back up and restore a bank.
     pub fn copy_to(
         &mut self,
@@ -212,7 +216,43 @@ impl Bank {
         self.authorize(Operation::Restore)?;
         let act = self.act();
         let how = transfer::Copying { actor: &act.actor, now: act.now, key_file, progress };
-        Ok(self.store.copy_bank(target, how)?)
+        let copied = self.store.copy_bank(target, how)?;
+        self.record_copy(&copied).map_err(|e| {
+            AppError::Store(StoreError::Io(format!(
+                "{}: copied and verified, but the source's audit trail could not record the copy: {e}",
+                copied.to
+            )))
+        })?;
+        Ok(copied)
+    }
+
+    /// Records a copy made in the source's own trail (where it went, the head copied, the copy's entry there), as
+    /// `backup` does: the source was only read, so beside that read when it was opened read-only.
+    fn record_copy(&mut self, copied: &transfer::Copied) -> Result<()> {
+        let act = self.act();
+        let what = serde_json::json!({
+            "to": copied.to, "head_seq": copied.head_seq, "head_hash": copied.head_hash,
+            "copy_seq": copied.copy_seq, "rows": copied.rows,
+        });
+        let record = |tx: &crate::store::Tx| {
+            let change = audit::Change {
+                actor: &act.actor,
+                action: "copy",
+                table: "copies",
+                id: &copied.head_hash,
+                subject: "",
+                at: act.now,
+                recorded_at: act.now,
+                before: None,
+            };
+            Ok::<_, AppError>(audit::record_event(tx, change, what.clone())?)
+        };
+        match self.store.write(record) {
+            Err(AppError::Store(StoreError::OpenedReadOnly { .. })) => {
+                Store::open_beside_read(&self.location(), COPY_RECORD_WAIT)?.write(record)
+            }
+            other => other,
+        }
     }
 
     /// Records a backup taken or restored (the file, its size and the head of its chain) in the trail.

@@ -534,7 +534,12 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                     c.copy_seq,
                     c.head_seq,
                     c.head_hash
-                )
+                ) + &c.leftover.as_ref().map_or_else(String::new, |f| {
+                    format!(
+                        "\nthe temporary file {} could not be removed: the copy is whole under its name; remove it",
+                        shown(&f.display().to_string())
+                    )
+                })
             })
         }
         Command::Verify => {

@@ -807,6 +807,8 @@ fn walk_chain(
     let mut prev = prev.to_string();
     let mut expected_seq = from + 1;
     let mut chain_broken = false;
+    // Format 1 ended at schema version 8: an entry of format 1 after one of format 2 is forged (a swap of formats).
+    let mut format_2_seen = false;
     while let Some(r) = rows.next()? {
         v.entries += 1;
         let seq: i64 = r.get(0)?;
@@ -825,6 +827,8 @@ fn walk_chain(
             let f = &e.fields;
             let problem = if seq != expected_seq {
                 Some(format!("audit entry {seq} follows {}: entries are missing", expected_seq - 1))
+            } else if f.format == 1 && format_2_seen {
+                Some(format!("audit entry {seq} is of format 1 after an entry of format 2: forged (format 1 ended at schema version 8)"))
             } else if f.format == 1 && e.stored_prev != Some(prev.as_str()) {
                 Some(format!("audit entry {seq} does not chain to entry {}", seq - 1))
             } else if !e.holds(&prev) {
@@ -838,6 +842,7 @@ fn walk_chain(
             }
         }
         expected_seq = seq + 1;
+        format_2_seen |= e.fields.format == 2;
         e.write_hash_hex(&mut prev);
     }
     Ok(())

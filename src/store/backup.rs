@@ -21,8 +21,20 @@ pub fn wal_path(db: &Path) -> PathBuf {
     beside(db, "-wal")
 }
 
+/// The shared-memory index `SQLite` keeps beside a database in WAL mode.
 fn shm_path(db: &Path) -> PathBuf {
     beside(db, "-shm")
+}
+
+/// A database file and every file `SQLite` may keep beside it (its `-wal`, rollback `-journal` and `-shm`).
+pub(super) fn with_journals(db: &Path) -> [PathBuf; 4] {
+    [db.to_path_buf(), wal_path(db), beside(db, "-journal"), shm_path(db)]
+}
+
+/// The first of a database and the files beside it that exists: a copy made there would meet another bank's
+/// pages or journal.
+pub(super) fn existing(db: &Path) -> Option<PathBuf> {
+    with_journals(db).into_iter().find(|f| f.symlink_metadata().is_ok())
 }
 
 /// Makes the directory entry of the `-wal` durable before anything is committed into it. `SQLite` syncs the
@@ -99,8 +111,8 @@ impl Store {
 
 /// A consistent copy of the database open on `conn` at `dest` (a new file), flushed to disk.
 fn copy_to(conn: &Connection, dest: &Path) -> Result<()> {
-    if dest.exists() || wal_path(dest).exists() {
-        return Err(StoreError::Io(format!("{}: already exists; give a new file", dest.display())));
+    if let Some(there) = existing(dest) {
+        return Err(StoreError::Io(format!("{}: already exists; give a new file", there.display())));
     }
     super::create_private(dest)?;
     let mut out = Connection::open_with_flags(dest, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE)

@@ -179,7 +179,7 @@ pub(super) fn shown(address: &str) -> String {
 /// `~/.pgpass` (`host:port:database:user:password`; `*` matches anything, `\` escapes `:`, `\` and a literal `*`;
 /// a socket connection matches its directory, or `localhost` for the default ones). The file is ignored unless
 /// private to its owner, as libpq ignores it.
-pub(super) fn password_for(config: &postgres::Config) -> Option<String> {
+fn password_for(config: &postgres::Config) -> Option<String> {
     if let Some(p) = std::env::var_os("PGPASSWORD").filter(|p| !p.is_empty()) {
         return p.into_string().ok();
     }

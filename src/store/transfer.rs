@@ -6,17 +6,18 @@
 //! transaction that made its schema (a failure leaves the database empty), a file's under a temporary name that
 //! becomes the target only once complete and verified.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use rusqlite::types::{Value, ValueRef};
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::ToSql;
 use serde::Serialize;
 
 use super::engine::{Server, Stmt};
 use super::migrate::LATEST_VERSION;
-use super::{audit, backup, checkpoint, schema_check, server, Engine, Result, Store, StoreError, Tx};
+use super::{audit, backup, checkpoint, schema_check, server, settings, Engine, Result, Store, StoreError, Tx};
 
 /// Rows per INSERT: few round trips to a server, few parameters per statement (well under both engines' limits).
 const BATCH_ROWS: usize = 100;
@@ -38,6 +39,9 @@ pub struct Copied {
     pub head_seq: i64,
     pub head_hash: String,
     pub copy_seq: i64,
+    /// The temporary file a placed copy left beside it (its removal failed): the copy is whole under its name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leftover: Option<PathBuf>,
 }
 
 /// Who copies, when, the bank key file (to check the identity rows' digests on the target), and where progress
@@ -56,11 +60,7 @@ impl Store {
             return Err(StoreError::OlderSchema { path: self.path.clone(), found, known: LATEST_VERSION });
         }
         // A file named as it is found from anywhere; a server by its address without password.
-        let from = if self.on_server() {
-            self.path.display().to_string()
-        } else {
-            std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone()).display().to_string()
-        };
+        let from = if self.on_server() { self.path.display().to_string() } else { absolute(&self.path) };
         let mut dest = Target::open(target)?;
         if let Some(key) = how.key_file {
             dest.store.use_key_file(key, false);
@@ -86,20 +86,34 @@ impl Target {
             target.refuse_tables()?;
             return Ok(target);
         }
-        let shown = target.display().to_string();
-        if target.exists() || backup::wal_path(target).exists() {
-            return Err(StoreError::Io(format!("{shown}: already exists; a bank is copied only to a new file")));
+        let shown = absolute(target);
+        if let Some(there) = backup::existing(target) {
+            return Err(StoreError::Io(format!(
+                "{}: already exists; a bank is copied only to a new file",
+                there.display()
+            )));
         }
         let name = target.file_name().ok_or_else(|| StoreError::Io(format!("{shown}: not a file name")))?;
         let mut temporary = std::ffi::OsString::from(".");
         temporary.push(name);
-        temporary.push(format!(".copying-{}", std::process::id()));
+        temporary.push(".copying");
+        // One name per target, made exclusively: two copies to one target cannot share it, and what a crash left
+        // (perhaps a whole committed bank, its journal beside it) is found by the next copy, never overwritten.
         let temporary = target.with_file_name(temporary);
-        if temporary.exists() {
-            return Err(StoreError::Io(format!(
-                "{}: left by an interrupted copy; remove it, then copy again",
-                temporary.display()
-            )));
+        let interrupted = |f: &Path| {
+            StoreError::Io(format!("{}: left by an interrupted copy; remove it after checking", f.display()))
+        };
+        if let Some(left) = backup::existing(&temporary) {
+            return Err(interrupted(&left));
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(&temporary) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(interrupted(&temporary)),
+            Err(e) => return Err(StoreError::Io(format!("{}: {e}", temporary.display()))),
         }
         // Removed again if it cannot be made a bank.
         let store = Store::open_or_create(&temporary).inspect_err(|_| remove_partial(&temporary))?;
@@ -162,9 +176,6 @@ impl Target {
             })?;
             counts.insert(table.clone(), n);
         }
-        if dst.on_server() {
-            identities_past_copied(&dst)?;
-        }
         let (head_seq, head_hash) = checkpoint::head(src)?;
         let rows = counts.values().sum();
         let what = serde_json::json!({
@@ -181,6 +192,10 @@ impl Target {
             before: None,
         };
         audit::record_event(&dst, change, what)?;
+        // After the copy's own entry, so that the server's next number is past every row, that entry included.
+        if dst.on_server() {
+            identities_past_copied(&dst)?;
+        }
         let (copy_seq, _) = checkpoint::head(&dst)?;
         self.check(&dst, &counts)?;
         Ok(Copied {
@@ -191,6 +206,7 @@ impl Target {
             head_seq,
             head_hash,
             copy_seq,
+            leftover: None,
         })
     }
 
@@ -202,7 +218,11 @@ impl Target {
         } else {
             schema_check::differences(dst)?
         };
-        problems.extend(audit::verify(dst)?.findings.into_iter().map(|f| f.what));
+        let audit = audit::verify(dst)?;
+        problems.extend(audit.findings.into_iter().map(|f| f.what));
+        if audit.identity_unchecked > 0 {
+            problems.push(unchecked(audit.identity_unchecked));
+        }
         for (table, copied) in counts {
             let held: i64 = dst.query_row(&format!("SELECT count(*) FROM {table}"), (), |r| r.get(0))?;
             let expected = copied + i64::from(table == "audit_log");
@@ -251,7 +271,7 @@ impl Target {
             Engine::Server(_) => copied,
         };
         drop(store);
-        let placed = kept.and_then(|c| place(&temporary, &target, &shown).map(|()| c));
+        let placed = kept.and_then(|c| place(&temporary, &target, &shown).map(|leftover| Copied { leftover, ..c }));
         if placed.is_err() {
             remove_partial(&temporary);
         }
@@ -259,18 +279,42 @@ impl Target {
     }
 }
 
-/// Refuses a source whose schema or audit trail does not verify.
+/// Refuses a source that `verify` would not pass: on a file `SQLite`'s integrity and foreign-key checks, its
+/// schema, its stored values and its audit trail; on a server its foreign keys, schema and audit trail. Identity
+/// rows that cannot be checked (no bank key, or another) refuse it too: a copy is only made of a bank verified
+/// whole.
 fn refuse_unsound(src: &Tx, from: &str) -> Result<()> {
-    let mut problems =
-        if src.on_server() { schema_check::server_trigger_differences(src)? } else { schema_check::differences(src)? };
-    problems.extend(audit::verify(src)?.findings.into_iter().map(|f| f.what));
-    match problems.first() {
-        None => Ok(()),
-        Some(first) => Err(StoreError::Tampered(format!(
+    let (mut problems, audit) = if src.on_server() {
+        let mut problems = settings::foreign_key_check(src)?;
+        problems.extend(schema_check::server_trigger_differences(src)?);
+        (problems, audit::verify(src)?)
+    } else {
+        let mut problems = settings::integrity_check(src)?;
+        problems.extend(settings::foreign_key_check(src)?);
+        problems.extend(schema_check::differences(src)?);
+        let (audit, log_values) = audit::verify_with_log_values(src)?;
+        problems.extend(schema_check::unreadable_values(src, Some(log_values))?);
+        (problems, audit)
+    };
+    problems.extend(audit.findings.into_iter().map(|f| f.what));
+    if let Some(first) = problems.first() {
+        return Err(StoreError::Tampered(format!(
             "{from}: does not verify, so it is not copied: {first}{}; `stoolbank verify` lists everything",
             more(problems.len())
-        ))),
+        )));
     }
+    if audit.identity_unchecked > 0 {
+        return Err(StoreError::Io(format!("{from}: {}, so it is not copied", unchecked(audit.identity_unchecked))));
+    }
+    Ok(())
+}
+
+/// Identity rows a check could not compare with their entries.
+fn unchecked(rows: i64) -> String {
+    format!(
+        "{rows} identity rows cannot be checked without the bank key they were digested with (STOOLBANK_KEY or \
+         --key); a copy needs the bank key"
+    )
 }
 
 fn more(problems: usize) -> String {
@@ -316,27 +360,67 @@ fn ordered_tables(src: &Tx) -> Result<Vec<String>> {
     Ok(ordered)
 }
 
+/// A table's primary key columns, in the key's order (none for a table without one).
+fn key_columns(src: &Tx, table: &str) -> Result<Vec<String>> {
+    let sql = if src.on_server() {
+        "SELECT a.attname::text FROM pg_index i
+         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+         WHERE i.indrelid = to_regclass(?1) AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum)"
+    } else {
+        "SELECT name FROM pragma_table_info(?1) WHERE pk > 0 ORDER BY pk"
+    };
+    Ok(src.prepare(sql)?.query_map([table], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?)
+}
+
 /// The order rows are read in: a file's insertion order (its rowid, the key of every integer-keyed table); a
 /// server's primary key.
-fn order_of(src: &Tx, table: &str) -> Result<String> {
+fn order_of(src: &Tx, key: &[String]) -> String {
     if !src.on_server() {
-        return Ok("rowid".into());
+        return "rowid".into();
     }
-    let key: Option<String> = src.query_row(
-        "SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY array_position(i.indkey::int2[], a.attnum))
-         FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
-         WHERE i.indrelid = to_regclass(?1) AND i.indisprimary",
-        [table],
-        |r| r.get(0),
-    )?;
-    Ok(key.unwrap_or_else(|| "1".into()))
+    if key.is_empty() {
+        return "1".into();
+    }
+    key.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ")
+}
+
+/// A row as messages name it: its key's values (or its place in the table, for a table without a key).
+fn row_key(r: &super::engine::Row, key: &[usize], n: i64) -> Result<String> {
+    if key.is_empty() {
+        return Ok(format!("row {n}"));
+    }
+    let mut parts = Vec::with_capacity(key.len());
+    for &i in key {
+        parts.push(match r.get_ref(i)? {
+            ValueRef::Null => "NULL".to_string(),
+            ValueRef::Integer(i) => i.to_string(),
+            ValueRef::Real(f) => f.to_string(),
+            ValueRef::Text(t) | ValueRef::Blob(t) => String::from_utf8_lossy(t).into_owned(),
+        });
+    }
+    Ok(format!("key {}", parts.join("/")))
 }
 
 /// Copies one table's rows, streamed from the source and written in batches of one prepared INSERT; returns
 /// how many.
 fn copy_table(src: &Tx, dst: &Tx, table: &str, progress: &mut dyn FnMut(u64)) -> Result<i64> {
-    let mut read = src.prepare(&format!("SELECT * FROM \"{table}\" ORDER BY {}", order_of(src, table)?))?;
+    let key = key_columns(src, table)?;
+    let mut read = src.prepare(&format!("SELECT * FROM \"{table}\" ORDER BY {}", order_of(src, &key)))?;
     let columns = read.column_names();
+    // The target's columns are the schema's: a source table with another column list is not copied into it.
+    let made = dst.prepare(&format!("SELECT * FROM \"{table}\" LIMIT 0"))?.column_names();
+    let (mut found, mut want) = (columns.clone(), made);
+    found.sort();
+    want.sort();
+    if found != want {
+        return Err(StoreError::Io(format!(
+            "{table}: the source's columns ({}) differ from those of the schema this program makes ({}); nothing was \
+             copied",
+            found.join(", "),
+            want.join(", ")
+        )));
+    }
+    let key: Vec<usize> = key.iter().filter_map(|k| columns.iter().position(|c| c == k)).collect();
     let quoted: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
     let width = columns.len();
     // The audit log's hash column and its previous-hash column: a format-1 entry's hash changes form between
@@ -354,66 +438,115 @@ fn copy_table(src: &Tx, dst: &Tx, table: &str, progress: &mut dyn FnMut(u64)) ->
             .collect();
         format!("INSERT INTO \"{table}\" ({}) VALUES {}", quoted.join(", "), tuples.join(", "))
     };
+    let to_server = dst.on_server();
     let mut full = dst.prepare(&insert(per))?;
-    let mut values: Vec<Value> = Vec::with_capacity(per * width);
+    let mut values: Vec<Held> = Vec::with_capacity(per * width);
+    // The first row of the batch being gathered, to name when the target refuses it.
+    let mut first = String::new();
     let mut copied = 0i64;
     let mut rows = read.stream(())?;
     while let Some(r) = rows.next()? {
-        for i in 0..width {
+        // Named only where a message needs it: the first row of a batch, a row refused.
+        if values.is_empty() {
+            first = row_key(r, &key, copied + 1)?;
+        }
+        for (i, column) in columns.iter().enumerate() {
             let v = r.get_ref(i)?;
-            values.push(match hash {
-                Some((prev, at)) if at == i => hash_for(v, !matches!(r.get_ref(prev)?, ValueRef::Null), dst, table)?,
-                _ => owned(v),
-            });
+            let rehashed = match hash {
+                Some((prev, h)) if h == i => hash_for(v, !matches!(r.get_ref(prev)?, ValueRef::Null), to_server),
+                _ => Ok(None),
+            };
+            let value = match rehashed.map(|h| h.or_else(|| held(v, to_server))) {
+                Ok(Some(value)) => value,
+                Ok(None) => {
+                    let at = row_key(r, &key, copied + 1)?;
+                    return Err(StoreError::Corrupt(format!(
+                        "{table} {at}: column {column} holds bytes that are not text"
+                    )));
+                }
+                Err(what) => {
+                    return Err(StoreError::Corrupt(format!("{table} {}: {what}", row_key(r, &key, copied + 1)?)))
+                }
+            };
+            values.push(value);
         }
         copied += 1;
         if values.len() == per * width {
-            execute(&mut full, &values)?;
+            execute(&mut full, &values, table, &first)?;
             values.clear();
             progress(per as u64);
         }
     }
     if !values.is_empty() {
         let rest = values.len() / width;
-        execute(&mut dst.prepare(&insert(rest))?, &values)?;
+        execute(&mut dst.prepare(&insert(rest))?, &values, table, &first)?;
         progress(rest as u64);
     }
     Ok(copied)
 }
 
-fn execute(stmt: &mut Stmt, values: &[Value]) -> Result<()> {
+/// A value read from the source, bound once into the INSERT that writes it.
+enum Held {
+    /// To a file: as read, a text's bytes unchanged (`SQLite` copies them as it binds them).
+    Kept(Value),
+    Bytes(Vec<u8>),
+    /// To a server: handed over to the statement's parameters as it binds them (never copied a second time).
+    Moved(RefCell<Option<Value>>),
+}
+
+/// The value to bind on the target, or None for text a server cannot hold (bytes that are not UTF-8, or a NUL).
+fn held(v: ValueRef, to_server: bool) -> Option<Held> {
+    let value = match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Integer(i),
+        ValueRef::Real(f) => Value::Real(f),
+        ValueRef::Text(t) if to_server => {
+            Value::Text(std::str::from_utf8(t).ok().filter(|t| !t.contains('\0'))?.to_string())
+        }
+        ValueRef::Text(t) => return Some(Held::Bytes(t.to_vec())),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    };
+    Some(if to_server { Held::Moved(RefCell::new(Some(value))) } else { Held::Kept(value) })
+}
+
+impl ToSql for Held {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        match self {
+            Held::Kept(v) => v.to_sql(),
+            Held::Bytes(b) => Ok(ToSqlOutput::Borrowed(ValueRef::Text(b))),
+            Held::Moved(v) => v
+                .borrow_mut()
+                .take()
+                .map(ToSqlOutput::Owned)
+                .ok_or_else(|| rusqlite::Error::ToSqlConversionFailure("a copied value was bound twice".into())),
+        }
+    }
+}
+
+/// Writes one batch; a refusal names the table and the batch's first row.
+fn execute(stmt: &mut Stmt, values: &[Held], table: &str, first: &str) -> Result<()> {
     let args: Vec<&dyn ToSql> = values.iter().map(|v| v as &dyn ToSql).collect();
-    stmt.execute(args.as_slice())?;
+    stmt.execute(args.as_slice()).map_err(|e| {
+        StoreError::Io(format!("{table}: the rows from {first} on could not be written: {}", StoreError::from(e)))
+    })?;
     Ok(())
 }
 
 /// An audit entry's hash in the form the target holds it: a format-1 entry's 64 hex digits become the 32 bytes
 /// they spell on a server (whose column is bytes), and the bytes of a server's format-1 entry (one with a
-/// previous hash) become hex text again in a file.
-fn hash_for(v: ValueRef, format_1: bool, dst: &Tx, table: &str) -> Result<Value> {
+/// previous hash) become hex text again in a file; None when it is copied as it is.
+fn hash_for(v: ValueRef, format_1: bool, to_server: bool) -> std::result::Result<Option<Held>, &'static str> {
     match v {
-        ValueRef::Text(digits) if dst.on_server() => {
+        ValueRef::Text(digits) if to_server => {
             let bytes = std::str::from_utf8(digits)
                 .ok()
                 .filter(|h| h.len() == 64 && h.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)))
                 .and_then(|h| hex::decode(h).ok())
-                .ok_or_else(|| {
-                    StoreError::Corrupt(format!("{table}: a format-1 hash that is not 64 lowercase hex digits"))
-                })?;
-            Ok(Value::Blob(bytes))
+                .ok_or("a format-1 hash that is not 64 lowercase hex digits")?;
+            Ok(Some(Held::Moved(RefCell::new(Some(Value::Blob(bytes))))))
         }
-        ValueRef::Blob(b) if format_1 && !dst.on_server() => Ok(Value::Text(hex::encode(b))),
-        other => Ok(owned(other)),
-    }
-}
-
-fn owned(v: ValueRef) -> Value {
-    match v {
-        ValueRef::Null => Value::Null,
-        ValueRef::Integer(i) => Value::Integer(i),
-        ValueRef::Real(f) => Value::Real(f),
-        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
-        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+        ValueRef::Blob(b) if format_1 && !to_server => Ok(Some(Held::Kept(Value::Text(hex::encode(b))))),
+        _ => Ok(None),
     }
 }
 
@@ -447,12 +580,15 @@ fn connect_empty(address: &str) -> Result<Store> {
 }
 
 /// Puts the verified copy at `target` without ever replacing a file there: linked under its name (which fails if
-/// one appeared meanwhile), then the temporary name removed; on a file system without links, renamed.
-fn place(temporary: &Path, target: &Path, shown: &str) -> Result<()> {
+/// one appeared meanwhile), then the temporary name removed; on a file system without links, renamed. Returns the
+/// temporary name when the copy is in place but that name could not be removed.
+fn place(temporary: &Path, target: &Path, shown: &str) -> Result<Option<PathBuf>> {
     let io = |e: std::io::Error| StoreError::Io(format!("{shown}: {e}"));
     std::fs::File::open(temporary).and_then(|f| f.sync_all()).map_err(io)?;
+    let mut leftover = None;
     match std::fs::hard_link(temporary, target) {
-        Ok(()) => std::fs::remove_file(temporary).map_err(io)?,
+        // The copy is whole under its name: a temporary name that stays is only to be removed.
+        Ok(()) => leftover = std::fs::remove_file(temporary).err().map(|_| temporary.to_path_buf()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             return Err(StoreError::Io(format!("{shown}: appeared while the copy was made; the copy was not kept")));
         }
@@ -462,16 +598,21 @@ fn place(temporary: &Path, target: &Path, shown: &str) -> Result<()> {
     let dir = target.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     // Best effort, as for the `-wal`'s entry: some file systems cannot sync a directory.
     let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
-    Ok(())
+    Ok(leftover)
 }
 
 /// Removes what a copy that failed wrote under its temporary name: it never held a verified bank.
 fn remove_partial(temporary: &Path) {
-    let mut files = vec![temporary.to_path_buf(), backup::wal_path(temporary)];
-    let mut shm = temporary.as_os_str().to_owned();
-    shm.push("-shm");
-    files.push(shm.into());
-    for file in files {
+    for file in backup::with_journals(temporary) {
         let _ = std::fs::remove_file(file);
+    }
+}
+
+/// A file's path as it is found from anywhere: its directory resolved, its name as given (it may not exist yet).
+fn absolute(file: &Path) -> String {
+    let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    match (std::fs::canonicalize(dir), file.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name).display().to_string(),
+        _ => file.display().to_string(),
     }
 }
