@@ -259,6 +259,17 @@ fn an_audit_entry_holding_bytes_that_are_not_text_is_tampering() {
 }
 
 #[test]
+fn a_record_whose_text_was_replaced_by_bytes_that_read_alike_differs() {
+    let (b, donor) = banked();
+    // A reason holding U+FFFD, which is what the bytes 78 FF 79 read as when read leniently.
+    b.ok(&["donor", "defer", &donor, "--reason", "x\u{FFFD}y", "--until", &days_ago(-5).to_string()]);
+    let c = Connection::open(&b.db).unwrap();
+    c.execute_batch("UPDATE deferrals SET reason = CAST(X'78FF79' AS TEXT)").unwrap();
+    drop(c);
+    fails_naming(&b, &["verify"], "deferrals 1 differs");
+}
+
+#[test]
 fn a_timestamp_no_reader_can_parse_is_named_by_verify() {
     let (b, donor) = banked();
     let c = Connection::open(&b.db).unwrap();

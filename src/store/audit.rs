@@ -243,7 +243,7 @@ fn write_json(out: &mut Vec<u8>, v: ValueRef) -> Result<()> {
         ValueRef::Integer(n) => write!(out, "{n}").map_err(|e| StoreError::Corrupt(e.to_string()))?,
         ValueRef::Text(t) => match std::str::from_utf8(t) {
             Ok(text) => serde_json::to_writer(out, text)?,
-            Err(_) => serde_json::to_writer(out, &String::from_utf8_lossy(t))?,
+            Err(_) => serde_json::to_writer(out, &json_of(v))?,
         },
         other => serde_json::to_writer(out, &json_of(other))?,
     }
@@ -265,7 +265,12 @@ fn json_of(v: ValueRef) -> Value {
         ValueRef::Null => Value::Null,
         ValueRef::Integer(n) => Value::from(n),
         ValueRef::Real(f) => Value::from(f),
-        ValueRef::Text(t) => Value::from(String::from_utf8_lossy(t).into_owned()),
+        // Bytes that are not text (written behind the program's back) equal no value it recorded, not even the
+        // text their lossy reading gives.
+        ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(text) => Value::from(text),
+            Err(_) => serde_json::json!({ "bytes-not-text": hex::encode(t) }),
+        },
         ValueRef::Blob(b) => Value::from(hex::encode(b)),
     }
 }
