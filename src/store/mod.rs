@@ -190,6 +190,9 @@ pub(crate) struct Store {
     bulk: bool,
     /// What the audit trail holds of an identity row: its keyed digest.
     digest: secret::IdentityDigest,
+    /// The audit entries this connection's committed writes appended, by number, not yet taken (a face tells
+    /// its own changes from other benches' by them).
+    appended: std::cell::RefCell<Vec<i64>>,
 }
 
 /// The database engine a store runs on.
@@ -301,7 +304,15 @@ impl Store {
     }
 
     fn on(engine: Engine, path: PathBuf, read_only: Option<i64>) -> Store {
-        Store { engine, path, address: None, read_only, bulk: false, digest: secret::IdentityDigest::default() }
+        Store {
+            engine,
+            path,
+            address: None,
+            read_only,
+            bulk: false,
+            digest: secret::IdentityDigest::default(),
+            appended: Default::default(),
+        }
     }
 
     /// The `SQLite` connection, for what only a file has (its pragmas, its pages, a copy of it).
@@ -374,19 +385,29 @@ impl Store {
             Engine::Lite(conn) => {
                 let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
                     .map_err(StoreError::from)?;
-                let out = f(&self.tx())?;
+                let op = self.tx();
+                let out = f(&op)?;
                 tx.commit().map_err(StoreError::from)?;
+                self.appended.borrow_mut().extend(op.take_appended());
                 Ok(out)
             }
             Engine::Server(server) => {
                 server.begin(true)?;
-                let out = f(&self.tx());
+                let op = self.tx();
+                let out = f(&op);
                 let ended = server.end(out.is_ok());
                 let out = out?;
                 ended?;
+                self.appended.borrow_mut().extend(op.take_appended());
                 Ok(out)
             }
         }
+    }
+
+    /// The audit entries this connection's writes appended since the last call, by number (a bulk load's are
+    /// not counted: no face watches one).
+    pub fn take_appended(&self) -> Vec<i64> {
+        self.appended.take()
     }
 
     fn writable(&self) -> Result<()> {

@@ -397,11 +397,12 @@ impl Screen for Followup {
     }
     // Read again off the event loop (a form, when open, stays as typed); the selection stays on its visit.
     fn reload(&mut self, ctx: &mut Ctx, other: bool) -> Reload {
-        if !self.loading {
-            self.loading = true;
-            self.other |= other;
-            ctx.load_quietly(Load::FollowupsDue { by: time::local_day(ctx.now) });
+        if self.loading {
+            return Reload::Busy;
         }
+        self.loading = true;
+        self.other = other;
+        ctx.load_quietly(Load::FollowupsDue { by: time::local_day(ctx.now) });
         Reload::Read
     }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
