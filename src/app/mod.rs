@@ -312,7 +312,7 @@ impl Bank {
     /// read something: nobody signed out polls the bank.
     pub fn last_change(&mut self) -> Result<i64> {
         self.authorize(Operation::Read).or_else(|_| self.authorize(Operation::AuditRead))?;
-        self.store.read(|tx| Ok(store::checkpoint::head(tx)?.0))
+        self.store.read_one(|tx| Ok(store::checkpoint::head(tx)?.0))
     }
 
     /// The audit entries this bank's own writes appended since the last call, by number: a face tells its own

@@ -81,6 +81,9 @@ pub struct App {
     reloaded_at: Option<u64>,
     quiet_reading: bool,
     before_quiet: Option<i64>,
+    /// The local day the tab was last read on: a view of the day (eligibility, expiry, visits due) changes with
+    /// it, which is no bench's change.
+    read_day: Option<chrono::NaiveDate>,
     /// Why the last ask failed, why the last read again failed, and whether the watcher's silence was said: each
     /// said once rather than every second.
     watch_failed: Option<String>,
@@ -185,7 +188,7 @@ impl App {
         let printer = Printer::new(&bank);
         let loader = Loader::new(&bank, 0);
         let signed_out = matches!(bank.session(), crate::app::Session::SignedOut);
-        let watch = if signed_out { Watch::off(0) } else { Watch::start(&bank, 0, tx.clone()) };
+        let watch = if signed_out { Watch::off() } else { Watch::start(&bank, 0, tx.clone()) };
         let last_input = bank.now();
         let mut app = App {
             bank,
@@ -205,6 +208,7 @@ impl App {
             reloaded_at: None,
             quiet_reading: false,
             before_quiet: None,
+            read_day: None,
             watch_failed: None,
             reload_failed: None,
             hung_said: false,
@@ -489,7 +493,7 @@ impl App {
         match answer {
             Loaded::Counts(r) => self.screens.home.loaded(&mut ctx, r),
             Loaded::Reports(r) => self.screens.reports.loaded(&mut ctx, r),
-            Loaded::FollowupsDue(r) => self.screens.followup.loaded(&mut ctx, r),
+            Loaded::FollowupsDue(r) => self.screens.followup.loaded(&mut ctx, r, self.tab == Tab::Followup),
         }
     }
 
@@ -558,8 +562,11 @@ impl App {
         });
         let before = self.seen;
         let now = self.now();
+        // A record read on another day may differ by the day alone: it is read again, not marked.
+        let today = crate::time::local_day(now);
+        let mark = other && self.read_day == Some(today);
         self.out.reloading = true;
-        let reloaded = with_screen!(self, self.tab, |s, ctx| s.reload(&mut ctx, other));
+        let reloaded = with_screen!(self, self.tab, |s, ctx| s.reload(&mut ctx, mark));
         self.out.reloading = false;
         if reloaded == Reload::Busy {
             return;
@@ -569,6 +576,7 @@ impl App {
             return self.reload_failed(m);
         }
         self.reloaded_at = Some(self.polls);
+        self.read_day = Some(today);
         self.saw(seq);
         if self.tab.loads() && reloaded != Reload::Nothing {
             self.quiet_reading = true;
@@ -578,8 +586,13 @@ impl App {
         }
         let mut ctx = Ctx { bank: &mut self.bank, now, out: &mut self.out };
         match reloaded {
-            Reload::Changed(what) if other => ctx.info(format!("updated: another bench changed {what}, open here")),
-            Reload::Read | Reload::Changed(_) if other => ctx.note("updated: another bench changed the bank"),
+            Reload::Changed(what) if mark => ctx.info(format!("updated: another bench changed {what}, open here")),
+            Reload::Left(what) if mark => {
+                ctx.info(format!("updated: another bench changed {what}, which left this list"));
+            }
+            Reload::Read | Reload::Changed(_) | Reload::Left(_) if other => {
+                ctx.note("updated: another bench changed the bank");
+            }
             _ => {}
         }
     }
@@ -601,6 +614,7 @@ impl App {
 
     pub fn switch(&mut self, tab: Tab) {
         self.tab = tab;
+        self.read_day = Some(crate::time::local_day(self.now()));
         with_screen!(self, tab, |s, ctx| s.refresh(&mut ctx));
     }
 

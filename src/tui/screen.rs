@@ -268,6 +268,9 @@ pub enum Reload {
     Read,
     /// Read again, and the record open on the tab changed: named here.
     Changed(String),
+    /// Read again, and the record selected left the list (another bench's change took it out of the filter):
+    /// named here. The selection is on its neighbour; a pane that showed it keeps it, read again.
+    Left(String),
     /// Not read: a read of the tab is already under way, and it may have begun before the change (the app asks
     /// again later).
     Busy,
