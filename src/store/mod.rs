@@ -388,7 +388,7 @@ impl Store {
                 let op = self.tx();
                 let out = f(&op)?;
                 tx.commit().map_err(StoreError::from)?;
-                self.appended.borrow_mut().extend(op.take_appended());
+                self.note_appended(op.take_appended());
                 Ok(out)
             }
             Engine::Server(server) => {
@@ -398,10 +398,20 @@ impl Store {
                 let ended = server.end(out.is_ok());
                 let out = out?;
                 ended?;
-                self.appended.borrow_mut().extend(op.take_appended());
+                self.note_appended(op.take_appended());
                 Ok(out)
             }
         }
+    }
+
+    /// Keeps the entries a write appended, for [`Store::take_appended`]. Only a face that watches the bank takes
+    /// them (at every message); for any other user of a long-lived connection the newest few are enough.
+    fn note_appended(&self, seqs: Vec<i64>) {
+        const KEPT: usize = 65_536;
+        let mut appended = self.appended.borrow_mut();
+        appended.extend(seqs);
+        let over = appended.len().saturating_sub(KEPT);
+        appended.drain(..over);
     }
 
     /// The audit entries this connection's writes appended since the last call, by number (a bulk load's are
