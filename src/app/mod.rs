@@ -312,7 +312,13 @@ impl Bank {
     /// read something: nobody signed out polls the bank.
     pub fn last_change(&mut self) -> Result<i64> {
         self.authorize(Operation::Read).or_else(|_| self.authorize(Operation::AuditRead))?;
-        self.store.read(|tx| Ok(audit::head_seq(tx)?))
+        self.store.read_one(|tx| Ok(store::checkpoint::head(tx)?.0))
+    }
+
+    /// The audit entries this bank's own writes appended since the last call, by number: a face tells its own
+    /// changes from other benches' by them.
+    pub fn take_appended(&mut self) -> Vec<i64> {
+        self.store.take_appended()
     }
 
     /// Record counts; stock as of `at`: expired units are not stock.

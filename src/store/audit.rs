@@ -504,6 +504,7 @@ fn append(conn: &Tx, entity_id: &str, c: Change, after: Option<String>) -> Resul
         after,
         entry.digest().as_slice()
     ])?;
+    conn.appended(entry.seq);
     Ok(())
 }
 
@@ -705,13 +706,6 @@ pub(crate) fn log(conn: &Tx, id: Option<&str>, limit: usize) -> Result<Vec<Entry
         entries.push(entry_from_row(r, conn.on_server())?);
     }
     Ok(entries)
-}
-
-/// The newest entry's number (0 for an empty log): it moves exactly when the bank changes, since every change is
-/// one transaction with its entry. One primary-key lookup, the same on a file and on a server.
-pub(crate) fn head_seq(conn: &Tx) -> Result<i64> {
-    let seq = conn.query_row("SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 1", (), |r| r.get(0)).optional()?;
-    Ok(seq.unwrap_or(0))
 }
 
 /// A discrepancy `verify` found.

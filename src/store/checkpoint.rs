@@ -62,7 +62,8 @@ impl Anchor {
     }
 }
 
-/// The last entry of the chain (0 and the genesis hash for an empty log).
+/// The last entry of the chain (0 and the genesis hash for an empty log). Its number moves exactly when the bank
+/// changes, since every change is one transaction with its entry: one primary-key lookup on either store.
 pub(crate) fn head(conn: &Tx) -> Result<(i64, String)> {
     let last = conn
         .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", (), |r| {

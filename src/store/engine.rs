@@ -125,11 +125,22 @@ pub(crate) enum Conn<'c> {
 pub(crate) struct Tx<'c> {
     conn: Conn<'c>,
     digest: &'c IdentityDigest,
+    /// The audit entries this transaction appended, by number (kept by the store once committed).
+    appended: RefCell<Vec<i64>>,
 }
 
 impl<'c> Tx<'c> {
     pub(super) fn new(conn: Conn<'c>, digest: &'c IdentityDigest) -> Tx<'c> {
-        Tx { conn, digest }
+        Tx { conn, digest, appended: RefCell::new(Vec::new()) }
+    }
+
+    /// Notes an audit entry appended in this transaction.
+    pub(super) fn appended(&self, seq: i64) {
+        self.appended.borrow_mut().push(seq);
+    }
+
+    pub(super) fn take_appended(&self) -> Vec<i64> {
+        self.appended.take()
     }
 
     /// The engine's connection, for what only one engine does (its schema, its file).

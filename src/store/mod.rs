@@ -190,6 +190,9 @@ pub(crate) struct Store {
     bulk: bool,
     /// What the audit trail holds of an identity row: its keyed digest.
     digest: secret::IdentityDigest,
+    /// The audit entries this connection's committed writes appended, by number, not yet taken (a face tells
+    /// its own changes from other benches' by them).
+    appended: std::cell::RefCell<Vec<i64>>,
 }
 
 /// The database engine a store runs on.
@@ -301,7 +304,15 @@ impl Store {
     }
 
     fn on(engine: Engine, path: PathBuf, read_only: Option<i64>) -> Store {
-        Store { engine, path, address: None, read_only, bulk: false, digest: secret::IdentityDigest::default() }
+        Store {
+            engine,
+            path,
+            address: None,
+            read_only,
+            bulk: false,
+            digest: secret::IdentityDigest::default(),
+            appended: Default::default(),
+        }
     }
 
     /// The `SQLite` connection, for what only a file has (its pragmas, its pages, a copy of it).
@@ -374,19 +385,39 @@ impl Store {
             Engine::Lite(conn) => {
                 let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
                     .map_err(StoreError::from)?;
-                let out = f(&self.tx())?;
+                let op = self.tx();
+                let out = f(&op)?;
                 tx.commit().map_err(StoreError::from)?;
+                self.note_appended(op.take_appended());
                 Ok(out)
             }
             Engine::Server(server) => {
                 server.begin(true)?;
-                let out = f(&self.tx());
+                let op = self.tx();
+                let out = f(&op);
                 let ended = server.end(out.is_ok());
                 let out = out?;
                 ended?;
+                self.note_appended(op.take_appended());
                 Ok(out)
             }
         }
+    }
+
+    /// Keeps the entries a write appended, for [`Store::take_appended`]. Only a face that watches the bank takes
+    /// them (at every message); for any other user of a long-lived connection the newest few are enough.
+    fn note_appended(&self, seqs: Vec<i64>) {
+        const KEPT: usize = 65_536;
+        let mut appended = self.appended.borrow_mut();
+        appended.extend(seqs);
+        let over = appended.len().saturating_sub(KEPT);
+        appended.drain(..over);
+    }
+
+    /// The audit entries this connection's writes appended since the last call, by number (a bulk load's are
+    /// not counted: no face watches one).
+    pub fn take_appended(&self) -> Vec<i64> {
+        self.appended.take()
     }
 
     fn writable(&self) -> Result<()> {
@@ -422,6 +453,18 @@ impl Store {
             Engine::Server(s) => s.end(commit)?,
         }
         Ok(())
+    }
+
+    /// Runs `f`, one statement, without a transaction around it: a statement sees one consistent state by itself,
+    /// and on a server this spares the BEGIN and the end (two round trips of three) of a read asked every second.
+    pub fn read_one<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&Tx) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        if self.bulk || self.read_only.is_some_and(|v| v < migrate::READS_FROM) {
+            return self.read(f);
+        }
+        f(&self.tx())
     }
 
     /// Runs `f` in one read transaction, so that it sees one consistent state (inside a bulk load, the load's).

@@ -32,8 +32,8 @@ pub enum Msg {
     Scan(String),
     /// A scanner's state, for the status bar.
     Scanner(String),
-    /// A print job finished (on its own thread).
-    Printed(Printed),
+    /// A print job finished (on its own thread), with the audit entries it appended (this bench's own changes).
+    Printed(Printed, Vec<i64>),
     /// A read of the whole bank finished (on its own thread), for the session numbered here; true when it was
     /// asked for quietly (a refresh after a change to the bank).
     Loaded(u64, Box<Loaded>, bool),
@@ -64,16 +64,31 @@ pub struct App {
     quiet: usize,
     /// Asks where the bank stands, off the event loop, while someone is signed in.
     watch: Watch,
-    /// An ask is under way.
+    /// An ask is under way, sent at this poll.
     polling: bool,
-    /// Where the bank stood when the tab last read it (None: not asked yet this session).
+    asked_at: u64,
+    /// Polls so far (the event loop sends one about every second): the app's clock for spacing reads and for
+    /// noticing a watcher that does not answer, so that tests drive it by messages, not by waiting.
+    polls: u64,
+    /// Where the bank stood when the tab last read it (None: not known this session).
     seen: Option<i64>,
-    /// This bench may have changed the bank itself (a key, a scan, a print job) since the last ask was sent, and
-    /// before the ask under way was sent: a change then is not announced as another bench's.
-    acted: bool,
-    acted_before_ask: bool,
-    /// Why the last ask failed, said once rather than every second.
+    /// The audit entries this bench appended itself (its own connection's writes, its print jobs') past `seen`:
+    /// the entries are numbered one after another, so a change is another bench's exactly when more entries
+    /// came than these.
+    own: Vec<i64>,
+    /// When (in polls) the tab last read again after a change; a quiet load under way for it, and where `seen`
+    /// stood before it (put back when it fails).
+    reloaded_at: Option<u64>,
+    quiet_reading: bool,
+    before_quiet: Option<i64>,
+    /// The local day the tab was last read on: a view of the day (eligibility, expiry, visits due) changes with
+    /// it, which is no bench's change.
+    read_day: Option<chrono::NaiveDate>,
+    /// Why the last ask failed, why the last read again failed, and whether the watcher's silence was said: each
+    /// said once rather than every second.
     watch_failed: Option<String>,
+    reload_failed: Option<String>,
+    hung_said: bool,
     /// The key that asked the open question, delivered again after a yes.
     asked_by: Option<KeyEvent>,
     help: bool,
@@ -95,6 +110,13 @@ pub struct App {
     pub wedge: Option<scanners::wedge::WedgeDetector>,
     screens: Screens,
 }
+
+/// Polls (about seconds) an ask may go unanswered before its watcher is taken for hung.
+const HUNG: u64 = 10;
+/// Polls between two reads again after a change: on the event loop, and off it (a read of the whole bank, on a
+/// connection of its own, where idle benches sit), so that a busy bank does not keep every bench reading.
+const SPACED: u64 = 2;
+const SPACED_LOADS: u64 = 5;
 
 /// What the quit question leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,7 +188,7 @@ impl App {
         let printer = Printer::new(&bank);
         let loader = Loader::new(&bank, 0);
         let signed_out = matches!(bank.session(), crate::app::Session::SignedOut);
-        let watch = if signed_out { Watch::off(0) } else { Watch::start(&bank, 0, tx.clone()) };
+        let watch = if signed_out { Watch::off() } else { Watch::start(&bank, 0, tx.clone()) };
         let last_input = bank.now();
         let mut app = App {
             bank,
@@ -179,10 +201,17 @@ impl App {
             quiet: 0,
             watch,
             polling: false,
+            asked_at: 0,
+            polls: 0,
             seen: None,
-            acted: false,
-            acted_before_ask: false,
+            own: Vec::new(),
+            reloaded_at: None,
+            quiet_reading: false,
+            before_quiet: None,
+            read_day: None,
             watch_failed: None,
+            reload_failed: None,
+            hung_said: false,
             tab: Tab::Home,
             db_label,
             scanner: "no scanner".into(),
@@ -201,6 +230,7 @@ impl App {
             screens: Screens::new(&config),
         };
         if app.gate.is_none() {
+            app.seed();
             app.switch(Tab::Home);
             app.start_jobs();
         }
@@ -284,8 +314,16 @@ impl App {
         self.watch.stop();
         self.polling = false;
         self.seen = None;
-        self.acted = false;
-        self.acted_before_ask = false;
+        self.own.clear();
+        self.quiet_reading = false;
+    }
+
+    /// Where the bank stands as the tab is read at a sign-in (on this bench's connection): the watcher's first
+    /// answer then reads nothing again for nothing.
+    fn seed(&mut self) {
+        self.seen = self.bank.last_change().ok();
+        self.bank.take_appended();
+        self.own.clear();
     }
 
     /// Checks the sign-in screen's name and password with the bank; the password is wiped either way.
@@ -307,6 +345,9 @@ impl App {
         self.loader = Loader::new(&self.bank, self.loader.session);
         self.watch = Watch::start(&self.bank, self.watch.session + 1, self.tx.clone());
         self.watch_failed = None;
+        self.reload_failed = None;
+        self.hung_said = false;
+        self.seed();
         self.last_input = self.now();
         match held {
             Some(user) if user == name => {
@@ -452,44 +493,44 @@ impl App {
         match answer {
             Loaded::Counts(r) => self.screens.home.loaded(&mut ctx, r),
             Loaded::Reports(r) => self.screens.reports.loaded(&mut ctx, r),
-            Loaded::FollowupsDue(r) => self.screens.followup.loaded(&mut ctx, r),
+            Loaded::FollowupsDue(r) => self.screens.followup.loaded(&mut ctx, r, self.tab == Tab::Followup),
         }
     }
 
-    /// Whether a message may change the bank through this bench: a key (other than moving in a list), a scan, a
-    /// print job's record.
-    fn may_act(&mut self, msg: &Msg) -> bool {
-        match msg {
-            Msg::Key(k) => {
-                let editing = with_screen!(self, self.tab, |s, ctx| s.editing());
-                editing || self.gate.is_some() || keys::action(keys::NAV, k).is_none()
-            }
-            Msg::Scan(_) | Msg::Printed(_) => true,
-            _ => false,
-        }
-    }
-
-    /// Asks where the bank stands (off the event loop), unless an ask is under way or nobody is signed in.
+    /// A poll: asks where the bank stands (off the event loop), unless an ask is under way or nobody is signed
+    /// in. An ask unanswered for [`HUNG`] polls (a half-open connection, a thread gone) is said once, and a new
+    /// watcher takes over; the old one's late answer is dropped by its number.
     fn poll(&mut self) {
-        if self.gate.is_none() && !self.polling && self.watch.ask() {
+        self.polls += 1;
+        if self.gate.is_some() {
+            return;
+        }
+        if self.polling {
+            if self.polls - self.asked_at < HUNG {
+                return;
+            }
+            if !std::mem::replace(&mut self.hung_said, true) {
+                self.error("cannot see other benches' changes: the bank does not answer".into());
+            }
+            self.watch = Watch::start(&self.bank, self.watch.session + 1, self.tx.clone());
+            self.polling = false;
+        }
+        if self.watch.ask() {
             self.polling = true;
-            self.acted_before_ask = std::mem::take(&mut self.acted);
+            self.asked_at = self.polls;
         }
     }
 
-    /// Where the bank stands: when it moved since the tab read it, the tab reads again. A change while this bench
-    /// may have made one itself is reloaded without a word; otherwise a quiet note says another bench's change
-    /// was loaded, and a message names the open record when that changed.
+    /// Where the bank stands: when it moved since the tab read it, the tab reads again, at most once every
+    /// [`SPACED`] polls ([`SPACED_LOADS`] for a read of the whole bank off the event loop); a read asked sooner
+    /// waits for a later answer. When more entries came than this bench appended, a quiet note says another
+    /// bench's change was read, and a message names the open record when that changed.
     fn head(&mut self, answer: Result<i64, Failure>) {
-        // What this bench did while the ask was under way may or may not be in its answer: it counts for the next
-        // answer too.
-        let acted = std::mem::take(&mut self.acted_before_ask) || self.acted;
         let seq = match answer {
             Ok(seq) => seq,
             // A session that may read nothing has nothing to refresh: it stops asking.
             Err(f) if f.refused => return self.watch.stop(),
             Err(f) => {
-                self.acted |= acted;
                 if self.watch_failed.as_ref() != Some(&f.message) {
                     self.error(format!("cannot see other benches' changes: {}", f.message));
                     self.watch_failed = Some(f.message);
@@ -498,32 +539,82 @@ impl App {
             }
         };
         self.watch_failed = None;
+        self.hung_said = false;
         // A question or a signature box asks about what the tab shows now: it is read again once answered.
         let asking = self.out.question.is_some() || self.signing.is_some() || self.confirm_leave.is_some();
-        if self.seen == Some(seq) || self.gate.is_some() {
+        // A print job's entries are told as this bench's when it reports: until then the read waits (a job takes
+        // seconds at most), since the job's entries could not be told from another bench's.
+        if self.seen == Some(seq) || self.gate.is_some() || asking || self.printing > 0 {
             return;
         }
-        if asking {
-            // Not read yet: what this bench did counts when it is.
-            self.acted |= acted;
+        let gap = if self.tab.loads() { SPACED_LOADS } else { SPACED };
+        if self.reloaded_at.is_some_and(|at| self.polls < at + gap) {
             return;
         }
-        let first = self.seen.replace(seq).is_none();
-        // The first answer of a session reads again without a word: the tab was read at the sign-in, and this
-        // covers what changed since.
-        let other = !acted && !first;
+        // A tab the user may not read has nothing to read again (and no refusal to show every second).
+        if !self.bank.may(self.tab.reads()) {
+            return self.saw(seq);
+        }
+        // The first answer of a session without a known start reads again without a word.
+        let other = self.seen.is_some_and(|seen| {
+            let own = self.own.iter().filter(|s| **s > seen && **s <= seq).count();
+            seq - seen > i64::try_from(own).unwrap_or(i64::MAX)
+        });
+        let before = self.seen;
         let now = self.now();
-        let reloaded = with_screen!(self, self.tab, |s, ctx| s.reload(&mut ctx, other));
+        // A record read on another day may differ by the day alone: it is read again, not marked.
+        let today = crate::time::local_day(now);
+        let mark = other && self.read_day == Some(today);
+        self.out.reloading = true;
+        let reloaded = with_screen!(self, self.tab, |s, ctx| s.reload(&mut ctx, mark));
+        self.out.reloading = false;
+        if reloaded == Reload::Busy {
+            return;
+        }
+        if let Some(m) = self.out.reload_failed.take() {
+            // Not seen: the next answer tries again.
+            return self.reload_failed(m);
+        }
+        self.reloaded_at = Some(self.polls);
+        self.read_day = Some(today);
+        self.saw(seq);
+        if self.tab.loads() && reloaded != Reload::Nothing {
+            self.quiet_reading = true;
+            self.before_quiet = before;
+        } else {
+            self.reload_failed = None;
+        }
         let mut ctx = Ctx { bank: &mut self.bank, now, out: &mut self.out };
         match reloaded {
-            Reload::Changed(what) if other => ctx.info(format!("updated: another bench changed {what}, open here")),
-            Reload::Read | Reload::Changed(_) if other => ctx.note("updated: another bench changed the bank"),
+            Reload::Changed(what) if mark => ctx.info(format!("updated: another bench changed {what}, open here")),
+            Reload::Left(what) if mark => {
+                ctx.info(format!("updated: another bench changed {what}, which left this list"));
+            }
+            Reload::Read | Reload::Changed(_) | Reload::Left(_) if other => {
+                ctx.note("updated: another bench changed the bank");
+            }
             _ => {}
+        }
+    }
+
+    /// The tab shows the bank as of `seq`: this bench's entries up to it are accounted for.
+    fn saw(&mut self, seq: i64) {
+        self.seen = Some(seq);
+        self.own.retain(|s| *s > seq);
+    }
+
+    /// A read again after a change failed: said once (not in a box), and the change is read again at a later
+    /// answer.
+    fn reload_failed(&mut self, m: String) {
+        if self.reload_failed.as_ref() != Some(&m) {
+            self.error(format!("cannot read other benches' changes: {m}"));
+            self.reload_failed = Some(m);
         }
     }
 
     pub fn switch(&mut self, tab: Tab) {
         self.tab = tab;
+        self.read_day = Some(crate::time::local_day(self.now()));
         with_screen!(self, tab, |s, ctx| s.refresh(&mut ctx));
     }
 
@@ -551,15 +642,16 @@ impl App {
         if matches!(msg, Msg::Key(_) | Msg::Scan(_)) {
             self.last_input = self.now();
         }
-        if self.may_act(&msg) {
-            self.acted = true;
+        if matches!(msg, Msg::Key(_) | Msg::Scan(_) | Msg::Poll) {
+            self.out.fresh = false;
         }
         match msg {
             Msg::Key(k) => self.wedge_key(k),
             Msg::Scan(data) => self.scan(&data),
             Msg::Scanner(state) => self.scanner = state,
-            Msg::Printed(report) => {
+            Msg::Printed(report, appended) => {
                 self.printing = self.printing.saturating_sub(1);
+                self.own.extend(appended);
                 match report {
                     Printed::Done(m) => self.say(Level::Info, m),
                     Printed::Failed(f) => {
@@ -576,7 +668,22 @@ impl App {
                     }
                     // Behind the idle lock nothing is shown; the unlock reloads the tab.
                     if self.gate.is_none() {
+                        self.out.reloading = quiet;
                         self.loaded(*answer);
+                        self.out.reloading = false;
+                        if quiet {
+                            let reading = std::mem::take(&mut self.quiet_reading);
+                            match self.out.reload_failed.take() {
+                                Some(m) => {
+                                    // Not read: the next answer asks again.
+                                    if reading {
+                                        self.seen = self.before_quiet;
+                                    }
+                                    self.reload_failed(m);
+                                }
+                                None => self.reload_failed = None,
+                            }
+                        }
                     } else {
                         match *answer {
                             Loaded::Counts(_) => self.screens.home.load_dropped(),
@@ -613,6 +720,9 @@ impl App {
             self.screens.recall.prepare(&mut ctx, &r);
         }
         self.start_jobs();
+        // This bench's own changes, told from other benches' by their entries (see `head`).
+        let appended = self.bank.take_appended();
+        self.own.extend(appended);
     }
 
     fn scan(&mut self, data: &str) {

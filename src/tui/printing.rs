@@ -26,22 +26,25 @@ impl Printer {
         Printer { bank: bank.reopener() }
     }
 
-    /// Starts `job` on its own thread; its outcome arrives on `done` as [`Msg::Printed`].
+    /// Starts `job` on its own thread; its outcome arrives on `done` as [`Msg::Printed`], with the audit entries
+    /// the job appended (its claims and its record), which are this bench's own changes.
     pub fn start(&self, job: PrintJob, done: Sender<Msg>) {
         let bank = self.bank.clone();
         std::thread::spawn(move || {
             // The worker's bank keeps the app's "now" of the job.
             let at = job.at;
-            let outcome = bank
-                .open()
-                .map(|bank| bank.with_clock(move || at))
-                .and_then(|mut bank| bank.print_labels(&job.id, None, None, 1, job.reason.as_deref(), job.at));
+            let mut appended = Vec::new();
+            let outcome = bank.open().map(|bank| bank.with_clock(move || at)).and_then(|mut bank| {
+                let printed = bank.print_labels(&job.id, None, None, 1, job.reason.as_deref(), job.at);
+                appended = bank.take_appended();
+                printed
+            });
             let report = match outcome {
                 Ok(p) => Printed::Done(p.to_string()),
                 Err(e) => Printed::Failed(e.into()),
             };
             // The app may have quit meanwhile: nobody is left to tell.
-            let _ = done.send(Msg::Printed(report));
+            let _ = done.send(Msg::Printed(report, appended));
         });
     }
 }

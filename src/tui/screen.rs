@@ -86,6 +86,21 @@ impl Tab {
         Tab::ALL.into_iter().find(|t| t.function_key() == n)
     }
 
+    /// The operation reading what the tab shows: a user whose roles may not do it has nothing there to read
+    /// again after a change.
+    pub fn reads(self) -> Operation {
+        match self {
+            Tab::Audit => Operation::AuditRead,
+            Tab::Reports => Operation::Report,
+            _ => Operation::Read,
+        }
+    }
+
+    /// Whether the tab reads the whole bank off the event loop (see `tui::loading`) when it reads again.
+    pub fn loads(self) -> bool {
+        matches!(self, Tab::Home | Tab::Followup | Tab::Reports)
+    }
+
     /// The next tab (`step` 1) or the previous one (`step` -1), wrapping around.
     pub fn step(self, step: isize) -> Tab {
         let n = Tab::ALL.len() as isize;
@@ -125,6 +140,12 @@ pub struct Outbox {
     pub prints: Vec<PrintJob>,
     /// Reads of the whole bank to start on their own threads (true: quietly, for a refresh after a change).
     pub loads: Vec<(Load, bool)>,
+    /// The status line's message came since the last key or poll (a note does not hide it then).
+    pub fresh: bool,
+    /// A refresh after a change is reading: a failure then opens no box and is not logged, but kept here for the
+    /// app to say once.
+    pub reloading: bool,
+    pub reload_failed: Option<String>,
 }
 
 /// A donor's look-back from a day, with why.
@@ -146,11 +167,18 @@ pub struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn say(&mut self, level: Level, m: String) {
-        if self.out.log.len() >= LOG_KEPT {
-            self.out.log.remove(0);
+        // The same message again (a job that fails the same way twice) is one line, at its last time.
+        match self.out.log.last_mut() {
+            Some(last) if last.1 == level && last.2 == m => last.0 = self.now,
+            _ => {
+                if self.out.log.len() >= LOG_KEPT {
+                    self.out.log.remove(0);
+                }
+                self.out.log.push((self.now, level, m.clone()));
+            }
         }
-        self.out.log.push((self.now, level, m.clone()));
         self.out.status = Some((level, m));
+        self.out.fresh = true;
     }
     pub fn info(&mut self, m: impl Into<String>) {
         self.say(Level::Info, m.into());
@@ -172,6 +200,10 @@ impl Ctx<'_> {
     }
     /// Says why something failed; a refusal by a rule also in a box the user dismisses.
     pub fn failed(&mut self, f: Failure) {
+        if self.out.reloading {
+            self.out.reload_failed = Some(f.message);
+            return;
+        }
         if f.refused {
             self.out.popup = Some(f.message.clone());
         }
@@ -186,9 +218,9 @@ impl Ctx<'_> {
         self.out.loads.push((load, true));
     }
     /// A note on the status line that is not kept in the message log (it comes every time the bank changes), and
-    /// that does not hide an error still shown there.
+    /// that does not hide an error shown since the last key or poll (an older one stays in the log).
     pub fn note(&mut self, m: impl Into<String>) {
-        if !matches!(self.out.status, Some((Level::Error, _))) {
+        if !self.out.fresh || !matches!(self.out.status, Some((Level::Error, _))) {
             self.out.status = Some((Level::Info, m.into()));
         }
     }
@@ -236,6 +268,12 @@ pub enum Reload {
     Read,
     /// Read again, and the record open on the tab changed: named here.
     Changed(String),
+    /// Read again, and the record selected left the list (another bench's change took it out of the filter):
+    /// named here. The selection is on its neighbour; a pane that showed it keeps it, read again.
+    Left(String),
+    /// Not read: a read of the tab is already under way, and it may have begun before the change (the app asks
+    /// again later).
+    Busy,
 }
 
 /// One tab of the TUI.

@@ -6,8 +6,9 @@
 //! Polling was chosen over LISTEN/NOTIFY for both stores: a notification needs a server connection held open for
 //! it and a trigger in the schema, and a file has neither. `PRAGMA data_version` would be cheaper on a file, but it
 //! is per connection and file-only; the chain's head is one primary-key lookup on either store. Measured (debug
-//! build, a busy two-core machine): about 65 µs on a file; 0.8–1.5 ms on a server over a local Unix socket, since a
-//! read is three round trips (begin, select, end), each of them a network's latency across one. So it is never made
+//! build, a busy two-core machine): about 65 µs on a file; 0.8–1.5 ms on a server over a local Unix socket when the
+//! read was three round trips (begin, select, end); it is now one statement without a transaction around it (one
+//! round trip), but still a network's latency across on a remote server. So it is never made
 //! on the event loop: a thread of its own asks, on one read-only connection it keeps for the session, as the
 //! signed-in user, and posts the answer back as a message.
 
@@ -26,8 +27,8 @@ pub struct Watch {
 
 impl Watch {
     /// No watcher: nobody is signed in, so nothing asks the bank anything.
-    pub fn off(session: u64) -> Watch {
-        Watch { ask: None, session }
+    pub fn off() -> Watch {
+        Watch { ask: None, session: 0 }
     }
 
     /// A watcher for the session signed in on `bank`; its answers arrive on `done` as [`Msg::Head`].

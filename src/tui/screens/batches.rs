@@ -240,20 +240,18 @@ impl Screen for Batches {
     // A form, when open, is the user's and stays as typed; the batch it acts on is read again beside it (a
     // release rule another bench's QC result changed shows at once).
     fn reload(&mut self, ctx: &mut Ctx, other: bool) -> Reload {
-        let kept = self.queue.rows.get(self.sel).and_then(|b| b.id.ok().cloned());
-        let limit = self.queue.rows.len().max(PAGE);
-        self.queue.load(ctx, false, "", &mut self.sel, |bank, _| bank.quarantine_page(None, limit));
-        if let Some(i) = kept.and_then(|id| self.queue.rows.iter().position(|b| b.id.ok() == Some(&id))) {
-            self.sel = i;
-        }
+        let left =
+            self.queue.reload(ctx, &mut self.sel, PAGE, |b| b.id.ok(), |bank, limit| bank.quarantine_page(None, limit));
         let Some(id) = self.current() else { return Reload::Read };
         let before = self.view.as_ref().map(batch_lines);
         self.show(ctx, &id);
-        if self.view.as_ref().map(batch_lines) == before {
-            return Reload::Read;
+        let changed = self.view.as_ref().map(batch_lines) != before;
+        self.changed |= changed && other;
+        match left {
+            Some(gone) => Reload::Left(format!("batch {gone}")),
+            None if changed => Reload::Changed(format!("batch {id}")),
+            None => Reload::Read,
         }
-        self.changed |= other;
-        Reload::Changed(format!("batch {id}"))
     }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
         let event = match &mut self.editing {

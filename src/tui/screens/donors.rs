@@ -209,17 +209,18 @@ impl Screen for Donors {
     }
 
     fn reload(&mut self, ctx: &mut Ctx, other: bool) -> Reload {
-        let kept = self.selected();
-        // As many rows as were loaded, in one read, so that a reload keeps the pages read; the search as it stands
-        // (a search being typed is the user's: it is read, never changed).
-        let (search, now, limit) = (&self.search, ctx.now, self.list.rows.len().max(PAGE));
-        self.list.load(ctx, false, "", &mut self.sel, |bank, _| bank.find_donors(search, None, limit, now));
-        if let Some(i) = kept.as_ref().and_then(|id| self.list.rows.iter().position(|d| d.id.ok() == Some(id))) {
-            self.sel = i;
-        }
+        // The search as it stands (a search being typed is the user's: it is read, never changed).
+        let (search, now) = (&self.search, ctx.now);
+        let left = self.list.reload(
+            ctx,
+            &mut self.sel,
+            PAGE,
+            |d| d.id.ok(),
+            |bank, limit| bank.find_donors(search, None, limit, now),
+        );
         let shown = self.detail.as_ref().and_then(|v| v.id.ok().cloned());
-        if shown.is_none() || shown != self.selected() {
-            // The donor selected is no longer in the list (or none was shown): the pane follows the selection.
+        // A donor that left the list stays in the pane, read again; otherwise the pane follows the selection.
+        if shown.is_none() || (shown != self.selected() && shown != left) {
             self.load_detail(ctx);
             return Reload::Read;
         }
@@ -229,11 +230,13 @@ impl Screen for Donors {
             Ok(v) => self.detail = Some(v),
             Err(e) => ctx.fail(e),
         }
-        if self.detail.as_ref().map(|v| detail_lines(v, None)) == before {
-            return Reload::Read;
+        let changed = self.detail.as_ref().map(|v| detail_lines(v, None)) != before;
+        self.changed |= changed && other;
+        match left {
+            Some(gone) => Reload::Left(format!("donor {gone}")),
+            None if changed => Reload::Changed(format!("donor {id}")),
+            None => Reload::Read,
         }
-        self.changed |= other;
-        Reload::Changed(format!("donor {id}"))
     }
 
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {

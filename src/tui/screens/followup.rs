@@ -96,8 +96,9 @@ impl Followup {
     }
 
     /// A new work list: the selection stays on the visit it was on (or the nearest row when that one is done),
-    /// and the pane shows the recipient it showed, read again, or the selected row's.
-    pub fn loaded(&mut self, ctx: &mut Ctx, answer: Result<Vec<DueVisit>, Failure>) {
+    /// and the pane shows the recipient it showed, read again, or the selected row's. `here`: the tab is shown
+    /// (else a change is marked on the pane, not said).
+    pub fn loaded(&mut self, ctx: &mut Ctx, answer: Result<Vec<DueVisit>, Failure>, here: bool) {
         self.loading = false;
         let other = std::mem::take(&mut self.other);
         let due = match answer {
@@ -118,7 +119,9 @@ impl Followup {
             shown.filter(|_| other && before.is_some() && self.view.as_ref().map(clinical_lines) != before)
         {
             self.changed = true;
-            ctx.info(format!("updated: another bench changed recipient {id}, open here"));
+            if here {
+                ctx.info(format!("updated: another bench changed recipient {id}, open here"));
+            }
         }
     }
 
@@ -397,11 +400,12 @@ impl Screen for Followup {
     }
     // Read again off the event loop (a form, when open, stays as typed); the selection stays on its visit.
     fn reload(&mut self, ctx: &mut Ctx, other: bool) -> Reload {
-        if !self.loading {
-            self.loading = true;
-            self.other |= other;
-            ctx.load_quietly(Load::FollowupsDue { by: time::local_day(ctx.now) });
+        if self.loading {
+            return Reload::Busy;
         }
+        self.loading = true;
+        self.other = other;
+        ctx.load_quietly(Load::FollowupsDue { by: time::local_day(ctx.now) });
         Reload::Read
     }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {

@@ -53,12 +53,14 @@ impl Screen for Home {
         }
         self.facility = ctx.bank.facility().map(|f| f.as_str().to_string()).unwrap_or_default();
     }
-    // Counted again off the event loop; the last counts show meanwhile, without "loading…".
+    // Counted again off the event loop; the last counts show meanwhile, without "loading…". A count under way
+    // may have read before the change: the app asks again once it answered.
     fn reload(&mut self, ctx: &mut Ctx, _other: bool) -> Reload {
-        if !self.loading {
-            self.loading = true;
-            ctx.load_quietly(Load::Counts { at: ctx.now });
+        if self.loading {
+            return Reload::Busy;
         }
+        self.loading = true;
+        ctx.load_quietly(Load::Counts { at: ctx.now });
         Reload::Read
     }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {

@@ -92,14 +92,10 @@ impl Screen for Inventory {
     }
     // The location form, when open, is the user's and stays as typed.
     fn reload(&mut self, ctx: &mut Ctx, _other: bool) -> Reload {
-        let kept = self.list.rows.get(self.sel).and_then(|u| u.id.ok().cloned());
-        // As many rows as were loaded, in one read, so that the pages read stay.
-        let (only, now, limit) = (self.only, ctx.now, self.list.rows.len().max(PAGE));
-        self.list.load(ctx, false, "", &mut self.sel, |bank, _| bank.shelf(only, None, limit, now));
-        if let Some(i) = kept.and_then(|id| self.list.rows.iter().position(|u| u.id.ok() == Some(&id))) {
-            self.sel = i;
-        }
-        Reload::Read
+        let (only, now) = (self.only, ctx.now);
+        let left =
+            self.list.reload(ctx, &mut self.sel, PAGE, |u| u.id.ok(), |bank, limit| bank.shelf(only, None, limit, now));
+        left.map_or(Reload::Read, |id| Reload::Left(format!("unit {id}")))
     }
     fn on_key(&mut self, ctx: &mut Ctx, key: KeyEvent) {
         if let Some(form) = &mut self.location {

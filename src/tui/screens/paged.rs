@@ -49,4 +49,28 @@ impl<T> Paged<T> {
         }
         *sel = (*sel).min(self.rows.len().saturating_sub(1));
     }
+
+    /// Reads the list again after a change to the bank: as many rows as were loaded (at least `page`), in one
+    /// read, so that the pages read stay; the selection stays on the record it was on (`id` of a row). Returns
+    /// that record when it left the list (the selection is then on its neighbour).
+    pub fn reload(
+        &mut self,
+        ctx: &mut Ctx,
+        sel: &mut usize,
+        page: usize,
+        id: impl Fn(&T) -> Option<&Id>,
+        fetch: impl FnOnce(&mut Bank, usize) -> Result<Page<T>>,
+    ) -> Option<Id> {
+        let kept = self.rows.get(*sel).and_then(|r| id(r).cloned());
+        let limit = self.rows.len().max(page);
+        self.load(ctx, false, "", sel, |bank, _| fetch(bank, limit));
+        let kept = kept?;
+        match self.rows.iter().position(|r| id(r) == Some(&kept)) {
+            Some(i) => {
+                *sel = i;
+                None
+            }
+            None => Some(kept),
+        }
+    }
 }
