@@ -3,10 +3,10 @@
 -- This is schema.sql translated, and it must track it: the same tables, columns in the same order, the same NOT
 -- NULL, keys, UNIQUE, foreign keys, CHECKs, indexes and triggers. A change to schema.sql (a new migration) is made
 -- here too, and the version below raised; its translation, migrations/pg/NNNN_name.sql, listed in
--- src/store/server/migrate.rs, brings banks made earlier up to date (the program does not build without it). tests/pg_schema.rs proves the two equal: it builds a bank with the
--- program, compares its SQLite schema with this one table by table, column by column and constraint by
--- constraint, and runs the same probes (every enumerated value and values outside, dates, JSON, shapes) against
--- both, requiring the same accept or refuse. The program makes a new server bank from this file (src/store/server.rs).
+-- src/store/server/migrate.rs, brings banks made earlier up to date (the program does not build without it).
+-- tests/pg_schema.rs proves the two equal: it builds a bank with the program, compares its SQLite schema with
+-- this one table by table, column by column and constraint by constraint, and runs the same probes (every
+-- enumerated value and values outside, dates, JSON, shapes) against both, requiring the same accept or refuse. The program makes a new server bank from this file (src/store/server.rs).
 --
 -- Translation
 -- - Types: TEXT -> text COLLATE "C", INTEGER -> bigint, REAL -> double precision, BLOB -> bytea. COLLATE "C" on

@@ -584,7 +584,7 @@ fn every_successful_sign_in_is_audited_without_a_secret_and_a_read_only_bank_sti
 
 #[test]
 fn a_read_is_not_held_up_behind_a_writer_to_record_its_sign_in_nor_upgrades_an_older_schema() {
-    // SQLite's write lock and schema versions (a server bank is made at the latest version only).
+    // SQLite's write lock and a file's older schema versions.
     if common::pg::store_is_server() {
         return;
     }

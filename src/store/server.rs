@@ -92,7 +92,7 @@ fn refused(path: &Path, why: impl std::fmt::Display) -> StoreError {
 }
 
 /// The session, in TLS as the options ask: over TCP only (a host name, or a `hostaddr`, which tokio-postgres
-/// always reaches over TCP), since libpq never uses TLS on a Unix socket (there every sslmode connects as before,
+/// always reaches over TCP), since libpq never uses TLS on a Unix socket (there every sslmode connects in clear,
 /// and no certificate file is read).
 fn connect_over(config: &mut postgres::Config, options: &tls::Options, path: &Path) -> Result<postgres::Client> {
     let tcp = config.get_hosts().iter().any(|h| matches!(h, Host::Tcp(_))) || !config.get_hostaddrs().is_empty();

@@ -487,8 +487,9 @@ fn copy_table(src: &Tx, dst: &Tx, table: &str, progress: &mut dyn FnMut(u64)) ->
 
 /// A value read from the source, bound once into the INSERT that writes it.
 enum Held {
-    /// To a file: as read, a text's bytes unchanged (`SQLite` copies them as it binds them).
+    /// To a file: any other value as read.
     Kept(Value),
+    /// To a file: a text's bytes unchanged, valid UTF-8 or not (`SQLite` copies them as it binds them).
     Bytes(Vec<u8>),
     /// To a server: handed over to the statement's parameters as it binds them (never copied a second time).
     Moved(RefCell<Option<Value>>),

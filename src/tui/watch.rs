@@ -6,11 +6,11 @@
 //! Polling was chosen over LISTEN/NOTIFY for both stores: a notification needs a server connection held open for
 //! it and a trigger in the schema, and a file has neither. `PRAGMA data_version` would be cheaper on a file, but it
 //! is per connection and file-only; the chain's head is one primary-key lookup on either store. Measured (debug
-//! build, a busy two-core machine): about 65 µs on a file; 0.8–1.5 ms on a server over a local Unix socket when the
-//! read was three round trips (begin, select, end); it is now one statement without a transaction around it (one
-//! round trip), but still a network's latency across on a remote server. So it is never made
-//! on the event loop: a thread of its own asks, on one read-only connection it keeps for the session, as the
-//! signed-in user, and posts the answer back as a message.
+//! build, a busy two-core machine): about 65 µs on a file; 0.8–1.5 ms on a server over a local Unix socket as
+//! three round trips (begin, select, end), now one statement (one round trip), but still a network's latency on a
+//! remote server. So the poll is made off the event loop: a thread of its own asks, on one read-only connection it
+//! keeps for the session, as the signed-in user, and posts the answer back as a message. The one read on the event
+//! loop is at sign-in, where the head is taken as the starting point.
 
 use std::sync::mpsc::{self, Sender};
 
