@@ -235,17 +235,7 @@ impl Bank {
             "copy_seq": copied.copy_seq, "rows": copied.rows,
         });
         let record = |tx: &crate::store::Tx| {
-            let change = audit::Change {
-                actor: &act.actor,
-                action: "copy",
-                table: "copies",
-                id: &copied.head_hash,
-                subject: "",
-                at: act.now,
-                recorded_at: act.now,
-                before: None,
-            };
-            Ok::<_, AppError>(audit::record_event(tx, change, what.clone())?)
+            Ok::<_, AppError>(transfer::record_copy(tx, &act.actor, act.now, &copied.head_hash, what.clone())?)
         };
         match self.store.write(record) {
             Err(AppError::Store(StoreError::OpenedReadOnly { .. })) => {

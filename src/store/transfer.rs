@@ -181,17 +181,7 @@ impl Target {
         let what = serde_json::json!({
             "from": from, "to": self.shown, "head_seq": head_seq, "head_hash": head_hash, "rows": counts,
         });
-        let change = audit::Change {
-            actor: how.actor,
-            action: "copy",
-            table: "copies",
-            id: &head_hash,
-            subject: "",
-            at: how.now,
-            recorded_at: how.now,
-            before: None,
-        };
-        audit::record_event(&dst, change, what)?;
+        record_copy(&dst, how.actor, how.now, &head_hash, what)?;
         // After the copy's own entry, so that the server's next number is past every row, that entry included.
         if dst.on_server() {
             identities_past_copied(&dst)?;
@@ -578,6 +568,29 @@ fn connect_empty(address: &str) -> Result<Store> {
     let mut store = Store::on(Engine::Server(Box::new(Server::new(client))), path, None);
     store.address = Some(address.to_string());
     Ok(store)
+}
+
+/// A copy's audit entry (on the target, and in the source's trail): `what` says where from or to, and the head
+/// copied (`head_hash`, which names the entry).
+pub(crate) fn record_copy(
+    tx: &Tx,
+    actor: &str,
+    now: DateTime<Utc>,
+    head_hash: &str,
+    what: serde_json::Value,
+) -> Result<()> {
+    let change = audit::Change {
+        actor,
+        action: "copy",
+        table: "copies",
+        id: head_hash,
+        subject: "",
+        at: now,
+        recorded_at: now,
+        before: None,
+    };
+    audit::record_event(tx, change, what)?;
+    Ok(())
 }
 
 /// Puts the verified copy at `target` without ever replacing a file there: linked under its name (which fails if
