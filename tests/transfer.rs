@@ -187,14 +187,20 @@ fn counts_equal_but_log(a: &Path, b: &Path) -> (i64, i64) {
     (a["audit_log"], b["audit_log"])
 }
 
+/// The demo bank (`stoolbank demo`) in a new directory: the directory, and the bank's path.
+fn demo_bank() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let demo = dir.path().join("demo.db");
+    ok(dir.path(), &demo.display().to_string(), "qm", &["demo"]);
+    (dir, demo)
+}
+
 #[test]
 fn the_demo_bank_goes_to_a_server_and_back_whole() {
     let Some(pg) = empty_database("the_demo_bank_goes_to_a_server_and_back_whole") else { return };
-    let dir = tempfile::tempdir().expect("temp dir");
+    let (dir, demo) = demo_bank();
     let d = dir.path();
-    let demo = d.join("demo.db");
     let demo_s = demo.display().to_string();
-    ok(d, &demo_s, "qm", &["demo"]);
     let url = pg.url();
 
     let said = ok(d, &demo_s, "admin", &["migrate", "--to", &url]);
@@ -314,10 +320,9 @@ fn a_copy_never_goes_over_a_bank_nor_comes_from_one_that_does_not_verify() {
 #[test]
 fn only_who_may_restore_a_bank_copies_it() {
     let Some(pg) = empty_database("only_who_may_restore_a_bank_copies_it") else { return };
-    let dir = tempfile::tempdir().expect("temp dir");
+    let (dir, demo) = demo_bank();
     let d = dir.path();
-    let demo = d.join("demo.db").display().to_string();
-    ok(d, &demo, "qm", &["demo"]);
+    let demo = demo.display().to_string();
     for user in ["qm", "tech"] {
         let (code, err) = refused(d, &demo, user, &["migrate", "--to", &pg.url()]);
         assert_eq!(code, 3, "{err}");
@@ -491,11 +496,9 @@ fn names_with(dir: &Path, part: &str) -> Vec<String> {
 #[test]
 fn without_the_bank_key_identity_rows_are_not_copied_unchecked() {
     let Some(pg) = empty_database("without_the_bank_key_identity_rows_are_not_copied_unchecked") else { return };
-    let dir = tempfile::tempdir().expect("temp dir");
+    let (dir, demo) = demo_bank();
     let d = dir.path();
-    let demo = d.join("demo.db");
     let demo_s = demo.display().to_string();
-    ok(d, &demo_s, "qm", &["demo"]);
     let url = pg.url();
     let copy = d.join("copy.db");
     let no_key = d.join("no.key");

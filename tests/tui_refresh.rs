@@ -338,8 +338,9 @@ fn this_benchs_own_change_is_read_again_without_a_word() {
     assert!(after.contains("2 of 3") && after.contains("freezer 2"), "{after}");
 }
 
-#[test]
-fn nothing_asks_the_bank_while_signed_out_or_locked() {
+/// Two benches on a bank with users (admin, tech) and `policy`: the other signed in as tech, this one's TUI signed
+/// out; `before` sees this bench's bank before the TUI takes it.
+fn staffed(policy: Option<Config>, before: impl FnOnce(&mut Bank)) -> Benches {
     let dir = tempfile::tempdir().unwrap();
     let (db, server) = common::new_db(&dir);
     let now = Arc::new(Mutex::new(at("2024-02-10", 10)));
@@ -348,15 +349,22 @@ fn nothing_asks_the_bank_while_signed_out_or_locked() {
     other.add_user("admin", &[Role::Admin], PASSWORD, t).unwrap();
     other.sign_in("admin", PASSWORD).unwrap();
     other.add_user("tech", &[Role::Technician], PASSWORD, t).unwrap();
-    other.set_policy(&Config { tui_idle_lock_minutes: 5, ..Config::default() }, t).unwrap();
+    if let Some(policy) = policy {
+        other.set_policy(&policy, t).unwrap();
+    }
     other.sign_in("tech", PASSWORD).unwrap();
-    let first = new_donor(&mut other).to_string();
-
     let mut bank = Bank::open(&db, BenchPrefs::default(), "").unwrap().with_clock(clock(&now));
-    // The operation itself refuses a session nobody is signed in to.
-    assert!(matches!(bank.last_change(), Err(AppError::SignIn(SignInError::SignedOut))));
-    let app = App::new(bank, "bank".into());
-    let mut b = Benches { app, other, now, _dir: dir, _server: server };
+    before(&mut bank);
+    Benches { app: App::new(bank, "bank".into()), other, now, _dir: dir, _server: server }
+}
+
+#[test]
+fn nothing_asks_the_bank_while_signed_out_or_locked() {
+    let mut b = staffed(Some(Config { tui_idle_lock_minutes: 5, ..Config::default() }), |bank| {
+        // The operation itself refuses a session nobody is signed in to.
+        assert!(matches!(bank.last_change(), Err(AppError::SignIn(SignInError::SignedOut))));
+    });
+    let first = new_donor(&mut b.other).to_string();
     assert!(b.app.signed_out() && !b.app.watching());
     b.poll();
 
@@ -471,18 +479,7 @@ fn a_change_while_the_home_counts_are_read_is_counted_once_they_answer() {
 
 #[test]
 fn a_tab_the_user_may_not_read_is_not_read_again_and_opens_no_box() {
-    let dir = tempfile::tempdir().unwrap();
-    let (db, server) = common::new_db(&dir);
-    let now = Arc::new(Mutex::new(at("2024-02-10", 10)));
-    let mut other = Bank::init(&db, Some("G1517"), BenchPrefs::default(), "setup").unwrap().with_clock(clock(&now));
-    let t = *now.lock().unwrap();
-    other.add_user("admin", &[Role::Admin], PASSWORD, t).unwrap();
-    other.sign_in("admin", PASSWORD).unwrap();
-    other.add_user("tech", &[Role::Technician], PASSWORD, t).unwrap();
-    other.sign_in("tech", PASSWORD).unwrap();
-    let bank = Bank::open(&db, BenchPrefs::default(), "").unwrap().with_clock(clock(&now));
-    let app = App::new(bank, "bank".into());
-    let mut b = Benches { app, other, now, _dir: dir, _server: server };
+    let mut b = staffed(None, |_| {});
     // The administrator reads the audit trail, not the bench's records: Home's counts are refused at sign-in.
     b.typed("admin");
     b.key(KeyCode::Tab);

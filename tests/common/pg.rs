@@ -48,9 +48,7 @@ impl PgDb {
         let client = admin.clone().dbname(&name).connect(NoTls).expect("connect to the throw-away database");
         PgDb { client, name, admin }
     }
-}
 
-impl PgDb {
     /// The database's address as `--db` takes it: `postgresql://USER@HOST/NAME` (a socket folder as the host,
     /// percent-encoded).
     pub fn url(&self) -> String {
@@ -73,9 +71,7 @@ impl PgDb {
         let user = self.admin.get_user().unwrap_or("postgres");
         format!("postgresql://{user}@{host}{port}/{}", self.name)
     }
-}
 
-impl PgDb {
     /// After `stoolbank init` made the bank (as the owner, this test's admin): the address of a login that works
     /// it as a bench does, with only what `schema.pg.grants.sql` grants, so that every suite run on the server
     /// proves those grants enough for every command.
