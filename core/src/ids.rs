@@ -259,8 +259,10 @@ fn value_of_char(c: char) -> Option<u32> {
 }
 
 impl fmt::Display for Id {
+    /// As `display()`, written straight to the output (an answer shows thousands).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.display())
+        f.write_str(&self.data)?;
+        fmt::Write::write_char(f, self.check())
     }
 }
 
@@ -340,6 +342,7 @@ mod tests {
             assert_eq!(Id::parse(&id.display()).unwrap(), id);
             assert_eq!(Id::parse(&id.eye_readable()).unwrap(), id);
             assert_eq!(Id::parse(&id.display().to_lowercase()).unwrap(), id);
+            assert_eq!(id.to_string(), id.display());
         }
         assert_eq!(unit.batch_of().unwrap(), batch);
         assert_eq!(unit.din(), Some("G151726000001"));

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 pub use args::Cli;
 use args::{
-    AuditCmd, BatchCmd, Command, ConfigCmd, DemoScale, DonationCmd, DonorCmd, QcCmd, RecallArgs, RecipientCmd,
+    AuditCmd, BatchCmd, Command, ConfigCmd, DemoScale, DonationCmd, DonorCmd, Group, QcCmd, RecallArgs, RecipientCmd,
     ScannersCmd, UserCmd,
 };
 pub use error::{report, usage_error, CliError};
@@ -59,7 +59,7 @@ fn key_file(cli: &Cli) -> PathBuf {
 fn writes(command: &Command) -> bool {
     match command {
         // Reading identity is recorded in the audit trail: a write.
-        Command::Donor(c) => matches!(
+        Command::Donor(Group(c)) => matches!(
             c,
             DonorCmd::Add { .. }
                 | DonorCmd::Screen { .. }
@@ -67,13 +67,15 @@ fn writes(command: &Command) -> bool {
                 | DonorCmd::LiftDeferral { .. }
                 | DonorCmd::Show { identity: true, .. }
         ),
-        Command::Donation(c) => matches!(c, DonationCmd::Add { .. }),
-        Command::Batch(c) => !matches!(c, BatchCmd::Show { .. }),
-        Command::Recipient(c) => matches!(c, RecipientCmd::Add { .. } | RecipientCmd::Show { identity: true, .. }),
+        Command::Donation(Group(c)) => matches!(c, DonationCmd::Add { .. }),
+        Command::Batch(Group(c)) => !matches!(c, BatchCmd::Show { .. }),
+        Command::Recipient(Group(c)) => {
+            matches!(c, RecipientCmd::Add { .. } | RecipientCmd::Show { identity: true, .. })
+        }
         Command::Recall(a) => a.apply,
         Command::Label { print, .. } => print.is_some(),
-        Command::Audit(c) => matches!(c, AuditCmd::Checkpoint { .. }),
-        Command::Qc(_)
+        Command::Audit(Group(c)) => matches!(c, AuditCmd::Checkpoint { .. }),
+        Command::Qc(Group(_))
         | Command::Dispense { .. }
         | Command::Locate { .. }
         | Command::VerifyLabel { .. }
@@ -82,14 +84,14 @@ fn writes(command: &Command) -> bool {
         | Command::Init { .. }
         | Command::Demo { .. } => true,
         // The source is only read (in one snapshot); the copy is written elsewhere.
-        Command::Trace { .. } | Command::Verify | Command::Scanners(_) | Command::Migrate { .. } => false,
-        Command::Config(c) => matches!(c, ConfigCmd::Set { .. }),
-        Command::User(c) => !matches!(c, UserCmd::List | UserCmd::Roles),
-        Command::Followup(c) => {
+        Command::Trace { .. } | Command::Verify | Command::Scanners(Group(_)) | Command::Migrate { .. } => false,
+        Command::Config(Group(c)) => matches!(c, ConfigCmd::Set { .. }),
+        Command::User(Group(c)) => !matches!(c, UserCmd::List | UserCmd::Roles),
+        Command::Followup(Group(c)) => {
             matches!(c, clinical::FollowupCmd::Add { .. } | clinical::FollowupCmd::Study { .. })
         }
-        Command::Ae(_) => true,
-        Command::Report(_) | Command::Export(_) => false,
+        Command::Ae(Group(_)) => true,
+        Command::Report(Group(_)) | Command::Export(Group(_)) => false,
     }
 }
 
@@ -114,11 +116,11 @@ pub fn actor(cli: &Cli) -> String {
 /// Whether a command is a signed act: the password given for the command signs it.
 fn signs(command: &Command) -> bool {
     match command {
-        Command::Batch(c) => matches!(c, BatchCmd::Release { .. } | BatchCmd::Discard { .. }),
+        Command::Batch(Group(c)) => matches!(c, BatchCmd::Release { .. } | BatchCmd::Discard { .. }),
         Command::Recall(a) => a.apply,
         Command::Dispense { .. } => true,
-        Command::Donor(DonorCmd::Screen { corrects, .. }) => corrects.is_some(),
-        Command::Followup(clinical::FollowupCmd::Add { corrects, .. }) => corrects.is_some(),
+        Command::Donor(Group(DonorCmd::Screen { corrects, .. })) => corrects.is_some(),
+        Command::Followup(Group(clinical::FollowupCmd::Add { corrects, .. })) => corrects.is_some(),
         _ => false,
     }
 }
@@ -216,13 +218,13 @@ pub fn run(cli: &Cli, db: &Path, out: &mut Out<'_>) -> Result<()> {
             })
         }
         // The defaults, before there is a bank: a starting point for its policy.
-        Command::Config(ConfigCmd::Show) if !bank_exists(db) => {
+        Command::Config(Group(ConfigCmd::Show)) if !bank_exists(db) => {
             write!(out, "{}", crate::core::config::Config::default().to_toml())?;
             Ok(())
         }
-        Command::User(UserCmd::Roles) => users::roles(out, json),
-        Command::Scanners(ScannersCmd::List) => Ok(scanners::cli::list(out, json)?),
-        Command::Scanners(ScannersCmd::Listen { profile, device, baud }) => {
+        Command::User(Group(UserCmd::Roles)) => users::roles(out, json),
+        Command::Scanners(Group(ScannersCmd::List)) => Ok(scanners::cli::list(out, json)?),
+        Command::Scanners(Group(ScannersCmd::Listen { profile, device, baud })) => {
             // Runs until interrupted (Ctrl-C ends the process) or until the reader of stdout has gone.
             let stop = out.closed();
             let mut err = std::io::stderr();
@@ -259,12 +261,12 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
     let json = cli.json;
     let at = at(cli)?;
     match command {
-        Command::Init { .. } | Command::Demo { .. } | Command::Scanners(_) | Command::Restore { .. } => {
+        Command::Init { .. } | Command::Demo { .. } | Command::Scanners(Group(_)) | Command::Restore { .. } => {
             unreachable!("handled by run")
         }
-        Command::Config(cmd) => users::config(bank, cmd, json, at, out),
-        Command::User(cmd) => users::user(bank, cmd, json, at, out),
-        Command::Donor(cmd) => match cmd {
+        Command::Config(Group(cmd)) => users::config(bank, cmd, json, at, out),
+        Command::User(Group(cmd)) => users::user(bank, cmd, json, at, out),
+        Command::Donor(Group(cmd)) => match cmd {
             DonorCmd::Add { person, national_id } => {
                 let identity = Identity {
                     name: person.name.clone(),
@@ -322,7 +324,7 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 emit(out, json, &all, || print::donor_list(&all))
             }
         },
-        Command::Donation(cmd) => match cmd {
+        Command::Donation(Group(cmd)) => match cmd {
             DonationCmd::Add { donor, collected_at, received_at, mass_g, bristol } => {
                 let donor = bank.lookup_kind(donor, IdKind::Donor)?;
                 let new = NewDonation {
@@ -341,7 +343,7 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 emit(out, json, &d, || print::donation(&d))
             }
         },
-        Command::Batch(cmd) => match cmd {
+        Command::Batch(Group(cmd)) => match cmd {
             BatchCmd::Make { donation, product, units, volume_ml } => {
                 let id = bank.lookup_kind(donation, IdKind::Donation)?;
                 let b = bank.make_batch(&id, product, *units, *volume_ml, at)?;
@@ -371,7 +373,7 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 emit(out, json, &b, || b.id.to_string())
             }
         },
-        Command::Qc(QcCmd::Add { batch, test: (name, result), value }) => {
+        Command::Qc(Group(QcCmd::Add { batch, test: (name, result), value })) => {
             let id = bank.lookup_kind(batch, IdKind::Batch)?;
             let b = bank.add_qc(&id, name, *result, value.as_deref(), at)?;
             if let Some(missing) = b.qc_missing.ok().filter(|m| !m.is_empty()) {
@@ -379,7 +381,7 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
             }
             emit(out, json, &b, || b.id.to_string())
         }
-        Command::Recipient(cmd) => match cmd {
+        Command::Recipient(Group(cmd)) => match cmd {
             RecipientCmd::Add { person, indication, consent, cohort } => {
                 let new = NewRecipient {
                     sex: person.sex,
@@ -464,12 +466,12 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
             let r = bank.recall(&selector, &args.reason, args.apply, args.again, at)?;
             emit(out, json, &r, || print::recall(&r))
         }
-        Command::Audit(AuditCmd::Log { id, limit }) => {
+        Command::Audit(Group(AuditCmd::Log { id, limit })) => {
             let id = id.as_deref().map(|i| bank.lookup(i)).transpose()?;
             let entries = bank.audit_log(id.as_ref(), *limit)?;
             emit(out, json, &entries, || print::audit_log(&entries))
         }
-        Command::Audit(AuditCmd::Verify { anchor, since }) => {
+        Command::Audit(Group(AuditCmd::Verify { anchor, since })) => {
             let secret = BankSecret::load(&key_file(cli))?;
             // An incremental check starts from a checkpoint, so it reads the anchor log `audit checkpoint` writes.
             let anchor = anchor.clone().or_else(|| since.map(|_| default_anchor_log()));
@@ -480,11 +482,11 @@ fn run_on(bank: &mut Bank, cli: &Cli, command: &Command, out: &mut dyn Write) ->
                 None => Ok(()),
             }
         }
-        Command::Followup(cmd) => clinical::followup(bank, cmd, json, at, out),
-        Command::Ae(cmd) => clinical::ae(bank, cmd, json, at, out),
-        Command::Report(cmd) => clinical::report(bank, cmd, json, at, out),
-        Command::Export(cmd) => clinical::export(bank, cmd, json, at, out),
-        Command::Audit(AuditCmd::Checkpoint { anchor }) => {
+        Command::Followup(Group(cmd)) => clinical::followup(bank, cmd, json, at, out),
+        Command::Ae(Group(cmd)) => clinical::ae(bank, cmd, json, at, out),
+        Command::Report(Group(cmd)) => clinical::report(bank, cmd, json, at, out),
+        Command::Export(Group(cmd)) => clinical::export(bank, cmd, json, at, out),
+        Command::Audit(Group(AuditCmd::Checkpoint { anchor })) => {
             let log = anchor.clone().unwrap_or_else(default_anchor_log);
             let a = bank.checkpoint(&BankSecret::load_or_create(&key_file(cli))?, &log)?;
             emit(out, json, &a, || {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::identity_keys;
-use super::sql::{day, stored, text, ts, Text};
+use super::sql::{day, stored, text, ts};
 use super::Row;
 use super::{Key, Malformed, Result, StoreError, Stored, Tx};
 use crate::core::ids::Id;
@@ -224,38 +224,72 @@ fn screenings_where(which: &str) -> String {
 }
 
 /// The same for the donors `donors` selects (a condition on `s.donor_id`), the donor's code in column 5, in donor
-/// order.
+/// order. Results come in test order, the result's id in column 6: along the `(screening_id, test)` index, so SQL
+/// sorts nothing and a read can stop at the first screening it wants; [`each_screening`] puts them back in the
+/// order they were recorded.
 fn screenings_of(donors: &str, which: &str) -> String {
     format!(
-        "SELECT s.id, s.kind, s.date, r.test, r.result, s.donor_id
+        "SELECT s.id, s.kind, s.date, r.test, r.result, s.donor_id, r.id
          FROM screenings s LEFT JOIN screening_results r ON r.screening_id = s.id
          WHERE {donors} AND {which} AND NOT EXISTS (SELECT 1 FROM screenings n WHERE n.supersedes = s.id)
-         ORDER BY s.donor_id, s.date, s.id, r.id"
+         ORDER BY s.donor_id, s.date, s.id, r.test"
     )
 }
 
-/// Screenings from rows of (id, kind, date, test, result) in screening order, read until the end or until a
-/// screening that `enough` accepts, which is the last one returned.
-fn collect_screenings(
+/// Reads the rows of a [`screenings_of`] query screening by screening: `head` makes a screening from its first
+/// row, `result` reads a row's result (a screening without any has one row, its result NULL), and `done` takes
+/// each screening with its results in the order they were recorded, and says whether to read on.
+fn each_screening<S, R>(
     mut rows: super::engine::Rows,
+    head: impl Fn(&Row) -> rusqlite::Result<S>,
+    result: impl Fn(&Row) -> rusqlite::Result<R>,
+    mut done: impl FnMut(S, Vec<(String, R)>) -> bool,
+) -> Result<()> {
+    let mut reading: Option<(i64, S, Vec<(i64, String, R)>)> = None;
+    let mut finish = |(_, s, mut results): (i64, S, Vec<(i64, String, R)>)| {
+        results.sort_unstable_by_key(|r| r.0);
+        done(s, results.into_iter().map(|(_, test, r)| (test, r)).collect())
+    };
+    while let Some(r) = rows.next()? {
+        let sid: i64 = r.get(0)?;
+        if reading.as_ref().is_none_or(|(id, ..)| *id != sid) {
+            if reading.take().is_some_and(|s| !finish(s)) {
+                return Ok(());
+            }
+            reading = Some((sid, head(r)?, Vec::new()));
+        }
+        if let (Some(rid), Some((_, _, results))) = (r.get::<_, Option<i64>>(6)?, reading.as_mut()) {
+            results.push((rid, r.get(3)?, result(r)?));
+        }
+    }
+    if let Some(s) = reading {
+        finish(s);
+    }
+    Ok(())
+}
+
+fn screening_fact(r: &Row) -> rusqlite::Result<ScreeningFact> {
+    Ok(ScreeningFact { id: r.get(0)?, kind: text(r, 1)?, date: day(r, 2)?, results: Vec::new() })
+}
+
+/// Screenings from the rows of a [`screenings_of`] query, read until the end or until a screening that `enough`
+/// accepts, which is the last one returned.
+fn collect_screenings(
+    rows: super::engine::Rows,
     enough: impl Fn(&ScreeningFact) -> bool,
 ) -> Result<Vec<ScreeningFact>> {
     let mut out: Vec<ScreeningFact> = Vec::new();
-    while let Some(r) = rows.next()? {
-        let sid: i64 = r.get(0)?;
-        if out.last().is_none_or(|s| s.id != sid) {
-            if out.last().is_some_and(&enough) {
-                break;
-            }
-            out.push(ScreeningFact { id: sid, kind: text(r, 1)?, date: day(r, 2)?, results: Vec::new() });
-        }
-        if let (Some(test), Some(result)) = (r.get::<_, Option<String>>(3)?, r.get::<_, Option<Text<TestResult>>>(4)?) {
-            let result = result.0;
-            if let Some(s) = out.last_mut() {
-                s.results.push((test, result));
-            }
-        }
-    }
+    each_screening(
+        rows,
+        screening_fact,
+        |r| text(r, 4),
+        |mut s, results| {
+            s.results = results;
+            let more = !enough(&s);
+            out.push(s);
+            more
+        },
+    )?;
     Ok(out)
 }
 
@@ -284,17 +318,16 @@ impl StoredScreening {
 /// cannot be read is listed with them marked, never an error that empties the list.
 pub(crate) fn stored_screenings(c: &Tx, donor: &Id) -> Result<Vec<StoredScreening>> {
     let mut stmt = c.prepare_cached(&screenings_where("TRUE"))?;
-    let mut rows = stmt.query([donor.data()])?;
     let mut out: Vec<StoredScreening> = Vec::new();
-    while let Some(r) = rows.next()? {
-        let sid: i64 = r.get(0)?;
-        if out.last().is_none_or(|s| s.id != sid) {
-            out.push(StoredScreening { id: sid, kind: stored(r, 1)?, date: stored(r, 2)?, results: Vec::new() });
-        }
-        if let (Some(test), Some(s)) = (r.get::<_, Option<String>>(3)?, out.last_mut()) {
-            s.results.push((test, stored(r, 4)?));
-        }
-    }
+    each_screening(
+        stmt.query([donor.data()])?,
+        |r| Ok(StoredScreening { id: r.get(0)?, kind: stored(r, 1)?, date: stored(r, 2)?, results: Vec::new() }),
+        |r| stored(r, 4),
+        |s, results| {
+            out.push(StoredScreening { results, ..s });
+            true
+        },
+    )?;
     Ok(out)
 }
 
@@ -329,19 +362,17 @@ pub(crate) fn screenings_between_of<'a>(
     to: NaiveDate,
 ) -> Result<BTreeMap<String, Vec<ScreeningFact>>> {
     let mut stmt = c.prepare_cached(&screenings_between_of_sql())?;
-    let mut rows = stmt.query(params![super::sql::key_list(donors), from.to_string(), to.to_string()])?;
+    let rows = stmt.query(params![super::sql::key_list(donors), from.to_string(), to.to_string()])?;
     let mut out: BTreeMap<String, Vec<ScreeningFact>> = BTreeMap::new();
-    while let Some(r) = rows.next()? {
-        let donor: String = r.get(5)?;
-        let of_donor = out.entry(donor).or_default();
-        let sid: i64 = r.get(0)?;
-        if of_donor.last().is_none_or(|s| s.id != sid) {
-            of_donor.push(ScreeningFact { id: sid, kind: text(r, 1)?, date: day(r, 2)?, results: Vec::new() });
-        }
-        if let (Some(test), Some(s)) = (r.get::<_, Option<String>>(3)?, of_donor.last_mut()) {
-            s.results.push((test, r.get::<_, Text<TestResult>>(4)?.0));
-        }
-    }
+    each_screening(
+        rows,
+        |r| Ok((r.get::<_, String>(5)?, screening_fact(r)?)),
+        |r| text(r, 4),
+        |(donor, s), results| {
+            out.entry(donor).or_default().push(ScreeningFact { results, ..s });
+            true
+        },
+    )?;
     Ok(out)
 }
 

@@ -168,7 +168,14 @@ impl<T> From<Result<T, Malformed>> for Stored<T> {
 
 impl<T: std::fmt::Display> std::fmt::Display for Stored<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(&self.shown(T::to_string))
+        let plain = f.width().is_none()
+            && f.precision().is_none()
+            && !(f.alternate() || f.sign_plus() || f.sign_minus() || f.sign_aware_zero_pad());
+        match self {
+            // Without a width or a flag, padding the value's text writes that text: written straight out.
+            Stored::Read(v) if plain => v.fmt(f),
+            _ => f.pad(&self.shown(T::to_string)),
+        }
     }
 }
 
@@ -320,4 +327,22 @@ impl Key for Stored<Id> {
 /// its size (the engine bounds the number of `?` parameters, not the length of one).
 pub fn key_list<'a>(keys: impl IntoIterator<Item = &'a str>) -> String {
     serde_json::to_string(&keys.into_iter().collect::<Vec<_>>()).unwrap_or_else(|_| "[]".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A value read is shown as its own text, padded when asked; a malformed one is marked, padded alike.
+    #[test]
+    fn stored_values_show_as_their_text() {
+        let read: Stored<TestResult> = Stored::Read(TestResult::Negative);
+        assert_eq!(format!("{read}"), "negative");
+        assert_eq!(format!("[{read:<10}]"), "[negative  ]");
+        assert_eq!(format!("[{read:>10}]"), "[  negative]");
+        assert_eq!(format!("[{read:.3}]"), "[neg]");
+        let bad: Stored<TestResult> = Stored::Malformed(Malformed::new("code", "maybe".into()));
+        assert_eq!(format!("{bad}"), "⚠ malformed \"maybe\"");
+        assert_eq!(format!("[{bad:<22}]"), "[⚠ malformed \"maybe\"   ]");
+    }
 }
