@@ -245,20 +245,22 @@ fn each_screening<S, R>(
     result: impl Fn(&Row) -> rusqlite::Result<R>,
     mut done: impl FnMut(S, Vec<(String, R)>) -> bool,
 ) -> Result<()> {
-    let mut reading: Option<(i64, S, Vec<(i64, String, R)>)> = None;
-    let mut finish = |(_, s, mut results): (i64, S, Vec<(i64, String, R)>)| {
+    /// The screening being read: its id, what `head` made of it, and its results so far with their ids.
+    struct Reading<S, R>(i64, S, Vec<(i64, String, R)>);
+    let mut finish = |Reading(_, s, mut results): Reading<S, R>| {
         results.sort_unstable_by_key(|r| r.0);
         done(s, results.into_iter().map(|(_, test, r)| (test, r)).collect())
     };
+    let mut reading: Option<Reading<S, R>> = None;
     while let Some(r) = rows.next()? {
         let sid: i64 = r.get(0)?;
-        if reading.as_ref().is_none_or(|(id, ..)| *id != sid) {
+        if reading.as_ref().is_none_or(|s| s.0 != sid) {
             if reading.take().is_some_and(|s| !finish(s)) {
                 return Ok(());
             }
-            reading = Some((sid, head(r)?, Vec::new()));
+            reading = Some(Reading(sid, head(r)?, Vec::new()));
         }
-        if let (Some(rid), Some((_, _, results))) = (r.get::<_, Option<i64>>(6)?, reading.as_mut()) {
+        if let (Some(rid), Some(Reading(_, _, results))) = (r.get::<_, Option<i64>>(6)?, reading.as_mut()) {
             results.push((rid, r.get(3)?, result(r)?));
         }
     }
