@@ -108,12 +108,19 @@ pub fn donation(d: &DonationView) -> String {
     )
 }
 
-fn unit_line(u: &UnitView) -> String {
-    let whereabouts = match (&u.recipient, &u.dispensed_at) {
-        (Some(r), Some(at)) => format!("→ {r} {} {}", when(at), u.route.as_deref().unwrap_or("")),
-        _ => shown(u.location.as_deref().unwrap_or_default()).into_owned(),
-    };
-    format!("  {}  {:<11} {}", u.id, u.status, whereabouts)
+/// A unit's line: its identifier, status and whereabouts (the recipient, when and how, once given), written
+/// straight into the answer (a recall or a donor's trace has thousands).
+struct UnitLine<'a>(&'a UnitView);
+
+impl std::fmt::Display for UnitLine<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let u = self.0;
+        write!(f, "{}  {:<11} ", u.id, u.status)?;
+        match (&u.recipient, &u.dispensed_at) {
+            (Some(r), Some(at)) => write!(f, "→ {r} {} {}", when(at), u.route.as_deref().unwrap_or("")),
+            _ => f.write_str(&shown(u.location.as_deref().unwrap_or_default())),
+        }
+    }
 }
 
 pub fn batch(b: &BatchView) -> String {
@@ -151,10 +158,10 @@ pub fn batch(b: &BatchView) -> String {
     }
     let _ = writeln!(s, "units:");
     for u in &b.units {
-        let _ = writeln!(s, "{}", unit_line(u));
+        let _ = writeln!(s, "  {}", UnitLine(u));
     }
     if let Some(r) = &b.retained_sample {
-        let _ = writeln!(s, "{}", unit_line(r));
+        let _ = writeln!(s, "  {}", UnitLine(r));
     }
     s.trim_end().to_string()
 }
@@ -168,7 +175,7 @@ pub fn recipient(r: &RecipientView) -> String {
         let _ = writeln!(s, "  identity: {}", shown(name));
     }
     for u in &r.units {
-        let _ = writeln!(s, "{}", unit_line(u));
+        let _ = writeln!(s, "  {}", UnitLine(u));
     }
     for c in &r.contact_for_recall {
         let _ = writeln!(s, "  CONTACT for recall {}: unit {} ({})", c.recall, c.unit, shown(&c.reason));
@@ -196,7 +203,7 @@ pub fn trace(t: &crate::app::Trace) -> String {
         let _ = writeln!(s, "batch      {}  {}  expires {}", b.id, b.status, b.expires_on);
     }
     for u in &t.units {
-        let _ = writeln!(s, "unit    {}", unit_line(u).trim_start());
+        let _ = writeln!(s, "unit    {}", UnitLine(u));
     }
     for r in &t.recipients {
         let units: Vec<String> = r.units.iter().map(|u| u.id.to_string()).collect();
@@ -227,7 +234,7 @@ pub fn recall(r: &RecallSummary) -> String {
         let _ = writeln!(s, "  batch {}  {}", b.id, b.status);
     }
     for u in &r.units {
-        let _ = writeln!(s, "{}", unit_line(u));
+        let _ = writeln!(s, "  {}", UnitLine(u));
     }
     if let Some(e) = &r.earlier {
         let _ = writeln!(
