@@ -361,8 +361,11 @@ impl Material {
             .map(|b| (b.id.key().to_string(), b))
             .collect();
         let mut units: BTreeMap<String, Vec<Unit>> = BTreeMap::new();
-        for u in batches::units_of_batches(tx, ids.iter().map(Key::key))? {
+        batches::each_unit_of_batches(tx, ids.iter().map(Key::key), |u| {
             units.entry(u.batch.key().to_string()).or_default().push(u);
+        })?;
+        for of_batch in units.values_mut() {
+            batches::in_division_order(of_batch);
         }
         Ok(Material { batches, units })
     }

@@ -107,9 +107,7 @@ impl Collect {
 
     /// Walks down from batches to their units and recipients, in one statement.
     fn down_from_batches(&mut self, tx: &Tx, made: Vec<Batch>) -> Result<()> {
-        for u in batches::units_of_batches(tx, made.iter().map(|b| b.id.key()))? {
-            self.unit(u);
-        }
+        batches::each_unit_of_batches(tx, made.iter().map(|b| b.id.key()), |u| self.unit(u))?;
         for b in made {
             self.batches.insert(b.id.key().into(), b);
         }

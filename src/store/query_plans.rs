@@ -133,7 +133,10 @@ fn reshaped_queries_answer_as_the_old_ones_did() {
                 for b in &batch_ids {
                     units.extend(batches::units_of_batch(tx, *b)?);
                 }
-                assert_eq!(batches::units_of_batches(tx, batch_ids.iter().map(|b| b.key()))?, units);
+                let mut together = Vec::new();
+                batches::each_unit_of_batches(tx, batch_ids.iter().map(|b| b.key()), |u| together.push(u))?;
+                batches::in_division_order(&mut together);
+                assert_eq!(together, units);
                 let given: std::collections::BTreeMap<&str, &Stored<Id>> = units
                     .iter()
                     .filter_map(|u| u.dispense.as_ref().map(|d| (d.recipient.key(), &d.recipient)))
