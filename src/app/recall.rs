@@ -420,11 +420,12 @@ fn summarise(
     at: DateTime<Utc>,
     recall: Option<i64>,
 ) -> Result<RecallSummary> {
-    let mut batches_out = Vec::new();
-    let mut units = Vec::new();
+    let found = Material::read(tx, batch_ids)?;
+    // Sized once: a window recall names thousands of units, and a list grown by doubling is copied each time.
+    let mut batches_out = Vec::with_capacity(batch_ids.len());
+    let mut units = Vec::with_capacity(found.units.values().map(Vec::len).sum());
     let mut retained = Vec::new();
     let mut by_recipient: BTreeMap<String, RecallRecipient> = BTreeMap::new();
-    let found = Material::read(tx, batch_ids)?;
     let given = found.units.values().flatten().filter_map(|u| Some(u.dispense.as_ref()?.recipient.key()));
     let mut patients: BTreeMap<String, Recipient> =
         recipients::recipients_by_id(tx, given)?.into_iter().map(|r| (r.id.key().to_string(), r)).collect();
