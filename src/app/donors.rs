@@ -444,10 +444,10 @@ fn deferral_views(
                 id: row.id,
                 reason: row.reason.clone(),
                 starts_on: row.starts_on.clone(),
-                ends_on: Stored::Malformed(m.clone()),
+                ends_on: Stored::malformed(m.clone()),
                 permanent: row.permanent,
                 until_lifted: row.until_lifted(),
-                active: Stored::Malformed(m),
+                active: Stored::malformed(m),
             })
         })
         .collect()

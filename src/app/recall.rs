@@ -254,7 +254,7 @@ pub(super) fn restate_answer(tx: &Tx, act: &super::Act, rid: i64) -> Result<()> 
 }
 
 fn malformed_id(raw: &str) -> Stored<Id> {
-    Stored::Malformed(Malformed::new("identifier", raw.to_string()))
+    Stored::malformed(Malformed::new("identifier", raw.to_string()))
 }
 
 /// The batches and units a recall's answer names, in its order: what "the same answer" compares.
@@ -298,7 +298,7 @@ fn survey(
     if let (RecallSelector::Donor { donor, from: None }, Some(covered)) = (selector, from) {
         found.earlier = earlier_material(tx, donor, *covered, batches, at)?;
     }
-    found.look_back_unreadable = selection.look_back_unreadable.clone().map(Stored::Malformed);
+    found.look_back_unreadable = selection.look_back_unreadable.clone().map(Stored::malformed);
     Ok((selection, found))
 }
 
@@ -391,7 +391,7 @@ fn select(tx: &Tx, selector: &RecallSelector, at: DateTime<Utc>, config: &Config
                 Some(f) => (Some(*f), None),
                 None => match marked(donors::facts(tx, &d).map_err(AppError::from))? {
                     Stored::Read(facts) => (facts.last_clean_screening(local_day(at), config), None),
-                    Stored::Malformed(m) => (None, Some(m)),
+                    Stored::Malformed(m) => (None, Some(*m)),
                 },
             };
             let batches = recalls::batches_of_donor_since(tx, donor, from.map(local_midnight))?;

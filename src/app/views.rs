@@ -21,7 +21,7 @@ use super::{AppError, Result};
 pub(super) fn marked<T>(derived: Result<T>) -> Result<Stored<T>> {
     match derived {
         Ok(v) => Ok(Stored::Read(v)),
-        Err(AppError::Store(StoreError::Malformed(m))) => Ok(Stored::Malformed(m)),
+        Err(AppError::Store(StoreError::Malformed(m))) => Ok(Stored::malformed(m)),
         Err(e) => Err(e),
     }
 }

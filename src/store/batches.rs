@@ -457,7 +457,7 @@ mod tests {
             .zip(kinds)
             .map(|(id, kind)| {
                 fn stored<T>(raw: &str) -> Stored<T> {
-                    Stored::Malformed(Malformed::new("test", raw.into()))
+                    Stored::malformed(Malformed::new("test", raw.into()))
                 }
                 Unit {
                     id: Id::from_data(id).map_or_else(|| stored(id), Stored::Read),

@@ -95,10 +95,15 @@ impl From<Malformed> for super::StoreError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stored<T> {
     Read(T),
-    Malformed(Malformed),
+    /// Boxed: a value read is most of what a record holds, and a list of thousands of records is sized by it.
+    Malformed(Box<Malformed>),
 }
 
 impl<T> Stored<T> {
+    pub fn malformed(m: Malformed) -> Stored<T> {
+        Stored::Malformed(Box::new(m))
+    }
+
     pub fn ok(&self) -> Option<&T> {
         match self {
             Stored::Read(v) => Some(v),
@@ -110,7 +115,7 @@ impl<T> Stored<T> {
     pub fn get(&self) -> Result<&T, Malformed> {
         match self {
             Stored::Read(v) => Ok(v),
-            Stored::Malformed(m) => Err(m.clone()),
+            Stored::Malformed(m) => Err((**m).clone()),
         }
     }
 
@@ -124,7 +129,7 @@ impl<T> Stored<T> {
     pub fn into_value(self) -> Result<T, Malformed> {
         match self {
             Stored::Read(v) => Ok(v),
-            Stored::Malformed(m) => Err(m),
+            Stored::Malformed(m) => Err(*m),
         }
     }
 
@@ -162,7 +167,7 @@ impl<T: Copy> Stored<T> {
 
 impl<T> From<Result<T, Malformed>> for Stored<T> {
     fn from(r: Result<T, Malformed>) -> Self {
-        r.map_or_else(Stored::Malformed, Stored::Read)
+        r.map_or_else(Stored::malformed, Stored::Read)
     }
 }
 
@@ -281,7 +286,7 @@ impl<T: FromStored> FromSql for Stored<T> {
             ValueRef::Null => T::from_null(),
             _ => None,
         };
-        Ok(parsed.map_or_else(|| Stored::Malformed(Malformed::new(T::WHAT, raw_text(v))), Stored::Read))
+        Ok(parsed.map_or_else(|| Stored::malformed(Malformed::new(T::WHAT, raw_text(v))), Stored::Read))
     }
 }
 
@@ -341,7 +346,7 @@ mod tests {
         assert_eq!(format!("[{read:<10}]"), "[negative  ]");
         assert_eq!(format!("[{read:>10}]"), "[  negative]");
         assert_eq!(format!("[{read:.3}]"), "[neg]");
-        let bad: Stored<TestResult> = Stored::Malformed(Malformed::new("code", "maybe".into()));
+        let bad: Stored<TestResult> = Stored::malformed(Malformed::new("code", "maybe".into()));
         assert_eq!(format!("{bad}"), "⚠ malformed \"maybe\"");
         assert_eq!(format!("[{bad:<22}]"), "[⚠ malformed \"maybe\"   ]");
     }
