@@ -6,8 +6,8 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use chrono::{Duration, Months, NaiveDate};
-use common::Bench;
+use chrono::{Duration, Months};
+use common::{day, Bench};
 use serde_json::Value;
 use stoolbank::app::records::Identity;
 use stoolbank::app::{Bank, NewAdverseEvent, NewDonation, NewDonor, NewRecipient, ScreeningInput, VisitInput};
@@ -38,10 +38,6 @@ impl Rng {
 
 fn ts(s: &str) -> chrono::DateTime<chrono::Utc> {
     parse_timestamp(s).unwrap()
-}
-
-fn day(s: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
 }
 
 /// What the generator planted for each recipient assessed, to compare the reports with.

@@ -2,9 +2,12 @@
 //! idle lock (the bank's clock moved, never slept), signing a release with the password re-entered, and keys
 //! offered by role. Snapshots at 80×24.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Duration, Local, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
+use common::{day, local as at};
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
@@ -18,16 +21,6 @@ use stoolbank::tui::screen::Tab;
 use stoolbank::tui::{App, Msg};
 
 const PASSWORD: &str = "correct horse battery";
-
-/// A moment in the bank's local time, as the screens show it: the snapshots hold in any zone.
-fn at(day: &str, hour: u32) -> DateTime<Utc> {
-    let d = NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap();
-    Local.from_local_datetime(&d.and_hms_opt(hour, 0, 0).unwrap()).earliest().unwrap().with_timezone(&Utc)
-}
-
-fn day(s: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
-}
 
 struct Bench {
     app: App,

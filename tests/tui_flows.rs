@@ -1,9 +1,12 @@
 //! The bench TUI driven by key and scan events in-process, on a real database file: the whole chain from
 //! registration to recall, asserting both what the screen shows and what the database holds.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Local, TimeZone, Utc};
+use chrono::{DateTime, Utc};
+use common::local as at;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
@@ -20,12 +23,6 @@ struct Bench {
     /// The bank's clock: frozen, moved by `set_now`.
     now: Arc<Mutex<DateTime<Utc>>>,
     _dir: tempfile::TempDir,
-}
-
-/// A moment given in the bank's local time, as a person at the bench types it: the tests hold in any zone.
-fn at(day: &str, hour: u32) -> DateTime<Utc> {
-    let d = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap();
-    Local.from_local_datetime(&d.and_hms_opt(hour, 0, 0).unwrap()).earliest().unwrap().with_timezone(&Utc)
 }
 
 impl Bench {

@@ -8,7 +8,8 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration as Wait;
 
-use chrono::{DateTime, Duration, Local, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
+use common::{day, local as at};
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
@@ -22,16 +23,6 @@ use stoolbank::tui::screen::Tab;
 use stoolbank::tui::{App, Msg};
 
 const PASSWORD: &str = "correct horse battery";
-
-/// A moment in the bank's local time: the tests hold in any zone.
-fn at(day: &str, hour: u32) -> DateTime<Utc> {
-    let d = NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap();
-    Local.from_local_datetime(&d.and_hms_opt(hour, 0, 0).unwrap()).earliest().unwrap().with_timezone(&Utc)
-}
-
-fn day(s: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
-}
 
 struct Benches {
     /// This bench's TUI.

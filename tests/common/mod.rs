@@ -287,6 +287,18 @@ pub fn bank_at(db: &std::path::Path, now: chrono::DateTime<chrono::Utc>) -> stoo
     stoolbank::app::Bank::init(db, Some("G1517"), config, "tester").expect("init bank").with_clock(move || now)
 }
 
+/// `day` at `hour`:00 in the bank's local time zone, as a person at the bench means it: the tests hold in any zone.
+pub fn local(day: &str, hour: u32) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    let naive = self::day(day).and_hms_opt(hour, 0, 0).expect("an hour of the day");
+    Local.from_local_datetime(&naive).earliest().expect("a local time").with_timezone(&chrono::Utc)
+}
+
+/// A calendar day written `YYYY-MM-DD`.
+pub fn day(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("YYYY-MM-DD")
+}
+
 /// A moment as RFC 3339 text.
 pub fn utc(s: &str) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339(s).expect("RFC 3339").to_utc()
