@@ -9,7 +9,7 @@ use ratatui::Frame;
 use chrono::{DateTime, Utc};
 
 use super::paged::Paged;
-use super::{list, mark, move_selection, pane, panel, Scroll};
+use super::{list, mark, move_selection, pane, pane_title, panel, Scroll};
 use crate::app::records::Batch;
 use crate::app::views::BatchView;
 use crate::app::{AppError, Bank};
@@ -380,12 +380,8 @@ impl Screen for Batches {
         let Some(v) = &self.view else {
             return panel(f, right, "Batch", vec![Line::from("m makes a batch from a scanned donation.")]);
         };
-        let title = if self.changed {
-            "Batch · changed by another bench · Ctrl-D/Ctrl-U scroll"
-        } else {
-            "Batch · Ctrl-D/Ctrl-U scroll"
-        };
-        pane(f, right, title, batch_lines(v), &self.scroll);
+        let title = pane_title("Batch", self.changed, "Ctrl-D/Ctrl-U scroll");
+        pane(f, right, &title, batch_lines(v), &self.scroll);
     }
 }
 

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::Frame;
 
 use super::paged::Paged;
-use super::{list, move_selection, pane, Scroll};
+use super::{list, move_selection, pane, pane_title, Scroll};
 use crate::app::records::Identity;
 use crate::app::views::{DonorSummary, DonorView};
 use crate::app::{AppError, NewDonor, ScreeningInput};
@@ -447,12 +447,8 @@ impl Screen for Donors {
                     None => vec![Line::from("No donor selected. a registers one.")],
                     Some(v) => detail_lines(v, self.revealed.as_ref().map(|(_, i)| i)),
                 };
-                let title = if self.changed {
-                    "Donor · changed by another bench · Ctrl-D/Ctrl-U scroll"
-                } else {
-                    "Donor · Ctrl-D/Ctrl-U scroll"
-                };
-                pane(f, right, title, lines, &self.scroll);
+                let title = pane_title("Donor", self.changed, "Ctrl-D/Ctrl-U scroll");
+                pane(f, right, &title, lines, &self.scroll);
             }
         }
     }

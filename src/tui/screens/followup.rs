@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::{list_window, move_selection, pane, Scroll};
+use super::{list_window, move_selection, pane, pane_title, Scroll};
 use crate::app::{AppError, ClinicalView, DueVisit, NewAdverseEvent, SafetySignal, VisitInput};
 use crate::core::followup::{Outcome, Relatedness, Timepoint};
 use crate::core::ids::{Id, IdKind};
@@ -467,8 +467,8 @@ impl Screen for Followup {
             Some(Editing::Event(form)) => form.render(f, low, true),
             None => {
                 let lines = self.view.as_ref().map(clinical_lines).unwrap_or_default();
-                let title = if self.changed { "Recipient · changed by another bench" } else { "Recipient" };
-                pane(f, low, title, lines, &self.scroll);
+                let title = pane_title("Recipient", self.changed, "");
+                pane(f, low, &title, lines, &self.scroll);
             }
         }
     }

@@ -57,6 +57,19 @@ pub fn list_window(
     );
 }
 
+/// A detail pane's title: what it shows, whether another bench changed it since it was opened, and its keys.
+pub fn pane_title(what: &str, changed: bool, keys: &str) -> String {
+    let mut title = what.to_string();
+    if changed {
+        title.push_str(" · changed by another bench");
+    }
+    if !keys.is_empty() {
+        title.push_str(" · ");
+        title.push_str(keys);
+    }
+    title
+}
+
 pub fn panel(f: &mut Frame, area: Rect, title: &str, lines: Vec<Line<'static>>) {
     pane(f, area, title, lines, &Scroll::default());
 }

@@ -7,8 +7,8 @@ use ratatui::text::{Line, Span};
 use ratatui::Frame;
 
 use super::followup::clinical_lines;
-use super::panel;
 use super::{list, move_selection};
+use super::{pane_title, panel};
 use crate::app::{ClinicalView, Trace as TraceView};
 use crate::core::ids::{Id, IdKind};
 use crate::tui::form::{Field, Form, FormEvent};
@@ -217,8 +217,7 @@ impl Screen for Trace {
         let title = if self.tree.is_empty() {
             "Chain (scan or type an identifier)".to_string()
         } else {
-            let changed = if self.changed { " · changed by another bench" } else { "" };
-            format!("Chain{changed} · Enter re-roots · Bksp back ({} earlier)", self.back.len())
+            pane_title("Chain", self.changed, &format!("Enter re-roots · Bksp back ({} earlier)", self.back.len()))
         };
         let chain = match &self.clinical {
             Some(v) => {
