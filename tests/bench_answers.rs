@@ -104,13 +104,17 @@ fn every_benched_command_answers_what_sqlite_answers() {
             .replace("{from}", &from.to_string())
             .replace("{to}", &to.to_string())
             .replace("{today}", &today.to_string())
+            .replace("{window}", &(today - Duration::days(60)).to_string())
     };
+    // The statement without its comments (the shell takes an argument beginning `--` for an option).
+    let eligibility_facts: String =
+        include_str!("../bench/eligibility.sql").lines().filter(|l| !l.starts_with("--")).collect::<Vec<_>>().join(" ");
 
     let commands = include_str!("../bench/commands.tsv");
-    let mut compared = 0;
+    let (mut compared, mut judging) = (0, 0);
     for line in commands.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
-        let [name, args, kind, sql] = line.split('\t').collect::<Vec<_>>()[..] else {
-            panic!("bench/commands.tsv: not four tab-separated columns: {line}")
+        let [name, args, kind, sql, judged] = line.split('\t').collect::<Vec<_>>()[..] else {
+            panic!("bench/commands.tsv: not five tab-separated columns: {line}")
         };
         let said = stoolbank(&db, &fill(args, true));
         if kind == "-" {
@@ -124,6 +128,17 @@ fn every_benched_command_answers_what_sqlite_answers() {
         assert!(!want.is_empty() || name.contains("unit"), "{name}: the bank gives the question no answer to compare");
         assert_eq!(answer(kind, &said), want, "{name}: stoolbank {args} answered\n{said}");
         compared += 1;
+        // The second floor reads the eligibility facts of exactly the donors whose status the command shows.
+        if judged != "-" {
+            let judged = fill(judged, false);
+            let donors: BTreeSet<String> = sqlite3(&db, &judged).into_iter().collect();
+            assert_eq!(answer("donor", &said), donors, "{name}: the donors judged");
+            let facts = sqlite3(&db, &fill(&eligibility_facts.replace("{donors}", &judged), false));
+            let read: BTreeSet<String> =
+                facts.iter().filter_map(|row| row.split_once("|donor|").map(|(id, _)| id.to_string())).collect();
+            assert_eq!(read, donors, "{name}: bench/eligibility.sql read the donors");
+            judging += 1;
+        }
     }
-    assert!(compared >= 10, "only {compared} commands compared");
+    assert!(compared >= 10 && judging >= 6, "only {compared} commands compared, {judging} judging donors");
 }

@@ -242,7 +242,7 @@ impl Bank {
             let mut donations = Vec::new();
             for dn in batches::donations_of_donor(tx, donor)? {
                 let ids = batches::batches_of_donation(tx, &dn.id)?.into_iter().map(|b| b.id).collect();
-                donations.push(DonationView::new(&dn, ids));
+                donations.push(DonationView::new(dn, ids));
             }
             Ok::<_, AppError>(DonorView {
                 id: d.id.clone(),

@@ -308,7 +308,7 @@ impl Bank {
                 record(tx, &act, "verify-label", "units", unit.data(), &batch, at, before)?;
             }
             let u = batches::unit(tx, unit)?.ok_or_else(missing)?;
-            Ok(UnitView::new(&u, at))
+            Ok(UnitView::new(u, at))
         })
     }
 }

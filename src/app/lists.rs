@@ -135,7 +135,7 @@ impl Bank {
                 let mut rows = Vec::new();
                 for id in &ids {
                     if let Some(u) = batches::unit(tx, id)? {
-                        let v = UnitView::new(&u, at);
+                        let v = UnitView::new(u, at);
                         // A unit whose status cannot be derived is shown (marked) under every filter.
                         if only.is_none_or(|s| v.status.ok().is_none_or(|status| *status == s)) {
                             rows.push(v);

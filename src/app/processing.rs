@@ -84,7 +84,7 @@ impl Bank {
         self.store.read(|tx| {
             let d = load_donation(tx, id)?;
             let ids = batches::batches_of_donation(tx, id)?.into_iter().map(|b| b.id).collect();
-            Ok(DonationView::new(&d, ids))
+            Ok(DonationView::new(d, ids))
         })
     }
 
@@ -259,8 +259,9 @@ impl Bank {
         at: DateTime<Utc>,
     ) -> Result<Vec<UnitView>> {
         self.authorize(Operation::Read)?;
-        self.store
-            .read(|tx| Ok(batches::units_in_stock(tx, after, limit)?.iter().map(|u| UnitView::new(u, at)).collect()))
+        self.store.read(|tx| {
+            Ok(batches::units_in_stock(tx, after, limit)?.into_iter().map(|u| UnitView::new(u, at)).collect())
+        })
     }
 
     /// Records where a unit (or the retained sample) is stored.
@@ -274,7 +275,7 @@ impl Bank {
             let batch = unit.batch_of().map(|b| b.data().to_string()).unwrap_or_default();
             record(tx, &act, "set-location", "units", unit.data(), &batch, at, Some(before))?;
             let u = batches::unit(tx, unit)?.ok_or_else(|| not_found(IdKind::Unit, unit))?;
-            Ok(UnitView::new(&u, at))
+            Ok(UnitView::new(u, at))
         })
     }
 }
@@ -384,32 +385,33 @@ fn donate(
     };
     batches::insert_donation(tx, &d, year, seq, act.now)?;
     record(tx, act, "add-donation", "donations", id.data(), new.donor.data(), new.collected_at, None)?;
-    Ok(DonationView::new(&load_donation(tx, &id)?, Vec::new()))
+    Ok(DonationView::new(load_donation(tx, &id)?, Vec::new()))
 }
 
 pub(super) fn batch_view(tx: &Tx, id: &Id, at: DateTime<Utc>, config: &Config) -> Result<BatchView> {
     let inputs = ReleaseInputs::load(tx, id, at, config)?;
     let checks = inputs.facts(at).map(|f| rules::release_checks(&f, config)).into();
-    let ReleaseInputs { batch: b, donation: d, units: all_units, .. } = &inputs;
+    let qc_missing = inputs.qc.as_ref().map(|qc| rules::qc_missing(qc, at, config));
+    let ReleaseInputs { batch: b, donation: d, units: all_units, .. } = inputs;
     let qc = batches::qc_of_batch(tx, id)?;
-    let (doses, retained): (Vec<_>, Vec<_>) = all_units.iter().partition(|u| u.is_dose());
+    let (doses, retained): (Vec<_>, Vec<_>) = all_units.into_iter().partition(Unit::is_dose);
     Ok(BatchView {
-        id: b.id.clone(),
-        donation: d.id.clone(),
-        donor: d.donor.clone(),
-        product: b.product.clone(),
         product_description: config.product(&b.product).map(|p| p.description.clone()),
         status: b.status(at),
-        prepared_at: b.prepared_at.clone(),
+        id: b.id,
+        donation: d.id,
+        donor: d.donor,
+        product: b.product,
+        prepared_at: b.prepared_at,
         volume_ml: b.volume_ml,
-        expires_on: b.expires_on.clone(),
-        released_at: b.released_at.clone(),
-        discarded_at: b.discarded_at.clone(),
-        discard_reason: b.discard_reason.clone(),
-        recalled_at: b.recalled_at.clone(),
-        units: doses.iter().map(|u| UnitView::new(u, at)).collect(),
-        retained_sample: retained.first().map(|u| UnitView::new(u, at)),
-        qc_missing: inputs.qc.as_ref().map(|qc| rules::qc_missing(qc, at, config)),
+        expires_on: b.expires_on,
+        released_at: b.released_at,
+        discarded_at: b.discarded_at,
+        discard_reason: b.discard_reason,
+        recalled_at: b.recalled_at,
+        units: doses.into_iter().map(|u| UnitView::new(u, at)).collect(),
+        retained_sample: retained.into_iter().next().map(|u| UnitView::new(u, at)),
+        qc_missing,
         qc,
         qc_required: config.qc_required.clone(),
         release_checks: checks,

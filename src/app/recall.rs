@@ -378,6 +378,11 @@ impl Material {
     fn units(&self, b: &Stored<Id>) -> &[Unit] {
         self.units.get(b.key()).map_or(&[], Vec::as_slice)
     }
+
+    /// The same, taken out for an answer to hold.
+    fn take_units(&mut self, b: &Stored<Id>) -> Vec<Unit> {
+        self.units.remove(b.key()).unwrap_or_default()
+    }
 }
 
 fn select(tx: &Tx, selector: &RecallSelector, at: DateTime<Utc>, config: &Config) -> Result<Selection> {
@@ -420,7 +425,7 @@ fn summarise(
     at: DateTime<Utc>,
     recall: Option<i64>,
 ) -> Result<RecallSummary> {
-    let found = Material::read(tx, batch_ids)?;
+    let mut found = Material::read(tx, batch_ids)?;
     // Sized once: a window recall names thousands of units, and a list grown by doubling is copied each time.
     let mut batches_out = Vec::with_capacity(batch_ids.len());
     let mut units = Vec::with_capacity(found.units.values().map(Vec::len).sum());
@@ -432,10 +437,9 @@ fn summarise(
     for b in batch_ids {
         let row = found.batch(b)?;
         batches_out.push(TraceBatch::new(row, at));
-        for u in found.units(b) {
-            let view = UnitView::new(u, at);
+        for u in found.take_units(b) {
             if !u.is_dose() {
-                retained.push(view);
+                retained.push(UnitView::new(u, at));
                 continue;
             }
             if let Some(d) = &u.dispense {
@@ -468,7 +472,7 @@ fn summarise(
                     entry.clinicians.push(c.clone());
                 }
             }
-            units.push(view);
+            units.push(UnitView::new(u, at));
         }
     }
     // A unit whose status cannot be read counts with its recipient if it has one, else on the shelf.

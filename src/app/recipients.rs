@@ -67,8 +67,8 @@ impl Bank {
         self.authorize(Operation::Read)?;
         self.store.read(|tx| {
             let r = recipients::recipient(tx, id)?.ok_or_else(|| not_found(IdKind::Recipient, id))?;
-            let units = batches::units_of_recipient(tx, id)?.iter().map(|u| UnitView::new(u, at)).collect();
-            Ok(RecipientView::new(&r, units, None, recalls::contacts_of_recipient(tx, id)?))
+            let units = batches::units_of_recipient(tx, id)?.into_iter().map(|u| UnitView::new(u, at)).collect();
+            Ok(RecipientView::new(r, units, None, recalls::contacts_of_recipient(tx, id)?))
         })
     }
 
@@ -82,7 +82,7 @@ impl Bank {
         self.authorize(Operation::Read)?;
         self.store.read(|tx| {
             let u = batches::unit(tx, unit)?.ok_or_else(|| not_found(IdKind::Unit, unit))?;
-            Ok(UnitView::new(&u, at))
+            Ok(UnitView::new(u, at))
         })
     }
 
@@ -92,7 +92,7 @@ impl Bank {
         self.store.read(|tx| {
             let u = batches::unit(tx, unit)?.ok_or_else(|| not_found(IdKind::Unit, unit))?;
             rules::check_dispense(&u.facts()?, at, local_day(at))?;
-            Ok(UnitView::new(&u, at))
+            Ok(UnitView::new(u, at))
         })
     }
 
@@ -185,7 +185,7 @@ impl Bank {
                 super::recall::restate_answer(tx, &act, recall)?;
             }
             let u = batches::unit(tx, unit)?.ok_or_else(|| not_found(IdKind::Unit, unit))?;
-            Ok(UnitView::new(&u, at))
+            Ok(UnitView::new(u, at))
         })
     }
 }

@@ -68,7 +68,9 @@ struct Collect {
     /// The moment the chain is drawn as of.
     at: DateTime<Utc>,
     donors: BTreeMap<String, Stored<Id>>,
-    donations: BTreeMap<String, Stored<Id>>,
+    /// The chain's donations as read, and for each one walked down from, the batches made of it by `at`.
+    donations: BTreeMap<String, Donation>,
+    made: BTreeMap<String, Vec<Stored<Id>>>,
     batches: BTreeMap<String, Batch>,
     units: BTreeMap<String, Unit>,
     recipients: BTreeMap<String, Stored<Id>>,
@@ -85,6 +87,7 @@ impl Collect {
             at,
             donors: BTreeMap::new(),
             donations: BTreeMap::new(),
+            made: BTreeMap::new(),
             batches: BTreeMap::new(),
             units: BTreeMap::new(),
             recipients: BTreeMap::new(),
@@ -93,15 +96,19 @@ impl Collect {
 
     /// Walks down from donations to their batches (as of `self.at`), units and recipients: two statements
     /// whatever the number of donations.
-    fn down_from_donations(&mut self, tx: &Tx, donations: &[Stored<Id>]) -> Result<()> {
-        for d in donations {
-            add(&mut self.donations, d);
-        }
+    fn down_from_donations(&mut self, tx: &Tx, donations: Vec<Donation>) -> Result<()> {
         let at = self.at;
-        let made: Vec<Batch> = batches::batches_of_donations(tx, donations.iter().map(Key::key))?
+        let made: Vec<Batch> = batches::batches_of_donations(tx, donations.iter().map(|d| d.id.key()))?
             .into_iter()
             .filter(|b| b.prepared_at.at_most(&at))
             .collect();
+        for d in donations {
+            self.made.insert(d.id.key().into(), Vec::new());
+            self.donations.insert(d.id.key().into(), d);
+        }
+        for b in &made {
+            self.made.entry(b.donation.key().into()).or_default().push(b.id.clone());
+        }
         self.down_from_batches(tx, made)
     }
 
@@ -146,7 +153,7 @@ impl Collect {
             };
             not_yet(b, "made", &batch.prepared_at, self.at)?;
             let d = donations.get(batch.donation.key()).ok_or_else(|| dangling(IdKind::Donation, &batch.donation))?;
-            add(&mut self.donations, &d.id);
+            self.donations.entry(d.id.key().into()).or_insert_with(|| d.clone());
             add(&mut self.donors, &d.donor);
             self.batches.insert(b.key().into(), batch);
         }
@@ -181,18 +188,15 @@ fn trace(tx: &Tx, root: &Id, at: DateTime<Utc>, config: &Config) -> Result<Trace
             // Donors, like recipients, are often registered after the fact: their material dates them.
             donors::donor(tx, root)?.ok_or_else(|| not_found(IdKind::Donor, root))?;
             add(&mut c.donors, &stored);
-            let collected: Vec<Stored<Id>> = batches::donations_of_donor(tx, root)?
-                .into_iter()
-                .filter(|d| d.collected_at.at_most(&at))
-                .map(|d| d.id)
-                .collect();
-            c.down_from_donations(tx, &collected)?;
+            let collected: Vec<Donation> =
+                batches::donations_of_donor(tx, root)?.into_iter().filter(|d| d.collected_at.at_most(&at)).collect();
+            c.down_from_donations(tx, collected)?;
         }
         IdKind::Donation => {
             let d = batches::donation(tx, root)?.ok_or_else(|| not_found(IdKind::Donation, root))?;
             not_yet(&stored, "collected", &d.collected_at, at)?;
             add(&mut c.donors, &d.donor);
-            c.down_from_donations(tx, std::slice::from_ref(&stored))?;
+            c.down_from_donations(tx, vec![d])?;
         }
         IdKind::Batch => {
             c.up_from_batches(tx, &[&stored])?;
@@ -221,8 +225,9 @@ fn trace(tx: &Tx, root: &Id, at: DateTime<Utc>, config: &Config) -> Result<Trace
     assemble(tx, root, c, at, config)
 }
 
-/// Reads the chain's records whole, each kind in one statement.
-fn assemble(tx: &Tx, root: &Id, c: Collect, at: DateTime<Utc>, config: &Config) -> Result<Trace> {
+/// Completes the chain with what the walk did not read (its donors judged, the batches of a donation reached
+/// walking up, its recipients with their recall contacts), each kind in one statement.
+fn assemble(tx: &Tx, root: &Id, mut c: Collect, at: DateTime<Utc>, config: &Config) -> Result<Trace> {
     let mut found = Vec::new();
     for id in c.donors.values() {
         found.push(donors::donor(tx, id)?.ok_or_else(|| dangling(IdKind::Donor, id))?);
@@ -230,23 +235,21 @@ fn assemble(tx: &Tx, root: &Id, c: Collect, at: DateTime<Utc>, config: &Config) 
     let judged = judge_all(tx, &found, local_day(at), config)?;
     let donors_out =
         c.donors.values().zip(judged).map(|(id, j)| TraceDonor { id: id.clone(), status: status_of(&j).0 }).collect();
-    let keys = c.donations.keys().map(String::as_str);
-    let mut found: BTreeMap<String, Donation> =
-        batches::donations_by_id(tx, keys.clone())?.into_iter().map(|d| (d.id.key().into(), d)).collect();
-    let mut made: BTreeMap<String, Vec<Stored<Id>>> = BTreeMap::new();
-    for b in batches::batches_of_donations(tx, keys)?.into_iter().filter(|b| b.prepared_at.at_most(&at)) {
-        made.entry(b.donation.key().into()).or_default().push(b.id);
+    // A donation reached walking up (from a batch or unit) lists every batch made of it, not only the chain's.
+    let unwalked: Vec<&str> = c.donations.keys().filter(|k| !c.made.contains_key(*k)).map(String::as_str).collect();
+    if !unwalked.is_empty() {
+        for b in batches::batches_of_donations(tx, unwalked)?.into_iter().filter(|b| b.prepared_at.at_most(&at)) {
+            c.made.entry(b.donation.key().into()).or_default().push(b.id);
+        }
     }
-    let mut donations = Vec::new();
-    for (key, id) in &c.donations {
-        let d = found.remove(key).ok_or_else(|| dangling(IdKind::Donation, id))?;
-        donations.push(DonationView::new(&d, made.remove(key).unwrap_or_default()));
-    }
+    let donations =
+        c.donations.into_iter().map(|(key, d)| DonationView::new(d, c.made.remove(&key).unwrap_or_default())).collect();
+    let units: Vec<UnitView> = c.units.into_values().map(|u| UnitView::new(u, at)).collect();
     // Only the units of this chain: a recipient's other treatments are not part of this trace.
     let mut given: BTreeMap<&str, Vec<UnitView>> = BTreeMap::new();
-    for u in c.units.values() {
-        if let Some(d) = &u.dispense {
-            given.entry(d.recipient.key()).or_default().push(UnitView::new(u, at));
+    for u in &units {
+        if let Some(r) = &u.recipient {
+            given.entry(r.key()).or_default().push(u.clone());
         }
     }
     let keys = c.recipients.keys().map(String::as_str);
@@ -262,14 +265,14 @@ fn assemble(tx: &Tx, root: &Id, c: Collect, at: DateTime<Utc>, config: &Config) 
     for (key, id) in &c.recipients {
         let r = patients.remove(key).ok_or_else(|| dangling(IdKind::Recipient, id))?;
         let units = given.remove(key.as_str()).unwrap_or_default();
-        recipients_out.push(RecipientView::new(&r, units, None, contacts.remove(key).unwrap_or_default()));
+        recipients_out.push(RecipientView::new(r, units, None, contacts.remove(key).unwrap_or_default()));
     }
     Ok(Trace {
         root: Root { kind: root.kind(), id: root.clone() },
         donors: donors_out,
         donations,
         batches: c.batches.values().map(|b| TraceBatch::new(b, at)).collect(),
-        units: c.units.values().map(|u| UnitView::new(u, at)).collect(),
+        units,
         recipients: recipients_out,
     })
 }

@@ -55,19 +55,25 @@ pub struct UnitView {
 }
 
 impl UnitView {
-    pub fn new(u: &Unit, at: DateTime<Utc>) -> UnitView {
+    /// The unit's view, its values moved into it (an answer shows thousands of units).
+    pub fn new(u: Unit, at: DateTime<Utc>) -> UnitView {
+        let status = u.status(at);
+        let (recipient, dispensed_at, route, clinician) = match u.dispense {
+            Some(d) => (Some(d.recipient), Some(d.at), Some(d.route), d.clinician),
+            None => (None, None, None, None),
+        };
         UnitView {
-            id: u.id.clone(),
-            batch: u.batch.clone(),
-            kind: u.kind.clone(),
-            status: u.status(at),
-            location: u.location.clone(),
-            expires_on: u.expires_on.clone(),
-            recipient: u.dispense.as_ref().map(|d| d.recipient.clone()),
-            dispensed_at: u.dispense.as_ref().map(|d| d.at.clone()),
-            route: u.dispense.as_ref().map(|d| d.route.clone()),
-            clinician: u.dispense.as_ref().and_then(|d| d.clinician.clone()),
-            label_verified: u.label_verified_at.clone().map(|v| v.is_some()),
+            id: u.id,
+            batch: u.batch,
+            kind: u.kind,
+            status,
+            location: u.location,
+            expires_on: u.expires_on,
+            recipient,
+            dispensed_at,
+            route,
+            clinician,
+            label_verified: u.label_verified_at.map(|v| v.is_some()),
         }
     }
 }
@@ -110,13 +116,13 @@ pub struct DonationView {
 }
 
 impl DonationView {
-    pub fn new(d: &Donation, batches: Vec<Stored<Id>>) -> DonationView {
+    pub fn new(d: Donation, batches: Vec<Stored<Id>>) -> DonationView {
         DonationView {
-            id: d.id.clone(),
-            donor: d.donor.clone(),
+            id: d.id,
+            donor: d.donor,
             status: if batches.is_empty() { "received" } else { "processed" },
-            collected_at: d.collected_at.clone(),
-            received_at: d.received_at.clone(),
+            collected_at: d.collected_at,
+            received_at: d.received_at,
             mass_g: d.mass_g,
             bristol: d.bristol,
             batches,
@@ -200,19 +206,19 @@ pub struct RecipientView {
 
 impl RecipientView {
     pub fn new(
-        r: &Recipient,
+        r: Recipient,
         units: Vec<UnitView>,
         identity: Option<Identity>,
         contact_for_recall: Vec<RecallContact>,
     ) -> RecipientView {
         RecipientView {
-            id: r.id.clone(),
+            id: r.id,
             status: if units.is_empty() { "registered" } else { "treated" },
-            sex: r.sex.clone(),
-            birth_date: r.birth_date.clone(),
-            indication: r.indication.clone(),
-            cohort: r.cohort.clone(),
-            consent: r.consent.clone(),
+            sex: r.sex,
+            birth_date: r.birth_date,
+            indication: r.indication,
+            cohort: r.cohort,
+            consent: r.consent,
             identity,
             first_dispensed_at: units.iter().filter_map(|u| u.dispensed_at.as_ref()?.ok().copied()).min(),
             contact_for_recall,
