@@ -69,17 +69,21 @@ pub fn show(t: DateTime<Utc>) -> String {
     }
     // What `%Y-%m-%d %H:%M` writes for such a year, digit by digit: a trace shows thousands of moments, and
     // formatting with padding costs ten times as much.
-    let mut s = String::with_capacity(16);
-    for (value, width, then) in
-        [(l.year() as u32, 4, Some('-')), (l.month(), 2, Some('-')), (l.day(), 2, Some(' ')), (l.hour(), 2, Some(':'))]
-            .into_iter()
-            .chain([(l.minute(), 2, None)])
-    {
+    fn digits(s: &mut String, value: u32, width: u32) {
         for place in (0..width).rev() {
             s.push(char::from(b'0' + (value / 10u32.pow(place) % 10) as u8));
         }
-        s.extend(then);
     }
+    let mut s = String::with_capacity(16);
+    digits(&mut s, l.year().unsigned_abs(), 4);
+    s.push('-');
+    digits(&mut s, l.month(), 2);
+    s.push('-');
+    digits(&mut s, l.day(), 2);
+    s.push(' ');
+    digits(&mut s, l.hour(), 2);
+    s.push(':');
+    digits(&mut s, l.minute(), 2);
     s
 }
 
